@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * The framewise command line. Each command lives in its own file and only parses
+ * arguments, calls the library and prints. Heavy modules (tfjs) are imported lazily
+ * inside the commands, so `--help` is instant.
+ *
+ * Exit codes:
+ *   0    every input succeeded
+ *   1    some inputs failed; their error records were written
+ *   2    usage or configuration error; nothing was written
+ *   130  interrupted (SIGINT)
+ */
+import { cac } from 'cac';
+import { createRequire } from 'node:module';
+import { commands } from './commands.js';
+import { exitCodeFor, printError } from './util.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = cac('framewise');
+  for (const register of commands) register(cli);
+  cli.help((sections) => [
+    ...sections,
+    {
+      title: 'Exit codes',
+      body: [
+        '  0    every input succeeded',
+        '  1    some inputs failed; their error records were written',
+        '  2    usage or configuration error; nothing was written',
+        '  130  interrupted (Ctrl-C)',
+      ].join('\n'),
+    },
+  ]);
+  cli.version(version);
+  try {
+    cli.parse(['node', 'framewise', ...argv], { run: false });
+    if (cli.options.help || cli.options.version) return 0;
+    if (!cli.matchedCommand) {
+      if (cli.args.length > 0) {
+        process.stderr.write(`framewise: unknown command '${cli.args[0]}'\n`);
+        cli.outputHelp();
+        return 2;
+      }
+      cli.outputHelp();
+      return 0;
+    }
+    const code = await cli.runMatchedCommand();
+    return typeof code === 'number' ? code : 0;
+  } catch (error) {
+    printError(error, cli);
+    return exitCodeFor(error);
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

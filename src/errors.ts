@@ -1,0 +1,86 @@
+/**
+ * Named error classes with a stable `code`. Callers branch on `code`, never on messages.
+ */
+
+/** Codes for inputs that cannot be used. Each becomes an error record, not a crash. */
+export type IngestErrorCode = 'ENOENT' | 'EMPTY_FILE' | 'NOT_A_VIDEO' | 'CORRUPT' | 'UNSUPPORTED';
+
+export type ErrorCode =
+  | IngestErrorCode
+  | 'FFMPEG'
+  | 'FFMPEG_NOT_FOUND'
+  | 'TIMEOUT'
+  | 'SHAPE'
+  | 'USAGE'
+  | 'MODEL'
+  | 'BACKEND';
+
+/** Base class: every error framewise throws on purpose is one of these. */
+export class FramewiseError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+  /** The `{code, message}` shape written into error records. */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** A video that cannot be read: missing, empty, not a video, corrupt or unsupported. */
+export class IngestError extends FramewiseError {
+  readonly path: string;
+  constructor(code: IngestErrorCode, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
+
+/** An ffmpeg or ffprobe child that failed: the command, how it ended, and the end of stderr. */
+export class FfmpegError extends FramewiseError {
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+  constructor(
+    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderr: string },
+    code: ErrorCode = 'FFMPEG',
+  ) {
+    const how = details.signal ? `signal ${details.signal}` : `exit code ${details.exitCode}`;
+    const tail = details.stderr.trim().split('\n').slice(-5).join('\n');
+    super(code, `${details.command.split(' ')[0]} failed with ${how}${tail ? `: ${tail}` : ''}`);
+    this.command = details.command;
+    this.exitCode = details.exitCode;
+    this.signal = details.signal;
+    this.stderr = details.stderr;
+  }
+}
+
+/** A tensor or buffer whose shape is not what a stage expects. */
+export class ShapeError extends FramewiseError {
+  readonly stage: string;
+  readonly expected: ReadonlyArray<number | null>;
+  readonly received: ReadonlyArray<number | null>;
+  constructor(stage: string, expected: ReadonlyArray<number | null>, received: ReadonlyArray<number | null>) {
+    super('SHAPE', `${stage}: expected shape [${expected.map((d) => d ?? '?').join(', ')}] but received [${received.join(', ')}]`);
+    this.stage = stage;
+    this.expected = expected;
+    this.received = received;
+  }
+}
+
+/** Bad options or arguments; the CLI maps it to exit code 2. */
+export class UsageError extends FramewiseError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/** A model that cannot be loaded or does not fit the data (other backbone, other labels). */
+export class ModelError extends FramewiseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MODEL', message, options);
+  }
+}

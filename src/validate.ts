@@ -1,0 +1,78 @@
+/**
+ * Boundary validation. One helper per kind of value; every message names the field with
+ * dots, says what was expected and what came instead. A wrong type or range is a TypeError.
+ */
+import { inspect } from 'node:util';
+
+function received(value: unknown): string {
+  return inspect(value, { depth: 0, breakLength: Infinity });
+}
+
+export function invalid(field: string, expected: string, value: unknown): TypeError {
+  return new TypeError(`Expected ${expected} for \`${field}\` but received ${received(value)}`);
+}
+
+/** A message for two options that cannot go together; it names both. */
+export function conflict(a: string, b: string, why: string): TypeError {
+  return new TypeError(`\`${a}\` and \`${b}\` conflict: ${why}`);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function positiveInteger(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(field, 'a positive integer', value);
+  return value;
+}
+
+export function nonNegativeInteger(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(field, 'a non-negative integer', value);
+  return value;
+}
+
+export function positiveNumber(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(field, 'a positive number', value);
+  return value;
+}
+
+export function nonNegativeNumber(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(field, 'a non-negative number', value);
+  return value;
+}
+
+/** A number in [min, max] (inclusive unless said otherwise). */
+export function numberInRange(field: string, value: unknown, min: number, max: number, opts: { exclusiveMax?: boolean; exclusiveMin?: boolean } = {}): number {
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (opts.exclusiveMin ? value > min : value >= min) &&
+    (opts.exclusiveMax ? value < max : value <= max);
+  if (!ok) throw invalid(field, `a number ${opts.exclusiveMin ? '>' : '>='} ${min} and ${opts.exclusiveMax ? '<' : '<='} ${max}`, value);
+  return value as number;
+}
+
+export function oneOf<T extends string>(field: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    throw invalid(field, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+export function nonEmptyString(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'a non-empty string', value);
+  return value;
+}
+
+export function boolean(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalid(field, 'a boolean', value);
+  return value;
+}
+
+/** Throws `signal.reason` when the signal is already aborted; a no-op without a signal. */
+export function checkSignal(field: string, signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw invalid(field, 'an AbortSignal', signal);
+  signal.throwIfAborted();
+  return signal;
+}
