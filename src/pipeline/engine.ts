@@ -1,0 +1,270 @@
+/**
+ * The embedding engine: for a list of videos, in order, it gives each video's frame
+ * embeddings [clips, T, D] or an error record. Per video:
+ *
+ *   identity -> cache lookup -> (miss) probe -> plan -> extract -> batcher -> backbone -> cache write
+ *
+ * Work is bounded at every step: a window of videos in flight, a p-queue with explicit
+ * concurrency for decoding (with `onSizeLessThan` backpressure), and a cap on decoded clips
+ * waiting for the backbone. A decode slot is held until its clips fit in the batcher, so
+ * memory does not grow with the folder. Decoding of the next videos overlaps inference.
+ * Results come out in input order.
+ */
+import PQueue from 'p-queue';
+import { FramewiseError, IngestError } from '../errors.js';
+import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
+import { debug } from '../log.js';
+import type { EmbedderLike as FrameEmbedder } from './types.js';
+import { Batcher } from './batcher.js';
+import { cacheKey, fileIdentity, type CachedClip, type EmbeddingCache } from './cache.js';
+import type { ProgressTracker } from './progress.js';
+
+/** The ingest functions the engine calls. */
+export interface IngestStages {
+  probe(path: string, options: { signal?: AbortSignal }): Promise<ProbeResult>;
+  planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
+  extractClips(
+    path: string,
+    plans: ClipPlan[],
+    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<FrameClip[]>;
+}
+
+/** An error record: one per video that could not be processed. */
+export interface ErrorRecord {
+  path: string;
+  error: { code: string; message: string };
+}
+
+/** True when `record` is an error record. */
+export function isErrorRecord(record: unknown): record is ErrorRecord {
+  return typeof record === 'object' && record !== null && 'error' in record;
+}
+
+/** The frame embeddings of one video, as the engine gives them. */
+export interface VideoFrames {
+  path: string;
+  clips: CachedClip[];
+  /** Frames per clip, T. */
+  frames: number;
+  /** Embedding size, D. */
+  dim: number;
+  /** float32 [clips, T, D] */
+  embeddings: Float32Array;
+  /** True when the embeddings came from the cache. */
+  cached: boolean;
+}
+
+export interface EngineOptions {
+  sampling: Sampling;
+  size: number;
+  fit: 'cover' | 'contain';
+  /** ffmpeg decodes running at once. */
+  concurrency: number;
+  /** Clips per backbone call. */
+  batch: number;
+  /** Backbone calls running at once. */
+  inferenceConcurrency: number;
+  /** Per-video extraction timeout in ms; 0 for none. */
+  timeoutMs: number;
+  cache?: EmbeddingCache;
+}
+
+/** Where the failures of a video become records instead of ending the run. */
+function recordableCode(error: unknown): string | undefined {
+  if (error instanceof IngestError) return error.code;
+  if (error instanceof FramewiseError && ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)) return error.code;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return code;
+  return undefined;
+}
+
+type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'error'; record: ErrorRecord } | { kind: 'fatal'; error: unknown };
+
+interface Slot<T> {
+  promise: Promise<Outcome<T>>;
+  settled?: Outcome<T>;
+}
+
+export class EmbedEngine {
+  constructor(
+    private readonly embedder: FrameEmbedder,
+    private readonly stages: IngestStages,
+    private readonly options: EngineOptions,
+  ) {}
+
+  get backboneId(): string {
+    return this.embedder.backboneId;
+  }
+
+  /**
+   * Embeds `items` (anything with a `path`) in order. Yields `[item, VideoFrames | ErrorRecord]`.
+   * On abort, yields the results that had already finished, then throws `signal.reason`.
+   */
+  async *run<I extends { path: string }>(
+    items: Iterable<I>,
+    tracker: ProgressTracker,
+    signal?: AbortSignal,
+  ): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
+    const { concurrency, batch, inferenceConcurrency } = this.options;
+    const frames = this.options.sampling.frames;
+    // An internal controller stops everything on abort *and* when the consumer stops early.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const inner = controller.signal;
+    const decodeQueue = new PQueue({ concurrency });
+    const batcher = new Batcher(this.embedder, {
+      batch,
+      maxInFlight: inferenceConcurrency,
+      frames,
+      size: this.options.size,
+      signal: inner,
+      onBatch: (n) => {
+        tracker.framesEmbedded += n;
+      },
+    });
+    // Decoded clips allowed to wait for the backbone.
+    const roomLimit = Math.max(batch * (inferenceConcurrency + 1), 2);
+    const windowSize = concurrency + batch * inferenceConcurrency + 2;
+    const window: Array<{ item: I; slot: Slot<VideoFrames> }> = [];
+
+    const start = (item: I): void => {
+      const slot: Slot<VideoFrames> = { promise: undefined as never };
+      slot.promise = this.one(item.path, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
+        slot.settled = outcome;
+        if (outcome.kind === 'ok') {
+          tracker.videosDone += 1;
+          tracker.clipsDone += outcome.value.clips.length;
+          tracker.framesDone += outcome.value.clips.length * outcome.value.frames;
+        } else if (outcome.kind === 'error') {
+          tracker.fail(outcome.record.error.code);
+        }
+        tracker.emit();
+        return outcome;
+      });
+      window.push({ item, slot });
+    };
+
+    let finished = false;
+    try {
+      const iterator = items[Symbol.iterator]();
+      let next = iterator.next();
+      while (!next.done || window.length > 0) {
+        // Fill the window; decoding is gated again inside by the queue's size.
+        while (!next.done && window.length < windowSize && !inner.aborted) {
+          await decodeQueue.onSizeLessThan(concurrency);
+          start(next.value);
+          next = iterator.next();
+        }
+        if (inner.aborted) break;
+        const head = window[0];
+        const outcome = await head.slot.promise;
+        window.shift();
+        if (outcome.kind === 'fatal') {
+          if (inner.aborted) break;
+          throw outcome.error;
+        }
+        yield [head.item, outcome.kind === 'ok' ? outcome.value : outcome.record];
+      }
+      if (inner.aborted) {
+        // Let killed children and running backbone calls settle briefly, then flush what finished.
+        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)), delay(1500)]);
+        for (const { item, slot } of window.splice(0)) {
+          if (slot.settled?.kind === 'ok') yield [item, slot.settled.value];
+          else if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) yield [item, slot.settled.record];
+        }
+        throw signal?.reason ?? inner.reason;
+      }
+      finished = true;
+    } finally {
+      if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
+      decodeQueue.clear();
+      batcher.fail(inner.reason ?? new Error('engine closed'));
+      signal?.removeEventListener('abort', onAbort);
+      if (!finished) {
+        // Wait (briefly) for the children of running tasks to be killed.
+        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)), delay(1500)]);
+      }
+      tracker.emit(true, finished);
+    }
+  }
+
+  /** One video, never throws: an outcome. */
+  private async one(
+    path: string,
+    decodeQueue: PQueue,
+    batcher: Batcher,
+    roomLimit: number,
+    tracker: ProgressTracker,
+    signal: AbortSignal,
+  ): Promise<Outcome<VideoFrames>> {
+    const { cache, sampling, size, fit, timeoutMs } = this.options;
+    const T = sampling.frames;
+    try {
+      signal.throwIfAborted();
+      let key: string | undefined;
+      if (cache) {
+        let identity;
+        try {
+          identity = await fileIdentity(path);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new IngestError('ENOENT', path, `No such file: ${path}`);
+          throw error;
+        }
+        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
+        const hit = await cache.get(key);
+        if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
+          tracker.cacheHits += 1;
+          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true } };
+        }
+      }
+      // Decode under the queue; hold the slot until the clips fit in the batcher.
+      const clips = await decodeQueue.add(
+        async () => {
+          const probe = await this.stages.probe(path, { signal });
+          const plans = this.stages.planClips(probe, sampling);
+          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs: timeoutMs || undefined });
+          await batcher.waitForRoom(roomLimit);
+          return decoded;
+        },
+        { signal },
+      );
+      tracker.videosDecoded += 1;
+      const D = this.embedder.dim;
+      const embeddings = new Float32Array(clips.length * T * D); // [clips, T, D]
+      await Promise.all(
+        clips.map(async (clip, i) => {
+          const out = await batcher.embed(clip.data); // [T, D]
+          embeddings.set(out, i * T * D);
+        }),
+      );
+      const layout: CachedClip[] = clips.map((clip) => ({
+        index: clip.index,
+        start: clip.start,
+        end: clip.end,
+        timestamps: clip.timestamps,
+        mask: clip.mask,
+        ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
+      }));
+      if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings });
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false } };
+    } catch (error) {
+      if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
+      const code = recordableCode(error);
+      if (code) {
+        debug('engine: %s failed with %s: %s', path, code, (error as Error).message);
+        return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
+      }
+      return { kind: 'fatal', error };
+    }
+  }
+}
+
+function isAbortLike(record: ErrorRecord): boolean {
+  return record.error.code === 'ABORTED';
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,13 @@
+/**
+ * The part of the model's `FrameEmbedder` contract that the pipeline uses. Structural, so
+ * any embedder with these members (the plain one, a worker pool) fits.
+ */
+export interface EmbedderLike {
+  readonly backboneId: string;
+  readonly inputSize: number;
+  readonly dim: number;
+  readonly backend: { name: string; reason: string };
+  /** clips: uint8 RGB [B, T, S, S, 3]; returns float32 [B, T, D]. */
+  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal }): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
