@@ -1,0 +1,16 @@
+/**
+ * Vitest global setup: makes the fixture videos once per machine (scripts/make-samples.mjs
+ * is a no-op when a current set is already there) into `fixturesDir()`.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fixturesDir } from './fixtures.js';
+
+export default function setup(): void {
+  const dir = fixturesDir();
+  // Children (the test workers) inherit this, so every file sees the same folder.
+  process.env.FRAMEWISE_FIXTURES = dir;
+  const script = join(import.meta.dirname, '..', 'scripts', 'make-samples.mjs');
+  const run = spawnSync(process.execPath, [script, '--fixtures-only', '--fixtures-dir', dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (run.status !== 0) throw new Error(`scripts/make-samples.mjs failed (${run.signal ?? run.status}); see its output above`);
+}
