@@ -1,0 +1,370 @@
+/**
+ * The report folder of an evaluation run: `metrics.json` (schema below), `predictions.jsonl`,
+ * `report.md` and `confusion.png`.
+ *
+ * `metrics.json` schema, `"schema": "framewise.metrics/1"` (stable: fields are only ever
+ * added, and a change of meaning bumps the version):
+ * ```
+ * {
+ *   schema, mode: 'clip' | 'frame',
+ *   model:    { id, dir, labels, head, backboneId, trainSeed, framewiseVersion },
+ *   dataset:  { source, fingerprint: 'sha256:<hex>', videos, classCounts: {label: n} },
+ *   counts:   { videos, evaluated, failed, ignored, clips, frames },
+ *   failures: [{ path, label, code, message }],        // excluded from the metrics
+ *   ignored:  [{ path, label }],                        // unknown labels, --ignore-unknown-labels
+ *   metrics:  clip mode:  { video: ClipMetrics, clip: ClipMetrics }
+ *             frame mode: { frame: FrameMetrics }
+ *   settings: { topK, aggregate, frames, size, sampling, seed },
+ *   versions: { framewise, tfjs, backend: { name, reason } },
+ *   timing:   { startedAt, wallMs, ... }                // the only fields that differ between runs
+ * }
+ * ```
+ * `ClipMetrics` and `FrameMetrics` are the types in `metrics.ts`; the confusion matrix
+ * (`confusion.labels`, `confusion.matrix`, rows true, columns predicted) sits inside them.
+ */
+import { createHash } from 'node:crypto';
+import { relative, resolve, sep } from 'node:path';
+import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
+import { writeFileAtomic } from './split.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
+
+export const METRICS_SCHEMA = 'framewise.metrics/1';
+
+export interface ReportFailure {
+  path: string;
+  label: string;
+  code: string;
+  message: string;
+}
+
+export interface MetricsReport {
+  schema: typeof METRICS_SCHEMA;
+  mode: 'clip' | 'frame';
+  model: {
+    id: string;
+    dir: string;
+    labels: string[];
+    head: string | null;
+    backboneId: string | null;
+    trainSeed: number | null;
+    framewiseVersion: string | null;
+  };
+  dataset: {
+    source: string;
+    fingerprint: string;
+    videos: number;
+    classCounts: Record<string, number>;
+  };
+  counts: { videos: number; evaluated: number; failed: number; ignored: number; clips: number; frames: number };
+  failures: ReportFailure[];
+  ignored: Array<{ path: string; label: string }>;
+  metrics: { video?: ClipMetrics; clip?: ClipMetrics; frame?: FrameMetrics };
+  settings: {
+    topK: number;
+    aggregate: 'mean' | 'max';
+    frames: number | null;
+    size: number | null;
+    sampling: unknown;
+    seed: number | null;
+  };
+  versions: { framewise: string; tfjs: string | null; backend: { name: string; reason: string } | null };
+  timing: { startedAt: string; wallMs: number; [stage: string]: number | string };
+}
+
+/** One line of `predictions.jsonl`: the classify record plus the truth. */
+export interface PredictionRecord {
+  path: string;
+  trueLabel: string;
+  label?: string;
+  score?: number;
+  correct?: boolean;
+  topk?: Array<{ label: string; score: number }>;
+  clips?: Array<{ start: number; end: number; label: string; score: number; trueLabel?: string }>;
+  frames?: Array<{ t: number; label: string; score: number; trueLabel: string }>;
+  error?: { code: string; message: string };
+  [key: string]: unknown;
+}
+
+/**
+ * sha256 over the sorted lines `path \t size \t label`, with paths relative to `root` and
+ * POSIX separators, so a dataset keeps its fingerprint when its folder moves.
+ */
+export function datasetFingerprint(entries: ReadonlyArray<{ path: string; size: number; label: string }>, root: string): string {
+  const lines = entries
+    .map((e) => `${relative(resolve(root), resolve(e.path)).split(sep).join('/')}\t${e.size}\t${e.label}`)
+    .sort();
+  return `sha256:${createHash('sha256').update(lines.join('\n')).digest('hex')}`;
+}
+
+/** The off-diagonal cells, largest first (ties: by true label, then predicted label). */
+export function worstConfusedPairs(confusion: ConfusionMatrix, limit = 10): Array<{ trueLabel: string; predicted: string; count: number; share: number }> {
+  const out: Array<{ trueLabel: string; predicted: string; count: number; share: number }> = [];
+  confusion.matrix.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, j) => {
+      if (i !== j && count > 0) out.push({ trueLabel: confusion.labels[i], predicted: confusion.labels[j], count, share: count / total });
+    });
+  });
+  out.sort((a, b) => b.count - a.count || b.share - a.share || a.trueLabel.localeCompare(b.trueLabel) || a.predicted.localeCompare(b.predicted));
+  return out.slice(0, limit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// confusion.png
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+const MAX_LABEL_CHARS = 28;
+
+/** Long labels lose their middle, not their end: class names often differ only in a suffix. */
+export function shortLabel(label: string): string {
+  if (label.length <= MAX_LABEL_CHARS) return label;
+  const head = Math.ceil((MAX_LABEL_CHARS - 1) / 2);
+  return `${label.slice(0, head)}…${label.slice(label.length - (MAX_LABEL_CHARS - 1 - head))}`;
+}
+
+/** Where everything goes; exported so tests can check the PNG's size. */
+export interface ConfusionLayout {
+  width: number;
+  height: number;
+  cell: number;
+  left: number;
+  top: number;
+  labelFont: number;
+  countFont: number;
+}
+
+/**
+ * Cells shrink as classes grow (64 px for a few classes, 24 px at 50 and beyond), and the
+ * margins fit the longest label (cut to 28 characters in the middle). 50 classes give about 1.6k px.
+ */
+export function confusionLayout(labels: readonly string[]): ConfusionLayout {
+  const n = Math.max(1, labels.length);
+  const cell = Math.max(24, Math.min(64, Math.floor(1000 / n)));
+  const labelFont = Math.max(11, Math.min(14, Math.round(cell * 0.5)));
+  const countFont = Math.max(9, Math.min(16, Math.round(cell * 0.36)));
+  const longest = Math.max(1, ...labels.map((l) => shortLabel(l).length));
+  const labelSpace = Math.ceil(longest * labelFont * 0.62) + 10;
+  const left = 30 + labelSpace; // axis title, then row labels
+  const top = 50 + labelSpace; // title and axis title, then column labels
+  const legend = 110;
+  return { width: left + n * cell + legend, height: top + n * cell + 20, cell, left, top, labelFont, countFont };
+}
+
+/** A light-to-dark blue ramp (the ColorBrewer "Blues" ends) for a value in [0, 1]. */
+export function rampColour(v: number): string {
+  const a = [247, 251, 255];
+  const b = [8, 48, 107];
+  const t = Math.max(0, Math.min(1, v));
+  const c = a.map((x, i) => Math.round(x + (b[i] - x) * t));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/**
+ * The heat-map as SVG. Colour is the row share (the recall of that cell's true class), so
+ * rare classes are as visible as common ones; the cell text is the raw count.
+ */
+export function confusionSvg(confusion: ConfusionMatrix, options: { title?: string } = {}): string {
+  const { labels, matrix } = confusion;
+  const L = confusionLayout(labels);
+  const n = labels.length;
+  const font = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">`);
+  parts.push(`<rect width="${L.width}" height="${L.height}" fill="#ffffff"/>`);
+  parts.push(`<g font-family="${font}" fill="#000">`);
+  const title = options.title ?? 'Confusion matrix';
+  parts.push(`<text x="${L.left}" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`);
+  parts.push(`<text x="${L.left + (n * L.cell) / 2}" y="42" font-size="13" text-anchor="middle">predicted</text>`);
+  const midY = L.top + (n * L.cell) / 2;
+  parts.push(`<text x="16" y="${midY}" font-size="13" text-anchor="middle" transform="rotate(-90 16 ${midY})">true</text>`);
+  for (let i = 0; i < n; i++) {
+    const label = escapeXml(shortLabel(labels[i]));
+    const cy = L.top + i * L.cell + L.cell / 2;
+    parts.push(`<text x="${L.left - 6}" y="${cy}" font-size="${L.labelFont}" text-anchor="end" dominant-baseline="central">${label}</text>`);
+    const cx = L.left + i * L.cell + L.cell / 2;
+    // Column labels read upwards, ending just above the grid.
+    parts.push(`<text x="${cx}" y="${L.top - 6}" font-size="${L.labelFont}" text-anchor="start" dominant-baseline="central" transform="rotate(-90 ${cx} ${L.top - 6})">${label}</text>`);
+  }
+  for (let i = 0; i < n; i++) {
+    const total = matrix[i].reduce((a, b) => a + b, 0);
+    for (let j = 0; j < n; j++) {
+      const count = matrix[i][j];
+      const v = total === 0 ? 0 : count / total;
+      const x = L.left + j * L.cell;
+      const y = L.top + i * L.cell;
+      parts.push(`<rect x="${x}" y="${y}" width="${L.cell}" height="${L.cell}" fill="${rampColour(v)}" stroke="#d0d0d0" stroke-width="0.5"/>`);
+      if (count > 0) {
+        const colour = v > 0.5 ? '#ffffff' : '#000000';
+        parts.push(`<text x="${x + L.cell / 2}" y="${y + L.cell / 2}" font-size="${L.countFont}" fill="${colour}" text-anchor="middle" dominant-baseline="central">${count}</text>`);
+      }
+    }
+  }
+  parts.push(`<rect x="${L.left}" y="${L.top}" width="${n * L.cell}" height="${n * L.cell}" fill="none" stroke="#444" stroke-width="1"/>`);
+  // Colour scale: a vertical bar from 1 (top) to 0 (bottom).
+  const barX = L.left + n * L.cell + 24;
+  const barH = Math.max(120, Math.min(300, n * L.cell));
+  parts.push('<defs><linearGradient id="scale" x1="0" y1="1" x2="0" y2="0">');
+  for (let s = 0; s <= 10; s++) parts.push(`<stop offset="${s / 10}" stop-color="${rampColour(s / 10)}"/>`);
+  parts.push('</linearGradient></defs>');
+  parts.push(`<rect x="${barX}" y="${L.top}" width="16" height="${barH}" fill="url(#scale)" stroke="#444" stroke-width="0.5"/>`);
+  for (const tick of [0, 0.5, 1]) {
+    const ty = L.top + barH * (1 - tick);
+    parts.push(`<line x1="${barX + 16}" y1="${ty}" x2="${barX + 20}" y2="${ty}" stroke="#444"/>`);
+    parts.push(`<text x="${barX + 23}" y="${ty}" font-size="11" dominant-baseline="central">${tick}</text>`);
+  }
+  parts.push(`<text x="${barX}" y="${L.top - 10}" font-size="11">row share</text>`);
+  parts.push('</g></svg>');
+  return parts.join('\n');
+}
+
+/** The heat-map rendered to PNG by sharp (librsvg). */
+export async function confusionPng(confusion: ConfusionMatrix, options: { title?: string; signal?: AbortSignal } = {}): Promise<Buffer> {
+  checkSignal('signal', options.signal);
+  const { default: sharp } = await import('sharp');
+  return sharp(Buffer.from(confusionSvg(confusion, options)), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
+}
+
+// ---------------------------------------------------------------------------------------------
+// report.md
+
+const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
+const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined ? '–' : v.toFixed(digits));
+const md = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function perClassTable(m: ClipMetrics | FrameMetrics): string {
+  return table(
+    ['class', 'precision', 'recall', 'F1', 'support', 'predicted'],
+    m.perClass.map((c) => [md(c.label), num(c.precision), num(c.recall), num(c.f1), String(c.support), String(c.predicted)]),
+  );
+}
+
+/** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
+export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[]): string {
+  const out: string[] = [];
+  out.push('# Evaluation report', '');
+  out.push(`- model: \`${report.model.id}\` (${md(report.model.dir)}), mode \`${report.mode}\`${report.model.head ? `, head \`${report.model.head}\`` : ''}`);
+  out.push(`- dataset: ${md(report.dataset.source)}, ${report.dataset.videos} videos, fingerprint \`${report.dataset.fingerprint}\``);
+  out.push(
+    `- evaluated ${report.counts.evaluated} videos (${report.counts.clips} clips${report.counts.frames ? `, ${report.counts.frames} frames` : ''}); ` +
+      `${report.counts.failed} failed; ${report.counts.ignored} ignored (unknown labels)`,
+  );
+  out.push(`- backend: ${report.versions.backend ? `${report.versions.backend.name} (${report.versions.backend.reason})` : '–'}; framewise ${report.versions.framewise}, tfjs ${report.versions.tfjs ?? '–'}`);
+  out.push('');
+  out.push('![confusion matrix](confusion.png)', '');
+
+  if (report.mode === 'clip' && report.metrics.video && report.metrics.clip) {
+    const v = report.metrics.video;
+    const c = report.metrics.clip;
+    out.push('## Summary', '');
+    const k = v.topK?.k ?? c.topK?.k;
+    out.push(
+      table(
+        ['metric', `video (${report.settings.aggregate} of clips)`, 'clip'],
+        [
+          ['count', String(v.count), String(c.count)],
+          ['top-1 accuracy', pct(v.top1), pct(c.top1)],
+          ...(k ? [[`top-${k} accuracy`, pct(v.topK?.accuracy), pct(c.topK?.accuracy)]] : []),
+          ['mean class accuracy', pct(v.meanClassAccuracy), pct(c.meanClassAccuracy)],
+          ['macro-F1', num(v.macroF1), num(c.macroF1)],
+          ['weighted-F1', num(v.weightedF1), num(c.weightedF1)],
+          ['log loss', num(v.logLoss), num(c.logLoss)],
+          ['ECE (10 bins)', num(v.ece), num(c.ece)],
+        ],
+      ),
+      '',
+    );
+    out.push('## Per class (video level)', '', perClassTable(v), '');
+    out.push('## Worst-confused pairs (video level)', '');
+    const pairs = worstConfusedPairs(v.confusion);
+    out.push(pairs.length === 0 ? 'None: every video was classified correctly.' : table(['true', 'predicted as', 'videos', 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])), '');
+    const wrong = predictions.filter((p) => !p.error && p.correct === false);
+    out.push(`## Misclassified videos (${wrong.length})`, '');
+    if (wrong.length > 0) {
+      out.push(table(['video', 'true', 'predicted', 'score'], wrong.map((p) => [md(p.path), md(p.trueLabel), md(p.label ?? ''), num(p.score)])), '');
+    }
+  } else if (report.mode === 'frame' && report.metrics.frame) {
+    const f = report.metrics.frame;
+    out.push('## Summary', '');
+    out.push(
+      table(
+        ['metric', 'value'],
+        [
+          ['videos', String(f.videos)],
+          ['frames', String(f.frames)],
+          ['frame accuracy', pct(f.frameAccuracy)],
+          ['frame macro-F1', num(f.macroF1)],
+          ['segmental edit score', num(f.edit)],
+          ...Object.entries(f.f1At).map(([o, v]) => [`F1@${Math.round(Number(o) * 100)}`, num(v)]),
+        ],
+      ),
+      '',
+    );
+    out.push('## Per class (frames)', '', perClassTable(f), '');
+    out.push('## Worst-confused pairs (frames)', '');
+    const pairs = worstConfusedPairs(f.confusion);
+    out.push(pairs.length === 0 ? 'None: every frame was tagged correctly.' : table(['true', 'predicted as', 'frames', 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])), '');
+    const imperfect = predictions
+      .filter((p) => !p.error && p.frames && p.frames.some((fr) => fr.label !== fr.trueLabel))
+      .map((p) => ({ p, acc: p.frames!.filter((fr) => fr.label === fr.trueLabel).length / p.frames!.length }))
+      .sort((a, b) => a.acc - b.acc || a.p.path.localeCompare(b.p.path));
+    out.push(`## Videos with mistagged frames (${imperfect.length})`, '');
+    if (imperfect.length > 0) out.push(table(['video', 'frame accuracy', 'frames'], imperfect.map(({ p, acc }) => [md(p.path), pct(acc), String(p.frames!.length)])), '');
+  }
+
+  out.push(`## Failed videos (${report.failures.length})`, '');
+  if (report.failures.length > 0) {
+    out.push('These videos could not be decoded and are excluded from every metric above.', '');
+    out.push(table(['video', 'label', 'code', 'message'], report.failures.map((f) => [md(f.path), md(f.label), f.code, md(f.message.slice(0, 200))])), '');
+  }
+  if (report.ignored.length > 0) {
+    out.push(`## Ignored videos: label unknown to the model (${report.ignored.length})`, '');
+    out.push(table(['video', 'label'], report.ignored.map((f) => [md(f.path), md(f.label)])), '');
+  }
+  out.push('## Run', '');
+  out.push(`- settings: \`${JSON.stringify(report.settings)}\``);
+  out.push(`- started ${report.timing.startedAt}, wall time ${(report.timing.wallMs / 1000).toFixed(2)} s`, '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface WriteReportOptions {
+  signal?: AbortSignal;
+}
+
+export interface WrittenReport {
+  metrics: string;
+  predictions: string;
+  markdown: string;
+  confusion: string;
+}
+
+/** Writes the four files of a report folder, each atomically. */
+export async function writeReport(dir: string, report: MetricsReport, predictions: readonly PredictionRecord[], options: WriteReportOptions = {}): Promise<WrittenReport> {
+  nonEmptyString('dir', dir);
+  if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA) throw invalid('report.schema', `'${METRICS_SCHEMA}'`, (report as { schema?: unknown })?.schema);
+  const signal = checkSignal('signal', options.signal);
+  const files: WrittenReport = {
+    metrics: resolve(dir, 'metrics.json'),
+    predictions: resolve(dir, 'predictions.jsonl'),
+    markdown: resolve(dir, 'report.md'),
+    confusion: resolve(dir, 'confusion.png'),
+  };
+  await writeFileAtomic(files.metrics, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFileAtomic(files.predictions, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
+  await writeFileAtomic(files.markdown, reportMarkdown(report, predictions));
+  signal?.throwIfAborted();
+  const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
+  if (confusion) {
+    const title = report.mode === 'clip' ? `Confusion matrix (videos, n=${report.metrics.video!.count})` : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
+    await writeFileAtomic(files.confusion, await confusionPng(confusion, { title, signal }));
+  }
+  return files;
+}
