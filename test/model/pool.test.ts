@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelError, ShapeError } from '../../src/errors.js';
+import { loadBackbone, normalizationParams, normalizeFrames, type LoadedBackbone } from '../../src/model/backbones.js';
+import { foldBatchNorm } from '../../src/model/fold.js';
+import { modelToArtifacts } from '../../src/model/io.js';
+import { autoWorkers, createWorkerPool, workerScript, type Preprocess, type WorkerPool } from '../../src/model/pool.js';
+import { fixture } from '../fixtures.js';
+
+const require = createRequire(import.meta.url);
+const S = 224;
+const D = 1280;
+const FRAME = S * S * 3;
+
+/** `count` real frames (every 8th) of a fixture video, scaled to S x S: uint8 RGB [count, S, S, 3]. */
+function realFrames(relPath: string, count: number): Uint8Array {
+  const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  const args = ['-v', 'error', '-i', fixture(relPath), '-vf', `select='not(mod(n\\,8))',scale=${S}:${S}`, '-vsync', '0'];
+  const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+    maxBuffer: 64 * 2 ** 20,
+  });
+  if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
+  return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Threads of this process (Linux): each worker_thread is one. */
+function threadCount(): number | undefined {
+  try {
+    return readdirSync('/proc/self/task').length;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('createWorkerPool()', () => {
+  let backbone: LoadedBackbone;
+  let artifacts: tf.io.ModelArtifacts;
+  let preprocess: Preprocess;
+  let pool: WorkerPool;
+  /** Real frames of two clips [B=2, T=4, S, S, 3] and the in-process, unfolded features [2, 4, D]. */
+  let clips: Uint8Array;
+  let expected: Float32Array;
+  let threadsBefore: number | undefined;
+
+  beforeAll(async () => {
+    backbone = await loadBackbone('mobilenet_v2', { backend: 'wasm', cacheDir: process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache') });
+    const folded = await foldBatchNorm(backbone.layersModel!);
+    artifacts = await modelToArtifacts(folded.model);
+    folded.model.dispose();
+    const { scale, offset } = normalizationParams(backbone.normalize);
+    preprocess = { scale: scale as Preprocess['scale'], offset: offset as Preprocess['offset'] };
+
+    const videos = readdirSync(fixture('arrow/forward')).sort();
+    clips = new Uint8Array(8 * FRAME);
+    // Two scenes that do not start from black, 4 frames 8 apart from each: distinct frames.
+    const [a, b] = videos.filter((v) => !v.startsWith('fade'));
+    clips.set(realFrames(`arrow/forward/${a}`, 4), 0);
+    clips.set(realFrames(`arrow/forward/${b}`, 4), 4 * FRAME);
+    expected = tf.tidy(() => backbone.embed(normalizeFrames(tf.tensor4d(clips, [8, S, S, 3], 'int32'), backbone.normalize)).dataSync() as Float32Array);
+
+    threadsBefore = threadCount();
+    pool = await createWorkerPool({ artifacts, backboneId: backbone.id, inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 2 });
+  });
+
+  afterAll(async () => {
+    await pool?.dispose();
+    backbone?.dispose();
+  });
+
+  it('runs one resident worker per requested slot, each on its own wasm backend', () => {
+    expect(pool.size).toBe(2);
+    expect(pool.liveWorkers).toBe(2);
+    expect(pool.backend.name).toBe('wasm');
+    if (threadsBefore !== undefined) expect(threadCount()!).toBeGreaterThanOrEqual(threadsBefore + 2);
+    expect(workerScript().pathname).toMatch(/dist\/model\/worker\.js$/);
+  });
+
+  it('gives the in-process (unfolded) features within 1e-4 on real frames, in clip and frame order', async () => {
+    const out = await pool.embedClips(clips, [2, 4, S, S, 3]);
+    expect(out).toBeInstanceOf(Float32Array);
+    expect(out.length).toBe(2 * 4 * D);
+    expect(Math.max(...expected)).toBeGreaterThan(0.1);
+    expect(maxAbsDiff(out, expected)).toBeLessThan(1e-4);
+    // The same "label" for every frame: the index of the strongest feature (unless the top two
+    // are closer than the tolerance, where either is right).
+    for (let i = 0; i < 8; i++) {
+      const row = (a: Float32Array) => Array.from(a.subarray(i * D, (i + 1) * D));
+      const want = row(expected);
+      const top = want.indexOf(Math.max(...want));
+      const runnerUp = Math.max(...want.filter((_, k) => k !== top));
+      const got = row(out);
+      if (want[top] - runnerUp > 1e-4) expect(got.indexOf(Math.max(...got))).toBe(top);
+    }
+  });
+
+  it('gives the same numbers for one frame at a time and for concurrent calls', async () => {
+    const singles = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => pool.embedClips(clips.slice(i * FRAME, (i + 1) * FRAME), [1, 1, S, S, 3])),
+    );
+    singles.forEach((single, i) => expect(maxAbsDiff(single, expected.subarray(i * D, (i + 1) * D))).toBeLessThan(1e-4));
+  });
+
+  it('moves the caller buffer with transfer: true, and copies it otherwise', async () => {
+    const mine = clips.slice(0, FRAME);
+    await pool.embedClips(mine, [1, 1, S, S, 3]);
+    expect(mine.byteLength).toBe(FRAME); // copied: still usable
+    const out = await pool.embedClips(mine, [1, 1, S, S, 3], { transfer: true });
+    expect(mine.byteLength).toBe(0); // moved to the worker: detached
+    expect(maxAbsDiff(out, expected.subarray(0, D))).toBeLessThan(1e-4);
+  });
+
+  it('rejects bad shapes before any work', async () => {
+    await expect(pool.embedClips(clips, [2, 4, 112, 112, 3])).rejects.toBeInstanceOf(ShapeError);
+    await expect(pool.embedClips(clips.subarray(0, 100), [2, 4, S, S, 3])).rejects.toBeInstanceOf(ShapeError);
+  });
+
+  it('embedClips() rejects when aborted, promptly, and the pool keeps working', async () => {
+    const controller = new AbortController();
+    const big = new Uint8Array(32 * FRAME);
+    for (let i = 0; i < 4; i++) big.set(clips, i * clips.length);
+    const started = performance.now();
+    const call = pool.embedClips(big, [4, 8, S, S, 3], { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('user abort')), 50);
+    await expect(call).rejects.toThrow('user abort');
+    expect(performance.now() - started).toBeLessThan(1000); // far less than 32 frames of inference
+    const already = AbortSignal.abort(new Error('too late'));
+    await expect(pool.embedClips(clips, [2, 4, S, S, 3], { signal: already })).rejects.toThrow('too late');
+    const out = await pool.embedClips(clips, [2, 4, S, S, 3]);
+    expect(maxAbsDiff(out, expected)).toBeLessThan(1e-4);
+  });
+
+  it('dispose() terminates every worker and later calls reject', async () => {
+    const other = await createWorkerPool({ artifacts, backboneId: backbone.id, inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 1 });
+    const during = threadCount();
+    const pending = expect(other.embedClips(clips, [2, 4, S, S, 3])).rejects.toThrow(/disposed/);
+    await other.dispose();
+    await pending;
+    expect(other.liveWorkers).toBe(0);
+    if (during !== undefined) expect(threadCount()!).toBeLessThan(during);
+    await expect(other.embedClips(clips, [2, 4, S, S, 3])).rejects.toBeInstanceOf(ModelError);
+    await other.dispose(); // twice is fine
+  });
+
+  it('a worker that cannot load the backbone rejects createWorkerPool() with a ModelError and leaves no worker', async () => {
+    const threads = threadCount();
+    const broken = { ...artifacts, weightData: new ArrayBuffer(16) };
+    await expect(
+      createWorkerPool({ artifacts: broken, backboneId: 'broken', inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 1 }),
+    ).rejects.toBeInstanceOf(ModelError);
+    if (threads !== undefined) expect(threadCount()!).toBeLessThanOrEqual(threads);
+  });
+
+  it('createWorkerPool() rejects an aborted signal and bad options', async () => {
+    await expect(createWorkerPool({ artifacts, backboneId: 'x', inputSize: S, dim: D, preprocess, signal: AbortSignal.abort(new Error('no')) })).rejects.toThrow(
+      'no',
+    );
+    await expect(createWorkerPool({ artifacts, backboneId: 'x', inputSize: S, dim: D, preprocess, workers: 0 })).rejects.toThrow(
+      /Expected a positive integer for `options.workers` but received 0/,
+    );
+  });
+
+  it('autoWorkers() leaves room for decoding and respects memory', () => {
+    expect(autoWorkers('wasm', 2, 8 * 2 ** 30)).toBe(2);
+    expect(autoWorkers('wasm', 1, 8 * 2 ** 30)).toBe(1);
+    expect(autoWorkers('wasm', 8, 64 * 2 ** 30)).toBe(6);
+    expect(autoWorkers('wasm', 64, 256 * 2 ** 30)).toBe(8);
+    expect(autoWorkers('wasm', 16, 1 * 2 ** 30)).toBe(1);
+    expect(autoWorkers('tensorflow', 16, 64 * 2 ** 30)).toBe(1);
+  });
+
+  it('the worker is built JavaScript (tests run it from dist/)', () => {
+    expect(readFileSync(workerScript(), 'utf8')).toMatch(/parentPort/);
+  });
+});
