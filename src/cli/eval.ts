@@ -1,0 +1,123 @@
+/**
+ * `framewise eval <dataset> --model <modelDir>`: metrics of a model on a labelled dataset.
+ * Prints a compact table (or, with `--json`, metrics.json) on stdout and writes the report
+ * folder with `--out`. Frames, size and sampling come from the model unless given.
+ *
+ * Exit codes: 0 every video evaluated; 1 some videos failed to decode (they are listed and
+ * excluded, and the report is still written); 2 usage or configuration error, including a
+ * dataset label the model does not know (unless `--ignore-unknown-labels`); 130 interrupted.
+ */
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CAC } from 'cac';
+import { ModelError, UsageError } from '../errors.js';
+import type { MetricsReport } from '../pipeline/report.js';
+import { backboneFlags, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { handleInterrupts } from './interrupt.js';
+import { createRenderer } from './progress.js';
+
+export function register(cli: CAC): void {
+  const command = cli
+    .command('eval <dataset>', 'Evaluate a model on a labelled dataset (folder per class, CSV or JSONL manifest)')
+    .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
+    .option('--out <dir>', 'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png')
+    .option('--top-k <k>', 'k of top-k accuracy (default: 5; reported when there are more than k classes)')
+    .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
+    .option('--json', 'Print metrics.json on stdout instead of the table')
+    .option('--ignore-unknown-labels', 'Leave out videos whose label the model does not know, instead of failing');
+  samplingFlags(command, 'model');
+  backboneFlags(command);
+  command
+    .example('framewise eval data/test.csv --model models/lstm --out reports/lstm')
+    .example('framewise eval data/test/ --model models/lstm --json > metrics.json')
+    .action((dataset: unknown, flags: Flags) => runEval(String(dataset), flags));
+}
+
+const f4 = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : v.toFixed(4));
+
+/** The compact table printed by `eval`. */
+export function formatEvalTable(report: MetricsReport, reportDir?: string): string {
+  const lines: string[] = [];
+  const c = report.counts;
+  lines.push(
+    `${c.evaluated} videos evaluated${c.failed ? `, ${c.failed} failed` : ''}${c.ignored ? `, ${c.ignored} ignored` : ''}; ` +
+      `${c.clips} clips${c.frames ? `, ${c.frames} frames` : ''}; mode ${report.mode}; model ${report.model.id}`,
+  );
+  let rows: string[][];
+  if (report.mode === 'clip') {
+    const v = report.metrics.video!;
+    const k = report.metrics.clip!;
+    rows = [
+      ['metric', `video (${report.settings.aggregate})`, 'clip'],
+      ['top-1 accuracy', f4(v.top1), f4(k.top1)],
+      ...(v.topK ? [[`top-${v.topK.k} accuracy`, f4(v.topK.accuracy), f4(k.topK?.accuracy)]] : []),
+      ['mean class accuracy', f4(v.meanClassAccuracy), f4(k.meanClassAccuracy)],
+      ['macro-F1', f4(v.macroF1), f4(k.macroF1)],
+      ['weighted-F1', f4(v.weightedF1), f4(k.weightedF1)],
+      ['log loss', f4(v.logLoss), f4(k.logLoss)],
+      ['ECE (10 bins)', f4(v.ece), f4(k.ece)],
+    ];
+  } else {
+    const m = report.metrics.frame!;
+    rows = [
+      ['metric', 'value'],
+      ['frame accuracy', f4(m.frameAccuracy)],
+      ['frame macro-F1', f4(m.macroF1)],
+      ['edit score', f4(m.edit)],
+      ...Object.entries(m.f1At).map(([o, v]) => [`F1@${Math.round(Number(o) * 100)}`, f4(v)]),
+    ];
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) lines.push(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd());
+  if (reportDir) lines.push(`report: ${reportDir}`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function runEval(dataset: string, flags: Flags): Promise<number> {
+  const modelDir = stringFlag(flags, 'model');
+  if (!modelDir) throw new UsageError('`--model` is required: a model folder made by `framewise train`');
+  try {
+    await access(join(modelDir, 'framewise.json'));
+  } catch {
+    throw new ModelError(`No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`);
+  }
+  const out = stringFlag(flags, 'out');
+  const topK = intFlag(flags, 'topK') ?? 5;
+  const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
+  if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
+  const options = pipelineOptionsFrom(flags);
+  const { resolveOptions } = await import('../pipeline/options.js');
+  resolveOptions(options);
+
+  const interrupt = handleInterrupts();
+  const renderer = createRenderer({ quiet: flags.quiet === true });
+  const { evaluate } = await import('../pipeline/eval.js');
+  let result;
+  try {
+    result = await evaluate(dataset, modelDir, {
+      ...options,
+      out,
+      topK,
+      aggregate,
+      ignoreUnknownLabels: flags.ignoreUnknownLabels === true,
+      signal: interrupt.signal,
+      onProgress: (event) => renderer.update(event),
+    });
+  } catch (error) {
+    if (interrupt.signal.aborted && isAbort(error)) return 130;
+    throw error;
+  } finally {
+    renderer.done();
+    interrupt.dispose();
+  }
+  const { report } = result;
+  if (report.failures.length > 0) {
+    process.stderr.write(`framewise: warning: ${report.failures.length} video${report.failures.length > 1 ? 's' : ''} failed and ${report.failures.length > 1 ? 'are' : 'is'} excluded from the metrics:\n`);
+    for (const f of report.failures) process.stderr.write(`  ${f.path}: ${f.code}: ${f.message.split('\n')[0]}\n`);
+  }
+  if (report.ignored.length > 0 && flags.quiet !== true) {
+    process.stderr.write(`framewise: ${report.ignored.length} video${report.ignored.length > 1 ? 's' : ''} with labels the model does not know left out\n`);
+  }
+  process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatEvalTable(report, out));
+  return report.failures.length > 0 ? 1 : 0;
+}
