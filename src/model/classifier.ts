@@ -1,0 +1,131 @@
+/**
+ * A trained head and what it was trained for: `predict` maps frame embeddings [B, T, D] (and
+ * which frames are real) to class probabilities. Made by `trainHead` and `loadModel`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ModelError, ShapeError } from '../errors.js';
+import { checkSignal, invalid } from '../validate.js';
+import type { BackendInfo } from './backend.js';
+import type { CustomBackbone, Normalization } from './backbones.js';
+import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
+
+/** Figures from a training run. */
+export interface TrainMetrics {
+  /** Epochs run, and the (1-based) epoch whose weights were kept. */
+  epochs: number;
+  bestEpoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number | null;
+  valAcc: number | null;
+  /** Clips in the training and validation splits. */
+  trainClips: number;
+  valClips: number;
+  seed: number;
+  /** Backend the head trained on. */
+  backend: string;
+  history: EpochProgress[];
+}
+
+/** Reported after every epoch. `acc` and `valAcc` are per clip (clip mode) or per frame (frame mode). */
+export interface EpochProgress {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number | null;
+  valAcc: number | null;
+}
+
+/** The contents of framewise.json. */
+export interface ModelInfo {
+  format: 'framewise-model';
+  formatVersion: 1;
+  /** framewise version that wrote it. */
+  version: string;
+  labels: string[];
+  mode: HeadMode;
+  head: HeadConfig;
+  /** Embedding size D the head takes. */
+  dim: number;
+  /** Frames per clip at training time. */
+  frames: number;
+  /** Backbone input size S (frames are S x S). */
+  size: number;
+  /** The sampling used to make the training clips, as given by the caller. */
+  sampling: unknown;
+  /** The backbone as it was asked for (registry name or custom spec), and its stable id. */
+  backbone: string | CustomBackbone;
+  backboneId: string;
+  backboneName: string;
+  normalize: Normalization;
+  metrics: TrainMetrics | null;
+  backend: BackendInfo | null;
+  createdAt: string;
+  [key: string]: unknown;
+}
+
+export class Classifier {
+  readonly model: tf.LayersModel;
+  info: ModelInfo;
+  private disposed = false;
+
+  constructor(model: tf.LayersModel, info: ModelInfo) {
+    this.model = model;
+    this.info = info;
+  }
+
+  get labels(): string[] {
+    return this.info.labels;
+  }
+
+  get mode(): HeadMode {
+    return this.info.mode;
+  }
+
+  /**
+   * Class probabilities: [B, C] in clip mode, [B, T, C] in frame mode, row-major. `mask`
+   * ([B*T], true/1 for a real frame) marks padded frames, which the head skips.
+   */
+  async predict(
+    embeddings: Float32Array,
+    shape: [number, number, number],
+    mask?: ArrayLike<boolean | number>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Float32Array> {
+    checkSignal('options.signal', options.signal);
+    if (this.disposed) throw new ModelError('this classifier has been disposed');
+    checkEmbeddings('predict', embeddings, shape, this.info.dim, mask);
+    const y = tf.tidy(() => this.model.predict(embeddingsTensor(embeddings, shape, mask)) as tf.Tensor);
+    try {
+      return (await y.data()) as Float32Array;
+    } finally {
+      y.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.model.dispose();
+  }
+}
+
+/** Validates embeddings against their shape and the expected embedding size. */
+export function checkEmbeddings(
+  stage: string,
+  embeddings: unknown,
+  shape: unknown,
+  dim: number | undefined,
+  mask?: ArrayLike<boolean | number>,
+): void {
+  if (!(embeddings instanceof Float32Array)) throw invalid('embeddings', 'a Float32Array', embeddings);
+  if (!Array.isArray(shape) || shape.length !== 3 || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw invalid('shape', 'an array [B, T, D] of non-negative integers', shape);
+  }
+  const [b, t, d] = shape as number[];
+  if (dim !== undefined && d !== dim) {
+    throw new ShapeError(`${stage}: mismatched embedding dimensions (the head takes D = ${dim})`, [null, null, dim], shape as number[]);
+  }
+  if (embeddings.length !== b * t * d) throw new ShapeError(`${stage}: embeddings length`, [b * t * d], [embeddings.length]);
+  if (mask !== undefined && mask.length !== b * t) throw new ShapeError(`${stage}: mask length ([B*T])`, [b * t], [mask.length]);
+}

@@ -1,0 +1,104 @@
+/**
+ * Temporal heads over frame embeddings [B, T, D]: `lstm` (default), `gru`, `bilstm` and the
+ * order-blind `mean` baseline; `clip` mode gives [B, C] (many-to-one), `frame` mode gives
+ * [B, T, C] (many-to-many: returnSequences + TimeDistributed(Dense)). Padded frames arrive as
+ * all-zero embeddings and are masked by the first layer, in both modes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { invalid, isPlainObject, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import { MaskedMean } from './layers.js';
+import { TimeDistributed } from './time-distributed.js';
+
+export type HeadType = 'lstm' | 'gru' | 'bilstm' | 'mean';
+export type HeadMode = 'clip' | 'frame';
+export const HEAD_TYPES: readonly HeadType[] = ['lstm', 'gru', 'bilstm', 'mean'];
+export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
+
+export interface HeadOptions {
+  /** @default 'lstm' */
+  type?: HeadType;
+  /** `clip`: one label per clip; `frame`: one label per frame. @default 'clip' */
+  mode?: HeadMode;
+  /** Recurrent units (per direction for `bilstm`); unused by `mean`. @default 256 */
+  units?: number;
+  /** Dropout rate on the frame embeddings while training. @default 0.2 */
+  dropout?: number;
+}
+
+/** A head's full configuration, as recorded in framewise.json. */
+export interface HeadConfig {
+  type: HeadType;
+  mode: HeadMode;
+  units: number;
+  dropout: number;
+}
+
+/** Fills defaults and validates (field names prefixed by `field`). */
+export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): HeadConfig {
+  if (!isPlainObject(options)) throw invalid(field, 'a head options object', options);
+  return {
+    type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, HEAD_TYPES),
+    mode: options.mode === undefined ? 'clip' : oneOf(`${field}.mode`, options.mode, HEAD_MODES),
+    units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units),
+    dropout: options.dropout === undefined ? 0.2 : numberInRange(`${field}.dropout`, options.dropout, 0, 1, { exclusiveMax: true }),
+  };
+}
+
+/**
+ * Builds an untrained head: input [B, T, D] (any T) -> softmax [B, C] or [B, T, C].
+ * `seed` fixes the initial weights.
+ */
+export function buildHead(config: HeadConfig, dims: { dim: number; classes: number }, seed = 0): tf.LayersModel {
+  const sequences = config.mode === 'frame';
+  const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 16 + k });
+  const input = tf.input({ shape: [null, dims.dim], name: 'fw_embeddings' });
+  // Padded frames are all-zero embeddings: mask them so recurrences and the mean skip them.
+  let x = tf.layers.masking({ maskValue: 0, name: 'fw_mask' }).apply(input) as tf.SymbolicTensor;
+  const recurrent = (cell: 'lstm' | 'gru', name: string) => {
+    const args = {
+      units: config.units,
+      returnSequences: sequences,
+      kernelInitializer: init(1),
+      // Glorot rather than tfjs's orthogonal default, which warns on the console for big matrices.
+      recurrentInitializer: init(2),
+      name,
+    };
+    return cell === 'lstm' ? tf.layers.lstm(args) : tf.layers.gru(args);
+  };
+  switch (config.type) {
+    case 'lstm':
+      x = recurrent('lstm', 'fw_lstm').apply(x) as tf.SymbolicTensor;
+      break;
+    case 'gru':
+      x = recurrent('gru', 'fw_gru').apply(x) as tf.SymbolicTensor;
+      break;
+    case 'bilstm':
+      x = tf.layers
+        .bidirectional({ layer: recurrent('lstm', 'fw_lstm') as any, mergeMode: 'concat', name: 'fw_bilstm' })
+        .apply(x) as tf.SymbolicTensor;
+      break;
+    case 'mean':
+      // Clip mode: the mean over real frames, blind to order. Frame mode: each frame alone.
+      if (!sequences) x = new MaskedMean({ name: 'fw_mean' }).apply(x) as tf.SymbolicTensor;
+      break;
+  }
+  const dense = tf.layers.dense({ units: dims.classes, activation: 'softmax', kernelInitializer: init(3), name: 'fw_dense' });
+  const output = (sequences ? new TimeDistributed({ layer: dense, name: 'fw_frames' }) : dense).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: `framewise_head_${config.type}_${config.mode}` });
+}
+
+/**
+ * Packs embeddings [B, T, D] into a tensor, zeroing the frames whose mask is false so the
+ * head's masking skips them. Synchronous; call inside `tf.tidy`.
+ */
+export function embeddingsTensor(
+  embeddings: Float32Array,
+  shape: readonly [number, number, number],
+  masks?: ArrayLike<boolean | number>,
+): tf.Tensor3D {
+  const [b, t, d] = shape;
+  if (!masks) return tf.tensor3d(embeddings, [b, t, d]);
+  const data = new Float32Array(embeddings);
+  for (let i = 0; i < b * t; i++) if (!masks[i]) data.fill(0, i * d, (i + 1) * d);
+  return tf.tensor3d(data, [b, t, d]);
+}

@@ -1,0 +1,178 @@
+/**
+ * Model folders: `model.json` + `weights.bin` (tfjs LayersModel format, loadable by
+ * `tf.loadLayersModel`) and `framewise.json` (labels, mode, head, frames, sampling, backbone,
+ * size, normalisation, metrics, version). Also the end-to-end export: one LayersModel
+ * [T, S, S, 3] -> TimeDistributed(backbone) -> head, for use outside framewise.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { ModelError } from '../errors.js';
+import { debug } from '../log.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../validate.js';
+import { selectBackend, type BackendRequest } from './backend.js';
+import { loadBackbone, normalizationParams, type BackboneInfo } from './backbones.js';
+import { Classifier, type ModelInfo } from './classifier.js';
+import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from './io.js';
+import { Normalize, TimeMask } from './layers.js';
+import { TimeDistributed } from './time-distributed.js';
+import { FRAMEWISE_VERSION } from './version.js';
+
+export const MODEL_INFO_FILE = 'framewise.json';
+
+export interface SaveModelOptions {
+  /** The backbone the embeddings came from. @default the one recorded at training */
+  backbone?: BackboneInfo;
+  /** Frames per clip. @default the training clips' T */
+  frames?: number;
+  /** The sampling that made the clips. @default the one recorded at training */
+  sampling?: unknown;
+  /** More fields for framewise.json (for example `fit`). */
+  extra?: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes a classifier to `dir` (replaced atomically): model.json, weights.bin, framewise.json.
+ * Returns the framewise.json contents.
+ */
+export async function saveModel(dir: string, classifier: Classifier, options: SaveModelOptions = {}): Promise<ModelInfo> {
+  nonEmptyString('dir', dir);
+  if (!(classifier instanceof Classifier)) throw invalid('classifier', 'a Classifier (from trainHead or loadModel)', classifier);
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an options object', options);
+  const signal = checkSignal('options.signal', options.signal);
+  if (options.frames !== undefined) positiveInteger('options.frames', options.frames);
+  const b = options.backbone;
+  const info: ModelInfo = {
+    ...classifier.info,
+    ...(options.extra ?? {}),
+    ...(b ? { backbone: b.spec, backboneId: b.id, backboneName: b.name, size: b.inputSize, normalize: b.normalize } : {}),
+    ...(options.frames !== undefined ? { frames: options.frames } : {}),
+    ...(options.sampling !== undefined ? { sampling: options.sampling } : {}),
+    version: FRAMEWISE_VERSION,
+  };
+  if (!info.backboneId) {
+    throw new ModelError('saveModel: no backbone is recorded for this classifier; pass `backbone` (e.g. embedder.backbone)');
+  }
+  const artifacts = await modelToArtifacts(classifier.model);
+  signal?.throwIfAborted();
+  await writeArtifacts(dir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(info, null, 2)}\n` });
+  classifier.info = info;
+  debug('saveModel: %s (%s/%s, %d labels, backbone %s)', dir, info.head.type, info.mode, info.labels.length, info.backboneId);
+  return info;
+}
+
+/** Reads and checks framewise.json in `dir`. */
+export async function readModelInfo(dir: string): Promise<ModelInfo> {
+  const file = path.join(dir, MODEL_INFO_FILE);
+  let info: ModelInfo;
+  try {
+    info = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ModelError(
+      code === 'ENOENT' ? `${dir} is not a framewise model folder (no ${MODEL_INFO_FILE})` : `cannot read ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (!isPlainObject(info) || info.format !== 'framewise-model') throw new ModelError(`${file} is not a framewise model description`);
+  if (info.formatVersion !== 1) {
+    throw new ModelError(`${file} has format version ${String(info.formatVersion)}; this framewise (${FRAMEWISE_VERSION}) reads version 1`);
+  }
+  if (!Array.isArray(info.labels) || info.labels.length < 2 || !info.head || !info.dim) {
+    throw new ModelError(`${file} is incomplete (labels, head or dim missing)`);
+  }
+  return info;
+}
+
+/** Throws a ModelError naming both backbones when a model was trained on another one. */
+export function checkCompatible(info: Pick<ModelInfo, 'backboneId' | 'dim'>, backbone: { id?: string; backboneId?: string; dim: number }): void {
+  const id = backbone.id ?? backbone.backboneId;
+  if (id !== info.backboneId) {
+    throw new ModelError(`this model was trained on backbone '${info.backboneId}', but the embeddings come from '${id}'`);
+  }
+  if (backbone.dim !== info.dim) {
+    throw new ModelError(`this model takes ${info.dim}-d embeddings, but backbone '${id}' gives ${backbone.dim}-d`);
+  }
+}
+
+export interface LoadModelOptions {
+  /** When set, the model must have been trained on this backbone (id), else a ModelError names both. */
+  backboneId?: string;
+  /** @default 'auto' */
+  backend?: BackendRequest;
+  signal?: AbortSignal;
+}
+
+/** Loads a model folder written by `saveModel`. */
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<Classifier> {
+  nonEmptyString('dir', dir);
+  const signal = checkSignal('options.signal', options.signal);
+  const info = await readModelInfo(dir);
+  if (options.backboneId !== undefined) checkCompatible(info, { id: options.backboneId, dim: info.dim });
+  await selectBackend(options.backend ?? 'auto', { signal });
+  let model: tf.LayersModel;
+  try {
+    model = await layersModelFromArtifacts(await readArtifacts(dir, { signal }));
+  } catch (error) {
+    throw new ModelError(`cannot load the head in ${dir}: ${(error as Error).message}`, { cause: error });
+  }
+  const input = model.inputs[0]?.shape;
+  if (!input || input[input.length - 1] !== info.dim) {
+    model.dispose();
+    throw new ModelError(`the head in ${dir} takes input [${input?.join(', ')}] but framewise.json says D = ${info.dim}`);
+  }
+  return new Classifier(model, info);
+}
+
+export interface ExportOptions {
+  /** Backbone cache folder. @default `FRAMEWISE_CACHE` or `~/.cache/framewise` */
+  cacheDir?: string;
+  /** Fix T in the exported input shape. @default variable T (null) */
+  frames?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes one LayersModel to `outDir`: input [B, T, S, S, 3] raw RGB values 0..255 (float) ->
+ * time mask (an all-zero frame is padding) -> normalisation -> TimeDistributed(backbone) ->
+ * the head. Plus framewise.json describing it (with `endToEnd: true`).
+ */
+export async function exportEndToEnd(modelDir: string, outDir: string, options: ExportOptions = {}): Promise<ModelInfo> {
+  nonEmptyString('modelDir', modelDir);
+  nonEmptyString('outDir', outDir);
+  const signal = checkSignal('options.signal', options.signal);
+  if (options.frames !== undefined) positiveInteger('options.frames', options.frames);
+  const head = await loadModel(modelDir, { signal });
+  const info = head.info;
+  let backbone;
+  try {
+    backbone = await loadBackbone(info.backbone, { cacheDir: options.cacheDir, signal });
+  } catch (error) {
+    await head.dispose();
+    throw error;
+  }
+  let whole: tf.LayersModel | undefined;
+  try {
+    checkCompatible(info, backbone);
+    if (!backbone.layersModel) throw new ModelError(`backbone '${backbone.id}' is a GraphModel; only LayersModel backbones can be exported end to end`);
+    const s = backbone.inputSize;
+    const input = tf.input({ shape: [options.frames ?? null, s, s, 3], name: 'fw_frames' });
+    let x = new TimeMask({ name: 'fw_time_mask' }).apply(input) as tf.SymbolicTensor; // mask [B, T]
+    x = new Normalize({ ...normalizationParams(backbone.normalize), name: 'fw_normalize' }).apply(x) as tf.SymbolicTensor;
+    x = new TimeDistributed({ layer: backbone.layersModel, name: 'fw_backbone' }).apply(x) as tf.SymbolicTensor; // [B, T, D]
+    // The head's own layers after its input and embedding-masking layers; the time mask from
+    // TimeMask flows through TimeDistributed to its recurrent layer.
+    for (const layer of head.model.layers.slice(2)) x = layer.apply(x) as tf.SymbolicTensor;
+    whole = tf.model({ inputs: input, outputs: x, name: 'framewise_end_to_end' });
+    const artifacts = await modelToArtifacts(whole);
+    signal?.throwIfAborted();
+    const out: ModelInfo = { ...info, endToEnd: true, inputShape: [null, options.frames ?? null, s, s, 3], version: FRAMEWISE_VERSION };
+    await writeArtifacts(outDir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(out, null, 2)}\n` });
+    return out;
+  } finally {
+    // Disposing the backbone and head frees every weight `whole` shares with them.
+    backbone.dispose();
+    await head.dispose();
+  }
+}
