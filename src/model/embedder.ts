@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ModelError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveInteger } from '../validate.js';
+import { boolean, checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { BACKEND_REQUESTS, selectBackend, type BackendInfo, type BackendRequest } from './backend.js';
 import {
   backboneInfo,
@@ -17,6 +17,8 @@ import {
   type CustomBackbone,
   type LoadedBackbone,
 } from './backbones.js';
+import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
+import { autoWorkers, createWorkerPool } from './pool.js';
 import { TimeDistributed } from './time-distributed.js';
 
 export interface FrameEmbedder {
@@ -41,8 +43,20 @@ export interface EmbedderOptions {
   backend?: BackendRequest;
   /** Backbone cache folder. @default `FRAMEWISE_CACHE` or `~/.cache/framewise` */
   cacheDir?: string;
-  /** Inference workers. The in-process embedder uses one. @default 1 */
-  workers?: number;
+  /**
+   * Inference worker threads, each with its own backend and its own copy of the backbone
+   * (`pool.ts`); `0` runs in this thread. `'auto'` sizes the pool by cores and backend
+   * (`autoWorkers`: one per core up to 2 cores, leaving a quarter for ffmpeg above that;
+   * one for tfjs-node, which is multi-threaded itself).
+   * @default 'auto'
+   */
+  workers?: number | 'auto';
+  /**
+   * Fold BatchNormalization into the convolutions at load (`fold.ts`): the same features
+   * within 1e-4, 1.4-2x faster on wasm. The folded model is cached beside the backbone.
+   * @default true
+   */
+  fold?: boolean;
   /** Most frames through the backbone at once; bounds activation memory. @default 32 */
   maxBatchFrames?: number;
   signal?: AbortSignal;
@@ -124,7 +138,8 @@ function validateOptions(options: EmbedderOptions): void {
   validateBackboneSpec('backbone', options.backbone);
   if (options.backend !== undefined) oneOf('backend', options.backend, BACKEND_REQUESTS);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
-  if (options.workers !== undefined) positiveInteger('workers', options.workers);
+  if (options.workers !== undefined && options.workers !== 'auto') nonNegativeInteger('workers', options.workers);
+  if (options.fold !== undefined) boolean('fold', options.fold);
   if (options.maxBatchFrames !== undefined) positiveInteger('maxBatchFrames', options.maxBatchFrames);
 }
 
@@ -185,5 +200,31 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
     signal,
   });
   debug('embedder: %s on %s in %d ms (%s)', backbone.id, backend.name, Date.now() - t0, backbone.fromCache ? 'cached' : 'cold');
-  return new LocalFrameEmbedder(prepareLocalModel(backbone, { maxBatchFrames: options.maxBatchFrames }), backend);
+  // The fast path (fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
+  // cached, run by resident workers with one backend each. Same features within 1e-4.
+  const requested = options.workers ?? 'auto';
+  const workers = requested === 'auto' ? autoWorkers(backend.name) : requested;
+  let keepBackbone = false;
+  try {
+    const source = await backboneArtifacts(backbone, { fold: options.fold ?? true, cacheDir: options.cacheDir, signal });
+    if (workers > 0) {
+      const pool = await createWorkerPool({
+        info: backboneInfo(backbone),
+        artifacts: source.artifacts,
+        format: source.format,
+        backend: backend.name,
+        workers,
+        maxBatchFrames: options.maxBatchFrames,
+        signal,
+      });
+      pool.backend = { name: backend.name, reason: `${backend.reason}; ${workers} worker thread${workers === 1 ? '' : 's'}${source.folded ? ', BatchNorm folded' : ''}` };
+      return pool;
+    }
+    const local = source.folded ? await backboneFromArtifacts(backboneInfo(backbone), source) : backbone;
+    keepBackbone = local === backbone;
+    return new LocalFrameEmbedder(prepareLocalModel(local, { maxBatchFrames: options.maxBatchFrames }), backend);
+  } finally {
+    // The workers (or the folded copy) hold what runs; the main thread needs no backbone.
+    if (!keepBackbone) backbone.dispose();
+  }
 }

@@ -24,29 +24,20 @@ import type * as tf from '@tensorflow/tfjs';
 import { FramewiseError, ModelError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, positiveInteger } from '../validate.js';
+import type { BackboneInfo } from './backbones.js';
 import type { BackendRequest } from './backend.js';
-import type { FromWorker, Preprocess, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
-
-export type { Preprocess } from './worker-protocol.js';
+import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
 
 /** Options of {@link createWorkerPool}. */
 export interface WorkerPoolOptions {
-  /** The backbone, serialised (see `modelToArtifacts` in `io.ts`). Sent to each worker once. */
+  /** What the backbone is: id, input size, dim, normalisation, spec. */
+  info: BackboneInfo;
+  /** The backbone, serialised (see `backboneArtifacts` in `fast.ts`). Sent to each worker once. */
   artifacts: tf.io.ModelArtifacts;
   /** @default 'layers' */
   format?: 'layers' | 'graph';
-  /** For a GraphModel: the output node holding the features. */
-  outputNode?: string;
-  /** Stable id of the backbone, reported as `backboneId`. */
-  backboneId: string;
-  /** Frames are `inputSize` x `inputSize` RGB. */
-  inputSize: number;
-  /** Embedding size D. */
-  dim: number;
-  /** How uint8 RGB becomes the backbone's input, per channel. */
-  preprocess: Preprocess;
   /**
-   * Backend each worker selects for itself.
+   * Backend each worker selects for itself; pass the one the main thread chose.
    * @default 'auto'
    */
   backend?: BackendRequest;
@@ -57,10 +48,10 @@ export interface WorkerPoolOptions {
   workers?: 'auto' | number;
   /**
    * Most frames one worker runs through the backbone at once; bounds its activation memory.
-   * (Batching does not speed wasm up, so small is free.)
+   * (Batching does not speed wasm up, so small costs nothing.)
    * @default 16
    */
-  maxFrames?: number;
+  maxBatchFrames?: number;
   signal?: AbortSignal;
 }
 
@@ -138,6 +129,7 @@ export class WorkerPool {
   readonly backboneId: string;
   readonly inputSize: number;
   readonly dim: number;
+  readonly backbone: BackboneInfo;
   /** Filled in by {@link createWorkerPool} once the workers are up. */
   backend: { name: string; reason: string } = { name: 'unknown', reason: 'starting' };
   readonly size: number;
@@ -150,9 +142,10 @@ export class WorkerPool {
 
   /** @internal Use {@link createWorkerPool}. */
   constructor(private readonly options: WorkerPoolOptions & { workers: number }) {
-    this.backboneId = options.backboneId;
-    this.inputSize = options.inputSize;
-    this.dim = options.dim;
+    this.backbone = options.info;
+    this.backboneId = options.info.id;
+    this.inputSize = options.info.inputSize;
+    this.dim = options.info.dim;
     this.size = options.workers;
   }
 
@@ -166,13 +159,10 @@ export class WorkerPool {
     const script = workerScript();
     const init: WorkerInit = {
       backend: this.options.backend ?? 'auto',
+      info: this.backbone,
       artifacts: this.options.artifacts,
       format: this.options.format ?? 'layers',
-      outputNode: this.options.outputNode,
-      inputSize: this.inputSize,
-      dim: this.dim,
-      preprocess: this.options.preprocess,
-      maxFrames: this.options.maxFrames ?? 16,
+      maxBatchFrames: this.options.maxBatchFrames ?? 16,
     };
     const readies = Array.from({ length: this.size }, () => {
       const worker = new Worker(script, { workerData: init, stdout: false, stderr: false });
@@ -350,9 +340,10 @@ export async function createWorkerPool(options: WorkerPoolOptions): Promise<Work
   if (!isPlainObject(options)) throw invalid('options', 'an object', options);
   const signal = checkSignal('options.signal', options.signal);
   if (!isPlainObject(options.artifacts) || !options.artifacts.modelTopology) throw invalid('options.artifacts', 'tfjs model artifacts', options.artifacts);
-  positiveInteger('options.inputSize', options.inputSize);
-  positiveInteger('options.dim', options.dim);
-  if (options.maxFrames !== undefined) positiveInteger('options.maxFrames', options.maxFrames);
+  if (!isPlainObject(options.info)) throw invalid('options.info', 'a backbone record', options.info);
+  positiveInteger('options.info.inputSize', options.info.inputSize);
+  positiveInteger('options.info.dim', options.info.dim);
+  if (options.maxBatchFrames !== undefined) positiveInteger('options.maxBatchFrames', options.maxBatchFrames);
   const requested = options.workers ?? 'auto';
   const workers = requested === 'auto' ? autoWorkers(options.backend ?? 'auto') : positiveInteger('options.workers', requested);
   const pool = new WorkerPool({ ...options, workers });

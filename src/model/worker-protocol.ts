@@ -3,35 +3,23 @@
  * Both sides import only types from here, so the protocol has one definition.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { BackboneInfo } from './backbones.js';
 import type { BackendRequest } from './backend.js';
-
-/**
- * Per-channel input preparation applied in the worker: `x * scale[c] + offset[c]` on the
- * uint8 RGB values. '0..1' is scale 1/255, offset 0; '-1..1' is scale 2/255, offset -1; a
- * {mean, std} in 0..255 units is scale 1/std, offset -mean/std.
- */
-export interface Preprocess {
-  scale: [number, number, number];
-  offset: [number, number, number];
-}
 
 /** `workerData` of every worker. */
 export interface WorkerInit {
+  /** The backend the main thread chose; each worker selects the same for itself. */
   backend: BackendRequest;
+  /** What the backbone is (id, input size, dim, normalisation, spec). */
+  info: BackboneInfo;
   /** The backbone, serialised: topology, weight specs and one weight buffer. */
   artifacts: tf.io.ModelArtifacts;
-  /** 'layers' for a tf.LayersModel, 'graph' for a tf.GraphModel. */
   format: 'layers' | 'graph';
-  /** For a GraphModel: the output node to read (its default output when absent). */
-  outputNode?: string;
-  inputSize: number;
-  dim: number;
-  preprocess: Preprocess;
-  /** Frames per backbone call inside the worker; bounds the worker's activation memory. */
-  maxFrames: number;
+  /** Most frames through the backbone at once inside the worker; bounds its activation memory. */
+  maxBatchFrames: number;
 }
 
-/** main -> worker */
+/** main -> worker: `frames` uint8 RGB frames [frames, S, S, 3] at `byteOffset` of the moved `data`. */
 export type ToWorker = { type: 'embed'; id: number; frames: number; data: ArrayBuffer; byteOffset: number };
 
 /** worker -> main */

@@ -1,15 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError, ShapeError } from '../../src/errors.js';
-import { loadBackbone, normalizationParams, normalizeFrames, type LoadedBackbone } from '../../src/model/backbones.js';
-import { foldBatchNorm } from '../../src/model/fold.js';
-import { modelToArtifacts } from '../../src/model/io.js';
-import { autoWorkers, createWorkerPool, workerScript, type Preprocess, type WorkerPool } from '../../src/model/pool.js';
+import { backboneInfo, loadBackbone, normalizeFrames, type BackboneInfo, type LoadedBackbone } from '../../src/model/backbones.js';
+import { createEmbedder } from '../../src/model/embedder.js';
+import { backboneArtifacts } from '../../src/model/fast.js';
+import { autoWorkers, createWorkerPool, workerScript, type WorkerPool } from '../../src/model/pool.js';
 import { fixture } from '../fixtures.js';
 
 const require = createRequire(import.meta.url);
@@ -47,7 +47,7 @@ function threadCount(): number | undefined {
 describe('createWorkerPool()', () => {
   let backbone: LoadedBackbone;
   let artifacts: tf.io.ModelArtifacts;
-  let preprocess: Preprocess;
+  let info: BackboneInfo;
   let pool: WorkerPool;
   /** Real frames of two clips [B=2, T=4, S, S, 3] and the in-process, unfolded features [2, 4, D]. */
   let clips: Uint8Array;
@@ -55,12 +55,12 @@ describe('createWorkerPool()', () => {
   let threadsBefore: number | undefined;
 
   beforeAll(async () => {
-    backbone = await loadBackbone('mobilenet_v2', { backend: 'wasm', cacheDir: process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache') });
-    const folded = await foldBatchNorm(backbone.layersModel!);
-    artifacts = await modelToArtifacts(folded.model);
-    folded.model.dispose();
-    const { scale, offset } = normalizationParams(backbone.normalize);
-    preprocess = { scale: scale as Preprocess['scale'], offset: offset as Preprocess['offset'] };
+    const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
+    backbone = await loadBackbone('mobilenet_v2', { backend: 'wasm', cacheDir });
+    info = backboneInfo(backbone);
+    const source = await backboneArtifacts(backbone, { cacheDir });
+    expect(source.folded).toBe(true);
+    artifacts = source.artifacts;
 
     const videos = readdirSync(fixture('arrow/forward')).sort();
     clips = new Uint8Array(8 * FRAME);
@@ -71,7 +71,7 @@ describe('createWorkerPool()', () => {
     expected = tf.tidy(() => backbone.embed(normalizeFrames(tf.tensor4d(clips, [8, S, S, 3], 'int32'), backbone.normalize)).dataSync() as Float32Array);
 
     threadsBefore = threadCount();
-    pool = await createWorkerPool({ artifacts, backboneId: backbone.id, inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 2 });
+    pool = await createWorkerPool({ info, artifacts, backend: 'wasm', workers: 2 });
   });
 
   afterAll(async () => {
@@ -130,11 +130,15 @@ describe('createWorkerPool()', () => {
     const controller = new AbortController();
     const big = new Uint8Array(32 * FRAME);
     for (let i = 0; i < 4; i++) big.set(clips, i * clips.length);
-    const started = performance.now();
+    let abortedAt = 0;
     const call = pool.embedClips(big, [4, 8, S, S, 3], { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user abort')), 50);
+    setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort(new Error('user abort'));
+    }, 50);
     await expect(call).rejects.toThrow('user abort');
-    expect(performance.now() - started).toBeLessThan(1000); // far less than 32 frames of inference
+    // At once, not after the 16 frames each worker is running (well over a second on wasm).
+    expect(performance.now() - abortedAt).toBeLessThan(300);
     const already = AbortSignal.abort(new Error('too late'));
     await expect(pool.embedClips(clips, [2, 4, S, S, 3], { signal: already })).rejects.toThrow('too late');
     const out = await pool.embedClips(clips, [2, 4, S, S, 3]);
@@ -142,7 +146,7 @@ describe('createWorkerPool()', () => {
   });
 
   it('dispose() terminates every worker and later calls reject', async () => {
-    const other = await createWorkerPool({ artifacts, backboneId: backbone.id, inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 1 });
+    const other = await createWorkerPool({ info, artifacts, backend: 'wasm', workers: 1 });
     const during = threadCount();
     const pending = expect(other.embedClips(clips, [2, 4, S, S, 3])).rejects.toThrow(/disposed/);
     await other.dispose();
@@ -157,16 +161,16 @@ describe('createWorkerPool()', () => {
     const threads = threadCount();
     const broken = { ...artifacts, weightData: new ArrayBuffer(16) };
     await expect(
-      createWorkerPool({ artifacts: broken, backboneId: 'broken', inputSize: S, dim: D, preprocess, backend: 'wasm', workers: 1 }),
+      createWorkerPool({ info, artifacts: broken, backend: 'wasm', workers: 1 }),
     ).rejects.toBeInstanceOf(ModelError);
     if (threads !== undefined) expect(threadCount()!).toBeLessThanOrEqual(threads);
   });
 
   it('createWorkerPool() rejects an aborted signal and bad options', async () => {
-    await expect(createWorkerPool({ artifacts, backboneId: 'x', inputSize: S, dim: D, preprocess, signal: AbortSignal.abort(new Error('no')) })).rejects.toThrow(
+    await expect(createWorkerPool({ info, artifacts, signal: AbortSignal.abort(new Error('no')) })).rejects.toThrow(
       'no',
     );
-    await expect(createWorkerPool({ artifacts, backboneId: 'x', inputSize: S, dim: D, preprocess, workers: 0 })).rejects.toThrow(
+    await expect(createWorkerPool({ info, artifacts, workers: 0 })).rejects.toThrow(
       /Expected a positive integer for `options.workers` but received 0/,
     );
   });
@@ -182,5 +186,35 @@ describe('createWorkerPool()', () => {
 
   it('the worker is built JavaScript (tests run it from dist/)', () => {
     expect(readFileSync(workerScript(), 'utf8')).toMatch(/parentPort/);
+  });
+});
+
+describe('createEmbedder() fast path', () => {
+  it('runs a folded backbone in workers by default, cached, with the plain in-process features', async () => {
+    const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
+    const videos = readdirSync(fixture('arrow/reversed')).sort().filter((v) => !v.startsWith('fade'));
+    const clip = realFrames(`arrow/reversed/${videos[2]}`, 4); // [1, 4, S, S, 3]
+    const plain = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0, fold: false });
+    const local = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0 });
+    const pooled = await createEmbedder({ backend: 'wasm', cacheDir });
+    try {
+      expect(existsSync(join(cacheDir, 'backbones', `${plain.backboneId}-folded`, 'folded.json'))).toBe(true);
+      expect(pooled.backboneId).toBe(plain.backboneId);
+      expect(pooled.backbone).toEqual(plain.backbone);
+      expect(pooled.backend.reason).toMatch(new RegExp(`${autoWorkers('wasm')} worker thread.*BatchNorm folded`));
+      const want = await plain.embedClips(clip, [1, 4, S, S, 3]);
+      expect(maxAbsDiff(await local.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(await pooled.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
+    } finally {
+      await Promise.all([plain.dispose(), local.dispose(), pooled.dispose()]);
+    }
+  });
+
+  it.each([
+    [{ workers: -1 }, /Expected a non-negative integer for `workers` but received -1/],
+    [{ workers: 'many' }, /Expected a non-negative integer for `workers` but received 'many'/],
+    [{ fold: 'yes' }, /Expected a boolean for `fold` but received 'yes'/],
+  ])('createEmbedder(%o) is a TypeError', async (options, message) => {
+    await expect(createEmbedder(options as never)).rejects.toThrow(message);
   });
 });
