@@ -262,7 +262,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
 
     const info = classifier.model;
     const sampling = classifier.sampling;
-    const trainSeed = typeof info.seed === 'number' ? info.seed : typeof (info.training as { seed?: unknown } | undefined)?.seed === 'number' ? ((info.training as { seed: number }).seed) : null;
+    // framewise.json keeps the training seed in `metrics.seed` (older drafts: `seed`).
+    const seedOf = (x: unknown): number | null => (isPlainObject(x) && typeof x.seed === 'number' ? x.seed : null);
+    const trainSeed = seedOf(info) ?? seedOf(info.metrics) ?? null;
     const report: MetricsReport = {
       schema: METRICS_SCHEMA,
       mode,
