@@ -1,3 +1,28 @@
 /** framewise: the public API, exported by name. */
 export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, ModelError } from './errors.js';
 export type { ErrorCode, IngestErrorCode } from './errors.js';
+
+// Pipeline, classification and training (issue 4).
+export { createPipeline, isErrorRecord, meanOverMask } from './pipeline/pipeline.js';
+export type { Pipeline, EmbedOptions, EmbedResult, ClipEmbedding, ErrorRecord } from './pipeline/pipeline.js';
+export type { PipelineOptions, BackboneSpec } from './pipeline/options.js';
+export { loadClassifier, topK, aggregateRows } from './pipeline/classify.js';
+export type { Classifier as VideoClassifier, ClassifierOptions, ClassifyOptions, ClassifyResult, ClipPrediction, FramePrediction, LabelScore } from './pipeline/classify.js';
+export { train } from './pipeline/train.js';
+export type { TrainOptions, TrainResult } from './pipeline/train.js';
+export type { ProgressEvent, ProgressCallback } from './pipeline/progress.js';
+export { EmbeddingCache, defaultCacheDir as defaultEmbeddingCacheDir, fileIdentity } from './pipeline/cache.js';
+export { encodeNpy, decodeNpy } from './pipeline/npy.js';
+export type { InputEntry } from './pipeline/stages.js';
+
+// Ingest (issue 2). parseSampling is exported above; ingest/sampling.ts has the same parser.
+export { probe } from './ingest/probe.js';
+export type { ProbeOptions } from './ingest/probe.js';
+export { planClips, formatSampling, validateSampling } from './ingest/sampling.js';
+export { extractClips, resizeFrame } from './ingest/extract.js';
+export type { ExtractOptions } from './ingest/extract.js';
+export { discover, VIDEO_EXTENSIONS } from './ingest/discover.js';
+export type { DiscoverOptions } from './ingest/discover.js';
+export { resolveBinaries, checkBinaries } from './ingest/ffmpeg.js';
+export type { FfmpegBinaries } from './ingest/ffmpeg.js';
+export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/types.js';

@@ -66,3 +66,23 @@ export interface FrameClip {
   /** Set when the file was damaged and some frames had to be repeated or dropped. */
   warnings?: string[];
 }
+
+/** One labelled span of a video, in seconds (from a JSONL manifest). */
+export interface Segment {
+  start: number;
+  end: number;
+  label: string;
+}
+
+/** One video found by `discover()`, with what its dataset says about it. */
+export interface VideoEntry {
+  /** The path as given, joined to the manifest's folder for manifest rows. */
+  path: string;
+  /** From a manifest's `label`, or the class folder (`root/<label>/<video>`). */
+  label?: string;
+  /** Per-frame labels, from a JSONL manifest's `segments`. */
+  segments?: Segment[];
+  /** A span of the video to use, from a CSV manifest's `start`/`end` columns. */
+  start?: number;
+  end?: number;
+}

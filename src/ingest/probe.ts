@@ -1,0 +1,198 @@
+/**
+ * probe(): what ffprobe says about a video, as a `ProbeResult`, or an `IngestError` with a
+ * stable code:
+ *
+ * - `ENOENT`       the path does not exist (or is not a regular file we can open);
+ * - `EMPTY_FILE`   zero bytes;
+ * - `NOT_A_VIDEO`  no video stream (audio-only, a text or image-less file ffprobe does not know);
+ * - `CORRUPT`      a file that looks like a video container but ffprobe cannot read it;
+ * - `UNSUPPORTED`  a video stream whose codec this ffmpeg does not know.
+ */
+import { open, stat } from 'node:fs/promises';
+import { FfmpegError, IngestError } from '../errors.js';
+import { debug } from '../log.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveNumber } from '../validate.js';
+import { checkBinaries, runProcess } from './ffmpeg.js';
+import type { ProbeResult } from './types.js';
+
+export interface ProbeOptions {
+  signal?: AbortSignal;
+  /** Kill ffprobe after this many milliseconds. @default 30000 */
+  timeoutMs?: number;
+}
+
+interface FfprobeStream {
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  pix_fmt?: string;
+  r_frame_rate?: string;
+  avg_frame_rate?: string;
+  start_time?: string;
+  duration?: string;
+  nb_frames?: string;
+  tags?: Record<string, string>;
+  disposition?: Record<string, number>;
+  side_data_list?: Array<Record<string, unknown>>;
+}
+
+interface FfprobeOutput {
+  streams?: FfprobeStream[];
+  format?: { duration?: string; start_time?: string; format_name?: string };
+}
+
+/** "30000/1001" → 29.97; 0 for "0/0" or junk. */
+function rate(text: string | undefined): number {
+  if (!text) return 0;
+  const [n, d] = text.split('/').map(Number);
+  const value = d === undefined ? n : n / d;
+  return Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+function num(text: string | undefined): number | undefined {
+  if (text === undefined || text === 'N/A') return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/** Clockwise degrees (0, 90, 180, 270) that a player turns the picture for display. */
+function rotationOf(stream: FfprobeStream): number {
+  // Newer ffprobe: the display matrix's `rotation`, counter-clockwise degrees.
+  for (const side of stream.side_data_list ?? []) {
+    if (typeof side.rotation === 'number' || typeof side.rotation === 'string') {
+      const ccw = Number(side.rotation);
+      if (Number.isFinite(ccw)) return (((Math.round(-ccw / 90) * 90) % 360) + 360) % 360;
+    }
+  }
+  // Older ffprobe: the `rotate` tag, clockwise degrees.
+  const tag = num(stream.tags?.rotate);
+  if (tag !== undefined) return (((Math.round(tag / 90) * 90) % 360) + 360) % 360;
+  return 0;
+}
+
+/**
+ * Whether the first bytes look like a known video container. A file ffprobe rejects is
+ * `CORRUPT` when it does, and `NOT_A_VIDEO` when it does not (a text file named .mp4).
+ */
+export function looksLikeContainer(head: Uint8Array): boolean {
+  const ascii = (at: number, text: string): boolean => {
+    for (let i = 0; i < text.length; i++) if (head[at + i] !== text.charCodeAt(i)) return false;
+    return true;
+  };
+  // ISO BMFF / QuickTime: a box type at offset 4.
+  if (['ftyp', 'moov', 'mdat', 'free', 'wide', 'skip', 'pnot', 'styp', 'uuid'].some((box) => ascii(4, box))) return true;
+  if (head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return true; // Matroska / WebM
+  if (ascii(0, 'RIFF') && (ascii(8, 'AVI ') || ascii(8, 'WEBP'))) return true;
+  if (ascii(0, 'FLV') || ascii(0, 'OggS')) return true;
+  if (head[0] === 0x47 && (head.length < 189 || head[188] === 0x47)) return true; // MPEG-TS sync bytes
+  if (head[0] === 0 && head[1] === 0 && head[2] === 1 && (head[3] === 0xba || head[3] === 0xb3)) return true; // MPEG-PS / ES
+  if (head[0] === 0x30 && head[1] === 0x26 && head[2] === 0xb2 && head[3] === 0x75) return true; // ASF / WMV
+  return false;
+}
+
+async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = new Uint8Array(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Probes one video file. See the module comment for the error codes. */
+export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+  nonEmptyString('path', path);
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const signal = checkSignal('options.signal', options.signal);
+  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
+
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, { cause: error });
+  }
+  if (info.isDirectory()) throw new IngestError('NOT_A_VIDEO', path, `${path}: is a directory, not a video file`);
+  if (info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
+
+  const { ffprobe } = await checkBinaries();
+  signal?.throwIfAborted();
+  let output: FfprobeOutput;
+  try {
+    const { stdout } = await runProcess(
+      ffprobe,
+      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-i', `file:${path}`],
+      { signal, timeoutMs },
+    );
+    output = JSON.parse(stdout.toString('utf8')) as FfprobeOutput;
+  } catch (error) {
+    if (signal?.aborted && error === signal.reason) throw error;
+    if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
+    let head: Uint8Array = new Uint8Array();
+    try {
+      head = await readHead(path);
+    } catch {
+      // Unreadable: classified as not a video below.
+    }
+    const detail = error instanceof FfmpegError ? error.stderr.trim().split('\n').slice(-1)[0] : (error as Error).message;
+    if (looksLikeContainer(head)) {
+      throw new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause: error });
+    }
+    throw new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause: error });
+  }
+
+  const streams = output.streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  if (!video) {
+    const kinds = streams.map((s) => s.codec_type).filter(Boolean);
+    throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream${kinds.length ? ` (only ${[...new Set(kinds)].join(', ')})` : ''}`);
+  }
+  const codec = video.codec_name;
+  if (!codec || codec === 'unknown' || codec === 'none') {
+    const tag = (video as { codec_tag_string?: string }).codec_tag_string;
+    throw new IngestError('UNSUPPORTED', path, `${path}: unknown video codec${tag ? ` '${tag}'` : ''}; this ffmpeg cannot decode it`);
+  }
+
+  const nominalFrameRate = rate(video.r_frame_rate);
+  const avgFrameRate = rate(video.avg_frame_rate) || nominalFrameRate;
+  const startTime = num(video.start_time) ?? num(output.format?.start_time) ?? 0;
+  const nbFrames = num(video.nb_frames);
+  let duration = num(video.duration) ?? num(output.format?.duration);
+  if (duration === undefined && nbFrames !== undefined && avgFrameRate > 0) duration = nbFrames / avgFrameRate;
+  if (duration === undefined || !(duration > 0) || !(avgFrameRate > 0)) {
+    throw new IngestError('CORRUPT', path, `${path}: the video stream has no usable duration or frame rate`);
+  }
+  const frameCountExact = nbFrames !== undefined && nbFrames > 0;
+  const frameCount = frameCountExact ? nbFrames : Math.max(1, Math.round(duration * avgFrameRate));
+  const codedWidth = video.width ?? 0;
+  const codedHeight = video.height ?? 0;
+  if (!(codedWidth > 0 && codedHeight > 0)) throw new IngestError('CORRUPT', path, `${path}: the video stream has no picture size`);
+  const rotation = rotationOf(video);
+  const swap = rotation === 90 || rotation === 270;
+
+  const result: ProbeResult = {
+    path,
+    size: info.size,
+    mtimeMs: info.mtimeMs,
+    duration,
+    startTime,
+    avgFrameRate,
+    nominalFrameRate: nominalFrameRate || avgFrameRate,
+    frameCount,
+    frameCountExact,
+    codedWidth,
+    codedHeight,
+    rotation,
+    width: swap ? codedHeight : codedWidth,
+    height: swap ? codedWidth : codedHeight,
+    codec,
+    pixelFormat: video.pix_fmt ?? 'unknown',
+    hasAudio: streams.some((s) => s.codec_type === 'audio'),
+  };
+  debug('probe %s: %o', path, result);
+  return result;
+}
