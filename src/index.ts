@@ -15,10 +15,10 @@ export { EmbeddingCache, defaultCacheDir as defaultEmbeddingCacheDir, fileIdenti
 export { encodeNpy, decodeNpy } from './pipeline/npy.js';
 export type { InputEntry } from './pipeline/stages.js';
 
-// Ingest (issue 2). parseSampling is exported above; ingest/sampling.ts has the same parser.
+// Ingest (issue 2).
 export { probe } from './ingest/probe.js';
 export type { ProbeOptions } from './ingest/probe.js';
-export { planClips, formatSampling, validateSampling } from './ingest/sampling.js';
+export { planClips, parseSampling, formatSampling, validateSampling } from './ingest/sampling.js';
 export { extractClips, resizeFrame } from './ingest/extract.js';
 export type { ExtractOptions } from './ingest/extract.js';
 export { discover, VIDEO_EXTENSIONS } from './ingest/discover.js';
