@@ -91,15 +91,17 @@ export class Batcher {
     const { frames, size } = this.options;
     const B = items.length;
     let data: Uint8Array;
+    let owned = false;
     if (B === 1) {
       data = items[0].data;
     } else {
+      owned = true;
       data = new Uint8Array(B * this.clipBytes); // [B, T, S, S, 3]
       items.forEach((item, i) => data.set(item.data, i * this.clipBytes));
     }
     const started = performance.now();
     try {
-      const out = await this.embedder.embedClips(data, [B, frames, size, size, 3], { signal: this.options.signal }); // [B, T, D]
+      const out = await this.embedder.embedClips(data, [B, frames, size, size, 3], { signal: this.options.signal, transfer: owned }); // [B, T, D]
       this.options.onBatch?.(B * frames, performance.now() - started);
       const per = out.length / B; // T * D
       items.forEach((item, i) => item.resolve(out.subarray(i * per, (i + 1) * per)));

@@ -26,7 +26,7 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number },
+    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult },
   ): Promise<FrameClip[]>;
 }
 
@@ -65,8 +65,8 @@ export interface EngineOptions {
   batch: number;
   /** Backbone calls running at once. */
   inferenceConcurrency: number;
-  /** Per-video extraction timeout in ms; 0 for none. */
-  timeoutMs: number;
+  /** Per-video extraction timeout in ms; undefined for ingest's default (scaled by duration). */
+  timeoutMs: number | undefined;
   cache?: EmbeddingCache;
 }
 
@@ -101,7 +101,7 @@ export class EmbedEngine {
    * Embeds `items` (anything with a `path`) in order. Yields `[item, VideoFrames | ErrorRecord]`.
    * On abort, yields the results that had already finished, then throws `signal.reason`.
    */
-  async *run<I extends { path: string }>(
+  async *run<I extends { path: string; start?: number; end?: number }>(
     items: Iterable<I>,
     tracker: ProgressTracker,
     signal?: AbortSignal,
@@ -131,7 +131,7 @@ export class EmbedEngine {
 
     const start = (item: I): void => {
       const slot: Slot<VideoFrames> = { promise: undefined as never };
-      slot.promise = this.one(item.path, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
+      slot.promise = this.one(item, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
         slot.settled = outcome;
         if (outcome.kind === 'ok') {
           tracker.videosDone += 1;
@@ -179,12 +179,11 @@ export class EmbedEngine {
       finished = true;
     } finally {
       if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
-      decodeQueue.clear();
       batcher.fail(inner.reason ?? new Error('engine closed'));
       signal?.removeEventListener('abort', onAbort);
       if (!finished) {
-        // Wait (briefly) for the children of running tasks to be killed.
-        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)), delay(1500)]);
+        // Wait (briefly) for running tasks, and so their children, to end.
+        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)).then(() => decodeQueue.onIdle()), delay(1500)]);
       }
       tracker.emit(true, finished);
     }
@@ -192,14 +191,20 @@ export class EmbedEngine {
 
   /** One video, never throws: an outcome. */
   private async one(
-    path: string,
+    item: { path: string; start?: number; end?: number },
     decodeQueue: PQueue,
     batcher: Batcher,
     roomLimit: number,
     tracker: ProgressTracker,
     signal: AbortSignal,
   ): Promise<Outcome<VideoFrames>> {
-    const { cache, sampling, size, fit, timeoutMs } = this.options;
+    const { cache, size, fit, timeoutMs } = this.options;
+    const path = item.path;
+    // A manifest row may name a span of the video: uniform sampling then covers only it.
+    let sampling = this.options.sampling;
+    if (sampling.kind === 'uniform' && (item.start !== undefined || item.end !== undefined)) {
+      sampling = { ...sampling, ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+    }
     const T = sampling.frames;
     try {
       signal.throwIfAborted();
@@ -222,13 +227,15 @@ export class EmbedEngine {
       // Decode under the queue; hold the slot until the clips fit in the batcher.
       const clips = await decodeQueue.add(
         async () => {
+          // The queue only stops *waiting* on abort; the task itself must stop, so it checks
+          // the signal and hands it to every child it starts.
+          signal.throwIfAborted();
           const probe = await this.stages.probe(path, { signal });
           const plans = this.stages.planClips(probe, sampling);
-          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs: timeoutMs || undefined });
+          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe });
           await batcher.waitForRoom(roomLimit);
           return decoded;
         },
-        { signal },
       );
       tracker.videosDecoded += 1;
       const D = this.embedder.dim;

@@ -7,7 +7,9 @@ export interface EmbedderLike {
   readonly inputSize: number;
   readonly dim: number;
   readonly backend: { name: string; reason: string };
-  /** clips: uint8 RGB [B, T, S, S, 3]; returns float32 [B, T, D]. */
-  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal }): Promise<Float32Array>;
+  /** What saved models record about the backbone (id, name, size, normalisation, spec). */
+  readonly backbone?: import('../model/backbones.js').BackboneInfo;
+  /** clips: uint8 RGB [B, T, S, S, 3]; returns float32 [B, T, D]. `transfer` lets a worker pool take the buffer. */
+  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array>;
   dispose(): Promise<void>;
 }

@@ -1,0 +1,101 @@
+/**
+ * What the backbone-running commands (`embed`, `train`, `classify`, `eval`) share: the
+ * common flags, turning parsed flags into library options, and the run/exit protocol.
+ */
+import type { CAC, Command } from 'cac';
+import { UsageError } from '../errors.js';
+import type { PipelineOptions } from '../pipeline/options.js';
+
+/** Flags every backbone-running command accepts. */
+export function backboneFlags(command: Command): Command {
+  return command
+    .option('--backbone <name>', 'Backbone: mobilenet_v2, a model.json path or URL (default: mobilenet_v2, or the model\'s)')
+    .option('--backend <backend>', 'auto | tensorflow | wasm | cpu (default: auto)')
+    .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
+    .option('--batch <n>', 'Clips per backbone call (default: 4)')
+    .option('--workers <n>', 'Backbone worker threads, 0 for none (default: by cores)')
+    .option('--cache <dir>', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
+    .option('--no-cache', 'Do not read or write the embedding cache')
+    .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
+    .option('--quiet', 'No progress on stderr');
+}
+
+/** Flags that choose frames. */
+export function samplingFlags(command: Command, defaults: 'explicit' | 'model'): Command {
+  const from = defaults === 'model' ? " (default: the model's)" : '';
+  return command
+    .option('--frames <n>', `Frames per clip${defaults === 'model' ? from : ' (default: 16)'}`)
+    .option('--size <px>', `Frame size; must match the backbone${from || ' (default: the backbone\'s, 224)'}`)
+    .option('--sampling <s>', `uniform | fps:<n> | window:<len>/<stride>${from || ' (default: uniform)'}`)
+    .option('--fit <fit>', 'cover (centre crop) | contain (default: cover)');
+}
+
+export type Flags = Record<string, unknown>;
+
+/** An integer flag; a TypeError naming the flag otherwise. */
+export function intFlag(flags: Flags, name: string, min = 1): number | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`Expected ${min === 0 ? 'a non-negative' : 'a positive'} integer for \`--${kebab(name)}\` but received ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+export function stringFlag(flags: Flags, name: string): string | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new UsageError(`\`--${kebab(name)}\` was given more than once`);
+  if (value === true || value === '') throw new UsageError(`\`--${kebab(name)}\` needs a value`);
+  return String(value);
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Library pipeline options from the common flags (undefined where a flag is absent). */
+export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
+  const options: PipelineOptions = {};
+  const backbone = stringFlag(flags, 'backbone');
+  if (backbone) options.backbone = backbone;
+  const backend = stringFlag(flags, 'backend');
+  if (backend) options.backend = backend as PipelineOptions['backend'];
+  const concurrency = intFlag(flags, 'concurrency');
+  if (concurrency) options.concurrency = concurrency;
+  const batch = intFlag(flags, 'batch');
+  if (batch) options.batch = batch;
+  const workers = intFlag(flags, 'workers', 0);
+  if (workers !== undefined) options.workers = workers;
+  if (flags.cache === false) options.cache = false;
+  else if (typeof flags.cache === 'string' || typeof flags.cache === 'number') options.cache = String(flags.cache);
+  const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
+  if (timeout !== undefined) {
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`Expected a positive number of seconds for \`--timeout\` but received ${JSON.stringify(flags.timeout)}`);
+    options.timeoutMs = Math.round(timeout * 1000);
+  }
+  const frames = intFlag(flags, 'frames');
+  if (frames) options.frames = frames;
+  const size = intFlag(flags, 'size');
+  if (size) options.size = size;
+  const sampling = stringFlag(flags, 'sampling');
+  if (sampling) options.sampling = sampling;
+  const fit = stringFlag(flags, 'fit');
+  if (fit) options.fit = fit as PipelineOptions['fit'];
+  return options;
+}
+
+/** `<inputs...>` as strings (cac may hand numbers for numeric names). */
+export function inputList(inputs: unknown): string[] {
+  const list = (Array.isArray(inputs) ? inputs : [inputs]).filter((x) => x !== undefined).map(String);
+  if (list.length === 0) throw new UsageError('No inputs: give files, folders or manifests');
+  return list;
+}
+
+/** True for the error an aborted signal rejects with. */
+export function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+}
+
+export type { CAC };

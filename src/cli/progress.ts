@@ -1,0 +1,85 @@
+/**
+ * Renders progress events on stderr: a one-line bar redrawn in place on a TTY, plain lines
+ * every few seconds otherwise, nothing with `--quiet`. stdout is never touched, so
+ * `--out -` keeps it clean for data.
+ */
+import type { ProgressEvent } from '../pipeline/progress.js';
+
+export interface Renderer {
+  update(event: ProgressEvent): void;
+  /** Ends a TTY bar with a newline. */
+  done(): void;
+}
+
+function duration(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '--';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** One line of text for an event. */
+export function formatProgress(e: ProgressEvent): string {
+  const parts = [
+    `${e.videosDone}/${e.videosTotal} videos`,
+    `${e.clipsDone} clips`,
+    `${e.clipsPerSecond.toFixed(2)} clips/s`,
+    `${e.framesPerSecond.toFixed(1)} frames/s`,
+    `ETA ${duration(e.etaMs)}`,
+  ];
+  if (e.cacheHits) parts.push(`${e.cacheHits} cached`);
+  if (e.failures) parts.push(`${e.failures} failed`);
+  if (e.videosSkipped) parts.push(`${e.videosSkipped} skipped`);
+  return parts.join(' | ');
+}
+
+export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {}): Renderer {
+  const stream = options.stream ?? process.stderr;
+  if (options.quiet) return { update() {}, done() {} };
+  if (stream.isTTY) {
+    let drawn = false;
+    return {
+      update(e) {
+        const width = 24;
+        const ratio = e.videosTotal > 0 ? e.videosDone / e.videosTotal : 0;
+        const filled = Math.round(ratio * width);
+        const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+        const line = `${bar} ${formatProgress(e)}`.slice(0, Math.max(20, (stream.columns ?? 100) - 1));
+        stream.write(`\r\x1b[2K${line}`);
+        drawn = true;
+      },
+      done() {
+        if (drawn) stream.write('\n');
+        drawn = false;
+      },
+    };
+  }
+  const interval = options.intervalMs ?? 5000;
+  let last = 0;
+  return {
+    update(e) {
+      const now = Date.now();
+      if (!e.final && now - last < interval) return;
+      last = now;
+      stream.write(`framewise: ${formatProgress(e)}\n`);
+    },
+    done() {},
+  };
+}
+
+/** The closing summary: counts, and failures by code. */
+export function formatSummary(e: ProgressEvent, extra = ''): string {
+  const codes = Object.entries(e.failuresByCode)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([code, n]) => `${code}: ${n}`)
+    .join(', ');
+  const ok = e.videosDone - e.failures;
+  const lines = [
+    `framewise: ${ok} ok, ${e.failures} failed${codes ? ` (${codes})` : ''}` +
+      `${e.videosSkipped ? `, ${e.videosSkipped} skipped (already in the output)` : ''}` +
+      `, ${e.cacheHits} from cache, ${(e.elapsedMs / 1000).toFixed(1)}s${extra}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

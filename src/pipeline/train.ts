@@ -1,0 +1,201 @@
+/**
+ * `train()`: embeds a labelled dataset (through the cache), trains a temporal head on the
+ * frame embeddings with the backbone frozen, and writes the model folder.
+ */
+import { UsageError } from '../errors.js';
+import type { HeadOptions } from '../model/heads.js';
+import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
+import { isErrorRecord, type ErrorRecord, type VideoFrames } from './engine.js';
+import type { PipelineOptions } from './options.js';
+import { createPipelineInternal } from './pipeline.js';
+import { ProgressTracker, type ProgressCallback } from './progress.js';
+import { discoverInputs, type InputEntry } from './stages.js';
+
+/** Options of `train()`. */
+export interface TrainOptions extends PipelineOptions {
+  /** The model folder to write (replaced atomically). */
+  out: string;
+  /**
+   * The temporal head.
+   * @default 'lstm'
+   */
+  head?: 'lstm' | 'gru' | 'bilstm' | 'mean';
+  /**
+   * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
+   * @default 'clip'
+   */
+  mode?: 'clip' | 'frame';
+  /**
+   * Most epochs (early stopping on the validation loss keeps the best weights).
+   * @default 100
+   */
+  epochs?: number;
+  /**
+   * Fixes the head's initial weights, the validation split and the shuffling.
+   * @default 42
+   */
+  seed?: number;
+  /**
+   * Fraction of each class's videos held out for validation (a video never lands in both).
+   * @default 0.2
+   */
+  valSplit?: number;
+  /** More head settings (units, dropout) for the model's `resolveHeadConfig`. */
+  headOptions?: Omit<HeadOptions, 'type' | 'mode'>;
+  /** Adam's learning rate. @default 0.001 */
+  learningRate?: number;
+  /** Clips per training batch. @default 16 */
+  batchSize?: number;
+  /** Epochs without improvement before stopping. @default 10 */
+  patience?: number;
+  /** Class weights. @default none */
+  classWeight?: 'balanced' | Record<string, number>;
+  /** Embedding progress. */
+  onProgress?: ProgressCallback;
+  /** Training progress, after every epoch. */
+  onEpoch?: (progress: EpochProgress) => void;
+  /** A warning (e.g. the head fell back to cpu). */
+  onWarning?: (message: string) => void;
+}
+
+/** What `train()` returns. */
+export interface TrainResult {
+  /** Where the model was written. */
+  dir: string;
+  labels: string[];
+  mode: 'clip' | 'frame';
+  head: string;
+  /** Training clips per class (clip mode) or frames per class (frame mode). */
+  counts: Record<string, number>;
+  videos: number;
+  clips: number;
+  metrics: TrainMetrics | null;
+  /** Videos that could not be used. */
+  failures: ErrorRecord[];
+  backboneId: string;
+}
+
+/** The label of the segment holding time `t` (the nearest segment when none does). */
+export function labelAt(segments: ReadonlyArray<{ start: number; end: number; label: string }>, t: number): string | null {
+  let nearest: { d: number; label: string } | null = null;
+  for (const s of segments) {
+    if (t >= s.start && t < s.end) return s.label;
+    const d = t < s.start ? s.start - t : t - s.end;
+    if (!nearest || d < nearest.d) nearest = { d, label: s.label };
+  }
+  return nearest?.label ?? null;
+}
+
+/**
+ * Trains a head on a dataset: a folder-per-class tree or a manifest (CSV `path,label`, or
+ * JSONL with `label` or `segments` for frame mode).
+ *
+ * ```ts
+ * const model = await train('data/train.csv', { head: 'lstm', out: 'model/', epochs: 50, seed: 1 });
+ * console.log(model.metrics?.valAcc);
+ * ```
+ */
+export async function train(dataset: string | string[], options: TrainOptions): Promise<TrainResult> {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
+  const signal = checkSignal('signal', options.signal);
+  const out = nonEmptyString('out', options.out);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, ['lstm', 'gru', 'bilstm', 'mean'] as const);
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs);
+  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed);
+  const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
+
+  const entries = await discoverInputs(dataset, { signal });
+  const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
+  if (unlabelled.length > 0) {
+    throw new UsageError(
+      `${unlabelled.length} video(s) have no label (e.g. ${unlabelled[0].path}); give a folder-per-class tree or a manifest with labels${mode === 'frame' ? ' or segments' : ''}`,
+    );
+  }
+  const { trainHead } = await import('../model/train.js');
+  const { saveModel } = await import('../model/model-files.js');
+  const pipeline = await createPipelineInternal(options);
+  try {
+    const tracker = new ProgressTracker(options.onProgress);
+    const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
+    const failures: ErrorRecord[] = [];
+    for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker })) {
+      if (isErrorRecord(outcome)) failures.push(outcome);
+      else videos.push({ entry, frames: outcome });
+    }
+    const T = pipeline.frames;
+    const D = pipeline.dim;
+    const N = videos.reduce((n, v) => n + v.frames.clips.length, 0);
+    if (N === 0) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
+    const embeddings = new Float32Array(N * T * D); // [N, T, D]
+    const masks = new Uint8Array(N * T);
+    const labels: Array<string | null> = [];
+    const groups: string[] = [];
+    const counts: Record<string, number> = {};
+    let n = 0;
+    for (const { entry, frames } of videos) {
+      embeddings.set(frames.embeddings, n * T * D);
+      frames.clips.forEach((clip, i) => {
+        clip.mask.forEach((m, t) => (masks[(n + i) * T + t] = m ? 1 : 0));
+        groups.push(entry.path);
+        if (mode === 'clip') {
+          const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
+          labels.push(label);
+          if (label) counts[label] = (counts[label] ?? 0) + 1;
+        } else {
+          clip.timestamps.forEach((ts, t) => {
+            const label = entry.segments ? labelAt(entry.segments, ts) : (entry.label ?? null);
+            labels.push(clip.mask[t] ? label : null);
+            if (clip.mask[t] && label) counts[label] = (counts[label] ?? 0) + 1;
+          });
+        }
+      });
+      n += frames.clips.length;
+    }
+    const embedder = pipeline.embedder;
+    const classifier = await trainHead(
+      { embeddings, shape: [N, T, D], labels, masks, groups },
+      {
+        head: { ...(options.headOptions ?? {}), type: headType, mode },
+        epochs,
+        seed,
+        validationSplit: valSplit,
+        learningRate: options.learningRate,
+        batchSize: options.batchSize,
+        patience: options.patience,
+        classWeight: options.classWeight,
+        backbone: embedder.backbone,
+        sampling: pipeline.sampling,
+        onEpoch: options.onEpoch,
+        onWarning: options.onWarning,
+        signal,
+      },
+    );
+    try {
+      const info = await saveModel(out, classifier, {
+        backbone: embedder.backbone,
+        frames: T,
+        sampling: pipeline.sampling,
+        extra: { fit: pipeline.options.fit },
+        signal,
+      });
+      return {
+        dir: out,
+        labels: info.labels,
+        mode,
+        head: headType,
+        counts,
+        videos: videos.length,
+        clips: N,
+        metrics: info.metrics,
+        failures,
+        backboneId: info.backboneId,
+      };
+    } finally {
+      await classifier.dispose();
+    }
+  } finally {
+    await pipeline.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The embedding engine on real videos, real ffmpeg and the real backbone: order, error
+ * records, the cache (a second run decodes nothing and gives identical embeddings), and
+ * abort (prompt, no ffmpeg left).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extractClips } from '../../src/ingest/extract.js';
+import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
+import { probe } from '../../src/ingest/probe.js';
+import { planClips } from '../../src/ingest/sampling.js';
+import { createEmbedder, type FrameEmbedder } from '../../src/model/embedder.js';
+import { EmbeddingCache } from '../../src/pipeline/cache.js';
+import { EmbedEngine, isErrorRecord, type ErrorRecord, type IngestStages, type VideoFrames } from '../../src/pipeline/engine.js';
+import { ProgressTracker, type ProgressEvent } from '../../src/pipeline/progress.js';
+import { fixture } from '../fixtures.js';
+
+const stages: IngestStages = { probe, planClips, extractClips };
+const T = 4;
+let embedder: FrameEmbedder;
+const dir = mkdtempSync(join(tmpdir(), 'fw-engine-'));
+
+beforeAll(async () => {
+  embedder = await createEmbedder({});
+});
+afterAll(async () => {
+  await embedder?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function engine(cache?: EmbeddingCache, concurrency = 2): EmbedEngine {
+  return new EmbedEngine(embedder, stages, {
+    sampling: { kind: 'uniform', frames: T },
+    size: embedder.inputSize,
+    fit: 'cover',
+    concurrency,
+    batch: 2,
+    inferenceConcurrency: 2,
+    timeoutMs: undefined,
+    cache,
+  });
+}
+
+async function collect(e: EmbedEngine, paths: string[], events?: ProgressEvent[]) {
+  const tracker = new ProgressTracker((ev) => events?.push(ev), 0);
+  const out: Array<VideoFrames | ErrorRecord> = [];
+  for await (const [, r] of e.run(paths.map((path) => ({ path })), tracker)) out.push(r);
+  return { out, tracker };
+}
+
+const videos = [
+  fixture('arrow/forward/zoom-pal.mp4'),
+  fixture('edge/zero-byte.mp4'),
+  fixture('arrow/reversed/zoom-pal.mp4'),
+  fixture('edge/text.mp4'),
+  fixture('edge/counter.mp4'),
+];
+
+describe('EmbedEngine.run()', () => {
+  it('gives one result per video in input order, with error records for bad files', async () => {
+    const events: ProgressEvent[] = [];
+    const { out, tracker } = await collect(engine(), videos, events);
+    expect(out.map((r) => r.path)).toEqual(videos);
+    expect(out.map((r) => (isErrorRecord(r) ? r.error.code : 'ok'))).toEqual(['ok', 'EMPTY_FILE', 'ok', 'NOT_A_VIDEO', 'ok']);
+    const ok = out.filter((r): r is VideoFrames => !isErrorRecord(r));
+    for (const r of ok) {
+      expect(r.embeddings).toBeInstanceOf(Float32Array);
+      expect(r.embeddings.length).toBe(r.clips.length * T * embedder.dim);
+      expect(r.clips[0].timestamps).toHaveLength(T);
+      expect(r.cached).toBe(false);
+    }
+    // Forward and reversed versions of a scene differ frame by frame but hold the same frames.
+    expect(ok[0].embeddings).not.toEqual(ok[1].embeddings);
+    expect(tracker.videosDecoded).toBe(3);
+    expect(tracker.failuresByCode).toEqual({ EMPTY_FILE: 1, NOT_A_VIDEO: 1 });
+    const last = events[events.length - 1];
+    expect(last.final).toBe(true);
+    expect(last.videosDone).toBe(5);
+    expect(last.framesEmbedded).toBe(3 * T);
+  });
+
+  it('a second run over the cache decodes nothing and gives identical embeddings', async () => {
+    const cache = new EmbeddingCache(join(dir, 'cache'));
+    const first = await collect(engine(cache), videos);
+    const second = await collect(engine(cache), videos);
+    expect(second.tracker.videosDecoded).toBe(0);
+    expect(second.tracker.framesEmbedded).toBe(0);
+    expect(second.tracker.cacheHits).toBe(3);
+    first.out.forEach((a, i) => {
+      const b = second.out[i];
+      if (isErrorRecord(a)) return expect(b).toEqual(a);
+      expect((b as VideoFrames).cached).toBe(true);
+      expect(Array.from((b as VideoFrames).embeddings)).toEqual(Array.from(a.embeddings));
+      expect((b as VideoFrames).clips).toEqual(a.clips);
+    });
+  });
+
+  it('ends promptly on abort and leaves no ffmpeg', async () => {
+    const controller = new AbortController();
+    const many = Array.from({ length: 12 }, (_, i) => ({ path: fixture(i % 2 ? 'arrow/forward/zoom-pal.mp4' : 'edge/counter.mp4') }));
+    const tracker = new ProgressTracker();
+    const got: string[] = [];
+    const started = performance.now();
+    let caught: unknown;
+    try {
+      for await (const [item] of engine(undefined, 2).run(many, tracker, controller.signal)) {
+        got.push(item.path);
+        if (got.length === 1) controller.abort(new DOMException('stop', 'AbortError'));
+      }
+    } catch (error) {
+      caught = error;
+    }
+    const ms = performance.now() - started;
+    expect((caught as Error)?.name).toBe('AbortError');
+    expect(got.length).toBeLessThan(12);
+    expect(ms).toBeLessThan(60_000);
+    expect(liveProcessCount()).toBe(0);
+  });
+
+  it('stopping the iteration early (break) stops the work', async () => {
+    const many = Array.from({ length: 8 }, () => ({ path: fixture('edge/counter.mp4') }));
+    for await (const _ of engine().run(many, new ProgressTracker())) break;
+    expect(liveProcessCount()).toBe(0);
+  });
+});
