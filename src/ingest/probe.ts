@@ -138,7 +138,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     } catch {
       // Unreadable: classified as not a video below.
     }
-    const detail = error instanceof FfmpegError ? error.stderr.trim().split('\n').slice(-1)[0] : (error as Error).message;
+    const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`file:${path}: `, '');
     if (looksLikeContainer(head)) {
       throw new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause: error });
     }

@@ -1,0 +1,46 @@
+/**
+ * `framewise info <video> [--frames N] [--sampling uniform|fps:<n>|window:<len>/<stride>]`:
+ * prints the probe and the clip plan as one JSON object on stdout. A video that cannot be
+ * read prints `{"error":{"code","message"}}` on stdout and exits 1; bad flags exit 2.
+ */
+import type { CAC } from 'cac';
+import { FramewiseError } from '../errors.js';
+import { parseSampling } from '../ingest/sampling.js';
+import { invalid } from '../validate.js';
+
+type Flags = Record<string, unknown>;
+
+function framesFlag(value: unknown): number {
+  if (value === undefined) return 16;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 1) throw invalid('--frames', 'a positive integer', value);
+  return n;
+}
+
+export function register(cli: CAC): void {
+  cli
+    .command('info <video>', 'Print what ffprobe says about a video and the clips a sampling would take, as JSON')
+    .option('--frames <n>', 'Frames per clip (default: 16)')
+    .option('--sampling <s>', 'uniform | fps:<n>[/<stride>] | window:<len>/<stride> (default: uniform)')
+    .example('framewise info samples/forward/zoom-pal.mp4 --frames 8 --sampling fps:4')
+    .action((video: unknown, flags: Flags) => runInfo(String(video), flags));
+}
+
+export async function runInfo(video: string, flags: Flags): Promise<number> {
+  const frames = framesFlag(flags.frames);
+  const sampling = parseSampling(flags.sampling === undefined ? 'uniform' : String(flags.sampling), frames, '--sampling');
+  const { probe } = await import('../ingest/probe.js');
+  const { planClips } = await import('../ingest/sampling.js');
+  try {
+    const result = await probe(video);
+    const clips = planClips(result, sampling);
+    process.stdout.write(`${JSON.stringify({ probe: result, sampling, clips }, null, 2)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof FramewiseError && error.code !== 'FFMPEG_NOT_FOUND') {
+      process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
