@@ -87,7 +87,6 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   }
   const tracker = new ProgressTracker((event) => renderer.update(event), 250);
   const frameEmbeddings = flags.frameEmbeddings === true;
-  const backend = pipeline.backend.name;
   let interrupted = false;
   try {
     for await (const [entry, outcome] of pipeline.run(entries, { signal: interrupt.signal, tracker, skip: (p) => isDone(state.done, p) })) {
@@ -106,7 +105,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
             npy: name,
             shape: [result.clips.length, result.frameCount, result.dim],
             backbone: result.backbone,
-            backend,
+            ...(result.backend ? { backend: result.backend } : {}),
             dim: result.dim,
             clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask })),
           }),
@@ -117,7 +116,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
             path: result.path,
             ...(result.label !== undefined ? { label: result.label } : {}),
             backbone: result.backbone,
-            backend,
+            ...(result.backend ? { backend: result.backend } : {}),
             dim: result.dim,
             clips: result.clips.map((c) => ({
               start: c.start,

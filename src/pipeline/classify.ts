@@ -256,7 +256,9 @@ function makeClassifier(head: HeadLike, pipeline: PipelineInternals): Classifier
     frames: pipeline.frames,
     size: pipeline.size,
     sampling: pipeline.sampling,
-    backend: pipeline.backend,
+    get backend() {
+      return pipeline.backend;
+    },
     classifyEntries,
     async *classify(inputs, options = {}) {
       validateClassifyOptions(options);

@@ -53,6 +53,8 @@ export interface VideoFrames {
   embeddings: Float32Array;
   /** True when the embeddings came from the cache. */
   cached: boolean;
+  /** The backend that computed the embeddings. */
+  backend?: string;
 }
 
 export interface EngineOptions {
@@ -221,7 +223,7 @@ export class EmbedEngine {
         const hit = await cache.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
           tracker.cacheHits += 1;
-          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true } };
+          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
         }
       }
       // Decode under the queue; hold the slot until the clips fit in the batcher.
@@ -254,8 +256,9 @@ export class EmbedEngine {
         mask: clip.mask,
         ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
       }));
-      if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings });
-      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false } };
+      const backend = this.embedder.backend.name;
+      if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };
     } catch (error) {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);

@@ -61,6 +61,8 @@ export interface EmbedResult {
   embeddings: Float32Array;
   /** True when the embeddings came from the cache. */
   cached: boolean;
+  /** The tfjs backend that computed the embeddings (recorded in the cache). */
+  backend?: string;
 }
 
 /** A pipeline: one loaded backbone and its settings. */
@@ -70,6 +72,7 @@ export interface Pipeline {
   readonly size: number;
   readonly frames: number;
   readonly sampling: Sampling;
+  /** The backend (`none` until the backbone is first needed, when every result so far came from the cache). */
   readonly backend: { name: string; reason: string };
   /** Embeds files, folders and manifests, one result (or error record) per video, in a stable order. */
   embed(inputs: string | string[], options?: EmbedOptions): AsyncGenerator<EmbedResult | ErrorRecord>;
@@ -126,6 +129,7 @@ export function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId:
     clips,
     embeddings: video.embeddings,
     cached: video.cached,
+    ...(video.backend ? { backend: video.backend } : {}),
   };
 }
 
@@ -153,6 +157,7 @@ export async function createPipelineInternal(options: PipelineOptions = {}, embe
       cacheDir: resolved.cache === false ? undefined : resolved.cache,
       workers: resolved.workers,
       signal,
+      lazy: true,
     }));
   let size: number;
   try {
@@ -193,7 +198,9 @@ export async function createPipelineInternal(options: PipelineOptions = {}, embe
     size,
     frames: resolved.frames,
     sampling: resolved.sampling,
-    backend: embedder.backend,
+    get backend() {
+      return embedder.backend;
+    },
     run,
     async *embed(inputs, embedOptions = {}) {
       if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);
