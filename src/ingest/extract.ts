@@ -2,10 +2,13 @@
  * extractClips(): decodes the planned frames of one video with one ffmpeg process and
  * returns them resized, as `FrameClip`s.
  *
- * Which frame a planned timestamp gets: the first frame whose presentation time is at or
- * after `ts - 1/(2 * nominal fps)`, i.e. the nearest frame on a constant-rate video, and at
- * most one frame away on a variable-rate one. `FrameClip.timestamps` holds the real times of
- * the frames chosen (from ffmpeg's `showinfo`), not the planned ones.
+ * Which frame a planned timestamp `ts` gets: the frame on display at `ts`, i.e. the last
+ * frame whose presentation time is <= ts. It is found as the first frame at or after
+ * `ts - 1/nominal fps` (+0.1 ms against rounding), which is exactly that frame on a
+ * constant-rate video and at most one frame away on a variable-rate one. This rule makes a
+ * reversed video give exactly the reversed frames under `uniform` sampling.
+ * `FrameClip.timestamps` holds the real times of the frames chosen (from ffmpeg's
+ * `showinfo`), not the planned ones.
  *
  * Two ways to get them, both one ffmpeg process whose stdout carries raw rgb24 frames, cut
  * at exactly width x height x 3 bytes (no temporary files):
@@ -101,8 +104,9 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
   signal?.throwIfAborted();
 
   const period = 1 / (info.nominalFrameRate || info.avgFrameRate);
-  // Distinct targets: "the first frame at or after target".
-  const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map((t) => t - period / 2);
+  // "The first frame at or after target" is the frame on display at ts.
+  const targetOf = (ts: number): number => ts - period + 1e-4;
+  const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
   const useSeek = strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && meanGap >= SEEK_MIN_GAP_S);
@@ -249,7 +253,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     const mask: boolean[] = [];
     const clipWarnings: string[] = [...warnings];
     for (let k = 0; k < T; k++) {
-      const target = plan.timestamps[k] - period / 2;
+      const target = targetOf(plan.timestamps[k]);
       const { frame, exact } = pick(target);
       if (!exact) {
         clipWarnings.push(`frame at ${fmt(plan.timestamps[k])} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { formatSampling, parseSampling, planClips } from '../../src/ingest/sampling.js';
+import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
+
+/** A probe as ffprobe would give it for a constant-rate video. */
+function video(duration: number, fps: number, startTime = 0): ProbeResult {
+  return {
+    path: 'v.mp4', size: 1, mtimeMs: 0, duration, startTime, avgFrameRate: fps, nominalFrameRate: fps,
+    frameCount: Math.round(duration * fps), frameCountExact: true, codedWidth: 160, codedHeight: 120,
+    rotation: 0, width: 160, height: 120, codec: 'h264', pixelFormat: 'yuv420p', hasAudio: false,
+  };
+}
+
+describe('planClips() uniform', () => {
+  it('places T frames at the centres of T equal parts', () => {
+    expect(planClips(video(10, 24), { kind: 'uniform', frames: 4 })).toEqual([
+      { index: 0, start: 0, end: 10, timestamps: [1.25, 3.75, 6.25, 8.75], mask: [true, true, true, true] },
+    ]);
+  });
+
+  it('uses start..end when given, on the stream timeline', () => {
+    const [clip] = planClips(video(10, 25), { kind: 'uniform', frames: 5, start: 2, end: 4 });
+    expect(clip.timestamps).toEqual([2.2, 2.6, 3, 3.4, 3.8]);
+    expect([clip.start, clip.end]).toEqual([2, 4]);
+  });
+
+  it('honours a non-zero start time', () => {
+    const [clip] = planClips(video(2, 10, 1.5), { kind: 'uniform', frames: 2 });
+    expect(clip.timestamps).toEqual([2, 3]);
+  });
+
+  it('with a seed, jitters each frame inside its own part, reproducibly', () => {
+    const s: Sampling = { kind: 'uniform', frames: 8, seed: 7 };
+    const a = planClips(video(8, 30), s)[0].timestamps;
+    const b = planClips(video(8, 30), s)[0].timestamps;
+    const c = planClips(video(8, 30), { ...s, seed: 8 })[0].timestamps;
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+    a.forEach((t, k) => {
+      expect(t).toBeGreaterThanOrEqual(k);
+      expect(t).toBeLessThan(k + 1);
+    });
+    expect(a).not.toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]);
+  });
+
+  it('pads a video shorter than T frames by repeating the last real frame, masked', () => {
+    // 3 frames at 10 fps: 0, 0.1, 0.2.
+    expect(planClips(video(0.3, 10), { kind: 'uniform', frames: 5 })[0]).toEqual({
+      index: 0, start: 0, end: 0.3, timestamps: [0, 0.1, 0.2, 0.2, 0.2], mask: [true, true, true, false, false],
+    });
+  });
+
+  it('gives a one-frame video one full clip with one real frame', () => {
+    const [clip] = planClips(video(0.1, 10), { kind: 'uniform', frames: 4 });
+    expect(clip.timestamps).toEqual([0, 0, 0, 0]);
+    expect(clip.mask).toEqual([true, false, false, false]);
+  });
+
+  it('takes exactly T frames without padding when the video has exactly T', () => {
+    const [clip] = planClips(video(0.4, 10), { kind: 'uniform', frames: 4 });
+    expect(clip.timestamps).toEqual([0.05, 0.15, 0.25, 0.35]);
+    expect(clip.mask.every(Boolean)).toBe(true);
+  });
+});
+
+describe('planClips() fps', () => {
+  it('cuts frames at N per second into clips of T with stride T', () => {
+    // 2.5 s at 2 fps: 0, 0.5, 1, 1.5, 2 (5 frames) -> clips of 2: [0,.5] [1,1.5] [2,(2)].
+    expect(planClips(video(2.5, 30), { kind: 'fps', fps: 2, frames: 2 })).toEqual([
+      { index: 0, start: 0, end: 1, timestamps: [0, 0.5], mask: [true, true] },
+      { index: 1, start: 1, end: 2, timestamps: [1, 1.5], mask: [true, true] },
+      { index: 2, start: 2, end: 2.5, timestamps: [2, 2], mask: [true, false] },
+    ]);
+  });
+
+  it('overlaps clips with a smaller stride and stops once a clip reaches the end', () => {
+    const clips = planClips(video(3, 30), { kind: 'fps', fps: 2, frames: 4, stride: 2 });
+    expect(clips.map((c) => c.timestamps)).toEqual([
+      [0, 0.5, 1, 1.5],
+      [1, 1.5, 2, 2.5],
+    ]);
+  });
+
+  it('pads a video shorter than one clip', () => {
+    const clips = planClips(video(1, 30), { kind: 'fps', fps: 2, frames: 4 });
+    expect(clips).toEqual([{ index: 0, start: 0, end: 1, timestamps: [0, 0.5, 0.5, 0.5], mask: [true, true, false, false] }]);
+  });
+});
+
+describe('planClips() window', () => {
+  it('gives one clip per window, frames at the centres of each window', () => {
+    const clips = planClips(video(5, 30), { kind: 'window', length: 2, stride: 1.5, frames: 4 });
+    expect(clips.map((c) => [c.start, c.end])).toEqual([
+      [0, 2],
+      [1.5, 3.5],
+      [3, 5],
+    ]);
+    expect(clips[1].timestamps).toEqual([1.75, 2.25, 2.75, 3.25]);
+  });
+
+  it('clamps the last window to the end of the video and pads if it is short', () => {
+    const clips = planClips(video(1.2, 5), { kind: 'window', length: 1, stride: 1, frames: 3 });
+    // Frames at 0, .2, ..., 1.0; second window [1, 1.2) has one frame (1.0).
+    expect(clips[1]).toEqual({ index: 1, start: 1, end: 1.2, timestamps: [1, 1, 1], mask: [true, false, false] });
+  });
+});
+
+describe('planClips() validation', () => {
+  it.each([
+    [{ kind: 'uniform', frames: 0 }, /Expected a positive integer for `sampling.frames` but received 0/],
+    [{ kind: 'bogus', frames: 4 }, /Expected one of 'uniform', 'fps', 'window' for `sampling.kind` but received 'bogus'/],
+    [{ kind: 'fps', fps: -1, frames: 4 }, /Expected a positive number for `sampling.fps` but received -1/],
+    [{ kind: 'fps', fps: 2, frames: 4, stride: 1.5 }, /Expected a positive integer for `sampling.stride` but received 1.5/],
+    [{ kind: 'window', length: 0, stride: 1, frames: 4 }, /Expected a positive number for `sampling.length`/],
+    [{ kind: 'uniform', frames: 4, start: 3, end: 2 }, /`sampling.start` and `sampling.end` conflict/],
+    [{ kind: 'uniform', frames: 4, start: 30 }, /`sampling.start`/],
+  ])('rejects %j', (sampling, message) => {
+    expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(TypeError);
+    expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(message);
+  });
+});
+
+describe('parseSampling()', () => {
+  it.each([
+    ['uniform', { kind: 'uniform', frames: 8 }],
+    ['fps:2', { kind: 'fps', fps: 2, frames: 8 }],
+    ['fps:0.5/4', { kind: 'fps', fps: 0.5, frames: 8, stride: 4 }],
+    ['window:2/1', { kind: 'window', length: 2, stride: 1, frames: 8 }],
+    [' window:2.5/.5 ', { kind: 'window', length: 2.5, stride: 0.5, frames: 8 }],
+  ])('parses %s', (text, expected) => {
+    expect(parseSampling(text, 8)).toEqual(expected);
+    expect(parseSampling(formatSampling(expected as Sampling), 8)).toEqual(expected);
+  });
+
+  it.each(['', 'fps', 'fps:0', 'fps:x', 'window:2', 'window:0/1', 'uniform:3'])('rejects %j naming the field', (text) => {
+    expect(() => parseSampling(text, 8, '--sampling')).toThrow(/Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>' \(seconds\) for `--sampling`/);
+  });
+});
