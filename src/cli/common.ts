@@ -14,7 +14,7 @@ export function backboneFlags(command: Command): Command {
     .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
     .option('--workers <n>', 'Backbone worker threads, 0 for none (default: by cores)')
-    .option('--cache <dir>', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
+    .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
     .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
     .option('--quiet', 'No progress on stderr');
