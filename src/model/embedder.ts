@@ -57,7 +57,10 @@ export interface EmbedderOptions {
    * @default true
    */
   fold?: boolean;
-  /** Most frames through the backbone at once; bounds activation memory. @default 32 */
+  /**
+   * Most frames through the backbone at once; bounds activation memory.
+   * @default 32 in-process; 4 per worker (see `WorkerPoolOptions.maxBatchFrames`)
+   */
   maxBatchFrames?: number;
   signal?: AbortSignal;
 }
