@@ -1,0 +1,321 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:compare`: framewise against the PyTorch reference pipeline, side by side.
+ *
+ *   node scripts/bench-compare.mjs [--rounds 3] [--videos DIR] [--no-reference] [--no-extras]
+ *                                  [--sweep] [-- <extra flags for framewise embed>]
+ *
+ * 1. Makes the benchmark videos with scripts/make_bench_videos.sh (ffmpeg from
+ *    @ffmpeg-installer) into DIR, default `<tmpdir>/framewise-bench-videos`, once.
+ * 2. Alternates A B A B...: A = `framewise embed DIR --no-cache` as a child process (cold: a
+ *    new process each round, no embedding cache, the backbone from its disk cache); B = the
+ *    reference, `/usr/bin/python3 scripts/reference/torch_pipeline.py DIR 2 16 224`, where
+ *    that python has torch (skipped otherwise, e.g. on CI).
+ * 3. Prints per-round clips/s of each and the median ratio. framewise's clips/s is the whole
+ *    process (start-up included); the reference's is what it prints, which leaves out its
+ *    model set-up. Both whole-process figures are printed too.
+ * 4. Extras: backbone frames/s against the machine's peak, peak RSS, and the cold start to
+ *    the first result with a cached backbone.
+ * `--sweep` also runs framewise over a grid of --workers x --concurrency, to pick defaults.
+ *
+ * Absolute numbers drift on shared machines; compare ratios from one run.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+const PYTHON = '/usr/bin/python3';
+const REFERENCE = path.join(root, 'scripts', 'reference', 'torch_pipeline.py');
+const CLI = path.join(root, 'dist', 'cli', 'main.js');
+const GFLOP_PER_FRAME = 0.6; // MobileNetV2 at 224: ~300 M multiply-adds
+
+// ---- arguments -------------------------------------------------------------------------
+const argv = process.argv.slice(2);
+const dash = argv.indexOf('--');
+const extra = dash >= 0 ? argv.slice(dash + 1) : [];
+const own = dash >= 0 ? argv.slice(0, dash) : argv;
+function flag(name) {
+  return own.includes(`--${name}`);
+}
+function value(name, fallback) {
+  const i = own.indexOf(`--${name}`);
+  return i >= 0 && own[i + 1] !== undefined ? own[i + 1] : fallback;
+}
+const rounds = Number(value('rounds', 3));
+if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected a positive integer for \`--rounds\` but received ${value('rounds')}`);
+const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
+
+// ---- helpers ---------------------------------------------------------------------------
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const mib = (kb) => (kb ? `${Math.round(kb / 1024)} MiB` : 'n/a');
+
+/** RSS in kB of a process and of its whole tree (Linux /proc; undefined elsewhere). */
+function treeRss(rootPid) {
+  let entries;
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  const children = new Map();
+  const rss = new Map();
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(fields[1]);
+      const pages = Number(fields[21]);
+      rss.set(Number(pid), (pages * 4096) / 1024);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(pid));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  let total = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const pid = stack.pop();
+    total += rss.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  let hwm;
+  try {
+    hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${rootPid}/status`, 'utf8'))[1]);
+  } catch {
+    hwm = undefined;
+  }
+  return { total, hwm };
+}
+
+/**
+ * Runs a command; resolves with wall seconds, stdout, stderr, exit code, the peak RSS of the
+ * process itself (VmHWM, threads included) and of its tree (sampled, ffmpeg children included).
+ * `onLine` sees stdout lines as they come, with the seconds since start.
+ */
+function run(command, args, { env, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    let peakTree = 0;
+    let peakSelf = 0;
+    const sample = () => {
+      const r = treeRss(child.pid);
+      if (r) {
+        peakTree = Math.max(peakTree, r.total);
+        if (r.hwm) peakSelf = Math.max(peakSelf, r.hwm);
+      }
+    };
+    const timer = setInterval(sample, 100);
+    child.stdout.on('data', (chunk) => {
+      const text = chunk.toString();
+      stdout += text;
+      if (onLine) {
+        pending += text;
+        let i;
+        while ((i = pending.indexOf('\n')) >= 0) {
+          onLine(pending.slice(0, i), (performance.now() - started) / 1000);
+          pending = pending.slice(i + 1);
+        }
+      }
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
+    child.on('error', (error) => {
+      clearInterval(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearInterval(timer);
+      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf });
+    });
+  });
+}
+
+function ffmpegPath() {
+  return process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').path;
+}
+
+function ensureVideos() {
+  const stamp = path.join(videos, '.complete');
+  if (existsSync(stamp)) return;
+  const tmp = `${videos}.partial-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(path.dirname(videos), { recursive: true });
+  console.log(`making the benchmark videos in ${videos} (a few minutes, once)...`);
+  const made = spawnSync('bash', [path.join(root, 'scripts', 'make_bench_videos.sh'), tmp, ffmpegPath()], { stdio: 'inherit' });
+  if (made.status !== 0) throw new Error(`make_bench_videos.sh failed (${made.signal ?? made.status})`);
+  writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
+  rmSync(videos, { recursive: true, force: true });
+  renameSync(tmp, videos);
+}
+
+function referenceAvailable() {
+  if (flag('no-reference')) return 'skipped by --no-reference';
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const check = spawnSync(PYTHON, ['-c', 'import torch, torchvision, av, cv2'], { encoding: 'utf8' });
+  if (check.status !== 0) return `${PYTHON} lacks torch/torchvision/av/cv2 (see scripts/reference/torch_pipeline.py for the apt-get line)`;
+  return undefined;
+}
+
+const videoList = () => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();
+
+async function framewiseRound(flags = []) {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-out-'));
+  try {
+    const file = path.join(out, 'emb.jsonl');
+    const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--backend', 'wasm', ...flags, ...extra]);
+    if (r.code !== 0) throw new Error(`framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    const failed = lines.filter((l) => JSON.parse(l).error).length;
+    if (failed) throw new Error(`framewise embed: ${failed} videos failed`);
+    return { clipsPerS: lines.length / r.wall, wall: r.wall, peakSelf: r.peakSelf, peakTree: r.peakTree, n: lines.length };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function referenceRound() {
+  const r = await run(PYTHON, [REFERENCE, videos, '2', '16', '224']);
+  if (r.code !== 0) throw new Error(`reference exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop());
+  return { clipsPerS: json.clips_per_s, processClipsPerS: json.videos / r.wall, wall: r.wall, setup: json.setup_s, json, peakSelf: r.peakSelf, peakTree: r.peakTree };
+}
+
+function cpuInfo() {
+  const text = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(text)?.[1] ?? os.cpus()[0]?.speed ?? 0);
+  const flags = /flags\s*:\s*(.*)/.exec(text)?.[1]?.split(' ') ?? [];
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  // fp32 flops per cycle per core: two FMA ports, 2 flops per lane per FMA.
+  const perCycle = flags.includes('avx512f') ? 64 : flags.includes('avx2') && flags.includes('fma') ? 32 : 16;
+  return { model, ghz: mhz / 1000, cores, perCycle, isa: perCycle === 64 ? 'AVX-512 FMA' : perCycle === 32 ? 'AVX2 FMA' : 'SSE' };
+}
+
+/** Backbone-only frames/s through the default (fast) embedder, on real decoded frames. */
+async function backboneThroughput() {
+  const { createEmbedder } = await import(path.join(root, 'dist', 'model', 'embedder.js'));
+  const S = 224;
+  const frames = 32;
+  const raw = spawnSync(ffmpegPath(), ['-v', 'error', '-i', path.join(videos, videoList()[0]), '-vf', `scale=${S}:${S}`, '-frames:v', String(frames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 2 ** 28 });
+  const data = new Uint8Array(raw.stdout.buffer, raw.stdout.byteOffset, raw.stdout.length);
+  const embedder = await createEmbedder({ backend: 'wasm' });
+  try {
+    const call = () => embedder.embedClips(data, [frames / 16, 16, S, S, 3]);
+    await call(); // warm-up: kernels, wasm heap growth
+    const started = performance.now();
+    const calls = 3;
+    // Two calls in flight, as the pipeline keeps them.
+    for (let i = 0; i < calls; i += 1) await Promise.all([call(), call()]);
+    const fps = (calls * 2 * frames) / ((performance.now() - started) / 1000);
+    return { fps, backend: embedder.backend };
+  } finally {
+    await embedder.dispose();
+  }
+}
+
+/** Seconds from spawning `embed` on one video to its first result line (cached backbone). */
+async function coldStart() {
+  const video = path.join(videos, videoList()[0]);
+  let first;
+  const r = await run(process.execPath, [CLI, 'embed', video, '--out=-', '--no-cache', '--quiet', '--backend', 'wasm', ...extra], {
+    onLine: (line, t) => {
+      if (first === undefined && line.startsWith('{')) first = t;
+    },
+  });
+  if (r.code !== 0) throw new Error(`framewise embed exited with ${r.code}:\n${r.stderr.slice(-2000)}`);
+  return { first, wall: r.wall };
+}
+
+// ---- main ------------------------------------------------------------------------------
+if (!existsSync(CLI)) {
+  console.error('bench-compare: dist/cli/main.js is missing; run `npm run build` first');
+  process.exit(2);
+}
+ensureVideos();
+const list = videoList();
+const cpu = cpuInfo();
+const whyNoReference = referenceAvailable();
+console.log(`bench-compare: ${list.length} videos in ${videos}; ${cpu.cores} cores (${cpu.model}); ${rounds} rounds`);
+console.log(`framewise: node ${CLI} embed DIR --no-cache --quiet --backend wasm ${extra.join(' ')}`.trimEnd());
+console.log(whyNoReference ? `reference: skipped (${whyNoReference})` : `reference: ${PYTHON} ${path.relative(root, REFERENCE)} DIR 2 16 224`);
+
+// Load (and cache) the backbone once, so that every round starts from the cached backbone.
+{
+  const warm = await run(process.execPath, [CLI, 'embed', path.join(videos, list[0]), '--out=-', '--no-cache', '--quiet', '--backend', 'wasm']);
+  if (warm.code !== 0) throw new Error(`warm-up failed:\n${warm.stderr.slice(-2000)}`);
+}
+
+const A = [];
+const B = [];
+for (let i = 0; i < rounds; i += 1) {
+  const a = await framewiseRound();
+  A.push(a);
+  let line = `round ${i + 1}: framewise ${fmt(a.clipsPerS, 3)} clips/s (${fmt(a.wall, 1)} s, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)})`;
+  if (!whyNoReference) {
+    const b = await referenceRound();
+    B.push(b);
+    line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; peak RSS ${mib(b.peakSelf)}) | ratio ${fmt(a.clipsPerS / b.clipsPerS)}`;
+  }
+  console.log(line);
+}
+
+const summary = { framewiseClipsPerS: median(A.map((a) => a.clipsPerS)), framewisePeakRssMiB: Math.round(Math.max(...A.map((a) => a.peakSelf)) / 1024) };
+console.log(`framewise: median ${fmt(summary.framewiseClipsPerS, 3)} clips/s; peak RSS ${mib(Math.max(...A.map((a) => a.peakSelf)))} (${mib(Math.max(...A.map((a) => a.peakTree)))} with ffmpeg)`);
+if (B.length) {
+  const ratios = A.map((a, i) => a.clipsPerS / B[i].clipsPerS);
+  const processRatios = A.map((a, i) => a.clipsPerS / B[i].processClipsPerS);
+  summary.referenceClipsPerS = median(B.map((b) => b.clipsPerS));
+  summary.medianRatio = median(ratios);
+  summary.medianProcessRatio = median(processRatios);
+  console.log(`reference: median ${fmt(summary.referenceClipsPerS, 3)} clips/s (its own timer, set-up excluded)`);
+  console.log(`median ratio framewise/reference: ${fmt(summary.medianRatio)} (per round: ${ratios.map((r) => fmt(r)).join(', ')})`);
+  console.log(`median ratio, whole process against whole process: ${fmt(summary.medianProcessRatio)}`);
+}
+
+if (flag('sweep')) {
+  // Decode/inference balance: alternate the grid, so drift hits every cell alike.
+  const grid = [];
+  for (const workers of [1, 2, 3]) for (const concurrency of [1, 2, 3]) grid.push({ workers, concurrency });
+  const results = new Map(grid.map((g) => [`${g.workers}/${g.concurrency}`, []]));
+  for (let i = 0; i < rounds; i += 1) {
+    for (const g of grid) {
+      const r = await framewiseRound(['--workers', String(g.workers), '--concurrency', String(g.concurrency)]);
+      results.get(`${g.workers}/${g.concurrency}`).push(r);
+    }
+  }
+  console.log('sweep (median clips/s, peak RSS): workers x concurrency');
+  for (const g of grid) {
+    const rs = results.get(`${g.workers}/${g.concurrency}`);
+    console.log(`  --workers ${g.workers} --concurrency ${g.concurrency}: ${fmt(median(rs.map((r) => r.clipsPerS)), 3)} clips/s, ${mib(Math.max(...rs.map((r) => r.peakSelf)))}`);
+  }
+}
+
+if (!flag('no-extras')) {
+  const t = await backboneThroughput();
+  const gflops = t.fps * GFLOP_PER_FRAME;
+  const peak = cpu.cores * cpu.ghz * cpu.perCycle;
+  const wasmPeak = cpu.cores * cpu.ghz * 16;
+  console.log(`backbone: ${fmt(t.fps, 1)} frames/s on ${t.backend.name} (${t.backend.reason}) = ${fmt(gflops, 1)} GFLOP/s at ${GFLOP_PER_FRAME} GFLOP/frame`);
+  console.log(
+    `  assumed peak: ${cpu.cores} cores x ${fmt(cpu.ghz)} GHz x ${cpu.perCycle} fp32 flop/cycle (${cpu.isa}) = ${fmt(peak, 0)} GFLOP/s -> ${fmt((100 * gflops) / peak, 1)}% of it; ` +
+      `wasm SIMD128 has no FMA (x16 flop/cycle): ${fmt(wasmPeak, 0)} GFLOP/s -> ${fmt((100 * gflops) / wasmPeak, 1)}%`,
+  );
+  summary.backboneFps = t.fps;
+  const c = await coldStart();
+  console.log(`cold start to the first result (cached backbone, one video): ${fmt(c.first, 2)} s (process ${fmt(c.wall, 2)} s)`);
+  summary.coldStartS = c.first;
+}
+console.log(`summary: ${JSON.stringify(summary)}`);
