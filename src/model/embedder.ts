@@ -18,7 +18,7 @@ import {
   type LoadedBackbone,
 } from './backbones.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
-import { autoWorkers, createWorkerPool } from './pool.js';
+import { autoWorkers, spawnWorkerPool } from './pool.js';
 import { TimeDistributed } from './time-distributed.js';
 
 export interface FrameEmbedder {
@@ -196,38 +196,36 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
   const backend = await selectBackend(options.backend ?? 'auto', { signal });
-  const t0 = Date.now();
-  const backbone = await loadBackbone(options.backbone ?? 'mobilenet_v2', {
-    cacheDir: options.cacheDir,
-    backend: options.backend,
-    signal,
-  });
-  debug('embedder: %s on %s in %d ms (%s)', backbone.id, backend.name, Date.now() - t0, backbone.fromCache ? 'cached' : 'cold');
   // The fast path (fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
-  // cached, run by resident workers with one backend each. Same features within 1e-4.
+  // cached, run by resident workers with one backend each. Same features within 1e-4. The
+  // workers start first, so their start-up overlaps loading the backbone here.
   const requested = options.workers ?? 'auto';
   const workers = requested === 'auto' ? autoWorkers(backend.name) : requested;
+  const pool = workers > 0 ? spawnWorkerPool({ backend: backend.name, workers, maxBatchFrames: options.maxBatchFrames }) : undefined;
+  let backbone: LoadedBackbone | undefined;
   let keepBackbone = false;
   try {
+    const t0 = Date.now();
+    backbone = await loadBackbone(options.backbone ?? 'mobilenet_v2', {
+      cacheDir: options.cacheDir,
+      backend: options.backend,
+      signal,
+    });
+    debug('embedder: %s on %s in %d ms (%s)', backbone.id, backend.name, Date.now() - t0, backbone.fromCache ? 'cached' : 'cold');
     const source = await backboneArtifacts(backbone, { fold: options.fold ?? true, cacheDir: options.cacheDir, signal });
-    if (workers > 0) {
-      const pool = await createWorkerPool({
-        info: backboneInfo(backbone),
-        artifacts: source.artifacts,
-        format: source.format,
-        backend: backend.name,
-        workers,
-        maxBatchFrames: options.maxBatchFrames,
-        signal,
-      });
+    if (pool) {
+      await pool.load({ info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format }, { signal });
       pool.backend = { name: backend.name, reason: `${backend.reason}; ${workers} worker thread${workers === 1 ? '' : 's'}${source.folded ? ', BatchNorm folded' : ''}` };
       return pool;
     }
     const local = source.folded ? await backboneFromArtifacts(backboneInfo(backbone), source) : backbone;
     keepBackbone = local === backbone;
     return new LocalFrameEmbedder(prepareLocalModel(local, { maxBatchFrames: options.maxBatchFrames }), backend);
+  } catch (error) {
+    await pool?.dispose();
+    throw error;
   } finally {
     // The workers (or the folded copy) hold what runs; the main thread needs no backbone.
-    if (!keepBackbone) backbone.dispose();
+    if (!keepBackbone) backbone?.dispose();
   }
 }

@@ -26,7 +26,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, positiveInteger } from '../validate.js';
 import type { BackboneInfo } from './backbones.js';
 import type { BackendRequest } from './backend.js';
-import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './worker-protocol.js';
+import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /** Options of {@link createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -115,6 +115,8 @@ interface Slot {
   worker: Worker;
   busy?: Chunk;
   ready: boolean;
+  /** Settles when this worker has loaded the backbone (or failed to). */
+  loaded: Promise<{ name: string; reason: string }>;
 }
 
 function revive(error: SerializedError): Error {
@@ -126,29 +128,88 @@ function revive(error: SerializedError): Error {
   return revived;
 }
 
-/** A resident pool of inference workers with the `FrameEmbedder` shape. */
+/** What {@link spawnWorkerPool} needs: everything but the backbone. */
+export type SpawnOptions = Pick<WorkerPoolOptions, 'backend' | 'maxBatchFrames'> & { workers: number };
+
+/**
+ * A resident pool of inference workers with the `FrameEmbedder` shape. It starts in two
+ * steps, so that the workers' own start-up (importing tfjs, starting a backend: a second or
+ * more each) overlaps the main thread loading the backbone: {@link spawnWorkerPool}, then
+ * {@link WorkerPool.load}. {@link createWorkerPool} does both.
+ */
 export class WorkerPool {
-  readonly backboneId: string;
-  readonly inputSize: number;
-  readonly dim: number;
-  readonly backbone: BackboneInfo;
-  /** Filled in by {@link createWorkerPool} once the workers are up. */
+  /** Filled in once the workers are up. */
   backend: { name: string; reason: string } = { name: 'unknown', reason: 'starting' };
   readonly size: number;
 
+  private info: BackboneInfo | undefined;
   private readonly slots: Slot[] = [];
   private readonly queue: Chunk[] = [];
   private nextId = 1;
   private failure: Error | undefined;
   private disposed = false;
 
-  /** @internal Use {@link createWorkerPool}. */
-  constructor(private readonly options: WorkerPoolOptions & { workers: number }) {
-    this.backbone = options.info;
-    this.backboneId = options.info.id;
-    this.inputSize = options.info.inputSize;
-    this.dim = options.info.dim;
+  /** @internal Use {@link spawnWorkerPool} or {@link createWorkerPool}. */
+  constructor(private readonly options: SpawnOptions) {
     this.size = options.workers;
+    const script = workerScript();
+    const init: WorkerInit = { protocol: PROTOCOL, backend: options.backend ?? 'auto', maxBatchFrames: options.maxBatchFrames ?? 4 };
+    for (let i = 0; i < this.size; i += 1) {
+      const worker = new Worker(script, { workerData: init, stdout: false, stderr: false });
+      let resolveLoaded!: (backend: { name: string; reason: string }) => void;
+      let rejectLoaded!: (error: unknown) => void;
+      const loaded = new Promise<{ name: string; reason: string }>((resolve, reject) => {
+        resolveLoaded = resolve;
+        rejectLoaded = reject;
+      });
+      loaded.catch(() => undefined); // also reported through `failure`; never unhandled
+      const slot: Slot = { worker, ready: false, loaded };
+      this.slots.push(slot);
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') {
+          slot.ready = true;
+          debug('pool: worker %d ready in %d ms on %s', worker.threadId, Math.round(message.loadMs), message.backend.name);
+          resolveLoaded(message.backend);
+          this.pump();
+        } else if (message.type === 'fatal') {
+          const error = revive(message.error);
+          rejectLoaded(error);
+          this.fail(error);
+        } else {
+          this.settle(slot, message);
+        }
+      });
+      worker.on('error', (error) => {
+        const failure = new ModelError(`inference worker crashed: ${error.message}`, { cause: error });
+        rejectLoaded(failure);
+        this.fail(failure);
+      });
+      worker.on('exit', (code) => {
+        if (this.disposed) return;
+        const error = new ModelError(`inference worker exited unexpectedly with code ${code}`);
+        rejectLoaded(error);
+        this.fail(error);
+      });
+    }
+  }
+
+  private requireInfo(): BackboneInfo {
+    if (!this.info) throw new ModelError('the worker pool has no backbone yet; call load() first');
+    return this.info;
+  }
+
+  /** What the backbone is (id, input size, dim, normalisation, spec). */
+  get backbone(): BackboneInfo {
+    return this.requireInfo();
+  }
+  get backboneId(): string {
+    return this.requireInfo().id;
+  }
+  get inputSize(): number {
+    return this.requireInfo().inputSize;
+  }
+  get dim(): number {
+    return this.requireInfo().dim;
   }
 
   /** Number of live worker threads (0 after dispose). */
@@ -156,54 +217,24 @@ export class WorkerPool {
     return this.slots.length;
   }
 
-  /** @internal Starts the workers; resolves when all have loaded the backbone. */
-  async start(signal?: AbortSignal): Promise<void> {
-    const script = workerScript();
-    const init: WorkerInit = {
-      backend: this.options.backend ?? 'auto',
-      info: this.backbone,
-      artifacts: this.options.artifacts,
-      format: this.options.format ?? 'layers',
-      maxBatchFrames: this.options.maxBatchFrames ?? 4,
-    };
-    const readies = Array.from({ length: this.size }, () => {
-      const worker = new Worker(script, { workerData: init, stdout: false, stderr: false });
-      const slot: Slot = { worker, ready: false };
-      this.slots.push(slot);
-      return new Promise<{ name: string; reason: string }>((resolve, reject) => {
-        worker.on('message', (message: FromWorker) => {
-          if (message.type === 'ready') {
-            slot.ready = true;
-            debug('pool: worker %d ready in %d ms on %s', worker.threadId, Math.round(message.loadMs), message.backend.name);
-            resolve(message.backend);
-            this.pump();
-          } else if (message.type === 'fatal') {
-            const error = revive(message.error);
-            reject(error);
-            this.fail(error);
-          } else {
-            this.settle(slot, message);
-          }
-        });
-        worker.on('error', (error) => {
-          reject(error);
-          this.fail(new ModelError(`inference worker crashed: ${error.message}`, { cause: error }));
-        });
-        worker.on('exit', (code) => {
-          if (this.disposed) return;
-          const error = new ModelError(`inference worker exited unexpectedly with code ${code}`);
-          reject(error);
-          this.fail(error);
-        });
-      });
-    });
+  /**
+   * Sends the backbone to every worker (each builds its own copy, once); resolves when all
+   * are ready. On failure or abort the pool is disposed.
+   */
+  async load(source: Pick<WorkerPoolOptions, 'info' | 'artifacts' | 'format'>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = checkSignal('options.signal', options.signal);
+    if (this.info) throw new ModelError('the worker pool already has a backbone');
+    if (this.disposed) throw new ModelError('the worker pool was disposed');
+    this.info = source.info;
+    const message: ToWorker = { type: 'load', info: source.info, artifacts: source.artifacts, format: source.format ?? 'layers' };
+    for (const slot of this.slots) slot.worker.postMessage(message);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(signal!.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const backends = await Promise.race([Promise.all(readies), aborted]);
+      const backends = await Promise.race([Promise.all(this.slots.map((slot) => slot.loaded)), aborted]);
       this.backend = backends[0];
       this.idle();
     } catch (error) {
@@ -231,6 +262,7 @@ export class WorkerPool {
     if (data.length !== frames * frameBytes) throw new ShapeError('embedClips', [frames * frameBytes], [data.length]);
     if (this.disposed) throw new ModelError('the worker pool was disposed');
     if (this.failure) throw this.failure;
+    if (!this.info) throw new ModelError('the worker pool has no backbone yet; call load() first');
 
     // One chunk per worker, whole frames each: [frames] -> chunks of ceil(frames / size).
     const per = Math.ceil(frames / Math.min(this.size, frames));
@@ -335,6 +367,19 @@ export class WorkerPool {
 }
 
 /**
+ * Starts the worker threads of a pool without a backbone yet: each imports tfjs and starts
+ * its backend while the caller loads the backbone, then {@link WorkerPool.load} hands it over.
+ * Dispose it if the caller gives up before loading.
+ */
+export function spawnWorkerPool(options: { backend?: BackendRequest; workers?: 'auto' | number; maxBatchFrames?: number }): WorkerPool {
+  if (!isPlainObject(options)) throw invalid('options', 'an object', options);
+  if (options.maxBatchFrames !== undefined) positiveInteger('options.maxBatchFrames', options.maxBatchFrames);
+  const requested = options.workers ?? 'auto';
+  const workers = requested === 'auto' ? autoWorkers(options.backend ?? 'auto') : positiveInteger('options.workers', requested);
+  return new WorkerPool({ backend: options.backend, maxBatchFrames: options.maxBatchFrames, workers });
+}
+
+/**
  * Starts a pool of inference workers, each loading the backbone once on its own backend,
  * and resolves when all are ready.
  */
@@ -345,11 +390,8 @@ export async function createWorkerPool(options: WorkerPoolOptions): Promise<Work
   if (!isPlainObject(options.info)) throw invalid('options.info', 'a backbone record', options.info);
   positiveInteger('options.info.inputSize', options.info.inputSize);
   positiveInteger('options.info.dim', options.info.dim);
-  if (options.maxBatchFrames !== undefined) positiveInteger('options.maxBatchFrames', options.maxBatchFrames);
-  const requested = options.workers ?? 'auto';
-  const workers = requested === 'auto' ? autoWorkers(options.backend ?? 'auto') : positiveInteger('options.workers', requested);
-  const pool = new WorkerPool({ ...options, workers });
-  await pool.start(signal);
-  debug('pool: %d workers on %s', workers, pool.backend.name);
+  const pool = spawnWorkerPool(options);
+  await pool.load(options, { signal });
+  debug('pool: %d workers on %s', pool.size, pool.backend.name);
   return pool;
 }

@@ -6,21 +6,27 @@ import type * as tf from '@tensorflow/tfjs';
 import type { BackboneInfo } from './backbones.js';
 import type { BackendRequest } from './backend.js';
 
-/** `workerData` of every worker. */
+/**
+ * Bumped whenever these messages change. Tests run the pool from TypeScript source but the
+ * worker from `dist/`, so a stale build is caught here, with a clear message.
+ */
+export const PROTOCOL = 2;
+
+/** `workerData` of every worker: what it needs before the backbone arrives. */
 export interface WorkerInit {
+  protocol: number;
   /** The backend the main thread chose; each worker selects the same for itself. */
   backend: BackendRequest;
-  /** What the backbone is (id, input size, dim, normalisation, spec). */
-  info: BackboneInfo;
-  /** The backbone, serialised: topology, weight specs and one weight buffer. */
-  artifacts: tf.io.ModelArtifacts;
-  format: 'layers' | 'graph';
   /** Most frames through the backbone at once inside the worker; bounds its activation memory. */
   maxBatchFrames: number;
 }
 
-/** main -> worker: `frames` uint8 RGB frames [frames, S, S, 3] at `byteOffset` of the moved `data`. */
-export type ToWorker = { type: 'embed'; id: number; frames: number; data: ArrayBuffer; byteOffset: number };
+/** main -> worker */
+export type ToWorker =
+  /** The backbone, once: what it is, and its topology and weights. */
+  | { type: 'load'; info: BackboneInfo; artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph' }
+  /** `frames` uint8 RGB frames [frames, S, S, 3] at `byteOffset` of the moved `data`. */
+  | { type: 'embed'; id: number; frames: number; data: ArrayBuffer; byteOffset: number };
 
 /** worker -> main */
 export type FromWorker =
