@@ -42,6 +42,8 @@ import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
 
 /** Seek when planned frames are this far apart on average (seconds); decode the span otherwise. */
 export const SEEK_MIN_GAP_S = 2.5;
+/** `auto` never opens more inputs than this in one ffmpeg (each is a demuxer and a decoder). */
+export const MAX_SEEK_INPUTS = 64;
 /** Above this many distinct frames, `select` gets no expression and frames are picked in Node. */
 const MAX_SELECT_TERMS = 1500;
 
@@ -111,7 +113,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
   const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
-  const useSeek = strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && meanGap >= SEEK_MIN_GAP_S);
+  const useSeek = strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S);
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
   const width = info.width;
   const height = info.height;

@@ -54,6 +54,14 @@ function processesWith(marker: string): number[] {
   return found;
 }
 
+/**
+ * The counter frame on display at time t: frame n covers [n/fps, (n+1)/fps). Plans are
+ * rounded to 1e-9 s, so extraction allows 0.1 ms of slack; so does this.
+ */
+function shown(t: number): number {
+  return Math.floor((t + 1e-4) * COUNTER.fps);
+}
+
 const scratch = mkdtempSync(join(tmpdir(), 'framewise-extract-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -70,7 +78,7 @@ describe('extractClips() on the counter video', () => {
       // The content is the frame whose time is reported...
       expect(clip.timestamps[k]).toBeCloseTo(n / COUNTER.fps, 5);
       // ...and that is the frame on display at the planned time (centres of 16 parts of 10 s).
-      expect(n).toBe(Math.floor(plans[0].timestamps[k] * COUNTER.fps + 1e-9));
+      expect(n).toBe(shown(plans[0].timestamps[k]));
       expect(Math.abs(n / COUNTER.fps - plans[0].timestamps[k])).toBeLessThanOrEqual(1 / COUNTER.fps);
     }
     expect(clip.mask.every(Boolean)).toBe(true);
@@ -90,6 +98,29 @@ describe('extractClips() on the counter video', () => {
       expect(clip.mask).toEqual(plans[c].mask);
     }
     expect(clips[3].mask.filter(Boolean)).toHaveLength(12);
+  });
+
+  it('decode: a span late in the video (decoding starts near it) still gives the planned frames', async () => {
+    const path = fixture(COUNTER.path);
+    const plans = planClips(await probe(path), { kind: 'uniform', frames: 6, start: 6, end: 9 });
+    const [clip] = await extractClips(path, plans, { strategy: 'decode', size: 32 });
+    const expected = plans[0].timestamps.map(shown);
+    expect(expected[0]).toBeGreaterThanOrEqual(144);
+    expect(Array.from({ length: 6 }, (_, k) => decodeCounter(frameOf(clip, k), 32, 32))).toEqual(expected);
+    expect(clip.timestamps).toEqual(expected.map((n) => Math.round((n / COUNTER.fps) * 1e6) / 1e6));
+  });
+
+  it('auto: seeks when frames are sparse, decodes when dense, same frames either way', async () => {
+    const path = fixture(COUNTER.path);
+    const p = await probe(path);
+    // 3 frames over 10 s (3.3 s apart) -> seek; 16 frames (0.6 s apart) -> decode.
+    for (const frames of [3, 16]) {
+      const plans = planClips(p, { kind: 'uniform', frames });
+      const [clip] = await extractClips(path, plans, { probe: p, size: 32 });
+      expect(Array.from({ length: frames }, (_, k) => decodeCounter(frameOf(clip, k), 32, 32))).toEqual(
+        plans[0].timestamps.map(shown),
+      );
+    }
   });
 
   it('seek and decode agree frame for frame', async () => {
@@ -187,7 +218,7 @@ describe('extractClips() on bad input', () => {
     expect(real).toBeLessThan(8);
     expect(clip.warnings?.some((w) => /could not be decoded/.test(w))).toBe(true);
     // The real frames are the planned ones.
-    for (let k = 0; k < real; k++) expect(decodeCounter(frameOf(clip, k), 32, 32)).toBe(Math.floor(plans[0].timestamps[k] * 24));
+    for (let k = 0; k < real; k++) expect(decodeCounter(frameOf(clip, k), 32, 32)).toBe(shown(plans[0].timestamps[k]));
   });
 
   it.each([
