@@ -27,7 +27,11 @@ export interface TrainMetrics {
   history: EpochProgress[];
 }
 
-/** Reported after every epoch. `acc` and `valAcc` are per clip (clip mode) or per frame (frame mode). */
+/**
+ * Reported after every epoch. `loss` and `acc` are running figures over the epoch's training
+ * batches (training mode, dropout on); `valLoss` and `valAcc` are measured in inference mode.
+ * Accuracies are per clip (clip mode) or per frame (frame mode).
+ */
 export interface EpochProgress {
   epoch: number;
   loss: number;

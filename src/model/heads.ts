@@ -102,3 +102,4 @@ export function embeddingsTensor(
   for (let i = 0; i < b * t; i++) if (!masks[i]) data.fill(0, i * d, (i + 1) * d);
   return tf.tensor3d(data, [b, t, d]);
 }
+

@@ -113,3 +113,4 @@ export class MaskedMean extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(MaskedMean);
+

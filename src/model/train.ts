@@ -345,11 +345,22 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
         const order = shuffle([...split.train], runRng);
         let lossSum = 0;
         let batches = 0;
+        let correct = 0;
+        let seen = 0;
         for (let i = 0; i < order.length; i += o.batchSize) {
           signal?.throwIfAborted();
           const batch = makeBatch(data, p, frame, order.slice(i, i + o.batchSize), weights, o.head.dropout, runRng);
+          let hits: tf.Tensor | undefined;
+          let counted: tf.Tensor | undefined;
           const loss = optimizer.minimize(
-            () => weightedLoss(model.apply(batch.x, { training: true }) as tf.Tensor, batch.y, batch.w),
+            () => {
+              const probs = model.apply(batch.x, { training: true }) as tf.Tensor;
+              // Running accuracy from the training pass itself (as Keras reports it): no extra pass.
+              const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
+              hits = tf.keep(tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32'), valid)));
+              counted = tf.keep(tf.sum(valid));
+              return weightedLoss(probs, batch.y, batch.w);
+            },
             true /* returnCost */,
             variables,
           );
@@ -358,20 +369,24 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
             lossSum += (await loss.data())[0];
             loss.dispose();
           }
+          if (hits && counted) {
+            correct += (await hits.data())[0];
+            seen += (await counted.data())[0];
+            tf.dispose([hits, counted]);
+          }
           batches += 1;
         }
-        const trainEval = await evaluate(model, data, p, frame, split.train, weights, 64);
         const valEval = split.val.length ? await evaluate(model, data, p, frame, split.val, weights, 64) : undefined;
         const progress: EpochProgress = {
           epoch,
           loss: lossSum / Math.max(batches, 1),
-          acc: trainEval.acc,
+          acc: seen > 0 ? correct / seen : 0,
           valLoss: valEval?.loss ?? null,
           valAcc: valEval?.acc ?? null,
         };
         history.push(progress);
         options.onEpoch?.(progress);
-        const monitor = valEval ? valEval.loss : trainEval.loss;
+        const monitor = valEval ? valEval.loss : progress.loss;
         if (!best || monitor < best.monitor - 1e-6) {
           if (best) tf.dispose(best.weights);
           best = { epoch, monitor, weights: model.getWeights().map((w) => tf.clone(w)) };

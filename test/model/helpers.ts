@@ -1,0 +1,159 @@
+/**
+ * Shared by the model tests: one backbone cache folder for the whole run, a tiny ffmpeg
+ * rawvideo reader for fixture frames, and embeddings of fixture frames cached on disk
+ * (keyed by backbone id) so the real backbone runs over each frame once per machine.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadBackbone } from '../../src/model/backbones.js';
+import { embedClipsLocal, prepareLocalModel } from '../../src/model/embedder.js';
+import { fixturesDir } from '../fixtures.js';
+
+const require = createRequire(import.meta.url);
+
+/** One backbone cache for every model test file: `FRAMEWISE_CACHE`, else a folder in tmp. */
+export function testCacheDir(): string {
+  return process.env.FRAMEWISE_CACHE || join(tmpdir(), 'framewise-test-cache');
+}
+
+function ffmpegPath(): string {
+  return process.env.FFMPEG_PATH || (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+}
+
+/**
+ * The backbone under TimeDistributed in this thread (`embedClipsLocal`), without workers or
+ * folding, so model tests see exactly the registry backbone.
+ */
+export interface TestEmbedder {
+  backboneId: string;
+  inputSize: number;
+  dim: number;
+  embedClips(data: Uint8Array, shape: [number, number, number, number, 3]): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+export async function localEmbedder(backbone = 'mobilenet_v2'): Promise<TestEmbedder> {
+  const loaded = await loadBackbone(backbone, { cacheDir: testCacheDir() });
+  const model = prepareLocalModel(loaded);
+  return {
+    backboneId: loaded.id,
+    inputSize: loaded.inputSize,
+    dim: loaded.dim,
+    embedClips: (data, shape) => embedClipsLocal(model, data, shape),
+    dispose: async () => loaded.dispose(),
+  };
+}
+
+/** Every frame of a video, stretched to size x size, as RGB bytes. */
+export function readAllFrames(file: string, size: number): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      ffmpegPath(),
+      ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', file, '-vf', `scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`ffmpeg failed on ${file}: ${stderr}`));
+      const all = Buffer.concat(chunks);
+      const frameSize = size * size * 3;
+      const frames: Uint8Array[] = [];
+      for (let o = 0; o + frameSize <= all.length; o += frameSize) frames.push(new Uint8Array(all.subarray(o, o + frameSize)));
+      resolve(frames);
+    });
+  });
+}
+
+/** Evenly spaced indices: n of `count`, first and last included. */
+export function evenIndices(count: number, n: number): number[] {
+  if (n === 1) return [0];
+  return Array.from({ length: n }, (_, i) => Math.round((i * (count - 1)) / (n - 1)));
+}
+
+/** Packs frames into one [B*T*S*S*3] buffer. */
+export function pack(frames: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let o = 0;
+  for (const f of frames) {
+    out.set(f, o);
+    o += f.length;
+  }
+  return out;
+}
+
+/**
+ * Embeddings of the chosen frames of each video ([frames.length, D] per video), cached on
+ * disk under the fixtures folder by backbone id and the request, so later runs skip the CNN.
+ */
+export async function cachedVideoEmbeddings(
+  embedder: TestEmbedder,
+  key: string,
+  videos: { file: string; pick: (frameCount: number) => number[] }[],
+): Promise<{ embeddings: Float32Array[]; frameCounts: number[]; picks: number[][] }> {
+  const dir = join(fixturesDir(), '.embeddings');
+  mkdirSync(dir, { recursive: true });
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ key, id: embedder.backboneId, files: videos.map((v) => v.file) }))
+    .digest('hex')
+    .slice(0, 16);
+  const base = join(dir, `${key}-${embedder.backboneId}-${digest}`);
+  if (existsSync(`${base}.json`)) {
+    const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as { frameCounts: number[]; picks: number[][] };
+    const flat = new Float32Array(new Uint8Array(readFileSync(`${base}.bin`)).buffer);
+    const embeddings: Float32Array[] = [];
+    let o = 0;
+    for (const p of meta.picks) {
+      embeddings.push(flat.slice(o, o + p.length * embedder.dim));
+      o += p.length * embedder.dim;
+    }
+    return { embeddings, ...meta };
+  }
+  const embeddings: Float32Array[] = [];
+  const frameCounts: number[] = [];
+  const picks: number[][] = [];
+  for (const video of videos) {
+    const frames = await readAllFrames(video.file, embedder.inputSize);
+    const pick = video.pick(frames.length);
+    const data = pack(pick.map((i) => frames[i]));
+    embeddings.push(await embedder.embedClips(data, [1, pick.length, embedder.inputSize, embedder.inputSize, 3]));
+    frameCounts.push(frames.length);
+    picks.push(pick);
+  }
+  const flat = new Float32Array(embeddings.reduce((n, e) => n + e.length, 0));
+  let o = 0;
+  for (const e of embeddings) {
+    flat.set(e, o);
+    o += e.length;
+  }
+  writeFileSync(`${base}.bin.tmp`, new Uint8Array(flat.buffer));
+  renameSync(`${base}.bin.tmp`, `${base}.bin`);
+  writeFileSync(`${base}.json`, JSON.stringify({ frameCounts, picks }));
+  return { embeddings, frameCounts, picks };
+}
+
+/** A seeded PRNG (mulberry32) for test data. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -1,0 +1,208 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ShapeError, UsageError } from '../../src/errors.js';
+import { selectBackend } from '../../src/model/backend.js';
+import type { EpochProgress } from '../../src/model/classifier.js';
+import { stratifiedGroupSplit, trainHead, type TrainData } from '../../src/model/train.js';
+import { prng } from './helpers.js';
+
+const T = 6;
+const D = 8;
+
+/**
+ * A toy order task: feature 0 rises over the clip ('up') or falls ('down'); the other
+ * features are noise with the same distribution in both classes. Only order tells them apart.
+ */
+function orderTask(n: number, seed: number): TrainData & { labels: string[]; groups: string[] } {
+  const rand = prng(seed);
+  const embeddings = new Float32Array(n * T * D);
+  const labels: string[] = [];
+  const groups: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const up = i % 2 === 0;
+    const values = Array.from({ length: T }, () => 0.1 + rand());
+    values.sort((a, b) => (up ? a - b : b - a));
+    for (let t = 0; t < T; t++) {
+      embeddings[(i * T + t) * D] = values[t];
+      for (let j = 1; j < D; j++) embeddings[(i * T + t) * D + j] = 0.1 + rand();
+    }
+    labels.push(up ? 'up' : 'down');
+    groups.push(`video${Math.floor(i / 4)}`);
+  }
+  return { embeddings, shape: [n, T, D], labels, groups };
+}
+
+beforeAll(async () => {
+  await selectBackend('auto');
+});
+
+describe('trainHead()', () => {
+  it('learns an order-only task with the lstm head and reports progress every epoch', async () => {
+    const data = orderTask(96, 1);
+    const progress: EpochProgress[] = [];
+    const head = await trainHead(data, {
+      head: { units: 16, dropout: 0 },
+      epochs: 30,
+      learningRate: 0.01,
+      seed: 1,
+      onEpoch: (p) => progress.push(p),
+    });
+    expect(progress.length).toBe(head.info.metrics!.epochs);
+    expect(progress.map((p) => p.epoch)).toEqual(progress.map((_, i) => i + 1));
+    for (const p of progress) {
+      expect(Number.isFinite(p.loss)).toBe(true);
+      expect(p.valLoss).not.toBeNull();
+    }
+    const test = orderTask(40, 99);
+    const probs = await head.predict(test.embeddings, test.shape);
+    let ok = 0;
+    test.labels.forEach((label, i) => {
+      const c = probs[i * 2] > probs[i * 2 + 1] ? 0 : 1;
+      if (head.labels[c] === label) ok++;
+    });
+    expect(head.labels).toEqual(['down', 'up']);
+    expect(ok / test.labels.length).toBeGreaterThanOrEqual(0.9);
+    await head.dispose();
+  });
+
+  it('is reproducible: the same seed on the same backend gives the same metrics', async () => {
+    const data = orderTask(32, 2);
+    const options = { head: { units: 8 }, epochs: 4, seed: 7 };
+    const a = await trainHead(data, options);
+    const b = await trainHead(data, options);
+    expect(a.info.metrics!.history).toEqual(b.info.metrics!.history);
+    const c = await trainHead(data, { ...options, seed: 8 });
+    expect(c.info.metrics!.history).not.toEqual(a.info.metrics!.history);
+    await Promise.all([a.dispose(), b.dispose(), c.dispose()]);
+  });
+
+  it('stops early on validation loss and keeps the best epoch', async () => {
+    const data = orderTask(48, 3);
+    const head = await trainHead(data, { head: { units: 8 }, epochs: 60, patience: 2, learningRate: 0.05, seed: 3 });
+    const m = head.info.metrics!;
+    const best = Math.min(...m.history.map((h) => h.valLoss!));
+    expect(m.history[m.bestEpoch - 1].valLoss).toBe(best);
+    expect(m.epochs).toBeLessThanOrEqual(m.bestEpoch + 3);
+    await head.dispose();
+  });
+
+  it('trains a frame-mode head with masked padding', async () => {
+    // Frame label = whether feature 0 is above 0.5; padding frames are masked and labelled null.
+    const rand = prng(4);
+    const n = 40;
+    const embeddings = new Float32Array(n * T * D);
+    const labels: (string | null)[] = [];
+    const masks: boolean[] = [];
+    for (let i = 0; i < n; i++) {
+      const real = 3 + (i % 4);
+      for (let t = 0; t < T; t++) {
+        const o = (i * T + t) * D;
+        if (t >= real) {
+          labels.push(null);
+          masks.push(false);
+          continue;
+        }
+        for (let j = 0; j < D; j++) embeddings[o + j] = 0.1 + rand();
+        labels.push(embeddings[o] > 0.6 ? 'high' : 'low');
+        masks.push(true);
+      }
+    }
+    const head = await trainHead(
+      { embeddings, shape: [n, T, D], labels, masks },
+      { head: { mode: 'frame', units: 8, dropout: 0 }, epochs: 40, learningRate: 0.02, seed: 4 },
+    );
+    expect(head.mode).toBe('frame');
+    const probs = await head.predict(embeddings, [n, T, D], masks);
+    expect(probs.length).toBe(n * T * 2);
+    let ok = 0;
+    let count = 0;
+    labels.forEach((label, i) => {
+      if (!masks[i]) return;
+      count++;
+      if (head.labels[probs[i * 2] > probs[i * 2 + 1] ? 0 : 1] === label) ok++;
+    });
+    expect(ok / count).toBeGreaterThan(0.85);
+    await head.dispose();
+  });
+
+  it('applies class weights (balanced) without failing on imbalanced data', async () => {
+    const data = orderTask(30, 5);
+    data.labels = data.labels.map((l, i) => (i < 24 ? 'a' : 'b'));
+    const head = await trainHead(data, { head: { units: 4 }, epochs: 2, classWeight: 'balanced', seed: 1 });
+    expect(head.labels).toEqual(['a', 'b']);
+    await head.dispose();
+    await expect(trainHead(data, { classWeight: { c: 2 }, epochs: 1 })).rejects.toThrow(/classWeight\.c/);
+  });
+
+  it('leaves tf.memory().numTensors unchanged after a training run', async () => {
+    const data = orderTask(16, 6);
+    const before = tf.memory().numTensors;
+    const head = await trainHead(data, { head: { units: 4 }, epochs: 3, seed: 1 });
+    await head.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects when aborted', async () => {
+    const data = orderTask(16, 7);
+    const controller = new AbortController();
+    controller.abort(new Error('stop now'));
+    await expect(trainHead(data, { signal: controller.signal })).rejects.toThrow('stop now');
+    const later = new AbortController();
+    const run = trainHead(data, { epochs: 50, signal: later.signal, onEpoch: () => later.abort(new Error('stopped mid-run')) });
+    await expect(run).rejects.toThrow('stopped mid-run');
+  });
+});
+
+describe('trainHead() validation', () => {
+  const good = orderTask(8, 8);
+
+  it('rejects a single class with a clear error', async () => {
+    const data = { ...good, labels: good.labels.map(() => 'only') };
+    await expect(trainHead(data)).rejects.toThrow(UsageError);
+    await expect(trainHead(data)).rejects.toThrow(/only one class \(only\)/);
+  });
+
+  it('rejects an empty dataset', async () => {
+    await expect(trainHead({ embeddings: new Float32Array(0), shape: [0, T, D], labels: [] })).rejects.toThrow(/dataset is empty/);
+  });
+
+  it('rejects embeddings that do not match their shape, and mismatched dimensions at predict', async () => {
+    await expect(trainHead({ ...good, shape: [8, T, D + 1] })).rejects.toThrow(ShapeError);
+    const head = await trainHead(good, { head: { units: 4 }, epochs: 1 });
+    await expect(head.predict(new Float32Array(2 * T * 5), [2, T, 5])).rejects.toThrow(/mismatched embedding dimensions \(the head takes D = 8\)/);
+    await head.dispose();
+  });
+
+  it.each([
+    [{ epochs: 0 }, /Expected a positive integer for `epochs` but received 0/],
+    [{ validationSplit: 1 }, /`validationSplit`/],
+    [{ batchSize: 1.5 }, /`batchSize`/],
+    [{ head: { type: 'cnn' } }, /`head.type`/],
+  ])('rejects options %o', async (options, message) => {
+    await expect(trainHead(good, options as never)).rejects.toThrow(message);
+  });
+
+  it('rejects the wrong number of labels', async () => {
+    await expect(trainHead({ ...good, labels: good.labels.slice(1) })).rejects.toThrow(/`data.labels`/);
+  });
+});
+
+describe('stratifiedGroupSplit()', () => {
+  it('never puts a group in both splits and keeps every class in validation', () => {
+    const labels = Array.from({ length: 40 }, (_, i) => (i < 20 ? 0 : 1));
+    const groups = Array.from({ length: 40 }, (_, i) => `g${Math.floor(i / 2)}`);
+    const { train, val } = stratifiedGroupSplit(labels, groups, 0.25, prng(1));
+    const trainGroups = new Set(train.map((i) => groups[i]));
+    for (const i of val) expect(trainGroups.has(groups[i])).toBe(false);
+    expect(train.length + val.length).toBe(40);
+    expect(new Set(val.map((i) => labels[i]))).toEqual(new Set([0, 1]));
+    // 10 groups per class, 25% -> 3 (rounded) groups -> 6 clips per class.
+    expect(val.length).toBe(12);
+  });
+
+  it('keeps a lone group of a class in training', () => {
+    const { train, val } = stratifiedGroupSplit([0, 0, 1], ['a', 'b', 'c'], 0.5, prng(2));
+    expect(val.map((i) => i).every((i) => i !== 2)).toBe(true);
+    expect(train).toContain(2);
+  });
+});
