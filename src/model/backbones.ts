@@ -234,6 +234,10 @@ async function loadNamed(name: string, cacheDir: string, signal?: AbortSignal): 
   return layersBackbone({ ...base, id }, model, false);
 }
 
+function fmt(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((d) => (d === null || d === -1 ? '?' : d)).join(', ')}]`;
+}
+
 function checkInputShape(spec: CustomBackbone, shape: ReadonlyArray<number | null>): void {
   const [, h, w, c] = shape;
   const ok =
@@ -243,7 +247,7 @@ function checkInputShape(spec: CustomBackbone, shape: ReadonlyArray<number | nul
     (w === null || w === -1 || w === spec.inputSize);
   if (!ok) {
     throw new ModelError(
-      `custom backbone '${spec.name ?? 'custom'}': its input shape [${shape.join(', ')}] does not accept ` +
+      `custom backbone '${spec.name ?? 'custom'}': its input shape ${fmt(shape)} does not accept ` +
         `[batch, ${spec.inputSize}, ${spec.inputSize}, 3] frames (inputSize ${spec.inputSize})`,
     );
   }
@@ -253,7 +257,7 @@ function checkEmbeddingShape(spec: CustomBackbone, shape: ReadonlyArray<number |
   if (shape.length !== 2 || typeof shape[1] !== 'number' || shape[1] < 1) {
     throw new ModelError(
       `custom backbone '${spec.name ?? 'custom'}': the embedding ${spec.embeddingLayer ? `layer '${spec.embeddingLayer}'` : 'output'} ` +
-        `has shape [${shape.join(', ')}], expected [batch, D]; choose a pooled or flattened layer with \`embeddingLayer\``,
+        `has shape ${fmt(shape)}, expected [batch, D]; choose a pooled or flattened layer with \`embeddingLayer\``,
     );
   }
   return shape[1];

@@ -107,8 +107,8 @@ describe('custom backbones', () => {
   });
 
   it.each([
-    [{ inputSize: 64 }, /input shape \[null, 32, 32, 3\] does not accept \[batch, 64, 64, 3\] frames/],
-    [{ embeddingLayer: 'conv' }, /the embedding layer 'conv' has shape \[null, 30, 30, 4\], expected \[batch, D\]/],
+    [{ inputSize: 64 }, /input shape \[\?, 32, 32, 3\] does not accept \[batch, 64, 64, 3\] frames/],
+    [{ embeddingLayer: 'conv' }, /the embedding layer 'conv' has shape \[\?, 30, 30, 4\], expected \[batch, D\]/],
     [{ embeddingLayer: 'nope' }, /no layer named 'nope'/],
   ])('rejects %o with a clear ModelError', async (override, message) => {
     const spec = { name: 'tiny', path: modelDir, inputSize: 32, normalize: '0..1' as const, ...override };
