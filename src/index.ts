@@ -26,3 +26,20 @@ export type { DiscoverOptions } from './ingest/discover.js';
 export { resolveBinaries, checkBinaries } from './ingest/ffmpeg.js';
 export type { FfmpegBinaries } from './ingest/ffmpeg.js';
 export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/types.js';
+
+// Model: backend, backbones, TimeDistributed, heads, training, model files (issue 3).
+export { selectBackend } from './model/backend.js';
+export type { BackendRequest, BackendName, BackendInfo } from './model/backend.js';
+export { BACKBONES, DEFAULT_BACKBONE, loadBackbone, normalizationParams, defaultCacheDir as defaultBackboneCacheDir } from './model/backbones.js';
+export type { CustomBackbone, Normalization, BackboneInfo, LoadedBackbone, LoadBackboneOptions } from './model/backbones.js';
+export { TimeDistributed } from './model/time-distributed.js';
+export { createEmbedder } from './model/embedder.js';
+export type { FrameEmbedder, EmbedderOptions } from './model/embedder.js';
+export { buildHead, resolveHeadConfig } from './model/heads.js';
+export type { HeadType, HeadMode, HeadOptions, HeadConfig } from './model/heads.js';
+export { trainHead } from './model/train.js';
+export type { TrainData, TrainOptions as TrainHeadOptions } from './model/train.js';
+export { Classifier as HeadClassifier } from './model/classifier.js';
+export type { ModelInfo, TrainMetrics, EpochProgress } from './model/classifier.js';
+export { saveModel, loadModel, readModelInfo, checkCompatible, exportEndToEnd } from './model/model-files.js';
+export type { SaveModelOptions, LoadModelOptions, ExportOptions } from './model/model-files.js';
