@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
+import { currentBackend } from '../model/backend.js';
 import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
 import type { ClassifierOptions, ClassifyResult } from './classify.js';
 import type { ErrorRecord } from './engine.js';
@@ -295,7 +296,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
         sampling,
         seed: 'seed' in sampling && typeof sampling.seed === 'number' ? sampling.seed : null,
       },
-      versions: { framewise: framewiseVersion(), tfjs: tfjsVersion(), backend: classifier.backend },
+      // The head's backend: chosen the same way on every run. The backbone's (`none` when
+      // every embedding came from the cache) is run-dependent and goes to `timing`.
+      versions: { framewise: framewiseVersion(), tfjs: tfjsVersion(), backend: currentBackend() ?? null },
       timing: {
         startedAt: startedAt.toISOString(),
         wallMs: 0,
@@ -304,6 +307,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
         cachedVideos,
         videosDecoded: last.videosDecoded,
         framesEmbedded: last.framesEmbedded,
+        backboneBackend: classifier.backend.name,
       },
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
