@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,7 +91,8 @@ export function pack(frames: Uint8Array[]): Uint8Array {
 
 /**
  * Embeddings of the chosen frames of each video ([frames.length, D] per video), cached on
- * disk under the fixtures folder by backbone id and the request, so later runs skip the CNN.
+ * disk under the fixtures folder by `key` (which must name the frame choice), backbone id and
+ * files, so later runs skip the CNN.
  */
 export async function cachedVideoEmbeddings(
   embedder: TestEmbedder,
@@ -101,7 +102,13 @@ export async function cachedVideoEmbeddings(
   const dir = join(fixturesDir(), '.embeddings');
   mkdirSync(dir, { recursive: true });
   const digest = createHash('sha256')
-    .update(JSON.stringify({ key, id: embedder.backboneId, files: videos.map((v) => v.file) }))
+    .update(
+      JSON.stringify({
+        id: embedder.backboneId,
+        // Size and mtime too: a regenerated fixture set must not reuse old embeddings.
+        files: videos.map((v) => [v.file, statSync(v.file).size, statSync(v.file).mtimeMs]),
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
   const base = join(dir, `${key}-${embedder.backboneId}-${digest}`);

@@ -44,9 +44,9 @@ afterAll(async () => {
 });
 
 describe('arrow of time', () => {
-  // Train: 12 evenly spaced frames of each video, from which clips of 8 frames in order are
+  // Train: 18 evenly spaced frames of each video, from which clips of 8 frames in order are
   // drawn (random sorted subsets: different speeds and offsets). Test: 8 evenly spaced frames.
-  const POOL = 12;
+  const POOL = 18;
   let train: { embeddings: Float32Array; shape: [number, number, number]; labels: string[]; groups: string[] };
   let test: { embeddings: Float32Array; shape: [number, number, number]; labels: string[] };
 
@@ -56,12 +56,12 @@ describe('arrow of time', () => {
     const testRows = manifest('arrow/test.csv');
     const trainEmb = await cachedVideoEmbeddings(
       embedder,
-      'arrow-train',
+      `arrow-train-p${POOL}`,
       trainRows.map((r) => ({ file: fixture(join('arrow', r.path)), pick: (n) => evenIndices(n, POOL) })),
     );
     const testEmb = await cachedVideoEmbeddings(
       embedder,
-      'arrow-test',
+      `arrow-test-t${T}`,
       testRows.map((r) => ({ file: fixture(join('arrow', r.path)), pick: (n) => evenIndices(n, T) })),
     );
     const rand = prng(7);
@@ -94,14 +94,14 @@ describe('arrow of time', () => {
   }
 
   it('trainHead() with the lstm head reaches >= 90% on held-out scenes', async () => {
-    const head = await trainHead(train, { head: { type: 'lstm', units: 64 }, epochs: 40, patience: 8, seed: 1 });
+    const head = await trainHead(train, { head: { type: 'lstm', units: 32 }, epochs: 6, validationSplit: 0, seed: 1 });
     const acc = await heldOutAccuracy(head);
     await head.dispose();
     expect(acc).toBeGreaterThanOrEqual(0.9);
   });
 
   it('trainHead() with the order-blind mean head stays near chance (<= 65%)', async () => {
-    const head = await trainHead(train, { head: { type: 'mean' }, epochs: 40, patience: 8, seed: 1 });
+    const head = await trainHead(train, { head: { type: 'mean' }, epochs: 6, validationSplit: 0, seed: 1 });
     const acc = await heldOutAccuracy(head);
     await head.dispose();
     expect(acc).toBeLessThanOrEqual(0.65);
@@ -130,7 +130,7 @@ describe('per-frame tagging', () => {
     const d = embedder.dim;
     const emb = await cachedVideoEmbeddings(
       embedder,
-      `segments-${split}`,
+      `segments-${split}-every2`,
       videos.map((v) => ({ file: fixture(join('segments', v.path)), pick: (n) => Array.from({ length: Math.ceil(n / 2) }, (_, i) => i * 2) })),
     );
     const data: number[][] = [];
@@ -167,7 +167,7 @@ describe('per-frame tagging', () => {
   it("trainHead() in 'frame' mode reaches >= 90% frame accuracy on held-out videos", async () => {
     const train = await clipsOf('train');
     const test = await clipsOf('test');
-    const head = await trainHead(train, { head: { type: 'lstm', mode: 'frame', units: 64 }, epochs: 30, patience: 6, seed: 3 });
+    const head = await trainHead(train, { head: { type: 'lstm', mode: 'frame', units: 32 }, epochs: 12, patience: 4, seed: 3 });
     const probs = await head.predict(test.embeddings, test.shape, test.masks);
     const predicted = argmaxRows(probs, head.labels.length);
     let hits = 0;
