@@ -79,7 +79,7 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
   const lines = [
     `framewise: ${ok} ok, ${e.failures} failed${codes ? ` (${codes})` : ''}` +
       `${e.videosSkipped ? `, ${e.videosSkipped} skipped (already in the output)` : ''}` +
-      `, ${e.cacheHits} from cache, ${(e.elapsedMs / 1000).toFixed(1)}s${extra}`,
+      `, ${e.cacheHits} from cache, ${e.videosDecoded} decoded, ${(e.elapsedMs / 1000).toFixed(1)}s${extra}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -21,6 +21,7 @@ export function register(cli: CAC): void {
     .option('--units <n>', 'Recurrent units (default: 256)')
     .option('--learning-rate <lr>', 'Adam learning rate (default: 0.001)')
     .option('--patience <n>', 'Early-stopping patience in epochs (default: 10)')
+    .option('--augment <n>', 'Clip mode, uniform sampling: extra clips per video, drawn from 1.5x the frames in order (default: 8, 0 = off)')
     .option('--force', 'Replace an existing model folder');
   samplingFlags(command, 'explicit');
   backboneFlags(command);
@@ -66,6 +67,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
       valSplit: numberFlag(flags, 'valSplit', 'val-split'),
       learningRate: numberFlag(flags, 'learningRate', 'learning-rate'),
       patience: intFlag(flags, 'patience', 0),
+      augment: intFlag(flags, 'augment', 0),
       ...(units ? { headOptions: { units } } : {}),
       signal: interrupt.signal,
       onProgress: (event) => renderer.update(event),
@@ -80,7 +82,8 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
     renderer.done();
     const m = result.metrics;
     const lines = [
-      `Trained a ${result.head} head (${result.mode} mode) on ${result.videos} videos, ${result.clips} clips.`,
+      `Trained a ${result.head} head (${result.mode} mode) on ${result.videos} videos, ${result.clips} clips` +
+        `${result.trainingClips !== result.clips ? ` (${result.trainingClips} training clips with augmentation)` : ''}.`,
       `${result.mode === 'clip' ? 'Clips' : 'Frames'} per class: ${Object.entries(result.counts)
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([label, n]) => `${label} ${n}`)

@@ -11,6 +11,7 @@ import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { debug } from '../log.js';
+import { FRAMEWISE_VERSION } from '../model/version.js';
 import { writeFileAtomic } from './npy.js';
 
 const HEAD_TAIL_BYTES = 64 * 1024;
@@ -75,7 +76,8 @@ export function stableStringify(value: unknown): string {
 
 /** The hex key of an entry. */
 export function cacheKey(parts: CacheKeyParts): string {
-  return createHash('sha256').update(stableStringify({ v: FORMAT_VERSION, ...parts })).digest('hex');
+  // The framewise version is in the key: a new release may sample or decode differently.
+  return createHash('sha256').update(stableStringify({ v: FORMAT_VERSION, framewise: FRAMEWISE_VERSION, ...parts })).digest('hex');
 }
 
 /** The clip layout stored beside the embeddings. */

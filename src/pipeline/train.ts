@@ -7,7 +7,9 @@ import type { HeadOptions } from '../model/heads.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from './engine.js';
-import type { PipelineOptions } from './options.js';
+import { basename, extname } from 'node:path';
+import seedrandom from 'seedrandom';
+import { resolveOptions, type PipelineOptions } from './options.js';
 import { createPipelineInternal } from './pipeline.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { discoverInputs, type InputEntry } from './stages.js';
@@ -51,6 +53,14 @@ export interface TrainOptions extends PipelineOptions {
   patience?: number;
   /** Class weights. @default none */
   classWeight?: 'balanced' | Record<string, number>;
+  /**
+   * Clip mode with uniform sampling: extra training clips drawn per video. Each video is
+   * embedded at 1.5 T frames once, and each extra clip is a sorted random subset of T of
+   * them (other speeds and offsets, same order of time), besides the evenly spaced one.
+   * 0 turns it off.
+   * @default 8
+   */
+  augment?: number;
   /** Embedding progress. */
   onProgress?: ProgressCallback;
   /** Training progress, after every epoch. */
@@ -69,7 +79,9 @@ export interface TrainResult {
   /** Training clips per class (clip mode) or frames per class (frame mode). */
   counts: Record<string, number>;
   videos: number;
+  /** Clips from the videos, and clips trained on (more when augmenting). */
   clips: number;
+  trainingClips: number;
   metrics: TrainMetrics | null;
   /** Videos that could not be used. */
   failures: ErrorRecord[];
@@ -85,6 +97,34 @@ export function labelAt(segments: ReadonlyArray<{ start: number; end: number; la
     if (!nearest || d < nearest.d) nearest = { d, label: s.label };
   }
   return nearest?.label ?? null;
+}
+
+/**
+ * The validation split keeps each group on one side. A group is a file name without its
+ * folder and extension: videos with the same name in different class folders (`forward/a.mp4`,
+ * `reversed/a.mp4`) are usually versions of one source, and splitting them would leak it.
+ */
+export function groupOf(path: string): string {
+  return basename(path, extname(path));
+}
+
+/**
+ * The index sets of a training pool: the evenly spaced T of P, then `extra` sorted random
+ * subsets of T (seeded), so clips keep the order of time at other speeds and offsets.
+ */
+export function subsets(P: number, T: number, extra: number, seed: number): number[][] {
+  const even = Array.from({ length: T }, (_, t) => Math.min(P - 1, Math.floor(((t + 0.5) * P) / T)));
+  const rng = seedrandom(`framewise-augment/${seed}`);
+  const out = [even];
+  for (let k = 0; k < extra; k++) {
+    const order = Array.from({ length: P }, (_, i) => i);
+    for (let i = P - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    out.push(order.slice(0, T).sort((a, b) => a - b));
+  }
+  return out;
 }
 
 /**
@@ -105,6 +145,11 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed);
   const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
+  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment);
+  const base = resolveOptions(options);
+  const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
+  const T = base.frames;
+  const pool = augmenting ? Math.ceil(T * 1.5) : T;
 
   const entries = await discoverInputs(dataset, { signal });
   const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
@@ -115,7 +160,9 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   }
   const { trainHead } = await import('../model/train.js');
   const { saveModel } = await import('../model/model-files.js');
-  const pipeline = await createPipelineInternal(options);
+  // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
+  const pipeline = await createPipelineInternal(augmenting ? { ...options, frames: pool, sampling: { ...base.sampling, frames: pool } } : options);
+  const sampling = { ...pipeline.sampling, frames: T };
   try {
     const tracker = new ProgressTracker(options.onProgress);
     const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
@@ -124,34 +171,53 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       if (isErrorRecord(outcome)) failures.push(outcome);
       else videos.push({ entry, frames: outcome });
     }
-    const T = pipeline.frames;
     const D = pipeline.dim;
-    const N = videos.reduce((n, v) => n + v.frames.clips.length, 0);
-    if (N === 0) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
-    const embeddings = new Float32Array(N * T * D); // [N, T, D]
-    const masks = new Uint8Array(N * T);
+    const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
+    const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
+    if (most === 0) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
+    const all = new Float32Array(most * T * D); // [N, T, D]
+    const allMasks = new Uint8Array(most * T);
     const labels: Array<string | null> = [];
     const groups: string[] = [];
     const counts: Record<string, number> = {};
     let n = 0;
-    for (const { entry, frames } of videos) {
-      embeddings.set(frames.embeddings, n * T * D);
-      frames.clips.forEach((clip, i) => {
-        clip.mask.forEach((m, t) => (masks[(n + i) * T + t] = m ? 1 : 0));
-        groups.push(entry.path);
+    for (const { entry, frames: video } of videos) {
+      const P = video.frames;
+      for (let c = 0; c < video.clips.length; c++) {
+        for (const [k, pick] of picks.entries()) {
+          const source = video.clips[c];
+          // A subset of a padded short clip may hold only repeats: nothing to learn from.
+          if (!pick.some((f) => source.mask[f])) continue;
+          // Clip n: frames `pick` of the video's clip c ([P, D] → [T, D]).
+          pick.forEach((f, t) => {
+            all.set(video.embeddings.subarray((c * P + f) * D, (c * P + f + 1) * D), (n * T + t) * D);
+            allMasks[n * T + t] = source.mask[f] ? 1 : 0;
+          });
+          const clip = { ...source, mask: pick.map((f) => source.mask[f]), timestamps: pick.map((f) => source.timestamps[f]) };
+          addLabels(entry, clip, k === 0);
+          n += 1;
+        }
+      }
+    }
+    const N = n;
+    const embeddings = all.subarray(0, N * T * D);
+    const masks = allMasks.subarray(0, N * T);
+    /** Labels of one training clip; `count` only for the first clip drawn from a source clip. */
+    function addLabels(entry: InputEntry, clip: { start: number; end: number; mask: boolean[]; timestamps: number[] }, count: boolean): void {
+      {
+        groups.push(groupOf(entry.path));
         if (mode === 'clip') {
           const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
           labels.push(label);
-          if (label) counts[label] = (counts[label] ?? 0) + 1;
+          if (label && count) counts[label] = (counts[label] ?? 0) + 1;
         } else {
           clip.timestamps.forEach((ts, t) => {
             const label = entry.segments ? labelAt(entry.segments, ts) : (entry.label ?? null);
             labels.push(clip.mask[t] ? label : null);
-            if (clip.mask[t] && label) counts[label] = (counts[label] ?? 0) + 1;
+            if (clip.mask[t] && label && count) counts[label] = (counts[label] ?? 0) + 1;
           });
         }
-      });
-      n += frames.clips.length;
+      }
     }
     const embedder = pipeline.embedder;
     const classifier = await trainHead(
@@ -166,7 +232,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         patience: options.patience,
         classWeight: options.classWeight,
         backbone: embedder.backbone,
-        sampling: pipeline.sampling,
+        sampling,
         onEpoch: options.onEpoch,
         onWarning: options.onWarning,
         signal,
@@ -176,7 +242,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       const info = await saveModel(out, classifier, {
         backbone: embedder.backbone,
         frames: T,
-        sampling: pipeline.sampling,
+        sampling,
         extra: { fit: pipeline.options.fit },
         signal,
       });
@@ -187,7 +253,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         head: headType,
         counts,
         videos: videos.length,
-        clips: N,
+        clips: videos.reduce((k, v) => k + v.frames.clips.length, 0),
+        trainingClips: N,
         metrics: info.metrics,
         failures,
         backboneId: info.backboneId,

@@ -1,0 +1,68 @@
+/**
+ * Ctrl-C through the built CLI: the first SIGINT stops new work, kills the ffmpeg children,
+ * keeps the finished results as complete lines, and exits with 130 within 2 s.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture } from '../fixtures.js';
+import { assertBuilt, jsonl, startCli } from './helpers.js';
+
+// A marker in every path, so pgrep finds this test's ffmpeg children and nobody else's.
+const marker = `fwsigint${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), `${marker}-`));
+const videos = join(dir, 'videos');
+
+beforeAll(() => {
+  assertBuilt();
+  mkdirSync(videos);
+  // Long enough to be mid-decode when the signal comes: the counter clip is 10 s.
+  for (let i = 0; i < 16; i++) {
+    const src = i % 2 ? 'edge/counter.mp4' : `arrow/forward/${readdirSync(fixture('arrow/forward'))[i]}`;
+    symlinkSync(fixture(src), join(videos, `v${String(i).padStart(2, '0')}.mp4`));
+  }
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function ffmpegOnMarker(): string {
+  const r = spawnSync('pgrep', ['-af', marker], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .filter((l) => l && /ffmpeg|ffprobe/.test(l))
+    .join('\n');
+}
+
+describe('framewise embed and SIGINT', () => {
+  it('exits 130 within 2 s, leaves no ffmpeg and only complete lines', async () => {
+    const out = join(dir, 'out.jsonl');
+    const { child, done } = startCli(['embed', videos, '--out', out, '--frames', '8', '--no-cache', '--concurrency', '2']);
+    // Wait for the first finished video, so work is in full flight.
+    const until = Date.now() + 180_000;
+    while (Date.now() < until) {
+      let n = 0;
+      try {
+        n = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        /* not yet */
+      }
+      if (n >= 1) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const sent = performance.now();
+    child.kill('SIGINT');
+    const run = await done;
+    const ms = performance.now() - sent;
+    expect(run.code).toBe(130);
+    expect(ms).toBeLessThan(2000 + 300 /* process teardown on a loaded 2-core box */);
+    expect(ffmpegOnMarker()).toBe('');
+    const text = readFileSync(out, 'utf8');
+    expect(text === '' || text.endsWith('\n')).toBe(true);
+    const lines = jsonl<{ path: string }>(text);
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThan(16);
+    expect(new Set(lines.map((l) => l.path)).size).toBe(lines.length);
+    expect(run.stderr).toMatch(/\(interrupted\)/);
+  });
+});
