@@ -19,7 +19,7 @@ export function register(cli: CAC): void {
   const command = cli
     .command('classify <...inputs>', 'Label videos (files, folders, manifests) with a trained model')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
-    .option('--out <path>', 'results.jsonl, results.csv, or - for stdout (default: -)')
+    .option('--out [path]', 'results.jsonl, results.csv, or - for stdout (default: -)')
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')

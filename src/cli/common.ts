@@ -44,7 +44,12 @@ export function intFlag(flags: Flags, name: string, min = 1): number | undefined
 }
 
 export function stringFlag(flags: Flags, name: string): string | undefined {
-  const value = flags[name];
+  let value = flags[name];
+  // The argument parser reads a lone `-` after an option as no value; `--out -` means stdout.
+  if (value === true) {
+    const i = process.argv.indexOf(`--${kebab(name)}`);
+    if (i >= 0 && process.argv[i + 1] === '-') value = '-';
+  }
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new UsageError(`\`--${kebab(name)}\` was given more than once`);
   if (value === true || value === '') throw new UsageError(`\`--${kebab(name)}\` needs a value`);
