@@ -19,6 +19,9 @@ export function fixture(relPath: string): string {
 /** `edge/counter.mp4`: 160x120, 24 fps, 10 s (240 frames); frame n shows n in binary. */
 export const COUNTER = { path: 'edge/counter.mp4', width: 160, height: 120, fps: 24, seconds: 10, frames: 240, bits: 8 } as const;
 
+/** `edge/counter.ts`: the counter frames in MPEG-TS; its timeline starts at `startTime` > 0. */
+export const COUNTER_TS = { path: 'edge/counter.ts', fps: 24 } as const;
+
 /**
  * `edge/vfr.mp4`: a 30 fps counter keeping every 3rd frame in [0, 1) s, every frame in
  * [1, 2) s and every 6th frame from 2 s on; each kept frame n is at n/30 s.

@@ -127,14 +127,21 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
   const showinfoBranch = new Map<number, number>();
   if (useSeek) {
     args = [...common, '-copyts'];
-    for (const t of targets) args.push('-ss', fmt(Math.max(0, t)), '-i', input);
+    // Each input seeks to the keyframe before its target (an input -ss counts from the file's
+    // start time, and lands a little early to be safe); `select` on the real timestamps
+    // (-copyts keeps them) then takes the first frame at or after the target. ffmpeg's own
+    // accurate seek is not used: with -copyts it can land a frame late on MPEG-TS.
+    // MP4/MOV and Matroska seek to the keyframe before the point asked; others (MPEG-TS) can
+    // land a few frames after it, so they start a second earlier.
+    const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
+    for (const t of targets) args.push('-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
     const chains: string[] = [];
     let filterIndex = 0;
-    targets.forEach((_, i) => {
-      // Each input: its first frame at/after the seek point, logged with its real pts.
-      chains.push(`[${i}:v:0]trim=end_frame=1,showinfo,scale=${width}:${height}[v${i}]`);
-      showinfoBranch.set(filterIndex + 1, i);
-      filterIndex += 3;
+    targets.forEach((t, i) => {
+      // Each input: its first frame at/after the target, logged with its real pts.
+      chains.push(`[${i}:v:0]select='gte(t,${fmt(t)})',trim=end_frame=1,showinfo,scale=${width}:${height}[v${i}]`);
+      showinfoBranch.set(filterIndex + 2, i);
+      filterIndex += 4;
     });
     const graph = `${chains.join(';')};${targets.map((_, i) => `[v${i}]`).join('')}concat=n=${targets.length}:v=1:a=0[out]`;
     args.push('-filter_complex', graph, '-map', '[out]', ...output);
@@ -142,7 +149,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     // Start decoding a little before the first target, stop after the last.
     const from = targets[0] - info.startTime > 2 ? targets[0] - 1 : undefined;
     args = [...common, '-copyts'];
-    if (from !== undefined) args.push('-ss', fmt(from));
+    if (from !== undefined) args.push('-ss', fmt(from - info.startTime)); // relative to the file's start
     args.push('-i', input, '-map', '0:v:0');
     // Stop after the frame following the last target; a variable-rate stream may leave a wide
     // gap before it, so allow a generous margin (decoding a second more is cheap).

@@ -91,6 +91,60 @@ export function looksLikeContainer(head: Uint8Array): boolean {
   return false;
 }
 
+/** "29.97" → 29.97, "90k" → 90000; undefined for anything else. */
+function ffmpegNumber(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const m = /^([\d.]+)(k?)$/.exec(text);
+  return m ? Number(m[1]) * (m[2] ? 1000 : 1) : undefined;
+}
+
+/**
+ * Reads what `ffmpeg -i` prints about an input into the shape ffprobe's JSON has. Used only
+ * when ffprobe itself crashes (the static ffprobe of @ffprobe-installer dies with SIGSEGV on
+ * MPEG-TS input on some machines); the frame count is then an estimate.
+ */
+export function parseFfmpegInfo(stderr: string): FfprobeOutput | undefined {
+  if (!/^Input #0, /m.test(stderr)) return undefined;
+  const lines = stderr.split('\n');
+  const output: FfprobeOutput = { streams: [], format: { format_name: /^Input #0, (.*?), from /m.exec(stderr)?.[1] } };
+  const d = /^\s*Duration: (?:(\d+):(\d+):([\d.]+)|N\/A), start: (-?[\d.]+)/m.exec(stderr);
+  if (d) {
+    if (d[1] !== undefined) output.format!.duration = String(Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]));
+    output.format!.start_time = d[4];
+  }
+  let current: FfprobeStream | undefined;
+  for (const line of lines) {
+    const stream = /^\s*Stream #0:\d+\S*: (Video|Audio|Subtitle|Data|Attachment): (.*)$/.exec(line);
+    if (stream) {
+      const type = stream[1].toLowerCase();
+      // "h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 160x120 [SAR 1:1 DAR 4:3], 24 fps, 24 tbr, ..."
+      const rest = stream[2];
+      const parts = rest.split(', ');
+      current = { codec_type: type, codec_name: parts[0].split(' ')[0] };
+      if (type === 'video') {
+        const pix = parts[1]?.split('(')[0].trim();
+        const size = /, (\d+)x(\d+)/.exec(rest);
+        const fps = / ([\d.]+k?) fps/.exec(rest);
+        const tbr = / ([\d.]+k?) tbr/.exec(rest);
+        current.pix_fmt = pix && /^[a-z0-9_]+$/.test(pix) ? pix : undefined;
+        if (size) [current.width, current.height] = [Number(size[1]), Number(size[2])];
+        const avg = ffmpegNumber(fps?.[1]);
+        const nominal = ffmpegNumber(tbr?.[1]) ?? avg;
+        if (avg) current.avg_frame_rate = String(avg);
+        if (nominal) current.r_frame_rate = String(nominal);
+        if (/\(attached pic\)/.test(rest)) current.disposition = { attached_pic: 1 };
+        current.start_time = output.format!.start_time;
+        current.duration = output.format!.duration;
+      }
+      output.streams!.push(current);
+      continue;
+    }
+    const rotate = /^\s*rotate\s*: (-?\d+)/.exec(line);
+    if (rotate && current) current.tags = { ...current.tags, rotate: rotate[1] };
+  }
+  return output;
+}
+
 async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
@@ -129,7 +183,23 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
       { signal, timeoutMs },
     );
     output = JSON.parse(stdout.toString('utf8')) as FfprobeOutput;
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    if (signal?.aborted && error === signal.reason) throw error;
+    // ffprobe crashed (a signal, not an exit code): ask ffmpeg instead.
+    if (error instanceof FfmpegError && error.code !== 'TIMEOUT' && error.signal !== null) {
+      debug('ffprobe crashed on %s (%s); reading ffmpeg -i instead', path, error.signal);
+      try {
+        const { ffmpeg } = await checkBinaries();
+        const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-i', `file:${path}`], { signal, timeoutMs, okExitCodes: [0, 1] });
+        const parsed = parseFfmpegInfo(stderr);
+        if (parsed) return fromFfprobe(path, info, parsed);
+        error = new FfmpegError({ command: 'ffmpeg -i', exitCode: 1, signal: null, stderr });
+      } catch (fallbackError) {
+        if (signal?.aborted && fallbackError === signal.reason) throw fallbackError;
+        error = fallbackError;
+      }
+    }
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
     let head: Uint8Array = new Uint8Array();
@@ -145,6 +215,11 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     throw new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause: error });
   }
 
+  return fromFfprobe(path, info, output);
+}
+
+/** Checks and converts ffprobe's JSON (or parseFfmpegInfo's) into a ProbeResult. */
+function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
   const streams = output.streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
   if (!video) {
@@ -193,6 +268,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     pixelFormat: video.pix_fmt ?? 'unknown',
     hasAudio: streams.some((s) => s.codec_type === 'audio'),
   };
+  if (output.format?.format_name) result.formatName = output.format.format_name;
   debug('probe %s: %o', path, result);
   return result;
 }

@@ -31,6 +31,8 @@ export interface ProbeResult {
   codec: string;
   pixelFormat: string;
   hasAudio: boolean;
+  /** The container as ffprobe names it, e.g. `mov,mp4,m4a,3gp,3g2,mj2` or `mpegts`. */
+  formatName?: string;
 }
 
 /** One planned clip: T timestamps, and which of them are real frames. */

@@ -8,7 +8,7 @@ import { extractClips } from '../../src/ingest/extract.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { FrameClip } from '../../src/ingest/types.js';
-import { COUNTER, decodeCounter, fixture, VFR } from '../fixtures.js';
+import { COUNTER, COUNTER_TS, decodeCounter, fixture, VFR } from '../fixtures.js';
 
 /** Frame k of a clip, RGB [S, S, 3]. */
 function frameOf(clip: FrameClip, k: number): Uint8Array {
@@ -130,6 +130,22 @@ describe('extractClips() on the counter video', () => {
     const [b] = await extractClips(path, plans, { strategy: 'decode', size: 32 });
     expect(a.timestamps).toEqual(b.timestamps);
     expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+  });
+});
+
+describe('extractClips() on MPEG-TS, whose timeline does not start at 0', () => {
+  it.each(['decode', 'seek'] as const)('%s: planned times are on the stream timeline, frames exact', async (strategy) => {
+    const path = fixture(COUNTER_TS.path);
+    const p = await probe(path);
+    expect(p.startTime).toBeGreaterThan(1);
+    const t0 = p.startTime;
+    for (const sampling of [{ kind: 'uniform', frames: 4 }, { kind: 'uniform', frames: 3, start: t0 + 5, end: t0 + 9 }] as const) {
+      const plans = planClips(p, sampling);
+      const [clip] = await extractClips(path, plans, { probe: p, strategy, size: 32 });
+      const got = plans[0].timestamps.map((_, k) => decodeCounter(frameOf(clip, k), 32, 32));
+      expect(got).toEqual(plans[0].timestamps.map((t) => Math.floor((t - t0 + 1e-4) * COUNTER_TS.fps)));
+      got.forEach((n, k) => expect(clip.timestamps[k] - t0).toBeCloseTo(n / COUNTER_TS.fps, 4));
+    }
   });
 });
 
@@ -292,7 +308,7 @@ describe('extractClips() processes', () => {
   });
 
   it('8 extractions at once all come back, with the right frames', async () => {
-    const paths = ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'arrow/forward/fade-pal.mp4', 'segments/seg-08.mp4', COUNTER.path, COUNTER.path, VFR.path, 'edge/odd-321x179.mp4'];
+    const paths = ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'arrow/forward/grow-disk-smpte.mp4', 'segments/seg-08.mp4', COUNTER.path, COUNTER.path, VFR.path, 'edge/odd-321x179.mp4'];
     const results = await Promise.all(
       paths.map(async (rel) => {
         const p = await probe(fixture(rel));

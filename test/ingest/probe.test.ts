@@ -14,6 +14,14 @@ describe('probe()', () => {
     expect(p.size).toBeGreaterThan(0);
   });
 
+  it('reads MPEG-TS (the start time is not 0; works even where the bundled ffprobe crashes on it)', async () => {
+    const p = await probe(fixture('edge/counter.ts'));
+    expect(p).toMatchObject({ width: 160, height: 120, codec: 'h264', avgFrameRate: 24, rotation: 0, formatName: 'mpegts' });
+    expect(p.startTime).toBeGreaterThan(1);
+    expect(p.duration).toBeCloseTo(10, 1);
+    expect(Math.abs(p.frameCount - 240)).toBeLessThanOrEqual(1);
+  });
+
   it('reports the rotation and the display size after rotation', async () => {
     const p = await probe(fixture('edge/rotated.mp4'));
     expect([p.codedWidth, p.codedHeight]).toEqual([320, 240]);
