@@ -131,8 +131,8 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     // start time, and lands a little early to be safe); `select` on the real timestamps
     // (-copyts keeps them) then takes the first frame at or after the target. ffmpeg's own
     // accurate seek is not used: with -copyts it can land a frame late on MPEG-TS.
-    // MP4/MOV and Matroska seek to the keyframe before the point asked; others (MPEG-TS) can
-    // land a few frames after it, so they start a second earlier.
+    // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
+    // can land a few frames after it, so they start a second earlier.
     const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
     for (const t of targets) args.push('-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
     const chains: string[] = [];
@@ -149,7 +149,8 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     // Start decoding a little before the first target, stop after the last.
     const from = targets[0] - info.startTime > 2 ? targets[0] - 1 : undefined;
     args = [...common, '-copyts'];
-    if (from !== undefined) args.push('-ss', fmt(from - info.startTime)); // relative to the file's start
+    // From the keyframe before `from` (relative to the file's start); `select` is exact.
+    if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
     args.push('-i', input, '-map', '0:v:0');
     // Stop after the frame following the last target; a variable-rate stream may leave a wide
     // gap before it, so allow a generous margin (decoding a second more is cheap).
