@@ -74,7 +74,7 @@ describe('createEmbedder()', () => {
   let embedder: FrameEmbedder;
 
   beforeAll(async () => {
-    embedder = await createEmbedder({ cacheDir: testCacheDir(), workers: 0 as never });
+    embedder = await createEmbedder({ cacheDir: testCacheDir(), workers: 0 });
   });
 
   afterAll(async () => {

@@ -26,8 +26,17 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Random uint8 clips [n, T, 224, 224, 3] and their real embeddings. */
+const memo = new Map<string, { frames: Uint8Array; embeddings: Float32Array }>();
+
+/** Random uint8 clips [n, T, 224, 224, 3] and their real embeddings (computed once per n and seed). */
 async function clips(n: number, seed: number) {
+  const key = `${n}/${seed}`;
+  if (!memo.has(key)) memo.set(key, await makeClips(n, seed));
+  const { frames, embeddings } = memo.get(key)!;
+  return { frames: new Uint8Array(frames), embeddings: new Float32Array(embeddings) };
+}
+
+async function makeClips(n: number, seed: number) {
   const rand = prng(seed);
   const frames = Uint8Array.from({ length: n * T * 224 * 224 * 3 }, () => Math.floor(rand() * 256));
   const embeddings = await embedClipsLocal(prepareLocalModel(backbone), frames, [n, T, 224, 224, 3]);
