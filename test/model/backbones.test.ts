@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -114,6 +116,28 @@ describe('custom backbones', () => {
     const spec = { name: 'tiny', path: modelDir, inputSize: 32, normalize: '0..1' as const, ...override };
     await expect(loadBackbone(spec)).rejects.toThrow(ModelError);
     await expect(loadBackbone(spec)).rejects.toThrow(message);
+  });
+
+  it('loads the same model from a URL (served here by a local HTTP server) with the same id', async () => {
+    const server = createServer((req, res) => {
+      createReadStream(join(modelDir, (req.url ?? '/').slice(1)))
+        .on('error', () => res.writeHead(404).end())
+        .pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const spec = { name: 'tiny', inputSize: 32, normalize: '0..1' as const, embeddingLayer: 'pool' };
+      const fromUrl = await loadBackbone({ ...spec, url: `http://127.0.0.1:${port}/model.json` });
+      const fromPath = await loadBackbone({ ...spec, path: modelDir });
+      expect(fromUrl.id).toBe(fromPath.id);
+      expect(fromUrl.dim).toBe(4);
+      fromUrl.dispose();
+      fromPath.dispose();
+      await expect(loadBackbone({ ...spec, url: `http://127.0.0.1:${port}/missing/model.json` })).rejects.toThrow(/HTTP 404/);
+    } finally {
+      server.close();
+    }
   });
 
   it('rejects a folder without a model.json', async () => {
