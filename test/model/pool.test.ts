@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError, ShapeError } from '../../src/errors.js';
 import { backboneInfo, loadBackbone, normalizeFrames, type BackboneInfo, type LoadedBackbone } from '../../src/model/backbones.js';
-import { createEmbedder } from '../../src/model/embedder.js';
+import { createEmbedder, type FrameEmbedder } from '../../src/model/embedder.js';
+import { loadModel } from '../../src/model/model-files.js';
 import { backboneArtifacts } from '../../src/model/fast.js';
 import { autoWorkers, createWorkerPool, workerScript, type WorkerPool } from '../../src/model/pool.js';
 import { fixture } from '../fixtures.js';
@@ -17,14 +18,16 @@ const S = 224;
 const D = 1280;
 const FRAME = S * S * 3;
 
-/** `count` real frames (every 8th) of a fixture video, scaled to S x S: uint8 RGB [count, S, S, 3]. */
-function realFrames(relPath: string, count: number): Uint8Array {
+/** `count` real frames (every `every`-th) of a video (a fixture path, or absolute), scaled to S x S: uint8 RGB [count, S, S, 3]. */
+function realFrames(relPath: string, count: number, every = 8): Uint8Array {
   const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  const args = ['-v', 'error', '-i', fixture(relPath), '-vf', `select='not(mod(n\\,8))',scale=${S}:${S}`, '-vsync', '0'];
+  const file = relPath.startsWith('/') ? relPath : fixture(relPath);
+  const args = ['-v', 'error', '-i', file, '-vf', `select='not(mod(n\\,${every}))',scale=${S}:${S}`, '-vsync', '0'];
   const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
     maxBuffer: 64 * 2 ** 20,
   });
   if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
+  expect(run.stdout.length).toBe(count * FRAME);
   return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
 }
 
@@ -190,13 +193,23 @@ describe('createWorkerPool()', () => {
 });
 
 describe('createEmbedder() fast path', () => {
+  const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
+  let plain: FrameEmbedder;
+  let pooled: FrameEmbedder;
+
+  beforeAll(async () => {
+    plain = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0, fold: false });
+    pooled = await createEmbedder({ backend: 'wasm', cacheDir });
+  });
+
+  afterAll(async () => {
+    await Promise.all([plain?.dispose(), pooled?.dispose()]);
+  });
+
   it('runs a folded backbone in workers by default, cached, with the plain in-process features', async () => {
-    const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
     const videos = readdirSync(fixture('arrow/reversed')).sort().filter((v) => !v.startsWith('fade'));
     const clip = realFrames(`arrow/reversed/${videos[2]}`, 4); // [1, 4, S, S, 3]
-    const plain = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0, fold: false });
     const local = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0 });
-    const pooled = await createEmbedder({ backend: 'wasm', cacheDir });
     try {
       expect(existsSync(join(cacheDir, 'backbones', `${plain.backboneId}-folded`, 'folded.json'))).toBe(true);
       expect(pooled.backboneId).toBe(plain.backboneId);
@@ -206,7 +219,31 @@ describe('createEmbedder() fast path', () => {
       expect(maxAbsDiff(await local.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
       expect(maxAbsDiff(await pooled.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
     } finally {
-      await Promise.all([plain.dispose(), local.dispose(), pooled.dispose()]);
+      await local.dispose();
+    }
+  });
+
+  it('gives the same labels as the plain path on the sample videos with the shipped sample model', async () => {
+    const root = join(import.meta.dirname, '..', '..', 'samples');
+    const rows = readFileSync(join(root, 'labels.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+    // 6 frames 5 apart per video (the head takes any T; fewer frames keep the plain path quick).
+    const T = 6;
+    const clips = new Uint8Array(rows.length * T * FRAME); // [B, T, S, S, 3]
+    rows.forEach(([file], i) => clips.set(realFrames(join(root, file), T, 5), i * T * FRAME));
+    const shape: [number, number, number, number, 3] = [rows.length, T, S, S, 3];
+    const [want, got] = [await plain.embedClips(clips, shape), await pooled.embedClips(clips, shape)];
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
+    const classifier = await loadModel(join(root, 'model'), { backboneId: plain.backboneId, backend: 'wasm' });
+    try {
+      const C = classifier.labels.length;
+      const [pWant, pGot] = [await classifier.predict(want, [rows.length, T, D]), await classifier.predict(got, [rows.length, T, D])];
+      expect(maxAbsDiff(pGot, pWant)).toBeLessThan(1e-4);
+      const labels = (p: Float32Array) => rows.map((_, i) => classifier.labels[Array.from(p.subarray(i * C, (i + 1) * C)).reduce((best, v, k, a) => (v > a[best] ? k : best), 0)]);
+      expect(labels(pGot)).toEqual(labels(pWant));
+      // Both directions occur, so the comparison is not between two constant answers.
+      expect(new Set(labels(pWant)).size).toBe(2);
+    } finally {
+      await classifier.dispose();
     }
   });
 
