@@ -220,6 +220,10 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       }
     }
     const embedder = pipeline.embedder;
+    // The head trains in this thread: choose its backend (the backbone may run in workers,
+    // or not have loaded at all when every video came from the cache).
+    const { selectBackend } = await import('../model/backend.js');
+    await selectBackend(pipeline.options.backend, { signal });
     const classifier = await trainHead(
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
