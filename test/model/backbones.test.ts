@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelError } from '../../src/errors.js';
 import { selectBackend } from '../../src/model/backend.js';
 import { loadBackbone, normalizationParams, normalizeFrames, validateBackboneSpec } from '../../src/model/backbones.js';
+import { embedClipsLocal, prepareLocalModel } from '../../src/model/embedder.js';
 import { modelToArtifacts, writeArtifacts } from '../../src/model/io.js';
 import { maxAbsDiff } from './helpers.js';
 
@@ -138,6 +139,53 @@ describe('custom backbones', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('loads a hand-written GraphModel (mean over H, W, then MatMul), at a node or at its output', async () => {
+    // input [?, 32, 32, 3] -> pooled = Mean(input, axes [1, 2]) [?, 3] -> logits = pooled x W [?, 2].
+    const graphDir = join(root, 'graph');
+    mkdirSync(graphDir, { recursive: true });
+    const node = (name: string, op: string, attr: object, input?: string[]) => ({ name, op, attr, ...(input ? { input } : {}) });
+    const dims = (...sizes: number[]) => ({ dim: sizes.map((size) => ({ size: String(size) })) });
+    const constant = (name: string, dtype: string, shape: number[]) =>
+      node(name, 'Const', { dtype: { type: dtype }, value: { tensor: { dtype, tensorShape: dims(...shape) } } });
+    const modelJson = {
+      format: 'graph-model',
+      modelTopology: {
+        node: [
+          node('input', 'Placeholder', { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, 32, 32, 3) } }),
+          constant('axes', 'DT_INT32', [2]),
+          node('pooled', 'Mean', { keep_dims: { b: false }, T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' } }, ['input', 'axes']),
+          constant('w', 'DT_FLOAT', [3, 2]),
+          node('logits', 'MatMul', { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } }, ['pooled', 'w']),
+        ],
+        library: {},
+        versions: { producer: 1 },
+      },
+      weightsManifest: [
+        { paths: ['weights.bin'], weights: [{ name: 'axes', shape: [2], dtype: 'int32' }, { name: 'w', shape: [3, 2], dtype: 'float32' }] },
+      ],
+    };
+    writeFileSync(join(graphDir, 'model.json'), JSON.stringify(modelJson));
+    const weights = Buffer.concat([Buffer.from(Int32Array.from([1, 2]).buffer), Buffer.from(Float32Array.from([1, 0, 0, 1, 1, 1]).buffer)]);
+    writeFileSync(join(graphDir, 'weights.bin'), weights);
+
+    const spec = { name: 'graph', path: graphDir, inputSize: 32, normalize: '0..1' as const };
+    const pooled = await loadBackbone({ ...spec, embeddingLayer: 'pooled' });
+    expect([pooled.kind, pooled.dim]).toEqual(['graph', 3]);
+    // Through embedClipsLocal (GraphModels are reshaped by hand): uint8 51 -> 0.2 everywhere.
+    const frames = new Uint8Array(2 * 32 * 32 * 3).fill(51);
+    const out = await embedClipsLocal(prepareLocalModel(pooled), frames, [1, 2, 32, 32, 3]);
+    expect(Array.from(out).map((v) => +v.toFixed(5))).toEqual([0.2, 0.2, 0.2, 0.2, 0.2, 0.2]);
+    const logits = await loadBackbone(spec);
+    expect(logits.dim).toBe(2);
+    // [0.2, 0.2, 0.2] x [[1, 0], [0, 1], [1, 1]] = [0.4, 0.4]
+    const y = await embedClipsLocal(prepareLocalModel(logits), frames.subarray(0, 32 * 32 * 3), [1, 1, 32, 32, 3]);
+    expect(Array.from(y).map((v) => +v.toFixed(5))).toEqual([0.4, 0.4]);
+    expect(logits.id).not.toBe(pooled.id);
+    pooled.dispose();
+    logits.dispose();
+    await expect(loadBackbone({ ...spec, inputSize: 64 })).rejects.toThrow(/input shape \[\?, 32, 32, 3\] does not accept/);
   });
 
   it('rejects a folder without a model.json', async () => {
