@@ -43,3 +43,32 @@ export { Classifier as HeadClassifier } from './model/classifier.js';
 export type { ModelInfo, TrainMetrics, EpochProgress } from './model/classifier.js';
 export { saveModel, loadModel, readModelInfo, checkCompatible, exportEndToEnd } from './model/model-files.js';
 export type { SaveModelOptions, LoadModelOptions, ExportOptions } from './model/model-files.js';
+
+// Evaluation: metrics, reports, splits, comparisons (issue 5).
+export { evaluate, labelAt as segmentLabelAt, modelId } from './pipeline/eval.js';
+export type { EvalOptions, EvalResult } from './pipeline/eval.js';
+export {
+  clipMetrics,
+  frameMetrics,
+  confusionMatrix,
+  classScores,
+  macroF1,
+  weightedF1,
+  meanClassAccuracy,
+  topKAccuracy,
+  logLoss,
+  calibration,
+  aggregateClipScores,
+  segmentsOf,
+  levenshtein,
+  editScore,
+  segmentMatches,
+  f1FromCounts,
+} from './pipeline/metrics.js';
+export type { ClipMetrics, FrameMetrics, ClassScores, ConfusionMatrix, CalibrationBin, ScoredSample, FrameSequence, Segment as LabelSegment, ClipMetricsOptions, FrameMetricsOptions } from './pipeline/metrics.js';
+export { METRICS_SCHEMA, writeReport, reportMarkdown, confusionSvg, confusionPng, datasetFingerprint, worstConfusedPairs } from './pipeline/report.js';
+export type { MetricsReport, PredictionRecord, ReportFailure, WrittenReport } from './pipeline/report.js';
+export { splitDataset, writeSplit } from './pipeline/split.js';
+export type { LabelledVideo, SplitOptions, DatasetSplit, WriteSplitOptions, WrittenSplit } from './pipeline/split.js';
+export { compareReports, formatComparison, pairedBootstrap, loadReport } from './pipeline/compare.js';
+export type { Comparison, CompareOptions, BootstrapOptions, BootstrapResult, VideoScore } from './pipeline/compare.js';
