@@ -150,7 +150,8 @@ export function confusionLayout(labels: readonly string[]): ConfusionLayout {
   const left = 30 + labelSpace; // axis title, then row labels
   const top = 50 + labelSpace; // title and axis title, then column labels
   const legend = 110;
-  return { width: left + n * cell + legend, height: top + n * cell + 20, cell, left, top, labelFont, countFont };
+  // At least 400 px wide, so the title ("Confusion matrix (frames, n=123456)") always fits.
+  return { width: Math.max(400, left + n * cell + legend), height: top + n * cell + 20, cell, left, top, labelFont, countFont };
 }
 
 /** A light-to-dark blue ramp (the ColorBrewer "Blues" ends) for a value in [0, 1]. */
@@ -176,7 +177,7 @@ export function confusionSvg(confusion: ConfusionMatrix, options: { title?: stri
   parts.push(`<rect width="${L.width}" height="${L.height}" fill="#ffffff"/>`);
   parts.push(`<g font-family="${font}" fill="#000">`);
   const title = options.title ?? 'Confusion matrix';
-  parts.push(`<text x="${L.left}" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`);
+  parts.push(`<text x="10" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`);
   parts.push(`<text x="${L.left + (n * L.cell) / 2}" y="42" font-size="13" text-anchor="middle">predicted</text>`);
   const midY = L.top + (n * L.cell) / 2;
   parts.push(`<text x="16" y="${midY}" font-size="13" text-anchor="middle" transform="rotate(-90 16 ${midY})">true</text>`);
