@@ -102,10 +102,16 @@ function treeRss(rootPid) {
  * process itself (VmHWM, threads included) and of its tree (sampled, ffmpeg children included).
  * `onLine` sees stdout lines as they come, with the seconds since start.
  */
+const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0 ? '/usr/bin/time' : undefined;
+
 function run(command, args, { env, onLine } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // CPU seconds (user + sys, children included) through GNU time where there is one: on a
+    // shared machine they drift far less than wall-clock time.
+    const timeFile = GNU_TIME ? path.join(os.tmpdir(), `framewise-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
+    const [cmd, cmdArgs] = timeFile ? [GNU_TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args]] : [command, args];
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let pending = '';
@@ -115,7 +121,7 @@ function run(command, args, { env, onLine } = {}) {
       const r = treeRss(child.pid);
       if (r) {
         peakTree = Math.max(peakTree, r.total);
-        if (r.hwm) peakSelf = Math.max(peakSelf, r.hwm);
+        if (r.hwm && !timeFile) peakSelf = Math.max(peakSelf, r.hwm);
       }
     };
     const timer = setInterval(sample, 100);
@@ -138,7 +144,18 @@ function run(command, args, { env, onLine } = {}) {
     });
     child.on('close', (code, signal) => {
       clearInterval(timer);
-      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf });
+      let cpu;
+      if (timeFile) {
+        try {
+          const [user, sys, maxKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+          cpu = user + sys;
+          peakSelf = maxKb; // the largest single process: node with its worker threads
+        } catch {
+          // time wrote nothing (killed): no CPU figure
+        }
+        rmSync(timeFile, { force: true });
+      }
+      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu });
     });
   });
 }
@@ -180,7 +197,7 @@ async function framewiseRound(flags = []) {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     const failed = lines.filter((l) => JSON.parse(l).error).length;
     if (failed) throw new Error(`framewise embed: ${failed} videos failed`);
-    return { clipsPerS: lines.length / r.wall, wall: r.wall, peakSelf: r.peakSelf, peakTree: r.peakTree, n: lines.length };
+    return { clipsPerS: lines.length / r.wall, wall: r.wall, peakSelf: r.peakSelf, peakTree: r.peakTree, n: lines.length, cpuPerClip: r.cpu / lines.length };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -190,7 +207,7 @@ async function referenceRound() {
   const r = await run(PYTHON, [REFERENCE, videos, '2', '16', '224']);
   if (r.code !== 0) throw new Error(`reference exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
   const json = JSON.parse(r.stdout.trim().split('\n').pop());
-  return { clipsPerS: json.clips_per_s, processClipsPerS: json.videos / r.wall, wall: r.wall, setup: json.setup_s, json, peakSelf: r.peakSelf, peakTree: r.peakTree };
+  return { clipsPerS: json.clips_per_s, processClipsPerS: json.videos / r.wall, wall: r.wall, setup: json.setup_s, json, peakSelf: r.peakSelf, peakTree: r.peakTree, cpuPerClip: r.cpu / json.videos };
 }
 
 function cpuInfo() {
@@ -263,11 +280,11 @@ const B = [];
 for (let i = 0; i < rounds; i += 1) {
   const a = await framewiseRound();
   A.push(a);
-  let line = `round ${i + 1}: framewise ${fmt(a.clipsPerS, 3)} clips/s (${fmt(a.wall, 1)} s, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)})`;
+  let line = `round ${i + 1}: framewise ${fmt(a.clipsPerS, 3)} clips/s (${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)})`;
   if (!whyNoReference) {
     const b = await referenceRound();
     B.push(b);
-    line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; peak RSS ${mib(b.peakSelf)}) | ratio ${fmt(a.clipsPerS / b.clipsPerS)}`;
+    line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; ${fmt(b.cpuPerClip)} CPU-s/clip; peak RSS ${mib(b.peakSelf)}) | ratio ${fmt(a.clipsPerS / b.clipsPerS)}`;
   }
   console.log(line);
 }
@@ -283,6 +300,12 @@ if (B.length) {
   console.log(`reference: median ${fmt(summary.referenceClipsPerS, 3)} clips/s (its own timer, set-up excluded)`);
   console.log(`median ratio framewise/reference: ${fmt(summary.medianRatio)} (per round: ${ratios.map((r) => fmt(r)).join(', ')})`);
   console.log(`median ratio, whole process against whole process: ${fmt(summary.medianProcessRatio)}`);
+  if (A[0].cpuPerClip && B[0].cpuPerClip) {
+    summary.cpuPerClip = { framewise: median(A.map((a) => a.cpuPerClip)), reference: median(B.map((b) => b.cpuPerClip)) };
+    console.log(
+      `CPU-s per clip, whole process with children (steadier than wall time on a shared machine): framewise ${fmt(summary.cpuPerClip.framewise)}, reference ${fmt(summary.cpuPerClip.reference)} (its set-up included)`,
+    );
+  }
 }
 
 if (flag('sweep')) {

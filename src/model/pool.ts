@@ -79,6 +79,14 @@ export interface EmbedClipsOptions {
  *   than the contention (measured: `npm run bench:compare`). Above that, a quarter of the
  *   cores is left to ffmpeg and sharp.
  * - Never more than 8, nor more than a quarter of the memory at ~160 MiB per worker.
+ *
+ * Decode/inference balance (for the pipeline and ingest): at 16 frames per 10 s clip,
+ * decoding is the larger share (ffmpeg decodes the whole span: ~0.9 CPU-s per 640x360 clip,
+ * against ~0.65 CPU-s of folded MobileNetV2 on wasm), so inference workers and ffmpeg
+ * processes both run on every core. Measured here: single-threaded ffmpeg decoders
+ * (`-threads 1` before `-i`) spend ~12% less CPU than ffmpeg's automatic threading when
+ * `concurrency` decodes already cover the cores; so threads = max(1, floor(cores /
+ * concurrency)) is the suggested ffmpeg setting (it belongs in ingest's extract).
  */
 export function autoWorkers(backend: string, cores = availableCores(), totalMem = os.totalmem()): number {
   if (backend === 'tensorflow') return 1;
