@@ -94,7 +94,7 @@ describe('arrow of time', () => {
   }
 
   it('trainHead() with the lstm head reaches >= 90% on held-out scenes', async () => {
-    const head = await trainHead(train, { head: { type: 'lstm', units: 32 }, epochs: 6, validationSplit: 0, seed: 1 });
+    const head = await trainHead(train, { head: { type: 'lstm', units: 32 }, epochs: 12, validationSplit: 0, seed: 1 });
     const acc = await heldOutAccuracy(head);
     await head.dispose();
     expect(acc).toBeGreaterThanOrEqual(0.9);
