@@ -131,6 +131,11 @@ export function currentBackend(): BackendInfo | undefined {
   return current;
 }
 
+/** The tfjs backend running now (a fallback inside `withHeadBackend` included). */
+export function activeBackendName(): string {
+  return tf.getBackend();
+}
+
 /** True for errors that mean "this backend has no kernel for that op". */
 function isMissingKernel(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);

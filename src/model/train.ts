@@ -17,7 +17,7 @@ import {
   positiveInteger,
   positiveNumber,
 } from '../validate.js';
-import { currentBackend, withHeadBackend } from './backend.js';
+import { activeBackendName, currentBackend, withHeadBackend } from './backend.js';
 import type { BackboneInfo } from './backbones.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
@@ -411,7 +411,7 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
           trainClips: split.train.length,
           valClips: split.val.length,
           seed: o.seed,
-          backend: tf.getBackend(),
+          backend: activeBackendName(),
           history,
         },
       };
@@ -442,7 +442,7 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
     backboneName: backbone?.name ?? '',
     normalize: backbone?.normalize ?? '0..1',
     metrics,
-    backend: currentBackend() ?? { name: tf.getBackend(), reason: 'current tfjs backend' } as any,
+    backend: currentBackend() ?? null,
     createdAt: new Date().toISOString(),
   };
   return new Classifier(model, info);
