@@ -81,7 +81,7 @@ try {
     x.dispose();
     head.dispose();
     summary.headMsPerClip[type] = +(ms / 32).toFixed(2);
-    console.log(`head ${type} (256 units) batch 32 x T 16: ${(ms / 32).toFixed(2)} ms/clip`);
+    console.log(`head ${type}${type === "mean" ? "" : " (256 units)"}, batch 32 x T 16: ${(ms / 32).toFixed(2)} ms/clip`);
   }
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });
