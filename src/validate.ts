@@ -8,13 +8,25 @@ function received(value: unknown): string {
   return inspect(value, { depth: 0, breakLength: Infinity });
 }
 
-export function invalid(field: string, expected: string, value: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for \`${field}\` but received ${received(value)}`);
+/** A TypeError marked `code: 'USAGE'`, so the CLI can tell a bad option from a bug. */
+export type OptionError = TypeError & { code: 'USAGE' };
+
+export function isOptionError(error: unknown): error is OptionError {
+  return error instanceof TypeError && (error as Partial<OptionError>).code === 'USAGE';
+}
+
+/** A TypeError for a bad option whose message does not fit `invalid()`. */
+export function optionError(message: string): OptionError {
+  return Object.assign(new TypeError(message), { code: 'USAGE' as const });
+}
+
+export function invalid(field: string, expected: string, value: unknown): OptionError {
+  return optionError(`Expected ${expected} for \`${field}\` but received ${received(value)}`);
 }
 
 /** A message for two options that cannot go together; it names both. */
-export function conflict(a: string, b: string, why: string): TypeError {
-  return new TypeError(`\`${a}\` and \`${b}\` conflict: ${why}`);
+export function conflict(a: string, b: string, why: string): OptionError {
+  return optionError(`\`${a}\` and \`${b}\` conflict: ${why}`);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

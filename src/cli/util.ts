@@ -1,19 +1,32 @@
 import type { CAC } from 'cac';
-import { FramewiseError, UsageError } from '../errors.js';
+import { FramewiseError } from '../errors.js';
+import { isOptionError } from '../validate.js';
 
 /** 2 for usage and configuration errors (bad options, a missing model), 1 otherwise. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof TypeError || error instanceof UsageError) return 2;
-  if (error instanceof FramewiseError && (error.code === 'MODEL' || error.code === 'BACKEND' || error.code === 'FFMPEG_NOT_FOUND')) return 2;
+  if (isOptionError(error)) return 2;
+  if (error instanceof FramewiseError && ['USAGE', 'MODEL', 'BACKEND', 'FFMPEG_NOT_FOUND'].includes(error.code)) return 2;
   if (error instanceof Error && error.name === 'CACError') return 2;
   return 1;
 }
 
-/** A usage error prints the usage and one line; an unexpected error prints its stack. */
+/**
+ * A usage error prints the usage and one line, both on stderr (stdout stays clean for
+ * data); a configuration error prints its one line; an unexpected error prints its stack.
+ */
 export function printError(error: unknown, cli?: CAC): void {
-  const usage = exitCodeFor(error) === 2;
-  if (usage && cli && !(error instanceof FramewiseError && error.code !== 'USAGE')) cli.outputHelp();
-  if (usage || error instanceof FramewiseError) {
+  const usage = isOptionError(error) || (error instanceof Error && error.name === 'CACError') || (error instanceof FramewiseError && error.code === 'USAGE');
+  if (usage && cli) {
+    // cac prints help with console.log; send it to stderr.
+    const log = console.log;
+    console.log = console.error;
+    try {
+      cli.outputHelp();
+    } finally {
+      console.log = log;
+    }
+  }
+  if (exitCodeFor(error) === 2 || error instanceof FramewiseError) {
     process.stderr.write(`framewise: ${(error as Error).message}\n`);
   } else {
     process.stderr.write(`framewise: unexpected error\n${error instanceof Error ? error.stack : String(error)}\n`);

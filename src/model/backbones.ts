@@ -11,7 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger, positiveNumber } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, optionError, positiveInteger, positiveNumber } from '../validate.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './io.js';
 
@@ -126,7 +126,7 @@ export function validateBackboneSpec(field: string, value: unknown): string | Cu
   }
   if (!isPlainObject(value)) throw invalid(field, 'a backbone name or a custom backbone object', value);
   if ((value.url === undefined) === (value.path === undefined)) {
-    throw new TypeError(`Expected exactly one of \`${field}.url\` and \`${field}.path\``);
+    throw optionError(`Expected exactly one of \`${field}.url\` and \`${field}.path\``);
   }
   if (value.url !== undefined) nonEmptyString(`${field}.url`, value.url);
   if (value.path !== undefined) nonEmptyString(`${field}.path`, value.path);

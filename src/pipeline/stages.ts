@@ -13,6 +13,7 @@ import { debug } from '../log.js';
 import { writeFileAtomic } from './npy.js';
 import { stableStringify } from './cache.js';
 import { UsageError } from '../errors.js';
+import { invalid } from '../validate.js';
 import { discover } from '../ingest/discover.js';
 import { extractClips } from '../ingest/extract.js';
 import { planClips } from '../ingest/sampling.js';
@@ -39,7 +40,7 @@ export const ingestStages: IngestStages = {
 export async function discoverInputs(inputs: string | string[], options: { signal?: AbortSignal } = {}): Promise<InputEntry[]> {
   const list = typeof inputs === 'string' ? [inputs] : inputs;
   if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || x.length === 0)) {
-    throw new TypeError(`Expected a path or a non-empty array of paths for \`inputs\` but received ${JSON.stringify(inputs)}`);
+    throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
   }
   for (const input of list) {
     try {
