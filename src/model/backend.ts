@@ -40,7 +40,10 @@ async function tryTensorflow(): Promise<string | undefined> {
     const name = '@tensorflow/tfjs-node';
     await import(name);
   } catch (error) {
-    return `@tensorflow/tfjs-node is not installed (${(error as Error).message.split('\n')[0]})`;
+    // Not installed is the usual case (its install step needs a download); say so without
+    // the resolver's absolute paths, which would end up in every output's metadata.
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return '@tensorflow/tfjs-node is not installed';
+    return `@tensorflow/tfjs-node failed to load (${(error as Error).message.split('\n')[0]})`;
   }
   try {
     if (await tf.setBackend('tensorflow')) return undefined;
