@@ -7,7 +7,8 @@
 #   5. compare the two heads: metrics side by side, paired bootstrap CI of the difference.
 #
 # Usage: scripts/eval-samples.sh [WORK_DIR]     (default: $TMPDIR/framewise-eval-samples)
-# Env:   FRAMEWISE_FIXTURES (fixture folder), EPOCHS (default 30), SEED (default 1),
+# Env:   FRAMEWISE_FIXTURES (fixture folder), EPOCHS (default 30), SEED (default 1), EVAL_CACHE (embedding
+#        cache, default WORK_DIR/cache: the first eval is cold),
 #        FRAMEWISE_BACKEND (auto|tensorflow|wasm|cpu, default auto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ FIX="${FRAMEWISE_FIXTURES:-$(node -e 'console.log(require("node:path").join(requ
 EPOCHS="${EPOCHS:-30}"
 SEED="${SEED:-1}"
 BACKEND="${FRAMEWISE_BACKEND:-auto}"
-CACHE="$WORK/cache"
+CACHE="${EVAL_CACHE:-$WORK/cache}"
 
 fw() { node dist/cli/main.js "$@"; }
 step() { printf '\n== %s\n' "$*"; }
@@ -26,7 +27,9 @@ seconds() { node -e 'console.log((JSON.parse(require("node:fs").readFileSync(pro
 [ -f dist/cli/main.js ] || npm run build
 step "fixtures in $FIX"
 node scripts/make-samples.mjs --fixtures-only --fixtures-dir "$FIX"
-rm -rf "$WORK/models" "$WORK/reports" "$CACHE"
+rm -rf "$WORK/models" "$WORK/reports"
+# Start cold, but never delete a cache the caller pointed us at.
+[ -n "${EVAL_CACHE:-}" ] || rm -rf "$CACHE"
 mkdir -p "$WORK"
 
 for head in lstm mean; do
