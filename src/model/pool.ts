@@ -317,8 +317,12 @@ export class WorkerPool {
       return out;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      // A failure elsewhere may leave chunks of this call unsettled: never let them run.
-      for (const chunk of chunks) chunk.abandoned = true;
+      // A failed chunk may leave others of this call queued or running: never run or keep them.
+      for (const chunk of chunks) {
+        chunk.abandoned = true;
+        const queued = this.queue.indexOf(chunk);
+        if (queued >= 0) this.queue.splice(queued, 1);
+      }
     }
   }
 
