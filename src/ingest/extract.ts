@@ -35,7 +35,7 @@
 import sharp from 'sharp';
 import { FfmpegError, IngestError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { checkBinaries, runProcess } from './ffmpeg.js';
 import { probe as probeVideo } from './probe.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
@@ -59,6 +59,12 @@ export interface ExtractOptions {
   probe?: ProbeResult;
   /** `decode` the span once, `seek` to each frame, or choose by the rule above. @default 'auto' */
   strategy?: 'auto' | 'decode' | 'seek';
+  /**
+   * ffmpeg decoding threads for this process; 0 lets ffmpeg choose (one per core). When
+   * several decodes run beside the backbone on few cores, fewer threads waste less CPU.
+   * @default 0
+   */
+  threads?: number;
 }
 
 interface Decoded {
@@ -84,6 +90,7 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   const fit = options.fit === undefined ? 'cover' : oneOf('options.fit', options.fit, ['cover', 'contain'] as const);
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
+  const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads);
   if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {
     if (!isPlainObject(plan) || !Array.isArray(plan.timestamps) || plan.timestamps.length === 0) {
@@ -96,12 +103,12 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
       if (typeof t !== 'number' || !Number.isFinite(t)) throw invalid(`plans[${i}].timestamps[${k}]`, 'a finite number of seconds', t);
     });
   });
-  return { size, fit, strategy };
+  return { size, fit, strategy, threads };
 }
 
 /** Decodes, resizes and packs the planned frames of one video. See the module comment. */
 export async function extractClips(path: string, plans: ClipPlan[], options: ExtractOptions = {}): Promise<FrameClip[]> {
-  const { size, fit, strategy } = validate(path, plans, options);
+  const { size, fit, strategy, threads } = validate(path, plans, options);
   const signal = checkSignal('options.signal', options.signal);
   const info = options.probe ?? (await probeVideo(path, { signal }));
   const { ffmpeg } = await checkBinaries();
@@ -134,7 +141,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
     // can land a few frames after it, so they start a second earlier.
     const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
-    for (const t of targets) args.push('-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
+    for (const t of targets) args.push('-threads', String(threads), '-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
     const chains: string[] = [];
     let filterIndex = 0;
     targets.forEach((t, i) => {
@@ -151,7 +158,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     args = [...common, '-copyts'];
     // From the keyframe before `from` (relative to the file's start); `select` is exact.
     if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
-    args.push('-i', input, '-map', '0:v:0');
+    args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
     // Stop after the frame following the last target; a variable-rate stream may leave a wide
     // gap before it, so allow a generous margin (decoding a second more is cheap).
     const end = targets[targets.length - 1] + Math.max(1, 8 * period);

@@ -26,7 +26,7 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult },
+    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
   ): Promise<FrameClip[]>;
 }
 
@@ -69,6 +69,8 @@ export interface EngineOptions {
   inferenceConcurrency: number;
   /** Per-video extraction timeout in ms; undefined for ingest's default (scaled by duration). */
   timeoutMs: number | undefined;
+  /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
+  threads: number;
   cache?: EmbeddingCache;
 }
 
@@ -200,7 +202,7 @@ export class EmbedEngine {
     tracker: ProgressTracker,
     signal: AbortSignal,
   ): Promise<Outcome<VideoFrames>> {
-    const { cache, size, fit, timeoutMs } = this.options;
+    const { cache, size, fit, timeoutMs, threads } = this.options;
     const path = item.path;
     // A manifest row may name a span of the video: uniform sampling then covers only it.
     let sampling = this.options.sampling;
@@ -234,7 +236,7 @@ export class EmbedEngine {
           signal.throwIfAborted();
           const probe = await this.stages.probe(path, { signal });
           const plans = this.stages.planClips(probe, sampling);
-          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe });
+          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe, threads });
           await batcher.waitForRoom(roomLimit);
           return decoded;
         },

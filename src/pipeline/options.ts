@@ -50,6 +50,13 @@ export interface PipelineOptions {
    */
   concurrency?: number;
   /**
+   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose. The default shares the cores
+   * among the decodes that run at once: decode and the backbone compete for the same cores,
+   * and a single-threaded decode spends less CPU per frame.
+   * @default max(1, floor(cores / concurrency))
+   */
+  threads?: number;
+  /**
    * Clips per backbone call.
    * @default 4
    */
@@ -81,6 +88,7 @@ export interface ResolvedOptions {
   sampling: Sampling;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   concurrency: number;
+  threads: number;
   batch: number;
   workers: number | undefined;
   cache: string | false;
@@ -104,6 +112,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (typeof backbone !== 'string' && !isPlainObject(backbone)) throw invalid('backbone', 'a backbone name, path, URL or spec object', backbone);
   if (typeof backbone === 'string' && backbone.length === 0) throw invalid('backbone', 'a non-empty string', backbone);
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
+  const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
   return {
     backbone,
@@ -112,7 +121,8 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
     sampling,
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
-    concurrency: options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency),
+    concurrency,
+    threads: options.threads === undefined ? Math.max(1, Math.floor(availableParallelism() / concurrency)) : nonNegativeInteger('threads', options.threads),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers),
     cache,

@@ -172,6 +172,7 @@ export async function createPipelineInternal(options: PipelineOptions = {}, embe
     size,
     fit: resolved.fit,
     concurrency: resolved.concurrency,
+    threads: resolved.threads,
     batch: resolved.batch,
     inferenceConcurrency: 2,
     timeoutMs: resolved.timeoutMs,

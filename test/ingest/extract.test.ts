@@ -253,6 +253,7 @@ describe('extractClips() on bad input', () => {
     [{ fit: 'stretch' }, /Expected one of 'cover', 'contain' for `options.fit` but received 'stretch'/],
     [{ strategy: 'fast' }, /Expected one of 'auto', 'decode', 'seek' for `options.strategy`/],
     [{ timeoutMs: 0 }, /Expected a positive number for `options.timeoutMs` but received 0/],
+    [{ threads: -1 }, /Expected a non-negative integer for `options.threads` but received -1/],
   ])('rejects options %j', async (options, message) => {
     const plans = [{ index: 0, start: 0, end: 1, timestamps: [0.5], mask: [true] }];
     await expect(extractClips(fixture(COUNTER.path), plans, options as never)).rejects.toThrow(message);
@@ -324,5 +325,17 @@ describe('extractClips() processes', () => {
     expect(diff(frameOf(fwd, 0), frameOf(rev, 7))).toBeLessThan(3);
     expect(diff(frameOf(fwd, 0), frameOf(rev, 0))).toBeGreaterThan(10);
     expect(childProcesses('ffmpeg')).toEqual([]);
+  });
+});
+
+describe('extractClips() threads', () => {
+  it('a single-threaded decode gives the same frames and times as ffmpeg\'s own choice', async () => {
+    const path = fixture(COUNTER.path);
+    const p = await probe(path);
+    const plans = planClips(p, { kind: 'uniform', frames: 8 });
+    const [auto] = await extractClips(path, plans, { probe: p, size: 32, strategy: 'decode' });
+    const [one] = await extractClips(path, plans, { probe: p, size: 32, strategy: 'decode', threads: 1 });
+    expect(one.timestamps).toEqual(auto.timestamps);
+    expect(Buffer.from(one.data).equals(Buffer.from(auto.data))).toBe(true);
   });
 });

@@ -36,6 +36,7 @@ function engine(cache?: EmbeddingCache, concurrency = 2): EmbedEngine {
     size: embedder.inputSize,
     fit: 'cover',
     concurrency,
+    threads: 1,
     batch: 2,
     inferenceConcurrency: 2,
     timeoutMs: undefined,
