@@ -3,13 +3,11 @@
  * (default, stdout when no `--out`) or CSV (`--out *.csv`, one row per video). Frames, size
  * and sampling come from the model's framewise.json unless given.
  */
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CAC } from 'cac';
-import { ModelError, UsageError } from '../errors.js';
-import { backboneFlags, inputList, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { UsageError } from '../errors.js';
+import { backboneFlags, modelDirFlag, inputList, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
-import { createRenderer, formatSummary } from './progress.js';
+import { createRenderer, finishRun } from './progress.js';
 
 const round = (x: number): number => Number.parseFloat(x.toPrecision(6));
 
@@ -34,13 +32,7 @@ export function register(cli: CAC): void {
 }
 
 async function runClassify(inputs: string[], flags: Flags): Promise<number> {
-  const modelDir = stringFlag(flags, 'model');
-  if (!modelDir) throw new UsageError('`--model` is required: a model folder made by `framewise train`');
-  try {
-    await access(join(modelDir, 'framewise.json'));
-  } catch {
-    throw new ModelError(`No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`);
-  }
+  const modelDir = await modelDirFlag(flags);
   const out = stringFlag(flags, 'out') ?? '-';
   const csv = out.toLowerCase().endsWith('.csv');
   const topK = intFlag(flags, 'topK') ?? 5;
@@ -111,8 +103,5 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
     await classifier.close();
     interrupt.dispose();
   }
-  const summary = tracker.snapshot(true);
-  if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
-  if (interrupted) return 130;
-  return summary.failures > 0 ? 1 : 0;
+  return finishRun(tracker, flags, interrupted);
 }

@@ -3,7 +3,9 @@
  * common flags, turning parsed flags into library options, and the run/exit protocol.
  */
 import type { CAC, Command } from 'cac';
-import { UsageError } from '../errors.js';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelError, UsageError } from '../errors.js';
 import type { PipelineOptions } from '../pipeline/options.js';
 
 /** Flags every backbone-running command accepts. */
@@ -92,6 +94,18 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   const fit = stringFlag(flags, 'fit');
   if (fit) options.fit = fit as PipelineOptions['fit'];
   return options;
+}
+
+/** `--model`: required, and a folder that holds a `framewise.json`. */
+export async function modelDirFlag(flags: Flags): Promise<string> {
+  const modelDir = stringFlag(flags, 'model');
+  if (!modelDir) throw new UsageError('`--model` is required: a model folder made by `framewise train`');
+  try {
+    await access(join(modelDir, 'framewise.json'));
+  } catch {
+    throw new ModelError(`No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`);
+  }
+  return modelDir;
 }
 
 /** `<inputs...>` as strings (cac may hand numbers for numeric names). */

@@ -9,7 +9,7 @@ import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { backboneFlags, inputList, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
-import { createRenderer, formatSummary } from './progress.js';
+import { createRenderer, finishRun } from './progress.js';
 
 /** Shortest text that reads back as the same float32. */
 export function f32(x: number): number {
@@ -141,8 +141,5 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
     await pipeline.close();
     interrupt.dispose();
   }
-  const summary = tracker.snapshot(true);
-  if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
-  if (interrupted) return 130;
-  return summary.failures > 0 ? 1 : 0;
+  return finishRun(tracker, flags, interrupted);
 }

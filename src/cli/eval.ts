@@ -7,12 +7,10 @@
  * excluded, and the report is still written); 2 usage or configuration error, including a
  * dataset label the model does not know (unless `--ignore-unknown-labels`); 130 interrupted.
  */
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CAC } from 'cac';
-import { ModelError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { MetricsReport } from '../pipeline/report.js';
-import { backboneFlags, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { backboneFlags, modelDirFlag, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer } from './progress.js';
 
@@ -74,13 +72,7 @@ export function formatEvalTable(report: MetricsReport, reportDir?: string): stri
 }
 
 async function runEval(dataset: string, flags: Flags): Promise<number> {
-  const modelDir = stringFlag(flags, 'model');
-  if (!modelDir) throw new UsageError('`--model` is required: a model folder made by `framewise train`');
-  try {
-    await access(join(modelDir, 'framewise.json'));
-  } catch {
-    throw new ModelError(`No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`);
-  }
+  const modelDir = await modelDirFlag(flags);
   const out = stringFlag(flags, 'out');
   const topK = intFlag(flags, 'topK') ?? 5;
   const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';

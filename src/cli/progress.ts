@@ -83,3 +83,11 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
   ];
   return `${lines.join('\n')}\n`;
 }
+
+/** Prints the run's summary (always when something failed) and gives the exit code: 130, 1 or 0. */
+export function finishRun(tracker: { snapshot(final: boolean): ProgressEvent }, flags: { quiet?: unknown }, interrupted: boolean): number {
+  const summary = tracker.snapshot(true);
+  if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
+  if (interrupted) return 130;
+  return summary.failures > 0 ? 1 : 0;
+}
