@@ -9,6 +9,7 @@
  *   1    some inputs failed; their error records were written
  *   2    usage or configuration error; nothing was written
  *   130  interrupted (SIGINT)
+ *   141  the reader of stdout went away (`| head`): stop quietly, as Unix tools do
  */
 import { cac } from 'cac';
 import { createRequire } from 'node:module';
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
         '  1    some inputs failed; their error records were written',
         '  2    usage or configuration error; nothing was written',
         '  130  interrupted (Ctrl-C)',
+        '  141  stdout was closed early by its reader (as with | head)',
       ].join('\n'),
     },
   ]);
@@ -52,6 +54,13 @@ export async function main(argv: string[]): Promise<number> {
     return exitCodeFor(error);
   }
 }
+
+// A reader that stops early closes the pipe; without a listener the EPIPE would crash with
+// a stack. process.exit runs the exit hook that kills any ffmpeg children.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(141);
+});
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
