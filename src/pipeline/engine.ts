@@ -71,6 +71,12 @@ export interface EngineOptions {
   timeoutMs: number | undefined;
   /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
   threads: number;
+  /**
+   * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
+   * this many clips, so the decoded frames held stay bounded whatever the video's length.
+   * @default 16
+   */
+  clipsPerDecode?: number;
   cache?: EmbeddingCache;
 }
 
@@ -228,36 +234,46 @@ export class EmbedEngine {
           return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
         }
       }
-      // Decode under the queue; hold the slot until the clips fit in the batcher.
-      const clips = await decodeQueue.add(
-        async () => {
+      // Decode under the queue, a part of the plan at a time; each task holds its slot until
+      // its clips fit in the batcher, so at most `roomLimit` decoded clips wait for the backbone.
+      const D = this.embedder.dim;
+      const part = this.options.clipsPerDecode ?? 16;
+      let probe: ProbeResult | undefined;
+      let plans: ClipPlan[] = [];
+      let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
+      const layout: CachedClip[] = [];
+      const embedded: Array<Promise<void>> = [];
+      for (let first = 0; first === 0 || first < plans.length; first += part) {
+        const clips = await decodeQueue.add(async () => {
           // The queue only stops *waiting* on abort; the task itself must stop, so it checks
           // the signal and hands it to every child it starts.
           signal.throwIfAborted();
-          const probe = await this.stages.probe(path, { signal });
-          const plans = this.stages.planClips(probe, sampling);
-          const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe, threads });
+          if (!probe) {
+            probe = await this.stages.probe(path, { signal });
+            plans = this.stages.planClips(probe, sampling);
+          }
+          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads });
           await batcher.waitForRoom(roomLimit);
           return decoded;
-        },
-      );
+        });
+        if (embeddings.length === 0) embeddings = new Float32Array(plans.length * T * D);
+        clips.forEach((clip, j) => {
+          const offset = (first + j) * T * D;
+          const done = batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
+          done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
+          embedded.push(done);
+          layout.push({
+            index: clip.index,
+            start: clip.start,
+            end: clip.end,
+            timestamps: clip.timestamps,
+            mask: clip.mask,
+            ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
+          });
+        });
+      }
+      await Promise.all(embedded);
       tracker.videosDecoded += 1;
-      const D = this.embedder.dim;
-      const embeddings = new Float32Array(clips.length * T * D); // [clips, T, D]
-      await Promise.all(
-        clips.map(async (clip, i) => {
-          const out = await batcher.embed(clip.data); // [T, D]
-          embeddings.set(out, i * T * D);
-        }),
-      );
-      const layout: CachedClip[] = clips.map((clip) => ({
-        index: clip.index,
-        start: clip.start,
-        end: clip.end,
-        timestamps: clip.timestamps,
-        mask: clip.mask,
-        ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
-      }));
       const backend = this.embedder.backend.name;
       if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
       return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };

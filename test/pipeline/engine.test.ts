@@ -11,6 +11,7 @@ import { extractClips } from '../../src/ingest/extract.js';
 import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
+import type { Sampling } from '../../src/ingest/types.js';
 import { createEmbedder, type FrameEmbedder } from '../../src/model/embedder.js';
 import { EmbeddingCache } from '../../src/pipeline/cache.js';
 import { EmbedEngine, isErrorRecord, type ErrorRecord, type IngestStages, type VideoFrames } from '../../src/pipeline/engine.js';
@@ -30,9 +31,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function engine(cache?: EmbeddingCache, concurrency = 2): EmbedEngine {
-  return new EmbedEngine(embedder, stages, {
-    sampling: { kind: 'uniform', frames: T },
+function engine(cache?: EmbeddingCache, concurrency = 2, more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages } = {}): EmbedEngine {
+  return new EmbedEngine(embedder, more.stages ?? stages, {
+    sampling: more.sampling ?? { kind: 'uniform', frames: T },
+    clipsPerDecode: more.clipsPerDecode,
     size: embedder.inputSize,
     fit: 'cover',
     concurrency,
@@ -124,5 +126,32 @@ describe('EmbedEngine.run()', () => {
     const many = Array.from({ length: 8 }, () => ({ path: fixture('edge/counter.mp4') }));
     for await (const _ of engine().run(many, new ProgressTracker())) break;
     expect(liveProcessCount()).toBe(0);
+  });
+
+  it('decodes a video with many windows in parts of clipsPerDecode clips, with the same embeddings', async () => {
+    const sampling: Sampling = { kind: 'window', length: 2, stride: 1, frames: T };
+    const parts: number[] = [];
+    const counting: IngestStages = {
+      ...stages,
+      extractClips: (path, plans, options) => {
+        parts.push(plans.length);
+        return extractClips(path, plans, options);
+      },
+    };
+    const path = fixture('edge/counter.mp4');
+    const whole = await collect(engine(undefined, 2, { sampling }), [path]);
+    const inParts = await collect(engine(undefined, 2, { sampling, clipsPerDecode: 3, stages: counting }), [path]);
+    const a = whole.out[0] as VideoFrames;
+    const b = inParts.out[0] as VideoFrames;
+    const clips = planClips(await probe(path), sampling).length;
+    expect(clips).toBeGreaterThan(6);
+    expect(parts).toEqual(Array.from({ length: Math.ceil(clips / 3) }, (_, i) => Math.min(3, clips - 3 * i)));
+    expect(b.clips).toEqual(a.clips);
+    expect(b.clips.map((c) => c.index)).toEqual(Array.from({ length: clips }, (_, i) => i));
+    expect(b.embeddings.length).toBe(a.embeddings.length);
+    let worst = 0;
+    for (let i = 0; i < a.embeddings.length; i++) worst = Math.max(worst, Math.abs(a.embeddings[i] - b.embeddings[i]));
+    expect(worst).toBeLessThan(1e-4);
+    expect(inParts.tracker.videosDecoded).toBe(1);
   });
 });
