@@ -5,9 +5,8 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { backboneFlags, modelDirFlag, inputList, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
-import { handleInterrupts } from './interrupt.js';
-import { createRenderer, finishRun } from './progress.js';
+import { backboneFlags, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { runRecords } from './progress.js';
 
 const round = (x: number): number => Number.parseFloat(x.toPrecision(6));
 
@@ -50,58 +49,40 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const force = flags.force === true;
   const { sink, resume: state } = csv ? await openCsv(out, CSV_HEADER, { resume, force }) : await openJsonl(out, { resume, force });
 
-  const interrupt = handleInterrupts();
-  const renderer = createRenderer({ quiet: flags.quiet === true });
   const { loadClassifier } = await import('../pipeline/classify.js');
   const { isErrorRecord } = await import('../pipeline/engine.js');
-  const { ProgressTracker } = await import('../pipeline/progress.js');
-  let classifier;
-  try {
-    classifier = await loadClassifier(modelDir, { ...options, signal: interrupt.signal });
-  } catch (error) {
-    await sink.close();
-    interrupt.dispose();
-    if (isAbort(error)) return 130;
-    throw error;
-  }
-  const tracker = new ProgressTracker((event) => renderer.update(event), 250);
-  let interrupted = false;
-  try {
-    for await (const [, r] of classifier.classifyEntries(entries, {
-      signal: interrupt.signal,
-      tracker,
-      topK,
-      aggregate,
-      skip: (p) => isDone(state.done, p),
-    })) {
-      if (isErrorRecord(r)) {
-        await sink.writeLine(csv ? csvRow([r.path, '', '', '', r.error.code, r.error.message]) : JSON.stringify(r));
-        continue;
+  return runRecords(
+    flags,
+    sink,
+    (signal) => loadClassifier(modelDir, { ...options, signal }),
+    async (classifier, signal, tracker) => {
+      for await (const [, r] of classifier.classifyEntries(entries, {
+        signal,
+        tracker,
+        topK,
+        aggregate,
+        skip: (p) => isDone(state.done, p),
+      })) {
+        if (isErrorRecord(r)) {
+          await sink.writeLine(csv ? csvRow([r.path, '', '', '', r.error.code, r.error.message]) : JSON.stringify(r));
+          continue;
+        }
+        if (csv) {
+          await sink.writeLine(csvRow([r.path, r.label, round(r.score), r.topk.map((t) => `${t.label}:${round(t.score)}`).join(';'), '', '']));
+          continue;
+        }
+        await sink.writeLine(
+          JSON.stringify({
+            path: r.path,
+            label: r.label,
+            score: round(r.score),
+            topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
+            ...(probsWanted ? { probs: Object.fromEntries(classifier.labels.map((l, i) => [l, round(r.probs[i])])) } : {}),
+            clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
+            ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: round(f.score) })) } : {}),
+          }),
+        );
       }
-      if (csv) {
-        await sink.writeLine(csvRow([r.path, r.label, round(r.score), r.topk.map((t) => `${t.label}:${round(t.score)}`).join(';'), '', '']));
-        continue;
-      }
-      await sink.writeLine(
-        JSON.stringify({
-          path: r.path,
-          label: r.label,
-          score: round(r.score),
-          topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
-          ...(probsWanted ? { probs: Object.fromEntries(classifier.labels.map((l, i) => [l, round(r.probs[i])])) } : {}),
-          clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
-          ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: round(f.score) })) } : {}),
-        }),
-      );
-    }
-  } catch (error) {
-    if (!(interrupt.signal.aborted && isAbort(error))) throw error;
-    interrupted = true;
-  } finally {
-    renderer.done();
-    await sink.close();
-    await classifier.close();
-    interrupt.dispose();
-  }
-  return finishRun(tracker, flags, interrupted);
+    },
+  );
 }

@@ -7,9 +7,8 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { backboneFlags, inputList, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
-import { handleInterrupts } from './interrupt.js';
-import { createRenderer, finishRun } from './progress.js';
+import { backboneFlags, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { runRecords } from './progress.js';
 
 /** Shortest text that reads back as the same float32. */
 export function f32(x: number): number {
@@ -70,76 +69,58 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const { sink, resume: state } = await openJsonl(indexPath, { resume, force });
 
-  const interrupt = handleInterrupts();
-  const renderer = createRenderer({ quiet: flags.quiet === true });
   const { createPipelineInternal, toEmbedResult } = await import('../pipeline/pipeline.js');
   const { isErrorRecord } = await import('../pipeline/engine.js');
-  const { ProgressTracker } = await import('../pipeline/progress.js');
   const { encodeNpy, npyNameFor, writeFileAtomic } = await import('../pipeline/npy.js');
-  let pipeline;
-  try {
-    pipeline = await createPipelineInternal({ ...options, signal: interrupt.signal });
-  } catch (error) {
-    await sink.close();
-    interrupt.dispose();
-    if (isAbort(error)) return 130;
-    throw error;
-  }
-  const tracker = new ProgressTracker((event) => renderer.update(event), 250);
   const frameEmbeddings = flags.frameEmbeddings === true;
-  let interrupted = false;
-  try {
-    for await (const [entry, outcome] of pipeline.run(entries, { signal: interrupt.signal, tracker, skip: (p) => isDone(state.done, p) })) {
-      if (isErrorRecord(outcome)) {
-        await sink.writeLine(JSON.stringify(outcome));
-        continue;
+  return runRecords(
+    flags,
+    sink,
+    (signal) => createPipelineInternal({ ...options, signal }),
+    async (pipeline, signal, tracker) => {
+      for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker, skip: (p) => isDone(state.done, p) })) {
+        if (isErrorRecord(outcome)) {
+          await sink.writeLine(JSON.stringify(outcome));
+          continue;
+        }
+        const result = toEmbedResult(entry, outcome, pipeline.backboneId);
+        if (format === 'npy') {
+          const name = npyNameFor(result.path);
+          await writeFileAtomic(join(out, name), encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]));
+          await sink.writeLine(
+            JSON.stringify({
+              path: result.path,
+              ...(result.label !== undefined ? { label: result.label } : {}),
+              npy: name,
+              shape: [result.clips.length, result.frameCount, result.dim],
+              backbone: result.backbone,
+              ...(result.backend ? { backend: result.backend } : {}),
+              dim: result.dim,
+              clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask })),
+            }),
+          );
+        } else {
+          await sink.writeLine(
+            JSON.stringify({
+              path: result.path,
+              ...(result.label !== undefined ? { label: result.label } : {}),
+              backbone: result.backbone,
+              ...(result.backend ? { backend: result.backend } : {}),
+              dim: result.dim,
+              clips: result.clips.map((c) => ({
+                start: c.start,
+                end: c.end,
+                timestamps: c.timestamps,
+                mask: c.mask,
+                embedding: vector(c.embedding),
+                ...(frameEmbeddings
+                  ? { frames: Array.from({ length: result.frameCount }, (_, t) => vector(c.frames.subarray(t * result.dim, (t + 1) * result.dim))) }
+                  : {}),
+              })),
+            }),
+          );
+        }
       }
-      const result = toEmbedResult(entry, outcome, pipeline.backboneId);
-      if (format === 'npy') {
-        const name = npyNameFor(result.path);
-        await writeFileAtomic(join(out, name), encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]));
-        await sink.writeLine(
-          JSON.stringify({
-            path: result.path,
-            ...(result.label !== undefined ? { label: result.label } : {}),
-            npy: name,
-            shape: [result.clips.length, result.frameCount, result.dim],
-            backbone: result.backbone,
-            ...(result.backend ? { backend: result.backend } : {}),
-            dim: result.dim,
-            clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask })),
-          }),
-        );
-      } else {
-        await sink.writeLine(
-          JSON.stringify({
-            path: result.path,
-            ...(result.label !== undefined ? { label: result.label } : {}),
-            backbone: result.backbone,
-            ...(result.backend ? { backend: result.backend } : {}),
-            dim: result.dim,
-            clips: result.clips.map((c) => ({
-              start: c.start,
-              end: c.end,
-              timestamps: c.timestamps,
-              mask: c.mask,
-              embedding: vector(c.embedding),
-              ...(frameEmbeddings
-                ? { frames: Array.from({ length: result.frameCount }, (_, t) => vector(c.frames.subarray(t * result.dim, (t + 1) * result.dim))) }
-                : {}),
-            })),
-          }),
-        );
-      }
-    }
-  } catch (error) {
-    if (!(interrupt.signal.aborted && isAbort(error))) throw error;
-    interrupted = true;
-  } finally {
-    renderer.done();
-    await sink.close();
-    await pipeline.close();
-    interrupt.dispose();
-  }
-  return finishRun(tracker, flags, interrupted);
+    },
+  );
 }

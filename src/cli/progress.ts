@@ -3,7 +3,9 @@
  * every few seconds otherwise, nothing with `--quiet`. stdout is never touched, so
  * `--out -` keeps it clean for data.
  */
-import type { ProgressEvent } from '../pipeline/progress.js';
+import { ProgressTracker, type ProgressEvent } from '../pipeline/progress.js';
+import { isAbort } from './common.js';
+import { handleInterrupts } from './interrupt.js';
 
 export interface Renderer {
   update(event: ProgressEvent): void;
@@ -84,8 +86,43 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Prints the run's summary (always when something failed) and gives the exit code: 130, 1 or 0. */
-export function finishRun(tracker: { snapshot(final: boolean): ProgressEvent }, flags: { quiet?: unknown }, interrupted: boolean): number {
+/**
+ * The run protocol of the commands that write one record per video (`embed`, `classify`):
+ * Ctrl-C handling, progress on stderr, a resource (pipeline or classifier) opened under the
+ * interrupt's signal, the records written, then everything closed — the output `sink` last
+ * but always — the summary printed (always when something failed) and the exit code given:
+ * 130 when interrupted, 1 when some videos failed, 0 otherwise.
+ */
+export async function runRecords<R extends { close(): Promise<void> }>(
+  flags: { quiet?: unknown },
+  sink: { close(): Promise<void> },
+  open: (signal: AbortSignal) => Promise<R>,
+  write: (resource: R, signal: AbortSignal, tracker: ProgressTracker) => Promise<void>,
+): Promise<number> {
+  const interrupt = handleInterrupts();
+  const renderer = createRenderer({ quiet: flags.quiet === true });
+  let resource: R;
+  try {
+    resource = await open(interrupt.signal);
+  } catch (error) {
+    await sink.close();
+    interrupt.dispose();
+    if (isAbort(error)) return 130;
+    throw error;
+  }
+  const tracker = new ProgressTracker((event) => renderer.update(event), 250);
+  let interrupted = false;
+  try {
+    await write(resource, interrupt.signal, tracker);
+  } catch (error) {
+    if (!(interrupt.signal.aborted && isAbort(error))) throw error;
+    interrupted = true;
+  } finally {
+    renderer.done();
+    await sink.close();
+    await resource.close();
+    interrupt.dispose();
+  }
   const summary = tracker.snapshot(true);
   if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
   if (interrupted) return 130;
