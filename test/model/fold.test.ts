@@ -1,32 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/model/backend.js';
 import { foldBatchNorm } from '../../src/model/fold.js';
 import { fixture } from '../fixtures.js';
+import { maxAbsDiff, realFrames } from './helpers.js';
 
-const require = createRequire(import.meta.url);
 const S = 224;
 
-/** `count` real frames of a fixture video, scaled to S x S: uint8 RGB [count, S, S, 3]. */
-function realFrames(relPath: string, count: number): Uint8Array {
-  const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  const run = spawnSync(ffmpeg, ['-v', 'error', '-i', fixture(relPath), '-vf', `scale=${S}:${S}`, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
-    maxBuffer: 64 * 2 ** 20,
-  });
-  if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
-  expect(run.stdout.length).toBe(count * S * S * 3);
-  return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('foldBatchNorm() on hand-set tiny models', () => {
   beforeAll(async () => {

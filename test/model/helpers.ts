@@ -3,7 +3,7 @@
  * rawvideo reader for fixture frames, and embeddings of fixture frames cached on disk
  * (keyed by backbone id) so the real backbone runs over each frame once per machine.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBackbone } from '../../src/model/backbones.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/model/embedder.js';
-import { fixturesDir } from '../fixtures.js';
+import { fixture, fixturesDir } from '../fixtures.js';
 
 const require = createRequire(import.meta.url);
 
@@ -163,4 +163,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** `count` real frames (every `every`-th) of a video (a fixture path, or absolute), scaled to S x S: uint8 RGB [count, S, S, 3]. */
+export function realFrames(relPath: string, count: number, every = 1, S = 224): Uint8Array {
+  const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  const file = relPath.startsWith('/') ? relPath : fixture(relPath);
+  const args = ['-v', 'error', '-i', file, '-vf', `select='not(mod(n\\,${every}))',scale=${S}:${S}`, '-vsync', '0'];
+  const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+    maxBuffer: 64 * 2 ** 20,
+  });
+  if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
+  if (run.stdout.length !== count * S * S * 3) throw new Error(`ffmpeg gave ${run.stdout.length} bytes for ${count} frames of ${relPath}`);
+  return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
 }

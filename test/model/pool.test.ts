@@ -1,6 +1,4 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -12,31 +10,12 @@ import { loadModel } from '../../src/model/model-files.js';
 import { backboneArtifacts } from '../../src/model/fast.js';
 import { autoWorkers, createWorkerPool, workerScript, type WorkerPool } from '../../src/model/pool.js';
 import { fixture } from '../fixtures.js';
+import { maxAbsDiff, realFrames } from './helpers.js';
 
-const require = createRequire(import.meta.url);
 const S = 224;
 const D = 1280;
 const FRAME = S * S * 3;
 
-/** `count` real frames (every `every`-th) of a video (a fixture path, or absolute), scaled to S x S: uint8 RGB [count, S, S, 3]. */
-function realFrames(relPath: string, count: number, every = 8): Uint8Array {
-  const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  const file = relPath.startsWith('/') ? relPath : fixture(relPath);
-  const args = ['-v', 'error', '-i', file, '-vf', `select='not(mod(n\\,${every}))',scale=${S}:${S}`, '-vsync', '0'];
-  const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
-    maxBuffer: 64 * 2 ** 20,
-  });
-  if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
-  expect(run.stdout.length).toBe(count * FRAME);
-  return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** Threads of this process (Linux): each worker_thread is one. */
 function threadCount(): number | undefined {
@@ -69,8 +48,8 @@ describe('createWorkerPool()', () => {
     clips = new Uint8Array(8 * FRAME);
     // Two scenes that do not start from black, 4 frames 8 apart from each: distinct frames.
     const [a, b] = videos.filter((v) => !v.startsWith('fade'));
-    clips.set(realFrames(`arrow/forward/${a}`, 4), 0);
-    clips.set(realFrames(`arrow/forward/${b}`, 4), 4 * FRAME);
+    clips.set(realFrames(`arrow/forward/${a}`, 4, 8), 0);
+    clips.set(realFrames(`arrow/forward/${b}`, 4, 8), 4 * FRAME);
     expected = tf.tidy(() => backbone.embed(normalizeFrames(tf.tensor4d(clips, [8, S, S, 3], 'int32'), backbone.normalize)).dataSync() as Float32Array);
 
     threadsBefore = threadCount();
@@ -208,7 +187,7 @@ describe('createEmbedder() fast path', () => {
 
   it('runs a folded backbone in workers by default, cached, with the plain in-process features', async () => {
     const videos = readdirSync(fixture('arrow/reversed')).sort().filter((v) => !v.startsWith('fade'));
-    const clip = realFrames(`arrow/reversed/${videos[2]}`, 4); // [1, 4, S, S, 3]
+    const clip = realFrames(`arrow/reversed/${videos[2]}`, 4, 8); // [1, 4, S, S, 3]
     const local = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0 });
     try {
       expect(existsSync(join(cacheDir, 'backbones', `${plain.backboneId}-folded`, 'folded.json'))).toBe(true);
