@@ -158,7 +158,7 @@ export class WorkerPool {
   private disposed = false;
 
   /** @internal Use {@link spawnWorkerPool} or {@link createWorkerPool}. */
-  constructor(private readonly options: SpawnOptions) {
+  constructor(options: SpawnOptions) {
     this.size = options.workers;
     const script = workerScript();
     const init: WorkerInit = { protocol: PROTOCOL, backend: options.backend ?? 'auto', maxBatchFrames: options.maxBatchFrames ?? 4 };
