@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, oneOf } from '../validate.js';
@@ -36,13 +36,12 @@ function silenceCpuGreeting(): void {
 
 async function tryTensorflow(): Promise<string | undefined> {
   try {
-    // A variable specifier keeps TypeScript from resolving the optional package at build time.
-    const name = '@tensorflow/tfjs-node';
-    await import(name);
+    // require, as for tfjs itself (see tf.ts); it registers the backend on that same tfjs.
+    require('@tensorflow/tfjs-node');
   } catch (error) {
     // Not installed is the usual case (its install step needs a download); say so without
     // the resolver's absolute paths, which would end up in every output's metadata.
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return '@tensorflow/tfjs-node is not installed';
+    if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') return '@tensorflow/tfjs-node is not installed';
     return `@tensorflow/tfjs-node failed to load (${(error as Error).message.split('\n')[0]})`;
   }
   try {
@@ -55,7 +54,7 @@ async function tryTensorflow(): Promise<string | undefined> {
 
 async function tryWasm(): Promise<string | undefined> {
   try {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm'); // require: see tf.ts
     // Point the loader at the binaries shipped in the package (SIMD included); in Node the
     // default prefix depends on how the module was resolved, so make it explicit.
     try {

@@ -2,7 +2,7 @@
  * A trained head and what it was trained for: `predict` maps frame embeddings [B, T, D] (and
  * which frames are real) to class probabilities. Made by `trainHead` and `loadModel`.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
 import type { BackendInfo } from './backend.js';

@@ -3,7 +3,7 @@
  * TimeDistributed(backbone). This file holds the in-process implementation; the per-worker
  * work is the one function `embedClipsLocal`, so a worker pool can run it elsewhere.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
 import { boolean, checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';

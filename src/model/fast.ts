@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { ModelError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal } from '../validate.js';

@@ -4,7 +4,7 @@
  * never lands in both splits), early stopping on validation loss keeping the best weights,
  * optional class weights, and a seed that makes a run repeatable on the same backend.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
