@@ -234,6 +234,8 @@ export class EmbedEngine {
           return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
         }
       }
+      // A miss: the model is needed, so start loading it while this video decodes.
+      this.embedder.prepare?.();
       // Decode under the queue, a part of the plan at a time; each task holds its slot until
       // its clips fit in the batcher, so at most `roomLimit` decoded clips wait for the backbone.
       const D = this.embedder.dim;

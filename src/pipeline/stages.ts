@@ -11,7 +11,7 @@ import type { BackboneInfo } from '../model/backbones.js';
 import { ModelError } from '../errors.js';
 import { debug } from '../log.js';
 import { writeFileAtomic } from './npy.js';
-import { stableStringify } from './cache.js';
+import { defaultCacheDir, stableStringify } from './cache.js';
 import { UsageError } from '../errors.js';
 import { invalid } from '../validate.js';
 import { discover } from '../ingest/discover.js';
@@ -81,8 +81,10 @@ function memoFile(cacheDir: string, name: string): string {
 }
 
 /**
- * Stands in for the embedder while every video comes from the cache: it knows the backbone's
- * id, size and D, and loads the real one on the first `embedClips`.
+ * Stands in for the embedder until it is needed: it knows the backbone's id, size and D, and
+ * loads the real one on `prepare()` (the engine calls it at the first video that misses the
+ * cache, so the load overlaps that video's decoding) or on the first `embedClips`. A run whose
+ * videos all come from the cache never loads tfjs.
  */
 class LazyEmbedder implements EmbedderLike {
   private loading?: Promise<EmbedderLike>;
@@ -106,15 +108,21 @@ class LazyEmbedder implements EmbedderLike {
   get backend(): { name: string; reason: string } {
     return this.real?.backend ?? { name: 'none', reason: 'not loaded: every embedding so far came from the cache' };
   }
-  async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array> {
-    this.loading ??= this.load().then((real) => {
+  /** Starts loading now (idempotent), so the load overlaps decoding; errors surface in `embedClips`. */
+  prepare(): void {
+    if (this.loading) return;
+    this.loading = this.load().then((real) => {
       this.real = real;
       if (real.backboneId !== this.known.id || real.dim !== this.known.dim) {
         throw new ModelError(`The backbone loaded (${real.backboneId}) is not the one remembered (${this.known.id}); run again`);
       }
       return real;
     });
-    const real = await this.loading;
+    this.loading.catch(() => undefined); // awaited in embedClips
+  }
+  async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array> {
+    this.prepare();
+    const real = await this.loading!;
     return real.embedClips(data, shape, options);
   }
   async dispose(): Promise<void> {
@@ -140,7 +148,8 @@ export async function createBackbone(options: {
     const { lazy: _lazy, ...rest } = options;
     return createEmbedder({ ...rest, backbone: rest.backbone as Parameters<typeof createEmbedder>[0] extends infer O ? (O extends { backbone?: infer B } ? B : never) : never });
   };
-  const memo = options.cacheDir && isRegistryName(options.backbone) ? memoFile(options.cacheDir, options.backbone) : undefined;
+  // The memo sits with the backbone cache, which is used even when the embedding cache is off.
+  const memo = isRegistryName(options.backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), options.backbone) : undefined;
   if (memo && options.lazy) {
     try {
       const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;

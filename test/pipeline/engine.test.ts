@@ -16,6 +16,7 @@ import { createEmbedder, type FrameEmbedder } from '../../src/model/embedder.js'
 import { EmbeddingCache } from '../../src/pipeline/cache.js';
 import { EmbedEngine, isErrorRecord, type ErrorRecord, type IngestStages, type VideoFrames } from '../../src/pipeline/engine.js';
 import { ProgressTracker, type ProgressEvent } from '../../src/pipeline/progress.js';
+import type { EmbedderLike } from '../../src/pipeline/types.js';
 import { fixture } from '../fixtures.js';
 
 const stages: IngestStages = { probe, planClips, extractClips };
@@ -31,8 +32,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function engine(cache?: EmbeddingCache, concurrency = 2, more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages } = {}): EmbedEngine {
-  return new EmbedEngine(embedder, more.stages ?? stages, {
+function engine(
+  cache?: EmbeddingCache,
+  concurrency = 2,
+  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: EmbedderLike } = {},
+): EmbedEngine {
+  return new EmbedEngine(more.embedder ?? embedder, more.stages ?? stages, {
     sampling: more.sampling ?? { kind: 'uniform', frames: T },
     clipsPerDecode: more.clipsPerDecode,
     size: embedder.inputSize,
@@ -98,6 +103,34 @@ describe('EmbedEngine.run()', () => {
       expect(Array.from((b as VideoFrames).embeddings)).toEqual(Array.from(a.embeddings));
       expect((b as VideoFrames).clips).toEqual(a.clips);
     });
+  });
+
+  it('asks the embedder to prepare at a cache miss, before probing, and never for a hit', async () => {
+    const cache = new EmbeddingCache(join(dir, 'prepare-cache'));
+    const log: string[] = [];
+    // The real embedder, with the optional prepare() that a lazily loaded one has.
+    const watched: EmbedderLike = {
+      backboneId: embedder.backboneId,
+      inputSize: embedder.inputSize,
+      dim: embedder.dim,
+      backend: embedder.backend,
+      embedClips: (data, shape, options) => embedder.embedClips(data, shape, options),
+      dispose: async () => undefined,
+      prepare: () => log.push('prepare'),
+    };
+    const logging: IngestStages = {
+      ...stages,
+      probe: (path, options) => {
+        log.push('probe');
+        return probe(path, options);
+      },
+    };
+    const one = [fixture('arrow/forward/zoom-pal.mp4')];
+    await collect(engine(cache, 2, { embedder: watched, stages: logging }), one);
+    expect(log).toEqual(['prepare', 'probe']);
+    const again = await collect(engine(cache, 2, { embedder: watched, stages: logging }), one);
+    expect(again.tracker.cacheHits).toBe(1);
+    expect(log).toEqual(['prepare', 'probe']);
   });
 
   it('ends promptly on abort and leaves no ffmpeg', async () => {

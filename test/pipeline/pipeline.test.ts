@@ -53,6 +53,22 @@ describe('createPipeline()', () => {
     expect(events.at(-1)).toMatchObject({ final: true, videosDone: 4, videosTotal: 4, failures: 1, failuresByCode: { EMPTY_FILE: 1 } });
   });
 
+  it('loads the backbone only when a video misses the cache', async () => {
+    const one = fixture('arrow/forward/zoom-pal.mp4');
+    for await (const r of fw.embed(one)) expect(isErrorRecord(r)).toBe(false); // fills the cache
+    // A new pipeline on the same cache knows the backbone from the first one's memo.
+    const lazy = await createPipeline({ frames: 4, cache });
+    try {
+      expect(lazy.backend.name).toBe('none');
+      for await (const r of lazy.embed(one)) expect((r as EmbedResult).cached).toBe(true);
+      expect(lazy.backend.name).toBe('none');
+      for await (const r of lazy.embed(fixture('edge/counter.mp4'))) expect((r as EmbedResult).cached).toBe(false);
+      expect(lazy.backend.name).toBe(fw.backend.name);
+    } finally {
+      await lazy.close();
+    }
+  });
+
   it('embed() reports input errors before any work', async () => {
     const iterator = fw.embed(['/no/such/folder']);
     await expect(iterator.next()).rejects.toThrow(UsageError);
