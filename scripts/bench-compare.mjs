@@ -7,13 +7,16 @@
  *
  * 1. Makes the benchmark videos with scripts/make_bench_videos.sh (ffmpeg from
  *    @ffmpeg-installer) into DIR, default `<tmpdir>/framewise-bench-videos`, once.
- * 2. Alternates A B A B...: A = `framewise embed DIR --no-cache` as a child process (cold: a
- *    new process each round, no embedding cache, the backbone from its disk cache); B = the
- *    reference, `/usr/bin/python3 scripts/reference/torch_pipeline.py DIR 2 16 224`, where
- *    that python has torch (skipped otherwise, e.g. on CI).
- * 3. Prints per-round clips/s of each and the median ratio. framewise's clips/s is the whole
- *    process (start-up included); the reference's is what it prints, which leaves out its
- *    model set-up. Both whole-process figures are printed too.
+ * 2. Alternates A L B, A L B...: A = `framewise embed DIR --no-cache` as a child process
+ *    (cold: a new process each round, no embedding cache, the backbone from its disk cache);
+ *    L = the library API in a new process, timed as the reference times itself
+ *    (`bench-library-run.mjs`: set-up and one warm-up video apart, then the folder);
+ *    B = the reference, `/usr/bin/python3 scripts/reference/torch_pipeline.py DIR 2 16 224`,
+ *    where that python has torch (skipped otherwise, e.g. on CI).
+ * 3. Prints per-round clips/s of each and three median ratios: like for like (L against the
+ *    reference's own timer: both leave set-up out), whole process against whole process
+ *    (A against the reference's process), and A against the reference's own timer (start-up
+ *    counted on one side only).
  * 4. Extras: backbone frames/s against the machine's peak, peak RSS, and the cold start to
  *    the first result with a cached backbone.
  * `--sweep` also runs framewise over a grid of --workers x --concurrency, to pick defaults.
@@ -31,6 +34,7 @@ const require = createRequire(import.meta.url);
 const PYTHON = '/usr/bin/python3';
 const REFERENCE = path.join(root, 'scripts', 'reference', 'torch_pipeline.py');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
+const LIBRARY_RUN = path.join(root, 'scripts', 'bench-library-run.mjs');
 const GFLOP_PER_FRAME = 0.6; // MobileNetV2 at 224: ~300 M multiply-adds
 
 // ---- arguments -------------------------------------------------------------------------
@@ -203,6 +207,13 @@ async function framewiseRound(flags = []) {
   }
 }
 
+async function libraryRound() {
+  const r = await run(process.execPath, [LIBRARY_RUN, videos]);
+  if (r.code !== 0) throw new Error(`bench-library-run exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop());
+  return { clipsPerS: json.clips_per_s, setup: json.setup_s, wall: json.wall_s };
+}
+
 async function referenceRound() {
   const r = await run(PYTHON, [REFERENCE, videos, '2', '16', '224']);
   if (r.code !== 0) throw new Error(`reference exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
@@ -276,30 +287,43 @@ console.log(whyNoReference ? `reference: skipped (${whyNoReference})` : `referen
 }
 
 const A = [];
+const L = [];
 const B = [];
 for (let i = 0; i < rounds; i += 1) {
   const a = await framewiseRound();
   A.push(a);
-  let line = `round ${i + 1}: framewise ${fmt(a.clipsPerS, 3)} clips/s (${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)})`;
+  const l = await libraryRound();
+  L.push(l);
+  let line = `round ${i + 1}: framewise embed ${fmt(a.clipsPerS, 3)} clips/s (process ${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)}); library ${fmt(l.clipsPerS, 3)} clips/s (${fmt(l.wall, 1)} s after ${fmt(l.setup, 1)} s set-up)`;
   if (!whyNoReference) {
     const b = await referenceRound();
     B.push(b);
-    line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; ${fmt(b.cpuPerClip)} CPU-s/clip; peak RSS ${mib(b.peakSelf)}) | ratio ${fmt(a.clipsPerS / b.clipsPerS)}`;
+    line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; ${fmt(b.cpuPerClip)} CPU-s/clip; peak RSS ${mib(b.peakSelf)})`;
   }
   console.log(line);
 }
 
-const summary = { framewiseClipsPerS: median(A.map((a) => a.clipsPerS)), framewisePeakRssMiB: Math.round(Math.max(...A.map((a) => a.peakSelf)) / 1024) };
-console.log(`framewise: median ${fmt(summary.framewiseClipsPerS, 3)} clips/s; peak RSS ${mib(Math.max(...A.map((a) => a.peakSelf)))} (${mib(Math.max(...A.map((a) => a.peakTree)))} with ffmpeg)`);
+const summary = {
+  framewiseClipsPerS: median(A.map((a) => a.clipsPerS)),
+  libraryClipsPerS: median(L.map((l) => l.clipsPerS)),
+  framewisePeakRssMiB: Math.round(Math.max(...A.map((a) => a.peakSelf)) / 1024),
+};
+console.log(`framewise embed: median ${fmt(summary.framewiseClipsPerS, 3)} clips/s (whole process); peak RSS ${mib(Math.max(...A.map((a) => a.peakSelf)))} (${mib(Math.max(...A.map((a) => a.peakTree)))} with ffmpeg)`);
+console.log(`framewise library: median ${fmt(summary.libraryClipsPerS, 3)} clips/s (set-up excluded)`);
 if (B.length) {
-  const ratios = A.map((a, i) => a.clipsPerS / B[i].clipsPerS);
-  const processRatios = A.map((a, i) => a.clipsPerS / B[i].processClipsPerS);
+  const ratio = (xs, ys) => xs.map((x, i) => x / ys[i]);
+  const likeForLike = ratio(L.map((l) => l.clipsPerS), B.map((b) => b.clipsPerS));
+  const processRatios = ratio(A.map((a) => a.clipsPerS), B.map((b) => b.processClipsPerS));
+  const againstTimer = ratio(A.map((a) => a.clipsPerS), B.map((b) => b.clipsPerS));
   summary.referenceClipsPerS = median(B.map((b) => b.clipsPerS));
-  summary.medianRatio = median(ratios);
+  summary.medianRatio = median(likeForLike);
   summary.medianProcessRatio = median(processRatios);
+  summary.medianEmbedAgainstTimerRatio = median(againstTimer);
+  const rounds = (rs) => rs.map((r) => fmt(r)).join(', ');
   console.log(`reference: median ${fmt(summary.referenceClipsPerS, 3)} clips/s (its own timer, set-up excluded)`);
-  console.log(`median ratio framewise/reference: ${fmt(summary.medianRatio)} (per round: ${ratios.map((r) => fmt(r)).join(', ')})`);
-  console.log(`median ratio, whole process against whole process: ${fmt(summary.medianProcessRatio)}`);
+  console.log(`median ratio framewise/reference, like for like (set-up excluded on both sides): ${fmt(summary.medianRatio)} (per round: ${rounds(likeForLike)})`);
+  console.log(`median ratio, whole process against whole process: ${fmt(summary.medianProcessRatio)} (per round: ${rounds(processRatios)})`);
+  console.log(`median ratio, framewise embed's whole process against the reference's own timer: ${fmt(summary.medianEmbedAgainstTimerRatio)} (per round: ${rounds(againstTimer)})`);
   if (A[0].cpuPerClip && B[0].cpuPerClip) {
     summary.cpuPerClip = { framewise: median(A.map((a) => a.cpuPerClip)), reference: median(B.map((b) => b.cpuPerClip)) };
     console.log(
