@@ -211,7 +211,7 @@ async function libraryRound() {
   const r = await run(process.execPath, [LIBRARY_RUN, videos]);
   if (r.code !== 0) throw new Error(`bench-library-run exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
   const json = JSON.parse(r.stdout.trim().split('\n').pop());
-  return { clipsPerS: json.clips_per_s, setup: json.setup_s, wall: json.wall_s };
+  return { clipsPerS: json.clips_per_s, setup: json.setup_s, wall: json.wall_s, cpu: json.cpu_s_per_clip };
 }
 
 async function referenceRound() {
@@ -294,7 +294,7 @@ for (let i = 0; i < rounds; i += 1) {
   A.push(a);
   const l = await libraryRound();
   L.push(l);
-  let line = `round ${i + 1}: framewise embed ${fmt(a.clipsPerS, 3)} clips/s (process ${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)}); library ${fmt(l.clipsPerS, 3)} clips/s (${fmt(l.wall, 1)} s after ${fmt(l.setup, 1)} s set-up)`;
+  let line = `round ${i + 1}: framewise embed ${fmt(a.clipsPerS, 3)} clips/s (process ${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)}); library ${fmt(l.clipsPerS, 3)} clips/s (${fmt(l.wall, 1)} s after ${fmt(l.setup, 1)} s set-up; CPU-s/clip: workers ${fmt(l.cpu?.workers)}, main ${fmt(l.cpu?.main)}, other threads ${fmt(l.cpu?.otherThreads)}, ffmpeg ${fmt(l.cpu?.children)})`;
   if (!whyNoReference) {
     const b = await referenceRound();
     B.push(b);
@@ -310,6 +310,14 @@ const summary = {
 };
 console.log(`framewise embed: median ${fmt(summary.framewiseClipsPerS, 3)} clips/s (whole process); peak RSS ${mib(Math.max(...A.map((a) => a.peakSelf)))} (${mib(Math.max(...A.map((a) => a.peakTree)))} with ffmpeg)`);
 console.log(`framewise library: median ${fmt(summary.libraryClipsPerS, 3)} clips/s (set-up excluded)`);
+if (L[0].cpu?.process !== undefined) {
+  const m = (key) => median(L.map((l) => l.cpu[key]));
+  summary.libraryCpuPerClip = { workers: m('workers'), main: m('main'), otherThreads: m('otherThreads'), ffmpeg: m('children') };
+  const c = summary.libraryCpuPerClip;
+  console.log(
+    `  where its CPU goes, CPU-s per clip (medians): inference workers ${fmt(c.workers)}, main thread ${fmt(c.main)}, other threads (V8 helpers, libuv, sharp) ${fmt(c.otherThreads)}, ffmpeg ${fmt(c.ffmpeg)}; total ${fmt(c.workers + c.main + c.otherThreads + c.ffmpeg)}`,
+  );
+}
 if (B.length) {
   const ratio = (xs, ys) => xs.map((x, i) => x / ys[i]);
   const likeForLike = ratio(L.map((l) => l.clipsPerS), B.map((b) => b.clipsPerS));

@@ -6,9 +6,46 @@
  *
  *   node scripts/bench-library-run.mjs VIDEO_DIR [WORKERS]
  *
- * Prints one JSON line: videos, setup_s, wall_s, clips_per_s.
+ * Prints one JSON line: videos, setup_s, wall_s, clips_per_s, and where the CPU time of the
+ * timed part went (Linux), in CPU-s per clip: this process (`process`), split into the
+ * inference workers (its busiest threads besides the main one), the main thread and the rest
+ * (V8's helper threads, libuv's pool, sharp), and its finished children (`children`: ffmpeg
+ * and ffprobe).
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+
+const HZ = 100; // USER_HZ on Linux
+
+/** utime+stime and cutime+cstime, in seconds, of a /proc stat file. */
+function statTimes(file) {
+  const stat = readFileSync(file, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { self: (f[11] + f[12]) / HZ, children: (f[13] + f[14]) / HZ };
+}
+
+/** CPU seconds of this process, of its finished children, and of each of its threads (Linux). */
+function cpuTimes() {
+  if (!existsSync('/proc/self/stat')) return undefined;
+  const threads = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      threads.set(tid, statTimes(`/proc/self/task/${tid}/stat`).self);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { ...statTimes('/proc/self/stat'), threads };
+}
+
+/** Splits the timed CPU of this process by thread: main, the busiest `workers` others, the rest. */
+function threadSplit(before, after, workers) {
+  const main = String(process.pid);
+  const delta = [...after.threads].map(([tid, s]) => [tid, s - (before.threads.get(tid) ?? 0)]);
+  const others = delta.filter(([tid]) => tid !== main).sort((a, b) => b[1] - a[1]);
+  const sum = (xs) => xs.reduce((a, [, s]) => a + s, 0);
+  return { main: sum(delta.filter(([tid]) => tid === main)), workers: sum(others.slice(0, workers)), other: sum(others.slice(workers)) };
+}
 
 const root = path.resolve(import.meta.dirname, '..');
 const [dir, workers] = process.argv.slice(2);
@@ -22,13 +59,27 @@ try {
   for await (const r of fw.embed(first.path)) if (isErrorRecord(r)) throw new Error(`warm-up: ${r.path}: ${r.error.message}`);
   const setup = (performance.now() - started) / 1000;
   const t0 = performance.now();
+  const cpu0 = cpuTimes();
   let videos = 0;
   for await (const r of fw.embed(dir)) {
     if (isErrorRecord(r)) throw new Error(`${r.path}: ${r.error.message}`);
     videos += 1;
   }
   const wall = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ videos, setup_s: +setup.toFixed(2), wall_s: +wall.toFixed(3), clips_per_s: +(videos / wall).toFixed(3) }));
+  const cpu1 = cpuTimes();
+  const perClip = (seconds) => +(seconds / videos).toFixed(3);
+  let cpu;
+  if (cpu0 && cpu1) {
+    const split = threadSplit(cpu0, cpu1, Number(workers ?? fw.backend.reason.match(/(\d+) worker thread/)?.[1] ?? 0));
+    cpu = {
+      process: perClip(cpu1.self - cpu0.self),
+      children: perClip(cpu1.children - cpu0.children),
+      workers: perClip(split.workers),
+      main: perClip(split.main),
+      otherThreads: perClip(split.other),
+    };
+  }
+  console.log(JSON.stringify({ videos, setup_s: +setup.toFixed(2), wall_s: +wall.toFixed(3), clips_per_s: +(videos / wall).toFixed(3), cpu_s_per_clip: cpu }));
 } finally {
   await fw.close();
 }
