@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../dist/model/backend.js';
-import { loadBackbone, normalizeFrames } from '../dist/model/backbones.js';
+import { selectBackend } from '../dist/engines/tfjs/backend.js';
+import { loadBackbone, normalizeFrames } from '../dist/engines/tfjs/registry.js';
 import { TimeDistributed } from '../dist/model/time-distributed.js';
 import { buildHead, resolveHeadConfig } from '../dist/model/heads.js';
 

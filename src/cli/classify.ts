@@ -40,17 +40,17 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
 
-  const { resolveOptions } = await import('../pipeline/options.js');
-  const { discoverInputs } = await import('../pipeline/stages.js');
-  const { openCsv, openJsonl, csvRow, isDone } = await import('../pipeline/output.js');
+  const { resolveOptions } = await import('../tasks/options.js');
+  const { discoverInputs } = await import('../engines/index.js');
+  const { openCsv, openJsonl, csvRow, isDone } = await import('../output/sinks.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
   const { sink, resume: state } = csv ? await openCsv(out, CSV_HEADER, { resume, force }) : await openJsonl(out, { resume, force });
 
-  const { loadClassifier } = await import('../pipeline/classify.js');
-  const { isErrorRecord } = await import('../pipeline/engine.js');
+  const { loadClassifier } = await import('../tasks/classify.js');
+  const { isErrorRecord } = await import('../embedding/local-runner.js');
   return runRecords(
     flags,
     sink,

@@ -6,7 +6,7 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import type { PipelineOptions } from '../pipeline/options.js';
+import type { PipelineOptions } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {

@@ -48,9 +48,9 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const options = pipelineOptionsFrom(flags);
 
   // Heavy modules load only now, so `--help` stays instant.
-  const { resolveOptions } = await import('../pipeline/options.js');
-  const { discoverInputs } = await import('../pipeline/stages.js');
-  const { openJsonl, isDone } = await import('../pipeline/output.js');
+  const { resolveOptions } = await import('../tasks/options.js');
+  const { discoverInputs } = await import('../engines/index.js');
+  const { openJsonl, isDone } = await import('../output/sinks.js');
   resolveOptions(options); // bad flag values fail before any work
   // The output and the inputs are checked before the backbone loads.
   let indexPath = out;
@@ -69,9 +69,9 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const { sink, resume: state } = await openJsonl(indexPath, { resume, force });
 
-  const { createPipelineInternal, toEmbedResult } = await import('../pipeline/pipeline.js');
-  const { isErrorRecord } = await import('../pipeline/engine.js');
-  const { encodeNpy, npyNameFor, writeFileAtomic } = await import('../pipeline/npy.js');
+  const { createPipelineInternal, toEmbedResult } = await import('../tasks/embed.js');
+  const { isErrorRecord } = await import('../embedding/local-runner.js');
+  const { encodeNpy, npyNameFor, writeFileAtomic } = await import('../output/npy.js');
   const frameEmbeddings = flags.frameEmbeddings === true;
   return runRecords(
     flags,

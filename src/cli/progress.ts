@@ -3,7 +3,7 @@
  * every few seconds otherwise, nothing with `--quiet`. stdout is never touched, so
  * `--out -` keeps it clean for data.
  */
-import { ProgressTracker, type ProgressEvent } from '../pipeline/progress.js';
+import { ProgressTracker, type ProgressEvent } from '../embedding/progress.js';
 import { isAbort } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 

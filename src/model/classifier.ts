@@ -2,11 +2,11 @@
  * A trained head and what it was trained for: `predict` maps frame embeddings [B, T, D] (and
  * which frames are real) to class probabilities. Made by `trainHead` and `loadModel`.
  */
-import { tf } from './tf.js';
+import { tf } from '../engines/tfjs/tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
-import type { BackendInfo } from './backend.js';
-import type { CustomBackbone, Normalization } from './backbones.js';
+import type { BackendInfo } from '../engines/tfjs/backend.js';
+import type { CustomBackbone, Normalization } from '../engines/tfjs/registry.js';
 import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
 
 /** Figures from a training run. */

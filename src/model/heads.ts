@@ -4,7 +4,7 @@
  * [B, T, C] (many-to-many: returnSequences + TimeDistributed(Dense)). Padded frames arrive as
  * all-zero embeddings and are masked by the first layer, in both modes.
  */
-import { tf } from './tf.js';
+import { tf } from '../engines/tfjs/tf.js';
 import { invalid, isPlainObject, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { MaskedMean } from './layers.js';
 import { TimeDistributed } from './time-distributed.js';

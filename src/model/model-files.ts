@@ -6,17 +6,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tf } from './tf.js';
+import { tf } from '../engines/tfjs/tf.js';
 import { ModelError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../validate.js';
-import { selectBackend, type BackendRequest } from './backend.js';
-import { loadBackbone, normalizationParams, type BackboneInfo } from './backbones.js';
+import { selectBackend, type BackendRequest } from '../engines/tfjs/backend.js';
+import { loadBackbone, normalizationParams, type BackboneInfo } from '../engines/tfjs/registry.js';
 import { Classifier, type ModelInfo } from './classifier.js';
-import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from './io.js';
+import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../engines/tfjs/artifacts.js';
 import { Normalize, TimeMask } from './layers.js';
 import { TimeDistributed } from './time-distributed.js';
-import { FRAMEWISE_VERSION } from './version.js';
+import { FRAMEWISE_VERSION } from '../version.js';
 
 export const MODEL_INFO_FILE = 'framewise.json';
 

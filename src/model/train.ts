@@ -4,7 +4,7 @@
  * never lands in both splits), early stopping on validation loss keeping the best weights,
  * optional class weights, and a seed that makes a run repeatable on the same backend.
  */
-import { tf } from './tf.js';
+import { tf } from '../engines/tfjs/tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
@@ -17,11 +17,11 @@ import {
   positiveInteger,
   positiveNumber,
 } from '../validate.js';
-import { activeBackendName, currentBackend, withHeadBackend } from './backend.js';
-import type { BackboneInfo } from './backbones.js';
+import { activeBackendName, currentBackend, withHeadBackend } from '../engines/tfjs/backend.js';
+import type { BackboneInfo } from '../engines/tfjs/registry.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
-import { FRAMEWISE_VERSION } from './version.js';
+import { FRAMEWISE_VERSION } from '../version.js';
 
 /** Training data: embeddings of N clips of T frames, and their labels. */
 export interface TrainData {

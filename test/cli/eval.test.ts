@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confusionLayout, type MetricsReport } from '../../src/pipeline/report.js';
+import { confusionLayout, type MetricsReport } from '../../src/evaluation/report.js';
 import { fixture } from '../fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');

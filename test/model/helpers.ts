@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBackbone } from '../../src/model/backbones.js';
-import { embedClipsLocal, prepareLocalModel } from '../../src/model/embedder.js';
+import { loadBackbone } from '../../src/engines/tfjs/registry.js';
+import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { fixture, fixturesDir } from '../fixtures.js';
 
 const require = createRequire(import.meta.url);

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/model/backend.js';
-import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/model/backbones.js';
-import { layersModelFromArtifacts, modelToArtifacts } from '../../src/model/io.js';
+import { selectBackend } from '../../src/engines/tfjs/backend.js';
+import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/engines/tfjs/registry.js';
+import { layersModelFromArtifacts, modelToArtifacts } from '../../src/engines/tfjs/artifacts.js';
 import { TimeMask } from '../../src/model/layers.js';
 import { TimeDistributed } from '../../src/model/time-distributed.js';
 import { maxAbsDiff, testCacheDir } from './helpers.js';

@@ -1,0 +1,186 @@
+/**
+ * The embedding cache: the frame embeddings of one video under one set of settings, on
+ * disk. A key is built from the file's identity (size, mtime and a hash of the first and
+ * last 64 KiB), the sampling options (the plan is a pure function of the probe, and the
+ * probe of the content, so the options stand for the plan), the frame size and fit, and
+ * the backbone id. Entries are written to a temporary file and renamed, and each carries a
+ * hash of its payload, so a torn or corrupt entry is never read: it counts as a miss.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { debug } from '../log.js';
+import { FRAMEWISE_VERSION } from '../version.js';
+import { writeFileAtomic } from '../output/npy.js';
+
+const HEAD_TAIL_BYTES = 64 * 1024;
+const MAGIC = Buffer.from('FWE1');
+const FORMAT_VERSION = 1;
+
+/** The folder used when no cache folder is given: `FRAMEWISE_CACHE`, else `~/.cache/framewise`. */
+export function defaultCacheDir(): string {
+  return process.env.FRAMEWISE_CACHE || join(homedir(), '.cache', 'framewise');
+}
+
+/** What identifies a file's content cheaply. */
+export interface FileIdentity {
+  size: number;
+  mtimeMs: number;
+  /** sha256 of the first and the last 64 KiB. */
+  headTail: string;
+}
+
+/** Reads a file's identity: two small reads, whatever its size. */
+export async function fileIdentity(path: string): Promise<FileIdentity> {
+  const info = await stat(path);
+  const hash = createHash('sha256');
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(HEAD_TAIL_BYTES, info.size));
+    await handle.read(head, 0, head.length, 0);
+    hash.update(head);
+    if (info.size > HEAD_TAIL_BYTES) {
+      const tailLength = Math.min(HEAD_TAIL_BYTES, info.size - HEAD_TAIL_BYTES);
+      const tail = Buffer.alloc(tailLength);
+      await handle.read(tail, 0, tailLength, info.size - tailLength);
+      hash.update(tail);
+    }
+  } finally {
+    await handle.close();
+  }
+  return { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), headTail: hash.digest('hex') };
+}
+
+/** Everything that decides the embeddings of a video. */
+export interface CacheKeyParts {
+  identity: FileIdentity;
+  /** The sampling options, with every default filled in. */
+  sampling: unknown;
+  size: number;
+  fit: string;
+  backboneId: string;
+}
+
+/** JSON with sorted keys, so equal objects give equal strings. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The hex key of an entry. */
+export function cacheKey(parts: CacheKeyParts): string {
+  // The framewise version is in the key: a new release may sample or decode differently.
+  return createHash('sha256').update(stableStringify({ v: FORMAT_VERSION, framewise: FRAMEWISE_VERSION, ...parts })).digest('hex');
+}
+
+/** The clip layout stored beside the embeddings. */
+export interface CachedClip {
+  index: number;
+  start: number;
+  end: number;
+  timestamps: number[];
+  mask: boolean[];
+  warnings?: string[];
+}
+
+/** One cached video: clips x T frames x D, as float32. */
+export interface CachedVideo {
+  clips: CachedClip[];
+  frames: number;
+  dim: number;
+  /** float32 [clips, T, D] */
+  embeddings: Float32Array;
+  /** The backend that computed them. */
+  backend?: string;
+}
+
+/** An on-disk cache of frame embeddings per video. */
+export class EmbeddingCache {
+  /** Entries read and written in this process. */
+  readonly stats = { hits: 0, misses: 0, writes: 0, corrupt: 0 };
+  constructor(readonly dir: string) {}
+
+  private file(key: string): string {
+    return join(this.dir, 'embeddings', `v${FORMAT_VERSION}`, key.slice(0, 2), `${key}.bin`);
+  }
+
+  /** The entry for `key`, or undefined when absent or damaged. */
+  async get(key: string): Promise<CachedVideo | undefined> {
+    let file: Buffer;
+    try {
+      file = await readFile(this.file(key));
+    } catch {
+      this.stats.misses += 1;
+      return undefined;
+    }
+    const entry = decodeEntry(file, key);
+    if (!entry) {
+      this.stats.corrupt += 1;
+      this.stats.misses += 1;
+      debug('cache: ignoring a damaged entry %s', key);
+      return undefined;
+    }
+    this.stats.hits += 1;
+    return entry;
+  }
+
+  /** Stores an entry atomically; a failure to write is logged, never thrown. */
+  async set(key: string, video: CachedVideo): Promise<void> {
+    const path = this.file(key);
+    try {
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFileAtomic(path, encodeEntry(key, video));
+      this.stats.writes += 1;
+    } catch (error) {
+      debug('cache: could not write %s: %s', path, (error as Error).message);
+    }
+  }
+}
+
+/** Layout: "FWE1", uint32 LE JSON length, JSON header, float32 LE payload. */
+export function encodeEntry(key: string, video: CachedVideo): Buffer {
+  const payload = Buffer.from(video.embeddings.buffer, video.embeddings.byteOffset, video.embeddings.byteLength);
+  const header = Buffer.from(
+    JSON.stringify({
+      key,
+      clips: video.clips,
+      frames: video.frames,
+      dim: video.dim,
+      ...(video.backend ? { backend: video.backend } : {}),
+      values: video.embeddings.length,
+      sha256: createHash('sha256').update(payload).digest('hex'),
+    }),
+  );
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length, 0);
+  return Buffer.concat([MAGIC, length, header, payload]);
+}
+
+/** Parses and verifies an entry; undefined when anything is off. */
+export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined {
+  try {
+    if (file.length < 8 || !file.subarray(0, 4).equals(MAGIC)) return undefined;
+    const length = file.readUInt32LE(4);
+    if (8 + length > file.length) return undefined;
+    const header = JSON.parse(file.subarray(8, 8 + length).toString('utf8')) as {
+      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; sha256: string; backend?: string;
+    };
+    const payload = file.subarray(8 + length);
+    if (header.key !== key) return undefined;
+    if (payload.length !== header.values * 4) return undefined;
+    if (header.values !== header.clips.length * header.frames * header.dim) return undefined;
+    if (createHash('sha256').update(payload).digest('hex') !== header.sha256) return undefined;
+    const embeddings = new Float32Array(header.values);
+    Buffer.from(embeddings.buffer).set(payload); // copy: the payload is not 4-byte aligned
+    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}) };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The embedding engine: for a list of videos, in order, it gives each video's frame
+ * embeddings [clips, T, D] or an error record. Per video:
+ *
+ *   identity -> cache lookup -> (miss) probe -> plan -> extract -> batcher -> backbone -> cache write
+ *
+ * Work is bounded at every step: a window of videos in flight, a p-queue with explicit
+ * concurrency for decoding (with `onSizeLessThan` backpressure), and a cap on decoded clips
+ * waiting for the backbone. A decode slot is held until its clips fit in the batcher, so
+ * memory does not grow with the folder. Decoding of the next videos overlaps inference.
+ * Results come out in input order.
+ */
+import PQueue from 'p-queue';
+import { FramewiseError, IngestError } from '../errors.js';
+import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
+import { debug } from '../log.js';
+import type { EmbedderLike as FrameEmbedder } from './frame-embedder.js';
+import { Batcher } from './batcher.js';
+import { cacheKey, fileIdentity, type CachedClip, type EmbeddingCache } from './cache.js';
+import type { ProgressTracker } from './progress.js';
+
+/** The ingest functions the engine calls. */
+export interface IngestStages {
+  probe(path: string, options: { signal?: AbortSignal }): Promise<ProbeResult>;
+  planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
+  extractClips(
+    path: string,
+    plans: ClipPlan[],
+    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
+  ): Promise<FrameClip[]>;
+}
+
+/** An error record: one per video that could not be processed. */
+export interface ErrorRecord {
+  path: string;
+  error: { code: string; message: string };
+}
+
+/** True when `record` is an error record. */
+export function isErrorRecord(record: unknown): record is ErrorRecord {
+  return typeof record === 'object' && record !== null && 'error' in record;
+}
+
+/** The frame embeddings of one video, as the engine gives them. */
+export interface VideoFrames {
+  path: string;
+  clips: CachedClip[];
+  /** Frames per clip, T. */
+  frames: number;
+  /** Embedding size, D. */
+  dim: number;
+  /** float32 [clips, T, D] */
+  embeddings: Float32Array;
+  /** True when the embeddings came from the cache. */
+  cached: boolean;
+  /** The backend that computed the embeddings. */
+  backend?: string;
+}
+
+export interface EngineOptions {
+  sampling: Sampling;
+  size: number;
+  fit: 'cover' | 'contain';
+  /** ffmpeg decodes running at once. */
+  concurrency: number;
+  /** Clips per backbone call. */
+  batch: number;
+  /** Backbone calls running at once. */
+  inferenceConcurrency: number;
+  /** Per-video extraction timeout in ms; undefined for ingest's default (scaled by duration). */
+  timeoutMs: number | undefined;
+  /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
+  threads: number;
+  /**
+   * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
+   * this many clips, so the decoded frames held stay bounded whatever the video's length.
+   * @default 16
+   */
+  clipsPerDecode?: number;
+  cache?: EmbeddingCache;
+}
+
+/** Where the failures of a video become records instead of ending the run. */
+function recordableCode(error: unknown): string | undefined {
+  if (error instanceof IngestError) return error.code;
+  if (error instanceof FramewiseError && ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)) return error.code;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return code;
+  return undefined;
+}
+
+type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'error'; record: ErrorRecord } | { kind: 'fatal'; error: unknown };
+
+interface Slot<T> {
+  promise: Promise<Outcome<T>>;
+  settled?: Outcome<T>;
+}
+
+export class EmbedEngine {
+  constructor(
+    private readonly embedder: FrameEmbedder,
+    private readonly stages: IngestStages,
+    private readonly options: EngineOptions,
+  ) {}
+
+  get backboneId(): string {
+    return this.embedder.backboneId;
+  }
+
+  /**
+   * Embeds `items` (anything with a `path`) in order. Yields `[item, VideoFrames | ErrorRecord]`.
+   * On abort, yields the results that had already finished, then throws `signal.reason`.
+   */
+  async *run<I extends { path: string; start?: number; end?: number }>(
+    items: Iterable<I>,
+    tracker: ProgressTracker,
+    signal?: AbortSignal,
+  ): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
+    const { concurrency, batch, inferenceConcurrency } = this.options;
+    const frames = this.options.sampling.frames;
+    // An internal controller stops everything on abort *and* when the consumer stops early.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const inner = controller.signal;
+    const decodeQueue = new PQueue({ concurrency });
+    const batcher = new Batcher(this.embedder, {
+      batch,
+      maxInFlight: inferenceConcurrency,
+      frames,
+      size: this.options.size,
+      signal: inner,
+      onBatch: (n) => {
+        tracker.framesEmbedded += n;
+      },
+    });
+    // Decoded clips allowed to wait for the backbone.
+    const roomLimit = Math.max(batch * (inferenceConcurrency + 1), 2);
+    const windowSize = concurrency + batch * inferenceConcurrency + 2;
+    const window: Array<{ item: I; slot: Slot<VideoFrames> }> = [];
+
+    const start = (item: I): void => {
+      const slot: Slot<VideoFrames> = { promise: undefined as never };
+      slot.promise = this.one(item, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
+        slot.settled = outcome;
+        if (outcome.kind === 'ok') {
+          tracker.videosDone += 1;
+          tracker.clipsDone += outcome.value.clips.length;
+          tracker.framesDone += outcome.value.clips.length * outcome.value.frames;
+        } else if (outcome.kind === 'error') {
+          tracker.fail(outcome.record.error.code);
+        }
+        tracker.emit();
+        return outcome;
+      });
+      window.push({ item, slot });
+    };
+
+    let finished = false;
+    try {
+      const iterator = items[Symbol.iterator]();
+      let next = iterator.next();
+      while (!next.done || window.length > 0) {
+        // Fill the window; decoding is gated again inside by the queue's size.
+        while (!next.done && window.length < windowSize && !inner.aborted) {
+          await decodeQueue.onSizeLessThan(concurrency);
+          start(next.value);
+          next = iterator.next();
+        }
+        if (inner.aborted) break;
+        const head = window[0];
+        const outcome = await head.slot.promise;
+        window.shift();
+        if (outcome.kind === 'fatal') {
+          if (inner.aborted) break;
+          throw outcome.error;
+        }
+        yield [head.item, outcome.kind === 'ok' ? outcome.value : outcome.record];
+      }
+      if (inner.aborted) {
+        // Let killed children and running backbone calls settle briefly, then flush what finished.
+        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)), delay(1500)]);
+        for (const { item, slot } of window.splice(0)) {
+          if (slot.settled?.kind === 'ok') yield [item, slot.settled.value];
+          else if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) yield [item, slot.settled.record];
+        }
+        throw signal?.reason ?? inner.reason;
+      }
+      finished = true;
+    } finally {
+      if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
+      batcher.fail(inner.reason ?? new Error('engine closed'));
+      signal?.removeEventListener('abort', onAbort);
+      if (!finished) {
+        // Wait (briefly) for running tasks, and so their children, to end.
+        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)).then(() => decodeQueue.onIdle()), delay(1500)]);
+      }
+      tracker.emit(true, finished);
+    }
+  }
+
+  /** One video, never throws: an outcome. */
+  private async one(
+    item: { path: string; start?: number; end?: number },
+    decodeQueue: PQueue,
+    batcher: Batcher,
+    roomLimit: number,
+    tracker: ProgressTracker,
+    signal: AbortSignal,
+  ): Promise<Outcome<VideoFrames>> {
+    const { cache, size, fit, timeoutMs, threads } = this.options;
+    const path = item.path;
+    // A manifest row may name a span of the video: uniform sampling then covers only it.
+    let sampling = this.options.sampling;
+    if (sampling.kind === 'uniform' && (item.start !== undefined || item.end !== undefined)) {
+      sampling = { ...sampling, ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+    }
+    const T = sampling.frames;
+    try {
+      signal.throwIfAborted();
+      let key: string | undefined;
+      if (cache) {
+        let identity;
+        try {
+          identity = await fileIdentity(path);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new IngestError('ENOENT', path, `No such file: ${path}`);
+          throw error;
+        }
+        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
+        const hit = await cache.get(key);
+        if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
+          tracker.cacheHits += 1;
+          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
+        }
+      }
+      // A miss: the model is needed, so start loading it while this video decodes.
+      this.embedder.prepare?.();
+      // Decode under the queue, a part of the plan at a time; each task holds its slot until
+      // its clips fit in the batcher, so at most `roomLimit` decoded clips wait for the backbone.
+      const D = this.embedder.dim;
+      const part = this.options.clipsPerDecode ?? 16;
+      let probe: ProbeResult | undefined;
+      let plans: ClipPlan[] = [];
+      let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
+      const layout: CachedClip[] = [];
+      const embedded: Array<Promise<void>> = [];
+      for (let first = 0; first === 0 || first < plans.length; first += part) {
+        const clips = await decodeQueue.add(async () => {
+          // The queue only stops *waiting* on abort; the task itself must stop, so it checks
+          // the signal and hands it to every child it starts.
+          signal.throwIfAborted();
+          if (!probe) {
+            probe = await this.stages.probe(path, { signal });
+            plans = this.stages.planClips(probe, sampling);
+          }
+          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads });
+          await batcher.waitForRoom(roomLimit);
+          return decoded;
+        });
+        if (embeddings.length === 0) embeddings = new Float32Array(plans.length * T * D);
+        clips.forEach((clip, j) => {
+          const offset = (first + j) * T * D;
+          const done = batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
+          done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
+          embedded.push(done);
+          layout.push({
+            index: clip.index,
+            start: clip.start,
+            end: clip.end,
+            timestamps: clip.timestamps,
+            mask: clip.mask,
+            ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
+          });
+        });
+      }
+      await Promise.all(embedded);
+      tracker.videosDecoded += 1;
+      const backend = this.embedder.backend.name;
+      if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };
+    } catch (error) {
+      if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
+      const code = recordableCode(error);
+      if (code) {
+        debug('engine: %s failed with %s: %s', path, code, (error as Error).message);
+        return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
+      }
+      return { kind: 'fatal', error };
+    }
+  }
+}
+
+function isAbortLike(record: ErrorRecord): boolean {
+  return record.error.code === 'ABORTED';
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

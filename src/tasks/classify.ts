@@ -1,0 +1,273 @@
+/**
+ * `loadClassifier()`: a trained model folder plus the pipeline that feeds it. For each video
+ * the engine gives frame embeddings [clips, T, D] (cache first), the head gives class
+ * probabilities per clip (clip mode) or per frame (frame mode), and the clips are
+ * aggregated into a video-level label.
+ */
+import { ModelError } from '../errors.js';
+import type { Sampling } from '../ingest/types.js';
+import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger } from '../validate.js';
+import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/local-runner.js';
+import type { PipelineOptions } from './options.js';
+import { createPipelineInternal, type PipelineInternals } from './embed.js';
+import { ProgressTracker, type ProgressCallback } from '../embedding/progress.js';
+import { discoverInputs, loadHead, type HeadLike, type InputEntry, type ModelInfo } from '../engines/index.js';
+
+/** Options of `loadClassifier()`. Frames, size and sampling default to the model's. */
+export interface ClassifierOptions extends Omit<PipelineOptions, 'backbone'> {
+  /**
+   * Overrides the backbone recorded in the model (it must have the same id).
+   * @default the model's backbone
+   */
+  backbone?: PipelineOptions['backbone'];
+}
+
+/** Options of one `classify()` run. */
+export interface ClassifyOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressCallback;
+  /**
+   * How clip probabilities become video probabilities: their mean, or the per-class max.
+   * @default 'mean'
+   */
+  aggregate?: 'mean' | 'max';
+  /**
+   * Labels in `topk`.
+   * @default 5
+   */
+  topK?: number;
+  /** Paths to leave out (resume). */
+  skip?: (path: string) => boolean;
+}
+
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+/** One clip's prediction. */
+export interface ClipPrediction {
+  index: number;
+  start: number;
+  end: number;
+  label: string;
+  score: number;
+  /** Class probabilities, in `classifier.labels` order. */
+  probs: Float32Array;
+}
+
+/** One frame's prediction (frame mode). */
+export interface FramePrediction {
+  t: number;
+  label: string;
+  score: number;
+  probs: Float32Array;
+}
+
+/** The prediction for one video. */
+export interface ClassifyResult {
+  path: string;
+  /** The true label, when the input was a labelled dataset. */
+  trueLabel?: string;
+  label: string;
+  score: number;
+  topk: LabelScore[];
+  /** Video-level class probabilities (aggregated over clips), in `classifier.labels` order. */
+  probs: Float32Array;
+  clips: ClipPrediction[];
+  /** Frame mode only: one entry per real frame, in time order. */
+  frames?: FramePrediction[];
+  cached: boolean;
+}
+
+/** A loaded model with its pipeline. */
+export interface Classifier {
+  readonly labels: readonly string[];
+  readonly mode: 'clip' | 'frame';
+  readonly model: ModelInfo;
+  readonly backboneId: string;
+  readonly frames: number;
+  readonly size: number;
+  readonly sampling: Sampling;
+  readonly backend: { name: string; reason: string };
+  /** Classifies files, folders and manifests: one result or error record per video. */
+  classify(inputs: string | string[], options?: ClassifyOptions): AsyncGenerator<ClassifyResult | ErrorRecord>;
+  /** Classifies discovered entries (used by `eval`, which needs the true labels). */
+  classifyEntries<I extends InputEntry>(entries: I[], options?: ClassifyOptions & { tracker?: ProgressTracker }): AsyncGenerator<[I, ClassifyResult | ErrorRecord]>;
+  close(): Promise<void>;
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** The k best labels of `probs`, highest first (ties keep label order). */
+export function topK(probs: Float32Array, labels: readonly string[], k: number): LabelScore[] {
+  return Array.from(probs, (score, i) => ({ label: labels[i], score, i }))
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, k)
+    .map(({ label, score }) => ({ label, score }));
+}
+
+/** Mean or per-class max of rows [N, C]. */
+export function aggregateRows(rows: Float32Array[], C: number, how: 'mean' | 'max'): Float32Array {
+  const out = new Float32Array(C).fill(how === 'max' ? -Infinity : 0);
+  for (const row of rows) for (let c = 0; c < C; c++) out[c] = how === 'max' ? Math.max(out[c], row[c]) : out[c] + row[c];
+  if (how === 'mean' && rows.length > 0) for (let c = 0; c < C; c++) out[c] /= rows.length;
+  if (rows.length === 0) out.fill(0);
+  return out;
+}
+
+/** Head outputs for one video → its prediction. */
+export function predictionFrom(
+  video: VideoFrames,
+  output: Float32Array,
+  labels: readonly string[],
+  mode: 'clip' | 'frame',
+  options: { aggregate: 'mean' | 'max'; topK: number },
+): Omit<ClassifyResult, 'path' | 'cached'> {
+  const C = labels.length;
+  const T = video.frames;
+  const clipProbs: Float32Array[] = [];
+  const frames: FramePrediction[] = [];
+  video.clips.forEach((clip, i) => {
+    if (mode === 'clip') {
+      clipProbs.push(output.slice(i * C, (i + 1) * C)); // row i of [clips, C]
+      return;
+    }
+    // Frame mode: output [clips, T, C]; the clip's probabilities are the mean over its real frames.
+    const rows: Float32Array[] = [];
+    for (let t = 0; t < T; t++) {
+      if (!clip.mask[t]) continue;
+      const probs = output.slice((i * T + t) * C, (i * T + t + 1) * C);
+      rows.push(probs);
+      const best = argmax(probs);
+      frames.push({ t: clip.timestamps[t], label: labels[best], score: probs[best], probs });
+    }
+    clipProbs.push(aggregateRows(rows, C, 'mean'));
+  });
+  const probs = aggregateRows(clipProbs, C, options.aggregate);
+  const best = argmax(probs);
+  const result: Omit<ClassifyResult, 'path' | 'cached'> = {
+    label: labels[best],
+    score: probs[best],
+    topk: topK(probs, labels, options.topK),
+    probs,
+    clips: video.clips.map((clip, i) => {
+      const b = argmax(clipProbs[i]);
+      return { index: clip.index, start: clip.start, end: clip.end, label: labels[b], score: clipProbs[i][b], probs: clipProbs[i] };
+    }),
+  };
+  if (mode === 'frame') result.frames = frames.sort((a, b) => a.t - b.t);
+  return result;
+}
+
+function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max'; topK: number } {
+  if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
+  return {
+    aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
+    topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK),
+  };
+}
+
+/**
+ * Loads a model folder (`model.json`, weights, `framewise.json`) and the backbone it was
+ * trained on.
+ *
+ * ```ts
+ * const clf = await loadClassifier('samples/model');
+ * for await (const r of clf.classify(['videos/'])) console.log(r);
+ * await clf.close();
+ * ```
+ */
+export async function loadClassifier(modelDir: string, options: ClassifierOptions = {}): Promise<Classifier> {
+  if (typeof modelDir !== 'string' || modelDir.length === 0) throw invalid('modelDir', 'a model folder path', modelDir);
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const signal = checkSignal('signal', options.signal);
+  const head = await loadHead(modelDir, { backend: options.backend, signal });
+  const info = head.info;
+  let pipeline: PipelineInternals;
+  try {
+    pipeline = await createPipelineInternal({
+      ...options,
+      backbone: options.backbone ?? (info.backbone as PipelineOptions['backbone']),
+      frames: options.frames ?? (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
+      sampling: options.sampling ?? (info.sampling as Sampling | undefined),
+      size: options.size ?? info.size,
+      fit: options.fit ?? (info.fit as 'cover' | 'contain' | undefined),
+    });
+  } catch (error) {
+    await head.dispose();
+    throw error;
+  }
+  if (info.backboneId && pipeline.backboneId !== info.backboneId) {
+    await pipeline.close();
+    await head.dispose();
+    throw new ModelError(`The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${pipeline.backboneId}`);
+  }
+  if (pipeline.dim !== info.dim && info.dim !== undefined) {
+    await pipeline.close();
+    await head.dispose();
+    throw new ModelError(`The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`);
+  }
+  return makeClassifier(head, pipeline);
+}
+
+function makeClassifier(head: HeadLike, pipeline: PipelineInternals): Classifier {
+  const labels = head.info.labels;
+  const mode = head.info.mode;
+
+  async function* classifyEntries<I extends InputEntry>(
+    entries: I[],
+    options: ClassifyOptions & { tracker?: ProgressTracker } = {},
+  ): AsyncGenerator<[I, ClassifyResult | ErrorRecord]> {
+    const settings = validateClassifyOptions(options);
+    const signal = checkSignal('signal', options.signal);
+    const tracker = options.tracker ?? new ProgressTracker(options.onProgress);
+    for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker, skip: options.skip })) {
+      if (isErrorRecord(outcome)) {
+        yield [entry, outcome];
+        continue;
+      }
+      const B = outcome.clips.length;
+      const mask = new Uint8Array(B * outcome.frames);
+      outcome.clips.forEach((clip, i) => clip.mask.forEach((m, t) => (mask[i * outcome.frames + t] = m ? 1 : 0)));
+      const output = await head.predict(outcome.embeddings, [B, outcome.frames, outcome.dim], mask);
+      const prediction = predictionFrom(outcome, output, labels, mode, settings);
+      yield [
+        entry,
+        {
+          path: outcome.path,
+          ...(entry.label !== undefined ? { trueLabel: entry.label } : {}),
+          ...prediction,
+          cached: outcome.cached,
+        },
+      ];
+    }
+  }
+
+  return {
+    labels,
+    mode,
+    model: head.info,
+    backboneId: pipeline.backboneId,
+    frames: pipeline.frames,
+    size: pipeline.size,
+    sampling: pipeline.sampling,
+    get backend() {
+      return pipeline.backend;
+    },
+    classifyEntries,
+    async *classify(inputs, options = {}) {
+      validateClassifyOptions(options);
+      const entries = await discoverInputs(inputs, { signal: checkSignal('signal', options.signal) });
+      for await (const [, result] of classifyEntries(entries, options)) yield result;
+    },
+    async close() {
+      await pipeline.close();
+      await head.dispose();
+    },
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * `evaluate()`: runs a trained model over a labelled dataset (through the classifier and its
+ * embedding cache), computes the metrics and, with `out`, writes the report folder.
+ *
+ * - Clip mode: metrics at the video level (clips aggregated by `aggregate`) and at the clip
+ *   level (each clip carries its video's label).
+ * - Frame mode: each sampled frame's true label is the label of the dataset segment that
+ *   contains its timestamp (`[start, end)`; a timestamp outside every segment takes the
+ *   nearest one). A dataset entry with a single label and no segments labels every frame.
+ * - Videos that fail to decode are listed in `failures`, counted, and excluded from the
+ *   metrics; they never end the run.
+ * - A dataset label the model does not know is a `UsageError` naming it (exit 2 in the CLI),
+ *   raised before any video is decoded, unless `ignoreUnknownLabels`, which leaves those
+ *   videos out and lists them in `ignored`.
+ * - Everything in `metrics.json` is a function of the model, the dataset and the options,
+ *   except the `timing` section: two runs give identical files apart from `timing`.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { debug } from '../log.js';
+import { currentBackend } from '../engines/tfjs/backend.js';
+import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
+import type { ClassifierOptions, ClassifyResult } from './classify.js';
+import type { ErrorRecord } from '../embedding/local-runner.js';
+import { aggregateClipScores, clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from '../evaluation/metrics.js';
+import type { ProgressCallback } from '../embedding/progress.js';
+import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
+import { commonRoot } from '../evaluation/split.js';
+import type { InputEntry } from '../engines/index.js';
+
+const require = createRequire(import.meta.url);
+
+/** Options of `evaluate()`. Frames, size and sampling default to the model's. */
+export interface EvalOptions extends ClassifierOptions {
+  /** Report folder for metrics.json, predictions.jsonl, report.md and confusion.png. @default no files */
+  out?: string;
+  /** k of top-k accuracy, and the number of labels in each record's `topk`. @default 5 */
+  topK?: number;
+  /** How clip scores become a video score: `mean`, or the per-class `max`. @default 'mean' */
+  aggregate?: 'mean' | 'max';
+  /** Leave out (and list) videos whose label the model does not know, instead of failing. @default false */
+  ignoreUnknownLabels?: boolean;
+  /** Progress events (videos, clips, frames/s, ETA, cache hits). */
+  onProgress?: ProgressCallback;
+}
+
+export interface EvalResult {
+  report: MetricsReport;
+  /** One per evaluated or failed video, in dataset order. */
+  predictions: PredictionRecord[];
+  /** Set when `out` was given. */
+  files?: WrittenReport;
+}
+
+const round = (x: number): number => Number.parseFloat(x.toPrecision(6));
+
+/** framewise's own version, from package.json. */
+export function framewiseVersion(): string {
+  return (require('../../package.json') as { version: string }).version;
+}
+
+function tfjsVersion(): string | null {
+  try {
+    return (require('@tensorflow/tfjs/package.json') as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A content id for a model folder: sha256 of its labels, `model.json` and weight files. Two
+ * trainings that give the same weights give the same id, whatever their timestamps.
+ */
+export async function modelId(modelDir: string, labels: readonly string[]): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify(labels));
+  const files = (await readdir(modelDir)).filter((f) => f === 'model.json' || f.endsWith('.bin')).sort();
+  for (const f of files) hash.update(`\0${f}\0`).update(await readFile(join(modelDir, f)));
+  return `sha256:${hash.digest('hex').slice(0, 16)}`;
+}
+
+/** The label of the segment that contains `t`, or of the nearest one. */
+export function labelAt(segments: ReadonlyArray<{ start: number; end: number; label: string }>, t: number): string {
+  let best = segments[0];
+  let bestDistance = Infinity;
+  for (const s of segments) {
+    if (t >= s.start && t < s.end) return s.label;
+    const d = t < s.start ? s.start - t : t - s.end;
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = s;
+    }
+  }
+  return best.label;
+}
+
+interface Resolved {
+  out: string | undefined;
+  topK: number;
+  aggregate: 'mean' | 'max';
+  ignoreUnknownLabels: boolean;
+}
+
+function resolveEvalOptions(options: unknown): Resolved {
+  if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
+  return {
+    out: options.out === undefined ? undefined : nonEmptyString('out', options.out),
+    topK: positiveInteger('topK', options.topK ?? 5),
+    aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
+    ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
+  };
+}
+
+/** Where dataset paths are made relative to for the fingerprint: the dataset folder, or the manifest's. */
+async function datasetRoot(inputs: readonly string[]): Promise<string> {
+  const roots: string[] = [];
+  for (const input of inputs) {
+    const s = await stat(input).catch(() => null);
+    roots.push(s?.isDirectory() ? resolve(input) : dirname(resolve(input)));
+  }
+  return roots.length === 1 ? roots[0] : commonRoot(roots.map((r) => join(r, 'x')));
+}
+
+/** The labels an entry claims, or a UsageError when it has none. */
+function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
+  if (mode === 'frame' && entry.segments && entry.segments.length > 0) return [...new Set(entry.segments.map((s) => s.label))];
+  if (entry.label !== undefined) return [entry.label];
+  throw new UsageError(
+    mode === 'frame'
+      ? `${entry.path} has neither segments nor a label; a frame-mode dataset is a JSONL manifest with "segments"`
+      : `${entry.path} has no label; evaluate a folder-per-class tree or a manifest with labels`,
+  );
+}
+
+/**
+ * Evaluates the model in `modelDir` on a labelled dataset (a folder-per-class tree, a CSV
+ * manifest `path,label`, or a JSONL manifest with segments for frame mode).
+ *
+ * ```ts
+ * const { report } = await evaluate('data/test.csv', 'models/lstm', { out: 'reports/lstm' });
+ * console.log(report.metrics.video?.top1);
+ * ```
+ */
+export async function evaluate(dataset: string | string[], modelDir: string, options: EvalOptions = {}): Promise<EvalResult> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const o = resolveEvalOptions(options);
+  const signal = checkSignal('signal', options.signal);
+  nonEmptyString('modelDir', modelDir);
+  const inputs = typeof dataset === 'string' ? [dataset] : dataset;
+
+  const { discoverInputs } = await import('../engines/index.js');
+  const entries = await discoverInputs(inputs, { signal });
+  const { loadClassifier } = await import('./classify.js');
+  const { out: _out, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, onProgress, ...classifierOptions } = options;
+  const classifier = await loadClassifier(modelDir, classifierOptions);
+  const tLoaded = performance.now();
+  try {
+    const labels = [...classifier.labels];
+    const mode = classifier.mode;
+    const known = new Set(labels);
+
+    // Unknown labels are checked before any decode.
+    const ignored: MetricsReport['ignored'] = [];
+    const unknown = new Set<string>();
+    const kept: InputEntry[] = [];
+    for (const entry of entries) {
+      const missing = entryLabels(entry, mode).filter((l) => !known.has(l));
+      if (missing.length === 0) kept.push(entry);
+      else {
+        missing.forEach((l) => unknown.add(l));
+        ignored.push({ path: entry.path, label: missing.join(',') });
+      }
+    }
+    if (unknown.size > 0 && !o.ignoreUnknownLabels) {
+      const names = [...unknown].sort();
+      throw new UsageError(
+        `The dataset has label${names.length > 1 ? 's' : ''} ${names.map((l) => `'${l}'`).join(', ')} that the model does not know ` +
+          `(its labels: ${labels.map((l) => `'${l}'`).join(', ')}); pass --ignore-unknown-labels (ignoreUnknownLabels) to leave those videos out`,
+      );
+    }
+    if (kept.length === 0) throw new UsageError('No video of the dataset has a label that the model knows');
+
+    // Fingerprint over every discovered video (ignored ones too: they are part of the dataset).
+    const root = await datasetRoot(inputs);
+    const sized: Array<{ path: string; size: number; label: string }> = [];
+    const classCounts: Record<string, number> = {};
+    for (const e of entries) {
+      const size = (await stat(e.path).catch(() => null))?.size ?? -1;
+      const label = e.label ?? (e.segments ? e.segments.map((s) => `${s.start}-${s.end}:${s.label}`).join(';') : '');
+      sized.push({ path: e.path, size, label });
+      for (const l of entryLabels(e, mode)) classCounts[l] = (classCounts[l] ?? 0) + 1;
+    }
+
+    const videoSamples: ScoredSample[] = [];
+    const clipSamples: ScoredSample[] = [];
+    const sequences: FrameSequence[] = [];
+    const predictions: PredictionRecord[] = [];
+    const failures: MetricsReport['failures'] = [];
+    let clips = 0;
+    let frames = 0;
+    let cachedVideos = 0;
+    const isError = (r: ClassifyResult | ErrorRecord): r is ErrorRecord => 'error' in r;
+
+    // Our own tracker: its final snapshot says how much was decoded and embedded (0 on a
+    // fully cached run).
+    const { ProgressTracker } = await import('../embedding/progress.js');
+    const tracker = new ProgressTracker(onProgress);
+    for await (const [entry, r] of classifier.classifyEntries(kept, { signal, topK: o.topK, aggregate: o.aggregate, tracker })) {
+      const trueLabel = mode === 'clip' ? entry.label! : (entry.label ?? entry.segments?.[0]?.label ?? '');
+      if (isError(r)) {
+        failures.push({ path: r.path, label: trueLabel, code: r.error.code, message: r.error.message });
+        predictions.push({ path: r.path, trueLabel, error: r.error });
+        debug('eval: %s failed: %s %s', r.path, r.error.code, r.error.message);
+        continue;
+      }
+      if (r.cached) cachedVideos++;
+      clips += r.clips.length;
+      if (mode === 'clip') {
+        const truth = labels.indexOf(trueLabel);
+        const probs = o.aggregate === 'max' ? aggregateClipScores([r.probs], 'max') : Array.from(r.probs);
+        videoSamples.push({ truth, probs });
+        for (const c of r.clips) clipSamples.push({ truth, probs: c.probs });
+        const best = probs.indexOf(Math.max(...probs));
+        predictions.push({
+          path: r.path,
+          trueLabel,
+          label: labels[best],
+          score: round(r.probs[best]),
+          correct: best === truth,
+          topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
+          clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score), trueLabel })),
+        });
+      } else {
+        const segments = entry.segments && entry.segments.length > 0 ? entry.segments : [{ start: 0, end: Infinity, label: trueLabel }];
+        const fr = r.frames ?? [];
+        frames += fr.length;
+        const truthLabels = fr.map((f) => labelAt(segments, f.t));
+        sequences.push({ truth: truthLabels.map((l) => labels.indexOf(l)), pred: fr.map((f) => labels.indexOf(f.label)) });
+        predictions.push({
+          path: r.path,
+          trueLabel,
+          label: r.label,
+          score: round(r.score),
+          topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
+          clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
+          frames: fr.map((f, i) => ({ t: f.t, label: f.label, score: round(f.score), trueLabel: truthLabels[i] })),
+        });
+      }
+    }
+    const tClassified = performance.now();
+    const last = tracker.snapshot(true);
+    const evaluated = mode === 'clip' ? videoSamples.length : sequences.length;
+    if (evaluated === 0) {
+      throw new UsageError(`No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`);
+    }
+    const metrics: MetricsReport['metrics'] =
+      mode === 'clip'
+        ? { video: clipMetrics(videoSamples, { labels, topK: o.topK }), clip: clipMetrics(clipSamples, { labels, topK: o.topK }) }
+        : { frame: frameMetrics(sequences, { labels }) };
+
+    const info = classifier.model;
+    const sampling = classifier.sampling;
+    // framewise.json keeps the training seed in `metrics.seed` (older drafts: `seed`).
+    const seedOf = (x: unknown): number | null => (isPlainObject(x) && typeof x.seed === 'number' ? x.seed : null);
+    const trainSeed = seedOf(info) ?? seedOf(info.metrics) ?? null;
+    const report: MetricsReport = {
+      schema: METRICS_SCHEMA,
+      mode,
+      model: {
+        id: await modelId(modelDir, labels),
+        dir: resolve(modelDir),
+        labels,
+        head: typeof info.head === 'string' ? info.head : typeof (info.head as { type?: unknown } | undefined)?.type === 'string' ? (info.head as { type: string }).type : null,
+        backboneId: classifier.backboneId ?? null,
+        trainSeed,
+        framewiseVersion: typeof info.version === 'string' ? info.version : typeof info.framewiseVersion === 'string' ? info.framewiseVersion : null,
+      },
+      dataset: {
+        source: inputs.map((i) => resolve(i)).join(', '),
+        fingerprint: datasetFingerprint(sized, root),
+        videos: entries.length,
+        classCounts: Object.fromEntries(Object.entries(classCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+      },
+      counts: { videos: entries.length, evaluated, failed: failures.length, ignored: ignored.length, clips, frames },
+      failures,
+      ignored,
+      metrics,
+      settings: {
+        topK: o.topK,
+        aggregate: o.aggregate,
+        frames: classifier.frames,
+        size: classifier.size,
+        sampling,
+        seed: 'seed' in sampling && typeof sampling.seed === 'number' ? sampling.seed : null,
+      },
+      // The head's backend: chosen the same way on every run. The backbone's (`none` when
+      // every embedding came from the cache) is run-dependent and goes to `timing`.
+      versions: { framewise: framewiseVersion(), tfjs: tfjsVersion(), backend: currentBackend() ?? null },
+      timing: {
+        startedAt: startedAt.toISOString(),
+        wallMs: 0,
+        loadMs: Math.round(tLoaded - t0),
+        classifyMs: Math.round(tClassified - tLoaded),
+        cachedVideos,
+        videosDecoded: last.videosDecoded,
+        framesEmbedded: last.framesEmbedded,
+        backboneBackend: classifier.backend.name,
+      },
+    };
+    // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
+    report.timing.wallMs = Math.round(performance.now() - t0);
+    const files = o.out ? await writeReport(o.out, report, predictions, { signal }) : undefined;
+    return { report, predictions, ...(files ? { files } : {}) };
+  } finally {
+    await classifier.close();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Options shared by every runner, validated at the boundary before any process is spawned
+ * or any tensor allocated.
+ */
+import { availableParallelism } from 'node:os';
+import { parseSampling, validateSampling } from '../ingest/sampling.js';
+import type { Sampling } from '../ingest/types.js';
+import { UsageError } from '../errors.js';
+import { invalid, isPlainObject, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { defaultCacheDir } from '../embedding/cache.js';
+
+/** The named backbones, or a custom one (see the model docs). */
+export type BackboneSpec = string | Record<string, unknown>;
+
+/** Options of `createPipeline()`. */
+export interface PipelineOptions {
+  /**
+   * The backbone: a registered name, a path or URL of a tfjs `model.json`, or a custom spec.
+   * @default 'mobilenet_v2'
+   */
+  backbone?: BackboneSpec;
+  /**
+   * Frames per clip, T.
+   * @default 16
+   */
+  frames?: number;
+  /**
+   * Frame side in pixels; must match the backbone's input size.
+   * @default the backbone's input size (224 for mobilenet_v2)
+   */
+  size?: number;
+  /**
+   * How frames are fitted to the square: `cover` crops the centre, `contain` pads.
+   * @default 'cover'
+   */
+  fit?: 'cover' | 'contain';
+  /**
+   * Which clips and frames to take: an object, or `uniform`, `fps:<n>`, `window:<len>/<stride>`.
+   * @default 'uniform' (one clip of `frames` frames over the whole video)
+   */
+  sampling?: Sampling | string;
+  /**
+   * The tfjs backend.
+   * @default 'auto' (tfjs-node, then wasm, then cpu)
+   */
+  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /**
+   * ffmpeg decodes running at once.
+   * @default 2
+   */
+  concurrency?: number;
+  /**
+   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose (one per core). Measured on
+   * 2 cores over the benchmark set (`npm run bench:compare`), ffmpeg's choice beat one
+   * thread per decode by about 1.1x end to end, so it is the default.
+   * @default 0
+   */
+  threads?: number;
+  /**
+   * Clips per backbone call.
+   * @default 4
+   */
+  batch?: number;
+  /**
+   * Backbone worker threads; 0 runs the backbone in this thread.
+   * @default automatic (by cores and backend)
+   */
+  workers?: number;
+  /**
+   * The embedding cache folder, or `false` to turn it off.
+   * @default process.env.FRAMEWISE_CACHE or ~/.cache/framewise
+   */
+  cache?: string | false;
+  /**
+   * Per-video decode timeout in milliseconds.
+   * @default 60000 plus 2000 per second of video
+   */
+  timeoutMs?: number;
+  /** Aborts loading the backbone. */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedOptions {
+  backbone: BackboneSpec;
+  frames: number;
+  size: number | undefined;
+  fit: 'cover' | 'contain';
+  sampling: Sampling;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  concurrency: number;
+  threads: number;
+  batch: number;
+  workers: number | undefined;
+  cache: string | false;
+  timeoutMs: number | undefined;
+}
+
+/** Validates a sampling string or object and sets its `frames` (T). */
+export function normalizeSampling(value: unknown, frames: number | undefined, field = 'sampling'): Sampling {
+  if (value === undefined) return { kind: 'uniform', frames: frames ?? 16 };
+  if (typeof value === 'string') return parseSampling(value, frames ?? 16, field);
+  if (!isPlainObject(value)) throw invalid(field, 'a sampling string or object', value);
+  return validateSampling({ ...value, frames: frames ?? value.frames ?? 16 }, field);
+}
+
+/** Fills defaults and validates; throws TypeError / UsageError before any work. */
+export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames);
+  const sampling = normalizeSampling(options.sampling, frames);
+  const backbone = options.backbone ?? 'mobilenet_v2';
+  if (typeof backbone !== 'string' && !isPlainObject(backbone)) throw invalid('backbone', 'a backbone name, path, URL or spec object', backbone);
+  if (typeof backbone === 'string' && backbone.length === 0) throw invalid('backbone', 'a non-empty string', backbone);
+  const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
+  const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency);
+  if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
+  return {
+    backbone,
+    frames: sampling.frames,
+    size: options.size === undefined ? undefined : positiveInteger('size', options.size),
+    fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
+    sampling,
+    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
+    concurrency,
+    threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads),
+    batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch),
+    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers),
+    cache,
+    timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs),
+  };
+}
+
+/** A size that does not match the backbone. */
+export function checkSize(size: number | undefined, inputSize: number): number {
+  if (size !== undefined && size !== inputSize) {
+    throw new UsageError(`\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`);
+  }
+  return inputSize;
+}

@@ -1,0 +1,272 @@
+/**
+ * `train()`: embeds a labelled dataset (through the cache), trains a temporal head on the
+ * frame embeddings with the backbone frozen, and writes the model folder.
+ */
+import { UsageError } from '../errors.js';
+import type { HeadOptions } from '../model/heads.js';
+import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
+import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/local-runner.js';
+import { basename, extname } from 'node:path';
+import seedrandom from 'seedrandom';
+import { resolveOptions, type PipelineOptions } from './options.js';
+import { createPipelineInternal } from './embed.js';
+import { ProgressTracker, type ProgressCallback } from '../embedding/progress.js';
+import { discoverInputs, type InputEntry } from '../engines/index.js';
+
+/** Options of `train()`. */
+export interface TrainOptions extends PipelineOptions {
+  /** The model folder to write (replaced atomically). */
+  out: string;
+  /**
+   * The temporal head.
+   * @default 'lstm'
+   */
+  head?: 'lstm' | 'gru' | 'bilstm' | 'mean';
+  /**
+   * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
+   * @default 'clip'
+   */
+  mode?: 'clip' | 'frame';
+  /**
+   * Most epochs (early stopping on the validation loss keeps the best weights).
+   * @default 100
+   */
+  epochs?: number;
+  /**
+   * Fixes the head's initial weights, the validation split and the shuffling.
+   * @default 42
+   */
+  seed?: number;
+  /**
+   * Fraction of each class's videos held out for validation (a video never lands in both).
+   * @default 0.2
+   */
+  valSplit?: number;
+  /** More head settings (units, dropout) for the model's `resolveHeadConfig`. */
+  headOptions?: Omit<HeadOptions, 'type' | 'mode'>;
+  /** Adam's learning rate. @default 0.001 */
+  learningRate?: number;
+  /** Clips per training batch. @default 16 */
+  batchSize?: number;
+  /** Epochs without improvement before stopping. @default 10 */
+  patience?: number;
+  /** Class weights. @default none */
+  classWeight?: 'balanced' | Record<string, number>;
+  /**
+   * Clip mode with uniform sampling: extra training clips drawn per video. Each video is
+   * embedded at 1.5 T frames once, and each extra clip is a sorted random subset of T of
+   * them (other speeds and offsets, same order of time), besides the evenly spaced one.
+   * 0 turns it off.
+   * @default 8
+   */
+  augment?: number;
+  /** Embedding progress. */
+  onProgress?: ProgressCallback;
+  /** Training progress, after every epoch. */
+  onEpoch?: (progress: EpochProgress) => void;
+  /** A warning (e.g. the head fell back to cpu). */
+  onWarning?: (message: string) => void;
+}
+
+/** What `train()` returns. */
+export interface TrainResult {
+  /** Where the model was written. */
+  dir: string;
+  labels: string[];
+  mode: 'clip' | 'frame';
+  head: string;
+  /** Training clips per class (clip mode) or frames per class (frame mode). */
+  counts: Record<string, number>;
+  videos: number;
+  /** Clips from the videos, and clips trained on (more when augmenting). */
+  clips: number;
+  trainingClips: number;
+  metrics: TrainMetrics | null;
+  /** Videos that could not be used. */
+  failures: ErrorRecord[];
+  backboneId: string;
+}
+
+/** The label of the segment holding time `t` (the nearest segment when none does). */
+export function labelAt(segments: ReadonlyArray<{ start: number; end: number; label: string }>, t: number): string | null {
+  let nearest: { d: number; label: string } | null = null;
+  for (const s of segments) {
+    if (t >= s.start && t < s.end) return s.label;
+    const d = t < s.start ? s.start - t : t - s.end;
+    if (!nearest || d < nearest.d) nearest = { d, label: s.label };
+  }
+  return nearest?.label ?? null;
+}
+
+/**
+ * The validation split keeps each group on one side. A group is a file name without its
+ * folder and extension: videos with the same name in different class folders (`forward/a.mp4`,
+ * `reversed/a.mp4`) are usually versions of one source, and splitting them would leak it.
+ */
+export function groupOf(path: string): string {
+  return basename(path, extname(path));
+}
+
+/**
+ * The index sets of a training pool: the evenly spaced T of P, then `extra` sorted random
+ * subsets of T (seeded), so clips keep the order of time at other speeds and offsets.
+ */
+export function subsets(P: number, T: number, extra: number, seed: number): number[][] {
+  const even = Array.from({ length: T }, (_, t) => Math.min(P - 1, Math.floor(((t + 0.5) * P) / T)));
+  const rng = seedrandom(`framewise-augment/${seed}`);
+  const out = [even];
+  for (let k = 0; k < extra; k++) {
+    const order = Array.from({ length: P }, (_, i) => i);
+    for (let i = P - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    out.push(order.slice(0, T).sort((a, b) => a - b));
+  }
+  return out;
+}
+
+/**
+ * Trains a head on a dataset: a folder-per-class tree or a manifest (CSV `path,label`, or
+ * JSONL with `label` or `segments` for frame mode).
+ *
+ * ```ts
+ * const model = await train('data/train.csv', { head: 'lstm', out: 'model/', epochs: 50, seed: 1 });
+ * console.log(model.metrics?.valAcc);
+ * ```
+ */
+export async function train(dataset: string | string[], options: TrainOptions): Promise<TrainResult> {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
+  const signal = checkSignal('signal', options.signal);
+  const out = nonEmptyString('out', options.out);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, ['lstm', 'gru', 'bilstm', 'mean'] as const);
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs);
+  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed);
+  const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
+  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment);
+  const base = resolveOptions(options);
+  const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
+  const T = base.frames;
+  const pool = augmenting ? Math.ceil(T * 1.5) : T;
+
+  const entries = await discoverInputs(dataset, { signal });
+  const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
+  if (unlabelled.length > 0) {
+    throw new UsageError(
+      `${unlabelled.length} video(s) have no label (e.g. ${unlabelled[0].path}); give a folder-per-class tree or a manifest with labels${mode === 'frame' ? ' or segments' : ''}`,
+    );
+  }
+  const { trainHead } = await import('../model/train.js');
+  const { saveModel } = await import('../model/model-files.js');
+  // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
+  const pipeline = await createPipelineInternal(augmenting ? { ...options, frames: pool, sampling: { ...base.sampling, frames: pool } } : options);
+  const sampling = { ...pipeline.sampling, frames: T };
+  try {
+    const tracker = new ProgressTracker(options.onProgress);
+    const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
+    const failures: ErrorRecord[] = [];
+    for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker })) {
+      if (isErrorRecord(outcome)) failures.push(outcome);
+      else videos.push({ entry, frames: outcome });
+    }
+    const D = pipeline.dim;
+    const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
+    const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
+    if (most === 0) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
+    const all = new Float32Array(most * T * D); // [N, T, D]
+    const allMasks = new Uint8Array(most * T);
+    const labels: Array<string | null> = [];
+    const groups: string[] = [];
+    const counts: Record<string, number> = {};
+    let n = 0;
+    for (const { entry, frames: video } of videos) {
+      const P = video.frames;
+      for (let c = 0; c < video.clips.length; c++) {
+        for (const [k, pick] of picks.entries()) {
+          const source = video.clips[c];
+          // A subset of a padded short clip may hold only repeats: nothing to learn from.
+          if (!pick.some((f) => source.mask[f])) continue;
+          // Clip n: frames `pick` of the video's clip c ([P, D] → [T, D]).
+          pick.forEach((f, t) => {
+            all.set(video.embeddings.subarray((c * P + f) * D, (c * P + f + 1) * D), (n * T + t) * D);
+            allMasks[n * T + t] = source.mask[f] ? 1 : 0;
+          });
+          const clip = { ...source, mask: pick.map((f) => source.mask[f]), timestamps: pick.map((f) => source.timestamps[f]) };
+          addLabels(entry, clip, k === 0);
+          n += 1;
+        }
+      }
+    }
+    const N = n;
+    const embeddings = all.subarray(0, N * T * D);
+    const masks = allMasks.subarray(0, N * T);
+    /** Labels of one training clip; `count` only for the first clip drawn from a source clip. */
+    function addLabels(entry: InputEntry, clip: { start: number; end: number; mask: boolean[]; timestamps: number[] }, count: boolean): void {
+      {
+        groups.push(groupOf(entry.path));
+        if (mode === 'clip') {
+          const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
+          labels.push(label);
+          if (label && count) counts[label] = (counts[label] ?? 0) + 1;
+        } else {
+          clip.timestamps.forEach((ts, t) => {
+            const label = entry.segments ? labelAt(entry.segments, ts) : (entry.label ?? null);
+            labels.push(clip.mask[t] ? label : null);
+            if (clip.mask[t] && label && count) counts[label] = (counts[label] ?? 0) + 1;
+          });
+        }
+      }
+    }
+    const embedder = pipeline.embedder;
+    // The head trains in this thread: choose its backend (the backbone may run in workers,
+    // or not have loaded at all when every video came from the cache).
+    const { selectBackend } = await import('../engines/tfjs/backend.js');
+    await selectBackend(pipeline.options.backend, { signal });
+    const classifier = await trainHead(
+      { embeddings, shape: [N, T, D], labels, masks, groups },
+      {
+        head: { ...(options.headOptions ?? {}), type: headType, mode },
+        epochs,
+        seed,
+        validationSplit: valSplit,
+        learningRate: options.learningRate,
+        batchSize: options.batchSize,
+        patience: options.patience,
+        classWeight: options.classWeight,
+        backbone: embedder.backbone,
+        sampling,
+        onEpoch: options.onEpoch,
+        onWarning: options.onWarning,
+        signal,
+      },
+    );
+    try {
+      const info = await saveModel(out, classifier, {
+        backbone: embedder.backbone,
+        frames: T,
+        sampling,
+        extra: { fit: pipeline.options.fit },
+        signal,
+      });
+      return {
+        dir: out,
+        labels: info.labels,
+        mode,
+        head: headType,
+        counts,
+        videos: videos.length,
+        clips: videos.reduce((k, v) => k + v.frames.clips.length, 0),
+        trainingClips: N,
+        metrics: info.metrics,
+        failures,
+        backboneId: info.backboneId,
+      };
+    } finally {
+      await classifier.dispose();
+    }
+  } finally {
+    await pipeline.close();
+  }
+}
