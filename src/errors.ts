@@ -5,6 +5,13 @@
 /** Codes for inputs that cannot be used. Each becomes an error record, not a crash. */
 export type IngestErrorCode = 'ENOENT' | 'EMPTY_FILE' | 'NOT_A_VIDEO' | 'CORRUPT' | 'UNSUPPORTED';
 
+/**
+ * The codes an error record can carry: a closed list, each documented in the README.
+ * `ABORTED` marks a video stopped by the run's signal.
+ */
+export type RecordErrorCode = IngestErrorCode | 'EACCES' | 'EISDIR' | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED';
+
+/** Every code a `FramewiseError` can carry. */
 export type ErrorCode =
   | IngestErrorCode
   | 'FFMPEG'

@@ -1,74 +1,74 @@
-/** framewise: the public API, exported by name. */
+/**
+ * framewise: the public API, exported by name. A small surface on purpose: everything here
+ * is a promise to users; everything else may change between releases.
+ */
+
+// Errors, each with a stable `code`.
 export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, ModelError } from './errors.js';
-export type { ErrorCode, IngestErrorCode } from './errors.js';
+export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
-// Pipeline, classification and training (issue 4).
-export { createPipeline, isErrorRecord, meanOverMask } from './tasks/embed.js';
-export type { Pipeline, EmbedOptions, EmbedResult, ClipEmbedding, ErrorRecord } from './tasks/embed.js';
-export type { PipelineOptions, BackboneSpec } from './tasks/options.js';
-export { loadClassifier, topK, aggregateRows } from './tasks/classify.js';
-export type { Classifier as VideoClassifier, ClassifierOptions, ClassifyOptions, ClassifyResult, ClipPrediction, FramePrediction, LabelScore } from './tasks/classify.js';
-export { train } from './tasks/train.js';
-export type { TrainOptions, TrainResult } from './tasks/train.js';
+// Tasks: embed, classify, train, evaluate.
+export { createPipeline, loadClassifier, train, evaluate, discoverInputs } from './tasks/index.js';
+export type {
+  Pipeline,
+  PipelineOptions,
+  EmbedOptions,
+  EmbedResult,
+  ClipEmbedding,
+  Classifier,
+  ClassifierOptions,
+  ClassifyOptions,
+  ClassifyResult,
+  ClipPrediction,
+  FramePrediction,
+  LabelScore,
+  TrainOptions,
+  TrainResult,
+  EvalOptions,
+  EvalResult,
+  InputEntry,
+  Inputs,
+} from './tasks/index.js';
+
+// Embedding: results, progress, the store, backbone specs.
+export { isErrorRecord } from './embedding/runner.js';
+export type { ErrorRecord, EmbedRunner, VideoFrames } from './embedding/runner.js';
 export type { ProgressEvent, ProgressCallback } from './embedding/progress.js';
-export { EmbeddingCache, defaultCacheDir as defaultEmbeddingCacheDir, fileIdentity } from './embedding/cache.js';
-export { encodeNpy, decodeNpy } from './output/npy.js';
-export type { InputEntry } from './engines/index.js';
+export { EmbeddingCache } from './embedding/cache.js';
+export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
+export { BACKBONES } from './embedding/backbone-spec.js';
+export type { BackboneSpec, CustomBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
+export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
-// Ingest (issue 2).
-export { probe } from './ingest/probe.js';
-export type { ProbeOptions } from './ingest/probe.js';
-export { planClips, parseSampling, formatSampling, validateSampling } from './ingest/sampling.js';
-export { extractClips, resizeFrame } from './ingest/extract.js';
-export type { ExtractOptions } from './ingest/extract.js';
-export { discover, VIDEO_EXTENSIONS } from './ingest/discover.js';
-export type { DiscoverOptions } from './ingest/discover.js';
-export { resolveBinaries, checkBinaries } from './ingest/ffmpeg.js';
-export type { FfmpegBinaries } from './ingest/ffmpeg.js';
-export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/types.js';
+// Ingest: probe, sampling plans, extraction.
+export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
+export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
 
-// Model: backend, backbones, TimeDistributed, heads, training, model files (issue 3).
-export { selectBackend } from './engines/tfjs/backend.js';
-export type { BackendRequest, BackendName, BackendInfo } from './engines/tfjs/backend.js';
-export { BACKBONES, DEFAULT_BACKBONE, loadBackbone, normalizationParams, defaultCacheDir as defaultBackboneCacheDir } from './engines/tfjs/registry.js';
-export type { CustomBackbone, Normalization, BackboneInfo, LoadedBackbone, LoadBackboneOptions } from './engines/tfjs/registry.js';
-export { TimeDistributed } from './model/time-distributed.js';
-export { createEmbedder } from './engines/tfjs/embedder.js';
-export type { FrameEmbedder, EmbedderOptions } from './engines/tfjs/embedder.js';
-export { buildHead, resolveHeadConfig } from './model/heads.js';
-export type { HeadType, HeadMode, HeadOptions, HeadConfig } from './model/heads.js';
-export { trainHead } from './model/train.js';
-export type { TrainData, TrainOptions as TrainHeadOptions } from './model/train.js';
-export { Classifier as HeadClassifier } from './model/classifier.js';
-export type { ModelInfo, TrainMetrics, EpochProgress } from './model/classifier.js';
-export { saveModel, loadModel, readModelInfo, checkCompatible, exportEndToEnd } from './model/model-files.js';
-export type { SaveModelOptions, LoadModelOptions, ExportOptions } from './model/model-files.js';
+// Model: Keras modelling on tfjs.
+export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, selectHeadBackend } from './model/index.js';
+export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions } from './model/index.js';
 
-// Evaluation: metrics, reports, splits, comparisons (issue 5).
-export { evaluate, labelAt as segmentLabelAt, modelId } from './tasks/evaluate.js';
-export type { EvalOptions, EvalResult } from './tasks/evaluate.js';
-export {
-  clipMetrics,
-  frameMetrics,
-  confusionMatrix,
-  classScores,
-  macroF1,
-  weightedF1,
-  meanClassAccuracy,
-  topKAccuracy,
-  logLoss,
-  calibration,
-  aggregateClipScores,
-  segmentsOf,
-  levenshtein,
-  editScore,
-  segmentMatches,
-  f1FromCounts,
-} from './evaluation/metrics.js';
-export type { ClipMetrics, FrameMetrics, ClassScores, ConfusionMatrix, CalibrationBin, ScoredSample, FrameSequence, Segment as LabelSegment, ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
-export { METRICS_SCHEMA, writeReport, reportMarkdown, confusionSvg, confusionPng, datasetFingerprint, worstConfusedPairs } from './evaluation/report.js';
-export type { MetricsReport, PredictionRecord, ReportFailure, WrittenReport } from './evaluation/report.js';
-export { splitDataset, writeSplit } from './evaluation/split.js';
-export type { LabelledVideo, SplitOptions, DatasetSplit, WriteSplitOptions, WrittenSplit } from './evaluation/split.js';
-export { compareReports, formatComparison, pairedBootstrap, loadReport } from './evaluation/compare.js';
-export type { Comparison, CompareOptions, BootstrapOptions, BootstrapResult, VideoScore } from './evaluation/compare.js';
+// Evaluation: metrics, reports, splits, comparisons.
+export { clipMetrics, frameMetrics, aggregateScores, topK, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
+export type {
+  ClipMetrics,
+  FrameMetrics,
+  ClassScores,
+  ConfusionMatrix,
+  CalibrationBin,
+  ScoredSample,
+  FrameSequence,
+  MetricsReport,
+  PredictionRecord,
+  WrittenReport,
+  LabelledVideo,
+  SplitOptions,
+  DatasetSplit,
+  WriteSplitOptions,
+  WrittenSplit,
+  Comparison,
+  CompareOptions,
+} from './evaluation/index.js';
+
+// Output: the records the CLI writes, for library users who write their own files.
+export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow } from './output/index.js';

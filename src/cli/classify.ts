@@ -8,10 +8,6 @@ import { UsageError } from '../errors.js';
 import { backboneFlags, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 
-const round = (x: number): number => Number.parseFloat(x.toPrecision(6));
-
-export const CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message'];
-
 export function register(cli: CAC): void {
   const command = cli
     .command('classify <...inputs>', 'Label videos (files, folders, manifests) with a trained model')
@@ -40,48 +36,21 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
 
-  const { resolveOptions } = await import('../tasks/options.js');
-  const { discoverInputs } = await import('../engines/index.js');
-  const { openCsv, openJsonl, csvRow, isDone } = await import('../output/sinks.js');
+  const { discoverInputs, loadClassifier, resolveOptions } = await import('../tasks/index.js');
+  const { openCsv, openJsonl, isDone } = await import('../output/sinks.js');
+  const { CLASSIFY_CSV_HEADER, classifyCsvRow, classifyRecord } = await import('../output/records.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
-  const { sink, resume: state } = csv ? await openCsv(out, CSV_HEADER, { resume, force }) : await openJsonl(out, { resume, force });
-
-  const { loadClassifier } = await import('../tasks/classify.js');
-  const { isErrorRecord } = await import('../embedding/local-runner.js');
+  const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], { resume, force }) : await openJsonl(out, { resume, force });
   return runRecords(
     flags,
     sink,
     (signal) => loadClassifier(modelDir, { ...options, signal }),
-    async (classifier, signal, tracker) => {
-      for await (const [, r] of classifier.classifyEntries(entries, {
-        signal,
-        tracker,
-        topK,
-        aggregate,
-        skip: (p) => isDone(state.done, p),
-      })) {
-        if (isErrorRecord(r)) {
-          await sink.writeLine(csv ? csvRow([r.path, '', '', '', r.error.code, r.error.message]) : JSON.stringify(r));
-          continue;
-        }
-        if (csv) {
-          await sink.writeLine(csvRow([r.path, r.label, round(r.score), r.topk.map((t) => `${t.label}:${round(t.score)}`).join(';'), '', '']));
-          continue;
-        }
-        await sink.writeLine(
-          JSON.stringify({
-            path: r.path,
-            label: r.label,
-            score: round(r.score),
-            topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
-            ...(probsWanted ? { probs: Object.fromEntries(classifier.labels.map((l, i) => [l, round(r.probs[i])])) } : {}),
-            clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
-            ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: round(f.score) })) } : {}),
-          }),
-        );
+    async (classifier, signal, onProgress) => {
+      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (p) => isDone(state.done, p) })) {
+        await sink.writeLine(csv ? classifyCsvRow(r) : JSON.stringify(classifyRecord(r, { labels: classifier.labels, probs: probsWanted })));
       }
     },
   );

@@ -21,7 +21,7 @@ async function runCompare(reports: string[], flags: Flags): Promise<number> {
   if (reports.length < 2) throw new UsageError('Give at least two report folders (or metrics.json files) to compare');
   const resamples = intFlag(flags, 'resamples') ?? 1000;
   const seed = intFlag(flags, 'seed', 0) ?? 0;
-  const { compareReports, formatComparison } = await import('../evaluation/compare.js');
+  const { compareReports, formatComparison } = await import('../index.js');
   const comparison = await compareReports(reports, { resamples, seed });
   process.stdout.write(flags.json === true ? `${JSON.stringify(comparison, null, 2)}\n` : formatComparison(comparison));
   return 0;

@@ -7,19 +7,9 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../fs.js';
 import { backboneFlags, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
-
-/** Shortest text that reads back as the same float32. */
-export function f32(x: number): number {
-  return Number.parseFloat(x.toPrecision(9));
-}
-
-function vector(values: Float32Array): number[] {
-  const out = new Array<number>(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = f32(values[i]);
-  return out;
-}
 
 export function register(cli: CAC): void {
   const command = cli
@@ -48,9 +38,9 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const options = pipelineOptionsFrom(flags);
 
   // Heavy modules load only now, so `--help` stays instant.
-  const { resolveOptions } = await import('../tasks/options.js');
-  const { discoverInputs } = await import('../engines/index.js');
+  const { createPipeline, discoverInputs, resolveOptions } = await import('../tasks/index.js');
   const { openJsonl, isDone } = await import('../output/sinks.js');
+  const { embedRecord, npyFile, npyIndexRecord } = await import('../output/records.js');
   resolveOptions(options); // bad flag values fail before any work
   // The output and the inputs are checked before the backbone loads.
   let indexPath = out;
@@ -68,57 +58,19 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   }
   const entries = await discoverInputs(inputs);
   const { sink, resume: state } = await openJsonl(indexPath, { resume, force });
-
-  const { createPipelineInternal, toEmbedResult } = await import('../tasks/embed.js');
-  const { isErrorRecord } = await import('../embedding/local-runner.js');
-  const { encodeNpy, npyNameFor, writeFileAtomic } = await import('../output/npy.js');
-  const frameEmbeddings = flags.frameEmbeddings === true;
+  const frames = flags.frameEmbeddings === true;
   return runRecords(
     flags,
     sink,
-    (signal) => createPipelineInternal({ ...options, signal }),
-    async (pipeline, signal, tracker) => {
-      for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker, skip: (p) => isDone(state.done, p) })) {
-        if (isErrorRecord(outcome)) {
-          await sink.writeLine(JSON.stringify(outcome));
-          continue;
-        }
-        const result = toEmbedResult(entry, outcome, pipeline.backboneId);
-        if (format === 'npy') {
-          const name = npyNameFor(result.path);
-          await writeFileAtomic(join(out, name), encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]));
-          await sink.writeLine(
-            JSON.stringify({
-              path: result.path,
-              ...(result.label !== undefined ? { label: result.label } : {}),
-              npy: name,
-              shape: [result.clips.length, result.frameCount, result.dim],
-              backbone: result.backbone,
-              ...(result.backend ? { backend: result.backend } : {}),
-              dim: result.dim,
-              clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask })),
-            }),
-          );
+    (signal) => createPipeline({ ...options, signal }),
+    async (pipeline, signal, onProgress) => {
+      for await (const result of pipeline.embed(entries, { signal, onProgress, skip: (p) => isDone(state.done, p) })) {
+        if (format === 'npy' && !('error' in result)) {
+          const npy = npyFile(result);
+          await writeFileAtomic(join(out, npy.name), npy.bytes);
+          await sink.writeLine(JSON.stringify(npyIndexRecord(result, npy.name)));
         } else {
-          await sink.writeLine(
-            JSON.stringify({
-              path: result.path,
-              ...(result.label !== undefined ? { label: result.label } : {}),
-              backbone: result.backbone,
-              ...(result.backend ? { backend: result.backend } : {}),
-              dim: result.dim,
-              clips: result.clips.map((c) => ({
-                start: c.start,
-                end: c.end,
-                timestamps: c.timestamps,
-                mask: c.mask,
-                embedding: vector(c.embedding),
-                ...(frameEmbeddings
-                  ? { frames: Array.from({ length: result.frameCount }, (_, t) => vector(c.frames.subarray(t * result.dim, (t + 1) * result.dim))) }
-                  : {}),
-              })),
-            }),
-          );
+          await sink.writeLine(JSON.stringify(format === 'npy' ? npyIndexRecord(result) : embedRecord(result, { frames })));
         }
       }
     },

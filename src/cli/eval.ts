@@ -9,7 +9,7 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import type { MetricsReport } from '../evaluation/report.js';
+import type { MetricsReport } from '../index.js';
 import { backboneFlags, modelDirFlag, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer } from './progress.js';
@@ -78,12 +78,11 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
   if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
   const options = pipelineOptionsFrom(flags);
-  const { resolveOptions } = await import('../tasks/options.js');
+  const { evaluate, resolveOptions } = await import('../tasks/index.js');
   resolveOptions(options);
 
   const interrupt = handleInterrupts();
   const renderer = createRenderer({ quiet: flags.quiet === true });
-  const { evaluate } = await import('../tasks/evaluate.js');
   let result;
   try {
     result = await evaluate(dataset, modelDir, {

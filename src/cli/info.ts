@@ -5,7 +5,6 @@
  */
 import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
-import { parseSampling } from '../ingest/sampling.js';
 import { invalid } from '../validate.js';
 
 type Flags = Record<string, unknown>;
@@ -28,9 +27,8 @@ export function register(cli: CAC): void {
 
 export async function runInfo(video: string, flags: Flags): Promise<number> {
   const frames = framesFlag(flags.frames);
+  const { parseSampling, probe, planClips } = await import('../index.js');
   const sampling = parseSampling(flags.sampling === undefined ? 'uniform' : String(flags.sampling), frames, '--sampling');
-  const { probe } = await import('../ingest/probe.js');
-  const { planClips } = await import('../ingest/sampling.js');
   try {
     const result = await probe(video);
     const clips = planClips(result, sampling);

@@ -12,11 +12,11 @@
  *   141  the reader of stdout went away (`| head`): stop quietly, as Unix tools do
  */
 import { cac } from 'cac';
-import { createRequire } from 'node:module';
+import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { exitCodeFor, printError } from './util.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+const version = FRAMEWISE_VERSION;
 
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('framewise');

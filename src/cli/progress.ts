@@ -3,7 +3,7 @@
  * every few seconds otherwise, nothing with `--quiet`. stdout is never touched, so
  * `--out -` keeps it clean for data.
  */
-import { ProgressTracker, type ProgressEvent } from '../embedding/progress.js';
+import type { ProgressCallback, ProgressEvent } from '../index.js';
 import { isAbort } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 
@@ -71,6 +71,25 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
   };
 }
 
+const NOTHING_DONE: ProgressEvent = {
+  videosDone: 0,
+  videosTotal: 0,
+  videosSkipped: 0,
+  clipsDone: 0,
+  framesDone: 0,
+  videosDecoded: 0,
+  framesEmbedded: 0,
+  cacheHits: 0,
+  failures: 0,
+  failuresByCode: {},
+  elapsedMs: 0,
+  videosPerSecond: 0,
+  clipsPerSecond: 0,
+  framesPerSecond: 0,
+  etaMs: 0,
+  final: true,
+};
+
 /** The closing summary: counts, and failures by code. */
 export function formatSummary(e: ProgressEvent, extra = ''): string {
   const codes = Object.entries(e.failuresByCode)
@@ -97,7 +116,7 @@ export async function runRecords<R extends { close(): Promise<void> }>(
   flags: { quiet?: unknown },
   sink: { close(): Promise<void> },
   open: (signal: AbortSignal) => Promise<R>,
-  write: (resource: R, signal: AbortSignal, tracker: ProgressTracker) => Promise<void>,
+  write: (resource: R, signal: AbortSignal, onProgress: ProgressCallback) => Promise<void>,
 ): Promise<number> {
   const interrupt = handleInterrupts();
   const renderer = createRenderer({ quiet: flags.quiet === true });
@@ -110,10 +129,15 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     if (isAbort(error)) return 130;
     throw error;
   }
-  const tracker = new ProgressTracker((event) => renderer.update(event), 250);
+  // The run's last event (its final one) is the summary.
+  let last: ProgressEvent | undefined;
+  const onProgress = (event: ProgressEvent): void => {
+    last = event;
+    renderer.update(event);
+  };
   let interrupted = false;
   try {
-    await write(resource, interrupt.signal, tracker);
+    await write(resource, interrupt.signal, onProgress);
   } catch (error) {
     if (!(interrupt.signal.aborted && isAbort(error))) throw error;
     interrupted = true;
@@ -123,7 +147,7 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     await resource.close();
     interrupt.dispose();
   }
-  const summary = tracker.snapshot(true);
+  const summary = last ?? NOTHING_DONE;
   if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
   if (interrupted) return 130;
   return summary.failures > 0 ? 1 : 0;

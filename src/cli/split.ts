@@ -34,8 +34,7 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const test = fraction(flags, 'test', 0.2);
   const val = fraction(flags, 'val', 0);
   const seed = intFlag(flags, 'seed', 0) ?? 0;
-  const { discoverInputs } = await import('../engines/index.js');
-  const { splitDataset, writeSplit } = await import('../evaluation/split.js');
+  const { discoverInputs, splitDataset, writeSplit } = await import('../index.js');
   const entries = await discoverInputs(dataset);
   const unlabelled = entries.filter((e) => e.label === undefined);
   if (unlabelled.length > 0) {

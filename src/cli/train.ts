@@ -55,7 +55,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
   const quiet = flags.quiet === true;
   const interrupt = handleInterrupts();
   const renderer = createRenderer({ quiet });
-  const { train } = await import('../tasks/train.js');
+  const { train } = await import('../tasks/index.js');
   try {
     const result = await train(dataset, {
       ...options,

@@ -5,7 +5,7 @@
  * backbone never idles waiting for a batch to fill, and full batches form by themselves
  * when the backbone is the bottleneck.
  */
-import type { EmbedderLike as FrameEmbedder } from './frame-embedder.js';
+import type { FrameEmbedder as FrameEmbedder } from './frame-embedder.js';
 
 interface Waiting {
   data: Uint8Array;

@@ -1,6 +1,6 @@
 /**
- * The embedding cache: the frame embeddings of one video under one set of settings, on
- * disk. A key is built from the file's identity (size, mtime and a hash of the first and
+ * `EmbeddingStore`, and its file implementation, the embedding cache: the frame embeddings
+ * of one video under one set of settings, on disk. A key is built from the file's identity (size, mtime and a hash of the first and
  * last 64 KiB), the sampling options (the plan is a pure function of the probe, and the
  * probe of the content, so the options stand for the plan), the frame size and fit, and
  * the backbone id. Entries are written to a temporary file and renamed, and each carries a
@@ -8,20 +8,14 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 import { FRAMEWISE_VERSION } from '../version.js';
-import { writeFileAtomic } from '../output/npy.js';
 
 const HEAD_TAIL_BYTES = 64 * 1024;
 const MAGIC = Buffer.from('FWE1');
 const FORMAT_VERSION = 1;
-
-/** The folder used when no cache folder is given: `FRAMEWISE_CACHE`, else `~/.cache/framewise`. */
-export function defaultCacheDir(): string {
-  return process.env.FRAMEWISE_CACHE || join(homedir(), '.cache', 'framewise');
-}
 
 /** What identifies a file's content cheaply. */
 export interface FileIdentity {
@@ -101,8 +95,18 @@ export interface CachedVideo {
   backend?: string;
 }
 
+/**
+ * Where the runners keep frame embeddings by content key: the file cache below on one
+ * machine, or any store on shared storage. `get` never throws for a missing or damaged
+ * entry (it is a miss), and `set` never throws (a store that cannot write costs speed only).
+ */
+export interface EmbeddingStore {
+  get(key: string): Promise<CachedVideo | undefined>;
+  set(key: string, video: CachedVideo): Promise<void>;
+}
+
 /** An on-disk cache of frame embeddings per video. */
-export class EmbeddingCache {
+export class EmbeddingCache implements EmbeddingStore {
   /** Entries read and written in this process. */
   readonly stats = { hits: 0, misses: 0, writes: 0, corrupt: 0 };
   constructor(readonly dir: string) {}

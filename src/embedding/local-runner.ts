@@ -11,13 +11,19 @@
  * Results come out in input order.
  */
 import PQueue from 'p-queue';
-import { FramewiseError, IngestError } from '../errors.js';
+import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
 import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
+import { extractClips } from '../ingest/extract.js';
+import { probe } from '../ingest/probe.js';
+import { planClips } from '../ingest/sampling.js';
 import { debug } from '../log.js';
-import type { EmbedderLike as FrameEmbedder } from './frame-embedder.js';
+import { createFrameEmbedder, type BackendRequest } from '../engines/index.js';
+import type { BackboneSpec } from './backbone-spec.js';
+import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
-import { cacheKey, fileIdentity, type CachedClip, type EmbeddingCache } from './cache.js';
-import type { ProgressTracker } from './progress.js';
+import { cacheKey, EmbeddingCache, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
+import { ProgressTracker } from './progress.js';
+import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
 
 /** The ingest functions the engine calls. */
 export interface IngestStages {
@@ -28,33 +34,6 @@ export interface IngestStages {
     plans: ClipPlan[],
     options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
   ): Promise<FrameClip[]>;
-}
-
-/** An error record: one per video that could not be processed. */
-export interface ErrorRecord {
-  path: string;
-  error: { code: string; message: string };
-}
-
-/** True when `record` is an error record. */
-export function isErrorRecord(record: unknown): record is ErrorRecord {
-  return typeof record === 'object' && record !== null && 'error' in record;
-}
-
-/** The frame embeddings of one video, as the engine gives them. */
-export interface VideoFrames {
-  path: string;
-  clips: CachedClip[];
-  /** Frames per clip, T. */
-  frames: number;
-  /** Embedding size, D. */
-  dim: number;
-  /** float32 [clips, T, D] */
-  embeddings: Float32Array;
-  /** True when the embeddings came from the cache. */
-  cached: boolean;
-  /** The backend that computed the embeddings. */
-  backend?: string;
 }
 
 export interface EngineOptions {
@@ -77,15 +56,18 @@ export interface EngineOptions {
    * @default 16
    */
   clipsPerDecode?: number;
-  cache?: EmbeddingCache;
+  store?: EmbeddingStore;
 }
 
+/** The ingest stages the runner calls on this machine. */
+export const ingestStages: IngestStages = { probe, planClips, extractClips };
+
 /** Where the failures of a video become records instead of ending the run. */
-function recordableCode(error: unknown): string | undefined {
-  if (error instanceof IngestError) return error.code;
-  if (error instanceof FramewiseError && ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)) return error.code;
+function recordableCode(error: unknown): RecordErrorCode | undefined {
+  if (error instanceof IngestError) return error.code as RecordErrorCode;
+  if (error instanceof FramewiseError && ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)) return error.code as RecordErrorCode;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return code as RecordErrorCode;
   return undefined;
 }
 
@@ -96,26 +78,52 @@ interface Slot<T> {
   settled?: Outcome<T>;
 }
 
-export class EmbedEngine {
+/** The runner on this machine: ffmpeg decodes, a batcher, and an engine's `FrameEmbedder`. */
+export class LocalRunner implements EmbedRunner {
+  private closed = false;
   constructor(
     private readonly embedder: FrameEmbedder,
     private readonly stages: IngestStages,
     private readonly options: EngineOptions,
+    /** Dispose the embedder on `close()`. @default true */
+    private readonly ownsEmbedder = true,
   ) {}
 
   get backboneId(): string {
     return this.embedder.backboneId;
   }
+  get dim(): number {
+    return this.embedder.dim;
+  }
+  get size(): number {
+    return this.options.size;
+  }
+  get backbone() {
+    return this.embedder.backbone;
+  }
+  get backend(): { name: string; reason: string } {
+    return this.embedder.backend;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsEmbedder) await this.embedder.dispose();
+  }
 
   /**
-   * Embeds `items` (anything with a `path`) in order. Yields `[item, VideoFrames | ErrorRecord]`.
-   * On abort, yields the results that had already finished, then throws `signal.reason`.
+   * Embeds `items` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
+   * the results that had already finished, then throws `signal.reason`.
    */
-  async *run<I extends { path: string; start?: number; end?: number }>(
-    items: Iterable<I>,
-    tracker: ProgressTracker,
-    signal?: AbortSignal,
-  ): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
+  async *run<I extends EmbedItem>(entries: readonly I[], runOptions: RunOptions = {}): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
+    if (this.closed) throw new Error('The runner is closed');
+    const { signal, onProgress, skip } = runOptions;
+    signal?.throwIfAborted();
+    const tracker = new ProgressTracker(onProgress);
+    const items = skip ? entries.filter((e) => !skip(e.path)) : entries;
+    tracker.videosSkipped += entries.length - items.length;
+    tracker.videosTotal += items.length;
+    tracker.emit(true);
     const { concurrency, batch, inferenceConcurrency } = this.options;
     const frames = this.options.sampling.frames;
     // An internal controller stops everything on abort *and* when the consumer stops early.
@@ -208,7 +216,7 @@ export class EmbedEngine {
     tracker: ProgressTracker,
     signal: AbortSignal,
   ): Promise<Outcome<VideoFrames>> {
-    const { cache, size, fit, timeoutMs, threads } = this.options;
+    const { store, size, fit, timeoutMs, threads } = this.options;
     const path = item.path;
     // A manifest row may name a span of the video: uniform sampling then covers only it.
     let sampling = this.options.sampling;
@@ -219,7 +227,7 @@ export class EmbedEngine {
     try {
       signal.throwIfAborted();
       let key: string | undefined;
-      if (cache) {
+      if (store) {
         let identity;
         try {
           identity = await fileIdentity(path);
@@ -228,7 +236,7 @@ export class EmbedEngine {
           throw error;
         }
         key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
-        const hit = await cache.get(key);
+        const hit = await store.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
           tracker.cacheHits += 1;
           return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
@@ -277,7 +285,7 @@ export class EmbedEngine {
       await Promise.all(embedded);
       tracker.videosDecoded += 1;
       const backend = this.embedder.backend.name;
-      if (cache && key) await cache.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
+      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
       return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };
     } catch (error) {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
@@ -297,4 +305,46 @@ function isAbortLike(record: ErrorRecord): boolean {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
+export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
+  backbone: BackboneSpec;
+  backend: BackendRequest;
+  /** Frame side; must match the backbone's input size. @default the backbone's */
+  size: number | undefined;
+  /** Backbone worker threads. @default by cores */
+  workers: number | undefined;
+  /** The cache folder (embeddings and converted backbones), or false for none. */
+  cache: string | false;
+  signal?: AbortSignal;
+}
+
+/** A size that does not match the backbone. */
+export function checkSize(size: number | undefined, inputSize: number): number {
+  if (size !== undefined && size !== inputSize) {
+    throw new UsageError(`\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`);
+  }
+  return inputSize;
+}
+
+/** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
+export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
+  const { backbone, backend, size, workers, cache, signal, ...rest } = settings;
+  const embedder = await createFrameEmbedder({
+    backbone,
+    backend,
+    cacheDir: cache === false ? undefined : cache,
+    workers,
+    signal,
+    lazy: true,
+  });
+  try {
+    const side = checkSize(size, embedder.inputSize);
+    debug('runner: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
+    return new LocalRunner(embedder, ingestStages, { ...rest, size: side, store: cache === false ? undefined : new EmbeddingCache(cache) });
+  } catch (error) {
+    await embedder.dispose();
+    throw error;
+  }
 }

@@ -1,69 +1,21 @@
 /**
- * The seam between the pipeline and the ingest and model modules: every call the runners
- * make into them goes through here, in the shapes the runners use.
+ * The one way into the engines: `createFrameEmbedder()` picks and loads the engine for a
+ * backbone spec and returns a `FrameEmbedder`. This module loads no engine itself (tfjs is
+ * imported only when a backbone must run), so a run served wholly from the embedding
+ * cache never loads one.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { join, sep } from 'node:path';
-import type { BackboneInfo } from './tfjs/registry.js';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ModelError } from '../errors.js';
+import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
-import { writeFileAtomic } from '../output/npy.js';
-import { defaultCacheDir, stableStringify } from '../embedding/cache.js';
-import { UsageError } from '../errors.js';
-import { invalid } from '../validate.js';
-import { discover } from '../ingest/discover.js';
-import { extractClips } from '../ingest/extract.js';
-import { planClips } from '../ingest/sampling.js';
-import { probe } from '../ingest/probe.js';
-import type { ModelInfo as SavedModelInfo } from '../model/classifier.js';
-import type { VideoEntry } from '../ingest/types.js';
-import type { IngestStages } from '../embedding/local-runner.js';
-import type { BackboneSpec } from '../tasks/options.js';
-import type { EmbedderLike } from '../embedding/frame-embedder.js';
+import { nsfwjsVersion, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { stableStringify } from '../embedding/cache.js';
+import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
-/** One video to process, with what a dataset says about it (ingest's `VideoEntry`). */
-export type InputEntry = VideoEntry;
-
-export const ingestStages: IngestStages = {
-  probe: (path, options) => probe(path, options),
-  planClips: (p, sampling) => planClips(p, sampling),
-  extractClips: (path, plans, options) => extractClips(path, plans, options),
-};
-
-/**
- * Discovers the videos of `inputs` (files, folders, manifests). Input errors (a path that
- * does not exist, nothing to process) are `UsageError`s, raised before any work.
- */
-export async function discoverInputs(inputs: string | string[], options: { signal?: AbortSignal } = {}): Promise<InputEntry[]> {
-  const list = typeof inputs === 'string' ? [inputs] : inputs;
-  if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || x.length === 0)) {
-    throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
-  }
-  for (const input of list) {
-    try {
-      await stat(input);
-    } catch {
-      throw new UsageError(`Input ${input} does not exist`);
-    }
-  }
-  const entries: InputEntry[] = await discover(list, options);
-  if (entries.length === 0) throw new UsageError(`No videos found in ${list.join(', ')}`);
-  return entries;
-}
-
-const require = createRequire(import.meta.url);
-
-function nsfwjsVersion(): string {
-  try {
-    const main = require.resolve('nsfwjs');
-    return JSON.parse(readFileSync(join(main.slice(0, main.lastIndexOf(`${sep}dist${sep}`)), 'package.json'), 'utf8')).version as string;
-  } catch {
-    return 'unknown';
-  }
-}
+/** The tfjs backend asked for: `auto` takes tfjs-node, then wasm, then cpu. */
+export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** A registry name (not a path, URL or spec object): only these have a memo. */
 function isRegistryName(backbone: BackboneSpec): backbone is string {
@@ -86,12 +38,12 @@ function memoFile(cacheDir: string, name: string): string {
  * cache, so the load overlaps that video's decoding) or on the first `embedClips`. A run whose
  * videos all come from the cache never loads tfjs.
  */
-class LazyEmbedder implements EmbedderLike {
-  private loading?: Promise<EmbedderLike>;
-  private real?: EmbedderLike;
+class LazyEmbedder implements FrameEmbedder {
+  private loading?: Promise<FrameEmbedder>;
+  private real?: FrameEmbedder;
   constructor(
     private readonly known: BackboneInfo,
-    private readonly load: () => Promise<EmbedderLike>,
+    private readonly load: () => Promise<FrameEmbedder>,
   ) {}
   get backboneId(): string {
     return this.known.id;
@@ -133,20 +85,23 @@ class LazyEmbedder implements EmbedderLike {
   }
 }
 
-/** Loads the backbone as a `FrameEmbedder` (lazily when a cached run may not need it). */
-export async function createBackbone(options: {
+/** Options of `createFrameEmbedder()`. */
+export interface FrameEmbedderOptions {
   backbone: BackboneSpec;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: BackendRequest;
   cacheDir?: string;
   workers?: number;
   signal?: AbortSignal;
   /** Allow a stand-in that loads on first use. @default false */
   lazy?: boolean;
-}): Promise<EmbedderLike> {
-  const load = async (): Promise<EmbedderLike> => {
+}
+
+/** Loads the backbone as a `FrameEmbedder` (lazily when a cached run may not need it). */
+export async function createFrameEmbedder(options: FrameEmbedderOptions): Promise<FrameEmbedder> {
+  const load = async (): Promise<FrameEmbedder> => {
     const { createEmbedder } = await import('./tfjs/embedder.js');
     const { lazy: _lazy, ...rest } = options;
-    return createEmbedder({ ...rest, backbone: rest.backbone as Parameters<typeof createEmbedder>[0] extends infer O ? (O extends { backbone?: infer B } ? B : never) : never });
+    return createEmbedder(rest);
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(options.backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), options.backbone) : undefined;
@@ -173,18 +128,3 @@ export async function createBackbone(options: {
   return embedder;
 }
 
-/** The contents of a model's framewise.json. */
-export type ModelInfo = SavedModelInfo;
-
-/** A loaded head: embeddings [B, T, D] + mask [B*T] → probabilities [B, C] (clip) or [B, T, C] (frame). */
-export interface HeadLike {
-  info: ModelInfo;
-  predict(embeddings: Float32Array, shape: [number, number, number], mask: Uint8Array): Promise<Float32Array>;
-  dispose(): Promise<void>;
-}
-
-/** Loads a model folder's head (a ModelError when it is missing or damaged). */
-export async function loadHead(dir: string, options: { backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu'; signal?: AbortSignal }): Promise<HeadLike> {
-  const { loadModel } = await import('../model/model-files.js');
-  return loadModel(dir, { backend: options.backend, signal: options.signal });
-}

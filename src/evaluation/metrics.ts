@@ -29,6 +29,7 @@
  * Empty input (no samples at all) is a `TypeError`: there is nothing to measure.
  */
 import { invalid, positiveInteger } from '../validate.js';
+import { argmax } from './aggregate.js';
 
 /** Precision, recall, F1 and counts for one class. */
 export interface ClassScores {
@@ -122,13 +123,6 @@ const EPS = 1e-15;
 /** 0/0 is 0 (see the module comment). */
 export function ratio(num: number, den: number): number {
   return den === 0 ? 0 : num / den;
-}
-
-/** Index of the highest score; the first one on ties. */
-export function argmax(scores: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
-  return best;
 }
 
 /** 0-based rank of class `c`: classes scoring higher, plus tied classes with a lower index. */
@@ -267,25 +261,6 @@ export function clipMetrics(samples: readonly ScoredSample[], options: ClipMetri
     ece: cal.ece,
     calibration: cal.bins,
   };
-}
-
-/**
- * Video-level scores from its clips' scores: the mean, or the per-class max renormalised to
- * sum to 1 (so log loss stays a log loss; the argmax is that of the raw max).
- */
-export function aggregateClipScores(clips: ReadonlyArray<ArrayLike<number>>, how: 'mean' | 'max'): number[] {
-  if (clips.length === 0) throw invalid('clips', 'at least one clip', clips);
-  const n = clips[0].length;
-  const out = new Array<number>(n).fill(how === 'max' ? -Infinity : 0);
-  for (const c of clips) {
-    if (c.length !== n) throw invalid('clips[].length', `${n}`, c.length);
-    for (let i = 0; i < n; i++) out[i] = how === 'max' ? Math.max(out[i], c[i]) : out[i] + c[i] / clips.length;
-  }
-  if (how === 'max') {
-    const sum = out.reduce((a, b) => a + b, 0);
-    if (sum > 0) for (let i = 0; i < n; i++) out[i] /= sum;
-  }
-  return out;
 }
 
 /** A maximal run of one label over frame indices [start, end). */

@@ -23,9 +23,10 @@
  * (`confusion.labels`, `confusion.matrix`, rows true, columns predicted) sits inside them.
  */
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
-import { writeFileAtomic } from './split.js';
+import { writeFileAtomic } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
 
 export const METRICS_SCHEMA = 'framewise.metrics/1';
@@ -358,6 +359,7 @@ export async function writeReport(dir: string, report: MetricsReport, prediction
     markdown: resolve(dir, 'report.md'),
     confusion: resolve(dir, 'confusion.png'),
   };
+  await mkdir(dir, { recursive: true });
   await writeFileAtomic(files.metrics, `${JSON.stringify(report, null, 2)}\n`);
   await writeFileAtomic(files.predictions, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
   await writeFileAtomic(files.markdown, reportMarkdown(report, predictions));

@@ -16,8 +16,9 @@
  * each boundary (its rank shifts by at most one), instead of reshuffling everything.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { csvText, writeFileAtomic } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, numberInRange, conflict } from '../validate.js';
 
 /** One video with its class label. */
@@ -137,28 +138,11 @@ export function splitDataset(videos: readonly LabelledVideo[], options?: SplitOp
   return split;
 }
 
-/** RFC 4180 quoting, only where needed. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) || value !== value.trim() ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
 /** A `path,label` CSV whose paths are relative to the manifest's folder (POSIX separators). */
 export function manifestText(file: string, videos: readonly LabelledVideo[]): string {
   const base = dirname(resolve(file));
-  const lines = ['path,label'];
-  for (const v of videos) {
-    const abs = isAbsolute(v.path) ? v.path : resolve(v.path);
-    lines.push(`${csvField(relative(base, abs).split(sep).join('/'))},${csvField(v.label)}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** Writes a file whole: a temporary file in the same folder, then a rename. */
-export async function writeFileAtomic(file: string, text: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  const rows = videos.map((v) => [relative(base, isAbsolute(v.path) ? v.path : resolve(v.path)).split(sep).join('/'), v.label]);
+  return csvText([['path', 'label'], ...rows]);
 }
 
 export interface WriteSplitOptions {
@@ -182,6 +166,7 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
   const signal = checkSignal('signal', options.signal);
   const files: WrittenSplit['files'] = { train: join(out, 'train.csv'), test: join(out, 'test.csv'), summary: join(out, 'split.json') };
   if (split.fractions.val > 0) files.val = join(out, 'val.csv');
+  await mkdir(out, { recursive: true });
   for (const part of ['train', 'val', 'test'] as const) {
     const file = files[part];
     if (!file) continue;

@@ -6,7 +6,7 @@ import { tf } from '../engines/tfjs/tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
 import type { BackendInfo } from '../engines/tfjs/backend.js';
-import type { CustomBackbone, Normalization } from '../engines/tfjs/registry.js';
+import type { CustomBackbone, Normalization } from '../embedding/backbone-spec.js';
 import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
 
 /** Figures from a training run. */

@@ -18,7 +18,7 @@ import {
   positiveNumber,
 } from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../engines/tfjs/backend.js';
-import type { BackboneInfo } from '../engines/tfjs/registry.js';
+import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';

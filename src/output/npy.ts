@@ -5,7 +5,6 @@
  * that the data starts at a multiple of 64 bytes, then the raw C-order data.
  */
 import { createHash } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -49,18 +48,6 @@ export function decodeNpy(file: Buffer): { shape: number[]; data: Float32Array }
   const data = new Float32Array(bytes.length / 4);
   Buffer.from(data.buffer).set(bytes);
   return { shape, data };
-}
-
-/** Writes `file` atomically: a temporary file in the same folder, then a rename. */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }
 
 /** A file name for a video's `.npy`: its base name plus a hash of the full path, so two `a.mp4` in different folders do not collide. */

@@ -9,6 +9,7 @@ import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promise
 import { resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
+import { csvRow } from '../fs.js';
 import { debug } from '../log.js';
 
 /** How an output treats a file that already exists. */
@@ -180,17 +181,6 @@ export async function openJsonl(path: string, options: OutputOpenOptions = {}): 
   }
   const handle = await open(path, options.resume ? 'a' : 'w');
   return { sink: new FileSink(path, handle), resume: state };
-}
-
-/** One CSV field, quoted when it holds a comma, a quote or a line break. */
-export function csvField(value: unknown): string {
-  const text = value === undefined || value === null ? '' : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** One CSV row from fields. */
-export function csvRow(fields: unknown[]): string {
-  return fields.map(csvField).join(',');
 }
 
 /**

@@ -5,13 +5,17 @@
  * aggregated into a video-level label.
  */
 import { ModelError } from '../errors.js';
+import type { ProgressCallback } from '../embedding/progress.js';
+import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import type { Sampling } from '../ingest/types.js';
+import type { Classifier as Head, ModelInfo } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger } from '../validate.js';
-import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/local-runner.js';
-import type { PipelineOptions } from './options.js';
-import { createPipelineInternal, type PipelineInternals } from './embed.js';
-import { ProgressTracker, type ProgressCallback } from '../embedding/progress.js';
-import { discoverInputs, loadHead, type HeadLike, type InputEntry, type ModelInfo } from '../engines/index.js';
+import { openRunner } from './embed.js';
+import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
+import { resolveOptions, type PipelineOptions } from './options.js';
+
+export type { LabelScore };
 
 /** Options of `loadClassifier()`. Frames, size and sampling default to the model's. */
 export interface ClassifierOptions extends Omit<PipelineOptions, 'backbone'> {
@@ -38,11 +42,6 @@ export interface ClassifyOptions {
   topK?: number;
   /** Paths to leave out (resume). */
   skip?: (path: string) => boolean;
-}
-
-export interface LabelScore {
-  label: string;
-  score: number;
 }
 
 /** One clip's prediction. */
@@ -90,34 +89,11 @@ export interface Classifier {
   readonly size: number;
   readonly sampling: Sampling;
   readonly backend: { name: string; reason: string };
-  /** Classifies files, folders and manifests: one result or error record per video. */
-  classify(inputs: string | string[], options?: ClassifyOptions): AsyncGenerator<ClassifyResult | ErrorRecord>;
-  /** Classifies discovered entries (used by `eval`, which needs the true labels). */
-  classifyEntries<I extends InputEntry>(entries: I[], options?: ClassifyOptions & { tracker?: ProgressTracker }): AsyncGenerator<[I, ClassifyResult | ErrorRecord]>;
+  /** Classifies files, folders and manifests (or discovered entries): one result or error record per video. */
+  classify(inputs: Inputs, options?: ClassifyOptions): AsyncGenerator<ClassifyResult | ErrorRecord>;
+  /** Classifies discovered entries, each result with its entry (`evaluate` needs the true labels). */
+  classifyEntries<I extends InputEntry>(entries: readonly I[], options?: ClassifyOptions): AsyncGenerator<[I, ClassifyResult | ErrorRecord]>;
   close(): Promise<void>;
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
-}
-
-/** The k best labels of `probs`, highest first (ties keep label order). */
-export function topK(probs: Float32Array, labels: readonly string[], k: number): LabelScore[] {
-  return Array.from(probs, (score, i) => ({ label: labels[i], score, i }))
-    .sort((a, b) => b.score - a.score || a.i - b.i)
-    .slice(0, k)
-    .map(({ label, score }) => ({ label, score }));
-}
-
-/** Mean or per-class max of rows [N, C]. */
-export function aggregateRows(rows: Float32Array[], C: number, how: 'mean' | 'max'): Float32Array {
-  const out = new Float32Array(C).fill(how === 'max' ? -Infinity : 0);
-  for (const row of rows) for (let c = 0; c < C; c++) out[c] = how === 'max' ? Math.max(out[c], row[c]) : out[c] + row[c];
-  if (how === 'mean' && rows.length > 0) for (let c = 0; c < C; c++) out[c] /= rows.length;
-  if (rows.length === 0) out.fill(0);
-  return out;
 }
 
 /** Head outputs for one video → its prediction. */
@@ -146,9 +122,9 @@ export function predictionFrom(
       const best = argmax(probs);
       frames.push({ t: clip.timestamps[t], label: labels[best], score: probs[best], probs });
     }
-    clipProbs.push(aggregateRows(rows, C, 'mean'));
+    clipProbs.push(aggregateScores(rows, 'mean', C));
   });
-  const probs = aggregateRows(clipProbs, C, options.aggregate);
+  const probs = aggregateScores(clipProbs, options.aggregate, C);
   const best = argmax(probs);
   const result: Omit<ClassifyResult, 'path' | 'cached'> = {
     label: labels[best],
@@ -186,18 +162,23 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
   if (typeof modelDir !== 'string' || modelDir.length === 0) throw invalid('modelDir', 'a model folder path', modelDir);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('signal', options.signal);
-  const head = await loadHead(modelDir, { backend: options.backend, signal });
+  const { loadModel } = await import('../model/model-files.js');
+  const head = await loadModel(modelDir, { backend: options.backend, signal });
   const info = head.info;
-  let pipeline: PipelineInternals;
+  let pipeline: EmbedRunner;
+  let sampling: Sampling;
   try {
-    pipeline = await createPipelineInternal({
+    const resolved = resolveOptions({
       ...options,
+      signal: undefined,
       backbone: options.backbone ?? (info.backbone as PipelineOptions['backbone']),
       frames: options.frames ?? (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
       sampling: options.sampling ?? (info.sampling as Sampling | undefined),
       size: options.size ?? info.size,
       fit: options.fit ?? (info.fit as 'cover' | 'contain' | undefined),
     });
+    sampling = resolved.sampling;
+    pipeline = await openRunner(resolved, signal);
   } catch (error) {
     await head.dispose();
     throw error;
@@ -212,21 +193,20 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
     await head.dispose();
     throw new ModelError(`The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`);
   }
-  return makeClassifier(head, pipeline);
+  return makeClassifier(head, pipeline, sampling);
 }
 
-function makeClassifier(head: HeadLike, pipeline: PipelineInternals): Classifier {
+function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): Classifier {
   const labels = head.info.labels;
   const mode = head.info.mode;
 
   async function* classifyEntries<I extends InputEntry>(
-    entries: I[],
-    options: ClassifyOptions & { tracker?: ProgressTracker } = {},
+    entries: readonly I[],
+    options: ClassifyOptions = {},
   ): AsyncGenerator<[I, ClassifyResult | ErrorRecord]> {
     const settings = validateClassifyOptions(options);
     const signal = checkSignal('signal', options.signal);
-    const tracker = options.tracker ?? new ProgressTracker(options.onProgress);
-    for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker, skip: options.skip })) {
+    for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress, skip: options.skip })) {
       if (isErrorRecord(outcome)) {
         yield [entry, outcome];
         continue;
@@ -253,16 +233,16 @@ function makeClassifier(head: HeadLike, pipeline: PipelineInternals): Classifier
     mode,
     model: head.info,
     backboneId: pipeline.backboneId,
-    frames: pipeline.frames,
+    frames: sampling.frames,
     size: pipeline.size,
-    sampling: pipeline.sampling,
+    sampling,
     get backend() {
       return pipeline.backend;
     },
     classifyEntries,
     async *classify(inputs, options = {}) {
       validateClassifyOptions(options);
-      const entries = await discoverInputs(inputs, { signal: checkSignal('signal', options.signal) });
+      const entries = await entriesOf(inputs, { signal: checkSignal('signal', options.signal) });
       for await (const [, result] of classifyEntries(entries, options)) yield result;
     },
     async close() {

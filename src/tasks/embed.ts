@@ -1,19 +1,14 @@
 /**
- * `createPipeline()`: the embedding pipeline behind `framewise embed` and the library.
- * It owns one backbone (an embedder) and runs the bounded engine over discovered inputs.
+ * `createPipeline()`: the embedding task behind `framewise embed` and the library. It owns
+ * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
-import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject } from '../validate.js';
-import { EmbeddingCache } from '../embedding/cache.js';
-import { EmbedEngine, isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/local-runner.js';
-import { resolveOptions, checkSize, type PipelineOptions, type ResolvedOptions } from './options.js';
-import { ProgressTracker, type ProgressCallback } from '../embedding/progress.js';
-import { createBackbone, discoverInputs, ingestStages, type InputEntry } from '../engines/index.js';
-import type { EmbedderLike } from '../embedding/frame-embedder.js';
+import { createLocalRunner } from '../embedding/local-runner.js';
+import type { ProgressCallback } from '../embedding/progress.js';
+import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
-
-export type { ErrorRecord } from '../embedding/local-runner.js';
-export { isErrorRecord } from '../embedding/local-runner.js';
+import { checkSignal, invalid, isPlainObject } from '../validate.js';
+import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
+import { resolveOptions, type PipelineOptions, type ResolvedOptions } from './options.js';
 
 /** Options of one `embed()` run. */
 export interface EmbedOptions {
@@ -22,7 +17,7 @@ export interface EmbedOptions {
   /** Receives progress events (throttled, plus a final one). */
   onProgress?: ProgressCallback;
   /**
-   * Paths to leave out (e.g. those already in an output being resumed). Matched as given and resolved.
+   * Paths to leave out (e.g. those already in an output being resumed).
    * @default none
    */
   skip?: (path: string) => boolean;
@@ -72,23 +67,15 @@ export interface Pipeline {
   readonly size: number;
   readonly frames: number;
   readonly sampling: Sampling;
-  /** The backend (`none` until the backbone is first needed, when every result so far came from the cache). */
+  /** The engine (`none` until the backbone is first needed, when every result so far came from the cache). */
   readonly backend: { name: string; reason: string };
-  /** Embeds files, folders and manifests, one result (or error record) per video, in a stable order. */
-  embed(inputs: string | string[], options?: EmbedOptions): AsyncGenerator<EmbedResult | ErrorRecord>;
+  /**
+   * Embeds files, folders and manifests (or entries from `discoverInputs`), one result or
+   * error record per video, in a stable order.
+   */
+  embed(inputs: Inputs, options?: EmbedOptions): AsyncGenerator<EmbedResult | ErrorRecord>;
   /** Releases the backbone, its workers and tensors. */
   close(): Promise<void>;
-}
-
-/** Internal: a pipeline that also exposes the raw engine to the other runners. */
-export interface PipelineInternals extends Pipeline {
-  readonly options: ResolvedOptions;
-  readonly embedder: EmbedderLike;
-  /** Runs the engine over already-discovered entries. */
-  run<I extends { path: string }>(
-    entries: I[],
-    options: EmbedOptions & { tracker?: ProgressTracker },
-  ): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
 }
 
 /** Clip embedding: the mean over the real (unmasked) frames. */
@@ -105,7 +92,7 @@ export function meanOverMask(frames: Float32Array, mask: boolean[], dim: number)
 }
 
 /** Turns engine frames into the public result. */
-export function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string): EmbedResult {
+function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string): EmbedResult {
   const { frames: T, dim: D } = video;
   const clips = video.clips.map((clip, i): ClipEmbedding => {
     const frames = video.embeddings.subarray(i * T * D, (i + 1) * T * D);
@@ -133,6 +120,25 @@ export function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId:
   };
 }
 
+/** The runner for resolved options (the local one). */
+export function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { frames?: number; sampling?: Sampling } = {}): Promise<EmbedRunner> {
+  return createLocalRunner({
+    backbone: resolved.backbone,
+    backend: resolved.backend,
+    size: resolved.size,
+    workers: resolved.workers,
+    cache: resolved.cache,
+    sampling: overrides.sampling ?? resolved.sampling,
+    fit: resolved.fit,
+    concurrency: resolved.concurrency,
+    threads: resolved.threads,
+    batch: resolved.batch,
+    inferenceConcurrency: 2,
+    timeoutMs: resolved.timeoutMs,
+    signal,
+  });
+}
+
 /**
  * Loads the backbone and returns a pipeline.
  *
@@ -143,78 +149,26 @@ export function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId:
  * ```
  */
 export async function createPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
-  return createPipelineInternal(options);
-}
-
-export async function createPipelineInternal(options: PipelineOptions = {}, embedderIn?: EmbedderLike): Promise<PipelineInternals> {
   const signal = checkSignal('signal', options.signal);
   const resolved = resolveOptions(options);
-  const embedder =
-    embedderIn ??
-    (await createBackbone({
-      backbone: resolved.backbone,
-      backend: resolved.backend,
-      cacheDir: resolved.cache === false ? undefined : resolved.cache,
-      workers: resolved.workers,
-      signal,
-      lazy: true,
-    }));
-  let size: number;
-  try {
-    size = checkSize(resolved.size, embedder.inputSize);
-  } catch (error) {
-    if (!embedderIn) await embedder.dispose();
-    throw error;
-  }
-  const cache = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
-  const engine = new EmbedEngine(embedder, ingestStages, {
-    sampling: resolved.sampling,
-    size,
-    fit: resolved.fit,
-    concurrency: resolved.concurrency,
-    threads: resolved.threads,
-    batch: resolved.batch,
-    inferenceConcurrency: 2,
-    timeoutMs: resolved.timeoutMs,
-    cache,
-  });
-  debug('pipeline: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
-  let closed = false;
-
-  async function* run<I extends { path: string }>(entries: I[], runOptions: EmbedOptions & { tracker?: ProgressTracker } = {}) {
-    if (closed) throw new Error('The pipeline is closed');
-    const tracker = runOptions.tracker ?? new ProgressTracker(runOptions.onProgress);
-    const todo = runOptions.skip ? entries.filter((e) => !runOptions.skip!(e.path)) : entries;
-    tracker.videosSkipped += entries.length - todo.length;
-    tracker.videosTotal += todo.length;
-    tracker.emit(true);
-    yield* engine.run(todo, tracker, runOptions.signal);
-  }
-
+  const runner = await openRunner(resolved, signal);
   return {
-    options: resolved,
-    embedder,
-    backboneId: embedder.backboneId,
-    dim: embedder.dim,
-    size,
+    backboneId: runner.backboneId,
+    dim: runner.dim,
+    size: runner.size,
     frames: resolved.frames,
     sampling: resolved.sampling,
     get backend() {
-      return embedder.backend;
+      return runner.backend;
     },
-    run,
     async *embed(inputs, embedOptions = {}) {
       if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);
       const runSignal = checkSignal('signal', embedOptions.signal);
-      const entries = await discoverInputs(inputs, { signal: runSignal });
-      for await (const [entry, outcome] of run(entries, embedOptions)) {
-        yield isErrorRecord(outcome) ? outcome : toEmbedResult(entry, outcome, embedder.backboneId);
+      const entries = await entriesOf(inputs, { signal: runSignal });
+      for await (const [entry, outcome] of runner.run(entries, { signal: runSignal, onProgress: embedOptions.onProgress, skip: embedOptions.skip })) {
+        yield isErrorRecord(outcome) ? outcome : toEmbedResult(entry, outcome, runner.backboneId);
       }
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (!embedderIn) await embedder.dispose();
-    },
+    close: () => runner.close(),
   };
 }

@@ -20,16 +20,17 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { debug } from '../log.js';
-import { currentBackend } from '../engines/tfjs/backend.js';
-import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
-import type { ClassifierOptions, ClassifyResult } from './classify.js';
-import type { ErrorRecord } from '../embedding/local-runner.js';
-import { aggregateClipScores, clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from '../evaluation/metrics.js';
-import type { ProgressCallback } from '../embedding/progress.js';
+import type { ProgressCallback, ProgressEvent } from '../embedding/progress.js';
+import { isErrorRecord } from '../embedding/runner.js';
+import { argmax } from '../evaluation/aggregate.js';
+import { clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from '../evaluation/metrics.js';
 import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
 import { commonRoot } from '../evaluation/split.js';
-import type { InputEntry } from '../engines/index.js';
+import { debug } from '../log.js';
+import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
+import { FRAMEWISE_VERSION } from '../version.js';
+import type { ClassifierOptions } from './classify.js';
+import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 
 const require = createRequire(import.meta.url);
 
@@ -57,11 +58,6 @@ export interface EvalResult {
 
 const round = (x: number): number => Number.parseFloat(x.toPrecision(6));
 
-/** framewise's own version, from package.json. */
-export function framewiseVersion(): string {
-  return (require('../../package.json') as { version: string }).version;
-}
-
 function tfjsVersion(): string | null {
   try {
     return (require('@tensorflow/tfjs/package.json') as { version: string }).version;
@@ -79,21 +75,6 @@ export async function modelId(modelDir: string, labels: readonly string[]): Prom
   const files = (await readdir(modelDir)).filter((f) => f === 'model.json' || f.endsWith('.bin')).sort();
   for (const f of files) hash.update(`\0${f}\0`).update(await readFile(join(modelDir, f)));
   return `sha256:${hash.digest('hex').slice(0, 16)}`;
-}
-
-/** The label of the segment that contains `t`, or of the nearest one. */
-export function labelAt(segments: ReadonlyArray<{ start: number; end: number; label: string }>, t: number): string {
-  let best = segments[0];
-  let bestDistance = Infinity;
-  for (const s of segments) {
-    if (t >= s.start && t < s.end) return s.label;
-    const d = t < s.start ? s.start - t : t - s.end;
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = s;
-    }
-  }
-  return best.label;
 }
 
 interface Resolved {
@@ -151,9 +132,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   nonEmptyString('modelDir', modelDir);
   const inputs = typeof dataset === 'string' ? [dataset] : dataset;
 
-  const { discoverInputs } = await import('../engines/index.js');
   const entries = await discoverInputs(inputs, { signal });
   const { loadClassifier } = await import('./classify.js');
+  const { headBackend } = await import('../model/head-backend.js');
   const { out: _out, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, onProgress, ...classifierOptions } = options;
   const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
@@ -202,15 +183,15 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     let clips = 0;
     let frames = 0;
     let cachedVideos = 0;
-    const isError = (r: ClassifyResult | ErrorRecord): r is ErrorRecord => 'error' in r;
-
-    // Our own tracker: its final snapshot says how much was decoded and embedded (0 on a
-    // fully cached run).
-    const { ProgressTracker } = await import('../embedding/progress.js');
-    const tracker = new ProgressTracker(onProgress);
-    for await (const [entry, r] of classifier.classifyEntries(kept, { signal, topK: o.topK, aggregate: o.aggregate, tracker })) {
+    // The final event says how much was decoded and embedded (0 on a fully cached run).
+    let last: ProgressEvent | undefined;
+    const progress = (event: ProgressEvent): void => {
+      last = event;
+      onProgress?.(event);
+    };
+    for await (const [entry, r] of classifier.classifyEntries(kept, { signal, topK: o.topK, aggregate: o.aggregate, onProgress: progress })) {
       const trueLabel = mode === 'clip' ? entry.label! : (entry.label ?? entry.segments?.[0]?.label ?? '');
-      if (isError(r)) {
+      if (isErrorRecord(r)) {
         failures.push({ path: r.path, label: trueLabel, code: r.error.code, message: r.error.message });
         predictions.push({ path: r.path, trueLabel, error: r.error });
         debug('eval: %s failed: %s %s', r.path, r.error.code, r.error.message);
@@ -220,10 +201,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
       clips += r.clips.length;
       if (mode === 'clip') {
         const truth = labels.indexOf(trueLabel);
-        const probs = o.aggregate === 'max' ? aggregateClipScores([r.probs], 'max') : Array.from(r.probs);
-        videoSamples.push({ truth, probs });
+        videoSamples.push({ truth, probs: r.probs });
         for (const c of r.clips) clipSamples.push({ truth, probs: c.probs });
-        const best = probs.indexOf(Math.max(...probs));
+        const best = argmax(r.probs);
         predictions.push({
           path: r.path,
           trueLabel,
@@ -237,7 +217,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
         const segments = entry.segments && entry.segments.length > 0 ? entry.segments : [{ start: 0, end: Infinity, label: trueLabel }];
         const fr = r.frames ?? [];
         frames += fr.length;
-        const truthLabels = fr.map((f) => labelAt(segments, f.t));
+        const truthLabels = fr.map((f) => labelAt(segments, f.t)!);
         sequences.push({ truth: truthLabels.map((l) => labels.indexOf(l)), pred: fr.map((f) => labels.indexOf(f.label)) });
         predictions.push({
           path: r.path,
@@ -251,7 +231,6 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
       }
     }
     const tClassified = performance.now();
-    const last = tracker.snapshot(true);
     const evaluated = mode === 'clip' ? videoSamples.length : sequences.length;
     if (evaluated === 0) {
       throw new UsageError(`No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`);
@@ -298,15 +277,15 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
       },
       // The head's backend: chosen the same way on every run. The backbone's (`none` when
       // every embedding came from the cache) is run-dependent and goes to `timing`.
-      versions: { framewise: framewiseVersion(), tfjs: tfjsVersion(), backend: currentBackend() ?? null },
+      versions: { framewise: FRAMEWISE_VERSION, tfjs: tfjsVersion(), backend: headBackend() ?? null },
       timing: {
         startedAt: startedAt.toISOString(),
         wallMs: 0,
         loadMs: Math.round(tLoaded - t0),
         classifyMs: Math.round(tClassified - tLoaded),
         cachedVideos,
-        videosDecoded: last.videosDecoded,
-        framesEmbedded: last.framesEmbedded,
+        videosDecoded: last?.videosDecoded ?? 0,
+        framesEmbedded: last?.framesEmbedded ?? 0,
         backboneBackend: classifier.backend.name,
       },
     };

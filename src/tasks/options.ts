@@ -5,20 +5,18 @@
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import type { Sampling } from '../ingest/types.js';
-import { UsageError } from '../errors.js';
+import { parseBackboneSpec, type BackboneSpec, type CustomBackbone } from '../embedding/backbone-spec.js';
+import { defaultCacheDir } from '../fs.js';
 import { invalid, isPlainObject, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
-import { defaultCacheDir } from '../embedding/cache.js';
-
-/** The named backbones, or a custom one (see the model docs). */
-export type BackboneSpec = string | Record<string, unknown>;
 
 /** Options of `createPipeline()`. */
 export interface PipelineOptions {
   /**
-   * The backbone: a registered name, a path or URL of a tfjs `model.json`, or a custom spec.
+   * The backbone: a registered name (`mobilenet_v2`, `inception_v3`), or a custom tfjs model
+   * (`{ path | url, inputSize, normalize, embeddingLayer? }`).
    * @default 'mobilenet_v2'
    */
-  backbone?: BackboneSpec;
+  backbone?: string | CustomBackbone;
   /**
    * Frames per clip, T.
    * @default 16
@@ -108,9 +106,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames);
   const sampling = normalizeSampling(options.sampling, frames);
-  const backbone = options.backbone ?? 'mobilenet_v2';
-  if (typeof backbone !== 'string' && !isPlainObject(backbone)) throw invalid('backbone', 'a backbone name, path, URL or spec object', backbone);
-  if (typeof backbone === 'string' && backbone.length === 0) throw invalid('backbone', 'a non-empty string', backbone);
+  const backbone = parseBackboneSpec('backbone', options.backbone);
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
@@ -128,12 +124,4 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     cache,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs),
   };
-}
-
-/** A size that does not match the backbone. */
-export function checkSize(size: number | undefined, inputSize: number): number {
-  if (size !== undefined && size !== inputSize) {
-    throw new UsageError(`\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`);
-  }
-  return inputSize;
 }

@@ -2,17 +2,17 @@
  * `train()`: embeds a labelled dataset (through the cache), trains a temporal head on the
  * frame embeddings with the backbone frozen, and writes the model folder.
  */
-import { UsageError } from '../errors.js';
-import type { HeadOptions } from '../model/heads.js';
-import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
-import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/local-runner.js';
 import { basename, extname } from 'node:path';
 import seedrandom from 'seedrandom';
+import { UsageError } from '../errors.js';
+import type { ProgressCallback } from '../embedding/progress.js';
+import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import type { HeadOptions } from '../model/heads.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
+import { openRunner } from './embed.js';
+import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from './options.js';
-import { createPipelineInternal } from './embed.js';
-import { ProgressTracker, type ProgressCallback } from '../embedding/progress.js';
-import { discoverInputs, type InputEntry } from '../engines/index.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -88,17 +88,6 @@ export interface TrainResult {
   backboneId: string;
 }
 
-/** The label of the segment holding time `t` (the nearest segment when none does). */
-export function labelAt(segments: ReadonlyArray<{ start: number; end: number; label: string }>, t: number): string | null {
-  let nearest: { d: number; label: string } | null = null;
-  for (const s of segments) {
-    if (t >= s.start && t < s.end) return s.label;
-    const d = t < s.start ? s.start - t : t - s.end;
-    if (!nearest || d < nearest.d) nearest = { d, label: s.label };
-  }
-  return nearest?.label ?? null;
-}
-
 /**
  * The validation split keeps each group on one side. A group is a file name without its
  * folder and extension: videos with the same name in different class folders (`forward/a.mp4`,
@@ -161,13 +150,12 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const { trainHead } = await import('../model/train.js');
   const { saveModel } = await import('../model/model-files.js');
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
-  const pipeline = await createPipelineInternal(augmenting ? { ...options, frames: pool, sampling: { ...base.sampling, frames: pool } } : options);
-  const sampling = { ...pipeline.sampling, frames: T };
+  const pipeline = await openRunner(base, signal, augmenting ? { sampling: { ...base.sampling, frames: pool } } : {});
+  const sampling = { ...base.sampling, frames: T };
   try {
-    const tracker = new ProgressTracker(options.onProgress);
     const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
     const failures: ErrorRecord[] = [];
-    for await (const [entry, outcome] of pipeline.run(entries, { signal, tracker })) {
+    for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress })) {
       if (isErrorRecord(outcome)) failures.push(outcome);
       else videos.push({ entry, frames: outcome });
     }
@@ -219,11 +207,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         }
       }
     }
-    const embedder = pipeline.embedder;
-    // The head trains in this thread: choose its backend (the backbone may run in workers,
-    // or not have loaded at all when every video came from the cache).
-    const { selectBackend } = await import('../engines/tfjs/backend.js');
-    await selectBackend(pipeline.options.backend, { signal });
+    const { selectHeadBackend } = await import('../model/head-backend.js');
+    await selectHeadBackend(base.backend, { signal });
     const classifier = await trainHead(
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
@@ -235,7 +220,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         batchSize: options.batchSize,
         patience: options.patience,
         classWeight: options.classWeight,
-        backbone: embedder.backbone,
+        backbone: pipeline.backbone,
         sampling,
         onEpoch: options.onEpoch,
         onWarning: options.onWarning,
@@ -244,10 +229,10 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     );
     try {
       const info = await saveModel(out, classifier, {
-        backbone: embedder.backbone,
+        backbone: pipeline.backbone,
         frames: T,
         sampling,
-        extra: { fit: pipeline.options.fit },
+        extra: { fit: base.fit },
         signal,
       });
       return {

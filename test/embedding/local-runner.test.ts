@@ -12,11 +12,12 @@ import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { Sampling } from '../../src/ingest/types.js';
-import { createEmbedder, type FrameEmbedder } from '../../src/engines/tfjs/embedder.js';
+import { createEmbedder } from '../../src/engines/tfjs/embedder.js';
 import { EmbeddingCache } from '../../src/embedding/cache.js';
-import { EmbedEngine, isErrorRecord, type ErrorRecord, type IngestStages, type VideoFrames } from '../../src/embedding/local-runner.js';
-import { ProgressTracker, type ProgressEvent } from '../../src/embedding/progress.js';
-import type { EmbedderLike } from '../../src/embedding/frame-embedder.js';
+import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
+import { LocalRunner, type IngestStages } from '../../src/embedding/local-runner.js';
+import type { ProgressEvent } from '../../src/embedding/progress.js';
+import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../../src/embedding/runner.js';
 import { fixture } from '../fixtures.js';
 
 const stages: IngestStages = { probe, planClips, extractClips };
@@ -35,9 +36,9 @@ afterAll(async () => {
 function engine(
   cache?: EmbeddingCache,
   concurrency = 2,
-  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: EmbedderLike } = {},
-): EmbedEngine {
-  return new EmbedEngine(more.embedder ?? embedder, more.stages ?? stages, {
+  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: FrameEmbedder } = {},
+): LocalRunner {
+  return new LocalRunner(more.embedder ?? embedder, more.stages ?? stages, {
     sampling: more.sampling ?? { kind: 'uniform', frames: T },
     clipsPerDecode: more.clipsPerDecode,
     size: embedder.inputSize,
@@ -47,15 +48,20 @@ function engine(
     batch: 2,
     inferenceConcurrency: 2,
     timeoutMs: undefined,
-    cache,
-  });
+    store: cache,
+  }, false /* ownsEmbedder */);
 }
 
-async function collect(e: EmbedEngine, paths: string[], events?: ProgressEvent[]) {
-  const tracker = new ProgressTracker((ev) => events?.push(ev), 0);
+/** The results of a run, and its final progress event. */
+async function collect(e: LocalRunner, paths: string[], events?: ProgressEvent[]) {
+  let last: ProgressEvent | undefined;
   const out: Array<VideoFrames | ErrorRecord> = [];
-  for await (const [, r] of e.run(paths.map((path) => ({ path })), tracker)) out.push(r);
-  return { out, tracker };
+  const onProgress = (event: ProgressEvent): void => {
+    last = event;
+    events?.push(event);
+  };
+  for await (const [, r] of e.run(paths.map((path) => ({ path })), { onProgress })) out.push(r);
+  return { out, tracker: last! };
 }
 
 const videos = [
@@ -66,7 +72,7 @@ const videos = [
   fixture('edge/counter.mp4'),
 ];
 
-describe('EmbedEngine.run()', () => {
+describe('LocalRunner.run()', () => {
   it('gives one result per video in input order, with error records for bad files', async () => {
     const events: ProgressEvent[] = [];
     const { out, tracker } = await collect(engine(), videos, events);
@@ -109,11 +115,12 @@ describe('EmbedEngine.run()', () => {
     const cache = new EmbeddingCache(join(dir, 'prepare-cache'));
     const log: string[] = [];
     // The real embedder, with the optional prepare() that a lazily loaded one has.
-    const watched: EmbedderLike = {
+    const watched: FrameEmbedder = {
       backboneId: embedder.backboneId,
       inputSize: embedder.inputSize,
       dim: embedder.dim,
       backend: embedder.backend,
+      backbone: embedder.backbone,
       embedClips: (data, shape, options) => embedder.embedClips(data, shape, options),
       dispose: async () => undefined,
       prepare: () => log.push('prepare'),
@@ -136,12 +143,11 @@ describe('EmbedEngine.run()', () => {
   it('ends promptly on abort and leaves no ffmpeg', async () => {
     const controller = new AbortController();
     const many = Array.from({ length: 12 }, (_, i) => ({ path: fixture(i % 2 ? 'arrow/forward/zoom-pal.mp4' : 'edge/counter.mp4') }));
-    const tracker = new ProgressTracker();
     const got: string[] = [];
     const started = performance.now();
     let caught: unknown;
     try {
-      for await (const [item] of engine(undefined, 2).run(many, tracker, controller.signal)) {
+      for await (const [item] of engine(undefined, 2).run(many, { signal: controller.signal })) {
         got.push(item.path);
         if (got.length === 1) controller.abort(new DOMException('stop', 'AbortError'));
       }
@@ -157,7 +163,7 @@ describe('EmbedEngine.run()', () => {
 
   it('stopping the iteration early (break) stops the work', async () => {
     const many = Array.from({ length: 8 }, () => ({ path: fixture('edge/counter.mp4') }));
-    for await (const _ of engine().run(many, new ProgressTracker())) break;
+    for await (const _ of engine().run(many)) break;
     expect(liveProcessCount()).toBe(0);
   });
 

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  aggregateClipScores,
-  argmax,
   calibration,
   clipMetrics,
   confusionMatrix,
@@ -28,11 +26,7 @@ const five: ScoredSample[] = [
   { truth: A, probs: [0.2, 0.3, 0.5] }, // pred c, never true; a ranks 3rd
 ];
 
-describe('argmax() and rankOf()', () => {
-  it('argmax() takes the first index on ties', () => {
-    expect(argmax([0.4, 0.4, 0.2])).toBe(0);
-    expect(argmax([0.1, 0.45, 0.45])).toBe(1);
-  });
+describe('rankOf()', () => {
   it('rankOf() puts a tied class after the tied classes with a lower index', () => {
     expect(rankOf([0.5, 0.5, 0], 0)).toBe(0);
     expect(rankOf([0.5, 0.5, 0], 1)).toBe(1);
@@ -134,21 +128,6 @@ describe('clipMetrics()', () => {
     [five, { labels: abc, topK: 0 }, /Expected a positive integer for `topK` but received 0/],
   ])('clipMetrics() rejects bad input %#', (samples, options, message) => {
     expect(() => clipMetrics(samples as ScoredSample[], options)).toThrow(message);
-  });
-});
-
-describe('aggregateClipScores()', () => {
-  it('averages clips, or takes the per-class max renormalised', () => {
-    const clips = [
-      [0.2, 0.8],
-      [0.6, 0.4],
-    ];
-    const mean = aggregateClipScores(clips, 'mean');
-    expect(mean[0]).toBeCloseTo(0.4, 12);
-    expect(mean[1]).toBeCloseTo(0.6, 12);
-    const max = aggregateClipScores(clips, 'max');
-    expect(max[0]).toBeCloseTo(0.6 / 1.4, 12);
-    expect(max[1]).toBeCloseTo(0.8 / 1.4, 12);
   });
 });
 

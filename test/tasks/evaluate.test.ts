@@ -1,37 +1,17 @@
 /**
- * The parts of `evaluate()` that need no model run: per-frame truth from segments, the model
- * content id, and option validation at the boundary. The end-to-end runs are in
+ * The parts of `evaluate()` that need no model run: the model content id, and option validation at the boundary. The end-to-end runs are in
  * test/cli/eval.test.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evaluate, framewiseVersion, labelAt, modelId } from '../../src/tasks/evaluate.js';
+import { evaluate, modelId } from '../../src/tasks/evaluate.js';
+import { FRAMEWISE_VERSION } from '../../src/version.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-describe('labelAt()', () => {
-  const segments = [
-    { start: 0, end: 1.5, label: 'bars' },
-    { start: 1.5, end: 3, label: 'noise' },
-    { start: 3.2, end: 4, label: 'fractal' },
-  ];
-  it.each([
-    [0, 'bars'],
-    [1.4999, 'bars'],
-    [1.5, 'noise'], // [start, end): a boundary belongs to the later segment
-    [2.99, 'noise'],
-    [3.05, 'noise'], // in a gap: the nearest segment (0.05 from noise, 0.15 from fractal)
-    [3.15, 'fractal'],
-    [4, 'fractal'], // past the end: the last segment
-    [-0.1, 'bars'],
-  ])('labelAt(t = %f) is %s', (t, label) => {
-    expect(labelAt(segments, t)).toBe(label);
-  });
 });
 
 describe('modelId()', () => {
@@ -72,7 +52,9 @@ describe('evaluate() validation', () => {
     await expect(evaluate('/nonexistent/dataset', '/nonexistent/model')).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/does not exist/) });
   });
 
-  it('framewiseVersion() reads package.json', () => {
-    expect(framewiseVersion()).toMatch(/^\d+\.\d+\.\d+/);
+  it('FRAMEWISE_VERSION is package.json\'s version', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(FRAMEWISE_VERSION).toBe(pkg.version);
   });
 });

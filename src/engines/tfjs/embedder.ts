@@ -4,7 +4,7 @@
  * work is the one function `embedClipsLocal`, so a worker pool can run it elsewhere.
  */
 import { tf } from './tf.js';
-import { ModelError, ShapeError } from '../../errors.js';
+import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { boolean, checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../../validate.js';
 import { BACKEND_REQUESTS, selectBackend, type BackendInfo, type BackendRequest } from './backend.js';
@@ -12,29 +12,15 @@ import {
   backboneInfo,
   loadBackbone,
   normalizeFrames,
-  validateBackboneSpec,
-  type BackboneInfo,
-  type CustomBackbone,
   type LoadedBackbone,
 } from './registry.js';
+import { parseBackboneSpec, type BackboneInfo, type CustomBackbone } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
 import { autoWorkers, spawnWorkerPool } from './pool.js';
 import { TimeDistributed } from '../../model/time-distributed.js';
+import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
 
-export interface FrameEmbedder {
-  /** Stable id: name + hash of topology and weights. */
-  readonly backboneId: string;
-  /** Frames must be inputSize x inputSize RGB. */
-  readonly inputSize: number;
-  /** Embedding size D. */
-  readonly dim: number;
-  readonly backend: { name: string; reason: string };
-  /** Everything recorded about the backbone in saved models (id, name, size, normalisation, spec). */
-  readonly backbone: BackboneInfo;
-  /** clips: uint8 RGB [B, T, S, S, 3] packed; returns float32 [B, T, D]. Runs TimeDistributed(backbone). */
-  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal }): Promise<Float32Array>;
-  dispose(): Promise<void>;
-}
+export type { FrameEmbedder };
 
 export interface EmbedderOptions {
   /** A registry name or a custom tfjs model. @default 'mobilenet_v2' */
@@ -79,26 +65,6 @@ export function prepareLocalModel(backbone: LoadedBackbone, options: { maxBatchF
   return { backbone, td, maxBatchFrames: options.maxBatchFrames ?? 32 };
 }
 
-/** Checks a packed clip buffer against its shape and the backbone's input size. */
-export function checkClipShape(data: Uint8Array, shape: readonly number[], inputSize: number): void {
-  if (!(data instanceof Uint8Array)) throw invalid('data', 'a Uint8Array', data);
-  const expected = [null, null, inputSize, inputSize, 3];
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 5 ||
-    shape.some((d) => !Number.isInteger(d) || d < 1) ||
-    shape[2] !== inputSize ||
-    shape[3] !== inputSize ||
-    shape[4] !== 3
-  ) {
-    throw new ShapeError('embedClips', expected, Array.isArray(shape) ? shape : []);
-  }
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== size) {
-    throw new ShapeError('embedClips (data length)', [size], [data.length]);
-  }
-}
-
 /**
  * The per-worker work: clips [B, T, S, S, 3] uint8 -> embeddings [B, T, D] float32, a few
  * clips at a time so at most `maxBatchFrames` frames (or one clip) pass the backbone at once.
@@ -138,7 +104,7 @@ export async function embedClipsLocal(
 
 function validateOptions(options: EmbedderOptions): void {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
-  validateBackboneSpec('backbone', options.backbone);
+  parseBackboneSpec('backbone', options.backbone);
   if (options.backend !== undefined) oneOf('backend', options.backend, BACKEND_REQUESTS);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   if (options.workers !== undefined && options.workers !== 'auto') nonNegativeInteger('workers', options.workers);

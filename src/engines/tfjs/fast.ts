@@ -16,7 +16,9 @@ import { tf } from './tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal } from '../../validate.js';
-import { defaultCacheDir, type BackboneInfo, type CustomBackbone, type LoadedBackbone } from './registry.js';
+import { defaultCacheDir } from '../../fs.js';
+import type { BackboneInfo, CustomBackbone } from '../../embedding/backbone-spec.js';
+import type { LoadedBackbone } from './registry.js';
 import { foldBatchNorm } from './fold.js';
 import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
 

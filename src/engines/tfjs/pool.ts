@@ -21,11 +21,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
-import { FramewiseError, ModelError, ShapeError } from '../../errors.js';
+import { FramewiseError, ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal, invalid, isPlainObject, positiveInteger } from '../../validate.js';
-import type { BackboneInfo } from './registry.js';
+import type { BackboneInfo } from '../../embedding/backbone-spec.js';
 import type { BackendRequest } from './backend.js';
+import { checkClipShape } from '../../embedding/frame-embedder.js';
 import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /** Options of {@link createWorkerPool}. */
@@ -259,15 +260,11 @@ export class WorkerPool {
    */
   async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options: EmbedClipsOptions = {}): Promise<Float32Array> {
     const signal = checkSignal('options.signal', options.signal);
-    const [B, T, H, W, C] = shape;
+    const [B, T] = shape;
     const S = this.inputSize;
-    if (!(data instanceof Uint8Array)) throw invalid('data', 'a Uint8Array', data);
-    if (H !== S || W !== S || C !== 3 || !Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) {
-      throw new ShapeError('embedClips', [null, null, S, S, 3], shape);
-    }
+    checkClipShape(data, shape, S);
     const frameBytes = S * S * 3;
     const frames = B * T;
-    if (data.length !== frames * frameBytes) throw new ShapeError('embedClips', [frames * frameBytes], [data.length]);
     if (this.disposed) throw new ModelError('the worker pool was disposed');
     if (this.failure) throw this.failure;
     if (!this.info) throw new ModelError('the worker pool has no backbone yet; call load() first');

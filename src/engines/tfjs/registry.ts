@@ -3,47 +3,26 @@
  * custom tfjs models, each cut at its pooled embedding layer, identified by a stable id
  * (name + hash of topology and weights), and cached on disk as a plain tfjs model.
  */
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { tf } from './tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, optionError, positiveInteger, positiveNumber } from '../../validate.js';
+import { checkSignal, nonEmptyString } from '../../validate.js';
+import { defaultCacheDir } from '../../fs.js';
+import {
+  BACKBONES,
+  DEFAULT_BACKBONE,
+  normalizationParams,
+  nsfwjsVersion,
+  parseBackboneSpec,
+  type BackboneInfo,
+  type CustomBackbone,
+  type Normalization,
+  type RegistryEntry,
+} from '../../embedding/backbone-spec.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
-
-/** How uint8 RGB maps to the backbone's input range. `{mean, std}` are on the [0, 1] scale. */
-export type Normalization = '0..1' | '-1..1' | { mean: number | [number, number, number]; std: number | [number, number, number] };
-
-/** A user-supplied tfjs LayersModel or GraphModel. */
-export interface CustomBackbone {
-  /** A name for ids and messages. @default 'custom' */
-  name?: string;
-  /** URL of model.json (or its folder). Exactly one of `url` and `path`. */
-  url?: string;
-  /** Folder holding model.json, or the model.json path. */
-  path?: string;
-  /** Frames are resized to inputSize x inputSize. */
-  inputSize: number;
-  normalize: Normalization;
-  /** Layer name (LayersModel) or node name (GraphModel) whose output is the [N, D] embedding. @default the model's output */
-  embeddingLayer?: string;
-}
-
-/** What is recorded about a backbone in saved models and output metadata. */
-export interface BackboneInfo {
-  /** Stable id: name + short hash of topology and weights. */
-  id: string;
-  name: string;
-  inputSize: number;
-  dim: number;
-  normalize: Normalization;
-  /** The spec it was loaded from: a registry name or the custom spec. */
-  spec: string | CustomBackbone;
-}
 
 /** A loaded, cut backbone. `embed` takes normalised float frames [N, S, S, 3] and gives [N, D]. */
 export interface LoadedBackbone extends BackboneInfo {
@@ -58,38 +37,8 @@ export interface LoadedBackbone extends BackboneInfo {
   dispose(): void;
 }
 
-interface RegistryEntry {
-  nsfwjsName: 'MobileNetV2' | 'InceptionV3';
-  inputSize: number;
-  dim: number;
-  normalize: Normalization;
-  layer: string;
-}
-
-/** Named backbones; their weights ship in the `nsfwjs` npm package, so nothing is downloaded. */
-export const BACKBONES: Readonly<Record<string, Readonly<RegistryEntry>>> = {
-  mobilenet_v2: { nsfwjsName: 'MobileNetV2', inputSize: 224, dim: 1280, normalize: '0..1', layer: 'flatten_1' },
-  inception_v3: { nsfwjsName: 'InceptionV3', inputSize: 299, dim: 2048, normalize: '0..1', layer: 'flatten_1' },
-};
-export const DEFAULT_BACKBONE = 'mobilenet_v2';
-
 /** Bump when the cached files change meaning. */
 const CACHE_FORMAT = 1;
-const require = createRequire(import.meta.url);
-
-/** `FRAMEWISE_CACHE`, else `~/.cache/framewise`. */
-export function defaultCacheDir(): string {
-  return process.env.FRAMEWISE_CACHE || path.join(os.homedir(), '.cache', 'framewise');
-}
-
-/** Per-channel `scale` and `offset` so that `y = x * scale + offset` for uint8 `x`. */
-export function normalizationParams(normalize: Normalization): { scale: number[]; offset: number[] } {
-  if (normalize === '0..1') return { scale: [1 / 255, 1 / 255, 1 / 255], offset: [0, 0, 0] };
-  if (normalize === '-1..1') return { scale: [2 / 255, 2 / 255, 2 / 255], offset: [-1, -1, -1] };
-  const mean = typeof normalize.mean === 'number' ? [normalize.mean, normalize.mean, normalize.mean] : normalize.mean;
-  const std = typeof normalize.std === 'number' ? [normalize.std, normalize.std, normalize.std] : normalize.std;
-  return { scale: std.map((s) => 1 / (255 * s)), offset: mean.map((m, i) => -m / std[i]) };
-}
 
 /**
  * The one place frames are normalised: uint8-valued [..., 3] (any dtype) -> float32 in the
@@ -98,53 +47,6 @@ export function normalizationParams(normalize: Normalization): { scale: number[]
 export function normalizeFrames<T extends tf.Tensor>(frames: T, normalize: Normalization): T {
   const { scale, offset } = normalizationParams(normalize);
   return tf.tidy(() => tf.add(tf.mul(tf.cast(frames, 'float32'), tf.tensor1d(scale)), tf.tensor1d(offset)) as T);
-}
-
-function validateNormalization(field: string, value: unknown): Normalization {
-  if (value === '0..1' || value === '-1..1') return value;
-  if (isPlainObject(value)) {
-    for (const key of ['mean', 'std'] as const) {
-      const v = value[key];
-      const ok = typeof v === 'number' || (Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number'));
-      if (!ok) throw invalid(`${field}.${key}`, 'a number or an array of 3 numbers', v);
-    }
-    const std = value.std as number | number[];
-    for (const s of Array.isArray(std) ? std : [std]) positiveNumber(`${field}.std`, s);
-    return value as Normalization;
-  }
-  throw invalid(field, "'0..1', '-1..1' or {mean, std}", value);
-}
-
-/** Validates a backbone option at the boundary. */
-export function validateBackboneSpec(field: string, value: unknown): string | CustomBackbone {
-  if (value === undefined) return DEFAULT_BACKBONE;
-  if (typeof value === 'string') {
-    if (!Object.hasOwn(BACKBONES, value)) {
-      throw invalid(field, `one of ${Object.keys(BACKBONES).map((n) => `'${n}'`).join(', ')} or a custom backbone object`, value);
-    }
-    return value;
-  }
-  if (!isPlainObject(value)) throw invalid(field, 'a backbone name or a custom backbone object', value);
-  if ((value.url === undefined) === (value.path === undefined)) {
-    throw optionError(`Expected exactly one of \`${field}.url\` and \`${field}.path\``);
-  }
-  if (value.url !== undefined) nonEmptyString(`${field}.url`, value.url);
-  if (value.path !== undefined) nonEmptyString(`${field}.path`, value.path);
-  if (value.name !== undefined) nonEmptyString(`${field}.name`, value.name);
-  if (value.embeddingLayer !== undefined) nonEmptyString(`${field}.embeddingLayer`, value.embeddingLayer);
-  positiveInteger(`${field}.inputSize`, value.inputSize);
-  validateNormalization(`${field}.normalize`, value.normalize);
-  return value as unknown as CustomBackbone;
-}
-
-function nsfwjsVersion(): string {
-  try {
-    const main = require.resolve('nsfwjs');
-    const pkg = path.join(main.slice(0, main.lastIndexOf(`${path.sep}dist${path.sep}`)), 'package.json');
-    return JSON.parse(readFileSync(pkg, 'utf8')).version as string;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function makeId(name: string, artifacts: tf.io.ModelArtifacts, extra = ''): string {
@@ -326,7 +228,7 @@ export async function loadBackbone(
   backbone: string | CustomBackbone = DEFAULT_BACKBONE,
   options: LoadBackboneOptions = {},
 ): Promise<LoadedBackbone> {
-  const spec = validateBackboneSpec('backbone', backbone);
+  const spec = parseBackboneSpec('backbone', backbone);
   const signal = checkSignal('signal', options.signal);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   await selectBackend(options.backend ?? 'auto', { signal });

@@ -3,7 +3,7 @@
  * Both sides import only types from here, so the protocol has one definition.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { BackboneInfo } from './registry.js';
+import type { BackboneInfo } from '../../embedding/backbone-spec.js';
 import type { BackendRequest } from './backend.js';
 
 /**

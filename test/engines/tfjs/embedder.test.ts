@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError } from '../../../src/errors.js';
 import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
-import { checkClipShape, createEmbedder, embedClipsLocal, prepareLocalModel, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
+import { checkClipShape } from '../../../src/embedding/frame-embedder.js';
+import { createEmbedder, embedClipsLocal, prepareLocalModel, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { maxAbsDiff, prng, testCacheDir } from '../../model/helpers.js';
 
 const S = 224;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError, ShapeError } from '../../../src/errors.js';
-import { backboneInfo, loadBackbone, normalizeFrames, type BackboneInfo, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
+import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
+import type { BackboneInfo } from '../../../src/embedding/backbone-spec.js';
 import { createEmbedder, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { loadModel } from '../../../src/model/model-files.js';
 import { backboneArtifacts } from '../../../src/engines/tfjs/fast.js';
@@ -66,7 +67,7 @@ describe('createWorkerPool()', () => {
     expect(pool.liveWorkers).toBe(2);
     expect(pool.backend.name).toBe('wasm');
     if (threadsBefore !== undefined) expect(threadCount()!).toBeGreaterThanOrEqual(threadsBefore + 2);
-    expect(workerScript().pathname).toMatch(/dist\/model\/worker\.js$/);
+    expect(workerScript().pathname).toMatch(/dist\/engines\/tfjs\/worker\.js$/);
   });
 
   it('gives the in-process (unfolded) features within 1e-4 on real frames, in clip and frame order', async () => {
@@ -203,7 +204,7 @@ describe('createEmbedder() fast path', () => {
   });
 
   it('gives the same labels as the plain path on the sample videos with the shipped sample model', async () => {
-    const root = join(import.meta.dirname, '..', '..', 'samples');
+    const root = join(import.meta.dirname, '..', '..', '..', 'samples');
     const rows = readFileSync(join(root, 'labels.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
     // 6 frames 5 apart per video (the head takes any T; fewer frames keep the plain path quick).
     const T = 6;

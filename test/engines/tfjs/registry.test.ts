@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelError } from '../../../src/errors.js';
 import { selectBackend } from '../../../src/engines/tfjs/backend.js';
-import { loadBackbone, normalizationParams, normalizeFrames, validateBackboneSpec } from '../../../src/engines/tfjs/registry.js';
+import { loadBackbone, normalizeFrames } from '../../../src/engines/tfjs/registry.js';
+import { normalizationParams, parseBackboneSpec } from '../../../src/embedding/backbone-spec.js';
 import { embedClipsLocal, prepareLocalModel } from '../../../src/engines/tfjs/embedder.js';
 import { modelToArtifacts, writeArtifacts } from '../../../src/engines/tfjs/artifacts.js';
 import { maxAbsDiff } from '../../model/helpers.js';
@@ -199,9 +200,9 @@ describe('custom backbones', () => {
     [{ path: 'x', inputSize: 32, normalize: '0..255' }, /for `backbone.normalize`/],
     [{ path: 'x', inputSize: 32, normalize: { mean: [0.5, 0.5], std: 0.2 } }, /`backbone.normalize.mean`/],
     [{ path: 'x', inputSize: 32, normalize: { mean: 0.5, std: 0 } }, /positive number for `backbone.normalize.std`/],
-  ])('validateBackboneSpec rejects %o', (spec, message) => {
-    expect(() => validateBackboneSpec('backbone', spec)).toThrow(TypeError);
-    expect(() => validateBackboneSpec('backbone', spec)).toThrow(message);
+  ])('parseBackboneSpec rejects %o', (spec, message) => {
+    expect(() => parseBackboneSpec('backbone', spec)).toThrow(TypeError);
+    expect(() => parseBackboneSpec('backbone', spec)).toThrow(message);
   });
 });
 

@@ -1,0 +1,69 @@
+/**
+ * `EmbedRunner`: the contract of whatever turns a list of videos into frame embeddings, in
+ * input order, one result or error record per video. The local runner (`local-runner.ts`)
+ * is one; a distributed runner keeps the same contract, so the tasks above do not change.
+ */
+import type { RecordErrorCode } from '../errors.js';
+import type { BackboneInfo } from './backbone-spec.js';
+import type { CachedClip } from './cache.js';
+import type { ProgressCallback } from './progress.js';
+
+/** An error record: one per video that could not be processed. */
+export interface ErrorRecord {
+  path: string;
+  error: { code: RecordErrorCode; message: string };
+}
+
+/** True when `record` is an error record. */
+export function isErrorRecord(record: unknown): record is ErrorRecord {
+  return typeof record === 'object' && record !== null && 'error' in record;
+}
+
+/** One video to embed: a path, and for a manifest row, the span of it to sample. */
+export interface EmbedItem {
+  path: string;
+  start?: number;
+  end?: number;
+}
+
+/** The frame embeddings of one video, as a runner gives them. */
+export interface VideoFrames {
+  path: string;
+  clips: CachedClip[];
+  /** Frames per clip, T. */
+  frames: number;
+  /** Embedding size, D. */
+  dim: number;
+  /** float32 [clips, T, D] */
+  embeddings: Float32Array;
+  /** True when the embeddings came from the store. */
+  cached: boolean;
+  /** The engine that computed the embeddings. */
+  backend?: string;
+}
+
+/** Options of one `EmbedRunner.run()`. */
+export interface RunOptions {
+  /** Stops the run: finished results are yielded, then it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Progress events (throttled, and a final one). */
+  onProgress?: ProgressCallback;
+  /** Paths to leave out (those already in an output being resumed). @default none */
+  skip?: (path: string) => boolean;
+}
+
+export interface EmbedRunner {
+  readonly backboneId: string;
+  /** Embedding size D. */
+  readonly dim: number;
+  /** Frame side S. */
+  readonly size: number;
+  /** What saved models record about the backbone. */
+  readonly backbone: BackboneInfo;
+  /** The engine (`none` while every result so far came from the store). */
+  readonly backend: { name: string; reason: string };
+  /** Yields `[item, frames | error record]` in input order. */
+  run<I extends EmbedItem>(items: readonly I[], options?: RunOptions): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
+  /** Releases the backbone and its workers. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,5 @@
+/** Ingest's public surface: probe a video, plan its clips, extract their frames. */
+export { probe, type ProbeOptions } from './probe.js';
+export { planClips, parseSampling } from './sampling.js';
+export { extractClips, type ExtractOptions } from './extract.js';
+export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './types.js';

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cacheKey, decodeEntry, EmbeddingCache, encodeEntry, fileIdentity } from '../../src/embedding/cache.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fw-cache-'));
+describe('EmbeddingCache', () => {
+  const video = {
+    clips: [{ index: 0, start: 0, end: 1, timestamps: [0.25, 0.75], mask: [true, true] }],
+    frames: 2,
+    dim: 3,
+    embeddings: Float32Array.from([1, 2, 3, 4, 5, 6]),
+  };
+
+  it('round-trips an entry and never reads a damaged one', async () => {
+    const cache = new EmbeddingCache(join(dir, 'cache'));
+    const key = cacheKey({ identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' });
+    expect(await cache.get(key)).toBeUndefined();
+    await cache.set(key, video);
+    const back = await cache.get(key);
+    expect(Array.from(back!.embeddings)).toEqual([1, 2, 3, 4, 5, 6]);
+    const entry = encodeEntry(key, video);
+    // Torn (truncated), flipped payload byte, wrong key: all misses.
+    expect(decodeEntry(entry.subarray(0, entry.length - 3), key)).toBeUndefined();
+    const flipped = Buffer.from(entry);
+    flipped[flipped.length - 1] ^= 0xff;
+    expect(decodeEntry(flipped, key)).toBeUndefined();
+    expect(decodeEntry(entry, 'other')).toBeUndefined();
+  });
+
+  it('keys change with the sampling, the size and the backbone', () => {
+    const base = { identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' };
+    const keys = new Set([
+      cacheKey(base),
+      cacheKey({ ...base, sampling: { kind: 'uniform', frames: 3 } }),
+      cacheKey({ ...base, size: 128 }),
+      cacheKey({ ...base, backboneId: 'c' }),
+      cacheKey({ ...base, identity: { ...base.identity, mtimeMs: 3 } }),
+    ]);
+    expect(keys.size).toBe(5);
+    // Key order inside objects does not matter.
+    expect(cacheKey({ ...base, sampling: { frames: 2, kind: 'uniform' } })).toBe(cacheKey(base));
+  });
+
+  it('fileIdentity hashes the head and the tail', async () => {
+    const a = join(dir, 'big-a.bin');
+    const b = join(dir, 'big-b.bin');
+    const body = Buffer.alloc(300_000, 7);
+    writeFileSync(a, body);
+    const tail = Buffer.from(body);
+    tail[tail.length - 1] = 8;
+    writeFileSync(b, tail);
+    expect((await fileIdentity(a)).headTail).not.toBe((await fileIdentity(b)).headTail);
+  });
+});
