@@ -1,0 +1,160 @@
+/**
+ * The pure half of extractClips(): which frames to ask ffmpeg for, the command line and
+ * filter graph that ask for them, reading ffmpeg's log, and picking the frame for each
+ * planned timestamp. Nothing here runs a process or touches a file, so all of it is tested
+ * without ffmpeg (test/ingest/extract-plan.test.ts). The rules are in extract.ts's module
+ * comment.
+ */
+import type { ClipPlan, ProbeResult } from './types.js';
+
+/** Seek when planned frames are this far apart on average (seconds); decode the span otherwise. */
+export const SEEK_MIN_GAP_S = 2.5;
+/** `auto` never opens more inputs than this in one ffmpeg (each is a demuxer and a decoder). */
+export const MAX_SEEK_INPUTS = 64;
+/** Above this many distinct frames, `select` gets no expression and frames are picked in Node. */
+export const MAX_SELECT_TERMS = 1500;
+
+export type ExtractStrategy = 'auto' | 'decode' | 'seek';
+
+/** Seconds with six decimals, as ffmpeg is given them and warnings print them. */
+export function fmt(t: number): string {
+  return (Math.round(t * 1e6) / 1e6).toFixed(6);
+}
+
+export interface ExtractPlan {
+  /** Seconds between frames at the nominal rate. */
+  period: number;
+  /** The search target of a planned timestamp: the first frame at or after it is the frame on display at `ts`. */
+  targetOf(ts: number): number;
+  /** Distinct targets, ascending. */
+  targets: number[];
+  meanGap: number;
+  useSeek: boolean;
+  /** ffmpeg's arguments, the binary excluded. */
+  args: string[];
+  /** showinfo filter instance → output branch (seek: one per input; decode: one). */
+  showinfoBranch: Map<number, number>;
+}
+
+/** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */
+export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number): ExtractPlan {
+  const period = 1 / (info.nominalFrameRate || info.avgFrameRate);
+  // "The first frame at or after target" is the frame on display at ts.
+  const targetOf = (ts: number): number => ts - period + 1e-4;
+  const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
+  const span = targets[targets.length - 1] - targets[0];
+  const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
+  const useSeek = strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S);
+  const { width, height } = info;
+
+  const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts'];
+  const output = ['-an', '-sn', '-dn', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const args = [...common];
+  const showinfoBranch = new Map<number, number>();
+  if (useSeek) {
+    // Each input seeks to the keyframe before its target (an input -ss counts from the file's
+    // start time, and lands a little early to be safe); `select` on the real timestamps
+    // (-copyts keeps them) then takes the first frame at or after the target. ffmpeg's own
+    // accurate seek is not used: with -copyts it can land a frame late on MPEG-TS.
+    // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
+    // can land a few frames after it, so they start a second earlier.
+    const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
+    for (const t of targets) args.push('-threads', String(threads), '-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
+    const chains = targets.map((t, i) => {
+      // Each input: its first frame at/after the target, logged with its real pts. Filters
+      // are numbered across the graph: select, trim, showinfo, scale per input.
+      showinfoBranch.set(4 * i + 2, i);
+      return `[${i}:v:0]select='gte(t,${fmt(t)})',trim=end_frame=1,showinfo,scale=${width}:${height}[v${i}]`;
+    });
+    const graph = `${chains.join(';')};${targets.map((_, i) => `[v${i}]`).join('')}concat=n=${targets.length}:v=1:a=0[out]`;
+    args.push('-filter_complex', graph, '-map', '[out]', ...output);
+  } else {
+    // Start decoding a little before the first target, from the keyframe before it
+    // (relative to the file's start); `select` is exact.
+    const from = targets[0] - info.startTime > 2 ? targets[0] - 1 : undefined;
+    if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
+    args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
+    // Stop after the frame following the last target; a variable-rate stream may leave a wide
+    // gap before it, so allow a generous margin (decoding a second more is cheap).
+    const end = targets[targets.length - 1] + Math.max(1, 8 * period);
+    let select = '';
+    if (targets.length <= MAX_SELECT_TERMS) {
+      const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
+      select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${terms}',`;
+    }
+    const trim = end < info.startTime + info.duration ? `trim=end=${fmt(end)},` : '';
+    args.push('-vf', `${trim}${select}showinfo,scale=${width}:${height}`, ...output);
+    showinfoBranch.set((trim ? 1 : 0) + (select ? 1 : 0), 0);
+  }
+  return { period, targetOf, targets, meanGap, useSeek, args, showinfoBranch };
+}
+
+const SHOWINFO = /\[Parsed_showinfo_(\d+) @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+) pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)/;
+const SHOWINFO_TB = /\[Parsed_showinfo_(\d+) @ [^\]]+\] config in time_base: (\d+)\/(\d+)/;
+/** ffmpeg log lines that mean the input is damaged. */
+const DECODE_ERROR = /error while decoding|invalid data found|corrupt|missing picture|truncat|invalid nal|concealing|partial file|overread|no frame!|moov atom not found|decode_slice_header error/i;
+const MAX_DECODE_ERRORS = 20;
+
+/** What ffmpeg's log said: the pts of each frame per branch, the frame sizes, decode errors. */
+export class ExtractLog {
+  readonly ptsByBranch = new Map<number, number[]>();
+  readonly sizes = new Set<string>();
+  readonly decodeErrors: string[] = [];
+  private readonly timeBase = new Map<number, number>();
+
+  /** `input` is the argument given to `-i`; it is replaced by `<input>` in kept error lines. */
+  constructor(
+    private readonly showinfoBranch: ReadonlyMap<number, number>,
+    private readonly input: string,
+  ) {}
+
+  /** Reads one stderr line. */
+  line(line: string): void {
+    let m = SHOWINFO.exec(line);
+    if (m) {
+      const idx = Number(m[1]);
+      const tb = this.timeBase.get(idx);
+      // The integer pts times the time base is exact; pts_time is rounded to 6 digits.
+      const pts = tb !== undefined ? Number(m[2]) * tb : Number(m[3]);
+      const branch = this.showinfoBranch.get(idx) ?? 0;
+      if (!this.ptsByBranch.has(branch)) this.ptsByBranch.set(branch, []);
+      this.ptsByBranch.get(branch)!.push(pts);
+      this.sizes.add(`${m[4]}x${m[5]}`);
+      return;
+    }
+    m = SHOWINFO_TB.exec(line);
+    if (m && Number(m[3]) > 0) {
+      this.timeBase.set(Number(m[1]), Number(m[2]) / Number(m[3]));
+      return;
+    }
+    const text = line.replaceAll(this.input, '<input>');
+    if (DECODE_ERROR.test(text) && !/^\s*(Input|Output|Stream|Duration|Metadata) /.test(text) && this.decodeErrors.length < MAX_DECODE_ERRORS) {
+      this.decodeErrors.push(text.trim());
+    }
+  }
+
+  /** The pts of the frames on stdout, in stdout order: in order (decode) or input by input (seek). */
+  framePts(plan: Pick<ExtractPlan, 'useSeek' | 'targets'>): number[] {
+    return plan.useSeek ? plan.targets.flatMap((_, i) => this.ptsByBranch.get(i) ?? []) : (this.ptsByBranch.get(0) ?? []);
+  }
+}
+
+/**
+ * The decoded frame for `target` in `pts` (ascending): the first at or after it, and
+ * whether that is the right frame (`exact`). On a damaged file the next decoded frame may
+ * lie far past a hole; it is accepted only within 4 periods, else the one before is taken
+ * and `exact` is false. Past the last frame, the last is exact when within 2 periods of an
+ * intact file's end.
+ */
+export function pickFrame(pts: readonly number[], target: number, period: number, damaged: boolean): { index: number; exact: boolean } {
+  let lo = 0;
+  let hi = pts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pts[mid] < target - 1e-6) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < pts.length && (!damaged || lo === 0 || pts[lo] - target <= 4 * period)) return { index: lo, exact: true };
+  const previous = Math.max(0, lo - 1);
+  return { index: previous, exact: !damaged && target - pts[previous] <= 2 * period };
+}
