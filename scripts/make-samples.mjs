@@ -27,9 +27,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import seedrandom from 'seedrandom';
 
 /** Bump when the fixture set changes: stale sets are rebuilt. */
-export const FIXTURES_VERSION = '2.2';
+export const FIXTURES_VERSION = '2.3';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
@@ -194,18 +195,6 @@ const SH = 120;
 const SFPS = 10;
 export const SEGMENT_LABELS = ['bars', 'fractal', 'noise'];
 
-/** mulberry32: a tiny seeded PRNG, so the segment layout never changes. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function segmentSource(label, variant, frames) {
   const s = `s=${SW}x${SH}:r=${SFPS}`;
   const body = {
@@ -227,7 +216,7 @@ function segmentSource(label, variant, frames) {
 }
 
 export function segmentLayouts() {
-  const rand = prng(20261129);
+  const rand = seedrandom('20261129'); // seeded, so the segment layout never changes
   const videos = [];
   for (let v = 0; v < 12; v++) {
     const count = 3 + Math.floor(rand() * 2); // 3 or 4 segments
