@@ -40,6 +40,10 @@ export { BACKBONES } from './embedding/backbone-spec.js';
 export type { BackboneSpec, CustomBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
 export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
+// Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
+export { createFrameEmbedder } from './engines/index.js';
+export type { FrameEmbedderOptions, BackendRequest } from './engines/index.js';
+
 // Ingest: probe, sampling plans, extraction.
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
 export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';

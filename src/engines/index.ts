@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
-import { nsfwjsVersion, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { invalid, isPlainObject, nonNegativeInteger, oneOf } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
@@ -87,9 +88,13 @@ class LazyEmbedder implements FrameEmbedder {
 
 /** Options of `createFrameEmbedder()`. */
 export interface FrameEmbedderOptions {
-  backbone: BackboneSpec;
-  backend: BackendRequest;
+  /** A registry name or a custom tfjs model. @default 'mobilenet_v2' */
+  backbone?: BackboneSpec;
+  /** @default 'auto' */
+  backend?: BackendRequest;
+  /** Where the cut backbone is cached. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
+  /** Backbone worker threads; 0 runs it in this thread. @default automatic (by cores and backend) */
   workers?: number;
   signal?: AbortSignal;
   /** Allow a stand-in that loads on first use. @default false */
@@ -97,14 +102,17 @@ export interface FrameEmbedderOptions {
 }
 
 /** Loads the backbone as a `FrameEmbedder` (lazily when a cached run may not need it). */
-export async function createFrameEmbedder(options: FrameEmbedderOptions): Promise<FrameEmbedder> {
+export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): Promise<FrameEmbedder> {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const backbone = parseBackboneSpec('backbone', options.backbone);
+  const backend = options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const);
+  const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers);
   const load = async (): Promise<FrameEmbedder> => {
     const { createEmbedder } = await import('./tfjs/embedder.js');
-    const { lazy: _lazy, ...rest } = options;
-    return createEmbedder(rest);
+    return createEmbedder({ backbone, backend, workers, cacheDir: options.cacheDir, signal: options.signal });
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
-  const memo = isRegistryName(options.backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), options.backbone) : undefined;
+  const memo = isRegistryName(backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone) : undefined;
   if (memo && options.lazy) {
     try {
       const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;
