@@ -234,12 +234,12 @@ function cpuInfo() {
 
 /** Backbone-only frames/s through the default (fast) embedder, on real decoded frames. */
 async function backboneThroughput() {
-  const { createEmbedder } = await import(path.join(root, 'dist', 'model', 'embedder.js'));
+  const { createFrameEmbedder } = await import(path.join(root, 'dist', 'index.js'));
   const S = 224;
   const frames = 32;
   const raw = spawnSync(ffmpegPath(), ['-v', 'error', '-i', path.join(videos, videoList()[0]), '-vf', `scale=${S}:${S}`, '-frames:v', String(frames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 2 ** 28 });
   const data = new Uint8Array(raw.stdout.buffer, raw.stdout.byteOffset, raw.stdout.length);
-  const embedder = await createEmbedder({ backend: 'wasm' });
+  const embedder = await createFrameEmbedder({ backend: 'wasm' });
   try {
     const call = () => embedder.embedClips(data, [frames / 16, 16, S, S, 3]);
     await call(); // warm-up: kernels, wasm heap growth

@@ -27,7 +27,8 @@ if (!existsSync(dist)) {
   process.stderr.write('bench-ingest: dist/ is missing; run `npm run build` first\n');
   process.exit(2);
 }
-const { probe, planClips, extractClips, resolveBinaries } = await import(dist);
+const { probe, planClips, extractClips } = await import(dist);
+const { resolveBinaries } = await import(join(import.meta.dirname, '..', 'dist', 'ingest', 'ffmpeg.js'));
 
 const argv = process.argv.slice(2);
 const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 3;

@@ -146,17 +146,14 @@ const many = await runCli(['embed', big, '--out', join(work, 'many.jsonl'), '--n
 console.log(`${REPEAT} videos: ${many.wall.toFixed(1)} s, ${(REPEAT / many.wall).toFixed(2)} videos/s, CPU ${many.util.toFixed(2)}, peak RSS ${mb(many.peakRss)} (${(many.peakRss / cold.peakRss).toFixed(2)}x the 10-video run)`);
 
 // Backbone only, on the same frames: decode once, then time embedClips alone.
-const { createEmbedder } = await import(join(ROOT, 'dist', 'model', 'embedder.js'));
-const { probe } = await import(join(ROOT, 'dist', 'ingest', 'probe.js'));
-const { planClips } = await import(join(ROOT, 'dist', 'ingest', 'sampling.js'));
-const { extractClips } = await import(join(ROOT, 'dist', 'ingest', 'extract.js'));
+const { createFrameEmbedder, probe, planClips, extractClips } = await import(join(ROOT, 'dist', 'index.js'));
 const decoded = [];
 for (const file of files) {
   const path = join(videoDir, file);
   const info = await probe(path);
   decoded.push(...(await extractClips(path, planClips(info, { kind: 'uniform', frames: FRAMES }), { size: 224, probe: info })));
 }
-const embedder = await createEmbedder({ cacheDir: join(tmpdir(), 'framewise-bench-backbone') });
+const embedder = await createFrameEmbedder({ cacheDir: join(tmpdir(), 'framewise-bench-backbone') });
 await embedder.embedClips(decoded[0].data, [1, FRAMES, 224, 224, 3]); // warm-up
 const started = performance.now();
 await Promise.all(decoded.map((clip) => embedder.embedClips(clip.data, [1, FRAMES, 224, 224, 3])));
