@@ -14,10 +14,14 @@
  *   node scripts/bench-train.mjs [--rounds N] [--epochs N] [--clips N] [--frames T] [--dim D]
  *                                [--backend auto|wasm|cpu|tensorflow] [--json]
  *
+ * Debian's python3-torch links the system BLAS: with only the reference BLAS it is several
+ * times slower than with OpenBLAS (`apt-get install libopenblas0-pthread`), so the line
+ * printed for torch names the BLAS in use.
+ *
  * Imports the built library from dist/.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -58,8 +62,21 @@ function torchAvailable() {
   return undefined;
 }
 
+/** Which BLAS the system's libblas.so.3 resolves to (Debian's alternatives), for the record. */
+function torchBlas() {
+  try {
+    const blas = realpathSync('/usr/lib/x86_64-linux-gnu/libblas.so.3');
+    return blas.includes('openblas') ? 'OpenBLAS' : `BLAS ${blas}`;
+  } catch {
+    return 'BLAS unknown';
+  }
+}
+
 function runTorch() {
-  const r = spawnSync(python, [torchScript, String(n), String(t), String(d), String(epochs), '1'], { encoding: 'utf8' });
+  // One thread for BLAS too: Debian's torch calls the system BLAS (OpenBLAS when installed),
+  // whose own thread pool `torch.set_num_threads` does not always reach.
+  const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const r = spawnSync(python, [torchScript, String(n), String(t), String(d), String(epochs), '1'], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`train_torch.py failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()).s_per_epoch_median;
 }
@@ -91,7 +108,7 @@ const backend = await selectBackend(values.backend);
 const noTorch = torchAvailable();
 console.log(`bench:train  ${n} clips, T=${t}, D=${d}, lstm(256), batch 16, ${epochs} epochs per round, ${rounds} rounds`);
 console.log(`framewise backend: ${backend.name} (${backend.reason})`);
-console.log(noTorch ? `torch: skipped (${noTorch})` : `torch: ${python} ${torchScript}, 1 thread`);
+console.log(noTorch ? `torch: skipped (${noTorch})` : `torch: ${python} ${torchScript}, 1 thread, ${torchBlas()}`);
 const data = makeData();
 const results = [];
 for (let round = 1; round <= rounds; round++) {
