@@ -75,7 +75,8 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
         if (quiet) return;
         renderer.done();
         const val = e.valLoss === null ? '' : `  val_loss ${e.valLoss.toFixed(4)}  val_acc ${(e.valAcc ?? 0).toFixed(3)}`;
-        process.stderr.write(`epoch ${String(e.epoch).padStart(3)}  loss ${e.loss.toFixed(4)}  acc ${e.acc.toFixed(3)}${val}\n`);
+        const time = e.seconds === undefined ? '' : `  ${e.seconds.toFixed(1)} s  ETA ${Math.round(e.etaSeconds ?? 0)} s (max ${e.epochs} epochs)`;
+        process.stderr.write(`epoch ${String(e.epoch).padStart(3)}  loss ${e.loss.toFixed(4)}  acc ${e.acc.toFixed(3)}${val}${time}\n`);
       },
       onWarning: (message) => process.stderr.write(`framewise: warning: ${message}\n`),
     });

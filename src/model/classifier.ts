@@ -38,6 +38,15 @@ export interface EpochProgress {
   acc: number;
   valLoss: number | null;
   valAcc: number | null;
+  /**
+   * For progress and an ETA, in what `onEpoch` receives (absent from `TrainMetrics.history`,
+   * which stays the same from run to run): the most epochs this run goes to (early stopping
+   * may end it sooner), the wall seconds this epoch took (training and validation), and the
+   * estimated seconds left to the last epoch at the mean pace so far.
+   */
+  epochs?: number;
+  seconds?: number;
+  etaSeconds?: number;
 }
 
 /** The contents of framewise.json. */

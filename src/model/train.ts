@@ -20,6 +20,7 @@ import {
 import { activeBackendName, currentBackend, withHeadBackend } from '../engines/tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
+import { fastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
@@ -211,6 +212,8 @@ interface Batch {
   x: tf.Tensor3D;
   y: tf.Tensor;
   w: tf.Tensor;
+  /** [b*T]: 1 where the frame holds a non-zero value (what the head's `Masking` keeps). */
+  keep: Float32Array;
 }
 
 /** Packs clips into tensors: x [b, T, D] (padding zeroed), one-hot y and per-target weights w. */
@@ -229,6 +232,7 @@ function makeBatch(
   const targets = new Int32Array(frame ? b * t : b);
   const w = new Float32Array(frame ? b * t : b);
   const keep = 1 - dropout;
+  const kept = new Float32Array(b * t);
   indices.forEach((clip, k) => {
     for (let s = 0; s < t; s++) {
       const src = (clip * t + s) * d;
@@ -238,6 +242,12 @@ function makeBatch(
         for (let j = 0; j < d; j++) x[dst + j] = rng() < keep ? data.embeddings[src + j] / keep : 0;
       } else {
         x.set(data.embeddings.subarray(src, src + d), dst);
+      }
+      for (let j = 0; j < d; j++) {
+        if (x[dst + j] !== 0) {
+          kept[k * t + s] = 1;
+          break;
+        }
       }
     }
     if (frame) {
@@ -257,6 +267,7 @@ function makeBatch(
       x: tf.tensor3d(x, [b, t, d]),
       y: frame ? tf.reshape(yTensor, [b, t, p.classes.length]) : yTensor, // [b, T, C] in frame mode
       w: frame ? tf.tensor2d(w, [b, t]) : tf.tensor1d(w),
+      keep: kept,
     };
   });
 }
@@ -269,6 +280,28 @@ function weightedLoss(probs: tf.Tensor, y: tf.Tensor, w: tf.Tensor): tf.Scalar {
   });
 }
 
+/**
+ * Keeps a long loop responsive: `tick()` checks the signal and, once about `every` ms of
+ * synchronous work have passed, yields to the event loop (as `model.fit`'s `yieldEvery`
+ * does), so signal handlers, timers and progress run while training.
+ */
+class Pace {
+  private last = performance.now();
+
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly every = 50,
+  ) {}
+
+  async tick(): Promise<void> {
+    this.signal?.throwIfAborted();
+    if (performance.now() - this.last < this.every) return;
+    await new Promise(setImmediate);
+    this.last = performance.now();
+    this.signal?.throwIfAborted();
+  }
+}
+
 /** Loss and accuracy over some clips, in inference mode. */
 async function evaluate(
   model: tf.LayersModel,
@@ -278,12 +311,14 @@ async function evaluate(
   indices: number[],
   weights: Float32Array,
   batchSize: number,
+  pace: Pace,
 ): Promise<{ loss: number; acc: number }> {
   let lossSum = 0;
   let weightSum = 0;
   let correct = 0;
   let counted = 0;
   for (let i = 0; i < indices.length; i += batchSize) {
+    await pace.tick();
     const batch = makeBatch(data, p, frame, indices.slice(i, i + batchSize), weights, 0, undefined);
     const [loss, wsum, hits, count] = tf.tidy(() => {
       const probs = model.predict(batch.x) as tf.Tensor;
@@ -300,6 +335,25 @@ async function evaluate(
     counted += values[3][0];
   }
   return { loss: weightSum > 0 ? lossSum / weightSum : 0, acc: counted > 0 ? correct / counted : 0 };
+}
+
+/** One step through autodiff over the layers (the `mean` head). */
+function slowStep(model: tf.LayersModel, batch: Batch, optimizer: tf.Optimizer, variables: tf.Variable[]) {
+  let hits: tf.Scalar | undefined;
+  let counted: tf.Scalar | undefined;
+  const loss = optimizer.minimize(
+    () => {
+      const probs = model.apply(batch.x, { training: true }) as tf.Tensor;
+      // Running accuracy from the training pass itself (as Keras reports it): no extra pass.
+      const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
+      hits = tf.keep(tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32'), valid))) as tf.Scalar;
+      counted = tf.keep(tf.sum(valid)) as tf.Scalar;
+      return weightedLoss(probs, batch.y, batch.w);
+    },
+    true /* returnCost */,
+    variables,
+  )!;
+  return { loss, hits: hits!, counted: counted! };
 }
 
 function resolveOptions(options: TrainOptions) {
@@ -337,46 +391,40 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
     const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, o.seed);
     const optimizer = tf.train.adam(o.learningRate);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    // The recurrent heads train through a hand-written step on the same variables; `mean`
+    // (no recurrence) through autodiff.
+    const fast = fastStep(model, o.head, weightedLoss);
+    debug('trainHead: %s step', fast ? 'fast' : 'autodiff');
+    const pace = new Pace(signal);
+    const started = performance.now();
     const history: EpochProgress[] = [];
     let best: { epoch: number; monitor: number; weights: tf.Tensor[] } | undefined;
     let wait = 0;
     try {
       for (let epoch = 1; epoch <= o.epochs; epoch++) {
+        const epochStart = performance.now();
         const order = shuffle([...split.train], runRng);
         let lossSum = 0;
         let batches = 0;
         let correct = 0;
         let seen = 0;
         for (let i = 0; i < order.length; i += o.batchSize) {
-          signal?.throwIfAborted();
+          await pace.tick();
           const batch = makeBatch(data, p, frame, order.slice(i, i + o.batchSize), weights, o.head.dropout, runRng);
-          let hits: tf.Tensor | undefined;
-          let counted: tf.Tensor | undefined;
-          const loss = optimizer.minimize(
-            () => {
-              const probs = model.apply(batch.x, { training: true }) as tf.Tensor;
-              // Running accuracy from the training pass itself (as Keras reports it): no extra pass.
-              const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
-              hits = tf.keep(tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32'), valid)));
-              counted = tf.keep(tf.sum(valid));
-              return weightedLoss(probs, batch.y, batch.w);
-            },
-            true /* returnCost */,
-            variables,
-          );
-          tf.dispose([batch.x, batch.y, batch.w]);
-          if (loss) {
-            lossSum += (await loss.data())[0];
-            loss.dispose();
+          let result: { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar };
+          try {
+            result = fast ? fast.run(batch, optimizer, variables) : slowStep(model, batch, optimizer, variables);
+          } finally {
+            tf.dispose([batch.x, batch.y, batch.w]);
           }
-          if (hits && counted) {
-            correct += (await hits.data())[0];
-            seen += (await counted.data())[0];
-            tf.dispose([hits, counted]);
-          }
+          const values = await Promise.all([result.loss, result.hits, result.counted].map((s) => s.data()));
+          tf.dispose([result.loss, result.hits, result.counted]);
+          lossSum += values[0][0];
+          correct += values[1][0];
+          seen += values[2][0];
           batches += 1;
         }
-        const valEval = split.val.length ? await evaluate(model, data, p, frame, split.val, weights, 64) : undefined;
+        const valEval = split.val.length ? await evaluate(model, data, p, frame, split.val, weights, 64, pace) : undefined;
         const progress: EpochProgress = {
           epoch,
           loss: lossSum / Math.max(batches, 1),
@@ -385,7 +433,13 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
           valAcc: valEval?.acc ?? null,
         };
         history.push(progress);
-        options.onEpoch?.(progress);
+        const now = performance.now();
+        options.onEpoch?.({
+          ...progress,
+          epochs: o.epochs,
+          seconds: (now - epochStart) / 1000,
+          etaSeconds: (((now - started) / epoch) * (o.epochs - epoch)) / 1000,
+        });
         const monitor = valEval ? valEval.loss : progress.loss;
         if (!best || monitor < best.monitor - 1e-6) {
           if (best) tf.dispose(best.weights);
@@ -398,7 +452,7 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
       }
       if (best) model.setWeights(best.weights);
       const bestEntry = history[(best?.epoch ?? history.length) - 1];
-      const finalTrain = await evaluate(model, data, p, frame, split.train, weights, 64);
+      const finalTrain = await evaluate(model, data, p, frame, split.train, weights, 64, pace);
       return {
         model,
         metrics: {

@@ -151,6 +151,43 @@ describe('trainHead()', () => {
     const run = trainHead(data, { epochs: 50, signal: later.signal, onEpoch: () => later.abort(new Error('stopped mid-run')) });
     await expect(run).rejects.toThrow('stopped mid-run');
   });
+
+  it.each(['lstm', 'mean'] as const)("rejects promptly when aborted by a timer mid-training ('%s'), leaking no tensors", async (type) => {
+    // Long enough to run for minutes: the timer fires only if the loop yields to the event loop.
+    const rand = prng(8);
+    const [n, t, d] = [64, 16, 256];
+    const embeddings = Float32Array.from({ length: n * t * d }, () => 0.1 + rand());
+    const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'a' : 'b'));
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    let abortedAt = 0;
+    setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort(new Error('timer abort'));
+    }, 300);
+    let epochs = 0;
+    await expect(
+      trainHead({ embeddings, shape: [n, t, d], labels }, { head: { type, units: 64 }, epochs: 10_000, patience: 10_000, signal: controller.signal, onEpoch: () => epochs++ }),
+    ).rejects.toThrow('timer abort');
+    expect(abortedAt).toBeGreaterThan(0);
+    expect(performance.now() - abortedAt).toBeLessThan(2000);
+    expect(epochs).toBeLessThan(10_000);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('reports the epoch count, seconds per epoch and an ETA to onEpoch, but keeps them out of the history', async () => {
+    const data = orderTask(16, 9);
+    const progress: EpochProgress[] = [];
+    const head = await trainHead(data, { head: { units: 4 }, epochs: 3, patience: 5, seed: 1, onEpoch: (p) => progress.push(p) });
+    expect(progress.map((p) => p.epochs)).toEqual([3, 3, 3]);
+    for (const p of progress) {
+      expect(p.seconds).toBeGreaterThan(0);
+      expect(p.etaSeconds).toBeGreaterThanOrEqual(0);
+    }
+    expect(progress[2].etaSeconds).toBe(0);
+    expect(Object.keys(head.info.metrics!.history[0]).sort()).toEqual(['acc', 'epoch', 'loss', 'valAcc', 'valLoss']);
+    await head.dispose();
+  });
 });
 
 describe('trainHead() validation', () => {

@@ -1,0 +1,311 @@
+/**
+ * A hand-written training step for the recurrent heads (`lstm`, `gru`, `bilstm`, clip and frame
+ * mode), computed with the very weight variables of the head's Keras layers, so the saved
+ * model and `predict` stay plain tfjs layers.
+ *
+ * Why not `optimizer.minimize(() => model.apply(x))`: on wasm only a matmul with neither
+ * operand transposed reaches XNNPACK; the transposed ones that autodiff emits for every step's
+ * gradients (`x^T dz`, `dz W^T`) run a naive triple loop, 20-50x slower. The tape also takes
+ * the input's gradient, which nobody needs. So this step:
+ * - projects the inputs of all T steps with one `[T*B, D] x [D, gU]` matmul (bias included),
+ *   so that only the recurrent part runs step by step;
+ * - back-propagates through time by hand, collecting each step's gate gradients, and then
+ *   forms the kernel gradients with one matmul each, `X^T dZ` and `H^T dZ`, on explicitly
+ *   transposed operands;
+ * - leaves the small Dense + softmax + loss tail to autodiff.
+ * The maths is the layers' own: tfjs's gate order and hard-sigmoid recurrent activation, and
+ * `rnn()`'s masking (a masked step keeps the previous output and states).
+ */
+import { tf } from './tf.js';
+import type { HeadConfig } from './heads.js';
+
+/** One training batch, as `trainHead` packs it. */
+export interface StepBatch {
+  /** [B, T, D], padding zeroed. */
+  x: tf.Tensor3D;
+  /** One-hot [B, C] (clip) or [B, T, C] (frame). */
+  y: tf.Tensor;
+  /** Per-target weights [B] or [B, T]. */
+  w: tf.Tensor;
+  /** [B*T] (batch-major): 1 where the frame has a non-zero value, as `Masking` computes it. */
+  keep: Float32Array;
+}
+
+export interface StepResult {
+  loss: tf.Scalar;
+  /** Correct predictions, and targets counted (weight > 0), in this batch. */
+  hits: tf.Scalar;
+  counted: tf.Scalar;
+}
+
+/** A loss over the head's softmax output: probs [B, C] or [B, T, C] -> scalar. */
+export type LossFn = (probs: tf.Tensor, y: tf.Tensor, w: tf.Tensor) => tf.Scalar;
+
+type Cell = 'lstm' | 'gru';
+
+interface CellVars {
+  kernel: tf.Variable<tf.Rank.R2>; // [D, gU]
+  recurrent: tf.Variable<tf.Rank.R2>; // [U, gU]
+  bias: tf.Variable; // [gU]
+}
+
+/** What the forward pass keeps of one direction for the backward pass, per processing step. */
+interface Trace {
+  reverse: boolean;
+  /** The state before each processing step, [B, U]. */
+  hPrev: tf.Tensor2D[];
+  /** Per-step saved tensors, by name. */
+  saved: Record<string, tf.Tensor2D>[];
+  /** The output after each processing step, [B, U]. */
+  h: tf.Tensor2D[];
+}
+
+function hardSigmoid(x: tf.Tensor): tf.Tensor2D {
+  // As tfjs-layers writes it, so the values match the layer's to the bit.
+  return tf.clipByValue(tf.add(0.5, tf.mul(0.2, x)), 0, 1) as tf.Tensor2D;
+}
+
+/** d hardSigmoid / dx: 0.2 where 0 <= 0.2x + 0.5 <= 1 (clipByValue's gradient), else 0. */
+function hardSigmoidGrad(x: tf.Tensor): tf.Tensor2D {
+  const y = tf.add(0.5, tf.mul(0.2, x));
+  return tf.mul(tf.cast(tf.logicalAnd(tf.greaterEqual(y, 0), tf.lessEqual(y, 1)), 'float32'), 0.2) as tf.Tensor2D;
+}
+
+/** `rnn()`'s masking: the new value where the step is real, the previous one where it is padding. */
+function masked(next: tf.Tensor2D, prev: tf.Tensor2D, m: tf.Tensor2D | undefined, notM: tf.Tensor2D | undefined): tf.Tensor2D {
+  return m && notM ? (tf.add(tf.mul(next, m), tf.mul(prev, notM)) as tf.Tensor2D) : next;
+}
+
+/**
+ * Runs one direction over time. `proj` holds the input projections of every step in time
+ * order, each [B, gU]; `masks` the per-step [B, 1] masks (absent when no frame is padded).
+ */
+function forward(cell: Cell, proj: tf.Tensor2D[], u: tf.Tensor2D, masks: tf.Tensor2D[] | undefined, reverse: boolean): Trace {
+  const steps = proj.length;
+  const [b, units] = [proj[0].shape[0], u.shape[0]];
+  let h = tf.zeros([b, units]) as tf.Tensor2D;
+  let c = cell === 'lstm' ? (tf.zeros([b, units]) as tf.Tensor2D) : undefined;
+  const trace: Trace = { reverse, hPrev: [], saved: [], h: [] };
+  // GRU: the update/reset part of the recurrent kernel, and the candidate's part.
+  const [u1, u2] = cell === 'gru' ? (tf.split(u, [2 * units, units], 1) as tf.Tensor2D[]) : [u, u];
+  for (let k = 0; k < steps; k++) {
+    const t = reverse ? steps - 1 - k : k;
+    const m = masks?.[t];
+    const notM = m ? (tf.sub(1, m) as tf.Tensor2D) : undefined;
+    trace.hPrev.push(h);
+    if (cell === 'lstm') {
+      const z = tf.add(proj[t], tf.matMul(h, u)); // [B, 4U]
+      const [z0, z1, z2, z3] = tf.split(z, 4, 1) as tf.Tensor2D[];
+      const i = hardSigmoid(z0);
+      const f = hardSigmoid(z1);
+      const g = tf.tanh(z2);
+      const o = hardSigmoid(z3);
+      const cNew = tf.add(tf.mul(f, c!), tf.mul(i, g)) as tf.Tensor2D;
+      const tc = tf.tanh(cNew);
+      const hNew = tf.mul(o, tc) as tf.Tensor2D;
+      trace.saved.push({ z: z as tf.Tensor2D, i, f, g, o, tc, cPrev: c!, ...(m ? { m, notM: notM! } : {}) });
+      c = masked(cNew, c!, m, notM);
+      h = masked(hNew, h, m, notM);
+    } else {
+      const [xz, xr, xh] = tf.split(proj[t], 3, 1) as tf.Tensor2D[];
+      const [rz, rr] = tf.split(tf.matMul(h, u1), 2, 1) as tf.Tensor2D[];
+      const az = tf.add(xz, rz) as tf.Tensor2D;
+      const ar = tf.add(xr, rr) as tf.Tensor2D;
+      const z = hardSigmoid(az);
+      const r = hardSigmoid(ar);
+      const rh = tf.mul(r, h) as tf.Tensor2D;
+      const hh = tf.tanh(tf.add(xh, tf.matMul(rh, u2))) as tf.Tensor2D;
+      const hNew = tf.add(tf.mul(z, h), tf.mul(tf.add(1, tf.neg(z)), hh)) as tf.Tensor2D;
+      trace.saved.push({ az, ar, z, r, rh, hh, ...(m ? { m, notM: notM! } : {}) });
+      h = masked(hNew, h, m, notM);
+    }
+    trace.h.push(h);
+  }
+  return trace;
+}
+
+/**
+ * Back-propagates one direction. `dOut[t]` is the loss gradient reaching the output at time
+ * t ([B, U], or undefined). Returns the gradients of the input projections (time order,
+ * [T*B, gU] time-major) and of the recurrent kernel.
+ */
+function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D | undefined)[]): { dProj: tf.Tensor2D; dU: tf.Tensor2D } {
+  const steps = trace.h.length;
+  const units = u.shape[0];
+  const b = trace.h[0].shape[0];
+  const [u1, u2] = cell === 'gru' ? (tf.split(u, [2 * units, units], 1) as tf.Tensor2D[]) : [u, u];
+  // Transposed once here, so every step's matmul takes XNNPACK's path.
+  const uT = tf.transpose(u) as tf.Tensor2D; // [gU, U]
+  const u1T = cell === 'gru' ? (tf.transpose(u1) as tf.Tensor2D) : uT; // [2U, U]
+  const u2T = cell === 'gru' ? (tf.transpose(u2) as tf.Tensor2D) : uT; // [U, U]
+  const dProj: tf.Tensor2D[] = new Array(steps); // by time
+  const dRec: tf.Tensor2D[] = new Array(steps); // by processing step: gradient at the recurrent matmul's output
+  const dRec2: tf.Tensor2D[] = new Array(steps); // GRU: at the candidate's recurrent matmul
+  let dh = tf.zeros([b, units]) as tf.Tensor2D;
+  let dc = tf.zeros([b, units]) as tf.Tensor2D;
+  for (let k = steps - 1; k >= 0; k--) {
+    const t = trace.reverse ? steps - 1 - k : k;
+    const s = trace.saved[k];
+    const out = dOut[t];
+    const dhTot = out ? (tf.add(dh, out) as tf.Tensor2D) : dh;
+    const dhNew = s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot;
+    const dhKeep = s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined;
+    const hPrev = trace.hPrev[k];
+    if (cell === 'lstm') {
+      const dcIn = s.m ? tf.mul(dc, s.m) : dc;
+      const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
+      const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
+      const dz = tf.concat(
+        [
+          tf.mul(tf.mul(dcNew, s.g), g0), // input gate
+          tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
+          tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
+          tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
+        ],
+        1,
+      ) as tf.Tensor2D; // [B, 4U]
+      dProj[t] = dz;
+      dRec[k] = dz;
+      const dhPrev = tf.matMul(dz, uT);
+      dh = (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D;
+      const dcPrev = tf.mul(dcNew, s.f);
+      dc = (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D;
+    } else {
+      const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
+      const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
+      const drh = tf.matMul(dah, u2T); // [B, U]
+      const daz = tf.mul(dz, hardSigmoidGrad(s.az));
+      const dar = tf.mul(tf.mul(drh, hPrev), hardSigmoidGrad(s.ar));
+      const dzr = tf.concat([daz, dar], 1) as tf.Tensor2D; // [B, 2U]
+      dProj[t] = tf.concat([dzr, dah], 1) as tf.Tensor2D; // [B, 3U]
+      dRec[k] = dzr;
+      dRec2[k] = dah;
+      let dhPrev = tf.add(tf.add(tf.mul(dhNew, s.z), tf.mul(drh, s.r)), tf.matMul(dzr, u1T));
+      if (dhKeep) dhPrev = tf.add(dhPrev, dhKeep);
+      dh = dhPrev as tf.Tensor2D;
+    }
+  }
+  // Kernel gradients as one matmul over all steps: [U, T*B] x [T*B, gU].
+  const hPrevT = tf.transpose(tf.concat(trace.hPrev, 0)) as tf.Tensor2D; // [U, T*B]
+  let dU: tf.Tensor2D;
+  if (cell === 'lstm') {
+    dU = tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D);
+  } else {
+    const rhT = tf.transpose(tf.concat(trace.saved.map((s) => s.rh), 0)) as tf.Tensor2D; // [U, T*B]
+    dU = tf.concat([tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D), tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D)], 1) as tf.Tensor2D;
+  }
+  return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
+}
+
+/** The recurrent directions of a head, with the variables of each. */
+function recurrentParts(model: tf.LayersModel, config: HeadConfig): { cell: Cell; dirs: CellVars[] } | undefined {
+  const vars = (layer: tf.layers.Layer): CellVars => {
+    const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    return { kernel: kernel as tf.Variable<tf.Rank.R2>, recurrent: recurrent as tf.Variable<tf.Rank.R2>, bias };
+  };
+  switch (config.type) {
+    case 'lstm':
+      return { cell: 'lstm', dirs: [vars(model.getLayer('fw_lstm'))] };
+    case 'gru':
+      return { cell: 'gru', dirs: [vars(model.getLayer('fw_gru'))] };
+    case 'bilstm': {
+      const bi = model.getLayer('fw_bilstm') as unknown as { forwardLayer: tf.layers.Layer; backwardLayer: tf.layers.Layer };
+      return { cell: 'lstm', dirs: [vars(bi.forwardLayer), vars(bi.backwardLayer)] };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export interface FastStep {
+  /** One step: gradients of `loss` applied by `optimizer` to `variables`. */
+  run(batch: StepBatch, optimizer: tf.Optimizer, variables: tf.Variable[]): StepResult;
+  /** The loss and its gradients for `variables`, without applying them (the caller disposes). */
+  gradients(batch: StepBatch, variables: tf.Variable[]): { loss: tf.Scalar; grads: tf.Tensor[] };
+}
+
+/**
+ * The fast step for `model`, or undefined for a head it does not cover (`mean`, which has no
+ * recurrence and trains quickly through autodiff).
+ */
+export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn): FastStep | undefined {
+  const parts = recurrentParts(model, config);
+  if (!parts) return undefined;
+  // The Dense layer (inside TimeDistributed in frame mode) is the last, with kernel and bias.
+  const [denseKernel, denseBias] = model.trainableWeights.slice(-2).map((w) => w.read() as tf.Variable);
+  const { cell, dirs } = parts;
+  const frame = config.mode === 'frame';
+
+  const gradients = (batch: StepBatch, variables: tf.Variable[]) => {
+    const [b, t, d] = batch.x.shape;
+    const xTime = tf.reshape(tf.transpose(batch.x, [1, 0, 2]), [t * b, d]) as tf.Tensor2D; // [T*B, D], time-major
+    const xTimeT = tf.transpose(xTime) as tf.Tensor2D; // [D, T*B]
+    let masks: tf.Tensor2D[] | undefined;
+    if (batch.keep.some((v) => v === 0)) {
+      const keepTime = new Float32Array(t * b);
+      for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = batch.keep[i * t + s];
+      masks = tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
+    }
+    const traces = dirs.map((v, k) => {
+      const proj = tf.split(tf.add(tf.matMul(xTime, v.kernel), v.bias), t, 0) as tf.Tensor2D[]; // T x [B, gU]
+      return forward(cell, proj, v.recurrent, masks, k === 1 /* backward direction */);
+    });
+    // The head's recurrent output: the last state (clip) or every step's output in time order (frame).
+    const outputs = traces.map((tr) => {
+      if (!frame) return tr.h[tr.h.length - 1]; // [B, U]
+      const byTime = tr.reverse ? [...tr.h].reverse() : tr.h;
+      return tf.stack(byTime, 1) as tf.Tensor3D; // [B, T, U]
+    });
+    const rnnOut = outputs.length === 1 ? outputs[0] : tf.concat(outputs, -1);
+    let probs: tf.Tensor | undefined;
+    const tail = tf.valueAndGrads((out: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => {
+      const flat = frame ? tf.reshape(out, [b * t, out.shape[2]!]) : out; // [B(*T), U']
+      const p = tf.softmax(tf.add(tf.matMul(flat, kernel), bias)); // [B(*T), C]
+      probs = tf.keep(frame ? tf.reshape(p, [b, t, -1]) : p); // [B, T, C] in frame mode
+      return loss(probs, batch.y, batch.w);
+    });
+    const { value, grads } = tail([rnnOut, denseKernel, denseBias]);
+    const [dOut, dDenseKernel, dDenseBias] = grads;
+    const units = dirs[0].recurrent.shape[0];
+    const dOuts = dirs.length === 1 ? [dOut] : tf.split(dOut, [units, units], -1); // per direction
+    const grad = new Map<tf.Variable, tf.Tensor>([
+      [denseKernel, dDenseKernel],
+      [denseBias, dDenseBias],
+    ]);
+    traces.forEach((tr, k) => {
+      const perTime: (tf.Tensor2D | undefined)[] = frame
+        ? (tf.unstack(tf.transpose(dOuts[k], [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
+        : Array.from({ length: t }, (_, s) => (s === (tr.reverse ? 0 : t - 1) ? (dOuts[k] as tf.Tensor2D) : undefined));
+      const { dProj, dU } = backward(cell, tr, dirs[k].recurrent, perTime);
+      grad.set(dirs[k].kernel, tf.matMul(xTimeT, dProj)); // [D, T*B] x [T*B, gU]
+      grad.set(dirs[k].recurrent, dU);
+      grad.set(dirs[k].bias, tf.sum(dProj, 0));
+    });
+    const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
+    const hit = tf.cast(tf.equal(tf.argMax(probs!, -1), tf.argMax(batch.y, -1)), 'float32');
+    const hits = tf.sum(tf.mul(hit, valid)) as tf.Scalar;
+    const counted = tf.sum(valid) as tf.Scalar;
+    probs!.dispose();
+    // An array, not the map: tidy keeps only the tensors it can see in what is returned.
+    return { grads: variables.map((v) => grad.get(v)!), loss: value as tf.Scalar, hits, counted };
+  };
+
+  return {
+    gradients(batch, variables) {
+      return tf.tidy(() => {
+        const r = gradients(batch, variables);
+        return { loss: r.loss, grads: r.grads };
+      });
+    },
+    run(batch, optimizer, variables) {
+      const { grads, loss: value, hits, counted } = tf.tidy(() => gradients(batch, variables));
+      try {
+        // Same variables, in the same order as `optimizer.minimize` would pass them.
+        optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+      } finally {
+        tf.dispose(grads);
+      }
+      return { loss: value, hits, counted };
+    },
+  };
+}
