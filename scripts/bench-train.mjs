@@ -30,7 +30,7 @@ if (!existsSync(dist)) {
   process.stderr.write('bench-train: dist/ is missing; run `npm run build` first\n');
   process.exit(2);
 }
-const { trainHead, selectBackend } = await import(dist);
+const { trainHead, selectHeadBackend } = await import(dist);
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +104,7 @@ async function runFramewise(data) {
   return median(seconds);
 }
 
-const backend = await selectBackend(values.backend);
+const backend = await selectHeadBackend(values.backend);
 const noTorch = torchAvailable();
 console.log(`bench:train  ${n} clips, T=${t}, D=${d}, lstm(256), batch 16, ${epochs} epochs per round, ${rounds} rounds`);
 console.log(`framewise backend: ${backend.name} (${backend.reason})`);
