@@ -1,12 +1,14 @@
 /**
- * File helpers shared by every folder: the one atomic write, the one CSV writer and the
- * cache folder's default.
+ * File helpers shared by every folder: the one atomic write, the one atomic folder
+ * replacement and its up-front check, the one CSV writer and the cache folder's default.
  */
 import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { UsageError } from './errors.js';
 
 /**
  * Writes `data` to `file` atomically: a temporary file in the same folder, then a rename, so
@@ -39,4 +41,100 @@ export function csvRow(fields: ReadonlyArray<unknown>): string {
 /** The cache folder: `FRAMEWISE_CACHE`, else `~/.cache/framewise`. */
 export function defaultCacheDir(): string {
   return process.env.FRAMEWISE_CACHE || path.join(os.homedir(), '.cache', 'framewise');
+}
+
+/** A folder framewise writes whole: a model, a report, a split. `marker` is the file that shows framewise wrote it. */
+export interface OwnedDir {
+  /** What it is, for messages: `model folder`, `report folder`. */
+  what: string;
+  /** A file only framewise's folders of this kind hold: `framewise.json`, `metrics.json`. */
+  marker: string;
+}
+
+/** The folders framewise writes, each with the file that marks it as framewise's. */
+export const OUTPUT_DIRS = {
+  model: { what: 'model folder', marker: 'framewise.json' },
+  report: { what: 'report folder', marker: 'metrics.json' },
+  split: { what: 'split folder', marker: 'split.json' },
+  npy: { what: 'npy folder', marker: 'index.jsonl' },
+  tfjs: { what: 'tfjs model folder', marker: 'model.json' },
+} as const satisfies Record<string, OwnedDir>;
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+
+/** Why `dir` may not be replaced by a new folder of `kind`, or undefined when it may (absent, empty, or framewise's). */
+async function replaceRefusal(dir: string, kind: OwnedDir): Promise<string | undefined> {
+  let info;
+  try {
+    info = await lstat(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') return `a part of ${dir} is a file, not a folder`;
+    throw error;
+  }
+  if (!info.isDirectory()) return `${dir} exists and is not a folder`;
+  if ((await readdir(dir)).length === 0) return undefined;
+  if (!(await exists(path.join(dir, kind.marker)))) return `${dir} is not a ${kind.what} that framewise wrote (it has no ${kind.marker}); --force replaces only those, or an empty folder`;
+  return undefined;
+}
+
+/**
+ * Checks, before any work, that a folder of `kind` can be written at `dir`: an existing one
+ * needs `force` and must be framewise's own (or empty), and the folder it goes in must be
+ * writable. Throws `UsageError` naming the problem; touches nothing.
+ */
+export async function checkOutputDir(dir: string, kind: OwnedDir, options: { force?: boolean } = {}): Promise<void> {
+  const target = path.resolve(dir);
+  const refusal = await replaceRefusal(target, kind);
+  if (refusal) throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${refusal}. Nothing was touched.`);
+  const present = await exists(target);
+  if (present && !options.force && (await readdir(target)).length > 0) {
+    throw new UsageError(`Output ${dir} already exists; pass --force to replace it`);
+  }
+  // The new folder is made beside it and renamed into place: the nearest existing ancestor must be a writable folder.
+  let parent = path.dirname(target);
+  while (!(await exists(parent)) && path.dirname(parent) !== parent) parent = path.dirname(parent);
+  try {
+    if (!(await lstat(parent)).isDirectory()) throw new Error(`${parent} is not a folder`);
+    await access(parent, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? `${parent} is not writable` : (error as Error).message}`);
+  }
+}
+
+/**
+ * Writes a whole folder atomically: `fill` writes into a new sibling folder, which then
+ * takes the place of `dir`. A crash or an error leaves the old folder as it was (or none);
+ * never half of one. An existing `dir` is replaced only when it is empty or `kind`'s own
+ * (else `UsageError`, and nothing is touched).
+ */
+export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const target = path.resolve(dir);
+  const parent = path.dirname(target);
+  await mkdir(parent, { recursive: true });
+  const stem = path.join(parent, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const tmp = `${stem}.tmp`;
+  await mkdir(tmp);
+  try {
+    await fill(tmp);
+    const refusal = await replaceRefusal(target, kind);
+    if (refusal) throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${refusal}. Nothing was touched.`);
+    if (await exists(target)) {
+      const old = `${stem}.old`;
+      await rename(target, old);
+      try {
+        await rename(tmp, target);
+      } catch (error) {
+        await rename(old, target);
+        throw error;
+      }
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, target);
+    }
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -23,10 +23,10 @@
  * (`confusion.labels`, `confusion.matrix`, rows true, columns predicted) sits inside them.
  */
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { relative, resolve, sep } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
-import { writeFileAtomic } from '../fs.js';
+import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
 
 export const METRICS_SCHEMA = 'framewise.metrics/1';
@@ -348,26 +348,28 @@ export interface WrittenReport {
   confusion: string;
 }
 
-/** Writes the four files of a report folder, each atomically. */
+/** Writes the four files of a report folder, the folder as a whole atomically (see `replaceDir`). */
 export async function writeReport(dir: string, report: MetricsReport, predictions: readonly PredictionRecord[], options: WriteReportOptions = {}): Promise<WrittenReport> {
   nonEmptyString('dir', dir);
   if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA) throw invalid('report.schema', `'${METRICS_SCHEMA}'`, (report as { schema?: unknown })?.schema);
   const signal = checkSignal('signal', options.signal);
-  const files: WrittenReport = {
-    metrics: resolve(dir, 'metrics.json'),
-    predictions: resolve(dir, 'predictions.jsonl'),
-    markdown: resolve(dir, 'report.md'),
-    confusion: resolve(dir, 'confusion.png'),
+  const names = { metrics: 'metrics.json', predictions: 'predictions.jsonl', markdown: 'report.md', confusion: 'confusion.png' } as const;
+  await replaceDir(dir, OUTPUT_DIRS.report, async (tmp) => {
+    await writeFile(join(tmp, names.metrics), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(join(tmp, names.predictions), predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
+    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions));
+    signal?.throwIfAborted();
+    const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
+    if (confusion) {
+      const title = report.mode === 'clip' ? `Confusion matrix (videos, n=${report.metrics.video!.count})` : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
+      await writeFile(join(tmp, names.confusion), await confusionPng(confusion, { title, signal }));
+    }
+    signal?.throwIfAborted();
+  });
+  return {
+    metrics: resolve(dir, names.metrics),
+    predictions: resolve(dir, names.predictions),
+    markdown: resolve(dir, names.markdown),
+    confusion: resolve(dir, names.confusion),
   };
-  await mkdir(dir, { recursive: true });
-  await writeFileAtomic(files.metrics, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFileAtomic(files.predictions, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-  await writeFileAtomic(files.markdown, reportMarkdown(report, predictions));
-  signal?.throwIfAborted();
-  const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
-  if (confusion) {
-    const title = report.mode === 'clip' ? `Confusion matrix (videos, n=${report.metrics.video!.count})` : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
-    await writeFileAtomic(files.confusion, await confusionPng(confusion, { title, signal }));
-  }
-  return files;
 }

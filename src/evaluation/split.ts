@@ -16,9 +16,9 @@
  * each boundary (its rank shifts by at most one), instead of reshuffling everything.
  */
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { csvText, writeFileAtomic } from '../fs.js';
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { csvText, OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, numberInRange, conflict } from '../validate.js';
 
 /** One video with its class label. */
@@ -166,13 +166,6 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
   const signal = checkSignal('signal', options.signal);
   const files: WrittenSplit['files'] = { train: join(out, 'train.csv'), test: join(out, 'test.csv'), summary: join(out, 'split.json') };
   if (split.fractions.val > 0) files.val = join(out, 'val.csv');
-  await mkdir(out, { recursive: true });
-  for (const part of ['train', 'val', 'test'] as const) {
-    const file = files[part];
-    if (!file) continue;
-    signal?.throwIfAborted();
-    await writeFileAtomic(file, manifestText(file, split[part]));
-  }
   const summary = {
     seed: split.seed,
     fractions: split.fractions,
@@ -180,6 +173,15 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
     counts: split.counts,
     totals: { train: split.train.length, val: split.val.length, test: split.test.length },
   };
-  await writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  // The folder is written whole, so a split with other fractions leaves no stale val.csv.
+  await replaceDir(out, OUTPUT_DIRS.split, async (tmp) => {
+    for (const part of ['train', 'val', 'test'] as const) {
+      const file = files[part];
+      if (!file) continue;
+      signal?.throwIfAborted();
+      await writeFile(join(tmp, basename(file)), manifestText(file, split[part]));
+    }
+    await writeFile(join(tmp, basename(files.summary)), `${JSON.stringify(summary, null, 2)}\n`);
+  });
   return { split, files };
 }

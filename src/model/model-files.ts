@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from '../engines/tfjs/tf.js';
 import { ModelError } from '../errors.js';
+import { OUTPUT_DIRS } from '../fs.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../validate.js';
 import { selectBackend, type BackendRequest } from '../engines/tfjs/backend.js';
@@ -19,7 +20,7 @@ import { Normalize, TimeMask } from './layers.js';
 import { TimeDistributed } from './time-distributed.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
-export const MODEL_INFO_FILE = 'framewise.json';
+export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;
 
 export interface SaveModelOptions {
   /** The backbone the embeddings came from. @default the one recorded at training */
@@ -57,7 +58,7 @@ export async function saveModel(dir: string, classifier: Classifier, options: Sa
   }
   const artifacts = await modelToArtifacts(classifier.model);
   signal?.throwIfAborted();
-  await writeArtifacts(dir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(info, null, 2)}\n` });
+  await writeArtifacts(dir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(info, null, 2)}\n` }, OUTPUT_DIRS.model);
   classifier.info = info;
   debug('saveModel: %s (%s/%s, %d labels, backbone %s)', dir, info.head.type, info.mode, info.labels.length, info.backboneId);
   return info;
@@ -169,7 +170,7 @@ export async function exportEndToEnd(modelDir: string, outDir: string, options: 
     const artifacts = await modelToArtifacts(whole);
     signal?.throwIfAborted();
     const out: ModelInfo = { ...info, endToEnd: true, inputShape: [null, options.frames ?? null, s, s, 3], version: FRAMEWISE_VERSION };
-    await writeArtifacts(outDir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(out, null, 2)}\n` });
+    await writeArtifacts(outDir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(out, null, 2)}\n` }, OUTPUT_DIRS.model);
     return out;
   } finally {
     // Disposing the backbone and head frees every weight `whole` shares with them.

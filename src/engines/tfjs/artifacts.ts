@@ -3,11 +3,13 @@
  * the binary weights are read and written here and handed to tfjs through
  * `tf.io.fromMemory` / `tf.io.withSaveHandler`.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from './tf.js';
 import { ModelError } from '../../errors.js';
+import { OUTPUT_DIRS, replaceDir, type OwnedDir } from '../../fs.js';
+
 
 type Artifacts = tf.io.ModelArtifacts;
 
@@ -45,12 +47,9 @@ export async function writeArtifacts(
   dir: string,
   artifacts: Artifacts,
   extraFiles: Record<string, string> = {},
+  kind: OwnedDir = OUTPUT_DIRS.tfjs,
 ): Promise<void> {
-  const parent = path.dirname(path.resolve(dir));
-  await mkdir(parent, { recursive: true });
-  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { recursive: true });
-  try {
+  await replaceDir(dir, kind, async (tmp) => {
     const modelJson: Record<string, unknown> = {
       format: artifacts.format ?? 'layers-model',
       generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
@@ -62,12 +61,7 @@ export async function writeArtifacts(
     await writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(weightBytes(artifacts)));
     for (const [name, text] of Object.entries(extraFiles)) await writeFile(path.join(tmp, name), text);
     await writeFile(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-  } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw error;
-  }
+  });
 }
 
 function isUrl(source: string): boolean {

@@ -1,0 +1,106 @@
+/**
+ * The output-folder rules every command shares: `checkOutputDir` refuses up front what
+ * `replaceDir` would refuse at the end, and `replaceDir` swaps a whole folder or leaves the
+ * old one as it was.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../src/errors.js';
+import { OUTPUT_DIRS, checkOutputDir, replaceDir } from '../src/fs.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fw-fs-'));
+});
+afterAll(async () => {
+  await chmod(join(work, 'ro'), 0o755).catch(() => undefined);
+  await rm(work, { recursive: true, force: true });
+});
+
+const kind = OUTPUT_DIRS.report;
+const fillWith = (files: Record<string, string>) => async (tmp: string) => {
+  for (const [name, text] of Object.entries(files)) await writeFile(join(tmp, name), text);
+};
+
+describe('checkOutputDir', () => {
+  it('allows an absent or empty folder without --force', async () => {
+    await checkOutputDir(join(work, 'absent', 'deeper'), kind);
+    await mkdir(join(work, 'empty'));
+    await checkOutputDir(join(work, 'empty'), kind);
+  });
+
+  it('asks for --force before replacing framewise\'s own folder, and allows it with it', async () => {
+    const dir = join(work, 'own');
+    await mkdir(dir);
+    await writeFile(join(dir, kind.marker), '{}');
+    await expect(checkOutputDir(dir, kind)).rejects.toThrow(/already exists; pass --force/);
+    await checkOutputDir(dir, kind, { force: true });
+  });
+
+  it('refuses, even with --force, a folder that is not framewise\'s or a file', async () => {
+    const user = join(work, 'user');
+    await mkdir(user);
+    await writeFile(join(user, 'thesis.tex'), 'precious');
+    const error = await checkOutputDir(user, kind, { force: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(/not a report folder that framewise wrote \(it has no metrics\.json\).*Nothing was touched/);
+    await writeFile(join(work, 'plain.txt'), 'x');
+    await expect(checkOutputDir(join(work, 'plain.txt'), kind, { force: true })).rejects.toThrow(/exists and is not a folder/);
+    // A folder of another kind is not this kind's.
+    const model = join(work, 'model');
+    await mkdir(model);
+    await writeFile(join(model, OUTPUT_DIRS.model.marker), '{}');
+    await expect(checkOutputDir(model, kind, { force: true })).rejects.toThrow(/has no metrics\.json/);
+    expect(await readFile(join(user, 'thesis.tex'), 'utf8')).toBe('precious');
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses a folder whose parent is not writable', async () => {
+    const ro = join(work, 'ro');
+    await mkdir(ro);
+    await chmod(ro, 0o555);
+    await expect(checkOutputDir(join(ro, 'out', 'more'), kind)).rejects.toThrow(/is not writable/);
+  });
+
+  it('refuses a path under a plain file', async () => {
+    await writeFile(join(work, 'afile'), 'x');
+    await expect(checkOutputDir(join(work, 'afile', 'out'), kind)).rejects.toThrow(UsageError);
+  });
+});
+
+describe('replaceDir', () => {
+  it('replaces framewise\'s folder whole: no file of the old one survives', async () => {
+    const dir = join(work, 'swap');
+    await replaceDir(dir, kind, fillWith({ [kind.marker]: '1', 'val.csv': 'old' }));
+    await replaceDir(dir, kind, fillWith({ [kind.marker]: '2' }));
+    expect((await readdir(dir)).sort()).toEqual([kind.marker]);
+    expect(await readFile(join(dir, kind.marker), 'utf8')).toBe('2');
+    // No temporary sibling is left behind.
+    expect((await readdir(work)).filter((n) => n.startsWith('.swap'))).toEqual([]);
+  });
+
+  it('leaves the old folder as it was when filling fails', async () => {
+    const dir = join(work, 'keep');
+    await replaceDir(dir, kind, fillWith({ [kind.marker]: 'old' }));
+    await expect(
+      replaceDir(dir, kind, async (tmp) => {
+        await writeFile(join(tmp, kind.marker), 'half');
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
+    expect(await readFile(join(dir, kind.marker), 'utf8')).toBe('old');
+    expect((await readdir(work)).filter((n) => n.startsWith('.keep'))).toEqual([]);
+  });
+
+  it('refuses to replace a folder that is not framewise\'s, and touches nothing', async () => {
+    const dir = join(work, 'theirs');
+    await mkdir(dir);
+    await writeFile(join(dir, 'notes.md'), 'mine');
+    await expect(replaceDir(dir, kind, fillWith({ [kind.marker]: 'x' }))).rejects.toThrow(/Nothing was touched/);
+    expect(await readdir(dir)).toEqual(['notes.md']);
+    expect(existsSync(join(dir, kind.marker))).toBe(false);
+    expect((await readdir(work)).filter((n) => n.startsWith('.theirs'))).toEqual([]);
+  });
+});
