@@ -3,11 +3,11 @@
  * as JSONL (one line per video) or as one float32 [clips, T, D] `.npy` per video plus an
  * `index.jsonl`.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { writeFileAtomic } from '../fs.js';
+import { checkOutputDir, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { backboneFlags, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 
@@ -45,15 +45,10 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   // The output and the inputs are checked before the backbone loads.
   let indexPath = out;
   if (format === 'npy') {
-    try {
-      const info = await stat(out);
-      if (!info.isDirectory()) throw new UsageError(`\`--out\` ${out} is not a folder (needed for --format npy)`);
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-      await mkdir(out, { recursive: true }).catch((e: Error) => {
-        throw new UsageError(`Cannot create the output folder ${out}: ${e.message}`);
-      });
-    }
+    // An existing folder is continued (--resume) or replaced (--force) only when framewise wrote it.
+    await checkOutputDir(out, OUTPUT_DIRS.npy, { force: force || resume });
+    if (force && !resume) await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
     indexPath = join(out, 'index.jsonl');
   }
   const entries = await discoverInputs(inputs);

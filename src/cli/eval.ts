@@ -22,6 +22,7 @@ export function register(cli: CAC): void {
     .option('--top-k <k>', 'k of top-k accuracy (default: 5; reported when there are more than k classes)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--json', 'Print metrics.json on stdout instead of the table')
+    .option('--force', 'Replace an existing report folder (only one framewise wrote, or an empty folder)')
     .option('--ignore-unknown-labels', 'Leave out videos whose label the model does not know, instead of failing');
   samplingFlags(command, 'model');
   backboneFlags(command);
@@ -88,6 +89,7 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
     result = await evaluate(dataset, modelDir, {
       ...options,
       out,
+      force: flags.force === true,
       topK,
       aggregate,
       ignoreUnknownLabels: flags.ignoreUnknownLabels === true,

@@ -39,13 +39,16 @@ export async function main(argv: string[]): Promise<number> {
     cli.parse(['node', 'framewise', ...argv], { run: false });
     if (cli.options.help || cli.options.version) return 0;
     if (!cli.matchedCommand) {
-      if (cli.args.length > 0) {
-        process.stderr.write(`framewise: unknown command '${cli.args[0]}'\n`);
+      // No command, or an unknown one: the usage, on stderr, and exit 2.
+      process.stderr.write(cli.args.length > 0 ? `framewise: unknown command '${cli.args[0]}'\n` : 'framewise: a command is needed\n');
+      const log = console.log;
+      console.log = console.error; // cac prints help with console.log
+      try {
         cli.outputHelp();
-        return 2;
+      } finally {
+        console.log = log;
       }
-      cli.outputHelp();
-      return 0;
+      return 2;
     }
     const code = await cli.runMatchedCommand();
     return typeof code === 'number' ? code : 0;

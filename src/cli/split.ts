@@ -1,12 +1,13 @@
 /**
  * `framewise split <dataset> --out <dir> --test 0.2 [--val 0.1] --seed N`: stratified, stable
  * train/val/test manifests (CSV `path,label`, paths relative to the manifest). See
- * src/pipeline/split.ts for how videos are assigned.
+ * src/evaluation/split.ts for how videos are assigned.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
+import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { intFlag, stringFlag, type Flags } from './common.js';
 
 function fraction(flags: Flags, name: string, fallback: number): number {
@@ -24,6 +25,7 @@ export function register(cli: CAC): void {
     .option('--test <fraction>', 'Share of each class for test (default: 0.2)')
     .option('--val <fraction>', 'Share of each class for validation (default: 0)')
     .option('--seed <n>', 'Seed of the assignment (default: 0)')
+    .option('--force', 'Replace an existing split folder (only one framewise wrote, or an empty folder)')
     .example('framewise split videos/ --out splits/ --test 0.2 --val 0.1 --seed 1')
     .action((dataset: unknown, flags: Flags) => runSplit(String(dataset), flags));
 }
@@ -34,6 +36,7 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const test = fraction(flags, 'test', 0.2);
   const val = fraction(flags, 'val', 0);
   const seed = intFlag(flags, 'seed', 0) ?? 0;
+  await checkOutputDir(out, OUTPUT_DIRS.split, { force: flags.force === true });
   const { discoverInputs, splitDataset, writeSplit } = await import('../index.js');
   const entries = await discoverInputs(dataset);
   const unlabelled = entries.filter((e) => e.label === undefined);

@@ -2,7 +2,6 @@
  * `framewise train <dataset> --out <modelDir>`: embeds a labelled dataset (cached), trains a
  * temporal head, writes the model folder, and prints a summary.
  */
-import { stat } from 'node:fs/promises';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { backboneFlags, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
@@ -22,7 +21,7 @@ export function register(cli: CAC): void {
     .option('--learning-rate <lr>', 'Adam learning rate (default: 0.001)')
     .option('--patience <n>', 'Early-stopping patience in epochs (default: 10)')
     .option('--augment <n>', 'Clip mode, uniform sampling: extra clips per video, drawn from 1.5x the frames in order (default: 8, 0 = off)')
-    .option('--force', 'Replace an existing model folder');
+    .option('--force', 'Replace an existing model folder (only one framewise wrote, or an empty folder)');
   samplingFlags(command, 'explicit');
   backboneFlags(command);
   command
@@ -42,12 +41,6 @@ function numberFlag(flags: Flags, name: string, flag: string): number | undefine
 async function runTrain(dataset: string, flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out');
   if (!out) throw new UsageError('`--out` is required: the model folder to write');
-  try {
-    await stat(out);
-    if (flags.force !== true) throw new UsageError(`Output ${out} already exists; pass --force to replace it`);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-  }
   const options = pipelineOptionsFrom(flags);
   const head = stringFlag(flags, 'head');
   const mode = stringFlag(flags, 'mode');
@@ -60,6 +53,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
     const result = await train(dataset, {
       ...options,
       out,
+      force: flags.force === true,
       head: head as 'lstm' | undefined,
       mode: mode as 'clip' | undefined,
       epochs: intFlag(flags, 'epochs'),

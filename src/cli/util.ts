@@ -11,20 +11,15 @@ export function exitCodeFor(error: unknown): number {
 }
 
 /**
- * A usage error prints the usage and one line, both on stderr (stdout stays clean for
- * data); a configuration error prints its one line; an unexpected error prints its stack.
+ * A usage error prints its one line and where the usage is, on stderr (stdout stays clean
+ * for data); a configuration error prints its one line; an unexpected error its stack.
  */
 export function printError(error: unknown, cli?: CAC): void {
   const usage = isOptionError(error) || (error instanceof Error && error.name === 'CACError') || (error instanceof FramewiseError && error.code === 'USAGE');
-  if (usage && cli) {
-    // cac prints help with console.log; send it to stderr.
-    const log = console.log;
-    console.log = console.error;
-    try {
-      cli.outputHelp();
-    } finally {
-      console.log = log;
-    }
+  if (usage) {
+    const command = cli?.matchedCommand?.name;
+    process.stderr.write(`framewise: ${(error as Error).message}\nRun \`framewise ${command ? `${command} ` : ''}--help\` for the usage.\n`);
+    return;
   }
   if (exitCodeFor(error) === 2 || error instanceof FramewiseError) {
     process.stderr.write(`framewise: ${(error as Error).message}\n`);

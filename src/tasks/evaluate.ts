@@ -28,6 +28,7 @@ import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, ty
 import { commonRoot } from '../evaluation/split.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
+import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { ClassifierOptions } from './classify.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
@@ -36,8 +37,10 @@ const require = createRequire(import.meta.url);
 
 /** Options of `evaluate()`. Frames, size and sampling default to the model's. */
 export interface EvalOptions extends ClassifierOptions {
-  /** Report folder for metrics.json, predictions.jsonl, report.md and confusion.png. @default no files */
+  /** Report folder for metrics.json, predictions.jsonl, report.md and confusion.png, written whole. @default no files */
   out?: string;
+  /** Replace an existing `out` (only a report folder framewise wrote, or an empty one). @default false */
+  force?: boolean;
   /** k of top-k accuracy, and the number of labels in each record's `topk`. @default 5 */
   topK?: number;
   /** How clip scores become a video score: `mean`, or the per-class `max`. @default 'mean' */
@@ -79,6 +82,7 @@ export async function modelId(modelDir: string, labels: readonly string[]): Prom
 
 interface Resolved {
   out: string | undefined;
+  force: boolean;
   topK: number;
   aggregate: 'mean' | 'max';
   ignoreUnknownLabels: boolean;
@@ -88,6 +92,7 @@ function resolveEvalOptions(options: unknown): Resolved {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
     out: options.out === undefined ? undefined : nonEmptyString('out', options.out),
+    force: bool('force', options.force ?? false),
     topK: positiveInteger('topK', options.topK ?? 5),
     aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
     ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
@@ -132,10 +137,11 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   nonEmptyString('modelDir', modelDir);
   const inputs = typeof dataset === 'string' ? [dataset] : dataset;
 
+  if (o.out) await checkOutputDir(o.out, OUTPUT_DIRS.report, { force: o.force });
   const entries = await discoverInputs(inputs, { signal });
   const { loadClassifier } = await import('./classify.js');
   const { headBackend } = await import('../model/head-backend.js');
-  const { out: _out, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, onProgress, ...classifierOptions } = options;
+  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, onProgress, ...classifierOptions } = options;
   const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
   try {

@@ -9,15 +9,22 @@ import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import type { HeadOptions } from '../model/heads.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
+import { boolean as bool, checkSignal, invalid, isPlainObject, nonEmptyString, numberInRange, oneOf, positiveInteger, nonNegativeInteger } from '../validate.js';
+import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { openRunner } from './embed.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from './options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
-  /** The model folder to write (replaced atomically). */
+  /** The model folder to write, as a whole and atomically. */
   out: string;
+  /**
+   * Replace an existing `out`. Only a folder framewise wrote (with framewise.json) or an
+   * empty one is ever replaced; anything else is a `UsageError`, checked before any work.
+   * @default false
+   */
+  force?: boolean;
   /**
    * The temporal head.
    * @default 'lstm'
@@ -135,7 +142,9 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed);
   const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
   const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment);
+  const force = options.force === undefined ? false : bool('force', options.force);
   const base = resolveOptions(options);
+  await checkOutputDir(out, OUTPUT_DIRS.model, { force });
   const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;

@@ -1,0 +1,105 @@
+/**
+ * What the CLI does with an output that already exists, and with a usage mistake, as a user
+ * meets them: a folder that is not framewise's is never replaced, even with --force; a plain
+ * file in the way is refused; a re-run replaces framewise's folder whole. Each refusal comes
+ * before any work (exit 2, nothing touched).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture } from '../fixtures.js';
+import { assertBuilt, runCli } from './helpers.js';
+
+let work: string;
+let user: string;
+beforeAll(async () => {
+  assertBuilt();
+  work = await mkdtemp(join(tmpdir(), 'fw-outputs-'));
+  user = join(work, 'important');
+  await mkdir(user);
+  await writeFile(join(user, 'thesis.tex'), 'precious');
+  await writeFile(join(work, 'decoy.txt'), 'a file');
+  // Enough of a model for eval's own check: the output is refused before the model loads.
+  await mkdir(join(work, 'fake-model'));
+  await writeFile(join(work, 'fake-model', 'framewise.json'), '{}');
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function untouched(): Promise<void> {
+  expect(await readdir(user)).toEqual(['thesis.tex']);
+  expect(await readFile(join(user, 'thesis.tex'), 'utf8')).toBe('precious');
+  expect(await readFile(join(work, 'decoy.txt'), 'utf8')).toBe('a file');
+  expect((await readdir(work)).filter((n) => n.startsWith('.'))).toEqual([]);
+}
+
+describe('output folders', () => {
+  const commands: Array<[string, (out: string) => string[]]> = [
+    ['train', (out) => ['train', fixture('arrow/train.csv'), '--out', out, '--quiet']],
+    ['eval', (out) => ['eval', fixture('arrow/test.csv'), '--model', join(work, 'fake-model'), '--out', out]],
+    ['split', (out) => ['split', fixture('arrow'), '--out', out]],
+    ['embed --format npy', (out) => ['embed', fixture('arrow'), '--format', 'npy', '--out', out, '--quiet']],
+  ];
+  for (const [name, args] of commands) {
+    it(`${name}: refuses a user's folder and a file, even with --force, before any work`, async () => {
+      for (const out of [user, join(work, 'decoy.txt')]) {
+        const r = await runCli([...args(out), '--force']);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/Cannot write the .* folder .*(not a .* that framewise wrote|exists and is not a folder)/);
+        expect(r.stderr).not.toMatch(/Usage:/);
+      }
+      await untouched();
+    });
+  }
+
+  it('split: a re-run needs --force and replaces the folder whole (no stale val.csv)', async () => {
+    const out = join(work, 'split');
+    const first = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0.25', '--seed', '3']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(existsSync(join(out, 'val.csv'))).toBe(true);
+    const again = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists; pass --force/);
+    expect(existsSync(join(out, 'val.csv'))).toBe(true);
+    const forced = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['split.json', 'test.csv', 'train.csv']);
+    // An empty folder needs no --force.
+    const empty = join(work, 'empty');
+    await mkdir(empty);
+    expect((await runCli(['split', fixture('arrow'), '--out', empty])).code).toBe(0);
+  });
+
+  it('train: an existing model folder needs --force', async () => {
+    const model = join(work, 'model');
+    await mkdir(model);
+    await writeFile(join(model, 'framewise.json'), '{}');
+    const r = await runCli(['train', fixture('arrow/train.csv'), '--out', model, '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/already exists; pass --force/);
+    expect(await readdir(model)).toEqual(['framewise.json']);
+  });
+});
+
+describe('usage mistakes', () => {
+  it('no command, or an unknown one: the usage on stderr and exit 2', async () => {
+    for (const args of [[], ['tarin']]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/Usage:/);
+    }
+  });
+
+  it('a bad option prints one line and where the usage is, not the whole help', async () => {
+    const r = await runCli(['split', fixture('arrow'), '--out', join(work, 'x'), '--test', '2']);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^framewise: .*--test/);
+    expect(lines[1]).toBe('Run `framewise split --help` for the usage.');
+  });
+});
