@@ -155,7 +155,7 @@ export class LocalRunner implements EmbedRunner {
           tracker.videosDone += 1;
           tracker.clipsDone += outcome.value.clips.length;
           tracker.framesDone += outcome.value.clips.length * outcome.value.frames;
-        } else if (outcome.kind === 'error') {
+        } else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) {
           tracker.fail(outcome.record.error.code);
         }
         tracker.emit();
@@ -178,11 +178,11 @@ export class LocalRunner implements EmbedRunner {
         if (inner.aborted) break;
         const head = window[0];
         const outcome = await head.slot.promise;
+        // Stopped while waiting: the flush below yields what really finished, and no video the
+        // signal cut short (an interrupted video writes no record, so --resume does it again).
+        if (inner.aborted) break;
         window.shift();
-        if (outcome.kind === 'fatal') {
-          if (inner.aborted) break;
-          throw outcome.error;
-        }
+        if (outcome.kind === 'fatal') throw outcome.error;
         yield [head.item, outcome.kind === 'ok' ? outcome.value : outcome.record];
       }
       if (inner.aborted) {

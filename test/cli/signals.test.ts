@@ -67,6 +67,43 @@ describe('framewise embed and SIGINT', () => {
   });
 });
 
+describe('framewise embed, SIGTERM, then --resume', () => {
+  it('writes no record for the videos the signal cut short, so --resume does them: each video once, none failed', async () => {
+    // Distinct files (the folder above links one video eight times, which a run embeds once).
+    const distinct = join(dir, 'distinct');
+    mkdirSync(distinct);
+    for (const name of readdirSync(fixture('arrow/forward')).slice(0, 20)) symlinkSync(fixture(`arrow/forward/${name}`), join(distinct, name));
+    const out = join(dir, 'term.jsonl');
+    const args = ['embed', distinct, '--out', out, '--frames', '4', '--no-cache', '--concurrency', '1'];
+    const { child, done } = startCli(args);
+    const until = Date.now() + 180_000;
+    while (Date.now() < until) {
+      let n = 0;
+      try {
+        n = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        /* not yet */
+      }
+      if (n >= 2) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child.kill('SIGTERM');
+    const run = await done;
+    expect(run.code).toBe(130);
+    const first = jsonl<{ path: string; error?: unknown }>(readFileSync(out, 'utf8'));
+    expect(first.length).toBeLessThan(20);
+    expect(first.filter((r) => r.error)).toEqual([]);
+    // The summary counts no interrupted video as failed.
+    expect(run.stderr).toMatch(/ 0 failed/);
+    expect(run.stderr).not.toMatch(/ABORTED/);
+    const resumed = await startCli([...args, '--resume', '--quiet']).done;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const all = jsonl<{ path: string; error?: unknown }>(readFileSync(out, 'utf8'));
+    expect(all.filter((r) => r.error)).toEqual([]);
+    expect(all.map((r) => r.path).sort()).toEqual(readdirSync(distinct).map((v) => join(distinct, v)).sort());
+  });
+});
+
 describe('framewise embed --out - and a reader that goes away', () => {
   it('exits 141 without a stack when stdout closes early (| head), and leaves no ffmpeg', async () => {
     const { child, done } = startCli(['embed', videos, '--out', '-', '--frames', '8', '--no-cache', '--quiet']);
