@@ -33,18 +33,55 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function positiveInteger(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(field, 'a positive integer', value);
+/**
+ * The upper bound of every size-like option: beyond these a run would not fit in memory or
+ * time (`frames: 1e9` once crashed V8), so they are usage errors that name the bound.
+ */
+export const LIMITS = {
+  /** Frames per clip, T. */
+  frames: 1024,
+  /** Frame side in pixels. */
+  size: 2048,
+  /** Clips per backbone call, and per training batch. */
+  batch: 1024,
+  /** ffmpeg decodes at once, ffmpeg threads, backbone workers. */
+  parallel: 256,
+  /** Recurrent units. */
+  units: 8192,
+  /** Epochs and early-stopping patience. */
+  epochs: 1_000_000,
+  /** Extra clips per video when training. */
+  augment: 256,
+  /** k of top-k. */
+  topK: 1000,
+  /** Bootstrap resamples. */
+  resamples: 1_000_000,
+  /** Per-video timeout, in milliseconds (a day). */
+  timeoutMs: 86_400_000,
+  /** Seeds (32 bits). */
+  seed: 2 ** 32 - 1,
+  /** Frames per second of `fps:<n>` sampling. */
+  fps: 1000,
+} as const;
+
+export function positiveInteger(field: string, value: unknown, max?: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || (max !== undefined && value > max)) {
+    throw invalid(field, max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`, value);
+  }
   return value;
 }
 
-export function nonNegativeInteger(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(field, 'a non-negative integer', value);
+export function nonNegativeInteger(field: string, value: unknown, max?: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || (max !== undefined && value > max)) {
+    throw invalid(field, max === undefined ? 'a non-negative integer' : `an integer from 0 to ${max}`, value);
+  }
   return value;
 }
 
-export function positiveNumber(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(field, 'a positive number', value);
+export function positiveNumber(field: string, value: unknown, max?: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (max !== undefined && value > max)) {
+    throw invalid(field, max === undefined ? 'a positive number' : `a number above 0 and up to ${max}`, value);
+  }
   return value;
 }
 

@@ -18,6 +18,26 @@ import { exitCodeFor, printError } from './util.js';
 
 const version = FRAMEWISE_VERSION;
 
+/**
+ * `--epochs -1` as `--epochs=-1`, so that the parser hands the value to the option's own
+ * range check instead of reading `-1` as an unknown option. Stops at `--`.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (word === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (/^--[^=]+$/.test(word) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${word}=${next}`);
+      i += 1;
+    } else {
+      out.push(word);
+    }
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('framewise');
   for (const register of commands) register(cli);
@@ -36,8 +56,11 @@ export async function main(argv: string[]): Promise<number> {
   ]);
   cli.version(version);
   try {
-    cli.parse(['node', 'framewise', ...argv], { run: false });
+    cli.parse(['node', 'framewise', ...joinNegativeValues(argv)], { run: false });
     if (cli.options.help || cli.options.version) return 0;
+    // After `--` every word is an input, even one that starts with `-` (`embed -- -rf.mp4`).
+    const rest = (cli.options['--'] as string[] | undefined) ?? [];
+    if (rest.length > 0) cli.args = [...cli.args, ...rest];
     if (!cli.matchedCommand) {
       // No command, or an unknown one: the usage, on stderr, and exit 2.
       process.stderr.write(cli.args.length > 0 ? `framewise: unknown command '${cli.args[0]}'\n` : 'framewise: a command is needed\n');

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
-import { invalid, isPlainObject, nonEmptyString, optionError, positiveInteger, positiveNumber } from '../validate.js';
+import { invalid, isPlainObject, LIMITS, nonEmptyString, optionError, positiveInteger, positiveNumber } from '../validate.js';
 
 const require = createRequire(import.meta.url);
 
@@ -102,7 +102,7 @@ export function parseBackboneSpec(field: string, value: unknown): BackboneSpec {
   if (value.path !== undefined) nonEmptyString(`${field}.path`, value.path);
   if (value.name !== undefined) nonEmptyString(`${field}.name`, value.name);
   if (value.embeddingLayer !== undefined) nonEmptyString(`${field}.embeddingLayer`, value.embeddingLayer);
-  positiveInteger(`${field}.inputSize`, value.inputSize);
+  positiveInteger(`${field}.inputSize`, value.inputSize, LIMITS.size);
   validateNormalization(`${field}.normalize`, value.normalize);
   return value as unknown as CustomBackbone;
 }

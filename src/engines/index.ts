@@ -11,7 +11,7 @@ import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
-import { invalid, isPlainObject, nonNegativeInteger, oneOf } from '../validate.js';
+import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
@@ -106,7 +106,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const backbone = parseBackboneSpec('backbone', options.backbone);
   const backend = options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const);
-  const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers);
+  const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel);
   const load = async (): Promise<FrameEmbedder> => {
     const { createEmbedder } = await import('./tfjs/embedder.js');
     return createEmbedder({ backbone, backend, workers, cacheDir: options.cacheDir, signal: options.signal });

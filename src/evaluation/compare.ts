@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
-import { checkSignal, invalid, isPlainObject, nonNegativeInteger, numberInRange, positiveInteger } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger } from '../validate.js';
 import { METRICS_SCHEMA, type MetricsReport, type PredictionRecord } from './report.js';
 
 /** One video's score in one report. */
@@ -59,8 +59,8 @@ const acc = (c: number, t: number): number => (t === 0 ? 0 : c / t);
 /** Paired bootstrap of accuracy(b) - accuracy(a); `a[i]` and `b[i]` are the same video. */
 export function pairedBootstrap(a: readonly VideoScore[], b: readonly VideoScore[], options: BootstrapOptions = {}): BootstrapResult {
   if (a.length !== b.length) throw invalid('b.length', `${a.length} (paired with a)`, b.length);
-  const resamples = positiveInteger('resamples', options.resamples ?? 1000);
-  const seed = nonNegativeInteger('seed', options.seed ?? 0);
+  const resamples = positiveInteger('resamples', options.resamples ?? 1000, LIMITS.resamples);
+  const seed = nonNegativeInteger('seed', options.seed ?? 0, LIMITS.seed);
   const confidence = numberInRange('confidence', options.confidence ?? 0.95, 0, 1, { exclusiveMin: true, exclusiveMax: true });
   const n = a.length;
   const sum = (xs: readonly VideoScore[]): VideoScore => xs.reduce((s, x) => ({ correct: s.correct + x.correct, total: s.total + x.total }), { correct: 0, total: 0 });

@@ -28,7 +28,7 @@
  *
  * Empty input (no samples at all) is a `TypeError`: there is nothing to measure.
  */
-import { invalid, positiveInteger } from '../validate.js';
+import { invalid, LIMITS, positiveInteger } from '../validate.js';
 import { argmax } from './aggregate.js';
 
 /** Precision, recall, F1 and counts for one class. */
@@ -234,7 +234,7 @@ export function calibration(samples: readonly ScoredSample[], bins = 10): { ece:
 /** All many-to-one metrics for a set of scored samples. */
 export function clipMetrics(samples: readonly ScoredSample[], options: ClipMetricsOptions): ClipMetrics {
   const labels = options.labels;
-  const k = positiveInteger('topK', options.topK ?? 5);
+  const k = positiveInteger('topK', options.topK ?? 5, LIMITS.topK);
   if (labels.length === 0) throw invalid('labels', 'at least one label', labels);
   if (samples.length === 0) throw invalid('samples', 'at least one sample', samples);
   samples.forEach((s, i) => {

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { csvText, OUTPUT_DIRS, replaceDir } from '../fs.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, numberInRange, conflict } from '../validate.js';
+import { checkSignal, conflict, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange } from '../validate.js';
 
 /** One video with its class label. */
 export interface LabelledVideo {
@@ -70,7 +70,7 @@ function resolveOptions(options: SplitOptions | undefined): Resolved {
   const test = numberInRange('test', o.test ?? 0.2, 0, 1, { exclusiveMax: true });
   const val = numberInRange('val', o.val ?? 0, 0, 1, { exclusiveMax: true });
   if (test + val >= 1) throw conflict('test', 'val', `their sum must be below 1 but is ${test + val}`);
-  const seed = nonNegativeInteger('seed', o.seed ?? 0);
+  const seed = nonNegativeInteger('seed', o.seed ?? 0, LIMITS.seed);
   const root = o.root === undefined ? undefined : nonEmptyString('root', o.root);
   return { test, val, seed, root };
 }

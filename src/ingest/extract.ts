@@ -35,7 +35,7 @@
 import sharp from 'sharp';
 import { FfmpegError, IngestError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { ExtractLog, fmt, pickFrame, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, runProcess } from './ffmpeg.js';
 import { probe as probeVideo } from './probe.js';
@@ -73,11 +73,11 @@ interface Decoded {
 function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   nonEmptyString('path', path);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
-  const size = options.size === undefined ? 224 : positiveInteger('options.size', options.size);
+  const size = options.size === undefined ? 224 : positiveInteger('options.size', options.size, LIMITS.size);
   const fit = options.fit === undefined ? 'cover' : oneOf('options.fit', options.fit, ['cover', 'contain'] as const);
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
-  const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads);
+  const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
   if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {
     if (!isPlainObject(plan) || !Array.isArray(plan.timestamps) || plan.timestamps.length === 0) {

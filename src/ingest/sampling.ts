@@ -18,7 +18,7 @@
  * So a one-frame video still gives one full clip of T frames, the first of them real.
  */
 import seedrandom from 'seedrandom';
-import { conflict, invalid, isPlainObject, nonNegativeInteger, nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import type { ClipPlan, ProbeResult, Sampling } from './types.js';
 
 /** Float tolerance for "is this frame inside the span", in frames. */
@@ -28,7 +28,7 @@ const EPS = 1e-6;
 export function validateSampling(value: unknown, field = 'sampling'): Sampling {
   if (!isPlainObject(value)) throw invalid(field, 'a sampling object', value);
   const kind = oneOf(`${field}.kind`, value.kind, ['uniform', 'fps', 'window'] as const);
-  const frames = positiveInteger(`${field}.frames`, value.frames);
+  const frames = positiveInteger(`${field}.frames`, value.frames, LIMITS.frames);
   if (kind === 'uniform') {
     const out: Sampling = { kind, frames };
     if (value.start !== undefined) out.start = nonNegativeNumber(`${field}.start`, value.start);
@@ -36,11 +36,11 @@ export function validateSampling(value: unknown, field = 'sampling'): Sampling {
     if (out.start !== undefined && out.end !== undefined && out.end <= out.start) {
       throw conflict(`${field}.start`, `${field}.end`, `the end (${out.end}) must come after the start (${out.start})`);
     }
-    if (value.seed !== undefined) out.seed = nonNegativeInteger(`${field}.seed`, value.seed);
+    if (value.seed !== undefined) out.seed = nonNegativeInteger(`${field}.seed`, value.seed, LIMITS.seed);
     return out;
   }
   if (kind === 'fps') {
-    const out: Sampling = { kind, fps: positiveNumber(`${field}.fps`, value.fps), frames };
+    const out: Sampling = { kind, fps: positiveNumber(`${field}.fps`, value.fps, LIMITS.fps), frames };
     if (value.stride !== undefined) out.stride = positiveInteger(`${field}.stride`, value.stride);
     return out;
   }
@@ -52,7 +52,7 @@ export function validateSampling(value: unknown, field = 'sampling'): Sampling {
  * `window:<length s>/<stride s>`; `frames` is T. Throws a TypeError naming `field`.
  */
 export function parseSampling(text: string, frames: number, field = 'sampling'): Sampling {
-  positiveInteger('frames', frames);
+  positiveInteger('frames', frames, LIMITS.frames);
   if (typeof text !== 'string') throw invalid(field, 'a sampling string', text);
   const value = text.trim();
   const n = '(\\d+(?:\\.\\d+)?|\\.\\d+)';

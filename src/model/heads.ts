@@ -5,7 +5,7 @@
  * all-zero embeddings and are masked by the first layer, in both modes.
  */
 import { tf } from '../engines/tfjs/tf.js';
-import { invalid, isPlainObject, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { MaskedMean } from './layers.js';
 import { TimeDistributed } from './time-distributed.js';
 
@@ -39,7 +39,7 @@ export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): He
   return {
     type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, HEAD_TYPES),
     mode: options.mode === undefined ? 'clip' : oneOf(`${field}.mode`, options.mode, HEAD_MODES),
-    units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units),
+    units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units, LIMITS.units),
     dropout: options.dropout === undefined ? 0.2 : numberInRange(`${field}.dropout`, options.dropout, 0, 1, { exclusiveMax: true }),
   };
 }

@@ -10,7 +10,7 @@ import { tf } from '../engines/tfjs/tf.js';
 import { ModelError } from '../errors.js';
 import { OUTPUT_DIRS } from '../fs.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
 import { selectBackend, type BackendRequest } from '../engines/tfjs/backend.js';
 import { loadBackbone } from '../engines/tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
@@ -43,7 +43,7 @@ export async function saveModel(dir: string, classifier: Classifier, options: Sa
   if (!(classifier instanceof Classifier)) throw invalid('classifier', 'a Classifier (from trainHead or loadModel)', classifier);
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
-  if (options.frames !== undefined) positiveInteger('options.frames', options.frames);
+  if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
   const b = options.backbone;
   const info: ModelInfo = {
     ...classifier.info,
@@ -144,7 +144,7 @@ export async function exportEndToEnd(modelDir: string, outDir: string, options: 
   nonEmptyString('modelDir', modelDir);
   nonEmptyString('outDir', outDir);
   const signal = checkSignal('options.signal', options.signal);
-  if (options.frames !== undefined) positiveInteger('options.frames', options.frames);
+  if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
   const head = await loadModel(modelDir, { signal });
   const info = head.info;
   let backbone;

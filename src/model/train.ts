@@ -8,15 +8,7 @@ import { tf } from '../engines/tfjs/tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
-import {
-  checkSignal,
-  invalid,
-  isPlainObject,
-  nonNegativeInteger,
-  numberInRange,
-  positiveInteger,
-  positiveNumber,
-} from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../engines/tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
@@ -361,13 +353,13 @@ function resolveOptions(options: TrainOptions) {
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalid('onEpoch', 'a function', options.onEpoch);
   return {
     head: resolveHeadConfig(options.head ?? {}),
-    epochs: options.epochs === undefined ? 100 : positiveInteger('epochs', options.epochs),
-    batchSize: options.batchSize === undefined ? 16 : positiveInteger('batchSize', options.batchSize),
+    epochs: options.epochs === undefined ? 100 : positiveInteger('epochs', options.epochs, LIMITS.epochs),
+    batchSize: options.batchSize === undefined ? 16 : positiveInteger('batchSize', options.batchSize, LIMITS.batch),
     learningRate: options.learningRate === undefined ? 1e-3 : positiveNumber('learningRate', options.learningRate),
     validationSplit:
       options.validationSplit === undefined ? 0.2 : numberInRange('validationSplit', options.validationSplit, 0, 1, { exclusiveMax: true }),
-    patience: options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience),
-    seed: options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed),
+    patience: options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience, LIMITS.epochs),
+    seed: options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed),
   };
 }
 

@@ -10,7 +10,7 @@ import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } f
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import type { Sampling } from '../ingest/types.js';
 import type { Classifier as Head, ModelInfo } from '../model/classifier.js';
-import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
 import { openRunner } from './embed.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from './options.js';
@@ -144,7 +144,7 @@ function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max';
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
     aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
-    topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK),
+    topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK, LIMITS.topK),
   };
 }
 

@@ -27,7 +27,7 @@ import { clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from
 import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
 import { commonRoot } from '../evaluation/split.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, oneOf, positiveInteger, boolean as bool, nonEmptyString } from '../validate.js';
+import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { ClassifierOptions } from './classify.js';
@@ -93,7 +93,7 @@ function resolveEvalOptions(options: unknown): Resolved {
   return {
     out: options.out === undefined ? undefined : nonEmptyString('out', options.out),
     force: bool('force', options.force ?? false),
-    topK: positiveInteger('topK', options.topK ?? 5),
+    topK: positiveInteger('topK', options.topK ?? 5, LIMITS.topK),
     aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
     ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
   };

@@ -7,7 +7,7 @@ import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import type { Sampling } from '../ingest/types.js';
 import { parseBackboneSpec, type BackboneSpec, type CustomBackbone } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
-import { invalid, isPlainObject, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** Options of `createPipeline()`. */
 export interface PipelineOptions {
@@ -104,24 +104,24 @@ export function normalizeSampling(value: unknown, frames: number | undefined, fi
 /** Fills defaults and validates; throws TypeError / UsageError before any work. */
 export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
-  const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames);
+  const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames, LIMITS.frames);
   const sampling = normalizeSampling(options.sampling, frames);
   const backbone = parseBackboneSpec('backbone', options.backbone);
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
-  const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency);
+  const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
   return {
     backbone,
     frames: sampling.frames,
-    size: options.size === undefined ? undefined : positiveInteger('size', options.size),
+    size: options.size === undefined ? undefined : positiveInteger('size', options.size, LIMITS.size),
     fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
     sampling,
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     concurrency,
-    threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads),
-    batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch),
-    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers),
+    threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
+    batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
+    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     cache,
-    timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs),
+    timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs),
   };
 }

@@ -21,9 +21,9 @@ export interface CliRun {
 }
 
 /** Starts the CLI; `done` resolves when it exits. */
-export function startCli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliRun> } {
+export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): { child: ChildProcess; done: Promise<CliRun> } {
   const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -38,8 +38,8 @@ export function startCli(args: string[], env: Record<string, string> = {}): { ch
   return { child, done };
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return startCli(args, env).done;
+export function runCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliRun> {
+  return startCli(args, env, cwd).done;
 }
 
 /** Non-empty lines of a JSONL text, parsed. */

@@ -5,7 +5,7 @@
  * before any work (exit 2, nothing touched).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,5 +101,35 @@ describe('usage mistakes', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^framewise: .*--test/);
     expect(lines[1]).toBe('Run `framewise split --help` for the usage.');
+  });
+
+  it('a size-like option past its bound is refused, naming the option and the bound', async () => {
+    const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1e9']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/integer from 1 to 1024 for `frames` but received 1000000000/);
+    const t = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '99999999']);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toMatch(/from 1 to 1000000 for `epochs`/);
+    const s = await runCli(['embed', fixture('arrow'), '--out', '-', '--size', '100000']);
+    expect(s.stderr).toMatch(/from 1 to 2048 for `size`/);
+  });
+
+  it('a negative number is a value with its range message, not an unknown option', async () => {
+    const e = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '-1']);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toMatch(/Expected a positive integer for `--epochs` but received -1/);
+    const w = await runCli(['embed', fixture('arrow'), '--out', '-', '--workers', '-1']);
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/non-negative integer for `--workers` but received -1/);
+  });
+
+  it('`--` ends the options: a video named -rf.mp4 is an input', async () => {
+    const dir = join(work, 'dash');
+    await mkdir(dir);
+    await copyFile(fixture(`arrow/forward/${(await readdir(fixture('arrow/forward')))[0]}`), join(dir, '-rf.mp4'));
+    const r = await runCli(['embed', '--out', '-', '--frames', '2', '--no-cache', '--quiet', '--', '-rf.mp4'], {}, dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).path).toBe('-rf.mp4');
+    expect(await readdir(dir)).toEqual(['-rf.mp4']);
   });
 });
