@@ -65,23 +65,20 @@ export const LIMITS = {
 } as const;
 
 export function positiveInteger(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || (max !== undefined && value > max)) {
-    throw invalid(field, max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`, value);
-  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(field, 'a positive integer', value);
+  if (max !== undefined && value > max) throw invalid(field, `a positive integer up to ${max}`, value);
   return value;
 }
 
 export function nonNegativeInteger(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || (max !== undefined && value > max)) {
-    throw invalid(field, max === undefined ? 'a non-negative integer' : `an integer from 0 to ${max}`, value);
-  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(field, 'a non-negative integer', value);
+  if (max !== undefined && value > max) throw invalid(field, `a non-negative integer up to ${max}`, value);
   return value;
 }
 
 export function positiveNumber(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (max !== undefined && value > max)) {
-    throw invalid(field, max === undefined ? 'a positive number' : `a number above 0 and up to ${max}`, value);
-  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(field, 'a positive number', value);
+  if (max !== undefined && value > max) throw invalid(field, `a positive number up to ${max}`, value);
   return value;
 }
 
