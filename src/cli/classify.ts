@@ -3,6 +3,9 @@
  * (default, stdout when no `--out`) or CSV (`--out *.csv`, one row per video). Frames, size
  * and sampling come from the model's framewise.json unless given.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { backboneFlags, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
@@ -43,7 +46,11 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
-  const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], { resume, force }) : await openJsonl(out, { resume, force });
+  // What shapes a record: the model (by its framewise.json) and what overrides it; --resume with other values is refused.
+  const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
+  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling };
+  const open = { resume, force, settings };
+  const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], open) : await openJsonl(out, open);
   return runRecords(
     flags,
     sink,

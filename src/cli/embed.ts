@@ -41,7 +41,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const { createPipeline, discoverInputs, resolveOptions } = await import('../tasks/index.js');
   const { openJsonl, isDone } = await import('../output/sinks.js');
   const { embedRecord, npyFile, npyIndexRecord } = await import('../output/records.js');
-  resolveOptions(options); // bad flag values fail before any work
+  const resolved = resolveOptions(options); // bad flag values fail before any work
   // The output and the inputs are checked before the backbone loads.
   let indexPath = out;
   if (format === 'npy') {
@@ -52,8 +52,10 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
     indexPath = join(out, 'index.jsonl');
   }
   const entries = await discoverInputs(inputs);
-  const { sink, resume: state } = await openJsonl(indexPath, { resume, force });
   const frames = flags.frameEmbeddings === true;
+  // What shapes a record; --resume with other values is refused.
+  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling };
+  const { sink, resume: state } = await openJsonl(indexPath, { resume, force, settings });
   return runRecords(
     flags,
     sink,

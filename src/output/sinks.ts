@@ -9,7 +9,8 @@ import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promise
 import { resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
-import { csvRow } from '../fs.js';
+import { stableStringify } from '../embedding/cache.js';
+import { csvRow, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 
 /** How an output treats a file that already exists. */
@@ -24,6 +25,14 @@ export interface OutputOpenOptions {
    * @default false
    */
   force?: boolean;
+  /**
+   * What shapes the records (frames, size, fit, sampling, backbone, model): kept beside the
+   * output as `<path>.settings.json`. `resume` with other settings than the output was made
+   * with is a `UsageError` naming the difference, and the output is not touched, so one
+   * file never mixes records of two kinds. An output without the file (made by framewise
+   * before 0.2) is resumed as it is.
+   */
+  settings?: Record<string, unknown>;
 }
 
 /** What was found in an existing output when resuming. */
@@ -166,6 +175,42 @@ export async function checkOutputPath(path: string, options: OutputOpenOptions =
   }
 }
 
+/** The file beside an output that holds the settings its records were made with. */
+export function settingsFileFor(path: string): string {
+  return `${path}.settings.json`;
+}
+
+/**
+ * Compares `settings` with those the output at `path` was made with (on resume), or records
+ * them (a new output). Throws `UsageError` before the output is touched.
+ */
+async function reconcileSettings(path: string, options: OutputOpenOptions): Promise<void> {
+  if (path === '-' || !options.settings) return;
+  const file = settingsFileFor(path);
+  if (options.resume && (await exists(path))) {
+    let before: Record<string, unknown>;
+    try {
+      before = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        debug('sinks: %s has no settings file; resumed unchecked', path);
+        await writeFileAtomic(file, `${JSON.stringify(options.settings, null, 2)}\n`);
+        return;
+      }
+      throw new UsageError(`Cannot read ${file}, the settings of ${path}: ${(error as Error).message}`);
+    }
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(options.settings)])].sort();
+    const show = (v: unknown): string => (v === undefined ? 'none' : stableStringify(v));
+    const differ = keys.filter((k) => stableStringify(before[k] ?? null) !== stableStringify(options.settings![k] ?? null));
+    if (differ.length > 0) {
+      const list = differ.map((k) => `${k} ${show(options.settings![k])} (the output has ${show(before[k])})`).join('; ');
+      throw new UsageError(`Cannot resume ${path} with other settings than it was made with: ${list}. Run with the same settings, or write a new output. Nothing was touched.`);
+    }
+    return;
+  }
+  await writeFileAtomic(file, `${JSON.stringify(options.settings, null, 2)}\n`);
+}
+
 /**
  * Opens a JSONL output. With `resume`, cuts a torn last line and returns the paths already
  * written; with `force`, empties the file.
@@ -173,6 +218,7 @@ export async function checkOutputPath(path: string, options: OutputOpenOptions =
 export async function openJsonl(path: string, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
   await checkOutputPath(path, options);
   if (path === '-') return { sink: new StdoutSink(), resume: { done: new Set(), records: 0, truncatedBytes: 0 } };
+  await reconcileSettings(path, options);
   let state: ResumeState = { done: new Set(), records: 0, truncatedBytes: 0 };
   if (options.resume) {
     const { text, truncatedBytes } = await readCompleteLines(path);
@@ -198,6 +244,7 @@ export async function openCsv(
     await sink.writeLine(csvRow(header));
     return { sink, resume: { done: new Set(), records: 0, truncatedBytes: 0 } };
   }
+  await reconcileSettings(path, options);
   let state: ResumeState = { done: new Set(), records: 0, truncatedBytes: 0 };
   let needHeader = true;
   if (options.resume) {

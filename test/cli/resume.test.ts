@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
-import { assertBuilt, jsonl, runCli, startCli } from './helpers.js';
+import { assertBuilt, jsonl, ROOT, runCli, startCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-cli-resume-'));
 const videos = join(dir, 'videos');
@@ -57,5 +57,40 @@ describe('framewise embed --resume', () => {
     const paths = all.map((r) => r.path).sort();
     expect(paths).toEqual(readdirSync(videos).map((v) => join(videos, v)).sort());
     expect(new Set(paths).size).toBe(10);
+  });
+});
+
+describe('framewise embed and classify --resume with other settings', () => {
+  it('is a usage error naming the difference, and the output is not touched', async () => {
+    const out = join(dir, 'settings.jsonl');
+    const two = readdirSync(videos).slice(0, 2).map((v) => join(videos, v));
+    const first = await runCli(['embed', two[0], '--out', out, '--frames', '2', '--no-cache', '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    const before = readFileSync(out);
+    const other = await runCli(['embed', ...two, '--out', out, '--frames', '3', '--no-cache', '--resume', '--quiet']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/Cannot resume .* with other settings .*frames 3 \(the output has 2\)/);
+    expect(readFileSync(out).equals(before)).toBe(true);
+    // Per-frame embeddings make another kind of record too.
+    const frames = await runCli(['embed', ...two, '--out', out, '--frames', '2', '--frame-embeddings', '--no-cache', '--resume', '--quiet']);
+    expect(frames.code).toBe(2);
+    expect(frames.stderr).toMatch(/frameEmbeddings true \(the output has false\)/);
+    // The same settings resume.
+    const same = await runCli(['embed', ...two, '--out', out, '--frames', '2', '--no-cache', '--resume', '--quiet']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(jsonl(readFileSync(out, 'utf8'))).toHaveLength(2);
+  });
+
+  it('classify: another model or --top-k is refused on resume (CSV)', async () => {
+    const out = join(dir, 'labels.csv');
+    const one = join(videos, readdirSync(videos)[0]);
+    const model = join(ROOT, 'samples', 'model');
+    const first = await runCli(['classify', one, '--model', model, '--out', out, '--no-cache', '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    const before = readFileSync(out);
+    const other = await runCli(['classify', one, '--model', model, '--out', out, '--top-k', '1', '--no-cache', '--resume', '--quiet']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/topK 1 \(the output has 5\)/);
+    expect(readFileSync(out).equals(before)).toBe(true);
   });
 });
