@@ -3,7 +3,7 @@
  */
 
 /** Codes for inputs that cannot be used. Each becomes an error record, not a crash. */
-export type IngestErrorCode = 'ENOENT' | 'EMPTY_FILE' | 'NOT_A_VIDEO' | 'CORRUPT' | 'UNSUPPORTED';
+export type IngestErrorCode = 'ENOENT' | 'NOT_A_FILE' | 'EMPTY_FILE' | 'NOT_A_VIDEO' | 'CORRUPT' | 'UNSUPPORTED';
 
 /**
  * The codes an error record can carry: a closed list, each documented in the README.

@@ -7,9 +7,10 @@
  * hash of its payload, so a torn or corrupt entry is never read: it counts as a miss.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs.js';
+import { statInput } from '../ingest/probe.js';
 import { debug } from '../log.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
@@ -27,7 +28,8 @@ export interface FileIdentity {
 
 /** Reads a file's identity: two small reads, whatever its size. */
 export async function fileIdentity(path: string): Promise<FileIdentity> {
-  const info = await stat(path);
+  const info = await statInput(path); // never opens what is not a regular file
+
   const hash = createHash('sha256');
   const handle = await open(path, 'r');
   try {

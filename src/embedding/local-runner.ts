@@ -228,13 +228,7 @@ export class LocalRunner implements EmbedRunner {
       signal.throwIfAborted();
       let key: string | undefined;
       if (store) {
-        let identity;
-        try {
-          identity = await fileIdentity(path);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new IngestError('ENOENT', path, `No such file: ${path}`);
-          throw error;
-        }
+        const identity = await fileIdentity(path);
         key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
         const hit = await store.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {

@@ -139,7 +139,8 @@ async function walk(dir: string, state: WalkState, out: string[]): Promise<void>
       continue; // dangling link or vanished file
     }
     if (info.isDirectory()) await walk(path, state, out);
-    else if (info.isFile() && state.extensions.has(extname(name).toLowerCase())) out.push(path);
+    // A FIFO, socket or device named like a video is listed too: it becomes a NOT_A_FILE record, not a silent gap.
+    else if (state.extensions.has(extname(name).toLowerCase())) out.push(path);
   }
 }
 

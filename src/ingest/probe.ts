@@ -2,12 +2,14 @@
  * probe(): what ffprobe says about a video, as a `ProbeResult`, or an `IngestError` with a
  * stable code:
  *
- * - `ENOENT`       the path does not exist (or is not a regular file we can open);
+ * - `ENOENT`       the path does not exist;
+ * - `NOT_A_FILE`   a FIFO, socket or device: never opened (an open of a FIFO blocks forever);
  * - `EMPTY_FILE`   zero bytes;
  * - `NOT_A_VIDEO`  no video stream (audio-only, a text or image-less file ffprobe does not know);
  * - `CORRUPT`      a file that looks like a video container but ffprobe cannot read it;
  * - `UNSUPPORTED`  a video stream whose codec this ffmpeg does not know.
  */
+import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
@@ -157,13 +159,14 @@ async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
 }
 
 /** Probes one video file. See the module comment for the error codes. */
-export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
-  nonEmptyString('path', path);
-  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
-  const signal = checkSignal('options.signal', options.signal);
-  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
-
-  let info: Awaited<ReturnType<typeof stat>>;
+/**
+ * Stats an input without opening it. A missing path is `ENOENT`, a folder `NOT_A_VIDEO`, and
+ * anything else that is not a regular file (a FIFO, a socket, a device) `NOT_A_FILE`: an
+ * open of a FIFO blocks until a writer comes, beyond any timeout or signal, so such a path
+ * is never opened.
+ */
+export async function statInput(path: string): Promise<Stats> {
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (error) {
@@ -171,6 +174,20 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, { cause: error });
   }
   if (info.isDirectory()) throw new IngestError('NOT_A_VIDEO', path, `${path}: is a directory, not a video file`);
+  if (!info.isFile()) {
+    const kind = info.isFIFO() ? 'a named pipe (FIFO)' : info.isSocket() ? 'a socket' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new IngestError('NOT_A_FILE', path, `${path}: is ${kind}, not a regular file; it was not opened`);
+  }
+  return info;
+}
+
+export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+  nonEmptyString('path', path);
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const signal = checkSignal('options.signal', options.signal);
+  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
+
+  const info = await statInput(path);
   if (info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
 
   const { ffprobe } = await checkBinaries();

@@ -3,13 +3,13 @@
  * output that numpy reads, the cache (a second run decodes nothing and writes identical
  * embeddings), existing outputs (`--resume` / `--force`), and a clean stdout with `--out -`.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '../../src/output/npy.js';
-import { assertBuilt, jsonl, ROOT, runCli } from './helpers.js';
+import { assertBuilt, jsonl, ROOT, runCli, startCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-cli-embed-'));
 const cache = join(dir, 'cache');
@@ -116,5 +116,27 @@ describe('framewise embed', () => {
     for (const line of lines) expect(JSON.parse(line).clips).toHaveLength(1);
     expect(run.stderr).toMatch(/3 ok, 0 failed/);
     expect(existsSync(join(ROOT, '-'))).toBe(false);
+  });
+
+  it('a FIFO or a device is a NOT_A_FILE record and is never opened (the cache on: its identity read would block)', async () => {
+    const inputs = join(dir, 'special');
+    mkdirSync(inputs);
+    const video = readdirSync(join(samples, 'forward'))[0];
+    copyFileSync(join(samples, 'forward', video), join(inputs, 'ok.mp4'));
+    expect(spawnSync('mkfifo', [join(inputs, 'pipe.mp4')]).status).toBe(0);
+    const out = join(dir, 'special.jsonl');
+    const { child, done } = startCli(['embed', inputs, '/dev/zero', '--out', out, '--quiet', ...common]);
+    // A blocked open ignores signals; do not let it hang the suite.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const run = await done;
+    clearTimeout(guard);
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(1);
+    const records = jsonl<{ path: string; error?: { code: string; message: string } }>(readFileSync(out, 'utf8'));
+    const byPath = new Map(records.map((r) => [r.path, r]));
+    expect(byPath.get(join(inputs, 'ok.mp4'))?.error).toBeUndefined();
+    expect(byPath.get(join(inputs, 'pipe.mp4'))?.error).toMatchObject({ code: 'NOT_A_FILE', message: expect.stringMatching(/named pipe/) });
+    expect(byPath.get('/dev/zero')?.error).toMatchObject({ code: 'NOT_A_FILE', message: expect.stringMatching(/a device/) });
+    expect(run.stderr).toMatch(/NOT_A_FILE: 2/);
   });
 });
