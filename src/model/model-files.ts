@@ -124,6 +124,12 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     model.dispose();
     throw new ModelError(`the head in ${dir} takes input [${input?.join(', ')}] but framewise.json says D = ${info.dim}`);
   }
+  // A label list of another length would shift every label: the head's output must have one unit per label.
+  const output = model.outputs[0]?.shape;
+  if (!output || output[output.length - 1] !== info.labels.length) {
+    model.dispose();
+    throw new ModelError(`the head in ${dir} gives ${output?.[output.length - 1]} scores but framewise.json lists ${info.labels.length} labels (${info.labels.join(', ')})`);
+  }
   return new Classifier(model, info);
 }
 

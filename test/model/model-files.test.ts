@@ -118,6 +118,20 @@ describe('saveModel() / loadModel()', () => {
     await expect(loadModel(out)).rejects.toThrow(/format version 2/);
   });
 
+  it('refuses a framewise.json whose labels do not match the head\'s outputs (they would shift)', async () => {
+    const head = await trained();
+    const out = join(dir, 'labels');
+    await saveModel(out, head);
+    await head.dispose();
+    const file = join(out, 'framewise.json');
+    const info = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...info, labels: [...info.labels, 'extra'] }));
+    await expect(loadModel(out)).rejects.toThrow(ModelError);
+    await expect(loadModel(out)).rejects.toThrow(new RegExp(`gives ${info.labels.length} scores but framewise.json lists ${info.labels.length + 1} labels`));
+    writeFileSync(file, JSON.stringify(info));
+    await (await loadModel(out)).dispose();
+  });
+
   it('saveModel() needs a backbone recorded or given', async () => {
     const { embeddings } = await clips(2, 2);
     const head = await trainHead({ embeddings, shape: [2, T, 1280], labels: ['a', 'b'] }, { head: { units: 4 }, epochs: 1 });
