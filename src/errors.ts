@@ -52,12 +52,18 @@ export class FfmpegError extends FramewiseError {
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
   constructor(
-    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderr: string },
+    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderr: string; timeoutMs?: number },
     code: ErrorCode = 'FFMPEG',
   ) {
+    const program = details.command.split(' ')[0];
     const how = details.signal ? `signal ${details.signal}` : `exit code ${details.exitCode}`;
     const tail = details.stderr.trim().split('\n').slice(-5).join('\n');
-    super(code, `${details.command.split(' ')[0]} failed with ${how}${tail ? `: ${tail}` : ''}`);
+    // A timeout says so; ffmpeg's stderr up to the kill is progress, not a reason (it stays in `stderr`).
+    const message =
+      code === 'TIMEOUT' && details.timeoutMs !== undefined
+        ? `${program.split('/').pop()} timed out after ${Number((details.timeoutMs / 1000).toFixed(3))} s and was stopped (the per-video limit: --timeout, timeoutMs)`
+        : `${program} failed with ${how}${tail ? `: ${tail}` : ''}`;
+    super(code, message);
     this.command = details.command;
     this.exitCode = details.exitCode;
     this.signal = details.signal;

@@ -219,7 +219,7 @@ export function runProcess(file: string, args: string[], options: RunOptions = {
       const tail = stderr.slice(-stderrLimit);
       const details = { command, exitCode, signal: exitSignal, stderr: spawnError ? `${spawnError.message}\n${tail}` : tail };
       if (stopReason?.kind === 'abort') reject(stopReason.reason);
-      else if (stopReason?.kind === 'timeout') reject(new FfmpegError(details, 'TIMEOUT'));
+      else if (stopReason?.kind === 'timeout') reject(new FfmpegError({ ...details, timeoutMs }, 'TIMEOUT'));
       else if (stopReason?.kind === 'callback') reject(stopReason.error);
       else if (spawnError || exitCode === null || !okExitCodes.includes(exitCode)) reject(new FfmpegError(details));
       else resolve({ stdout: Buffer.concat(chunks), stderr: tail, exitCode });

@@ -239,6 +239,11 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
 function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
   const streams = output.streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  // A still image (png_pipe, jpeg_pipe, image2, whatever its name says) has a "video" stream of one picture.
+  const format = output.format?.format_name ?? '';
+  if (video && /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/.test(format)) {
+    throw new IngestError('NOT_A_VIDEO', path, `${path}: is a still image (${video.codec_name ?? format}), not a video`);
+  }
   if (!video) {
     const kinds = streams.map((s) => s.codec_type).filter(Boolean);
     throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream${kinds.length ? ` (only ${[...new Set(kinds)].join(', ')})` : ''}`);

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FfmpegError, FramewiseError, IngestError } from '../../src/errors.js';
 import { checkBinaries, liveProcessCount, resolveBinaries, runProcess } from '../../src/ingest/ffmpeg.js';
@@ -58,6 +62,22 @@ describe('probe()', () => {
     expect((error as IngestError).code).toBe(code);
     expect((error as IngestError).path).toBe(fixture(path));
     expect((error as IngestError).message).toContain(fixture(path));
+  });
+
+  it('says an image named .mp4 is NOT_A_VIDEO, not CORRUPT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fw-probe-image-'));
+    try {
+      const picture = sharp({ create: { width: 64, height: 48, channels: 3, background: '#f00' } });
+      await picture.clone().png().toFile(join(dir, 'png.mp4'));
+      await picture.clone().jpeg().toFile(join(dir, 'jpeg.mp4'));
+      for (const name of ['png.mp4', 'jpeg.mp4']) {
+        const error = await probe(join(dir, name)).catch((e: unknown) => e);
+        expect((error as IngestError).code).toBe('NOT_A_VIDEO');
+        expect((error as IngestError).message).toMatch(/is a still image/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects with the reason when aborted, before spawning anything', async () => {
@@ -146,6 +166,7 @@ describe('ffmpeg binaries', () => {
     const error = await runProcess(ffmpeg, ['-hide_banner', '-re', '-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=5', '-f', 'null', '-'], { timeoutMs: 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FfmpegError);
     expect((error as FfmpegError).code).toBe('TIMEOUT');
+    expect((error as FfmpegError).message).toBe('ffmpeg timed out after 0.3 s and was stopped (the per-video limit: --timeout, timeoutMs)');
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
