@@ -82,6 +82,7 @@ const NOTHING_DONE: ProgressEvent = {
   cacheHits: 0,
   failures: 0,
   failuresByCode: {},
+  videosWithWarnings: 0,
   elapsedMs: 0,
   videosPerSecond: 0,
   clipsPerSecond: 0,
@@ -99,6 +100,7 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
   const ok = e.videosDone - e.failures;
   const lines = [
     `framewise: ${ok} ok, ${e.failures} failed${codes ? ` (${codes})` : ''}` +
+      `${e.videosWithWarnings ? `, ${e.videosWithWarnings} with warnings (see \`warnings\` in their records)` : ''}` +
       `${e.videosSkipped ? `, ${e.videosSkipped} skipped (already in the output)` : ''}` +
       `, ${e.cacheHits} from cache, ${e.videosDecoded} decoded, ${(e.elapsedMs / 1000).toFixed(1)}s${extra}`,
   ];
@@ -148,7 +150,7 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     interrupt.dispose();
   }
   const summary = last ?? NOTHING_DONE;
-  if (flags.quiet !== true || summary.failures > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
+  if (flags.quiet !== true || summary.failures > 0 || summary.videosWithWarnings > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
   if (interrupted) return 130;
   return summary.failures > 0 ? 1 : 0;
 }

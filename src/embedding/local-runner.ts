@@ -155,6 +155,7 @@ export class LocalRunner implements EmbedRunner {
           tracker.videosDone += 1;
           tracker.clipsDone += outcome.value.clips.length;
           tracker.framesDone += outcome.value.clips.length * outcome.value.frames;
+          if (outcome.value.clips.some((c) => c.warnings?.length)) tracker.videosWithWarnings += 1;
         } else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) {
           tracker.fail(outcome.record.error.code);
         }

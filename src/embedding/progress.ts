@@ -21,6 +21,8 @@ export interface ProgressEvent {
   /** Videos that failed, in all and by error code. */
   failures: number;
   failuresByCode: Record<string, number>;
+  /** Videos that came out, but with warnings (frames that did not decode and were repeated, ffmpeg's decode errors); their records list them. */
+  videosWithWarnings: number;
   /** Milliseconds since the run started. */
   elapsedMs: number;
   /** Rates over the whole run so far. */
@@ -49,6 +51,7 @@ export class ProgressTracker {
   framesEmbedded = 0;
   cacheHits = 0;
   failures = 0;
+  videosWithWarnings = 0;
   readonly failuresByCode: Record<string, number> = {};
 
   constructor(
@@ -78,6 +81,7 @@ export class ProgressTracker {
       cacheHits: this.cacheHits,
       failures: this.failures,
       failuresByCode: { ...this.failuresByCode },
+      videosWithWarnings: this.videosWithWarnings,
       elapsedMs,
       videosPerSecond: this.videosDone / seconds,
       clipsPerSecond: this.clipsDone / seconds,

@@ -83,14 +83,15 @@ export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { 
     ...(options.probs ? { probs: Object.fromEntries(options.labels!.map((l, i) => [l, score6(r.probs[i])])) } : {}),
     clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: score6(c.score) })),
     ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: score6(f.score) })) } : {}),
+    ...(r.warnings ? { warnings: r.warnings } : {}),
   };
 }
 
 /** The columns of `classify`'s CSV. */
-export const CLASSIFY_CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message'] as const;
+export const CLASSIFY_CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message', 'warnings'] as const;
 
 /** One CSV row (no line end) of `classify`'s CSV, in `CLASSIFY_CSV_HEADER` order. */
 export function classifyCsvRow(result: ClassifyResult | ErrorRecord): string {
-  if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message]);
-  return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '']);
+  if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message, '']);
+  return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '', (result.warnings ?? []).join(' | ')]);
 }

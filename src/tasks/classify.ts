@@ -76,6 +76,8 @@ export interface ClassifyResult {
   clips: ClipPrediction[];
   /** Frame mode only: one entry per real frame, in time order. */
   frames?: FramePrediction[];
+  /** What went wrong in decoding, when something did (frames repeated, ffmpeg's decode errors). */
+  warnings?: string[];
   cached: boolean;
 }
 
@@ -137,6 +139,8 @@ export function predictionFrom(
     }),
   };
   if (mode === 'frame') result.frames = frames.sort((a, b) => a.t - b.t);
+  const warnings = video.clips.flatMap((clip) => clip.warnings ?? []);
+  if (warnings.length > 0) result.warnings = [...new Set(warnings)];
   return result;
 }
 

@@ -64,14 +64,14 @@ describe('framewise train + classify', () => {
   it('a folder mixed with bad files: good ones classified, bad ones error records, exit 1', async () => {
     const mixed = join(dir, 'mixed');
     mkdirSync(mixed);
-    for (const f of ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'edge/zero-byte.mp4', 'edge/text.mp4', 'edge/truncated-nomoov.mp4', 'edge/audio-only.mp4']) {
+    for (const f of ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'edge/zero-byte.mp4', 'edge/text.mp4', 'edge/truncated-nomoov.mp4', 'edge/audio-only.mp4', 'edge/truncated.mp4']) {
       symlinkSync(fixture(f), join(mixed, f.replace(/\//g, '_')));
     }
     const out = join(dir, 'mixed.csv');
     const run = await runCli(['classify', mixed, '--model', model, '--out', out, '--cache', cache]);
     expect(run.code).toBe(1);
     const rows = parse(readFileSync(out, 'utf8'), { columns: true }) as Array<Record<string, string>>;
-    expect(rows).toHaveLength(6);
+    expect(rows).toHaveLength(7);
     const byName = Object.fromEntries(rows.map((r) => [r.path.split('/').pop(), r]));
     expect(byName['arrow_forward_zoom-pal.mp4'].label).toBe('forward');
     expect(byName['arrow_reversed_zoom-pal.mp4'].label).toBe('reversed');
@@ -79,8 +79,12 @@ describe('framewise train + classify', () => {
     expect(byName['edge_text.mp4'].error_code).toBe('NOT_A_VIDEO');
     expect(byName['edge_audio-only.mp4'].error_code).toBe('NOT_A_VIDEO');
     expect(byName['edge_truncated-nomoov.mp4'].error_code).toBe('CORRUPT');
-    // The summary counts failures by code.
-    expect(run.stderr).toMatch(/2 ok, 4 failed \(CORRUPT: 1, EMPTY_FILE: 1, NOT_A_VIDEO: 2\)/);
+    // A truncated video is classified from the frames that decode, and says what it repeated.
+    expect(byName['edge_truncated.mp4'].error_code).toBe('');
+    expect(byName['edge_truncated.mp4'].warnings).toMatch(/could not be decoded; repeated the frame at/);
+    expect(byName['arrow_forward_zoom-pal.mp4'].warnings).toBe('');
+    // The summary counts failures by code, and the videos with warnings.
+    expect(run.stderr).toMatch(/3 ok, 4 failed \(CORRUPT: 1, EMPTY_FILE: 1, NOT_A_VIDEO: 2\), 1 with warnings/);
   });
 
   it.each([
