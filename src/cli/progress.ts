@@ -30,6 +30,7 @@ export function formatProgress(e: ProgressEvent): string {
     `${e.clipsPerSecond.toFixed(2)} clips/s`,
     `${e.framesPerSecond.toFixed(1)} frames/s`,
     `ETA ${duration(e.etaMs)}`,
+    `${duration(e.elapsedMs)} elapsed`,
   ];
   if (e.cacheHits) parts.push(`${e.cacheHits} cached`);
   if (e.failures) parts.push(`${e.failures} failed`);
@@ -62,8 +63,10 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
   let last = 0;
   return {
     update(e) {
+      // The summary that follows says what the final event would.
+      if (e.final) return;
       const now = Date.now();
-      if (!e.final && now - last < interval) return;
+      if (now - last < interval) return;
       last = now;
       stream.write(`framewise: ${formatProgress(e)}\n`);
     },

@@ -165,6 +165,8 @@ export class LocalRunner implements EmbedRunner {
       window.push({ item, slot });
     };
 
+    // A heartbeat, so progress gets through while one long video decodes (the renderer throttles it).
+    const heartbeat = setInterval(() => tracker.emit(), 1000).unref();
     let finished = false;
     try {
       const iterator = items[Symbol.iterator]();
@@ -204,6 +206,7 @@ export class LocalRunner implements EmbedRunner {
         // Wait (briefly) for running tasks, and so their children, to end.
         await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)).then(() => decodeQueue.onIdle()), delay(1500)]);
       }
+      clearInterval(heartbeat);
       tracker.emit(true, finished);
     }
   }

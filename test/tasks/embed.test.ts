@@ -53,6 +53,21 @@ describe('createPipeline()', () => {
     expect(events.at(-1)).toMatchObject({ final: true, videosDone: 4, videosTotal: 4, failures: 1, failuresByCode: { EMPTY_FILE: 1 } });
   });
 
+  it('sends progress at least every second while one long video decodes', async () => {
+    const slow = await createPipeline({ frames: 96, cache: false, batch: 1, concurrency: 1 });
+    try {
+      const seen: number[] = [];
+      const t0 = performance.now();
+      for await (const r of slow.embed(fixture('edge/counter.mp4'), { onProgress: () => seen.push(performance.now()) })) expect(isErrorRecord(r)).toBe(false);
+      const total = performance.now() - t0;
+      const gaps = seen.slice(1).map((t, i) => t - seen[i]);
+      expect(total).toBeGreaterThan(1500); // long enough for the check to mean something
+      expect(Math.max(...gaps)).toBeLessThan(1600);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('loads the backbone only when a video misses the cache', async () => {
     const one = fixture('arrow/forward/zoom-pal.mp4');
     for await (const r of fw.embed(one)) expect(isErrorRecord(r)).toBe(false); // fills the cache

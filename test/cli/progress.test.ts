@@ -1,0 +1,49 @@
+/**
+ * The plain-text renderer (stderr that is not a terminal): a line at most every interval,
+ * and none for the final event, which the summary says instead (it was printed twice).
+ */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createRenderer } from '../../src/cli/progress.js';
+import type { ProgressEvent } from '../../src/index.js';
+
+const event = (over: Partial<ProgressEvent>): ProgressEvent => ({
+  videosDone: 0,
+  videosTotal: 2,
+  videosSkipped: 0,
+  clipsDone: 0,
+  framesDone: 0,
+  videosDecoded: 0,
+  framesEmbedded: 0,
+  cacheHits: 0,
+  failures: 0,
+  failuresByCode: {},
+  videosWithWarnings: 0,
+  elapsedMs: 0,
+  videosPerSecond: 0,
+  clipsPerSecond: 0,
+  framesPerSecond: 0,
+  etaMs: null,
+  final: false,
+  ...over,
+});
+
+describe('createRenderer (not a TTY)', () => {
+  it('throttles lines to the interval and leaves the final event to the summary', async () => {
+    const stream = new PassThrough();
+    let text = '';
+    stream.on('data', (c) => (text += c));
+    const renderer = createRenderer({ stream: stream as unknown as NodeJS.WriteStream, intervalMs: 50 });
+    renderer.update(event({ elapsedMs: 0 }));
+    renderer.update(event({ elapsedMs: 10 })); // within the interval: dropped
+    await new Promise((r) => setTimeout(r, 60));
+    renderer.update(event({ videosDone: 1, elapsedMs: 65_000 }));
+    renderer.update(event({ videosDone: 2, final: true, etaMs: 0 }));
+    renderer.done();
+    const lines = text.trim().split('\n');
+    expect(lines).toEqual([
+      'framewise: 0/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 0s elapsed',
+      'framewise: 1/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 1m05s elapsed',
+    ]);
+  });
+});
