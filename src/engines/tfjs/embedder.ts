@@ -166,7 +166,8 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   // cached, run by resident workers with one backend each. Same features within 1e-4. The
   // workers start first, so their start-up overlaps loading the backbone here.
   const requested = options.workers ?? 'auto';
-  const workers = requested === 'auto' ? autoWorkers(backend.name) : requested;
+  // tfjs-node loads in one thread only (autoWorkers): it runs here whatever was asked.
+  const workers = backend.name === 'tensorflow' ? 0 : requested === 'auto' ? autoWorkers(backend.name) : requested;
   const pool = workers > 0 ? spawnWorkerPool({ backend: backend.name, workers, maxBatchFrames: options.maxBatchFrames }) : undefined;
   let backbone: LoadedBackbone | undefined;
   let keepBackbone = false;

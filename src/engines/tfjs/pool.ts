@@ -73,8 +73,9 @@ export interface EmbedClipsOptions {
 /**
  * How many inference workers to start by default.
  *
- * - `tensorflow` (tfjs-node) is multi-threaded natively: one worker, which keeps the main
- *   thread free for decoding and writing.
+ * - `tensorflow` (tfjs-node): none. It is multi-threaded natively, and it loads in one
+ *   thread of a process only: the second thread to load it fails (tensorflow/tfjs#8388),
+ *   and the main thread has loaded it to choose the backend. So it runs in this thread.
  * - wasm and cpu run one core per worker. On 1-2 cores, one worker per core: decode
  *   (ffmpeg, sharp) interleaves with inference well enough that an idle core costs more
  *   than the contention (measured: `npm run bench:compare`). Above that, a quarter of the
@@ -90,7 +91,7 @@ export interface EmbedClipsOptions {
  * concurrency)) is the suggested ffmpeg setting (it belongs in ingest's extract).
  */
 export function autoWorkers(backend: string, cores = availableCores(), totalMem = os.totalmem()): number {
-  if (backend === 'tensorflow') return 1;
+  if (backend === 'tensorflow') return 0;
   const byCores = cores <= 2 ? cores : cores - Math.ceil(cores / 4);
   const byMemory = Math.floor(totalMem / 4 / (160 * 2 ** 20));
   return Math.max(1, Math.min(byCores, 8, byMemory));
@@ -383,6 +384,7 @@ export class WorkerPool {
 export function spawnWorkerPool(options: { backend?: BackendRequest; workers?: 'auto' | number; maxBatchFrames?: number }): WorkerPool {
   if (!isPlainObject(options)) throw invalid('options', 'an object', options);
   if (options.maxBatchFrames !== undefined) positiveInteger('options.maxBatchFrames', options.maxBatchFrames);
+  if (options.backend === 'tensorflow') throw new ModelError('tfjs-node (`tensorflow`) runs in the main thread only: it cannot load in a worker thread (tensorflow/tfjs#8388); use workers: 0');
   const requested = options.workers ?? 'auto';
   const workers = requested === 'auto' ? autoWorkers(options.backend ?? 'auto') : positiveInteger('options.workers', requested);
   return new WorkerPool({ backend: options.backend, maxBatchFrames: options.maxBatchFrames, workers });

@@ -9,7 +9,7 @@ import type { BackboneInfo } from '../../../src/embedding/backbone-spec.js';
 import { createEmbedder, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { loadModel } from '../../../src/model/model-files.js';
 import { backboneArtifacts } from '../../../src/engines/tfjs/fast.js';
-import { autoWorkers, createWorkerPool, workerScript, type WorkerPool } from '../../../src/engines/tfjs/pool.js';
+import { autoWorkers, createWorkerPool, spawnWorkerPool, workerScript, type WorkerPool } from '../../../src/engines/tfjs/pool.js';
 import { fixture } from '../../fixtures.js';
 import { maxAbsDiff, realFrames } from '../../model/helpers.js';
 
@@ -164,7 +164,9 @@ describe('createWorkerPool()', () => {
     expect(autoWorkers('wasm', 8, 64 * 2 ** 30)).toBe(6);
     expect(autoWorkers('wasm', 64, 256 * 2 ** 30)).toBe(8);
     expect(autoWorkers('wasm', 16, 1 * 2 ** 30)).toBe(1);
-    expect(autoWorkers('tensorflow', 16, 64 * 2 ** 30)).toBe(1);
+    // tfjs-node loads in one thread of a process only (tensorflow/tfjs#8388): it runs in the main thread.
+    expect(autoWorkers('tensorflow', 16, 64 * 2 ** 30)).toBe(0);
+    expect(() => spawnWorkerPool({ backend: 'tensorflow', workers: 1 })).toThrow(/main thread only/);
   });
 
   it('the worker is built JavaScript (tests run it from dist/)', () => {
