@@ -42,7 +42,7 @@ export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
 export { createFrameEmbedder } from './engines/index.js';
-export type { FrameEmbedderOptions, BackendRequest } from './engines/index.js';
+export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
 
 // Ingest: probe, sampling plans, extraction.
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';

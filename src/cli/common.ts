@@ -12,7 +12,8 @@ import type { PipelineOptions } from '../tasks/options.js';
 export function backboneFlags(command: Command): Command {
   return command
     .option('--backbone <name>', 'Backbone: mobilenet_v2, a model.json path or URL (default: mobilenet_v2, or the model\'s)')
-    .option('--backend <backend>', 'auto | tensorflow | wasm | cpu (default: auto)')
+    .option('--engine <engine>', 'Backbone engine: auto | onnx | tfjs (default: auto, onnx when onnxruntime-node loads)')
+    .option('--backend <backend>', 'tfjs backend: auto | tensorflow | wasm | cpu (default: auto)')
     .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
     .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
@@ -68,6 +69,8 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   const options: PipelineOptions = {};
   const backbone = stringFlag(flags, 'backbone');
   if (backbone) options.backbone = backbone;
+  const engine = stringFlag(flags, 'engine');
+  if (engine) options.engine = engine as PipelineOptions['engine'];
   const backend = stringFlag(flags, 'backend');
   if (backend) options.backend = backend as PipelineOptions['backend'];
   const concurrency = intFlag(flags, 'concurrency');

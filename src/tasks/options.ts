@@ -38,7 +38,13 @@ export interface PipelineOptions {
    */
   sampling?: Sampling | string;
   /**
-   * The tfjs backend.
+   * The engine that runs the backbone: `onnx` (onnxruntime-node), `tfjs`, or `auto`: onnx
+   * when onnxruntime-node loads and the backbone converts, else tfjs. Heads stay on tfjs.
+   * @default 'auto'
+   */
+  engine?: 'auto' | 'onnx' | 'tfjs';
+  /**
+   * The tfjs backend (for the heads, and for the backbone when tfjs runs it).
    * @default 'auto' (tfjs-node, then wasm, then cpu)
    */
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -84,6 +90,7 @@ export interface ResolvedOptions {
   size: number | undefined;
   fit: 'cover' | 'contain';
   sampling: Sampling;
+  engine: 'auto' | 'onnx' | 'tfjs';
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   concurrency: number;
   threads: number;
@@ -116,6 +123,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     size: options.size === undefined ? undefined : positiveInteger('size', options.size),
     fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
     sampling,
+    engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ['auto', 'onnx', 'tfjs'] as const),
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads),
