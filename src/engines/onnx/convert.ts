@@ -237,7 +237,7 @@ function bnAffine(layer: LayerJson, weights: Map<string, KerasWeight> | undefine
  * `embedding`.
  */
 export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions): Uint8Array {
-  const { layers, inputs, outputs } = layersOf(source.modelTopology);
+  const { layers, inputs, outputs } = layersOf(source?.modelTopology);
   const weights = weightsOf(source);
   const S = options.inputSize;
   if (inputs.length !== 1) throw new ModelError(`ONNX conversion: expected one image input, found ${inputs.length}`);
