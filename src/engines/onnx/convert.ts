@@ -31,9 +31,10 @@ export interface KerasWeight {
 /** What the converter reads: a tfjs `ModelArtifacts`-like object. */
 export interface KerasSource {
   /** The Keras model JSON (`{class_name, config}`), or `{model_config: ...}`. */
-  modelTopology: unknown;
-  weightSpecs?: Array<{ name: string; shape: number[]; dtype: string }>;
-  weightData?: ArrayBuffer;
+  modelTopology?: unknown;
+  weightSpecs?: ReadonlyArray<{ name: string; shape: number[]; dtype: string }>;
+  /** One buffer, or the buffers of the shards in order. */
+  weightData?: ArrayBuffer | ArrayBuffer[];
 }
 
 export interface ConvertOptions {
@@ -163,10 +164,22 @@ function layersOf(topology: unknown): { layers: LayerJson[]; inputs: Array<[stri
   return { layers: t.config.layers, inputs: t.config.input_layers, outputs: t.config.output_layers };
 }
 
+function joinBuffers(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer {
+  if (data === undefined) return new ArrayBuffer(0);
+  if (!Array.isArray(data)) return data;
+  const out = new Uint8Array(data.reduce((n, b) => n + b.byteLength, 0));
+  let offset = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
+
 /** Weights by layer name, then by kind (the part of the weight name after the last `/`). */
 function weightsOf(source: KerasSource): Map<string, Map<string, KerasWeight>> {
   const byLayer = new Map<string, Map<string, KerasWeight>>();
-  const data = source.weightData ?? new ArrayBuffer(0);
+  const data = joinBuffers(source.weightData);
   let offset = 0;
   for (const spec of source.weightSpecs ?? []) {
     const size = spec.shape.reduce((a, b) => a * b, 1);

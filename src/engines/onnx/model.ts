@@ -125,7 +125,7 @@ async function convertLoaded(ort: Ort, backbone: import('../tfjs/registry.js').L
   const artifacts = await modelToArtifacts(backbone.layersModel);
   const t0 = Date.now();
   const bytes = convertKerasToOnnx(
-    { modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs as never, weightData: artifacts.weightData as ArrayBuffer },
+    artifacts,
     { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name },
   );
   const maxAbsDiff = await verify(ort, bytes, backbone);

@@ -13,9 +13,10 @@ import { maxAbsDiff, prng } from '../../model/helpers.js';
 function setSeededWeights(model: tf.LayersModel, seed: number): void {
   const rand = prng(seed);
   const values = model.weights.map((w) => {
-    const size = w.shape.reduce((a, b) => a * b, 1);
+    const shape = w.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
     const v = Float32Array.from({ length: size }, () => (w.name.includes('moving_variance') ? 0.3 + rand() : rand() - 0.5));
-    return tf.tensor(v, w.shape);
+    return tf.tensor(v, shape);
   });
   model.setWeights(values);
   tf.dispose(values);
