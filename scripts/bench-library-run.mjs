@@ -53,12 +53,12 @@ const root = path.resolve(import.meta.dirname, '..');
 const [dir, workersArg, engine = 'auto'] = process.argv.slice(2);
 const workers = workersArg === '-' ? undefined : workersArg;
 if (!dir) throw new TypeError('usage: bench-library-run.mjs VIDEO_DIR [WORKERS] [ENGINE]');
-const { createPipeline, discover, isErrorRecord } = await import(path.join(root, 'dist', 'index.js'));
+const { createPipeline, discoverInputs, isErrorRecord } = await import(path.join(root, 'dist', 'index.js'));
 
 const started = performance.now();
 const fw = await createPipeline({ cache: false, engine, backend: 'wasm', ...(workers ? { workers: Number(workers) } : {}) });
 try {
-  const [first] = await discover(dir);
+  const [first] = await discoverInputs(dir);
   for await (const r of fw.embed(first.path)) if (isErrorRecord(r)) throw new Error(`warm-up: ${r.path}: ${r.error.message}`);
   const setup = (performance.now() - started) / 1000;
   const t0 = performance.now();
