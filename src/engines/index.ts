@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
-import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
-import { checkSignal, invalid, isPlainObject, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { isOnnxBackbone, nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { checkSignal, conflict, invalid, isPlainObject, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
@@ -152,7 +152,15 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers);
   const intraOpThreads = options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads);
   const signal = checkSignal('signal', options.signal);
+  if (isOnnxBackbone(backbone) && engine === 'tfjs') {
+    throw conflict('backbone', 'engine', `an .onnx backbone runs on the onnx engine, not on tfjs`);
+  }
   const load = async (): Promise<FrameEmbedder> => {
+    if (isOnnxBackbone(backbone)) {
+      // No fallback: tfjs cannot run an ONNX model.
+      const { createOnnxEmbedder } = await import('./onnx/embedder.js');
+      return createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
+    }
     let onnxRefused: string | undefined;
     if (engine !== 'tfjs') {
       try {

@@ -7,13 +7,14 @@
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../../validate.js';
-import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
+import { isOnnxBackbone, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
-import { autoIntraOpThreads, loadOrt, ortVersion, sessionOptions, type Ort } from './runtime.js';
+import { autoIntraOpThreads, loadOrt, ortVersion, sessionOptions } from './runtime.js';
 import { onnxModelFor } from './model.js';
+import { openUserModel, type SessionPlan } from './user-model.js';
 
 export interface OnnxEmbedderOptions {
-  /** A registry name or a custom tfjs LayersModel (converted). @default 'mobilenet_v2' */
+  /** A registry name, a custom tfjs LayersModel (converted), or an `.onnx` model (as it is). @default 'mobilenet_v2' */
   backbone?: BackboneSpec;
   /** Where converted models are cached. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
@@ -47,12 +48,10 @@ class OnnxEmbedder implements FrameEmbedder {
   private session: import('onnxruntime-node').InferenceSession | undefined;
   /** Runs go one after another: the session's intra-op threads already use the cores. */
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly inputName: string;
-  private readonly outputName: string;
 
   constructor(
-    private readonly ort: Ort,
     session: import('onnxruntime-node').InferenceSession,
+    private readonly plan: SessionPlan,
     readonly backbone: BackboneInfo,
     readonly backend: { name: string; reason: string },
     private readonly maxBatchFrames: number,
@@ -61,8 +60,6 @@ class OnnxEmbedder implements FrameEmbedder {
     this.backboneId = backbone.id;
     this.inputSize = backbone.inputSize;
     this.dim = backbone.dim;
-    this.inputName = session.inputNames[0];
-    this.outputName = session.outputNames[0];
   }
 
   async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
@@ -84,15 +81,12 @@ class OnnxEmbedder implements FrameEmbedder {
       signal?.throwIfAborted();
       if (!this.session) throw new ModelError('this FrameEmbedder has been disposed');
       const count = Math.min(this.maxBatchFrames, frames - first);
-      // A view, not a copy: [count, S, S, 3] uint8, as the graph takes it.
-      const input = new this.ort.Tensor('uint8', data.subarray(first * frameSize, (first + count) * frameSize), [count, S, S, 3]);
-      const result = await this.session.run({ [this.inputName]: input });
-      const y = result[this.outputName];
+      const input = this.plan.input(data.subarray(first * frameSize, (first + count) * frameSize), count); // [count, S, S, 3] as the model takes it
+      const result = await this.session.run({ [this.plan.inputName]: input }, [this.plan.outputName]);
       try {
-        if (y.dims.length !== 2 || y.dims[0] !== count || y.dims[1] !== D) {
-          throw new ModelError(`the ONNX backbone gave [${y.dims.join(', ')}] for ${count} frames, expected [${count}, ${D}]`);
-        }
-        out.set(y.data as Float32Array, first * D);
+        const y = this.plan.read(result[this.plan.outputName], count); // [count, D]
+        if (y.length !== count * D) throw new ModelError(`the ONNX backbone gave ${y.length} values for ${count} frames, expected ${count} x ${D}`);
+        out.set(y, first * D);
       } finally {
         for (const t of Object.values(result)) t.dispose();
       }
@@ -128,22 +122,39 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   const spec = parseBackboneSpec('backbone', options.backbone);
   const t0 = Date.now();
   const ort = await loadOrt();
+  const threads = options.intraOpThreads ?? autoIntraOpThreads();
+  const threadWords = `${threads} intra-op thread${threads === 1 ? '' : 's'}, spinning off`;
+  const finish = (session: import('onnxruntime-node').InferenceSession, plan: SessionPlan, info: BackboneInfo, what: string): FrameEmbedder => {
+    const why = [`onnxruntime-node ${ortVersion(ort)}`, what, threadWords].join('; ');
+    debug('onnx: %s ready in %d ms', info.id, Date.now() - t0);
+    const reason = options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
+    return new OnnxEmbedder(session, plan, info, { name: 'onnx', reason }, options.maxBatchFrames ?? 32);
+  };
+  if (isOnnxBackbone(spec)) {
+    const { session, plan, info } = await openUserModel(ort, spec, sessionOptions(threads), signal);
+    return finish(session, plan, info, `${info.name} as given (${plan.describe})`);
+  }
   const model = await onnxModelFor(ort, spec, { cacheDir: options.cacheDir, signal });
   signal?.throwIfAborted();
-  const threads = options.intraOpThreads ?? autoIntraOpThreads();
-  const t1 = Date.now();
   const session = await ort.InferenceSession.create(model.bytes, sessionOptions(threads));
   try {
     signal?.throwIfAborted();
-    const why = [
-      `onnxruntime-node ${ortVersion(ort)}`,
+    const D = model.info.dim;
+    const plan: SessionPlan = {
+      inputName: session.inputNames[0],
+      outputName: session.outputNames[0],
+      // A view, not a copy: the graph takes uint8 [n, S, S, 3] and normalises inside.
+      input: (frames, n) => new ort.Tensor('uint8', frames, [n, model.info.inputSize, model.info.inputSize, 3]),
+      read: (y, n) => {
+        if (y.dims.length !== 2 || y.dims[0] !== n || y.dims[1] !== D) throw new ModelError(`the ONNX backbone gave [${y.dims.join(', ')}] for ${n} frames, expected [${n}, ${D}]`);
+        return y.data as Float32Array;
+      },
+      describe: 'converted',
+    };
+    const what =
       `${model.info.name} ${model.source === 'cached' ? 'converted model from the cache' : 'converted now'}` +
-        (model.maxAbsDiff !== undefined ? ` (max |onnx - tfjs| ${model.maxAbsDiff.toExponential(1)})` : ''),
-      `${threads} intra-op thread${threads === 1 ? '' : 's'}, spinning off`,
-    ].join('; ');
-    debug('onnx: %s ready in %d ms (session %d ms)', model.info.id, Date.now() - t0, Date.now() - t1);
-    const reason = options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
-    return new OnnxEmbedder(ort, session, model.info, { name: 'onnx', reason }, options.maxBatchFrames ?? 32);
+      (model.maxAbsDiff !== undefined ? ` (max |onnx - tfjs| ${model.maxAbsDiff.toExponential(1)})` : '');
+    return finish(session, plan, model.info, what);
   } catch (error) {
     await session.release();
     throw error;
