@@ -37,7 +37,7 @@ export type { ProgressEvent, ProgressCallback } from './embedding/progress.js';
 export { EmbeddingCache } from './embedding/cache.js';
 export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
 export { BACKBONES } from './embedding/backbone-spec.js';
-export type { BackboneSpec, CustomBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
+export type { BackboneSpec, CustomBackbone, OnnxBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
 export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.

@@ -18,7 +18,7 @@ export function backboneFlags(command: Command): Command {
     .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
     .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
-    .option('--workers <n>', 'Backbone worker threads, 0 for none (default: by cores)')
+    .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
     .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
