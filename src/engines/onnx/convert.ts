@@ -20,7 +20,7 @@ const { onnx } = onnxProto;
 /** Bump when the graphs this writes change (part of the converted-model cache key). */
 export const CONVERTER_VERSION = 1;
 /** ONNX opset: Clip takes min/max as inputs (>= 11), Pad takes pads as an input (>= 11). */
-const OPSET = 13;
+export const OPSET = 13;
 
 /** Keras weights of one layer, by kind (`kernel`, `bias`, `gamma`, `moving_mean`...). */
 export interface KerasWeight {
@@ -66,8 +66,8 @@ export const SUPPORTED_LAYERS = [
   'Dense',
 ] as const;
 
-type Json = Record<string, any>;
-interface LayerJson {
+export type Json = Record<string, any>;
+export interface LayerJson {
   name: string;
   class_name: string;
   config: Json;
@@ -75,20 +75,20 @@ interface LayerJson {
 }
 
 /** A value in the graph: its ONNX name and its shape without the batch ([C, H, W] or [D]). */
-interface Value {
+export interface Value {
   name: string;
   shape: number[];
 }
 
-type Attr = { name: string; type: number; i?: number; f?: number; ints?: number[]; s?: Uint8Array };
+export type Attr = { name: string; type: number; i?: number; f?: number; ints?: number[]; s?: Uint8Array };
 const A = onnx.AttributeProto.AttributeType;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 
-const int = (name: string, i: number): Attr => ({ name, type: A.INT, i });
-const ints = (name: string, v: number[]): Attr => ({ name, type: A.INTS, ints: v });
-const float = (name: string, f: number): Attr => ({ name, type: A.FLOAT, f });
+export const int = (name: string, i: number): Attr => ({ name, type: A.INT, i });
+export const ints = (name: string, v: number[]): Attr => ({ name, type: A.INTS, ints: v });
+export const float = (name: string, f: number): Attr => ({ name, type: A.FLOAT, f });
 
 /** Exact little-endian bytes of a typed array, starting at byteOffset 0 (what `rawData` needs). */
 function rawBytes(array: Float32Array | BigInt64Array): Uint8Array {
@@ -122,7 +122,7 @@ function padsFor(padding: string, size: number, k: number, stride: number, dilat
 }
 
 /** Builds the graph node by node; keeps initializers and names unique. */
-class GraphBuilder {
+export class GraphBuilder {
   readonly nodes: Json[] = [];
   readonly initializers: Json[] = [];
   private names = new Set<string>();
@@ -154,7 +154,7 @@ class GraphBuilder {
   }
 }
 
-function layersOf(topology: unknown): { layers: LayerJson[]; inputs: Array<[string, number, number]>; outputs: Array<[string, number, number]> } {
+export function layersOf(topology: unknown): { layers: LayerJson[]; inputs: Array<[string, number, number]>; outputs: Array<[string, number, number]> } {
   let t = topology as Json;
   if (t && t.model_config) t = t.model_config;
   if (!t || typeof t !== 'object' || !t.config || !Array.isArray(t.config.layers)) {
@@ -177,7 +177,7 @@ function joinBuffers(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer
 }
 
 /** Weights by layer name, then by kind (the part of the weight name after the last `/`). */
-function weightsOf(source: KerasSource): Map<string, Map<string, KerasWeight>> {
+export function weightsOf(source: KerasSource): Map<string, Map<string, KerasWeight>> {
   const byLayer = new Map<string, Map<string, KerasWeight>>();
   const data = joinBuffers(source.weightData);
   let offset = 0;
@@ -250,14 +250,43 @@ function bnAffine(layer: LayerJson, weights: Map<string, KerasWeight> | undefine
  * `embedding`.
  */
 export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions): Uint8Array {
+  const g = new GraphBuilder();
+  g.unique('frames');
+  const result = appendKerasBackbone(g, source, { ...options, input: 'frames' });
+  const embedding = g.node('Identity', [result.name], 'embedding');
+  const S = options.inputSize;
+  const D = result.shape[0];
+  const model = onnx.ModelProto.fromObject({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'framewise',
+    producerVersion: String(CONVERTER_VERSION),
+    metadataProps: [
+      { key: 'framewise.backbone', value: options.name ?? '' },
+      { key: 'framewise.normalize', value: JSON.stringify(options.normalize) },
+    ],
+    graph: {
+      name: options.name ?? 'backbone',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } }],
+      output: [{ name: embedding, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: D }] } } } }],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * Appends a Keras backbone to a graph: `input` names uint8 frames `[N, S, S, 3]`; returns
+ * the `[N, D]` output value (its shape without the batch). Used by the converter and by the
+ * whole-model export.
+ */
+export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, options: ConvertOptions & { input: string }): Value {
   const { layers, inputs, outputs } = layersOf(source?.modelTopology);
   const weights = weightsOf(source);
   const S = options.inputSize;
   if (inputs.length !== 1) throw new ModelError(`ONNX conversion: expected one image input, found ${inputs.length}`);
   if (outputs.length !== 1) throw new ModelError(`ONNX conversion: expected one output, found ${outputs.length}`);
-
-  const g = new GraphBuilder();
-  g.unique('frames');
   /** Keras tensor `layer:node:index` -> value in the graph. */
   const values = new Map<string, Value>();
   const key = (ref: [string, number, number, Json?] | [string, number, number]) => `${ref[0]}:${ref[1]}:${ref[2]}`;
@@ -295,7 +324,7 @@ export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions)
         for (const d of [shape[1], shape[2]]) if (d !== null && d !== S) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}, not ${S}x${S}`);
         // uint8 [N, S, S, 3] -> float32, normalised per channel, then NCHW [N, 3, S, S].
         const { scale, offset } = normalizationParams(options.normalize);
-        const cast = g.node('Cast', ['frames'], 'frames_float', [int('to', FLOAT)]);
+        const cast = g.node('Cast', [options.input], 'frames_float', [int('to', FLOAT)]);
         const mul = g.node('Mul', [cast, g.constant('norm_scale', [3], Float32Array.from(scale))], 'frames_scaled');
         const add = g.node('Add', [mul, g.constant('norm_offset', [3], Float32Array.from(offset))], 'frames_normalised');
         const nchw = g.node('Transpose', [add], 'frames_nchw', [ints('perm', [0, 3, 1, 2])]); // [N, 3, S, S]
@@ -462,30 +491,11 @@ export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions)
   if (result.shape.length !== 1) {
     throw new ModelError(`ONNX conversion: the output '${outputs[0][0]}' has shape [batch, ${result.shape}], expected [batch, D]`);
   }
-  const embedding = g.node('Identity', [result.name], 'embedding');
-  const D = result.shape[0];
-  const model = onnx.ModelProto.fromObject({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'framewise',
-    producerVersion: String(CONVERTER_VERSION),
-    metadataProps: [
-      { key: 'framewise.backbone', value: options.name ?? '' },
-      { key: 'framewise.normalize', value: JSON.stringify(options.normalize) },
-    ],
-    graph: {
-      name: options.name ?? 'backbone',
-      node: g.nodes,
-      initializer: g.initializers,
-      input: [{ name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } }],
-      output: [{ name: embedding, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: D }] } } } }],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  return result;
 }
 
 /** Clip with min and max as inputs (opset >= 11). */
-function clip(g: GraphBuilder, input: string, min: number, max: number, base: string): string {
+export function clip(g: GraphBuilder, input: string, min: number, max: number, base: string): string {
   return g.node('Clip', [input, g.constant(`${base}/min`, [], Float32Array.of(min)), g.constant(`${base}/max`, [], Float32Array.of(max))], base);
 }
 
