@@ -47,7 +47,10 @@ async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[]): P
 /** Seeded head weights with a wide spread, so the probabilities are far from uniform. */
 function seeded(model: tf.LayersModel, seed: number): void {
   const rand = prng(seed);
-  const values = model.weights.map((w) => tf.tensor(Float32Array.from({ length: w.shape.reduce((a, b) => a * (b as number), 1) as number }, () => (rand() - 0.5) * 1.5), w.shape as number[]));
+  const values = model.weights.map((w) => {
+    const shape = w.shape as number[];
+    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 1.5), shape);
+  });
   model.setWeights(values);
   tf.dispose(values);
 }
