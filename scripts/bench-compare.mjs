@@ -2,8 +2,11 @@
 /**
  * `npm run bench:compare`: framewise against the PyTorch reference pipeline, side by side.
  *
- *   node scripts/bench-compare.mjs [--rounds 3] [--videos DIR] [--no-reference] [--no-extras]
- *                                  [--sweep] [-- <extra flags for framewise embed>]
+ *   node scripts/bench-compare.mjs [--rounds 3] [--videos DIR] [--engine auto|onnx|tfjs] [--no-reference]
+ *                                  [--no-extras] [--sweep] [-- <extra flags for framewise embed>]
+ *
+ * `--engine` (default `auto`, what users get) picks the backbone engine on the framewise side;
+ * the tfjs backend is wasm throughout.
  *
  * 1. Makes the benchmark videos with scripts/make_bench_videos.sh (ffmpeg from
  *    @ffmpeg-installer) into DIR, default `<tmpdir>/framewise-bench-videos`, once.
@@ -52,6 +55,8 @@ function value(name, fallback) {
 const rounds = Number(value('rounds', 3));
 if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected a positive integer for \`--rounds\` but received ${value('rounds')}`);
 const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
+const engine = value('engine', 'auto');
+if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw new TypeError(`Expected one of 'auto', 'onnx', 'tfjs' for \`--engine\` but received ${engine}`);
 
 // ---- helpers ---------------------------------------------------------------------------
 const median = (xs) => {
@@ -196,7 +201,7 @@ async function framewiseRound(flags = []) {
   const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-out-'));
   try {
     const file = path.join(out, 'emb.jsonl');
-    const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--backend', 'wasm', ...flags, ...extra]);
+    const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...flags, ...extra]);
     if (r.code !== 0) throw new Error(`framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     const failed = lines.filter((l) => JSON.parse(l).error).length;
@@ -208,7 +213,7 @@ async function framewiseRound(flags = []) {
 }
 
 async function libraryRound() {
-  const r = await run(process.execPath, [LIBRARY_RUN, videos]);
+  const r = await run(process.execPath, [LIBRARY_RUN, videos, '-', engine]);
   if (r.code !== 0) throw new Error(`bench-library-run exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
   const json = JSON.parse(r.stdout.trim().split('\n').pop());
   return { clipsPerS: json.clips_per_s, setup: json.setup_s, wall: json.wall_s, cpu: json.cpu_s_per_clip };
@@ -239,7 +244,7 @@ async function backboneThroughput() {
   const frames = 32;
   const raw = spawnSync(ffmpegPath(), ['-v', 'error', '-i', path.join(videos, videoList()[0]), '-vf', `scale=${S}:${S}`, '-frames:v', String(frames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 2 ** 28 });
   const data = new Uint8Array(raw.stdout.buffer, raw.stdout.byteOffset, raw.stdout.length);
-  const embedder = await createFrameEmbedder({ backend: 'wasm' });
+  const embedder = await createFrameEmbedder({ engine, backend: 'wasm' });
   try {
     const call = () => embedder.embedClips(data, [frames / 16, 16, S, S, 3]);
     await call(); // warm-up: kernels, wasm heap growth
@@ -258,7 +263,7 @@ async function backboneThroughput() {
 async function coldStart() {
   const video = path.join(videos, videoList()[0]);
   let first;
-  const r = await run(process.execPath, [CLI, 'embed', video, '--out=-', '--no-cache', '--quiet', '--backend', 'wasm', ...extra], {
+  const r = await run(process.execPath, [CLI, 'embed', video, '--out=-', '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...extra], {
     onLine: (line, t) => {
       if (first === undefined && line.startsWith('{')) first = t;
     },
@@ -277,12 +282,12 @@ const list = videoList();
 const cpu = cpuInfo();
 const whyNoReference = referenceAvailable();
 console.log(`bench-compare: ${list.length} videos in ${videos}; ${cpu.cores} cores (${cpu.model}); ${rounds} rounds`);
-console.log(`framewise: node ${CLI} embed DIR --no-cache --quiet --backend wasm ${extra.join(' ')}`.trimEnd());
+console.log(`framewise: node ${CLI} embed DIR --no-cache --quiet --engine ${engine} --backend wasm ${extra.join(' ')}`.trimEnd());
 console.log(whyNoReference ? `reference: skipped (${whyNoReference})` : `reference: ${PYTHON} ${path.relative(root, REFERENCE)} DIR 2 16 224`);
 
 // Load (and cache) the backbone once, so that every round starts from the cached backbone.
 {
-  const warm = await run(process.execPath, [CLI, 'embed', path.join(videos, list[0]), '--out=-', '--no-cache', '--quiet', '--backend', 'wasm']);
+  const warm = await run(process.execPath, [CLI, 'embed', path.join(videos, list[0]), '--out=-', '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm']);
   if (warm.code !== 0) throw new Error(`warm-up failed:\n${warm.stderr.slice(-2000)}`);
 }
 

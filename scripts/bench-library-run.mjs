@@ -4,7 +4,9 @@
  * itself: set-up (creating the pipeline and one warm-up video, as the reference builds its
  * model and runs it once) is reported apart, then the whole folder is embedded and timed.
  *
- *   node scripts/bench-library-run.mjs VIDEO_DIR [WORKERS]
+ *   node scripts/bench-library-run.mjs VIDEO_DIR [WORKERS] [ENGINE]
+ *
+ * ENGINE is `auto` (the default), `onnx` or `tfjs`; WORKERS (tfjs worker threads) may be `-`.
  *
  * Prints one JSON line: videos, setup_s, wall_s, clips_per_s, and where the CPU time of the
  * timed part went (Linux), in CPU-s per clip: this process (`process`), split into the
@@ -48,14 +50,15 @@ function threadSplit(before, after, workers) {
 }
 
 const root = path.resolve(import.meta.dirname, '..');
-const [dir, workers] = process.argv.slice(2);
-if (!dir) throw new TypeError('usage: bench-library-run.mjs VIDEO_DIR [WORKERS]');
-const { createPipeline, discover, isErrorRecord } = await import(path.join(root, 'dist', 'index.js'));
+const [dir, workersArg, engine = 'auto'] = process.argv.slice(2);
+const workers = workersArg === '-' ? undefined : workersArg;
+if (!dir) throw new TypeError('usage: bench-library-run.mjs VIDEO_DIR [WORKERS] [ENGINE]');
+const { createPipeline, discoverInputs, isErrorRecord } = await import(path.join(root, 'dist', 'index.js'));
 
 const started = performance.now();
-const fw = await createPipeline({ cache: false, backend: 'wasm', ...(workers ? { workers: Number(workers) } : {}) });
+const fw = await createPipeline({ cache: false, engine, backend: 'wasm', ...(workers ? { workers: Number(workers) } : {}) });
 try {
-  const [first] = await discover(dir);
+  const [first] = await discoverInputs(dir);
   for await (const r of fw.embed(first.path)) if (isErrorRecord(r)) throw new Error(`warm-up: ${r.path}: ${r.error.message}`);
   const setup = (performance.now() - started) / 1000;
   const t0 = performance.now();
@@ -70,7 +73,7 @@ try {
   const perClip = (seconds) => +(seconds / videos).toFixed(3);
   let cpu;
   if (cpu0 && cpu1) {
-    const split = threadSplit(cpu0, cpu1, Number(workers ?? fw.backend.reason.match(/(\d+) worker thread/)?.[1] ?? 0));
+    const split = threadSplit(cpu0, cpu1, Number(workers ?? fw.backend.reason.match(/(\d+) (?:worker|intra-op) thread/)?.[1] ?? 0));
     cpu = {
       process: perClip(cpu1.self - cpu0.self),
       children: perClip(cpu1.children - cpu0.children),

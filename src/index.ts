@@ -37,12 +37,12 @@ export type { ProgressEvent, ProgressCallback } from './embedding/progress.js';
 export { EmbeddingCache } from './embedding/cache.js';
 export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
 export { BACKBONES } from './embedding/backbone-spec.js';
-export type { BackboneSpec, CustomBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
+export type { BackboneSpec, CustomBackbone, OnnxBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
 export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
 export { createFrameEmbedder } from './engines/index.js';
-export type { FrameEmbedderOptions, BackendRequest } from './engines/index.js';
+export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
 
 // Ingest: probe, sampling plans, extraction.
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';

@@ -11,12 +11,14 @@ import type { PipelineOptions } from '../tasks/options.js';
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
   return command
-    .option('--backbone <name>', 'Backbone: mobilenet_v2, a model.json path or URL (default: mobilenet_v2, or the model\'s)')
-    .option('--backend <backend>', 'auto | tensorflow | wasm | cpu (default: auto)')
+    .option('--backbone <name>', 'Backbone: mobilenet_v2, inception_v3, a model.onnx or tfjs model.json path or URL (default: mobilenet_v2, or the model\'s)')
+    .option('--normalize <n>', 'With a --backbone path: 0..1 | -1..1 | imagenet (default for .onnx: imagenet)')
+    .option('--engine <engine>', 'Backbone engine: auto | onnx | tfjs (default: auto, onnx when onnxruntime-node loads)')
+    .option('--backend <backend>', 'tfjs backend: auto | tensorflow | wasm | cpu (default: auto)')
     .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
     .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
-    .option('--workers <n>', 'Backbone worker threads, 0 for none (default: by cores)')
+    .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
     .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
@@ -68,6 +70,10 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   const options: PipelineOptions = {};
   const backbone = stringFlag(flags, 'backbone');
   if (backbone) options.backbone = backbone;
+  const normalize = stringFlag(flags, 'normalize');
+  if (normalize) options.normalize = normalize as PipelineOptions['normalize'];
+  const engine = stringFlag(flags, 'engine');
+  if (engine) options.engine = engine as PipelineOptions['engine'];
   const backend = stringFlag(flags, 'backend');
   if (backend) options.backend = backend as PipelineOptions['backend'];
   const concurrency = intFlag(flags, 'concurrency');

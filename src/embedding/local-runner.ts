@@ -17,7 +17,7 @@ import { extractClips } from '../ingest/extract.js';
 import { probe } from '../ingest/probe.js';
 import { planClips } from '../ingest/sampling.js';
 import { debug } from '../log.js';
-import { createFrameEmbedder, type BackendRequest } from '../engines/index.js';
+import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { BackboneSpec } from './backbone-spec.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
@@ -308,6 +308,8 @@ function delay(ms: number): Promise<void> {
 /** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
 export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
   backbone: BackboneSpec;
+  /** @default 'auto' */
+  engine?: EngineRequest;
   backend: BackendRequest;
   /** Frame side; must match the backbone's input size. @default the backbone's */
   size: number | undefined;
@@ -328,9 +330,10 @@ export function checkSize(size: number | undefined, inputSize: number): number {
 
 /** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
 export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
-  const { backbone, backend, size, workers, cache, signal, ...rest } = settings;
+  const { backbone, engine, backend, size, workers, cache, signal, ...rest } = settings;
   const embedder = await createFrameEmbedder({
     backbone,
+    engine,
     backend,
     cacheDir: cache === false ? undefined : cache,
     workers,

@@ -10,13 +10,17 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
-import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
-import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf } from '../validate.js';
+import { isOnnxBackbone, nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { checkSignal, conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
 /** The tfjs backend asked for: `auto` takes tfjs-node, then wasm, then cpu. */
 export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The engine asked for: `auto` takes ONNX Runtime when it loads and the backbone converts, else tfjs. */
+export type EngineRequest = 'auto' | 'onnx' | 'tfjs';
+export const ENGINE_REQUESTS: readonly EngineRequest[] = ['auto', 'onnx', 'tfjs'];
 
 /** A registry name (not a path, URL or spec object): only these have a memo. */
 function isRegistryName(backbone: BackboneSpec): backbone is string {
@@ -86,16 +90,54 @@ class LazyEmbedder implements FrameEmbedder {
   }
 }
 
+/** A tfjs embedder whose `backend` also says how the engine was chosen. */
+class Relabelled implements FrameEmbedder {
+  constructor(
+    private readonly inner: FrameEmbedder,
+    readonly backend: { name: string; reason: string },
+  ) {}
+  get backboneId(): string {
+    return this.inner.backboneId;
+  }
+  get inputSize(): number {
+    return this.inner.inputSize;
+  }
+  get dim(): number {
+    return this.inner.dim;
+  }
+  get backbone(): BackboneInfo {
+    return this.inner.backbone;
+  }
+  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array> {
+    return this.inner.embedClips(data, shape, options);
+  }
+  prepare(): void {
+    this.inner.prepare?.();
+  }
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
+
 /** Options of `createFrameEmbedder()`. */
 export interface FrameEmbedderOptions {
   /** A registry name or a custom tfjs model. @default 'mobilenet_v2' */
   backbone?: BackboneSpec;
-  /** @default 'auto' */
+  /**
+   * The engine that runs the backbone: `onnx` (onnxruntime-node), `tfjs`, or `auto`, which
+   * takes onnx when onnxruntime-node loads and the backbone converts, and tfjs otherwise (its
+   * reason says why). Heads and training always run on tfjs.
+   * @default 'auto'
+   */
+  engine?: EngineRequest;
+  /** The tfjs backend (when tfjs runs the backbone). @default 'auto' */
   backend?: BackendRequest;
   /** Where the cut backbone is cached. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
-  /** Backbone worker threads; 0 runs it in this thread. @default automatic (by cores and backend) */
+  /** tfjs backbone worker threads; 0 runs it in this thread. @default automatic (by cores and backend) */
   workers?: number;
+  /** ONNX Runtime intra-op threads. @default by cores (every core up to 2, then three quarters) */
+  intraOpThreads?: number;
   signal?: AbortSignal;
   /** Allow a stand-in that loads on first use. @default false */
   lazy?: boolean;
@@ -106,10 +148,35 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const backbone = parseBackboneSpec('backbone', options.backbone);
   const backend = options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const);
+  const engine = options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ENGINE_REQUESTS);
   const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel);
+  const intraOpThreads = options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel);
+  const signal = checkSignal('signal', options.signal);
+  if (isOnnxBackbone(backbone) && engine === 'tfjs') {
+    throw conflict('backbone', 'engine', `an .onnx backbone runs on the onnx engine, not on tfjs`);
+  }
   const load = async (): Promise<FrameEmbedder> => {
+    if (isOnnxBackbone(backbone)) {
+      // No fallback: tfjs cannot run an ONNX model.
+      const { createOnnxEmbedder } = await import('./onnx/embedder.js');
+      return createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
+    }
+    let onnxRefused: string | undefined;
+    if (engine !== 'tfjs') {
+      try {
+        const { createOnnxEmbedder } = await import('./onnx/embedder.js');
+        return await createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
+      } catch (error) {
+        // `onnx` was asked for by name, or the run was stopped: that is the answer.
+        if (engine === 'onnx' || signal?.aborted) throw error;
+        onnxRefused = (error as { reason?: string }).reason ?? (error as Error).message;
+        debug('engines: onnx refused, tfjs runs: %s', onnxRefused);
+      }
+    }
     const { createEmbedder } = await import('./tfjs/embedder.js');
-    return createEmbedder({ backbone, backend, workers, cacheDir: options.cacheDir, signal: options.signal });
+    const tfjs = await createEmbedder({ backbone, backend, workers, cacheDir: options.cacheDir, signal });
+    const prefix = onnxRefused === undefined ? `engine ${engine}: tfjs` : `engine auto: tfjs, because onnx was refused (${onnxRefused})`;
+    return new Relabelled(tfjs, { name: tfjs.backend.name, reason: `${prefix}; ${tfjs.backend.reason}` });
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone) : undefined;

@@ -6,7 +6,7 @@ import { tf } from '../engines/tfjs/tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
 import type { BackendInfo } from '../engines/tfjs/backend.js';
-import type { CustomBackbone, Normalization } from '../embedding/backbone-spec.js';
+import type { BackboneSpec, Normalization } from '../embedding/backbone-spec.js';
 import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
 
 /** Figures from a training run. */
@@ -67,7 +67,7 @@ export interface ModelInfo {
   /** The sampling used to make the training clips, as given by the caller. */
   sampling: unknown;
   /** The backbone as it was asked for (registry name or custom spec), and its stable id. */
-  backbone: string | CustomBackbone;
+  backbone: BackboneSpec;
   backboneId: string;
   backboneName: string;
   normalize: Normalization;

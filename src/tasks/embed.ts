@@ -124,6 +124,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
 export function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { frames?: number; sampling?: Sampling } = {}): Promise<EmbedRunner> {
   return createLocalRunner({
     backbone: resolved.backbone,
+    engine: resolved.engine,
     backend: resolved.backend,
     size: resolved.size,
     workers: resolved.workers,

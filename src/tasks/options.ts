@@ -5,18 +5,25 @@
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import type { Sampling } from '../ingest/types.js';
-import { parseBackboneSpec, type BackboneSpec, type CustomBackbone } from '../embedding/backbone-spec.js';
+import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** Options of `createPipeline()`. */
 export interface PipelineOptions {
   /**
-   * The backbone: a registered name (`mobilenet_v2`, `inception_v3`), or a custom tfjs model
-   * (`{ path | url, inputSize, normalize, embeddingLayer? }`).
+   * The backbone: a registered name (`mobilenet_v2`, `inception_v3`); an `.onnx` model path
+   * or URL (onnx engine; size and layout read from the model); a tfjs `model.json` path or URL
+   * (with `size` and `normalize`); or a spec object (`{ path | url, inputSize, normalize,
+   * embeddingLayer? }` for tfjs, `{ path | url, inputSize?, normalize?, output? }` for .onnx).
    * @default 'mobilenet_v2'
    */
-  backbone?: string | CustomBackbone;
+  backbone?: BackboneSpec;
+  /**
+   * How frames are normalised for a backbone given as a path or URL string.
+   * @default 'imagenet' for an .onnx model; required for a tfjs model
+   */
+  normalize?: Normalization;
   /**
    * Frames per clip, T.
    * @default 16
@@ -38,7 +45,13 @@ export interface PipelineOptions {
    */
   sampling?: Sampling | string;
   /**
-   * The tfjs backend.
+   * The engine that runs the backbone: `onnx` (onnxruntime-node), `tfjs`, or `auto`: onnx
+   * when onnxruntime-node loads and the backbone converts, else tfjs. Heads stay on tfjs.
+   * @default 'auto'
+   */
+  engine?: 'auto' | 'onnx' | 'tfjs';
+  /**
+   * The tfjs backend (for the heads, and for the backbone when tfjs runs it).
    * @default 'auto' (tfjs-node, then wasm, then cpu)
    */
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -84,6 +97,7 @@ export interface ResolvedOptions {
   size: number | undefined;
   fit: 'cover' | 'contain';
   sampling: Sampling;
+  engine: 'auto' | 'onnx' | 'tfjs';
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   concurrency: number;
   threads: number;
@@ -106,16 +120,19 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames, LIMITS.frames);
   const sampling = normalizeSampling(options.sampling, frames);
-  const backbone = parseBackboneSpec('backbone', options.backbone);
+  const sizeOption = options.size === undefined ? undefined : positiveInteger('size', options.size, LIMITS.size);
+  const normalize = options.normalize === undefined ? undefined : validateNormalization('normalize', options.normalize);
+  const backbone = parseBackboneSpec('backbone', options.backbone, { inputSize: sizeOption, normalize });
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
   return {
     backbone,
     frames: sampling.frames,
-    size: options.size === undefined ? undefined : positiveInteger('size', options.size, LIMITS.size),
+    size: sizeOption,
     fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
     sampling,
+    engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ['auto', 'onnx', 'tfjs'] as const),
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),

@@ -84,7 +84,7 @@ describe('framewise eval (clip mode)', () => {
     expect(report.counts).toMatchObject({ videos: 20, evaluated: 20, failed: 0, ignored: 0, clips: 20 });
     expect(report.versions.tfjs).toBe('4.22.0');
     expect(report.versions.backend?.name).toMatch(/^(tensorflow|wasm|cpu)$/);
-    expect(report.timing.backboneBackend).toMatch(/^(tensorflow|wasm|cpu|none)$/);
+    expect(report.timing.backboneBackend).toMatch(/^(onnx|tensorflow|wasm|cpu|none)$/);
     expect(report.settings).toMatchObject({ topK: 5, aggregate: 'mean', frames: expect.any(Number), size: 224 });
     expect(report.timing.wallMs).toBeGreaterThan(0);
 

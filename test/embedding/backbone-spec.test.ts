@@ -33,7 +33,7 @@ describe('parseBackboneSpec()', () => {
     ['both path and url', { path: '/a', url: 'file:///a', inputSize: 96, normalize: '0..1' }, 'exactly one of'],
     ['an empty path', { path: '', inputSize: 96, normalize: '0..1' }, 'a non-empty string for `backbone.path`'],
     ['no inputSize', { path: '/a', normalize: '0..1' }, 'a positive integer for `backbone.inputSize`'],
-    ['a bad normalize', { path: '/a', inputSize: 96, normalize: '0..255' }, "'0..1', '-1..1' or {mean, std} for `backbone.normalize`"],
+    ['a bad normalize', { path: '/a', inputSize: 96, normalize: '0..255' }, "'0..1', '-1..1', 'imagenet' or {mean, std} for `backbone.normalize`"],
     ['a mean of 2 channels', { path: '/a', inputSize: 96, normalize: { mean: [0, 0], std: 1 } }, 'an array of 3 numbers for `backbone.normalize.mean`'],
     ['a zero std', { path: '/a', inputSize: 96, normalize: { mean: 0.5, std: 0 } }, 'a positive number for `backbone.normalize.std`'],
     ['an empty layer name', { path: '/a', inputSize: 96, normalize: '0..1', embeddingLayer: '' }, 'a non-empty string for `backbone.embeddingLayer`'],

@@ -14,7 +14,7 @@ describe('resolveOptions()', () => {
     const resolved = resolveOptions();
     expect(resolved).toMatchObject({
       backbone: 'mobilenet_v2', frames: 16, size: undefined, fit: 'cover', sampling: { kind: 'uniform', frames: 16 },
-      backend: 'auto', threads: 0, batch: 4, workers: undefined, cache: '/tmp/fw-cache', timeoutMs: undefined,
+      engine: 'auto', backend: 'auto', threads: 0, batch: 4, workers: undefined, cache: '/tmp/fw-cache', timeoutMs: undefined,
     });
     expect(resolved.concurrency).toBeGreaterThanOrEqual(1);
     expect(resolved.concurrency).toBeLessThanOrEqual(2);
@@ -39,6 +39,7 @@ describe('resolveOptions()', () => {
     ['size -1', { size: -1 }, /a positive integer for `size`/],
     ['fit', { fit: 'stretch' }, /one of 'cover', 'contain' for `fit` but received 'stretch'/],
     ['backend', { backend: 'gpu' }, /one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend`/],
+    ['engine', { engine: 'torch' }, /one of 'auto', 'onnx', 'tfjs' for `engine` but received 'torch'/],
     ['concurrency 0', { concurrency: 0 }, /a positive integer for `concurrency`/],
     ['threads -1', { threads: -1 }, /a non-negative integer for `threads`/],
     ['batch "4"', { batch: '4' }, /a positive integer for `batch` but received '4'/],

@@ -14,7 +14,7 @@ import {
   normalizeFrames,
   type LoadedBackbone,
 } from './registry.js';
-import { parseBackboneSpec, type BackboneInfo, type CustomBackbone } from '../../embedding/backbone-spec.js';
+import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
 import { autoWorkers, spawnWorkerPool } from './pool.js';
 import { TimeDistributed } from '../../model/time-distributed.js';
@@ -23,8 +23,8 @@ import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedd
 export type { FrameEmbedder };
 
 export interface EmbedderOptions {
-  /** A registry name or a custom tfjs model. @default 'mobilenet_v2' */
-  backbone?: string | CustomBackbone;
+  /** A registry name or a custom tfjs model (an ONNX spec is rejected). @default 'mobilenet_v2' */
+  backbone?: BackboneSpec;
   /** @default 'auto' (tfjs-node, then wasm, then cpu) */
   backend?: BackendRequest;
   /** Backbone cache folder. @default `FRAMEWISE_CACHE` or `~/.cache/framewise` */

@@ -15,8 +15,10 @@ import {
   DEFAULT_BACKBONE,
   normalizationParams,
   nsfwjsVersion,
+  isOnnxBackbone,
   parseBackboneSpec,
   type BackboneInfo,
+  type BackboneSpec,
   type CustomBackbone,
   type Normalization,
   type RegistryEntry,
@@ -225,10 +227,11 @@ export interface LoadBackboneOptions {
  * possible (well under 2 s) and are built from nsfwjs and cached otherwise.
  */
 export async function loadBackbone(
-  backbone: string | CustomBackbone = DEFAULT_BACKBONE,
+  backbone: BackboneSpec = DEFAULT_BACKBONE,
   options: LoadBackboneOptions = {},
 ): Promise<LoadedBackbone> {
   const spec = parseBackboneSpec('backbone', backbone);
+  if (isOnnxBackbone(spec)) throw new ModelError(`backbone ${spec.path ?? spec.url} is an ONNX model: it runs on the onnx engine, not on tfjs`);
   const signal = checkSignal('signal', options.signal);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   await selectBackend(options.backend ?? 'auto', { signal });

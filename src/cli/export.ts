@@ -1,0 +1,57 @@
+/**
+ * `framewise export <modelDir> --out <file.onnx | dir> [--format onnx|tfjs] [--frames N] [--force]`:
+ * the whole clip model (backbone + head) for use outside framewise. Input `frames`: uint8
+ * [N, T, S, S, 3] RGB 0..255 (normalisation inside; all-zero frames count as padding);
+ * output `probs`: [N, classes] in clip mode, [N, T, classes] in frame mode.
+ * `onnx` is one .onnx file; `tfjs` is a tfjs LayersModel folder (`exportEndToEnd`).
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CAC } from 'cac';
+import { UsageError } from '../errors.js';
+import { intFlag, modelDirFlag, stringFlag, type Flags } from './common.js';
+
+export function register(cli: CAC): void {
+  cli
+    .command('export <modelDir>', 'Export the whole clip model (backbone + head) as ONNX or as a tfjs model')
+    .option('--out <path>', 'A .onnx file (format onnx) or a folder (format tfjs)')
+    .option('--format <format>', 'onnx | tfjs (default: onnx for a .onnx --out, else tfjs)')
+    .option('--frames <n>', 'Fix T, the frames per clip, in the input shape (default: dynamic)')
+    .option('--force', 'Replace an existing output that framewise wrote')
+    .example('framewise export samples/model --out arrow.onnx')
+    .action((modelDir: unknown, flags: Flags) => runExport(String(modelDir), flags));
+}
+
+async function exists(path: string): Promise<'file' | 'dir' | undefined> {
+  try {
+    return (await stat(path)).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+async function runExport(modelDir: string, flags: Flags): Promise<number> {
+  const out = stringFlag(flags, 'out');
+  if (!out) throw new UsageError('`--out` is required: a .onnx file or a folder');
+  const format = stringFlag(flags, 'format') ?? (/\.onnx$/i.test(out) ? 'onnx' : 'tfjs');
+  if (format !== 'onnx' && format !== 'tfjs') throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
+  const frames = intFlag(flags, 'frames');
+  await modelDirFlag({ ...flags, model: modelDir });
+  const there = await exists(out);
+  if (there) {
+    // Only what framewise wrote is replaced: an .onnx file, or a folder with its marker file.
+    const ours = format === 'onnx' ? there === 'file' && /\.onnx$/i.test(out) : there === 'dir' && (await exists(join(out, 'framewise.json'))) === 'file';
+    if (!flags.force) throw new UsageError(`${out} exists; pass --force to replace it`);
+    if (!ours) throw new UsageError(`${out} exists and is not a framewise ${format} export; not replacing it`);
+  }
+  if (format === 'onnx') {
+    const { exportOnnx } = await import('../engines/onnx/export.js');
+    const result = await exportOnnx(modelDir, out, { frames });
+    process.stdout.write(`wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): frames uint8 [N, ${frames ?? 'T'}, S, S, 3] -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`);
+  } else {
+    const { exportEndToEnd } = await import('../index.js');
+    const info = await exportEndToEnd(modelDir, out, { frames });
+    process.stdout.write(`wrote ${out}: a tfjs LayersModel, frames [N, ${frames ?? 'T'}, ${info.size}, ${info.size}, 3] -> probs (${info.mode} mode)\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,270 @@
+/**
+ * The whole clip model as one ONNX graph, for use outside framewise.
+ *
+ *   frames uint8 [N, T, S, S, 3] (RGB 0..255; normalisation inside)
+ *     -> Reshape [N*T, S, S, 3] -> backbone (converted, BN folded) -> Reshape [N, T, D]
+ *     -> head: LSTM / GRU / bidirectional LSTM (ONNX LSTM, GRU) or the masked mean
+ *     -> Dense -> Softmax -> probs [N, classes] (clip mode) or [N, T, classes] (frame mode)
+ *
+ * Padded frames are all-zero frames, as in framewise's own models (TimeMask): the mask
+ * [N, T] is "any value > 0", and since framewise pads at the end it becomes ONNX's
+ * `sequence_lens`. In frame mode the probabilities of padded frames are not meaningful (ONNX
+ * gives the head zeros there, Keras repeats the last state).
+ *
+ * Gate orders: Keras LSTM kernels are [i, f, c, o], ONNX's [i, o, f, c]; Keras GRU and ONNX
+ * GRU are both [z, r, h], and Keras `reset_after` is ONNX `linear_before_reset`.
+ */
+import onnxProto from 'onnx-proto';
+import { ModelError } from '../../errors.js';
+import type { Normalization } from '../../embedding/backbone-spec.js';
+import {
+  appendKerasBackbone,
+  GraphBuilder,
+  int,
+  ints,
+  layersOf,
+  OPSET,
+  weightsOf,
+  type KerasSource,
+  type KerasWeight,
+  type LayerJson,
+} from './convert.js';
+
+const { onnx } = onnxProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT32 = onnx.TensorProto.DataType.INT32;
+const UINT8 = onnx.TensorProto.DataType.UINT8;
+const STRINGS = onnx.AttributeProto.AttributeType.STRINGS;
+
+export interface WholeModelSource {
+  backbone: KerasSource;
+  inputSize: number;
+  normalize: Normalization;
+  /** The head's Keras topology and weights (model.json + weights.bin of a model folder). */
+  head: KerasSource;
+  mode: 'clip' | 'frame';
+  /** Fix T in the input shape. @default dynamic */
+  frames?: number;
+  name?: string;
+}
+
+/** Keras activation name -> ONNX RNN activation. */
+function rnnActivation(layer: LayerJson, name: string): string {
+  const map: Record<string, string> = { sigmoid: 'Sigmoid', hard_sigmoid: 'HardSigmoid', tanh: 'Tanh', relu: 'Relu' };
+  const got = map[name];
+  if (!got) throw new ModelError(`ONNX export: layer '${layer.name}' uses activation '${name}', which ONNX's recurrent ops do not take`);
+  return got;
+}
+
+/** Rows of a Keras [in, G*U] kernel, gate blocks reordered, transposed to ONNX [G*U, in]. */
+function gatesTransposed(w: KerasWeight, order: number[], units: number): Float32Array {
+  const [rows, cols] = w.shape;
+  const out = new Float32Array(rows * cols);
+  order.forEach((kerasGate, onnxGate) => {
+    for (let u = 0; u < units; u++)
+      for (let r = 0; r < rows; r++) out[(onnxGate * units + u) * rows + r] = w.values[r * cols + kerasGate * units + u];
+  });
+  return out;
+}
+
+function gatesVector(values: Float32Array, order: number[], units: number): Float32Array {
+  const out = new Float32Array(order.length * units);
+  order.forEach((kerasGate, onnxGate) => out.set(values.subarray(kerasGate * units, (kerasGate + 1) * units), onnxGate * units));
+  return out;
+}
+
+/** The weights of one recurrent layer, found by the layer's own name under any wrapper prefix. */
+function recurrentWeights(weights: Map<string, Map<string, KerasWeight>>, prefix: string, layer: LayerJson): Map<string, KerasWeight> {
+  for (const [key, value] of weights) if (key === prefix || key.endsWith(`/${prefix}`) || key === `${prefix}/cell`) return value;
+  // tfjs names the cell weights `<layer>/kernel` for a plain layer.
+  throw new ModelError(`ONNX export: no weights for recurrent layer '${layer.name}' (looked for '${prefix}')`);
+}
+
+/** W, R, B of one direction, in ONNX gate order. */
+function directionWeights(cls: 'LSTM' | 'GRU', layer: LayerJson, w: Map<string, KerasWeight>, units: number): { W: Float32Array; R: Float32Array; B: Float32Array; linearBeforeReset: number } {
+  const kernel = w.get('kernel');
+  const recurrent = w.get('recurrent_kernel');
+  if (!kernel || !recurrent) throw new ModelError(`ONNX export: layer '${layer.name}' lacks kernel or recurrent_kernel`);
+  const order = cls === 'LSTM' ? [0, 3, 1, 2] : [0, 1, 2]; // ONNX gate g takes Keras gate order[g]
+  const G = order.length;
+  const B = new Float32Array(2 * G * units); // [Wb, Rb]
+  let linearBeforeReset = 0;
+  const bias = w.get('bias');
+  if (layer.config.use_bias !== false) {
+    if (!bias) throw new ModelError(`ONNX export: layer '${layer.name}' has use_bias but no bias`);
+    if (cls === 'GRU' && layer.config.reset_after) {
+      // Keras reset_after: bias [2, 3U], input bias then recurrent bias.
+      linearBeforeReset = 1;
+      B.set(gatesVector(bias.values.subarray(0, G * units), order, units), 0);
+      B.set(gatesVector(bias.values.subarray(G * units), order, units), G * units);
+    } else {
+      B.set(gatesVector(bias.values, order, units), 0);
+    }
+  }
+  return { W: gatesTransposed(kernel, order, units), R: gatesTransposed(recurrent, order, units), B, linearBeforeReset };
+}
+
+/** Exports the whole clip model (backbone + head) as ONNX model bytes. */
+export function exportWholeModel(source: WholeModelSource): Uint8Array {
+  const S = source.inputSize;
+  const g = new GraphBuilder();
+  g.unique('frames');
+  // [N, T, S, S, 3] -> [N*T, S, S, 3]
+  const flat = g.node('Reshape', ['frames', g.constantInt64('frames_flat_shape', [-1, S, S, 3])], 'frames_flat');
+  const emb = appendKerasBackbone(g, source.backbone, { inputSize: S, normalize: source.normalize, name: source.name, input: flat });
+  const D = emb.shape[0];
+  // [N*T, D] -> [N, T, D], with N and T taken from the input.
+  const nt = g.node('Slice', [g.node('Shape', ['frames'], 'frames_shape'), g.constantInt64('nt_start', [0]), g.constantInt64('nt_end', [2])], 'frames_nt');
+  const x = g.node('Reshape', [emb.name, g.node('Concat', [nt, g.constantInt64('dim_d', [D])], 'ntd_shape', [int('axis', 0)])], 'embeddings'); // [N, T, D]
+  // The time mask: a frame is real when any of its values is above 0.
+  const frameMax = g.node('ReduceMax', [g.node('Cast', ['frames'], 'frames_f', [int('to', FLOAT)])], 'frame_max', [ints('axes', [2, 3, 4]), int('keepdims', 0)]); // [N, T]
+  const mask = g.node('Cast', [g.node('Greater', [frameMax, g.constant('zero', [], Float32Array.of(0))], 'frame_real')], 'mask', [int('to', FLOAT)]); // [N, T] 0/1
+
+  const { layers } = layersOf(source.head.modelTopology);
+  const weights = weightsOf(source.head);
+  let h: { name: string; rank: 2 | 3; width: number } = { name: x, rank: 3, width: D }; // [N, T, D]
+  for (const layer of layers) {
+    const cls = layer.class_name;
+    if (cls === 'InputLayer' || cls === 'Masking' || cls === 'Dropout') continue;
+    if (cls === 'LSTM' || cls === 'GRU' || cls === 'Bidirectional') {
+      const inner: LayerJson = cls === 'Bidirectional' ? { ...layer.config.layer, name: layer.config.layer.config.name } : layer;
+      const cell = inner.class_name as 'LSTM' | 'GRU';
+      if (cell !== 'LSTM' && cell !== 'GRU') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${cell}; LSTM and GRU are exported`);
+      if (cls === 'Bidirectional' && (layer.config.merge_mode ?? 'concat') !== 'concat') throw new ModelError(`ONNX export: layer '${layer.name}' merges by '${layer.config.merge_mode}'; concat is exported`);
+      const units = inner.config.units as number;
+      const dirs = cls === 'Bidirectional' ? ['forward', 'backward'] : [undefined];
+      const parts = dirs.map((d) => directionWeights(cell, inner, recurrentWeights(weights, d ? `${layer.name}/${d}_${inner.name}` : layer.name, inner), units));
+      const cat = (k: 'W' | 'R' | 'B') => {
+        const out = new Float32Array(parts.reduce((n, p) => n + p[k].length, 0));
+        let o = 0;
+        for (const p of parts) {
+          out.set(p[k], o);
+          o += p[k].length;
+        }
+        return out;
+      };
+      const G = cell === 'LSTM' ? 4 : 3;
+      const nd = parts.length;
+      const acts = cell === 'LSTM' ? [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh', inner.config.activation ?? 'tanh'] : [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh'];
+      const activations = Array.from({ length: nd }, () => acts.map((a: string) => rnnActivation(inner, a))).flat();
+      const seqLens = g.node('Cast', [g.node('ReduceSum', [mask, g.constantInt64('time_axis', [1])], 'real_frames', [int('keepdims', 0)])], 'sequence_lens', [int('to', INT32)]); // [N]
+      const xt = g.node('Transpose', [h.name], `${layer.name}_time_major`, [ints('perm', [1, 0, 2])]); // [T, N, D]
+      const attrs = [
+        int('hidden_size', units),
+        { name: 'direction', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(nd === 2 ? 'bidirectional' : 'forward') },
+        { name: 'activations', type: STRINGS, strings: activations.map((a) => new TextEncoder().encode(a)) },
+      ];
+      if (cell === 'GRU') attrs.push(int('linear_before_reset', parts[0].linearBeforeReset));
+      const op = g.unique(`${layer.name}_${cell.toLowerCase()}`);
+      const [Y, Yh] = [`${op}_Y`, `${op}_Y_h`];
+      g.nodes.push({
+        opType: cell,
+        name: op,
+        input: [xt, g.constant(`${op}/W`, [nd, G * units, h.width], cat('W')), g.constant(`${op}/R`, [nd, G * units, units], cat('R')), g.constant(`${op}/B`, [nd, 2 * G * units], cat('B')), seqLens],
+        output: [Y, Yh],
+        attribute: attrs,
+      });
+      if (inner.config.return_sequences) {
+        // Y [T, dirs, N, U] -> [N, T, dirs, U] -> [N, T, dirs*U] (Keras concat: forward, then backward)
+        const t = g.node('Transpose', [Y], `${op}_batch_major`, [ints('perm', [2, 0, 1, 3])]);
+        h = { name: g.node('Reshape', [t, g.constantInt64(`${op}/seq_shape`, [0, 0, nd * units])], `${op}_seq`), rank: 3, width: nd * units };
+      } else {
+        // Y_h [dirs, N, U] -> [N, dirs, U] -> [N, dirs*U]
+        const t = g.node('Transpose', [Yh], `${op}_last_batch_major`, [ints('perm', [1, 0, 2])]);
+        h = { name: g.node('Reshape', [t, g.constantInt64(`${op}/last_shape`, [0, nd * units])], `${op}_last`), rank: 2, width: nd * units };
+      }
+      continue;
+    }
+    if (cls === 'FramewiseMaskedMean') {
+      // sum_t x * mask / max(sum_t mask, 1): [N, D]
+      const m3 = g.node('Unsqueeze', [mask, g.constantInt64('mask_axis', [2])], 'mask_3d'); // [N, T, 1]
+      const sum = g.node('ReduceSum', [g.node('Mul', [h.name, m3], 'masked'), g.constantInt64('mean_axis', [1])], 'masked_sum', [int('keepdims', 0)]);
+      const count = g.node('Max', [g.node('ReduceSum', [mask, g.constantInt64('count_axis', [1])], 'mask_count', [int('keepdims', 1)]), g.constant('one', [], Float32Array.of(1))], 'mask_count_1');
+      h = { name: g.node('Div', [sum, count], 'mean'), rank: 2, width: h.width };
+      continue;
+    }
+    if (cls === 'Dense' || cls === 'FramewiseTimeDistributed') {
+      const dense: LayerJson = cls === 'Dense' ? layer : { ...layer.config.layer, name: layer.config.layer.config.name };
+      if (dense.class_name !== 'Dense') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${dense.class_name}; Dense is exported`);
+      const w = [...weights].find(([k]) => k === dense.name || k.endsWith(`/${dense.name}`) || k === layer.name)?.[1];
+      const kernel = w?.get('kernel');
+      if (!kernel) throw new ModelError(`ONNX export: no kernel for Dense layer '${dense.name}'`);
+      const units = kernel.shape[1];
+      const bias = w?.get('bias')?.values ?? new Float32Array(units);
+      const y = g.node('Add', [g.node('MatMul', [h.name, g.constant(`${dense.name}/W`, kernel.shape, kernel.values)], `${dense.name}_matmul`), g.constant(`${dense.name}/B`, [units], bias)], `${dense.name}_logits`);
+      const act = dense.config.activation ?? 'linear';
+      if (act !== 'softmax' && act !== 'linear') throw new ModelError(`ONNX export: Dense layer '${dense.name}' uses activation '${act}'`);
+      h = { name: act === 'softmax' ? g.node('Softmax', [y], `${dense.name}_softmax`, [int('axis', -1)]) : y, rank: h.rank, width: units };
+      continue;
+    }
+    throw new ModelError(`ONNX export: head layer '${layer.name}' (${cls}) has no ONNX mapping`);
+  }
+  const expectedRank = source.mode === 'clip' ? 2 : 3;
+  if (h.rank !== expectedRank) throw new ModelError(`ONNX export: the head gives a rank-${h.rank} output in ${source.mode} mode`);
+  const probs = g.node('Identity', [h.name], 'probs');
+  const T = source.frames === undefined ? { dimParam: 'T' } : { dimValue: source.frames };
+  const model = onnx.ModelProto.fromObject({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'framewise',
+    graph: {
+      name: source.name ?? 'framewise_clip_model',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, T, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } }],
+      output: [
+        {
+          name: probs,
+          type: { tensorType: { elemType: FLOAT, shape: { dim: source.mode === 'clip' ? [{ dimParam: 'N' }, { dimValue: h.width }] : [{ dimParam: 'N' }, T, { dimValue: h.width }] } } },
+        },
+      ],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+export interface ExportOnnxOptions {
+  /** Backbone cache folder. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
+  cacheDir?: string;
+  /** Fix T in the input shape. @default dynamic */
+  frames?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Exports a model folder (made by `train`) as one ONNX file: uint8 frames [N, T, S, S, 3] in,
+ * `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
+ * layers are converted); an `.onnx` backbone is not merged.
+ */
+export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[] }> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const { loadModel } = await import('../../model/model-files.js');
+  const { loadBackbone } = await import('../tfjs/registry.js');
+  const { modelToArtifacts } = await import('../tfjs/artifacts.js');
+  const { writeFileAtomic } = await import('../../fs.js');
+  const head = await loadModel(modelDir, { signal });
+  try {
+    const backbone = await loadBackbone(head.info.backbone, { cacheDir: options.cacheDir, signal });
+    try {
+      if (backbone.id !== head.info.backboneId) throw new ModelError(`the model in ${modelDir} was trained on ${head.info.backboneId}, but its backbone now loads as ${backbone.id}`);
+      if (!backbone.layersModel) throw new ModelError(`backbone '${backbone.id}' is a GraphModel; only LayersModel backbones are exported`);
+      const bytes = exportWholeModel({
+        backbone: await modelToArtifacts(backbone.layersModel),
+        inputSize: backbone.inputSize,
+        normalize: backbone.normalize,
+        head: await modelToArtifacts(head.model),
+        mode: head.info.mode,
+        frames: options.frames,
+        name: `framewise_${head.info.head?.type ?? 'head'}_${head.info.mode}`,
+      });
+      signal?.throwIfAborted();
+      await writeFileAtomic(outFile, bytes);
+      return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels };
+    } finally {
+      backbone.dispose();
+    }
+  } finally {
+    await head.dispose();
+  }
+}

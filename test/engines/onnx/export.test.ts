@@ -1,0 +1,119 @@
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportOnnx, exportWholeModel } from '../../../src/engines/onnx/export.js';
+import { modelToArtifacts } from '../../../src/engines/tfjs/artifacts.js';
+import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
+import { buildHead, type HeadType } from '../../../src/model/heads.js';
+import { loadModel } from '../../../src/model/model-files.js';
+import { fixture } from '../../fixtures.js';
+import { maxAbsDiff, prng, realFrames, testCacheDir } from '../../model/helpers.js';
+
+const S = 224;
+let backbone: LoadedBackbone;
+let root: string;
+/** 2 clips x 3 real frames, and the tfjs embeddings of them [2, 3, D]. */
+let frames: Uint8Array;
+let embeddings: tf.Tensor3D;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'framewise-onnx-export-'));
+  backbone = await loadBackbone('mobilenet_v2', { cacheDir: testCacheDir() });
+  const videos = readdirSync(fixture('arrow/forward')).sort().filter((v) => !v.startsWith('fade'));
+  frames = new Uint8Array(6 * S * S * 3);
+  frames.set(realFrames(`arrow/forward/${videos[0]}`, 3, 6), 0);
+  frames.set(realFrames(`arrow/forward/${videos[1]}`, 3, 6), 3 * S * S * 3);
+  embeddings = tf.tidy(() => tf.reshape(backbone.embed(normalizeFrames(tf.tensor4d(frames, [6, S, S, 3], 'int32'), '0..1')), [2, 3, 1280]) as tf.Tensor3D);
+});
+afterAll(() => {
+  embeddings?.dispose();
+  backbone?.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const session = await ort.InferenceSession.create(bytes);
+  try {
+    const out = await session.run({ frames: new ort.Tensor('uint8', input, shape) });
+    return { data: out.probs.data as Float32Array, dims: out.probs.dims };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Seeded head weights with a wide spread, so the probabilities are far from uniform. */
+function seeded(model: tf.LayersModel, seed: number): void {
+  const rand = prng(seed);
+  const values = model.weights.map((w) => {
+    const shape = w.shape as number[];
+    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 1.5), shape);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
+}
+
+describe('exportWholeModel()', () => {
+  it.each<[HeadType, 'clip' | 'frame']>([
+    ['lstm', 'clip'],
+    ['lstm', 'frame'],
+    ['gru', 'clip'],
+    ['bilstm', 'clip'],
+    ['bilstm', 'frame'],
+    ['mean', 'clip'],
+  ])('gives the probs of the tfjs backbone + %s head (%s mode) within 1e-4 on real frames', async (type, mode) => {
+    const head = buildHead({ type, mode, units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 1);
+    try {
+      seeded(head, 9);
+      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
+      const want = tf.tidy(() => (head.predict(embeddings) as tf.Tensor).dataSync());
+      const got = await runOnnx(bytes, frames, [2, 3, S, S, 3]);
+      expect(got.dims).toEqual(mode === 'clip' ? [2, 3] : [2, 3, 3]);
+      expect(Math.max(...want) - Math.min(...want)).toBeGreaterThan(0.05); // not uniform
+      expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4);
+    } finally {
+      head.dispose();
+    }
+  });
+
+  it('masks all-zero (padded) frames at the end as the tfjs head does (clip mode)', async () => {
+    const head = buildHead({ type: 'lstm', mode: 'clip', units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 2);
+    try {
+      seeded(head, 4);
+      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode: 'clip' });
+      // The second clip's last frame is padding: zero frames, and zero embeddings for tfjs.
+      const padded = frames.slice();
+      padded.fill(0, 5 * S * S * 3);
+      const want = tf.tidy(() => {
+        const keep = tf.tensor3d([1, 1, 1, 1, 1, 0], [2, 3, 1]);
+        return (head.predict(tf.mul(embeddings, keep)) as tf.Tensor).dataSync();
+      });
+      const got = await runOnnx(bytes, padded, [2, 3, S, S, 3]);
+      expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4);
+    } finally {
+      head.dispose();
+    }
+  });
+});
+
+describe('exportOnnx()', () => {
+  it('exports samples/model: the same probs as the model on tfjs, and the same labels', async () => {
+    const modelDir = join(import.meta.dirname, '..', '..', '..', 'samples', 'model');
+    const file = join(root, 'samples.onnx');
+    const result = await exportOnnx(modelDir, file, { cacheDir: testCacheDir() });
+    expect(result).toMatchObject({ file, mode: 'clip', labels: ['forward', 'reversed'] });
+    const head = await loadModel(modelDir);
+    try {
+      const want = tf.tidy(() => (head.model.predict(embeddings) as tf.Tensor).dataSync());
+      const { readFileSync } = await import('node:fs');
+      const got = await runOnnx(new Uint8Array(readFileSync(file)), frames, [2, 3, S, S, 3]);
+      expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4);
+      const argmax = (p: ArrayLike<number>, i: number) => (p[2 * i] >= p[2 * i + 1] ? 0 : 1);
+      expect([argmax(got.data, 0), argmax(got.data, 1)]).toEqual([argmax(want, 0), argmax(want, 1)]);
+    } finally {
+      await head.dispose();
+    }
+  });
+});
