@@ -54,7 +54,8 @@ describe('createPipeline()', () => {
   });
 
   it('sends progress at least every second while one long video decodes', async () => {
-    const slow = await createPipeline({ frames: 96, cache: false, batch: 1, concurrency: 1 });
+    // tfjs-wasm (in its workers): slow enough that one video outlasts several heartbeats.
+    const slow = await createPipeline({ frames: 96, cache: false, batch: 1, concurrency: 1, engine: 'tfjs' });
     try {
       const seen: number[] = [];
       const t0 = performance.now();
