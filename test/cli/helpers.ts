@@ -3,7 +3,7 @@
  * first; a missing dist is a clear failure, not a skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -45,4 +45,18 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd = R
 /** Non-empty lines of a JSONL text, parsed. */
 export function jsonl<T = Record<string, unknown>>(text: string): T[] {
   return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+}
+
+/** Resolves once `file` holds at least `n` non-empty lines; rejects after `timeoutMs`. */
+export async function waitForLines(file: string, n: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      if (readFileSync(file, 'utf8').split('\n').filter(Boolean).length >= n) return;
+    } catch {
+      /* not yet created */
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${file} did not reach ${n} lines in ${timeoutMs} ms`);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
-import { assertBuilt, jsonl, ROOT, runCli, startCli } from './helpers.js';
+import { assertBuilt, jsonl, ROOT, runCli, startCli, waitForLines } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-cli-resume-'));
 const videos = join(dir, 'videos');
@@ -20,18 +20,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function waitForLines(file: string, n: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      if (readFileSync(file, 'utf8').split('\n').filter(Boolean).length >= n) return;
-    } catch {
-      /* not yet created */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${file} did not reach ${n} lines in ${timeoutMs} ms`);
-}
 
 describe('framewise embed --resume', () => {
   it('after kill -9 mid-folder, --resume gives every video exactly once', async () => {

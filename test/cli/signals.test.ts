@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
-import { assertBuilt, jsonl, startCli } from './helpers.js';
+import { assertBuilt, jsonl, startCli, waitForLines } from './helpers.js';
 
 // A marker in every path, so pgrep finds this test's ffmpeg children and nobody else's.
 const marker = `fwsigint${process.pid}`;
@@ -39,17 +39,7 @@ describe('framewise embed and SIGINT', () => {
     const out = join(dir, 'out.jsonl');
     const { child, done } = startCli(['embed', videos, '--out', out, '--frames', '8', '--no-cache', '--concurrency', '2']);
     // Wait for the first finished video, so work is in full flight.
-    const until = Date.now() + 180_000;
-    while (Date.now() < until) {
-      let n = 0;
-      try {
-        n = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
-      } catch {
-        /* not yet */
-      }
-      if (n >= 1) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForLines(out, 1, 180_000);
     const sent = performance.now();
     child.kill('SIGINT');
     const run = await done;
@@ -76,17 +66,7 @@ describe('framewise embed, SIGTERM, then --resume', () => {
     const out = join(dir, 'term.jsonl');
     const args = ['embed', distinct, '--out', out, '--frames', '4', '--no-cache', '--concurrency', '1'];
     const { child, done } = startCli(args);
-    const until = Date.now() + 180_000;
-    while (Date.now() < until) {
-      let n = 0;
-      try {
-        n = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
-      } catch {
-        /* not yet */
-      }
-      if (n >= 2) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForLines(out, 2, 180_000);
     child.kill('SIGTERM');
     const run = await done;
     expect(run.code).toBe(130);
