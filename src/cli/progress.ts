@@ -74,7 +74,8 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
   };
 }
 
-const NOTHING_DONE: ProgressEvent = {
+/** The event of a run that did nothing: the summary when no event came. */
+export const NOTHING_DONE: ProgressEvent = {
   videosDone: 0,
   videosTotal: 0,
   videosSkipped: 0,

@@ -4,29 +4,10 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createRenderer } from '../../src/cli/progress.js';
+import { createRenderer, NOTHING_DONE } from '../../src/cli/progress.js';
 import type { ProgressEvent } from '../../src/index.js';
 
-const event = (over: Partial<ProgressEvent>): ProgressEvent => ({
-  videosDone: 0,
-  videosTotal: 2,
-  videosSkipped: 0,
-  clipsDone: 0,
-  framesDone: 0,
-  videosDecoded: 0,
-  framesEmbedded: 0,
-  cacheHits: 0,
-  failures: 0,
-  failuresByCode: {},
-  videosWithWarnings: 0,
-  elapsedMs: 0,
-  videosPerSecond: 0,
-  clipsPerSecond: 0,
-  framesPerSecond: 0,
-  etaMs: null,
-  final: false,
-  ...over,
-});
+const event = (over: Partial<ProgressEvent>): ProgressEvent => ({ ...NOTHING_DONE, videosTotal: 2, etaMs: null, final: false, ...over });
 
 describe('createRenderer (not a TTY)', () => {
   it('throttles lines to the interval and leaves the final event to the summary', async () => {
