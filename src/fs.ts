@@ -62,21 +62,21 @@ export const OUTPUT_DIRS = {
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
-/** Why `dir` may not be replaced by a new folder of `kind`, or undefined when it may (absent, empty, or framewise's). */
-async function replaceRefusal(dir: string, kind: OwnedDir): Promise<string | undefined> {
+/** What is at `dir` for a new folder of `kind`: nothing, an empty folder, one of `kind`'s own, or why it may not be replaced. */
+async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own' | { refusal: string }> {
   let info;
   try {
     info = await lstat(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ENOTDIR') return `a part of ${dir} is a file, not a folder`;
+    if (code === 'ENOENT') return 'absent';
+    if (code === 'ENOTDIR') return { refusal: `a part of ${dir} is a file, not a folder` };
     throw error;
   }
-  if (!info.isDirectory()) return `${dir} exists and is not a folder`;
-  if ((await readdir(dir)).length === 0) return undefined;
-  if (!(await exists(path.join(dir, kind.marker)))) return `${dir} is not a ${kind.what} that framewise wrote (it has no ${kind.marker}); --force replaces only those, or an empty folder`;
-  return undefined;
+  if (!info.isDirectory()) return { refusal: `${dir} exists and is not a folder` };
+  if ((await readdir(dir)).length === 0) return 'empty';
+  if (!(await exists(path.join(dir, kind.marker)))) return { refusal: `${dir} is not a ${kind.what} that framewise wrote (it has no ${kind.marker}); --force replaces only those, or an empty folder` };
+  return 'own';
 }
 
 /**
@@ -86,12 +86,9 @@ async function replaceRefusal(dir: string, kind: OwnedDir): Promise<string | und
  */
 export async function checkOutputDir(dir: string, kind: OwnedDir, options: { force?: boolean } = {}): Promise<void> {
   const target = path.resolve(dir);
-  const refusal = await replaceRefusal(target, kind);
-  if (refusal) throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${refusal}. Nothing was touched.`);
-  const present = await exists(target);
-  if (present && !options.force && (await readdir(target)).length > 0) {
-    throw new UsageError(`Output ${dir} already exists; pass --force to replace it`);
-  }
+  const state = await dirState(target, kind);
+  if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
+  if (state === 'own' && !options.force) throw new UsageError(`Output ${dir} already exists; pass --force to replace it`);
   // The new folder is made beside it and renamed into place: the nearest existing ancestor must be a writable folder.
   let parent = path.dirname(target);
   while (!(await exists(parent)) && path.dirname(parent) !== parent) parent = path.dirname(parent);
@@ -118,9 +115,9 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
   await mkdir(tmp);
   try {
     await fill(tmp);
-    const refusal = await replaceRefusal(target, kind);
-    if (refusal) throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${refusal}. Nothing was touched.`);
-    if (await exists(target)) {
+    const state = await dirState(target, kind);
+    if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
+    if (state !== 'absent') {
       const old = `${stem}.old`;
       await rename(target, old);
       try {
