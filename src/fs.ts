@@ -60,7 +60,8 @@ export const OUTPUT_DIRS = {
   tfjs: { what: 'tfjs model folder', marker: 'model.json' },
 } as const satisfies Record<string, OwnedDir>;
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+/** Whether anything is at `p` (following links). */
+export const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
 /** What is at `dir` for a new folder of `kind`: nothing, an empty folder, one of `kind`'s own, or why it may not be replaced. */
 async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own' | { refusal: string }> {
@@ -79,6 +80,13 @@ async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty'
   return 'own';
 }
 
+/** `dirState` of `dir`, or the `UsageError` that says why it may not be replaced. */
+async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own'> {
+  const state = await dirState(path.resolve(dir), kind);
+  if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
+  return state;
+}
+
 /**
  * Checks, before any work, that a folder of `kind` can be written at `dir`: an existing one
  * needs `force` and must be framewise's own (or empty), and the folder it goes in must be
@@ -86,8 +94,7 @@ async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty'
  */
 export async function checkOutputDir(dir: string, kind: OwnedDir, options: { force?: boolean } = {}): Promise<void> {
   const target = path.resolve(dir);
-  const state = await dirState(target, kind);
-  if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
+  const state = await replaceableState(dir, kind);
   if (state === 'own' && !options.force) throw new UsageError(`Output ${dir} already exists; pass --force to replace it`);
   // The new folder is made beside it and renamed into place: the nearest existing ancestor must be a writable folder.
   let parent = path.dirname(target);
@@ -115,9 +122,7 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
   await mkdir(tmp);
   try {
     await fill(tmp);
-    const state = await dirState(target, kind);
-    if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
-    if (state !== 'absent') {
+    if ((await replaceableState(dir, kind)) !== 'absent') {
       const old = `${stem}.old`;
       await rename(target, old);
       try {

@@ -5,12 +5,12 @@
  * appending. `resume` also reports which paths are already present so that a run can skip
  * them: no duplicates, no losses.
  */
-import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
 import { stableStringify } from '../embedding/cache.js';
-import { csvRow, writeFileAtomic } from '../fs.js';
+import { csvRow, exists, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 
 /** How an output treats a file that already exists. */
@@ -89,15 +89,6 @@ class StdoutSink implements LineSink {
     });
   }
   async close(): Promise<void> {}
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
