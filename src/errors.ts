@@ -7,9 +7,10 @@ export type IngestErrorCode = 'ENOENT' | 'NOT_A_FILE' | 'EMPTY_FILE' | 'NOT_A_VI
 
 /**
  * The codes an error record can carry: a closed list, each documented in the README.
- * `ABORTED` marks a video stopped by the run's signal.
+ * `ABORTED` marks a video stopped by the run's signal; `WORKER_FAILED` a video whose job took
+ * down its queue workers more often than they allow (`framewise worker --max-stalls`).
  */
-export type RecordErrorCode = IngestErrorCode | 'EACCES' | 'EISDIR' | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED';
+export type RecordErrorCode = IngestErrorCode | 'EACCES' | 'EISDIR' | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED';
 
 /** Every code a `FramewiseError` can carry. */
 export type ErrorCode =
@@ -20,7 +21,8 @@ export type ErrorCode =
   | 'SHAPE'
   | 'USAGE'
   | 'MODEL'
-  | 'BACKEND';
+  | 'BACKEND'
+  | 'QUEUE';
 
 /** Base class: every error framewise throws on purpose is one of these. */
 export class FramewiseError extends Error {
@@ -95,5 +97,15 @@ export class UsageError extends FramewiseError {
 export class ModelError extends FramewiseError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('MODEL', message, options);
+  }
+}
+
+/**
+ * The job queue of a run across machines (`--redis`): Redis unreachable past the timeout, a
+ * worker that refused or failed a job. What finished is written; `--resume` carries on.
+ */
+export class QueueError extends FramewiseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('QUEUE', message, options);
   }
 }

@@ -6,6 +6,8 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
+import { checkQueueName, checkRedisUrl } from '../runners/protocol.js';
+import type { RemoteSettings } from '../runners/remote-runner.js';
 import type { PipelineOptions } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
@@ -22,6 +24,9 @@ export function backboneFlags(command: Command): Command {
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
     .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
+    .option('--redis <url>', 'Across machines: the Redis whose queue `framewise worker`s take the work from (redis://host:6379[/db])')
+    .option('--queue <name>', 'With --redis: the queue name (default: framewise)')
+    .option('--redis-timeout <seconds>', 'With --redis: how long to wait for an unreachable Redis before failing (default: 60)')
     .option('--quiet', 'No progress on stderr');
 }
 
@@ -86,11 +91,10 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   if (workers !== undefined) options.workers = workers;
   if (flags.cache === false) options.cache = false;
   else if (typeof flags.cache === 'string' || typeof flags.cache === 'number') options.cache = String(flags.cache);
-  const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
-  if (timeout !== undefined) {
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`Expected a positive number of seconds for \`--timeout\` but received ${JSON.stringify(flags.timeout)}`);
-    options.timeoutMs = Math.round(timeout * 1000);
-  }
+  const timeoutMs = millisecondsFlag(flags, 'timeout');
+  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+  const remote = remoteFlags(flags);
+  if (remote) options.remote = remote;
   const frames = intFlag(flags, 'frames');
   if (frames) options.frames = frames;
   const size = intFlag(flags, 'size');
@@ -100,6 +104,29 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   const fit = stringFlag(flags, 'fit');
   if (fit) options.fit = fit as PipelineOptions['fit'];
   return options;
+}
+
+/** A flag in seconds, as milliseconds; a UsageError naming the flag unless it is a positive number. */
+export function millisecondsFlag(flags: Flags, name: string): number | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (typeof value === 'boolean' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`Expected a positive number of seconds for \`--${kebab(name)}\` but received ${JSON.stringify(value)}`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** `--redis`, `--queue`, `--redis-timeout`: where a run across machines sends its work. */
+export function remoteFlags(flags: Flags): RemoteSettings | undefined {
+  const redis = stringFlag(flags, 'redis');
+  const queue = stringFlag(flags, 'queue');
+  const timeoutMs = millisecondsFlag(flags, 'redisTimeout');
+  if (!redis) {
+    if (queue !== undefined || timeoutMs !== undefined) throw new UsageError(`\`--${queue !== undefined ? 'queue' : 'redis-timeout'}\` needs \`--redis <url>\``);
+    return undefined;
+  }
+  return { redis: checkRedisUrl('--redis', redis), ...(queue !== undefined ? { queue: checkQueueName('--queue', queue) } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
 }
 
 /** `--model`: required, and a folder that holds a `framewise.json`. */

@@ -35,6 +35,10 @@ export function formatProgress(e: ProgressEvent): string {
   if (e.cacheHits) parts.push(`${e.cacheHits} cached`);
   if (e.failures) parts.push(`${e.failures} failed`);
   if (e.videosSkipped) parts.push(`${e.videosSkipped} skipped`);
+  if (e.queue) {
+    if (e.queue.unreachableMs > 0) parts.push(`Redis not answering for ${duration(e.queue.unreachableMs)}, reconnecting`);
+    else parts.push(e.queue.workers === 0 ? 'no worker connected: start `framewise worker --redis URL`' : `${e.queue.workers} worker${e.queue.workers === 1 ? '' : 's'}`);
+  }
   return parts.join(' | ');
 }
 

@@ -33,6 +33,11 @@ export interface ProgressEvent {
   etaMs: number | null;
   /** True for the last event of a run. */
   final: boolean;
+  /**
+   * A run across machines (`remote`, `--redis`): the workers connected to the queue, and how
+   * long Redis has not answered (0 while it does).
+   */
+  queue?: { workers: number; unreachableMs: number };
 }
 
 /** A callback that receives progress events. */
@@ -52,6 +57,7 @@ export class ProgressTracker {
   cacheHits = 0;
   failures = 0;
   videosWithWarnings = 0;
+  queue?: { workers: number; unreachableMs: number };
   readonly failuresByCode: Record<string, number> = {};
 
   constructor(
@@ -88,6 +94,7 @@ export class ProgressTracker {
       framesPerSecond: this.framesDone / seconds,
       etaMs: final ? 0 : etaMs,
       final,
+      ...(this.queue ? { queue: { ...this.queue } } : {}),
     };
   }
 

@@ -120,8 +120,24 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
   };
 }
 
-/** The runner for resolved options (the local one). */
-export function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { frames?: number; sampling?: Sampling } = {}): Promise<EmbedRunner> {
+/** The runner for resolved options: across machines with `remote`, else the local one. */
+export async function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { frames?: number; sampling?: Sampling } = {}): Promise<EmbedRunner> {
+  if (resolved.remote) {
+    // Loaded only here: a local run never loads the queue client.
+    const { createRemoteRunner } = await import('../runners/remote-runner.js');
+    return createRemoteRunner({
+      backbone: resolved.backbone,
+      engine: resolved.engine,
+      backend: resolved.backend,
+      size: resolved.size,
+      sampling: overrides.sampling ?? resolved.sampling,
+      fit: resolved.fit,
+      timeoutMs: resolved.timeoutMs,
+      cache: resolved.cache,
+      remote: resolved.remote,
+      signal,
+    });
+  }
   return createLocalRunner({
     backbone: resolved.backbone,
     engine: resolved.engine,

@@ -7,6 +7,8 @@ import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import type { Sampling } from '../ingest/types.js';
 import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
+import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS } from '../runners/protocol.js';
+import type { RemoteSettings } from '../runners/remote-runner.js';
 import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** Options of `createPipeline()`. */
@@ -87,6 +89,13 @@ export interface PipelineOptions {
    * @default 60000 plus 2000 per second of video
    */
   timeoutMs?: number;
+  /**
+   * Run across machines: jobs go to a BullMQ queue on this Redis, and `framewise worker`s on
+   * any number of machines run them (they must reach the same paths, or URLs). The results are
+   * those of a local run, in the same order.
+   * @default none: the run is local
+   */
+  remote?: RemoteSettings;
   /** Aborts loading the backbone. */
   signal?: AbortSignal;
 }
@@ -105,6 +114,7 @@ export interface ResolvedOptions {
   workers: number | undefined;
   cache: string | false;
   timeoutMs: number | undefined;
+  remote: RemoteSettings | undefined;
 }
 
 /** Validates a sampling string or object and sets its `frames` (T). */
@@ -113,6 +123,16 @@ export function normalizeSampling(value: unknown, frames: number | undefined, fi
   if (typeof value === 'string') return parseSampling(value, frames ?? 16, field);
   if (!isPlainObject(value)) throw invalid(field, 'a sampling string or object', value);
   return validateSampling({ ...value, frames: frames ?? value.frames ?? 16 }, field);
+}
+
+/** `remote`: a Redis URL, and optionally a queue name and a timeout. */
+function validateRemote(value: unknown): RemoteSettings {
+  if (!isPlainObject(value)) throw invalid('remote', 'an object { redis, queue?, timeoutMs? }', value);
+  return {
+    redis: checkRedisUrl('remote.redis', value.redis),
+    queue: value.queue === undefined ? DEFAULT_QUEUE : checkQueueName('remote.queue', value.queue),
+    timeoutMs: value.timeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('remote.timeoutMs', value.timeoutMs, LIMITS.timeoutMs),
+  };
 }
 
 /** Fills defaults and validates; throws TypeError / UsageError before any work. */
@@ -140,5 +160,6 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     cache,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs),
+    remote: options.remote === undefined ? undefined : validateRemote(options.remote),
   };
 }

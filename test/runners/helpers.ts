@@ -1,0 +1,133 @@
+/**
+ * A real `redis-server` for the scale-out tests: started on a free loopback port in a temp
+ * folder (no persistence, so a restart loses the data, as a crashed Redis without AOF does),
+ * and `framewise worker` children. A machine without redis-server fails these tests with
+ * how to get it, never skips them.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCli, type CliRun } from '../cli/helpers.js';
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** Stops it (SIGTERM, no save) and waits for the exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  start(): Promise<void>;
+  /** Stops it and removes its folder. */
+  dispose(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once a PING on `port` answers PONG. */
+function pong(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
+    socket.setTimeout(500, () => socket.destroy());
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  if (spawnSync('redis-server', ['--version']).error) {
+    throw new Error('redis-server is not installed; the scale-out tests need a real one: apt-get install -y redis-server (.ci/run does this)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fw-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const until = Date.now() + 10_000;
+    while (!(await pong(port))) {
+      if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((r) => running.once('exit', r));
+    running.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    start,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WorkerChild {
+  child: ChildProcess;
+  /** `framewise@host:pid`, as BullMQ records it on the jobs it takes. */
+  name: string;
+  done: Promise<CliRun>;
+}
+
+/** Starts `framewise worker` and resolves once it takes jobs. */
+export async function startWorkerCli(redis: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerChild> {
+  const run = startCli(['worker', '--redis', redis, '--no-cache', ...args], env);
+  let stderr = '';
+  run.child.stderr!.on('data', (c) => (stderr += c));
+  const until = Date.now() + 120_000;
+  while (!/taking jobs/.test(stderr)) {
+    if (run.child.exitCode !== null || Date.now() > until) throw new Error(`framewise worker did not start:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done };
+}
+
+/** Kills every worker left (SIGKILL) and waits for them. */
+export async function killAll(workers: WorkerChild[]): Promise<void> {
+  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.done));
+}
+
+/** A tiny .onnx backbone (a global average pool of the 224x224 frame): another backbone id, loaded at once. */
+export async function writePoolModel(file: string): Promise<void> {
+  const { default: onnxProto } = await import('onnx-proto');
+  const { onnx } = onnxProto;
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const shape = (dims: Array<number | string>) => ({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) });
+  const model = onnx.ModelProto.fromObject({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'pool',
+      node: [
+        { opType: 'GlobalAveragePool', input: ['input'], output: ['gap'] },
+        { opType: 'Flatten', input: ['gap'], output: ['pooled'], attribute: [{ name: 'axis', type: 2, i: 1 }] },
+      ],
+      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: shape(['N', 3, 224, 224]) } } }],
+      output: [{ name: 'pooled', type: { tensorType: { elemType: FLOAT, shape: shape(['N', 3]) } } }],
+    },
+  });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, onnx.ModelProto.encode(model).finish());
+}
