@@ -4,7 +4,7 @@
  */
 
 // Errors, each with a stable `code`.
-export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, ModelError } from './errors.js';
+export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, ModelError, QueueError } from './errors.js';
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
 // Tasks: embed, classify, train, evaluate.
@@ -45,6 +45,10 @@ export { createFrameEmbedder } from './engines/index.js';
 export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
 
 // Ingest: probe, sampling plans, extraction.
+// Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
+export { startWorker } from './runners/index.js';
+export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats } from './runners/index.js';
+
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
 export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
 

@@ -1,0 +1,95 @@
+/**
+ * The library across machines: `startWorker()` in this process, `createPipeline` and
+ * `loadClassifier` with `remote`, on a real redis-server. The results equal a local run's.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPipeline, isErrorRecord, loadClassifier, startWorker, type EmbedResult, type ProgressEvent, type WorkerHandle } from '../../src/index.js';
+import { ROOT } from '../cli/helpers.js';
+import { startRedis, type RedisServer } from './helpers.js';
+
+const SAMPLES = join(ROOT, 'samples');
+const MODEL = join(SAMPLES, 'model');
+let redis: RedisServer;
+let worker: WorkerHandle;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  worker = await startWorker({ redis: redis.url, queue: 'lib', cache: false, concurrency: 1 });
+});
+
+afterAll(async () => {
+  await worker?.close({ handBack: true }).catch(() => undefined);
+  await redis?.dispose();
+});
+
+async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void): Promise<{ results: EmbedResult[]; backend: string }> {
+  const pipeline = await createPipeline({ frames: 4, cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+  try {
+    const results: EmbedResult[] = [];
+    for await (const r of pipeline.embed([SAMPLES], { onProgress })) {
+      if (isErrorRecord(r)) throw new Error(`${r.path}: ${r.error.message}`);
+      results.push(r);
+    }
+    return { results, backend: pipeline.backend.name };
+  } finally {
+    await pipeline.close();
+  }
+}
+
+describe('createPipeline({ remote })', () => {
+  it('gives the local results, in the same order, with the workers in the progress', async () => {
+    const events: ProgressEvent[] = [];
+    const remote = await embedAll(true, (e) => events.push(e));
+    const local = await embedAll(false);
+    expect(remote.results.map((r) => r.path)).toEqual(local.results.map((r) => r.path));
+    remote.results.forEach((r, i) => {
+      const want = local.results[i];
+      expect(r.backbone).toBe(want.backbone);
+      expect(r.clips.map((c) => c.timestamps)).toEqual(want.clips.map((c) => c.timestamps));
+      expect(Math.max(...r.embeddings.map((v, j) => Math.abs(v - want.embeddings[j])))).toBeLessThan(1e-4);
+    });
+    expect(remote.backend).toBe(local.backend);
+    expect(events.some((e) => e.queue?.workers === 1)).toBe(true);
+    const final = events.at(-1)!;
+    expect(final).toMatchObject({ final: true, videosDone: local.results.length, videosDecoded: local.results.length, failures: 0 });
+  });
+
+  it('rejects a bad remote before any work', async () => {
+    await expect(createPipeline({ remote: { redis: 'localhost:6379' } })).rejects.toThrow(/Expected a Redis URL .* for `remote.redis`/);
+    await expect(createPipeline({ remote: { redis: redis.url, timeoutMs: 0 } })).rejects.toThrow(/remote.timeoutMs/);
+  });
+});
+
+describe('loadClassifier(model, { remote })', () => {
+  it('labels the samples as a local classifier does', async () => {
+    const labelsOf = async (remote: boolean): Promise<string[]> => {
+      const classifier = await loadClassifier(MODEL, { cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+      try {
+        const labels: string[] = [];
+        for await (const r of classifier.classify([SAMPLES])) labels.push(isErrorRecord(r) ? r.error.code : `${r.path}:${r.label}:${r.score.toFixed(4)}`);
+        return labels;
+      } finally {
+        await classifier.close();
+      }
+    };
+    const remote = await labelsOf(true);
+    expect(remote).toEqual(await labelsOf(false));
+    expect(remote.length).toBe(6);
+  });
+});
+
+describe('startWorker()', () => {
+  it('counts its jobs and stops on close()', async () => {
+    const other = await startWorker({ redis: redis.url, queue: 'lib-close', cache: false });
+    expect(other.name).toMatch(/^framewise@.+:\d+$/);
+    const stats = await other.close();
+    expect(stats).toEqual({ done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 });
+    await expect(other.closed).resolves.toEqual(stats);
+  });
+
+  it('rejects bad options before loading anything', async () => {
+    await expect(startWorker({ redis: 'nope' })).rejects.toThrow(/Expected a Redis URL/);
+    await expect(startWorker({ redis: redis.url, maxStalls: -1 })).rejects.toThrow(/maxStalls/);
+  });
+});
