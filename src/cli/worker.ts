@@ -91,6 +91,10 @@ async function runWorker(flags: Flags): Promise<number> {
     if (signals > 0) void handle.close();
     try {
       stats = await handle.closed;
+    } catch (error) {
+      // Redis gone: its clients may still be retrying; the exit must not wait for them.
+      setTimeout(() => process.exit(1), 2000).unref();
+      throw error;
     } finally {
       clearInterval(ticker);
     }

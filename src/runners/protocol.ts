@@ -129,8 +129,3 @@ export function redactUrl(url: string): string {
     return url;
   }
 }
-
-/** ioredis options for a BullMQ connection: wait through reconnects (callers bound the wait). */
-export function connectionOptions(url: string): { url: string; maxRetriesPerRequest: null; retryStrategy: (times: number) => number } {
-  return { url, maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(200 * times, 2000) };
-}

@@ -19,6 +19,7 @@
 import { hostname } from 'node:os';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
+import { redisClient } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
@@ -29,7 +30,6 @@ import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '..
 import type { Sampling } from '../ingest/types.js';
 import { debug } from '../log.js';
 import {
-  connectionOptions,
   decodeResult,
   DEFAULT_QUEUE,
   DEFAULT_REDIS_TIMEOUT_MS,
@@ -119,10 +119,13 @@ export class RemoteRunner implements EmbedRunner {
     tracker.videosTotal += items.length;
     tracker.emit(true);
 
+    // Connections of our own: BullMQ cannot drop one that never connected, and a Redis that is
+    // gone must not keep the process alive retrying.
     const url = this.remote.redis;
-    const queue = new Queue(this.queueName, { connection: connectionOptions(url), streams: { events: { maxLen: 1000 } } });
-    const events = new QueueEvents(this.queueName, { connection: connectionOptions(url) });
     const onError = (error: Error): void => debug('remote: redis: %s', error.message);
+    const clients = [redisClient(url, onError), redisClient(url, onError)];
+    const queue = new Queue(this.queueName, { connection: clients[0], streams: { events: { maxLen: 1000 } } });
+    const events = new QueueEvents(this.queueName, { connection: clients[1] });
     queue.on('error', onError);
     events.on('error', onError);
 
@@ -270,8 +273,7 @@ export class RemoteRunner implements EmbedRunner {
       if (!finished) await withdraw();
       tracker.emit(true, finished);
       await Promise.race([Promise.allSettled([events.close(), queue.close()]), delay(1000)]);
-      // Redis gone: closing cannot finish; drop the connections (their promises may never settle).
-      if (!finished) for (const client of [events, queue]) client.disconnect().catch(onError);
+      for (const client of clients) client.disconnect();
     }
   }
 

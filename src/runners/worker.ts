@@ -16,7 +16,6 @@
  *   with a `QueueError`.
  */
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
 import { stableStringify, EmbeddingCache } from '../embedding/cache.js';
@@ -27,7 +26,8 @@ import { createFrameEmbedder } from '../engines/index.js';
 import { debug } from '../log.js';
 import { resolveOptions, type PipelineOptions } from '../tasks/options.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
-import { checkQueueName, checkRedisUrl, connectionOptions, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
+import { REDIS_OPTIONS, redisClient } from './connection.js';
+import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
 
 /** Options of `startWorker()`: the queue, and this machine's backbone and decoding. */
 export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'batch' | 'workers' | 'cache'> {
@@ -167,7 +167,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
 
   const worker = new Worker<JobData, JobResult>(queueName, processor, {
-    connection: connectionOptions(redis),
+    connection: { url: redis, ...REDIS_OPTIONS },
     name,
     concurrency,
     lockDuration: stallTimeoutMs,
@@ -185,8 +185,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const closed = new Promise<WorkerStats>((resolve, reject) => (settle = { resolve, reject }));
   closed.catch(() => undefined);
   // Its own connection: the worker's are busy blocking for jobs.
-  const client = new Redis(redis, { maxRetriesPerRequest: null });
-  client.on('error', (error) => debug('worker: redis ping: %s', error.message));
+  const client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message));
   const watch = setInterval(() => {
     client.ping().then(() => (lastContact = Date.now()), () => undefined);
     if (Date.now() - lastContact > timeoutMs && !failure) {
