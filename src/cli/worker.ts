@@ -68,12 +68,12 @@ async function runWorker(flags: Flags): Promise<number> {
     }, 10_000);
     ticker.unref();
     try {
+      const { backbone, normalize, engine, backend, threads, batch, workers, cache, timeoutMs, concurrency } = options;
       handle = await startWorker({
-        ...options,
+        ...{ backbone, normalize, engine, backend, threads, batch, workers, cache, timeoutMs, concurrency },
         redis: remote.redis,
         queue: remote.queue,
-        timeoutMs: remote.timeoutMs,
-        concurrency: options.concurrency,
+        redisTimeoutMs: remote.timeoutMs,
         stallTimeoutMs,
         maxStalls,
         signal: loading.signal,

@@ -29,8 +29,11 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positi
 import { REDIS_OPTIONS, redisClient } from './connection.js';
 import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
 
-/** Options of `startWorker()`: the queue, and this machine's backbone and decoding. */
-export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'batch' | 'workers' | 'cache'> {
+/**
+ * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`
+ * is the decode timeout for jobs whose coordinator set none).
+ */
+export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
   /** The Redis that holds the queue: `redis://host:6379[/db]`. */
   redis: string;
   /** @default 'framewise' */
@@ -42,7 +45,7 @@ export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'norma
   /** Times a job may be handed on after its worker died before it becomes a `WORKER_FAILED` record. @default 1 */
   maxStalls?: number;
   /** How long to wait for an unreachable Redis before the worker stops. @default 60000 */
-  timeoutMs?: number;
+  redisTimeoutMs?: number;
   /** Counts, on every change. */
   onProgress?: (stats: WorkerStats) => void;
   /** Aborts loading the backbone. */
@@ -82,11 +85,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const concurrency = options.concurrency === undefined ? 2 : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   const stallTimeoutMs = options.stallTimeoutMs === undefined ? 30_000 : positiveInteger('stallTimeoutMs', options.stallTimeoutMs, LIMITS.timeoutMs);
   const maxStalls = options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
-  const timeoutMs = options.timeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs);
+  const timeoutMs = options.redisTimeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
   const signal = checkSignal('signal', options.signal);
   const { onProgress } = options;
   // The backbone flags mean what they mean for a local run; the frames come with each job.
-  const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, batch: options.batch, workers: options.workers, cache: options.cache });
+  const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
   const host = hostname();
   const name = `framewise@${host}:${process.pid}`;
 
