@@ -120,10 +120,7 @@ export class LocalRunner implements EmbedRunner {
     const { signal, onProgress, skip } = runOptions;
     signal?.throwIfAborted();
     const tracker = new ProgressTracker(onProgress);
-    const items = skip ? entries.filter((e) => !skip(e.path)) : entries;
-    tracker.videosSkipped += entries.length - items.length;
-    tracker.videosTotal += items.length;
-    tracker.emit(true);
+    const items = tracker.select(entries, skip);
     const { concurrency, batch, inferenceConcurrency } = this.options;
     const frames = this.options.sampling.frames;
     // An internal controller stops everything on abort *and* when the consumer stops early.
@@ -152,10 +149,7 @@ export class LocalRunner implements EmbedRunner {
       slot.promise = this.one(item, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
         slot.settled = outcome;
         if (outcome.kind === 'ok') {
-          tracker.videosDone += 1;
-          tracker.clipsDone += outcome.value.clips.length;
-          tracker.framesDone += outcome.value.clips.length * outcome.value.frames;
-          if (outcome.value.clips.some((c) => c.warnings?.length)) tracker.videosWithWarnings += 1;
+          tracker.succeed(outcome.value);
         } else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) {
           tracker.fail(outcome.record.error.code);
         }

@@ -65,6 +65,23 @@ export class ProgressTracker {
     private readonly intervalMs = 200,
   ) {}
 
+  /** The entries to run: those `skip` names are left out and counted; the first event goes out. */
+  select<I extends { path: string }>(entries: readonly I[], skip?: (path: string) => boolean): readonly I[] {
+    const items = skip ? entries.filter((e) => !skip(e.path)) : entries;
+    this.videosSkipped += entries.length - items.length;
+    this.videosTotal += items.length;
+    this.emit(true);
+    return items;
+  }
+
+  /** Counts a video that came out, with its clips and frames. */
+  succeed(video: { clips: ReadonlyArray<{ warnings?: string[] }>; frames: number }): void {
+    this.videosDone += 1;
+    this.clipsDone += video.clips.length;
+    this.framesDone += video.clips.length * video.frames;
+    if (video.clips.some((c) => c.warnings?.length)) this.videosWithWarnings += 1;
+  }
+
   fail(code: string): void {
     this.failures += 1;
     this.videosDone += 1;

@@ -114,10 +114,7 @@ export class RemoteRunner implements EmbedRunner {
     const { signal, onProgress, skip } = runOptions;
     signal?.throwIfAborted();
     const tracker = new ProgressTracker(onProgress);
-    const items = skip ? entries.filter((e) => !skip(e.path)) : entries;
-    tracker.videosSkipped += entries.length - items.length;
-    tracker.videosTotal += items.length;
-    tracker.emit(true);
+    const items = tracker.select(entries, skip);
 
     // Connections of our own: BullMQ cannot drop one that never connected, and a Redis that is
     // gone must not keep the process alive retrying.
@@ -329,15 +326,12 @@ export class RemoteRunner implements EmbedRunner {
     if ('error' in outcome) {
       tracker.fail(outcome.error.code);
     } else {
-      tracker.videosDone += 1;
-      tracker.clipsDone += outcome.clips.length;
-      tracker.framesDone += outcome.clips.length * outcome.frames;
+      tracker.succeed(outcome);
       if (outcome.cached) tracker.cacheHits += 1;
       else {
         tracker.videosDecoded += 1;
         tracker.framesEmbedded += outcome.clips.length * outcome.frames;
       }
-      if (outcome.clips.some((c) => c.warnings?.length)) tracker.videosWithWarnings += 1;
       if (outcome.backend) this.lastBackend = outcome.backend;
     }
     tracker.emit();
