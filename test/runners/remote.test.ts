@@ -229,6 +229,26 @@ describe('framewise embed --redis with framewise worker', () => {
   });
 });
 
+describe('train and eval with --redis', () => {
+  it('embed their videos through the workers: the model trains, and its predictions equal a local eval', async () => {
+    await worker('phases');
+    const model = join(dir, 'model');
+    const remote = ['--redis', redis.url, '--queue', 'phases'];
+    const trained = await runCli(['train', 'samples', '--out', model, '--frames', '4', '--epochs', '3', '--augment', '0', '--no-cache', '--quiet', ...remote]);
+    expect(trained.code, trained.stderr).toBe(0);
+    const info = JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8'));
+    expect(info.backboneId ?? info.backbone?.id).toMatch(/^mobilenet_v2-/);
+    const predictions = async (extra: string[], out: string): Promise<string> => {
+      const run = await runCli(['eval', 'samples', '--model', model, '--out', out, '--no-cache', '--quiet', ...extra]);
+      expect(run.code, run.stderr).toBe(0);
+      return jsonl<{ path: string; label: string; score: number }>(readFileSync(join(out, 'predictions.jsonl'), 'utf8'))
+        .map((p) => `${p.path} ${p.label} ${p.score.toFixed(4)}`)
+        .join('\n');
+    };
+    expect(await predictions(remote, join(dir, 'eval-remote'))).toBe(await predictions([], join(dir, 'eval-local')));
+  });
+});
+
 describe('the queue flags', () => {
   it.each([
     [['embed', 'samples', '--out', '-', '--queue', 'q'], /`--queue` needs `--redis <url>`/],
