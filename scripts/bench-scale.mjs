@@ -117,9 +117,11 @@ async function embed(n, remote) {
   if (r.code !== 0) throw new Error(`framewise embed ${remote ? '--redis ' : ''}failed (${r.code}):\n${r.stderr}`);
   const lines = readFileSync(out, 'utf8').trim().split('\n').length;
   if (lines !== n) throw new Error(`${out}: ${lines} records, expected ${n}`);
+  if (remote) coordinatorCpu[n].push(r.cpu);
   return r.wall;
 }
 const times = { local: { 10: [], 20: [] }, remote: { 10: [], 20: [] } };
+const coordinatorCpu = { 10: [], 20: [] };
 console.log('\nround | local 10 | remote 10 | local 20 | remote 20   (wall s, each a new process)');
 for (let round = 1; round <= rounds; round++) {
   const row = [];
@@ -151,40 +153,49 @@ const t0 = performance.now();
 const coord = await run(process.execPath, [CLI, 'embed', sets[20], '--out', path.join(work, 'stats.jsonl'), '--force', '--no-cache', '--quiet', '--redis', url]);
 const wall = (performance.now() - t0) / 1000;
 const after = { ...info('stats'), ...info('cpu') };
-const commands = Object.entries(info('commandstats')).reduce((sum, [, v]) => sum + Number(/calls=(\d+)/.exec(v)?.[1] ?? 0), 0);
+const calls = Object.entries(info('commandstats')).map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0)]).sort((a, b) => b[1] - a[1]);
+const commands = calls.reduce((sum, [, n]) => sum + n, 0);
 const bytesIn = Number(after.total_net_input_bytes) - Number(before.total_net_input_bytes);
 const bytesOut = Number(after.total_net_output_bytes) - Number(before.total_net_output_bytes);
 const redisCpu = Number(after.used_cpu_sys) + Number(after.used_cpu_user) - Number(before.used_cpu_sys) - Number(before.used_cpu_user);
 const workersCpu = workers.reduce((s, w, i) => s + procCpu(w.pid) - workerCpu0[i], 0);
 const memory = info('memory');
 console.log(`\nper video, over one remote run of 20 (${fmt(wall)} s):`);
-console.log(`  Redis commands (round trips, coordinator + workers + polls): ${fmt(commands / 20, 1)}`);
+console.log(`  Redis commands (round trips, coordinator + workers + polls and pings over ${fmt(wall, 1)} s): ${fmt(commands / 20, 1)}; most: ${calls.slice(0, 6).map(([k, n]) => `${k} ${fmt(n / 20, 1)}`).join(', ')}`);
 console.log(`  bytes into Redis ${fmt(bytesIn / 20 / 1024, 1)} KiB, out of it ${fmt(bytesOut / 20 / 1024, 1)} KiB (a result is ${16 * 1280 * 4 / 1024} KiB of float32, base64 in JSON)`);
-console.log(`  CPU: workers ${fmt(workersCpu / 20, 3)} s (with ffmpeg), coordinator ${fmt((coord.cpu ?? NaN) / 20, 3)} s, Redis ${fmt((redisCpu / 20) * 1000, 2)} ms`);
+const coordMarginal = median(coordinatorCpu[20].map((c20, i) => (c20 - coordinatorCpu[10][i]) / 10));
+console.log(`  CPU: workers ${fmt(workersCpu / 20, 3)} s (with ffmpeg), coordinator ${fmt(coordMarginal, 4)} s (marginal: 20 minus 10; its start-up ${fmt(median(coordinatorCpu[10]) - 10 * coordMarginal, 2)} s), Redis ${fmt((redisCpu / 20) * 1000, 2)} ms`);
 console.log(`  Redis peak memory in the run: ${fmt(Number(memory.used_memory_peak) / 2 ** 20, 1)} MiB (at rest ${fmt(Number(memory.used_memory) / 2 ** 20, 1)} MiB)`);
 
-// One result's size in Redis: a job left completed (a queue no coordinator collects).
-const probeQueue = 'bench-size';
-const probe = spawn(process.execPath, [CLI, 'embed', path.join(sets[10], videoList(sets[10])[0]), '--out', path.join(work, 'size.jsonl'), '--force', '--no-cache', '--quiet', '--redis', url, '--queue', probeQueue], { stdio: 'ignore' });
-const probeWorker = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--no-cache', '--queue', probeQueue], { stdio: 'ignore' });
+// One result's size in Redis: a job added straight to a queue no coordinator collects.
+const { Queue } = await import('bullmq');
+const { jobData, jobId } = await import(path.join(root, 'dist', 'runners', 'protocol.js'));
+const probeQueue = new Queue('bench-size', { connection: { url } });
+const one = path.join(sets[10], videoList(sets[10])[0]);
+const settings = { sampling: { kind: 'uniform', frames: 16 }, size: 224, fit: 'cover' };
+const backboneId = JSON.parse(readFileSync(path.join(work, 'stats.jsonl'), 'utf8').split('\n')[0]).backbone;
+const probeId = jobId({ path: one }, { path: one }, settings, backboneId);
+await probeQueue.add('embed', jobData({ path: one }, settings, backboneId), { jobId: probeId });
+const probeWorker = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--no-cache', '--queue', 'bench-size'], { stdio: 'ignore' });
 workers.push(probeWorker);
 let resultBytes = 0;
-for (let i = 0; i < 600 && !resultBytes; i++) {
+for (let i = 0; i < 1200 && !resultBytes; i++) {
   await new Promise((r) => setTimeout(r, 100));
-  const ids = cli('zrange', `bull:${probeQueue}:completed`, '0', '-1').trim().split('\n').filter(Boolean);
-  if (ids.length) resultBytes = Number(cli('memory', 'usage', `bull:${probeQueue}:${ids[0]}`).trim());
+  if ((await probeQueue.getJobState(probeId)) === 'completed') resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`).trim());
 }
-probe.kill('SIGKILL'); // before it removes the job: we only wanted its size
+await probeQueue.close();
 const eventsBytes = Number(cli('memory', 'usage', `bull:framewise:events`).trim()) || 0;
 const window = 64; // the coordinator's window with up to 16 workers (4 per worker beyond)
+// The events stream holds 300 entries, about 1 in 6 a completed event with its result.
+const streamBound = (300 / 6) * resultBytes;
 console.log(`\nRedis memory for 10,000 videos at 16 x 1280 floats (one result in Redis: ${fmt(resultBytes / 1024, 1)} KiB):`);
-console.log(`  framewise (results removed once written; at most the window of ${window} jobs, 4 per worker beyond 16, in Redis): ~${fmt((window * resultBytes + eventsBytes) / 2 ** 20, 1)} MiB, whatever the number of videos`);
+console.log(`  framewise (results removed once written; at most the window of ${window} jobs, 4 per worker beyond 16, and the events stream): at most ~${fmt((window * resultBytes + streamBound) / 2 ** 20, 1)} MiB, whatever the number of videos`);
 console.log(`  if every result were kept: ${fmt((10_000 * resultBytes) / 2 ** 30, 2)} GiB`);
-console.log(`  the events stream (capped at 1000 entries): ${fmt(eventsBytes / 2 ** 20, 2)} MiB now`);
+console.log(`  the events stream (capped at 300 entries): ${fmt(eventsBytes / 2 ** 20, 2)} MiB now`);
 
 // ---- on paper ----------------------------------------------------------------------------
 const perMachine = marginal('remote'); // videos/s of this 2-core machine's workers, start-up cancelled
-const coordLimit = 20 / Math.max(coord.cpu ?? wall, 1e-6);
+const coordLimit = 1 / Math.max(coordMarginal, 1e-6);
 const redisLimit = 20 / Math.max(redisCpu, 1e-6);
 const netLimit = (125e6 * 0.7) / ((bytesIn + bytesOut) / 20); // 1 Gb/s at 70%
 console.log(`\non paper: N machines like this one (${os.availableParallelism()} cores) running ${nWorkers} workers each:`);

@@ -182,6 +182,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   // Redis is watched with a ping: silent past the timeout, the worker stops with an error.
   let lastContact = Date.now();
+  let lastPing = 0;
   let failure: QueueError | undefined;
   let stopping: Promise<WorkerStats> | undefined;
   let settle!: { resolve: (stats: WorkerStats) => void; reject: (error: unknown) => void };
@@ -190,7 +191,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // Its own connection: the worker's are busy blocking for jobs.
   const client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message));
   const watch = setInterval(() => {
-    client.ping().then(() => (lastContact = Date.now()), () => undefined);
+    if (Date.now() - lastPing >= Math.min(2000, timeoutMs / 3)) {
+      lastPing = Date.now();
+      client.ping().then(() => (lastContact = Date.now()), () => undefined);
+    }
     if (Date.now() - lastContact > timeoutMs && !failure) {
       failure = new QueueError(`Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s (the limit: --redis-timeout); ${name} stops, and its jobs in hand go back to the queue when their locks expire`);
       void close({ handBack: true });

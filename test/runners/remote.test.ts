@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from '../fixtures.js';
+import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli, startCli, waitForLines, type CliRun } from '../cli/helpers.js';
 import { killAll, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
 
@@ -226,6 +226,28 @@ describe('framewise embed --redis with framewise worker', () => {
     const done = await run.done;
     expect(done.code, done.stderr).toBe(0);
     expectAllOnce(out);
+  });
+});
+
+describe('a worker stopped twice', () => {
+  it('hands its job in hand back to the queue at once, and another worker does it', async () => {
+    const q = queue('handback');
+    const w = await worker('handback');
+    const out = join(dir, 'handback.jsonl');
+    // A long job: every frame of a 10 s video.
+    const run = startCli(['embed', fixture(COUNTER.path), '--out', out, '--redis', redis.url, '--queue', 'handback', '--sampling', 'fps:24', ...COMMON]);
+    await holding(q, w);
+    w.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    w.child.kill('SIGINT');
+    const stopped = await w.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toMatch(/stopped: 0 done .*1 handed back/);
+    expect(await q.getWaitingCount()).toBe(1);
+    await worker('handback');
+    const done = await run.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(jsonl<Row>(readFileSync(out, 'utf8')).map((r) => r.clips?.length)).toEqual([60]);
   });
 });
 
