@@ -181,10 +181,10 @@ workers.push(probeWorker);
 let resultBytes = 0;
 for (let i = 0; i < 1200 && !resultBytes; i++) {
   await new Promise((r) => setTimeout(r, 100));
-  if ((await probeQueue.getJobState(probeId)) === 'completed') resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`).trim());
+  if ((await probeQueue.getJobState(probeId)) === 'completed') resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`, 'samples', '0').trim());
 }
 await probeQueue.close();
-const eventsBytes = Number(cli('memory', 'usage', `bull:framewise:events`).trim()) || 0;
+const eventsBytes = Number(cli('memory', 'usage', 'bull:framewise:events', 'samples', '0').trim()) || 0;
 const window = 64; // the coordinator's window with up to 16 workers (4 per worker beyond)
 // The events stream holds 300 entries, about 1 in 6 a completed event with its result.
 const streamBound = (300 / 6) * resultBytes;

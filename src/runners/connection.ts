@@ -15,3 +15,14 @@ export function redisClient(url: string, onError: (error: Error) => void): Redis
   client.on('error', onError);
   return client;
 }
+
+/**
+ * `promise`, or `fallback` after `ms`. The timer keeps the process alive while it runs (while
+ * Redis is down nothing else may) and is cleared as soon as the promise settles, so it never
+ * holds up the exit.
+ */
+export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -19,7 +19,7 @@
 import { hostname } from 'node:os';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
-import { redisClient } from './connection.js';
+import { redisClient, within } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
@@ -249,7 +249,7 @@ export class RemoteRunner implements EmbedRunner {
         if (signal?.aborted) break;
         const head = window[0];
         while (!head.settled && !signal?.aborted) {
-          await Promise.race([new Promise<void>((resolve) => (wake = resolve)), delay(250), aborted]);
+          await within(Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]), 250, undefined);
           if (unreachable() > this.timeoutMs) throw this.unreachableError();
         }
         if (signal?.aborted) break;
@@ -280,8 +280,10 @@ export class RemoteRunner implements EmbedRunner {
       // A run that stops early (an error, a consumer that stopped) leaves no waiting jobs behind.
       if (!finished) await withdraw();
       tracker.emit(true, finished);
-      await Promise.race([Promise.allSettled([events.close(), queue.close()]), delay(1000)]);
-      for (const client of clients) client.disconnect();
+      // The events client sits in a blocking read: drop it first, or closing waits that read out.
+      clients[1].disconnect();
+      await within(Promise.allSettled([events.close(), queue.close()]), 1000, undefined);
+      clients[0].disconnect();
     }
   }
 
@@ -352,7 +354,7 @@ export class RemoteRunner implements EmbedRunner {
   /** Removes the jobs of `window` still waiting (a worker's job in hand runs to its end). */
   private async withdraw(queue: Queue, window: ReadonlyArray<Entry<EmbedItem>>): Promise<void> {
     const ids = [...new Set(window.filter((e) => !e.settled).map((e) => e.id))];
-    const removed = await Promise.race([Promise.all(ids.map((id) => queue.remove(id).catch(() => 0))), delay(1000).then(() => [] as number[])]);
+    const removed = await within(Promise.all(ids.map((id) => queue.remove(id).catch(() => 0))), 1000, [] as number[]);
     debug('remote: withdrew %d of %d waiting jobs', removed.filter((n) => n === 1).length, ids.length);
   }
 
@@ -362,11 +364,6 @@ export class RemoteRunner implements EmbedRunner {
         `what finished is written, run again with --resume to carry on (coordinator ${hostname()})`,
     );
   }
-}
-
-/** A pause that keeps the process alive: while Redis is down, nothing else may. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** What `createRemoteRunner()` needs: the backbone the workers must run, the settings, the queue. */

@@ -26,7 +26,7 @@ import { createFrameEmbedder } from '../engines/index.js';
 import { debug } from '../log.js';
 import { resolveOptions, type PipelineOptions } from '../tasks/options.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
-import { REDIS_OPTIONS, redisClient } from './connection.js';
+import { REDIS_OPTIONS, redisClient, within } from './connection.js';
 import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
 
 /**
@@ -209,7 +209,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         await running;
       })();
       // Without Redis nothing can be handed back; the locks expire and the stalled check does it.
-      await (failure ? Promise.race([stopped, delay(2000)]) : stopped);
+      await (failure ? within(stopped, 2000, undefined) : stopped);
       clearInterval(watch);
       client.disconnect();
       for (const runner of runners.values()) await runner.close();
@@ -236,6 +236,3 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
