@@ -280,9 +280,10 @@ export class RemoteRunner implements EmbedRunner {
       // A run that stops early (an error, a consumer that stopped) leaves no waiting jobs behind.
       if (!finished) await withdraw();
       tracker.emit(true, finished);
-      // The events client sits in a blocking read: drop it first, or closing waits that read out.
+      // The events client sits in a blocking read that closing would wait out: drop it.
       clients[1].disconnect();
-      await within(Promise.allSettled([events.close(), queue.close()]), 1000, undefined);
+      events.close().catch(onError);
+      await within(queue.close().catch(onError), 1000, undefined);
       clients[0].disconnect();
     }
   }
