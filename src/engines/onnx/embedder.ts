@@ -9,7 +9,7 @@ import { debug } from '../../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../../validate.js';
 import { isOnnxBackbone, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
-import { autoIntraOpThreads, loadOrt, ortVersion, sessionOptions } from './runtime.js';
+import { describeThreads, loadOrt, ortVersion, sessionOptions, threadPlan } from './runtime.js';
 import { onnxModelFor } from './model.js';
 import { openUserModel, type SessionPlan } from './user-model.js';
 
@@ -18,7 +18,7 @@ export interface OnnxEmbedderOptions {
   backbone?: BackboneSpec;
   /** Where converted models are cached. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
-  /** ONNX Runtime intra-op threads. @default by cores (every core up to 2, then three quarters) */
+  /** ONNX Runtime intra-op threads. @default `FRAMEWISE_ONNX_THREADS`, else by cores (every core up to 2, then three quarters) */
   intraOpThreads?: number;
   /**
    * Most frames through the session at once; bounds activation memory (MobileNetV2 at 224
@@ -122,8 +122,8 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   const spec = parseBackboneSpec('backbone', options.backbone);
   const t0 = Date.now();
   const ort = await loadOrt();
-  const threads = options.intraOpThreads ?? autoIntraOpThreads();
-  const threadWords = `${threads} intra-op thread${threads === 1 ? '' : 's'}, spinning off`;
+  const threads = threadPlan(options.intraOpThreads);
+  const threadWords = describeThreads(threads);
   const finish = (session: import('onnxruntime-node').InferenceSession, plan: SessionPlan, info: BackboneInfo, what: string): FrameEmbedder => {
     const why = [`onnxruntime-node ${ortVersion(ort)}`, what, threadWords].join('; ');
     debug('onnx: %s ready in %d ms', info.id, Date.now() - t0);

@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { FramewiseError } from '../../errors.js';
+import { invalid } from '../../validate.js';
 import { debug } from '../../log.js';
 
 export type Ort = typeof import('onnxruntime-node');
@@ -75,20 +76,46 @@ export function autoIntraOpThreads(cores = availableParallelism()): number {
   return Math.max(1, cores <= 2 ? cores : cores - Math.ceil(cores / 4));
 }
 
+/** How the session's threads are set: intra-op threads and whether idle threads spin. */
+export interface ThreadPlan {
+  intraOpThreads: number;
+  spinning: boolean;
+}
+
 /**
- * Session options, all here. Spinning is off: with it on, a 2-thread session lost half its
- * throughput whenever ffmpeg held the other core (issue 12).
+ * The thread plan: `intraOpThreads` when given, else `FRAMEWISE_ONNX_THREADS`, else by cores;
+ * spinning off unless `FRAMEWISE_ONNX_SPINNING=1`. The two variables are levers for
+ * measuring (`npm run bench:threads`), not settings a user should need: with spinning on, a
+ * 2-thread session lost half its throughput whenever ffmpeg held the other core (issue 12).
  */
-export function sessionOptions(intraOpThreads: number): import('onnxruntime-node').InferenceSession.SessionOptions {
+export function threadPlan(intraOpThreads?: number, env: NodeJS.ProcessEnv = process.env): ThreadPlan {
+  const fromEnv = env.FRAMEWISE_ONNX_THREADS?.trim();
+  if (intraOpThreads === undefined && fromEnv) {
+    intraOpThreads = Number(fromEnv);
+    if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1) throw invalid('FRAMEWISE_ONNX_THREADS', 'a positive integer', fromEnv);
+  }
+  const spin = env.FRAMEWISE_ONNX_SPINNING?.trim() ?? '0';
+  if (spin !== '0' && spin !== '1') throw invalid('FRAMEWISE_ONNX_SPINNING', "'0' or '1'", spin);
+  return { intraOpThreads: intraOpThreads ?? autoIntraOpThreads(), spinning: spin === '1' };
+}
+
+/** Words for reasons and metadata: "2 intra-op threads, spinning off". */
+export function describeThreads(plan: ThreadPlan): string {
+  return `${plan.intraOpThreads} intra-op thread${plan.intraOpThreads === 1 ? '' : 's'}, spinning ${plan.spinning ? 'on' : 'off'}`;
+}
+
+/** Session options, all here. */
+export function sessionOptions(plan: ThreadPlan): import('onnxruntime-node').InferenceSession.SessionOptions {
+  const spin = plan.spinning ? '1' : '0';
   return {
     executionProviders: ['cpu'],
-    intraOpNumThreads: intraOpThreads,
+    intraOpNumThreads: plan.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
     // Flattened by the Node binding into `session.intra_op.allow_spinning` (a config entry).
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
 }
