@@ -1,0 +1,154 @@
+/**
+ * What the benchmark scripts share: medians and formatting, timing a child process (wall,
+ * CPU with children, peak RSS), the benchmark videos, and the machine's peak.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+export const mib = (kb) => (kb ? `${Math.round(kb / 1024)} MiB` : 'n/a');
+
+/** RSS in kB of a process and of its whole tree (Linux /proc; undefined elsewhere). */
+function treeRss(rootPid) {
+  let entries;
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  const children = new Map();
+  const rss = new Map();
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(fields[1]);
+      const pages = Number(fields[21]);
+      rss.set(Number(pid), (pages * 4096) / 1024);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(pid));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  let total = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const pid = stack.pop();
+    total += rss.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  let hwm;
+  try {
+    hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${rootPid}/status`, 'utf8'))[1]);
+  } catch {
+    hwm = undefined;
+  }
+  return { total, hwm };
+}
+
+/**
+ * Runs a command; resolves with wall seconds, stdout, stderr, exit code, the peak RSS of the
+ * process itself (VmHWM, threads included) and of its tree (sampled, ffmpeg children included).
+ * `onLine` sees stdout lines as they come, with the seconds since start.
+ */
+const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0 ? '/usr/bin/time' : undefined;
+
+export function run(command, args, { env, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    // CPU seconds (user + sys, children included) through GNU time where there is one: on a
+    // shared machine they drift far less than wall-clock time.
+    const timeFile = GNU_TIME ? path.join(os.tmpdir(), `framewise-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
+    const [cmd, cmdArgs] = timeFile ? [GNU_TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args]] : [command, args];
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    let peakTree = 0;
+    let peakSelf = 0;
+    const sample = () => {
+      const r = treeRss(child.pid);
+      if (r) {
+        peakTree = Math.max(peakTree, r.total);
+        if (r.hwm && !timeFile) peakSelf = Math.max(peakSelf, r.hwm);
+      }
+    };
+    const timer = setInterval(sample, 100);
+    child.stdout.on('data', (chunk) => {
+      const text = chunk.toString();
+      stdout += text;
+      if (onLine) {
+        pending += text;
+        let i;
+        while ((i = pending.indexOf('\n')) >= 0) {
+          onLine(pending.slice(0, i), (performance.now() - started) / 1000);
+          pending = pending.slice(i + 1);
+        }
+      }
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
+    child.on('error', (error) => {
+      clearInterval(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearInterval(timer);
+      let cpu;
+      if (timeFile) {
+        try {
+          const [user, sys, maxKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+          cpu = user + sys;
+          peakSelf = maxKb; // the largest single process: node with its worker threads
+        } catch {
+          // time wrote nothing (killed): no CPU figure
+        }
+        rmSync(timeFile, { force: true });
+      }
+      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu });
+    });
+  });
+}
+
+export function ffmpegPath() {
+  return process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').path;
+}
+
+/** Makes the benchmark videos in `videos` once (scripts/make_bench_videos.sh). */
+export function ensureVideos(videos) {
+  const stamp = path.join(videos, '.complete');
+  if (existsSync(stamp)) return;
+  const tmp = `${videos}.partial-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(path.dirname(videos), { recursive: true });
+  console.log(`making the benchmark videos in ${videos} (a few minutes, once)...`);
+  const made = spawnSync('bash', [path.join(root, 'scripts', 'make_bench_videos.sh'), tmp, ffmpegPath()], { stdio: 'inherit' });
+  if (made.status !== 0) throw new Error(`make_bench_videos.sh failed (${made.signal ?? made.status})`);
+  writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
+  rmSync(videos, { recursive: true, force: true });
+  renameSync(tmp, videos);
+}
+
+export const videoList = (videos) => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();
+
+export function cpuInfo() {
+  const text = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(text)?.[1] ?? os.cpus()[0]?.speed ?? 0);
+  const flags = /flags\s*:\s*(.*)/.exec(text)?.[1]?.split(' ') ?? [];
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  // fp32 flops per cycle per core: two FMA ports, 2 flops per lane per FMA.
+  const perCycle = flags.includes('avx512f') ? 64 : flags.includes('avx2') && flags.includes('fma') ? 32 : 16;
+  return { model, ghz: mhz / 1000, cores, perCycle, isa: perCycle === 64 ? 'AVX-512 FMA' : perCycle === 32 ? 'AVX2 FMA' : 'SSE' };
+}
