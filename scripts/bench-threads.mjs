@@ -54,7 +54,7 @@ function whole(label, env = {}, flags = []) {
         if (r.code !== 0) throw new Error(`${label}: framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
         const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
         if (lines.some((l) => l.error)) throw new Error(`${label}: some videos failed`);
-        return { wall: r.wall, clips: lines.length, cpu: r.cpu, reason: lines[0].backend?.reason };
+        return { wall: r.wall, clips: lines.length, cpu: r.cpu };
       } finally {
         rmSync(out, { recursive: true, force: true });
       }
@@ -107,7 +107,7 @@ console.log(`bench-threads: ${videoList(videos).length} videos in ${videos}; ${c
 {
   // Convert and cache the backbone once, so that every run starts from the cached model.
   const warm = await whole('warm-up').run();
-  console.log(`warm-up: ${fmt(warm.wall, 1)} s (${warm.reason})`);
+  console.log(`warm-up: ${fmt(warm.wall, 1)} s`);
 }
 
 const results = new Map(contenders.map((c) => [c, []]));
@@ -118,7 +118,7 @@ for (let round = 0; round < rounds; round += 1) {
   for (const c of order) {
     const r = await c.run();
     results.get(c).push(r);
-    console.log(`round ${round + 1}: ${c.label}: ${fmt(r.wall, 2)} s, ${fmt(r.cpu / r.clips)} CPU-s/clip${r.reason ? ` (${r.reason.replace(/^.*?; (\d+ intra-op)/, '$1')})` : ''}`);
+    console.log(`round ${round + 1}: ${c.label}: ${fmt(r.wall, 2)} s, ${fmt(r.cpu / r.clips)} CPU-s/clip`);
   }
 }
 
