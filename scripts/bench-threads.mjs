@@ -10,7 +10,8 @@
  * turns each round, so drift on a shared machine hits all of them alike:
  * - whole runs, `framewise embed DIR --no-cache --engine onnx` as a new process: the intra-op
  *   threads (1, 2 and the automatic count) x spinning off/on (`FRAMEWISE_ONNX_THREADS`,
- *   `FRAMEWISE_ONNX_SPINNING`), `--concurrency` (videos decoding at once) and `--threads`
+ *   `FRAMEWISE_ONNX_SPINNING`), frames per `session.run` (`FRAMEWISE_ONNX_RUN_FRAMES`: a run
+ *   holds the main thread), `--concurrency` (videos decoding at once) and `--threads`
  *   (ffmpeg's decoding threads), one lever at a time from the defaults;
  * - decode-only runs of the same plans (`bench-decode-run.mjs`): the strategy chosen (`auto`),
  *   decode-all and seek, ffmpeg threads, and the decode command with and without the `trim`
@@ -36,7 +37,7 @@ const rounds = Number(value('rounds', 3));
 if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected a positive integer for \`--rounds\` but received ${value('rounds')}`);
 const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
 
-const { autoIntraOpThreads } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
+const { autoIntraOpThreads, autoRunFrames } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
 const cores = os.availableParallelism();
 const auto = autoIntraOpThreads(cores);
 const defaultConcurrency = Math.max(1, Math.min(2, cores)); // as src/tasks/options.ts
@@ -78,7 +79,7 @@ function decodeOnly(label, mode, threads = 0) {
 
 const spin = (on) => ({ FRAMEWISE_ONNX_SPINNING: on ? '1' : '0' });
 const threadCounts = [...new Set([1, 2, auto])];
-const defaults = whole(`defaults: ${auto} intra-op threads (auto), spinning off, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`);
+const defaults = whole(`defaults: ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`);
 const contenders = [defaults];
 for (const t of threadCounts) {
   for (const on of [false, true]) {
@@ -86,6 +87,7 @@ for (const t of threadCounts) {
     contenders.push(whole(`${t} intra-op thread${t === 1 ? '' : 's'}${t === auto ? ' (auto)' : ''}, spinning ${on ? 'on' : 'off'}`, { FRAMEWISE_ONNX_THREADS: String(t), ...spin(on) }));
   }
 }
+for (const f of [4, 32]) if (f !== autoRunFrames(auto)) contenders.push(whole(`${f} frames a session.run`, { FRAMEWISE_ONNX_RUN_FRAMES: String(f) }));
 for (const c of [1, 2, 3]) if (c !== defaultConcurrency) contenders.push(whole(`--concurrency ${c}`, {}, ['--concurrency', String(c)]));
 for (const t of [1, 2]) contenders.push(whole(`ffmpeg --threads ${t}`, {}, ['--threads', String(t)]));
 const decodeBase = decodeOnly(`decode only: the defaults' plans (strategy auto), ffmpeg --threads 0`, 'auto');
