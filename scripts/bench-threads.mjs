@@ -3,7 +3,7 @@
  * `npm run bench:threads`: the onnx engine's threads and the pipeline's scheduling, measured
  * against ffmpeg's decoding, as a real `framewise embed` run has it (issue 12, deliverable 4).
  *
- *   node scripts/bench-threads.mjs [--rounds 3] [--videos DIR]
+ *   node scripts/bench-threads.mjs [--rounds 3] [--videos DIR] [--only REGEX]
  *
  * On the benchmark videos (scripts/make_bench_videos.sh, made once into DIR, default
  * `<tmpdir>/framewise-bench-videos`), every round runs each contender once, in an order that
@@ -16,6 +16,7 @@
  * - decode-only runs of the same plans (`bench-decode-run.mjs`): the strategy chosen (`auto`),
  *   decode-all and seek, ffmpeg threads, and the decode command with and without the `trim`
  *   that stops decoding after the last planned frame.
+ * `--only` keeps the contenders whose label matches (the defaults always run).
  * Prints each contender's medians (wall, clips/s, CPU-s per clip with children) and its
  * ratio to the defaults, as a Markdown table, then the decode share: the decode-only run of
  * the defaults' plans against the defaults' whole run.
@@ -99,6 +100,11 @@ contenders.push(
   decodeOnly('decode only, ffmpeg alone: decoding stops after the last planned frame (as planned)', 'span'),
   decodeOnly('decode only, ffmpeg alone: decoding to the end of each file', 'to-end'),
 );
+
+const only = value('only');
+const chosen = only === undefined ? contenders : contenders.filter((c) => c === defaults || new RegExp(only).test(c.label));
+if (!chosen.includes(decodeBase)) chosen.push(decodeBase); // for the decode share
+contenders.splice(0, contenders.length, ...chosen);
 
 if (!existsSync(CLI)) {
   console.error('bench-threads: dist/cli/main.js is missing; run `npm run build` first');
