@@ -16,24 +16,25 @@
  *    (`bench-library-run.mjs`: set-up and one warm-up video apart, then the folder);
  *    B = the reference, `/usr/bin/python3 scripts/reference/torch_pipeline.py DIR 2 16 224`,
  *    where that python has torch (skipped otherwise, e.g. on CI).
- * 3. Prints per-round clips/s of each and three median ratios: like for like (L against the
+ *    Then, in the same round, A and B again on DIR-x2 (every video twice, made beside DIR).
+ * 3. Prints per-round clips/s of each and four median ratios: like for like (L against the
  *    reference's own timer: both leave set-up out), whole process against whole process
- *    (A against the reference's process), and A against the reference's own timer (start-up
- *    counted on one side only).
+ *    (A against the reference's process), marginal (the |DIR| videos that DIR-x2 adds, over
+ *    the difference of the two whole-process times on each side, so start-up cancels out),
+ *    and A against the reference's own timer (start-up counted on one side only).
  * 4. Extras: backbone frames/s against the machine's peak, peak RSS, and the cold start to
  *    the first result with a cached backbone.
  * `--sweep` also runs framewise over a grid of --workers x --concurrency, to pick defaults.
  *
  * Absolute numbers drift on shared machines; compare ratios from one run.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cpuInfo, ensureVideos, ffmpegPath, fmt, median, mib, run, videoList as listVideos } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const require = createRequire(import.meta.url);
 const PYTHON = '/usr/bin/python3';
 const REFERENCE = path.join(root, 'scripts', 'reference', 'torch_pipeline.py');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
@@ -58,133 +59,27 @@ const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-be
 const engine = value('engine', 'auto');
 if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw new TypeError(`Expected one of 'auto', 'onnx', 'tfjs' for \`--engine\` but received ${engine}`);
 
-// ---- helpers ---------------------------------------------------------------------------
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-const mib = (kb) => (kb ? `${Math.round(kb / 1024)} MiB` : 'n/a');
-
-/** RSS in kB of a process and of its whole tree (Linux /proc; undefined elsewhere). */
-function treeRss(rootPid) {
-  let entries;
-  try {
-    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return undefined;
-  }
-  const children = new Map();
-  const rss = new Map();
-  for (const pid of entries) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ppid = Number(fields[1]);
-      const pages = Number(fields[21]);
-      rss.set(Number(pid), (pages * 4096) / 1024);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(pid));
-    } catch {
-      // The process ended while we looked.
+/**
+ * The marginal set: every benchmark video twice (hard links, else copies), in a folder
+ * beside DIR. Its time minus DIR's is the time of |DIR| more videos, start-up cancelled.
+ */
+function doubleSet() {
+  const dir = `${videos}-x2`;
+  const names = listVideos(videos);
+  if (existsSync(dir) && listVideos(dir).length === 2 * names.length) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    for (const copy of ['a', 'b']) {
+      const [from, to] = [path.join(videos, name), path.join(dir, `${copy}_${name}`)];
+      try {
+        linkSync(from, to);
+      } catch {
+        copyFileSync(from, to);
+      }
     }
   }
-  let total = 0;
-  const stack = [rootPid];
-  while (stack.length) {
-    const pid = stack.pop();
-    total += rss.get(pid) ?? 0;
-    stack.push(...(children.get(pid) ?? []));
-  }
-  let hwm;
-  try {
-    hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${rootPid}/status`, 'utf8'))[1]);
-  } catch {
-    hwm = undefined;
-  }
-  return { total, hwm };
-}
-
-/**
- * Runs a command; resolves with wall seconds, stdout, stderr, exit code, the peak RSS of the
- * process itself (VmHWM, threads included) and of its tree (sampled, ffmpeg children included).
- * `onLine` sees stdout lines as they come, with the seconds since start.
- */
-const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0 ? '/usr/bin/time' : undefined;
-
-function run(command, args, { env, onLine } = {}) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    // CPU seconds (user + sys, children included) through GNU time where there is one: on a
-    // shared machine they drift far less than wall-clock time.
-    const timeFile = GNU_TIME ? path.join(os.tmpdir(), `framewise-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
-    const [cmd, cmdArgs] = timeFile ? [GNU_TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args]] : [command, args];
-    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    let peakTree = 0;
-    let peakSelf = 0;
-    const sample = () => {
-      const r = treeRss(child.pid);
-      if (r) {
-        peakTree = Math.max(peakTree, r.total);
-        if (r.hwm && !timeFile) peakSelf = Math.max(peakSelf, r.hwm);
-      }
-    };
-    const timer = setInterval(sample, 100);
-    child.stdout.on('data', (chunk) => {
-      const text = chunk.toString();
-      stdout += text;
-      if (onLine) {
-        pending += text;
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
-          onLine(pending.slice(0, i), (performance.now() - started) / 1000);
-          pending = pending.slice(i + 1);
-        }
-      }
-    });
-    child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-    child.on('error', (error) => {
-      clearInterval(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearInterval(timer);
-      let cpu;
-      if (timeFile) {
-        try {
-          const [user, sys, maxKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-          cpu = user + sys;
-          peakSelf = maxKb; // the largest single process: node with its worker threads
-        } catch {
-          // time wrote nothing (killed): no CPU figure
-        }
-        rmSync(timeFile, { force: true });
-      }
-      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu });
-    });
-  });
-}
-
-function ffmpegPath() {
-  return process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').path;
-}
-
-function ensureVideos() {
-  const stamp = path.join(videos, '.complete');
-  if (existsSync(stamp)) return;
-  const tmp = `${videos}.partial-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(path.dirname(videos), { recursive: true });
-  console.log(`making the benchmark videos in ${videos} (a few minutes, once)...`);
-  const made = spawnSync('bash', [path.join(root, 'scripts', 'make_bench_videos.sh'), tmp, ffmpegPath()], { stdio: 'inherit' });
-  if (made.status !== 0) throw new Error(`make_bench_videos.sh failed (${made.signal ?? made.status})`);
-  writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
-  rmSync(videos, { recursive: true, force: true });
-  renameSync(tmp, videos);
+  return dir;
 }
 
 function referenceAvailable() {
@@ -195,13 +90,13 @@ function referenceAvailable() {
   return undefined;
 }
 
-const videoList = () => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();
+const videoList = () => listVideos(videos);
 
-async function framewiseRound(flags = []) {
+async function framewiseRound(flags = [], dir = videos) {
   const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-out-'));
   try {
     const file = path.join(out, 'emb.jsonl');
-    const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...flags, ...extra]);
+    const r = await run(process.execPath, [CLI, 'embed', dir, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...flags, ...extra]);
     if (r.code !== 0) throw new Error(`framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     const failed = lines.filter((l) => JSON.parse(l).error).length;
@@ -219,22 +114,11 @@ async function libraryRound() {
   return { clipsPerS: json.clips_per_s, setup: json.setup_s, wall: json.wall_s, cpu: json.cpu_s_per_clip };
 }
 
-async function referenceRound() {
-  const r = await run(PYTHON, [REFERENCE, videos, '2', '16', '224']);
+async function referenceRound(dir = videos) {
+  const r = await run(PYTHON, [REFERENCE, dir, '2', '16', '224']);
   if (r.code !== 0) throw new Error(`reference exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
   const json = JSON.parse(r.stdout.trim().split('\n').pop());
-  return { clipsPerS: json.clips_per_s, processClipsPerS: json.videos / r.wall, wall: r.wall, setup: json.setup_s, json, peakSelf: r.peakSelf, peakTree: r.peakTree, cpuPerClip: r.cpu / json.videos };
-}
-
-function cpuInfo() {
-  const text = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
-  const mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(text)?.[1] ?? os.cpus()[0]?.speed ?? 0);
-  const flags = /flags\s*:\s*(.*)/.exec(text)?.[1]?.split(' ') ?? [];
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  // fp32 flops per cycle per core: two FMA ports, 2 flops per lane per FMA.
-  const perCycle = flags.includes('avx512f') ? 64 : flags.includes('avx2') && flags.includes('fma') ? 32 : 16;
-  return { model, ghz: mhz / 1000, cores, perCycle, isa: perCycle === 64 ? 'AVX-512 FMA' : perCycle === 32 ? 'AVX2 FMA' : 'SSE' };
+  return { clipsPerS: json.clips_per_s, processClipsPerS: json.videos / r.wall, n: json.videos, wall: r.wall, setup: json.setup_s, json, peakSelf: r.peakSelf, peakTree: r.peakTree, cpuPerClip: r.cpu / json.videos };
 }
 
 /** Backbone-only frames/s through the default (fast) embedder, on real decoded frames. */
@@ -277,8 +161,9 @@ if (!existsSync(CLI)) {
   console.error('bench-compare: dist/cli/main.js is missing; run `npm run build` first');
   process.exit(2);
 }
-ensureVideos();
+ensureVideos(videos);
 const list = videoList();
+const doubled = doubleSet();
 const cpu = cpuInfo();
 const whyNoReference = referenceAvailable();
 console.log(`bench-compare: ${list.length} videos in ${videos}; ${cpu.cores} cores (${cpu.model}); ${rounds} rounds`);
@@ -294,6 +179,10 @@ console.log(whyNoReference ? `reference: skipped (${whyNoReference})` : `referen
 const A = [];
 const L = [];
 const B = [];
+const A2 = []; // the doubled set, for the marginal rate
+const B2 = [];
+/** Clips/s of the videos the doubled set adds: start-up and warm-up cancel out. */
+const marginal = (single, double) => (double.n - single.n) / (double.wall - single.wall);
 for (let i = 0; i < rounds; i += 1) {
   const a = await framewiseRound();
   A.push(a);
@@ -304,6 +193,16 @@ for (let i = 0; i < rounds; i += 1) {
     const b = await referenceRound();
     B.push(b);
     line += ` | reference ${fmt(b.clipsPerS, 3)} clips/s (process ${fmt(b.processClipsPerS, 3)} incl. ${fmt(b.setup, 1)} s set-up; ${fmt(b.cpuPerClip)} CPU-s/clip; peak RSS ${mib(b.peakSelf)})`;
+  }
+  console.log(line);
+  // Marginal: the doubled set on each side, right after the single set.
+  const a2 = await framewiseRound([], doubled);
+  A2.push(a2);
+  line = `  marginal: framewise ${fmt(a2.wall, 1)} s for ${a2.n} videos against ${fmt(a.wall, 1)} s for ${a.n}: ${fmt(marginal(a, a2), 3)} clips/s`;
+  if (!whyNoReference) {
+    const b2 = await referenceRound(doubled);
+    B2.push(b2);
+    line += `; reference ${fmt(b2.wall, 1)} s against ${fmt(B[i].wall, 1)} s: ${fmt(marginal(B[i], b2), 3)} clips/s`;
   }
   console.log(line);
 }
@@ -336,6 +235,11 @@ if (B.length) {
   console.log(`reference: median ${fmt(summary.referenceClipsPerS, 3)} clips/s (its own timer, set-up excluded)`);
   console.log(`median ratio framewise/reference, like for like (set-up excluded on both sides): ${fmt(summary.medianRatio)} (per round: ${rounds(likeForLike)})`);
   console.log(`median ratio, whole process against whole process: ${fmt(summary.medianProcessRatio)} (per round: ${rounds(processRatios)})`);
+  const marginalRatios = A2.map((a2, i) => marginal(A[i], a2) / marginal(B[i], B2[i]));
+  summary.marginalClipsPerS = { framewise: median(A2.map((a2, i) => marginal(A[i], a2))), reference: median(B2.map((b2, i) => marginal(B[i], b2))) };
+  summary.medianMarginalRatio = median(marginalRatios);
+  console.log(`median marginal clips/s (${list.length} more videos, whole processes, start-up cancelled): framewise ${fmt(summary.marginalClipsPerS.framewise, 3)}, reference ${fmt(summary.marginalClipsPerS.reference, 3)}`);
+  console.log(`median ratio, marginal: ${fmt(summary.medianMarginalRatio)} (per round: ${rounds(marginalRatios)})`);
   console.log(`median ratio, framewise embed's whole process against the reference's own timer: ${fmt(summary.medianEmbedAgainstTimerRatio)} (per round: ${rounds(againstTimer)})`);
   if (A[0].cpuPerClip && B[0].cpuPerClip) {
     summary.cpuPerClip = { framewise: median(A.map((a) => a.cpuPerClip)), reference: median(B.map((b) => b.cpuPerClip)) };

@@ -43,6 +43,9 @@ export type { FrameEmbedder } from './embedding/frame-embedder.js';
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
 export { createFrameEmbedder } from './engines/index.js';
 export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
+// The whole clip model (backbone + head) as one ONNX graph, for use outside framewise.
+export { exportOnnx } from './engines/onnx/export.js';
+export type { ExportOnnxOptions } from './engines/onnx/export.js';
 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.

@@ -1,8 +1,9 @@
 /**
- * `framewise export <modelDir> --out <file.onnx | dir> [--format onnx|tfjs] [--frames N] [--force]`:
+ * `framewise export <modelDir> --out <file.onnx | dir> [--format onnx|tfjs] [--frames N] [--no-mask] [--force]`:
  * the whole clip model (backbone + head) for use outside framewise. Input `frames`: uint8
- * [N, T, S, S, 3] RGB 0..255 (normalisation inside; all-zero frames count as padding);
- * output `probs`: [N, classes] in clip mode, [N, T, classes] in frame mode.
+ * [N, T, S, S, 3] RGB 0..255 (normalisation inside), and in the ONNX export `mask`: bool
+ * [N, T] (true: a real frame) unless `--no-mask`, which, like the tfjs export, takes all-zero
+ * frames as padding; output `probs`: [N, classes] in clip mode, [N, T, classes] in frame mode.
  * `onnx` is one .onnx file; `tfjs` is a tfjs LayersModel folder (`exportEndToEnd`).
  */
 import { stat } from 'node:fs/promises';
@@ -17,6 +18,7 @@ export function register(cli: CAC): void {
     .option('--out <path>', 'A .onnx file (format onnx) or a folder (format tfjs)')
     .option('--format <format>', 'onnx | tfjs (default: onnx for a .onnx --out, else tfjs)')
     .option('--frames <n>', 'Fix T, the frames per clip, in the input shape (default: dynamic)')
+    .option('--no-mask', 'ONNX: no `mask` input; all-zero frames count as padding (as in the tfjs export)')
     .option('--force', 'Replace an existing output that framewise wrote')
     .example('framewise export samples/model --out arrow.onnx')
     .action((modelDir: unknown, flags: Flags) => runExport(String(modelDir), flags));
@@ -36,6 +38,8 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
   const format = stringFlag(flags, 'format') ?? (/\.onnx$/i.test(out) ? 'onnx' : 'tfjs');
   if (format !== 'onnx' && format !== 'tfjs') throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
   const frames = intFlag(flags, 'frames');
+  const mask = flags.mask !== false;
+  if (!mask && format !== 'onnx') throw new UsageError('`--no-mask` is for `--format onnx`; the tfjs export always takes all-zero frames as padding');
   await modelDirFlag({ ...flags, model: modelDir });
   const there = await exists(out);
   if (there) {
@@ -46,8 +50,10 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
   }
   if (format === 'onnx') {
     const { exportOnnx } = await import('../engines/onnx/export.js');
-    const result = await exportOnnx(modelDir, out, { frames });
-    process.stdout.write(`wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): frames uint8 [N, ${frames ?? 'T'}, S, S, 3] -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`);
+    const result = await exportOnnx(modelDir, out, { frames, mask });
+    const T = frames ?? 'T';
+    const inputs = `frames uint8 [N, ${T}, S, S, 3]${mask ? `, mask bool [N, ${T}]` : ' (all-zero frames are padding)'}`;
+    process.stdout.write(`wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): ${inputs} -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`);
   } else {
     const { exportEndToEnd } = await import('../index.js');
     const info = await exportEndToEnd(modelDir, out, { frames });

@@ -11,7 +11,7 @@ import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 import { isOnnxBackbone, nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
-import { checkSignal, conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { checkSignal, conflict, invalid, isOptionError, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
@@ -167,8 +167,8 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
         const { createOnnxEmbedder } = await import('./onnx/embedder.js');
         return await createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
       } catch (error) {
-        // `onnx` was asked for by name, or the run was stopped: that is the answer.
-        if (engine === 'onnx' || signal?.aborted) throw error;
+        // `onnx` was asked for by name, the run was stopped, or a setting is wrong: that is the answer.
+        if (engine === 'onnx' || signal?.aborted || isOptionError(error)) throw error;
         onnxRefused = (error as { reason?: string }).reason ?? (error as Error).message;
         debug('engines: onnx refused, tfjs runs: %s', onnxRefused);
       }

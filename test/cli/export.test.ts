@@ -41,7 +41,7 @@ describe('framewise export', () => {
     const tfjsDir = join(work, 'arrow-tfjs');
     const a = await runCli(['export', MODEL, '--out', onnxFile], { FRAMEWISE_CACHE: testCacheDir() });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^wrote .*arrow\.onnx .*frames uint8 \[N, T, S, S, 3\] -> probs \(clip mode, forward, reversed\)/);
+    expect(a.stdout).toMatch(/^wrote .*arrow\.onnx .*frames uint8 \[N, T, S, S, 3\], mask bool \[N, T\] -> probs \(clip mode, forward, reversed\)/);
     const b = await runCli(['export', MODEL, '--out', tfjsDir], { FRAMEWISE_CACHE: testCacheDir() });
     expect(b.code).toBe(0);
 
@@ -50,7 +50,8 @@ describe('framewise export', () => {
     const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(onnxFile)));
     let onnxProbs: Float32Array;
     try {
-      onnxProbs = (await session.run({ frames: new ort.Tensor('uint8', frames, [n, 16, 224, 224, 3]) })).probs.data as Float32Array;
+      const mask = new ort.Tensor('bool', new Uint8Array(n * 16).fill(1), [n, 16]); // every frame is real
+      onnxProbs = (await session.run({ frames: new ort.Tensor('uint8', frames, [n, 16, 224, 224, 3]), mask })).probs.data as Float32Array;
     } finally {
       await session.release();
     }
@@ -81,7 +82,23 @@ describe('framewise export', () => {
     }
   });
 
-  it('refuses to replace what it did not write, and an existing output without --force', async () => {
+  it('--no-mask writes a graph that takes frames only, and is for the ONNX format', async () => {
+    const file = join(work, 'no-mask.onnx');
+    const a = await runCli(['export', MODEL, '--out', file, '--no-mask', '--frames', '4'], { FRAMEWISE_CACHE: testCacheDir() });
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/frames uint8 \[N, 4, S, S, 3\] \(all-zero frames are padding\) -> probs/);
+    const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)));
+    try {
+      expect(session.inputNames).toEqual(['frames']);
+    } finally {
+      await session.release();
+    }
+    const b = await runCli(['export', MODEL, '--out', join(work, 'no-mask-tfjs'), '--no-mask']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/`--no-mask` is for `--format onnx`/);
+  });
+
+    it('refuses to replace what it did not write, and an existing output without --force', async () => {
     const foreign = join(work, 'notes.onnx.d');
     writeFileSync(join(work, 'taken.onnx'), 'x');
     const noForce = await runCli(['export', MODEL, '--out', join(work, 'taken.onnx')]);

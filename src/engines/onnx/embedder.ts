@@ -9,7 +9,7 @@ import { debug } from '../../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../../validate.js';
 import { isOnnxBackbone, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
-import { autoIntraOpThreads, loadOrt, ortVersion, sessionOptions } from './runtime.js';
+import { describeThreads, loadOrt, ortVersion, sessionOptions, threadPlan } from './runtime.js';
 import { onnxModelFor } from './model.js';
 import { openUserModel, type SessionPlan } from './user-model.js';
 
@@ -18,12 +18,13 @@ export interface OnnxEmbedderOptions {
   backbone?: BackboneSpec;
   /** Where converted models are cached. @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
-  /** ONNX Runtime intra-op threads. @default by cores (every core up to 2, then three quarters) */
+  /** ONNX Runtime intra-op threads. @default `FRAMEWISE_ONNX_THREADS`, else by cores (every core up to 2, then three quarters) */
   intraOpThreads?: number;
   /**
-   * Most frames through the session at once; bounds activation memory (MobileNetV2 at 224
-   * needs about 2.5 MB a frame at its widest layer).
-   * @default 32
+   * Most frames through the session at once. A run holds the main thread (see
+   * `autoRunFrames`), and this bounds activation memory (MobileNetV2 at 224 needs about
+   * 2.5 MB a frame at its widest layer).
+   * @default `FRAMEWISE_ONNX_RUN_FRAMES`, else 1 up to 2 intra-op threads, 4 above
    */
   maxBatchFrames?: number;
   /** Words put before the reason (e.g. how the engine was chosen). */
@@ -122,13 +123,13 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   const spec = parseBackboneSpec('backbone', options.backbone);
   const t0 = Date.now();
   const ort = await loadOrt();
-  const threads = options.intraOpThreads ?? autoIntraOpThreads();
-  const threadWords = `${threads} intra-op thread${threads === 1 ? '' : 's'}, spinning off`;
+  const threads = threadPlan({ intraOpThreads: options.intraOpThreads, runFrames: options.maxBatchFrames });
+  const threadWords = describeThreads(threads);
   const finish = (session: import('onnxruntime-node').InferenceSession, plan: SessionPlan, info: BackboneInfo, what: string): FrameEmbedder => {
     const why = [`onnxruntime-node ${ortVersion(ort)}`, what, threadWords].join('; ');
     debug('onnx: %s ready in %d ms', info.id, Date.now() - t0);
     const reason = options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
-    return new OnnxEmbedder(session, plan, info, { name: 'onnx', reason }, options.maxBatchFrames ?? 32);
+    return new OnnxEmbedder(session, plan, info, { name: 'onnx', reason }, threads.runFrames);
   };
   if (isOnnxBackbone(spec)) {
     const { session, plan, info } = await openUserModel(ort, spec, sessionOptions(threads), signal);

@@ -6,16 +6,25 @@
  *     -> head: LSTM / GRU / bidirectional LSTM (ONNX LSTM, GRU) or the masked mean
  *     -> Dense -> Softmax -> probs [N, classes] (clip mode) or [N, T, classes] (frame mode)
  *
- * Padded frames are all-zero frames, as in framewise's own models (TimeMask): the mask
- * [N, T] is "any value > 0", and since framewise pads at the end it becomes ONNX's
- * `sequence_lens`. In frame mode the probabilities of padded frames are not meaningful (ONNX
- * gives the head zeros there, Keras repeats the last state).
+ * The time mask [N, T] says which frames are real. By default it is a second input, `mask`
+ * bool [N, T] (true: a real frame); a caller with no padding feeds all-true. ONNX has no
+ * graph input a caller may leave out: an input with a default initializer is one in the
+ * format, but onnxruntime-node drops a feed for it without a word (tried with 1.30), and ORT
+ * warns about it on every load. So `mask: false` (`--no-mask`) exports the other variant,
+ * frames only, where the mask is derived as framewise's own models derive it (TimeMask): a
+ * frame is real when any of its values is above 0, i.e. all-zero frames are padding.
+ *
+ * Either way the recurrent heads take the mask as ONNX's `sequence_lens` (its sum over T),
+ * so padding must be at the end, as framewise pads; the masked mean head takes the mask as
+ * it is. In frame mode the probabilities of padded frames are not meaningful (ONNX gives the
+ * head zeros there, Keras repeats the last state).
  *
  * Gate orders: Keras LSTM kernels are [i, f, c, o], ONNX's [i, o, f, c]; Keras GRU and ONNX
  * GRU are both [z, r, h], and Keras `reset_after` is ONNX `linear_before_reset`.
  */
 import onnxProto from 'onnx-proto';
 import { ModelError } from '../../errors.js';
+import { boolean, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../../validate.js';
 import type { Normalization } from '../../embedding/backbone-spec.js';
 import {
   appendKerasBackbone,
@@ -31,6 +40,7 @@ import {
 } from './convert.js';
 
 const { onnx } = onnxProto;
+const BOOL = onnx.TensorProto.DataType.BOOL;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT32 = onnx.TensorProto.DataType.INT32;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
@@ -45,6 +55,8 @@ export interface WholeModelSource {
   mode: 'clip' | 'frame';
   /** Fix T in the input shape. @default dynamic */
   frames?: number;
+  /** A `mask` input bool [N, T]; `false` derives the mask from all-zero frames instead. @default true */
+  mask?: boolean;
   name?: string;
 }
 
@@ -116,9 +128,15 @@ export function exportWholeModel(source: WholeModelSource): Uint8Array {
   // [N*T, D] -> [N, T, D], with N and T taken from the input.
   const nt = g.node('Slice', [g.node('Shape', ['frames'], 'frames_shape'), g.constantInt64('nt_start', [0]), g.constantInt64('nt_end', [2])], 'frames_nt');
   const x = g.node('Reshape', [emb.name, g.node('Concat', [nt, g.constantInt64('dim_d', [D])], 'ntd_shape', [int('axis', 0)])], 'embeddings'); // [N, T, D]
-  // The time mask: a frame is real when any of its values is above 0.
-  const frameMax = g.node('ReduceMax', [g.node('Cast', ['frames'], 'frames_f', [int('to', FLOAT)])], 'frame_max', [ints('axes', [2, 3, 4]), int('keepdims', 0)]); // [N, T]
-  const mask = g.node('Cast', [g.node('Greater', [frameMax, g.constant('zero', [], Float32Array.of(0))], 'frame_real')], 'mask', [int('to', FLOAT)]); // [N, T] 0/1
+  const withMask = source.mask ?? true;
+  let real = 'mask'; // bool [N, T], the input
+  if (withMask) g.unique('mask');
+  else {
+    // Derived: a frame is real when any of its values is above 0.
+    const frameMax = g.node('ReduceMax', [g.node('Cast', ['frames'], 'frames_f', [int('to', FLOAT)])], 'frame_max', [ints('axes', [2, 3, 4]), int('keepdims', 0)]); // [N, T]
+    real = g.node('Greater', [frameMax, g.constant('zero', [], Float32Array.of(0))], 'frame_real'); // bool [N, T]
+  }
+  const mask = g.node('Cast', [real], 'mask_f', [int('to', FLOAT)]); // [N, T] 0/1
 
   const { layers } = layersOf(source.head.modelTopology);
   const weights = weightsOf(source.head);
@@ -211,7 +229,10 @@ export function exportWholeModel(source: WholeModelSource): Uint8Array {
       name: source.name ?? 'framewise_clip_model',
       node: g.nodes,
       initializer: g.initializers,
-      input: [{ name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, T, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } }],
+      input: [
+        { name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, T, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } },
+        ...(withMask ? [{ name: 'mask', type: { tensorType: { elemType: BOOL, shape: { dim: [{ dimParam: 'N' }, T] } } } }] : []),
+      ],
       output: [
         {
           name: probs,
@@ -228,16 +249,23 @@ export interface ExportOnnxOptions {
   cacheDir?: string;
   /** Fix T in the input shape. @default dynamic */
   frames?: number;
+  /** A `mask` input bool [N, T] (true: a real frame); `false` reads padding from all-zero frames. @default true */
+  mask?: boolean;
   signal?: AbortSignal;
 }
 
 /**
- * Exports a model folder (made by `train`) as one ONNX file: uint8 frames [N, T, S, S, 3] in,
- * `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
+ * Exports a model folder (made by `train`) as one ONNX file: uint8 frames [N, T, S, S, 3] and
+ * (unless `mask: false`) bool mask [N, T] in, `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
  * layers are converted); an `.onnx` backbone is not merged.
  */
 export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[] }> {
-  const signal = options.signal;
+  nonEmptyString('modelDir', modelDir);
+  nonEmptyString('outFile', outFile);
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
+  if (options.mask !== undefined) boolean('options.mask', options.mask);
+  const signal = checkSignal('options.signal', options.signal);
   signal?.throwIfAborted();
   const { loadModel } = await import('../../model/model-files.js');
   const { loadBackbone } = await import('../tfjs/registry.js');
@@ -256,6 +284,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
         head: await modelToArtifacts(head.model),
         mode: head.info.mode,
         frames: options.frames,
+        mask: options.mask,
         name: `framewise_${head.info.head?.type ?? 'head'}_${head.info.mode}`,
       });
       signal?.throwIfAborted();

@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { FramewiseError } from '../../errors.js';
+import { invalid } from '../../validate.js';
 import { debug } from '../../log.js';
 
 export type Ort = typeof import('onnxruntime-node');
@@ -75,20 +76,66 @@ export function autoIntraOpThreads(cores = availableParallelism()): number {
   return Math.max(1, cores <= 2 ? cores : cores - Math.ceil(cores / 4));
 }
 
+/** How the session's threads are set: intra-op threads, whether idle threads spin, frames per run. */
+export interface ThreadPlan {
+  intraOpThreads: number;
+  spinning: boolean;
+  /** Frames per `session.run`. */
+  runFrames: number;
+}
+
 /**
- * Session options, all here. Spinning is off: with it on, a 2-thread session lost half its
- * throughput whenever ffmpeg held the other core (issue 12).
+ * Frames per `session.run` by intra-op threads. onnxruntime-node runs a session on the calling
+ * thread, here the main one, so a run holds the event loop, and ffmpeg's pipes wait until it
+ * ends. One frame a run was the fastest on 2 cores (`npm run bench:threads`: 1.16x faster
+ * than 32 a run), and ORT's per-frame cost is lowest at batch 1 there too (issue 12). Above
+ * 2 threads, not measured: 4, so that each thread has more than one frame's worth to share.
  */
-export function sessionOptions(intraOpThreads: number): import('onnxruntime-node').InferenceSession.SessionOptions {
+export function autoRunFrames(intraOpThreads: number): number {
+  return intraOpThreads <= 2 ? 1 : 4;
+}
+
+function positiveFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name]?.trim();
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw invalid(name, 'a positive integer', text);
+  return n;
+}
+
+/**
+ * The thread plan: each field as given, else from `FRAMEWISE_ONNX_THREADS`,
+ * `FRAMEWISE_ONNX_RUN_FRAMES`, else by cores; spinning off unless `FRAMEWISE_ONNX_SPINNING=1`.
+ * The variables are levers for measuring (`npm run bench:threads`), not settings a user
+ * should need: with spinning on, a 2-thread session lost half its throughput whenever ffmpeg
+ * held the other core (issue 12).
+ */
+export function threadPlan(given: { intraOpThreads?: number; runFrames?: number } = {}, env: NodeJS.ProcessEnv = process.env): ThreadPlan {
+  const intraOpThreads = given.intraOpThreads ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_THREADS') ?? autoIntraOpThreads();
+  const runFrames = given.runFrames ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_RUN_FRAMES') ?? autoRunFrames(intraOpThreads);
+  const spin = env.FRAMEWISE_ONNX_SPINNING?.trim() || '0';
+  if (spin !== '0' && spin !== '1') throw invalid('FRAMEWISE_ONNX_SPINNING', "'0' or '1'", spin);
+  return { intraOpThreads, spinning: spin === '1', runFrames };
+}
+
+/** Words for reasons and metadata: "2 intra-op threads, spinning off, 1 frame a run". */
+export function describeThreads(plan: ThreadPlan): string {
+  const s = (n: number) => (n === 1 ? '' : 's');
+  return `${plan.intraOpThreads} intra-op thread${s(plan.intraOpThreads)}, spinning ${plan.spinning ? 'on' : 'off'}, ${plan.runFrames} frame${s(plan.runFrames)} a run`;
+}
+
+/** Session options, all here. */
+export function sessionOptions(plan: ThreadPlan): import('onnxruntime-node').InferenceSession.SessionOptions {
+  const spin = plan.spinning ? '1' : '0';
   return {
     executionProviders: ['cpu'],
-    intraOpNumThreads: intraOpThreads,
+    intraOpNumThreads: plan.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
     // Flattened by the Node binding into `session.intra_op.allow_spinning` (a config entry).
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
 }

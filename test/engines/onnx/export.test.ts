@@ -34,11 +34,14 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
+/** Runs an export; `mask` (1: a real frame) is fed when given, all-true when the graph takes one and none is given. */
+async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[], mask?: number[]): Promise<{ data: Float32Array; dims: readonly number[]; inputs: readonly string[] }> {
   const session = await ort.InferenceSession.create(bytes);
   try {
-    const out = await session.run({ frames: new ort.Tensor('uint8', input, shape) });
-    return { data: out.probs.data as Float32Array, dims: out.probs.dims };
+    const feeds: Record<string, ort.Tensor> = { frames: new ort.Tensor('uint8', input, shape) };
+    if (session.inputNames.includes('mask')) feeds.mask = new ort.Tensor('bool', Uint8Array.from(mask ?? Array<number>(shape[0] * shape[1]).fill(1)), shape.slice(0, 2));
+    const out = await session.run(feeds);
+    return { data: out.probs.data as Float32Array, dims: out.probs.dims, inputs: session.inputNames };
   } finally {
     await session.release();
   }
@@ -78,11 +81,48 @@ describe('exportWholeModel()', () => {
     }
   });
 
-  it('masks all-zero (padded) frames at the end as the tfjs head does (clip mode)', async () => {
+  it.each<[HeadType, 'clip' | 'frame']>([
+    ['lstm', 'clip'],
+    ['lstm', 'frame'],
+    ['gru', 'clip'],
+    ['gru', 'frame'],
+    ['bilstm', 'frame'],
+    ['mean', 'clip'],
+  ])('uses the mask input: the probs of the tfjs %s head (%s mode) on the frames it keeps, within 1e-4', async (type, mode) => {
+    const head = buildHead({ type, mode, units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 3);
+    try {
+      seeded(head, 5);
+      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
+      // The frames are all real (none is all-zero): only the mask says the last one or two of a clip are padding.
+      const masks = [
+        [1, 1, 0, 1, 1, 1],
+        [1, 0, 0, 1, 1, 0],
+      ];
+      const got = await Promise.all(masks.map((mask) => runOnnx(bytes, frames, [2, 3, S, S, 3], mask)));
+      expect(got[0].inputs).toEqual(['frames', 'mask']);
+      masks.forEach((mask, m) => {
+        // tfjs: the masked frames' embeddings are zero, which the head's Masking layer skips, as in `classify`.
+        const want = tf.tidy(() => (head.predict(tf.mul(embeddings, tf.tensor3d(mask, [2, 3, 1]))) as tf.Tensor).dataSync());
+        // Frame mode: only the kept frames' probs mean anything.
+        const kept = (p: ArrayLike<number>) => (mode === 'clip' ? Array.from(p) : mask.flatMap((real, f) => (real ? Array.from(p).slice(f * 3, f * 3 + 3) : [])));
+        expect(maxAbsDiff(kept(got[m].data), kept(want))).toBeLessThan(1e-4);
+      });
+      // The mask is what decides: the other mask gives other probs. In frame mode, on the frames both masks keep, only a
+      // backward direction sees where the clip ends (a forward head's frame t reads frames 0..t alone).
+      const both = masks[0].map((real, f) => real && masks[1][f]);
+      const shared = (p: ArrayLike<number>) => (mode === 'clip' ? Array.from(p) : both.flatMap((real, f) => (real ? Array.from(p).slice(f * 3, f * 3 + 3) : [])));
+      if (mode === 'clip' || type === 'bilstm') expect(maxAbsDiff(shared(got[0].data), shared(got[1].data))).toBeGreaterThan(1e-3);
+      else expect(maxAbsDiff(shared(got[0].data), shared(got[1].data))).toBeLessThan(1e-6);
+    } finally {
+      head.dispose();
+    }
+  });
+
+  it('without the mask input, masks all-zero (padded) frames at the end as the tfjs head does (clip mode)', async () => {
     const head = buildHead({ type: 'lstm', mode: 'clip', units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 2);
     try {
       seeded(head, 4);
-      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode: 'clip' });
+      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode: 'clip', mask: false });
       // The second clip's last frame is padding: zero frames, and zero embeddings for tfjs.
       const padded = frames.slice();
       padded.fill(0, 5 * S * S * 3);
@@ -91,6 +131,7 @@ describe('exportWholeModel()', () => {
         return (head.predict(tf.mul(embeddings, keep)) as tf.Tensor).dataSync();
       });
       const got = await runOnnx(bytes, padded, [2, 3, S, S, 3]);
+      expect(got.inputs).toEqual(['frames']);
       expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4);
     } finally {
       head.dispose();
@@ -99,6 +140,13 @@ describe('exportWholeModel()', () => {
 });
 
 describe('exportOnnx()', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['a mask that is not a boolean', { mask: 'yes' }, /Expected a boolean for `options\.mask` but received 'yes'/],
+    ['frames that are not a positive integer', { frames: 0 }, /Expected a positive integer for `options\.frames` but received 0/],
+  ])('rejects %s before reading the model', async (_, options, message) => {
+    await expect(exportOnnx('no/such/model', join(root, 'x.onnx'), options as never)).rejects.toThrow(message);
+  });
+
   it('exports samples/model: the same probs as the model on tfjs, and the same labels', async () => {
     const modelDir = join(import.meta.dirname, '..', '..', '..', 'samples', 'model');
     const file = join(root, 'samples.onnx');
