@@ -20,17 +20,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { cliArgs } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
-const argv = process.argv.slice(2);
-const value = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
-};
-const rounds = Number(value('rounds', 3));
-if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected a positive integer for \`--rounds\` but received ${value('rounds')}`);
+const { value, positive } = cliArgs();
+const rounds = positive('rounds', 3);
 const videosDir = path.resolve(value('videos', path.join(root, 'samples')));
 const backbone = value('backbone', 'mobilenet_v2');
 const framesPerClip = 16;

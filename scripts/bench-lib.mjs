@@ -11,6 +11,20 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 
+/** `--name value` flags of a bench script: `value(name, fallback)`, `positive(name, fallback)`, `flag(name)`. */
+export function cliArgs(argv = process.argv.slice(2)) {
+  const value = (name, fallback) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
+  };
+  const positive = (name, fallback) => {
+    const n = Number(value(name, fallback));
+    if (!Number.isInteger(n) || n < 1) throw new TypeError(`Expected a positive integer for \`--${name}\` but received ${value(name)}`);
+    return n;
+  };
+  return { value, positive, flag: (name) => argv.includes(`--${name}`) };
+}
+
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -28,20 +28,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { createConnection, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
+import { cliArgs, ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
-const argv = process.argv.slice(2);
-const value = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
-};
-const positive = (name, fallback) => {
-  const n = Number(value(name, fallback));
-  if (!Number.isInteger(n) || n < 1) throw new TypeError(`Expected a positive integer for \`--${name}\` but received ${value(name)}`);
-  return n;
-};
+const { value, positive } = cliArgs();
 const rounds = positive('rounds', 3);
 const nWorkers = positive('workers', 2);
 const concurrency = positive('concurrency', 1);

@@ -24,18 +24,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
+import { cliArgs, ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
 const DECODE_RUN = path.join(root, 'scripts', 'bench-decode-run.mjs');
-const argv = process.argv.slice(2);
-const value = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
-};
-const rounds = Number(value('rounds', 3));
-if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected a positive integer for \`--rounds\` but received ${value('rounds')}`);
+const { value, positive } = cliArgs();
+const rounds = positive('rounds', 3);
 const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
 
 const { autoIntraOpThreads, autoRunFrames } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
