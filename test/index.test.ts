@@ -24,17 +24,20 @@ describe('the package entry', () => {
     expect(PUBLIC.length).toBeLessThanOrEqual(43);
   });
 
-  it('the package loads no engine and no queue client until they must run (a cached local run never loads tfjs)', () => {
-    // In a child, on the built JavaScript, as a user runs it: tfjs is loaded with require, so it shows in require.cache.
+  it('the task API loads no engine until a backbone must run, and nothing loads the queue client until a run across machines', () => {
+    // In a child, on the built JavaScript, as a user runs it: tfjs and ioredis are loaded with require, so they show in require.cache.
     const script = [
       "import { createRequire } from 'node:module';",
-      "await import('./dist/index.js');",
+      'const loaded = (re) => Object.keys(createRequire(import.meta.url).cache).filter((k) => re.test(k)).length;',
       "await import('./dist/tasks/index.js');",
       "await import('./dist/output/index.js');",
-      "const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('@tensorflow') || k.includes('bullmq') || k.includes('ioredis'));",
-      'console.log(loaded.length);',
+      "await import('./dist/runners/index.js');",
+      'const tasks = loaded(/@tensorflow|ioredis/);',
+      "await import('./dist/index.js');",
+      "console.log(tasks, loaded(/ioredis/), loaded(/@tensorflow/) > 0);",
     ].join('\n');
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
-    expect(out.trim()).toBe('0');
+    // The whole entry loads tfjs (the model exports), never the queue client.
+    expect(out.trim()).toBe('0 0 true');
   });
 });
