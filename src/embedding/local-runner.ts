@@ -14,6 +14,7 @@ import PQueue from 'p-queue';
 import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
 import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
 import { extractClips } from '../ingest/extract.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { planClips } from '../ingest/sampling.js';
 import { debug } from '../log.js';
@@ -225,7 +226,8 @@ export class LocalRunner implements EmbedRunner {
     try {
       signal.throwIfAborted();
       let key: string | undefined;
-      if (store) {
+      // A URL has no file identity to key the cache by (what is behind it may change): never cached.
+      if (store && !isUrl(path)) {
         const identity = await fileIdentity(path);
         key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
         const hit = await store.get(key);

@@ -16,6 +16,7 @@
  * manifest row is a `UsageError`, raised before any video is opened.
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { isUrl } from './ffmpeg.js';
 import { dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
@@ -41,7 +42,7 @@ function isManifest(path: string): 'csv' | 'jsonl' | undefined {
 }
 
 function resolveRow(manifest: string, path: string): string {
-  return isAbsolute(path) ? path : join(dirname(manifest), path);
+  return isAbsolute(path) || isUrl(path) ? path : join(dirname(manifest), path);
 }
 
 function finiteSeconds(where: string, field: string, value: unknown): number {
@@ -159,6 +160,11 @@ export async function discover(inputs: string | readonly string[], options: Disc
   const entries: VideoEntry[] = [];
   for (const input of list) {
     signal?.throwIfAborted();
+    if (isUrl(input)) {
+      // ffmpeg reads it; whether it is there shows when it is probed (an ENOENT record).
+      entries.push({ path: input });
+      continue;
+    }
     let info;
     try {
       info = await stat(input);

@@ -37,7 +37,7 @@ import { FfmpegError, IngestError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { ExtractLog, fmt, pickFrame, planExtraction, type ExtractStrategy } from './extract-plan.js';
-import { checkBinaries, runProcess } from './ffmpeg.js';
+import { checkBinaries, ffmpegInput, runProcess } from './ffmpeg.js';
 import { probe as probeVideo } from './probe.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
 
@@ -101,7 +101,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
   const { ffmpeg } = await checkBinaries();
   signal?.throwIfAborted();
 
-  const input = `file:${path}`;
+  const input = ffmpegInput(path);
   const plan = planExtraction(input, plans, info, strategy, threads);
   const { period, targetOf, targets, useSeek, args } = plan;
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;

@@ -18,6 +18,16 @@ import { debug } from '../log.js';
 const require = createRequire(import.meta.url);
 
 /** Paths of the two binaries, and where each came from. */
+/** An input that ffmpeg reads over the network (`http://`, `https://`, `ftp://`) rather than a path. */
+export function isUrl(input: string): boolean {
+  return /^(https?|ftp):\/\//i.test(input);
+}
+
+/** How ffmpeg and ffprobe are given an input: a URL as it is, a path as `file:` (so no name is read as a protocol or an option). */
+export function ffmpegInput(input: string): string {
+  return isUrl(input) ? input : `file:${input}`;
+}
+
 export interface FfmpegBinaries {
   ffmpeg: string;
   ffprobe: string;

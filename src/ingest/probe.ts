@@ -14,7 +14,7 @@ import { open, stat } from 'node:fs/promises';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveNumber } from '../validate.js';
-import { checkBinaries, runProcess } from './ffmpeg.js';
+import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
@@ -187,8 +187,11 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   const signal = checkSignal('options.signal', options.signal);
   const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
 
-  const info = await statInput(path);
-  if (info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
+  // A URL is read by ffmpeg as it is: there is no file to look at first.
+  const url = isUrl(path);
+  const info = url ? { size: 0, mtimeMs: 0 } : await statInput(path);
+  if (!url && info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
+  const input = ffmpegInput(path);
 
   const { ffprobe } = await checkBinaries();
   signal?.throwIfAborted();
@@ -196,7 +199,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   try {
     const { stdout } = await runProcess(
       ffprobe,
-      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-i', `file:${path}`],
+      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-i', input],
       { signal, timeoutMs },
     );
     output = JSON.parse(stdout.toString('utf8')) as FfprobeOutput;
@@ -208,7 +211,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
       debug('ffprobe crashed on %s (%s); reading ffmpeg -i instead', path, error.signal);
       try {
         const { ffmpeg } = await checkBinaries();
-        const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-i', `file:${path}`], { signal, timeoutMs, okExitCodes: [0, 1] });
+        const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-i', input], { signal, timeoutMs, okExitCodes: [0, 1] });
         const parsed = parseFfmpegInfo(stderr);
         if (parsed) return fromFfprobe(path, info, parsed);
         error = new FfmpegError({ command: 'ffmpeg -i', exitCode: 1, signal: null, stderr });
@@ -221,11 +224,12 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
     let head: Uint8Array = new Uint8Array();
     try {
-      head = await readHead(path);
+      if (!url) head = await readHead(path);
     } catch {
       // Unreadable: classified as not a video below.
     }
-    const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`file:${path}: `, '');
+    const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
+    if (url && /\b(404|410)\b|Not Found/i.test(detail)) throw new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause: error });
     if (looksLikeContainer(head)) {
       throw new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause: error });
     }

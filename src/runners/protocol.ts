@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { QueueError, UsageError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 import type { Sampling } from '../ingest/types.js';
 
 /** The queue name when none is given. */
@@ -60,9 +61,9 @@ export function jobId(identity: FileIdentity | { path: string }, item: EmbedItem
   return `fw-${hash.slice(0, 40)}`;
 }
 
-/** The job data of one item; a relative path travels resolved, since workers run elsewhere. */
+/** The job data of one item; a relative path travels resolved (workers run elsewhere), a URL as it is. */
 export function jobData(item: EmbedItem, settings: JobSettings, backboneId: string): JobData {
-  const travelling: EmbedItem = { path: resolve(item.path), ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+  const travelling: EmbedItem = { path: isUrl(item.path) ? item.path : resolve(item.path), ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
   return { v: PROTOCOL_VERSION, item: travelling, settings, backboneId };
 }
 

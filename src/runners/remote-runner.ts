@@ -27,6 +27,7 @@ import { checkSize } from '../embedding/local-runner.js';
 import { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 import type { Sampling } from '../ingest/types.js';
 import { debug } from '../log.js';
 import {
@@ -288,9 +289,9 @@ export class RemoteRunner implements EmbedRunner {
     }
   }
 
-  /** The job of one item: its id from the file's identity (or its path, when this machine cannot read it). */
+  /** The job of one item: its id from the file's identity (or its path or URL, when this machine cannot read it). */
   private async entry<I extends EmbedItem>(item: I): Promise<Entry<I>> {
-    const identity = await fileIdentity(item.path).catch(() => ({ path: item.path }));
+    const identity = isUrl(item.path) ? { path: item.path } : await fileIdentity(item.path).catch(() => ({ path: item.path }));
     return { item, id: jobId(identity, item, this.settings, this.backboneId), data: jobData(item, this.settings, this.backboneId) };
   }
 

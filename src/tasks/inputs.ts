@@ -5,6 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { discover } from '../ingest/discover.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 import type { VideoEntry } from '../ingest/types.js';
 import { invalid } from '../validate.js';
 
@@ -24,6 +25,7 @@ export async function discoverInputs(inputs: string | readonly string[], options
     throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
   }
   for (const input of list) {
+    if (isUrl(input)) continue; // read by ffmpeg; a missing one is an ENOENT record
     try {
       await stat(input);
     } catch {

@@ -32,6 +32,7 @@ describe('job ids', () => {
       settings,
       backboneId: 'bb',
     });
+    expect(jobData({ path: 'https://cdn.example/a.mp4' }, settings, 'bb').item.path).toBe('https://cdn.example/a.mp4');
   });
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli, startCli, waitForLines, type CliRun } from '../cli/helpers.js';
+import { serveFiles } from '../serve.js';
 import { killAll, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
 
 type Row = { path: string; backbone?: string; clips?: Array<{ embedding: number[] }>; error?: { code: string; message: string } };
@@ -226,6 +227,34 @@ describe('framewise embed --redis with framewise worker', () => {
     const done = await run.done;
     expect(done.code, done.stderr).toBe(0);
     expectAllOnce(out);
+  });
+});
+
+describe('URL inputs', () => {
+  it('travel to the workers as they are and give the file\'s embeddings; a local run never caches them', async () => {
+    const name = readdirSync(videos)[0];
+    const server = await serveFiles({ 'v.mp4': join(videos, name) });
+    try {
+      await worker('url');
+      const out = join(dir, 'url.jsonl');
+      const url = server.url('v.mp4');
+      const run = await runCli(['embed', url, server.url('gone.mp4'), '--out', out, '--redis', redis.url, '--queue', 'url', ...COMMON]);
+      expect(run.code, run.stderr).toBe(1);
+      const [row, gone] = jsonl<Row>(readFileSync(out, 'utf8'));
+      expect(row.path).toBe(url);
+      const want = local.get(join(videos, name))!;
+      expect(Math.max(...row.clips![0].embedding.map((v, i) => Math.abs(v - want[i])))).toBeLessThan(1e-4);
+      expect(gone.error).toMatchObject({ code: 'ENOENT', message: expect.stringMatching(/404/) });
+      // What is behind a URL may change: a run with the cache on decodes it again.
+      const cache = join(dir, 'url-cache');
+      for (let i = 0; i < 2; i++) {
+        const again = await runCli(['embed', url, '--out', join(dir, 'url-local.jsonl'), '--force', '--frames', '4', '--cache', cache]);
+        expect(again.code, again.stderr).toBe(0);
+        expect(again.stderr).toMatch(/1 ok, 0 failed, 0 from cache, 1 decoded/);
+      }
+    } finally {
+      await server.close();
+    }
   });
 });
 
