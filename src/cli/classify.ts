@@ -13,7 +13,7 @@ import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
-    .command('classify <...inputs>', 'Label videos (files, folders, manifests) with a trained model')
+    .command('classify <...inputs>', 'Label videos (files, folders, manifests, URLs) with a trained model')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
     .option('--out [path]', 'results.jsonl, results.csv, or - for stdout (default: -)')
     .option('--top-k <k>', 'Labels in topk (default: 5)')

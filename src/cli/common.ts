@@ -17,7 +17,7 @@ export function backboneFlags(command: Command): Command {
     .option('--normalize <n>', 'With a --backbone path: 0..1 | -1..1 | imagenet (default for .onnx: imagenet)')
     .option('--engine <engine>', 'Backbone engine: auto | onnx | tfjs (default: auto, onnx when onnxruntime-node loads)')
     .option('--backend <backend>', 'tfjs backend: auto | tensorflow | wasm | cpu (default: auto)')
-    .option('--concurrency <n>', 'ffmpeg decodes at once (default: 2)')
+    .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
     .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
     .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')

@@ -13,7 +13,7 @@ import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
-    .command('embed <...inputs>', 'Clip embeddings of videos (files, folders, manifests) as JSONL or .npy')
+    .command('embed <...inputs>', 'Clip embeddings of videos (files, folders, manifests, URLs) as JSONL or .npy')
     .option('--out [path]', 'Output: a .jsonl file, - for stdout, or a folder with --format npy')
     .option('--format <format>', 'jsonl | npy (default: jsonl)')
     .option('--frame-embeddings', 'Also write the per-frame embeddings (JSONL)')
