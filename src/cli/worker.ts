@@ -5,6 +5,7 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
+import type { WorkerStats } from '../runners/worker.js';
 import { backboneFlags, intFlag, isAbort, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
@@ -55,22 +56,32 @@ async function runWorker(flags: Flags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    let last = '';
     let lastProblem: string | undefined;
     const started = Date.now();
-    const line = (s: { done: number; errors: number; refused: number; handedBack: number; active: number }): string =>
+    const line = (s: WorkerStats): string =>
       `${s.done} done (${s.errors} error records), ${s.refused} refused or failed, ${s.handedBack} handed back, ${s.active} in hand, ${(s.done / Math.max((Date.now() - started) / 1000, 1e-3)).toFixed(2)} videos/s`;
-    let stats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+    let stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+    // A line every 10 s while the counts change.
+    let said: WorkerStats | undefined;
     const ticker = setInterval(() => {
-      const now = line(stats).replace(/, [\d.]+ videos\/s$/, '');
-      if (now !== last) say(line(stats));
-      last = now;
+      if (said && JSON.stringify(said) === JSON.stringify(stats)) return;
+      said = stats;
+      say(line(stats));
     }, 10_000);
     ticker.unref();
     try {
       const { backbone, normalize, engine, backend, threads, batch, workers, cache, timeoutMs, concurrency } = options;
       handle = await startWorker({
-        ...{ backbone, normalize, engine, backend, threads, batch, workers, cache, timeoutMs, concurrency },
+        backbone,
+        normalize,
+        engine,
+        backend,
+        threads,
+        batch,
+        workers,
+        cache,
+        timeoutMs,
+        concurrency,
         redis: remote.redis,
         queue: remote.queue,
         redisTimeoutMs: remote.timeoutMs,

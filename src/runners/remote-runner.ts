@@ -27,13 +27,10 @@ import { checkSize } from '../embedding/local-runner.js';
 import { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
-import { isUrl } from '../ingest/ffmpeg.js';
 import type { Sampling } from '../ingest/types.js';
 import { debug } from '../log.js';
 import {
   decodeResult,
-  DEFAULT_QUEUE,
-  DEFAULT_REDIS_TIMEOUT_MS,
   JOB_NAME,
   jobData,
   jobId,
@@ -68,7 +65,7 @@ const EVENTS_KEPT = 300;
 /** Finished jobs kept when no coordinator takes them (one killed, say): a day, or this many. */
 const KEEP = { age: 24 * 3600, count: 1000 };
 
-type Settled = { kind: 'completed'; value: unknown } | { kind: 'failed'; reason: string; worker?: string };
+type Settled = { kind: 'completed'; value: unknown } | { kind: 'failed'; reason: string };
 
 interface Entry<I> {
   item: I;
@@ -80,18 +77,13 @@ interface Entry<I> {
 export class RemoteRunner implements EmbedRunner {
   private closed = false;
   private lastBackend?: string;
-  private readonly queueName: string;
-  private readonly timeoutMs: number;
-
   constructor(
     /** Gives the backbone's id, size and D (loaded lazily: it never runs here). */
     private readonly embedder: FrameEmbedder,
-    private readonly remote: RemoteSettings,
+    /** As `resolveOptions()` gives it: every default filled in. */
+    private readonly remote: Required<RemoteSettings>,
     private readonly settings: JobSettings,
-  ) {
-    this.queueName = remote.queue ?? DEFAULT_QUEUE;
-    this.timeoutMs = remote.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
-  }
+  ) {}
 
   get backboneId(): string {
     return this.embedder.backboneId;
@@ -106,7 +98,7 @@ export class RemoteRunner implements EmbedRunner {
     return this.embedder.backbone;
   }
   get backend(): { name: string; reason: string } {
-    const where = `on the workers of queue '${this.queueName}' at ${redactUrl(this.remote.redis)}`;
+    const where = `on the workers of queue '${this.remote.queue}' at ${redactUrl(this.remote.redis)}`;
     return this.lastBackend ? { name: this.lastBackend, reason: where } : { name: 'none', reason: `no result from a worker yet (${where})` };
   }
 
@@ -128,8 +120,8 @@ export class RemoteRunner implements EmbedRunner {
     const url = this.remote.redis;
     const onError = (error: Error): void => debug('remote: redis: %s', error.message);
     const clients = [redisClient(url, onError), redisClient(url, onError)];
-    const queue = new Queue(this.queueName, { connection: clients[0], streams: { events: { maxLen: EVENTS_KEPT } } });
-    const events = new QueueEvents(this.queueName, { connection: clients[1] });
+    const queue = new Queue(this.remote.queue, { connection: clients[0], streams: { events: { maxLen: EVENTS_KEPT } } });
+    const events = new QueueEvents(this.remote.queue, { connection: clients[1] });
     queue.on('error', onError);
     events.on('error', onError);
 
@@ -143,10 +135,7 @@ export class RemoteRunner implements EmbedRunner {
       wake();
     };
     events.on('completed', ({ jobId: id, returnvalue }) => settle(id, { kind: 'completed', value: returnvalue }));
-    events.on('failed', ({ jobId: id, failedReason }) => {
-      // The event carries no worker; the poll reads it from the job.
-      if (byId.has(id)) void this.failure(queue, id, failedReason).then((s) => settle(id, s), onError);
-    });
+    events.on('failed', ({ jobId: id, failedReason }) => settle(id, { kind: 'failed', reason: failedReason }));
 
     // Redis is "reachable" while its answers keep coming; every wait is raced against this.
     let lastContact = Date.now();
@@ -154,7 +143,7 @@ export class RemoteRunner implements EmbedRunner {
     const bounded = <T>(promise: Promise<T>): Promise<T> =>
       new Promise<T>((resolve, reject) => {
         const timer = setInterval(() => {
-          if (unreachable() > this.timeoutMs) {
+          if (unreachable() > this.remote.timeoutMs) {
             clearInterval(timer);
             reject(this.unreachableError());
           }
@@ -193,7 +182,7 @@ export class RemoteRunner implements EmbedRunner {
           // reconnecting): look at the rest of the window too.
           for (const entry of window) if (!entry.settled) await this.look(queue, entry);
         }
-        for (const entry of window) if (entry.settled) wake();
+        wake();
       } catch (error) {
         onError(error as Error);
       } finally {
@@ -221,12 +210,6 @@ export class RemoteRunner implements EmbedRunner {
     };
 
     let finished = false;
-    let withdrawn = false;
-    const withdraw = async (): Promise<void> => {
-      if (withdrawn) return;
-      withdrawn = true;
-      await this.withdraw(queue, window);
-    };
     const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
     try {
       await bounded(queue.waitUntilReady());
@@ -251,7 +234,7 @@ export class RemoteRunner implements EmbedRunner {
         const head = window[0];
         while (!head.settled && !signal?.aborted) {
           await within(Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]), 250, undefined);
-          if (unreachable() > this.timeoutMs) throw this.unreachableError();
+          if (unreachable() > this.remote.timeoutMs) throw this.unreachableError();
         }
         if (signal?.aborted) break;
         window.shift();
@@ -259,12 +242,11 @@ export class RemoteRunner implements EmbedRunner {
         release(head);
       }
       if (signal?.aborted) {
-        // No new work for the workers; what had finished is written, as a local run does.
-        await withdraw();
-        for (const entry of window.splice(0)) {
+        // What had finished is written, as a local run does (a job a worker refused is not);
+        // the jobs still waiting are withdrawn below.
+        for (const entry of window.filter((e) => e.settled)) {
           let outcome: VideoFrames | ErrorRecord;
           try {
-            if (!entry.settled) continue;
             outcome = this.outcome(entry, tracker);
           } catch {
             continue;
@@ -278,8 +260,8 @@ export class RemoteRunner implements EmbedRunner {
     } finally {
       clearInterval(ticker);
       clearInterval(heartbeat);
-      // A run that stops early (an error, a consumer that stopped) leaves no waiting jobs behind.
-      if (!finished) await withdraw();
+      // A run that stops early (abort, an error, a consumer that stopped) leaves no waiting jobs behind.
+      if (!finished) await this.withdraw(queue, window);
       tracker.emit(true, finished);
       // The events client sits in a blocking read that closing would wait out: drop it.
       clients[1].disconnect();
@@ -291,21 +273,16 @@ export class RemoteRunner implements EmbedRunner {
 
   /** The job of one item: its id from the file's identity (or its path or URL, when this machine cannot read it). */
   private async entry<I extends EmbedItem>(item: I): Promise<Entry<I>> {
-    const identity = isUrl(item.path) ? { path: item.path } : await fileIdentity(item.path).catch(() => ({ path: item.path }));
+    const identity = await fileIdentity(item.path).catch(() => ({ path: item.path }));
     return { item, id: jobId(identity, item, this.settings, this.backboneId), data: jobData(item, this.settings, this.backboneId) };
   }
 
-  /** Adds the job unless it is there: a result left by an earlier run is taken, a failure tried again. */
+  /** Adds the job unless Redis has it: a result left by an earlier run is taken, a failure left by one tried again. */
   private async enqueue(queue: Queue, entry: Entry<EmbedItem>): Promise<void> {
-    const job: Job | undefined = await queue.getJob(entry.id);
-    if (job) {
-      const state = await job.getState();
-      if (state === 'completed') {
-        entry.settled = { kind: 'completed', value: job.returnvalue };
-        return;
-      }
-      if (state !== 'failed') return; // waiting, or a worker has it
-      await job.remove();
+    if ((await this.look(queue, entry)) !== 'vanished') {
+      if (entry.settled?.kind !== 'failed') return; // waiting, a worker has it, or its result is here
+      entry.settled = undefined;
+      await queue.remove(entry.id);
     }
     await queue.add(JOB_NAME, entry.data, { jobId: entry.id, attempts: 1, removeOnComplete: KEEP, removeOnFail: KEEP });
   }
@@ -316,14 +293,9 @@ export class RemoteRunner implements EmbedRunner {
     if (!job) return 'vanished';
     const state = await job.getState();
     if (state === 'completed') entry.settled ??= { kind: 'completed', value: job.returnvalue };
-    else if (state === 'failed') entry.settled ??= { kind: 'failed', reason: job.failedReason, worker: job.processedBy };
+    else if (state === 'failed') entry.settled ??= { kind: 'failed', reason: job.failedReason };
     else return 'pending';
     return 'settled';
-  }
-
-  private async failure(queue: Queue, id: string, reason: string): Promise<Settled> {
-    const job = await queue.getJob(id).catch(() => undefined);
-    return { kind: 'failed', reason, worker: job?.processedBy };
   }
 
   /** What a settled job gives: frames, or an error record; a job a worker refused ends the run. */
@@ -335,7 +307,8 @@ export class RemoteRunner implements EmbedRunner {
         tracker.fail('WORKER_FAILED');
         return { path, error: { code: 'WORKER_FAILED', message: 'the workers running this video died (or went silent past --stall-timeout) more often than they allow (--max-stalls); see their logs' } };
       }
-      throw new QueueError(`${settled.worker ?? 'A worker'} failed the job of ${path}: ${settled.reason}`);
+      // A worker's reason starts with its name (framewise@host:pid).
+      throw new QueueError(`The job of ${path} failed: ${settled.reason}`);
     }
     const { outcome } = decodeResult(path, settled.value);
     if ('error' in outcome) {
@@ -362,7 +335,7 @@ export class RemoteRunner implements EmbedRunner {
 
   private unreachableError(): QueueError {
     return new QueueError(
-      `Redis at ${redactUrl(this.remote.redis)} has not answered for ${Math.round(this.timeoutMs / 1000)} s (the limit: --redis-timeout, remote.timeoutMs); ` +
+      `Redis at ${redactUrl(this.remote.redis)} has not answered for ${Math.round(this.remote.timeoutMs / 1000)} s (the limit: --redis-timeout, remote.timeoutMs); ` +
         `what finished is written, run again with --resume to carry on (coordinator ${hostname()})`,
     );
   }
@@ -381,7 +354,7 @@ export interface RemoteRunnerSettings {
   timeoutMs: number | undefined;
   /** The cache folder (where the backbone's id is remembered), or false. */
   cache: string | false;
-  remote: RemoteSettings;
+  remote: Required<RemoteSettings>;
   signal?: AbortSignal;
 }
 

@@ -212,8 +212,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       await (failure ? within(stopped, 2000, undefined) : stopped);
       clearInterval(watch);
       client.disconnect();
-      for (const runner of runners.values()) await runner.close();
-      await embedder.dispose();
+      await embedder.dispose(); // the runners over it own nothing else
       if (failure) throw failure;
       return { ...stats };
     })();

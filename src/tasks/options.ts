@@ -114,7 +114,7 @@ export interface ResolvedOptions {
   workers: number | undefined;
   cache: string | false;
   timeoutMs: number | undefined;
-  remote: RemoteSettings | undefined;
+  remote: Required<RemoteSettings> | undefined;
 }
 
 /** Validates a sampling string or object and sets its `frames` (T). */
@@ -126,7 +126,7 @@ export function normalizeSampling(value: unknown, frames: number | undefined, fi
 }
 
 /** `remote`: a Redis URL, and optionally a queue name and a timeout. */
-function validateRemote(value: unknown): RemoteSettings {
+function validateRemote(value: unknown): Required<RemoteSettings> {
   if (!isPlainObject(value)) throw invalid('remote', 'an object { redis, queue?, timeoutMs? }', value);
   return {
     redis: checkRedisUrl('remote.redis', value.redis),
