@@ -25,7 +25,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { cliArgs, ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
@@ -175,12 +175,11 @@ for (let i = 0; i < 1200 && !resultBytes; i++) {
   if ((await probeQueue.getJobState(probeId)) === 'completed') resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`, 'samples', '0').trim());
 }
 await probeQueue.close();
+// The events stream is at its cap of 300 entries by now (the rounds added far more): its size is its bound.
 const eventsBytes = Number(cli('memory', 'usage', 'bull:framewise:events', 'samples', '0').trim()) || 0;
 const window = 64; // the coordinator's window with up to 16 workers (4 per worker beyond)
-// The events stream is at its cap of 300 entries by now (the rounds added far more): its size is the bound.
-const streamBound = eventsBytes;
 console.log(`\nRedis memory for 10,000 videos at 16 x 1280 floats (one result in Redis: ${fmt(resultBytes / 1024, 1)} KiB):`);
-console.log(`  framewise (results removed once written; at most the window of ${window} jobs and the events stream): at most ~${fmt((window * resultBytes + streamBound) / 2 ** 20, 1)} MiB, whatever the number of videos (with more than 16 workers the window is 4 per worker: +${fmt((4 * resultBytes) / 2 ** 20, 2)} MiB per worker, up to 1024 jobs)`);
+console.log(`  framewise (results removed once written; at most the window of ${window} jobs and the events stream): at most ~${fmt((window * resultBytes + eventsBytes) / 2 ** 20, 1)} MiB, whatever the number of videos (with more than 16 workers the window is 4 per worker: +${fmt((4 * resultBytes) / 2 ** 20, 2)} MiB per worker, up to 1024 jobs)`);
 console.log(`  if every result were kept: ${fmt((10_000 * resultBytes) / 2 ** 30, 2)} GiB`);
 console.log(`  the events stream (capped at 300 entries): ${fmt(eventsBytes / 2 ** 20, 2)} MiB now`);
 
