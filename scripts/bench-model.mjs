@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../dist/engines/tfjs/backend.js';
-import { loadBackbone, normalizeFrames } from '../dist/engines/tfjs/registry.js';
-import { TimeDistributed } from '../dist/model/time-distributed.js';
+import { selectBackend } from '../dist/tfjs/backend.js';
+import { loadBackbone, normalizeFrames } from '../dist/tfjs/registry.js';
+import { TimeDistributed } from '../dist/tfjs/time-distributed.js';
 import { buildHead, resolveHeadConfig } from '../dist/model/heads.js';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, backend: { type: 'string', default: 'auto' } } });

@@ -2,10 +2,10 @@
  * A trained head and what it was trained for: `predict` maps frame embeddings [B, T, D] (and
  * which frames are real) to class probabilities. Made by `trainHead` and `loadModel`.
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
-import type { BackendInfo } from '../engines/tfjs/backend.js';
+import type { BackendInfo } from '../tfjs/backend.js';
 import type { BackboneSpec, Normalization } from '../embedding/backbone-spec.js';
 import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
 

@@ -16,7 +16,7 @@
  * The maths is the layers' own: tfjs's gate order and hard-sigmoid recurrent activation, and
  * `rnn()`'s masking (a masked step keeps the previous output and states).
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './heads.js';
 
 /** One training batch, as `trainHead` packs it. */

@@ -4,10 +4,10 @@
  * [B, T, C] (many-to-many: returnSequences + TimeDistributed(Dense)). Padded frames arrive as
  * all-zero embeddings and are masked by the first layer, in both modes.
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { MaskedMean } from './layers.js';
-import { TimeDistributed } from './time-distributed.js';
+import { TimeDistributed } from '../tfjs/time-distributed.js';
 
 export type HeadType = 'lstm' | 'gru' | 'bilstm' | 'mean';
 export type HeadMode = 'clip' | 'frame';

@@ -1,5 +1,5 @@
 /** The model folder's public surface: Keras modelling on tfjs. Importing it loads tfjs. */
-export { TimeDistributed } from './time-distributed.js';
+export { TimeDistributed } from '../tfjs/time-distributed.js';
 export { buildHead, type HeadType, type HeadMode, type HeadOptions, type HeadConfig } from './heads.js';
 export { trainHead, type TrainData, type TrainOptions as TrainHeadOptions } from './train.js';
 export type { Classifier as HeadClassifier, ModelInfo, TrainMetrics, EpochProgress } from './classifier.js';

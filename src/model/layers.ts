@@ -2,7 +2,7 @@
  * Small registered layers that keep a saved model self-contained: frame normalisation, the
  * padded-frame mask for raw frames, and the masked mean over time of the `mean` head.
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 
 type Shape = Array<number | null>;
 type Kwargs = Record<string, any>;

@@ -6,18 +6,18 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 import { ModelError } from '../errors.js';
 import { OUTPUT_DIRS } from '../fs.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
-import { selectBackend, type BackendRequest } from '../engines/tfjs/backend.js';
-import { loadBackbone } from '../engines/tfjs/registry.js';
+import { selectBackend, type BackendRequest } from '../tfjs/backend.js';
+import { loadBackbone } from '../tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
 import { Classifier, type ModelInfo } from './classifier.js';
-import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../engines/tfjs/artifacts.js';
+import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../tfjs/artifacts.js';
 import { Normalize, TimeMask } from './layers.js';
-import { TimeDistributed } from './time-distributed.js';
+import { TimeDistributed } from '../tfjs/time-distributed.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
 export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;

@@ -4,12 +4,12 @@
  * never lands in both splits), early stopping on validation loss keeping the best weights,
  * optional class weights, and a seed that makes a run repeatable on the same backend.
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from '../tfjs/tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from '../validate.js';
-import { activeBackendName, currentBackend, withHeadBackend } from '../engines/tfjs/backend.js';
+import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { fastStep } from './fast-step.js';

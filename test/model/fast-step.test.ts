@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/engines/tfjs/backend.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
 import { fastStep, type StepBatch } from '../../src/model/fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadMode, type HeadType } from '../../src/model/heads.js';
 import { maxAbsDiff, prng } from './helpers.js';

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { loadBackbone } from '../../src/engines/tfjs/registry.js';
+import { loadBackbone } from '../../src/tfjs/registry.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { fixture, fixturesDir } from '../fixtures.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError, UsageError } from '../../src/errors.js';
-import { selectBackend } from '../../src/engines/tfjs/backend.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
 import type { EpochProgress } from '../../src/model/classifier.js';
 import { stratifiedGroupSplit, trainHead, type TrainData } from '../../src/model/train.js';
 import { prng } from './helpers.js';

@@ -268,8 +268,8 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
   const signal = checkSignal('options.signal', options.signal);
   signal?.throwIfAborted();
   const { loadModel } = await import('../../model/model-files.js');
-  const { loadBackbone } = await import('../tfjs/registry.js');
-  const { modelToArtifacts } = await import('../tfjs/artifacts.js');
+  const { loadBackbone } = await import('../../tfjs/registry.js');
+  const { modelToArtifacts } = await import('../../tfjs/artifacts.js');
   const { writeFileAtomic } = await import('../../fs.js');
   const head = await loadModel(modelDir, { signal });
   try {

@@ -86,9 +86,9 @@ async function readCached(cacheDir: string, name: string): Promise<OnnxModel | u
  * Runs one deterministic frame through both the tfjs backbone and the ONNX session and
  * returns the largest absolute difference.
  */
-async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../tfjs/registry.js').LoadedBackbone): Promise<number> {
-  const { tf } = await import('../tfjs/tf.js');
-  const { normalizeFrames } = await import('../tfjs/registry.js');
+async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../../tfjs/registry.js').LoadedBackbone): Promise<number> {
+  const { tf } = await import('../../tfjs/tf.js');
+  const { normalizeFrames } = await import('../../tfjs/registry.js');
   const S = backbone.inputSize;
   const frame = new Uint8Array(S * S * 3);
   // Smooth gradients plus texture: every channel and every value range is exercised.
@@ -117,11 +117,11 @@ async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../tfjs/reg
 }
 
 /** Converts a tfjs-loaded backbone (registry or custom LayersModel) and checks it against tfjs. */
-async function convertLoaded(ort: Ort, backbone: import('../tfjs/registry.js').LoadedBackbone): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
+async function convertLoaded(ort: Ort, backbone: import('../../tfjs/registry.js').LoadedBackbone): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
   if (!backbone.layersModel) {
     throw new ModelError(`ONNX conversion: backbone '${backbone.name}' is a tfjs GraphModel; only LayersModels are converted (give an .onnx file instead)`);
   }
-  const { modelToArtifacts } = await import('../tfjs/artifacts.js');
+  const { modelToArtifacts } = await import('../../tfjs/artifacts.js');
   const artifacts = await modelToArtifacts(backbone.layersModel);
   const t0 = Date.now();
   const bytes = convertKerasToOnnx(
@@ -154,7 +154,7 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
     if (cached) return cached;
   }
   signal?.throwIfAborted();
-  const { loadBackbone, backboneInfo } = await import('../tfjs/registry.js');
+  const { loadBackbone, backboneInfo } = await import('../../tfjs/registry.js');
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {
     const info = backboneInfo(backbone);

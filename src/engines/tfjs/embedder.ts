@@ -3,21 +3,21 @@
  * TimeDistributed(backbone). This file holds the in-process implementation; the per-worker
  * work is the one function `embedClipsLocal`, so a worker pool can run it elsewhere.
  */
-import { tf } from './tf.js';
+import { tf } from '../../tfjs/tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { boolean, checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../../validate.js';
-import { BACKEND_REQUESTS, selectBackend, type BackendInfo, type BackendRequest } from './backend.js';
+import { BACKEND_REQUESTS, selectBackend, type BackendInfo, type BackendRequest } from '../../tfjs/backend.js';
 import {
   backboneInfo,
   loadBackbone,
   normalizeFrames,
   type LoadedBackbone,
-} from './registry.js';
+} from '../../tfjs/registry.js';
 import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
 import { autoWorkers, spawnWorkerPool } from './pool.js';
-import { TimeDistributed } from '../../model/time-distributed.js';
+import { TimeDistributed } from '../../tfjs/time-distributed.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
 
 export type { FrameEmbedder };

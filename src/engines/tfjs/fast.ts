@@ -12,15 +12,15 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tf } from './tf.js';
+import { tf } from '../../tfjs/tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal } from '../../validate.js';
 import { defaultCacheDir } from '../../fs.js';
 import type { BackboneInfo, CustomBackbone } from '../../embedding/backbone-spec.js';
-import type { LoadedBackbone } from './registry.js';
+import type { LoadedBackbone } from '../../tfjs/registry.js';
 import { foldBatchNorm } from './fold.js';
-import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
+import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from '../../tfjs/artifacts.js';
 
 /** A backbone in the form a worker can load: serialised, plus what it is. */
 export interface BackboneArtifacts {

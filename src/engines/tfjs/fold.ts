@@ -17,7 +17,7 @@
  * rebuilds the model with `tf.models.modelFromJSON`, and sets the weights. It never changes
  * the input model. Scales are computed in float64 and rounded once.
  */
-import { tf } from './tf.js';
+import { tf } from '../../tfjs/tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal } from '../../validate.js';

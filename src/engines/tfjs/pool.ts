@@ -25,7 +25,7 @@ import { FramewiseError, ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
 import { checkSignal, invalid, isPlainObject, positiveInteger } from '../../validate.js';
 import type { BackboneInfo } from '../../embedding/backbone-spec.js';
-import type { BackendRequest } from './backend.js';
+import type { BackendRequest } from '../../tfjs/backend.js';
 import { checkClipShape } from '../../embedding/frame-embedder.js';
 import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
 

@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneInfo } from '../../embedding/backbone-spec.js';
-import type { BackendRequest } from './backend.js';
+import type { BackendRequest } from '../../tfjs/backend.js';
 
 /**
  * Bumped whenever these messages change. Tests run the pool from TypeScript source but the

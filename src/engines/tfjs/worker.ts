@@ -11,7 +11,7 @@
  * a `.ts` worker, so `pool.ts` points at the build output even when tests run from source.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { selectBackend } from './backend.js';
+import { selectBackend } from '../../tfjs/backend.js';
 import { embedClipsLocal, prepareLocalModel, type LocalEmbedModel } from './embedder.js';
 import { backboneFromArtifacts } from './fast.js';
 import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';

@@ -3,9 +3,9 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../../src/errors.js';
 import { convertKerasToOnnx } from '../../../src/engines/onnx/convert.js';
-import { modelToArtifacts } from '../../../src/engines/tfjs/artifacts.js';
-import { selectBackend } from '../../../src/engines/tfjs/backend.js';
-import { normalizeFrames } from '../../../src/engines/tfjs/registry.js';
+import { modelToArtifacts } from '../../../src/tfjs/artifacts.js';
+import { selectBackend } from '../../../src/tfjs/backend.js';
+import { normalizeFrames } from '../../../src/tfjs/registry.js';
 import type { Normalization } from '../../../src/embedding/backbone-spec.js';
 import { maxAbsDiff, prng } from '../../model/helpers.js';
 

@@ -8,7 +8,7 @@ import { ModelError } from '../../../src/errors.js';
 import { createFrameEmbedder } from '../../../src/engines/index.js';
 import { createOnnxEmbedder } from '../../../src/engines/onnx/embedder.js';
 import { onnxCachePaths } from '../../../src/engines/onnx/model.js';
-import { selectBackend } from '../../../src/engines/tfjs/backend.js';
+import { selectBackend } from '../../../src/tfjs/backend.js';
 import { normalizationParams, parseBackboneSpec } from '../../../src/embedding/backbone-spec.js';
 import { isOptionError } from '../../../src/validate.js';
 import { maxAbsDiff, prng, realFrames, testCacheDir } from '../../model/helpers.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError } from '../../../src/errors.js';
-import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
+import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/tfjs/registry.js';
 import { checkClipShape } from '../../../src/embedding/frame-embedder.js';
 import { createEmbedder, embedClipsLocal, prepareLocalModel, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { maxAbsDiff, prng, testCacheDir } from '../../model/helpers.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError, ShapeError } from '../../../src/errors.js';
-import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/engines/tfjs/registry.js';
+import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/tfjs/registry.js';
 import type { BackboneInfo } from '../../../src/embedding/backbone-spec.js';
 import { createEmbedder, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { loadModel } from '../../../src/model/model-files.js';

@@ -6,7 +6,7 @@
  * model that contains it reloads, and it passes the [B, T] mask on to a following recurrent
  * layer.
  */
-import { tf } from '../engines/tfjs/tf.js';
+import { tf } from './tf.js';
 
 type Layer = tf.layers.Layer;
 type Shape = Array<number | null>;

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from './tf.js';
-import { ModelError } from '../../errors.js';
-import { OUTPUT_DIRS, replaceDir, type OwnedDir } from '../../fs.js';
+import { ModelError } from '../errors.js';
+import { OUTPUT_DIRS, replaceDir, type OwnedDir } from '../fs.js';
 
 
 type Artifacts = tf.io.ModelArtifacts;

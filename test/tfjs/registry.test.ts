@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ModelError } from '../../../src/errors.js';
-import { selectBackend } from '../../../src/engines/tfjs/backend.js';
-import { loadBackbone, normalizeFrames } from '../../../src/engines/tfjs/registry.js';
-import { normalizationParams, parseBackboneSpec } from '../../../src/embedding/backbone-spec.js';
-import { embedClipsLocal, prepareLocalModel } from '../../../src/engines/tfjs/embedder.js';
-import { modelToArtifacts, writeArtifacts } from '../../../src/engines/tfjs/artifacts.js';
-import { maxAbsDiff } from '../../model/helpers.js';
+import { ModelError } from '../../src/errors.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
+import { loadBackbone, normalizeFrames } from '../../src/tfjs/registry.js';
+import { normalizationParams, parseBackboneSpec } from '../../src/embedding/backbone-spec.js';
+import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
+import { modelToArtifacts, writeArtifacts } from '../../src/tfjs/artifacts.js';
+import { maxAbsDiff } from '../model/helpers.js';
 
 let root: string;
 

@@ -6,10 +6,10 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from './tf.js';
-import { ModelError } from '../../errors.js';
-import { debug } from '../../log.js';
-import { checkSignal, nonEmptyString } from '../../validate.js';
-import { defaultCacheDir } from '../../fs.js';
+import { ModelError } from '../errors.js';
+import { debug } from '../log.js';
+import { checkSignal, nonEmptyString } from '../validate.js';
+import { defaultCacheDir } from '../fs.js';
 import {
   BACKBONES,
   DEFAULT_BACKBONE,
@@ -22,7 +22,7 @@ import {
   type CustomBackbone,
   type Normalization,
   type RegistryEntry,
-} from '../../embedding/backbone-spec.js';
+} from '../embedding/backbone-spec.js';
 import { selectBackend, type BackendRequest } from './backend.js';
 import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
 

@@ -5,9 +5,9 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tf } from './tf.js';
-import { FramewiseError } from '../../errors.js';
-import { debug } from '../../log.js';
-import { checkSignal, oneOf } from '../../validate.js';
+import { FramewiseError } from '../errors.js';
+import { debug } from '../log.js';
+import { checkSignal, oneOf } from '../validate.js';
 
 export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { FramewiseError } from '../../../src/errors.js';
-import { selectBackend, withHeadBackend } from '../../../src/engines/tfjs/backend.js';
+import { FramewiseError } from '../../src/errors.js';
+import { selectBackend, withHeadBackend } from '../../src/tfjs/backend.js';
 
 let hasTfjsNode = true;
 try {

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/engines/tfjs/backend.js';
-import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/engines/tfjs/registry.js';
-import { layersModelFromArtifacts, modelToArtifacts } from '../../src/engines/tfjs/artifacts.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
+import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/tfjs/registry.js';
+import { layersModelFromArtifacts, modelToArtifacts } from '../../src/tfjs/artifacts.js';
 import { TimeMask } from '../../src/model/layers.js';
-import { TimeDistributed } from '../../src/model/time-distributed.js';
-import { maxAbsDiff, testCacheDir } from './helpers.js';
+import { TimeDistributed } from '../../src/tfjs/time-distributed.js';
+import { maxAbsDiff, testCacheDir } from '../model/helpers.js';
 
 /** Dense 3 -> 2 with kernel [[1, 2], [3, 4], [5, 6]] and bias [0.5, -1], worked out by hand. */
 function handDense(name?: string): tf.layers.Layer {
