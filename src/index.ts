@@ -43,9 +43,6 @@ export type { FrameEmbedder } from './embedding/frame-embedder.js';
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
 export { createFrameEmbedder } from './engines/index.js';
 export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
-// The whole clip model (backbone + head) as one ONNX graph, for use outside framewise.
-export { exportOnnx } from './engines/onnx/export.js';
-export type { ExportOnnxOptions } from './engines/onnx/export.js';
 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
@@ -56,8 +53,9 @@ export { probe, planClips, parseSampling, extractClips } from './ingest/index.js
 export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
 
 // Model: Keras modelling on tfjs.
-export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, selectHeadBackend } from './model/index.js';
-export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions } from './model/index.js';
+// Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
+export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx, selectHeadBackend } from './model/index.js';
+export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
 export { clipMetrics, frameMetrics, aggregateScores, topK, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';

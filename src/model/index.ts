@@ -5,3 +5,4 @@ export { trainHead, type TrainData, type TrainOptions as TrainHeadOptions } from
 export type { Classifier as HeadClassifier, ModelInfo, TrainMetrics, EpochProgress } from './classifier.js';
 export { saveModel, loadModel, exportEndToEnd, type SaveModelOptions, type LoadModelOptions, type ExportOptions } from './model-files.js';
 export { selectHeadBackend } from './head-backend.js';
+export { exportOnnx, type ExportOnnxOptions } from './export-onnx.js';

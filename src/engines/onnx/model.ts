@@ -19,7 +19,7 @@ import { ModelError } from '../../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../../fs.js';
 import { debug } from '../../log.js';
 import { BACKBONES, nsfwjsVersion, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
-import { CONVERTER_VERSION, convertKerasToOnnx } from './convert.js';
+import { CONVERTER_VERSION, convertKerasToOnnx } from '../../tfjs/keras-to-onnx.js';
 import type { Ort } from './runtime.js';
 
 /** Largest difference from tfjs accepted on the check frame after a conversion. */

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ModelError } from '../../../src/errors.js';
-import { convertKerasToOnnx } from '../../../src/engines/onnx/convert.js';
-import { modelToArtifacts } from '../../../src/tfjs/artifacts.js';
-import { selectBackend } from '../../../src/tfjs/backend.js';
-import { normalizeFrames } from '../../../src/tfjs/registry.js';
-import type { Normalization } from '../../../src/embedding/backbone-spec.js';
-import { maxAbsDiff, prng } from '../../model/helpers.js';
+import { ModelError } from '../../src/errors.js';
+import { convertKerasToOnnx } from '../../src/tfjs/keras-to-onnx.js';
+import { modelToArtifacts } from '../../src/tfjs/artifacts.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
+import { normalizeFrames } from '../../src/tfjs/registry.js';
+import type { Normalization } from '../../src/embedding/backbone-spec.js';
+import { maxAbsDiff, prng } from '../model/helpers.js';
 
 /** Seeded weights; variances positive, so every BatchNormalization is a real affine map. */
 function setSeededWeights(model: tf.LayersModel, seed: number): void {

@@ -23,9 +23,9 @@
  * GRU are both [z, r, h], and Keras `reset_after` is ONNX `linear_before_reset`.
  */
 import onnxProto from 'onnx-proto';
-import { ModelError } from '../../errors.js';
-import { boolean, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../../validate.js';
-import type { Normalization } from '../../embedding/backbone-spec.js';
+import { ModelError } from '../errors.js';
+import { boolean, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
+import type { Normalization } from '../embedding/backbone-spec.js';
 import {
   appendKerasBackbone,
   GraphBuilder,
@@ -37,7 +37,7 @@ import {
   type KerasSource,
   type KerasWeight,
   type LayerJson,
-} from './convert.js';
+} from '../tfjs/keras-to-onnx.js';
 
 const { onnx } = onnxProto;
 const BOOL = onnx.TensorProto.DataType.BOOL;
@@ -267,10 +267,10 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
   if (options.mask !== undefined) boolean('options.mask', options.mask);
   const signal = checkSignal('options.signal', options.signal);
   signal?.throwIfAborted();
-  const { loadModel } = await import('../../model/model-files.js');
-  const { loadBackbone } = await import('../../tfjs/registry.js');
-  const { modelToArtifacts } = await import('../../tfjs/artifacts.js');
-  const { writeFileAtomic } = await import('../../fs.js');
+  const { loadModel } = await import('./model-files.js');
+  const { loadBackbone } = await import('../tfjs/registry.js');
+  const { modelToArtifacts } = await import('../tfjs/artifacts.js');
+  const { writeFileAtomic } = await import('../fs.js');
   const head = await loadModel(modelDir, { signal });
   try {
     const backbone = await loadBackbone(head.info.backbone, { cacheDir: options.cacheDir, signal });

@@ -12,8 +12,8 @@
  * `engine: 'auto'` can fall back to tfjs.
  */
 import onnxProto from 'onnx-proto';
-import { ModelError } from '../../errors.js';
-import { normalizationParams, type Normalization } from '../../embedding/backbone-spec.js';
+import { ModelError } from '../errors.js';
+import { normalizationParams, type Normalization } from '../embedding/backbone-spec.js';
 
 const { onnx } = onnxProto;
 
