@@ -2,7 +2,7 @@
  * The whole clip model as one ONNX graph, for use outside framewise.
  *
  *   frames uint8 [N, T, S, S, 3] (RGB 0..255; normalisation inside)
- *     -> Reshape [N*T, S, S, 3] -> backbone (converted, BN folded) -> Reshape [N, T, D]
+ *     -> Reshape [N*T, S, S, 3] -> backbone (BN folded by fold.ts, converted) -> Reshape [N, T, D]
  *     -> head: LSTM / GRU / bidirectional LSTM (ONNX LSTM, GRU) or the masked mean
  *     -> Dense -> Softmax -> probs [N, classes] (clip mode) or [N, T, classes] (frame mode)
  *
@@ -270,6 +270,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
   const { loadModel } = await import('./model-files.js');
   const { loadBackbone } = await import('../tfjs/registry.js');
   const { modelToArtifacts } = await import('../tfjs/artifacts.js');
+  const { foldedArtifacts } = await import('../tfjs/fold.js');
   const { writeFileAtomic } = await import('../fs.js');
   const head = await loadModel(modelDir, { signal });
   try {
@@ -278,7 +279,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
       if (backbone.id !== head.info.backboneId) throw new ModelError(`the model in ${modelDir} was trained on ${head.info.backboneId}, but its backbone now loads as ${backbone.id}`);
       if (!backbone.layersModel) throw new ModelError(`backbone '${backbone.id}' is a GraphModel; only LayersModel backbones are exported`);
       const bytes = exportWholeModel({
-        backbone: await modelToArtifacts(backbone.layersModel),
+        backbone: (await foldedArtifacts(backbone, { cacheDir: options.cacheDir, signal })).artifacts,
         inputSize: backbone.inputSize,
         normalize: backbone.normalize,
         head: await modelToArtifacts(head.model),

@@ -3,9 +3,9 @@
  *
  * The graph takes uint8 RGB frames NHWC `[N, S, S, 3]` (what the pipeline packs), casts
  * and normalises them inside the graph, runs NCHW (ONNX's layout), and gives the Keras
- * model's output `[N, D]` as `embedding`. BatchNormalization after a convolution that
- * feeds nothing else is folded into it (float64, rounded once); any other BN becomes a
- * per-channel Mul + Add. Spatial shapes are tracked through the graph so that TF's `same`
+ * model's output `[N, D]` as `embedding`. A BatchNormalization becomes a per-channel
+ * Mul + Add: callers convert the model that `foldBatchNorm` (`fold.ts`, the one place BN is
+ * folded) has rewritten, so only the BN layers it could not fold are left. Spatial shapes are tracked through the graph so that TF's `same`
  * padding can be written as explicit (possibly asymmetric) pads.
  *
  * A layer type or setting without a mapping throws a `ModelError` naming the layer, so
@@ -18,7 +18,7 @@ import { normalizationParams, type Normalization } from '../embedding/backbone-s
 const { onnx } = onnxProto;
 
 /** Bump when the graphs this writes change (part of the converted-model cache key). */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
 /** ONNX opset: Clip takes min/max as inputs (>= 11), Pad takes pads as an input (>= 11). */
 export const OPSET = 13;
 
@@ -197,9 +197,9 @@ export function weightsOf(source: KerasSource): Map<string, Map<string, KerasWei
 }
 
 /** `[kh, kw, in, out]` -> `[out, in, kh, kw]`. */
-function convKernel(w: KerasWeight): { dims: number[]; values: Float64Array } {
+function convKernel(w: KerasWeight): { dims: number[]; values: Float32Array } {
   const [kh, kw, cin, cout] = w.shape;
-  const out = new Float64Array(w.values.length);
+  const out = new Float32Array(w.values.length);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let i = 0; i < cin; i++)
@@ -208,9 +208,9 @@ function convKernel(w: KerasWeight): { dims: number[]; values: Float64Array } {
 }
 
 /** Depthwise `[kh, kw, C, M]` -> `[C*M, 1, kh, kw]` (output channel c*M + m, as TF orders them). */
-function depthwiseKernel(w: KerasWeight): { dims: number[]; values: Float64Array } {
+function depthwiseKernel(w: KerasWeight): { dims: number[]; values: Float32Array } {
   const [kh, kw, c, m] = w.shape;
-  const out = new Float64Array(w.values.length);
+  const out = new Float32Array(w.values.length);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let ch = 0; ch < c; ch++)
@@ -291,18 +291,6 @@ export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, option
   const values = new Map<string, Value>();
   const key = (ref: [string, number, number, Json?] | [string, number, number]) => `${ref[0]}:${ref[1]}:${ref[2]}`;
 
-  // Readers of each layer's output, to know when a BN can fold into the conv before it.
-  const readers = new Map<string, LayerJson[]>();
-  for (const layer of layers)
-    for (const node of layer.inbound_nodes)
-      for (const ref of node) {
-        if (!readers.has(ref[0])) readers.set(ref[0], []);
-        readers.get(ref[0])!.push(layer);
-      }
-  const isOutput = new Set(outputs.map((o) => o[0]));
-  /** BN layers folded into a conv: BN name -> the value the conv wrote. */
-  const foldedInto = new Map<string, LayerJson>();
-
   for (const layer of layers) {
     const cls = layer.class_name;
     const cfg = layer.config;
@@ -346,30 +334,13 @@ export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, option
         const kernel = cls === 'Conv2D' ? convKernel(kernelWeight) : depthwiseKernel(kernelWeight);
         const cout = kernel.dims[0];
         if (cls === 'Conv2D' && kernel.dims[1] * groups !== cin) throw unsupported(layer, `has a kernel for ${kernel.dims[1] * groups} input channels, its input has ${cin}`);
-        const bias = new Float64Array(cout);
-        if (cfg.use_bias) {
-          const b = w?.get('bias');
-          if (!b) throw unsupported(layer, 'has use_bias but no bias weight');
-          bias.set(b.values);
-        }
-        // Fold the BN that is this conv's only reader (and not a model output itself).
-        const activation = cfg.activation ?? 'linear';
-        const next = readers.get(layer.name) ?? [];
-        const bn = activation === 'linear' && next.length === 1 && next[0].class_name === 'BatchNormalization' && !isOutput.has(layer.name) ? next[0] : undefined;
-        if (bn) {
-          const { scale, shift } = bnAffine(bn, weights.get(bn.name), cout);
-          const per = kernel.values.length / cout;
-          for (let o = 0; o < cout; o++) {
-            for (let i = 0; i < per; i++) kernel.values[o * per + i] *= scale[o];
-            bias[o] = bias[o] * scale[o] + shift[o];
-          }
-          foldedInto.set(bn.name, layer);
-        }
+        const bias = cfg.use_bias ? w?.get('bias') : undefined;
+        if (cfg.use_bias && !bias) throw unsupported(layer, 'has use_bias but no bias weight');
         const ph = padsFor(padding, h, kh, sh, dh);
         const pw = padsFor(padding, wd, kw, sw, dw);
-        const inputs = [x.name, g.constant(`${layer.name}/W`, kernel.dims, Float32Array.from(kernel.values))];
-        if (cfg.use_bias || bn) inputs.push(g.constant(`${layer.name}/B`, [cout], Float32Array.from(bias)));
-        const conv = g.node('Conv', inputs, bn ? bn.name : layer.name, [
+        const inputs = [x.name, g.constant(`${layer.name}/W`, kernel.dims, kernel.values)];
+        if (bias) inputs.push(g.constant(`${layer.name}/B`, [cout], bias.values));
+        const conv = g.node('Conv', inputs, layer.name, [
           ints('kernel_shape', [kh, kw]),
           ints('strides', [sh, sw]),
           ints('dilations', [dh, dw]),
@@ -378,14 +349,10 @@ export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, option
           int('group', groups),
         ]);
         const shape = [cout, ph.out, pw.out];
-        const v = activate(g, layer, activation, { name: conv, shape });
-        out(v);
-        // Readers of the BN read the conv's (folded) output.
-        if (bn) values.set(`${bn.name}:0:0`, v);
+        out(activate(g, layer, cfg.activation ?? 'linear', { name: conv, shape }));
         break;
       }
       case 'BatchNormalization': {
-        if (foldedInto.has(layer.name)) break; // written by the conv
         const channels = x.shape[0];
         const { scale, shift } = bnAffine(layer, w, channels);
         // [C, 1, 1] broadcasts over [N, C, H, W]; [C] over [N, C].

@@ -148,7 +148,7 @@ describe('exportOnnx()', () => {
   });
 
   it('exports samples/model: the same probs as the model on tfjs, and the same labels', async () => {
-    const modelDir = join(import.meta.dirname, '..', '..', '..', 'samples', 'model');
+    const modelDir = join(import.meta.dirname, '..', '..', 'samples', 'model');
     const file = join(root, 'samples.onnx');
     const result = await exportOnnx(modelDir, file, { cacheDir: testCacheDir() });
     expect(result).toMatchObject({ file, mode: 'clip', labels: ['forward', 'reversed'] });

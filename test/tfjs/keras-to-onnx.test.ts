@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/errors.js';
 import { convertKerasToOnnx } from '../../src/tfjs/keras-to-onnx.js';
 import { modelToArtifacts } from '../../src/tfjs/artifacts.js';
+import { foldBatchNorm } from '../../src/tfjs/fold.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import { normalizeFrames } from '../../src/tfjs/registry.js';
 import type { Normalization } from '../../src/embedding/backbone-spec.js';
@@ -24,9 +25,10 @@ function setSeededWeights(model: tf.LayersModel, seed: number): void {
 
 /**
  * Every layer mapping in one graph, at an odd size (15) so that TF `same` at stride 2 needs
- * the asymmetric pad: conv+BN (folded), ReLU6, depthwise with multiplier 2 + BN, zero
- * padding, Add, a BN that cannot fold (after Add), Concatenate, max and average pooling
- * with `same`, Activation, global pooling, Dense.
+ * the asymmetric pad: conv+BN, ReLU6, depthwise with multiplier 2 + BN, zero padding, Add,
+ * a BN that cannot fold (after Add), Concatenate, max and average pooling with `same`,
+ * Activation, global pooling, Dense. Converted as it is (every BN a Mul + Add) and as the
+ * engines convert it, after `foldBatchNorm` (only the BN after Add left).
  */
 function everyLayerModel(): tf.LayersModel {
   const input = tf.input({ shape: [15, 15, 3], name: 'img' });
@@ -72,17 +74,25 @@ describe('convertKerasToOnnx()', () => {
     await selectBackend('wasm');
   });
 
-  it.each<[string, () => tf.LayersModel, number, Normalization]>([
-    ['every mapped layer, odd size, imagenet mean/std', everyLayerModel, 15, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
-    ['Flatten over 3x3, -1..1', flattenModel, 7, '-1..1'],
-  ])('gives the tfjs outputs from uint8 frames: %s', async (_, build, S, normalize) => {
+  it.each<[string, () => tf.LayersModel, number, Normalization, boolean]>([
+    ['every mapped layer, odd size, imagenet mean/std', everyLayerModel, 15, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, false],
+    ['every mapped layer, BatchNorm folded first', everyLayerModel, 15, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, true],
+    ['Flatten over 3x3, -1..1', flattenModel, 7, '-1..1', false],
+  ])('gives the tfjs outputs from uint8 frames: %s', async (_, build, S, normalize, fold) => {
     const model = build();
     try {
       setSeededWeights(model, 7);
       const n = 3;
       const rand = prng(11);
       const frames = Uint8Array.from({ length: n * S * S * 3 }, () => Math.floor(rand() * 256));
-      const bytes = convertKerasToOnnx(await modelToArtifacts(model), { inputSize: S, normalize });
+      let source = model;
+      if (fold) {
+        const result = await foldBatchNorm(model, { verifyTolerance: 0 });
+        expect(result.folded.map((f) => f.bn)).toEqual(['c1_bn', 'dw_bn']);
+        source = result.model;
+      }
+      const bytes = convertKerasToOnnx(await modelToArtifacts(source), { inputSize: S, normalize });
+      if (source !== model) source.dispose();
       const want = tf.tidy(() => (model.predict(normalizeFrames(tf.tensor4d(frames, [n, S, S, 3], 'int32'), normalize)) as tf.Tensor).dataSync());
       const got = await onnxRun(bytes, frames, S, n);
       expect(got.length).toBe(want.length);

@@ -116,14 +116,21 @@ async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../../tfjs/
   }
 }
 
-/** Converts a tfjs-loaded backbone (registry or custom LayersModel) and checks it against tfjs. */
-async function convertLoaded(ort: Ort, backbone: import('../../tfjs/registry.js').LoadedBackbone): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
+/**
+ * Converts a tfjs-loaded backbone (registry or custom LayersModel), BatchNorm folded as the
+ * tfjs engine runs it, and checks it against tfjs.
+ */
+async function convertLoaded(
+  ort: Ort,
+  backbone: import('../../tfjs/registry.js').LoadedBackbone,
+  options: { cacheDir: string; signal?: AbortSignal },
+): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
   if (!backbone.layersModel) {
     throw new ModelError(`ONNX conversion: backbone '${backbone.name}' is a tfjs GraphModel; only LayersModels are converted (give an .onnx file instead)`);
   }
-  const { modelToArtifacts } = await import('../../tfjs/artifacts.js');
-  const artifacts = await modelToArtifacts(backbone.layersModel);
+  const { foldedArtifacts } = await import('../../tfjs/fold.js');
   const t0 = Date.now();
+  const { artifacts } = await foldedArtifacts(backbone, options);
   const bytes = convertKerasToOnnx(
     artifacts,
     { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name },
@@ -158,7 +165,7 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {
     const info = backboneInfo(backbone);
-    const { bytes, maxAbsDiff } = await convertLoaded(ort, backbone);
+    const { bytes, maxAbsDiff } = await convertLoaded(ort, backbone, { cacheDir, signal });
     if (typeof spec !== 'string') return { info, bytes, source: 'converted', maxAbsDiff };
     const { index, model } = onnxCachePaths(cacheDir, spec, info.id);
     try {

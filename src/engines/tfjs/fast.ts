@@ -3,24 +3,17 @@
  * embedder) run, and how a backbone is rebuilt from artifacts.
  *
  * - A LayersModel backbone runs with its BatchNormalization folded into the convolutions
- *   (`fold.ts`). The folded model is cached on disk beside the backbone, under
- *   `<cacheDir>/backbones/<id>-folded/`, so the rewrite runs once per backbone. Its
- *   `folded.json` records the hash of its content, checked on every read. The backbone id
- *   does not change: the folded model gives the same features within 1e-4, so caches
- *   keyed by the id stay valid.
+ *   (`src/tfjs/fold.ts`, cached on disk beside the backbone, so the rewrite runs once per
+ *   backbone).
  * - A GraphModel backbone runs as it is (tfjs-converter already folds BN at conversion).
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { tf } from '../../tfjs/tf.js';
 import { ModelError } from '../../errors.js';
-import { debug } from '../../log.js';
 import { checkSignal } from '../../validate.js';
-import { defaultCacheDir } from '../../fs.js';
 import type { BackboneInfo, CustomBackbone } from '../../embedding/backbone-spec.js';
 import type { LoadedBackbone } from '../../tfjs/registry.js';
-import { foldBatchNorm } from './fold.js';
-import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from '../../tfjs/artifacts.js';
+import { foldedArtifacts } from '../../tfjs/fold.js';
+import { layersModelFromArtifacts, modelToArtifacts, readArtifacts } from '../../tfjs/artifacts.js';
 
 /** A backbone in the form a worker can load: serialised, plus what it is. */
 export interface BackboneArtifacts {
@@ -41,53 +34,6 @@ export interface BackboneArtifactsOptions {
   /** @default `FRAMEWISE_CACHE` or `~/.cache/framewise` */
   cacheDir?: string;
   signal?: AbortSignal;
-}
-
-/** Bump when the folded files change meaning. */
-const FOLD_FORMAT = 1;
-
-function contentHash(artifacts: tf.io.ModelArtifacts): string {
-  return hashArtifacts(artifacts.modelTopology, weightBytes(artifacts));
-}
-
-/** The folded backbone's artifacts, from the cache or folded now (and cached). */
-export async function foldedArtifacts(
-  backbone: LoadedBackbone,
-  options: { cacheDir?: string; signal?: AbortSignal } = {},
-): Promise<{ artifacts: tf.io.ModelArtifacts; fromCache: boolean }> {
-  const signal = checkSignal('signal', options.signal);
-  if (!backbone.layersModel) throw new ModelError(`backbone ${backbone.id} is not a LayersModel; only LayersModels fold`);
-  const dir = path.join(options.cacheDir ?? defaultCacheDir(), 'backbones', `${backbone.id}-folded`);
-  try {
-    const meta = JSON.parse(await readFile(path.join(dir, 'folded.json'), 'utf8')) as { source?: string; hash?: string; format?: number };
-    const artifacts = await readArtifacts(dir, { signal });
-    if (meta.format !== FOLD_FORMAT || meta.source !== backbone.id || meta.hash !== contentHash(artifacts)) {
-      throw new Error(`folded cache entry ${dir} does not match its record`);
-    }
-    debug('fold: %s from cache', backbone.id);
-    return { artifacts, fromCache: true };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') debug('fold: cache miss for %s: %s', backbone.id, (error as Error).message);
-  }
-  signal?.throwIfAborted();
-  const t0 = Date.now();
-  const result = await foldBatchNorm(backbone.layersModel, { signal });
-  let artifacts: tf.io.ModelArtifacts;
-  try {
-    artifacts = await modelToArtifacts(result.model);
-  } finally {
-    result.model.dispose();
-  }
-  debug('fold: %s folded %d BN layers in %d ms (max diff %s)', backbone.id, result.folded.length, Date.now() - t0, result.maxAbsDiff);
-  try {
-    const meta = { format: FOLD_FORMAT, source: backbone.id, hash: contentHash(artifacts), folded: result.folded.length, kept: result.kept, maxAbsDiff: result.maxAbsDiff };
-    await mkdir(path.dirname(dir), { recursive: true });
-    await writeArtifacts(dir, artifacts, { 'folded.json': JSON.stringify(meta) });
-  } catch (error) {
-    // A read-only or full cache costs a fold per run, not correctness.
-    debug('fold: cache write failed: %s', (error as Error).message);
-  }
-  return { artifacts, fromCache: false };
 }
 
 /**

@@ -1,10 +1,10 @@
 import { readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../../src/tfjs/backend.js';
-import { foldBatchNorm } from '../../../src/engines/tfjs/fold.js';
-import { fixture } from '../../fixtures.js';
-import { maxAbsDiff, realFrames } from '../../model/helpers.js';
+import { selectBackend } from '../../src/tfjs/backend.js';
+import { foldBatchNorm } from '../../src/tfjs/fold.js';
+import { fixture } from '../fixtures.js';
+import { maxAbsDiff, realFrames } from '../model/helpers.js';
 
 const S = 224;
 

@@ -16,11 +16,23 @@
  * inbound node that read a BN output to read the convolution instead, turn `use_bias` on),
  * rebuilds the model with `tf.models.modelFromJSON`, and sets the weights. It never changes
  * the input model. Scales are computed in float64 and rounded once.
+ *
+ * This is the one place BN is folded: the tfjs engine runs the folded model, and the ONNX
+ * conversions (the onnx engine, `exportOnnx`) convert it. `foldedArtifacts` caches the
+ * folded model on disk beside the backbone, under `<cacheDir>/backbones/<id>-folded/`, so
+ * the rewrite runs once per backbone. Its `folded.json` records the hash of its content,
+ * checked on every read. The backbone id does not change: the folded model gives the same
+ * features within 1e-4, so caches keyed by the id stay valid.
  */
-import { tf } from '../../tfjs/tf.js';
-import { ModelError } from '../../errors.js';
-import { debug } from '../../log.js';
-import { checkSignal } from '../../validate.js';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tf } from './tf.js';
+import { ModelError } from '../errors.js';
+import { defaultCacheDir } from '../fs.js';
+import { debug } from '../log.js';
+import { checkSignal } from '../validate.js';
+import { hashArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
+import type { LoadedBackbone } from './registry.js';
 
 /** Options of {@link foldBatchNorm}. */
 export interface FoldOptions {
@@ -213,4 +225,51 @@ function compareOnProbe(a: tf.LayersModel, b: tf.LayersModel): number {
     const yb = b.predict(x) as tf.Tensor;
     return ya.sub(yb).abs().max().dataSync()[0];
   });
+}
+
+/** Bump when the folded files change meaning. */
+const FOLD_FORMAT = 1;
+
+function contentHash(artifacts: tf.io.ModelArtifacts): string {
+  return hashArtifacts(artifacts.modelTopology, weightBytes(artifacts));
+}
+
+/** The folded backbone's artifacts, from the cache or folded now (and cached). */
+export async function foldedArtifacts(
+  backbone: LoadedBackbone,
+  options: { cacheDir?: string; signal?: AbortSignal } = {},
+): Promise<{ artifacts: tf.io.ModelArtifacts; fromCache: boolean }> {
+  const signal = checkSignal('signal', options.signal);
+  if (!backbone.layersModel) throw new ModelError(`backbone ${backbone.id} is not a LayersModel; only LayersModels fold`);
+  const dir = path.join(options.cacheDir ?? defaultCacheDir(), 'backbones', `${backbone.id}-folded`);
+  try {
+    const meta = JSON.parse(await readFile(path.join(dir, 'folded.json'), 'utf8')) as { source?: string; hash?: string; format?: number };
+    const artifacts = await readArtifacts(dir, { signal });
+    if (meta.format !== FOLD_FORMAT || meta.source !== backbone.id || meta.hash !== contentHash(artifacts)) {
+      throw new Error(`folded cache entry ${dir} does not match its record`);
+    }
+    debug('fold: %s from cache', backbone.id);
+    return { artifacts, fromCache: true };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') debug('fold: cache miss for %s: %s', backbone.id, (error as Error).message);
+  }
+  signal?.throwIfAborted();
+  const t0 = Date.now();
+  const result = await foldBatchNorm(backbone.layersModel, { signal });
+  let artifacts: tf.io.ModelArtifacts;
+  try {
+    artifacts = await modelToArtifacts(result.model);
+  } finally {
+    result.model.dispose();
+  }
+  debug('fold: %s folded %d BN layers in %d ms (max diff %s)', backbone.id, result.folded.length, Date.now() - t0, result.maxAbsDiff);
+  try {
+    const meta = { format: FOLD_FORMAT, source: backbone.id, hash: contentHash(artifacts), folded: result.folded.length, kept: result.kept, maxAbsDiff: result.maxAbsDiff };
+    await mkdir(path.dirname(dir), { recursive: true });
+    await writeArtifacts(dir, artifacts, { 'folded.json': JSON.stringify(meta) });
+  } catch (error) {
+    // A read-only or full cache costs a fold per run, not correctness.
+    debug('fold: cache write failed: %s', (error as Error).message);
+  }
+  return { artifacts, fromCache: false };
 }
