@@ -18,11 +18,9 @@ import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { planClips } from '../ingest/sampling.js';
 import { debug } from '../log.js';
-import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
-import type { BackboneSpec } from './backbone-spec.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
-import { cacheKey, EmbeddingCache, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
+import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
 import { ProgressTracker } from './progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
 
@@ -301,47 +299,10 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-/** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
-export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
-  backbone: BackboneSpec;
-  /** @default 'auto' */
-  engine?: EngineRequest;
-  backend: BackendRequest;
-  /** Frame side; must match the backbone's input size. @default the backbone's */
-  size: number | undefined;
-  /** Backbone worker threads. @default by cores */
-  workers: number | undefined;
-  /** The cache folder (embeddings and converted backbones), or false for none. */
-  cache: string | false;
-  signal?: AbortSignal;
-}
-
 /** A size that does not match the backbone. */
 export function checkSize(size: number | undefined, inputSize: number): number {
   if (size !== undefined && size !== inputSize) {
     throw new UsageError(`\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`);
   }
   return inputSize;
-}
-
-/** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
-export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
-  const { backbone, engine, backend, size, workers, cache, signal, ...rest } = settings;
-  const embedder = await createFrameEmbedder({
-    backbone,
-    engine,
-    backend,
-    cacheDir: cache === false ? undefined : cache,
-    workers,
-    signal,
-    lazy: true,
-  });
-  try {
-    const side = checkSize(size, embedder.inputSize);
-    debug('runner: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
-    return new LocalRunner(embedder, ingestStages, { ...rest, size: side, store: cache === false ? undefined : new EmbeddingCache(cache) });
-  } catch (error) {
-    await embedder.dispose();
-    throw error;
-  }
 }

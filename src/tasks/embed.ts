@@ -2,7 +2,7 @@
  * `createPipeline()`: the embedding task behind `framewise embed` and the library. It owns
  * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
-import { createLocalRunner } from '../embedding/local-runner.js';
+import { createLocalRunner } from '../runners/local.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';

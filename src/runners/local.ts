@@ -1,0 +1,46 @@
+/**
+ * The local runner over an engine: the one place a run on this machine builds its backbone
+ * (through the engines' factory) and hands it to the embedding folder's `LocalRunner`.
+ */
+import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import type { BackboneSpec } from '../embedding/backbone-spec.js';
+import { EmbeddingCache } from '../embedding/cache.js';
+import { checkSize, ingestStages, LocalRunner, type EngineOptions } from '../embedding/local-runner.js';
+import { debug } from '../log.js';
+
+/** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
+export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
+  backbone: BackboneSpec;
+  /** @default 'auto' */
+  engine?: EngineRequest;
+  backend: BackendRequest;
+  /** Frame side; must match the backbone's input size. @default the backbone's */
+  size: number | undefined;
+  /** Backbone worker threads. @default by cores */
+  workers: number | undefined;
+  /** The cache folder (embeddings and converted backbones), or false for none. */
+  cache: string | false;
+  signal?: AbortSignal;
+}
+
+/** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
+export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
+  const { backbone, engine, backend, size, workers, cache, signal, ...rest } = settings;
+  const embedder = await createFrameEmbedder({
+    backbone,
+    engine,
+    backend,
+    cacheDir: cache === false ? undefined : cache,
+    workers,
+    signal,
+    lazy: true,
+  });
+  try {
+    const side = checkSize(size, embedder.inputSize);
+    debug('runner: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
+    return new LocalRunner(embedder, ingestStages, { ...rest, size: side, store: cache === false ? undefined : new EmbeddingCache(cache) });
+  } catch (error) {
+    await embedder.dispose();
+    throw error;
+  }
+}
