@@ -6,9 +6,7 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { checkQueueName, checkRedisUrl } from '../runners/protocol.js';
-import type { RemoteSettings } from '../runners/remote-runner.js';
-import type { PipelineOptions } from '../tasks/options.js';
+import { checkQueueName, checkRedisUrl, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {

@@ -14,22 +14,18 @@
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { QueueError, UsageError, type RecordErrorCode } from '../errors.js';
+import { QueueError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import type { Sampling } from '../ingest/types.js';
 
-/** The queue name when none is given. */
-export const DEFAULT_QUEUE = 'framewise';
 /** The BullMQ job name of an embedding job. */
 export const JOB_NAME = 'embed';
 /** Bumped when job data or results change shape; workers refuse other versions. */
 export const PROTOCOL_VERSION = 1;
 /** BullMQ's failure reason for a job whose workers died more than `maxStalledCount` times. */
 export const STALLED_REASON = 'job stalled more than allowable limit';
-/** How Redis waits are bounded when the caller gives no timeout. */
-export const DEFAULT_REDIS_TIMEOUT_MS = 60_000;
 
 /** The settings that decide a video's embeddings; they travel with the job. */
 export interface JobSettings {
@@ -96,28 +92,6 @@ export function decodeResult(path: string, value: unknown): { host: string; outc
     host: result.host,
     outcome: { path, clips: video.clips, frames: video.frames, dim: video.dim, embeddings, cached: video.cached, ...(video.backend ? { backend: video.backend } : {}) },
   };
-}
-
-/** A `redis://` or `rediss://` URL, or a UsageError naming `field`. */
-export function checkRedisUrl(field: string, value: unknown): string {
-  let url: URL | undefined;
-  try {
-    url = typeof value === 'string' ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) {
-    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db]) for \`${field}\` but received ${JSON.stringify(value)}`);
-  }
-  return String(value);
-}
-
-/** A BullMQ queue name: letters, digits, `-`, `_` and `.`. */
-export function checkQueueName(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(value)) {
-    throw new UsageError(`Expected a queue name (letters, digits, '-', '_', '.') for \`${field}\` but received ${JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 /** The URL with any password hidden, for messages and logs. */

@@ -23,6 +23,7 @@ import { redisClient, within } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
+import type { RemoteSettings } from '../embedding/options.js';
 import { checkSize } from '../embedding/local-runner.js';
 import { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';
@@ -41,14 +42,6 @@ import {
 } from './protocol.js';
 
 /** Where a run across machines sends its work. */
-export interface RemoteSettings {
-  /** The Redis that holds the queue: `redis://host:6379[/db]` (or `rediss://`). */
-  redis: string;
-  /** @default 'framewise' */
-  queue?: string;
-  /** How long to wait for an unreachable Redis before the run fails. @default 60000 */
-  timeoutMs?: number;
-}
 
 /** How often the head of the window and the worker count are looked at. */
 const POLL_MS = 2000;

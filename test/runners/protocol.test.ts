@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QueueError, UsageError } from '../../src/errors.js';
-import { checkQueueName, checkRedisUrl, decodeResult, encodeResult, jobData, jobId, redactUrl, type JobSettings } from '../../src/runners/protocol.js';
+import { checkQueueName, checkRedisUrl } from '../../src/embedding/options.js';
+import { decodeResult, encodeResult, jobData, jobId, redactUrl, type JobSettings } from '../../src/runners/protocol.js';
 
 const settings: JobSettings = { sampling: { kind: 'uniform', frames: 4 }, size: 224, fit: 'cover' };
 const identity = { size: 10, mtimeMs: 1, headTail: 'ab' };
