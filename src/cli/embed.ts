@@ -7,7 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { checkOutputDir, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
+import { checkOutputDir, OUTPUT_DIRS, writeFileAtomic } from '../output/index.js';
 import { backboneFlags, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 

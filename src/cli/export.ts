@@ -49,7 +49,7 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
     if (!ours) throw new UsageError(`${out} exists and is not a framewise ${format} export; not replacing it`);
   }
   if (format === 'onnx') {
-    const { exportOnnx } = await import('../model/export-onnx.js');
+    const { exportOnnx } = await import('../index.js');
     const result = await exportOnnx(modelDir, out, { frames, mask });
     const T = frames ?? 'T';
     const inputs = `frames uint8 [N, ${T}, S, S, 3]${mask ? `, mask bool [N, ${T}]` : ' (all-zero frames are padding)'}`;

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
+import { checkOutputDir, OUTPUT_DIRS } from '../output/index.js';
 import { intFlag, stringFlag, type Flags } from './common.js';
 
 function fraction(flags: Flags, name: string, fallback: number): number {

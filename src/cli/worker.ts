@@ -5,7 +5,7 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import type { WorkerStats } from '../runners/worker.js';
+import type { WorkerStats } from '../tasks/index.js';
 import { backboneFlags, intFlag, isAbort, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
@@ -33,7 +33,7 @@ async function runWorker(flags: Flags): Promise<number> {
     if (!quiet) process.stderr.write(`framewise worker: ${line}\n`);
   };
 
-  const { startWorker } = await import('../runners/worker.js');
+  const { startWorker } = await import('../tasks/index.js');
   const loading = new AbortController();
   let handle: Awaited<ReturnType<typeof startWorker>> | undefined;
   let signals = 0;

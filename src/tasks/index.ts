@@ -5,3 +5,5 @@ export { train, type TrainOptions, type TrainResult } from './train.js';
 export { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
 export { discoverInputs, type InputEntry, type Inputs } from './inputs.js';
 export { resolveOptions, type PipelineOptions } from './options.js';
+// A worker for runs across machines (the queue client loads when it starts).
+export { startWorker, type WorkerHandle, type WorkerOptions, type WorkerStats } from '../runners/index.js';
