@@ -66,13 +66,6 @@ export function parseSampling(text: string, frames: number, field = 'sampling'):
   throw invalid(field, "'uniform', 'fps:<n>[/<stride>]' or 'window:<length>/<stride>' (seconds)", text);
 }
 
-/** The inverse of parseSampling, for reports and model files (`frames` is not included). */
-export function formatSampling(sampling: Sampling): string {
-  if (sampling.kind === 'uniform') return 'uniform';
-  if (sampling.kind === 'fps') return `fps:${sampling.fps}${sampling.stride !== undefined ? `/${sampling.stride}` : ''}`;
-  return `window:${sampling.length}/${sampling.stride}`;
-}
-
 interface Timeline {
   /** Time of frame 0. */
   t0: number;

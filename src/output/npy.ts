@@ -35,21 +35,6 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Buffer 
   return Buffer.concat([npyHeader(shape), body]);
 }
 
-/** Reads a float32 `.npy` written by `encodeNpy` (for tests and round trips). */
-export function decodeNpy(file: Buffer): { shape: number[]; data: Float32Array } {
-  if (!file.subarray(0, 6).equals(MAGIC)) throw new Error('npy: bad magic');
-  const length = file.readUInt16LE(8);
-  const header = file.subarray(10, 10 + length).toString('latin1');
-  if (!header.includes("'descr': '<f4'")) throw new Error(`npy: only <f4 is supported, got ${header}`);
-  const shapeText = /'shape': \(([^)]*)\)/.exec(header)?.[1] ?? '';
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  const start = 10 + length;
-  const bytes = file.subarray(start);
-  const data = new Float32Array(bytes.length / 4);
-  Buffer.from(data.buffer).set(bytes);
-  return { shape, data };
-}
-
 /** A file name for a video's `.npy`: its base name plus a hash of the full path, so two `a.mp4` in different folders do not collide. */
 export function npyNameFor(videoPath: string): string {
   const stem = basename(videoPath, extname(videoPath)).replace(/[^\w.-]+/g, '_').slice(0, 80) || 'video';

@@ -248,9 +248,6 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
 
     const info = classifier.model;
     const sampling = classifier.sampling;
-    // framewise.json keeps the training seed in `metrics.seed` (older drafts: `seed`).
-    const seedOf = (x: unknown): number | null => (isPlainObject(x) && typeof x.seed === 'number' ? x.seed : null);
-    const trainSeed = seedOf(info) ?? seedOf(info.metrics) ?? null;
     const report: MetricsReport = {
       schema: METRICS_SCHEMA,
       mode,
@@ -258,10 +255,10 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
         id: await modelId(modelDir, labels),
         dir: resolve(modelDir),
         labels,
-        head: typeof info.head === 'string' ? info.head : typeof (info.head as { type?: unknown } | undefined)?.type === 'string' ? (info.head as { type: string }).type : null,
+        head: info.head.type,
         backboneId: classifier.backboneId ?? null,
-        trainSeed,
-        framewiseVersion: typeof info.version === 'string' ? info.version : typeof info.framewiseVersion === 'string' ? info.framewiseVersion : null,
+        trainSeed: info.metrics?.seed ?? null,
+        framewiseVersion: info.version,
       },
       dataset: {
         source: inputs.map((i) => resolve(i)).join(', '),

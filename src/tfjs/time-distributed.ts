@@ -123,8 +123,3 @@ export class TimeDistributed extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(TimeDistributed);
-
-/** Wraps `layer` so it runs once over [B*T, ...] for input [B, T, ...]. */
-export function timeDistributed(args: TimeDistributedArgs): TimeDistributed {
-  return new TimeDistributed(args);
-}

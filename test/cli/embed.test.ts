@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '../../src/output/npy.js';
+import { decodeNpy } from '../output/helpers.js';
 import { assertBuilt, jsonl, ROOT, runCli, startCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-cli-embed-'));

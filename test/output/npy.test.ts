@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy, encodeNpy, npyHeader } from '../../src/output/npy.js';
+import { encodeNpy, npyHeader } from '../../src/output/npy.js';
+import { decodeNpy } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-npy-'));
 describe('npy', () => {
