@@ -30,7 +30,8 @@ if (!existsSync(dist)) {
   process.stderr.write('bench-train: dist/ is missing; run `npm run build` first\n');
   process.exit(2);
 }
-const { trainHead, selectHeadBackend } = await import(dist);
+const { trainHead } = await import(dist);
+const { selectHeadBackend } = await import(join(import.meta.dirname, '..', 'dist', 'model', 'head-backend.js'));
 
 const { values } = parseArgs({
   options: {

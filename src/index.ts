@@ -54,11 +54,11 @@ export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, Fra
 
 // Model: Keras modelling on tfjs.
 // Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
-export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx, selectHeadBackend } from './model/index.js';
+export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx } from './model/index.js';
 export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
-export { clipMetrics, frameMetrics, aggregateScores, topK, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
+export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
 export type {
   ClipMetrics,
   FrameMetrics,

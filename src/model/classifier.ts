@@ -77,7 +77,7 @@ export interface ModelInfo {
   [key: string]: unknown;
 }
 
-export class Classifier {
+export class HeadClassifier {
   readonly model: tf.LayersModel;
   info: ModelInfo;
   private disposed = false;

@@ -14,7 +14,7 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveIn
 import { selectBackend, type BackendRequest } from '../tfjs/backend.js';
 import { loadBackbone } from '../tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
-import { Classifier, type ModelInfo } from './classifier.js';
+import { HeadClassifier, type ModelInfo } from './classifier.js';
 import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../tfjs/artifacts.js';
 import { Normalize, TimeMask } from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
@@ -38,9 +38,9 @@ export interface SaveModelOptions {
  * Writes a classifier to `dir` (replaced atomically): model.json, weights.bin, framewise.json.
  * Returns the framewise.json contents.
  */
-export async function saveModel(dir: string, classifier: Classifier, options: SaveModelOptions = {}): Promise<ModelInfo> {
+export async function saveModel(dir: string, classifier: HeadClassifier, options: SaveModelOptions = {}): Promise<ModelInfo> {
   nonEmptyString('dir', dir);
-  if (!(classifier instanceof Classifier)) throw invalid('classifier', 'a Classifier (from trainHead or loadModel)', classifier);
+  if (!(classifier instanceof HeadClassifier)) throw invalid('classifier', 'a HeadClassifier (from trainHead or loadModel)', classifier);
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
   if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
@@ -107,7 +107,7 @@ export interface LoadModelOptions {
 }
 
 /** Loads a model folder written by `saveModel`. */
-export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<Classifier> {
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<HeadClassifier> {
   nonEmptyString('dir', dir);
   const signal = checkSignal('options.signal', options.signal);
   const info = await readModelInfo(dir);
@@ -130,7 +130,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     model.dispose();
     throw new ModelError(`the head in ${dir} gives ${output?.[output.length - 1]} scores but framewise.json lists ${info.labels.length} labels (${info.labels.join(', ')})`);
   }
-  return new Classifier(model, info);
+  return new HeadClassifier(model, info);
 }
 
 export interface ExportOptions {

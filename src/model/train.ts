@@ -11,7 +11,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
-import { checkEmbeddings, Classifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
+import { checkEmbeddings, HeadClassifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { fastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
@@ -32,7 +32,7 @@ export interface TrainData {
   groups?: readonly string[];
 }
 
-export interface TrainOptions {
+export interface TrainHeadOptions {
   head?: HeadOptions;
   /** The class order. @default the sorted distinct labels */
   labels?: string[];
@@ -71,7 +71,7 @@ interface Prepared {
   groups: string[];
 }
 
-function validate(data: TrainData, options: TrainOptions, frame: boolean): Prepared {
+function validate(data: TrainData, options: TrainHeadOptions, frame: boolean): Prepared {
   if (!isPlainObject(data)) throw invalid('data', 'a training data object', data);
   checkEmbeddings('trainHead', data.embeddings, data.shape, undefined, data.masks);
   const [n, t, d] = data.shape;
@@ -173,7 +173,7 @@ function clipLabels(p: Prepared, frame: boolean): number[] {
   });
 }
 
-function classWeights(p: Prepared, train: number[], frame: boolean, option: TrainOptions['classWeight']): Float32Array {
+function classWeights(p: Prepared, train: number[], frame: boolean, option: TrainHeadOptions['classWeight']): Float32Array {
   const weights = new Float32Array(p.classes.length).fill(1);
   if (option === undefined) return weights;
   if (option === 'balanced') {
@@ -348,7 +348,7 @@ function slowStep(model: tf.LayersModel, batch: Batch, optimizer: tf.Optimizer, 
   return { loss, hits: hits!, counted: counted! };
 }
 
-function resolveOptions(options: TrainOptions) {
+function resolveOptions(options: TrainHeadOptions) {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalid('onEpoch', 'a function', options.onEpoch);
   return {
@@ -367,7 +367,7 @@ function resolveOptions(options: TrainOptions) {
  * Trains a head on frame embeddings and returns the classifier with the best weights (lowest
  * validation loss; lowest training loss without a validation split).
  */
-export async function trainHead(data: TrainData, options: TrainOptions = {}): Promise<Classifier> {
+export async function trainHead(data: TrainData, options: TrainHeadOptions = {}): Promise<HeadClassifier> {
   const signal = checkSignal('signal', options.signal);
   const o = resolveOptions(options);
   const frame = o.head.mode === 'frame';
@@ -491,5 +491,5 @@ export async function trainHead(data: TrainData, options: TrainOptions = {}): Pr
     backend: currentBackend() ?? null,
     createdAt: new Date().toISOString(),
   };
-  return new Classifier(model, info);
+  return new HeadClassifier(model, info);
 }

@@ -9,7 +9,7 @@ import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import type { Sampling } from '../ingest/types.js';
-import type { Classifier as Head, ModelInfo } from '../model/classifier.js';
+import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
 import { openRunner } from './embed.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainHead } from '../../src/model/train.js';
-import type { Classifier } from '../../src/model/classifier.js';
+import type { HeadClassifier } from '../../src/model/classifier.js';
 import { fixture } from '../fixtures.js';
 import { cachedVideoEmbeddings, evenIndices, localEmbedder, prng, type TestEmbedder } from './helpers.js';
 
@@ -87,7 +87,7 @@ describe('arrow of time', () => {
     test = { embeddings: testFlat, shape: [testRows.length, T, d], labels: testRows.map((r) => r.label) };
   });
 
-  async function heldOutAccuracy(head: Classifier): Promise<number> {
+  async function heldOutAccuracy(head: HeadClassifier): Promise<number> {
     const probs = await head.predict(test.embeddings, test.shape);
     const predicted = argmaxRows(probs, head.labels.length).map((c) => head.labels[c]);
     return predicted.filter((p, i) => p === test.labels[i]).length / predicted.length;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/errors.js';
 import { loadBackbone, type LoadedBackbone } from '../../src/tfjs/registry.js';
-import { Classifier } from '../../src/model/classifier.js';
+import { HeadClassifier } from '../../src/model/classifier.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { readArtifacts } from '../../src/tfjs/artifacts.js';
 import { checkCompatible, exportEndToEnd, loadModel, saveModel } from '../../src/model/model-files.js';
@@ -43,7 +43,7 @@ async function makeClips(n: number, seed: number) {
   return { frames, embeddings };
 }
 
-async function trained(mode: 'clip' | 'frame' = 'clip'): Promise<Classifier> {
+async function trained(mode: 'clip' | 'frame' = 'clip'): Promise<HeadClassifier> {
   const { embeddings } = await clips(4, 1);
   const labels = mode === 'clip' ? ['a', 'b', 'a', 'b'] : Array.from({ length: 4 * T }, (_, i) => (i % 2 ? 'a' : 'b'));
   return trainHead({ embeddings, shape: [4, T, 1280], labels }, { head: { mode, units: 8 }, epochs: 2, validationSplit: 0, backbone, sampling: { kind: 'uniform', frames: T } });
