@@ -32,12 +32,12 @@ export type {
 
 // Embedding: results, progress, the store, backbone specs.
 export { isErrorRecord } from './embedding/runner.js';
-export type { ErrorRecord, EmbedRunner, VideoFrames } from './embedding/runner.js';
+export type { ErrorRecord, EmbedRunner, EmbedItem, RunOptions, VideoFrames } from './embedding/runner.js';
 export type { ProgressEvent, ProgressCallback } from './embedding/progress.js';
 export { EmbeddingCache } from './embedding/cache.js';
 export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
 export { BACKBONES } from './embedding/backbone-spec.js';
-export type { BackboneSpec, CustomBackbone, OnnxBackbone, Normalization, BackboneInfo } from './embedding/backbone-spec.js';
+export type { BackboneSpec, CustomBackbone, OnnxBackbone, Normalization, BackboneInfo, RegistryEntry } from './embedding/backbone-spec.js';
 export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
@@ -51,11 +51,14 @@ export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats } from '.
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
 export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
+export type { ExtractStrategy } from './ingest/extract-plan.js';
 
 // Model: Keras modelling on tfjs.
 // Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
 export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx } from './model/index.js';
 export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
+export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
+export type { BackendInfo, BackendName } from './tfjs/backend.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
 export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
@@ -78,6 +81,10 @@ export type {
   Comparison,
   CompareOptions,
 } from './evaluation/index.js';
+export type { ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
+export type { WriteReportOptions, ReportFailure } from './evaluation/report.js';
+export type { ClassSplitCounts } from './evaluation/split.js';
+export type { BootstrapResult } from './evaluation/compare.js';
 
 // Output: the records the CLI writes, for library users who write their own files.
 export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow } from './output/index.js';

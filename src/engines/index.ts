@@ -15,8 +15,9 @@ import { checkSignal, conflict, invalid, isOptionError, isPlainObject, LIMITS, n
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
-/** The tfjs backend asked for: `auto` takes tfjs-node, then wasm, then cpu. */
-export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+// The tfjs backend asked for (`auto` takes tfjs-node, then wasm, then cpu): one definition, in the tfjs layer.
+import type { BackendRequest } from '../tfjs/backend.js';
+export type { BackendRequest };
 
 /** The engine asked for: `auto` takes ONNX Runtime when it loads and the backbone converts, else tfjs. */
 export type EngineRequest = 'auto' | 'onnx' | 'tfjs';

@@ -26,9 +26,9 @@ export interface TrainData {
    * ignored and may be null).
    */
   labels: ReadonlyArray<string | null>;
-  /** [N*T]: true/1 for a real frame, false/0 for padding. @default all real */
+  /** Shape `[N*T]`: true/1 for a real frame, false/0 for padding. @default all real */
   masks?: ArrayLike<boolean | number>;
-  /** [N]: the video (or other group) each clip comes from; a group never spans both splits. @default each clip its own group */
+  /** Shape `[N]`: the video (or other group) each clip comes from; a group never spans both splits. @default each clip its own group */
   groups?: readonly string[];
 }
 
