@@ -37,6 +37,9 @@ const ONLY: Readonly<Record<string, readonly string[]>> = {
 /** Engines are entered through their one factory module. */
 const ENTRY: Readonly<Record<string, string>> = { engines: 'engines/index.ts' };
 
+/** Folders whose sub-folders are peers: one engine never imports another (what both need is in tfjs/). */
+const SEPARATE = ['engines'];
+
 export interface Edge {
   from: string; // file, relative to src/, e.g. 'engines/onnx/model.ts'
   to: string;
@@ -62,8 +65,10 @@ export function violations(edges: readonly Edge[]): string[] {
   for (const { from, to, line } of edges) {
     const a = folderOf(from);
     const b = folderOf(to);
-    if (a === b) continue;
     const where = `${from}:${line} -> ${to}`;
+    const [subA, subB] = [from.split('/'), to.split('/')].map((parts) => (parts.length > 2 ? parts[1] : undefined));
+    if (a === b && SEPARATE.includes(a) && subA && subB && subA !== subB) out.push(`${where}: ${a}/${subA} and ${a}/${subB} are separate`);
+    if (a === b) continue;
     const only = ONLY[a];
     if (only && !only.includes(b) && !only.includes(`${b}:${path.basename(to, '.ts')}`)) out.push(`${where}: ${a} uses only ${only.join(', ')}`);
     else if (rank(b) === rank(a)) out.push(`${where}: ${a} and ${b} are peers`);
@@ -182,6 +187,7 @@ describe('the architecture rules on graphs that break them', () => {
     ['the CLI importing fs', [e('cli/embed.ts', 'fs.ts')], /cli uses only/],
     ['a base file importing a folder', [e('fs.ts', 'embedding/cache.ts')], /runs back up from base to embedding/],
     ['a task importing an engine file past its factory', [e('tasks/embed.ts', 'engines/onnx/model.ts')], /engines is entered through engines\/index\.ts/],
+    ['the onnx engine importing the tfjs engine', [e('engines/onnx/model.ts', 'engines/tfjs/registry.ts')], /engines\/onnx and engines\/tfjs are separate/],
   ])('rejects %s', (_, edges, message) => {
     const found = violations(edges);
     expect(found).toHaveLength(1);
@@ -191,7 +197,7 @@ describe('the architecture rules on graphs that break them', () => {
   it.each<[string, Edge[]]>([
     ['a task using the model, an engine factory, a runner and ingest', [e('tasks/train.ts', 'model/train.ts'), e('tasks/embed.ts', 'engines/index.ts'), e('tasks/embed.ts', 'runners/local.ts'), e('tasks/inputs.ts', 'ingest/discover.ts')]],
     ['the CLI using the entry, tasks, output and errors', [e('cli/eval.ts', 'index.ts'), e('cli/embed.ts', 'tasks/index.ts'), e('cli/embed.ts', 'output/sinks.ts'), e('cli/util.ts', 'errors.ts')]],
-    ['files of one folder importing each other', [e('engines/onnx/model.ts', 'engines/onnx/runtime.ts')]],
+    ['files of one folder importing each other', [e('engines/onnx/model.ts', 'engines/onnx/runtime.ts'), e('engines/index.ts', 'engines/onnx/embedder.ts')]],
   ])('accepts %s', (_, edges) => {
     expect(violations(edges)).toEqual([]);
   });

@@ -38,7 +38,7 @@ export interface EmbedderOptions {
    */
   workers?: number | 'auto';
   /**
-   * Fold BatchNormalization into the convolutions at load (`fold.ts`): the same features
+   * Fold BatchNormalization into the convolutions at load (`src/tfjs/fold.ts`): the same features
    * within 1e-4, 1.4-2x faster on wasm. The folded model is cached beside the backbone.
    * @default true
    */
@@ -162,7 +162,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
   const backend = await selectBackend(options.backend ?? 'auto', { signal });
-  // The fast path (fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
+  // The fast path (src/tfjs/fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
   // cached, run by resident workers with one backend each. Same features within 1e-4. The
   // workers start first, so their start-up overlaps loading the backbone here.
   const requested = options.workers ?? 'auto';
