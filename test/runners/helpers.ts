@@ -23,7 +23,7 @@ export const redisMissing: string | undefined = process.env.FRAMEWISE_REDIS_MISS
 export const skipRedis = redisMissing !== undefined && process.env.FRAMEWISE_REQUIRE_REDIS !== '1';
 
 /** `describe` for tests that need a real server: skipped as `skipRedis` says. */
-export const describeWithRedis = skipRedis ? describe.skip : describe;
+export const describeWithRedis: typeof describe.skip = skipRedis ? describe.skip : describe;
 
 export interface RedisServer {
   readonly url: string;
