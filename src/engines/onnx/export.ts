@@ -117,13 +117,13 @@ function directionWeights(cls: 'LSTM' | 'GRU', layer: LayerJson, w: Map<string, 
 }
 
 /** Exports the whole clip model (backbone + head) as ONNX model bytes. */
-export function exportWholeModel(source: WholeModelSource): Uint8Array {
+export async function exportWholeModel(source: WholeModelSource, signal?: AbortSignal): Promise<Uint8Array> {
   const S = source.inputSize;
   const g = new GraphBuilder();
   g.unique('frames');
   // [N, T, S, S, 3] -> [N*T, S, S, 3]
   const flat = g.node('Reshape', ['frames', g.constantInt64('frames_flat_shape', [-1, S, S, 3])], 'frames_flat');
-  const emb = appendKerasBackbone(g, source.backbone, { inputSize: S, normalize: source.normalize, name: source.name, input: flat });
+  const emb = await appendKerasBackbone(g, source.backbone, { inputSize: S, normalize: source.normalize, name: source.name, input: flat, signal });
   const D = emb.shape[0];
   // [N*T, D] -> [N, T, D], with N and T taken from the input.
   const nt = g.node('Slice', [g.node('Shape', ['frames'], 'frames_shape'), g.constantInt64('nt_start', [0]), g.constantInt64('nt_end', [2])], 'frames_nt');
@@ -277,7 +277,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
     try {
       if (backbone.id !== head.info.backboneId) throw new ModelError(`the model in ${modelDir} was trained on ${head.info.backboneId}, but its backbone now loads as ${backbone.id}`);
       if (!backbone.layersModel) throw new ModelError(`backbone '${backbone.id}' is a GraphModel; only LayersModel backbones are exported`);
-      const bytes = exportWholeModel({
+      const bytes = await exportWholeModel({
         backbone: await modelToArtifacts(backbone.layersModel),
         inputSize: backbone.inputSize,
         normalize: backbone.normalize,
@@ -286,7 +286,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
         frames: options.frames,
         mask: options.mask,
         name: `framewise_${head.info.head?.type ?? 'head'}_${head.info.mode}`,
-      });
+      }, signal);
       signal?.throwIfAborted();
       await writeFileAtomic(outFile, bytes);
       return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels };

@@ -117,18 +117,17 @@ async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../tfjs/reg
 }
 
 /** Converts a tfjs-loaded backbone (registry or custom LayersModel) and checks it against tfjs. */
-async function convertLoaded(ort: Ort, backbone: import('../tfjs/registry.js').LoadedBackbone): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
+async function convertLoaded(ort: Ort, backbone: import('../tfjs/registry.js').LoadedBackbone, signal?: AbortSignal): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
   if (!backbone.layersModel) {
     throw new ModelError(`ONNX conversion: backbone '${backbone.name}' is a tfjs GraphModel; only LayersModels are converted (give an .onnx file instead)`);
   }
   const { modelToArtifacts } = await import('../tfjs/artifacts.js');
   const artifacts = await modelToArtifacts(backbone.layersModel);
   const t0 = Date.now();
-  const bytes = convertKerasToOnnx(
-    artifacts,
-    { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name },
-  );
+  signal?.throwIfAborted();
+  const bytes = await convertKerasToOnnx(artifacts, { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name, signal });
   const maxAbsDiff = await verify(ort, bytes, backbone);
+  signal?.throwIfAborted();
   debug('onnx: converted %s in %d ms, %d bytes, max |onnx - tfjs| %s', backbone.id, Date.now() - t0, bytes.length, maxAbsDiff);
   if (!(maxAbsDiff <= VERIFY_TOLERANCE)) {
     throw new ModelError(`ONNX conversion of '${backbone.name}': the graph differs from tfjs by ${maxAbsDiff} on the check frame (tolerance ${VERIFY_TOLERANCE})`);
@@ -158,7 +157,7 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {
     const info = backboneInfo(backbone);
-    const { bytes, maxAbsDiff } = await convertLoaded(ort, backbone);
+    const { bytes, maxAbsDiff } = await convertLoaded(ort, backbone, signal);
     if (typeof spec !== 'string') return { info, bytes, source: 'converted', maxAbsDiff };
     const { index, model } = onnxCachePaths(cacheDir, spec, info.id);
     try {
