@@ -138,6 +138,8 @@ async function convertLoaded(ort: Ort, backbone: import('../tfjs/registry.js').L
 export interface OnnxModelOptions {
   /** @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
+  /** Told when the model is not cached and the (seconds-long) conversion starts. */
+  onPrepare?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -153,6 +155,7 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
     if (cached) return cached;
   }
   signal?.throwIfAborted();
+  options.onPrepare?.(typeof spec === 'string' ? `preparing ${spec} for ONNX Runtime, once` : 'preparing the backbone for ONNX Runtime');
   const { loadBackbone, backboneInfo } = await import('../tfjs/registry.js');
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {
