@@ -48,4 +48,11 @@ describe('framewise start-up', () => {
     expect(run.modules.some((m) => m.endsWith('/dist/cli/main.js'))).toBe(true);
     expect(run.modules.filter((m) => HEAVY.test(m))).toEqual([]);
   });
+
+  it.each(['embed', 'export'])('`%s --help` gives no default for a --no-x flag (it read "(default: true)")', (command) => {
+    const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
+    const negated = run.stdout.split('\n').filter((l) => /^\s+--no-/.test(l));
+    expect(negated.length).toBeGreaterThan(0);
+    for (const line of negated) expect(line).not.toMatch(/default/);
+  });
 });

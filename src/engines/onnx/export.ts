@@ -259,7 +259,7 @@ export interface ExportOnnxOptions {
  * (unless `mask: false`) bool mask [N, T] in, `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
  * layers are converted); an `.onnx` backbone is not merged.
  */
-export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[] }> {
+export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[]; size: number }> {
   nonEmptyString('modelDir', modelDir);
   nonEmptyString('outFile', outFile);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
@@ -289,7 +289,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
       }, signal);
       signal?.throwIfAborted();
       await writeFileAtomic(outFile, bytes);
-      return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels };
+      return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels, size: backbone.inputSize };
     } finally {
       backbone.dispose();
     }

@@ -24,16 +24,6 @@ const require = createRequire(import.meta.url);
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
-/** The cpu backend greets Node users on first use through console.warn; a library never prints. */
-function silenceCpuGreeting(): void {
-  try {
-    const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
-    if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
-  } catch {
-    // No cpu backend registered: nothing to silence.
-  }
-}
-
 async function tryTensorflow(): Promise<string | undefined> {
   try {
     // require, as for tfjs itself (see tf.ts); it registers the backend on that same tfjs.
@@ -70,7 +60,6 @@ async function tryWasm(): Promise<string | undefined> {
 }
 
 async function select(requested: BackendRequest): Promise<BackendInfo> {
-  silenceCpuGreeting();
   if (requested === 'tensorflow') {
     const why = await tryTensorflow();
     if (why) {
@@ -159,8 +148,7 @@ export async function withHeadBackend<T>(fn: () => Promise<T>, onFallback?: (mes
     const message = `backend '${before}' lacks a kernel the head needs (${(error as Error).message}); running the head on cpu`;
     debug(message);
     onFallback?.(message);
-    silenceCpuGreeting();
-    await tf.setBackend('cpu');
+      await tf.setBackend('cpu');
     try {
       return await fn();
     } finally {
