@@ -52,10 +52,29 @@ async function tryWasm(): Promise<string | undefined> {
     } catch {
       // Already initialised once in this process: the paths are fixed by then.
     }
-    if (await tf.setBackend('wasm')) return undefined;
+    if (await withoutNewProcessHandlers(() => tf.setBackend('wasm'))) return undefined;
     return 'the wasm backend did not initialise';
   } catch (error) {
     return `the wasm backend failed to load: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Runs `fn`, then removes the `uncaughtException` and `unhandledRejection` listeners it added.
+ * The wasm backend's Emscripten module adds two that rethrow, which turns any uncaught error
+ * of the host program into Node's exit 7 ("internal exception handler failure"); what happens
+ * to uncaught errors is the program's business, not a library's.
+ */
+async function withoutNewProcessHandlers<T>(fn: () => Promise<T>): Promise<T> {
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = events.map((event) => new Set(emitter.listeners(event)));
+  try {
+    return await fn();
+  } finally {
+    events.forEach((event, i) => {
+      for (const listener of emitter.listeners(event)) if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    });
   }
 }
 
