@@ -47,14 +47,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** True once a PING on `port` answers PONG. */
-function pong(port: number): Promise<boolean> {
+/**
+ * True once the server on `port` answers and is process `pid`: another test run's Redis may
+ * hold the port (ours then fails to bind), and its queues and workers must not mix with ours.
+ */
+function answersAs(port: number, pid: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
+    const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('INFO server\r\n'));
     socket.setTimeout(500, () => socket.destroy());
-    socket.once('data', (data) => {
+    let reply = '';
+    socket.on('data', (data) => {
+      reply += data.toString();
+      const id = /process_id:(\d+)/.exec(reply);
+      if (!id) return;
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(Number(id[1]) === pid);
     });
     socket.once('error', () => resolve(false));
     socket.once('close', () => resolve(false));
@@ -64,12 +71,14 @@ function pong(port: number): Promise<boolean> {
 export async function startRedis(): Promise<RedisServer> {
   if (redisMissing) throw new Error(`FRAMEWISE_REQUIRE_REDIS is set, but ${redisMissing}`);
   const dir = mkdtempSync(join(tmpdir(), 'fw-redis-'));
-  const port = await freePort();
+  let port = await freePort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    child = own;
     const until = Date.now() + 10_000;
-    while (!(await pong(port))) {
+    while (!(await answersAs(port, own.pid!))) {
+      if (own.exitCode !== null) throw new Error(`redis-server exited (${own.exitCode}): port ${port} is taken`);
       if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -82,7 +91,16 @@ export async function startRedis(): Promise<RedisServer> {
     running.kill('SIGKILL');
     await exited;
   };
-  await start();
+  // The port was free a moment ago; another run may take it before our server binds.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === 3 || !/is taken/.test((error as Error).message)) throw error;
+      port = await freePort();
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
