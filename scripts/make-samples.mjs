@@ -5,7 +5,7 @@
  * outside a fixed-seed PRNG).
  *
  *   node scripts/make-samples.mjs                  samples/ (committed) and the test fixtures
- *   node scripts/make-samples.mjs --samples-only   only samples/
+ *   node scripts/make-samples.mjs --samples-only [--samples-dir DIR]   only samples/ (or DIR)
  *   node scripts/make-samples.mjs --fixtures-only [--fixtures-dir DIR] [--force]
  *
  * The fixtures go to --fixtures-dir, else $FRAMEWISE_FIXTURES, else
@@ -442,7 +442,8 @@ async function main(argv) {
   const at = argv.indexOf('--fixtures-dir');
   const fixturesDir = at >= 0 ? argv[at + 1] : defaultFixturesDir();
   if (!has('--fixtures-only')) {
-    const samples = join(ROOT, 'samples');
+    const to = argv.indexOf('--samples-dir');
+    const samples = to >= 0 ? resolve(argv[to + 1]) : join(ROOT, 'samples');
     const t0 = Date.now();
     await makeSamples(samples);
     process.stderr.write(`make-samples: samples/ written in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

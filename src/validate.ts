@@ -122,3 +122,13 @@ export function checkSignal(field: string, signal: unknown): AbortSignal | undef
   signal.throwIfAborted();
   return signal;
 }
+
+/** Rejects with `signal.reason` as soon as it aborts; the listener is removed when `work` settles. */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -54,7 +54,7 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   return runRecords(
     flags,
     sink,
-    (signal) => loadClassifier(modelDir, { ...options, signal }),
+    (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
       for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (p) => isDone(state.done, p) })) {
         await sink.writeLine(csv ? classifyCsvRow(r) : JSON.stringify(classifyRecord(r, { labels: classifier.labels, probs: probsWanted })));

@@ -59,7 +59,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   return runRecords(
     flags,
     sink,
-    (signal) => createPipeline({ ...options, signal }),
+    (signal, onPrepare) => createPipeline({ ...options, signal, onPrepare }),
     async (pipeline, signal, onProgress) => {
       for await (const result of pipeline.embed(entries, { signal, onProgress, skip: (p) => isDone(state.done, p) })) {
         if (format === 'npy' && !('error' in result)) {

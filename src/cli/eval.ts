@@ -95,6 +95,7 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
       ignoreUnknownLabels: flags.ignoreUnknownLabels === true,
       signal: interrupt.signal,
       onProgress: (event) => renderer.update(event),
+      onPrepare: (message) => renderer.phase(message),
     });
   } catch (error) {
     if (interrupt.signal.aborted && isAbort(error)) return 130;

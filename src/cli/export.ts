@@ -39,6 +39,7 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
   if (format !== 'onnx' && format !== 'tfjs') throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
   const frames = intFlag(flags, 'frames');
   const mask = flags.mask !== false;
+  if (format === 'tfjs' && /\.onnx$/i.test(out)) throw new UsageError(`\`--format tfjs\` writes a folder, not ${out}; give a folder for --out, or --format onnx`);
   if (!mask && format !== 'onnx') throw new UsageError('`--no-mask` is for `--format onnx`; the tfjs export always takes all-zero frames as padding');
   await modelDirFlag({ ...flags, model: modelDir });
   const there = await exists(out);
@@ -52,7 +53,8 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
     const { exportOnnx } = await import('../index.js');
     const result = await exportOnnx(modelDir, out, { frames, mask });
     const T = frames ?? 'T';
-    const inputs = `frames uint8 [N, ${T}, S, S, 3]${mask ? `, mask bool [N, ${T}]` : ' (all-zero frames are padding)'}`;
+    const S = result.size;
+    const inputs = `frames uint8 [N, ${T}, ${S}, ${S}, 3]${mask ? `, mask bool [N, ${T}]` : ' (all-zero frames are padding)'}`;
     process.stdout.write(`wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): ${inputs} -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`);
   } else {
     const { exportEndToEnd } = await import('../index.js');

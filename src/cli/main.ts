@@ -42,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
   const cli = cac('framewise');
   for (const register of commands) register(cli);
   cli.help((sections) => [
-    ...sections,
+    // cac gives a `--no-x` flag the default `true` (of `x`), which reads backwards after "Do not ...".
+    ...sections.map((s) => ({ ...s, body: s.body.replace(/^(\s+--no-\S+.*?) \(default: true\)$/gm, '$1') })),
     {
       title: 'Exit codes',
       body: [

@@ -9,6 +9,8 @@ import { handleInterrupts } from './interrupt.js';
 
 export interface Renderer {
   update(event: ProgressEvent): void;
+  /** Shows a phase before the first event (`preparing mobilenet_v2 for ONNX Runtime, once`). */
+  phase(message: string): void;
   /** Ends a TTY bar with a newline. */
   done(): void;
 }
@@ -44,7 +46,7 @@ export function formatProgress(e: ProgressEvent): string {
 
 export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {}): Renderer {
   const stream = options.stream ?? process.stderr;
-  if (options.quiet) return { update() {}, done() {} };
+  if (options.quiet) return { update() {}, phase() {}, done() {} };
   if (stream.isTTY) {
     let drawn = false;
     return {
@@ -55,6 +57,10 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
         const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
         const line = `${bar} ${formatProgress(e)}`.slice(0, Math.max(20, (stream.columns ?? 100) - 1));
         stream.write(`\r\x1b[2K${line}`);
+        drawn = true;
+      },
+      phase(message) {
+        stream.write(`\r\x1b[2Kframewise: ${message}`);
         drawn = true;
       },
       done() {
@@ -73,6 +79,9 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
       if (now - last < interval) return;
       last = now;
       stream.write(`framewise: ${formatProgress(e)}\n`);
+    },
+    phase(message) {
+      stream.write(`framewise: ${message}\n`);
     },
     done() {},
   };
@@ -120,19 +129,22 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
  * Ctrl-C handling, progress on stderr, a resource (pipeline or classifier) opened under the
  * interrupt's signal, the records written, then everything closed — the output `sink` last
  * but always — the summary printed (always when something failed) and the exit code given:
- * 130 when interrupted, 1 when some videos failed, 0 otherwise.
+ * 130 when interrupted, 1 when some videos failed, 0 otherwise. A phase the library announces
+ * (the backbone's first conversion) shows on the progress line, and the summary's time counts
+ * it: the time is the command's, from here to the end.
  */
 export async function runRecords<R extends { close(): Promise<void> }>(
   flags: { quiet?: unknown },
   sink: { close(): Promise<void> },
-  open: (signal: AbortSignal) => Promise<R>,
+  open: (signal: AbortSignal, onPrepare: (message: string) => void) => Promise<R>,
   write: (resource: R, signal: AbortSignal, onProgress: ProgressCallback) => Promise<void>,
 ): Promise<number> {
+  const started = performance.now();
   const interrupt = handleInterrupts();
   const renderer = createRenderer({ quiet: flags.quiet === true });
   let resource: R;
   try {
-    resource = await open(interrupt.signal);
+    resource = await open(interrupt.signal, (message) => renderer.phase(message));
   } catch (error) {
     await sink.close();
     interrupt.dispose();
@@ -157,7 +169,7 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     await resource.close();
     interrupt.dispose();
   }
-  const summary = last ?? NOTHING_DONE;
+  const summary = { ...(last ?? NOTHING_DONE), elapsedMs: performance.now() - started };
   if (flags.quiet !== true || summary.failures > 0 || summary.videosWithWarnings > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
   if (interrupted) return 130;
   return summary.failures > 0 ? 1 : 0;

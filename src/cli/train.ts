@@ -65,6 +65,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
       ...(units ? { headOptions: { units } } : {}),
       signal: interrupt.signal,
       onProgress: (event) => renderer.update(event),
+      onPrepare: (message) => renderer.phase(message),
       onEpoch: (e) => {
         if (quiet) return;
         renderer.done();

@@ -111,6 +111,13 @@ export interface PipelineOptions {
    * @default none: the run is local
    */
   remote?: RemoteSettings;
+  /**
+   * Called when the backbone must be prepared before its first use, which takes seconds
+   * (converting it to ONNX, once per cache folder); the message says so, e.g. `preparing
+   * mobilenet_v2 for ONNX Runtime, once`. The CLI shows it on the progress line.
+   * @default none
+   */
+  onPrepare?: (message: string) => void;
   /** Aborts loading the backbone. */
   signal?: AbortSignal;
 }
@@ -130,6 +137,7 @@ export interface ResolvedOptions {
   cache: string | false;
   timeoutMs: number | undefined;
   remote: Required<RemoteSettings> | undefined;
+  onPrepare: ((message: string) => void) | undefined;
 }
 
 /** Validates a sampling string or object and sets its `frames` (T). */
@@ -161,6 +169,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
+  if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function') throw invalid('onPrepare', 'a function', options.onPrepare);
   return {
     backbone,
     frames: sampling.frames,
@@ -176,6 +185,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     cache,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs),
     remote: options.remote === undefined ? undefined : validateRemote(options.remote),
+    onPrepare: options.onPrepare,
   };
 }
 

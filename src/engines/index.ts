@@ -139,6 +139,8 @@ export interface FrameEmbedderOptions {
   workers?: number;
   /** ONNX Runtime intra-op threads. @default by cores (every core up to 2, then three quarters) */
   intraOpThreads?: number;
+  /** Told when the backbone must first be prepared (converted to ONNX: seconds). @default none */
+  onPrepare?: (message: string) => void;
   signal?: AbortSignal;
   /** Allow a stand-in that loads on first use. @default false */
   lazy?: boolean;
@@ -166,7 +168,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
     if (engine !== 'tfjs') {
       try {
         const { createOnnxEmbedder } = await import('./onnx/embedder.js');
-        return await createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
+        return await createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, onPrepare: options.onPrepare, reasonPrefix: `engine ${engine}` });
       } catch (error) {
         // `onnx` was asked for by name, the run was stopped, or a setting is wrong: that is the answer.
         if (engine === 'onnx' || signal?.aborted || isOptionError(error)) throw error;

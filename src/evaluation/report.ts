@@ -257,7 +257,12 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
     `- evaluated ${report.counts.evaluated} videos (${report.counts.clips} clips${report.counts.frames ? `, ${report.counts.frames} frames` : ''}); ` +
       `${report.counts.failed} failed; ${report.counts.ignored} ignored (unknown labels)`,
   );
-  out.push(`- backend: ${report.versions.backend ? `${report.versions.backend.name} (${report.versions.backend.reason})` : '–'}; framewise ${report.versions.framewise}, tfjs ${report.versions.tfjs ?? '–'}`);
+  // Two engines ran: the backbone's (onnx, or a tfjs backend; `none` when every embedding came
+  // from the cache) and the head's (always tfjs).
+  out.push(
+    `- backbone ran on: ${report.timing.backboneBackend}; head ran on: ${report.versions.backend ? `${report.versions.backend.name} (${report.versions.backend.reason})` : '–'}; ` +
+      `framewise ${report.versions.framewise}, tfjs ${report.versions.tfjs ?? '–'}`,
+  );
   out.push('');
   out.push('![confusion matrix](confusion.png)', '');
 

@@ -117,13 +117,13 @@ function directionWeights(cls: 'LSTM' | 'GRU', layer: LayerJson, w: Map<string, 
 }
 
 /** Exports the whole clip model (backbone + head) as ONNX model bytes. */
-export function exportWholeModel(source: WholeModelSource): Uint8Array {
+export async function exportWholeModel(source: WholeModelSource, signal?: AbortSignal): Promise<Uint8Array> {
   const S = source.inputSize;
   const g = new GraphBuilder();
   g.unique('frames');
   // [N, T, S, S, 3] -> [N*T, S, S, 3]
   const flat = g.node('Reshape', ['frames', g.constantInt64('frames_flat_shape', [-1, S, S, 3])], 'frames_flat');
-  const emb = appendKerasBackbone(g, source.backbone, { inputSize: S, normalize: source.normalize, name: source.name, input: flat });
+  const emb = await appendKerasBackbone(g, source.backbone, { inputSize: S, normalize: source.normalize, name: source.name, input: flat, signal });
   const D = emb.shape[0];
   // [N*T, D] -> [N, T, D], with N and T taken from the input.
   const nt = g.node('Slice', [g.node('Shape', ['frames'], 'frames_shape'), g.constantInt64('nt_start', [0]), g.constantInt64('nt_end', [2])], 'frames_nt');
@@ -259,7 +259,7 @@ export interface ExportOnnxOptions {
  * (unless `mask: false`) bool mask [N, T] in, `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
  * layers are converted); an `.onnx` backbone is not merged.
  */
-export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[] }> {
+export async function exportOnnx(modelDir: string, outFile: string, options: ExportOnnxOptions = {}): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[]; size: number }> {
   nonEmptyString('modelDir', modelDir);
   nonEmptyString('outFile', outFile);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
@@ -278,7 +278,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
     try {
       if (backbone.id !== head.info.backboneId) throw new ModelError(`the model in ${modelDir} was trained on ${head.info.backboneId}, but its backbone now loads as ${backbone.id}`);
       if (!backbone.layersModel) throw new ModelError(`backbone '${backbone.id}' is a GraphModel; only LayersModel backbones are exported`);
-      const bytes = exportWholeModel({
+      const bytes = await exportWholeModel({
         backbone: (await foldedArtifacts(backbone, { cacheDir: options.cacheDir, signal })).artifacts,
         inputSize: backbone.inputSize,
         normalize: backbone.normalize,
@@ -287,10 +287,10 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
         frames: options.frames,
         mask: options.mask,
         name: `framewise_${head.info.head?.type ?? 'head'}_${head.info.mode}`,
-      });
+      }, signal);
       signal?.throwIfAborted();
       await writeFileAtomic(outFile, bytes);
-      return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels };
+      return { file: outFile, bytes: bytes.length, mode: head.info.mode, labels: head.info.labels, size: backbone.inputSize };
     } finally {
       backbone.dispose();
     }

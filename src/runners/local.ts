@@ -20,18 +20,21 @@ export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store
   workers: number | undefined;
   /** The cache folder (embeddings and converted backbones), or false for none. */
   cache: string | false;
+  /** Told when the backbone must first be prepared (converted to ONNX: seconds). */
+  onPrepare?: (message: string) => void;
   signal?: AbortSignal;
 }
 
 /** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
 export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
-  const { backbone, engine, backend, size, workers, cache, signal, ...rest } = settings;
+  const { backbone, engine, backend, size, workers, cache, signal, onPrepare, ...rest } = settings;
   const embedder = await createFrameEmbedder({
     backbone,
     engine,
     backend,
     cacheDir: cache === false ? undefined : cache,
     workers,
+    onPrepare,
     signal,
     lazy: true,
   });

@@ -6,7 +6,8 @@ import { createLocalRunner } from '../runners/local.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
-import { checkSignal, invalid, isPlainObject } from '../validate.js';
+import { UsageError } from '../errors.js';
+import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../embedding/options.js';
 
@@ -60,10 +61,17 @@ export interface EmbedResult {
   backend?: string;
 }
 
-/** A pipeline: one loaded backbone and its settings. */
+/**
+ * A pipeline: one backbone and its settings. The backbone loads at the first `embed()`,
+ * once that call's inputs are found, so an input error costs no backbone load (nor, on a
+ * fresh machine, its conversion).
+ */
 export interface Pipeline {
+  /** The backbone id; known once the backbone has loaded (throws a UsageError before). */
   readonly backboneId: string;
+  /** Embedding size D; known once the backbone has loaded (throws a UsageError before). */
   readonly dim: number;
+  /** Frame side; known once the backbone has loaded (throws a UsageError before). */
   readonly size: number;
   readonly frames: number;
   readonly sampling: Sampling;
@@ -152,12 +160,13 @@ export async function openRunner(resolved: ResolvedOptions, signal?: AbortSignal
     batch: resolved.batch,
     inferenceConcurrency: 2,
     timeoutMs: resolved.timeoutMs,
+    onPrepare: resolved.onPrepare,
     signal,
   });
 }
 
 /**
- * Loads the backbone and returns a pipeline.
+ * Checks the options and returns a pipeline; the backbone loads at its first `embed()`.
  *
  * ```ts
  * const fw = await createPipeline({ frames: 16 });
@@ -168,24 +177,47 @@ export async function openRunner(resolved: ResolvedOptions, signal?: AbortSignal
 export async function createPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
   const signal = checkSignal('signal', options.signal);
   const resolved = resolveOptions(options);
-  const runner = await openRunner(resolved, signal);
+  let opening: Promise<EmbedRunner> | undefined;
+  let runner: EmbedRunner | undefined;
+  const open = async (runSignal: AbortSignal | undefined): Promise<EmbedRunner> => {
+    // The load is the pipeline's (its own signal stops it); a run's signal stops only the wait.
+    opening ??= openRunner(resolved, signal);
+    opening.catch(() => undefined);
+    runner = await raceAbort(opening, runSignal);
+    return runner;
+  };
+  const loaded = (field: string): EmbedRunner => {
+    if (!runner) throw new UsageError(`\`pipeline.${field}\` is known once the backbone has loaded, at the first embed()`);
+    return runner;
+  };
   return {
-    backboneId: runner.backboneId,
-    dim: runner.dim,
-    size: runner.size,
+    get backboneId() {
+      return loaded('backboneId').backboneId;
+    },
+    get dim() {
+      return loaded('dim').dim;
+    },
+    get size() {
+      return loaded('size').size;
+    },
     frames: resolved.frames,
     sampling: resolved.sampling,
     get backend() {
-      return runner.backend;
+      return runner?.backend ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' };
     },
     async *embed(inputs, embedOptions = {}) {
       if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);
       const runSignal = checkSignal('signal', embedOptions.signal);
       const entries = await entriesOf(inputs, { signal: runSignal });
-      for await (const [entry, outcome] of runner.run(entries, { signal: runSignal, onProgress: embedOptions.onProgress, skip: embedOptions.skip })) {
-        yield isErrorRecord(outcome) ? outcome : toEmbedResult(entry, outcome, runner.backboneId);
+      const opened = await open(runSignal);
+      for await (const [entry, outcome] of opened.run(entries, { signal: runSignal, onProgress: embedOptions.onProgress, skip: embedOptions.skip })) {
+        yield isErrorRecord(outcome) ? outcome : toEmbedResult(entry, outcome, opened.backboneId);
       }
     },
-    close: () => runner.close(),
+    async close() {
+      const pending = opening;
+      opening = undefined;
+      await (await pending?.catch(() => undefined))?.close();
+    },
   };
 }

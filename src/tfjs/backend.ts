@@ -24,16 +24,6 @@ const require = createRequire(import.meta.url);
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
-/** The cpu backend greets Node users on first use through console.warn; a library never prints. */
-function silenceCpuGreeting(): void {
-  try {
-    const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
-    if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
-  } catch {
-    // No cpu backend registered: nothing to silence.
-  }
-}
-
 async function tryTensorflow(): Promise<string | undefined> {
   try {
     // require, as for tfjs itself (see tf.ts); it registers the backend on that same tfjs.
@@ -62,15 +52,33 @@ async function tryWasm(): Promise<string | undefined> {
     } catch {
       // Already initialised once in this process: the paths are fixed by then.
     }
-    if (await tf.setBackend('wasm')) return undefined;
+    if (await withoutNewProcessHandlers(() => tf.setBackend('wasm'))) return undefined;
     return 'the wasm backend did not initialise';
   } catch (error) {
     return `the wasm backend failed to load: ${(error as Error).message}`;
   }
 }
 
+/**
+ * Runs `fn`, then removes the `uncaughtException` and `unhandledRejection` listeners it added.
+ * The wasm backend's Emscripten module adds two that rethrow, which turns any uncaught error
+ * of the host program into Node's exit 7 ("internal exception handler failure"); what happens
+ * to uncaught errors is the program's business, not a library's.
+ */
+async function withoutNewProcessHandlers<T>(fn: () => Promise<T>): Promise<T> {
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = events.map((event) => new Set(emitter.listeners(event)));
+  try {
+    return await fn();
+  } finally {
+    events.forEach((event, i) => {
+      for (const listener of emitter.listeners(event)) if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    });
+  }
+}
+
 async function select(requested: BackendRequest): Promise<BackendInfo> {
-  silenceCpuGreeting();
   if (requested === 'tensorflow') {
     const why = await tryTensorflow();
     if (why) {
@@ -159,8 +167,7 @@ export async function withHeadBackend<T>(fn: () => Promise<T>, onFallback?: (mes
     const message = `backend '${before}' lacks a kernel the head needs (${(error as Error).message}); running the head on cpu`;
     debug(message);
     onFallback?.(message);
-    silenceCpuGreeting();
-    await tf.setBackend('cpu');
+      await tf.setBackend('cpu');
     try {
       return await fn();
     } finally {

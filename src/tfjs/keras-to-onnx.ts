@@ -43,6 +43,22 @@ export interface ConvertOptions {
   normalize: Normalization;
   /** Written into the model's metadata. */
   name?: string;
+  /** Stops the conversion at its next yield (it yields every few ms, so Ctrl-C gets through). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Yields to the event loop when `budgetMs` has passed since the last yield, then checks the
+ * signal: converting a backbone takes seconds of JS, and signal handlers must still run.
+ */
+function yielder(signal?: AbortSignal, budgetMs = 25): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < budgetMs) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+    last = performance.now();
+  };
 }
 
 /** Layer types the converter maps (the ones `mobilenet_v2` and `inception_v3` use, and a few more). */
@@ -249,10 +265,10 @@ function bnAffine(layer: LayerJson, weights: Map<string, KerasWeight> | undefine
  * `[N, S, S, 3]` named `frames`; the output is the model's (single) output, `[N, D]`, named
  * `embedding`.
  */
-export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions): Uint8Array {
+export async function convertKerasToOnnx(source: KerasSource, options: ConvertOptions): Promise<Uint8Array> {
   const g = new GraphBuilder();
   g.unique('frames');
-  const result = appendKerasBackbone(g, source, { ...options, input: 'frames' });
+  const result = await appendKerasBackbone(g, source, { ...options, input: 'frames' });
   const embedding = g.node('Identity', [result.name], 'embedding');
   const S = options.inputSize;
   const D = result.shape[0];
@@ -273,6 +289,8 @@ export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions)
       output: [{ name: embedding, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: D }] } } } }],
     },
   });
+  await new Promise((resolve) => setImmediate(resolve));
+  options.signal?.throwIfAborted();
   return onnx.ModelProto.encode(model).finish();
 }
 
@@ -281,7 +299,9 @@ export function convertKerasToOnnx(source: KerasSource, options: ConvertOptions)
  * the `[N, D]` output value (its shape without the batch). Used by the converter and by the
  * whole-model export.
  */
-export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, options: ConvertOptions & { input: string }): Value {
+export async function appendKerasBackbone(g: GraphBuilder, source: KerasSource, options: ConvertOptions & { input: string }): Promise<Value> {
+  options.signal?.throwIfAborted();
+  const pause = yielder(options.signal);
   const { layers, inputs, outputs } = layersOf(source?.modelTopology);
   const weights = weightsOf(source);
   const S = options.inputSize;
@@ -292,6 +312,7 @@ export function appendKerasBackbone(g: GraphBuilder, source: KerasSource, option
   const key = (ref: [string, number, number, Json?] | [string, number, number]) => `${ref[0]}:${ref[1]}:${ref[2]}`;
 
   for (const layer of layers) {
+    await pause();
     const cls = layer.class_name;
     const cfg = layer.config;
     if (cfg.data_format && cfg.data_format !== 'channels_last') throw unsupported(layer, `uses data_format '${cfg.data_format}'`);

@@ -10,4 +10,8 @@
  */
 import tf = require('@tensorflow/tfjs');
 
+// A library never prints: production mode turns off tfjs's console warnings, among them
+// the cpu backend's "Hi, looks like you are running TensorFlow.js in Node.js" on first use.
+tf.enableProdMode();
+
 export { tf };

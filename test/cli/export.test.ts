@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +41,7 @@ describe('framewise export', () => {
     const tfjsDir = join(work, 'arrow-tfjs');
     const a = await runCli(['export', MODEL, '--out', onnxFile], { FRAMEWISE_CACHE: testCacheDir() });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^wrote .*arrow\.onnx .*frames uint8 \[N, T, S, S, 3\], mask bool \[N, T\] -> probs \(clip mode, forward, reversed\)/);
+    expect(a.stdout).toMatch(/^wrote .*arrow\.onnx .*frames uint8 \[N, T, 224, 224, 3\], mask bool \[N, T\] -> probs \(clip mode, forward, reversed\)/);
     const b = await runCli(['export', MODEL, '--out', tfjsDir], { FRAMEWISE_CACHE: testCacheDir() });
     expect(b.code).toBe(0);
 
@@ -86,7 +86,7 @@ describe('framewise export', () => {
     const file = join(work, 'no-mask.onnx');
     const a = await runCli(['export', MODEL, '--out', file, '--no-mask', '--frames', '4'], { FRAMEWISE_CACHE: testCacheDir() });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/frames uint8 \[N, 4, S, S, 3\] \(all-zero frames are padding\) -> probs/);
+    expect(a.stdout).toMatch(/frames uint8 \[N, 4, 224, 224, 3\] \(all-zero frames are padding\) -> probs/);
     const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)));
     try {
       expect(session.inputNames).toEqual(['frames']);
@@ -96,6 +96,10 @@ describe('framewise export', () => {
     const b = await runCli(['export', MODEL, '--out', join(work, 'no-mask-tfjs'), '--no-mask']);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/`--no-mask` is for `--format onnx`/);
+    const c = await runCli(['export', MODEL, '--out', join(work, 'x.onnx'), '--format', 'tfjs']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/`--format tfjs` writes a folder, not .*x\.onnx/);
+    expect(existsSync(join(work, 'x.onnx'))).toBe(false);
   });
 
     it('refuses to replace what it did not write, and an existing output without --force', async () => {

@@ -21,7 +21,7 @@ export function clipReport(labels: string[], preds: Array<{ path: string; truth:
     metrics: { video: m, clip: m },
     settings: { topK: 5, aggregate: 'mean', frames: 8, size: 224, sampling: { kind: 'uniform', frames: 8 }, seed: null },
     versions: { framewise: '0.1.0', tfjs: '4.22.0', backend: { name: 'wasm', reason: 'test' } },
-    timing: { startedAt: '2026-01-01T00:00:00.000Z', wallMs: 1234 },
+    timing: { startedAt: '2026-01-01T00:00:00.000Z', wallMs: 1234, backboneBackend: 'onnx' },
   };
   return { report, predictions };
 }

@@ -132,6 +132,7 @@ describe('writeReport()', () => {
     ];
     const md = reportMarkdown(frameReport, predictions);
     expect(md).toMatch(/\| frame accuracy \| 75\.0% \|/);
+    expect(md).toContain('- backbone ran on: onnx; head ran on: wasm (test);');
     expect(md).toMatch(/\| segmental edit score \| 1\.000 \|/);
     expect(md).toMatch(/\| F1@50 \| /);
     expect(md).toMatch(/## Videos with mistagged frames \(1\)[\s\S]*\| \/v\/seg\.mp4 \| 75\.0% \| 4 \|/);

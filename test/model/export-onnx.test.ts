@@ -70,7 +70,7 @@ describe('exportWholeModel()', () => {
     const head = buildHead({ type, mode, units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 1);
     try {
       seeded(head, 9);
-      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
+      const bytes = await exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
       const want = tf.tidy(() => (head.predict(embeddings) as tf.Tensor).dataSync());
       const got = await runOnnx(bytes, frames, [2, 3, S, S, 3]);
       expect(got.dims).toEqual(mode === 'clip' ? [2, 3] : [2, 3, 3]);
@@ -92,7 +92,7 @@ describe('exportWholeModel()', () => {
     const head = buildHead({ type, mode, units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 3);
     try {
       seeded(head, 5);
-      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
+      const bytes = await exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode });
       // The frames are all real (none is all-zero): only the mask says the last one or two of a clip are padding.
       const masks = [
         [1, 1, 0, 1, 1, 1],
@@ -122,7 +122,7 @@ describe('exportWholeModel()', () => {
     const head = buildHead({ type: 'lstm', mode: 'clip', units: 6, dropout: 0 } as never, { dim: 1280, classes: 3 }, 2);
     try {
       seeded(head, 4);
-      const bytes = exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode: 'clip', mask: false });
+      const bytes = await exportWholeModel({ backbone: await modelToArtifacts(backbone.layersModel!), inputSize: S, normalize: '0..1', head: await modelToArtifacts(head), mode: 'clip', mask: false });
       // The second clip's last frame is padding: zero frames, and zero embeddings for tfjs.
       const padded = frames.slice();
       padded.fill(0, 5 * S * S * 3);

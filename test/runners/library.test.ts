@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPipeline, isErrorRecord, loadClassifier, startWorker, type EmbedResult, type ProgressEvent, type WorkerHandle } from '../../src/index.js';
 import { ROOT } from '../cli/helpers.js';
-import { startRedis, type RedisServer } from './helpers.js';
+import { describeWithRedis, skipRedis, startRedis, type RedisServer } from './helpers.js';
 
 const SAMPLES = join(ROOT, 'samples');
 const MODEL = join(SAMPLES, 'model');
@@ -14,6 +14,7 @@ let redis: RedisServer;
 let worker: WorkerHandle;
 
 beforeAll(async () => {
+  if (skipRedis) return;
   redis = await startRedis();
   worker = await startWorker({ redis: redis.url, queue: 'lib', cache: false, concurrency: 1 });
 });
@@ -37,7 +38,7 @@ async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void
   }
 }
 
-describe('createPipeline({ remote })', () => {
+describeWithRedis('createPipeline({ remote })', () => {
   it('gives the local results, in the same order, with the workers in the progress', async () => {
     const events: ProgressEvent[] = [];
     const remote = await embedAll(true, (e) => events.push(e));
@@ -54,14 +55,9 @@ describe('createPipeline({ remote })', () => {
     const final = events.at(-1)!;
     expect(final).toMatchObject({ final: true, videosDone: local.results.length, videosDecoded: local.results.length, failures: 0 });
   });
-
-  it('rejects a bad remote before any work', async () => {
-    await expect(createPipeline({ remote: { redis: 'localhost:6379' } })).rejects.toThrow(/Expected a Redis URL .* for `remote.redis`/);
-    await expect(createPipeline({ remote: { redis: redis.url, timeoutMs: 0 } })).rejects.toThrow(/remote.timeoutMs/);
-  });
 });
 
-describe('loadClassifier(model, { remote })', () => {
+describeWithRedis('loadClassifier(model, { remote })', () => {
   it('labels the samples as a local classifier does', async () => {
     const labelsOf = async (remote: boolean): Promise<string[]> => {
       const classifier = await loadClassifier(MODEL, { cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
@@ -79,7 +75,7 @@ describe('loadClassifier(model, { remote })', () => {
   });
 });
 
-describe('startWorker()', () => {
+describeWithRedis('startWorker()', () => {
   it('counts its jobs and stops on close()', async () => {
     const other = await startWorker({ redis: redis.url, queue: 'lib-close', cache: false });
     expect(other.name).toMatch(/^framewise@.+:\d+$/);
@@ -87,9 +83,17 @@ describe('startWorker()', () => {
     expect(stats).toEqual({ done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 });
     await expect(other.closed).resolves.toEqual(stats);
   });
+});
 
-  it('rejects bad options before loading anything', async () => {
+// Argument checks: no server is contacted (port 1 has none), so these run without Redis too.
+describe('remote options', () => {
+  it('createPipeline() rejects a bad remote before any work', async () => {
+    await expect(createPipeline({ remote: { redis: 'localhost:6379' } })).rejects.toThrow(/Expected a Redis URL .* for `remote.redis`/);
+    await expect(createPipeline({ remote: { redis: 'redis://127.0.0.1:1', timeoutMs: 0 } })).rejects.toThrow(/remote.timeoutMs/);
+  });
+
+  it('startWorker() rejects bad options before loading anything', async () => {
     await expect(startWorker({ redis: 'nope' })).rejects.toThrow(/Expected a Redis URL/);
-    await expect(startWorker({ redis: redis.url, maxStalls: -1 })).rejects.toThrow(/maxStalls/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', maxStalls: -1 })).rejects.toThrow(/maxStalls/);
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli, startCli, waitForLines, type CliRun } from '../cli/helpers.js';
 import { serveFiles } from '../serve.js';
-import { killAll, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
+import { describeWithRedis, killAll, skipRedis, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
 
 type Row = { path: string; backbone?: string; clips?: Array<{ embedding: number[] }>; error?: { code: string; message: string } };
 
@@ -63,6 +63,7 @@ function expectAllOnce(out: string): Row[] {
 
 beforeAll(async () => {
   assertBuilt();
+  if (skipRedis) return;
   mkdirSync(videos);
   for (const s of readdirSync(fixture('arrow/forward')).slice(0, 12)) symlinkSync(fixture(`arrow/forward/${s}`), join(videos, s));
   redis = await startRedis();
@@ -79,7 +80,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('framewise embed --redis with framewise worker', () => {
+describeWithRedis('framewise embed --redis with framewise worker', () => {
   it('3 workers, one killed with -9 mid-job: every video exactly once, equal to a local run', async () => {
     const q = queue('kill9');
     const [victim, ...rest] = await Promise.all([worker('kill9'), worker('kill9'), worker('kill9')]);
@@ -236,7 +237,7 @@ describe('framewise embed --redis with framewise worker', () => {
   });
 });
 
-describe('URL inputs', () => {
+describeWithRedis('URL inputs', () => {
   it('travel to the workers as they are and give the file\'s embeddings; a local run never caches them', async () => {
     const name = readdirSync(videos)[0];
     const server = await serveFiles({ 'v.mp4': join(videos, name) });
@@ -264,7 +265,7 @@ describe('URL inputs', () => {
   });
 });
 
-describe('a worker stopped twice', () => {
+describeWithRedis('a worker stopped twice', () => {
   it('hands its job in hand back to the queue at once, and another worker does it', async () => {
     const q = queue('handback');
     const w = await worker('handback');
@@ -286,7 +287,7 @@ describe('a worker stopped twice', () => {
   });
 });
 
-describe('train and eval with --redis', () => {
+describeWithRedis('train and eval with --redis', () => {
   it('embed their videos through the workers: the model trains, and its predictions equal a local eval', async () => {
     await worker('phases');
     const model = join(dir, 'model');

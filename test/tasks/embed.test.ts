@@ -2,7 +2,7 @@
  * The library API on real videos: createPipeline().embed(), loadClassifier().classify() with
  * the shipped sample model, input errors before any work, options validation, and abort.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,20 @@ describe('createPipeline()', () => {
     const iterator = fw.embed(['/no/such/folder']);
     await expect(iterator.next()).rejects.toThrow(UsageError);
     await expect(fw.embed([]).next()).rejects.toThrow(/Expected a path or a non-empty array of paths/);
+  });
+
+  it('embed() of a missing folder rejects before the backbone loads: nothing converted, nothing cached', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'fw-fresh-'));
+    const p = await createPipeline({ frames: 4, cache: fresh });
+    try {
+      await expect(p.embed(['/no/such/folder']).next()).rejects.toThrow(UsageError);
+      expect(p.backend.name).toBe('none');
+      expect(() => p.backboneId).toThrow(/`pipeline.backboneId` is known once the backbone has loaded/);
+      expect(readdirSync(fresh)).toEqual([]);
+    } finally {
+      await p.close();
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('embed() rejects with the signal reason when aborted, and leaves no child process', async () => {

@@ -91,7 +91,7 @@ describe('convertKerasToOnnx()', () => {
         expect(result.folded.map((f) => f.bn)).toEqual(['c1_bn', 'dw_bn']);
         source = result.model;
       }
-      const bytes = convertKerasToOnnx(await modelToArtifacts(source), { inputSize: S, normalize });
+      const bytes = await convertKerasToOnnx(await modelToArtifacts(source), { inputSize: S, normalize });
       if (source !== model) source.dispose();
       const want = tf.tidy(() => (model.predict(normalizeFrames(tf.tensor4d(frames, [n, S, S, 3], 'int32'), normalize)) as tf.Tensor).dataSync());
       const got = await onnxRun(bytes, frames, S, n);
@@ -111,8 +111,8 @@ describe('convertKerasToOnnx()', () => {
     const model = tf.model({ inputs: input, outputs: y });
     try {
       const artifacts = await modelToArtifacts(model);
-      expect(() => convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).toThrow(ModelError);
-      expect(() => convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).toThrow(/layer 'ln' \(LayerNormalization\) has no ONNX mapping/);
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(ModelError);
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(/layer 'ln' \(LayerNormalization\) has no ONNX mapping/);
     } finally {
       model.dispose();
     }
@@ -130,7 +130,7 @@ describe('convertKerasToOnnx()', () => {
       // Edit the topology as a file written elsewhere would carry it.
       const topology = JSON.parse(JSON.stringify(artifacts.modelTopology));
       Object.assign(topology.config.layers.find((l: { name: string }) => l.name === 'c').config, change);
-      expect(() => convertKerasToOnnx({ ...artifacts, modelTopology: topology } as never, { inputSize: 8, normalize: '0..1' })).toThrow(message);
+      await expect(convertKerasToOnnx({ ...artifacts, modelTopology: topology } as never, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(message);
     } finally {
       model.dispose();
     }
@@ -139,9 +139,9 @@ describe('convertKerasToOnnx()', () => {
   it('rejects an input size the model does not take', async () => {
     const model = flattenModel();
     try {
-      expect(() => convertKerasToOnnx(null as never, { inputSize: 7, normalize: '0..1' })).toThrow(/not a Keras model config/);
+      await expect(convertKerasToOnnx(null as never, { inputSize: 7, normalize: '0..1' })).rejects.toThrow(/not a Keras model config/);
       const artifacts = await modelToArtifacts(model);
-      expect(() => convertKerasToOnnx(artifacts, { inputSize: 9, normalize: '0..1' })).toThrow(/input shape \[null,7,7,3\], not 9x9/);
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 9, normalize: '0..1' })).rejects.toThrow(/input shape \[null,7,7,3\], not 9x9/);
     } finally {
       model.dispose();
     }

@@ -6,7 +6,7 @@
  */
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger } from '../../validate.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger, raceAbort } from '../../validate.js';
 import { isOnnxBackbone, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
 import { describeThreads, loadOrt, ortVersion, sessionOptions, threadPlan } from './runtime.js';
@@ -29,17 +29,9 @@ export interface OnnxEmbedderOptions {
   maxBatchFrames?: number;
   /** Words put before the reason (e.g. how the engine was chosen). */
   reasonPrefix?: string;
+  /** Told when the backbone must first be converted (seconds). */
+  onPrepare?: (message: string) => void;
   signal?: AbortSignal;
-}
-
-/** Rejects with `signal.reason` as soon as it aborts; the listener is removed when `work` settles. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 class OnnxEmbedder implements FrameEmbedder {
@@ -135,7 +127,7 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     const { session, plan, info } = await openUserModel(ort, spec, sessionOptions(threads), signal);
     return finish(session, plan, info, `${info.name} as given (${plan.describe})`);
   }
-  const model = await onnxModelFor(ort, spec, { cacheDir: options.cacheDir, signal });
+  const model = await onnxModelFor(ort, spec, { cacheDir: options.cacheDir, onPrepare: options.onPrepare, signal });
   signal?.throwIfAborted();
   const session = await ort.InferenceSession.create(model.bytes, sessionOptions(threads));
   try {

@@ -130,12 +130,14 @@ async function convertLoaded(
   }
   const { foldedArtifacts } = await import('../../tfjs/fold.js');
   const t0 = Date.now();
+  options.signal?.throwIfAborted();
   const { artifacts } = await foldedArtifacts(backbone, options);
-  const bytes = convertKerasToOnnx(
+  const bytes = await convertKerasToOnnx(
     artifacts,
-    { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name },
+    { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name, signal: options.signal },
   );
   const maxAbsDiff = await verify(ort, bytes, backbone);
+  options.signal?.throwIfAborted();
   debug('onnx: converted %s in %d ms, %d bytes, max |onnx - tfjs| %s', backbone.id, Date.now() - t0, bytes.length, maxAbsDiff);
   if (!(maxAbsDiff <= VERIFY_TOLERANCE)) {
     throw new ModelError(`ONNX conversion of '${backbone.name}': the graph differs from tfjs by ${maxAbsDiff} on the check frame (tolerance ${VERIFY_TOLERANCE})`);
@@ -146,6 +148,8 @@ async function convertLoaded(
 export interface OnnxModelOptions {
   /** @default $FRAMEWISE_CACHE or ~/.cache/framewise */
   cacheDir?: string;
+  /** Told when the model is not cached and the (seconds-long) conversion starts. */
+  onPrepare?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -161,6 +165,7 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
     if (cached) return cached;
   }
   signal?.throwIfAborted();
+  options.onPrepare?.(typeof spec === 'string' ? `preparing ${spec} for ONNX Runtime, once` : 'preparing the backbone for ONNX Runtime');
   const { loadBackbone, backboneInfo } = await import('../../tfjs/registry.js');
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {

@@ -1,0 +1,63 @@
+/**
+ * The first use of a backbone on a machine (an empty cache folder): converting it to ONNX
+ * takes seconds. The progress line says so, the summary's time counts it, and Ctrl-C during
+ * it exits 130 promptly and leaves no partial file in the cache.
+ */
+import { readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, startCli } from './helpers.js';
+
+beforeAll(assertBuilt);
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const PREPARING = 'framewise: preparing mobilenet_v2 for ONNX Runtime, once';
+
+/** Starts `embed` on one sample with an empty cache; `prepared` resolves at the preparing line. */
+function coldEmbed(): { cache: string; run: ReturnType<typeof startCli>; prepared: Promise<number> } {
+  const cache = mkdtempSync(join(tmpdir(), 'framewise-cold-'));
+  dirs.push(cache);
+  const run = startCli(['embed', 'samples/forward/zoom-pal.mp4', '--out', '-', '--frames', '4'], { FRAMEWISE_CACHE: cache });
+  let stderr = '';
+  const prepared = new Promise<number>((resolve) => {
+    run.child.stderr!.on('data', (c) => {
+      stderr += c;
+      if (stderr.includes(PREPARING)) resolve(performance.now());
+    });
+  });
+  return { cache, run, prepared };
+}
+
+describe('a cold start (the backbone converted now)', () => {
+  it('shows the preparing phase on the progress line, and counts it in the total', async () => {
+    const { run, prepared } = coldEmbed();
+    const seen = await prepared;
+    const done = await run.done;
+    const ended = performance.now();
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stderr.indexOf(PREPARING)).toBeLessThan(done.stderr.indexOf('framewise: 1 ok'));
+    const total = Number(/framewise: 1 ok, .*, ([\d.]+)s\n/.exec(done.stderr)?.[1]);
+    // The summary's time covers at least the conversion (from its line to the end).
+    expect(total).toBeGreaterThanOrEqual((ended - seen) / 1000 - 0.2);
+  });
+
+  it('Ctrl-C during the conversion exits 130 promptly and leaves no partial file in the cache', async () => {
+    const { cache, run, prepared } = coldEmbed();
+    await prepared;
+    await new Promise((r) => setTimeout(r, 1000)); // into the conversion
+    const sent = performance.now();
+    run.child.kill('SIGINT');
+    const done = await run.done;
+    const took = performance.now() - sent;
+    expect(done.code, done.stderr).toBe(130);
+    expect(took).toBeLessThan(3000);
+    const files = readdirSync(cache, { recursive: true }).map(String);
+    expect(files.filter((f) => f.includes('.tmp'))).toEqual([]);
+    // A converted model is in the cache only with its index, which is written last.
+    expect(files.some((f) => f.endsWith('.onnx'))).toBe(files.some((f) => /^onnx\/.*\.json$/.test(f)));
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Start-up: the built CLI is executable as it is (`npx framewise`), and `--version`, `--help`
+ * and a usage error load none of the heavy modules (tfjs, ONNX Runtime, sharp, BullMQ).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, CLI, ROOT } from './helpers.js';
+
+beforeAll(assertBuilt);
+
+const HEAVY = /node_modules\/(@tensorflow|onnxruntime-node|onnxruntime-common|sharp|@img|bullmq|ioredis|nsfwjs)\//;
+
+/** Runs the CLI with `args` and returns its exit code and every module it loaded. */
+function loaded(args: string[]): { status: number | null; modules: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'framewise-startup-'));
+  try {
+    const file = join(dir, 'modules.txt');
+    const run = spawnSync(process.execPath, ['--import', join(ROOT, 'test', 'cli', 'loaded-modules.mjs'), CLI, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, FRAMEWISE_LOADED_MODULES: file },
+    });
+    return { status: run.status, modules: readFileSync(file, 'utf8').split('\n').filter(Boolean) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('framewise start-up', () => {
+  it('dist/cli/main.js is executable and runs without `node` in front', () => {
+    expect(statSync(CLI).mode & 0o111).toBe(0o111);
+    const run = spawnSync(CLI, ['--version'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^framewise\/\d+\.\d+\.\d+/);
+  });
+
+  it.each([
+    ['--version', ['--version'], 0],
+    ['--help', ['--help'], 0],
+    ['an unknown command', ['nope'], 2],
+    ['a bad flag value', ['embed', 'samples/', '--out', '-', '--frames', '0'], 2],
+  ])('%s loads no heavy module', (_, args, status) => {
+    const run = loaded(args);
+    expect(run.status).toBe(status);
+    // The hook saw the CLI itself, so an empty list cannot pass for "nothing heavy".
+    expect(run.modules.some((m) => m.endsWith('/dist/cli/main.js'))).toBe(true);
+    expect(run.modules.filter((m) => HEAVY.test(m))).toEqual([]);
+  });
+
+  it.each(['embed', 'export'])('`%s --help` gives no default for a --no-x flag (it read "(default: true)")', (command) => {
+    const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
+    const negated = run.stdout.split('\n').filter((l) => /^\s+--no-/.test(l));
+    expect(negated.length).toBeGreaterThan(0);
+    for (const line of negated) expect(line).not.toMatch(/default/);
+  });
+});
