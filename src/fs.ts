@@ -8,7 +8,7 @@ import { access, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { UsageError } from './errors.js';
+import { OutputError, UsageError } from './errors.js';
 
 /**
  * Writes `data` to `file` atomically: a temporary file in the same folder, then a rename, so
@@ -145,8 +145,8 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
   await removeStaleTemps(target);
   const stem = path.join(parent, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}`);
   const tmp = `${stem}.tmp`;
-  await mkdir(tmp);
   try {
+    await mkdir(tmp);
     await fill(tmp);
     if ((await replaceableState(dir, kind)) !== 'absent') {
       const old = `${stem}.old`;
@@ -163,7 +163,7 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
     }
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
-    throw error;
+    throw OutputError.from(dir, error) ?? error;
   }
 }
 
@@ -208,7 +208,7 @@ export async function lockOutput(target: string): Promise<OutputLock> {
       await writeFile(file, mine, { flag: 'wx' });
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw OutputError.from(file, error) ?? error;
     }
     let other: { pid?: unknown; hostname?: unknown } = {};
     let text = '';
