@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, rmSync } from 'node:fs';
-import { access, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -128,8 +128,17 @@ export async function checkOutputDir(dir: string, kind: OwnedDir, options: { for
   } catch (error) {
     throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? `${parent} is not writable` : (error as Error).message}`);
   }
-  await mkdir(path.dirname(target), { recursive: true });
-  return lockOutput(target);
+  // The lock goes beside the folder; folders made for it go again if the run leaves them empty.
+  const made = await mkdir(path.dirname(target), { recursive: true });
+  const lock = await lockOutput(target);
+  if (!made) return lock;
+  const release = async (): Promise<void> => {
+    await lock.release();
+    for (let dir = path.dirname(target); dir.length >= made.length; dir = path.dirname(dir)) {
+      if (!(await rmdir(dir).then(() => true, () => false))) break;
+    }
+  };
+  return { file: lock.file, release, [Symbol.asyncDispose]: release };
 }
 
 /**

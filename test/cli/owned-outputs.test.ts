@@ -5,7 +5,7 @@
  * a run holds a lock on its output; a write error is one line and exit 3.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,14 +43,21 @@ describe('a span is the unit of work', () => {
     expect(jsonl<{ start: number; end: number }>(readFileSync(out, 'utf8')).map(spanOf)).toEqual(['0-1', '1-2', '2-3']);
   });
 
-  it('npy: each span gets its own file and index row', async () => {
+  it('npy: each span gets its own file and index row; the cache keys each span apart', async () => {
     const out = join(dir, 'spans-npy');
-    const r = await runCli(['embed', spans, '--out', out, '--format', 'npy', ...fast]);
+    const cache = ['--cache', join(dir, 'cache')];
+    const r = await runCli(['embed', spans, '--out', out, '--format', 'npy', ...fast.filter((f) => f !== '--no-cache'), ...cache]);
     expect(r.code, r.stderr).toBe(0);
-    const index = jsonl<{ npy: string; start: number; end: number }>(readFileSync(join(out, 'index.jsonl'), 'utf8'));
+    const index = jsonl<{ npy: string; start: number; end: number; clips: Array<{ timestamps: number[] }> }>(readFileSync(join(out, 'index.jsonl'), 'utf8'));
     expect(index.map(spanOf)).toEqual(['0-1', '1-2', '2-3']);
     expect(new Set(index.map((row) => row.npy)).size).toBe(3);
     expect(readdirSync(out).filter((n) => n.endsWith('.npy')).sort()).toEqual(index.map((row) => row.npy).sort());
+    // From the cache, each span gets its own entry back (its own timestamps).
+    const again = await runCli(['embed', spans, '--out', out, '--format', 'npy', '--force', '--frames', '2', ...cache]);
+    expect(again.stderr).toMatch(/3 from cache/);
+    const cached = jsonl<{ clips: Array<{ timestamps: number[] }> }>(readFileSync(join(out, 'index.jsonl'), 'utf8'));
+    expect(cached.map((row) => row.clips[0].timestamps)).toEqual(index.map((row) => row.clips[0].timestamps));
+    expect(new Set(cached.map((row) => JSON.stringify(row.clips[0].timestamps))).size).toBe(3);
   });
 });
 
@@ -146,9 +153,12 @@ describe('every check comes before the output is opened', () => {
   });
 
   it('--out /dev/null --force writes no settings file and takes no lock', async () => {
+    // Compared with what was there before: an older framewise (as root) may have left one.
+    const sidecar = '/dev/null.settings.json';
+    const before = existsSync(sidecar) ? statSync(sidecar).mtimeMs : undefined;
     const r = await runCli(['embed', video, '--out', '/dev/null', '--force', ...fast]);
     expect(r.code, r.stderr).toBe(0);
-    expect(existsSync('/dev/null.settings.json')).toBe(false);
+    expect(existsSync(sidecar) ? statSync(sidecar).mtimeMs : undefined).toBe(before);
     expect(existsSync('/dev/null.lock')).toBe(false);
   });
 });
