@@ -152,28 +152,38 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
   const parent = path.dirname(target);
   await mkdir(parent, { recursive: true });
   await removeStaleTemps(target);
-  const stem = path.join(parent, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  const tmp = `${stem}.tmp`;
+  const tmp = tempSibling(target);
   try {
     await mkdir(tmp);
     await fill(tmp);
-    if ((await replaceableState(dir, kind)) !== 'absent') {
-      const old = `${stem}.old`;
-      await rename(target, old);
-      try {
-        await rename(tmp, target);
-      } catch (error) {
-        await rename(old, target);
-        throw error;
-      }
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, target);
-    }
+    await moveIntoPlace(tmp, target, (await replaceableState(dir, kind)) !== 'absent');
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw OutputError.from(dir, error) ?? error;
   }
+}
+
+/** A new name beside `target` for the folder that will replace it: `.NAME.PID.HEX.tmp` (see `removeStaleTemps`). */
+export function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Renames the folder `tmp` (a `tempSibling`) to `target`; an existing
+ * `target` (`replace`) is first moved aside to the `.old` sibling, put back if the rename
+ * fails, and removed once the new folder is in place.
+ */
+export async function moveIntoPlace(tmp: string, target: string, replace: boolean): Promise<void> {
+  if (!replace) return rename(tmp, target);
+  const old = tmp.replace(/\.tmp$/, '.old');
+  await rename(target, old);
+  try {
+    await rename(tmp, target);
+  } catch (error) {
+    await rename(old, target);
+    throw error;
+  }
+  await rm(old, { recursive: true, force: true });
 }
 
 /** Whether process `pid` lives on this machine (a process we may not signal still lives). */

@@ -13,14 +13,13 @@
  * - Every check runs at `open*()`, before the run's work; the file itself is opened (and an
  *   old one emptied) only when the first record is written. A run holds `<out>.lock`.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readFile, realpath, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readFile, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { OutputError, UsageError } from '../errors.js';
 import { stableStringify } from '../embedding/cache.js';
-import { checkOutputDir, csvRow, lockOutput, OUTPUT_DIRS, OUTPUT_SCHEMA, removeStaleTemps, saysOwn, writeFileAtomic, type OutputLock } from '../fs.js';
+import { checkOutputDir, csvRow, lockOutput, moveIntoPlace, OUTPUT_DIRS, OUTPUT_SCHEMA, removeStaleTemps, saysOwn, tempSibling, writeFileAtomic, type OutputLock } from '../fs.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { debug } from '../log.js';
 
@@ -410,7 +409,7 @@ export async function openNpy(dir: string, options: OutputOpenOptions = {}): Pro
     const { resume, keep } = appending ? await resumeState(index, JSONL, options.settings) : { resume: NO_RESUME, keep: 0 };
     // Replaced: the new folder is filled beside the old one. Otherwise it is written in place.
     const replace = own && !options.resume;
-    const folder = replace ? join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : target;
+    const folder = replace ? tempSibling(target) : target;
     await removeStaleTemps(target);
     const lines = lineSink(join(folder, 'index.jsonl'), JSONL, options.settings, { appending, keep, regular: true, folder });
     const finish = async (started: boolean): Promise<void> => {
@@ -421,10 +420,7 @@ export async function openNpy(dir: string, options: OutputOpenOptions = {}): Pro
           await rm(folder, { recursive: true, force: true });
           return;
         }
-        const old = folder.replace(/\.tmp$/, '.old');
-        await rename(target, old);
-        await rename(folder, target);
-        await rm(old, { recursive: true, force: true });
+        await moveIntoPlace(folder, target, true);
       } finally {
         await lock.release();
       }
