@@ -300,11 +300,15 @@ class FileSink implements LineSink {
   }
 }
 
+/** Writes to stdout; a CSV's `header` goes out with the first line, as in a file. */
 class StdoutSink implements LineSink {
   readonly path = '-';
+  constructor(private header = '') {}
   writeLine(line: string): Promise<void> {
+    const text = `${this.header ? `${this.header}\n` : ''}${line.endsWith('\n') ? line : `${line}\n`}`;
+    this.header = '';
     return new Promise((done, fail) => {
-      process.stdout.write(line.endsWith('\n') ? line : `${line}\n`, (error) => (error ? fail(writeFailure('-', error)) : done()));
+      process.stdout.write(text, (error) => (error ? fail(writeFailure('-', error)) : done()));
     });
   }
   async close(): Promise<void> {}
@@ -348,9 +352,7 @@ function lineSink(path: string, format: LineFormat, settings: Record<string, unk
 async function openLines(path: string, format: LineFormat, options: OutputOpenOptions): Promise<{ sink: LineSink; resume: ResumeState }> {
   if (path === '-') {
     if (options.resume) throw new UsageError('`--resume` needs an output file, not stdout (`--out -`)');
-    const sink = new StdoutSink();
-    if (format.header) await sink.writeLine(format.header);
-    return { sink, resume: NO_RESUME };
+    return { sink: new StdoutSink(format.header), resume: NO_RESUME };
   }
   if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
   await checkNotAnInput(path, options.inputs);
