@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, rmSync } from 'node:fs';
-import { access, lstat, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, link, lstat, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -239,7 +239,9 @@ export async function lockOutput(target: string): Promise<OutputLock> {
     }
     const pid = typeof other.pid === 'number' ? other.pid : undefined;
     const sameHost = other.hostname === os.hostname();
-    if (attempt < 3 && text !== '' && pid !== undefined && sameHost && !pidAlive(pid)) {
+    // A lock without a pid is being written this moment, or was left by a crash between its creation and its write.
+    const stale = pid !== undefined ? sameHost && !pidAlive(pid) : await lstat(file).then((info) => Date.now() - info.mtimeMs > 2000, () => false);
+    if (attempt < 3 && stale) {
       // Stale: move it aside (only one taker's rename succeeds), check it is the one judged stale, then retry.
       const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
       try {
@@ -248,11 +250,11 @@ export async function lockOutput(target: string): Promise<OutputLock> {
         continue; // another run took it over first
       }
       const moved = await readFile(aside, 'utf8').catch(() => '');
-      if (moved !== text) await rename(aside, file).catch(() => undefined); // a fresh lock: put it back
-      else await rm(aside, { force: true });
+      if (moved !== text) await link(aside, file).catch(() => undefined); // a fresh lock: put it back, unless another is there now
+      await rm(aside, { force: true });
       continue;
     }
-    if (attempt < 3 && text === '') {
+    if (attempt < 3 && pid === undefined) {
       await new Promise((r) => setTimeout(r, 50)); // being written this moment
       continue;
     }

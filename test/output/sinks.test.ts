@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +83,13 @@ describe('openJsonl()', () => {
     writeFileSync(`${path}.lock`, JSON.stringify({ pid: 2 ** 22 + 12345, hostname: (await import('node:os')).hostname() }));
     const second = await openJsonl(path, { resume: true });
     await second.sink.close();
+    // So is an empty lock (a crash between its creation and its write) once it is a few seconds old.
+    writeFileSync(`${path}.lock`, '');
+    await expect(openJsonl(path, { resume: true })).rejects.toThrow(/being written by another framewise run \(an unknown process/);
+    utimesSync(`${path}.lock`, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    const third = await openJsonl(path, { resume: true });
+    await third.sink.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
   });
 
   it('an unwritable path is a UsageError before anything is written', async () => {
