@@ -111,6 +111,18 @@ describe('openCsv()', () => {
     await second.sink.writeLine(csvRow(['dir/c.mp4', 'forward']));
     await second.sink.close();
     expect(readFileSync(path, 'utf8')).toBe('path,label\n"dir/a, b.mp4",forward\ndir/c.mp4,forward\n');
+    // Spans come back from the start and end columns (empty: no span).
+    const spans = join(dir, 'spans.csv');
+    const header = ['path', 'label', 'start', 'end'];
+    const third = await openCsv(spans, header);
+    await third.sink.writeLine(csvRow(['v.mp4', 'x', 0.5, 1]));
+    await third.sink.writeLine(csvRow(['w.mp4', 'x', '', '']));
+    await third.sink.close();
+    const fourth = await openCsv(spans, header, { resume: true });
+    expect(isDone(fourth.resume.done, { path: 'v.mp4', start: 0.5, end: 1 })).toBe(true);
+    expect(isDone(fourth.resume.done, { path: 'v.mp4', start: 0, end: 0.5 })).toBe(false);
+    expect(isDone(fourth.resume.done, { path: 'w.mp4' })).toBe(true);
+    await fourth.sink.close();
     // Another header is not this command's CSV.
     await expect(openCsv(path, ['path', 'score'], { resume: true })).rejects.toThrow(/not an output that framewise wrote/);
   });
