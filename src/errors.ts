@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'USAGE'
   | 'MODEL'
   | 'BACKEND'
-  | 'QUEUE';
+  | 'QUEUE'
+  | 'OUTPUT';
 
 /** Base class: every error framewise throws on purpose is one of these. */
 export class FramewiseError extends Error {
@@ -107,5 +108,38 @@ export class ModelError extends FramewiseError {
 export class QueueError extends FramewiseError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('QUEUE', message, options);
+  }
+}
+
+/** The errno codes of a write that failed because of where it goes (a full disk, a read-only mount, a closed pipe). */
+const WRITE_ERRNOS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EFBIG: 'the file is too large',
+  EROFS: 'the file system is read-only',
+  EIO: 'an input/output error',
+  EPIPE: 'its reader has gone',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+/**
+ * An output that could not be written: the disk is full, the file system read-only, the
+ * pipe closed. The CLI exits with 3. What was written before is whole records, so `--resume`
+ * completes the run once the output can be written.
+ */
+export class OutputError extends FramewiseError {
+  /** The errno code (`ENOSPC`, `EROFS`, ...). */
+  readonly errno: string;
+  constructor(target: string, errno: string, options?: { cause?: unknown; resumable?: boolean }) {
+    const then = options?.resumable ? ' The records written before are whole; once it can be written, run again with --resume to complete it.' : '';
+    super('OUTPUT', `Cannot write ${target}: ${WRITE_ERRNOS[errno] ?? errno} (${errno}).${then}`, options);
+    this.errno = errno;
+  }
+  /** `error` as an `OutputError` about `target` when it is a failed write, else undefined. */
+  static from(target: string, error: unknown, options: { resumable?: boolean } = {}): OutputError | undefined {
+    if (error instanceof OutputError) return error;
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    return typeof code === 'string' && code in WRITE_ERRNOS ? new OutputError(target, code, { cause: error, ...options }) : undefined;
   }
 }

@@ -49,14 +49,14 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   // What shapes a record: the model (by its framewise.json) and what overrides it; --resume with other values is refused.
   const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
   const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling };
-  const open = { resume, force, settings };
+  const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
   const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], open) : await openJsonl(out, open);
   return runRecords(
     flags,
     sink,
     (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
-      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (p) => isDone(state.done, p) })) {
+      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (entry) => isDone(state.done, entry) })) {
         await sink.writeLine(csv ? classifyCsvRow(r) : JSON.stringify(classifyRecord(r, { labels: classifier.labels, probs: probsWanted })));
       }
     },

@@ -3,11 +3,9 @@
  * as JSONL (one line per video) or as one float32 [clips, T, D] `.npy` per video plus an
  * `index.jsonl`.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { checkOutputDir, OUTPUT_DIRS, writeFileAtomic } from '../output/index.js';
+import type { LineSink, NpySink, ResumeState } from '../output/sinks.js';
 import { backboneFlags, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 
@@ -39,32 +37,25 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
 
   // Heavy modules load only now, so `--help` stays instant.
   const { createPipeline, discoverInputs, resolveOptions } = await import('../tasks/index.js');
-  const { openJsonl, isDone } = await import('../output/sinks.js');
+  const { openJsonl, openNpy, isDone } = await import('../output/sinks.js');
   const { embedRecord, npyFile, npyIndexRecord } = await import('../output/records.js');
   const resolved = resolveOptions(options); // bad flag values fail before any work
-  // The output and the inputs are checked before the backbone loads.
-  let indexPath = out;
-  if (format === 'npy') {
-    // An existing folder is continued (--resume) or replaced (--force) only when framewise wrote it.
-    await checkOutputDir(out, OUTPUT_DIRS.npy, { force: force || resume });
-    if (force && !resume) await rm(out, { recursive: true, force: true });
-    await mkdir(out, { recursive: true });
-    indexPath = join(out, 'index.jsonl');
-  }
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
   const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling };
-  const { sink, resume: state } = await openJsonl(indexPath, { resume, force, settings });
+  // The output is checked and locked before the backbone loads; it is opened with the first record.
+  const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
+  const { sink, resume: state }: { sink: LineSink & Partial<NpySink>; resume: ResumeState } = format === 'npy' ? await openNpy(out, open) : await openJsonl(out, open);
   return runRecords(
     flags,
     sink,
     (signal, onPrepare) => createPipeline({ ...options, signal, onPrepare }),
     async (pipeline, signal, onProgress) => {
-      for await (const result of pipeline.embed(entries, { signal, onProgress, skip: (p) => isDone(state.done, p) })) {
-        if (format === 'npy' && !('error' in result)) {
+      for await (const result of pipeline.embed(entries, { signal, onProgress, skip: (entry) => isDone(state.done, entry) })) {
+        if (sink.writeFile && !('error' in result)) {
           const npy = npyFile(result);
-          await writeFileAtomic(join(out, npy.name), npy.bytes);
+          await sink.writeFile(npy.name, npy.bytes);
           await sink.writeLine(JSON.stringify(npyIndexRecord(result, npy.name)));
         } else {
           await sink.writeLine(JSON.stringify(format === 'npy' ? npyIndexRecord(result) : embedRecord(result, { frames })));

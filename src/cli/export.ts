@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
+import { OUTPUT_DIRS, saysOwn } from '../output/index.js';
 import { intFlag, modelDirFlag, stringFlag, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
@@ -44,8 +45,9 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
   await modelDirFlag({ ...flags, model: modelDir });
   const there = await exists(out);
   if (there) {
-    // Only what framewise wrote is replaced: an .onnx file, or a folder with its marker file.
-    const ours = format === 'onnx' ? there === 'file' && /\.onnx$/i.test(out) : there === 'dir' && (await exists(join(out, 'framewise.json'))) === 'file';
+    // Only what framewise wrote is replaced, known by its content: an ONNX model it produced, or a model folder whose framewise.json says so.
+    const { isFramewiseOnnx } = await import('../tasks/index.js');
+    const ours = format === 'onnx' ? there === 'file' && (await isFramewiseOnnx(out)) : there === 'dir' && (await saysOwn(join(out, OUTPUT_DIRS.model.marker), OUTPUT_DIRS.model.field, OUTPUT_DIRS.model.value));
     if (!flags.force) throw new UsageError(`${out} exists; pass --force to replace it`);
     if (!ours) throw new UsageError(`${out} exists and is not a framewise ${format} export; not replacing it`);
   }

@@ -8,13 +8,15 @@
  *   0    every input succeeded
  *   1    some inputs failed; their error records were written
  *   2    usage or configuration error; nothing was written
+ *   3    the output could not be written (disk full, read-only); the records written are whole: --resume completes
  *   130  interrupted (SIGINT)
  *   141  the reader of stdout went away (`| head`): stop quietly, as Unix tools do
  */
 import { cac } from 'cac';
 import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
-import { exitCodeFor, printError } from './util.js';
+import { OutputError } from '../errors.js';
+import { EXIT_OUTPUT, exitCodeFor, printError } from './util.js';
 
 const version = FRAMEWISE_VERSION;
 
@@ -50,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         '  0    every input succeeded',
         '  1    some inputs failed; their error records were written',
         '  2    usage or configuration error; nothing was written',
+        '  3    the output could not be written (disk full, read-only); --resume completes it later',
         '  130  interrupted (Ctrl-C)',
         '  141  stdout was closed early by its reader (as with | head)',
       ].join('\n'),
@@ -84,9 +87,13 @@ export async function main(argv: string[]): Promise<number> {
 
 // A reader that stops early closes the pipe; without a listener the EPIPE would crash with
 // a stack. process.exit runs the exit hook that kills any ffmpeg children.
+// Any other failure of stdout (`> /dev/full`: ENOSPC) is an output error: one line, exit 3.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
-  process.exit(141);
+  if (error.code === 'EPIPE') process.exit(141);
+  const failure = OutputError.from('stdout', error);
+  if (!failure) throw error;
+  printError(failure);
+  process.exit(EXIT_OUTPUT);
 });
 
 const code = await main(process.argv.slice(2));

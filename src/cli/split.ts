@@ -36,7 +36,7 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const test = fraction(flags, 'test', 0.2);
   const val = fraction(flags, 'val', 0);
   const seed = intFlag(flags, 'seed', 0) ?? 0;
-  await checkOutputDir(out, OUTPUT_DIRS.split, { force: flags.force === true });
+  await using _lock = await checkOutputDir(out, OUTPUT_DIRS.split, { force: flags.force === true });
   const { discoverInputs, splitDataset, writeSplit } = await import('../index.js');
   const entries = await discoverInputs(dataset);
   const unlabelled = entries.filter((e) => e.label === undefined);

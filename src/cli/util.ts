@@ -2,8 +2,12 @@ import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
 import { isOptionError } from '../validate.js';
 
-/** 2 for usage and configuration errors (bad options, a missing model), 1 otherwise. */
+/** The exit code of an output that could not be written (a full disk, a read-only mount): see `OutputError`. */
+export const EXIT_OUTPUT = 3;
+
+/** 2 for usage and configuration errors (bad options, a missing model), 3 for an output that cannot be written, 1 otherwise. */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof FramewiseError && error.code === 'OUTPUT') return EXIT_OUTPUT;
   if (isOptionError(error)) return 2;
   if (error instanceof FramewiseError && ['USAGE', 'MODEL', 'BACKEND', 'FFMPEG_NOT_FOUND'].includes(error.code)) return 2;
   if (error instanceof Error && error.name === 'CACError') return 2;

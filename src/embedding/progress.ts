@@ -66,8 +66,8 @@ export class ProgressTracker {
   ) {}
 
   /** The entries to run: those `skip` names are left out and counted; the first event goes out. */
-  select<I extends { path: string }>(entries: readonly I[], skip?: (path: string) => boolean): readonly I[] {
-    const items = skip ? entries.filter((e) => !skip(e.path)) : entries;
+  select<I extends { path: string }>(entries: readonly I[], skip?: (item: I) => boolean): readonly I[] {
+    const items = skip ? entries.filter((e) => !skip(e)) : entries;
     this.videosSkipped += entries.length - items.length;
     this.videosTotal += items.length;
     this.emit(true);

@@ -11,6 +11,9 @@ import type { ProgressCallback } from './progress.js';
 /** An error record: one per video that could not be processed. */
 export interface ErrorRecord {
   path: string;
+  /** The span of the video, for a manifest row that names one. */
+  start?: number;
+  end?: number;
   error: { code: RecordErrorCode; message: string };
 }
 
@@ -24,6 +27,22 @@ export interface EmbedItem {
   path: string;
   start?: number;
   end?: number;
+}
+
+/**
+ * The span of `item` (a manifest row's start and end), only the fields it has: with the
+ * path it names the unit of work, which records, resume and npy names key on.
+ */
+export function spanOf(item: EmbedItem): { start?: number; end?: number } {
+  return { ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+}
+
+/** `outcome` with the span of the item it is for (an error record keeps its path, span, error order). */
+export function withSpan<R extends { path: string }>(outcome: R, item: EmbedItem): R {
+  const span = spanOf(item);
+  if (span.start === undefined && span.end === undefined) return outcome;
+  const { path, ...rest } = outcome;
+  return { path, ...span, ...rest } as unknown as R;
 }
 
 /** The frame embeddings of one video, as a runner gives them. */
@@ -48,8 +67,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Progress events (throttled, and a final one). */
   onProgress?: ProgressCallback;
-  /** Paths to leave out (those already in an output being resumed). @default none */
-  skip?: (path: string) => boolean;
+  /** Items (path and span) to leave out, such as those already in an output being resumed. @default none */
+  skip?: (item: EmbedItem) => boolean;
 }
 
 export interface EmbedRunner {

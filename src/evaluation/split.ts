@@ -167,6 +167,7 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
   const files: WrittenSplit['files'] = { train: join(out, 'train.csv'), test: join(out, 'test.csv'), summary: join(out, 'split.json') };
   if (split.fractions.val > 0) files.val = join(out, 'val.csv');
   const summary = {
+    [OUTPUT_DIRS.split.field]: OUTPUT_DIRS.split.value,
     seed: split.seed,
     fractions: split.fractions,
     method: 'sha256(seed, label, relative path) ranks within each class',

@@ -255,6 +255,28 @@ export interface ExportOnnxOptions {
 }
 
 /**
+ * Whether `file` is an ONNX model that framewise exported, by its content: a ModelProto
+ * whose `producer_name` (field 2, written right after `ir_version`) is `framewise`.
+ */
+export async function isFramewiseOnnx(file: string): Promise<boolean> {
+  const { open } = await import('node:fs/promises');
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return false;
+  try {
+    const { buffer } = await handle.read(Buffer.alloc(32), 0, 32, 0);
+    let i = 0;
+    if (buffer[i++] !== 0x08) return false; // field 1, varint: ir_version
+    while (i < 16 && buffer[i] & 0x80) i++;
+    i++;
+    if (buffer[i++] !== 0x12) return false; // field 2, length-delimited: producer_name
+    const length = buffer[i++];
+    return buffer.subarray(i, i + length).toString('latin1') === 'framewise';
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Exports a model folder (made by `train`) as one ONNX file: uint8 frames [N, T, S, S, 3] and
  * (unless `mask: false`) bool mask [N, T] in, `probs` out. The backbone must be a registry backbone or a tfjs LayersModel (its Keras
  * layers are converted); an `.onnx` backbone is not merged.

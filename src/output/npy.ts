@@ -35,9 +35,14 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Buffer 
   return Buffer.concat([npyHeader(shape), body]);
 }
 
-/** A file name for a video's `.npy`: its base name plus a hash of the full path, so two `a.mp4` in different folders do not collide. */
-export function npyNameFor(videoPath: string): string {
+/**
+ * A file name for a video's `.npy`: its base name plus a hash of the full path and the span
+ * (a manifest row's start and end), so two `a.mp4` in different folders, or two spans of one
+ * video, do not collide. Without a span the hash is of the path alone.
+ */
+export function npyNameFor(videoPath: string, span: { start?: number; end?: number } = {}): string {
   const stem = basename(videoPath, extname(videoPath)).replace(/[^\w.-]+/g, '_').slice(0, 80) || 'video';
-  const hash = createHash('sha1').update(videoPath).digest('hex').slice(0, 10);
+  const unit = span.start === undefined && span.end === undefined ? videoPath : `${videoPath}\0${span.start ?? ''}\0${span.end ?? ''}`;
+  const hash = createHash('sha1').update(unit).digest('hex').slice(0, 10);
   return `${stem}-${hash}.npy`;
 }

@@ -4,7 +4,7 @@
  * of `classify`. The CLI writes exactly these, so a library user who calls them gets the
  * same files. Error records are written as they are.
  */
-import { isErrorRecord, type ErrorRecord } from '../embedding/runner.js';
+import { isErrorRecord, spanOf, type ErrorRecord } from '../embedding/runner.js';
 import { csvRow } from '../fs.js';
 import type { ClassifyResult } from '../tasks/classify.js';
 import type { EmbedResult } from '../tasks/embed.js';
@@ -30,6 +30,7 @@ function vector(values: Float32Array): number[] {
 function embedHeader(result: EmbedResult): Record<string, unknown> {
   return {
     path: result.path,
+    ...spanOf(result),
     ...(result.label !== undefined ? { label: result.label } : {}),
     backbone: result.backbone,
     ...(result.backend ? { backend: result.backend } : {}),
@@ -54,9 +55,9 @@ export function embedRecord(result: EmbedResult | ErrorRecord, options: { frames
   };
 }
 
-/** The `.npy` of one video: its file name (unique per path) and bytes, float32 [clips, T, D]. */
+/** The `.npy` of one video: its file name (unique per path and span) and bytes, float32 [clips, T, D]. */
 export function npyFile(result: EmbedResult): { name: string; bytes: Buffer } {
-  return { name: npyNameFor(result.path), bytes: encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]) };
+  return { name: npyNameFor(result.path, spanOf(result)), bytes: encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]) };
 }
 
 /** The `index.jsonl` record of one video written as `npy` (its file `name` from `npyFile`). */
@@ -64,7 +65,7 @@ export function npyIndexRecord(result: EmbedResult | ErrorRecord, name?: string)
   if (isErrorRecord(result)) return result;
   return {
     ...embedHeader(result),
-    npy: name ?? npyNameFor(result.path),
+    npy: name ?? npyNameFor(result.path, spanOf(result)),
     shape: [result.clips.length, result.frameCount, result.dim],
     clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask, ...(c.warnings ? { warnings: c.warnings } : {}) })),
   };
@@ -77,6 +78,7 @@ export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { 
   if (options.probs && !options.labels) throw new TypeError('classifyRecord: `probs` needs `labels`');
   return {
     path: r.path,
+    ...spanOf(r),
     label: r.label,
     score: score6(r.score),
     topk: r.topk.map((t) => ({ label: t.label, score: score6(t.score) })),
@@ -88,10 +90,11 @@ export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { 
 }
 
 /** The columns of `classify`'s CSV. */
-export const CLASSIFY_CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message', 'warnings'] as const;
+export const CLASSIFY_CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message', 'warnings', 'start', 'end'] as const;
 
 /** One CSV row (no line end) of `classify`'s CSV, in `CLASSIFY_CSV_HEADER` order. */
 export function classifyCsvRow(result: ClassifyResult | ErrorRecord): string {
-  if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message, '']);
-  return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '', (result.warnings ?? []).join(' | ')]);
+  const span = [result.start ?? '', result.end ?? ''];
+  if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message, '', ...span]);
+  return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '', (result.warnings ?? []).join(' | '), ...span]);
 }

@@ -1,47 +1,68 @@
 /**
- * Crash-safe line outputs (JSONL and CSV). Every record becomes one line that reaches the
- * file in a single `write` on a descriptor opened for appending, so a `kill -9` leaves only
- * complete lines, except possibly one torn last line, which `resume` cuts off before
- * appending. `resume` also reports which paths are already present so that a run can skip
- * them: no duplicates, no losses.
+ * Crash-safe, owned outputs: JSONL and CSV files, and the npy folder of `embed`.
+ *
+ * - Every record becomes one line that reaches the file in a single `write` on a descriptor
+ *   opened for appending, so a `kill -9` leaves only complete lines, except possibly one torn
+ *   last line, which `resume` cuts off before appending. A write that fails (a full disk) is
+ *   cut back to the last whole line and becomes an `OutputError`.
+ * - The unit of work is an input item, a (path, start, end) span: `resume` reports the spans
+ *   already present, so a run can skip them: no duplicates, no losses.
+ * - framewise touches only what it wrote: an existing output is resumed or replaced only when
+ *   its settings file `<out>.settings.json` says `"schema": "framewise.output/1"` and its
+ *   first line is one of framewise's records (an empty file counts as framewise's).
+ * - Every check runs at `open*()`, before the run's work; the file itself is opened (and an
+ *   old one emptied) only when the first record is written. A run holds `<out>.lock`.
  */
-import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { UsageError } from '../errors.js';
+import { OutputError, UsageError } from '../errors.js';
 import { stableStringify } from '../embedding/cache.js';
-import { csvRow, exists, writeFileAtomic } from '../fs.js';
+import { checkOutputDir, csvRow, lockOutput, moveIntoPlace, OUTPUT_DIRS, OUTPUT_SCHEMA, removeStaleTemps, saysOwn, tempSibling, writeFileAtomic, type OutputLock } from '../fs.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 import { debug } from '../log.js';
 
 /** How an output treats a file that already exists. */
 export interface OutputOpenOptions {
   /**
-   * Append to an existing file and report the paths it already holds.
+   * Append to an existing output and report the spans it already holds.
    * @default false
    */
   resume?: boolean;
   /**
-   * Overwrite an existing file. Without `resume` or `force`, an existing file is a `UsageError`.
+   * Replace an existing output that framewise wrote. Without `resume` or `force`, an existing output is a `UsageError`.
    * @default false
    */
   force?: boolean;
   /**
    * What shapes the records (frames, size, fit, sampling, backbone, model): kept beside the
-   * output as `<path>.settings.json`. `resume` with other settings than the output was made
-   * with is a `UsageError` naming the difference, and the output is not touched, so one
-   * file never mixes records of two kinds. An output without the file (made by framewise
-   * before 0.2) is resumed as it is.
+   * output as `<path>.settings.json`, with the schema that marks the output as framewise's.
+   * `resume` with other settings than the output was made with is a `UsageError` naming
+   * the difference, and the output is not touched, so one file never mixes records of two kinds.
    */
   settings?: Record<string, unknown>;
+  /**
+   * The run's inputs (videos, folders, manifests): an output that is one of them is refused.
+   * @default none
+   */
+  inputs?: readonly string[];
+}
+
+/** One unit of work: a path, and for a manifest row, its span. */
+export interface Unit {
+  path: string;
+  start?: number;
+  end?: number;
 }
 
 /** What was found in an existing output when resuming. */
 export interface ResumeState {
-  /** Paths (as written, and resolved to absolute) already in the output. */
+  /** The units (`unitKey`) already in the output. */
   done: Set<string>;
   /** Number of complete records found. */
   records: number;
-  /** Bytes of a torn last line that were cut off. */
+  /** Bytes of a torn last line, cut off when the first new record is written. */
   truncatedBytes: number;
 }
 
@@ -49,206 +70,384 @@ export interface ResumeState {
 export interface LineSink {
   readonly path: string;
   writeLine(line: string): Promise<void>;
+  /** Closes the output and gives back its lock. */
   close(): Promise<void>;
 }
 
-/** True when `path` (as given, or resolved) is in a resume set. */
-export function isDone(done: ReadonlySet<string>, path: string): boolean {
-  return done.has(path) || done.has(resolve(path));
+/** The npy folder of `embed`: `.npy` files and their `index.jsonl`. */
+export interface NpySink extends LineSink {
+  /** Writes one `.npy` (atomically) into the folder. */
+  writeFile(name: string, bytes: Uint8Array): Promise<void>;
 }
 
-class FileSink implements LineSink {
-  constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-  ) {}
-  async writeLine(line: string): Promise<void> {
-    const buffer = Buffer.from(line.endsWith('\n') ? line : `${line}\n`, 'utf8');
-    // One write per line; loop only if the kernel takes less than the whole buffer.
-    let offset = 0;
-    while (offset < buffer.length) {
-      const { bytesWritten } = await this.handle.write(buffer, offset, buffer.length - offset);
-      offset += bytesWritten;
-    }
-  }
-  async close(): Promise<void> {
-    try {
-      await this.handle.sync();
-    } catch {
-      /* some files (pipes, /dev/null) cannot be synced */
-    }
-    await this.handle.close();
-  }
+/** The key of a unit: its absolute path (a URL as it is) and its span. */
+export function unitKey(unit: Unit): string {
+  return JSON.stringify([isUrl(unit.path) ? unit.path : resolve(unit.path), unit.start ?? null, unit.end ?? null]);
 }
 
-class StdoutSink implements LineSink {
-  readonly path = '-';
-  writeLine(line: string): Promise<void> {
-    return new Promise((done, fail) => {
-      process.stdout.write(line.endsWith('\n') ? line : `${line}\n`, (error) => (error ? fail(error) : done()));
-    });
-  }
-  async close(): Promise<void> {}
+/** True when `unit` is in a resume set. */
+export function isDone(done: ReadonlySet<string>, unit: Unit): boolean {
+  return done.has(unitKey(unit));
 }
 
-/**
- * Cuts a torn last line (no trailing newline) off `path`, and returns the complete text.
- * A file that does not exist reads as empty.
- */
-export async function readCompleteLines(path: string): Promise<{ text: string; truncatedBytes: number }> {
-  let buffer: Buffer;
-  try {
-    buffer = await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', truncatedBytes: 0 };
-    throw error;
-  }
-  const lastNewline = buffer.lastIndexOf(0x0a);
-  const keep = lastNewline + 1;
-  if (keep < buffer.length) {
-    debug('output: cutting a torn last line of %d bytes from %s', buffer.length - keep, path);
-    await truncate(path, keep);
-  }
-  return { text: buffer.subarray(0, keep).toString('utf8'), truncatedBytes: buffer.length - keep };
-}
-
-/** Paths of the complete JSONL records in `text`; a line that does not parse is ignored. */
-export function jsonlPaths(text: string): string[] {
-  const paths: string[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      const record = JSON.parse(line) as { path?: unknown };
-      if (typeof record.path === 'string') paths.push(record.path);
-    } catch {
-      debug('output: ignoring a line that is not JSON');
-    }
-  }
-  return paths;
-}
-
-function doneSet(paths: string[]): Set<string> {
-  const done = new Set<string>();
-  for (const p of paths) {
-    done.add(p);
-    done.add(resolve(p));
-  }
-  return done;
-}
-
-/**
- * Checks an output path before any work starts: it must be writable, and an existing file
- * needs `resume` or `force`. Throws `UsageError`.
- */
-export async function checkOutputPath(path: string, options: OutputOpenOptions = {}): Promise<void> {
-  if (path === '-') {
-    if (options.resume) throw new UsageError('`--resume` needs an output file, not stdout (`--out -`)');
-    return;
-  }
-  if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
-  if (!options.resume && !options.force && (await exists(path))) {
-    throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
-  }
-  // Open for appending to prove we can write, without changing the file.
-  let handle: FileHandle | undefined;
-  try {
-    const existed = await exists(path);
-    handle = await open(path, 'a');
-    await handle.close();
-    handle = undefined;
-    if (!existed) {
-      const { rm } = await import('node:fs/promises');
-      await rm(path, { force: true });
-    }
-  } catch (error) {
-    await handle?.close();
-    throw new UsageError(`Cannot write the output ${path}: ${(error as Error).message}`);
-  }
-}
+const NO_RESUME: ResumeState = { done: new Set(), records: 0, truncatedBytes: 0 };
 
 /** The file beside an output that holds the settings its records were made with. */
 export function settingsFileFor(path: string): string {
   return `${path}.settings.json`;
 }
 
+/** An `OutputError` for a failed write, or `error` itself when it is not about writing. */
+function writeFailure(path: string, error: unknown, resumable = true): unknown {
+  return OutputError.from(path === '-' ? 'stdout' : path, error, { resumable: resumable && path !== '-' }) ?? error;
+}
+
 /**
- * Compares `settings` with those the output at `path` was made with (on resume), or records
- * them (a new output). Throws `UsageError` before the output is touched.
+ * The complete lines of `path` (a file that does not exist reads as empty), and the byte
+ * length `keep` they end at; a torn last line is not cut here.
  */
-async function reconcileSettings(path: string, options: OutputOpenOptions): Promise<void> {
-  if (path === '-' || !options.settings) return;
-  const file = settingsFileFor(path);
-  if (options.resume && (await exists(path))) {
-    let before: Record<string, unknown>;
+export async function readCompleteLines(path: string): Promise<{ text: string; keep: number; truncatedBytes: number }> {
+  let buffer: Buffer;
+  try {
+    buffer = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', keep: 0, truncatedBytes: 0 };
+    throw error;
+  }
+  const keep = buffer.lastIndexOf(0x0a) + 1;
+  return { text: buffer.subarray(0, keep).toString('utf8'), keep, truncatedBytes: buffer.length - keep };
+}
+
+/** The units of the complete JSONL records in `text`; a line that does not parse is ignored. */
+export function jsonlUnits(text: string): Unit[] {
+  const units: Unit[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
     try {
-      before = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        debug('sinks: %s has no settings file; resumed unchecked', path);
-        await writeFileAtomic(file, `${JSON.stringify(options.settings, null, 2)}\n`);
-        return;
-      }
-      throw new UsageError(`Cannot read ${file}, the settings of ${path}: ${(error as Error).message}`);
+      const record = JSON.parse(line) as Record<string, unknown>;
+      if (typeof record.path === 'string') units.push(unitOf(record));
+    } catch {
+      debug('output: ignoring a line that is not JSON');
     }
-    const keys = [...new Set([...Object.keys(before), ...Object.keys(options.settings)])].sort();
-    const show = (v: unknown): string => (v === undefined ? 'none' : stableStringify(v));
-    const differ = keys.filter((k) => stableStringify(before[k] ?? null) !== stableStringify(options.settings![k] ?? null));
-    if (differ.length > 0) {
-      const list = differ.map((k) => `${k} ${show(options.settings![k])} (the output has ${show(before[k])})`).join('; ');
-      throw new UsageError(`Cannot resume ${path} with other settings than it was made with: ${list}. Run with the same settings, or write a new output. Nothing was touched.`);
-    }
-    return;
   }
-  await writeFileAtomic(file, `${JSON.stringify(options.settings, null, 2)}\n`);
+  return units;
 }
 
-/**
- * Opens a JSONL output. With `resume`, cuts a torn last line and returns the paths already
- * written; with `force`, empties the file.
- */
-export async function openJsonl(path: string, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
-  await checkOutputPath(path, options);
-  if (path === '-') return { sink: new StdoutSink(), resume: { done: new Set(), records: 0, truncatedBytes: 0 } };
-  await reconcileSettings(path, options);
-  let state: ResumeState = { done: new Set(), records: 0, truncatedBytes: 0 };
-  if (options.resume) {
-    const { text, truncatedBytes } = await readCompleteLines(path);
-    const paths = jsonlPaths(text);
-    state = { done: doneSet(paths), records: paths.length, truncatedBytes };
-  }
-  const handle = await open(path, options.resume ? 'a' : 'w');
-  return { sink: new FileSink(path, handle), resume: state };
+function unitOf(record: Record<string, unknown>): Unit {
+  const span = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : undefined);
+  const start = span(record.start);
+  const end = span(record.end);
+  return { path: record.path as string, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) };
 }
 
-/**
- * Opens a CSV output whose first column is `path`. A new (or forced) file gets `header`;
- * with `resume`, the rows already written are read back.
- */
-export async function openCsv(
-  path: string,
-  header: string[],
-  options: OutputOpenOptions = {},
-): Promise<{ sink: LineSink; resume: ResumeState }> {
-  await checkOutputPath(path, options);
-  if (path === '-') {
-    const sink = new StdoutSink();
-    await sink.writeLine(csvRow(header));
-    return { sink, resume: { done: new Set(), records: 0, truncatedBytes: 0 } };
-  }
-  await reconcileSettings(path, options);
-  let state: ResumeState = { done: new Set(), records: 0, truncatedBytes: 0 };
-  let needHeader = true;
-  if (options.resume) {
-    const { text, truncatedBytes } = await readCompleteLines(path);
-    if (text.length > 0) {
-      needHeader = false;
+function stateOf(units: Unit[], truncatedBytes: number): ResumeState {
+  return { done: new Set(units.map(unitKey)), records: units.length, truncatedBytes };
+}
+
+/** The kinds of line output: how a record line looks, and how the records are read back. */
+interface LineFormat {
+  /** True when `line` (the first complete one) is a record framewise writes in this format. */
+  ours(line: string): boolean;
+  units(text: string): Unit[];
+  /** A CSV's header row, written first. */
+  header?: string;
+}
+
+const JSONL: LineFormat = {
+  ours(line) {
+    try {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      return typeof record === 'object' && record !== null && typeof record.path === 'string';
+    } catch {
+      return false;
+    }
+  },
+  units: jsonlUnits,
+};
+
+function csvFormat(header: readonly string[]): LineFormat {
+  const row = csvRow(header);
+  return {
+    header: row,
+    ours: (line) => line === row,
+    units(text) {
       const rows = parseCsv(text, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Array<Record<string, string>>;
-      const paths = rows.map((row) => row.path).filter((p): p is string => typeof p === 'string');
-      state = { done: doneSet(paths), records: paths.length, truncatedBytes };
+      return rows.filter((r) => typeof r.path === 'string').map(unitOf);
+    },
+  };
+}
+
+/** Refuses an output that is one of the run's inputs (compared by real path). */
+async function checkNotAnInput(out: string, inputs: readonly string[] = []): Promise<void> {
+  const real = async (p: string): Promise<string> => realpath(p).catch(() => resolve(p));
+  const target = await real(out);
+  for (const input of inputs) {
+    if (isUrl(input)) continue;
+    if ((await real(input)) === target) throw new UsageError(`\`--out ${out}\` is one of the inputs (${input}); it would be overwritten. Choose another --out. Nothing was touched.`);
+  }
+}
+
+/** What is at an output path: nothing, a device or pipe, an empty file, or a file framewise wrote. */
+type LineState = 'absent' | 'device' | 'empty' | 'own';
+
+async function lineState(path: string, format: LineFormat, options: OutputOpenOptions): Promise<LineState> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw new UsageError(`Cannot write the output ${path}: ${(error as Error).message}`);
+  }
+  if (info.isDirectory()) throw new UsageError(`Output ${path} is a folder; --out needs a file here`);
+  const state: LineState = !info.isFile() ? 'device' : info.size === 0 ? 'empty' : 'own';
+  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
+  if (state === 'device') {
+    if (options.resume) throw new UsageError(`\`--resume\` needs a regular file; ${path} is not one`);
+    return state;
+  }
+  if (state === 'own') {
+    const first = (await readCompleteLines(path)).text.split('\n', 1)[0];
+    const marked = await saysOwn(settingsFileFor(path), 'schema', OUTPUT_SCHEMA);
+    if (!marked || (first !== '' && !format.ours(first))) {
+      const why = !marked
+        ? `there is no ${basename(settingsFileFor(path))} saying "schema": "${OUTPUT_SCHEMA}" beside it (an output of an earlier framewise has none either: move it away or delete it)`
+        : 'its lines are not framewise records';
+      throw new UsageError(`Cannot ${options.resume ? 'resume' : 'replace'} ${path}: it is not an output that framewise wrote; ${why}. --resume and --force touch only those. Nothing was touched.`);
     }
   }
-  const handle = await open(path, options.resume ? 'a' : 'w');
-  const sink = new FileSink(path, handle);
-  if (needHeader) await sink.writeLine(csvRow(header));
-  return { sink, resume: state };
+  return state;
+}
+
+/**
+ * Compares `settings` with those the output at `path` was made with; throws `UsageError`
+ * naming the differences. Reads only.
+ */
+async function checkSettings(path: string, settings: Record<string, unknown>): Promise<void> {
+  const file = settingsFileFor(path);
+  let before: Record<string, unknown>;
+  try {
+    const { schema: _schema, ...rest } = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    before = rest;
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}, the settings of ${path}: ${(error as Error).message}`);
+  }
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(settings)])].sort();
+  const show = (v: unknown): string => (v === undefined ? 'none' : stableStringify(v));
+  const differ = keys.filter((k) => stableStringify(before[k] ?? null) !== stableStringify(settings[k] ?? null));
+  if (differ.length > 0) {
+    const list = differ.map((k) => `${k} ${show(settings[k])} (the output has ${show(before[k])})`).join('; ');
+    throw new UsageError(`Cannot resume ${path} with other settings than it was made with: ${list}. Run with the same settings, or write a new output. Nothing was touched.`);
+  }
+}
+
+/** Writes whole lines to a file opened on the first line (see `start`), and cuts a failed write back. */
+class FileSink implements LineSink {
+  private opening?: Promise<FileHandle>;
+  private size = 0;
+  constructor(
+    readonly path: string,
+    private readonly start: () => Promise<{ handle: FileHandle; size: number }>,
+    private readonly finish: (started: boolean) => Promise<void>,
+    private readonly regular: boolean,
+  ) {}
+  private handle(): Promise<FileHandle> {
+    this.opening ??= this.start().then(({ handle, size }) => {
+      this.size = size;
+      return handle;
+    });
+    return this.opening;
+  }
+  async writeLine(line: string): Promise<void> {
+    const buffer = Buffer.from(line.endsWith('\n') ? line : `${line}\n`, 'utf8');
+    let handle: FileHandle;
+    try {
+      handle = await this.handle();
+    } catch (error) {
+      throw writeFailure(this.path, error, this.regular);
+    }
+    // One write per line; loop only if the kernel takes less than the whole buffer.
+    let offset = 0;
+    try {
+      while (offset < buffer.length) {
+        const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
+        offset += bytesWritten;
+      }
+    } catch (error) {
+      // Whole lines only: what reached the file of this line is cut off again.
+      if (this.regular && offset > 0) await handle.truncate(this.size).catch(() => undefined);
+      throw writeFailure(this.path, error, this.regular);
+    }
+    this.size += buffer.length;
+  }
+  async close(): Promise<void> {
+    try {
+      if (this.opening) {
+        const handle = await this.opening.catch(() => undefined);
+        if (handle) {
+          try {
+            if (this.regular) await handle.sync();
+          } catch (error) {
+            throw writeFailure(this.path, error, this.regular);
+          } finally {
+            await handle.close();
+          }
+        }
+      }
+      await this.finish(this.opening !== undefined);
+    } catch (error) {
+      throw writeFailure(this.path, error, this.regular);
+    }
+  }
+}
+
+/** Writes to stdout; a CSV's `header` goes out with the first line, as in a file. */
+class StdoutSink implements LineSink {
+  readonly path = '-';
+  constructor(private header = '') {}
+  writeLine(line: string): Promise<void> {
+    const text = `${this.header ? `${this.header}\n` : ''}${line.endsWith('\n') ? line : `${line}\n`}`;
+    this.header = '';
+    return new Promise((done, fail) => {
+      process.stdout.write(text, (error) => (error ? fail(writeFailure('-', error)) : done()));
+    });
+  }
+  async close(): Promise<void> {}
+}
+
+/** How a line sink opens its file on the first line. */
+interface LineTarget {
+  /** Append after the `keep` bytes of complete lines (cutting a torn tail), else empty the file. */
+  appending: boolean;
+  keep: number;
+  /** A regular file: synced, cut back on a failed write, with a settings file. */
+  regular: boolean;
+  /** Made (with its parents) before the file is opened. */
+  folder?: string;
+  /** Given back when the sink closes. */
+  lock?: OutputLock;
+}
+
+/** A sink that opens `path` with its first line, as `target` says; see `openLines`. */
+function lineSink(path: string, format: LineFormat, settings: Record<string, unknown> | undefined, target: LineTarget): FileSink {
+  const { appending, keep, regular, folder, lock } = target;
+  const start = async (): Promise<{ handle: FileHandle; size: number }> => {
+    if (folder) await mkdir(folder, { recursive: true });
+    if (appending) await truncate(path, keep).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+    const handle = await open(path, appending ? 'a' : 'w');
+    // The settings file follows the emptied output, so a crash between leaves an empty output (framewise's by rule).
+    if (regular && !appending) await writeFileAtomic(settingsFileFor(path), `${JSON.stringify({ schema: OUTPUT_SCHEMA, ...settings }, null, 2)}\n`);
+    // A CSV's header goes out with the first record, so a run that writes nothing leaves the old file.
+    const header = format.header && keep === 0 ? `${format.header}\n` : '';
+    if (header) await handle.write(header);
+    return { handle, size: keep + Buffer.byteLength(header) };
+  };
+  return new FileSink(path, start, async () => lock?.release(), regular);
+}
+
+/**
+ * Checks an output file and prepares its sink: the checks (flags, not an input, ownership,
+ * settings, writable) and the lock come now; the file is opened, an old one emptied or a
+ * torn last line cut, and the settings file written, when the first line is written.
+ */
+async function openLines(path: string, format: LineFormat, options: OutputOpenOptions): Promise<{ sink: LineSink; resume: ResumeState }> {
+  if (path === '-') {
+    if (options.resume) throw new UsageError('`--resume` needs an output file, not stdout (`--out -`)');
+    return { sink: new StdoutSink(format.header), resume: NO_RESUME };
+  }
+  if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
+  await checkNotAnInput(path, options.inputs);
+  const state = await lineState(path, format, options);
+  try {
+    await access(state === 'absent' ? dirname(resolve(path)) : path, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`Cannot write the output ${path}: ${(error as Error).message}`);
+  }
+  const appending = options.resume === true && state === 'own';
+  const { resume, keep } = appending ? await resumeState(path, format, options.settings) : { resume: NO_RESUME, keep: 0 };
+  // A device (/dev/null) or pipe gets no settings file and no lock, and is never resumed.
+  const regular = state !== 'device';
+  const lock = regular ? await lockOutput(path) : undefined;
+  return { sink: lineSink(path, format, options.settings, { appending, keep, regular, lock }), resume };
+}
+
+/** What an output of framewise's already holds, once its settings are checked against `settings`. */
+async function resumeState(path: string, format: LineFormat, settings?: Record<string, unknown>): Promise<{ resume: ResumeState; keep: number }> {
+  if (settings) await checkSettings(path, settings);
+  const read = await readCompleteLines(path);
+  return { resume: stateOf(format.units(read.text), read.truncatedBytes), keep: read.keep };
+}
+
+/**
+ * Opens a JSONL output. With `resume`, returns the units already written; with `force`,
+ * replaces an output framewise wrote.
+ */
+export function openJsonl(path: string, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
+  return openLines(path, JSONL, options);
+}
+
+/**
+ * Opens a CSV output whose first columns are `path` (and `start`, `end` for a span). A new
+ * (or forced) file gets `header`; with `resume`, the rows already written are read back.
+ */
+export function openCsv(path: string, header: readonly string[], options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
+  return openLines(path, csvFormat(header), options);
+}
+
+/**
+ * Opens the npy folder of `embed`: an existing one is continued (`resume`) or replaced
+ * (`force`) only when framewise wrote it (its `index.jsonl.settings.json` says so). A
+ * replacement is written into a sibling folder that takes the old one's place when the
+ * sink closes, so a crash leaves the old folder whole; a run holds `<dir>.lock`.
+ */
+export async function openNpy(dir: string, options: OutputOpenOptions = {}): Promise<{ sink: NpySink; resume: ResumeState }> {
+  if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
+  await checkNotAnInput(dir, options.inputs);
+  const target = resolve(dir);
+  const lock = await checkOutputDir(dir, OUTPUT_DIRS.npy, { force: options.force || options.resume });
+  try {
+    const index = join(target, 'index.jsonl');
+    const own = await saysOwn(join(target, OUTPUT_DIRS.npy.marker), OUTPUT_DIRS.npy.field, OUTPUT_DIRS.npy.value);
+    const appending = options.resume === true && own;
+    const { resume, keep } = appending ? await resumeState(index, JSONL, options.settings) : { resume: NO_RESUME, keep: 0 };
+    // Replaced: the new folder is filled beside the old one. Otherwise it is written in place.
+    const replace = own && !options.resume;
+    const folder = replace ? tempSibling(target) : target;
+    await removeStaleTemps(target);
+    const lines = lineSink(join(folder, 'index.jsonl'), JSONL, options.settings, { appending, keep, regular: true, folder });
+    const finish = async (started: boolean): Promise<void> => {
+      try {
+        await lines.close();
+        if (!replace) return;
+        if (!started) {
+          await rm(folder, { recursive: true, force: true });
+          return;
+        }
+        await moveIntoPlace(folder, target, true);
+      } finally {
+        await lock.release();
+      }
+    };
+    let started = false;
+    const sink: NpySink = {
+      path: index,
+      async writeLine(line) {
+        started = true;
+        await lines.writeLine(line);
+      },
+      async writeFile(name, bytes) {
+        started = true;
+        await mkdir(folder, { recursive: true });
+        try {
+          await writeFileAtomic(join(folder, name), bytes);
+        } catch (error) {
+          throw writeFailure(join(folder, name), error);
+        }
+      },
+      close: () => finish(started),
+    };
+    return { sink, resume };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
 }

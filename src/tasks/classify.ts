@@ -6,7 +6,7 @@
  */
 import { ModelError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
-import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import type { Sampling } from '../ingest/types.js';
 import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
@@ -40,8 +40,8 @@ export interface ClassifyOptions {
    * @default 5
    */
   topK?: number;
-  /** Paths to leave out (resume). */
-  skip?: (path: string) => boolean;
+  /** Entries (a path, and a manifest row's span) to leave out (resume). */
+  skip?: (entry: InputEntry) => boolean;
 }
 
 /** One clip's prediction. */
@@ -66,6 +66,9 @@ export interface FramePrediction {
 /** The prediction for one video. */
 export interface ClassifyResult {
   path: string;
+  /** The span of the video, for a manifest row that names one. */
+  start?: number;
+  end?: number;
   /** The true label, when the input was a labelled dataset. */
   trueLabel?: string;
   label: string;
@@ -212,7 +215,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
     const signal = checkSignal('signal', options.signal);
     for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress, skip: options.skip })) {
       if (isErrorRecord(outcome)) {
-        yield [entry, outcome];
+        yield [entry, withSpan(outcome, entry)];
         continue;
       }
       const B = outcome.clips.length;
@@ -224,6 +227,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
         entry,
         {
           path: outcome.path,
+          ...spanOf(entry),
           ...(entry.label !== undefined ? { trueLabel: entry.label } : {}),
           ...prediction,
           cached: outcome.cached,

@@ -4,7 +4,7 @@
  */
 import { createLocalRunner } from '../runners/local.js';
 import type { ProgressCallback } from '../embedding/progress.js';
-import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
@@ -18,10 +18,10 @@ export interface EmbedOptions {
   /** Receives progress events (throttled, plus a final one). */
   onProgress?: ProgressCallback;
   /**
-   * Paths to leave out (e.g. those already in an output being resumed).
+   * Entries (a path, and a manifest row's span) to leave out, e.g. those already in an output being resumed.
    * @default none
    */
-  skip?: (path: string) => boolean;
+  skip?: (entry: InputEntry) => boolean;
 }
 
 /** One clip's embeddings. */
@@ -44,6 +44,9 @@ export interface ClipEmbedding {
 /** The embeddings of one video. */
 export interface EmbedResult {
   path: string;
+  /** The span of the video, for a manifest row that names one. */
+  start?: number;
+  end?: number;
   /** The label from a manifest or a folder-per-class dataset, when there is one. */
   label?: string;
   /** The backbone id (name and hash of topology and weights). */
@@ -117,6 +120,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
   });
   return {
     path: video.path,
+    ...spanOf(entry),
     ...(entry.label !== undefined ? { label: entry.label } : {}),
     backbone: backboneId,
     dim: D,
@@ -211,7 +215,7 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
       const entries = await entriesOf(inputs, { signal: runSignal });
       const opened = await open(runSignal);
       for await (const [entry, outcome] of opened.run(entries, { signal: runSignal, onProgress: embedOptions.onProgress, skip: embedOptions.skip })) {
-        yield isErrorRecord(outcome) ? outcome : toEmbedResult(entry, outcome, opened.backboneId);
+        yield isErrorRecord(outcome) ? withSpan(outcome, entry) : toEmbedResult(entry, outcome, opened.backboneId);
       }
     },
     async close() {

@@ -137,7 +137,8 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   nonEmptyString('modelDir', modelDir);
   const inputs = typeof dataset === 'string' ? [dataset] : dataset;
 
-  if (o.out) await checkOutputDir(o.out, OUTPUT_DIRS.report, { force: o.force });
+  // Held until the report is written; released however the run ends.
+  await using _lock = o.out ? await checkOutputDir(o.out, OUTPUT_DIRS.report, { force: o.force }) : undefined;
   const entries = await discoverInputs(inputs, { signal });
   const { loadClassifier } = await import('./classify.js');
   const { headBackend } = await import('../model/head-backend.js');

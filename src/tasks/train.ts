@@ -144,7 +144,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
   const force = options.force === undefined ? false : bool('force', options.force);
   const base = resolveOptions(options);
-  await checkOutputDir(out, OUTPUT_DIRS.model, { force });
+  // Held until the model is written; released however the run ends.
+  await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force });
   const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;

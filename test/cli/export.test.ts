@@ -108,6 +108,11 @@ describe('framewise export', () => {
     const noForce = await runCli(['export', MODEL, '--out', join(work, 'taken.onnx')]);
     expect(noForce.code).toBe(2);
     expect(noForce.stderr).toMatch(/exists; pass --force to replace it/);
+    // A file named .onnx is not framewise's by its name: its content decides.
+    const theirs = await runCli(['export', MODEL, '--out', join(work, 'taken.onnx'), '--force']);
+    expect(theirs.code).toBe(2);
+    expect(theirs.stderr).toMatch(/is not a framewise onnx export; not replacing it/);
+    expect(readFileSync(join(work, 'taken.onnx'), 'utf8')).toBe('x');
     writeFileSync(foreign, 'not a folder');
     const notOurs = await runCli(['export', MODEL, '--out', foreign, '--force']);
     expect(notOurs.code).toBe(2);

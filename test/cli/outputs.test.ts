@@ -76,7 +76,7 @@ describe('output folders', () => {
   it('train: an existing model folder needs --force', async () => {
     const model = join(work, 'model');
     await mkdir(model);
-    await writeFile(join(model, 'framewise.json'), '{}');
+    await writeFile(join(model, 'framewise.json'), '{"format":"framewise-model"}');
     const r = await runCli(['train', fixture('arrow/train.csv'), '--out', model, '--quiet']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already exists; pass --force/);

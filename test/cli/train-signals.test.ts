@@ -13,7 +13,7 @@ import { assertBuilt, startCli } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'fw-train-signals-'));
 const cache = join(dir, 'cache');
 const model = join(dir, 'model');
-const OLD = '{"an": "older model"}\n';
+const OLD = '{"format": "framewise-model", "an": "older model"}\n';
 
 beforeAll(() => {
   assertBuilt();
