@@ -98,7 +98,7 @@ export function decodeResult(path: string, value: unknown): { host: string; outc
   };
 }
 
-/** A `redis://` or `rediss://` URL, or a UsageError naming `field`. */
+/** A `redis://` or `rediss://` URL whose db, if any, is a number; a UsageError naming `field` otherwise. */
 export function checkRedisUrl(field: string, value: unknown): string {
   let url: URL | undefined;
   try {
@@ -106,8 +106,10 @@ export function checkRedisUrl(field: string, value: unknown): string {
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) {
-    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db]) for \`${field}\` but received ${JSON.stringify(value)}`);
+  // ioredis reads the path as the db number; anything else would reach Redis as `SELECT NaN`.
+  const db = url?.pathname ?? '';
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname || !/^\/?\d*$/.test(db)) {
+    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db], the db a number) for \`${field}\` but received ${JSON.stringify(redactUrl(String(value)))}`);
   }
   return String(value);
 }
