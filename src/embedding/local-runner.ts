@@ -28,10 +28,11 @@ import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } fro
 
 /**
  * The most float32 values one video's embeddings may hold: 128 MiB. Its record must fit in one
- * JSON line (V8's longest string is 512 MiB; a value takes up to 13 characters), and the
- * window of videos in flight in memory. A plan past it is that video's `TOO_LARGE` record.
+ * JSON line (V8's longest string is 512 MiB, and a value written with 9 digits takes about 12
+ * characters), and the window of videos in flight must fit in memory. A plan past it is that
+ * video's `TOO_LARGE` record; past 2^32 values it would not even allocate.
  */
-export const MAX_VIDEO_VALUES = 2 ** 25;
+const MAX_VIDEO_VALUES = 2 ** 25;
 
 /** The ingest functions the engine calls. */
 export interface IngestStages {

@@ -267,7 +267,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   }
 
   const video = videoStream(output);
-  if (video && num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined) {
+  if (video && !STILL_IMAGE.test(output.format?.format_name ?? '') && num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined) {
     // A raw elementary stream: no header gives its length, so list its frames (demuxed, not
     // decoded). Their durations come from the stream's own timing when it has some; ffmpeg
     // decodes on that timeline, or at the guessed rate where there is none.
@@ -289,6 +289,9 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   return fromFfprobe(path, info, output);
 }
 
+/** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
+const STILL_IMAGE = /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/;
+
 /** The video stream ffprobe found: the first that is not a cover picture. */
 function videoStream(output: FfprobeOutput): FfprobeStream | undefined {
   return output.streams?.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
@@ -300,7 +303,7 @@ function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, outp
   const video = videoStream(output);
   // A still image (png_pipe, jpeg_pipe, image2, whatever its name says) has a "video" stream of one picture.
   const format = output.format?.format_name ?? '';
-  if (video && /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/.test(format)) {
+  if (video && STILL_IMAGE.test(format)) {
     throw new IngestError('NOT_A_VIDEO', path, `${path}: is a still image (${video.codec_name ?? format}), not a video`);
   }
   if (!video) {
