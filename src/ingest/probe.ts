@@ -186,7 +186,7 @@ export async function statInput(path: string): Promise<Stats> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES') throw new IngestError('EACCES', path, `${path}: permission denied`, { cause: error });
     if (code === 'ENOENT' && (await hasUndecodableName(path))) {
-      throw new IngestError('BAD_NAME', path, `${path}: the file's name is not valid UTF-8 (shown with U+FFFD), so it has no path to open it by; rename it to UTF-8 (e.g. with convmv)`, { cause: error });
+      throw new IngestError('BAD_NAME', path, `${path}: the name is not valid UTF-8 (shown with U+FFFD), so it has no path to open it by; rename it to UTF-8 (e.g. with convmv)`, { cause: error });
     }
     throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, { cause: error });
   }
@@ -199,6 +199,8 @@ export async function statInput(path: string): Promise<Stats> {
     const kind = info.isFIFO() ? 'a named pipe (FIFO)' : info.isSocket() ? 'a socket' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';
     throw new IngestError('NOT_A_FILE', path, `${path}: is ${kind}, not a regular file; it was not opened`);
   }
+  // Else ffprobe's "Permission denied" would read as a file that is not a video.
+  if (!(await access(path, constants.R_OK).then(() => true, () => false))) throw new IngestError('EACCES', path, `${path}: permission denied`);
   return info;
 }
 

@@ -3,7 +3,7 @@
  * CLI on generated videos: a manifest span past the video's end, a plan too large for
  * memory, a folder in a manifest, a URL whose server refuses or never answers (ffprobe
  * under --timeout), a raw H.264 stream (processed), a file name that is not UTF-8 and a
- * folder that cannot be read in a folder walk.
+ * folder or a file that cannot be read in a folder walk.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -109,14 +109,16 @@ const root = process.getuid?.() === 0;
 const setpriv = spawnSync('setpriv', ['--version']).status === 0;
 
 describe('a folder walk', () => {
-  it.skipIf(root && !setpriv)('lists a name that is not UTF-8 and a folder it cannot read as error records, and does the rest', async () => {
+  it.skipIf(root && !setpriv)('lists a name that is not UTF-8, and a file and a folder it cannot read, as error records, and does the rest', async () => {
     const walk = join(dir, 'walk');
     mkdirSync(join(walk, 'a'), { recursive: true });
     mkdirSync(join(walk, 'locked'));
     copyFileSync(fixture(COUNTER.path), join(walk, 'a', 'ok.mp4'));
     copyFileSync(fixture(COUNTER.path), Buffer.from(`${walk}/a/caf\xe9.mp4`, 'latin1'));
     copyFileSync(fixture(COUNTER.path), join(walk, 'locked', 'x.mp4'));
+    copyFileSync(fixture(COUNTER.path), join(walk, 'a', 'secret.mp4'));
     chmodSync(join(walk, 'locked'), 0);
+    chmodSync(join(walk, 'a', 'secret.mp4'), 0);
     const work = join(dir, 'nobody');
     mkdirSync(work);
     chmodSync(work, 0o777);
@@ -124,8 +126,9 @@ describe('a folder walk', () => {
     copyFileSync(ffprobe, probe);
     chmodSync(probe, 0o755);
     const out = join(work, 'walk.jsonl');
-    const args = [CLI, 'embed', walk, '--out', out, '--cache', join(work, 'cache'), '--frames', '2', '--quiet'];
-    const env = { ...process.env, HOME: work, FFMPEG_PATH: ffmpeg, FFPROBE_PATH: probe };
+    // No embedding cache: the file that cannot be read meets ffprobe first, not the cache's read.
+    const args = [CLI, 'embed', walk, '--out', out, '--no-cache', '--frames', '2', '--quiet'];
+    const env = { ...process.env, HOME: work, FRAMEWISE_CACHE: join(work, 'cache'), FFMPEG_PATH: ffmpeg, FFPROBE_PATH: probe };
     const command = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, ...args] : [process.execPath, ...args];
     const child = spawn(command[0], command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -137,9 +140,10 @@ describe('a folder walk', () => {
     expect(rows.map((r) => [r.path.slice(walk.length + 1), r.error?.code ?? 'ok'])).toEqual([
       ['a/caf\uFFFD.mp4', 'BAD_NAME'],
       ['a/ok.mp4', 'ok'],
+      ['a/secret.mp4', 'EACCES'],
       ['locked', 'EACCES'],
     ]);
     expect(rows[0].error!.message).toMatch(/not valid UTF-8/);
-    expect(rows[2].error!.message).toMatch(/a folder that cannot be read/);
+    expect(rows[3].error!.message).toMatch(/a folder that cannot be read/);
   }, 60_000);
 });
