@@ -54,8 +54,17 @@ function finiteSeconds(where: string, field: string, value: unknown): number {
   return n;
 }
 
+/** A manifest's text; one that cannot be read is a usage error (it is the run's input), not a stack. */
+async function readManifest(manifest: string): Promise<string> {
+  try {
+    return await readFile(manifest, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read the manifest ${manifest}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 async function readCsv(manifest: string): Promise<VideoEntry[]> {
-  const text = await readFile(manifest, 'utf8');
+  const text = await readManifest(manifest);
   let rows: Array<Record<string, string>>;
   try {
     rows = parseCsv(text, { columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, trim: true, bom: true });
@@ -79,7 +88,7 @@ async function readCsv(manifest: string): Promise<VideoEntry[]> {
 }
 
 async function readJsonl(manifest: string): Promise<VideoEntry[]> {
-  const lines = (await readFile(manifest, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = (await readManifest(manifest)).replace(/^\uFEFF/, '').split(/\r?\n/);
   const entries: VideoEntry[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;

@@ -108,6 +108,16 @@ describe('a plan too large for memory', () => {
 const root = process.getuid?.() === 0;
 const setpriv = spawnSync('setpriv', ['--version']).status === 0;
 
+/** Runs node with `args` as a user that permissions apply to. */
+async function asUser(args: string[], env: NodeJS.ProcessEnv): Promise<Pick<CliRun, 'code' | 'stderr'>> {
+  const command = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, ...args] : [process.execPath, ...args];
+  const child = spawn(command[0], command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout!.resume();
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+}
+
 describe('a folder walk', () => {
   it.skipIf(root && !setpriv)('lists a name that is not UTF-8, and a file and a folder it cannot read, as error records, and does the rest', async () => {
     const walk = join(dir, 'walk');
@@ -129,12 +139,7 @@ describe('a folder walk', () => {
     // No embedding cache: the file that cannot be read meets ffprobe first, not the cache's read.
     const args = [CLI, 'embed', walk, '--out', out, '--no-cache', '--frames', '2', '--quiet'];
     const env = { ...process.env, HOME: work, FRAMEWISE_CACHE: join(work, 'cache'), FFMPEG_PATH: ffmpeg, FFPROBE_PATH: probe };
-    const command = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, ...args] : [process.execPath, ...args];
-    const child = spawn(command[0], command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (c) => (stderr += c));
-    child.stdout!.resume();
-    const run = await new Promise<Pick<CliRun, 'code' | 'stderr'>>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+    const run = await asUser(args, env);
     expect(run.code, run.stderr).toBe(1);
     const rows = jsonl<Row>(readFileSync(out, 'utf8'));
     expect(rows.map((r) => [r.path.slice(walk.length + 1), r.error?.code ?? 'ok'])).toEqual([
@@ -145,5 +150,13 @@ describe('a folder walk', () => {
     ]);
     expect(rows[0].error!.message).toMatch(/not valid UTF-8/);
     expect(rows[3].error!.message).toMatch(/a folder that cannot be read/);
+
+    // A manifest it cannot read is the run's input: a usage error in one line, not a stack.
+    const manifest = join(walk, 'list.csv');
+    writeFileSync(manifest, 'path\na/ok.mp4\n');
+    chmodSync(manifest, 0);
+    const bad = await asUser([CLI, 'embed', manifest, '--out', join(work, 'never.jsonl'), '--no-cache', '--quiet'], env);
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/^framewise: Cannot read the manifest .*list\.csv: EACCES\n/);
   }, 60_000);
 });
