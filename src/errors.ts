@@ -2,15 +2,31 @@
  * Named error classes with a stable `code`. Callers branch on `code`, never on messages.
  */
 
-/** Codes for inputs that cannot be used. Each becomes an error record, not a crash. */
-export type IngestErrorCode = 'ENOENT' | 'NOT_A_FILE' | 'EMPTY_FILE' | 'NOT_A_VIDEO' | 'CORRUPT' | 'UNSUPPORTED';
+/**
+ * Codes for inputs that cannot be used. Each becomes an error record, not a crash:
+ * `BAD_NAME` a file name that is not valid UTF-8, `OUT_OF_RANGE` a manifest span outside the video, `TOO_LARGE` a plan whose embeddings would
+ * not fit in memory, `NETWORK` a URL whose server cannot be reached.
+ */
+export type IngestErrorCode =
+  | 'ENOENT'
+  | 'NOT_A_FILE'
+  | 'EACCES'
+  | 'EISDIR'
+  | 'BAD_NAME'
+  | 'EMPTY_FILE'
+  | 'NOT_A_VIDEO'
+  | 'CORRUPT'
+  | 'UNSUPPORTED'
+  | 'NETWORK'
+  | 'OUT_OF_RANGE'
+  | 'TOO_LARGE';
 
 /**
  * The codes an error record can carry: a closed list, each documented in the README.
  * `ABORTED` marks a video stopped by the run's signal; `WORKER_FAILED` a video whose job took
  * down its queue workers more often than they allow (`framewise worker --max-stalls`).
  */
-export type RecordErrorCode = IngestErrorCode | 'EACCES' | 'EISDIR' | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED';
+export type RecordErrorCode = IngestErrorCode | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED';
 
 /** Every code a `FramewiseError` can carry. */
 export type ErrorCode =

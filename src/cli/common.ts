@@ -40,13 +40,31 @@ export function samplingFlags(command: Command, defaults: 'explicit' | 'model'):
 
 export type Flags = Record<string, unknown>;
 
-/** An integer flag; a TypeError naming the flag otherwise. */
+/**
+ * The word a flag was given as on the command line. The argument parser turns any word that
+ * JavaScript reads as a number into one (`0x10` is 16, `1e2` is 100), so the checks below read
+ * the word itself.
+ */
+function flagWord(name: string, value: unknown): unknown {
+  if (typeof value !== 'number') return value;
+  const flag = `--${kebab(name)}`;
+  const end = process.argv.indexOf('--');
+  const argv = end >= 0 ? process.argv.slice(0, end) : process.argv;
+  for (let i = argv.length - 1; i >= 0; i--) {
+    if (argv[i] === flag && i + 1 < argv.length) return argv[i + 1];
+    if (argv[i].startsWith(`${flag}=`)) return argv[i].slice(flag.length + 1);
+  }
+  return String(value);
+}
+
+/** An integer flag, written in decimal digits; a UsageError naming the flag otherwise. */
 export function intFlag(flags: Flags, name: string, min = 1): number | undefined {
   const value = flags[name];
   if (value === undefined) return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`Expected ${min === 0 ? 'a non-negative' : 'a positive'} integer for \`--${kebab(name)}\` but received ${JSON.stringify(value)}`);
+  const word = flagWord(name, value);
+  const n = typeof word === 'string' && /^\d+$/.test(word) ? Number(word) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`Expected ${min === 0 ? 'a non-negative' : 'a positive'} integer for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
   }
   return n;
 }
@@ -108,9 +126,10 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
 export function millisecondsFlag(flags: Flags, name: string): number | undefined {
   const value = flags[name];
   if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (typeof value === 'boolean' || !Number.isFinite(seconds) || seconds <= 0) {
-    throw new UsageError(`Expected a positive number of seconds for \`--${kebab(name)}\` but received ${JSON.stringify(value)}`);
+  const word = flagWord(name, value);
+  const seconds = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`Expected a positive number of seconds for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
   }
   return Math.round(seconds * 1000);
 }

@@ -5,16 +5,7 @@
  */
 import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
-import { invalid } from '../validate.js';
-
-type Flags = Record<string, unknown>;
-
-function framesFlag(value: unknown): number {
-  if (value === undefined) return 16;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 1) throw invalid('--frames', 'a positive integer', value);
-  return n;
-}
+import { intFlag, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
   cli
@@ -26,7 +17,7 @@ export function register(cli: CAC): void {
 }
 
 export async function runInfo(video: string, flags: Flags): Promise<number> {
-  const frames = framesFlag(flags.frames);
+  const frames = intFlag(flags, 'frames') ?? 16;
   const { parseSampling, probe, planClips } = await import('../index.js');
   const sampling = parseSampling(flags.sampling === undefined ? 'uniform' : String(flags.sampling), frames, '--sampling');
   try {

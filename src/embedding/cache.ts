@@ -3,8 +3,9 @@
  * of one video under one set of settings, on disk. A key is built from the file's identity (size, mtime and a hash of the first and
  * last 64 KiB), the sampling options (the plan is a pure function of the probe, and the
  * probe of the content, so the options stand for the plan), the frame size and fit, and
- * the backbone id. Entries are written to a temporary file and renamed, and each carries a
- * hash of its payload, so a torn or corrupt entry is never read: it counts as a miss.
+ * the backbone id. Entries are written to a temporary file and renamed, and each ends with a
+ * hash of everything before it (the JSON header with the clips' spans, timestamps and masks,
+ * and the embeddings), so a torn, corrupt or edited entry is never read: it counts as a miss.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
@@ -15,8 +16,10 @@ import { debug } from '../log.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
 const HEAD_TAIL_BYTES = 64 * 1024;
-const MAGIC = Buffer.from('FWE1');
-const FORMAT_VERSION = 1;
+const MAGIC = Buffer.from('FWE2');
+/** In the folder name too: entries of an older layout are misses, never misread. */
+const FORMAT_VERSION = 2;
+const DIGEST_BYTES = 32;
 
 /** What identifies a file's content cheaply. */
 export interface FileIdentity {
@@ -150,7 +153,7 @@ export class EmbeddingCache implements EmbeddingStore {
   }
 }
 
-/** Layout: "FWE1", uint32 LE JSON length, JSON header, float32 LE payload. */
+/** Layout: "FWE2", uint32 LE JSON length, JSON header, float32 LE payload, sha256 of all that. */
 export function encodeEntry(key: string, video: CachedVideo): Buffer {
   const payload = Buffer.from(video.embeddings.buffer, video.embeddings.byteOffset, video.embeddings.byteLength);
   const header = Buffer.from(
@@ -161,28 +164,30 @@ export function encodeEntry(key: string, video: CachedVideo): Buffer {
       dim: video.dim,
       ...(video.backend ? { backend: video.backend } : {}),
       values: video.embeddings.length,
-      sha256: createHash('sha256').update(payload).digest('hex'),
     }),
   );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length, 0);
-  return Buffer.concat([MAGIC, length, header, payload]);
+  const body = Buffer.concat([MAGIC, length, header, payload]);
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
 /** Parses and verifies an entry; undefined when anything is off. */
 export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined {
   try {
-    if (file.length < 8 || !file.subarray(0, 4).equals(MAGIC)) return undefined;
-    const length = file.readUInt32LE(4);
-    if (8 + length > file.length) return undefined;
-    const header = JSON.parse(file.subarray(8, 8 + length).toString('utf8')) as {
-      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; sha256: string; backend?: string;
+    if (file.length < 8 + DIGEST_BYTES || !file.subarray(0, 4).equals(MAGIC)) return undefined;
+    const body = file.subarray(0, file.length - DIGEST_BYTES);
+    // The digest covers the header too: an entry whose spans or timestamps were edited is not served.
+    if (!createHash('sha256').update(body).digest().equals(file.subarray(body.length))) return undefined;
+    const length = body.readUInt32LE(4);
+    if (8 + length > body.length) return undefined;
+    const header = JSON.parse(body.subarray(8, 8 + length).toString('utf8')) as {
+      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; backend?: string;
     };
-    const payload = file.subarray(8 + length);
+    const payload = body.subarray(8 + length);
     if (header.key !== key) return undefined;
     if (payload.length !== header.values * 4) return undefined;
     if (header.values !== header.clips.length * header.frames * header.dim) return undefined;
-    if (createHash('sha256').update(payload).digest('hex') !== header.sha256) return undefined;
     const embeddings = new Float32Array(header.values);
     Buffer.from(embeddings.buffer).set(payload); // copy: the payload is not 4-byte aligned
     return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}) };

@@ -16,7 +16,7 @@ import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types
 import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
-import { planClips } from '../ingest/sampling.js';
+import { clipCount, planClips } from '../ingest/sampling.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
@@ -24,9 +24,17 @@ import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './
 import { ProgressTracker } from './progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
 
+/**
+ * The most float32 values one video's embeddings may hold: 128 MiB. Its record must fit in one
+ * JSON line (V8's longest string is 512 MiB, and a value written with 9 digits takes about 12
+ * characters), and the window of videos in flight must fit in memory. A plan past it is that
+ * video's `TOO_LARGE` record; past 2^32 values it would not even allocate.
+ */
+const MAX_VIDEO_VALUES = 2 ** 25;
+
 /** The ingest functions the engine calls. */
 export interface IngestStages {
-  probe(path: string, options: { signal?: AbortSignal }): Promise<ProbeResult>;
+  probe(path: string, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
   extractClips(
     path: string,
@@ -251,7 +259,9 @@ export class LocalRunner implements EmbedRunner {
           // the signal and hands it to every child it starts.
           signal.throwIfAborted();
           if (!probe) {
-            probe = await this.stages.probe(path, { signal });
+            // --timeout bounds every child of this video, ffprobe too.
+            probe = await this.stages.probe(path, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+            checkPlanSize(path, clipCount(probe, sampling), T, D, sampling);
             plans = this.stages.planClips(probe, sampling);
           }
           const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads });
@@ -289,6 +299,19 @@ export class LocalRunner implements EmbedRunner {
       return { kind: 'fatal', error };
     }
   }
+}
+
+/** A `TOO_LARGE` error, before anything is allocated, when a plan's embeddings would pass `MAX_VIDEO_VALUES`. */
+function checkPlanSize(path: string, clips: number, T: number, D: number, sampling: Sampling): void {
+  if (clips * T * D <= MAX_VIDEO_VALUES) return;
+  const mib = (values: number): string => `${Math.round((values * 4) / 2 ** 20).toLocaleString('en-US')} MiB`;
+  const how = sampling.kind === 'fps' ? `a lower rate (--sampling fps:<n>) or a stride that skips frames (fps:<n>/<stride>)` : `a longer stride (--sampling window:<length>/<stride>)`;
+  throw new IngestError(
+    'TOO_LARGE',
+    path,
+    `${path}: the sampling plan is ${clips.toLocaleString('en-US')} clips of ${T} frames, ${mib(clips * T * D)} of embeddings, over the limit of ${mib(MAX_VIDEO_VALUES)} per video; ` +
+      `sample fewer frames: ${how}, or cut the video into spans in a manifest`,
+  );
 }
 
 function isAbortLike(record: ErrorRecord): boolean {

@@ -189,7 +189,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   };
 }
 
-/** A `redis://` or `rediss://` URL, or a UsageError naming `field`. */
+/** A `redis://` or `rediss://` URL whose db, if any, is a number; a UsageError naming `field` otherwise. */
 export function checkRedisUrl(field: string, value: unknown): string {
   let url: URL | undefined;
   try {
@@ -197,10 +197,23 @@ export function checkRedisUrl(field: string, value: unknown): string {
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname) {
-    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db]) for \`${field}\` but received ${JSON.stringify(value)}`);
+  // ioredis reads the path as the db number; anything else would reach Redis as `SELECT NaN`.
+  const db = url?.pathname ?? '';
+  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname || !/^\/?\d*$/.test(db)) {
+    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db], the db a number) for \`${field}\` but received ${JSON.stringify(redactUrl(String(value)))}`);
   }
   return String(value);
+}
+
+/** The URL with any password hidden, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
 }
 
 /** A BullMQ queue name: letters, digits, `-`, `_` and `.`. */

@@ -15,7 +15,8 @@
  * Inputs keep their order. A path that does not exist, a folder without videos, or a bad
  * manifest row is a `UsageError`, raised before any video is opened.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { access, constants, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { isUrl } from './ffmpeg.js';
 import { dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -53,8 +54,17 @@ function finiteSeconds(where: string, field: string, value: unknown): number {
   return n;
 }
 
+/** A manifest's text; one that cannot be read is a usage error (it is the run's input), not a stack. */
+async function readManifest(manifest: string): Promise<string> {
+  try {
+    return await readFile(manifest, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read the manifest ${manifest}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 async function readCsv(manifest: string): Promise<VideoEntry[]> {
-  const text = await readFile(manifest, 'utf8');
+  const text = await readManifest(manifest);
   let rows: Array<Record<string, string>>;
   try {
     rows = parseCsv(text, { columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, trim: true, bom: true });
@@ -78,7 +88,7 @@ async function readCsv(manifest: string): Promise<VideoEntry[]> {
 }
 
 async function readJsonl(manifest: string): Promise<VideoEntry[]> {
-  const lines = (await readFile(manifest, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = (await readManifest(manifest)).replace(/^\uFEFF/, '').split(/\r?\n/);
   const entries: VideoEntry[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -119,7 +129,12 @@ interface WalkState {
   signal?: AbortSignal;
 }
 
-/** Recursively lists video files under `dir`, sorted; follows links, survives loops. */
+/**
+ * Recursively lists video files under `dir`, sorted; follows links, survives loops. Nothing
+ * is left out in silence: a folder that cannot be read is listed itself, and a name that is
+ * not valid UTF-8 (it has no string path) is listed as its lossy decoding; each becomes that
+ * entry's error record (`EACCES`, `BAD_NAME`) when it is probed.
+ */
 async function walk(dir: string, state: WalkState, out: string[]): Promise<void> {
   state.signal?.throwIfAborted();
   let real: string;
@@ -130,18 +145,30 @@ async function walk(dir: string, state: WalkState, out: string[]): Promise<void>
   }
   if (state.visited.has(real)) return;
   state.visited.add(real);
-  const names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  for (const name of names) {
+  let names: Buffer[];
+  try {
+    await access(dir, constants.R_OK | constants.X_OK);
+    names = await readdir(dir, { encoding: 'buffer' });
+  } catch {
+    out.push(dir);
+    return;
+  }
+  const entries = names.map((bytes) => ({ bytes, name: bytes.toString('utf8') })).filter((e) => !e.name.startsWith('.'));
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const { bytes, name } of entries) {
     const path = join(dir, name);
     let info;
     try {
-      info = await stat(path); // follows symbolic links
+      info = await stat(Buffer.concat([Buffer.from(`${dir}${sep}`), bytes])); // follows symbolic links
     } catch {
       continue; // dangling link or vanished file
     }
-    if (info.isDirectory()) await walk(path, state, out);
+    const video = state.extensions.has(extname(name).toLowerCase());
+    if (!isUtf8(bytes)) {
+      if (info.isDirectory() || video) out.push(path);
+    } else if (info.isDirectory()) await walk(path, state, out);
     // A FIFO, socket or device named like a video is listed too: it becomes a NOT_A_FILE record, not a silent gap.
-    else if (state.extensions.has(extname(name).toLowerCase())) out.push(path);
+    else if (video) out.push(path);
   }
 }
 
@@ -178,7 +205,7 @@ export async function discover(inputs: string | readonly string[], options: Disc
       // Links can reach one file twice; keep the first by sorted path.
       const seen = new Set<string>();
       for (const file of files.sort()) {
-        const real = await realpath(file);
+        const real = await realpath(file).catch(() => file); // a name that is not UTF-8 has no real path
         if (seen.has(real)) continue;
         seen.add(real);
         const entry: VideoEntry = { path: file };

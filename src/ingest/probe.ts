@@ -4,13 +4,22 @@
  *
  * - `ENOENT`       the path does not exist;
  * - `NOT_A_FILE`   a FIFO, socket or device: never opened (an open of a FIFO blocks forever);
+ * - `EISDIR`       a folder (a manifest row that names one);
+ * - `EACCES`       a file or folder this process may not read;
+ * - `BAD_NAME`     a name that is not valid UTF-8, as a folder walk lists it: no path opens it;
  * - `EMPTY_FILE`   zero bytes;
  * - `NOT_A_VIDEO`  no video stream (audio-only, a text or image-less file ffprobe does not know);
  * - `CORRUPT`      a file that looks like a video container but ffprobe cannot read it;
- * - `UNSUPPORTED`  a video stream whose codec this ffmpeg does not know.
+ * - `UNSUPPORTED`  a video stream whose codec this ffmpeg does not know;
+ * - `NETWORK`      a URL whose server cannot be reached (refused, unknown host, unreachable).
+ *
+ * A raw elementary stream (`.h264`) has no duration in any header: its frames are listed
+ * (demuxed, not decoded) and the duration follows from them.
  */
 import type { Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { access, constants, open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveNumber } from '../validate.js';
@@ -34,6 +43,7 @@ interface FfprobeStream {
   start_time?: string;
   duration?: string;
   nb_frames?: string;
+  time_base?: string;
   tags?: Record<string, string>;
   disposition?: Record<string, number>;
   side_data_list?: Array<Record<string, unknown>>;
@@ -147,6 +157,9 @@ export function parseFfmpegInfo(stderr: string): FfprobeOutput | undefined {
   return output;
 }
 
+/** What ffmpeg says when a URL's server cannot be reached. */
+const NETWORK_FAILURE = /connection refused|connection timed out|connection reset|failed to resolve|name or service not known|temporary failure in name resolution|network is unreachable|no route to host/i;
+
 async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
@@ -158,12 +171,12 @@ async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
   }
 }
 
-/** Probes one video file. See the module comment for the error codes. */
 /**
- * Stats an input without opening it. A missing path is `ENOENT`, a folder `NOT_A_VIDEO`, and
- * anything else that is not a regular file (a FIFO, a socket, a device) `NOT_A_FILE`: an
- * open of a FIFO blocks until a writer comes, beyond any timeout or signal, so such a path
- * is never opened.
+ * Stats an input without opening it. A missing path is `ENOENT`, a folder `EISDIR` (or
+ * `EACCES` when it cannot be read: a folder walk lists such a folder so that it is reported,
+ * not left out), and anything else that is not a regular file (a FIFO, a socket, a device)
+ * `NOT_A_FILE`: an open of a FIFO blocks until a writer comes, beyond any timeout or signal,
+ * so such a path is never opened.
  */
 export async function statInput(path: string): Promise<Stats> {
   let info: Stats;
@@ -171,16 +184,34 @@ export async function statInput(path: string): Promise<Stats> {
     info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new IngestError('EACCES', path, `${path}: permission denied`, { cause: error });
+    if (code === 'ENOENT' && (await hasUndecodableName(path))) {
+      throw new IngestError('BAD_NAME', path, `${path}: the name is not valid UTF-8 (shown with U+FFFD), so it has no path to open it by; rename it to UTF-8 (e.g. with convmv)`, { cause: error });
+    }
     throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, { cause: error });
   }
-  if (info.isDirectory()) throw new IngestError('NOT_A_VIDEO', path, `${path}: is a directory, not a video file`);
+  if (info.isDirectory()) {
+    const readable = await access(path, constants.R_OK | constants.X_OK).then(() => true, () => false);
+    if (!readable) throw new IngestError('EACCES', path, `${path}: a folder that cannot be read (permission denied); its videos were not processed`);
+    throw new IngestError('EISDIR', path, `${path}: is a directory, not a video file`);
+  }
   if (!info.isFile()) {
     const kind = info.isFIFO() ? 'a named pipe (FIFO)' : info.isSocket() ? 'a socket' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';
     throw new IngestError('NOT_A_FILE', path, `${path}: is ${kind}, not a regular file; it was not opened`);
   }
+  // Else ffprobe's "Permission denied" would read as a file that is not a video.
+  if (!(await access(path, constants.R_OK).then(() => true, () => false))) throw new IngestError('EACCES', path, `${path}: permission denied`);
   return info;
 }
 
+/** Whether `path` is the lossy decoding of a name in its folder that is not valid UTF-8 (as a folder walk lists such a name). */
+async function hasUndecodableName(path: string): Promise<boolean> {
+  if (!path.includes('\uFFFD')) return false;
+  const names = await readdir(dirname(path), { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+  return names.some((bytes) => !isUtf8(bytes) && bytes.toString('utf8') === basename(path));
+}
+
+/** Probes one video file. See the module comment for the error codes. */
 export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
   nonEmptyString('path', path);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
@@ -230,22 +261,51 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     }
     const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
     if (url && /\b(404|410)\b|Not Found/i.test(detail)) throw new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause: error });
+    if (url && NETWORK_FAILURE.test(detail)) throw new IngestError('NETWORK', path, `${path}: the server cannot be reached (${detail})`, { cause: error });
     if (looksLikeContainer(head)) {
       throw new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause: error });
     }
     throw new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause: error });
   }
 
+  const video = videoStream(output);
+  if (video && !STILL_IMAGE.test(output.format?.format_name ?? '') && num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined) {
+    // A raw elementary stream: no header gives its length, so list its frames (demuxed, not
+    // decoded). Their durations come from the stream's own timing when it has some; ffmpeg
+    // decodes on that timeline, or at the guessed rate where there is none.
+    const { stdout } = await runProcess(
+      ffprobe,
+      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=duration', '-print_format', 'csv=p=0', '-i', input],
+      { signal, timeoutMs },
+    );
+    // Durations in time-base units: integers, so their sum is exact.
+    const durations = stdout.toString('utf8').split('\n').filter((line) => line.trim() !== '').map(Number);
+    const total = durations.reduce((sum, d) => sum + d, 0) * rate(video.time_base); // "1/1200000" → seconds per unit
+    video.nb_frames = String(durations.length);
+    if (durations.length > 0 && durations.every((d) => d > 0) && total > 0 && Number.isFinite(total)) {
+      video.duration = String(total);
+      video.avg_frame_rate = `${durations.length}/${total}`;
+    }
+    debug('probe %s: no duration in any header; %d frames listed, %s s', path, durations.length, video.duration ?? 'unknown');
+  }
   return fromFfprobe(path, info, output);
+}
+
+/** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
+const STILL_IMAGE = /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/;
+
+/** The video stream ffprobe found: the first that is not a cover picture. */
+function videoStream(output: FfprobeOutput): FfprobeStream | undefined {
+  return output.streams?.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
 }
 
 /** Checks and converts ffprobe's JSON (or parseFfmpegInfo's) into a ProbeResult. */
 function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
   const streams = output.streams ?? [];
-  const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  const video = videoStream(output);
   // A still image (png_pipe, jpeg_pipe, image2, whatever its name says) has a "video" stream of one picture.
   const format = output.format?.format_name ?? '';
-  if (video && /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/.test(format)) {
+  if (video && STILL_IMAGE.test(format)) {
     throw new IngestError('NOT_A_VIDEO', path, `${path}: is a still image (${video.codec_name ?? format}), not a video`);
   }
   if (!video) {

@@ -18,6 +18,7 @@
  * So a one-frame video still gives one full clip of T frames, the first of them real.
  */
 import seedrandom from 'seedrandom';
+import { IngestError } from '../errors.js';
 import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import type { ClipPlan, ProbeResult, Sampling } from './types.js';
 
@@ -123,7 +124,38 @@ function placeFrames(tl: Timeline, a: number, b: number, T: number, rand?: () =>
   return { timestamps, mask };
 }
 
-/** The clips of a video under `sampling`. Pure; throws a TypeError for bad arguments. */
+/**
+ * How many clips `planClips(probe, sampling)` returns, without building them: a caller checks
+ * what a plan will cost (`fps:1000` on a 3-hour video is 675,000 clips of 16) before it
+ * allocates anything for it.
+ */
+export function clipCount(probe: ProbeResult, sampling: Sampling): number {
+  const tl = timelineOf(probe);
+  const s = validateSampling(sampling);
+  if (s.kind === 'uniform') return 1;
+  if (s.kind === 'fps') {
+    const stride = s.stride ?? s.frames;
+    const total = fpsSamples(tl, s.fps);
+    let c = 1;
+    // Clip c starts at sample c * stride, unless it is past the end or the previous clip reached the end.
+    while (c * stride < total && (c - 1) * stride + s.frames < total) c++;
+    return c;
+  }
+  let k = 1;
+  // Window k starts at k * stride, unless it is past the end or the previous window reached the end.
+  while (tl.t0 + k * s.stride < tl.end - EPS / tl.fps && tl.t0 + (k - 1) * s.stride + s.length < tl.end) k++;
+  return k;
+}
+
+/** Samples at `fps` per second from the first frame inside the video (at least one). */
+function fpsSamples(tl: Timeline, fps: number): number {
+  return Math.max(1, Math.ceil((tl.end - tl.t0) * fps - EPS));
+}
+
+/**
+ * The clips of a video under `sampling`. Pure; throws a TypeError for bad arguments, and an
+ * `IngestError` with code `OUT_OF_RANGE` for a span (`start`, `end`) outside the video.
+ */
 export function planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[] {
   const tl = timelineOf(probe);
   const s = validateSampling(sampling);
@@ -132,39 +164,34 @@ export function planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[] {
     const a = s.start !== undefined ? Math.max(tl.t0, s.start) : tl.t0;
     const b = s.end !== undefined ? Math.min(tl.end, s.end) : tl.end;
     if (!(b > a)) {
-      throw invalid('sampling.start', `a start before the end of the video (${clean(tl.end)} s)`, s.start);
+      // A fact about this video (a manifest row's span), not a bad option: its record says so.
+      const span = `${s.start ?? clean(tl.t0)}-${s.end ?? clean(tl.end)} s`;
+      throw new IngestError('OUT_OF_RANGE', probe.path, `${probe.path}: the span ${span} lies outside the video (${clean(tl.t0)}-${clean(tl.end)} s)`);
     }
     const rand = s.seed !== undefined ? seedrandom(String(s.seed)) : undefined;
     const { timestamps, mask } = placeFrames(tl, a, b, T, rand);
     return [{ index: 0, start: clean(a), end: clean(b), timestamps, mask }];
   }
+  const count = clipCount(probe, s);
   if (s.kind === 'fps') {
     const stride = s.stride ?? T;
     const step = 1 / s.fps;
     // Sample times t0 + j / fps inside the video.
-    const total = Math.max(1, Math.ceil((tl.end - tl.t0) * s.fps - EPS));
+    const total = fpsSamples(tl, s.fps);
     const at = (j: number): number => clean(tl.t0 + j * step);
-    const clips: ClipPlan[] = [];
-    for (let c = 0; ; c++) {
+    return Array.from({ length: count }, (_, c): ClipPlan => {
       const from = c * stride;
-      if (from >= total) break;
-      if (c > 0 && (c - 1) * stride + T >= total) break; // the previous clip already reached the end
       const real = Math.min(T, total - from);
       const timestamps = Array.from({ length: T }, (_, k) => at(from + Math.min(k, real - 1)));
       const mask = Array.from({ length: T }, (_, k) => k < real);
-      clips.push({ index: c, start: at(from), end: clean(Math.min(tl.end, tl.t0 + (from + real) * step)), timestamps, mask });
-    }
-    return clips;
+      return { index: c, start: at(from), end: clean(Math.min(tl.end, tl.t0 + (from + real) * step)), timestamps, mask };
+    });
   }
   // window
-  const clips: ClipPlan[] = [];
-  for (let k = 0; ; k++) {
+  return Array.from({ length: count }, (_, k): ClipPlan => {
     const a = tl.t0 + k * s.stride;
-    if (a >= tl.end - EPS / tl.fps) break;
-    if (k > 0 && tl.t0 + (k - 1) * s.stride + s.length >= tl.end) break; // the previous window reached the end
     const b = Math.min(tl.end, a + s.length);
     const { timestamps, mask } = placeFrames(tl, a, b, T);
-    clips.push({ index: k, start: clean(a), end: clean(b), timestamps, mask });
-  }
-  return clips;
+    return { index: k, start: clean(a), end: clean(b), timestamps, mask };
+  });
 }

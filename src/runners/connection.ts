@@ -9,11 +9,32 @@ import { Redis } from 'ioredis';
 /** ioredis options: no per-command retry limit (the caller's timeout bounds it), quick reconnects. */
 export const REDIS_OPTIONS = { maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) };
 
-/** A client for `url`; `onError` sees connection errors (an 'error' event without a listener would crash). */
+const copiesOf = new WeakMap<Redis, Redis[]>();
+
+/**
+ * A client for `url`; `onError` sees connection errors (an 'error' event without a listener
+ * would crash). BullMQ copies a client it is given (`duplicate()`: QueueEvents reads on a copy)
+ * and closes that copy only once it has connected; the copies are kept here so that
+ * `dropClient()` ends them too, or a Redis that never answers keeps the process alive.
+ */
 export function redisClient(url: string, onError: (error: Error) => void): Redis {
   const client = new Redis(url, REDIS_OPTIONS);
   client.on('error', onError);
+  const copies: Redis[] = [];
+  copiesOf.set(client, copies);
+  client.duplicate = (override) => {
+    const copy = Redis.prototype.duplicate.call(client, override);
+    copy.on('error', onError);
+    copies.push(copy);
+    return copy;
+  };
   return client;
+}
+
+/** Drops a client of `redisClient()` and every copy made of it, at once, whatever their state. */
+export function dropClient(client: Redis): void {
+  for (const copy of copiesOf.get(client) ?? []) copy.disconnect();
+  client.disconnect();
 }
 
 /**

@@ -94,13 +94,4 @@ export function decodeResult(path: string, value: unknown): { host: string; outc
   };
 }
 
-/** The URL with any password hidden, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+export { redactUrl } from '../embedding/options.js';

@@ -19,7 +19,7 @@
 import { hostname } from 'node:os';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
-import { redisClient, within } from './connection.js';
+import { dropClient, redisClient, within } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
@@ -256,11 +256,12 @@ export class RemoteRunner implements EmbedRunner {
       // A run that stops early (abort, an error, a consumer that stopped) leaves no waiting jobs behind.
       if (!finished) await this.withdraw(queue, window);
       tracker.emit(true, finished);
-      // The events client sits in a blocking read that closing would wait out: drop it.
-      clients[1].disconnect();
+      // The events client (its copy) sits in a blocking read, or waits for a Redis that never
+      // answers, that closing would wait out: drop it.
+      dropClient(clients[1]);
       events.close().catch(onError);
       await within(queue.close().catch(onError), 1000, undefined);
-      clients[0].disconnect();
+      dropClient(clients[0]);
     }
   }
 

@@ -104,7 +104,7 @@ describe('usage mistakes', () => {
   });
 
   it('a size-like option past its bound is refused, naming the option and the bound', async () => {
-    const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1e9']);
+    const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1000000000']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/positive integer up to 1024 for `frames` but received 1000000000/);
     const t = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '99999999']);
@@ -117,10 +117,24 @@ describe('usage mistakes', () => {
   it('a negative number is a value with its range message, not an unknown option', async () => {
     const e = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '-1']);
     expect(e.code).toBe(2);
-    expect(e.stderr).toMatch(/Expected a positive integer for `--epochs` but received -1/);
+    expect(e.stderr).toMatch(/Expected a positive integer for `--epochs` but received "-1"/);
     const w = await runCli(['embed', fixture('arrow'), '--out', '-', '--workers', '-1']);
     expect(w.code).toBe(2);
-    expect(w.stderr).toMatch(/non-negative integer for `--workers` but received -1/);
+    expect(w.stderr).toMatch(/non-negative integer for `--workers` but received "-1"/);
+  });
+
+  it.each([
+    ['--frames', '0x10', /Expected a positive integer for `--frames` but received "0x10"/],
+    ['--frames', '1e2', /Expected a positive integer for `--frames` but received "1e2"/],
+    ['--batch', '0b11', /Expected a positive integer for `--batch` but received "0b11"/],
+    ['--threads', ' 2', /Expected a non-negative integer for `--threads` but received " 2"/],
+    ['--timeout', '0x10', /Expected a positive number of seconds for `--timeout` but received "0x10"/],
+    ['--timeout', '1e2', /Expected a positive number of seconds for `--timeout` but received "1e2"/],
+  ])('a number flag is decimal digits: %s %j is refused', async (flag, value, message) => {
+    const r = await runCli(['embed', fixture('arrow'), '--out', join(work, 'never.jsonl'), flag, value]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(join(work, 'never.jsonl'))).toBe(false);
   });
 
   it('`--` ends the options: a video named -rf.mp4 is an input', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +27,26 @@ describe('EmbeddingCache', () => {
     flipped[flipped.length - 1] ^= 0xff;
     expect(decodeEntry(flipped, key)).toBeUndefined();
     expect(decodeEntry(entry, 'other')).toBeUndefined();
+  });
+
+  it('never serves an entry whose JSON header was edited (spans, timestamps, mask)', async () => {
+    const root = join(dir, 'edited');
+    const cache = new EmbeddingCache(root);
+    const key = cacheKey({ identity: { size: 5, mtimeMs: 6, headTail: 'e' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' });
+    await cache.set(key, video);
+    const folder = join(root, 'embeddings', 'v2', key.slice(0, 2));
+    const file = join(folder, readdirSync(folder)[0]);
+    const original = readFileSync(file);
+    expect((await cache.get(key))?.clips[0].timestamps).toEqual([0.25, 0.75]);
+    // The same length, so only a hash over the header can tell.
+    for (const [from, to] of [['0.25', '0.35'], ['"end":1', '"end":9'], ['[true,true]', '[true,null]']] as const) {
+      const text = original.toString('latin1');
+      expect(text).toContain(from);
+      writeFileSync(file, Buffer.from(text.replace(from, to), 'latin1'));
+      expect(await cache.get(key)).toBeUndefined();
+    }
+    writeFileSync(file, original);
+    expect(await cache.get(key)).toBeDefined();
   });
 
   it('keys change with the sampling, the size and the backbone', () => {

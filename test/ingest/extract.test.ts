@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
 import { extractClips } from '../../src/ingest/extract.js';
+import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { FrameClip } from '../../src/ingest/types.js';
@@ -98,6 +99,19 @@ describe('extractClips() on the counter video', () => {
       expect(clip.mask).toEqual(plans[c].mask);
     }
     expect(clips[3].mask.filter(Boolean)).toHaveLength(12);
+  });
+
+  it('a raw H.264 stream (no container, no duration in any header) gives the same frames as its MP4', async () => {
+    const raw = join(scratch, 'counter.h264');
+    execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-y', '-i', fixture(COUNTER.path), '-c', 'copy', '-f', 'h264', raw]);
+    const p = await probe(raw);
+    expect(p.frameCount).toBe(COUNTER.frames); // counted
+    const [clip] = await extractClips(raw, planClips(p, { kind: 'uniform', frames: 8 }), { probe: p, size: 48 });
+    const [mp4] = await extractClips(fixture(COUNTER.path), planClips(await probe(fixture(COUNTER.path)), { kind: 'uniform', frames: 8 }), { size: 48 });
+    const counters = (c: FrameClip): number[] => Array.from({ length: 8 }, (_, k) => decodeCounter(frameOf(c, k), 48, 48));
+    expect(counters(clip)).toEqual(counters(mp4));
+    expect(clip.mask.every(Boolean)).toBe(true);
+    expect(clip.warnings).toBeUndefined();
   });
 
   it('decode: a span late in the video (decoding starts near it) still gives the planned frames', async () => {

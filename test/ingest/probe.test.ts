@@ -53,7 +53,7 @@ describe('probe()', () => {
     ['edge/zero-byte.mp4', 'EMPTY_FILE'],
     ['edge/audio-only.mp4', 'NOT_A_VIDEO'],
     ['edge/text.mp4', 'NOT_A_VIDEO'],
-    ['edge', 'NOT_A_VIDEO'],
+    ['edge', 'EISDIR'],
     ['edge/truncated-nomoov.mp4', 'CORRUPT'],
     ['edge/unsupported.mp4', 'UNSUPPORTED'],
   ])('rejects %s with code %s', async (path, code) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseSampling, planClips } from '../../src/ingest/sampling.js';
+import { IngestError } from '../../src/errors.js';
+import { clipCount, parseSampling, planClips } from '../../src/ingest/sampling.js';
 import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
 
 /** A probe as ffprobe would give it for a constant-rate video. */
@@ -113,10 +114,34 @@ describe('planClips() validation', () => {
     [{ kind: 'fps', fps: 2, frames: 4, stride: 1.5 }, /Expected a positive integer for `sampling.stride` but received 1.5/],
     [{ kind: 'window', length: 0, stride: 1, frames: 4 }, /Expected a positive number for `sampling.length`/],
     [{ kind: 'uniform', frames: 4, start: 3, end: 2 }, /`sampling.start` and `sampling.end` conflict/],
-    [{ kind: 'uniform', frames: 4, start: 30 }, /`sampling.start`/],
   ])('rejects %j', (sampling, message) => {
     expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(TypeError);
     expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(message);
+  });
+
+  it('a span outside the video is that video\'s OUT_OF_RANGE error, not a bad option', () => {
+    const error = (() => {
+      try {
+        return planClips(video(10, 25), { kind: 'uniform', frames: 4, start: 30, end: 40 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(IngestError);
+    expect(error).toMatchObject({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/the span 30-40 s lies outside the video \(0-10 s\)/) });
+  });
+
+  it.each([
+    { kind: 'fps', fps: 6, frames: 16 },
+    { kind: 'fps', fps: 2, frames: 4, stride: 1 },
+    { kind: 'fps', fps: 1, frames: 2, stride: 5 },
+    { kind: 'fps', fps: 1000, frames: 16 },
+    { kind: 'window', length: 1, stride: 1, frames: 3 },
+    { kind: 'window', length: 4, stride: 3, frames: 2 },
+    { kind: 'window', length: 0.5, stride: 2.5, frames: 2 },
+    { kind: 'uniform', frames: 8 },
+  ] as Sampling[])('clipCount() is the length of the plan, without building it: %j', (sampling) => {
+    for (const v of [video(10, 25), video(1.2, 5), video(0.04, 25)]) expect(clipCount(v, sampling)).toBe(planClips(v, sampling).length);
   });
 });
 

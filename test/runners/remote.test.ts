@@ -5,6 +5,7 @@
  * kills its workers. Every video must come out exactly once, equal to a local run.
  */
 import { Queue } from 'bullmq';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -307,11 +308,31 @@ describeWithRedis('train and eval with --redis', () => {
   });
 });
 
+describe('a Redis that accepts connections and never answers', () => {
+  it('the coordinator prints its timeout and exits 1 (nothing keeps it alive)', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined).resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const started = Date.now();
+      const run = await runCli(['embed', videos, '--out', join(dir, 'silent.jsonl'), '--redis', `redis://127.0.0.1:${port}`, '--redis-timeout', '2', ...COMMON]);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/has not answered for 2 s/);
+      // 2 s of silence, then the exit; before the fix it never came.
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
+});
+
 describe('the queue flags', () => {
   it.each([
     [['embed', 'samples', '--out', '-', '--queue', 'q'], /`--queue` needs `--redis <url>`/],
     [['embed', 'samples', '--out', '-', '--redis-timeout', '3'], /`--redis-timeout` needs `--redis <url>`/],
-    [['embed', 'samples', '--out', '-', '--redis', 'http://host:6379'], /Expected a Redis URL \(redis:\/\/host:6379\[\/db\]\) for `--redis`/],
+    [['embed', 'samples', '--out', '-', '--redis', 'http://host:6379'], /Expected a Redis URL \(redis:\/\/host:6379\[\/db\].*\) for `--redis`/],
+    [['embed', 'samples', '--out', '-', '--redis', 'redis://127.0.0.1:6379/abc'], /Expected a Redis URL .*the db a number.* for `--redis` but received "redis:\/\/127\.0\.0\.1:6379\/abc"/],
+    [['worker', '--redis', 'redis://127.0.0.1:6379/1x'], /Expected a Redis URL .* for `--redis`/],
     [['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--queue', 'a:b'], /Expected a queue name .* for `--queue`/],
     [['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--redis-timeout', '0'], /positive number of seconds for `--redis-timeout`/],
     [['worker'], /`--redis <url>` is required/],
