@@ -6,7 +6,7 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { checkQueueName, checkRedisUrl, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
+import { checkQueueName, checkRedisUrl, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
@@ -34,8 +34,15 @@ export function samplingFlags(command: Command, defaults: 'explicit' | 'model'):
   return command
     .option('--frames <n>', `Frames per clip${defaults === 'model' ? from : ' (default: 16)'}`)
     .option('--size <px>', `Frame size; must match the backbone${from || ' (default: the backbone\'s, 224)'}`)
-    .option('--sampling <s>', `uniform | fps:<n> | window:<len>/<stride>${from || ' (default: uniform)'}`)
-    .option('--fit <fit>', 'cover (centre crop) | contain (default: cover)');
+    .option('--sampling <s>', `${samplingForms()}${from || ' (default: uniform)'}`)
+    .option('--fit <fit>', `${choicesHelp(FITS)} (default: cover)`);
+}
+
+/** `a (what a does) | b (...)`: a registry's names with their help, for a flag's description. */
+export function choicesHelp(table: Readonly<Record<string, string | { readonly help: string }>>): string {
+  return Object.entries(table)
+    .map(([name, entry]) => `${name} (${typeof entry === 'string' ? entry : entry.help})`)
+    .join(' | ');
 }
 
 export type Flags = Record<string, unknown>;

@@ -6,6 +6,7 @@
 import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
 import { invalid } from '../validate.js';
+import { samplingForms } from '../tasks/options.js';
 
 type Flags = Record<string, unknown>;
 
@@ -20,7 +21,7 @@ export function register(cli: CAC): void {
   cli
     .command('info <video>', 'Print what ffprobe says about a video and the clips a sampling would take, as JSON')
     .option('--frames <n>', 'Frames per clip (default: 16)')
-    .option('--sampling <s>', 'uniform | fps:<n>[/<stride>] | window:<len>/<stride> (default: uniform)')
+    .option('--sampling <s>', `${samplingForms()} (default: uniform)`)
     .example('framewise info samples/forward/zoom-pal.mp4 --frames 8 --sampling fps:4')
     .action((video: unknown, flags: Flags) => runInfo(String(video), flags));
 }

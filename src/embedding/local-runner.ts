@@ -12,11 +12,11 @@
  */
 import PQueue from 'p-queue';
 import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
-import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
+import type { ClipPlan, Fit, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
 import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
-import { planClips } from '../ingest/sampling.js';
+import { planClips, samplingForSpan } from '../ingest/sampling.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
@@ -31,14 +31,14 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
+    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
   ): Promise<FrameClip[]>;
 }
 
 export interface EngineOptions {
   sampling: Sampling;
   size: number;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   /** ffmpeg decodes running at once. */
   concurrency: number;
   /** Clips per backbone call. */
@@ -215,11 +215,8 @@ export class LocalRunner implements EmbedRunner {
   ): Promise<Outcome<VideoFrames>> {
     const { store, size, fit, timeoutMs, threads } = this.options;
     const path = item.path;
-    // A manifest row may name a span of the video: uniform sampling then covers only it.
-    let sampling = this.options.sampling;
-    if (sampling.kind === 'uniform' && (item.start !== undefined || item.end !== undefined)) {
-      sampling = { ...sampling, ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
-    }
+    // A manifest row may name a span of the video: a sampler that takes one (uniform) then covers only it.
+    const sampling = samplingForSpan(this.options.sampling, item);
     const T = sampling.frames;
     try {
       signal.throwIfAborted();

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
-import type { Sampling } from '../ingest/types.js';
+import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
 import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from './backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
@@ -55,7 +55,7 @@ export interface PipelineOptions {
    * How frames are fitted to the square: `cover` crops the centre, `contain` pads.
    * @default 'cover'
    */
-  fit?: 'cover' | 'contain';
+  fit?: Fit;
   /**
    * Which clips and frames to take: an object, or `uniform`, `fps:<n>`, `window:<len>/<stride>`.
    * @default 'uniform' (one clip of `frames` frames over the whole video)
@@ -119,7 +119,7 @@ export interface ResolvedOptions {
   backbone: BackboneSpec;
   frames: number;
   size: number | undefined;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   sampling: Sampling;
   engine: 'auto' | 'onnx' | 'tfjs';
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -165,7 +165,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     backbone,
     frames: sampling.frames,
     size: sizeOption,
-    fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
+    fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, FIT_NAMES),
     sampling,
     engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ['auto', 'onnx', 'tfjs'] as const),
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),

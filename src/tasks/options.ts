@@ -3,4 +3,6 @@
  * in `embedding/options.ts`, where the runners share them; this module is light on purpose,
  * so the CLI checks its flags without loading the tasks.
  */
+export { samplingForms } from '../ingest/sampling.js';
+export { FITS } from '../ingest/types.js';
 export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../embedding/options.js';

@@ -9,6 +9,7 @@ import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import type { HeadOptions } from '../model/heads.js';
+import { samplingTakesSubsets } from '../ingest/sampling.js';
 import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { openRunner } from './embed.js';
@@ -145,7 +146,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const force = options.force === undefined ? false : bool('force', options.force);
   const base = resolveOptions(options);
   await checkOutputDir(out, OUTPUT_DIRS.model, { force });
-  const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
+  const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;
 
