@@ -18,6 +18,7 @@
  */
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './heads.js';
+import { headEntry } from './heads/registry.js';
 
 /** One training batch, as `trainHead` packs it. */
 export interface StepBatch {
@@ -197,24 +198,15 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
 }
 
-/** The recurrent directions of a head, with the variables of each. */
+/** The recurrent directions of a head, with the variables of each, as its registry entry names them. */
 function recurrentParts(model: tf.LayersModel, config: HeadConfig): { cell: Cell; dirs: CellVars[] } | undefined {
+  const parts = headEntry(config.type).fastStep?.(model);
+  if (!parts) return undefined;
   const vars = (layer: tf.layers.Layer): CellVars => {
     const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
     return { kernel: kernel as tf.Variable<tf.Rank.R2>, recurrent: recurrent as tf.Variable<tf.Rank.R2>, bias };
   };
-  switch (config.type) {
-    case 'lstm':
-      return { cell: 'lstm', dirs: [vars(model.getLayer('fw_lstm'))] };
-    case 'gru':
-      return { cell: 'gru', dirs: [vars(model.getLayer('fw_gru'))] };
-    case 'bilstm': {
-      const bi = model.getLayer('fw_bilstm') as unknown as { forwardLayer: tf.layers.Layer; backwardLayer: tf.layers.Layer };
-      return { cell: 'lstm', dirs: [vars(bi.forwardLayer), vars(bi.backwardLayer)] };
-    }
-    default:
-      return undefined;
-  }
+  return { cell: parts.cell, dirs: parts.directions.map(vars) };
 }
 
 export interface FastStep {
@@ -225,8 +217,8 @@ export interface FastStep {
 }
 
 /**
- * The fast step for `model`, or undefined for a head it does not cover (`mean`, which has no
- * recurrence and trains quickly through autodiff).
+ * The fast step for `model`, or undefined for a head whose registry entry says `fastStep: null`
+ * (`mean`, which has no recurrence and trains quickly through autodiff).
  */
 export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn): FastStep | undefined {
   const parts = recurrentParts(model, config);

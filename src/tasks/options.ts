@@ -5,4 +5,5 @@
  */
 export { samplingForms } from '../ingest/sampling.js';
 export { FITS } from '../ingest/types.js';
+export { HEADS } from '../model/heads/registry.js';
 export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../embedding/options.js';

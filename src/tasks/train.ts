@@ -9,6 +9,7 @@ import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import type { HeadOptions } from '../model/heads.js';
+import { headTypes, type HeadType } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
 import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
@@ -30,7 +31,7 @@ export interface TrainOptions extends PipelineOptions {
    * The temporal head.
    * @default 'lstm'
    */
-  head?: 'lstm' | 'gru' | 'bilstm' | 'mean';
+  head?: HeadType;
   /**
    * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
    * @default 'clip'
@@ -137,7 +138,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const signal = checkSignal('signal', options.signal);
   const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, ['lstm', 'gru', 'bilstm', 'mean'] as const);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
   const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
   const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
