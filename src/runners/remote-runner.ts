@@ -23,7 +23,7 @@ import { redisClient, within } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
-import type { RemoteSettings } from '../embedding/options.js';
+import type { RemoteSettings } from './options.js';
 import { checkSize } from '../embedding/local-runner.js';
 import { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';

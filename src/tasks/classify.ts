@@ -13,7 +13,7 @@ import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
 import { openRunner } from './embed.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 export type { LabelScore };
 

@@ -8,7 +8,7 @@ import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } f
 import type { Sampling } from '../ingest/types.js';
 import { checkSignal, invalid, isPlainObject } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
 
 /** Options of one `embed()` run. */
 export interface EmbedOptions {

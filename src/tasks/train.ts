@@ -15,7 +15,7 @@ import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyS
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { openRunner } from './embed.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {

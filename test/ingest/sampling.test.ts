@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSampling, planClips, SAMPLERS, samplingForms, samplingForSpan, validateSampling, type Sampler } from '../../src/ingest/sampling.js';
-import { resolveOptions } from '../../src/embedding/options.js';
+import { resolveOptions } from '../../src/runners/options.js';
 import { positiveInteger } from '../../src/validate.js';
 import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
 
