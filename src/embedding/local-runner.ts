@@ -1,5 +1,5 @@
 /**
- * The embedding engine: for a list of videos, in order, it gives each video's frame
+ * The local runner: for a list of videos, in order, it gives each video's frame
  * embeddings [clips, T, D] or an error record. Per video:
  *
  *   identity -> cache lookup -> (miss) probe -> plan -> extract -> batcher -> backbone -> cache write
@@ -24,7 +24,7 @@ import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './
 import { ProgressTracker } from './progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
 
-/** The ingest functions the engine calls. */
+/** The ingest functions the runner calls. */
 export interface IngestStages {
   probe(path: string, options: { signal?: AbortSignal }): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
@@ -35,7 +35,7 @@ export interface IngestStages {
   ): Promise<FrameClip[]>;
 }
 
-export interface EngineOptions {
+export interface LocalRunnerOptions {
   sampling: Sampling;
   size: number;
   fit: Fit;
@@ -83,7 +83,7 @@ export class LocalRunner implements EmbedRunner {
   constructor(
     private readonly embedder: FrameEmbedder,
     private readonly stages: IngestStages,
-    private readonly options: EngineOptions,
+    private readonly options: LocalRunnerOptions,
     /** Dispose the embedder on `close()`. @default true */
     private readonly ownsEmbedder = true,
   ) {}
@@ -193,7 +193,7 @@ export class LocalRunner implements EmbedRunner {
       finished = true;
     } finally {
       if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
-      batcher.fail(inner.reason ?? new Error('engine closed'));
+      batcher.fail(inner.reason ?? new Error('runner closed'));
       signal?.removeEventListener('abort', onAbort);
       if (!finished) {
         // Wait (briefly) for running tasks, and so their children, to end.
@@ -280,7 +280,7 @@ export class LocalRunner implements EmbedRunner {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);
       if (code) {
-        debug('engine: %s failed with %s: %s', path, code, (error as Error).message);
+        debug('runner: %s failed with %s: %s', path, code, (error as Error).message);
         return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
       }
       return { kind: 'fatal', error };

@@ -57,7 +57,7 @@ function memoFile(cacheDir: string, name: string): string {
 
 /**
  * Stands in for the embedder until it is needed: it knows the backbone's id, size and D, and
- * loads the real one on `prepare()` (the engine calls it at the first video that misses the
+ * loads the real one on `prepare()` (the runner calls it at the first video that misses the
  * cache, so the load overlaps that video's decoding) or on the first `embedClips`. A run whose
  * videos all come from the cache never loads tfjs.
  */

@@ -1,15 +1,15 @@
 /**
- * The local runner over an engine: the one place a run on this machine builds its backbone
+ * The local runner over an engine's `FrameEmbedder`: the one place a run on this machine builds its backbone
  * (through the engines' factory) and hands it to the embedding folder's `LocalRunner`.
  */
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
-import { checkSize, ingestStages, LocalRunner, type EngineOptions } from '../embedding/local-runner.js';
+import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
 import { debug } from '../log.js';
 
 /** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
-export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
+export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store'> {
   backbone: BackboneSpec;
   /** @default 'auto' */
   engine?: EngineRequest;

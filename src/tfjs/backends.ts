@@ -3,7 +3,7 @@
  * options and the CLI read it without loading tfjs; `backend.ts` chooses among them.
  */
 export const BACKENDS = {
-  tensorflow: 'tfjs-node, native (optional; main thread only)',
+  tensorflow: 'tfjs-node, native: optional, main thread only',
   wasm: 'WebAssembly with SIMD',
   cpu: 'plain JavaScript',
 } as const;
