@@ -209,6 +209,14 @@ function recurrentParts(model: tf.LayersModel, config: HeadConfig): { cell: Cell
   return { cell: parts.cell, dirs: parts.directions.map(vars) };
 }
 
+/** The per-step masks, T x [B, 1], from the batch-major `keep` [B*T]; undefined when no frame is padded. */
+function timeMasks(keep: Float32Array, b: number, t: number): tf.Tensor2D[] | undefined {
+  if (!keep.some((v) => v === 0)) return undefined;
+  const keepTime = new Float32Array(t * b);
+  for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = keep[i * t + s];
+  return tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
+}
+
 export interface FastStep {
   /** One step: gradients of `loss` applied by `optimizer` to `variables`. */
   run(batch: StepBatch, optimizer: tf.Optimizer, variables: tf.Variable[]): StepResult;
@@ -232,12 +240,7 @@ export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn
     const [b, t, d] = batch.x.shape;
     const xTime = tf.reshape(tf.transpose(batch.x, [1, 0, 2]), [t * b, d]) as tf.Tensor2D; // [T*B, D], time-major
     const xTimeT = tf.transpose(xTime) as tf.Tensor2D; // [D, T*B]
-    let masks: tf.Tensor2D[] | undefined;
-    if (batch.keep.some((v) => v === 0)) {
-      const keepTime = new Float32Array(t * b);
-      for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = batch.keep[i * t + s];
-      masks = tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
-    }
+    const masks = timeMasks(batch.keep, b, t);
     const traces = dirs.map((v, k) => {
       const proj = tf.split(tf.add(tf.matMul(xTime, v.kernel), v.bias), t, 0) as tf.Tensor2D[]; // T x [B, gU]
       return forward(cell, proj, v.recurrent, masks, k === 1 /* backward direction */);
