@@ -7,6 +7,7 @@ import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
 import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
 import { debug } from '../log.js';
+import type { RunnerEntry } from './entry.js';
 
 /** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
 export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store'> {
@@ -44,3 +45,31 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
     throw error;
   }
 }
+
+/**
+ * How many backbone calls the local runner keeps in flight: one running while the next batch
+ * is packed (more would only queue behind the engine).
+ */
+export const INFERENCE_CONCURRENCY = 2;
+
+/** The `local` runner's registry entry: this machine, the default. */
+export const local: RunnerEntry = {
+  help: 'this machine: ffmpeg decodes beside the backbone engine',
+  open: (o, signal) =>
+    createLocalRunner({
+      backbone: o.backbone,
+      engine: o.engine,
+      backend: o.backend,
+      size: o.size,
+      workers: o.workers,
+      cache: o.cache,
+      sampling: o.sampling,
+      fit: o.fit,
+      concurrency: o.concurrency,
+      threads: o.threads,
+      batch: o.batch,
+      inferenceConcurrency: INFERENCE_CONCURRENCY,
+      timeoutMs: o.timeoutMs,
+      signal,
+    }),
+};
