@@ -36,7 +36,7 @@ const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-be
 const { autoIntraOpThreads, autoRunFrames } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
 const cores = os.availableParallelism();
 const auto = autoIntraOpThreads(cores);
-const defaultConcurrency = Math.max(1, Math.min(2, cores)); // as src/embedding/options.ts
+const defaultConcurrency = Math.max(1, Math.min(2, cores)); // as src/runners/options.ts
 
 /** A whole `framewise embed` run; `env` holds the engine's levers, `flags` the pipeline's. */
 function whole(label, env = {}, flags = []) {

@@ -42,7 +42,7 @@ export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
 export { createFrameEmbedder } from './engines/index.js';
-export type { FrameEmbedderOptions, BackendRequest, EngineRequest } from './engines/index.js';
+export type { FrameEmbedderOptions, BackendRequest, EngineRequest, EngineName } from './engines/index.js';
 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
@@ -50,7 +50,7 @@ export { startWorker } from './runners/index.js';
 export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats } from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
-export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
+export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, SamplerName, Fit, FrameClip, Segment, VideoEntry } from './ingest/index.js';
 export type { ExtractStrategy } from './ingest/extract-plan.js';
 
 // Model: Keras modelling on tfjs.

@@ -6,15 +6,15 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { checkQueueName, checkRedisUrl, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
+import { BACKENDS, checkQueueName, checkRedisUrl, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
   return command
     .option('--backbone <name>', 'Backbone: mobilenet_v2, inception_v3, a model.onnx or tfjs model.json path or URL (default: mobilenet_v2, or the model\'s)')
     .option('--normalize <n>', 'With a --backbone path: 0..1 | -1..1 | imagenet (default for .onnx: imagenet)')
-    .option('--engine <engine>', 'Backbone engine: auto | onnx | tfjs (default: auto, onnx when onnxruntime-node loads)')
-    .option('--backend <backend>', 'tfjs backend: auto | tensorflow | wasm | cpu (default: auto)')
+    .option('--engine <engine>', `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`)
+    .option('--backend <backend>', `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`)
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
     .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
@@ -34,8 +34,15 @@ export function samplingFlags(command: Command, defaults: 'explicit' | 'model'):
   return command
     .option('--frames <n>', `Frames per clip${defaults === 'model' ? from : ' (default: 16)'}`)
     .option('--size <px>', `Frame size; must match the backbone${from || ' (default: the backbone\'s, 224)'}`)
-    .option('--sampling <s>', `uniform | fps:<n> | window:<len>/<stride>${from || ' (default: uniform)'}`)
-    .option('--fit <fit>', 'cover (centre crop) | contain (default: cover)');
+    .option('--sampling <s>', `${samplingForms()}${from || ' (default: uniform)'}`)
+    .option('--fit <fit>', `${choicesHelp(FITS)} (default: cover)`);
+}
+
+/** `a (what a does) | b (...)`: a registry's names with their help, for a flag's description. */
+export function choicesHelp(table: Readonly<Record<string, string | { readonly help: string }>>): string {
+  return Object.entries(table)
+    .map(([name, entry]) => `${name} (${typeof entry === 'string' ? entry : entry.help})`)
+    .join(' | ');
 }
 
 export type Flags = Record<string, unknown>;

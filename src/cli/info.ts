@@ -6,12 +6,13 @@
 import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
 import { intFlag, type Flags } from './common.js';
+import { samplingForms } from '../tasks/options.js';
 
 export function register(cli: CAC): void {
   cli
     .command('info <video>', 'Print what ffprobe says about a video and the clips a sampling would take, as JSON')
     .option('--frames <n>', 'Frames per clip (default: 16)')
-    .option('--sampling <s>', 'uniform | fps:<n>[/<stride>] | window:<len>/<stride> (default: uniform)')
+    .option('--sampling <s>', `${samplingForms()} (default: uniform)`)
     .example('framewise info samples/forward/zoom-pal.mp4 --frames 8 --sampling fps:4')
     .action((video: unknown, flags: Flags) => runInfo(String(video), flags));
 }

@@ -3,8 +3,10 @@
  * temporal head, writes the model folder, and prints a summary.
  */
 import type { CAC } from 'cac';
+import type { TrainOptions } from '../tasks/index.js';
 import { UsageError } from '../errors.js';
-import { backboneFlags, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { HEADS } from '../tasks/options.js';
+import { backboneFlags, choicesHelp, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer } from './progress.js';
 
@@ -12,7 +14,7 @@ export function register(cli: CAC): void {
   const command = cli
     .command('train <dataset>', 'Train a temporal head on a folder-per-class tree or a manifest')
     .option('--out <dir>', 'Model folder to write')
-    .option('--head <head>', 'lstm | gru | bilstm | mean (default: lstm)')
+    .option('--head <head>', `${choicesHelp(HEADS)} (default: lstm)`)
     .option('--mode <mode>', 'clip (one label per clip) | frame (one label per frame) (default: clip)')
     .option('--epochs <n>', 'Most epochs; early stopping keeps the best (default: 100)')
     .option('--seed <n>', 'Seed for weights, split and shuffling (default: 42)')
@@ -54,7 +56,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
       ...options,
       out,
       force: flags.force === true,
-      head: head as 'lstm' | undefined,
+      head: head as TrainOptions['head'],
       mode: mode as 'clip' | undefined,
       epochs: intFlag(flags, 'epochs'),
       seed: intFlag(flags, 'seed', 0),

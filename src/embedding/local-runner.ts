@@ -1,5 +1,5 @@
 /**
- * The embedding engine: for a list of videos, in order, it gives each video's frame
+ * The local runner: for a list of videos, in order, it gives each video's frame
  * embeddings [clips, T, D] or an error record. Per video:
  *
  *   identity -> cache lookup -> (miss) probe -> plan -> extract -> batcher -> backbone -> cache write
@@ -12,11 +12,11 @@
  */
 import PQueue from 'p-queue';
 import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
-import type { ClipPlan, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
+import type { ClipPlan, Fit, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
 import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
-import { clipCount, planClips } from '../ingest/sampling.js';
+import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
@@ -32,21 +32,21 @@ import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } fro
  */
 const MAX_VIDEO_VALUES = 2 ** 25;
 
-/** The ingest functions the engine calls. */
+/** The ingest functions the runner calls. */
 export interface IngestStages {
   probe(path: string, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
+    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
   ): Promise<FrameClip[]>;
 }
 
-export interface EngineOptions {
+export interface LocalRunnerOptions {
   sampling: Sampling;
   size: number;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   /** ffmpeg decodes running at once. */
   concurrency: number;
   /** Clips per backbone call. */
@@ -91,7 +91,7 @@ export class LocalRunner implements EmbedRunner {
   constructor(
     private readonly embedder: FrameEmbedder,
     private readonly stages: IngestStages,
-    private readonly options: EngineOptions,
+    private readonly options: LocalRunnerOptions,
     /** Dispose the embedder on `close()`. @default true */
     private readonly ownsEmbedder = true,
   ) {}
@@ -201,7 +201,7 @@ export class LocalRunner implements EmbedRunner {
       finished = true;
     } finally {
       if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
-      batcher.fail(inner.reason ?? new Error('engine closed'));
+      batcher.fail(inner.reason ?? new Error('runner closed'));
       signal?.removeEventListener('abort', onAbort);
       if (!finished) {
         // Wait (briefly) for running tasks, and so their children, to end.
@@ -223,11 +223,8 @@ export class LocalRunner implements EmbedRunner {
   ): Promise<Outcome<VideoFrames>> {
     const { store, size, fit, timeoutMs, threads } = this.options;
     const path = item.path;
-    // A manifest row may name a span of the video: uniform sampling then covers only it.
-    let sampling = this.options.sampling;
-    if (sampling.kind === 'uniform' && (item.start !== undefined || item.end !== undefined)) {
-      sampling = { ...sampling, ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
-    }
+    // A manifest row may name a span of the video: a sampler that takes one (uniform) then covers only it.
+    const sampling = samplingForSpan(this.options.sampling, item);
     const T = sampling.frames;
     try {
       signal.throwIfAborted();
@@ -293,7 +290,7 @@ export class LocalRunner implements EmbedRunner {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);
       if (code) {
-        debug('engine: %s failed with %s: %s', path, code, (error as Error).message);
+        debug('runner: %s failed with %s: %s', path, code, (error as Error).message);
         return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
       }
       return { kind: 'fatal', error };

@@ -10,18 +10,35 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
-import { isOnnxBackbone, nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
+import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
 import { checkSignal, conflict, invalid, isOptionError, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
-// The tfjs backend asked for (`auto` takes tfjs-node, then wasm, then cpu): one definition, in the tfjs layer.
-import type { BackendRequest } from '../tfjs/backend.js';
-export type { BackendRequest };
+// The tfjs backends asked for (`auto` takes tfjs-node, then wasm, then cpu): one table, in the tfjs layer.
+import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
+import type { EngineEntry, EngineSettings } from './entry.js';
+import { onnx } from './onnx/engine.js';
+import { tfjs } from './tfjs/engine.js';
 
-/** The engine asked for: `auto` takes ONNX Runtime when it loads and the backbone converts, else tfjs. */
-export type EngineRequest = 'auto' | 'onnx' | 'tfjs';
-export const ENGINE_REQUESTS: readonly EngineRequest[] = ['auto', 'onnx', 'tfjs'];
+export type { BackendRequest };
+export type { EngineEntry, EngineSettings, EngineChoice } from './entry.js';
+
+/**
+ * The engines, by name, in the order `auto` tries them: the one list of them. The run
+ * options, `--engine`'s help and `createFrameEmbedder()` read it; adding an engine is its
+ * folder (with an `engine.ts` entry) plus its line here.
+ */
+export const ENGINES = { onnx, tfjs } satisfies Record<string, EngineEntry>;
+
+export type EngineName = keyof typeof ENGINES;
+/** The engine asked for: `auto` takes the first in `ENGINES` that loads and runs the backbone. */
+export type EngineRequest = 'auto' | EngineName;
+
+/** `auto` and the engines' names, as they are now (a test may register one more). */
+export function engineRequests(): EngineRequest[] {
+  return ['auto', ...(Object.keys(ENGINES) as EngineName[])];
+}
 
 /** A registry name (not a path, URL or spec object): only these have a memo. */
 function isRegistryName(backbone: BackboneSpec): backbone is string {
@@ -40,7 +57,7 @@ function memoFile(cacheDir: string, name: string): string {
 
 /**
  * Stands in for the embedder until it is needed: it knows the backbone's id, size and D, and
- * loads the real one on `prepare()` (the engine calls it at the first video that misses the
+ * loads the real one on `prepare()` (the runner calls it at the first video that misses the
  * cache, so the load overlaps that video's decoding) or on the first `embedClips`. A run whose
  * videos all come from the cache never loads tfjs.
  */
@@ -91,35 +108,6 @@ class LazyEmbedder implements FrameEmbedder {
   }
 }
 
-/** A tfjs embedder whose `backend` also says how the engine was chosen. */
-class Relabelled implements FrameEmbedder {
-  constructor(
-    private readonly inner: FrameEmbedder,
-    readonly backend: { name: string; reason: string },
-  ) {}
-  get backboneId(): string {
-    return this.inner.backboneId;
-  }
-  get inputSize(): number {
-    return this.inner.inputSize;
-  }
-  get dim(): number {
-    return this.inner.dim;
-  }
-  get backbone(): BackboneInfo {
-    return this.inner.backbone;
-  }
-  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array> {
-    return this.inner.embedClips(data, shape, options);
-  }
-  prepare(): void {
-    this.inner.prepare?.();
-  }
-  dispose(): Promise<void> {
-    return this.inner.dispose();
-  }
-}
-
 /** Options of `createFrameEmbedder()`. */
 export interface FrameEmbedderOptions {
   /** A registry name or a custom tfjs model. @default 'mobilenet_v2' */
@@ -150,36 +138,38 @@ export interface FrameEmbedderOptions {
 export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): Promise<FrameEmbedder> {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const backbone = parseBackboneSpec('backbone', options.backbone);
-  const backend = options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const);
-  const engine = options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ENGINE_REQUESTS);
-  const workers = options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel);
-  const intraOpThreads = options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel);
-  const signal = checkSignal('signal', options.signal);
-  if (isOnnxBackbone(backbone) && engine === 'tfjs') {
-    throw conflict('backbone', 'engine', `an .onnx backbone runs on the onnx engine, not on tfjs`);
+  const settings: EngineSettings = {
+    backbone,
+    cacheDir: options.cacheDir,
+    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
+    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
+    intraOpThreads: options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel),
+    signal: checkSignal('signal', options.signal),
+  };
+  const engine = options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests());
+  const engines = Object.entries(ENGINES as Record<string, EngineEntry>);
+  for (const [name, entry] of engines) {
+    const what = entry.only?.(backbone);
+    if (what && engine !== 'auto' && engine !== name) throw conflict('backbone', 'engine', `${what} runs on the ${name} engine, not on ${engine}`);
   }
   const load = async (): Promise<FrameEmbedder> => {
-    if (isOnnxBackbone(backbone)) {
-      // No fallback: tfjs cannot run an ONNX model.
-      const { createOnnxEmbedder } = await import('./onnx/embedder.js');
-      return createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${engine}` });
-    }
-    let onnxRefused: string | undefined;
-    if (engine !== 'tfjs') {
+    const sole = engines.find(([, entry]) => entry.only?.(backbone));
+    // A backbone only one engine runs has no fallback; a named engine is the answer; `auto` tries them in order.
+    const tries = sole ? [sole] : engine === 'auto' ? engines.filter(([, entry]) => entry.runs(backbone)) : engines.filter(([name]) => name === engine);
+    const refused: string[] = [];
+    for (const [name, entry] of tries) {
+      const last = name === tries.at(-1)![0];
       try {
-        const { createOnnxEmbedder } = await import('./onnx/embedder.js');
-        return await createOnnxEmbedder({ backbone, cacheDir: options.cacheDir, intraOpThreads, signal, onPrepare: options.onPrepare, reasonPrefix: `engine ${engine}` });
+        return await entry.create(settings, { request: engine, ...(refused.length > 0 ? { because: refused.join(', ') } : {}) });
       } catch (error) {
-        // `onnx` was asked for by name, the run was stopped, or a setting is wrong: that is the answer.
-        if (engine === 'onnx' || signal?.aborted || isOptionError(error)) throw error;
-        onnxRefused = (error as { reason?: string }).reason ?? (error as Error).message;
-        debug('engines: onnx refused, tfjs runs: %s', onnxRefused);
+        // The last one, an engine asked for by name, a stopped run or a wrong setting: that is the answer.
+        if (last || engine !== 'auto' || settings.signal?.aborted || isOptionError(error)) throw error;
+        const why = (error as { reason?: string }).reason ?? (error as Error).message;
+        refused.push(`${name} was refused (${why})`);
+        debug('engines: %s refused, the next runs: %s', name, why);
       }
     }
-    const { createEmbedder } = await import('./tfjs/embedder.js');
-    const tfjs = await createEmbedder({ backbone, backend, workers, cacheDir: options.cacheDir, signal });
-    const prefix = onnxRefused === undefined ? `engine ${engine}: tfjs` : `engine auto: tfjs, because onnx was refused (${onnxRefused})`;
-    return new Relabelled(tfjs, { name: tfjs.backend.name, reason: `${prefix}; ${tfjs.backend.reason}` });
+    throw new ModelError(`No engine runs this backbone (engine ${engine})`);
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone) : undefined;

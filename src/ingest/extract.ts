@@ -39,7 +39,7 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativ
 import { ExtractLog, fmt, pickFrame, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess } from './ffmpeg.js';
 import { probe as probeVideo } from './probe.js';
-import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
+import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
 
@@ -47,7 +47,7 @@ export interface ExtractOptions {
   /** Output frames are size x size pixels. @default 224 */
   size?: number;
   /** `cover`: fill and centre-crop; `contain`: fit inside and pad with black. @default 'cover' */
-  fit?: 'cover' | 'contain';
+  fit?: Fit;
   signal?: AbortSignal;
   /** Kill ffmpeg after this many milliseconds (error code `TIMEOUT`). @default 60000 + 2000 per second of video */
   timeoutMs?: number;
@@ -74,7 +74,7 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   nonEmptyString('path', path);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const size = options.size === undefined ? 224 : positiveInteger('options.size', options.size, LIMITS.size);
-  const fit = options.fit === undefined ? 'cover' : oneOf('options.fit', options.fit, ['cover', 'contain'] as const);
+  const fit = options.fit === undefined ? 'cover' : oneOf('options.fit', options.fit, FIT_NAMES);
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
   const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
@@ -195,7 +195,7 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
 }
 
 /** Raw rgb24 width x height → raw rgb24 size x size, by sharp. */
-export async function resizeFrame(raw: Uint8Array, width: number, height: number, size: number, fit: 'cover' | 'contain'): Promise<Buffer> {
+export async function resizeFrame(raw: Uint8Array, width: number, height: number, size: number, fit: Fit): Promise<Buffer> {
   if (width === size && height === size) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const { data, info } = await sharp(raw, { raw: { width, height, channels: 3 } })
     .resize(size, size, { fit, position: 'centre', background: { r: 0, g: 0, b: 0 } })

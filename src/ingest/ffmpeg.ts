@@ -123,7 +123,7 @@ export function liveProcessCount(): number {
   return live.size;
 }
 
-export interface RunOptions {
+export interface ProcessOptions {
   signal?: AbortSignal;
   /** Kill the child after this many milliseconds; the error has code `TIMEOUT`. @default undefined (no limit) */
   timeoutMs?: number;
@@ -156,7 +156,7 @@ function shellQuote(arg: string): string {
  * `FfmpegError` (code `FFMPEG`, or `TIMEOUT` on timeout), or with `signal.reason` on abort;
  * in every case only after the child has exited.
  */
-export function runProcess(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export function runProcess(file: string, args: string[], options: ProcessOptions = {}): Promise<RunResult> {
   const { signal, timeoutMs, killGraceMs = 2000, onStdout, onStderrLine, stderrLimit = 16384, okExitCodes = [0] } = options;
   signal?.throwIfAborted();
   const command = [file, ...args].map(shellQuote).join(' ');

@@ -2,4 +2,5 @@
 export { probe, type ProbeOptions } from './probe.js';
 export { planClips, parseSampling } from './sampling.js';
 export { extractClips, type ExtractOptions } from './extract.js';
-export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './types.js';
+export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEntry } from './types.js';
+export type { SamplerName } from './sampling.js';

@@ -47,11 +47,20 @@ export interface ClipPlan {
   mask: boolean[];
 }
 
-/** How to choose clips and frames. */
-export type Sampling =
-  | { kind: 'uniform'; frames: number; start?: number; end?: number; seed?: number }
-  | { kind: 'fps'; fps: number; frames: number; stride?: number }
-  | { kind: 'window'; length: number; stride: number; frames: number };
+/** How to choose clips and frames: the samplers' registry in `sampling.ts` defines it. */
+export type { Sampling } from './sampling.js';
+
+/**
+ * How a frame is fitted to the size x size square, declared once (as sharp declares its own
+ * `fit` values); each value is its help text.
+ */
+export const FITS = {
+  cover: 'fill the square and crop the centre',
+  contain: 'fit inside and pad with black',
+} as const;
+export type Fit = keyof typeof FITS;
+/** The fits, in order (the first is the default). */
+export const FIT_NAMES = Object.keys(FITS) as Fit[];
 
 /** The decoded, resized frames of one clip. */
 export interface FrameClip {

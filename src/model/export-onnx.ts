@@ -116,10 +116,115 @@ function directionWeights(cls: 'LSTM' | 'GRU', layer: LayerJson, w: Map<string, 
   return { W: gatesTransposed(kernel, order, units), R: gatesTransposed(recurrent, order, units), B, linearBeforeReset };
 }
 
-/** Exports the whole clip model (backbone + head) as ONNX model bytes. */
-export async function exportWholeModel(source: WholeModelSource, signal?: AbortSignal): Promise<Uint8Array> {
+/** The head's running output: its ONNX name, its rank ([N, W] or [N, T, W]) and width W. */
+interface Flow {
+  name: string;
+  rank: 2 | 3;
+  width: number;
+}
+
+/** What a head layer's ONNX mapping works with. */
+interface HeadStep {
+  g: GraphBuilder;
+  layer: LayerJson;
+  weights: Map<string, Map<string, KerasWeight>>;
+  /** The time mask, float [N, T] 0/1. */
+  mask: string;
+  h: Flow;
+}
+
+/** Recurrent layers (LSTM, GRU, Bidirectional of either) as ONNX LSTM / GRU with `sequence_lens`. */
+function recurrentLayer({ g, layer, weights, mask, h }: HeadStep): Flow {
+  const cls = layer.class_name;
+  const inner: LayerJson = cls === 'Bidirectional' ? { ...layer.config.layer, name: layer.config.layer.config.name } : layer;
+  const cell = inner.class_name as 'LSTM' | 'GRU';
+  if (cell !== 'LSTM' && cell !== 'GRU') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${cell}; LSTM and GRU are exported`);
+  if (cls === 'Bidirectional' && (layer.config.merge_mode ?? 'concat') !== 'concat') throw new ModelError(`ONNX export: layer '${layer.name}' merges by '${layer.config.merge_mode}'; concat is exported`);
+  const units = inner.config.units as number;
+  const dirs = cls === 'Bidirectional' ? ['forward', 'backward'] : [undefined];
+  const parts = dirs.map((d) => directionWeights(cell, inner, recurrentWeights(weights, d ? `${layer.name}/${d}_${inner.name}` : layer.name, inner), units));
+  const cat = (k: 'W' | 'R' | 'B') => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p[k].length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p[k], o);
+      o += p[k].length;
+    }
+    return out;
+  };
+  const G = cell === 'LSTM' ? 4 : 3;
+  const nd = parts.length;
+  const acts = cell === 'LSTM' ? [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh', inner.config.activation ?? 'tanh'] : [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh'];
+  const activations = Array.from({ length: nd }, () => acts.map((a: string) => rnnActivation(inner, a))).flat();
+  const seqLens = g.node('Cast', [g.node('ReduceSum', [mask, g.constantInt64('time_axis', [1])], 'real_frames', [int('keepdims', 0)])], 'sequence_lens', [int('to', INT32)]); // [N]
+  const xt = g.node('Transpose', [h.name], `${layer.name}_time_major`, [ints('perm', [1, 0, 2])]); // [T, N, D]
+  const attrs = [
+    int('hidden_size', units),
+    { name: 'direction', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(nd === 2 ? 'bidirectional' : 'forward') },
+    { name: 'activations', type: STRINGS, strings: activations.map((a) => new TextEncoder().encode(a)) },
+  ];
+  if (cell === 'GRU') attrs.push(int('linear_before_reset', parts[0].linearBeforeReset));
+  const op = g.unique(`${layer.name}_${cell.toLowerCase()}`);
+  const [Y, Yh] = [`${op}_Y`, `${op}_Y_h`];
+  g.nodes.push({
+    opType: cell,
+    name: op,
+    input: [xt, g.constant(`${op}/W`, [nd, G * units, h.width], cat('W')), g.constant(`${op}/R`, [nd, G * units, units], cat('R')), g.constant(`${op}/B`, [nd, 2 * G * units], cat('B')), seqLens],
+    output: [Y, Yh],
+    attribute: attrs,
+  });
+  if (inner.config.return_sequences) {
+    // Y [T, dirs, N, U] -> [N, T, dirs, U] -> [N, T, dirs*U] (Keras concat: forward, then backward)
+    const t = g.node('Transpose', [Y], `${op}_batch_major`, [ints('perm', [2, 0, 1, 3])]);
+    return { name: g.node('Reshape', [t, g.constantInt64(`${op}/seq_shape`, [0, 0, nd * units])], `${op}_seq`), rank: 3, width: nd * units };
+  }
+  // Y_h [dirs, N, U] -> [N, dirs, U] -> [N, dirs*U]
+  const t = g.node('Transpose', [Yh], `${op}_last_batch_major`, [ints('perm', [1, 0, 2])]);
+  return { name: g.node('Reshape', [t, g.constantInt64(`${op}/last_shape`, [0, nd * units])], `${op}_last`), rank: 2, width: nd * units };
+}
+
+/** The masked mean over time: sum_t x * mask / max(sum_t mask, 1), [N, D]. */
+function maskedMeanLayer({ g, mask, h }: HeadStep): Flow {
+  const m3 = g.node('Unsqueeze', [mask, g.constantInt64('mask_axis', [2])], 'mask_3d'); // [N, T, 1]
+  const sum = g.node('ReduceSum', [g.node('Mul', [h.name, m3], 'masked'), g.constantInt64('mean_axis', [1])], 'masked_sum', [int('keepdims', 0)]);
+  const count = g.node('Max', [g.node('ReduceSum', [mask, g.constantInt64('count_axis', [1])], 'mask_count', [int('keepdims', 1)]), g.constant('one', [], Float32Array.of(1))], 'mask_count_1');
+  return { name: g.node('Div', [sum, count], 'mean'), rank: 2, width: h.width };
+}
+
+/** Dense (softmax or linear), alone or in TimeDistributed: MatMul + Add (+ Softmax). */
+function denseLayer({ g, layer, weights, h }: HeadStep): Flow {
+  const dense: LayerJson = layer.class_name === 'Dense' ? layer : { ...layer.config.layer, name: layer.config.layer.config.name };
+  if (dense.class_name !== 'Dense') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${dense.class_name}; Dense is exported`);
+  const w = [...weights].find(([k]) => k === dense.name || k.endsWith(`/${dense.name}`) || k === layer.name)?.[1];
+  const kernel = w?.get('kernel');
+  if (!kernel) throw new ModelError(`ONNX export: no kernel for Dense layer '${dense.name}'`);
+  const units = kernel.shape[1];
+  const bias = w?.get('bias')?.values ?? new Float32Array(units);
+  const y = g.node('Add', [g.node('MatMul', [h.name, g.constant(`${dense.name}/W`, kernel.shape, kernel.values)], `${dense.name}_matmul`), g.constant(`${dense.name}/B`, [units], bias)], `${dense.name}_logits`);
+  const act = dense.config.activation ?? 'linear';
+  if (act !== 'softmax' && act !== 'linear') throw new ModelError(`ONNX export: Dense layer '${dense.name}' uses activation '${act}'`);
+  return { name: act === 'softmax' ? g.node('Softmax', [y], `${dense.name}_softmax`, [int('axis', -1)]) : y, rank: h.rank, width: units };
+}
+
+/** Each Keras head layer class and its ONNX mapping; `null`: the layer does nothing at inference. */
+const HEAD_LAYERS: Readonly<Record<string, ((step: HeadStep) => Flow) | null>> = {
+  InputLayer: null,
+  Masking: null, // the mask is an input (or derived from the frames)
+  Dropout: null,
+  LSTM: recurrentLayer,
+  GRU: recurrentLayer,
+  Bidirectional: recurrentLayer,
+  FramewiseMaskedMean: maskedMeanLayer,
+  Dense: denseLayer,
+  FramewiseTimeDistributed: denseLayer,
+};
+
+/**
+ * The frames' part of the graph: uint8 frames [N, T, S, S, 3] through the backbone to
+ * embeddings [N, T, D], and the time mask as float [N, T].
+ */
+async function appendFrames(g: GraphBuilder, source: WholeModelSource, withMask: boolean, signal?: AbortSignal): Promise<{ x: string; D: number; mask: string }> {
   const S = source.inputSize;
-  const g = new GraphBuilder();
   g.unique('frames');
   // [N, T, S, S, 3] -> [N*T, S, S, 3]
   const flat = g.node('Reshape', ['frames', g.constantInt64('frames_flat_shape', [-1, S, S, 3])], 'frames_flat');
@@ -128,7 +233,6 @@ export async function exportWholeModel(source: WholeModelSource, signal?: AbortS
   // [N*T, D] -> [N, T, D], with N and T taken from the input.
   const nt = g.node('Slice', [g.node('Shape', ['frames'], 'frames_shape'), g.constantInt64('nt_start', [0]), g.constantInt64('nt_end', [2])], 'frames_nt');
   const x = g.node('Reshape', [emb.name, g.node('Concat', [nt, g.constantInt64('dim_d', [D])], 'ntd_shape', [int('axis', 0)])], 'embeddings'); // [N, T, D]
-  const withMask = source.mask ?? true;
   let real = 'mask'; // bool [N, T], the input
   if (withMask) g.unique('mask');
   else {
@@ -136,86 +240,22 @@ export async function exportWholeModel(source: WholeModelSource, signal?: AbortS
     const frameMax = g.node('ReduceMax', [g.node('Cast', ['frames'], 'frames_f', [int('to', FLOAT)])], 'frame_max', [ints('axes', [2, 3, 4]), int('keepdims', 0)]); // [N, T]
     real = g.node('Greater', [frameMax, g.constant('zero', [], Float32Array.of(0))], 'frame_real'); // bool [N, T]
   }
-  const mask = g.node('Cast', [real], 'mask_f', [int('to', FLOAT)]); // [N, T] 0/1
+  return { x, D, mask: g.node('Cast', [real], 'mask_f', [int('to', FLOAT)]) }; // mask [N, T] 0/1
+}
 
+/** Exports the whole clip model (backbone + head) as ONNX model bytes. */
+export async function exportWholeModel(source: WholeModelSource, signal?: AbortSignal): Promise<Uint8Array> {
+  const S = source.inputSize;
+  const g = new GraphBuilder();
+  const withMask = source.mask ?? true;
+  const { x, D, mask } = await appendFrames(g, source, withMask, signal);
   const { layers } = layersOf(source.head.modelTopology);
   const weights = weightsOf(source.head);
-  let h: { name: string; rank: 2 | 3; width: number } = { name: x, rank: 3, width: D }; // [N, T, D]
+  let h: Flow = { name: x, rank: 3, width: D }; // [N, T, D]
   for (const layer of layers) {
-    const cls = layer.class_name;
-    if (cls === 'InputLayer' || cls === 'Masking' || cls === 'Dropout') continue;
-    if (cls === 'LSTM' || cls === 'GRU' || cls === 'Bidirectional') {
-      const inner: LayerJson = cls === 'Bidirectional' ? { ...layer.config.layer, name: layer.config.layer.config.name } : layer;
-      const cell = inner.class_name as 'LSTM' | 'GRU';
-      if (cell !== 'LSTM' && cell !== 'GRU') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${cell}; LSTM and GRU are exported`);
-      if (cls === 'Bidirectional' && (layer.config.merge_mode ?? 'concat') !== 'concat') throw new ModelError(`ONNX export: layer '${layer.name}' merges by '${layer.config.merge_mode}'; concat is exported`);
-      const units = inner.config.units as number;
-      const dirs = cls === 'Bidirectional' ? ['forward', 'backward'] : [undefined];
-      const parts = dirs.map((d) => directionWeights(cell, inner, recurrentWeights(weights, d ? `${layer.name}/${d}_${inner.name}` : layer.name, inner), units));
-      const cat = (k: 'W' | 'R' | 'B') => {
-        const out = new Float32Array(parts.reduce((n, p) => n + p[k].length, 0));
-        let o = 0;
-        for (const p of parts) {
-          out.set(p[k], o);
-          o += p[k].length;
-        }
-        return out;
-      };
-      const G = cell === 'LSTM' ? 4 : 3;
-      const nd = parts.length;
-      const acts = cell === 'LSTM' ? [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh', inner.config.activation ?? 'tanh'] : [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh'];
-      const activations = Array.from({ length: nd }, () => acts.map((a: string) => rnnActivation(inner, a))).flat();
-      const seqLens = g.node('Cast', [g.node('ReduceSum', [mask, g.constantInt64('time_axis', [1])], 'real_frames', [int('keepdims', 0)])], 'sequence_lens', [int('to', INT32)]); // [N]
-      const xt = g.node('Transpose', [h.name], `${layer.name}_time_major`, [ints('perm', [1, 0, 2])]); // [T, N, D]
-      const attrs = [
-        int('hidden_size', units),
-        { name: 'direction', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(nd === 2 ? 'bidirectional' : 'forward') },
-        { name: 'activations', type: STRINGS, strings: activations.map((a) => new TextEncoder().encode(a)) },
-      ];
-      if (cell === 'GRU') attrs.push(int('linear_before_reset', parts[0].linearBeforeReset));
-      const op = g.unique(`${layer.name}_${cell.toLowerCase()}`);
-      const [Y, Yh] = [`${op}_Y`, `${op}_Y_h`];
-      g.nodes.push({
-        opType: cell,
-        name: op,
-        input: [xt, g.constant(`${op}/W`, [nd, G * units, h.width], cat('W')), g.constant(`${op}/R`, [nd, G * units, units], cat('R')), g.constant(`${op}/B`, [nd, 2 * G * units], cat('B')), seqLens],
-        output: [Y, Yh],
-        attribute: attrs,
-      });
-      if (inner.config.return_sequences) {
-        // Y [T, dirs, N, U] -> [N, T, dirs, U] -> [N, T, dirs*U] (Keras concat: forward, then backward)
-        const t = g.node('Transpose', [Y], `${op}_batch_major`, [ints('perm', [2, 0, 1, 3])]);
-        h = { name: g.node('Reshape', [t, g.constantInt64(`${op}/seq_shape`, [0, 0, nd * units])], `${op}_seq`), rank: 3, width: nd * units };
-      } else {
-        // Y_h [dirs, N, U] -> [N, dirs, U] -> [N, dirs*U]
-        const t = g.node('Transpose', [Yh], `${op}_last_batch_major`, [ints('perm', [1, 0, 2])]);
-        h = { name: g.node('Reshape', [t, g.constantInt64(`${op}/last_shape`, [0, nd * units])], `${op}_last`), rank: 2, width: nd * units };
-      }
-      continue;
-    }
-    if (cls === 'FramewiseMaskedMean') {
-      // sum_t x * mask / max(sum_t mask, 1): [N, D]
-      const m3 = g.node('Unsqueeze', [mask, g.constantInt64('mask_axis', [2])], 'mask_3d'); // [N, T, 1]
-      const sum = g.node('ReduceSum', [g.node('Mul', [h.name, m3], 'masked'), g.constantInt64('mean_axis', [1])], 'masked_sum', [int('keepdims', 0)]);
-      const count = g.node('Max', [g.node('ReduceSum', [mask, g.constantInt64('count_axis', [1])], 'mask_count', [int('keepdims', 1)]), g.constant('one', [], Float32Array.of(1))], 'mask_count_1');
-      h = { name: g.node('Div', [sum, count], 'mean'), rank: 2, width: h.width };
-      continue;
-    }
-    if (cls === 'Dense' || cls === 'FramewiseTimeDistributed') {
-      const dense: LayerJson = cls === 'Dense' ? layer : { ...layer.config.layer, name: layer.config.layer.config.name };
-      if (dense.class_name !== 'Dense') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${dense.class_name}; Dense is exported`);
-      const w = [...weights].find(([k]) => k === dense.name || k.endsWith(`/${dense.name}`) || k === layer.name)?.[1];
-      const kernel = w?.get('kernel');
-      if (!kernel) throw new ModelError(`ONNX export: no kernel for Dense layer '${dense.name}'`);
-      const units = kernel.shape[1];
-      const bias = w?.get('bias')?.values ?? new Float32Array(units);
-      const y = g.node('Add', [g.node('MatMul', [h.name, g.constant(`${dense.name}/W`, kernel.shape, kernel.values)], `${dense.name}_matmul`), g.constant(`${dense.name}/B`, [units], bias)], `${dense.name}_logits`);
-      const act = dense.config.activation ?? 'linear';
-      if (act !== 'softmax' && act !== 'linear') throw new ModelError(`ONNX export: Dense layer '${dense.name}' uses activation '${act}'`);
-      h = { name: act === 'softmax' ? g.node('Softmax', [y], `${dense.name}_softmax`, [int('axis', -1)]) : y, rank: h.rank, width: units };
-      continue;
-    }
-    throw new ModelError(`ONNX export: head layer '${layer.name}' (${cls}) has no ONNX mapping`);
+    const map = Object.hasOwn(HEAD_LAYERS, layer.class_name) ? HEAD_LAYERS[layer.class_name] : undefined;
+    if (map === undefined) throw new ModelError(`ONNX export: head layer '${layer.name}' (${layer.class_name}) has no ONNX mapping`);
+    if (map) h = map({ g, layer, weights, mask, h });
   }
   const expectedRank = source.mode === 'clip' ? 2 : 3;
   if (h.rank !== expectedRank) throw new ModelError(`ONNX export: the head gives a rank-${h.rank} output in ${source.mode} mode`);

@@ -18,6 +18,7 @@
  */
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './heads.js';
+import { headEntry } from './heads/registry.js';
 
 /** One training batch, as `trainHead` packs it. */
 export interface StepBatch {
@@ -197,24 +198,23 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
 }
 
-/** The recurrent directions of a head, with the variables of each. */
+/** The recurrent directions of a head, with the variables of each, as its registry entry names them. */
 function recurrentParts(model: tf.LayersModel, config: HeadConfig): { cell: Cell; dirs: CellVars[] } | undefined {
+  const parts = headEntry(config.type).fastStep?.(model);
+  if (!parts) return undefined;
   const vars = (layer: tf.layers.Layer): CellVars => {
     const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
     return { kernel: kernel as tf.Variable<tf.Rank.R2>, recurrent: recurrent as tf.Variable<tf.Rank.R2>, bias };
   };
-  switch (config.type) {
-    case 'lstm':
-      return { cell: 'lstm', dirs: [vars(model.getLayer('fw_lstm'))] };
-    case 'gru':
-      return { cell: 'gru', dirs: [vars(model.getLayer('fw_gru'))] };
-    case 'bilstm': {
-      const bi = model.getLayer('fw_bilstm') as unknown as { forwardLayer: tf.layers.Layer; backwardLayer: tf.layers.Layer };
-      return { cell: 'lstm', dirs: [vars(bi.forwardLayer), vars(bi.backwardLayer)] };
-    }
-    default:
-      return undefined;
-  }
+  return { cell: parts.cell, dirs: parts.directions.map(vars) };
+}
+
+/** The per-step masks, T x [B, 1], from the batch-major `keep` [B*T]; undefined when no frame is padded. */
+function timeMasks(keep: Float32Array, b: number, t: number): tf.Tensor2D[] | undefined {
+  if (!keep.some((v) => v === 0)) return undefined;
+  const keepTime = new Float32Array(t * b);
+  for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = keep[i * t + s];
+  return tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
 }
 
 export interface FastStep {
@@ -225,8 +225,8 @@ export interface FastStep {
 }
 
 /**
- * The fast step for `model`, or undefined for a head it does not cover (`mean`, which has no
- * recurrence and trains quickly through autodiff).
+ * The fast step for `model`, or undefined for a head whose registry entry says `fastStep: null`
+ * (`mean`, which has no recurrence and trains quickly through autodiff).
  */
 export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn): FastStep | undefined {
   const parts = recurrentParts(model, config);
@@ -240,12 +240,7 @@ export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn
     const [b, t, d] = batch.x.shape;
     const xTime = tf.reshape(tf.transpose(batch.x, [1, 0, 2]), [t * b, d]) as tf.Tensor2D; // [T*B, D], time-major
     const xTimeT = tf.transpose(xTime) as tf.Tensor2D; // [D, T*B]
-    let masks: tf.Tensor2D[] | undefined;
-    if (batch.keep.some((v) => v === 0)) {
-      const keepTime = new Float32Array(t * b);
-      for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = batch.keep[i * t + s];
-      masks = tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
-    }
+    const masks = timeMasks(batch.keep, b, t);
     const traces = dirs.map((v, k) => {
       const proj = tf.split(tf.add(tf.matMul(xTime, v.kernel), v.bias), t, 0) as tf.Tensor2D[]; // T x [B, gU]
       return forward(cell, proj, v.recurrent, masks, k === 1 /* backward direction */);

@@ -1,17 +1,18 @@
 /**
- * Temporal heads over frame embeddings [B, T, D]: `lstm` (default), `gru`, `bilstm` and the
- * order-blind `mean` baseline; `clip` mode gives [B, C] (many-to-one), `frame` mode gives
- * [B, T, C] (many-to-many: returnSequences + TimeDistributed(Dense)). Padded frames arrive as
- * all-zero embeddings and are masked by the first layer, in both modes.
+ * Temporal heads over frame embeddings [B, T, D], one file each under `heads/` and listed in
+ * `heads/registry.ts` (`lstm`, the default, `gru`, `bilstm` and the order-blind `mean`
+ * baseline); `clip` mode gives [B, C] (many-to-one), `frame` mode gives [B, T, C]
+ * (many-to-many: returnSequences + TimeDistributed(Dense)). Padded frames arrive as all-zero
+ * embeddings and are masked by the first layer, in both modes.
  */
 import { tf } from '../tfjs/tf.js';
 import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger } from '../validate.js';
-import { MaskedMean } from './layers.js';
+import * as layers from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
+import { headEntry, headTypes, type HeadType } from './heads/registry.js';
 
-export type HeadType = 'lstm' | 'gru' | 'bilstm' | 'mean';
+export type { HeadType };
 export type HeadMode = 'clip' | 'frame';
-export const HEAD_TYPES: readonly HeadType[] = ['lstm', 'gru', 'bilstm', 'mean'];
 export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
 
 export interface HeadOptions {
@@ -37,7 +38,7 @@ export interface HeadConfig {
 export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): HeadConfig {
   if (!isPlainObject(options)) throw invalid(field, 'a head options object', options);
   return {
-    type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, HEAD_TYPES),
+    type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, headTypes()),
     mode: options.mode === undefined ? 'clip' : oneOf(`${field}.mode`, options.mode, HEAD_MODES),
     units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units, LIMITS.units),
     dropout: options.dropout === undefined ? 0.2 : numberInRange(`${field}.dropout`, options.dropout, 0, 1, { exclusiveMax: true }),
@@ -65,23 +66,7 @@ export function buildHead(config: HeadConfig, dims: { dim: number; classes: numb
     };
     return cell === 'lstm' ? tf.layers.lstm(args) : tf.layers.gru(args);
   };
-  switch (config.type) {
-    case 'lstm':
-      x = recurrent('lstm', 'fw_lstm').apply(x) as tf.SymbolicTensor;
-      break;
-    case 'gru':
-      x = recurrent('gru', 'fw_gru').apply(x) as tf.SymbolicTensor;
-      break;
-    case 'bilstm':
-      x = tf.layers
-        .bidirectional({ layer: recurrent('lstm', 'fw_lstm') as any, mergeMode: 'concat', name: 'fw_bilstm' })
-        .apply(x) as tf.SymbolicTensor;
-      break;
-    case 'mean':
-      // Clip mode: the mean over real frames, blind to order. Frame mode: each frame alone.
-      if (!sequences) x = new MaskedMean({ name: 'fw_mean' }).apply(x) as tf.SymbolicTensor;
-      break;
-  }
+  x = headEntry(config.type).build(x, { tf, sequences, units: config.units, recurrent, layers });
   const dense = tf.layers.dense({ units: dims.classes, activation: 'softmax', kernelInitializer: init(3), name: 'fw_dense' });
   const output = (sequences ? new TimeDistributed({ layer: dense, name: 'fw_frames' }) : dense).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: `framewise_head_${config.type}_${config.mode}` });

@@ -12,7 +12,7 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, number
 import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { checkEmbeddings, HeadClassifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
-import { fastStep } from './fast-step.js';
+import { fastStep, type FastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 
@@ -363,6 +363,141 @@ function resolveOptions(options: TrainHeadOptions) {
   };
 }
 
+type ResolvedTrainOptions = ReturnType<typeof resolveOptions>;
+
+/** What one training run works on: the data, the model and its optimiser, and how it steps. */
+interface Fit {
+  data: TrainData;
+  p: Prepared;
+  frame: boolean;
+  o: ResolvedTrainOptions;
+  split: { train: number[]; val: number[] };
+  /** Per-class loss weights. */
+  weights: Float32Array;
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  variables: tf.Variable[];
+  /** The head's hand-written step, or undefined to train through autodiff. */
+  fast: FastStep | undefined;
+  pace: Pace;
+  rng: () => number;
+}
+
+/** One pass over the training clips in a fresh order: the mean batch loss and the running accuracy. */
+async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
+  const order = shuffle([...f.split.train], f.rng);
+  let lossSum = 0;
+  let batches = 0;
+  let correct = 0;
+  let seen = 0;
+  for (let i = 0; i < order.length; i += f.o.batchSize) {
+    await f.pace.tick();
+    const batch = makeBatch(f.data, f.p, f.frame, order.slice(i, i + f.o.batchSize), f.weights, f.o.head.dropout, f.rng);
+    let result: { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar };
+    try {
+      result = f.fast ? f.fast.run(batch, f.optimizer, f.variables) : slowStep(f.model, batch, f.optimizer, f.variables);
+    } finally {
+      tf.dispose([batch.x, batch.y, batch.w]);
+    }
+    const values = await Promise.all([result.loss, result.hits, result.counted].map((s) => s.data()));
+    tf.dispose([result.loss, result.hits, result.counted]);
+    lossSum += values[0][0];
+    correct += values[1][0];
+    seen += values[2][0];
+    batches += 1;
+  }
+  return { loss: lossSum / Math.max(batches, 1), acc: seen > 0 ? correct / seen : 0 };
+}
+
+/** Early stopping: keeps a copy of the best weights by the monitored loss, and says when to stop. */
+class BestWeights {
+  best: { epoch: number; monitor: number; weights: tf.Tensor[] } | undefined;
+  private wait = 0;
+
+  constructor(private readonly patience: number) {}
+
+  /** Records an epoch; true when it is time to stop. */
+  update(model: tf.LayersModel, epoch: number, monitor: number): boolean {
+    if (!this.best || monitor < this.best.monitor - 1e-6) {
+      if (this.best) tf.dispose(this.best.weights);
+      this.best = { epoch, monitor, weights: model.getWeights().map((w) => tf.clone(w)) };
+      this.wait = 0;
+      return false;
+    }
+    return ++this.wait > this.patience;
+  }
+
+  dispose(): void {
+    if (this.best) tf.dispose(this.best.weights);
+    this.best = undefined;
+  }
+}
+
+/** The epochs, with early stopping; leaves the best weights in the model and returns the metrics. */
+async function fitEpochs(f: Fit, onEpoch: TrainHeadOptions['onEpoch']): Promise<TrainMetrics> {
+  const started = performance.now();
+  const history: EpochProgress[] = [];
+  const keeper = new BestWeights(f.o.patience);
+  try {
+    for (let epoch = 1; epoch <= f.o.epochs; epoch++) {
+      const epochStart = performance.now();
+      const train = await trainEpoch(f);
+      const valEval = f.split.val.length ? await evaluate(f.model, f.data, f.p, f.frame, f.split.val, f.weights, 64, f.pace) : undefined;
+      const progress: EpochProgress = { epoch, loss: train.loss, acc: train.acc, valLoss: valEval?.loss ?? null, valAcc: valEval?.acc ?? null };
+      history.push(progress);
+      const now = performance.now();
+      onEpoch?.({ ...progress, epochs: f.o.epochs, seconds: (now - epochStart) / 1000, etaSeconds: (((now - started) / epoch) * (f.o.epochs - epoch)) / 1000 });
+      if (keeper.update(f.model, epoch, valEval ? valEval.loss : progress.loss)) {
+        debug('trainHead: early stop at epoch %d (best %d)', epoch, keeper.best?.epoch);
+        break;
+      }
+    }
+    const best = keeper.best;
+    if (best) f.model.setWeights(best.weights);
+    const bestEntry = history[(best?.epoch ?? history.length) - 1];
+    const finalTrain = await evaluate(f.model, f.data, f.p, f.frame, f.split.train, f.weights, 64, f.pace);
+    return {
+      epochs: history.length,
+      bestEpoch: best?.epoch ?? history.length,
+      loss: finalTrain.loss,
+      acc: finalTrain.acc,
+      valLoss: bestEntry?.valLoss ?? null,
+      valAcc: bestEntry?.valAcc ?? null,
+      trainClips: f.split.train.length,
+      valClips: f.split.val.length,
+      seed: f.o.seed,
+      backend: activeBackendName(),
+      history,
+    };
+  } finally {
+    keeper.dispose();
+  }
+}
+
+/** What framewise.json records of a trained head. */
+function modelInfo(p: Prepared, o: ResolvedTrainOptions, options: TrainHeadOptions, metrics: TrainMetrics): ModelInfo {
+  const backbone = options.backbone;
+  return {
+    format: 'framewise-model',
+    formatVersion: 1,
+    version: FRAMEWISE_VERSION,
+    labels: p.classes,
+    mode: o.head.mode,
+    head: o.head,
+    dim: p.d,
+    frames: p.t,
+    size: backbone?.inputSize ?? 0,
+    sampling: options.sampling ?? null,
+    backbone: backbone?.spec ?? '',
+    backboneId: backbone?.id ?? '',
+    backboneName: backbone?.name ?? '',
+    normalize: backbone?.normalize ?? '0..1',
+    metrics,
+    backend: currentBackend() ?? null,
+    createdAt: new Date().toISOString(),
+  };
+}
+
 /**
  * Trains a head on frame embeddings and returns the classifier with the best weights (lowest
  * validation loss; lowest training loss without a validation split).
@@ -383,113 +518,21 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
     const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, o.seed);
     const optimizer = tf.train.adam(o.learningRate);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    // The recurrent heads train through a hand-written step on the same variables; `mean`
-    // (no recurrence) through autodiff.
+    // The recurrent heads train through a hand-written step on the same variables; a head
+    // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
     const fast = fastStep(model, o.head, weightedLoss);
     debug('trainHead: %s step', fast ? 'fast' : 'autodiff');
-    const pace = new Pace(signal);
-    const started = performance.now();
-    const history: EpochProgress[] = [];
-    let best: { epoch: number; monitor: number; weights: tf.Tensor[] } | undefined;
-    let wait = 0;
     try {
-      for (let epoch = 1; epoch <= o.epochs; epoch++) {
-        const epochStart = performance.now();
-        const order = shuffle([...split.train], runRng);
-        let lossSum = 0;
-        let batches = 0;
-        let correct = 0;
-        let seen = 0;
-        for (let i = 0; i < order.length; i += o.batchSize) {
-          await pace.tick();
-          const batch = makeBatch(data, p, frame, order.slice(i, i + o.batchSize), weights, o.head.dropout, runRng);
-          let result: { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar };
-          try {
-            result = fast ? fast.run(batch, optimizer, variables) : slowStep(model, batch, optimizer, variables);
-          } finally {
-            tf.dispose([batch.x, batch.y, batch.w]);
-          }
-          const values = await Promise.all([result.loss, result.hits, result.counted].map((s) => s.data()));
-          tf.dispose([result.loss, result.hits, result.counted]);
-          lossSum += values[0][0];
-          correct += values[1][0];
-          seen += values[2][0];
-          batches += 1;
-        }
-        const valEval = split.val.length ? await evaluate(model, data, p, frame, split.val, weights, 64, pace) : undefined;
-        const progress: EpochProgress = {
-          epoch,
-          loss: lossSum / Math.max(batches, 1),
-          acc: seen > 0 ? correct / seen : 0,
-          valLoss: valEval?.loss ?? null,
-          valAcc: valEval?.acc ?? null,
-        };
-        history.push(progress);
-        const now = performance.now();
-        options.onEpoch?.({
-          ...progress,
-          epochs: o.epochs,
-          seconds: (now - epochStart) / 1000,
-          etaSeconds: (((now - started) / epoch) * (o.epochs - epoch)) / 1000,
-        });
-        const monitor = valEval ? valEval.loss : progress.loss;
-        if (!best || monitor < best.monitor - 1e-6) {
-          if (best) tf.dispose(best.weights);
-          best = { epoch, monitor, weights: model.getWeights().map((w) => tf.clone(w)) };
-          wait = 0;
-        } else if (++wait > o.patience) {
-          debug('trainHead: early stop at epoch %d (best %d)', epoch, best.epoch);
-          break;
-        }
-      }
-      if (best) model.setWeights(best.weights);
-      const bestEntry = history[(best?.epoch ?? history.length) - 1];
-      const finalTrain = await evaluate(model, data, p, frame, split.train, weights, 64, pace);
-      return {
-        model,
-        metrics: {
-          epochs: history.length,
-          bestEpoch: best?.epoch ?? history.length,
-          loss: finalTrain.loss,
-          acc: finalTrain.acc,
-          valLoss: bestEntry?.valLoss ?? null,
-          valAcc: bestEntry?.valAcc ?? null,
-          trainClips: split.train.length,
-          valClips: split.val.length,
-          seed: o.seed,
-          backend: activeBackendName(),
-          history,
-        },
-      };
+      const fit: Fit = { data, p, frame, o, split, weights, model, optimizer, variables, fast, pace: new Pace(signal), rng: runRng };
+      return { model, metrics: await fitEpochs(fit, options.onEpoch) };
     } catch (error) {
       model.dispose();
       throw error;
     } finally {
-      if (best) tf.dispose(best.weights);
       optimizer.dispose();
     }
   };
 
   const { model, metrics } = await withHeadBackend(run, options.onWarning);
-  const backbone = options.backbone;
-  const info: ModelInfo = {
-    format: 'framewise-model',
-    formatVersion: 1,
-    version: FRAMEWISE_VERSION,
-    labels: p.classes,
-    mode: o.head.mode,
-    head: o.head,
-    dim: p.d,
-    frames: p.t,
-    size: backbone?.inputSize ?? 0,
-    sampling: options.sampling ?? null,
-    backbone: backbone?.spec ?? '',
-    backboneId: backbone?.id ?? '',
-    backboneName: backbone?.name ?? '',
-    normalize: backbone?.normalize ?? '0..1',
-    metrics,
-    backend: currentBackend() ?? null,
-    createdAt: new Date().toISOString(),
-  };
-  return new HeadClassifier(model, info);
+  return new HeadClassifier(model, modelInfo(p, o, options, metrics));
 }

@@ -4,7 +4,7 @@
  */
 import type { WorkerHandle, WorkerOptions } from './worker.js';
 
-export type { RemoteSettings } from '../embedding/options.js';
+export type { RemoteSettings } from './options.js';
 export type { WorkerHandle, WorkerOptions, WorkerStats } from './worker.js';
 
 /** Loads the backbone and takes embedding jobs from the queue until `close()`; see `framewise worker`. */

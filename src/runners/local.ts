@@ -1,15 +1,16 @@
 /**
- * The local runner over an engine: the one place a run on this machine builds its backbone
+ * The local runner over an engine's `FrameEmbedder`: the one place a run on this machine builds its backbone
  * (through the engines' factory) and hands it to the embedding folder's `LocalRunner`.
  */
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
-import { checkSize, ingestStages, LocalRunner, type EngineOptions } from '../embedding/local-runner.js';
+import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
 import { debug } from '../log.js';
+import type { RunnerEntry } from './entry.js';
 
 /** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
-export interface LocalRunnerSettings extends Omit<EngineOptions, 'size' | 'store'> {
+export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store'> {
   backbone: BackboneSpec;
   /** @default 'auto' */
   engine?: EngineRequest;
@@ -47,3 +48,32 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
     throw error;
   }
 }
+
+/**
+ * How many backbone calls the local runner keeps in flight: one running while the next batch
+ * is packed (more would only queue behind the engine).
+ */
+export const INFERENCE_CONCURRENCY = 2;
+
+/** The `local` runner's registry entry: this machine, the default. */
+export const local: RunnerEntry = {
+  help: 'this machine: ffmpeg decodes beside the backbone engine',
+  open: (o, signal) =>
+    createLocalRunner({
+      backbone: o.backbone,
+      engine: o.engine,
+      backend: o.backend,
+      size: o.size,
+      workers: o.workers,
+      cache: o.cache,
+      sampling: o.sampling,
+      fit: o.fit,
+      concurrency: o.concurrency,
+      threads: o.threads,
+      batch: o.batch,
+      inferenceConcurrency: INFERENCE_CONCURRENCY,
+      timeoutMs: o.timeoutMs,
+      onPrepare: o.onPrepare,
+      signal,
+    }),
+};

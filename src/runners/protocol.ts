@@ -18,7 +18,7 @@ import { QueueError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { isUrl } from '../ingest/ffmpeg.js';
-import type { Sampling } from '../ingest/types.js';
+import type { Fit, Sampling } from '../ingest/types.js';
 
 /** The BullMQ job name of an embedding job. */
 export const JOB_NAME = 'embed';
@@ -31,7 +31,7 @@ export const STALLED_REASON = 'job stalled more than allowable limit';
 export interface JobSettings {
   sampling: Sampling;
   size: number;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   /** The per-video decode timeout, when the coordinator set one. */
   timeoutMs?: number;
 }
@@ -94,4 +94,4 @@ export function decodeResult(path: string, value: unknown): { host: string; outc
   };
 }
 
-export { redactUrl } from '../embedding/options.js';
+export { redactUrl } from './options.js';

@@ -23,12 +23,12 @@ import { dropClient, redisClient, within } from './connection.js';
 import { fileIdentity } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
-import type { RemoteSettings } from '../embedding/options.js';
+import type { RemoteSettings } from './options.js';
 import { checkSize } from '../embedding/local-runner.js';
 import { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
-import type { Sampling } from '../ingest/types.js';
+import type { Fit, Sampling } from '../ingest/types.js';
 import { debug } from '../log.js';
 import {
   decodeResult,
@@ -343,7 +343,7 @@ export interface RemoteRunnerSettings {
   /** Frame side; must match the backbone's input size. @default the backbone's */
   size: number | undefined;
   sampling: Sampling;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   /** The per-video decode timeout the workers apply. @default theirs */
   timeoutMs: number | undefined;
   /** The cache folder (where the backbone's id is remembered), or false. */

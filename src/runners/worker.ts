@@ -21,10 +21,11 @@ import { QueueError } from '../errors.js';
 import { stableStringify, EmbeddingCache } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { ingestStages, LocalRunner } from '../embedding/local-runner.js';
+import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
 import { debug } from '../log.js';
-import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions } from '../embedding/options.js';
+import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions } from './options.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
 import { REDIS_OPTIONS, redisClient, within } from './connection.js';
 import { encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
@@ -111,7 +112,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       runner = new LocalRunner(
         embedder,
         ingestStages,
-        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: 2, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, store },
+        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, store },
         false,
       );
       runners.set(key, runner);

@@ -8,12 +8,12 @@ import { ModelError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
-import type { Sampling } from '../ingest/types.js';
+import type { Fit, Sampling } from '../ingest/types.js';
 import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
 import { openRunner } from './embed.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 export type { LabelScore };
 
@@ -182,7 +182,7 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
       frames: options.frames ?? (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
       sampling: options.sampling ?? (info.sampling as Sampling | undefined),
       size: options.size ?? info.size,
-      fit: options.fit ?? (info.fit as 'cover' | 'contain' | undefined),
+      fit: options.fit ?? (info.fit as Fit | undefined),
     });
     sampling = resolved.sampling;
     pipeline = await openRunner(resolved, signal);

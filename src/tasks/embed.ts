@@ -2,14 +2,14 @@
  * `createPipeline()`: the embedding task behind `framewise embed` and the library. It owns
  * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
-import { createLocalRunner } from '../runners/local.js';
+import { openRunner as openRegisteredRunner } from '../runners/registry.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
 
 /** Options of one `embed()` run. */
 export interface EmbedOptions {
@@ -132,41 +132,9 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
   };
 }
 
-/** The runner for resolved options: across machines with `remote`, else the local one. */
-export async function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { frames?: number; sampling?: Sampling } = {}): Promise<EmbedRunner> {
-  if (resolved.remote) {
-    // Loaded only here: a local run never loads the queue client.
-    const { createRemoteRunner } = await import('../runners/remote-runner.js');
-    return createRemoteRunner({
-      backbone: resolved.backbone,
-      engine: resolved.engine,
-      backend: resolved.backend,
-      size: resolved.size,
-      sampling: overrides.sampling ?? resolved.sampling,
-      fit: resolved.fit,
-      timeoutMs: resolved.timeoutMs,
-      cache: resolved.cache,
-      remote: resolved.remote,
-      signal,
-    });
-  }
-  return createLocalRunner({
-    backbone: resolved.backbone,
-    engine: resolved.engine,
-    backend: resolved.backend,
-    size: resolved.size,
-    workers: resolved.workers,
-    cache: resolved.cache,
-    sampling: overrides.sampling ?? resolved.sampling,
-    fit: resolved.fit,
-    concurrency: resolved.concurrency,
-    threads: resolved.threads,
-    batch: resolved.batch,
-    inferenceConcurrency: 2,
-    timeoutMs: resolved.timeoutMs,
-    onPrepare: resolved.onPrepare,
-    signal,
-  });
+/** The runner for resolved options (the runners' registry chooses), `sampling` overridden if given. */
+export function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { sampling?: Sampling } = {}): Promise<EmbedRunner> {
+  return openRegisteredRunner(overrides.sampling ? { ...resolved, sampling: overrides.sampling } : resolved, signal);
 }
 
 /**

@@ -1,6 +1,12 @@
 /**
- * The options every task takes, as the CLI and the package entry see them. They are defined
- * in `embedding/options.ts`, where the runners share them; this module is light on purpose,
- * so the CLI checks its flags without loading the tasks.
+ * The options every task takes, as the CLI and the package entry see them, with the registries
+ * they are checked against (for `--help`). They are defined in `runners/options.ts`, where the
+ * runners share them; this module is light on purpose, so the CLI checks its flags without
+ * loading the tasks, tfjs or an engine.
  */
-export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../embedding/options.js';
+export { samplingForms } from '../ingest/sampling.js';
+export { FITS } from '../ingest/types.js';
+export { HEADS } from '../model/heads/registry.js';
+export { ENGINES } from '../engines/index.js';
+export { BACKENDS } from '../tfjs/backends.js';
+export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';

@@ -6,14 +6,16 @@ import { basename, extname } from 'node:path';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
-import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import type { HeadOptions } from '../model/heads.js';
+import { headTypes, type HeadType } from '../model/heads/registry.js';
+import { samplingTakesSubsets } from '../ingest/sampling.js';
 import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { openRunner } from './embed.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../embedding/options.js';
+import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -29,7 +31,7 @@ export interface TrainOptions extends PipelineOptions {
    * The temporal head.
    * @default 'lstm'
    */
-  head?: 'lstm' | 'gru' | 'bilstm' | 'mean';
+  head?: HeadType;
   /**
    * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
    * @default 'clip'
@@ -123,6 +125,97 @@ export function subsets(P: number, T: number, extra: number, seed: number): numb
   return out;
 }
 
+/** The dataset's videos; a UsageError unless every one has a label (or, in frame mode, segments). */
+async function labelledInputs(dataset: string | string[], mode: 'clip' | 'frame', signal: AbortSignal | undefined): Promise<InputEntry[]> {
+  const entries = await discoverInputs(dataset, { signal });
+  const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
+  if (unlabelled.length > 0) {
+    throw new UsageError(
+      `${unlabelled.length} video(s) have no label (e.g. ${unlabelled[0].path}); give a folder-per-class tree or a manifest with labels${mode === 'frame' ? ' or segments' : ''}`,
+    );
+  }
+  return entries;
+}
+
+/** Every video's embeddings, in order, and the error records of those that failed. */
+async function embedAll(
+  pipeline: EmbedRunner,
+  entries: InputEntry[],
+  options: { signal?: AbortSignal; onProgress?: ProgressCallback },
+): Promise<{ videos: Array<{ entry: InputEntry; frames: VideoFrames }>; failures: ErrorRecord[] }> {
+  const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
+  const failures: ErrorRecord[] = [];
+  for await (const [entry, outcome] of pipeline.run(entries, options)) {
+    if (isErrorRecord(outcome)) failures.push(outcome);
+    else videos.push({ entry, frames: outcome });
+  }
+  return { videos, failures };
+}
+
+/** The training clips, their labels and groups, and the count of each label. */
+interface TrainingSet {
+  /** [N, T, D] */
+  embeddings: Float32Array;
+  /** [N * T], 1 for a real frame. */
+  masks: Uint8Array;
+  /** N (clip mode) or N * T (frame mode). */
+  labels: Array<string | null>;
+  groups: string[];
+  counts: Record<string, number>;
+}
+
+/**
+ * The training clips: for each clip of each video, each pick of T of its P frames
+ * ([P, D] -> [T, D]). Undefined when there is no clip at all.
+ */
+function trainingSet(
+  videos: ReadonlyArray<{ entry: InputEntry; frames: VideoFrames }>,
+  picks: number[][],
+  { T, D, mode }: { T: number; D: number; mode: 'clip' | 'frame' },
+): TrainingSet | undefined {
+  const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
+  if (most === 0) return undefined;
+  const all = new Float32Array(most * T * D); // [N, T, D]
+  const allMasks = new Uint8Array(most * T);
+  const set: TrainingSet = { embeddings: all, masks: allMasks, labels: [], groups: [], counts: {} };
+  let n = 0;
+  for (const { entry, frames: video } of videos) {
+    const P = video.frames;
+    for (let c = 0; c < video.clips.length; c++) {
+      for (const [k, pick] of picks.entries()) {
+        const source = video.clips[c];
+        // A subset of a padded short clip may hold only repeats: nothing to learn from.
+        if (!pick.some((f) => source.mask[f])) continue;
+        // Clip n: frames `pick` of the video's clip c ([P, D] → [T, D]).
+        pick.forEach((f, t) => {
+          all.set(video.embeddings.subarray((c * P + f) * D, (c * P + f + 1) * D), (n * T + t) * D);
+          allMasks[n * T + t] = source.mask[f] ? 1 : 0;
+        });
+        const clip = { ...source, mask: pick.map((f) => source.mask[f]), timestamps: pick.map((f) => source.timestamps[f]) };
+        addLabels(set, mode, entry, clip, k === 0);
+        n += 1;
+      }
+    }
+  }
+  return { ...set, embeddings: all.subarray(0, n * T * D), masks: allMasks.subarray(0, n * T) };
+}
+
+/** Adds the labels of one training clip to `set`; `count` only for the first clip drawn from a source clip. */
+function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, clip: { start: number; end: number; mask: boolean[]; timestamps: number[] }, count: boolean): void {
+  set.groups.push(groupOf(entry.path));
+  if (mode === 'clip') {
+    const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
+    set.labels.push(label);
+    if (label && count) set.counts[label] = (set.counts[label] ?? 0) + 1;
+    return;
+  }
+  clip.timestamps.forEach((ts, t) => {
+    const label = entry.segments ? labelAt(entry.segments, ts) : (entry.label ?? null);
+    set.labels.push(clip.mask[t] ? label : null);
+    if (clip.mask[t] && label && count) set.counts[label] = (set.counts[label] ?? 0) + 1;
+  });
+}
+
 /**
  * Trains a head on a dataset: a folder-per-class tree or a manifest (CSV `path,label`, or
  * JSONL with `label` or `segments` for frame mode).
@@ -136,7 +229,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const signal = checkSignal('signal', options.signal);
   const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, ['lstm', 'gru', 'bilstm', 'mean'] as const);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
   const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
   const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
@@ -146,77 +239,24 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const base = resolveOptions(options);
   // Held until the model is written; released however the run ends.
   await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force });
-  const augmenting = augment > 0 && mode === 'clip' && base.sampling.kind === 'uniform';
+  const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;
 
-  const entries = await discoverInputs(dataset, { signal });
-  const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
-  if (unlabelled.length > 0) {
-    throw new UsageError(
-      `${unlabelled.length} video(s) have no label (e.g. ${unlabelled[0].path}); give a folder-per-class tree or a manifest with labels${mode === 'frame' ? ' or segments' : ''}`,
-    );
-  }
+  const entries = await labelledInputs(dataset, mode, signal);
   const { trainHead } = await import('../model/train.js');
   const { saveModel } = await import('../model/model-files.js');
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
   const pipeline = await openRunner(base, signal, augmenting ? { sampling: { ...base.sampling, frames: pool } } : {});
   const sampling = { ...base.sampling, frames: T };
   try {
-    const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
-    const failures: ErrorRecord[] = [];
-    for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress })) {
-      if (isErrorRecord(outcome)) failures.push(outcome);
-      else videos.push({ entry, frames: outcome });
-    }
+    const { videos, failures } = await embedAll(pipeline, entries, { signal, onProgress: options.onProgress });
     const D = pipeline.dim;
     const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
-    const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
-    if (most === 0) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
-    const all = new Float32Array(most * T * D); // [N, T, D]
-    const allMasks = new Uint8Array(most * T);
-    const labels: Array<string | null> = [];
-    const groups: string[] = [];
-    const counts: Record<string, number> = {};
-    let n = 0;
-    for (const { entry, frames: video } of videos) {
-      const P = video.frames;
-      for (let c = 0; c < video.clips.length; c++) {
-        for (const [k, pick] of picks.entries()) {
-          const source = video.clips[c];
-          // A subset of a padded short clip may hold only repeats: nothing to learn from.
-          if (!pick.some((f) => source.mask[f])) continue;
-          // Clip n: frames `pick` of the video's clip c ([P, D] → [T, D]).
-          pick.forEach((f, t) => {
-            all.set(video.embeddings.subarray((c * P + f) * D, (c * P + f + 1) * D), (n * T + t) * D);
-            allMasks[n * T + t] = source.mask[f] ? 1 : 0;
-          });
-          const clip = { ...source, mask: pick.map((f) => source.mask[f]), timestamps: pick.map((f) => source.timestamps[f]) };
-          addLabels(entry, clip, k === 0);
-          n += 1;
-        }
-      }
-    }
-    const N = n;
-    const embeddings = all.subarray(0, N * T * D);
-    const masks = allMasks.subarray(0, N * T);
-    /** Labels of one training clip; `count` only for the first clip drawn from a source clip. */
-    function addLabels(entry: InputEntry, clip: { start: number; end: number; mask: boolean[]; timestamps: number[] }, count: boolean): void {
-      {
-        groups.push(groupOf(entry.path));
-        if (mode === 'clip') {
-          const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
-          labels.push(label);
-          if (label && count) counts[label] = (counts[label] ?? 0) + 1;
-        } else {
-          clip.timestamps.forEach((ts, t) => {
-            const label = entry.segments ? labelAt(entry.segments, ts) : (entry.label ?? null);
-            labels.push(clip.mask[t] ? label : null);
-            if (clip.mask[t] && label && count) counts[label] = (counts[label] ?? 0) + 1;
-          });
-        }
-      }
-    }
+    const set = trainingSet(videos, picks, { T, D, mode });
+    if (!set) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
+    const { embeddings, masks, labels, groups, counts } = set;
+    const N = groups.length;
     const { selectHeadBackend } = await import('../model/head-backend.js');
     await selectHeadBackend(base.backend, { signal });
     const classifier = await trainHead(

@@ -9,16 +9,15 @@ import { FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, oneOf } from '../validate.js';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backends.js';
+
+export { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backends.js';
 
 /** Which backend runs, and why it was chosen (recorded in output metadata). */
 export interface BackendInfo {
   name: BackendName;
   reason: string;
 }
-
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 const require = createRequire(import.meta.url);
 let current: BackendInfo | undefined;

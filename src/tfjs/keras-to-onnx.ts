@@ -294,6 +294,176 @@ export async function convertKerasToOnnx(source: KerasSource, options: ConvertOp
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** What a backbone layer's ONNX mapping works with. */
+interface LayerStep {
+  g: GraphBuilder;
+  layer: LayerJson;
+  cfg: Json;
+  /** The layer's inputs, converted; `x` is the first. */
+  ins: Value[];
+  x: Value;
+  /** The layer's weights by kind (`kernel`, `bias`, ...). */
+  w: Map<string, KerasWeight> | undefined;
+  options: ConvertOptions & { input: string };
+}
+
+/** uint8 [N, S, S, 3] -> float32, normalised per channel, then NCHW [N, 3, S, S]. */
+function inputLayer({ g, layer, cfg, options }: LayerStep): Value {
+  const S = options.inputSize;
+  const shape = cfg.batch_input_shape ?? cfg.batch_shape;
+  if (!Array.isArray(shape) || shape.length !== 4 || (shape[3] !== 3 && shape[3] !== null)) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}; expected [batch, S, S, 3]`);
+  for (const d of [shape[1], shape[2]]) if (d !== null && d !== S) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}, not ${S}x${S}`);
+  const { scale, offset } = normalizationParams(options.normalize);
+  const cast = g.node('Cast', [options.input], 'frames_float', [int('to', FLOAT)]);
+  const mul = g.node('Mul', [cast, g.constant('norm_scale', [3], Float32Array.from(scale))], 'frames_scaled');
+  const add = g.node('Add', [mul, g.constant('norm_offset', [3], Float32Array.from(offset))], 'frames_normalised');
+  const nchw = g.node('Transpose', [add], 'frames_nchw', [ints('perm', [0, 3, 1, 2])]); // [N, 3, S, S]
+  return { name: nchw, shape: [3, S, S] };
+}
+
+/** Conv2D and DepthwiseConv2D as ONNX Conv (depthwise: one group per input channel). */
+function convLayer({ g, layer, cfg, x, w }: LayerStep): Value {
+  const cls = layer.class_name;
+  if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
+  const [cin, h, wd] = x.shape;
+  const [kh, kw] = pair(cfg.kernel_size);
+  const [sh, sw] = pair(cfg.strides, [1, 1]);
+  const [dh, dw] = pair(cfg.dilation_rate, [1, 1]);
+  const padding = cfg.padding ?? 'valid';
+  if (padding !== 'valid' && padding !== 'same') throw unsupported(layer, `uses padding '${padding}'`);
+  const kernelWeight = w?.get(cls === 'Conv2D' ? 'kernel' : 'depthwise_kernel');
+  if (!kernelWeight) throw unsupported(layer, 'has no kernel weight');
+  const groups = cls === 'Conv2D' ? (cfg.groups ?? 1) : cin;
+  const kernel = cls === 'Conv2D' ? convKernel(kernelWeight) : depthwiseKernel(kernelWeight);
+  const cout = kernel.dims[0];
+  if (cls === 'Conv2D' && kernel.dims[1] * groups !== cin) throw unsupported(layer, `has a kernel for ${kernel.dims[1] * groups} input channels, its input has ${cin}`);
+  const bias = cfg.use_bias ? w?.get('bias') : undefined;
+  if (cfg.use_bias && !bias) throw unsupported(layer, 'has use_bias but no bias weight');
+  const ph = padsFor(padding, h, kh, sh, dh);
+  const pw = padsFor(padding, wd, kw, sw, dw);
+  const inputs = [x.name, g.constant(`${layer.name}/W`, kernel.dims, kernel.values)];
+  if (bias) inputs.push(g.constant(`${layer.name}/B`, [cout], bias.values));
+  const conv = g.node('Conv', inputs, layer.name, [
+    ints('kernel_shape', [kh, kw]),
+    ints('strides', [sh, sw]),
+    ints('dilations', [dh, dw]),
+    // [top, left, bottom, right]: TF `same` puts the odd pixel after (bottom/right).
+    ints('pads', [ph.before, pw.before, ph.after, pw.after]),
+    int('group', groups),
+  ]);
+  return activate(g, layer, cfg.activation ?? 'linear', { name: conv, shape: [cout, ph.out, pw.out] });
+}
+
+/** An inference BatchNormalization as one per-channel Mul and Add. */
+function batchNormLayer({ g, layer, x, w }: LayerStep): Value {
+  const channels = x.shape[0];
+  const { scale, shift } = bnAffine(layer, w, channels);
+  // [C, 1, 1] broadcasts over [N, C, H, W]; [C] over [N, C].
+  const dims = x.shape.length === 3 ? [channels, 1, 1] : [channels];
+  const mul = g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, Float32Array.from(scale))], `${layer.name}_mul`);
+  return { name: g.node('Add', [mul, g.constant(`${layer.name}/shift`, dims, Float32Array.from(shift))], layer.name), shape: x.shape };
+}
+
+function reluLayer({ g, layer, cfg, x }: LayerStep): Value {
+  const slope = cfg.negative_slope ?? 0;
+  const threshold = cfg.threshold ?? 0;
+  if (threshold !== 0) throw unsupported(layer, `has threshold ${threshold}`);
+  const max = cfg.max_value;
+  if (slope !== 0 && max !== null && max !== undefined) throw unsupported(layer, 'has both negative_slope and max_value');
+  if (slope !== 0) return { name: g.node('LeakyRelu', [x.name], layer.name, [float('alpha', slope)]), shape: x.shape };
+  if (max === null || max === undefined) return { name: g.node('Relu', [x.name], layer.name), shape: x.shape };
+  return { name: clip(g, x.name, 0, max, layer.name), shape: x.shape };
+}
+
+function zeroPaddingLayer({ g, layer, cfg, x }: LayerStep): Value {
+  if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
+  const p = cfg.padding;
+  const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : Array.isArray(p[0]) ? p : [[p[0], p[0]], [p[1], p[1]]];
+  // Pads as an input (opset >= 11): [N, C, H, W] begins, then ends.
+  const pads = g.constantInt64(`${layer.name}/pads`, [0, 0, t, l, 0, 0, b, r]);
+  return { name: g.node('Pad', [x.name, pads], layer.name, [{ name: 'mode', type: A.STRING, s: new TextEncoder().encode('constant') }]), shape: [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r] };
+}
+
+/** Add and Multiply of same-shaped inputs. */
+function mergeLayer({ g, layer, ins, x }: LayerStep): Value {
+  if (ins.some((v) => v.shape.join() !== x.shape.join())) throw unsupported(layer, `adds shapes ${ins.map((v) => `[${v.shape}]`).join(', ')}`);
+  return { name: g.node(layer.class_name === 'Add' ? 'Sum' : 'Mul', ins.map((v) => v.name), layer.name), shape: x.shape };
+}
+
+function concatenateLayer({ g, layer, cfg, ins, x }: LayerStep): Value {
+  const rank = x.shape.length + 1;
+  let axis = cfg.axis ?? -1;
+  if (axis < 0) axis += rank;
+  // NHWC axis -> NCHW axis (the channels are 1 in NCHW; a 2-D tensor keeps its axes).
+  const onnxAxis = rank === 4 ? [0, 2, 3, 1][axis] : axis;
+  const shape = [...x.shape];
+  shape[onnxAxis - 1] = ins.reduce((sum, v) => sum + v.shape[onnxAxis - 1], 0);
+  return { name: g.node('Concat', ins.map((v) => v.name), layer.name, [int('axis', onnxAxis)]), shape };
+}
+
+/** MaxPooling2D and AveragePooling2D. */
+function poolingLayer({ g, layer, cfg, x }: LayerStep): Value {
+  if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
+  const [kh, kw] = pair(cfg.pool_size, [2, 2]);
+  const [sh, sw] = pair(cfg.strides, [kh, kw]);
+  const padding = cfg.padding ?? 'valid';
+  if (padding !== 'valid' && padding !== 'same') throw unsupported(layer, `uses padding '${padding}'`);
+  const ph = padsFor(padding, x.shape[1], kh, sh, 1);
+  const pw = padsFor(padding, x.shape[2], kw, sw, 1);
+  const attrs = [ints('kernel_shape', [kh, kw]), ints('strides', [sh, sw]), ints('pads', [ph.before, pw.before, ph.after, pw.after])];
+  // TF's average over `same` padding counts only the real pixels.
+  const average = layer.class_name === 'AveragePooling2D';
+  if (average) attrs.push(int('count_include_pad', 0));
+  return { name: g.node(average ? 'AveragePool' : 'MaxPool', [x.name], layer.name, attrs), shape: [x.shape[0], ph.out, pw.out] };
+}
+
+/** GlobalAveragePooling2D and GlobalMaxPooling2D. */
+function globalPoolingLayer({ g, layer, cfg, x }: LayerStep): Value {
+  if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
+  const pooled = g.node(layer.class_name === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x.name], `${layer.name}_pool`); // [N, C, 1, 1]
+  if (cfg.keepdims) return { name: pooled, shape: [x.shape[0], 1, 1] };
+  return { name: g.node('Flatten', [pooled], layer.name, [int('axis', 1)]), shape: [x.shape[0]] }; // [N, C]
+}
+
+function flattenLayer({ g, layer, x }: LayerStep): Value {
+  if (x.shape.length === 1) return x;
+  // Keras flattens NHWC (H, W, C order); back to NHWC first unless H = W = 1.
+  const nhwc = x.shape[1] === 1 && x.shape[2] === 1 ? x.name : g.node('Transpose', [x.name], `${layer.name}_nhwc`, [ints('perm', [0, 2, 3, 1])]);
+  return { name: g.node('Flatten', [nhwc], layer.name, [int('axis', 1)]), shape: [x.shape.reduce((a, b) => a * b, 1)] };
+}
+
+function denseLayer({ g, layer, cfg, x, w }: LayerStep): Value {
+  if (x.shape.length !== 1) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor; only [N, D] is converted`);
+  const kernel = w?.get('kernel');
+  if (!kernel) throw unsupported(layer, 'has no kernel weight');
+  const units = kernel.shape[1];
+  const bias = cfg.use_bias ? w?.get('bias')?.values : new Float32Array(units);
+  if (!bias) throw unsupported(layer, 'has use_bias but no bias weight');
+  const gemm = g.node('Gemm', [x.name, g.constant(`${layer.name}/W`, kernel.shape, kernel.values), g.constant(`${layer.name}/B`, [units], bias)], `${layer.name}_gemm`);
+  return activate(g, layer, cfg.activation ?? 'linear', { name: gemm, shape: [units] });
+}
+
+/** Each Keras layer class the converter takes, and its ONNX mapping. */
+const BACKBONE_LAYERS: Readonly<Record<string, (step: LayerStep) => Value>> = {
+  InputLayer: inputLayer,
+  Conv2D: convLayer,
+  DepthwiseConv2D: convLayer,
+  BatchNormalization: batchNormLayer,
+  ReLU: reluLayer,
+  Activation: ({ g, layer, cfg, x }) => activate(g, layer, cfg.activation, x),
+  ZeroPadding2D: zeroPaddingLayer,
+  Add: mergeLayer,
+  Multiply: mergeLayer,
+  Concatenate: concatenateLayer,
+  MaxPooling2D: poolingLayer,
+  AveragePooling2D: poolingLayer,
+  GlobalAveragePooling2D: globalPoolingLayer,
+  GlobalMaxPooling2D: globalPoolingLayer,
+  Flatten: flattenLayer,
+  Dropout: ({ x }) => x,
+  Dense: denseLayer,
+};
+
 /**
  * Appends a Keras backbone to a graph: `input` names uint8 frames `[N, S, S, 3]`; returns
  * the `[N, D]` output value (its shape without the batch). Used by the converter and by the
@@ -304,7 +474,6 @@ export async function appendKerasBackbone(g: GraphBuilder, source: KerasSource, 
   const pause = yielder(options.signal);
   const { layers, inputs, outputs } = layersOf(source?.modelTopology);
   const weights = weightsOf(source);
-  const S = options.inputSize;
   if (inputs.length !== 1) throw new ModelError(`ONNX conversion: expected one image input, found ${inputs.length}`);
   if (outputs.length !== 1) throw new ModelError(`ONNX conversion: expected one output, found ${outputs.length}`);
   /** Keras tensor `layer:node:index` -> value in the graph. */
@@ -313,7 +482,6 @@ export async function appendKerasBackbone(g: GraphBuilder, source: KerasSource, 
 
   for (const layer of layers) {
     await pause();
-    const cls = layer.class_name;
     const cfg = layer.config;
     if (cfg.data_format && cfg.data_format !== 'channels_last') throw unsupported(layer, `uses data_format '${cfg.data_format}'`);
     if (layer.inbound_nodes.length > 1) throw unsupported(layer, 'is called more than once (shared layers are not converted)');
@@ -322,156 +490,9 @@ export async function appendKerasBackbone(g: GraphBuilder, source: KerasSource, 
       if (!v) throw unsupported(layer, `reads '${ref[0]}', which was not converted before it`);
       return v;
     });
-    const w = weights.get(layer.name);
-    const out = (v: Value) => values.set(`${layer.name}:0:0`, v);
-    const x = ins[0];
-
-    switch (cls) {
-      case 'InputLayer': {
-        const shape = cfg.batch_input_shape ?? cfg.batch_shape;
-        if (!Array.isArray(shape) || shape.length !== 4 || (shape[3] !== 3 && shape[3] !== null)) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}; expected [batch, S, S, 3]`);
-        for (const d of [shape[1], shape[2]]) if (d !== null && d !== S) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}, not ${S}x${S}`);
-        // uint8 [N, S, S, 3] -> float32, normalised per channel, then NCHW [N, 3, S, S].
-        const { scale, offset } = normalizationParams(options.normalize);
-        const cast = g.node('Cast', [options.input], 'frames_float', [int('to', FLOAT)]);
-        const mul = g.node('Mul', [cast, g.constant('norm_scale', [3], Float32Array.from(scale))], 'frames_scaled');
-        const add = g.node('Add', [mul, g.constant('norm_offset', [3], Float32Array.from(offset))], 'frames_normalised');
-        const nchw = g.node('Transpose', [add], 'frames_nchw', [ints('perm', [0, 3, 1, 2])]); // [N, 3, S, S]
-        out({ name: nchw, shape: [3, S, S] });
-        break;
-      }
-      case 'Conv2D':
-      case 'DepthwiseConv2D': {
-        if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
-        const [cin, h, wd] = x.shape;
-        const [kh, kw] = pair(cfg.kernel_size);
-        const [sh, sw] = pair(cfg.strides, [1, 1]);
-        const [dh, dw] = pair(cfg.dilation_rate, [1, 1]);
-        const padding = cfg.padding ?? 'valid';
-        if (padding !== 'valid' && padding !== 'same') throw unsupported(layer, `uses padding '${padding}'`);
-        const kernelWeight = w?.get(cls === 'Conv2D' ? 'kernel' : 'depthwise_kernel');
-        if (!kernelWeight) throw unsupported(layer, 'has no kernel weight');
-        const groups = cls === 'Conv2D' ? (cfg.groups ?? 1) : cin;
-        const kernel = cls === 'Conv2D' ? convKernel(kernelWeight) : depthwiseKernel(kernelWeight);
-        const cout = kernel.dims[0];
-        if (cls === 'Conv2D' && kernel.dims[1] * groups !== cin) throw unsupported(layer, `has a kernel for ${kernel.dims[1] * groups} input channels, its input has ${cin}`);
-        const bias = cfg.use_bias ? w?.get('bias') : undefined;
-        if (cfg.use_bias && !bias) throw unsupported(layer, 'has use_bias but no bias weight');
-        const ph = padsFor(padding, h, kh, sh, dh);
-        const pw = padsFor(padding, wd, kw, sw, dw);
-        const inputs = [x.name, g.constant(`${layer.name}/W`, kernel.dims, kernel.values)];
-        if (bias) inputs.push(g.constant(`${layer.name}/B`, [cout], bias.values));
-        const conv = g.node('Conv', inputs, layer.name, [
-          ints('kernel_shape', [kh, kw]),
-          ints('strides', [sh, sw]),
-          ints('dilations', [dh, dw]),
-          // [top, left, bottom, right]: TF `same` puts the odd pixel after (bottom/right).
-          ints('pads', [ph.before, pw.before, ph.after, pw.after]),
-          int('group', groups),
-        ]);
-        const shape = [cout, ph.out, pw.out];
-        out(activate(g, layer, cfg.activation ?? 'linear', { name: conv, shape }));
-        break;
-      }
-      case 'BatchNormalization': {
-        const channels = x.shape[0];
-        const { scale, shift } = bnAffine(layer, w, channels);
-        // [C, 1, 1] broadcasts over [N, C, H, W]; [C] over [N, C].
-        const dims = x.shape.length === 3 ? [channels, 1, 1] : [channels];
-        const mul = g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, Float32Array.from(scale))], `${layer.name}_mul`);
-        out({ name: g.node('Add', [mul, g.constant(`${layer.name}/shift`, dims, Float32Array.from(shift))], layer.name), shape: x.shape });
-        break;
-      }
-      case 'ReLU': {
-        const slope = cfg.negative_slope ?? 0;
-        const threshold = cfg.threshold ?? 0;
-        if (threshold !== 0) throw unsupported(layer, `has threshold ${threshold}`);
-        const max = cfg.max_value;
-        if (slope !== 0 && max !== null && max !== undefined) throw unsupported(layer, 'has both negative_slope and max_value');
-        if (slope !== 0) out({ name: g.node('LeakyRelu', [x.name], layer.name, [float('alpha', slope)]), shape: x.shape });
-        else if (max === null || max === undefined) out({ name: g.node('Relu', [x.name], layer.name), shape: x.shape });
-        else out({ name: clip(g, x.name, 0, max, layer.name), shape: x.shape });
-        break;
-      }
-      case 'Activation':
-        out(activate(g, layer, cfg.activation, x));
-        break;
-      case 'ZeroPadding2D': {
-        if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
-        const p = cfg.padding;
-        const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : Array.isArray(p[0]) ? p : [[p[0], p[0]], [p[1], p[1]]];
-        // Pads as an input (opset >= 11): [N, C, H, W] begins, then ends.
-        const pads = g.constantInt64(`${layer.name}/pads`, [0, 0, t, l, 0, 0, b, r]);
-        out({ name: g.node('Pad', [x.name, pads], layer.name, [{ name: 'mode', type: A.STRING, s: new TextEncoder().encode('constant') }]), shape: [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r] });
-        break;
-      }
-      case 'Add':
-      case 'Multiply': {
-        if (ins.some((v) => v.shape.join() !== x.shape.join())) throw unsupported(layer, `adds shapes ${ins.map((v) => `[${v.shape}]`).join(', ')}`);
-        out({ name: g.node(cls === 'Add' ? 'Sum' : 'Mul', ins.map((v) => v.name), layer.name), shape: x.shape });
-        break;
-      }
-      case 'Concatenate': {
-        const rank = x.shape.length + 1;
-        let axis = cfg.axis ?? -1;
-        if (axis < 0) axis += rank;
-        // NHWC axis -> NCHW axis (the channels are 1 in NCHW; a 2-D tensor keeps its axes).
-        const onnxAxis = rank === 4 ? [0, 2, 3, 1][axis] : axis;
-        const shape = [...x.shape];
-        shape[onnxAxis - 1] = ins.reduce((sum, v) => sum + v.shape[onnxAxis - 1], 0);
-        out({ name: g.node('Concat', ins.map((v) => v.name), layer.name, [int('axis', onnxAxis)]), shape });
-        break;
-      }
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
-        const [kh, kw] = pair(cfg.pool_size, [2, 2]);
-        const [sh, sw] = pair(cfg.strides, [kh, kw]);
-        const padding = cfg.padding ?? 'valid';
-        if (padding !== 'valid' && padding !== 'same') throw unsupported(layer, `uses padding '${padding}'`);
-        const ph = padsFor(padding, x.shape[1], kh, sh, 1);
-        const pw = padsFor(padding, x.shape[2], kw, sw, 1);
-        const attrs = [ints('kernel_shape', [kh, kw]), ints('strides', [sh, sw]), ints('pads', [ph.before, pw.before, ph.after, pw.after])];
-        // TF's average over `same` padding counts only the real pixels.
-        if (cls === 'AveragePooling2D') attrs.push(int('count_include_pad', 0));
-        out({ name: g.node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], layer.name, attrs), shape: [x.shape[0], ph.out, pw.out] });
-        break;
-      }
-      case 'GlobalAveragePooling2D':
-      case 'GlobalMaxPooling2D': {
-        if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
-        const pooled = g.node(cls === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x.name], `${layer.name}_pool`); // [N, C, 1, 1]
-        if (cfg.keepdims) out({ name: pooled, shape: [x.shape[0], 1, 1] });
-        else out({ name: g.node('Flatten', [pooled], layer.name, [int('axis', 1)]), shape: [x.shape[0]] }); // [N, C]
-        break;
-      }
-      case 'Flatten': {
-        if (x.shape.length === 1) {
-          out(x);
-          break;
-        }
-        // Keras flattens NHWC (H, W, C order); back to NHWC first unless H = W = 1.
-        const nhwc = x.shape[1] === 1 && x.shape[2] === 1 ? x.name : g.node('Transpose', [x.name], `${layer.name}_nhwc`, [ints('perm', [0, 2, 3, 1])]);
-        out({ name: g.node('Flatten', [nhwc], layer.name, [int('axis', 1)]), shape: [x.shape.reduce((a, b) => a * b, 1)] });
-        break;
-      }
-      case 'Dropout':
-        out(x);
-        break;
-      case 'Dense': {
-        if (x.shape.length !== 1) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor; only [N, D] is converted`);
-        const kernel = w?.get('kernel');
-        if (!kernel) throw unsupported(layer, 'has no kernel weight');
-        const units = kernel.shape[1];
-        const bias = cfg.use_bias ? w?.get('bias')?.values : new Float32Array(units);
-        if (!bias) throw unsupported(layer, 'has use_bias but no bias weight');
-        const gemm = g.node('Gemm', [x.name, g.constant(`${layer.name}/W`, kernel.shape, kernel.values), g.constant(`${layer.name}/B`, [units], bias)], `${layer.name}_gemm`);
-        out(activate(g, layer, cfg.activation ?? 'linear', { name: gemm, shape: [units] }));
-        break;
-      }
-      default:
-        throw unsupported(layer, 'has no ONNX mapping');
-    }
+    const map = Object.hasOwn(BACKBONE_LAYERS, layer.class_name) ? BACKBONE_LAYERS[layer.class_name] : undefined;
+    if (!map) throw unsupported(layer, 'has no ONNX mapping');
+    values.set(`${layer.name}:0:0`, map({ g, layer, cfg, ins, x: ins[0], w: weights.get(layer.name), options }));
   }
 
   const result = values.get(key(outputs[0]));

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
-import { clipCount, parseSampling, planClips } from '../../src/ingest/sampling.js';
+import { clipCount, parseSampling, planClips, SAMPLERS, samplingForms, samplingForSpan, validateSampling, type Sampler } from '../../src/ingest/sampling.js';
+import { resolveOptions } from '../../src/runners/options.js';
+import { positiveInteger } from '../../src/validate.js';
 import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
 
 /** A probe as ffprobe would give it for a constant-rate video. */
@@ -158,5 +160,47 @@ describe('parseSampling()', () => {
 
   it.each(['', 'fps', 'fps:0', 'fps:x', 'window:2', 'window:0/1', 'uniform:3'])('rejects %j naming the field', (text) => {
     expect(() => parseSampling(text, 8, '--sampling')).toThrow(/Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>' \(seconds\) for `--sampling`/);
+  });
+});
+
+describe('SAMPLERS, the one list of samplers', () => {
+  /** A sampler written for this test: `every:<k>` takes every k-th frame from the first, one clip. */
+  const every: Sampler<{ step: number; frames: number }> = {
+    form: 'every:<k>',
+    help: 'every k-th frame',
+    parse: (args, frames) => (args && /^\d+$/.test(args) && Number(args) > 0 ? { step: Number(args), frames } : undefined),
+    validate: (value, field, frames) => ({ step: positiveInteger(`${field}.step`, value.step), frames }),
+    plan: (tl, s) => {
+      const timestamps = Array.from({ length: s.frames }, (_, k) => tl.t0 + (k * s.step) / tl.fps);
+      return [{ index: 0, start: tl.t0, end: tl.end, timestamps, mask: timestamps.map(() => true) }];
+    },
+    count: () => 1,
+  };
+
+  it('takes a new sampler from one line: its checks, its CLI form, its plans and the run options read it', () => {
+    const table = SAMPLERS as unknown as Record<string, Sampler<never>>;
+    table.every = every as Sampler<never>;
+    try {
+      const s = parseSampling('every:5', 3, '--sampling');
+      expect(s).toEqual({ kind: 'every', step: 5, frames: 3 });
+      expect(planClips(video(2, 10), s)[0].timestamps).toEqual([0, 0.5, 1]);
+      expect(() => validateSampling({ kind: 'every', step: 0, frames: 3 })).toThrow(/Expected a positive integer for `sampling.step` but received 0/);
+      expect(() => parseSampling('every:x', 3, '--sampling')).toThrow(/'window:<length>\/<stride>' or 'every:<k>' \(seconds\) for `--sampling`/);
+      expect(samplingForms()).toBe('uniform | fps:<n>[/<stride>] | window:<length>/<stride> | every:<k>');
+      // The run options (what the CLI's flags become) check it as the table says.
+      expect(resolveOptions({ sampling: 'every:2', frames: 4 }).sampling).toEqual({ kind: 'every', step: 2, frames: 4 });
+      expect(() => resolveOptions({ sampling: { kind: 'every' } as never })).toThrow(/`sampling.step`/);
+      // A sampler that takes no span ignores a manifest row's; uniform takes it.
+      expect(samplingForSpan(s, { start: 1 })).toBe(s);
+      expect(samplingForSpan({ kind: 'uniform', frames: 2 }, { start: 1 })).toEqual({ kind: 'uniform', frames: 2, start: 1 });
+    } finally {
+      delete table.every;
+    }
+    expect(() => parseSampling('every:5', 3)).toThrow(TypeError);
+  });
+
+  it('is the only place the sampler names are written: the kinds are its keys, in order', () => {
+    expect(Object.keys(SAMPLERS)).toEqual(['uniform', 'fps', 'window']);
+    expect(() => validateSampling({ kind: 'every', frames: 2 })).toThrow(/Expected one of 'uniform', 'fps', 'window' for `sampling.kind`/);
   });
 });

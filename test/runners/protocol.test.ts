@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QueueError, UsageError } from '../../src/errors.js';
-import { checkQueueName, checkRedisUrl } from '../../src/embedding/options.js';
+import { checkQueueName, checkRedisUrl } from '../../src/runners/options.js';
 import { decodeResult, encodeResult, jobData, jobId, redactUrl, type JobSettings } from '../../src/runners/protocol.js';
 
 const settings: JobSettings = { sampling: { kind: 'uniform', frames: 4 }, size: 224, fit: 'cover' };

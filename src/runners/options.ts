@@ -2,13 +2,17 @@
  * Options shared by every runner, validated at the boundary before any process is spawned
  * or any tensor allocated. The settings of a run across machines are here too, pure, so
  * that the tasks, the runners and the CLI share one check of each without importing up.
+ * The samplers, fits, engines and backends are checked against their registries, which is
+ * why this file sits with the runners, above the engines, and not in `embedding/`.
  */
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
-import type { Sampling } from '../ingest/types.js';
-import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from './backbone-spec.js';
+import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
+import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
+import { engineRequests, type EngineRequest } from '../engines/index.js';
+import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
 import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** A run across machines: the Redis that holds the queue (`remote` in the options). */
@@ -55,7 +59,7 @@ export interface PipelineOptions {
    * How frames are fitted to the square: `cover` crops the centre, `contain` pads.
    * @default 'cover'
    */
-  fit?: 'cover' | 'contain';
+  fit?: Fit;
   /**
    * Which clips and frames to take: an object, or `uniform`, `fps:<n>`, `window:<len>/<stride>`.
    * @default 'uniform' (one clip of `frames` frames over the whole video)
@@ -66,12 +70,12 @@ export interface PipelineOptions {
    * when onnxruntime-node loads and the backbone converts, else tfjs. Heads stay on tfjs.
    * @default 'auto'
    */
-  engine?: 'auto' | 'onnx' | 'tfjs';
+  engine?: EngineRequest;
   /**
    * The tfjs backend (for the heads, and for the backbone when tfjs runs it).
    * @default 'auto' (tfjs-node, then wasm, then cpu)
    */
-  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend?: BackendRequest;
   /**
    * ffmpeg decodes running at once.
    * @default 2
@@ -126,10 +130,10 @@ export interface ResolvedOptions {
   backbone: BackboneSpec;
   frames: number;
   size: number | undefined;
-  fit: 'cover' | 'contain';
+  fit: Fit;
   sampling: Sampling;
-  engine: 'auto' | 'onnx' | 'tfjs';
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  engine: EngineRequest;
+  backend: BackendRequest;
   concurrency: number;
   threads: number;
   batch: number;
@@ -174,10 +178,10 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     backbone,
     frames: sampling.frames,
     size: sizeOption,
-    fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, ['cover', 'contain'] as const),
+    fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, FIT_NAMES),
     sampling,
-    engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, ['auto', 'onnx', 'tfjs'] as const),
-    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
+    engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests()),
+    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),

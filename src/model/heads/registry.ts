@@ -1,0 +1,28 @@
+/**
+ * The temporal heads, by the name that `head` and `--head` take: the one list of them. The
+ * `HeadType` type, the checks of `head`, the CLI help, `buildHead()` and the fast training
+ * step all read it. Adding a head is its file in this folder plus its line here. Light: no
+ * tfjs (entries get it when they build).
+ */
+import type { HeadEntry } from './entry.js';
+import { lstm } from './lstm.js';
+import { gru } from './gru.js';
+import { bilstm } from './bilstm.js';
+import { mean } from './mean.js';
+
+export type { HeadContext, HeadEntry } from './entry.js';
+
+/** The heads; the first is the default. */
+export const HEADS = { lstm, gru, bilstm, mean } satisfies Record<string, HeadEntry>;
+
+export type HeadType = keyof typeof HEADS;
+
+/** The head names, in order, as they are now (a test may register one more). */
+export function headTypes(): HeadType[] {
+  return Object.keys(HEADS) as HeadType[];
+}
+
+/** The entry for `type` (checked by `resolveHeadConfig`). */
+export function headEntry(type: HeadType): HeadEntry {
+  return (HEADS as Record<string, HeadEntry>)[type];
+}

@@ -1,0 +1,50 @@
+/**
+ * ENGINES is the one list of engines: one registered with one line is checked by the run
+ * options, offered by the CLI's help and run by `createFrameEmbedder()`.
+ */
+import { describe, expect, it } from 'vitest';
+import { createFrameEmbedder, ENGINES, engineRequests, type EngineEntry } from '../../src/engines/index.js';
+import { resolveOptions } from '../../src/runners/options.js';
+import { choicesHelp } from '../../src/cli/common.js';
+import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
+
+/** An engine written for this test: the embedding of a clip is each frame's mean byte value (D = 1). */
+const means: EngineEntry = {
+  help: 'mean bytes',
+  runs: () => true,
+  async create(settings, choice): Promise<FrameEmbedder> {
+    const info = { id: `means:${String(settings.backbone)}`, inputSize: 2, dim: 1 };
+    return {
+      backboneId: info.id,
+      inputSize: info.inputSize,
+      dim: info.dim,
+      backbone: info as never,
+      backend: { name: 'means', reason: `engine ${choice.request}` },
+      async embedClips(data, [b, t, h, w, c]) {
+        const frame = h * w * c;
+        return Float32Array.from({ length: b * t }, (_, i) => data.subarray(i * frame, (i + 1) * frame).reduce((s, v) => s + v, 0) / frame);
+      },
+      async dispose() {},
+    };
+  },
+};
+
+describe('ENGINES', () => {
+  it('takes a new engine from one line: the run options, the CLI help and the factory read it', async () => {
+    const table = ENGINES as Record<string, EngineEntry>;
+    table.means = means;
+    try {
+      expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
+      expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
+      expect(choicesHelp(ENGINES)).toMatch(/\| means \(mean bytes\)$/);
+      const embedder = await createFrameEmbedder({ engine: 'means' as never, backbone: 'mobilenet_v2' });
+      expect(embedder.backend).toEqual({ name: 'means', reason: 'engine means' });
+      const clip = Uint8Array.from([0, 2, 4, 6, 10, 10, 10, 10]); // [B=1, T=2, H=2, W=1, C=2]
+      expect([...(await embedder.embedClips(clip, [1, 2, 2, 1, 2 as 3]))]).toEqual([3, 10]);
+      await embedder.dispose();
+    } finally {
+      delete table.means;
+    }
+    expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
+  });
+});
