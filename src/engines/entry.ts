@@ -16,6 +16,8 @@ export interface EngineSettings {
   workers: number | undefined;
   /** ONNX Runtime intra-op threads (onnx engine). */
   intraOpThreads: number | undefined;
+  /** Told when the backbone must first be prepared (converted: seconds, once). */
+  onPrepare: ((message: string) => void) | undefined;
   signal: AbortSignal | undefined;
 }
 

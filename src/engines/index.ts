@@ -144,6 +144,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     intraOpThreads: options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel),
+    onPrepare: options.onPrepare,
     signal: checkSignal('signal', options.signal),
   };
   const engine = options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests());

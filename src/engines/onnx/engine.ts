@@ -10,7 +10,7 @@ export const onnx: EngineEntry = {
   only: (backbone) => (isOnnxBackbone(backbone) ? 'an .onnx backbone' : undefined),
   async create(settings, choice) {
     const { createOnnxEmbedder } = await import('./embedder.js');
-    const { backbone, cacheDir, intraOpThreads, signal } = settings;
-    return createOnnxEmbedder({ backbone, cacheDir, intraOpThreads, signal, reasonPrefix: `engine ${choice.request}${choice.because ? `, because ${choice.because}` : ''}` });
+    const { backbone, cacheDir, intraOpThreads, onPrepare, signal } = settings;
+    return createOnnxEmbedder({ backbone, cacheDir, intraOpThreads, onPrepare, signal, reasonPrefix: `engine ${choice.request}${choice.because ? `, because ${choice.because}` : ''}` });
   },
 };
