@@ -2,6 +2,9 @@
  * ENGINES is the one list of engines: one registered with one line is checked by the run
  * options, offered by the CLI's help and run by `createFrameEmbedder()`.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFrameEmbedder, ENGINES, engineRequests, type EngineEntry } from '../../src/engines/index.js';
 import { resolveOptions } from '../../src/runners/options.js';
@@ -33,17 +36,20 @@ describe('ENGINES', () => {
   it('takes a new engine from one line: the run options, the CLI help and the factory read it', async () => {
     const table = ENGINES as Record<string, EngineEntry>;
     table.means = means;
+    // Its own cache folder: the factory remembers a backbone's id there, and this engine's is not mobilenet_v2's.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'framewise-engines-'));
     try {
       expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
       expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
       expect(choicesHelp(ENGINES)).toMatch(/\| means \(mean bytes\)$/);
-      const embedder = await createFrameEmbedder({ engine: 'means' as never, backbone: 'mobilenet_v2' });
+      const embedder = await createFrameEmbedder({ engine: 'means' as never, backbone: 'mobilenet_v2', cacheDir });
       expect(embedder.backend).toEqual({ name: 'means', reason: 'engine means' });
       const clip = Uint8Array.from([0, 2, 4, 6, 10, 10, 10, 10]); // [B=1, T=2, H=2, W=1, C=2]
       expect([...(await embedder.embedClips(clip, [1, 2, 2, 1, 2 as 3]))]).toEqual([3, 10]);
       await embedder.dispose();
     } finally {
       delete table.means;
+      rmSync(cacheDir, { recursive: true, force: true });
     }
     expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
   });
