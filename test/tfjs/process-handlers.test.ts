@@ -6,12 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../../cli/helpers.js';
+import { ROOT } from '../cli/helpers.js';
 
 describe("selectBackend('wasm')", () => {
   it('adds no uncaughtException or unhandledRejection handler: an app error exits 1, not 7', () => {
     const script = `
-      const { selectBackend } = await import(${JSON.stringify(join(ROOT, 'dist', 'engines', 'tfjs', 'backend.js'))});
+      const { selectBackend } = await import(${JSON.stringify(join(ROOT, 'dist', 'tfjs', 'backend.js'))});
       const before = process.listenerCount('uncaughtException') + process.listenerCount('unhandledRejection');
       const { name } = await selectBackend('wasm');
       if (name !== 'wasm') throw new Error('wasm did not load: ' + name);
