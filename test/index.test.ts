@@ -1,6 +1,6 @@
 /**
  * The package entry is a promise to users: every runtime name here is public API, and any
- * change to the list is a deliberate one (update this test and the README's Library section).
+ * change to the list is a deliberate one (update this test and docs/library.md).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
