@@ -238,6 +238,8 @@ export async function decodeLibav(path: string, info: ProbeResult, targets: read
   const av = await loadLibav();
   const { signal, seek: mode } = options;
   signal?.throwIfAborted();
+  // Never open a FIFO: its open blocks a thread of libuv's pool until a writer comes.
+  await readInputInfo(path);
   const url = isUrl(path);
   const input = await openInput(av, path, signal, options.timeoutMs, `libav decode ${path}`).catch((error: unknown) => {
     if (error instanceof OpenError) throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, { cause: error });
