@@ -91,7 +91,10 @@ export function planExtraction(input: string, plans: readonly ClipPlan[], info: 
     // gap before it, so allow a generous margin (decoding a second more is cheap).
     const end = targets[targets.length - 1] + Math.max(1, 8 * period);
     let select = '';
-    if (targets.length <= MAX_SELECT_TERMS && !keyframes) {
+    if (keyframes) {
+      // Decoders that ignore -skip_frame (VP9) decode every frame: keep the keyframes only.
+      select = `select='eq(key,1)',`;
+    } else if (targets.length <= MAX_SELECT_TERMS) {
       const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
       select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${terms}',`;
     }

@@ -15,7 +15,7 @@
  * to rgb24, then sharp turns them as the display matrix says and resizes them).
  *
  * The event loop: demuxing is synchronous on files (a packet takes microseconds; the loop
- * yields every 256 packets) and asynchronous on URLs; decoding, conversion and resizing run
+ * yields every 10 ms) and asynchronous on URLs; decoding, conversion and resizing run
  * on libuv's pool. An abort is seen between two packets. Every packet, frame and context is
  * freed in `finally`.
  */
@@ -68,8 +68,8 @@ const REORDER_PACKETS = 16;
 /** A stretch never holds more packets than this (bytes: see MAX_STRETCH_BYTES). */
 const MAX_STRETCH_PACKETS = 4096;
 const MAX_STRETCH_BYTES = 64 * 2 ** 20;
-/** Yield to the event loop every this many packets read. */
-const YIELD_EVERY = 256;
+/** Synchronous reading yields to the event loop after this long. */
+const YIELD_AFTER_MS = 10;
 const EPS = 1e-6;
 
 interface Opened {
@@ -233,8 +233,22 @@ interface Held {
   size: number;
 }
 
-/** Decodes the frames for `targets` (search targets, ascending) from `path`. */
-export async function decodeLibav(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+/**
+ * Decodes the frames for `targets` (search targets, ascending) from `path`. An abort rejects
+ * at once; the decode itself stops at its next packet and frees what it holds.
+ */
+export function decodeLibav(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+  const work = decodeStretches(path, info, targets, options);
+  const { signal } = options;
+  if (!signal) return work;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+async function decodeStretches(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
   const av = await loadLibav();
   const { signal, seek: mode } = options;
   signal?.throwIfAborted();
@@ -342,6 +356,7 @@ export async function decodeLibav(path: string, info: ProbeResult, targets: read
       }
     };
 
+    let lastYield = performance.now();
     /** Reads one packet of the video stream; false at the end or on a read error. */
     const read = async (): Promise<boolean> => {
       for (;;) {
@@ -351,7 +366,10 @@ export async function decodeLibav(path: string, info: ProbeResult, targets: read
           return false;
         }
         stats.packetsRead++;
-        if (stats.packetsRead % YIELD_EVERY === 0) await new Promise(setImmediate);
+        if (performance.now() - lastYield > YIELD_AFTER_MS) {
+          await new Promise(setImmediate);
+          lastYield = performance.now();
+        }
         if (packet.streamIndex === index) return true;
         packet.unref();
       }
