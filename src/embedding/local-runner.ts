@@ -17,6 +17,8 @@ import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { planClips } from '../ingest/sampling.js';
+import { createDecoder, type DecoderRequest } from '../ingest/decoders.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
 import { debug } from '../log.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { BackboneSpec } from './backbone-spec.js';
@@ -28,12 +30,12 @@ import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } fro
 
 /** The ingest functions the engine calls. */
 export interface IngestStages {
-  probe(path: string, options: { signal?: AbortSignal }): Promise<ProbeResult>;
+  probe(path: string, options: { signal?: AbortSignal; decoder?: DecoderRequest }): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
+    options: { size: number; fit: 'cover' | 'contain'; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest; seek?: SeekMode },
   ): Promise<FrameClip[]>;
 }
 
@@ -51,6 +53,12 @@ export interface EngineOptions {
   timeoutMs: number | undefined;
   /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
   threads: number;
+  /** The decoder (see ingest/decoders.ts). @default 'auto' */
+  decoder?: DecoderRequest;
+  /** `exact` frames, or the nearest keyframes. @default 'exact' */
+  seek?: SeekMode;
+  /** What `decoder` resolved to (createLocalRunner sets it). */
+  resolvedDecoder?: { name: 'libav' | 'cli'; reason: string };
   /**
    * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
    * this many clips, so the decoded frames held stay bounded whatever the video's length.
@@ -104,6 +112,10 @@ export class LocalRunner implements EmbedRunner {
   }
   get backend(): { name: string; reason: string } {
     return this.embedder.backend;
+  }
+  /** The decoder this runner uses, and why (an `auto` that fell back to the CLI says so). */
+  get decoder(): { name: string; reason: string } {
+    return this.options.resolvedDecoder ?? { name: this.options.decoder ?? 'auto', reason: 'not resolved' };
   }
 
   async close(): Promise<void> {
@@ -216,6 +228,8 @@ export class LocalRunner implements EmbedRunner {
     signal: AbortSignal,
   ): Promise<Outcome<VideoFrames>> {
     const { store, size, fit, timeoutMs, threads } = this.options;
+    const decoder = this.options.decoder ?? 'auto';
+    const seek = this.options.seek ?? 'exact';
     const path = item.path;
     // A manifest row may name a span of the video: uniform sampling then covers only it.
     let sampling = this.options.sampling;
@@ -229,7 +243,8 @@ export class LocalRunner implements EmbedRunner {
       // A URL has no file identity to key the cache by (what is behind it may change): never cached.
       if (store && !isUrl(path)) {
         const identity = await fileIdentity(path);
-        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
+        // Keyframe mode returns other frames; exact frames are the same from either decoder.
+        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, ...(seek === 'keyframe' ? { seek } : {}) });
         const hit = await store.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
           tracker.cacheHits += 1;
@@ -253,10 +268,10 @@ export class LocalRunner implements EmbedRunner {
           // the signal and hands it to every child it starts.
           signal.throwIfAborted();
           if (!probe) {
-            probe = await this.stages.probe(path, { signal });
+            probe = await this.stages.probe(path, { signal, decoder });
             plans = this.stages.planClips(probe, sampling);
           }
-          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads });
+          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads, decoder, seek });
           await batcher.waitForRoom(roomLimit);
           return decoded;
         });
@@ -280,7 +295,7 @@ export class LocalRunner implements EmbedRunner {
       tracker.videosDecoded += 1;
       const backend = this.embedder.backend.name;
       if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
-      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend, decoder: this.decoder.name } };
     } catch (error) {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);
@@ -338,8 +353,15 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
   });
   try {
     const side = checkSize(size, embedder.inputSize);
-    debug('runner: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
-    return new LocalRunner(embedder, ingestStages, { ...rest, size: side, store: cache === false ? undefined : new EmbeddingCache(cache) });
+    const decoder = await createDecoder(rest.decoder ?? 'auto');
+    debug('runner: backbone %s on %s (%s); decoder %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason, decoder.name, decoder.reason);
+    return new LocalRunner(embedder, ingestStages, {
+      ...rest,
+      decoder: decoder.name,
+      resolvedDecoder: { name: decoder.name, reason: decoder.reason },
+      size: side,
+      store: cache === false ? undefined : new EmbeddingCache(cache),
+    });
   } catch (error) {
     await embedder.dispose();
     throw error;

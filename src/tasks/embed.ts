@@ -58,6 +58,8 @@ export interface EmbedResult {
   cached: boolean;
   /** The tfjs backend that computed the embeddings (recorded in the cache). */
   backend?: string;
+  /** The decoder that decoded the frames: `libav` or `cli` (absent when they came from the cache). */
+  decoder?: string;
 }
 
 /** A pipeline: one loaded backbone and its settings. */
@@ -69,6 +71,8 @@ export interface Pipeline {
   readonly sampling: Sampling;
   /** The engine (`none` until the backbone is first needed, when every result so far came from the cache). */
   readonly backend: { name: string; reason: string };
+  /** The decoder (`libav` or `cli`) and why; an `auto` that fell back to the CLI says so. */
+  readonly decoder?: { name: string; reason: string };
   /**
    * Embeds files, folders and manifests (or entries from `discoverInputs`), one result or
    * error record per video, in a stable order.
@@ -117,6 +121,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
     embeddings: video.embeddings,
     cached: video.cached,
     ...(video.backend ? { backend: video.backend } : {}),
+    ...(video.decoder ? { decoder: video.decoder } : {}),
   };
 }
 
@@ -149,6 +154,8 @@ export async function openRunner(resolved: ResolvedOptions, signal?: AbortSignal
     fit: resolved.fit,
     concurrency: resolved.concurrency,
     threads: resolved.threads,
+    decoder: resolved.decoder,
+    seek: resolved.seek,
     batch: resolved.batch,
     inferenceConcurrency: 2,
     timeoutMs: resolved.timeoutMs,
@@ -177,6 +184,9 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     sampling: resolved.sampling,
     get backend() {
       return runner.backend;
+    },
+    get decoder() {
+      return runner.decoder;
     },
     async *embed(inputs, embedOptions = {}) {
       if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);

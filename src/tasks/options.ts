@@ -5,11 +5,13 @@
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import type { Sampling } from '../ingest/types.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
+import { DECODER_REQUESTS, type DecoderRequest } from '../ingest/decoders.js';
 import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS } from '../runners/protocol.js';
 import type { RemoteSettings } from '../runners/remote-runner.js';
-import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** Options of `createPipeline()`. */
 export interface PipelineOptions {
@@ -70,6 +72,19 @@ export interface PipelineOptions {
    */
   threads?: number;
   /**
+   * Who decodes: `libav` (FFmpeg's libraries in-process, through the optional dependency
+   * node-av; decodes only the packets the frames need), `cli` (an ffmpeg process per video),
+   * or `auto`: libav when node-av loads, else cli.
+   * @default 'auto'
+   */
+  decoder?: DecoderRequest;
+  /**
+   * `exact`: the frame on display at each planned timestamp. `keyframe`: the nearest
+   * keyframe, decoding keyframes only (for long videos; records give the real timestamps).
+   * @default 'exact'
+   */
+  seek?: SeekMode;
+  /**
    * Clips per backbone call.
    * @default 4
    */
@@ -110,6 +125,8 @@ export interface ResolvedOptions {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   concurrency: number;
   threads: number;
+  decoder: DecoderRequest;
+  seek: SeekMode;
   batch: number;
   workers: number | undefined;
   cache: string | false;
@@ -146,6 +163,8 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
+  // Jobs carry no seek mode yet: workers decode exact frames.
+  if (options.seek === 'keyframe' && options.remote !== undefined) throw conflict('seek', 'remote', "workers decode exact frames; 'keyframe' runs locally only");
   return {
     backbone,
     frames: sampling.frames,
@@ -156,6 +175,8 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, ['auto', 'tensorflow', 'wasm', 'cpu'] as const),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
+    decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, DECODER_REQUESTS),
+    seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, ['exact', 'keyframe'] as const),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     cache,
