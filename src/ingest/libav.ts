@@ -68,6 +68,8 @@ const REORDER_PACKETS = 16;
 /** A stretch never holds more packets than this (bytes: see MAX_STRETCH_BYTES). */
 const MAX_STRETCH_PACKETS = 4096;
 const MAX_STRETCH_BYTES = 64 * 2 ** 20;
+/** Targets at least this far apart on average (seconds) are decoded by two decoders at once. */
+const SPLIT_GAP_S = 10;
 /** Synchronous reading yields to the event loop after this long. */
 const YIELD_AFTER_MS = 10;
 const EPS = 1e-6;
@@ -238,7 +240,15 @@ interface Held {
  * at once; the decode itself stops at its next packet and frees what it holds.
  */
 export function decodeLibav(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
-  const work = decodeStretches(path, info, targets, options);
+  // Sparse targets (long videos) are independent seeks: two decoders take half each, so
+  // they run on two cores.
+  const meanGap = targets.length > 1 ? (targets[targets.length - 1] - targets[0]) / (targets.length - 1) : 0;
+  const halves = targets.length >= 4 && meanGap >= SPLIT_GAP_S ? [targets.slice(0, targets.length >> 1), targets.slice(targets.length >> 1)] : [targets];
+  const work = Promise.all(halves.map((part) => decodeStretches(path, info, part, options))).then((results) => ({
+    frames: results.flatMap((r) => r.frames).sort((a, b) => a.pts - b.pts),
+    decodeErrors: results.flatMap((r) => r.decodeErrors).slice(0, 20),
+    failure: results.find((r) => r.failure)?.failure,
+  }));
   const { signal } = options;
   if (!signal) return work;
   return new Promise((resolve, reject) => {

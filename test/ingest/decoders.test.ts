@@ -154,6 +154,16 @@ describe('libav and cli decoders fail alike', () => {
     for (const result of [cli, libav]) expect(result).toMatch(/^ok [1-7] real, warned$/);
   });
 
+  it('sparse targets on a long video (two decoders at once, each seeking) give the frames the CLI gives', async () => {
+    const path = join(scratch, 'minute.mp4');
+    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=30', '-t', '90', '-c:v', 'libx264', '-g', '250', '-y', path]);
+    for (const seek of ['exact', 'keyframe'] as const) {
+      const { cli, libav } = await both(path, { kind: 'uniform', frames: 6 }, seek);
+      expect(libav[0].timestamps).toEqual(cli[0].timestamps);
+      for (let k = 0; k < 6; k++) expect(maxDiff(frame(libav[0], k), frame(cli[0], k))).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('plans with the same frames whatever the threads', async () => {
     const path = join(scratch, 'counter.mp4');
     const info = await probe(path);
