@@ -12,7 +12,8 @@
  *    (A B C ... A B C ...): CPU-s (user + sys, ffmpeg children included) and wall per clip,
  *    after subtracting a process that loads the same modules and decodes nothing. libav
  *    also counts packets fed, fed with skip_frame=noref, and frames decoded.
- * 3. The long video: 16 frames, timed inside one process after a warm-up (so start-up
+ * 3. `framewise embed` on the set as a whole process, `--decoder libav` and `cli` alternated.
+ * 4. The long video: 16 frames, timed inside one process after a warm-up (so start-up
  *    cancels out), per decoder and seek mode, one decode at a time.
  *
  * Absolute numbers drift on a shared machine; compare within one run. Hold the CPU lock
@@ -91,6 +92,21 @@ const ratio = (a, b) => fmt(rows[a].cpu / rows[b].cpu, 2);
 console.log(`\nlibav (1 thread) CPU / cli (ffmpeg threads) CPU: ${ratio('libav exact, 1 thread', 'cli exact, ffmpeg threads')}x; / cli (1 thread): ${ratio('libav exact, 1 thread', 'cli exact, 1 thread')}x`);
 console.log(`libav 2 threads / 1 thread, CPU: ${ratio('libav exact, 2 threads', 'libav exact, 1 thread')}x, wall: ${fmt(rows['libav exact, 2 threads'].wall / rows['libav exact, 1 thread'].wall, 2)}x`);
 console.log(`libav 2 decodes x 1 thread, wall / 1 decode x 2 threads: ${fmt(rows['libav exact, 2 decodes x 1 thread'].wall / rows['libav exact, 2 threads'].wall, 2)}x`);
+
+// The whole `framewise embed` process on the set, each decoder, alternated: CPU and wall.
+const CLI = path.join(root, 'dist', 'cli', 'main.js');
+const embed = { libav: [], cli: [] };
+for (let round = 0; round < rounds; round++) {
+  for (const decoder of ['libav', 'cli']) {
+    const r = await run(process.execPath, [CLI, 'embed', videos, '--no-cache', '--quiet', '--decoder', decoder, '--out', path.join(os.tmpdir(), `framewise-bench-decode-${process.pid}.jsonl`), '--force']);
+    if (r.code !== 0) throw new Error(`embed --decoder ${decoder}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`);
+    embed[decoder].push({ cpu: r.cpu, wall: r.wall });
+  }
+}
+const m = (rs, k) => median(rs.map((r) => r[k]));
+console.log(`\nframewise embed on the set (whole process, defaults, --no-cache), medians of ${rounds} alternated rounds, load ${load()}:`);
+console.log(`  --decoder libav: ${fmt(m(embed.libav, 'cpu'))} CPU-s, ${fmt(m(embed.libav, 'wall'))} s wall; --decoder cli: ${fmt(m(embed.cli, 'cpu'))} CPU-s, ${fmt(m(embed.cli, 'wall'))} s wall`);
+console.log(`  libav / cli: CPU ${fmt(m(embed.libav, 'cpu') / m(embed.cli, 'cpu'))}x, wall ${fmt(m(embed.libav, 'wall') / m(embed.cli, 'wall'))}x`);
 
 console.log(`\nthe ${longMinutes}-minute video (${(statSync(long).size / 2 ** 20).toFixed(0)} MiB), 16 uniform frames, per video in a warm process (median of 3), load ${load()}:`);
 for (const [decoder, seek] of [['cli', 'exact'], ['libav', 'exact'], ['cli', 'keyframe'], ['libav', 'keyframe']]) {
