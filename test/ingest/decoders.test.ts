@@ -12,6 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDecoder, type DecoderRequest } from '../../src/ingest/decoders.js';
 import { extractClips } from '../../src/ingest/extract.js';
+import { displayMatrixRotation } from '../../src/ingest/libav.js';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
@@ -74,6 +75,20 @@ const CORPUS: Array<[string, () => string]> = [
   ['GIF', () => made('gif')],
   ['MPEG-4 Part 2 in AVI, no pts on B-frames', () => made('mpeg4')],
 ];
+
+describe('displayMatrixRotation()', () => {
+  // 16.16 fixed point; ffprobe's `rotation` is counter-clockwise, ProbeResult's clockwise.
+  const q = (x: number): number => Math.round(x * 65536);
+  const matrix = (a: number, b: number, c: number, d: number): Int32Array => new Int32Array([q(a), q(b), 0, q(c), q(d), 0, 0, 0, 1 << 30]);
+  it.each([
+    [matrix(1, 0, 0, 1), 0],
+    [matrix(0, 1, -1, 0), -90],
+    [matrix(0, -1, 1, 0), 90],
+    [matrix(-1, 0, 0, -1), 180],
+  ])('reads %o as %d degrees counter-clockwise', (m, degrees) => {
+    expect(Math.abs(displayMatrixRotation(m) - degrees) % 360).toBeCloseTo(0, 6);
+  });
+});
 
 describe('libav and cli decoders agree', () => {
   it('createDecoder() names the decoder; auto takes libav when node-av loads', async () => {
