@@ -65,9 +65,10 @@ export interface PipelineOptions {
    */
   concurrency?: number;
   /**
-   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose (one per core). Measured on
-   * 2 cores over the benchmark set (`npm run bench:compare`), ffmpeg's choice beat one
-   * thread per decode by about 1.1x end to end, so it is the default.
+   * Decoding threads per decode; 0 lets the decoder choose: ffmpeg's choice (one per core)
+   * for `cli`, where it beat one thread per decode by about 1.1x end to end on 2 cores
+   * (`npm run bench:compare`), and 1 for `libav`, whose decodes run side by side
+   * (`npm run bench:decode`).
    * @default 0
    */
   threads?: number;
