@@ -54,7 +54,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
-  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling };
+  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling, ...(resolved.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   const { sink, resume: state } = await openJsonl(indexPath, { resume, force, settings });
   return runRecords(
     flags,
