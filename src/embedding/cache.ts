@@ -95,6 +95,8 @@ export interface CachedVideo {
   embeddings: Float32Array;
   /** The backend that computed them. */
   backend?: string;
+  /** The decoder that decoded the frames. */
+  decoder?: string;
 }
 
 /**
@@ -160,6 +162,7 @@ export function encodeEntry(key: string, video: CachedVideo): Buffer {
       frames: video.frames,
       dim: video.dim,
       ...(video.backend ? { backend: video.backend } : {}),
+      ...(video.decoder ? { decoder: video.decoder } : {}),
       values: video.embeddings.length,
       sha256: createHash('sha256').update(payload).digest('hex'),
     }),
@@ -176,7 +179,7 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     const length = file.readUInt32LE(4);
     if (8 + length > file.length) return undefined;
     const header = JSON.parse(file.subarray(8, 8 + length).toString('utf8')) as {
-      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; sha256: string; backend?: string;
+      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; sha256: string; backend?: string; decoder?: string;
     };
     const payload = file.subarray(8 + length);
     if (header.key !== key) return undefined;
@@ -185,7 +188,7 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     if (createHash('sha256').update(payload).digest('hex') !== header.sha256) return undefined;
     const embeddings = new Float32Array(header.values);
     Buffer.from(embeddings.buffer).set(payload); // copy: the payload is not 4-byte aligned
-    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}) };
+    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}), ...(header.decoder ? { decoder: header.decoder } : {}) };
   } catch {
     return undefined;
   }

@@ -248,7 +248,7 @@ export class LocalRunner implements EmbedRunner {
         const hit = await store.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
           tracker.cacheHits += 1;
-          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
+          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend, ...(hit.decoder ? { decoder: hit.decoder } : {}) } };
         }
       }
       // A miss: the model is needed, so start loading it while this video decodes.
@@ -294,8 +294,9 @@ export class LocalRunner implements EmbedRunner {
       await Promise.all(embedded);
       tracker.videosDecoded += 1;
       const backend = this.embedder.backend.name;
-      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
-      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend, decoder: this.decoder.name } };
+      const used = this.decoder.name;
+      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend, decoder: used });
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend, decoder: used } };
     } catch (error) {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);

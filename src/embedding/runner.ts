@@ -40,7 +40,7 @@ export interface VideoFrames {
   cached: boolean;
   /** The engine that computed the embeddings. */
   backend?: string;
-  /** The decoder that decoded the frames (`libav` or `cli`; absent for a cache hit). */
+  /** The decoder that decoded the frames (`libav` or `cli`), stored with a cache entry. */
   decoder?: string;
 }
 

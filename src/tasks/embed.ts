@@ -58,7 +58,7 @@ export interface EmbedResult {
   cached: boolean;
   /** The tfjs backend that computed the embeddings (recorded in the cache). */
   backend?: string;
-  /** The decoder that decoded the frames: `libav` or `cli` (absent when they came from the cache). */
+  /** The decoder that decoded the frames: `libav` or `cli` (for a cache hit, the one that decoded them then). */
   decoder?: string;
 }
 
