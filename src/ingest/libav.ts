@@ -296,8 +296,9 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
   try {
     const pick = (): Stream | undefined => fmt.streams.find((s) => s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC));
     let stream = pick();
-    if (!stream || stream.codecpar.width === 0 || (stream.codecpar.format as number) < 0) {
-      // MPEG-TS and raw streams say nothing before a look at the packets.
+    if (!stream || stream.codecpar.width === 0) {
+      // MPEG-TS and raw streams say nothing before a look at the packets (a decoder finds
+      // its pixel format itself: an MP4 needs no look).
       await fmt.findStreamInfo();
       check();
       stream = pick();
