@@ -53,7 +53,7 @@ export { startWorker } from './runners/index.js';
 export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats } from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
-export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './ingest/index.js';
+export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry, DecoderRequest, SeekMode } from './ingest/index.js';
 
 // Model: Keras modelling on tfjs.
 export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, selectHeadBackend } from './model/index.js';

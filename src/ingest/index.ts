@@ -3,3 +3,5 @@ export { probe, type ProbeOptions } from './probe.js';
 export { planClips, parseSampling } from './sampling.js';
 export { extractClips, type ExtractOptions } from './extract.js';
 export type { ProbeResult, ClipPlan, Sampling, FrameClip, Segment, VideoEntry } from './types.js';
+export type { DecoderRequest } from './decoders.js';
+export type { SeekMode } from './decode-plan.js';
