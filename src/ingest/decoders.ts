@@ -79,6 +79,7 @@ const libav = (reason: string): VideoDecoder => ({
 });
 
 let auto: Promise<VideoDecoder> | undefined;
+let autoOff: string | undefined;
 
 /** The decoder for `request`. `libav` rejects when node-av does not load. */
 export async function createDecoder(request: DecoderRequest = 'auto'): Promise<VideoDecoder> {
@@ -91,6 +92,10 @@ export async function createDecoder(request: DecoderRequest = 'auto'): Promise<V
     }
     return libav('asked for');
   }
+  // FRAMEWISE_LIBAV may change between calls (tests): the memo holds for one setting.
+  const off = process.env.FRAMEWISE_LIBAV ?? '';
+  if (autoOff !== off) auto = undefined;
+  autoOff = off;
   auto ??= loadLibav().then(
     () => libav('auto: node-av loaded'),
     (error: unknown) => {

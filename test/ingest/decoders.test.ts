@@ -97,6 +97,17 @@ describe('libav and cli decoders agree', () => {
     expect(await createDecoder('auto')).toMatchObject({ name: 'libav', reason: 'auto: node-av loaded' });
   });
 
+  it('auto falls back to the CLI, saying why, when node-av does not load (FRAMEWISE_LIBAV=off); libav then rejects', async () => {
+    process.env.FRAMEWISE_LIBAV = 'off';
+    try {
+      expect(await createDecoder('auto')).toMatchObject({ name: 'cli', reason: 'auto: node-av did not load (turned off by FRAMEWISE_LIBAV); decoding with the ffmpeg CLI' });
+      await expect(createDecoder('libav')).rejects.toMatchObject({ code: 'FFMPEG_NOT_FOUND' });
+    } finally {
+      delete process.env.FRAMEWISE_LIBAV;
+    }
+    expect((await createDecoder('auto')).name).toBe('libav');
+  });
+
   it.each(CORPUS)('%s: the same ProbeResult', async (_, path) => {
     const [cli, libav] = await Promise.all([probe(path(), { decoder: 'cli' }), probe(path(), { decoder: 'libav' })]);
     expect(libav).toEqual(cli);
