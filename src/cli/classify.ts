@@ -48,7 +48,7 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const force = flags.force === true;
   // What shapes a record: the model (by its framewise.json) and what overrides it; --resume with other values is refused.
   const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
-  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling };
+  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
   const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], open) : await openJsonl(out, open);
   return runRecords(

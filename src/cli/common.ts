@@ -16,7 +16,9 @@ export function backboneFlags(command: Command): Command {
     .option('--engine <engine>', `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`)
     .option('--backend <backend>', `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`)
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
-    .option('--threads <n>', 'ffmpeg threads per decode (default: 0, ffmpeg\'s choice)')
+    .option('--threads <n>', 'decoding threads per decode (default: 0: ffmpeg\'s choice for cli, 1 for libav)')
+    .option('--decoder <d>', 'auto | libav (in-process, node-av) | cli (an ffmpeg per video) (default: auto, libav when node-av loads)')
+    .option('--seek <mode>', 'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
     .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
@@ -108,6 +110,10 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
   if (concurrency) options.concurrency = concurrency;
   const threads = intFlag(flags, 'threads', 0);
   if (threads !== undefined) options.threads = threads;
+  const decoder = stringFlag(flags, 'decoder');
+  if (decoder) options.decoder = decoder as PipelineOptions['decoder'];
+  const seek = stringFlag(flags, 'seek');
+  if (seek) options.seek = seek as PipelineOptions['seek'];
   const batch = intFlag(flags, 'batch');
   if (batch) options.batch = batch;
   const workers = intFlag(flags, 'workers', 0);

@@ -43,7 +43,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
-  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling };
+  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling, ...(resolved.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   // The output is checked and locked before the backbone loads; it is opened with the first record.
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
   const { sink, resume: state }: { sink: LineSink & Partial<NpySink>; resume: ResumeState } = format === 'npy' ? await openNpy(out, open) : await openJsonl(out, open);

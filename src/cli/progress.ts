@@ -151,6 +151,9 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     if (isAbort(error)) return 130;
     throw error;
   }
+  // Said once: `auto` found no node-av and decodes with the ffmpeg CLI.
+  const decoder = (resource as { decoder?: { name: string; reason: string } }).decoder;
+  if (flags.quiet !== true && decoder?.name === 'cli' && decoder.reason.startsWith('auto')) process.stderr.write(`framewise: ${decoder.reason}\n`);
   // The run's last event (its final one) is the summary.
   let last: ProgressEvent | undefined;
   const onProgress = (event: ProgressEvent): void => {

@@ -70,13 +70,14 @@ async function runWorker(flags: Flags): Promise<number> {
     }, 10_000);
     ticker.unref();
     try {
-      const { backbone, normalize, engine, backend, threads, batch, workers, cache, timeoutMs, concurrency } = options;
+      const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency } = options;
       handle = await startWorker({
         backbone,
         normalize,
         engine,
         backend,
         threads,
+        decoder,
         batch,
         workers,
         cache,

@@ -98,6 +98,8 @@ export interface CachedVideo {
   embeddings: Float32Array;
   /** The backend that computed them. */
   backend?: string;
+  /** The decoder that decoded the frames. */
+  decoder?: string;
 }
 
 /**
@@ -163,6 +165,7 @@ export function encodeEntry(key: string, video: CachedVideo): Buffer {
       frames: video.frames,
       dim: video.dim,
       ...(video.backend ? { backend: video.backend } : {}),
+      ...(video.decoder ? { decoder: video.decoder } : {}),
       values: video.embeddings.length,
     }),
   );
@@ -182,7 +185,7 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     const length = body.readUInt32LE(4);
     if (8 + length > body.length) return undefined;
     const header = JSON.parse(body.subarray(8, 8 + length).toString('utf8')) as {
-      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; backend?: string;
+      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; backend?: string; decoder?: string;
     };
     const payload = body.subarray(8 + length);
     if (header.key !== key) return undefined;
@@ -190,7 +193,7 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     if (header.values !== header.clips.length * header.frames * header.dim) return undefined;
     const embeddings = new Float32Array(header.values);
     Buffer.from(embeddings.buffer).set(payload); // copy: the payload is not 4-byte aligned
-    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}) };
+    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}), ...(header.decoder ? { decoder: header.decoder } : {}) };
   } catch {
     return undefined;
   }

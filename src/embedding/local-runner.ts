@@ -17,6 +17,8 @@ import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
+import type { DecoderRequest } from '../ingest/decoders.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
@@ -34,12 +36,12 @@ const MAX_VIDEO_VALUES = 2 ** 25;
 
 /** The ingest functions the runner calls. */
 export interface IngestStages {
-  probe(path: string, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<ProbeResult>;
+  probe(path: string, options: { signal?: AbortSignal; timeoutMs?: number; decoder?: DecoderRequest }): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number },
+    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest; seek?: SeekMode },
   ): Promise<FrameClip[]>;
 }
 
@@ -57,6 +59,12 @@ export interface LocalRunnerOptions {
   timeoutMs: number | undefined;
   /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
   threads: number;
+  /** The decoder (see ingest/decoders.ts). @default 'auto' */
+  decoder?: DecoderRequest;
+  /** `exact` frames, or the nearest keyframes. @default 'exact' */
+  seek?: SeekMode;
+  /** What `decoder` resolved to (createLocalRunner sets it). */
+  resolvedDecoder?: { name: 'libav' | 'cli'; reason: string };
   /**
    * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
    * this many clips, so the decoded frames held stay bounded whatever the video's length.
@@ -110,6 +118,10 @@ export class LocalRunner implements EmbedRunner {
   }
   get backend(): { name: string; reason: string } {
     return this.embedder.backend;
+  }
+  /** The decoder this runner uses, and why (an `auto` that fell back to the CLI says so). */
+  get decoder(): { name: string; reason: string } {
+    return this.options.resolvedDecoder ?? { name: this.options.decoder ?? 'auto', reason: 'not resolved' };
   }
 
   async close(): Promise<void> {
@@ -222,6 +234,8 @@ export class LocalRunner implements EmbedRunner {
     signal: AbortSignal,
   ): Promise<Outcome<VideoFrames>> {
     const { store, size, fit, timeoutMs, threads } = this.options;
+    const decoder = this.options.decoder ?? 'auto';
+    const seek = this.options.seek ?? 'exact';
     const path = item.path;
     // A manifest row may name a span of the video: a sampler that takes one (uniform) then covers only it.
     const sampling = samplingForSpan(this.options.sampling, item);
@@ -232,11 +246,12 @@ export class LocalRunner implements EmbedRunner {
       // A URL has no file identity to key the cache by (what is behind it may change): never cached.
       if (store && !isUrl(path)) {
         const identity = await fileIdentity(path);
-        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId });
+        // Keyframe mode returns other frames; exact frames are the same from either decoder.
+        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, ...(seek === 'keyframe' ? { seek } : {}) });
         const hit = await store.get(key);
         if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
           tracker.cacheHits += 1;
-          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend } };
+          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend, ...(hit.decoder ? { decoder: hit.decoder } : {}) } };
         }
       }
       // A miss: the model is needed, so start loading it while this video decodes.
@@ -257,11 +272,11 @@ export class LocalRunner implements EmbedRunner {
           signal.throwIfAborted();
           if (!probe) {
             // --timeout bounds every child of this video, ffprobe too.
-            probe = await this.stages.probe(path, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+            probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
             checkPlanSize(path, clipCount(probe, sampling), T, D, sampling);
             plans = this.stages.planClips(probe, sampling);
           }
-          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads });
+          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads, decoder, seek });
           await batcher.waitForRoom(roomLimit);
           return decoded;
         });
@@ -284,8 +299,9 @@ export class LocalRunner implements EmbedRunner {
       await Promise.all(embedded);
       tracker.videosDecoded += 1;
       const backend = this.embedder.backend.name;
-      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend });
-      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend } };
+      const used = this.decoder.name;
+      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend, decoder: used });
+      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend, decoder: used } };
     } catch (error) {
       if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
       const code = recordableCode(error);

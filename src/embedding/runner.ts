@@ -59,6 +59,8 @@ export interface VideoFrames {
   cached: boolean;
   /** The engine that computed the embeddings. */
   backend?: string;
+  /** The decoder that decoded the frames (`libav` or `cli`), stored with a cache entry. */
+  decoder?: string;
 }
 
 /** Options of one `EmbedRunner.run()`. */
@@ -81,6 +83,8 @@ export interface EmbedRunner {
   readonly backbone: BackboneInfo;
   /** The engine (`none` while every result so far came from the store). */
   readonly backend: { name: string; reason: string };
+  /** The decoder on this machine, and why (a remote runner's workers choose their own). */
+  readonly decoder?: { name: string; reason: string };
   /** Yields `[item, frames | error record]` in input order. */
   run<I extends EmbedItem>(items: readonly I[], options?: RunOptions): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
   /** Releases the backbone and its workers. */

@@ -5,6 +5,7 @@
  * without ffmpeg (test/ingest/extract-plan.test.ts). The rules are in extract.ts's module
  * comment.
  */
+import type { SeekMode } from './decode-plan.js';
 import type { ClipPlan, ProbeResult } from './types.js';
 
 /** Seek when planned frames are this far apart on average (seconds); decode the span otherwise. */
@@ -37,14 +38,25 @@ export interface ExtractPlan {
 }
 
 /** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */
-export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number): ExtractPlan {
+/**
+ * The search targets of `plans`: distinct, ascending. The frame on display at a planned `ts`
+ * is the first frame at or after `targetOf(ts)`, one nominal period earlier (+0.1 ms against
+ * rounding). Both decoders use this rule.
+ */
+export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult): { period: number; targetOf(ts: number): number; targets: number[] } {
   const period = 1 / (info.nominalFrameRate || info.avgFrameRate);
-  // "The first frame at or after target" is the frame on display at ts.
   const targetOf = (ts: number): number => ts - period + 1e-4;
   const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
+  return { period, targetOf, targets };
+}
+
+export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact'): ExtractPlan {
+  const { period, targetOf, targets } = searchTargets(plans, info);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
-  const useSeek = strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S);
+  // Keyframe mode: one pass that decodes keyframes only (`-skip_frame nokey`); the nearest is picked in Node.
+  const keyframes = seek === 'keyframe';
+  const useSeek = !keyframes && (strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S));
   const { width, height } = info;
 
   const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts'];
@@ -73,16 +85,21 @@ export function planExtraction(input: string, plans: readonly ClipPlan[], info: 
     // (relative to the file's start); `select` is exact.
     const from = targets[0] - info.startTime > 2 ? targets[0] - 1 : undefined;
     if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
+    if (keyframes) args.push('-skip_frame', 'nokey');
     args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
     // Stop after the frame following the last target; a variable-rate stream may leave a wide
     // gap before it, so allow a generous margin (decoding a second more is cheap).
     const end = targets[targets.length - 1] + Math.max(1, 8 * period);
     let select = '';
-    if (targets.length <= MAX_SELECT_TERMS) {
+    if (keyframes) {
+      // Decoders that ignore -skip_frame (VP9) decode every frame: keep the keyframes only.
+      select = `select='eq(key,1)',`;
+    } else if (targets.length <= MAX_SELECT_TERMS) {
       const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
       select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${terms}',`;
     }
-    const trim = end < info.startTime + info.duration ? `trim=end=${fmt(end)},` : '';
+    // The keyframe nearest to the last target may lie a GOP past it: keyframe mode reads on.
+    const trim = end < info.startTime + info.duration && !keyframes ? `trim=end=${fmt(end)},` : '';
     args.push('-vf', `${trim}${select}showinfo,scale=${width}:${height}`, ...output);
     showinfoBranch.set((trim ? 1 : 0) + (select ? 1 : 0), 0);
   }
@@ -157,4 +174,11 @@ export function pickFrame(pts: readonly number[], target: number, period: number
   if (lo < pts.length && (!damaged || lo === 0 || pts[lo] - target <= 4 * period)) return { index: lo, exact: true };
   const previous = Math.max(0, lo - 1);
   return { index: previous, exact: !damaged && target - pts[previous] <= 2 * period };
+}
+
+/** The index of the time in `pts` (ascending) nearest to `target`; the earlier one on a tie. */
+export function pickNearest(pts: readonly number[], target: number): number {
+  let best = 0;
+  for (let i = 1; i < pts.length; i++) if (Math.abs(pts[i] - target) < Math.abs(pts[best] - target) - 1e-9) best = i;
+  return best;
 }

@@ -32,13 +32,14 @@
  * decoded is replaced by the nearest decoded one (its mask set to false) and the clip gets a
  * warning. When nothing decodes, the error is `CORRUPT`.
  */
-import sharp from 'sharp';
-import { FfmpegError, IngestError, ShapeError } from '../errors.js';
+import { FfmpegError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
-import { ExtractLog, fmt, pickFrame, planExtraction, type ExtractStrategy } from './extract-plan.js';
+import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
+import type { SeekMode } from './decode-plan.js';
+import { createDecoder, DECODER_REQUESTS, type DecoderRequest } from './decoders.js';
+import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess } from './ffmpeg.js';
-import { probe as probeVideo } from './probe.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
@@ -61,13 +62,27 @@ export interface ExtractOptions {
    * @default 0
    */
   threads?: number;
+  /** `libav` decodes in-process, `cli` runs ffmpeg, `auto` takes libav when it loads. @default 'auto' */
+  decoder?: DecoderRequest;
+  /**
+   * `exact`: the frame on display at each planned timestamp. `keyframe`: the keyframe nearest
+   * to it, and only keyframes are decoded (fast on long videos; `timestamps` say which
+   * frames came back). @default 'exact'
+   */
+  seek?: SeekMode;
 }
 
-interface Decoded {
-  /** Real presentation time, seconds. */
-  pts: number;
-  /** The frame resized to size x size rgb24. */
-  image: Promise<Buffer>;
+/** Extraction options after validation, as the decoders receive them. */
+export interface ResolvedExtractOptions {
+  size: number;
+  fit: Fit;
+  strategy: ExtractStrategy;
+  threads: number;
+  seek: SeekMode;
+  decoder: DecoderRequest;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  probe?: ProbeResult;
 }
 
 function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
@@ -78,6 +93,8 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
   const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
+  const decoder = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, DECODER_REQUESTS);
+  const seek = options.seek === undefined ? 'exact' : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
   if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {
     if (!isPlainObject(plan) || !Array.isArray(plan.timestamps) || plan.timestamps.length === 0) {
@@ -90,19 +107,27 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
       if (typeof t !== 'number' || !Number.isFinite(t)) throw invalid(`plans[${i}].timestamps[${k}]`, 'a finite number of seconds', t);
     });
   });
-  return { size, fit, strategy, threads };
+  const signal = checkSignal('options.signal', options.signal);
+  return { size, fit, strategy, threads, decoder, seek, signal, timeoutMs: options.timeoutMs, probe: options.probe };
 }
 
-/** Decodes, resizes and packs the planned frames of one video. See the module comment. */
+/** Decodes, resizes and packs the planned frames of one video with the decoder asked for. */
 export async function extractClips(path: string, plans: ClipPlan[], options: ExtractOptions = {}): Promise<FrameClip[]> {
-  const { size, fit, strategy, threads } = validate(path, plans, options);
-  const signal = checkSignal('options.signal', options.signal);
-  const info = options.probe ?? (await probeVideo(path, { signal }));
+  const resolved = validate(path, plans, options);
+  resolved.signal?.throwIfAborted();
+  const decoder = await createDecoder(resolved.decoder);
+  return decoder.decode(path, plans, resolved);
+}
+
+/** extractClips() by one ffmpeg process (the `cli` decoder). See the module comment. */
+export async function extractCli(path: string, plans: ClipPlan[], options: ResolvedExtractOptions, probe: (path: string) => Promise<ProbeResult>): Promise<FrameClip[]> {
+  const { size, fit, strategy, threads, signal, seek } = options;
+  const info = options.probe ?? (await probe(path));
   const { ffmpeg } = await checkBinaries();
   signal?.throwIfAborted();
 
   const input = ffmpegInput(path);
-  const plan = planExtraction(input, plans, info, strategy, threads);
+  const plan = planExtraction(input, plans, info, strategy, threads, seek);
   const { period, targetOf, targets, useSeek, args } = plan;
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
   const width = info.width;
@@ -149,61 +174,19 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
     throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [height, width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
   }
   const count = Math.min(frames.length, pts.length);
-  const decoded: Decoded[] = [];
+  const decoded: DecodedFrame[] = [];
   for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames[i] });
-  decoded.sort((a, b) => a.pts - b.pts);
-  if (decoded.length === 0) {
-    const why = failure ? failure.message : decodeErrors.slice(-3).join('; ') || 'ffmpeg returned no frames';
-    throw new IngestError('CORRUPT', path, `${path}: no frame could be decoded (${why})`, { cause: failure });
-  }
-
-  await Promise.all(frames);
-
   const warnings: string[] = [];
   if (failure) warnings.push(`ffmpeg failed part-way (${failure.exitCode ?? failure.signal}); ${failure.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-  const damaged = failure !== undefined || decodeErrors.length > 0;
-  const decodedPts = decoded.map((d) => d.pts);
-  const pick = (target: number): { frame: Decoded; exact: boolean } => {
-    const { index, exact } = pickFrame(decodedPts, target, period, damaged);
-    return { frame: decoded[index], exact };
-  };
-
-  const clips: FrameClip[] = [];
-  const sharpBytes = size * size * 3;
-  for (const clipPlan of plans) {
-    const T = clipPlan.timestamps.length;
-    const data = new Uint8Array(T * sharpBytes);
-    const timestamps: number[] = [];
-    const mask: boolean[] = [];
-    const clipWarnings: string[] = [...warnings];
-    for (let k = 0; k < T; k++) {
-      const target = targetOf(clipPlan.timestamps[k]);
-      const { frame, exact } = pick(target);
-      if (!exact) {
-        clipWarnings.push(`frame at ${fmt(clipPlan.timestamps[k])} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);
-      }
-      data.set(await frame.image, k * sharpBytes); // [T, S, S, 3]: frame k at offset k*S*S*3
-      timestamps.push(Math.round(frame.pts * 1e6) / 1e6);
-      mask.push(clipPlan.mask[k] && exact);
-    }
-    const clip: FrameClip = { index: clipPlan.index, start: clipPlan.start, end: clipPlan.end, data, shape: [T, size, size, 3], timestamps, mask };
-    if (decodeErrors.length > 0) clipWarnings.push(`ffmpeg reported decode errors: ${decodeErrors.slice(0, 3).join(' | ')}`);
-    if (clipWarnings.length > 0) clip.warnings = clipWarnings;
-    clips.push(clip);
-  }
-  return clips;
-}
-
-/** Raw rgb24 width x height → raw rgb24 size x size, by sharp. */
-export async function resizeFrame(raw: Uint8Array, width: number, height: number, size: number, fit: Fit): Promise<Buffer> {
-  if (width === size && height === size) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  const { data, info } = await sharp(raw, { raw: { width, height, channels: 3 } })
-    .resize(size, size, { fit, position: 'centre', background: { r: 0, g: 0, b: 0 } })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size || info.channels !== 3) {
-    throw new ShapeError('resize', [size, size, 3], [info.height, info.width, info.channels]);
-  }
-  return data;
+  return packClips(path, plans, decoded, {
+    size,
+    seek,
+    period,
+    targetOf,
+    damaged: failure !== undefined || decodeErrors.length > 0,
+    warnings,
+    decodeErrors,
+    decoder: 'ffmpeg',
+    failure: failure?.message,
+  });
 }

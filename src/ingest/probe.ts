@@ -22,17 +22,20 @@ import { access, constants, open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveNumber } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
+import { createDecoder, DECODER_REQUESTS, type DecoderRequest } from './decoders.js';
 import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
   signal?: AbortSignal;
+  /** Who probes: `libav` in-process, `cli` ffprobe, `auto` libav when it loads. @default 'auto' */
+  decoder?: DecoderRequest;
   /** Kill ffprobe after this many milliseconds. @default 30000 */
   timeoutMs?: number;
 }
 
-interface FfprobeStream {
+export interface FfprobeStream {
   codec_type?: string;
   codec_name?: string;
   width?: number;
@@ -47,9 +50,10 @@ interface FfprobeStream {
   tags?: Record<string, string>;
   disposition?: Record<string, number>;
   side_data_list?: Array<Record<string, unknown>>;
+  codec_tag_string?: string;
 }
 
-interface FfprobeOutput {
+export interface FfprobeOutput {
   streams?: FfprobeStream[];
   format?: { duration?: string; start_time?: string; format_name?: string };
 }
@@ -217,11 +221,14 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
   const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
+  const request = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, DECODER_REQUESTS);
+  const decoder = await createDecoder(request);
+  return decoder.probe(path, { signal, timeoutMs });
+}
 
-  // A URL is read by ffmpeg as it is: there is no file to look at first.
-  const url = isUrl(path);
-  const info = url ? { size: 0, mtimeMs: 0 } : await statInput(path);
-  if (!url && info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
+/** `probe()` by ffprobe (the `cli` decoder). Arguments are checked by the caller. */
+export async function probeCli(path: string, { signal, timeoutMs }: { signal?: AbortSignal; timeoutMs: number }): Promise<ProbeResult> {
+  const info = await readInputInfo(path);
   const input = ffmpegInput(path);
 
   const { ffprobe } = await checkBinaries();
@@ -253,19 +260,8 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     }
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
-    let head: Uint8Array = new Uint8Array();
-    try {
-      if (!url) head = await readHead(path);
-    } catch {
-      // Unreadable: classified as not a video below.
-    }
     const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
-    if (url && /\b(404|410)\b|Not Found/i.test(detail)) throw new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause: error });
-    if (url && NETWORK_FAILURE.test(detail)) throw new IngestError('NETWORK', path, `${path}: the server cannot be reached (${detail})`, { cause: error });
-    if (looksLikeContainer(head)) {
-      throw new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause: error });
-    }
-    throw new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause: error });
+    throw await classifyOpenFailure(path, detail, error);
   }
 
   const video = videoStream(output);
@@ -299,8 +295,40 @@ function videoStream(output: FfprobeOutput): FfprobeStream | undefined {
   return output.streams?.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
 }
 
+/**
+ * Size and modification time of an input, checked as statInput() checks it (a URL has
+ * none); a zero-byte file is `EMPTY_FILE`.
+ */
+export async function readInputInfo(path: string): Promise<{ size: number; mtimeMs: number }> {
+  // A URL is read by ffmpeg as it is: there is no file to look at first.
+  if (isUrl(path)) return { size: 0, mtimeMs: 0 };
+  const info = await statInput(path);
+  if (info.size === 0) throw new IngestError('EMPTY_FILE', path, `${path}: the file is empty (0 bytes)`);
+  return info;
+}
+
+/**
+ * The error for an input that FFmpeg could not open (`detail`: its last words): a 404 is
+ * `ENOENT`, a file that starts like a video container `CORRUPT`, anything else `NOT_A_VIDEO`.
+ */
+export async function classifyOpenFailure(path: string, detail: string, cause: unknown): Promise<IngestError> {
+  const url = isUrl(path);
+  let head: Uint8Array = new Uint8Array();
+  try {
+    if (!url) head = await readHead(path);
+  } catch {
+    // Unreadable: classified as not a video below.
+  }
+  if (url && /\b(404|410)\b|Not Found/i.test(detail)) return new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause });
+  if (url && NETWORK_FAILURE.test(detail)) return new IngestError('NETWORK', path, `${path}: the server cannot be reached (${detail})`, { cause });
+  if (looksLikeContainer(head)) {
+    return new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause });
+  }
+  return new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause });
+}
+
 /** Checks and converts ffprobe's JSON (or parseFfmpegInfo's) into a ProbeResult. */
-function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
+export function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
   const streams = output.streams ?? [];
   const video = videoStream(output);
   // A still image (png_pipe, jpeg_pipe, image2, whatever its name says) has a "video" stream of one picture.
@@ -314,7 +342,7 @@ function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, outp
   }
   const codec = video.codec_name;
   if (!codec || codec === 'unknown' || codec === 'none') {
-    const tag = (video as { codec_tag_string?: string }).codec_tag_string;
+    const tag = video.codec_tag_string;
     throw new IngestError('UNSUPPORTED', path, `${path}: unknown video codec${tag ? ` '${tag}'` : ''}; this ffmpeg cannot decode it`);
   }
 

@@ -34,6 +34,7 @@ function embedHeader(result: EmbedResult): Record<string, unknown> {
     ...(result.label !== undefined ? { label: result.label } : {}),
     backbone: result.backbone,
     ...(result.backend ? { backend: result.backend } : {}),
+    ...(result.decoder ? { decoder: result.decoder } : {}),
     dim: result.dim,
   };
 }

@@ -6,6 +6,7 @@ import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '..
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
 import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
+import { createDecoder } from '../ingest/decoders.js';
 import { debug } from '../log.js';
 import type { RunnerEntry } from './entry.js';
 
@@ -41,8 +42,15 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
   });
   try {
     const side = checkSize(size, embedder.inputSize);
-    debug('runner: backbone %s on %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason);
-    return new LocalRunner(embedder, ingestStages, { ...rest, size: side, store: cache === false ? undefined : new EmbeddingCache(cache) });
+    const decoder = await createDecoder(rest.decoder ?? 'auto');
+    debug('runner: backbone %s on %s (%s); decoder %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason, decoder.name, decoder.reason);
+    return new LocalRunner(embedder, ingestStages, {
+      ...rest,
+      decoder: decoder.name,
+      resolvedDecoder: { name: decoder.name, reason: decoder.reason },
+      size: side,
+      store: cache === false ? undefined : new EmbeddingCache(cache),
+    });
   } catch (error) {
     await embedder.dispose();
     throw error;
@@ -70,6 +78,8 @@ export const local: RunnerEntry = {
       fit: o.fit,
       concurrency: o.concurrency,
       threads: o.threads,
+      decoder: o.decoder,
+      seek: o.seek,
       batch: o.batch,
       inferenceConcurrency: INFERENCE_CONCURRENCY,
       timeoutMs: o.timeoutMs,

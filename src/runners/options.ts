@@ -8,12 +8,14 @@
 import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
+import { DECODER_REQUESTS, type DecoderRequest } from '../ingest/decoders.js';
 import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
 import { engineRequests, type EngineRequest } from '../engines/index.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
-import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** A run across machines: the Redis that holds the queue (`remote` in the options). */
 export interface RemoteSettings {
@@ -82,12 +84,26 @@ export interface PipelineOptions {
    */
   concurrency?: number;
   /**
-   * ffmpeg decoding threads per decode; 0 lets ffmpeg choose (one per core). Measured on
-   * 2 cores over the benchmark set (`npm run bench:compare`), ffmpeg's choice beat one
-   * thread per decode by about 1.1x end to end, so it is the default.
+   * Decoding threads per decode; 0 lets the decoder choose: ffmpeg's choice (one per core)
+   * for `cli`, where it beat one thread per decode by about 1.1x end to end on 2 cores
+   * (`npm run bench:compare`), and 1 for `libav`, whose decodes run side by side
+   * (`npm run bench:decode`).
    * @default 0
    */
   threads?: number;
+  /**
+   * Who decodes: `libav` (FFmpeg's libraries in-process, through the optional dependency
+   * node-av; decodes only the packets the frames need), `cli` (an ffmpeg process per video),
+   * or `auto`: libav when node-av loads, else cli.
+   * @default 'auto'
+   */
+  decoder?: DecoderRequest;
+  /**
+   * `exact`: the frame on display at each planned timestamp. `keyframe`: the nearest
+   * keyframe, decoding keyframes only (for long videos; records give the real timestamps).
+   * @default 'exact'
+   */
+  seek?: SeekMode;
   /**
    * Clips per backbone call.
    * @default 4
@@ -136,6 +152,8 @@ export interface ResolvedOptions {
   backend: BackendRequest;
   concurrency: number;
   threads: number;
+  decoder: DecoderRequest;
+  seek: SeekMode;
   batch: number;
   workers: number | undefined;
   cache: string | false;
@@ -173,6 +191,8 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
+  // Jobs carry no seek mode yet: workers decode exact frames.
+  if (options.seek === 'keyframe' && options.remote !== undefined) throw conflict('seek', 'remote', "workers decode exact frames; 'keyframe' runs locally only");
   if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function') throw invalid('onPrepare', 'a function', options.onPrepare);
   return {
     backbone,
@@ -184,6 +204,8 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
+    decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, DECODER_REQUESTS),
+    seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, ['exact', 'keyframe'] as const),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     cache,

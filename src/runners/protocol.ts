@@ -46,7 +46,7 @@ export interface JobData {
 
 /** A job's return value. */
 export type JobResult =
-  | { v: number; host: string; video: { clips: CachedClip[]; frames: number; dim: number; embeddings: string; cached: boolean; backend?: string } }
+  | { v: number; host: string; video: { clips: CachedClip[]; frames: number; dim: number; embeddings: string; cached: boolean; backend?: string; decoder?: string } }
   | { v: number; host: string; error: { code: RecordErrorCode; message: string } };
 
 /** The job id of one video under one set of settings (BullMQ ids may not hold ':' or be integers). */
@@ -66,9 +66,9 @@ export function jobData(item: EmbedItem, settings: JobSettings, backboneId: stri
 /** A worker's result for the frames or error record its local runner gave. */
 export function encodeResult(host: string, outcome: VideoFrames | ErrorRecord): JobResult {
   if ('error' in outcome) return { v: PROTOCOL_VERSION, host, error: outcome.error };
-  const { clips, frames, dim, embeddings, cached, backend } = outcome;
+  const { clips, frames, dim, embeddings, cached, backend, decoder } = outcome;
   const bytes = Buffer.from(embeddings.buffer, embeddings.byteOffset, embeddings.byteLength);
-  return { v: PROTOCOL_VERSION, host, video: { clips, frames, dim, embeddings: bytes.toString('base64'), cached, ...(backend ? { backend } : {}) } };
+  return { v: PROTOCOL_VERSION, host, video: { clips, frames, dim, embeddings: bytes.toString('base64'), cached, ...(backend ? { backend } : {}), ...(decoder ? { decoder } : {}) } };
 }
 
 /** What a coordinator makes of a job's return value; a result it cannot read is a `QueueError`. */
@@ -90,7 +90,7 @@ export function decodeResult(path: string, value: unknown): { host: string; outc
   new Uint8Array(embeddings.buffer).set(bytes);
   return {
     host: result.host,
-    outcome: { path, clips: video.clips, frames: video.frames, dim: video.dim, embeddings, cached: video.cached, ...(video.backend ? { backend: video.backend } : {}) },
+    outcome: { path, clips: video.clips, frames: video.frames, dim: video.dim, embeddings, cached: video.cached, ...(video.backend ? { backend: video.backend } : {}), ...(video.decoder ? { decoder: video.decoder } : {}) },
   };
 }
 

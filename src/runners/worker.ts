@@ -16,6 +16,7 @@
  *   with a `QueueError`.
  */
 import { hostname } from 'node:os';
+import { createDecoder } from '../ingest/decoders.js';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
 import { stableStringify, EmbeddingCache } from '../embedding/cache.js';
@@ -34,7 +35,7 @@ import { encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult
  * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`
  * is the decode timeout for jobs whose coordinator set none).
  */
-export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
+export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
   /** The Redis that holds the queue: `redis://host:6379[/db]`. */
   redis: string;
   /** @default 'framewise' */
@@ -90,7 +91,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const signal = checkSignal('signal', options.signal);
   const { onProgress } = options;
   // The backbone flags mean what they mean for a local run; the frames come with each job.
-  const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
+  const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, decoder: options.decoder, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
   const host = hostname();
   const name = `framewise@${host}:${process.pid}`;
 
@@ -103,6 +104,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     signal,
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
+  const decoder = await createDecoder(resolved.decoder);
   // One local runner per distinct job settings, all over the one backbone.
   const runners = new Map<string, LocalRunner>();
   const runnerFor = (settings: JobData['settings']): LocalRunner => {
@@ -112,7 +114,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       runner = new LocalRunner(
         embedder,
         ingestStages,
-        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, store },
+        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store },
         false,
       );
       runners.set(key, runner);

@@ -62,6 +62,8 @@ export interface EmbedResult {
   cached: boolean;
   /** The tfjs backend that computed the embeddings (recorded in the cache). */
   backend?: string;
+  /** The decoder that decoded the frames: `libav` or `cli` (for a cache hit, the one that decoded them then). */
+  decoder?: string;
 }
 
 /**
@@ -80,6 +82,8 @@ export interface Pipeline {
   readonly sampling: Sampling;
   /** The engine (`none` until the backbone is first needed, when every result so far came from the cache). */
   readonly backend: { name: string; reason: string };
+  /** The decoder (`libav` or `cli`) and why; an `auto` that fell back to the CLI says so. */
+  readonly decoder?: { name: string; reason: string };
   /**
    * Embeds files, folders and manifests (or entries from `discoverInputs`), one result or
    * error record per video, in a stable order.
@@ -129,6 +133,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
     embeddings: video.embeddings,
     cached: video.cached,
     ...(video.backend ? { backend: video.backend } : {}),
+    ...(video.decoder ? { decoder: video.decoder } : {}),
   };
 }
 
@@ -176,6 +181,9 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     sampling: resolved.sampling,
     get backend() {
       return runner?.backend ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' };
+    },
+    get decoder() {
+      return runner?.decoder;
     },
     async *embed(inputs, embedOptions = {}) {
       if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);

@@ -60,6 +60,15 @@ describe('framewise embed', () => {
     expect(first.stderr).toMatch(/6 ok, 0 failed, 0 from cache, 6 decoded/);
   });
 
+  it('records name the decoder; without node-av (FRAMEWISE_LIBAV=off) auto says once that it uses the CLI', async () => {
+    expect(jsonl<{ decoder: string }>(first.text).map((l) => l.decoder)).toEqual(Array(6).fill('libav'));
+    const out = join(dir, 'no-libav.jsonl');
+    const run = await runCli(['embed', join(samples, 'forward'), '--out', out, '--no-cache', '--frames', String(T)], { FRAMEWISE_LIBAV: 'off' });
+    expect(run.code).toBe(0);
+    expect(run.stderr.match(/node-av did not load \(turned off by FRAMEWISE_LIBAV\); decoding with the ffmpeg CLI/g)).toHaveLength(1);
+    expect(jsonl<{ decoder: string }>(readFileSync(out, 'utf8')).map((l) => l.decoder)).toEqual(['cli', 'cli', 'cli']);
+  });
+
   it('a second run over the cache decodes nothing and writes identical embeddings', async () => {
     const out = join(dir, 'second.jsonl');
     const run = await runCli(['embed', samples, '--out', out, '--frame-embeddings', ...common]);

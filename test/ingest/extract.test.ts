@@ -294,7 +294,7 @@ describe('extractClips() processes', () => {
     const path = stuckInput(marker);
     const p = await probe(fixture(COUNTER.path));
     const controller = new AbortController();
-    const running = extractClips(path, planClips(p, { kind: 'uniform', frames: 4 }), { probe: { ...p, path }, signal: controller.signal });
+    const running = extractClips(path, planClips(p, { kind: 'uniform', frames: 4 }), { probe: { ...p, path }, signal: controller.signal, decoder: 'cli' });
     const settled = running.catch((e: unknown) => e);
     for (let i = 0; i < 200 && processesWith(marker).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(processesWith(marker)).toHaveLength(1);
@@ -310,7 +310,7 @@ describe('extractClips() processes', () => {
     const marker = `framewise-timeout-${process.pid}-${Date.now()}`;
     const path = stuckInput(marker);
     const p = await probe(fixture(COUNTER.path));
-    const error = await extractClips(path, planClips(p, { kind: 'uniform', frames: 2 }), { probe: { ...p, path }, timeoutMs: 300 }).catch((e: unknown) => e);
+    const error = await extractClips(path, planClips(p, { kind: 'uniform', frames: 2 }), { probe: { ...p, path }, timeoutMs: 300, decoder: 'cli' }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('TIMEOUT');
     expect(processesWith(marker)).toEqual([]);
   });

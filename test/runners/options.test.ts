@@ -14,7 +14,7 @@ describe('resolveOptions()', () => {
     const resolved = resolveOptions();
     expect(resolved).toMatchObject({
       backbone: 'mobilenet_v2', frames: 16, size: undefined, fit: 'cover', sampling: { kind: 'uniform', frames: 16 },
-      engine: 'auto', backend: 'auto', threads: 0, batch: 4, workers: undefined, cache: '/tmp/fw-cache', timeoutMs: undefined,
+      engine: 'auto', backend: 'auto', threads: 0, decoder: 'auto', seek: 'exact', batch: 4, workers: undefined, cache: '/tmp/fw-cache', timeoutMs: undefined,
     });
     expect(resolved.concurrency).toBeGreaterThanOrEqual(1);
     expect(resolved.concurrency).toBeLessThanOrEqual(2);
@@ -42,6 +42,9 @@ describe('resolveOptions()', () => {
     ['engine', { engine: 'torch' }, /one of 'auto', 'onnx', 'tfjs' for `engine` but received 'torch'/],
     ['concurrency 0', { concurrency: 0 }, /a positive integer for `concurrency`/],
     ['threads -1', { threads: -1 }, /a non-negative integer for `threads`/],
+    ['decoder', { decoder: 'gpu' }, /one of 'auto', 'libav', 'cli' for `decoder` but received 'gpu'/],
+    ['seek', { seek: 'nearest' }, /one of 'exact', 'keyframe' for `seek` but received 'nearest'/],
+    ['seek keyframe with remote', { seek: 'keyframe', remote: { redis: 'redis://localhost:6379' } }, /`seek`.*`remote`/],
     ['batch "4"', { batch: '4' }, /a positive integer for `batch` but received '4'/],
     ['workers 1.5', { workers: 1.5 }, /a non-negative integer for `workers`/],
     ['cache ""', { cache: '' }, /a folder path or false for `cache`/],

@@ -53,6 +53,29 @@ describe('createPipeline()', () => {
     expect(events.at(-1)).toMatchObject({ final: true, videosDone: 4, videosTotal: 4, failures: 1, failuresByCode: { EMPTY_FILE: 1 } });
   });
 
+  it('records name the decoder; libav and cli give embeddings within 1e-3', async () => {
+    const videos = [join(samples, 'forward', 'zoom-pal.mp4'), fixture('edge/counter.mp4'), fixture('edge/rotated.mp4')];
+    const run = async (decoder: 'libav' | 'cli'): Promise<EmbedResult[]> => {
+      const pipeline = await createPipeline({ frames: 4, cache: false, decoder });
+      try {
+        const out: EmbedResult[] = [];
+        for await (const r of pipeline.embed(videos)) if (!isErrorRecord(r)) out.push(r);
+        return out;
+      } finally {
+        await pipeline.close();
+      }
+    };
+    const [libav, cli] = [await run('libav'), await run('cli')];
+    expect(libav.map((r) => r.decoder)).toEqual(['libav', 'libav', 'libav']);
+    expect(cli.map((r) => r.decoder)).toEqual(['cli', 'cli', 'cli']);
+    for (let v = 0; v < videos.length; v++) {
+      expect(libav[v].clips[0].timestamps).toEqual(cli[v].clips[0].timestamps);
+      const a = libav[v].clips[0].frames;
+      const b = cli[v].clips[0].frames;
+      expect(a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0)).toBeLessThan(1e-3);
+    }
+  });
+
   it('sends progress at least every second while one long video decodes', async () => {
     // tfjs-wasm (in its workers): slow enough that one video outlasts several heartbeats.
     const slow = await createPipeline({ frames: 96, cache: false, batch: 1, concurrency: 1, engine: 'tfjs' });

@@ -1,0 +1,543 @@
+/**
+ * The in-process decoder (`decoder: 'libav'`): FFmpeg's libraries through node-av, an
+ * optional dependency imported only when this decoder is asked for.
+ *
+ * probe: one `avformat_open_input` (plus `find_stream_info` where the container leaves the
+ * stream's format unknown), read into the shape ffprobe's JSON has and checked by the same
+ * code as the CLI path's, so both give the same `ProbeResult` and the same error codes.
+ *
+ * decode: the video is read in stretches. A stretch starts at the keyframe before a target
+ * (a seek, except at the file's start) and reads packets, kept in memory, until every target
+ * up to some keyframe is settled (that keyframe and 16 packets past it read, enough for an
+ * open GOP's leading frames) and the next target looks to lie two GOPs or more ahead. The
+ * pure planner (decode-plan.ts) then says which of those packets to feed, with which
+ * `skip_frame`, and where to drain. Only the frames the plan names are converted (swscale
+ * to rgb24, then sharp turns them as the display matrix says and resizes them).
+ *
+ * The event loop: demuxing is synchronous on files (a packet takes microseconds; the loop
+ * yields every 10 ms) and asynchronous on URLs; decoding, conversion and resizing run
+ * on libuv's pool. An abort is seen between two packets. Every packet, frame and context is
+ * freed in `finally`.
+ */
+import type * as NodeAv from 'node-av';
+import type { CodecContext, FormatContext, Frame, Packet, SoftwareScaleContext, Stream } from 'node-av';
+import { FfmpegError, IngestError } from '../errors.js';
+import { debug } from '../log.js';
+import { planDecode, type PacketEntry, type SeekMode } from './decode-plan.js';
+import { isUrl } from './ffmpeg.js';
+import { classifyOpenFailure, fromFfprobe, readInputInfo, type FfprobeOutput, type FfprobeStream } from './probe.js';
+import type { Fit, ProbeResult } from './types.js';
+
+type Av = typeof NodeAv;
+
+let loading: Promise<Av> | undefined;
+
+/**
+ * Imports node-av once; rejects when it is not installed or its binary does not load, or
+ * when `FRAMEWISE_LIBAV=off` keeps it from loading (then `auto` decodes with the CLI).
+ */
+export function loadLibav(): Promise<Av> {
+  const off = process.env.FRAMEWISE_LIBAV?.trim();
+  if (off === 'off' || off === '0') return Promise.reject(new Error('turned off by FRAMEWISE_LIBAV'));
+  if (!loading) {
+    loading = import('node-av').then((av) => {
+      // Library code never prints: FFmpeg's own log goes to debuglog.
+      av.Log.setLevel(av.AV_LOG_ERROR);
+      av.Log.setCallback((_level, message) => debug('libav: %s', message.trim()));
+      return av;
+    });
+    loading.catch(() => undefined);
+  }
+  return loading;
+}
+
+/** What one decode did, for benchmarks and debugging. */
+export interface DecodeStats {
+  packetsRead: number;
+  /** Packets fed in full / fed with skip_frame=noref. */
+  packetsFed: number;
+  packetsNoref: number;
+  framesDecoded: number;
+  framesConverted: number;
+  seeks: number;
+}
+
+/** A decoded frame chosen for a target: its time, and its picture at the display size, resized. */
+export interface LibavFrame {
+  pts: number;
+  image: Promise<Buffer>;
+}
+
+/** Settled targets need this many packets read past the keyframe that settles them. */
+const REORDER_PACKETS = 16;
+/** A stretch never holds more packets than this (bytes: see MAX_STRETCH_BYTES). */
+const MAX_STRETCH_PACKETS = 4096;
+const MAX_STRETCH_BYTES = 64 * 2 ** 20;
+/** Targets at least this far apart on average (seconds) are decoded by two decoders at once. */
+const SPLIT_GAP_S = 10;
+/** Synchronous reading yields to the event loop after this long. */
+const YIELD_AFTER_MS = 10;
+const EPS = 1e-6;
+
+interface Opened {
+  fmt: FormatContext;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens an input for reading; `interrupt()` on abort or timeout stops a blocking open or
+ * read. The caller closes it.
+ */
+async function openInput(av: Av, path: string, signal: AbortSignal | undefined, timeoutMs: number | undefined, command: string): Promise<Opened & { stop(): unknown }> {
+  const fmt = new av.FormatContext();
+  fmt.allocContext();
+  let stopped: unknown;
+  const stop = (reason: unknown): void => {
+    if (stopped !== undefined) return;
+    stopped = reason;
+    fmt.interrupt();
+  };
+  const onAbort = (): void => stop(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = timeoutMs !== undefined ? setTimeout(() => stop(new FfmpegError({ command, exitCode: null, signal: null, stderr: '', timeoutMs }, 'TIMEOUT')), timeoutMs) : undefined;
+  timer?.unref?.();
+  let opened = false;
+  const close = async (): Promise<void> => {
+    signal?.removeEventListener('abort', onAbort);
+    if (timer) clearTimeout(timer);
+    if (opened) await fmt.closeInput();
+    fmt.freeContext();
+  };
+  try {
+    const ret = await fmt.openInput(isUrl(path) ? path : `file:${path}`);
+    if (stopped !== undefined) throw stopped;
+    if (ret < 0) throw new OpenError(ret, av.FFmpegError.strerror(ret));
+    opened = true;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    fmt,
+    close,
+    stop: () => {
+      if (stopped !== undefined) throw stopped;
+      return undefined;
+    },
+  };
+}
+
+class OpenError extends Error {
+  constructor(
+    readonly ret: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function seconds(ts: bigint, tb: { num: number; den: number }, nopts: bigint): number | undefined {
+  return ts === nopts || tb.den === 0 ? undefined : (Number(ts) * tb.num) / tb.den;
+}
+
+function rational(r: { num: number; den: number }): string {
+  return `${r.num}/${r.den}`;
+}
+
+/** Clockwise degrees from a display matrix (nine int32, 16.16 fixed point), as ffprobe gives `rotation` (counter-clockwise). */
+export function displayMatrixRotation(matrix: Int32Array): number {
+  const scale0 = Math.hypot(matrix[0], matrix[3]);
+  const scale1 = Math.hypot(matrix[1], matrix[4]);
+  if (scale0 === 0 || scale1 === 0) return 0;
+  return -(Math.atan2(matrix[1] / scale1, matrix[0] / scale0) * 180) / Math.PI;
+}
+
+function sideMatrix(data: Buffer | null): Int32Array | undefined {
+  if (!data || data.byteLength < 36) return undefined;
+  const copy = new Uint8Array(36);
+  copy.set(data.subarray(0, 36));
+  return new Int32Array(copy.buffer);
+}
+
+/** The streams of an open input, in the shape ffprobe's JSON has. */
+function describe(av: Av, fmt: FormatContext): FfprobeOutput {
+  const tbSeconds = (ts: bigint, tb: { num: number; den: number }): string | undefined => {
+    const s = seconds(ts, tb, av.AV_NOPTS_VALUE);
+    return s === undefined ? undefined : s.toFixed(6); // as ffprobe prints them
+  };
+  const streams: FfprobeStream[] = fmt.streams.map((stream) => {
+    const par = stream.codecpar;
+    const type = par.codecType === av.AVMEDIA_TYPE_VIDEO ? 'video' : par.codecType === av.AVMEDIA_TYPE_AUDIO ? 'audio' : par.codecType === av.AVMEDIA_TYPE_SUBTITLE ? 'subtitle' : 'data';
+    const out: FfprobeStream = { codec_type: type, codec_name: av.avGetCodecName(par.codecId) ?? 'unknown' };
+    if (type !== 'video') return out;
+    const matrix = sideMatrix(par.getCodedSideData(av.AV_PKT_DATA_DISPLAYMATRIX));
+    Object.assign(out, {
+      width: par.width,
+      height: par.height,
+      pix_fmt: (par.format as number) >= 0 ? (av.avGetPixFmtName(par.format as NodeAv.AVPixelFormat) ?? undefined) : undefined,
+      r_frame_rate: rational(stream.rFrameRate),
+      avg_frame_rate: rational(stream.avgFrameRate),
+      start_time: tbSeconds(stream.startTime, stream.timeBase),
+      duration: tbSeconds(stream.duration, stream.timeBase),
+      nb_frames: stream.nbFrames > 0n ? String(stream.nbFrames) : undefined,
+      disposition: { attached_pic: stream.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC) ? 1 : 0 },
+      side_data_list: matrix ? [{ rotation: displayMatrixRotation(matrix) }] : [],
+      codec_tag_string: par.codecTagString ?? undefined,
+    });
+    if (!av.Codec.findDecoder(par.codecId)) out.codec_name = 'none';
+    return out;
+  });
+  const us = { num: 1, den: 1_000_000 };
+  return { streams, format: { format_name: fmt.iformat?.name ?? undefined, duration: tbSeconds(fmt.duration, us), start_time: tbSeconds(fmt.startTime, us) } };
+}
+
+/** `probe()` in-process. Arguments are checked by the caller. */
+export async function probeLibav(path: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<ProbeResult> {
+  const av = await loadLibav();
+  const info = await readInputInfo(path);
+  signal?.throwIfAborted();
+  let input: Opened & { stop(): unknown };
+  try {
+    input = await openInput(av, path, signal, timeoutMs, `libav probe ${path}`);
+  } catch (error) {
+    if (!(error instanceof OpenError)) throw error;
+    throw await classifyOpenFailure(path, error.message, error);
+  }
+  try {
+    const ret = await input.fmt.findStreamInfo();
+    input.stop();
+    if (ret < 0) debug('libav: find_stream_info on %s: %s', path, av.FFmpegError.strerror(ret));
+    return fromFfprobe(path, info, describe(av, input.fmt));
+  } finally {
+    await input.close();
+  }
+}
+
+export interface LibavDecodeOptions {
+  signal?: AbortSignal;
+  timeoutMs: number;
+  threads: number;
+  seek: SeekMode;
+  /** Width and height of the resized frames, and how they fit. */
+  size: number;
+  fit: Fit;
+  resize(raw: Buffer, width: number, height: number, rotation: number): Promise<Buffer>;
+  onStats?: (stats: DecodeStats) => void;
+}
+
+export interface LibavDecodeResult {
+  /** The frames chosen, ascending by pts. */
+  frames: LibavFrame[];
+  decodeErrors: string[];
+  /** Set when reading stopped early on an error (not at the end of the file). */
+  failure?: string;
+}
+
+/** A packet read, kept while its stretch is planned and decoded. */
+interface Held {
+  entry: PacketEntry;
+  packet: Packet | null;
+  size: number;
+}
+
+/**
+ * Decodes the frames for `targets` (search targets, ascending) from `path`. An abort rejects
+ * at once; the decode itself stops at its next packet and frees what it holds.
+ */
+export function decodeLibav(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+  // Sparse targets (long videos) are independent seeks: two decoders take half each, so
+  // they run on two cores.
+  const meanGap = targets.length > 1 ? (targets[targets.length - 1] - targets[0]) / (targets.length - 1) : 0;
+  const halves = targets.length >= 4 && meanGap >= SPLIT_GAP_S ? [targets.slice(0, targets.length >> 1), targets.slice(targets.length >> 1)] : [targets];
+  const work = Promise.all(halves.map((part) => decodeStretches(path, info, part, options))).then((results) => ({
+    frames: results.flatMap((r) => r.frames).sort((a, b) => a.pts - b.pts),
+    decodeErrors: results.flatMap((r) => r.decodeErrors).slice(0, 20),
+    failure: results.find((r) => r.failure)?.failure,
+  }));
+  const { signal } = options;
+  if (!signal) return work;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+async function decodeStretches(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+  const av = await loadLibav();
+  const { signal, seek: mode } = options;
+  signal?.throwIfAborted();
+  // Never open a FIFO: its open blocks a thread of libuv's pool until a writer comes.
+  await readInputInfo(path);
+  const url = isUrl(path);
+  const input = await openInput(av, path, signal, options.timeoutMs, `libav decode ${path}`).catch((error: unknown) => {
+    if (error instanceof OpenError) throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, { cause: error });
+    throw error;
+  });
+  const { fmt } = input;
+  const stats: DecodeStats = { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 };
+  const decodeErrors: string[] = [];
+  const frames: LibavFrame[] = [];
+  let failure: string | undefined;
+  let ctx: CodecContext | undefined;
+  let sws: SoftwareScaleContext | undefined;
+  let swsKey = '';
+  const packet = new av.Packet();
+  packet.alloc();
+  const frame = new av.Frame();
+  frame.alloc();
+  const rgb = new av.Frame();
+  rgb.alloc();
+  const held: Held[] = [];
+  const freeHeld = (): void => {
+    for (const h of held) h.packet?.free();
+    held.length = 0;
+  };
+  const check = (): void => {
+    input.stop();
+    signal?.throwIfAborted();
+  };
+
+  try {
+    const pick = (): Stream | undefined => fmt.streams.find((s) => s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC));
+    let stream = pick();
+    if (!stream || stream.codecpar.width === 0) {
+      // MPEG-TS and raw streams say nothing before a look at the packets (a decoder finds
+      // its pixel format itself: an MP4 needs no look).
+      await fmt.findStreamInfo();
+      check();
+      stream = pick();
+    }
+    if (!stream) throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream`);
+    const codec = av.Codec.findDecoder(stream.codecpar.codecId);
+    if (!codec) throw new IngestError('UNSUPPORTED', path, `${path}: no decoder for ${av.avGetCodecName(stream.codecpar.codecId) ?? 'this codec'} in libav`);
+    ctx = new av.CodecContext();
+    ctx.allocContext3(codec);
+    ctx.parametersToContext(stream.codecpar);
+    ctx.pktTimebase = stream.timeBase;
+    ctx.threadCount = options.threads;
+    const opened = await ctx.open2(codec);
+    if (opened < 0) throw new IngestError('UNSUPPORTED', path, `${path}: libav cannot open the ${codec.name} decoder (${av.FFmpegError.strerror(opened)})`);
+    const tb = stream.timeBase;
+    const index = stream.index;
+    const time = (ts: bigint): number | undefined => seconds(ts, tb, av.AV_NOPTS_VALUE);
+    // TorchCodec's rule: decode through when the next keyframe is within the decoder's delay.
+    const reach = Math.max(0, ctx.hasBFrames + Math.max(1, ctx.threadCount) - 1);
+    const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0 : 1;
+    const codecCtx = ctx;
+
+    let skip = 'default';
+    const setSkip = (value: 'default' | 'noref'): void => {
+      if (value === skip) return;
+      codecCtx.setOption('skip_frame', value);
+      skip = value;
+    };
+
+    /** Converts a decoded frame to rgb24 at its coded size, then rotates and resizes it. */
+    const convert = async (decoded: Frame, pts: number): Promise<void> => {
+      const key = `${decoded.width}x${decoded.height}/${decoded.format}`;
+      if (key !== swsKey) {
+        sws?.freeContext();
+        sws = new av.SoftwareScaleContext();
+        sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BILINEAR);
+        rgb.unref();
+        rgb.format = av.AV_PIX_FMT_RGB24;
+        rgb.width = decoded.width;
+        rgb.height = decoded.height;
+        rgb.allocBuffer();
+        swsKey = key;
+      }
+      await sws!.scaleFrame(rgb, decoded);
+      const raw = rgb.toBuffer();
+      const image = options.resize(raw, decoded.width, decoded.height, info.rotation);
+      image.catch(() => undefined); // awaited by the caller
+      frames.push({ pts, image });
+      stats.framesConverted++;
+    };
+
+    /** Receives every frame the decoder has ready; `onFrame` decides which to keep. */
+    const receive = async (onFrame: (pts: number | undefined) => boolean): Promise<boolean> => {
+      for (;;) {
+        const ret = await codecCtx.receiveFrame(frame);
+        if (ret === av.AVERROR_EAGAIN || ret === av.AVERROR_EOF) return ret === av.AVERROR_EOF;
+        if (ret < 0) {
+          decodeErrors.push(`decode: ${av.FFmpegError.strerror(ret)}`);
+          return false;
+        }
+        stats.framesDecoded++;
+        if (frame.decodeErrorFlags !== 0) decodeErrors.push(`frame at ${time(frame.bestEffortTimestamp)?.toFixed(6)} s decoded with errors`);
+        const pts = time(frame.bestEffortTimestamp) ?? time(frame.pts);
+        if (onFrame(pts)) await convert(frame, pts ?? 0);
+        frame.unref();
+      }
+    };
+
+    let lastYield = performance.now();
+    /** Reads one packet of the video stream; false at the end or on a read error. */
+    const read = async (): Promise<boolean> => {
+      for (;;) {
+        const ret = url ? await fmt.readFrame(packet) : fmt.readFrameSync(packet);
+        if (ret < 0) {
+          if (ret !== av.AVERROR_EOF) failure = `reading stopped: ${av.FFmpegError.strerror(ret)}`;
+          return false;
+        }
+        stats.packetsRead++;
+        if (performance.now() - lastYield > YIELD_AFTER_MS) {
+          await new Promise(setImmediate);
+          lastYield = performance.now();
+        }
+        if (packet.streamIndex === index) return true;
+        packet.unref();
+      }
+    };
+
+    /** Seeks to the keyframe at or before `t` seconds (the file's start when t is before it). */
+    const seekTo = async (t: number): Promise<void> => {
+      const ts = BigInt(Math.floor((t * tb.den) / tb.num));
+      let ret = await fmt.seekFrame(index, ts, av.AVSEEK_FLAG_BACKWARD);
+      if (ret < 0) ret = await fmt.seekFrame(index, ts, (av.AVSEEK_FLAG_BACKWARD | av.AVSEEK_FLAG_ANY) as NodeAv.AVSeekFlag);
+      if (ret < 0) await fmt.seekFrame(-1, 0n, av.AVSEEK_FLAG_BYTE);
+      stats.seeks++;
+    };
+
+    let next = 0; // first target not served yet
+    let atStart = true; // the demuxer sits at the file's start
+    let ended = false;
+    while (next < targets.length) {
+      check();
+      // Position: from the start for early targets, else a seek (retried earlier when it lands late).
+      let from = targets[next] - preroll;
+      for (let attempt = 0; ; attempt++) {
+        freeHeld();
+        if (!atStart || from - info.startTime > 2) {
+          if (from - info.startTime <= 0) {
+            await seekTo(info.startTime - 1);
+          } else {
+            await seekTo(from);
+          }
+          atStart = false;
+        }
+        ended = await readStretch();
+        const firstKey = held.find((h) => h.entry.key);
+        const keyTime = firstKey ? (firstKey.entry.pts ?? firstKey.entry.dts) : undefined;
+        // Landed after the target's keyframe (inexact seeks: MPEG-TS): go back further.
+        if (atStart || from <= info.startTime || keyTime === undefined || keyTime <= targets[next] + EPS || attempt === 3) break;
+        from = Math.max(info.startTime - 1, from - 2 * (attempt + 1) * Math.max(1, preroll));
+      }
+      atStart = false;
+
+      // The targets this stretch settles.
+      const entries = held.map((h) => h.entry);
+      const settled = settledUpTo(entries, ended, mode);
+      let last = next;
+      while (last < targets.length && targets[last] <= settled + EPS) last++;
+      if (last === next) last = next + 1; // never stall: the next target takes what this stretch has
+      const stretchTargets = targets.slice(next, last);
+      const plan = planDecode(entries, stretchTargets, { mode, reach });
+      debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
+
+      for (const run of plan.runs) {
+        const want = new Set(plan.byDecodedTime ? [] : run.targets.map((i) => plan.expected[i]!));
+        const pending = run.targets.map((i) => stretchTargets[i]).sort((a, b) => a - b);
+        let lastFrame: Frame | undefined;
+        const onFrame = (pts: number | undefined): boolean => {
+          if (!plan.byDecodedTime) return pts !== undefined && [...want].some((w) => Math.abs(w - pts) < EPS);
+          // Missing pts: the first frame at or after each pending target, by decoded time.
+          let take = false;
+          while (pending.length > 0 && pts !== undefined && pts >= pending[0] - EPS) {
+            pending.shift();
+            take = true;
+          }
+          lastFrame?.free();
+          lastFrame = take ? undefined : (frame.clone() ?? undefined);
+          return take;
+        };
+        try {
+          for (let k = run.first; k < run.end; k++) {
+            const action = run.actions[k - run.first];
+            const h = held[k];
+            if (action === 'drop' || !h.packet) continue;
+            check();
+            setSkip(action === 'noref' ? 'noref' : 'default');
+            if (action === 'noref') stats.packetsNoref++;
+            else stats.packetsFed++;
+            const ret = await codecCtx.sendPacket(h.packet);
+            if (ret < 0 && ret !== av.AVERROR_EAGAIN) decodeErrors.push(`packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`);
+            await receive(onFrame);
+          }
+          setSkip('default');
+          await codecCtx.sendPacket(null); // drain
+          await receive(onFrame);
+          if (plan.byDecodedTime && pending.length > 0 && lastFrame) {
+            const pts = time(lastFrame.bestEffortTimestamp) ?? time(lastFrame.pts) ?? 0;
+            await convert(lastFrame, pts);
+          }
+        } finally {
+          lastFrame?.free();
+          codecCtx.flushBuffers();
+        }
+      }
+      next = last;
+    }
+    options.onStats?.(stats);
+    debug('libav %s: %o', path, stats);
+    frames.sort((a, b) => a.pts - b.pts);
+    return { frames, decodeErrors: decodeErrors.slice(0, 20), failure };
+
+    /** Reads one stretch into `held`; true when it reached the end of the input. */
+    async function readStretch(): Promise<boolean> {
+      let bytes = 0;
+      const keys: number[] = []; // positions of the keyframes in `held`
+      const at = (k: number): number | undefined => held[k].entry.pts ?? held[k].entry.dts;
+      for (;;) {
+        if (!(await read())) return true;
+        const pts = time(packet.pts);
+        const dts = time(packet.dts);
+        const entry: PacketEntry = { key: packet.isKeyframe };
+        if (pts !== undefined) entry.pts = pts;
+        if (dts !== undefined) entry.dts = dts;
+        // Keyframe mode feeds keyframes only: the rest need no copy.
+        held.push({ entry, packet: mode === 'exact' || entry.key ? packet.clone() : null, size: packet.size });
+        bytes += packet.size;
+        packet.unref();
+        if (entry.key) keys.push(held.length - 1);
+        const full = held.length >= MAX_STRETCH_PACKETS || bytes >= MAX_STRETCH_BYTES;
+        if (held.length >= 2 * MAX_STRETCH_PACKETS || bytes >= 2 * MAX_STRETCH_BYTES) return false;
+        // Settled up to the last keyframe (not the first packet) with enough packets past it.
+        const lastKey = keys.at(-1);
+        if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
+        const keyTime = at(lastKey);
+        if (keyTime === undefined) continue;
+        if (full) return false;
+        // Stop when the next target lies two GOPs or more past it.
+        let upcoming = next;
+        while (upcoming < targets.length && targets[upcoming] <= keyTime + EPS) upcoming++;
+        if (upcoming >= targets.length) return false;
+        const prevTime = keys.length >= 2 ? at(keys[keys.length - 2]) : undefined;
+        const gop = prevTime !== undefined && keyTime > prevTime ? keyTime - prevTime : 1;
+        if (targets[upcoming] - keyTime >= 2 * gop) return false;
+      }
+    }
+  } finally {
+    freeHeld();
+    packet.free();
+    frame.free();
+    rgb.free();
+    (sws as SoftwareScaleContext | undefined)?.freeContext();
+    ctx?.freeContext();
+    await input.close();
+  }
+}
+
+/**
+ * How far a stretch settles targets: up to its last keyframe with enough packets read past
+ * it (every target, at the end of the input).
+ */
+function settledUpTo(entries: readonly PacketEntry[], ended: boolean, mode: SeekMode): number {
+  if (ended) return Infinity;
+  const need = mode === 'keyframe' ? 0 : REORDER_PACKETS;
+  for (let k = entries.length - 1 - need; k > 0; k--) {
+    if (entries[k].key) return entries[k].pts ?? entries[k].dts ?? -Infinity;
+  }
+  return -Infinity;
+}
