@@ -38,6 +38,9 @@ const cli = (reason: string): VideoDecoder => ({
   decode: (path, plans, options) => extractCli(path, plans, options, (p) => probeCli(p, { signal: options.signal, timeoutMs: options.timeoutMs ?? 30_000 })),
 });
 
+/** Demuxers of raw elementary streams (`.h264`, `.hevc`, `.m4v`, `.mpv`, ...): no container, no timestamps. */
+const RAW_STREAM = /^(h264|hevc|vvc|m4v|mpegvideo|cavsvideo|avs2|avs3|vc1|obu)$/;
+
 /** Called with each libav decode's counts (benchmarks). */
 let statsListener: ((path: string, stats: DecodeStats) => void) | undefined;
 /** Benchmarks: receive each libav decode's counts (packets fed, frames decoded). */
@@ -50,7 +53,10 @@ const libav = (reason: string): VideoDecoder => ({
   reason,
   probe: (path, { signal, timeoutMs }) => probeLibav(path, signal, timeoutMs),
   async decode(path, plans, o) {
-    const info = o.probe ?? (await probeLibav(path, o.signal, 30_000));
+    const info = o.probe ?? (await probeLibav(path, o.signal, o.timeoutMs ?? 30_000));
+    // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
+    // its frame rate, so the CLI decodes it.
+    if (RAW_STREAM.test(info.formatName ?? '')) return cli(reason).decode(path, plans, { ...o, probe: info });
     const { period, targetOf, targets } = searchTargets(plans, info);
     const timeoutMs = o.timeoutMs ?? 60_000 + 2000 * info.duration;
     const result = await decodeLibav(path, info, targets, {

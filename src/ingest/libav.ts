@@ -25,7 +25,7 @@ import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { planDecode, type PacketEntry, type SeekMode } from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
-import { classifyOpenFailure, fromFfprobe, readInputInfo, type FfprobeOutput, type FfprobeStream } from './probe.js';
+import { classifyOpenFailure, fromFfprobe, listFrames, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
 import type { Fit, ProbeResult } from './types.js';
 
 type Av = typeof NodeAv;
@@ -183,12 +183,35 @@ function describe(av: Av, fmt: FormatContext): FfprobeOutput {
       disposition: { attached_pic: stream.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC) ? 1 : 0 },
       side_data_list: matrix ? [{ rotation: displayMatrixRotation(matrix) }] : [],
       codec_tag_string: par.codecTagString ?? undefined,
+      time_base: rational(stream.timeBase),
     });
     if (!av.Codec.findDecoder(par.codecId)) out.codec_name = 'none';
     return out;
   });
   const us = { num: 1, den: 1_000_000 };
   return { streams, format: { format_name: fmt.iformat?.name ?? undefined, duration: tbSeconds(fmt.duration, us), start_time: tbSeconds(fmt.startTime, us) } };
+}
+
+/** The durations (time-base units) of one stream's packets, read to the end: a raw stream's frame list. */
+async function packetDurations(av: Av, fmt: FormatContext, index: number, signal: AbortSignal | undefined): Promise<number[]> {
+  const durations: number[] = [];
+  const packet = new av.Packet();
+  packet.alloc();
+  try {
+    let lastYield = performance.now();
+    while (fmt.readFrameSync(packet) >= 0) {
+      if (packet.streamIndex === index) durations.push(Number(packet.duration));
+      packet.unref();
+      if (performance.now() - lastYield > YIELD_AFTER_MS) {
+        await new Promise(setImmediate);
+        signal?.throwIfAborted();
+        lastYield = performance.now();
+      }
+    }
+    return durations;
+  } finally {
+    packet.free();
+  }
 }
 
 /** `probe()` in-process. Arguments are checked by the caller. */
@@ -207,7 +230,10 @@ export async function probeLibav(path: string, signal: AbortSignal | undefined, 
     const ret = await input.fmt.findStreamInfo();
     input.stop();
     if (ret < 0) debug('libav: find_stream_info on %s: %s', path, av.FFmpegError.strerror(ret));
-    return fromFfprobe(path, info, describe(av, input.fmt));
+    const output = describe(av, input.fmt);
+    const raw = unlistedStream(output);
+    if (raw) listFrames(path, raw, await packetDurations(av, input.fmt, output.streams!.indexOf(raw), signal));
+    return fromFfprobe(path, info, output);
   } finally {
     await input.close();
   }

@@ -264,27 +264,42 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
     throw await classifyOpenFailure(path, detail, error);
   }
 
-  const video = videoStream(output);
-  if (video && !STILL_IMAGE.test(output.format?.format_name ?? '') && num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined) {
-    // A raw elementary stream: no header gives its length, so list its frames (demuxed, not
-    // decoded). Their durations come from the stream's own timing when it has some; ffmpeg
-    // decodes on that timeline, or at the guessed rate where there is none.
+  const raw = unlistedStream(output);
+  if (raw) {
     const { stdout } = await runProcess(
       ffprobe,
       ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=duration', '-print_format', 'csv=p=0', '-i', input],
       { signal, timeoutMs },
     );
-    // Durations in time-base units: integers, so their sum is exact.
     const durations = stdout.toString('utf8').split('\n').filter((line) => line.trim() !== '').map(Number);
-    const total = durations.reduce((sum, d) => sum + d, 0) * rate(video.time_base); // "1/1200000" → seconds per unit
-    video.nb_frames = String(durations.length);
-    if (durations.length > 0 && durations.every((d) => d > 0) && total > 0 && Number.isFinite(total)) {
-      video.duration = String(total);
-      video.avg_frame_rate = `${durations.length}/${total}`;
-    }
-    debug('probe %s: no duration in any header; %d frames listed, %s s', path, durations.length, video.duration ?? 'unknown');
+    listFrames(path, raw, durations);
   }
   return fromFfprobe(path, info, output);
+}
+
+/**
+ * The video stream of a raw elementary stream (`.h264`): no header gives its length, so its
+ * frames must be listed (demuxed, not decoded) before it can be planned. Undefined otherwise.
+ */
+export function unlistedStream(output: FfprobeOutput): FfprobeStream | undefined {
+  const video = videoStream(output);
+  if (!video || STILL_IMAGE.test(output.format?.format_name ?? '')) return undefined;
+  return num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined ? video : undefined;
+}
+
+/**
+ * Sets a raw stream's frame count, duration and rate from its packets' durations (in
+ * time-base units: integers, so their sum is exact). The decoders decode on that timeline, or
+ * at the guessed rate where the stream has no timing.
+ */
+export function listFrames(path: string, video: FfprobeStream, durations: number[]): void {
+  const total = durations.reduce((sum, d) => sum + d, 0) * rate(video.time_base); // "1/1200000" → seconds per unit
+  video.nb_frames = String(durations.length);
+  if (durations.length > 0 && durations.every((d) => d > 0) && total > 0 && Number.isFinite(total)) {
+    video.duration = String(total);
+    video.avg_frame_rate = `${durations.length}/${total}`;
+  }
+  debug('probe %s: no duration in any header; %d frames listed, %s s', path, durations.length, video.duration ?? 'unknown');
 }
 
 /** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
