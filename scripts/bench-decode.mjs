@@ -120,7 +120,8 @@ console.log(`load at end ${load()}`);
 /** The child: `set` decodes the files (16 frames each) at `concurrency`; `long` times one file, warm. */
 async function child([kind, decoder, seek, threadsArg, concurrencyArg, ...paths]) {
   const { extractClips, parseSampling, planClips, probe } = await import(path.join(root, 'dist', 'ingest', 'index.js'));
-  const { onDecodeStats, createDecoder } = await import(path.join(root, 'dist', 'ingest', 'decoders.js'));
+  const { createDecoder } = await import(path.join(root, 'dist', 'ingest', 'decoders.js'));
+  const { onDecodeStats } = await import(path.join(root, 'dist', 'ingest', 'decoders', 'libav.js'));
   await createDecoder('auto'); // loads node-av in every configuration, `none` included
   const threads = Number(threadsArg);
   const concurrency = Number(concurrencyArg);

@@ -6,7 +6,7 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { BACKENDS, checkQueueName, checkRedisUrl, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
+import { BACKENDS, checkQueueName, checkRedisUrl, DECODERS, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
@@ -17,7 +17,7 @@ export function backboneFlags(command: Command): Command {
     .option('--backend <backend>', `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`)
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
     .option('--threads <n>', 'decoding threads per decode (default: 0: ffmpeg\'s choice for cli, 1 for libav)')
-    .option('--decoder <d>', 'auto | libav (in-process, node-av) | cli (an ffmpeg per video) (default: auto, libav when node-av loads)')
+    .option('--decoder <d>', `auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
     .option('--seek <mode>', 'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)')
     .option('--batch <n>', 'Clips per backbone call (default: 4)')
     .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')

@@ -9,4 +9,5 @@ export { FITS } from '../ingest/types.js';
 export { HEADS } from '../model/heads/registry.js';
 export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
+export { DECODERS } from '../ingest/decoders.js';
 export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';

@@ -94,13 +94,13 @@ describe('libav and cli decoders agree', () => {
   it('createDecoder() names the decoder; auto takes libav when node-av loads', async () => {
     expect((await createDecoder('cli')).name).toBe('cli');
     expect((await createDecoder('libav')).name).toBe('libav');
-    expect(await createDecoder('auto')).toMatchObject({ name: 'libav', reason: 'auto: node-av loaded' });
+    expect(await createDecoder('auto')).toMatchObject({ name: 'libav', reason: 'auto: libav opened' });
   });
 
   it('auto falls back to the CLI, saying why, when node-av does not load (FRAMEWISE_LIBAV=off); libav then rejects', async () => {
     process.env.FRAMEWISE_LIBAV = 'off';
     try {
-      expect(await createDecoder('auto')).toMatchObject({ name: 'cli', reason: 'auto: node-av did not load (turned off by FRAMEWISE_LIBAV); decoding with the ffmpeg CLI' });
+      expect(await createDecoder('auto')).toMatchObject({ name: 'cli', reason: 'auto: node-av did not load (turned off by FRAMEWISE_LIBAV); decoding with the ffmpeg CLI, one process per video' });
       await expect(createDecoder('libav')).rejects.toMatchObject({ code: 'FFMPEG_NOT_FOUND' });
     } finally {
       delete process.env.FRAMEWISE_LIBAV;

@@ -1,0 +1,65 @@
+/** The `libav` decoder's registry entry: FFmpeg's libraries in-process through node-av (optional). */
+import type { DecoderEntry } from '../decoders.js';
+import type { DecodeStats } from '../libav.js';
+import { cli } from './cli.js';
+
+/** Demuxers of raw elementary streams (`.h264`, `.hevc`, `.m4v`, `.mpv`, ...): no container, no timestamps. */
+const RAW_STREAM = /^(h264|hevc|vvc|m4v|mpegvideo|cavsvideo|avs2|avs3|vc1|obu)$/;
+
+/** Called with each libav decode's counts (benchmarks). */
+let statsListener: ((path: string, stats: DecodeStats) => void) | undefined;
+/** Benchmarks: receive each libav decode's counts (packets fed, frames decoded). */
+export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => void) | undefined): void {
+  statsListener = listener;
+}
+
+export const libav: DecoderEntry = {
+  help: 'in-process FFmpeg through node-av, only the packets the plan needs',
+  async open(reason) {
+    const [{ decodeLibav, loadLibav, probeLibav }, { searchTargets }, { packClips, resizeFrame }] = await Promise.all([
+      import('../libav.js'),
+      import('../extract-plan.js'),
+      import('../clips.js'),
+    ]);
+    try {
+      await loadLibav();
+    } catch (error) {
+      throw new Error(`node-av did not load (${(error as Error).message.split('\n')[0]})`, { cause: error });
+    }
+    return {
+      name: 'libav',
+      reason,
+      probe: (path, { signal, timeoutMs }) => probeLibav(path, signal, timeoutMs),
+      async decode(path, plans, o) {
+        const info = o.probe ?? (await probeLibav(path, o.signal, o.timeoutMs ?? 30_000));
+        // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
+        // its frame rate, so the CLI decodes it.
+        if (RAW_STREAM.test(info.formatName ?? '')) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
+        const { period, targetOf, targets } = searchTargets(plans, info);
+        const timeoutMs = o.timeoutMs ?? 60_000 + 2000 * info.duration;
+        const result = await decodeLibav(path, info, targets, {
+          signal: o.signal,
+          timeoutMs,
+          // 0 (FFmpeg's choice) means one thread per core; libav decodes run beside each other, so 1.
+          threads: o.threads === 0 ? 1 : o.threads,
+          seek: o.seek,
+          size: o.size,
+          fit: o.fit,
+          resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
+          onStats: statsListener && ((stats) => statsListener?.(path, stats)),
+        });
+        return packClips(path, plans, result.frames, {
+          size: o.size,
+          seek: o.seek,
+          period,
+          targetOf,
+          damaged: result.failure !== undefined || result.decodeErrors.length > 0,
+          warnings: result.failure ? [`libav stopped part-way (${result.failure})`] : [],
+          decodeErrors: result.decodeErrors,
+          decoder: 'libav',
+          failure: result.failure,
+        });
+      },
+    };
+  },
+};
