@@ -151,12 +151,19 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     if (isAbort(error)) return 130;
     throw error;
   }
-  // Said once: `auto` found no node-av and decodes with the ffmpeg CLI.
-  const decoder = (resource as { decoder?: { name: string; reason: string } }).decoder;
-  if (flags.quiet !== true && decoder?.name === 'cli' && decoder.reason.startsWith('auto')) process.stderr.write(`framewise: ${decoder.reason}\n`);
+  // Said once, when the run has chosen its decoder (the pipeline opens its runner at the first
+  // embed()): `auto` found no node-av and decodes with the ffmpeg CLI.
+  let decoderSaid = false;
+  const sayDecoder = (): void => {
+    const decoder = (resource as { decoder?: { name: string; reason: string } }).decoder;
+    if (decoderSaid || !decoder) return;
+    decoderSaid = true;
+    if (flags.quiet !== true && decoder.name === 'cli' && decoder.reason.startsWith('auto')) process.stderr.write(`framewise: ${decoder.reason}\n`);
+  };
   // The run's last event (its final one) is the summary.
   let last: ProgressEvent | undefined;
   const onProgress = (event: ProgressEvent): void => {
+    sayDecoder();
     last = event;
     renderer.update(event);
   };
