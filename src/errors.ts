@@ -22,7 +22,7 @@ export type IngestErrorCode =
   | 'TOO_LARGE';
 
 /**
- * The codes an error record can carry: a closed list, each documented in the README.
+ * The codes an error record can carry: a closed list, each documented in docs/cli.md (Error codes).
  * `ABORTED` marks a video stopped by the run's signal; `WORKER_FAILED` a video whose job took
  * down its queue workers more often than they allow (`framewise worker --max-stalls`).
  */

@@ -1,7 +1,7 @@
 /**
  * Evaluation metrics: pure functions over class indices and probability vectors, no I/O.
  *
- * Conventions (documented in the README's "Evaluation" section):
+ * Conventions (documented in docs/evaluation.md):
  * - Every score is a fraction in [0, 1], never a percentage (MS-TCN prints x100; we do not).
  * - A ratio whose denominator is 0 is **0** (scikit-learn's `zero_division=0`): precision of a
  *   class never predicted, recall of a class that never occurs, F1 when precision + recall is 0,

@@ -1,7 +1,7 @@
 /**
  * Stratified, stable train/val/test splits of a labelled dataset, written as manifests.
  *
- * How a video is assigned (documented in the README's "Evaluation" section):
+ * How a video is assigned (documented in docs/evaluation.md):
  * 1. Each video gets a key: `sha256(seed + "\0" + label + "\0" + path relative to the dataset
  *    root)`, read as a number in [0, 1). The key depends only on the seed and the video itself,
  *    never on the other videos or on the order they were found in.
