@@ -12,6 +12,7 @@ import { trainHead } from '../../src/model/train.js';
 import type { HeadClassifier } from '../../src/model/classifier.js';
 import { fixture } from '../fixtures.js';
 import { cachedVideoEmbeddings, evenIndices, localEmbedder, prng, type TestEmbedder } from './helpers.js';
+import { argmaxRows } from '../helpers.js';
 
 const T = 8;
 
@@ -21,16 +22,6 @@ function manifest(rel: string): { path: string; label: string }[] {
     const [path, label] = row.split(',');
     return { path, label };
   });
-}
-
-function argmaxRows(probs: Float32Array, classes: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < probs.length / classes; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (probs[i * classes + c] > probs[i * classes + best]) best = c;
-    out.push(best);
-  }
-  return out;
 }
 
 let embedder: TestEmbedder;
