@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { backboneFlags, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
+import { backboneFlags, choicesHelp, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
@@ -16,6 +17,7 @@ export function register(cli: CAC): void {
     .command('classify <...inputs>', 'Label videos (files, folders, manifests, URLs) with a trained model')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
     .option('--out [path]', 'results.jsonl, results.csv, or - for stdout (default: -)')
+    .option('--format <format>', `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`)
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')
@@ -32,7 +34,7 @@ export function register(cli: CAC): void {
 async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const modelDir = await modelDirFlag(flags);
   const out = stringFlag(flags, 'out') ?? '-';
-  const csv = out.toLowerCase().endsWith('.csv');
+  const format = chooseFormat('classify', out, stringFlag(flags, 'format'));
   const topK = intFlag(flags, 'topK') ?? 5;
   const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
   if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
@@ -40,8 +42,7 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const probsWanted = flags.probs === true;
 
   const { discoverInputs, loadClassifier, resolveOptions } = await import('../tasks/index.js');
-  const { openCsv, openJsonl, isDone } = await import('../output/sinks.js');
-  const { CLASSIFY_CSV_HEADER, classifyCsvRow, classifyRecord } = await import('../output/records.js');
+  const { isDone } = await import('../output/sinks.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
@@ -50,14 +51,14 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
   const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
-  const { sink, resume: state } = csv ? await openCsv(out, [...CLASSIFY_CSV_HEADER], open) : await openJsonl(out, open);
+  const writer = await openWriter('classify', format, out, open);
   return runRecords(
     flags,
-    sink,
+    writer,
     (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
-      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (entry) => isDone(state.done, entry) })) {
-        await sink.writeLine(csv ? classifyCsvRow(r) : JSON.stringify(classifyRecord(r, { labels: classifier.labels, probs: probsWanted })));
+      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (entry) => isDone(writer.resume.done, entry) })) {
+        await writer.write(r, { labels: classifier.labels, probs: probsWanted });
       }
     },
   );
