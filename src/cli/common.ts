@@ -95,44 +95,43 @@ function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+const atLeast =
+  (min: number) =>
+  (flags: Flags, name: string): number | undefined =>
+    intFlag(flags, name, min);
+
+/** The common flags that are a pipeline option of the same name, and how each is read (the options' own checks follow in `resolveOptions`). */
+const PIPELINE_FLAGS: ReadonlyArray<[keyof PipelineOptions, (flags: Flags, name: string) => string | number | undefined]> = [
+  ['backbone', stringFlag],
+  ['normalize', stringFlag],
+  ['engine', stringFlag],
+  ['backend', stringFlag],
+  ['decoder', stringFlag],
+  ['seek', stringFlag],
+  ['sampling', stringFlag],
+  ['fit', stringFlag],
+  ['concurrency', atLeast(1)],
+  ['threads', atLeast(0)],
+  ['batch', atLeast(1)],
+  ['workers', atLeast(0)],
+  ['frames', atLeast(1)],
+  ['size', atLeast(1)],
+];
+
 /** Library pipeline options from the common flags (undefined where a flag is absent). */
 export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
-  const options: PipelineOptions = {};
-  const backbone = stringFlag(flags, 'backbone');
-  if (backbone) options.backbone = backbone;
-  const normalize = stringFlag(flags, 'normalize');
-  if (normalize) options.normalize = normalize as PipelineOptions['normalize'];
-  const engine = stringFlag(flags, 'engine');
-  if (engine) options.engine = engine as PipelineOptions['engine'];
-  const backend = stringFlag(flags, 'backend');
-  if (backend) options.backend = backend as PipelineOptions['backend'];
-  const concurrency = intFlag(flags, 'concurrency');
-  if (concurrency) options.concurrency = concurrency;
-  const threads = intFlag(flags, 'threads', 0);
-  if (threads !== undefined) options.threads = threads;
-  const decoder = stringFlag(flags, 'decoder');
-  if (decoder) options.decoder = decoder as PipelineOptions['decoder'];
-  const seek = stringFlag(flags, 'seek');
-  if (seek) options.seek = seek as PipelineOptions['seek'];
-  const batch = intFlag(flags, 'batch');
-  if (batch) options.batch = batch;
-  const workers = intFlag(flags, 'workers', 0);
-  if (workers !== undefined) options.workers = workers;
+  const options: Record<string, unknown> = {};
+  for (const [name, read] of PIPELINE_FLAGS) {
+    const value = read(flags, name);
+    if (value !== undefined) options[name] = value;
+  }
   if (flags.cache === false) options.cache = false;
   else if (typeof flags.cache === 'string' || typeof flags.cache === 'number') options.cache = String(flags.cache);
   const timeoutMs = millisecondsFlag(flags, 'timeout');
   if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
   const remote = remoteFlags(flags);
   if (remote) options.remote = remote;
-  const frames = intFlag(flags, 'frames');
-  if (frames) options.frames = frames;
-  const size = intFlag(flags, 'size');
-  if (size) options.size = size;
-  const sampling = stringFlag(flags, 'sampling');
-  if (sampling) options.sampling = sampling;
-  const fit = stringFlag(flags, 'fit');
-  if (fit) options.fit = fit as PipelineOptions['fit'];
-  return options;
+  return options as PipelineOptions;
 }
 
 /** A flag in seconds, as milliseconds; a UsageError naming the flag unless it is a positive number. */
