@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ErrorRecord } from '../../src/embedding/runner.js';
 import { UsageError } from '../../src/errors.js';
+import { choicesHelp } from '../../src/cli/common.js';
 import { chooseFormat, formatsOf, openWriter, OUTPUT_FORMATS } from '../../src/output/formats.js';
+import type { OutputFormatEntry } from '../../src/output/formats/entry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-formats-'));
 const failed = (path: string): ErrorRecord => ({ path, start: 1, end: 2, error: { code: 'FFMPEG', message: 'broken' } });
@@ -63,5 +65,31 @@ describe('openWriter()', () => {
     const out = join(dir, 'x.npy-out');
     await expect(openWriter('classify', 'npy', out, {})).rejects.toThrow(/classify does not write npy/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('OUTPUT_FORMATS, the one list of formats', () => {
+  it('takes a new format from one line: --format\'s checks and help, the extension rule and the writer read it', async () => {
+    const table = OUTPUT_FORMATS as Record<string, OutputFormatEntry>;
+    const written: string[] = [];
+    table.paths = {
+      help: 'the paths, one per line',
+      extension: '.paths',
+      writers: {
+        classify: async () => ({ resume: { done: new Set(), records: 0, truncatedBytes: 0 }, write: async (r) => void written.push(r.path), close: async () => {} }),
+      },
+    };
+    try {
+      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'paths']);
+      expect(choicesHelp(formatsOf('classify'))).toMatch(/\| paths \(the paths, one per line\)$/);
+      expect(chooseFormat('classify', 'out.paths')).toBe('paths');
+      expect(() => chooseFormat('embed', 'out.paths')).toThrow(/names a paths file, which embed does not write/);
+      const writer = await openWriter('classify', 'paths' as never, 'out.paths', {});
+      await writer.write(failed('d.mp4'));
+      expect(written).toEqual(['d.mp4']);
+    } finally {
+      delete table.paths;
+    }
+    expect(() => chooseFormat('classify', '-', 'paths')).toThrow(/Expected one of 'jsonl', 'csv'/);
   });
 });
