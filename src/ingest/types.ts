@@ -76,6 +76,8 @@ export interface FrameClip {
   mask: boolean[];
   /** Set when the file was damaged and some frames had to be repeated or dropped. */
   warnings?: string[];
+  /** The decoder that gave the frames (`libav` hands a raw elementary stream to `cli`). */
+  decoder?: string;
 }
 
 /** One labelled span of a video, in seconds (from a JSONL manifest). */

@@ -108,6 +108,15 @@ describe('libav and cli decoders agree', () => {
     expect((await createDecoder('auto')).name).toBe('libav');
   });
 
+  it('each clip names the decoder that gave its frames: libav hands a raw H.264 stream to the CLI', async () => {
+    const raw = join(scratch, 'counter.h264');
+    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-i', fixture(COUNTER.path), '-c', 'copy', '-f', 'h264', '-y', raw]);
+    const { cli, libav } = await both(fixture(COUNTER.path), { kind: 'uniform', frames: 4 });
+    expect([cli[0].decoder, libav[0].decoder]).toEqual(['cli', 'libav']);
+    const rawClips = await extractClips(raw, planClips(await probe(raw, { decoder: 'libav' }), { kind: 'uniform', frames: 4 }), { decoder: 'libav', size: 48 });
+    expect(rawClips.map((c) => c.decoder)).toEqual(['cli']);
+  });
+
   it.each(CORPUS)('%s: the same ProbeResult', async (_, path) => {
     const [cli, libav] = await Promise.all([probe(path(), { decoder: 'cli' }), probe(path(), { decoder: 'libav' })]);
     expect(libav).toEqual(cli);

@@ -9,7 +9,10 @@ export const cli: DecoderEntry = {
       name: 'cli',
       reason,
       probe: (path, options) => probeCli(path, options),
-      decode: (path, plans, options) => extractCli(path, plans, options, (p) => probeCli(p, { signal: options.signal, timeoutMs: options.timeoutMs ?? 30_000 })),
+      async decode(path, plans, options) {
+        const clips = await extractCli(path, plans, options, (p) => probeCli(p, { signal: options.signal, timeoutMs: options.timeoutMs ?? 30_000 }));
+        return clips.map((clip) => ({ ...clip, decoder: 'cli' }));
+      },
     };
   },
 };

@@ -48,7 +48,7 @@ export const libav: DecoderEntry = {
           resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
           onStats: statsListener && ((stats) => statsListener?.(path, stats)),
         });
-        return packClips(path, plans, result.frames, {
+        const clips = await packClips(path, plans, result.frames, {
           size: o.size,
           seek: o.seek,
           period,
@@ -59,6 +59,7 @@ export const libav: DecoderEntry = {
           decoder: 'libav',
           failure: result.failure,
         });
+        return clips.map((clip) => ({ ...clip, decoder: 'libav' }));
       },
     };
   },
