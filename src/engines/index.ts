@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
+import { FRAMEWISE_VERSION } from '../version.js';
 import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
 import { checkSignal, conflict, invalid, isOptionError, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
@@ -48,10 +49,11 @@ function isRegistryName(backbone: BackboneSpec): backbone is string {
 /**
  * Where the pipeline remembers what a named backbone is (id, size, D) once it has loaded it,
  * so that a run served wholly from the embedding cache never loads tfjs or the weights.
- * Keyed by the name and the nsfwjs version that ships the weights.
+ * Keyed by the name, the nsfwjs version that ships the weights and framewise's version (which
+ * makes the id); a memo that is wrong all the same is corrected by the load that finds it out.
  */
 function memoFile(cacheDir: string, name: string): string {
-  const key = createHash('sha256').update(stableStringify({ name, nsfwjs: nsfwjsVersion(), v: 1 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(stableStringify({ name, nsfwjs: nsfwjsVersion(), framewise: FRAMEWISE_VERSION, v: 1 })).digest('hex').slice(0, 16);
   return join(cacheDir, 'backbone-ids', `${name}-${key}.json`);
 }
 
@@ -67,6 +69,8 @@ class LazyEmbedder implements FrameEmbedder {
   constructor(
     private readonly known: BackboneInfo,
     private readonly load: () => Promise<FrameEmbedder>,
+    /** Corrects the memo when the backbone loaded is another. */
+    private readonly remember: (real: FrameEmbedder) => Promise<void>,
   ) {}
   get backboneId(): string {
     return this.known.id;
@@ -86,10 +90,12 @@ class LazyEmbedder implements FrameEmbedder {
   /** Starts loading now (idempotent), so the load overlaps decoding; errors surface in `embedClips`. */
   prepare(): void {
     if (this.loading) return;
-    this.loading = this.load().then((real) => {
+    this.loading = this.load().then(async (real) => {
       this.real = real;
       if (real.backboneId !== this.known.id || real.dim !== this.known.dim) {
-        throw new ModelError(`The backbone loaded (${real.backboneId}) is not the one remembered (${this.known.id}); run again`);
+        // This run looked its cache up under the remembered id: it stops, and the next one starts right.
+        await this.remember(real);
+        throw new ModelError(`The backbone loaded (${real.backboneId}) is not the one remembered (${this.known.id}); the memo is corrected, run again`);
       }
       return real;
     });
@@ -174,26 +180,28 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone) : undefined;
-  if (memo && options.lazy) {
-    try {
-      const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;
-      if (known.id && known.dim > 0 && known.inputSize > 0) {
-        debug('stages: %s known from %s; loading it only if needed', known.id, memo);
-        return new LazyEmbedder(known, load);
-      }
-    } catch {
-      /* no memo yet */
-    }
-  }
-  const embedder = await load();
-  if (memo && embedder.backbone) {
+  const remember = async (embedder: FrameEmbedder): Promise<void> => {
+    if (!memo || !embedder.backbone) return;
     try {
       await mkdir(join(memo, '..'), { recursive: true });
       await writeFileAtomic(memo, Buffer.from(JSON.stringify(embedder.backbone)));
     } catch (error) {
       debug('stages: could not write %s: %s', memo, (error as Error).message);
     }
+  };
+  if (memo && options.lazy) {
+    try {
+      const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;
+      if (known.id && known.dim > 0 && known.inputSize > 0) {
+        debug('stages: %s known from %s; loading it only if needed', known.id, memo);
+        return new LazyEmbedder(known, load, remember);
+      }
+    } catch {
+      /* no memo yet */
+    }
   }
+  const embedder = await load();
+  await remember(embedder);
   return embedder;
 }
 

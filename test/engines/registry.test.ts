@@ -2,7 +2,7 @@
  * ENGINES is the one list of engines: one registered with one line is checked by the run
  * options, offered by the CLI's help and run by `createFrameEmbedder()`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,5 +52,30 @@ describe('ENGINES', () => {
       rmSync(cacheDir, { recursive: true, force: true });
     }
     expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
+  });
+
+  it('corrects a memo that names another backbone: that run stops once, the next starts right', async () => {
+    const table = ENGINES as Record<string, EngineEntry>;
+    table.means = means;
+    const cacheDir = mkdtempSync(join(tmpdir(), 'framewise-engines-'));
+    try {
+      const settings = { engine: 'means' as never, backbone: 'mobilenet_v2', cacheDir };
+      await (await createFrameEmbedder(settings)).dispose(); // writes the memo
+      const memoDir = join(cacheDir, 'backbone-ids');
+      const [file] = readdirSync(memoDir);
+      writeFileSync(join(memoDir, file), JSON.stringify({ id: 'stale', inputSize: 2, dim: 1 }));
+      const stale = await createFrameEmbedder({ ...settings, lazy: true });
+      expect(stale.backboneId).toBe('stale');
+      const clip = new Uint8Array(8);
+      await expect(stale.embedClips(clip, [1, 2, 2, 1, 2 as 3])).rejects.toThrow(/not the one remembered \(stale\); the memo is corrected, run again/);
+      await stale.dispose();
+      const next = await createFrameEmbedder({ ...settings, lazy: true });
+      expect(next.backboneId).toBe('means:mobilenet_v2');
+      expect(next.backend.name).toBe('none'); // known from the memo, not loaded
+      await next.dispose();
+    } finally {
+      delete table.means;
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 });
