@@ -1,10 +1,15 @@
 /**
- * `BackboneRunner`: what every `EmbedRunner` says about its backbone, read from the
- * `FrameEmbedder` it was made with, and its closing. The local runner and the remote runner
- * extend it; each adds its `run()`.
+ * `BackboneRunner`: what the local and the remote runner share. Both say what they know of
+ * the backbone from the `FrameEmbedder` they were made with, close the same way, and run the
+ * same way: the items not skipped, through an ordered window (see ordered-window.ts) whose
+ * hooks each runner supplies.
  */
 import type { FrameEmbedder } from './frame-embedder.js';
+import { orderedWindow, type WindowHooks } from './ordered-window.js';
+import { ProgressTracker } from './progress.js';
 import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
+
+type Result = VideoFrames | ErrorRecord;
 
 export abstract class BackboneRunner implements EmbedRunner {
   private closed = false;
@@ -30,7 +35,21 @@ export abstract class BackboneRunner implements EmbedRunner {
     return this.embedder.backend;
   }
 
-  abstract run<I extends EmbedItem>(items: readonly I[], options?: RunOptions): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
+  /**
+   * Embeds `entries` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
+   * the results that had already finished, then throws `signal.reason`.
+   */
+  async *run<I extends EmbedItem>(entries: readonly I[], options: RunOptions = {}): AsyncGenerator<[I, Result]> {
+    this.checkOpen();
+    const { signal, onProgress, skip } = options;
+    signal?.throwIfAborted();
+    const tracker = new ProgressTracker(onProgress);
+    const items = tracker.select(entries, skip);
+    yield* orderedWindow(items, this.window<I>(tracker, signal));
+  }
+
+  /** The hooks of one run's window; `tracker` counts its progress. */
+  protected abstract window<I extends EmbedItem>(tracker: ProgressTracker, signal: AbortSignal | undefined): WindowHooks<I, unknown, Result>;
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -38,8 +57,7 @@ export abstract class BackboneRunner implements EmbedRunner {
     if (this.ownsEmbedder) await this.embedder.dispose();
   }
 
-  /** Throws once `close()` was called. */
-  protected checkOpen(): void {
+  private checkOpen(): void {
     if (this.closed) throw new Error('The runner is closed');
   }
 }

@@ -23,10 +23,10 @@ import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
 import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
-import { ProgressTracker } from './progress.js';
-import type { EmbedItem, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
+import type { ProgressTracker } from './progress.js';
+import type { EmbedItem, ErrorRecord, VideoFrames } from './runner.js';
 import { BackboneRunner } from './backbone-runner.js';
-import { orderedWindow, type WindowHooks } from './ordered-window.js';
+import type { WindowHooks } from './ordered-window.js';
 
 /**
  * The most float32 values one video's embeddings may hold: 128 MiB. Its record must fit in one
@@ -114,18 +114,8 @@ export class LocalRunner extends BackboneRunner {
     return decoderOf(this.options);
   }
 
-  /**
-   * Embeds `items` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
-   * the results that had already finished, then throws `signal.reason`.
-   */
-  async *run<I extends EmbedItem>(entries: readonly I[], runOptions: RunOptions = {}): AsyncGenerator<[I, Result]> {
-    this.checkOpen();
-    const { signal, onProgress, skip } = runOptions;
-    signal?.throwIfAborted();
-    const tracker = new ProgressTracker(onProgress);
-    const items = tracker.select(entries, skip);
-    const run = new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
-    yield* orderedWindow<I, Slot, Result>(items, run, run.signal);
+  protected window(tracker: ProgressTracker, signal: AbortSignal | undefined): LocalRun {
+    return new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
   }
 }
 
@@ -141,7 +131,7 @@ function decoderOf(options: LocalRunnerOptions): { name: string; reason: string 
 class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   /** Stops everything on abort *and* when the consumer stops early. */
   private readonly controller = new AbortController();
-  readonly signal = this.controller.signal;
+  readonly signal: AbortSignal = this.controller.signal;
   private readonly decodeQueue: PQueue;
   private readonly batcher: Batcher;
   /** Decoded clips allowed to wait for the backbone. */

@@ -11,6 +11,8 @@
 
 /** What a runner supplies: `I` an item, `W` the handle of its work, `O` a result. */
 export interface WindowHooks<I, W, O> {
+  /** Stops the window: it yields what finished, then throws the signal's reason. */
+  readonly signal?: AbortSignal;
   /** Before the first item, inside the window's `try`, so `cleanup` runs if it fails. */
   open?(): Promise<void>;
   /** The most items in flight; read before each start, so it may change during the run. */
@@ -34,7 +36,8 @@ export interface WindowHooks<I, W, O> {
 }
 
 /** Yields `[item, result]` for `items` in order, with at most `hooks.size()` of them in flight. */
-export async function* orderedWindow<I, W, O>(items: Iterable<I>, hooks: WindowHooks<I, W, O>, signal?: AbortSignal): AsyncGenerator<[I, O]> {
+export async function* orderedWindow<I, W, O>(items: Iterable<I>, hooks: WindowHooks<I, W, O>): AsyncGenerator<[I, O]> {
+  const { signal } = hooks;
   const window: Array<{ item: I; work: W }> = [];
   let done = false;
   try {

@@ -72,7 +72,7 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   constructor(
     private readonly context: RemoteRunContext,
     private readonly tracker: ProgressTracker,
-    private readonly signal: AbortSignal | undefined,
+    readonly signal: AbortSignal | undefined,
   ) {
     const { redis, queue, timeoutMs } = context.remote;
     this.clients = [redisClient(redis, this.onError), redisClient(redis, this.onError)];

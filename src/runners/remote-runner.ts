@@ -20,9 +20,8 @@ import { BackboneRunner } from '../embedding/backbone-runner.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { checkSize } from '../embedding/local-runner.js';
-import { orderedWindow } from '../embedding/ordered-window.js';
-import { ProgressTracker } from '../embedding/progress.js';
-import type { EmbedItem, ErrorRecord, RunOptions, VideoFrames } from '../embedding/runner.js';
+import type { ProgressTracker } from '../embedding/progress.js';
+import type { EmbedItem } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { RemoteSettings } from './options.js';
@@ -46,14 +45,9 @@ export class RemoteRunner extends BackboneRunner {
     return this.lastBackend ? { name: this.lastBackend, reason: where } : { name: 'none', reason: `no result from a worker yet (${where})` };
   }
 
-  async *run<I extends EmbedItem>(entries: readonly I[], runOptions: RunOptions = {}): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
-    this.checkOpen();
-    const { signal, onProgress, skip } = runOptions;
-    signal?.throwIfAborted();
-    const tracker = new ProgressTracker(onProgress);
-    const items = tracker.select(entries, skip);
+  protected window<I extends EmbedItem>(tracker: ProgressTracker, signal: AbortSignal | undefined): RemoteRun<I> {
     const context = { remote: this.remote, settings: this.settings, backboneId: this.backboneId, onBackend: (name: string) => (this.lastBackend = name) };
-    yield* orderedWindow(items, new RemoteRun<I>(context, tracker, signal), signal);
+    return new RemoteRun<I>(context, tracker, signal);
   }
 }
 

@@ -15,11 +15,12 @@ interface Work {
 }
 
 /** Hooks over numbers, with a log of what happened, and the work started so far. */
-function hooks(size: () => number, more: Partial<WindowHooks<number, Work, string>> = {}) {
+function hooks(size: () => number, more: Partial<WindowHooks<number, Work, string>> = {}, signal?: AbortSignal) {
   const log: string[] = [];
   const started: Work[] = [];
   let cleanedUp: { rest: number[]; done: boolean } | undefined;
   const h: WindowHooks<number, Work, string> = {
+    signal,
     size,
     start(item) {
       let settle!: () => void;
@@ -103,8 +104,8 @@ describe('orderedWindow()', () => {
         drained = rest.map((w) => w.item);
         started[2].settle(); // settles while the run lets its work end
       },
-    });
-    const run = orderedWindow([0, 1, 2, 3, 4], h, controller.signal);
+    }, controller.signal);
+    const run = orderedWindow([0, 1, 2, 3, 4], h);
     const first = run.next();
     await tick();
     started[0].settle();
@@ -128,8 +129,8 @@ describe('orderedWindow()', () => {
   it('aborted before it starts anything: throws the reason, starts nothing', async () => {
     const controller = new AbortController();
     controller.abort(new Error('early'));
-    const { hooks: h, started, cleanup } = hooks(() => 2);
-    await expect(orderedWindow([0, 1], h, controller.signal).next()).rejects.toThrow('early');
+    const { hooks: h, started, cleanup } = hooks(() => 2, {}, controller.signal);
+    await expect(orderedWindow([0, 1], h).next()).rejects.toThrow('early');
     expect(started).toHaveLength(0);
     expect(cleanup()).toEqual({ rest: [], done: false });
   });
