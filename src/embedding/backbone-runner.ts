@@ -40,7 +40,7 @@ export abstract class BackboneRunner implements EmbedRunner {
    * the results that had already finished, then throws `signal.reason`.
    */
   async *run<I extends EmbedItem>(entries: readonly I[], options: RunOptions = {}): AsyncGenerator<[I, Result]> {
-    this.checkOpen();
+    if (this.closed) throw new Error('The runner is closed');
     const { signal, onProgress, skip } = options;
     signal?.throwIfAborted();
     const tracker = new ProgressTracker(onProgress);
@@ -55,9 +55,5 @@ export abstract class BackboneRunner implements EmbedRunner {
     if (this.closed) return;
     this.closed = true;
     if (this.ownsEmbedder) await this.embedder.dispose();
-  }
-
-  private checkOpen(): void {
-    if (this.closed) throw new Error('The runner is closed');
   }
 }
