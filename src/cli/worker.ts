@@ -5,7 +5,7 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import type { WorkerStats } from '../tasks/index.js';
+import type { WorkerHandle, WorkerOptions, WorkerStats } from '../tasks/index.js';
 import { backboneFlags, intFlag, isAbort, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
@@ -22,98 +22,131 @@ export function register(cli: CAC): void {
 }
 
 async function runWorker(flags: Flags): Promise<number> {
-  const remote = remoteFlags(flags);
-  if (!remote) throw new UsageError('`--redis <url>` is required: the Redis that the coordinating `framewise embed|classify --redis` enqueues on');
-  const options = pipelineOptionsFrom(flags);
-  const stallTimeoutMs = millisecondsFlag(flags, 'stallTimeout');
-  const maxStalls = intFlag(flags, 'maxStalls', 0);
+  const options = workerOptions(flags);
   const graceMs = millisecondsFlag(flags, 'grace') ?? 60_000;
   const quiet = flags.quiet === true;
   const say = (line: string): void => {
     if (!quiet) process.stderr.write(`framewise worker: ${line}\n`);
   };
-
   const { startWorker } = await import('../tasks/index.js');
-  const loading = new AbortController();
-  let handle: Awaited<ReturnType<typeof startWorker>> | undefined;
-  let signals = 0;
-  const onSignal = (): void => {
-    signals += 1;
-    if (!handle) {
-      loading.abort(new DOMException('Interrupted', 'AbortError'));
-      if (signals > 1) process.exit(130);
-      return;
-    }
-    if (signals === 1) {
-      say(`stopping: no new jobs; the jobs in hand finish (up to ${graceMs / 1000} s; a second Ctrl-C hands them back now)`);
-      void handle.close();
-      setTimeout(() => void handle?.close({ handBack: true }), graceMs).unref();
-    } else {
-      say('handing the jobs in hand back to the queue');
-      void handle.close({ handBack: true });
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = new SignalStop(say, graceMs);
+  const log = new StatsLog(say);
   try {
-    let lastProblem: string | undefined;
-    const started = Date.now();
-    const line = (s: WorkerStats): string =>
-      `${s.done} done (${s.errors} error records), ${s.refused} refused or failed, ${s.handedBack} handed back, ${s.active} in hand, ${(s.done / Math.max((Date.now() - started) / 1000, 1e-3)).toFixed(2)} videos/s`;
-    let stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
-    // A line every 10 s while the counts change.
-    let said: WorkerStats | undefined;
-    const ticker = setInterval(() => {
-      if (said && JSON.stringify(said) === JSON.stringify(stats)) return;
-      said = stats;
-      say(line(stats));
-    }, 10_000);
-    ticker.unref();
+    let handle: WorkerHandle;
     try {
-      const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency } = options;
-      handle = await startWorker({
-        backbone,
-        normalize,
-        engine,
-        backend,
-        threads,
-        decoder,
-        batch,
-        workers,
-        cache,
-        timeoutMs,
-        concurrency,
-        redis: remote.redis,
-        queue: remote.queue,
-        redisTimeoutMs: remote.timeoutMs,
-        stallTimeoutMs,
-        maxStalls,
-        signal: loading.signal,
-        onProgress: (s) => {
-          stats = s;
-          if (s.lastProblem && s.lastProblem !== lastProblem) say(s.lastProblem);
-          lastProblem = s.lastProblem;
-        },
-      });
+      handle = await startWorker({ ...options, signal: signals.loading.signal, onProgress: (s) => log.update(s) });
     } catch (error) {
-      if (loading.signal.aborted && isAbort(error)) return 130;
+      if (signals.loading.signal.aborted && isAbort(error)) return 130;
       throw error;
     }
-    say(`${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${remote.queue ?? 'framewise'}'`);
-    if (signals > 0) void handle.close();
-    try {
-      stats = await handle.closed;
-    } catch (error) {
-      // Redis gone: its clients may still be retrying; the exit must not wait for them.
-      setTimeout(() => process.exit(1), 2000).unref();
-      throw error;
-    } finally {
-      clearInterval(ticker);
-    }
-    say(`stopped: ${line(stats)}`);
+    say(`${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`);
+    signals.started(handle);
+    const stats = await closedOrExit(handle);
+    say(`stopped: ${log.line(stats)}`);
     return 130;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    log.stop();
+    signals.dispose();
+  }
+}
+
+/** `startWorker()`'s options from the flags, but for the signal and the progress. */
+function workerOptions(flags: Flags): WorkerOptions {
+  const remote = remoteFlags(flags);
+  if (!remote) throw new UsageError('`--redis <url>` is required: the Redis that the coordinating `framewise embed|classify --redis` enqueues on');
+  const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency } = pipelineOptionsFrom(flags);
+  const stallTimeoutMs = millisecondsFlag(flags, 'stallTimeout');
+  const maxStalls = intFlag(flags, 'maxStalls', 0);
+  return { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency, redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs, stallTimeoutMs, maxStalls };
+}
+
+/** The worker's stats when it stopped; Redis gone, the exit must not wait for its clients, which may still be retrying. */
+async function closedOrExit(handle: WorkerHandle): Promise<WorkerStats> {
+  try {
+    return await handle.closed;
+  } catch (error) {
+    setTimeout(() => process.exit(1), 2000).unref();
+    throw error;
+  }
+}
+
+/**
+ * SIGINT and SIGTERM: while the backbone loads, the first aborts the loading (a second exits);
+ * then the first lets the jobs in hand finish (up to the grace), and a second hands them back.
+ */
+class SignalStop {
+  readonly loading = new AbortController();
+  private handle: WorkerHandle | undefined;
+  private count = 0;
+  private readonly onSignal = (): void => this.signal();
+
+  constructor(
+    private readonly say: (line: string) => void,
+    private readonly graceMs: number,
+  ) {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  /** The worker runs: a signal that came while it loaded stops it now. */
+  started(handle: WorkerHandle): void {
+    this.handle = handle;
+    if (this.count > 0) void handle.close();
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+
+  private signal(): void {
+    this.count += 1;
+    const handle = this.handle;
+    if (!handle) {
+      this.loading.abort(new DOMException('Interrupted', 'AbortError'));
+      if (this.count > 1) process.exit(130);
+      return;
+    }
+    if (this.count === 1) {
+      this.say(`stopping: no new jobs; the jobs in hand finish (up to ${this.graceMs / 1000} s; a second Ctrl-C hands them back now)`);
+      void handle.close();
+      setTimeout(() => void handle.close({ handBack: true }), this.graceMs).unref();
+    } else {
+      this.say('handing the jobs in hand back to the queue');
+      void handle.close({ handBack: true });
+    }
+  }
+}
+
+/** The worker's counts: a line every 10 s while they change, and its problems as they come. */
+class StatsLog {
+  private stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+  private said: WorkerStats | undefined;
+  private lastProblem: string | undefined;
+  private readonly started = Date.now();
+  private readonly ticker: NodeJS.Timeout;
+
+  constructor(private readonly say: (line: string) => void) {
+    this.ticker = setInterval(() => {
+      if (this.said && JSON.stringify(this.said) === JSON.stringify(this.stats)) return;
+      this.said = this.stats;
+      say(this.line(this.stats));
+    }, 10_000);
+    this.ticker.unref();
+  }
+
+  update(stats: WorkerStats): void {
+    this.stats = stats;
+    if (stats.lastProblem && stats.lastProblem !== this.lastProblem) this.say(stats.lastProblem);
+    this.lastProblem = stats.lastProblem;
+  }
+
+  line(s: WorkerStats): string {
+    const rate = s.done / Math.max((Date.now() - this.started) / 1000, 1e-3);
+    return `${s.done} done (${s.errors} error records), ${s.refused} refused or failed, ${s.handedBack} handed back, ${s.active} in hand, ${rate.toFixed(2)} videos/s`;
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
   }
 }

@@ -23,8 +23,10 @@ import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
 import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
-import { ProgressTracker } from './progress.js';
-import type { EmbedItem, EmbedRunner, ErrorRecord, RunOptions, VideoFrames } from './runner.js';
+import type { ProgressTracker } from './progress.js';
+import type { EmbedItem, ErrorRecord, VideoFrames } from './runner.js';
+import { BackboneRunner } from './backbone-runner.js';
+import type { WindowHooks } from './ordered-window.js';
 
 /**
  * The most float32 values one video's embeddings may hold: 128 MiB. Its record must fit in one
@@ -86,232 +88,257 @@ function recordableCode(error: unknown): RecordErrorCode | undefined {
   return undefined;
 }
 
-type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'error'; record: ErrorRecord } | { kind: 'fatal'; error: unknown };
+type Result = VideoFrames | ErrorRecord;
+type Outcome = { kind: 'ok'; value: VideoFrames } | { kind: 'error'; record: ErrorRecord } | { kind: 'fatal'; error: unknown };
 
-interface Slot<T> {
-  promise: Promise<Outcome<T>>;
-  settled?: Outcome<T>;
+/** One video in the window: its outcome, once settled. */
+interface Slot {
+  promise: Promise<Outcome>;
+  settled?: Outcome;
 }
 
 /** The runner on this machine: ffmpeg decodes, a batcher, and an engine's `FrameEmbedder`. */
-export class LocalRunner implements EmbedRunner {
-  private closed = false;
+export class LocalRunner extends BackboneRunner {
+  constructor(
+    embedder: FrameEmbedder,
+    private readonly stages: IngestStages,
+    private readonly options: LocalRunnerOptions,
+    /** Dispose the embedder on `close()`. @default true */
+    ownsEmbedder = true,
+  ) {
+    super(embedder, options.size, ownsEmbedder);
+  }
+
+  /** The decoder this runner uses, and why (an `auto` that fell back to the CLI says so). */
+  get decoder(): { name: string; reason: string } {
+    return decoderOf(this.options);
+  }
+
+  protected window(tracker: ProgressTracker, signal: AbortSignal | undefined): LocalRun {
+    return new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
+  }
+}
+
+/** What `options.decoder` resolved to, or what was asked for. */
+function decoderOf(options: LocalRunnerOptions): { name: string; reason: string } {
+  return options.resolvedDecoder ?? { name: options.decoder ?? 'auto', reason: 'not resolved' };
+}
+
+/**
+ * One `LocalRunner.run()`: its decode queue, batcher, progress and stop signal, as the hooks of
+ * its ordered window.
+ */
+class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
+  /** Stops everything on abort *and* when the consumer stops early. */
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal = this.controller.signal;
+  private readonly decodeQueue: PQueue;
+  private readonly batcher: Batcher;
+  /** Decoded clips allowed to wait for the backbone. */
+  private readonly roomLimit: number;
+  private readonly windowSize: number;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly onAbort = (): void => this.controller.abort(this.outer!.reason);
+
   constructor(
     private readonly embedder: FrameEmbedder,
     private readonly stages: IngestStages,
     private readonly options: LocalRunnerOptions,
-    /** Dispose the embedder on `close()`. @default true */
-    private readonly ownsEmbedder = true,
-  ) {}
-
-  get backboneId(): string {
-    return this.embedder.backboneId;
-  }
-  get dim(): number {
-    return this.embedder.dim;
-  }
-  get size(): number {
-    return this.options.size;
-  }
-  get backbone() {
-    return this.embedder.backbone;
-  }
-  get backend(): { name: string; reason: string } {
-    return this.embedder.backend;
-  }
-  /** The decoder this runner uses, and why (an `auto` that fell back to the CLI says so). */
-  get decoder(): { name: string; reason: string } {
-    return this.options.resolvedDecoder ?? { name: this.options.decoder ?? 'auto', reason: 'not resolved' };
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsEmbedder) await this.embedder.dispose();
-  }
-
-  /**
-   * Embeds `items` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
-   * the results that had already finished, then throws `signal.reason`.
-   */
-  async *run<I extends EmbedItem>(entries: readonly I[], runOptions: RunOptions = {}): AsyncGenerator<[I, VideoFrames | ErrorRecord]> {
-    if (this.closed) throw new Error('The runner is closed');
-    const { signal, onProgress, skip } = runOptions;
-    signal?.throwIfAborted();
-    const tracker = new ProgressTracker(onProgress);
-    const items = tracker.select(entries, skip);
-    const { concurrency, batch, inferenceConcurrency } = this.options;
-    const frames = this.options.sampling.frames;
-    // An internal controller stops everything on abort *and* when the consumer stops early.
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const inner = controller.signal;
-    const decodeQueue = new PQueue({ concurrency });
-    const batcher = new Batcher(this.embedder, {
+    private readonly tracker: ProgressTracker,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    const { concurrency, batch, inferenceConcurrency } = options;
+    outer?.addEventListener('abort', this.onAbort, { once: true });
+    this.decodeQueue = new PQueue({ concurrency });
+    this.batcher = new Batcher(embedder, {
       batch,
       maxInFlight: inferenceConcurrency,
-      frames,
-      size: this.options.size,
-      signal: inner,
+      frames: options.sampling.frames,
+      size: options.size,
+      signal: this.signal,
       onBatch: (n) => {
         tracker.framesEmbedded += n;
       },
     });
-    // Decoded clips allowed to wait for the backbone.
-    const roomLimit = Math.max(batch * (inferenceConcurrency + 1), 2);
-    const windowSize = concurrency + batch * inferenceConcurrency + 2;
-    const window: Array<{ item: I; slot: Slot<VideoFrames> }> = [];
-
-    const start = (item: I): void => {
-      const slot: Slot<VideoFrames> = { promise: undefined as never };
-      slot.promise = this.one(item, decodeQueue, batcher, roomLimit, tracker, inner).then((outcome) => {
-        slot.settled = outcome;
-        if (outcome.kind === 'ok') {
-          tracker.succeed(outcome.value);
-        } else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) {
-          tracker.fail(outcome.record.error.code);
-        }
-        tracker.emit();
-        return outcome;
-      });
-      window.push({ item, slot });
-    };
-
+    this.roomLimit = Math.max(batch * (inferenceConcurrency + 1), 2);
+    this.windowSize = concurrency + batch * inferenceConcurrency + 2;
     // A heartbeat, so progress gets through while one long video decodes (the renderer throttles it).
-    const heartbeat = setInterval(() => tracker.emit(), 1000).unref();
-    let finished = false;
-    try {
-      const iterator = items[Symbol.iterator]();
-      let next = iterator.next();
-      while (!next.done || window.length > 0) {
-        // Fill the window; decoding is gated again inside by the queue's size.
-        while (!next.done && window.length < windowSize && !inner.aborted) {
-          await decodeQueue.onSizeLessThan(concurrency);
-          start(next.value);
-          next = iterator.next();
-        }
-        if (inner.aborted) break;
-        const head = window[0];
-        const outcome = await head.slot.promise;
-        // Stopped while waiting: the flush below yields what really finished, and no video the
-        // signal cut short (an interrupted video writes no record, so --resume does it again).
-        if (inner.aborted) break;
-        window.shift();
-        if (outcome.kind === 'fatal') throw outcome.error;
-        yield [head.item, outcome.kind === 'ok' ? outcome.value : outcome.record];
-      }
-      if (inner.aborted) {
-        // Let killed children and running backbone calls settle briefly, then flush what finished.
-        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)), delay(1500)]);
-        for (const { item, slot } of window.splice(0)) {
-          if (slot.settled?.kind === 'ok') yield [item, slot.settled.value];
-          else if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) yield [item, slot.settled.record];
-        }
-        throw signal?.reason ?? inner.reason;
-      }
-      finished = true;
-    } finally {
-      if (!finished && !inner.aborted) controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
-      batcher.fail(inner.reason ?? new Error('runner closed'));
-      signal?.removeEventListener('abort', onAbort);
-      if (!finished) {
-        // Wait (briefly) for running tasks, and so their children, to end.
-        await Promise.race([Promise.allSettled(window.map((w) => w.slot.promise)).then(() => decodeQueue.onIdle()), delay(1500)]);
-      }
-      clearInterval(heartbeat);
-      tracker.emit(true, finished);
+    this.heartbeat = setInterval(() => tracker.emit(), 1000).unref();
+  }
+
+  size(): number {
+    return this.windowSize;
+  }
+
+  /** Decoding is gated again inside, by the queue's size. */
+  async admit(): Promise<void> {
+    await this.decodeQueue.onSizeLessThan(this.options.concurrency);
+  }
+
+  start(item: EmbedItem): Slot {
+    const slot: Slot = { promise: undefined as never };
+    slot.promise = this.one(item).then((outcome) => {
+      slot.settled = outcome;
+      if (outcome.kind === 'ok') this.tracker.succeed(outcome.value);
+      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code);
+      this.tracker.emit();
+      return outcome;
+    });
+    return slot;
+  }
+
+  settled(slot: Slot): Promise<Outcome> {
+    return slot.promise;
+  }
+
+  take(slot: Slot): Result {
+    const outcome = slot.settled!;
+    if (outcome.kind === 'fatal') throw outcome.error;
+    return outcome.kind === 'ok' ? outcome.value : outcome.record;
+  }
+
+  /** Let killed children and running backbone calls settle briefly before the flush. */
+  async drain(rest: readonly Slot[]): Promise<void> {
+    await Promise.race([Promise.allSettled(rest.map((slot) => slot.promise)), delay(1500)]);
+  }
+
+  /** No video the signal cut short: an interrupted video writes no record, so --resume does it again. */
+  finished(slot: Slot): Result | undefined {
+    if (slot.settled?.kind === 'ok') return slot.settled.value;
+    if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) return slot.settled.record;
+    return undefined;
+  }
+
+  async cleanup(rest: readonly Slot[], done: boolean): Promise<void> {
+    if (!done && !this.signal.aborted) this.controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
+    this.batcher.fail(this.signal.reason ?? new Error('runner closed'));
+    this.outer?.removeEventListener('abort', this.onAbort);
+    if (!done) {
+      // Wait (briefly) for running tasks, and so their children, to end.
+      await Promise.race([Promise.allSettled(rest.map((slot) => slot.promise)).then(() => this.decodeQueue.onIdle()), delay(1500)]);
     }
+    clearInterval(this.heartbeat);
+    this.tracker.emit(true, done);
   }
 
   /** One video, never throws: an outcome. */
-  private async one(
-    item: { path: string; start?: number; end?: number },
-    decodeQueue: PQueue,
-    batcher: Batcher,
-    roomLimit: number,
-    tracker: ProgressTracker,
-    signal: AbortSignal,
-  ): Promise<Outcome<VideoFrames>> {
-    const { store, size, fit, timeoutMs, threads } = this.options;
-    const decoder = this.options.decoder ?? 'auto';
-    const seek = this.options.seek ?? 'exact';
+  private async one(item: EmbedItem): Promise<Outcome> {
+    const { store } = this.options;
     const path = item.path;
     // A manifest row may name a span of the video: a sampler that takes one (uniform) then covers only it.
     const sampling = samplingForSpan(this.options.sampling, item);
-    const T = sampling.frames;
     try {
-      signal.throwIfAborted();
-      let key: string | undefined;
-      // A URL has no file identity to key the cache by (what is behind it may change): never cached.
-      if (store && !isUrl(path)) {
-        const identity = await fileIdentity(path);
-        // Keyframe mode returns other frames; exact frames are the same from either decoder.
-        key = cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, ...(seek === 'keyframe' ? { seek } : {}) });
-        const hit = await store.get(key);
-        if (hit && hit.frames === T && hit.dim === this.embedder.dim) {
-          tracker.cacheHits += 1;
-          return { kind: 'ok', value: { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend, ...(hit.decoder ? { decoder: hit.decoder } : {}) } };
-        }
-      }
-      // A miss: the model is needed, so start loading it while this video decodes.
-      this.embedder.prepare?.();
-      // Decode under the queue, a part of the plan at a time; each task holds its slot until
-      // its clips fit in the batcher, so at most `roomLimit` decoded clips wait for the backbone.
-      const D = this.embedder.dim;
-      const part = this.options.clipsPerDecode ?? 16;
-      let probe: ProbeResult | undefined;
-      let plans: ClipPlan[] = [];
-      let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
-      const layout: CachedClip[] = [];
-      const embedded: Array<Promise<void>> = [];
-      for (let first = 0; first === 0 || first < plans.length; first += part) {
-        const clips = await decodeQueue.add(async () => {
-          // The queue only stops *waiting* on abort; the task itself must stop, so it checks
-          // the signal and hands it to every child it starts.
-          signal.throwIfAborted();
-          if (!probe) {
-            // --timeout bounds every child of this video, ffprobe too.
-            probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-            checkPlanSize(path, clipCount(probe, sampling), T, D, sampling);
-            plans = this.stages.planClips(probe, sampling);
-          }
-          const decoded = await this.stages.extractClips(path, plans.slice(first, first + part), { size, fit, signal, timeoutMs, probe, threads, decoder, seek });
-          await batcher.waitForRoom(roomLimit);
-          return decoded;
-        });
-        if (embeddings.length === 0) embeddings = new Float32Array(plans.length * T * D);
-        clips.forEach((clip, j) => {
-          const offset = (first + j) * T * D;
-          const done = batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
-          done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
-          embedded.push(done);
-          layout.push({
-            index: clip.index,
-            start: clip.start,
-            end: clip.end,
-            timestamps: clip.timestamps,
-            mask: clip.mask,
-            ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
-          });
-        });
-      }
-      await Promise.all(embedded);
-      tracker.videosDecoded += 1;
-      const backend = this.embedder.backend.name;
-      const used = this.decoder.name;
-      if (store && key) await store.set(key, { clips: layout, frames: T, dim: D, embeddings, backend, decoder: used });
-      return { kind: 'ok', value: { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend, decoder: used } };
+      this.signal.throwIfAborted();
+      const key = store ? await this.cacheKey(path, sampling) : undefined;
+      const hit = store && key ? await this.fromCache(store, key, path, sampling.frames) : undefined;
+      if (hit) return { kind: 'ok', value: hit };
+      const value = await this.embedVideo(path, sampling);
+      const { clips, frames, dim, embeddings, backend, decoder } = value;
+      if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
+      return { kind: 'ok', value };
     } catch (error) {
-      if (signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
-      const code = recordableCode(error);
-      if (code) {
-        debug('runner: %s failed with %s: %s', path, code, (error as Error).message);
-        return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
-      }
-      return { kind: 'fatal', error };
+      return this.failure(path, error);
     }
   }
+
+  /** The cache key of `path`; a URL has none (what is behind it may change): it is never cached. */
+  private async cacheKey(path: string, sampling: Sampling): Promise<string | undefined> {
+    if (isUrl(path)) return undefined;
+    const identity = await fileIdentity(path);
+    const { size, fit } = this.options;
+    const seek = this.options.seek ?? 'exact';
+    // Keyframe mode returns other frames; exact frames are the same from either decoder.
+    return cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, ...(seek === 'keyframe' ? { seek } : {}) });
+  }
+
+  /** The stored embeddings of `key`, when they have this run's T and D. */
+  private async fromCache(store: EmbeddingStore, key: string, path: string, T: number): Promise<VideoFrames | undefined> {
+    const hit = await store.get(key);
+    if (!hit || hit.frames !== T || hit.dim !== this.embedder.dim) return undefined;
+    this.tracker.cacheHits += 1;
+    return { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend, ...(hit.decoder ? { decoder: hit.decoder } : {}) };
+  }
+
+  /**
+   * A cache miss: decodes the video under the queue, a part of the plan at a time, and sends
+   * each part's clips to the batcher as it comes.
+   */
+  private async embedVideo(path: string, sampling: Sampling): Promise<VideoFrames> {
+    // The model is needed, so start loading it while this video decodes.
+    this.embedder.prepare?.();
+    const T = sampling.frames;
+    const D = this.embedder.dim;
+    const part = this.options.clipsPerDecode ?? 16;
+    const video: VideoPlan = { plans: [] };
+    let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
+    const layout: CachedClip[] = [];
+    const embedded: Array<Promise<void>> = [];
+    for (let first = 0; first === 0 || first < video.plans.length; first += part) {
+      const clips = await this.decodeQueue.add(() => this.decodePart(path, sampling, video, first, part));
+      if (embeddings.length === 0) embeddings = new Float32Array(video.plans.length * T * D);
+      clips.forEach((clip, j) => {
+        const offset = (first + j) * T * D;
+        const done = this.batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
+        done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
+        embedded.push(done);
+        layout.push(clipLayout(clip));
+      });
+    }
+    await Promise.all(embedded);
+    this.tracker.videosDecoded += 1;
+    return { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend: this.embedder.backend.name, decoder: decoderOf(this.options).name };
+  }
+
+  /**
+   * One decode task: it probes and plans the video at its first part, decodes the clips
+   * `[first, first + part)`, and holds its queue slot until they fit in the batcher, so at most
+   * `roomLimit` decoded clips wait for the backbone. The queue only stops *waiting* on abort; the
+   * task itself must stop, so it checks the signal and hands it to every child it starts.
+   */
+  private async decodePart(path: string, sampling: Sampling, video: VideoPlan, first: number, part: number): Promise<FrameClip[]> {
+    const signal = this.signal;
+    signal.throwIfAborted();
+    const { size, fit, timeoutMs, threads } = this.options;
+    const decoder = this.options.decoder ?? 'auto';
+    const seek = this.options.seek ?? 'exact';
+    if (!video.probe) {
+      // --timeout bounds every child of this video, ffprobe too.
+      video.probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      checkPlanSize(path, clipCount(video.probe, sampling), sampling.frames, this.embedder.dim, sampling);
+      video.plans = this.stages.planClips(video.probe, sampling);
+    }
+    const plans = video.plans.slice(first, first + part);
+    const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder, seek });
+    await this.batcher.waitForRoom(this.roomLimit);
+    return decoded;
+  }
+
+  /** What a failed video gives: an error record where it is one of those, else the run ends. */
+  private failure(path: string, error: unknown): Outcome {
+    if (this.signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
+    const code = recordableCode(error);
+    if (!code) return { kind: 'fatal', error };
+    debug('runner: %s failed with %s: %s', path, code, (error as Error).message);
+    return { kind: 'error', record: { path, error: { code, message: (error as Error).message } } };
+  }
+}
+
+/** A video's probe and plan, known once its first part is decoding. */
+interface VideoPlan {
+  probe?: ProbeResult;
+  plans: ClipPlan[];
+}
+
+/** What the cache and the records keep of a clip: everything but its frames. */
+function clipLayout(clip: FrameClip): CachedClip {
+  return {
+    index: clip.index,
+    start: clip.start,
+    end: clip.end,
+    timestamps: clip.timestamps,
+    mask: clip.mask,
+    ...(clip.warnings?.length ? { warnings: clip.warnings } : {}),
+  };
 }
 
 /** A `TOO_LARGE` error, before anything is allocated, when a plan's embeddings would pass `MAX_VIDEO_VALUES`. */

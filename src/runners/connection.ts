@@ -47,3 +47,54 @@ export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Prom
   const timeout = new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Whether Redis answers: it counts as reachable while its answers keep coming within `limitMs`
+ * of each other. `bounded()` races a wait against that limit.
+ */
+export class Contact {
+  private last = Date.now();
+  constructor(
+    private readonly limitMs: number,
+    /** The error of a Redis silent past the limit. */
+    readonly unreachable: () => Error,
+  ) {}
+
+  /** An answer came. */
+  heard(): void {
+    this.last = Date.now();
+  }
+
+  /** Milliseconds since the last answer. */
+  silentMs(): number {
+    return Date.now() - this.last;
+  }
+
+  /** True once Redis has been silent past the limit. */
+  lost(): boolean {
+    return this.silentMs() > this.limitMs;
+  }
+
+  /** `promise`, or `unreachable()` once Redis has been silent past the limit; its answer counts as one from Redis. */
+  bounded<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (this.lost()) {
+          clearInterval(timer);
+          reject(this.unreachable());
+        }
+      }, 250);
+      promise.then(
+        (value) => {
+          clearInterval(timer);
+          this.heard();
+          resolve(value);
+        },
+        (error) => {
+          clearInterval(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+}

@@ -16,19 +16,20 @@
  *   with a `QueueError`.
  */
 import { hostname } from 'node:os';
-import { createDecoder } from '../ingest/decoders.js';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { QueueError } from '../errors.js';
-import { stableStringify, EmbeddingCache } from '../embedding/cache.js';
+import { stableStringify, EmbeddingCache, type EmbeddingStore } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { ingestStages, LocalRunner } from '../embedding/local-runner.js';
 import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
+import { createDecoder, type DecoderName } from '../ingest/decoders.js';
 import { debug } from '../log.js';
-import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions } from './options.js';
+import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions, type ResolvedOptions } from './options.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
-import { REDIS_OPTIONS, redisClient, within } from './connection.js';
+import { Contact, REDIS_OPTIONS, redisClient, within } from './connection.js';
 import { encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
 
 /**
@@ -81,6 +82,40 @@ export interface WorkerHandle {
 
 /** Loads the backbone and starts taking jobs. */
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  const settings = checkWorkerOptions(options);
+  const { resolved } = settings;
+  const embedder: FrameEmbedder = await createFrameEmbedder({
+    backbone: resolved.backbone,
+    engine: resolved.engine,
+    backend: resolved.backend,
+    cacheDir: resolved.cache === false ? undefined : resolved.cache,
+    workers: resolved.workers,
+    signal: settings.signal,
+  });
+  const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
+  const decoder = await createDecoder(resolved.decoder);
+  return new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder)).handle();
+}
+
+/** `options`, checked, with every default filled in. */
+interface WorkerSettings {
+  redis: string;
+  queueName: string;
+  concurrency: number;
+  stallTimeoutMs: number;
+  maxStalls: number;
+  /** How long Redis may be silent. */
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  onProgress: WorkerOptions['onProgress'];
+  resolved: ResolvedOptions;
+  host: string;
+  /** `framewise@host:pid` */
+  name: string;
+}
+
+/** Checks `options` before anything loads. */
+function checkWorkerOptions(options: WorkerOptions): WorkerSettings {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const redis = checkRedisUrl('redis', options.redis);
   const queueName = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
@@ -89,152 +124,188 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const maxStalls = options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
   const timeoutMs = options.redisTimeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
   const signal = checkSignal('signal', options.signal);
-  const { onProgress } = options;
   // The backbone flags mean what they mean for a local run; the frames come with each job.
   const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, decoder: options.decoder, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
   const host = hostname();
-  const name = `framewise@${host}:${process.pid}`;
+  return { redis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, host, name: `framewise@${host}:${process.pid}` };
+}
 
-  const embedder: FrameEmbedder = await createFrameEmbedder({
-    backbone: resolved.backbone,
-    engine: resolved.engine,
-    backend: resolved.backend,
-    cacheDir: resolved.cache === false ? undefined : resolved.cache,
-    workers: resolved.workers,
-    signal,
-  });
-  const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
-  const decoder = await createDecoder(resolved.decoder);
-  // One local runner per distinct job settings, all over the one backbone.
-  const runners = new Map<string, LocalRunner>();
-  const runnerFor = (settings: JobData['settings']): LocalRunner => {
+/** One local runner per distinct job settings, all over the one backbone. */
+class RunnerPool {
+  private readonly runners = new Map<string, LocalRunner>();
+  constructor(
+    readonly embedder: FrameEmbedder,
+    private readonly resolved: ResolvedOptions,
+    private readonly store: EmbeddingStore | undefined,
+    private readonly decoder: { name: DecoderName; reason: string },
+  ) {}
+
+  for(settings: JobData['settings']): LocalRunner {
     const key = stableStringify(settings);
-    let runner = runners.get(key);
+    let runner = this.runners.get(key);
     if (!runner) {
+      const { resolved, decoder } = this;
       runner = new LocalRunner(
-        embedder,
+        this.embedder,
         ingestStages,
-        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store },
-        false,
+        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store: this.store },
+        false /* ownsEmbedder */,
       );
-      runners.set(key, runner);
+      this.runners.set(key, runner);
     }
     return runner;
-  };
+  }
+}
 
-  const stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
-  const report = (): void => onProgress?.({ ...stats });
-  const inHand = new Set<AbortController>();
+/** A started worker: the BullMQ worker, its jobs in hand and counts, and its watch on Redis. */
+class JobWorker {
+  private readonly stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+  private readonly inHand = new Set<AbortController>();
+  private readonly worker: Worker<JobData, JobResult>;
+  /** Its own connection, for the ping: the worker's are busy blocking for jobs. */
+  private readonly client: Redis;
+  private readonly contact: Contact;
+  private lastPing = 0;
+  private readonly watch: NodeJS.Timeout;
+  private failure: QueueError | undefined;
+  private stopping: Promise<WorkerStats> | undefined;
+  private readonly closed: Promise<WorkerStats>;
+  private settleClosed!: { resolve: (stats: WorkerStats) => void; reject: (error: unknown) => void };
+  private readonly running: Promise<void>;
 
-  const refuse = (message: string): never => {
-    stats.refused += 1;
-    stats.lastProblem = message;
-    report();
-    throw new UnrecoverableError(message);
-  };
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly runners: RunnerPool,
+  ) {
+    const { redis, queueName, concurrency, stallTimeoutMs, maxStalls, name, timeoutMs } = settings;
+    this.worker = new Worker<JobData, JobResult>(queueName, (job, token) => this.process(job, token), {
+      connection: { url: redis, ...REDIS_OPTIONS },
+      name,
+      concurrency,
+      lockDuration: stallTimeoutMs,
+      stalledInterval: stallTimeoutMs,
+      maxStalledCount: maxStalls,
+      autorun: false,
+    });
+    this.worker.on('error', (error) => debug('worker: redis: %s', error.message));
+    this.closed = new Promise<WorkerStats>((resolve, reject) => (this.settleClosed = { resolve, reject }));
+    this.closed.catch(() => undefined);
+    this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message));
+    this.contact = new Contact(timeoutMs, () => this.unreachableError());
+    this.watch = setInterval(() => this.watchRedis(), 1000);
+    this.running = this.worker.run().catch((error: Error) => {
+      this.failure ??= new QueueError(`${name} stopped: ${error.message}`, { cause: error });
+      void this.close();
+    });
+    debug('worker: %s takes jobs from %s at %s', name, queueName, redactUrl(redis));
+  }
 
-  const processor = async (job: Job<JobData, JobResult>, token?: string): Promise<JobResult> => {
-    const data = job.data;
-    if (data?.v !== PROTOCOL_VERSION) refuse(`${name} speaks job protocol ${PROTOCOL_VERSION} but job ${job.id} is ${String(data?.v)}: run the same framewise version on every machine`);
-    if (data.backboneId !== embedder.backboneId) {
-      refuse(`${name} runs backbone ${embedder.backboneId} but job ${job.id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`);
+  /** What `startWorker()` gives. */
+  handle(): WorkerHandle {
+    const { embedder } = this.runners;
+    return { name: this.settings.name, backboneId: embedder.backboneId, backend: embedder.backend, closed: this.closed, close: (options) => this.close(options) };
+  }
+
+  /** Stops taking jobs; those in hand finish, or with `handBack` are handed back at once. */
+  close(options: { handBack?: boolean } = {}): Promise<WorkerStats> {
+    if (options.handBack) for (const controller of this.inHand) controller.abort(new DOMException('The worker is stopping', 'AbortError'));
+    this.stopping ??= this.stop();
+    this.stopping.then(this.settleClosed.resolve, this.settleClosed.reject);
+    return this.stopping;
+  }
+
+  private async stop(): Promise<WorkerStats> {
+    const stopped = (async () => {
+      await this.worker.close(this.failure !== undefined);
+      await this.running;
+    })();
+    // Without Redis nothing can be handed back; the locks expire and the stalled check does it.
+    await (this.failure ? within(stopped, 2000, undefined) : stopped);
+    clearInterval(this.watch);
+    this.client.disconnect();
+    await this.runners.embedder.dispose(); // the runners over it own nothing else
+    if (this.failure) throw this.failure;
+    return { ...this.stats };
+  }
+
+  /** Redis is watched with a ping: silent past the timeout, the worker stops with an error. */
+  private watchRedis(): void {
+    if (Date.now() - this.lastPing >= Math.min(2000, this.settings.timeoutMs / 3)) {
+      this.lastPing = Date.now();
+      this.client.ping().then(() => this.contact.heard(), () => undefined);
     }
-    if (data.settings.size !== embedder.inputSize) refuse(`${name}: job ${job.id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`);
+    if (this.contact.lost() && !this.failure) {
+      this.failure = this.unreachableError();
+      void this.close({ handBack: true });
+    }
+  }
+
+  private unreachableError(): QueueError {
+    const { redis, timeoutMs, name } = this.settings;
+    return new QueueError(`Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s (the limit: --redis-timeout); ${name} stops, and its jobs in hand go back to the queue when their locks expire`);
+  }
+
+  /** The processor of one job: its result, a refusal, or (when stopping) the job handed back. */
+  private async process(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
+    const runner = this.runnerFor(job);
     const controller = new AbortController();
-    inHand.add(controller);
-    stats.active += 1;
-    report();
+    this.inHand.add(controller);
+    this.stats.active += 1;
+    this.report();
     try {
-      let outcome: VideoFrames | ErrorRecord | undefined;
-      for await (const [, result] of runnerFor(data.settings).run([data.item], { signal: controller.signal })) outcome = result;
-      if (!outcome) throw new Error(`the local runner gave nothing for ${data.item.path}`);
-      if ('error' in outcome) {
-        stats.errors += 1;
-        // What this machine cannot reach, another may: say whose view it is.
-        if (['ENOENT', 'EACCES'].includes(outcome.error.code)) outcome = { ...outcome, error: { ...outcome.error, message: `${outcome.error.message} (on worker host ${host})` } };
-      }
-      stats.done += 1;
-      return encodeResult(host, outcome);
+      return await this.embed(runner, job.data.item, controller.signal);
     } catch (error) {
       if (controller.signal.aborted && token) {
         // Stopping: the job goes back to the queue for another worker, not to failed.
         await job.moveToWait(token);
-        stats.handedBack += 1;
+        this.stats.handedBack += 1;
         throw new WaitingError();
       }
-      stats.refused += 1;
-      stats.lastProblem = `${name}: ${(error as Error).message}`;
-      throw new Error(stats.lastProblem);
+      this.stats.refused += 1;
+      this.stats.lastProblem = `${this.settings.name}: ${(error as Error).message}`;
+      throw new Error(this.stats.lastProblem);
     } finally {
-      inHand.delete(controller);
-      stats.active -= 1;
-      report();
+      this.inHand.delete(controller);
+      this.stats.active -= 1;
+      this.report();
     }
-  };
+  }
 
-  const worker = new Worker<JobData, JobResult>(queueName, processor, {
-    connection: { url: redis, ...REDIS_OPTIONS },
-    name,
-    concurrency,
-    lockDuration: stallTimeoutMs,
-    stalledInterval: stallTimeoutMs,
-    maxStalledCount: maxStalls,
-    autorun: false,
-  });
-  worker.on('error', (error) => debug('worker: redis: %s', error.message));
-
-  // Redis is watched with a ping: silent past the timeout, the worker stops with an error.
-  let lastContact = Date.now();
-  let lastPing = 0;
-  let failure: QueueError | undefined;
-  let stopping: Promise<WorkerStats> | undefined;
-  let settle!: { resolve: (stats: WorkerStats) => void; reject: (error: unknown) => void };
-  const closed = new Promise<WorkerStats>((resolve, reject) => (settle = { resolve, reject }));
-  closed.catch(() => undefined);
-  // Its own connection: the worker's are busy blocking for jobs.
-  const client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message));
-  const watch = setInterval(() => {
-    if (Date.now() - lastPing >= Math.min(2000, timeoutMs / 3)) {
-      lastPing = Date.now();
-      client.ping().then(() => (lastContact = Date.now()), () => undefined);
+  /** The local runner for `job`, or a refusal: another protocol, backbone or frame size. */
+  private runnerFor(job: Job<JobData, JobResult>): LocalRunner {
+    const { name } = this.settings;
+    const { embedder } = this.runners;
+    const data = job.data;
+    if (data?.v !== PROTOCOL_VERSION) this.refuse(`${name} speaks job protocol ${PROTOCOL_VERSION} but job ${job.id} is ${String(data?.v)}: run the same framewise version on every machine`);
+    if (data.backboneId !== embedder.backboneId) {
+      this.refuse(`${name} runs backbone ${embedder.backboneId} but job ${job.id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`);
     }
-    if (Date.now() - lastContact > timeoutMs && !failure) {
-      failure = new QueueError(`Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s (the limit: --redis-timeout); ${name} stops, and its jobs in hand go back to the queue when their locks expire`);
-      void close({ handBack: true });
+    if (data.settings.size !== embedder.inputSize) this.refuse(`${name}: job ${job.id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`);
+    return this.runners.for(data.settings);
+  }
+
+  /** Runs one item; a video that cannot be read is a result (an error record), never a retry. */
+  private async embed(runner: LocalRunner, item: JobData['item'], signal: AbortSignal): Promise<JobResult> {
+    let outcome: VideoFrames | ErrorRecord | undefined;
+    for await (const [, result] of runner.run([item], { signal })) outcome = result;
+    if (!outcome) throw new Error(`the local runner gave nothing for ${item.path}`);
+    if ('error' in outcome) {
+      this.stats.errors += 1;
+      // What this machine cannot reach, another may: say whose view it is.
+      if (['ENOENT', 'EACCES'].includes(outcome.error.code)) outcome = { ...outcome, error: { ...outcome.error, message: `${outcome.error.message} (on worker host ${this.settings.host})` } };
     }
-  }, 1000);
+    this.stats.done += 1;
+    return encodeResult(this.settings.host, outcome);
+  }
 
-  const close = (closeOptions: { handBack?: boolean } = {}): Promise<WorkerStats> => {
-    if (closeOptions.handBack) for (const controller of inHand) controller.abort(new DOMException('The worker is stopping', 'AbortError'));
-    stopping ??= (async () => {
-      const stopped = (async () => {
-        await worker.close(failure !== undefined);
-        await running;
-      })();
-      // Without Redis nothing can be handed back; the locks expire and the stalled check does it.
-      await (failure ? within(stopped, 2000, undefined) : stopped);
-      clearInterval(watch);
-      client.disconnect();
-      await embedder.dispose(); // the runners over it own nothing else
-      if (failure) throw failure;
-      return { ...stats };
-    })();
-    stopping.then(settle.resolve, settle.reject);
-    return stopping;
-  };
+  private refuse(message: string): never {
+    this.stats.refused += 1;
+    this.stats.lastProblem = message;
+    this.report();
+    throw new UnrecoverableError(message);
+  }
 
-  const running = worker.run().catch((error: Error) => {
-    failure ??= new QueueError(`${name} stopped: ${error.message}`, { cause: error });
-    void close();
-  });
-  debug('worker: %s takes jobs from %s at %s', name, queueName, redactUrl(redis));
-
-  return {
-    name,
-    backboneId: embedder.backboneId,
-    backend: embedder.backend,
-    closed,
-    close,
-  };
+  private report(): void {
+    this.settings.onProgress?.({ ...this.stats });
+  }
 }
-
