@@ -273,9 +273,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
     const layout: CachedClip[] = [];
     const embedded: Array<Promise<void>> = [];
+    let decoder: string | undefined; // the one that gave the frames (libav hands a raw stream to the CLI)
     for (let first = 0; first === 0 || first < video.plans.length; first += part) {
       const clips = await this.decodeQueue.add(() => this.decodePart(path, sampling, video, first, part));
       if (embeddings.length === 0) embeddings = new Float32Array(video.plans.length * T * D);
+      decoder ??= clips[0]?.decoder;
       clips.forEach((clip, j) => {
         const offset = (first + j) * T * D;
         const done = this.batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
@@ -286,7 +288,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     }
     await Promise.all(embedded);
     this.tracker.videosDecoded += 1;
-    return { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend: this.embedder.backend.name, decoder: decoderOf(this.options).name };
+    return { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend: this.embedder.backend.name, decoder: decoder ?? decoderOf(this.options).name };
   }
 
   /**

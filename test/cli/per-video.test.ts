@@ -15,7 +15,7 @@ import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, CLI, jsonl, runCli, type CliRun } from './helpers.js';
 
-type Row = { path: string; error?: { code: string; message: string }; clips?: Array<{ mask: boolean[] }> };
+type Row = { path: string; decoder?: string; error?: { code: string; message: string }; clips?: Array<{ mask: boolean[] }> };
 
 const dir = mkdtempSync(join(tmpdir(), 'fw-per-video-'));
 const cache = join(dir, 'cache');
@@ -78,8 +78,9 @@ describe('a manifest whose rows fail one by one', () => {
     // --timeout bounds ffprobe too (it had 30 s whatever the flag said).
     expect(rows[3].error!.message).toMatch(/(ffprobe|libav) timed out after 2 s/);
     expect(Date.now() - started).toBeLessThan(25_000);
-    // The raw stream is a video like any other.
+    // The raw stream is a video like any other; the CLI decoded it, and its record says so.
     expect(rows[4].clips![0].mask).toEqual([true, true, true, true]);
+    expect([rows[4].decoder, rows[5].decoder]).toEqual(['cli', 'libav']);
     expect(run.stderr).toMatch(/2 ok, 4 failed \(EISDIR: 1, NETWORK: 1, OUT_OF_RANGE: 1, TIMEOUT: 1\)/);
   }, 60_000);
 });
