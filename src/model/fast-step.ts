@@ -149,41 +149,22 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
     const s = trace.saved[k];
     const out = dOut[t];
     const dhTot = out ? (tf.add(dh, out) as tf.Tensor2D) : dh;
-    const dhNew = s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot;
-    const dhKeep = s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined;
-    const hPrev = trace.hPrev[k];
+    const grads: StepGrads = {
+      dhNew: s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot,
+      dhKeep: s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined,
+    };
     if (cell === 'lstm') {
-      const dcIn = s.m ? tf.mul(dc, s.m) : dc;
-      const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
-      const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
-      const dz = tf.concat(
-        [
-          tf.mul(tf.mul(dcNew, s.g), g0), // input gate
-          tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
-          tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
-          tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
-        ],
-        1,
-      ) as tf.Tensor2D; // [B, 4U]
-      dProj[t] = dz;
-      dRec[k] = dz;
-      const dhPrev = tf.matMul(dz, uT);
-      dh = (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D;
-      const dcPrev = tf.mul(dcNew, s.f);
-      dc = (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D;
+      const step = lstmStepBack(s, grads, dc, uT);
+      dProj[t] = step.dz;
+      dRec[k] = step.dz;
+      dh = step.dhPrev;
+      dc = step.dcPrev;
     } else {
-      const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
-      const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
-      const drh = tf.matMul(dah, u2T); // [B, U]
-      const daz = tf.mul(dz, hardSigmoidGrad(s.az));
-      const dar = tf.mul(tf.mul(drh, hPrev), hardSigmoidGrad(s.ar));
-      const dzr = tf.concat([daz, dar], 1) as tf.Tensor2D; // [B, 2U]
-      dProj[t] = tf.concat([dzr, dah], 1) as tf.Tensor2D; // [B, 3U]
-      dRec[k] = dzr;
-      dRec2[k] = dah;
-      let dhPrev = tf.add(tf.add(tf.mul(dhNew, s.z), tf.mul(drh, s.r)), tf.matMul(dzr, u1T));
-      if (dhKeep) dhPrev = tf.add(dhPrev, dhKeep);
-      dh = dhPrev as tf.Tensor2D;
+      const step = gruStepBack(s, grads, trace.hPrev[k], u1T, u2T);
+      dProj[t] = tf.concat([step.dzr, step.dah], 1) as tf.Tensor2D; // [B, 3U]
+      dRec[k] = step.dzr;
+      dRec2[k] = step.dah;
+      dh = step.dhPrev;
     }
   }
   // Kernel gradients as one matmul over all steps: [U, T*B] x [T*B, gU].
@@ -196,6 +177,55 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
     dU = tf.concat([tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D), tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D)], 1) as tf.Tensor2D;
   }
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
+}
+
+/** The gradient reaching one step's output, split by the mask: onto the new state, and onto the state a padded step keeps. */
+interface StepGrads {
+  dhNew: tf.Tensor2D;
+  dhKeep: tf.Tensor2D | undefined;
+}
+
+/**
+ * One LSTM step backwards: the gate pre-activations' gradient `dz` [B, 4U], and the
+ * gradients reaching the previous output and cell state. `dc` is the cell state's gradient
+ * from the step after.
+ */
+function lstmStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, dc: tf.Tensor2D, uT: tf.Tensor2D): { dz: tf.Tensor2D; dhPrev: tf.Tensor2D; dcPrev: tf.Tensor2D } {
+  const dcIn = s.m ? tf.mul(dc, s.m) : dc;
+  const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
+  const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
+  const dz = tf.concat(
+    [
+      tf.mul(tf.mul(dcNew, s.g), g0), // input gate
+      tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
+      tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
+      tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
+    ],
+    1,
+  ) as tf.Tensor2D; // [B, 4U]
+  const dhPrev = tf.matMul(dz, uT);
+  const dcPrev = tf.mul(dcNew, s.f);
+  return {
+    dz,
+    dhPrev: (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D,
+    dcPrev: (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D,
+  };
+}
+
+/**
+ * One GRU step backwards: the gradients of the update/reset pre-activations `dzr` [B, 2U] and
+ * of the candidate's `dah` [B, U], and the gradient reaching the previous output `hPrev`.
+ */
+function gruStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, hPrev: tf.Tensor2D, u1T: tf.Tensor2D, u2T: tf.Tensor2D): { dzr: tf.Tensor2D; dah: tf.Tensor2D; dhPrev: tf.Tensor2D } {
+  const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
+  const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
+  const drh = tf.matMul(dah, u2T); // [B, U]
+  const daz = tf.mul(dz, hardSigmoidGrad(s.az));
+  const dar = tf.mul(tf.mul(drh, hPrev), hardSigmoidGrad(s.ar));
+  const dzr = tf.concat([daz, dar], 1) as tf.Tensor2D; // [B, 2U]
+  let dhPrev = tf.add(tf.add(tf.mul(dhNew, s.z), tf.mul(drh, s.r)), tf.matMul(dzr, u1T));
+  if (dhKeep) dhPrev = tf.add(dhPrev, dhKeep);
+  return { dzr, dah, dhPrev: dhPrev as tf.Tensor2D };
 }
 
 /** The recurrent directions of a head, with the variables of each, as its registry entry names them. */
