@@ -16,8 +16,9 @@
  *
  * The event loop: demuxing is synchronous on files (a packet takes microseconds; the loop
  * yields every 10 ms) and asynchronous on URLs; decoding, conversion and resizing run
- * on libuv's pool. An abort is seen between two packets. Every packet, frame and context is
- * freed in `finally`.
+ * on libuv's pool. An abort is seen between two packets. Every packet, frame and context has
+ * an owner (the Demuxer, the FrameDecoder, the input) that frees it when its `using` scope
+ * ends, however the decode ends.
  */
 import type * as NodeAv from 'node-av';
 import type { CodecContext, FormatContext, Frame, Packet, SoftwareScaleContext, Stream } from 'node-av';
