@@ -73,7 +73,12 @@ export interface RunOptions {
   skip?: (item: EmbedItem) => boolean;
 }
 
+/**
+ * Runs a backbone over videos (in this process, or across machines). A `Pipeline` says what
+ * its runner says about the backbone.
+ */
 export interface EmbedRunner {
+  /** The backbone's id. */
   readonly backboneId: string;
   /** Embedding size D. */
   readonly dim: number;
@@ -81,12 +86,15 @@ export interface EmbedRunner {
   readonly size: number;
   /** What saved models record about the backbone. */
   readonly backbone: BackboneInfo;
-  /** The engine (`none` while every result so far came from the store). */
+  /** The engine and why (`none` while every result so far came from the store). */
   readonly backend: { name: string; reason: string };
-  /** The decoder on this machine, and why (a remote runner's workers choose their own). */
+  /**
+   * The decoder on this machine (`libav` or `cli`) and why: an `auto` that fell back to the
+   * CLI says so. A remote runner's workers choose their own.
+   */
   readonly decoder?: { name: string; reason: string };
   /** Yields `[item, frames | error record]` in input order. */
   run<I extends EmbedItem>(items: readonly I[], options?: RunOptions): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
-  /** Releases the backbone and its workers. */
+  /** Releases the backbone, its workers and tensors. */
   close(): Promise<void>;
 }

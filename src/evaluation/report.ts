@@ -249,95 +249,130 @@ function perClassTable(m: ClipMetrics | FrameMetrics): string {
 
 /** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
 export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[]): string {
-  const out: string[] = [];
-  out.push('# Evaluation report', '');
-  out.push(`- model: \`${report.model.id}\` (${md(report.model.dir)}), mode \`${report.mode}\`${report.model.head ? `, head \`${report.model.head}\`` : ''}`);
-  out.push(`- dataset: ${md(report.dataset.source)}, ${report.dataset.videos} videos, fingerprint \`${report.dataset.fingerprint}\``);
-  out.push(
-    `- evaluated ${report.counts.evaluated} videos (${report.counts.clips} clips${report.counts.frames ? `, ${report.counts.frames} frames` : ''}); ` +
-      `${report.counts.failed} failed; ${report.counts.ignored} ignored (unknown labels)`,
-  );
-  // Two engines ran: the backbone's (onnx, or a tfjs backend; `none` when every embedding came
-  // from the cache) and the head's (always tfjs).
-  out.push(
-    `- backbone ran on: ${report.timing.backboneBackend}; head ran on: ${report.versions.backend ? `${report.versions.backend.name} (${report.versions.backend.reason})` : '–'}; ` +
-      `framewise ${report.versions.framewise}, tfjs ${report.versions.tfjs ?? '–'}`,
-  );
-  out.push('');
-  out.push('![confusion matrix](confusion.png)', '');
+  const { video, clip, frame } = report.metrics;
+  const body =
+    report.mode === 'clip' && video && clip
+      ? clipSections(video, clip, report.settings.aggregate, predictions)
+      : report.mode === 'frame' && frame
+        ? frameSections(frame, predictions)
+        : [];
+  return [...headerLines(report), ...body, ...leftOutSections(report), ...runSection(report)].join('\n');
+}
 
-  if (report.mode === 'clip' && report.metrics.video && report.metrics.clip) {
-    const v = report.metrics.video;
-    const c = report.metrics.clip;
-    out.push('## Summary', '');
-    const k = v.topK?.k ?? c.topK?.k;
-    out.push(
-      table(
-        ['metric', `video (${report.settings.aggregate} of clips)`, 'clip'],
-        [
-          ['count', String(v.count), String(c.count)],
-          ['top-1 accuracy', pct(v.top1), pct(c.top1)],
-          ...(k ? [[`top-${k} accuracy`, pct(v.topK?.accuracy), pct(c.topK?.accuracy)]] : []),
-          ['mean class accuracy', pct(v.meanClassAccuracy), pct(c.meanClassAccuracy)],
-          ['macro-F1', num(v.macroF1), num(c.macroF1)],
-          ['weighted-F1', num(v.weightedF1), num(c.weightedF1)],
-          ['log loss', num(v.logLoss), num(c.logLoss)],
-          ['ECE (10 bins)', num(v.ece), num(c.ece)],
-        ],
-      ),
-      '',
-    );
-    out.push('## Per class (video level)', '', perClassTable(v), '');
-    out.push('## Worst-confused pairs (video level)', '');
-    const pairs = worstConfusedPairs(v.confusion);
-    out.push(pairs.length === 0 ? 'None: every video was classified correctly.' : table(['true', 'predicted as', 'videos', 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])), '');
-    const wrong = predictions.filter((p) => !p.error && p.correct === false);
-    out.push(`## Misclassified videos (${wrong.length})`, '');
-    if (wrong.length > 0) {
-      out.push(table(['video', 'true', 'predicted', 'score'], wrong.map((p) => [md(p.path), md(p.trueLabel), md(p.label ?? ''), num(p.score)])), '');
-    }
-  } else if (report.mode === 'frame' && report.metrics.frame) {
-    const f = report.metrics.frame;
-    out.push('## Summary', '');
-    out.push(
-      table(
-        ['metric', 'value'],
-        [
-          ['videos', String(f.videos)],
-          ['frames', String(f.frames)],
-          ['frame accuracy', pct(f.frameAccuracy)],
-          ['frame macro-F1', num(f.macroF1)],
-          ['segmental edit score', num(f.edit)],
-          ...Object.entries(f.f1At).map(([o, v]) => [`F1@${Math.round(Number(o) * 100)}`, num(v)]),
-        ],
-      ),
-      '',
-    );
-    out.push('## Per class (frames)', '', perClassTable(f), '');
-    out.push('## Worst-confused pairs (frames)', '');
-    const pairs = worstConfusedPairs(f.confusion);
-    out.push(pairs.length === 0 ? 'None: every frame was tagged correctly.' : table(['true', 'predicted as', 'frames', 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])), '');
-    const imperfect = predictions
-      .filter((p) => !p.error && p.frames && p.frames.some((fr) => fr.label !== fr.trueLabel))
-      .map((p) => ({ p, acc: p.frames!.filter((fr) => fr.label === fr.trueLabel).length / p.frames!.length }))
-      .sort((a, b) => a.acc - b.acc || a.p.path.localeCompare(b.p.path));
-    out.push(`## Videos with mistagged frames (${imperfect.length})`, '');
-    if (imperfect.length > 0) out.push(table(['video', 'frame accuracy', 'frames'], imperfect.map(({ p, acc }) => [md(p.path), pct(acc), String(p.frames!.length)])), '');
-  }
+/** The title, and what was evaluated with what. */
+function headerLines(report: MetricsReport): string[] {
+  const { model, dataset, counts, versions } = report;
+  return [
+    '# Evaluation report',
+    '',
+    `- model: \`${model.id}\` (${md(model.dir)}), mode \`${report.mode}\`${model.head ? `, head \`${model.head}\`` : ''}`,
+    `- dataset: ${md(dataset.source)}, ${dataset.videos} videos, fingerprint \`${dataset.fingerprint}\``,
+    `- evaluated ${counts.evaluated} videos (${counts.clips} clips${counts.frames ? `, ${counts.frames} frames` : ''}); ` +
+      `${counts.failed} failed; ${counts.ignored} ignored (unknown labels)`,
+    // Two engines ran: the backbone's (onnx, or a tfjs backend; `none` when every embedding
+    // came from the cache) and the head's (always tfjs).
+    `- backbone ran on: ${report.timing.backboneBackend}; head ran on: ${versions.backend ? `${versions.backend.name} (${versions.backend.reason})` : '–'}; ` +
+      `framewise ${versions.framewise}, tfjs ${versions.tfjs ?? '–'}`,
+    '',
+    '![confusion matrix](confusion.png)',
+    '',
+  ];
+}
 
-  out.push(`## Failed videos (${report.failures.length})`, '');
-  if (report.failures.length > 0) {
+/** Clip mode: video and clip metrics side by side, then the video level in detail. */
+function clipSections(v: ClipMetrics, c: ClipMetrics, aggregate: MetricsReport['settings']['aggregate'], predictions: readonly PredictionRecord[]): string[] {
+  const k = v.topK?.k ?? c.topK?.k;
+  const summary = table(
+    ['metric', `video (${aggregate} of clips)`, 'clip'],
+    [
+      ['count', String(v.count), String(c.count)],
+      ['top-1 accuracy', pct(v.top1), pct(c.top1)],
+      ...(k ? [[`top-${k} accuracy`, pct(v.topK?.accuracy), pct(c.topK?.accuracy)]] : []),
+      ['mean class accuracy', pct(v.meanClassAccuracy), pct(c.meanClassAccuracy)],
+      ['macro-F1', num(v.macroF1), num(c.macroF1)],
+      ['weighted-F1', num(v.weightedF1), num(c.weightedF1)],
+      ['log loss', num(v.logLoss), num(c.logLoss)],
+      ['ECE (10 bins)', num(v.ece), num(c.ece)],
+    ],
+  );
+  const wrong = predictions.filter((p) => !p.error && p.correct === false);
+  return [
+    '## Summary',
+    '',
+    summary,
+    '',
+    '## Per class (video level)',
+    '',
+    perClassTable(v),
+    '',
+    ...worstPairsSection(v.confusion, 'video level', 'videos', 'None: every video was classified correctly.'),
+    `## Misclassified videos (${wrong.length})`,
+    '',
+    ...(wrong.length > 0 ? [table(['video', 'true', 'predicted', 'score'], wrong.map((p) => [md(p.path), md(p.trueLabel), md(p.label ?? ''), num(p.score)])), ''] : []),
+  ];
+}
+
+/** Frame mode: the frame metrics, then the videos with mistagged frames, worst first. */
+function frameSections(f: FrameMetrics, predictions: readonly PredictionRecord[]): string[] {
+  const summary = table(
+    ['metric', 'value'],
+    [
+      ['videos', String(f.videos)],
+      ['frames', String(f.frames)],
+      ['frame accuracy', pct(f.frameAccuracy)],
+      ['frame macro-F1', num(f.macroF1)],
+      ['segmental edit score', num(f.edit)],
+      ...Object.entries(f.f1At).map(([o, v]) => [`F1@${Math.round(Number(o) * 100)}`, num(v)]),
+    ],
+  );
+  const imperfect = predictions
+    .filter((p) => !p.error && p.frames && p.frames.some((fr) => fr.label !== fr.trueLabel))
+    .map((p) => ({ p, acc: p.frames!.filter((fr) => fr.label === fr.trueLabel).length / p.frames!.length }))
+    .sort((a, b) => a.acc - b.acc || a.p.path.localeCompare(b.p.path));
+  return [
+    '## Summary',
+    '',
+    summary,
+    '',
+    '## Per class (frames)',
+    '',
+    perClassTable(f),
+    '',
+    ...worstPairsSection(f.confusion, 'frames', 'frames', 'None: every frame was tagged correctly.'),
+    `## Videos with mistagged frames (${imperfect.length})`,
+    '',
+    ...(imperfect.length > 0 ? [table(['video', 'frame accuracy', 'frames'], imperfect.map(({ p, acc }) => [md(p.path), pct(acc), String(p.frames!.length)])), ''] : []),
+  ];
+}
+
+/** `## Worst-confused pairs (level)`: a table counted in `unit`, or `none` when there is no mistake. */
+function worstPairsSection(confusion: ConfusionMatrix, level: string, unit: string, none: string): string[] {
+  const pairs = worstConfusedPairs(confusion);
+  return [
+    `## Worst-confused pairs (${level})`,
+    '',
+    pairs.length === 0 ? none : table(['true', 'predicted as', unit, 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])),
+    '',
+  ];
+}
+
+/** The videos left out of the metrics: failed ones (always a heading), ignored ones (when any). */
+function leftOutSections(report: MetricsReport): string[] {
+  const { failures, ignored } = report;
+  const out = [`## Failed videos (${failures.length})`, ''];
+  if (failures.length > 0) {
     out.push('These videos could not be decoded and are excluded from every metric above.', '');
-    out.push(table(['video', 'label', 'code', 'message'], report.failures.map((f) => [md(f.path), md(f.label), f.code, md(f.message.slice(0, 200))])), '');
+    out.push(table(['video', 'label', 'code', 'message'], failures.map((f) => [md(f.path), md(f.label), f.code, md(f.message.slice(0, 200))])), '');
   }
-  if (report.ignored.length > 0) {
-    out.push(`## Ignored videos: label unknown to the model (${report.ignored.length})`, '');
-    out.push(table(['video', 'label'], report.ignored.map((f) => [md(f.path), md(f.label)])), '');
+  if (ignored.length > 0) {
+    out.push(`## Ignored videos: label unknown to the model (${ignored.length})`, '');
+    out.push(table(['video', 'label'], ignored.map((f) => [md(f.path), md(f.label)])), '');
   }
-  out.push('## Run', '');
-  out.push(`- settings: \`${JSON.stringify(report.settings)}\``);
-  out.push(`- started ${report.timing.startedAt}, wall time ${(report.timing.wallMs / 1000).toFixed(2)} s`, '');
-  return out.join('\n');
+  return out;
+}
+
+function runSection(report: MetricsReport): string[] {
+  return ['## Run', '', `- settings: \`${JSON.stringify(report.settings)}\``, `- started ${report.timing.startedAt}, wall time ${(report.timing.wallMs / 1000).toFixed(2)} s`, ''];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
 import { createDecoder, DECODER_REQUESTS, type DecoderRequest } from './decoders.js';
 import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
-import { checkBinaries, ffmpegInput, runProcess } from './ffmpeg.js';
+import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
@@ -128,65 +128,92 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
 
   const input = ffmpegInput(path);
   const plan = planExtraction(input, plans, info, strategy, threads, seek);
-  const { period, targetOf, targets, useSeek, args } = plan;
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
-  const width = info.width;
-  const height = info.height;
-  const frameBytes = width * height * 3;
-  debug('extract %s: %s, %d targets, mean gap %s s', path, useSeek ? 'seek' : 'decode', targets.length, plan.meanGap.toFixed(2));
+  debug('extract %s: %s, %d targets, mean gap %s s', path, plan.useSeek ? 'seek' : 'decode', plan.targets.length, plan.meanGap.toFixed(2));
 
-  // stdout: raw frames in order, each resized as soon as it is complete, so only resized
-  // frames are held. stderr: one showinfo line per frame, with its pts.
-  const frames: Array<Promise<Buffer>> = [];
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const onStdout = (chunk: Buffer): void => {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(frameBytes - pendingBytes, chunk.length - offset);
-      pending.push(chunk.subarray(offset, offset + take));
-      pendingBytes += take;
-      offset += take;
-      if (pendingBytes === frameBytes) {
-        const raw = pending.length === 1 ? pending[0] : Buffer.concat(pending, frameBytes);
-        const image = resizeFrame(raw, width, height, size, fit);
-        image.catch(() => undefined); // awaited below; do not let an early failure go unhandled
-        frames.push(image);
-        pending = [];
-        pendingBytes = 0;
-      }
-    }
-  };
+  // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
+  const frames = new RawFrames(info.width, info.height, size, fit);
   const log = new ExtractLog(plan.showinfoBranch, input);
-  const onStderrLine = (line: string): void => log.line(line);
-
-  let failure: FfmpegError | undefined;
-  try {
-    await runProcess(ffmpeg, args, { signal, timeoutMs, onStdout, onStderrLine });
-  } catch (error) {
-    if (!(error instanceof FfmpegError) || error.code === 'TIMEOUT') throw error;
-    failure = error;
-  }
+  const failure = await runKeepingFailure(ffmpeg, plan.args, {
+    signal,
+    timeoutMs,
+    onStdout: (chunk) => frames.push(chunk),
+    onStderrLine: (line) => log.line(line),
+  });
 
   const pts = log.framePts(plan);
   const { sizes, decodeErrors } = log;
-  if (sizes.size > 0 && !sizes.has(`${width}x${height}`)) {
-    throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [height, width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
+  if (sizes.size > 0 && !sizes.has(`${info.width}x${info.height}`)) {
+    throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [info.height, info.width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
   }
-  const count = Math.min(frames.length, pts.length);
+  const count = Math.min(frames.images.length, pts.length);
   const decoded: DecodedFrame[] = [];
-  for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames[i] });
+  for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames.images[i] });
   const warnings: string[] = [];
   if (failure) warnings.push(`ffmpeg failed part-way (${failure.exitCode ?? failure.signal}); ${failure.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
   return packClips(path, plans, decoded, {
     size,
     seek,
-    period,
-    targetOf,
+    period: plan.period,
+    targetOf: plan.targetOf,
     damaged: failure !== undefined || decodeErrors.length > 0,
     warnings,
     decodeErrors,
     decoder: 'ffmpeg',
     failure: failure?.message,
   });
+}
+
+/**
+ * Runs ffmpeg. An error exit is returned, not thrown: the frames written before it still
+ * count, and the clips say they are damaged. A timeout or an abort is thrown.
+ */
+async function runKeepingFailure(ffmpeg: string, args: string[], options: ProcessOptions): Promise<FfmpegError | undefined> {
+  try {
+    await runProcess(ffmpeg, args, options);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof FfmpegError) || error.code === 'TIMEOUT') throw error;
+    return error;
+  }
+}
+
+/**
+ * Cuts ffmpeg's raw rgb24 stdout into frames and starts resizing each as soon as it is
+ * complete, so only resized frames are held.
+ */
+class RawFrames {
+  /** The resized frames, in the order ffmpeg wrote them. */
+  readonly images: Array<Promise<Buffer>> = [];
+  private readonly frameBytes: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly width: number,
+    private readonly height: number,
+    private readonly size: number,
+    private readonly fit: Fit,
+  ) {
+    this.frameBytes = width * height * 3;
+  }
+
+  push(chunk: Buffer): void {
+    const { frameBytes } = this;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(frameBytes - this.pendingBytes, chunk.length - offset);
+      this.pending.push(chunk.subarray(offset, offset + take));
+      this.pendingBytes += take;
+      offset += take;
+      if (this.pendingBytes === frameBytes) {
+        const raw = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, frameBytes);
+        const image = resizeFrame(raw, this.width, this.height, this.size, this.fit);
+        image.catch(() => undefined); // awaited by extractCli; do not let an early failure go unhandled
+        this.images.push(image);
+        this.pending = [];
+        this.pendingBytes = 0;
+      }
+    }
+  }
 }

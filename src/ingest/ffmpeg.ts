@@ -157,8 +157,7 @@ function shellQuote(arg: string): string {
  * in every case only after the child has exited.
  */
 export function runProcess(file: string, args: string[], options: ProcessOptions = {}): Promise<RunResult> {
-  const { signal, timeoutMs, killGraceMs = 2000, onStdout, onStderrLine, stderrLimit = 16384, okExitCodes = [0] } = options;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
   const command = [file, ...args].map(shellQuote).join(' ');
   return new Promise<RunResult>((resolve, reject) => {
     installExitHook();
@@ -170,70 +169,108 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
       return;
     }
     live.add(child);
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    let partial = '';
-    let stopReason: { kind: 'abort'; reason: unknown } | { kind: 'timeout' } | { kind: 'callback'; error: unknown } | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let spawnError: Error | undefined;
+    new WatchedChild(child, command, options, resolve, reject); // settles the promise once the child has exited
+  });
+}
 
-    const stop = (why: NonNullable<typeof stopReason>): void => {
-      if (stopReason) return;
-      stopReason = why;
-      debug('killing %s: %s', command.slice(0, 200), why.kind);
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), killGraceMs);
-      killTimer.unref?.();
-    };
-    const onAbort = (): void => stop({ kind: 'abort', reason: signal!.reason });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = timeoutMs !== undefined ? setTimeout(() => stop({ kind: 'timeout' }), timeoutMs) : undefined;
+/** Why a child was stopped before it exited by itself. */
+type StopReason = { kind: 'abort'; reason: unknown } | { kind: 'timeout' } | { kind: 'callback'; error: unknown };
 
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (stopReason) return;
-      if (!onStdout) {
-        chunks.push(chunk);
-        return;
-      }
-      try {
-        onStdout(chunk);
-      } catch (error) {
-        stop({ kind: 'callback', error });
-      }
-    });
+/**
+ * One spawned child, from its start to its exit: collects its output, stops it on abort,
+ * timeout or a throwing callback (SIGTERM, then SIGKILL after the grace time), and settles
+ * the promise once it has exited.
+ */
+class WatchedChild {
+  private readonly chunks: Buffer[] = [];
+  private stderr = '';
+  /** The stderr line not ended yet. */
+  private partial = '';
+  private stopReason: StopReason | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private spawnError: Error | undefined;
+  private settled = false;
+  private readonly stderrLimit: number;
+  private readonly onAbort = (): void => this.stop({ kind: 'abort', reason: this.options.signal!.reason });
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly command: string,
+    private readonly options: ProcessOptions,
+    private readonly resolve: (result: RunResult) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    const { signal, timeoutMs } = options;
+    this.stderrLimit = options.stderrLimit ?? 16384;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.timer = timeoutMs !== undefined ? setTimeout(() => this.stop({ kind: 'timeout' }), timeoutMs) : undefined;
+    child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
-      stderr += text;
-      if (stderr.length > stderrLimit * 2) stderr = stderr.slice(-stderrLimit);
-      if (onStderrLine) {
-        const lines = (partial + text).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) onStderrLine(line);
-      }
-    });
+    child.stderr!.on('data', (text: string) => this.onStderr(text));
     child.on('error', (error) => {
-      spawnError = error;
+      this.spawnError = error;
       // A child that never started emits no 'close' on some Node versions: settle here.
-      if (child.pid === undefined) finish(null, null);
+      if (child.pid === undefined) this.finish(null, null);
     });
     // 'close' comes after the process exited and its pipes were drained.
-    let settled = false;
-    const finish = (exitCode: number | null, exitSignal: NodeJS.Signals | null): void => {
-      if (settled) return;
-      settled = true;
-      live.delete(child);
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      signal?.removeEventListener('abort', onAbort);
-      if (onStderrLine && partial) onStderrLine(partial);
-      const tail = stderr.slice(-stderrLimit);
-      const details = { command, exitCode, signal: exitSignal, stderr: spawnError ? `${spawnError.message}\n${tail}` : tail };
-      if (stopReason?.kind === 'abort') reject(stopReason.reason);
-      else if (stopReason?.kind === 'timeout') reject(new FfmpegError({ ...details, timeoutMs }, 'TIMEOUT'));
-      else if (stopReason?.kind === 'callback') reject(stopReason.error);
-      else if (spawnError || exitCode === null || !okExitCodes.includes(exitCode)) reject(new FfmpegError(details));
-      else resolve({ stdout: Buffer.concat(chunks), stderr: tail, exitCode });
-    };
-    child.on('close', finish);
-  });
+    child.on('close', (exitCode: number | null, exitSignal: NodeJS.Signals | null) => this.finish(exitCode, exitSignal));
+  }
+
+  private stop(why: StopReason): void {
+    if (this.stopReason) return;
+    this.stopReason = why;
+    debug('killing %s: %s', this.command.slice(0, 200), why.kind);
+    this.child.kill('SIGTERM');
+    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), this.options.killGraceMs ?? 2000);
+    this.killTimer.unref?.();
+  }
+
+  private onStdout(chunk: Buffer): void {
+    if (this.stopReason) return;
+    const { onStdout } = this.options;
+    if (!onStdout) {
+      this.chunks.push(chunk);
+      return;
+    }
+    try {
+      onStdout(chunk);
+    } catch (error) {
+      this.stop({ kind: 'callback', error });
+    }
+  }
+
+  private onStderr(text: string): void {
+    const { onStderrLine } = this.options;
+    this.stderr += text;
+    if (this.stderr.length > this.stderrLimit * 2) this.stderr = this.stderr.slice(-this.stderrLimit);
+    if (onStderrLine) {
+      const lines = (this.partial + text).split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) onStderrLine(line);
+    }
+  }
+
+  private finish(exitCode: number | null, exitSignal: NodeJS.Signals | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    live.delete(this.child);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    if (this.options.onStderrLine && this.partial) this.options.onStderrLine(this.partial);
+    this.settle(exitCode, exitSignal);
+  }
+
+  /** Resolves or rejects: a stop's reason first, then a failed start or an exit code not accepted. */
+  private settle(exitCode: number | null, exitSignal: NodeJS.Signals | null): void {
+    const { command, spawnError, stopReason } = this;
+    const tail = this.stderr.slice(-this.stderrLimit);
+    const details = { command, exitCode, signal: exitSignal, stderr: spawnError ? `${spawnError.message}\n${tail}` : tail };
+    if (stopReason?.kind === 'abort') this.reject(stopReason.reason);
+    else if (stopReason?.kind === 'timeout') this.reject(new FfmpegError({ ...details, timeoutMs: this.options.timeoutMs }, 'TIMEOUT'));
+    else if (stopReason?.kind === 'callback') this.reject(stopReason.error);
+    else if (spawnError || exitCode === null || !(this.options.okExitCodes ?? [0]).includes(exitCode)) this.reject(new FfmpegError(details));
+    else this.resolve({ stdout: Buffer.concat(this.chunks), stderr: tail, exitCode });
+  }
 }

@@ -16,14 +16,15 @@
  *
  * The event loop: demuxing is synchronous on files (a packet takes microseconds; the loop
  * yields every 10 ms) and asynchronous on URLs; decoding, conversion and resizing run
- * on libuv's pool. An abort is seen between two packets. Every packet, frame and context is
- * freed in `finally`.
+ * on libuv's pool. An abort is seen between two packets. Every packet, frame and context has
+ * an owner (the Demuxer, the FrameDecoder, the input) that frees it when its `using` scope
+ * ends, however the decode ends.
  */
 import type * as NodeAv from 'node-av';
 import type { CodecContext, FormatContext, Frame, Packet, SoftwareScaleContext, Stream } from 'node-av';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
-import { planDecode, type PacketEntry, type SeekMode } from './decode-plan.js';
+import { planDecode, type DecodePlan, type DecodeRun, type PacketEntry, type SeekMode } from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
 import { classifyOpenFailure, fromFfprobe, listFrames, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
 import type { Fit, ProbeResult } from './types.js';
@@ -266,6 +267,14 @@ interface Held {
   size: number;
 }
 
+type TimeBase = { num: number; den: number };
+
+/** What a decode records as it goes: its counts and its decode errors (the first 20 are returned). */
+interface DecodeRecord {
+  stats: DecodeStats;
+  errors: string[];
+}
+
 /**
  * Decodes the frames for `targets` (search targets, ascending) from `path`. An abort rejects
  * at once; the decode itself stops at its next packet and frees what it holds.
@@ -289,269 +298,423 @@ export function decodeLibav(path: string, info: ProbeResult, targets: readonly n
   });
 }
 
+/** One decoder's work: stretch after stretch until every target is served. */
 async function decodeStretches(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
   const av = await loadLibav();
   const { signal, seek: mode } = options;
   signal?.throwIfAborted();
   // Never open a FIFO: its open blocks a thread of libuv's pool until a writer comes.
   await readInputInfo(path);
-  const url = isUrl(path);
-  const input = await openInput(av, path, signal, options.timeoutMs, `libav decode ${path}`).catch((error: unknown) => {
-    if (error instanceof OpenError) throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, { cause: error });
-    throw error;
-  });
-  const { fmt } = input;
-  const stats: DecodeStats = { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 };
-  const decodeErrors: string[] = [];
-  const frames: LibavFrame[] = [];
-  let failure: string | undefined;
-  let ctx: CodecContext | undefined;
-  let sws: SoftwareScaleContext | undefined;
-  let swsKey = '';
-  const packet = new av.Packet();
-  packet.alloc();
-  const frame = new av.Frame();
-  frame.alloc();
-  const rgb = new av.Frame();
-  rgb.alloc();
-  const held: Held[] = [];
-  const freeHeld = (): void => {
-    for (const h of held) h.packet?.free();
-    held.length = 0;
-  };
+  await using input = await openForDecode(av, path, options.timeoutMs, signal);
   const check = (): void => {
     input.stop();
     signal?.throwIfAborted();
   };
+  const record: DecodeRecord = { stats: { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 }, errors: [] };
+  const stream = await videoStream(av, path, input.fmt, check);
+  using decoder = await FrameDecoder.open(av, path, stream, record, check, options.threads, (raw, width, height) => options.resize(raw, width, height, info.rotation));
+  using demuxer = new Demuxer(av, input.fmt, stream, info, isUrl(path), record.stats);
+  for (let next = 0; next < targets.length; ) {
+    check();
+    const ended = await demuxer.readStretchFor(targets, next, mode);
+    // The targets this stretch settles.
+    const entries = demuxer.held.map((h) => h.entry);
+    const last = servedUpTo(targets, next, settledUpTo(entries, ended, mode));
+    const stretchTargets = targets.slice(next, last);
+    const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach });
+    debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
+    for (const run of plan.runs) await decoder.decodeRun(demuxer.held, run, new FrameChooser(plan, run, stretchTargets));
+    next = last;
+  }
+  options.onStats?.(record.stats);
+  debug('libav %s: %o', path, record.stats);
+  return { frames: decoder.frames.sort((a, b) => a.pts - b.pts), decodeErrors: record.errors.slice(0, 20), failure: demuxer.failure };
+}
 
-  try {
-    const pick = (): Stream | undefined => fmt.streams.find((s) => s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC));
-    let stream = pick();
-    if (!stream || stream.codecpar.width === 0) {
-      // MPEG-TS and raw streams say nothing before a look at the packets (a decoder finds
-      // its pixel format itself: an MP4 needs no look).
-      await fmt.findStreamInfo();
-      check();
-      stream = pick();
+/** `openInput` for a decode: a file libav cannot open is CORRUPT. */
+async function openForDecode(av: Av, path: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Opened & { stop(): unknown } & AsyncDisposable> {
+  const input = await openInput(av, path, signal, timeoutMs, `libav decode ${path}`).catch((error: unknown) => {
+    if (error instanceof OpenError) throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, { cause: error });
+    throw error;
+  });
+  return { ...input, [Symbol.asyncDispose]: input.close };
+}
+
+/**
+ * The video stream to decode: the first that is not a cover picture. MPEG-TS and raw
+ * streams say nothing before a look at the packets (a decoder finds its pixel format itself:
+ * an MP4 needs no look).
+ */
+async function videoStream(av: Av, path: string, fmt: FormatContext, check: () => void): Promise<Stream> {
+  const pick = (): Stream | undefined => fmt.streams.find((s) => s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC));
+  let stream = pick();
+  if (!stream || stream.codecpar.width === 0) {
+    await fmt.findStreamInfo();
+    check();
+    stream = pick();
+  }
+  if (!stream) throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream`);
+  return stream;
+}
+
+/** Where the targets from `next` that a stretch settles up to `settled` end; at least one is served, so the loop never stalls. */
+function servedUpTo(targets: readonly number[], next: number, settled: number): number {
+  let last = next;
+  while (last < targets.length && targets[last] <= settled + EPS) last++;
+  // Never stall: the next target takes what this stretch has.
+  return last === next ? next + 1 : last;
+}
+
+/**
+ * Reads the video stream's packets in stretches (see the top of this file). It only moves
+ * forward, except for a seek back when a seek lands past the target's keyframe.
+ */
+class Demuxer implements Disposable {
+  /** The packets of the current stretch. */
+  readonly held: Held[] = [];
+  /** Set when reading stopped on an error, not at the end of the input. */
+  failure: string | undefined;
+  private readonly packet: Packet;
+  private readonly index: number;
+  private readonly tb: TimeBase;
+  /** Seconds a stretch starts before its first target: none in MP4 and Matroska (their index makes seeks exact), one elsewhere. */
+  private readonly preroll: number;
+  /** The demuxer sits at the file's start. */
+  private atStart = true;
+  private lastYield = performance.now();
+
+  constructor(
+    private readonly av: Av,
+    private readonly fmt: FormatContext,
+    stream: Stream,
+    private readonly info: ProbeResult,
+    private readonly url: boolean,
+    private readonly stats: DecodeStats,
+  ) {
+    this.index = stream.index;
+    this.tb = stream.timeBase;
+    this.preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0 : 1;
+    this.packet = new av.Packet();
+    this.packet.alloc();
+  }
+
+  /**
+   * Reads the stretch that serves `targets[next]` on: from the start for early targets, else
+   * a seek, retried earlier when it lands late. True when it reached the end of the input.
+   */
+  async readStretchFor(targets: readonly number[], next: number, mode: SeekMode): Promise<boolean> {
+    const start = this.info.startTime;
+    let from = targets[next] - this.preroll;
+    for (let attempt = 0; ; attempt++) {
+      this.freeHeld();
+      if (!this.atStart || from - start > 2) {
+        await this.seekTo(from - start <= 0 ? start - 1 : from);
+        this.atStart = false;
+      }
+      const ended = await this.readStretch(targets, next, mode);
+      const keyTime = this.firstKeyTime();
+      // Landed after the target's keyframe (inexact seeks: MPEG-TS): go back further.
+      if (this.atStart || from <= start || keyTime === undefined || keyTime <= targets[next] + EPS || attempt === 3) {
+        this.atStart = false;
+        return ended;
+      }
+      from = Math.max(start - 1, from - 2 * (attempt + 1) * Math.max(1, this.preroll));
     }
-    if (!stream) throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream`);
+  }
+
+  /**
+   * Reads one stretch into `held`: until every target up to some keyframe is settled and the
+   * next target lies two GOPs or more ahead, or the stretch is full. True at the end of the input.
+   */
+  private async readStretch(targets: readonly number[], next: number, mode: SeekMode): Promise<boolean> {
+    const { held, packet } = this;
+    let bytes = 0;
+    const keys: number[] = []; // positions of the keyframes in `held`
+    const at = (k: number): number | undefined => held[k].entry.pts ?? held[k].entry.dts;
+    for (;;) {
+      if (!(await this.read())) return true;
+      const entry = this.entry();
+      // Keyframe mode feeds keyframes only: the rest need no copy.
+      held.push({ entry, packet: mode === 'exact' || entry.key ? packet.clone() : null, size: packet.size });
+      bytes += packet.size;
+      packet.unref();
+      if (entry.key) keys.push(held.length - 1);
+      const full = held.length >= MAX_STRETCH_PACKETS || bytes >= MAX_STRETCH_BYTES;
+      if (held.length >= 2 * MAX_STRETCH_PACKETS || bytes >= 2 * MAX_STRETCH_BYTES) return false;
+      // Settled up to the last keyframe (not the first packet) with enough packets past it.
+      const lastKey = keys.at(-1);
+      if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
+      const keyTime = at(lastKey);
+      if (keyTime === undefined) continue;
+      if (full) return false;
+      // Stop when the next target lies two GOPs or more past it.
+      let upcoming = next;
+      while (upcoming < targets.length && targets[upcoming] <= keyTime + EPS) upcoming++;
+      if (upcoming >= targets.length) return false;
+      const prevTime = keys.length >= 2 ? at(keys[keys.length - 2]) : undefined;
+      const gop = prevTime !== undefined && keyTime > prevTime ? keyTime - prevTime : 1;
+      if (targets[upcoming] - keyTime >= 2 * gop) return false;
+    }
+  }
+
+  /** The packet just read, as the planner sees it. */
+  private entry(): PacketEntry {
+    const pts = seconds(this.packet.pts, this.tb, this.av.AV_NOPTS_VALUE);
+    const dts = seconds(this.packet.dts, this.tb, this.av.AV_NOPTS_VALUE);
+    const entry: PacketEntry = { key: this.packet.isKeyframe };
+    if (pts !== undefined) entry.pts = pts;
+    if (dts !== undefined) entry.dts = dts;
+    return entry;
+  }
+
+  private firstKeyTime(): number | undefined {
+    const firstKey = this.held.find((h) => h.entry.key);
+    return firstKey ? (firstKey.entry.pts ?? firstKey.entry.dts) : undefined;
+  }
+
+  /** Reads one packet of the video stream into `packet`; false at the end or on a read error. */
+  private async read(): Promise<boolean> {
+    const { av, fmt, packet } = this;
+    for (;;) {
+      const ret = this.url ? await fmt.readFrame(packet) : fmt.readFrameSync(packet);
+      if (ret < 0) {
+        if (ret !== av.AVERROR_EOF) this.failure = `reading stopped: ${av.FFmpegError.strerror(ret)}`;
+        return false;
+      }
+      this.stats.packetsRead++;
+      if (performance.now() - this.lastYield > YIELD_AFTER_MS) {
+        await new Promise(setImmediate);
+        this.lastYield = performance.now();
+      }
+      if (packet.streamIndex === this.index) return true;
+      packet.unref();
+    }
+  }
+
+  /** Seeks to the keyframe at or before `t` seconds (the file's start when t is before it). */
+  private async seekTo(t: number): Promise<void> {
+    const { av, fmt, index, tb } = this;
+    const ts = BigInt(Math.floor((t * tb.den) / tb.num));
+    let ret = await fmt.seekFrame(index, ts, av.AVSEEK_FLAG_BACKWARD);
+    if (ret < 0) ret = await fmt.seekFrame(index, ts, (av.AVSEEK_FLAG_BACKWARD | av.AVSEEK_FLAG_ANY) as NodeAv.AVSeekFlag);
+    if (ret < 0) await fmt.seekFrame(-1, 0n, av.AVSEEK_FLAG_BYTE);
+    this.stats.seeks++;
+  }
+
+  private freeHeld(): void {
+    for (const h of this.held) h.packet?.free();
+    this.held.length = 0;
+  }
+
+  [Symbol.dispose](): void {
+    this.freeHeld();
+    this.packet.free();
+  }
+}
+
+/**
+ * Which decoded frames one run keeps: those at the times the plan expects or, where packets
+ * lack the timestamps to plan by, the first frame at or after each target by decoded time
+ * (and the last frame decoded for targets past the last frame).
+ */
+class FrameChooser {
+  private readonly byDecodedTime: boolean;
+  private readonly want: number[];
+  /** Targets not served yet, ascending (by decoded time only). */
+  private readonly pending: number[];
+  /** A copy of the last frame decoded and not kept (by decoded time only). */
+  private last: Frame | undefined;
+
+  constructor(plan: DecodePlan, run: DecodeRun, stretchTargets: readonly number[]) {
+    this.byDecodedTime = plan.byDecodedTime;
+    this.want = plan.byDecodedTime ? [] : run.targets.map((i) => plan.expected[i]!);
+    this.pending = run.targets.map((i) => stretchTargets[i]).sort((a, b) => a - b);
+  }
+
+  /** Whether to keep `frame`, decoded at `pts`. */
+  take(pts: number | undefined, frame: Frame): boolean {
+    if (!this.byDecodedTime) return pts !== undefined && this.want.some((w) => Math.abs(w - pts) < EPS);
+    let take = false;
+    while (this.pending.length > 0 && pts !== undefined && pts >= this.pending[0] - EPS) {
+      this.pending.shift();
+      take = true;
+    }
+    this.last?.free();
+    this.last = take ? undefined : (frame.clone() ?? undefined);
+    return take;
+  }
+
+  /** The frame that serves the targets still pending once the run is drained, if any. */
+  leftover(): Frame | undefined {
+    return this.byDecodedTime && this.pending.length > 0 ? this.last : undefined;
+  }
+
+  free(): void {
+    this.last?.free();
+    this.last = undefined;
+  }
+}
+
+/** The video decoder: feeds a stretch's runs as the plan says and converts the frames chosen. */
+class FrameDecoder implements Disposable {
+  /** The frames chosen, in the order they were decoded. */
+  readonly frames: LibavFrame[] = [];
+  /** The planner's `reach`: the packets a gap may span and still be decoded through. */
+  readonly reach: number;
+  private readonly tb: TimeBase;
+  private readonly frame: Frame;
+  private readonly rgb: RgbConverter;
+  private skip: 'default' | 'noref' = 'default';
+
+  private constructor(
+    private readonly av: Av,
+    private readonly ctx: CodecContext,
+    stream: Stream,
+    private readonly record: DecodeRecord,
+    private readonly check: () => void,
+    private readonly resize: (raw: Buffer, width: number, height: number) => Promise<Buffer>,
+  ) {
+    this.tb = stream.timeBase;
+    // TorchCodec's rule: decode through when the next keyframe is within the decoder's delay.
+    this.reach = Math.max(0, ctx.hasBFrames + Math.max(1, ctx.threadCount) - 1);
+    this.frame = new av.Frame();
+    this.frame.alloc();
+    this.rgb = new RgbConverter(av);
+  }
+
+  /** Opens `stream`'s decoder with `threads` threads. */
+  static async open(av: Av, path: string, stream: Stream, record: DecodeRecord, check: () => void, threads: number, resize: FrameDecoder['resize']): Promise<FrameDecoder> {
     const codec = av.Codec.findDecoder(stream.codecpar.codecId);
     if (!codec) throw new IngestError('UNSUPPORTED', path, `${path}: no decoder for ${av.avGetCodecName(stream.codecpar.codecId) ?? 'this codec'} in libav`);
-    ctx = new av.CodecContext();
+    const ctx = new av.CodecContext();
     ctx.allocContext3(codec);
-    ctx.parametersToContext(stream.codecpar);
-    ctx.pktTimebase = stream.timeBase;
-    ctx.threadCount = options.threads;
-    const opened = await ctx.open2(codec);
-    if (opened < 0) throw new IngestError('UNSUPPORTED', path, `${path}: libav cannot open the ${codec.name} decoder (${av.FFmpegError.strerror(opened)})`);
-    const tb = stream.timeBase;
-    const index = stream.index;
-    const time = (ts: bigint): number | undefined => seconds(ts, tb, av.AV_NOPTS_VALUE);
-    // TorchCodec's rule: decode through when the next keyframe is within the decoder's delay.
-    const reach = Math.max(0, ctx.hasBFrames + Math.max(1, ctx.threadCount) - 1);
-    const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0 : 1;
-    const codecCtx = ctx;
-
-    let skip = 'default';
-    const setSkip = (value: 'default' | 'noref'): void => {
-      if (value === skip) return;
-      codecCtx.setOption('skip_frame', value);
-      skip = value;
-    };
-
-    /** Converts a decoded frame to rgb24 at its coded size, then rotates and resizes it. */
-    const convert = async (decoded: Frame, pts: number): Promise<void> => {
-      const key = `${decoded.width}x${decoded.height}/${decoded.format}`;
-      if (key !== swsKey) {
-        sws?.freeContext();
-        sws = new av.SoftwareScaleContext();
-        sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BILINEAR);
-        rgb.unref();
-        rgb.format = av.AV_PIX_FMT_RGB24;
-        rgb.width = decoded.width;
-        rgb.height = decoded.height;
-        rgb.allocBuffer();
-        swsKey = key;
-      }
-      await sws!.scaleFrame(rgb, decoded);
-      const raw = rgb.toBuffer();
-      const image = options.resize(raw, decoded.width, decoded.height, info.rotation);
-      image.catch(() => undefined); // awaited by the caller
-      frames.push({ pts, image });
-      stats.framesConverted++;
-    };
-
-    /** Receives every frame the decoder has ready; `onFrame` decides which to keep. */
-    const receive = async (onFrame: (pts: number | undefined) => boolean): Promise<boolean> => {
-      for (;;) {
-        const ret = await codecCtx.receiveFrame(frame);
-        if (ret === av.AVERROR_EAGAIN || ret === av.AVERROR_EOF) return ret === av.AVERROR_EOF;
-        if (ret < 0) {
-          decodeErrors.push(`decode: ${av.FFmpegError.strerror(ret)}`);
-          return false;
-        }
-        stats.framesDecoded++;
-        if (frame.decodeErrorFlags !== 0) decodeErrors.push(`frame at ${time(frame.bestEffortTimestamp)?.toFixed(6)} s decoded with errors`);
-        const pts = time(frame.bestEffortTimestamp) ?? time(frame.pts);
-        if (onFrame(pts)) await convert(frame, pts ?? 0);
-        frame.unref();
-      }
-    };
-
-    let lastYield = performance.now();
-    /** Reads one packet of the video stream; false at the end or on a read error. */
-    const read = async (): Promise<boolean> => {
-      for (;;) {
-        const ret = url ? await fmt.readFrame(packet) : fmt.readFrameSync(packet);
-        if (ret < 0) {
-          if (ret !== av.AVERROR_EOF) failure = `reading stopped: ${av.FFmpegError.strerror(ret)}`;
-          return false;
-        }
-        stats.packetsRead++;
-        if (performance.now() - lastYield > YIELD_AFTER_MS) {
-          await new Promise(setImmediate);
-          lastYield = performance.now();
-        }
-        if (packet.streamIndex === index) return true;
-        packet.unref();
-      }
-    };
-
-    /** Seeks to the keyframe at or before `t` seconds (the file's start when t is before it). */
-    const seekTo = async (t: number): Promise<void> => {
-      const ts = BigInt(Math.floor((t * tb.den) / tb.num));
-      let ret = await fmt.seekFrame(index, ts, av.AVSEEK_FLAG_BACKWARD);
-      if (ret < 0) ret = await fmt.seekFrame(index, ts, (av.AVSEEK_FLAG_BACKWARD | av.AVSEEK_FLAG_ANY) as NodeAv.AVSeekFlag);
-      if (ret < 0) await fmt.seekFrame(-1, 0n, av.AVSEEK_FLAG_BYTE);
-      stats.seeks++;
-    };
-
-    let next = 0; // first target not served yet
-    let atStart = true; // the demuxer sits at the file's start
-    let ended = false;
-    while (next < targets.length) {
-      check();
-      // Position: from the start for early targets, else a seek (retried earlier when it lands late).
-      let from = targets[next] - preroll;
-      for (let attempt = 0; ; attempt++) {
-        freeHeld();
-        if (!atStart || from - info.startTime > 2) {
-          if (from - info.startTime <= 0) {
-            await seekTo(info.startTime - 1);
-          } else {
-            await seekTo(from);
-          }
-          atStart = false;
-        }
-        ended = await readStretch();
-        const firstKey = held.find((h) => h.entry.key);
-        const keyTime = firstKey ? (firstKey.entry.pts ?? firstKey.entry.dts) : undefined;
-        // Landed after the target's keyframe (inexact seeks: MPEG-TS): go back further.
-        if (atStart || from <= info.startTime || keyTime === undefined || keyTime <= targets[next] + EPS || attempt === 3) break;
-        from = Math.max(info.startTime - 1, from - 2 * (attempt + 1) * Math.max(1, preroll));
-      }
-      atStart = false;
-
-      // The targets this stretch settles.
-      const entries = held.map((h) => h.entry);
-      const settled = settledUpTo(entries, ended, mode);
-      let last = next;
-      while (last < targets.length && targets[last] <= settled + EPS) last++;
-      if (last === next) last = next + 1; // never stall: the next target takes what this stretch has
-      const stretchTargets = targets.slice(next, last);
-      const plan = planDecode(entries, stretchTargets, { mode, reach });
-      debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
-
-      for (const run of plan.runs) {
-        const want = new Set(plan.byDecodedTime ? [] : run.targets.map((i) => plan.expected[i]!));
-        const pending = run.targets.map((i) => stretchTargets[i]).sort((a, b) => a - b);
-        let lastFrame: Frame | undefined;
-        const onFrame = (pts: number | undefined): boolean => {
-          if (!plan.byDecodedTime) return pts !== undefined && [...want].some((w) => Math.abs(w - pts) < EPS);
-          // Missing pts: the first frame at or after each pending target, by decoded time.
-          let take = false;
-          while (pending.length > 0 && pts !== undefined && pts >= pending[0] - EPS) {
-            pending.shift();
-            take = true;
-          }
-          lastFrame?.free();
-          lastFrame = take ? undefined : (frame.clone() ?? undefined);
-          return take;
-        };
-        try {
-          for (let k = run.first; k < run.end; k++) {
-            const action = run.actions[k - run.first];
-            const h = held[k];
-            if (action === 'drop' || !h.packet) continue;
-            check();
-            setSkip(action === 'noref' ? 'noref' : 'default');
-            if (action === 'noref') stats.packetsNoref++;
-            else stats.packetsFed++;
-            const ret = await codecCtx.sendPacket(h.packet);
-            if (ret < 0 && ret !== av.AVERROR_EAGAIN) decodeErrors.push(`packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`);
-            await receive(onFrame);
-          }
-          setSkip('default');
-          await codecCtx.sendPacket(null); // drain
-          await receive(onFrame);
-          if (plan.byDecodedTime && pending.length > 0 && lastFrame) {
-            const pts = time(lastFrame.bestEffortTimestamp) ?? time(lastFrame.pts) ?? 0;
-            await convert(lastFrame, pts);
-          }
-        } finally {
-          lastFrame?.free();
-          codecCtx.flushBuffers();
-        }
-      }
-      next = last;
+    try {
+      ctx.parametersToContext(stream.codecpar);
+      ctx.pktTimebase = stream.timeBase;
+      ctx.threadCount = threads;
+      const opened = await ctx.open2(codec);
+      if (opened < 0) throw new IngestError('UNSUPPORTED', path, `${path}: libav cannot open the ${codec.name} decoder (${av.FFmpegError.strerror(opened)})`);
+    } catch (error) {
+      ctx.freeContext();
+      throw error;
     }
-    options.onStats?.(stats);
-    debug('libav %s: %o', path, stats);
-    frames.sort((a, b) => a.pts - b.pts);
-    return { frames, decodeErrors: decodeErrors.slice(0, 20), failure };
+    return new FrameDecoder(av, ctx, stream, record, check, resize);
+  }
 
-    /** Reads one stretch into `held`; true when it reached the end of the input. */
-    async function readStretch(): Promise<boolean> {
-      let bytes = 0;
-      const keys: number[] = []; // positions of the keyframes in `held`
-      const at = (k: number): number | undefined => held[k].entry.pts ?? held[k].entry.dts;
-      for (;;) {
-        if (!(await read())) return true;
-        const pts = time(packet.pts);
-        const dts = time(packet.dts);
-        const entry: PacketEntry = { key: packet.isKeyframe };
-        if (pts !== undefined) entry.pts = pts;
-        if (dts !== undefined) entry.dts = dts;
-        // Keyframe mode feeds keyframes only: the rest need no copy.
-        held.push({ entry, packet: mode === 'exact' || entry.key ? packet.clone() : null, size: packet.size });
-        bytes += packet.size;
-        packet.unref();
-        if (entry.key) keys.push(held.length - 1);
-        const full = held.length >= MAX_STRETCH_PACKETS || bytes >= MAX_STRETCH_BYTES;
-        if (held.length >= 2 * MAX_STRETCH_PACKETS || bytes >= 2 * MAX_STRETCH_BYTES) return false;
-        // Settled up to the last keyframe (not the first packet) with enough packets past it.
-        const lastKey = keys.at(-1);
-        if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
-        const keyTime = at(lastKey);
-        if (keyTime === undefined) continue;
-        if (full) return false;
-        // Stop when the next target lies two GOPs or more past it.
-        let upcoming = next;
-        while (upcoming < targets.length && targets[upcoming] <= keyTime + EPS) upcoming++;
-        if (upcoming >= targets.length) return false;
-        const prevTime = keys.length >= 2 ? at(keys[keys.length - 2]) : undefined;
-        const gop = prevTime !== undefined && keyTime > prevTime ? keyTime - prevTime : 1;
-        if (targets[upcoming] - keyTime >= 2 * gop) return false;
+  /** Feeds one run of `held` as its actions say, drains the decoder, and converts the frames `chooser` keeps. */
+  async decodeRun(held: readonly Held[], run: DecodeRun, chooser: FrameChooser): Promise<void> {
+    try {
+      for (let k = run.first; k < run.end; k++) {
+        const action = run.actions[k - run.first];
+        const h = held[k];
+        if (action === 'drop' || !h.packet) continue;
+        this.check();
+        await this.feed(h, action);
+        await this.receive(chooser);
       }
+      this.setSkip('default');
+      await this.ctx.sendPacket(null); // drain
+      await this.receive(chooser);
+      const leftover = chooser.leftover();
+      if (leftover) await this.convert(leftover, this.time(leftover) ?? 0);
+    } finally {
+      chooser.free();
+      this.ctx.flushBuffers();
     }
-  } finally {
-    freeHeld();
-    packet.free();
-    frame.free();
-    rgb.free();
-    (sws as SoftwareScaleContext | undefined)?.freeContext();
-    ctx?.freeContext();
-    await input.close();
+  }
+
+  private async feed(h: Held, action: 'target' | 'noref'): Promise<void> {
+    const { av, record } = this;
+    this.setSkip(action === 'noref' ? 'noref' : 'default');
+    if (action === 'noref') record.stats.packetsNoref++;
+    else record.stats.packetsFed++;
+    const ret = await this.ctx.sendPacket(h.packet);
+    if (ret < 0 && ret !== av.AVERROR_EAGAIN) record.errors.push(`packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`);
+  }
+
+  /** Receives every frame the decoder has ready; `chooser` decides which to keep. */
+  private async receive(chooser: FrameChooser): Promise<void> {
+    const { av, frame, record } = this;
+    for (;;) {
+      const ret = await this.ctx.receiveFrame(frame);
+      if (ret === av.AVERROR_EAGAIN || ret === av.AVERROR_EOF) return;
+      if (ret < 0) {
+        record.errors.push(`decode: ${av.FFmpegError.strerror(ret)}`);
+        return;
+      }
+      record.stats.framesDecoded++;
+      if (frame.decodeErrorFlags !== 0) record.errors.push(`frame at ${this.seconds(frame.bestEffortTimestamp)?.toFixed(6)} s decoded with errors`);
+      const pts = this.time(frame);
+      if (chooser.take(pts, frame)) await this.convert(frame, pts ?? 0);
+      frame.unref();
+    }
+  }
+
+  /** Converts a decoded frame to rgb24 at its coded size, then rotates and resizes it. */
+  private async convert(decoded: Frame, pts: number): Promise<void> {
+    const raw = await this.rgb.convert(decoded);
+    const image = this.resize(raw, decoded.width, decoded.height);
+    image.catch(() => undefined); // awaited by the caller
+    this.frames.push({ pts, image });
+    this.record.stats.framesConverted++;
+  }
+
+  private setSkip(value: 'default' | 'noref'): void {
+    if (value === this.skip) return;
+    this.ctx.setOption('skip_frame', value);
+    this.skip = value;
+  }
+
+  /** A decoded frame's time: its best-effort timestamp, else its pts. */
+  private time(decoded: Frame): number | undefined {
+    return this.seconds(decoded.bestEffortTimestamp) ?? this.seconds(decoded.pts);
+  }
+
+  private seconds(ts: bigint): number | undefined {
+    return seconds(ts, this.tb, this.av.AV_NOPTS_VALUE);
+  }
+
+  [Symbol.dispose](): void {
+    this.frame.free();
+    this.rgb.free();
+    this.ctx.freeContext();
+  }
+}
+
+/** swscale to rgb24 at the coded size; its context is made again when the size or pixel format changes. */
+class RgbConverter {
+  private readonly rgb: Frame;
+  private sws: SoftwareScaleContext | undefined;
+  private key = '';
+
+  constructor(private readonly av: Av) {
+    this.rgb = new av.Frame();
+    this.rgb.alloc();
+  }
+
+  async convert(decoded: Frame): Promise<Buffer> {
+    const key = `${decoded.width}x${decoded.height}/${decoded.format}`;
+    if (key !== this.key) this.remake(decoded, key);
+    await this.sws!.scaleFrame(this.rgb, decoded);
+    return this.rgb.toBuffer();
+  }
+
+  private remake(decoded: Frame, key: string): void {
+    const { av, rgb } = this;
+    this.sws?.freeContext();
+    this.sws = new av.SoftwareScaleContext();
+    this.sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BILINEAR);
+    rgb.unref();
+    rgb.format = av.AV_PIX_FMT_RGB24;
+    rgb.width = decoded.width;
+    rgb.height = decoded.height;
+    rgb.allocBuffer();
+    this.key = key;
+  }
+
+  free(): void {
+    this.rgb.free();
+    this.sws?.freeContext();
   }
 }
 

@@ -149,41 +149,22 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
     const s = trace.saved[k];
     const out = dOut[t];
     const dhTot = out ? (tf.add(dh, out) as tf.Tensor2D) : dh;
-    const dhNew = s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot;
-    const dhKeep = s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined;
-    const hPrev = trace.hPrev[k];
+    const grads: StepGrads = {
+      dhNew: s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot,
+      dhKeep: s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined,
+    };
     if (cell === 'lstm') {
-      const dcIn = s.m ? tf.mul(dc, s.m) : dc;
-      const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
-      const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
-      const dz = tf.concat(
-        [
-          tf.mul(tf.mul(dcNew, s.g), g0), // input gate
-          tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
-          tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
-          tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
-        ],
-        1,
-      ) as tf.Tensor2D; // [B, 4U]
-      dProj[t] = dz;
-      dRec[k] = dz;
-      const dhPrev = tf.matMul(dz, uT);
-      dh = (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D;
-      const dcPrev = tf.mul(dcNew, s.f);
-      dc = (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D;
+      const step = lstmStepBack(s, grads, dc, uT);
+      dProj[t] = step.dz;
+      dRec[k] = step.dz;
+      dh = step.dhPrev;
+      dc = step.dcPrev;
     } else {
-      const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
-      const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
-      const drh = tf.matMul(dah, u2T); // [B, U]
-      const daz = tf.mul(dz, hardSigmoidGrad(s.az));
-      const dar = tf.mul(tf.mul(drh, hPrev), hardSigmoidGrad(s.ar));
-      const dzr = tf.concat([daz, dar], 1) as tf.Tensor2D; // [B, 2U]
-      dProj[t] = tf.concat([dzr, dah], 1) as tf.Tensor2D; // [B, 3U]
-      dRec[k] = dzr;
-      dRec2[k] = dah;
-      let dhPrev = tf.add(tf.add(tf.mul(dhNew, s.z), tf.mul(drh, s.r)), tf.matMul(dzr, u1T));
-      if (dhKeep) dhPrev = tf.add(dhPrev, dhKeep);
-      dh = dhPrev as tf.Tensor2D;
+      const step = gruStepBack(s, grads, trace.hPrev[k], u1T, u2T);
+      dProj[t] = tf.concat([step.dzr, step.dah], 1) as tf.Tensor2D; // [B, 3U]
+      dRec[k] = step.dzr;
+      dRec2[k] = step.dah;
+      dh = step.dhPrev;
     }
   }
   // Kernel gradients as one matmul over all steps: [U, T*B] x [T*B, gU].
@@ -196,6 +177,55 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
     dU = tf.concat([tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D), tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D)], 1) as tf.Tensor2D;
   }
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
+}
+
+/** The gradient reaching one step's output, split by the mask: onto the new state, and onto the state a padded step keeps. */
+interface StepGrads {
+  dhNew: tf.Tensor2D;
+  dhKeep: tf.Tensor2D | undefined;
+}
+
+/**
+ * One LSTM step backwards: the gate pre-activations' gradient `dz` [B, 4U], and the
+ * gradients reaching the previous output and cell state. `dc` is the cell state's gradient
+ * from the step after.
+ */
+function lstmStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, dc: tf.Tensor2D, uT: tf.Tensor2D): { dz: tf.Tensor2D; dhPrev: tf.Tensor2D; dcPrev: tf.Tensor2D } {
+  const dcIn = s.m ? tf.mul(dc, s.m) : dc;
+  const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
+  const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
+  const dz = tf.concat(
+    [
+      tf.mul(tf.mul(dcNew, s.g), g0), // input gate
+      tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
+      tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
+      tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
+    ],
+    1,
+  ) as tf.Tensor2D; // [B, 4U]
+  const dhPrev = tf.matMul(dz, uT);
+  const dcPrev = tf.mul(dcNew, s.f);
+  return {
+    dz,
+    dhPrev: (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D,
+    dcPrev: (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D,
+  };
+}
+
+/**
+ * One GRU step backwards: the gradients of the update/reset pre-activations `dzr` [B, 2U] and
+ * of the candidate's `dah` [B, U], and the gradient reaching the previous output `hPrev`.
+ */
+function gruStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, hPrev: tf.Tensor2D, u1T: tf.Tensor2D, u2T: tf.Tensor2D): { dzr: tf.Tensor2D; dah: tf.Tensor2D; dhPrev: tf.Tensor2D } {
+  const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
+  const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
+  const drh = tf.matMul(dah, u2T); // [B, U]
+  const daz = tf.mul(dz, hardSigmoidGrad(s.az));
+  const dar = tf.mul(tf.mul(drh, hPrev), hardSigmoidGrad(s.ar));
+  const dzr = tf.concat([daz, dar], 1) as tf.Tensor2D; // [B, 2U]
+  let dhPrev = tf.add(tf.add(tf.mul(dhNew, s.z), tf.mul(drh, s.r)), tf.matMul(dzr, u1T));
+  if (dhKeep) dhPrev = tf.add(dhPrev, dhKeep);
+  return { dzr, dah, dhPrev: dhPrev as tf.Tensor2D };
 }
 
 /** The recurrent directions of a head, with the variables of each, as its registry entry names them. */
@@ -232,19 +262,80 @@ export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn
   const parts = recurrentParts(model, config);
   if (!parts) return undefined;
   // The Dense layer (inside TimeDistributed in frame mode) is the last, with kernel and bias.
-  const [denseKernel, denseBias] = model.trainableWeights.slice(-2).map((w) => w.read() as tf.Variable);
-  const { cell, dirs } = parts;
-  const frame = config.mode === 'frame';
+  const [kernel, bias] = model.trainableWeights.slice(-2).map((w) => w.read() as tf.Variable);
+  return new RecurrentStep(parts.cell, parts.dirs, { kernel, bias }, config.mode === 'frame', loss);
+}
 
-  const gradients = (batch: StepBatch, variables: tf.Variable[]) => {
+/**
+ * What one step computes, inside a tidy: the loss, the gradients of the variables asked for
+ * (in their order), the accuracy counts. A type, not an interface, so that tidy may return it.
+ */
+type StepOutcome = { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar; grads: tf.Tensor[] };
+
+/** The fast step of a recurrent head: its directions' cell variables, then a Dense + softmax tail. */
+class RecurrentStep implements FastStep {
+  constructor(
+    private readonly cell: Cell,
+    private readonly dirs: CellVars[],
+    private readonly dense: { kernel: tf.Variable; bias: tf.Variable },
+    /** Frame mode: every step's output feeds the tail, not only the last. */
+    private readonly frame: boolean,
+    private readonly lossFn: LossFn,
+  ) {}
+
+  gradients(batch: StepBatch, variables: tf.Variable[]): { loss: tf.Scalar; grads: tf.Tensor[] } {
+    return tf.tidy(() => {
+      const r = this.step(batch, variables);
+      return { loss: r.loss, grads: r.grads };
+    });
+  }
+
+  run(batch: StepBatch, optimizer: tf.Optimizer, variables: tf.Variable[]): StepResult {
+    const { grads, loss: value, hits, counted } = tf.tidy(() => this.step(batch, variables));
+    try {
+      // Same variables, in the same order as `optimizer.minimize` would pass them.
+      optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+    } finally {
+      tf.dispose(grads);
+    }
+    return { loss: value, hits, counted };
+  }
+
+  /** Forward through every direction, the tail by autodiff, then back through time by hand. */
+  private step(batch: StepBatch, variables: tf.Variable[]): StepOutcome {
     const [b, t, d] = batch.x.shape;
     const xTime = tf.reshape(tf.transpose(batch.x, [1, 0, 2]), [t * b, d]) as tf.Tensor2D; // [T*B, D], time-major
     const xTimeT = tf.transpose(xTime) as tf.Tensor2D; // [D, T*B]
     const masks = timeMasks(batch.keep, b, t);
-    const traces = dirs.map((v, k) => {
+    const traces = this.dirs.map((v, k) => {
       const proj = tf.split(tf.add(tf.matMul(xTime, v.kernel), v.bias), t, 0) as tf.Tensor2D[]; // T x [B, gU]
-      return forward(cell, proj, v.recurrent, masks, k === 1 /* backward direction */);
+      return forward(this.cell, proj, v.recurrent, masks, k === 1 /* backward direction */);
     });
+    const { loss, probs, dOuts, dKernel, dBias } = this.tail(traces, batch);
+    const grad = new Map<tf.Variable, tf.Tensor>([
+      [this.dense.kernel, dKernel],
+      [this.dense.bias, dBias],
+    ]);
+    traces.forEach((tr, k) => {
+      const v = this.dirs[k];
+      const { dProj, dU } = backward(this.cell, tr, v.recurrent, this.perTime(tr, dOuts[k], t));
+      grad.set(v.kernel, tf.matMul(xTimeT, dProj)); // [D, T*B] x [T*B, gU]
+      grad.set(v.recurrent, dU);
+      grad.set(v.bias, tf.sum(dProj, 0));
+    });
+    const { hits, counted } = accuracy(probs, batch);
+    probs.dispose();
+    // An array, not the map: tidy keeps only the tensors it can see in what is returned.
+    return { grads: variables.map((v) => grad.get(v)!), loss, hits, counted };
+  }
+
+  /**
+   * The Dense + softmax + loss tail, by autodiff over the recurrent output: the loss, the
+   * probabilities, the gradient reaching each direction's output, and the Dense gradients.
+   */
+  private tail(traces: Trace[], batch: StepBatch): { loss: tf.Scalar; probs: tf.Tensor; dOuts: tf.Tensor[]; dKernel: tf.Tensor; dBias: tf.Tensor } {
+    const { frame } = this;
+    const [b, t] = batch.x.shape;
     // The head's recurrent output: the last state (clip) or every step's output in time order (frame).
     const outputs = traces.map((tr) => {
       if (!frame) return tr.h[tr.h.length - 1]; // [B, U]
@@ -257,50 +348,26 @@ export function fastStep(model: tf.LayersModel, config: HeadConfig, loss: LossFn
       const flat = frame ? tf.reshape(out, [b * t, out.shape[2]!]) : out; // [B(*T), U']
       const p = tf.softmax(tf.add(tf.matMul(flat, kernel), bias)); // [B(*T), C]
       probs = tf.keep(frame ? tf.reshape(p, [b, t, -1]) : p); // [B, T, C] in frame mode
-      return loss(probs, batch.y, batch.w);
+      return this.lossFn(probs, batch.y, batch.w);
     });
-    const { value, grads } = tail([rnnOut, denseKernel, denseBias]);
-    const [dOut, dDenseKernel, dDenseBias] = grads;
-    const units = dirs[0].recurrent.shape[0];
-    const dOuts = dirs.length === 1 ? [dOut] : tf.split(dOut, [units, units], -1); // per direction
-    const grad = new Map<tf.Variable, tf.Tensor>([
-      [denseKernel, dDenseKernel],
-      [denseBias, dDenseBias],
-    ]);
-    traces.forEach((tr, k) => {
-      const perTime: (tf.Tensor2D | undefined)[] = frame
-        ? (tf.unstack(tf.transpose(dOuts[k], [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
-        : Array.from({ length: t }, (_, s) => (s === (tr.reverse ? 0 : t - 1) ? (dOuts[k] as tf.Tensor2D) : undefined));
-      const { dProj, dU } = backward(cell, tr, dirs[k].recurrent, perTime);
-      grad.set(dirs[k].kernel, tf.matMul(xTimeT, dProj)); // [D, T*B] x [T*B, gU]
-      grad.set(dirs[k].recurrent, dU);
-      grad.set(dirs[k].bias, tf.sum(dProj, 0));
-    });
-    const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
-    const hit = tf.cast(tf.equal(tf.argMax(probs!, -1), tf.argMax(batch.y, -1)), 'float32');
-    const hits = tf.sum(tf.mul(hit, valid)) as tf.Scalar;
-    const counted = tf.sum(valid) as tf.Scalar;
-    probs!.dispose();
-    // An array, not the map: tidy keeps only the tensors it can see in what is returned.
-    return { grads: variables.map((v) => grad.get(v)!), loss: value as tf.Scalar, hits, counted };
-  };
+    const { value, grads } = tail([rnnOut, this.dense.kernel, this.dense.bias]);
+    const [dOut, dKernel, dBias] = grads;
+    const units = this.dirs[0].recurrent.shape[0];
+    const dOuts = this.dirs.length === 1 ? [dOut] : tf.split(dOut, [units, units], -1); // per direction
+    return { loss: value as tf.Scalar, probs: probs!, dOuts, dKernel, dBias };
+  }
 
-  return {
-    gradients(batch, variables) {
-      return tf.tidy(() => {
-        const r = gradients(batch, variables);
-        return { loss: r.loss, grads: r.grads };
-      });
-    },
-    run(batch, optimizer, variables) {
-      const { grads, loss: value, hits, counted } = tf.tidy(() => gradients(batch, variables));
-      try {
-        // Same variables, in the same order as `optimizer.minimize` would pass them.
-        optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i] })));
-      } finally {
-        tf.dispose(grads);
-      }
-      return { loss: value, hits, counted };
-    },
-  };
+  /** The gradient reaching a direction's output at each time: every step in frame mode, its last processing step in clip mode. */
+  private perTime(tr: Trace, dOut: tf.Tensor, t: number): (tf.Tensor2D | undefined)[] {
+    return this.frame
+      ? (tf.unstack(tf.transpose(dOut, [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
+      : Array.from({ length: t }, (_, s) => (s === (tr.reverse ? 0 : t - 1) ? (dOut as tf.Tensor2D) : undefined));
+  }
+}
+
+/** Correct predictions, and targets counted (weight > 0). */
+function accuracy(probs: tf.Tensor, batch: StepBatch): { hits: tf.Scalar; counted: tf.Scalar } {
+  const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
+  const hit = tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32');
+  return { hits: tf.sum(tf.mul(hit, valid)) as tf.Scalar, counted: tf.sum(valid) as tf.Scalar };
 }

@@ -69,28 +69,18 @@ export interface EmbedResult {
 /**
  * A pipeline: one backbone and its settings. The backbone loads at the first `embed()`,
  * once that call's inputs are found, so an input error costs no backbone load (nor, on a
- * fresh machine, its conversion).
+ * fresh machine, its conversion). What it says of its backbone is its runner's: `backboneId`,
+ * `dim` and `size` are known once the backbone has loaded (they throw a UsageError before),
+ * and `backend` is `none` until the backbone is first needed.
  */
-export interface Pipeline {
-  /** The backbone id; known once the backbone has loaded (throws a UsageError before). */
-  readonly backboneId: string;
-  /** Embedding size D; known once the backbone has loaded (throws a UsageError before). */
-  readonly dim: number;
-  /** Frame side; known once the backbone has loaded (throws a UsageError before). */
-  readonly size: number;
+export interface Pipeline extends Pick<EmbedRunner, 'backboneId' | 'dim' | 'size' | 'backend' | 'decoder' | 'close'> {
   readonly frames: number;
   readonly sampling: Sampling;
-  /** The engine (`none` until the backbone is first needed, when every result so far came from the cache). */
-  readonly backend: { name: string; reason: string };
-  /** The decoder (`libav` or `cli`) and why; an `auto` that fell back to the CLI says so. */
-  readonly decoder?: { name: string; reason: string };
   /**
    * Embeds files, folders and manifests (or entries from `discoverInputs`), one result or
    * error record per video, in a stable order.
    */
   embed(inputs: Inputs, options?: EmbedOptions): AsyncGenerator<EmbedResult | ErrorRecord>;
-  /** Releases the backbone, its workers and tensors. */
-  close(): Promise<void>;
 }
 
 /** Clip embedding: the mean over the real (unmasked) frames. */

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../embedding/progress.js';
-import { isErrorRecord } from '../embedding/runner.js';
+import { isErrorRecord, type ErrorRecord } from '../embedding/runner.js';
 import { argmax } from '../evaluation/aggregate.js';
 import { clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from '../evaluation/metrics.js';
 import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
@@ -30,7 +30,7 @@ import { debug } from '../log.js';
 import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
-import type { ClassifierOptions } from './classify.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './classify.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 
 const require = createRequire(import.meta.url);
@@ -146,139 +146,27 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
   try {
+    const { mode } = classifier;
     const labels = [...classifier.labels];
-    const mode = classifier.mode;
-    const known = new Set(labels);
-
     // Unknown labels are checked before any decode.
-    const ignored: MetricsReport['ignored'] = [];
-    const unknown = new Set<string>();
-    const kept: InputEntry[] = [];
-    for (const entry of entries) {
-      const missing = entryLabels(entry, mode).filter((l) => !known.has(l));
-      if (missing.length === 0) kept.push(entry);
-      else {
-        missing.forEach((l) => unknown.add(l));
-        ignored.push({ path: entry.path, label: missing.join(',') });
-      }
-    }
-    if (unknown.size > 0 && !o.ignoreUnknownLabels) {
-      const names = [...unknown].sort();
-      throw new UsageError(
-        `The dataset has label${names.length > 1 ? 's' : ''} ${names.map((l) => `'${l}'`).join(', ')} that the model does not know ` +
-          `(its labels: ${labels.map((l) => `'${l}'`).join(', ')}); pass --ignore-unknown-labels (ignoreUnknownLabels) to leave those videos out`,
-      );
-    }
-    if (kept.length === 0) throw new UsageError('No video of the dataset has a label that the model knows');
+    const { kept, ignored } = knownEntries(entries, mode, labels, o.ignoreUnknownLabels);
+    const datasetSection = await describeDataset(inputs, entries, mode);
 
-    // Fingerprint over every discovered video (ignored ones too: they are part of the dataset).
-    const root = await datasetRoot(inputs);
-    const sized: Array<{ path: string; size: number; label: string }> = [];
-    const classCounts: Record<string, number> = {};
-    for (const e of entries) {
-      const size = (await stat(e.path).catch(() => null))?.size ?? -1;
-      const label = e.label ?? (e.segments ? e.segments.map((s) => `${s.start}-${s.end}:${s.label}`).join(';') : '');
-      sized.push({ path: e.path, size, label });
-      for (const l of entryLabels(e, mode)) classCounts[l] = (classCounts[l] ?? 0) + 1;
-    }
-
-    const videoSamples: ScoredSample[] = [];
-    const clipSamples: ScoredSample[] = [];
-    const sequences: FrameSequence[] = [];
-    const predictions: PredictionRecord[] = [];
-    const failures: MetricsReport['failures'] = [];
-    let clips = 0;
-    let frames = 0;
-    let cachedVideos = 0;
-    // The final event says how much was decoded and embedded (0 on a fully cached run).
-    let last: ProgressEvent | undefined;
-    const progress = (event: ProgressEvent): void => {
-      last = event;
-      onProgress?.(event);
-    };
-    for await (const [entry, r] of classifier.classifyEntries(kept, { signal, topK: o.topK, aggregate: o.aggregate, onProgress: progress })) {
-      const trueLabel = mode === 'clip' ? entry.label! : (entry.label ?? entry.segments?.[0]?.label ?? '');
-      if (isErrorRecord(r)) {
-        failures.push({ path: r.path, label: trueLabel, code: r.error.code, message: r.error.message });
-        predictions.push({ path: r.path, trueLabel, error: r.error });
-        debug('eval: %s failed: %s %s', r.path, r.error.code, r.error.message);
-        continue;
-      }
-      if (r.cached) cachedVideos++;
-      clips += r.clips.length;
-      if (mode === 'clip') {
-        const truth = labels.indexOf(trueLabel);
-        videoSamples.push({ truth, probs: r.probs });
-        for (const c of r.clips) clipSamples.push({ truth, probs: c.probs });
-        const best = argmax(r.probs);
-        predictions.push({
-          path: r.path,
-          trueLabel,
-          label: labels[best],
-          score: round(r.probs[best]),
-          correct: best === truth,
-          topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
-          clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score), trueLabel })),
-        });
-      } else {
-        const segments = entry.segments && entry.segments.length > 0 ? entry.segments : [{ start: 0, end: Infinity, label: trueLabel }];
-        const fr = r.frames ?? [];
-        frames += fr.length;
-        const truthLabels = fr.map((f) => labelAt(segments, f.t)!);
-        sequences.push({ truth: truthLabels.map((l) => labels.indexOf(l)), pred: fr.map((f) => labels.indexOf(f.label)) });
-        predictions.push({
-          path: r.path,
-          trueLabel,
-          label: r.label,
-          score: round(r.score),
-          topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
-          clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
-          frames: fr.map((f, i) => ({ t: f.t, label: f.label, score: round(f.score), trueLabel: truthLabels[i] })),
-        });
-      }
-    }
+    const tally = new EvalTally(mode, labels);
+    const last = await classifyInto(tally, classifier, kept, { signal, topK: o.topK, aggregate: o.aggregate, onProgress });
     const tClassified = performance.now();
-    const evaluated = mode === 'clip' ? videoSamples.length : sequences.length;
-    if (evaluated === 0) {
-      throw new UsageError(`No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`);
-    }
-    const metrics: MetricsReport['metrics'] =
-      mode === 'clip'
-        ? { video: clipMetrics(videoSamples, { labels, topK: o.topK }), clip: clipMetrics(clipSamples, { labels, topK: o.topK }) }
-        : { frame: frameMetrics(sequences, { labels }) };
+    const metrics = tally.metrics(o.topK);
 
-    const info = classifier.model;
-    const sampling = classifier.sampling;
     const report: MetricsReport = {
       schema: METRICS_SCHEMA,
       mode,
-      model: {
-        id: await modelId(modelDir, labels),
-        dir: resolve(modelDir),
-        labels,
-        head: info.head.type,
-        backboneId: classifier.backboneId ?? null,
-        trainSeed: info.metrics?.seed ?? null,
-        framewiseVersion: info.version,
-      },
-      dataset: {
-        source: inputs.map((i) => resolve(i)).join(', '),
-        fingerprint: datasetFingerprint(sized, root),
-        videos: entries.length,
-        classCounts: Object.fromEntries(Object.entries(classCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
-      },
-      counts: { videos: entries.length, evaluated, failed: failures.length, ignored: ignored.length, clips, frames },
-      failures,
+      model: await modelSection(modelDir, labels, classifier),
+      dataset: datasetSection,
+      counts: { videos: entries.length, evaluated: tally.evaluated, failed: tally.failures.length, ignored: ignored.length, clips: tally.clips, frames: tally.frames },
+      failures: tally.failures,
       ignored,
       metrics,
-      settings: {
-        topK: o.topK,
-        aggregate: o.aggregate,
-        frames: classifier.frames,
-        size: classifier.size,
-        sampling,
-        seed: 'seed' in sampling && typeof sampling.seed === 'number' ? sampling.seed : null,
-      },
+      settings: settingsSection(classifier, o),
       // The head's backend: chosen the same way on every run. The backbone's (`none` when
       // every embedding came from the cache) is run-dependent and goes to `timing`.
       versions: { framewise: FRAMEWISE_VERSION, tfjs: tfjsVersion(), backend: headBackend() ?? null },
@@ -287,7 +175,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
         wallMs: 0,
         loadMs: Math.round(tLoaded - t0),
         classifyMs: Math.round(tClassified - tLoaded),
-        cachedVideos,
+        cachedVideos: tally.cachedVideos,
         videosDecoded: last?.videosDecoded ?? 0,
         framesEmbedded: last?.framesEmbedded ?? 0,
         backboneBackend: classifier.backend.name,
@@ -295,9 +183,181 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
     report.timing.wallMs = Math.round(performance.now() - t0);
-    const files = o.out ? await writeReport(o.out, report, predictions, { signal }) : undefined;
-    return { report, predictions, ...(files ? { files } : {}) };
+    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal }) : undefined;
+    return { report, predictions: tally.predictions, ...(files ? { files } : {}) };
   } finally {
     await classifier.close();
+  }
+}
+
+/**
+ * Classifies `entries` into `tally`. Returns the final progress event, which says how much
+ * was decoded and embedded (0 on a fully cached run).
+ */
+async function classifyInto(tally: EvalTally, classifier: Classifier, entries: readonly InputEntry[], options: ClassifyOptions): Promise<ProgressEvent | undefined> {
+  let last: ProgressEvent | undefined;
+  const onProgress = (event: ProgressEvent): void => {
+    last = event;
+    options.onProgress?.(event);
+  };
+  for await (const [entry, r] of classifier.classifyEntries(entries, { ...options, onProgress })) tally.add(entry, r);
+  return last;
+}
+
+/**
+ * The entries whose labels the model knows, and the others, listed as ignored. A label the
+ * model does not know is a UsageError naming it unless `ignoreUnknownLabels`.
+ */
+function knownEntries(entries: readonly InputEntry[], mode: 'clip' | 'frame', labels: readonly string[], ignoreUnknownLabels: boolean): { kept: InputEntry[]; ignored: MetricsReport['ignored'] } {
+  const known = new Set(labels);
+  const ignored: MetricsReport['ignored'] = [];
+  const unknown = new Set<string>();
+  const kept: InputEntry[] = [];
+  for (const entry of entries) {
+    const missing = entryLabels(entry, mode).filter((l) => !known.has(l));
+    if (missing.length === 0) kept.push(entry);
+    else {
+      missing.forEach((l) => unknown.add(l));
+      ignored.push({ path: entry.path, label: missing.join(',') });
+    }
+  }
+  if (unknown.size > 0 && !ignoreUnknownLabels) {
+    const names = [...unknown].sort();
+    throw new UsageError(
+      `The dataset has label${names.length > 1 ? 's' : ''} ${names.map((l) => `'${l}'`).join(', ')} that the model does not know ` +
+        `(its labels: ${labels.map((l) => `'${l}'`).join(', ')}); pass --ignore-unknown-labels (ignoreUnknownLabels) to leave those videos out`,
+    );
+  }
+  if (kept.length === 0) throw new UsageError('No video of the dataset has a label that the model knows');
+  return { kept, ignored };
+}
+
+/** The report's `dataset`: its fingerprint and class counts are over every discovered video (ignored ones too: they are part of the dataset). */
+async function describeDataset(inputs: readonly string[], entries: readonly InputEntry[], mode: 'clip' | 'frame'): Promise<MetricsReport['dataset']> {
+  const root = await datasetRoot(inputs);
+  const sized: Array<{ path: string; size: number; label: string }> = [];
+  const classCounts: Record<string, number> = {};
+  for (const e of entries) {
+    const size = (await stat(e.path).catch(() => null))?.size ?? -1;
+    const label = e.label ?? (e.segments ? e.segments.map((s) => `${s.start}-${s.end}:${s.label}`).join(';') : '');
+    sized.push({ path: e.path, size, label });
+    for (const l of entryLabels(e, mode)) classCounts[l] = (classCounts[l] ?? 0) + 1;
+  }
+  return {
+    source: inputs.map((i) => resolve(i)).join(', '),
+    fingerprint: datasetFingerprint(sized, root),
+    videos: entries.length,
+    classCounts: Object.fromEntries(Object.entries(classCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
+}
+
+async function modelSection(modelDir: string, labels: string[], classifier: Classifier): Promise<MetricsReport['model']> {
+  const info = classifier.model;
+  return {
+    id: await modelId(modelDir, labels),
+    dir: resolve(modelDir),
+    labels,
+    head: info.head.type,
+    backboneId: classifier.backboneId ?? null,
+    trainSeed: info.metrics?.seed ?? null,
+    framewiseVersion: info.version,
+  };
+}
+
+function settingsSection(classifier: Classifier, o: Resolved): MetricsReport['settings'] {
+  const { sampling } = classifier;
+  return {
+    topK: o.topK,
+    aggregate: o.aggregate,
+    frames: classifier.frames,
+    size: classifier.size,
+    sampling,
+    seed: 'seed' in sampling && typeof sampling.seed === 'number' ? sampling.seed : null,
+  };
+}
+
+/**
+ * What the classified videos add up to: the samples the metrics are computed on, one
+ * prediction record per video (failed ones too), the failures and the counts.
+ */
+class EvalTally {
+  readonly predictions: PredictionRecord[] = [];
+  readonly failures: MetricsReport['failures'] = [];
+  clips = 0;
+  frames = 0;
+  cachedVideos = 0;
+  private readonly videoSamples: ScoredSample[] = [];
+  private readonly clipSamples: ScoredSample[] = [];
+  private readonly sequences: FrameSequence[] = [];
+
+  constructor(
+    private readonly mode: 'clip' | 'frame',
+    private readonly labels: string[],
+  ) {}
+
+  add(entry: InputEntry, r: ClassifyResult | ErrorRecord): void {
+    const trueLabel = this.mode === 'clip' ? entry.label! : (entry.label ?? entry.segments?.[0]?.label ?? '');
+    if (isErrorRecord(r)) {
+      this.failures.push({ path: r.path, label: trueLabel, code: r.error.code, message: r.error.message });
+      this.predictions.push({ path: r.path, trueLabel, error: r.error });
+      debug('eval: %s failed: %s %s', r.path, r.error.code, r.error.message);
+      return;
+    }
+    if (r.cached) this.cachedVideos++;
+    this.clips += r.clips.length;
+    if (this.mode === 'clip') this.addClips(r, trueLabel);
+    else this.addFrames(entry, r, trueLabel);
+  }
+
+  /** Videos with a result. */
+  get evaluated(): number {
+    return this.mode === 'clip' ? this.videoSamples.length : this.sequences.length;
+  }
+
+  /** The metrics of the mode; a UsageError when no video could be evaluated. */
+  metrics(topK: number): MetricsReport['metrics'] {
+    const { failures, labels } = this;
+    if (this.evaluated === 0) {
+      throw new UsageError(`No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`);
+    }
+    return this.mode === 'clip'
+      ? { video: clipMetrics(this.videoSamples, { labels, topK }), clip: clipMetrics(this.clipSamples, { labels, topK }) }
+      : { frame: frameMetrics(this.sequences, { labels }) };
+  }
+
+  /** Clip mode: the video is scored by its aggregated probabilities, each clip by its own. */
+  private addClips(r: ClassifyResult, trueLabel: string): void {
+    const truth = this.labels.indexOf(trueLabel);
+    this.videoSamples.push({ truth, probs: r.probs });
+    for (const c of r.clips) this.clipSamples.push({ truth, probs: c.probs });
+    const best = argmax(r.probs);
+    this.predictions.push({
+      path: r.path,
+      trueLabel,
+      label: this.labels[best],
+      score: round(r.probs[best]),
+      correct: best === truth,
+      topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
+      clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score), trueLabel })),
+    });
+  }
+
+  /** Frame mode: each frame's truth is the segment its timestamp falls in (the whole video without segments). */
+  private addFrames(entry: InputEntry, r: ClassifyResult, trueLabel: string): void {
+    const { labels } = this;
+    const segments = entry.segments && entry.segments.length > 0 ? entry.segments : [{ start: 0, end: Infinity, label: trueLabel }];
+    const fr = r.frames ?? [];
+    this.frames += fr.length;
+    const truthLabels = fr.map((f) => labelAt(segments, f.t)!);
+    this.sequences.push({ truth: truthLabels.map((l) => labels.indexOf(l)), pred: fr.map((f) => labels.indexOf(f.label)) });
+    this.predictions.push({
+      path: r.path,
+      trueLabel,
+      label: r.label,
+      score: round(r.score),
+      topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
+      clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
+      frames: fr.map((f, i) => ({ t: f.t, label: f.label, score: round(f.score), trueLabel: truthLabels[i] })),
+    });
   }
 }

@@ -74,6 +74,12 @@ interface ModelJson {
 
 const CONV_CLASSES = new Set(['Conv2D', 'DepthwiseConv2D']);
 
+/** A BN layer to fold, and the convolution it folds into. */
+interface Fold {
+  conv: LayerJson;
+  bn: LayerJson;
+}
+
 /**
  * Returns a copy of `model` with every foldable BatchNormalization merged into the
  * Conv2D/DepthwiseConv2D before it. Layers that cannot be folded (a BN after anything
@@ -83,60 +89,14 @@ const CONV_CLASSES = new Set(['Conv2D', 'DepthwiseConv2D']);
 export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions = {}): Promise<FoldResult> {
   const signal = checkSignal('options.signal', options.signal);
   const tolerance = options.verifyTolerance ?? 1e-4;
-  if (!(model instanceof tf.LayersModel)) throw new ModelError('foldBatchNorm needs a tf.LayersModel');
-  if (model.constructor.name === 'Sequential' || (model as { getClassName?: () => string }).getClassName?.() === 'Sequential') {
-    // A Sequential config has no inbound nodes to rewire; wrap it in a functional model first.
-    throw new ModelError('foldBatchNorm needs a functional model, not a Sequential one');
-  }
-  const topology = JSON.parse(JSON.stringify(model.toJSON(undefined, false))) as ModelJson;
-  if (topology.class_name !== 'Model' && topology.class_name !== 'Functional') {
-    throw new ModelError(`foldBatchNorm cannot rewrite a ${topology.class_name} config`);
-  }
-  const layers = topology.config.layers;
-  const byName = new Map(layers.map((l) => [l.name, l]));
-
-  // How many times each layer's outputs are read: by inbound nodes and as model outputs.
-  const readers = new Map<string, number>();
-  for (const layer of layers) for (const node of layer.inbound_nodes) for (const ref of node) readers.set(ref[0], (readers.get(ref[0]) ?? 0) + 1);
-  for (const out of topology.config.output_layers) readers.set(out[0], (readers.get(out[0]) ?? 0) + 1);
-
-  const plan: Array<{ conv: LayerJson; bn: LayerJson }> = [];
-  const kept: FoldResult['kept'] = [];
-  for (const bn of layers) {
-    if (bn.class_name !== 'BatchNormalization') continue;
-    const reason = whyNotFoldable(bn, byName, readers, topology);
-    if (reason) {
-      kept.push({ bn: bn.name, reason });
-      continue;
-    }
-    plan.push({ conv: byName.get(bn.inbound_nodes[0][0][0])!, bn });
-  }
-
-  // Rewire: every read of a folded BN output now reads its convolution's output.
-  const replaced = new Map(plan.map(({ conv, bn }) => [bn.name, conv.name]));
-  const retarget = (ref: NodeRef | [string, number, number]): void => {
-    const to = replaced.get(ref[0]);
-    if (to !== undefined) ref[0] = to;
-  };
-  for (const layer of layers) for (const node of layer.inbound_nodes) node.forEach(retarget);
-  topology.config.output_layers.forEach(retarget);
-  for (const { conv } of plan) conv.config.use_bias = true;
-  topology.config.layers = layers.filter((l) => !replaced.has(l.name));
+  const topology = functionalTopology(model);
+  const { plan, kept } = planFolds(topology);
+  rewire(topology, plan);
 
   const folded = await tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] } as tf.io.ModelJSON as never);
   try {
     signal?.throwIfAborted();
-    const foldedWeights = new Map(plan.map(({ conv, bn }) => [conv.name, foldPair(model.getLayer(conv.name), model.getLayer(bn.name), conv, bn)]));
-    for (const layer of folded.layers) {
-      const weights = foldedWeights.get(layer.name);
-      if (weights) {
-        const tensors = [tf.tensor(weights.kernel, weights.kernelShape), tf.tensor1d(weights.bias)];
-        layer.setWeights(tensors);
-        tf.dispose(tensors);
-      } else if (layer.weights.length > 0) {
-        layer.setWeights(model.getLayer(layer.name).getWeights());
-      }
-    }
+    setFoldedWeights(model, folded, plan);
     const result: FoldResult = { model: folded, folded: plan.map(({ conv, bn }) => ({ conv: conv.name, bn: bn.name })), kept };
     if (tolerance > 0) {
       signal?.throwIfAborted();
@@ -150,6 +110,71 @@ export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions 
   } catch (error) {
     folded.dispose();
     throw error;
+  }
+}
+
+/** A deep copy of a functional model's Keras config; a ModelError for anything else. */
+function functionalTopology(model: tf.LayersModel): ModelJson {
+  if (!(model instanceof tf.LayersModel)) throw new ModelError('foldBatchNorm needs a tf.LayersModel');
+  if (model.constructor.name === 'Sequential' || (model as { getClassName?: () => string }).getClassName?.() === 'Sequential') {
+    // A Sequential config has no inbound nodes to rewire; wrap it in a functional model first.
+    throw new ModelError('foldBatchNorm needs a functional model, not a Sequential one');
+  }
+  const topology = JSON.parse(JSON.stringify(model.toJSON(undefined, false))) as ModelJson;
+  if (topology.class_name !== 'Model' && topology.class_name !== 'Functional') {
+    throw new ModelError(`foldBatchNorm cannot rewrite a ${topology.class_name} config`);
+  }
+  return topology;
+}
+
+/** The BN layers to fold, each with its convolution, and those kept, each with why. */
+function planFolds(topology: ModelJson): { plan: Fold[]; kept: FoldResult['kept'] } {
+  const layers = topology.config.layers;
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  // How many times each layer's outputs are read: by inbound nodes and as model outputs.
+  const readers = new Map<string, number>();
+  for (const layer of layers) for (const node of layer.inbound_nodes) for (const ref of node) readers.set(ref[0], (readers.get(ref[0]) ?? 0) + 1);
+  for (const out of topology.config.output_layers) readers.set(out[0], (readers.get(out[0]) ?? 0) + 1);
+
+  const plan: Fold[] = [];
+  const kept: FoldResult['kept'] = [];
+  for (const bn of layers) {
+    if (bn.class_name !== 'BatchNormalization') continue;
+    const reason = whyNotFoldable(bn, byName, readers, topology);
+    if (reason) {
+      kept.push({ bn: bn.name, reason });
+      continue;
+    }
+    plan.push({ conv: byName.get(bn.inbound_nodes[0][0][0])!, bn });
+  }
+  return { plan, kept };
+}
+
+/** Drops the folded BN layers from `topology`: every read of a BN output now reads its convolution's, which gets a bias. */
+function rewire(topology: ModelJson, plan: readonly Fold[]): void {
+  const replaced = new Map(plan.map(({ conv, bn }) => [bn.name, conv.name]));
+  const retarget = (ref: NodeRef | [string, number, number]): void => {
+    const to = replaced.get(ref[0]);
+    if (to !== undefined) ref[0] = to;
+  };
+  for (const layer of topology.config.layers) for (const node of layer.inbound_nodes) node.forEach(retarget);
+  topology.config.output_layers.forEach(retarget);
+  for (const { conv } of plan) conv.config.use_bias = true;
+  topology.config.layers = topology.config.layers.filter((l) => !replaced.has(l.name));
+}
+
+/** Sets the weights of `folded`: the folded kernel and bias on each convolution of `plan`, the original's on every other layer. */
+function setFoldedWeights(model: tf.LayersModel, folded: tf.LayersModel, plan: readonly Fold[]): void {
+  const foldedWeights = new Map(plan.map(({ conv, bn }) => [conv.name, foldPair(model.getLayer(conv.name), model.getLayer(bn.name), conv, bn)]));
+  for (const layer of folded.layers) {
+    const weights = foldedWeights.get(layer.name);
+    if (weights) {
+      const tensors = [tf.tensor(weights.kernel, weights.kernelShape), tf.tensor1d(weights.bias)];
+      layer.setWeights(tensors);
+      tf.dispose(tensors);
+    } else if (layer.weights.length > 0) {
+      layer.setWeights(model.getLayer(layer.name).getWeights());
+    }
   }
 }
 

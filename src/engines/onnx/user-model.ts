@@ -65,8 +65,16 @@ function modelName(spec: OnnxBackbone): string {
 
 const dimOf = (d: number | string | undefined): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
 
+/** What a session's one input takes. */
+interface InputLayout {
+  layout: 'nchw' | 'nhwc';
+  size: number;
+  type: 'float32' | 'uint8';
+  inputName: string;
+}
+
 /** Reads layout, size and type from the session's input; throws a ModelError saying what it found. */
-function inputLayout(session: Session, spec: OnnxBackbone, name: string): { layout: 'nchw' | 'nhwc'; size: number; type: 'float32' | 'uint8'; inputName: string } {
+function inputLayout(session: Session, spec: OnnxBackbone, name: string): InputLayout {
   if (session.inputNames.length !== 1) {
     throw new ModelError(`ONNX backbone '${name}': expected one input (frames), found ${session.inputNames.length} (${session.inputNames.join(', ')})`);
   }
@@ -159,54 +167,63 @@ export async function openUserModel(
     throw new ModelError(`ONNX backbone '${name}' does not load in ONNX Runtime: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
   try {
-    const { layout, size, type, inputName } = inputLayout(session, spec, name);
+    const input = inputLayout(session, spec, name);
     const outputName = spec.output ?? session.outputNames[0];
     if (!session.outputNames.includes(outputName)) {
       throw new ModelError(`ONNX backbone '${name}': no output named '${outputName}' (outputs: ${session.outputNames.join(', ')})`);
     }
     const normalize: Normalization = spec.normalize ?? 'imagenet';
-    const dims = layout === 'nchw' ? (n: number) => [n, 3, size, size] : (n: number) => [n, size, size, 3];
-    const input =
-      type === 'uint8'
-        ? layout === 'nhwc'
-          ? (frames: Uint8Array, n: number) => new ort.Tensor('uint8', frames, dims(n))
-          : (frames: Uint8Array, n: number) => {
-              // The same transpose to [n, 3, S, S], values kept as they are.
-              const t = normalised(frames, n, size, 'nchw', { mean: 0, std: 1 / 255 });
-              return new ort.Tensor('uint8', Uint8Array.from(t), dims(n));
-            }
-        : (frames: Uint8Array, n: number) => new ort.Tensor('float32', normalised(frames, n, size, layout, normalize), dims(n));
-    const plan: SessionPlan = {
-      inputName,
-      outputName,
-      input,
-      read: (y, n) => pooled(y, n, layout, name),
-      describe: `${layout.toUpperCase()} ${type} input${type === 'uint8' ? '' : ` normalised ${typeof normalize === 'string' ? normalize : JSON.stringify(normalize)}`}, output '${outputName}'`,
-    };
-    // One probe frame: D, and a clear error now rather than at the first video.
-    const probe = await session.run({ [inputName]: input(new Uint8Array(size * size * 3), 1) }, [outputName]);
-    const y = probe[outputName];
-    let dim: number;
-    try {
-      dim = pooled(y, 1, layout, name).length;
-      if (y.dims.length === 4) plan.describe += `, [N, ${y.dims.slice(1).join(', ')}] pooled globally`;
-    } finally {
-      y.dispose();
-    }
-    const settings = { size, normalize: type === 'uint8' ? null : normalize, output: outputName };
+    const plan = sessionPlan(ort, input, outputName, normalize, name);
+    const dim = await probeDim(session, plan, input.size);
+    const settings = { size: input.size, normalize: input.type === 'uint8' ? null : normalize, output: outputName };
     const hash = createHash('sha256').update(bytes).update(stableStringify(settings)).digest('hex').slice(0, 12);
     const info: BackboneInfo = {
       id: `${name}-${hash}`,
       name,
-      inputSize: size,
+      inputSize: input.size,
       dim,
       normalize,
       // What a saved model records: the spec with what was read from the model filled in.
-      spec: { ...spec, inputSize: size, normalize, output: outputName },
+      spec: { ...spec, inputSize: input.size, normalize, output: outputName },
     };
     return { session, plan, info };
   } catch (error) {
     await session.release();
     throw error;
+  }
+}
+
+/** How frames go into a session whose input is `input`, and how its output `outputName` comes out. */
+function sessionPlan(ort: Ort, { layout, size, type, inputName }: InputLayout, outputName: string, normalize: Normalization, name: string): SessionPlan {
+  const dims = layout === 'nchw' ? (n: number) => [n, 3, size, size] : (n: number) => [n, size, size, 3];
+  const input =
+    type === 'uint8'
+      ? layout === 'nhwc'
+        ? (frames: Uint8Array, n: number) => new ort.Tensor('uint8', frames, dims(n))
+        : (frames: Uint8Array, n: number) => {
+            // The same transpose to [n, 3, S, S], values kept as they are.
+            const t = normalised(frames, n, size, 'nchw', { mean: 0, std: 1 / 255 });
+            return new ort.Tensor('uint8', Uint8Array.from(t), dims(n));
+          }
+      : (frames: Uint8Array, n: number) => new ort.Tensor('float32', normalised(frames, n, size, layout, normalize), dims(n));
+  return {
+    inputName,
+    outputName,
+    input,
+    read: (y, n) => pooled(y, n, layout, name),
+    describe: `${layout.toUpperCase()} ${type} input${type === 'uint8' ? '' : ` normalised ${typeof normalize === 'string' ? normalize : JSON.stringify(normalize)}`}, output '${outputName}'`,
+  };
+}
+
+/** Runs one black frame through the session: D, and a clear error now rather than at the first video. Adds the pooling to `plan.describe`. */
+async function probeDim(session: Session, plan: SessionPlan, size: number): Promise<number> {
+  const probe = await session.run({ [plan.inputName]: plan.input(new Uint8Array(size * size * 3), 1) }, [plan.outputName]);
+  const y = probe[plan.outputName];
+  try {
+    const dim = plan.read(y, 1).length;
+    if (y.dims.length === 4) plan.describe += `, [N, ${y.dims.slice(1).join(', ')}] pooled globally`;
+    return dim;
+  } finally {
+    y.dispose();
   }
 }
