@@ -101,16 +101,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
   const { frames: T, dim: D } = video;
   const clips = video.clips.map((clip, i): ClipEmbedding => {
     const frames = video.embeddings.subarray(i * T * D, (i + 1) * T * D);
-    return {
-      index: clip.index,
-      start: clip.start,
-      end: clip.end,
-      timestamps: clip.timestamps,
-      mask: clip.mask,
-      embedding: meanOverMask(frames, clip.mask, D),
-      frames,
-      ...(clip.warnings ? { warnings: clip.warnings } : {}),
-    };
+    return { ...clip, embedding: meanOverMask(frames, clip.mask, D), frames };
   });
   return {
     path: video.path,
