@@ -1,4 +1,22 @@
 /** Helpers the tests share (one copy of each idea). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, onTestFinished, TestRunner } from 'vitest';
+
+/**
+ * A fresh folder under the OS temp folder (`<prefix>XXXXXX`), removed when its scope ends:
+ * called inside a test (or its `beforeEach`), after that test; called while a file or a
+ * `describe` is collected (its top level), after that file's or suite's tests, so the tests
+ * in it can share what they leave there.
+ */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  if (TestRunner.getCurrentTest()) onTestFinished(remove);
+  else afterAll(remove);
+  return dir;
+}
 
 /** The index of the largest value in each row of `probs`, a row-major [rows, classes] array. */
 export function argmaxRows(probs: ArrayLike<number>, classes: number): number[] {
