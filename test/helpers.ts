@@ -6,9 +6,10 @@ import { afterAll, onTestFinished, TestRunner } from 'vitest';
 
 /**
  * A fresh folder under the OS temp folder (`<prefix>XXXXXX`), removed when its scope ends:
- * called inside a test (or its `beforeEach`), after that test; called while a file or a
- * `describe` is collected (its top level), after that file's or suite's tests, so the tests
- * in it can share what they leave there.
+ * called inside a test (or its `beforeEach`), after that test; called at the top level of a
+ * file or a `describe`, after that file's or suite's tests, which can share what they leave
+ * there (an `afterAll` written later in the file runs before the removal). Not from inside
+ * `beforeAll`: vitest has collected the suite's hooks by then, so nothing would remove it.
  */
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -28,3 +29,4 @@ export function argmaxRows(probs: ArrayLike<number>, classes: number): number[] 
   }
   return out;
 }
+

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, exportWholeModel } from '../../src/model/export-onnx.js';
@@ -11,17 +10,16 @@ import { buildHead, type HeadType } from '../../src/model/heads.js';
 import { loadModel } from '../../src/model/model-files.js';
 import { fixture } from '../fixtures.js';
 import { maxAbsDiff, prng, realFrames, testCacheDir } from './helpers.js';
-import { argmaxRows } from '../helpers.js';
+import { argmaxRows, tempDir } from '../helpers.js';
 
 const S = 224;
 let backbone: LoadedBackbone;
-let root: string;
+const root = tempDir('framewise-onnx-export-');
 /** 2 clips x 3 real frames, and the tfjs embeddings of them [2, 3, D]. */
 let frames: Uint8Array;
 let embeddings: tf.Tensor3D;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'framewise-onnx-export-'));
   backbone = await loadBackbone('mobilenet_v2', { cacheDir: testCacheDir() });
   const videos = readdirSync(fixture('arrow/forward')).sort().filter((v) => !v.startsWith('fade'));
   frames = new Uint8Array(6 * S * S * 3);
@@ -32,7 +30,6 @@ beforeAll(async () => {
 afterAll(() => {
   embeddings?.dispose();
   backbone?.dispose();
-  rmSync(root, { recursive: true, force: true });
 });
 
 /** Runs an export; `mask` (1: a real frame) is fed when given, all-true when the graph takes one and none is given. */
