@@ -152,6 +152,12 @@ export function prng(seed: number): () => number {
   return seedrandom(String(seed));
 }
 
+/** `count` frames of seeded random RGB bytes, S x S: uint8 [count, S, S, 3]. */
+export function randomFrames(count: number, S: number, seed: number): Uint8Array {
+  const rand = prng(seed);
+  return Uint8Array.from({ length: count * S * S * 3 }, () => Math.floor(rand() * 256));
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
   let m = 0;

@@ -8,7 +8,7 @@ import { foldBatchNorm } from '../../src/tfjs/fold.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import { normalizeFrames } from '../../src/tfjs/registry.js';
 import type { Normalization } from '../../src/embedding/backbone-spec.js';
-import { maxAbsDiff, prng } from '../model/helpers.js';
+import { maxAbsDiff, prng, randomFrames } from '../model/helpers.js';
 
 /** Seeded weights; variances positive, so every BatchNormalization is a real affine map. */
 function setSeededWeights(model: tf.LayersModel, seed: number): void {
@@ -83,8 +83,7 @@ describe('convertKerasToOnnx()', () => {
     try {
       setSeededWeights(model, 7);
       const n = 3;
-      const rand = prng(11);
-      const frames = Uint8Array.from({ length: n * S * S * 3 }, () => Math.floor(rand() * 256));
+      const frames = randomFrames(n, S, 11);
       let source = model;
       if (fold) {
         const result = await foldBatchNorm(model, { verifyTolerance: 0 });
