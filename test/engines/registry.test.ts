@@ -2,14 +2,12 @@
  * ENGINES is the one list of engines: one registered with one line is checked by the run
  * options, offered by the CLI's help and run by `createFrameEmbedder()`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFrameEmbedder, ENGINES, engineRequests, type EngineEntry } from '../../src/engines/index.js';
 import { resolveOptions } from '../../src/runners/options.js';
 import { choicesHelp } from '../../src/cli/common.js';
 import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
+import { tempDir } from '../helpers.js';
 
 /** An engine written for this test: the embedding of a clip is each frame's mean byte value (D = 1). */
 const means: EngineEntry = {
@@ -37,7 +35,7 @@ describe('ENGINES', () => {
     const table = ENGINES as Record<string, EngineEntry>;
     table.means = means;
     // Its own cache folder: the factory remembers a backbone's id there, and this engine's is not mobilenet_v2's.
-    const cacheDir = mkdtempSync(join(tmpdir(), 'framewise-engines-'));
+    const cacheDir = tempDir('framewise-engines-');
     try {
       expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
       expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
@@ -49,7 +47,6 @@ describe('ENGINES', () => {
       await embedder.dispose();
     } finally {
       delete table.means;
-      rmSync(cacheDir, { recursive: true, force: true });
     }
     expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
   });
