@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from '../fixtures.js';
+import { fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, startCli, waitForLines } from './helpers.js';
 import { tempDir } from '../helpers.js';
 
@@ -60,8 +60,7 @@ describe('framewise embed, SIGTERM, then --resume', () => {
   it('writes no record for the videos the signal cut short, so --resume does them: each video once, none failed', async () => {
     // Distinct files (the folder above links one video eight times, which a run embeds once).
     const distinct = join(dir, 'distinct');
-    mkdirSync(distinct);
-    for (const name of readdirSync(fixture('arrow/forward')).slice(0, 20)) symlinkSync(fixture(`arrow/forward/${name}`), join(distinct, name));
+    linkScenes(distinct, 20);
     const out = join(dir, 'term.jsonl');
     const args = ['embed', distinct, '--out', out, '--frames', '4', '--no-cache', '--concurrency', '1'];
     const { child, done } = startCli(args);

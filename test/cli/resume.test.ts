@@ -2,10 +2,10 @@
  * Crash safety through the built CLI: `kill -9` in the middle of a folder, then `--resume`:
  * every video appears exactly once and every line is complete JSON.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from '../fixtures.js';
+import { linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, ROOT, runCli, startCli, waitForLines } from './helpers.js';
 import { tempDir } from '../helpers.js';
 
@@ -14,9 +14,7 @@ const videos = join(dir, 'videos');
 
 beforeAll(() => {
   assertBuilt();
-  mkdirSync(videos);
-  const scenes = readdirSync(fixture('arrow/forward')).slice(0, 10);
-  for (const s of scenes) symlinkSync(fixture(`arrow/forward/${s}`), join(videos, s));
+  linkScenes(videos, 10);
 });
 
 
