@@ -9,7 +9,7 @@ import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/tf
 import { buildHead, type HeadType } from '../../src/model/heads.js';
 import { loadModel } from '../../src/model/model-files.js';
 import { fixture } from '../fixtures.js';
-import { maxAbsDiff, prng, realFrames, testCacheDir } from './helpers.js';
+import { maxAbsDiff, realFrames, seedWeights, testCacheDir } from './helpers.js';
 import { argmaxRows, tempDir } from '../helpers.js';
 
 const S = 224;
@@ -46,15 +46,7 @@ async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[], ma
 }
 
 /** Seeded head weights with a wide spread, so the probabilities are far from uniform. */
-function seeded(model: tf.LayersModel, seed: number): void {
-  const rand = prng(seed);
-  const values = model.weights.map((w) => {
-    const shape = w.shape as number[];
-    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 1.5), shape);
-  });
-  model.setWeights(values);
-  tf.dispose(values);
-}
+const seeded = (model: tf.LayersModel, seed: number): void => seedWeights(model, seed, (rand) => (rand() - 0.5) * 1.5);
 
 describe('exportWholeModel()', () => {
   it.each<[HeadType, 'clip' | 'frame']>([

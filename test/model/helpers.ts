@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { loadBackbone } from '../../src/tfjs/registry.js';
@@ -144,6 +145,17 @@ export async function cachedVideoEmbeddings(
 /** A seeded PRNG for test data: uniform in [0, 1). */
 export function prng(seed: number): () => number {
   return seedrandom(String(seed));
+}
+
+/** Sets every weight of `model` from a seeded PRNG: `draw(rand, weightName)` gives each value. */
+export function seedWeights(model: tf.LayersModel, seed: number, draw: (rand: () => number, weightName: string) => number): void {
+  const rand = prng(seed);
+  const values = model.weights.map((w) => {
+    const shape = w.shape as number[];
+    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => draw(rand, w.name)), shape);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
 }
 
 /** `count` frames of seeded random RGB bytes, S x S: uint8 [count, S, S, 3]. */
