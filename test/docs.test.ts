@@ -8,11 +8,11 @@
  * is skipped, with its reason in the test's title.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, ROOT } from './cli/helpers.js';
+import { tempDir } from './helpers.js';
 
 interface Block {
   file: string;
@@ -64,13 +64,12 @@ const blocks = docFiles().flatMap((file) => blocksOf(file, readFileSync(file, 'u
 const runnable = blocks.filter((b) => !b.skip);
 const name = (b: Block) => `${b.file}:${b.line}`;
 
-let root: string;
+const root = tempDir('framewise-docs-');
 let project: string;
 let typeErrors = new Map<Block, string>();
 
 beforeAll(() => {
   assertBuilt();
-  root = mkdtempSync(join(tmpdir(), 'framewise-docs-'));
   project = join(root, 'project');
   // A project that depends on framewise: the package is this repository, and its bin is on the PATH.
   mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
@@ -104,10 +103,6 @@ beforeAll(() => {
   const unplaced = tsc.stdout.split('\n').filter((l) => /error TS/.test(l) && !l.startsWith('blocks/'));
   if (unplaced.length > 0) throw new Error(`tsc failed outside the blocks:\n${unplaced.join('\n')}`);
 }, 120_000);
-
-afterAll(() => {
-  if (root) rmSync(root, { recursive: true, force: true });
-});
 
 /** A fresh folder for one block, holding only `samples/`. */
 function workDir(b: Block): string {

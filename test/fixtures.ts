@@ -3,6 +3,7 @@
  * made by scripts/make-samples.mjs (run by test/global-setup.ts); see that script for the
  * layout: arrow/, segments/, edge/.
  */
+import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +15,12 @@ export function fixturesDir(): string {
 /** Absolute path of a fixture, e.g. `fixture('edge/counter.mp4')`. */
 export function fixture(relPath: string): string {
   return join(fixturesDir(), relPath);
+}
+
+/** Makes `folder` with links to `n` of the arrow/forward scenes under their own names: a folder of distinct videos. */
+export function linkScenes(folder: string, n: number): void {
+  mkdirSync(folder);
+  for (const name of readdirSync(fixture('arrow/forward')).slice(0, n)) symlinkSync(fixture(`arrow/forward/${name}`), join(folder, name));
 }
 
 /** `edge/counter.mp4`: 160x120, 24 fps, 10 s (240 frames); frame n shows n in binary. */

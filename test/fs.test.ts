@@ -4,20 +4,16 @@
  * old one as it was.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
 import { OUTPUT_DIRS, checkOutputDir, replaceDir } from '../src/fs.js';
+import { tempDir } from './helpers.js';
 
-let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'fw-fs-'));
-});
+const work = tempDir('fw-fs-');
 afterAll(async () => {
   await chmod(join(work, 'ro'), 0o755).catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
 });
 
 const kind = OUTPUT_DIRS.report;

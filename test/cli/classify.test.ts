@@ -4,15 +4,15 @@
  * scenes it never saw. Also: CSV output, a mixed folder with bad files (exit 1), usage
  * errors (exit 2, nothing written).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-cli-classify-'));
+const dir = tempDir('fw-cli-classify-');
 const cache = join(dir, 'cache');
 const model = join(dir, 'model');
 const common = ['--cache', cache, '--frames', '8', '--quiet'];
@@ -27,7 +27,6 @@ beforeAll(async () => {
   expect(run.stdout).toMatch(/Model written to /);
 }, 600_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('framewise train + classify', () => {
   it('writes a model folder that classify reads its frames from', () => {

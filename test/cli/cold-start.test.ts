@@ -3,24 +3,18 @@
  * takes seconds. The progress line says so, the summary's time counts it, and Ctrl-C during
  * it exits 130 promptly and leaves no partial file in the cache.
  */
-import { readdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, startCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 beforeAll(assertBuilt);
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 const PREPARING = 'framewise: preparing mobilenet_v2 for ONNX Runtime, once';
 
 /** Starts `embed` on one sample with an empty cache; `prepared` resolves at the preparing line. */
 function coldEmbed(): { cache: string; run: ReturnType<typeof startCli>; prepared: Promise<number> } {
-  const cache = mkdtempSync(join(tmpdir(), 'framewise-cold-'));
-  dirs.push(cache);
+  const cache = tempDir('framewise-cold-');
   const run = startCli(['embed', 'samples/forward/zoom-pal.mp4', '--out', '-', '--frames', '4'], { FRAMEWISE_CACHE: cache });
   let stderr = '';
   const prepared = new Promise<number>((resolve) => {

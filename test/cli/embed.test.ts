@@ -4,14 +4,14 @@
  * embeddings), existing outputs (`--resume` / `--force`), and a clean stdout with `--out -`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy } from '../output/helpers.js';
 import { assertBuilt, jsonl, ROOT, runCli, startCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-cli-embed-'));
+const dir = tempDir('fw-cli-embed-');
 const cache = join(dir, 'cache');
 const samples = join(ROOT, 'samples');
 const T = 4;
@@ -34,7 +34,6 @@ beforeAll(async () => {
   first = { code: run.code, stderr: run.stderr, text: readFileSync(out, 'utf8') };
 }, 300_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('framewise embed', () => {
   it('writes one JSONL line per video with clip and frame embeddings', () => {

@@ -3,39 +3,27 @@
  * process (dist/, built by `npm test`), on the generated fixtures: the arrow-of-time task in
  * clip mode and the segment videos in frame mode.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { confusionLayout, type MetricsReport } from '../../src/evaluation/report.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
+import { testCacheDir } from '../model/helpers.js';
+import { assertBuilt, runCli, type CliRun } from './helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 /** Shared with the other test files: backbone and embedding caches survive between files. */
-const CACHE = process.env.FRAMEWISE_CACHE || join(tmpdir(), 'framewise-test-cache');
+const CACHE = testCacheDir();
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
+function cli(args: string[]): Promise<CliRun> {
   // Commands that run the backbone share the test embedding cache.
   const full = args[0] === 'train' || args[0] === 'eval' ? [...args, '--cache', CACHE] : args;
-  return new Promise((done) => {
-    execFile(process.execPath, [MAIN, ...full], { cwd: ROOT, env: { ...process.env, FRAMEWISE_CACHE: CACHE }, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      done({ code, stdout, stderr });
-    });
-  });
+  return runCli(full, { FRAMEWISE_CACHE: CACHE });
 }
 
-async function ok(args: string[]): Promise<Run> {
+async function ok(args: string[]): Promise<CliRun> {
   const r = await cli(args);
   if (r.code !== 0) throw new Error(`framewise ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
   return r;
@@ -47,21 +35,16 @@ const withoutTiming = (r: MetricsReport): Omit<MetricsReport, 'timing'> => {
   return rest;
 };
 
-let work: string;
+const work = tempDir('fw-eval-cli-');
 const EPOCHS = '10';
 /** Tests that train or decode get room on a busy 2-core machine. */
 const SLOW = 600_000;
 
 beforeAll(async () => {
-  if (!existsSync(MAIN)) throw new Error('dist/cli/main.js is missing: run `npm run build` (npm test does)');
-  work = await mkdtemp(join(tmpdir(), 'fw-eval-cli-'));
+  assertBuilt();
   // The lstm model that most tests evaluate.
   await ok(['train', fixture('arrow/train.csv'), '--out', join(work, 'lstm'), '--head', 'lstm', '--seed', '1', '--epochs', EPOCHS, '--units', '64', '--frames', '8', '--quiet']);
 }, SLOW);
-
-afterAll(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
-});
 
 describe('framewise eval (clip mode)', () => {
   let first: MetricsReport;

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { extractClips, planClips, probe } from '../../src/ingest/index.js';
 import { loadClassifier } from '../../src/tasks/index.js';
 import { layersModelFromArtifacts, readArtifacts } from '../../src/tfjs/artifacts.js';
@@ -11,18 +10,16 @@ import { selectBackend } from '../../src/tfjs/backend.js';
 import '../../src/model/layers.js';
 import { maxAbsDiff, testCacheDir } from '../model/helpers.js';
 import { assertBuilt, ROOT, runCli } from './helpers.js';
-import { argmaxRows } from '../helpers.js';
+import { argmaxRows, tempDir } from '../helpers.js';
 
 const MODEL = join(ROOT, 'samples', 'model');
 const VIDEOS = ['forward/zoom-pal.mp4', 'reversed/grow-disk-smpte.mp4', 'reversed/fill-left-rgb.mp4'].map((v) => join(ROOT, 'samples', v));
-let work: string;
+const work = tempDir('framewise-cli-export-');
 
 beforeAll(async () => {
   assertBuilt();
   await selectBackend('wasm'); // the tfjs export runs 48 frames through the backbone here
-  work = mkdtempSync(join(tmpdir(), 'framewise-cli-export-'));
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** The frames `classify` runs on each sample video (the model's sampling, size 224, cover): uint8 [N, 16, 224, 224, 3]. */
 async function classifyFrames(): Promise<Uint8Array> {

@@ -1,4 +1,4 @@
-// Preloaded with `node --import` by test/cli/startup.test.ts: at exit, writes every module
+// Preloaded with `node --import` by test/cli/main.test.ts: at exit, writes every module
 // the process loaded (ES module URLs through a resolve hook, CommonJS files from the
 // require cache) to the file named by $FRAMEWISE_LOADED_MODULES, one per line.
 import { appendFileSync } from 'node:fs';

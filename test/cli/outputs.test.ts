@@ -5,28 +5,23 @@
  * before any work (exit 2, nothing touched).
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
 import { assertBuilt, runCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-let work: string;
-let user: string;
+const work = tempDir('fw-outputs-');
+const user = join(work, 'important');
 beforeAll(async () => {
   assertBuilt();
-  work = await mkdtemp(join(tmpdir(), 'fw-outputs-'));
-  user = join(work, 'important');
   await mkdir(user);
   await writeFile(join(user, 'thesis.tex'), 'precious');
   await writeFile(join(work, 'decoy.txt'), 'a file');
   // Enough of a model for eval's own check: the output is refused before the model loads.
   await mkdir(join(work, 'fake-model'));
   await writeFile(join(work, 'fake-model', 'framewise.json'), '{}');
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
 });
 
 async function untouched(): Promise<void> {

@@ -5,14 +5,14 @@
  * a run holds a lock on its output; a write error is one line and exit 3.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
 import { assertBuilt, CLI, jsonl, ROOT, runCli, startCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-owned-'));
+const dir = tempDir('fw-owned-');
 const video = join(dir, 'scene.mp4');
 const spans = join(dir, 'spans.csv');
 const fast = ['--frames', '2', '--no-cache', '--quiet'];
@@ -24,7 +24,6 @@ beforeAll(() => {
   copyFileSync(fixture('arrow/forward/fadeto-cell.mp4'), video); // 3 s
   writeFileSync(spans, `path,label,start,end\nscene.mp4,a,0,1\nscene.mp4,a,1,2\nscene.mp4,a,2,3\n`);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const spanOf = (r: { start?: number; end?: number }): string => `${r.start}-${r.end}`;
 
@@ -208,10 +207,9 @@ describe('write errors', () => {
 
   const canMount = process.getuid?.() === 0 && (() => {
     try {
-      const probe = mkdtempSync(join(tmpdir(), 'fw-mount-'));
+      const probe = tempDir('fw-mount-');
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
       execFileSync('umount', [probe]);
-      rmSync(probe, { recursive: true });
       return true;
     } catch {
       return false;

@@ -6,18 +6,18 @@
  * folder or a file that cannot be read in a folder walk.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, CLI, jsonl, runCli, type CliRun } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 type Row = { path: string; decoder?: string; error?: { code: string; message: string }; clips?: Array<{ mask: boolean[] }> };
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-per-video-'));
+const dir = tempDir('fw-per-video-');
 const cache = join(dir, 'cache');
 const { ffmpeg, ffprobe } = resolveBinaries();
 
@@ -39,9 +39,9 @@ beforeAll(() => {
   assertBuilt();
   chmodSync(dir, 0o755);
 }, 60_000);
+// Before tempDir removes it: the tests leave files and folders there that nobody may read.
 afterAll(() => {
   spawnSync('chmod', ['-R', 'u+rwx', dir]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('a manifest whose rows fail one by one', () => {

@@ -2,23 +2,20 @@
  * Crash safety through the built CLI: `kill -9` in the middle of a folder, then `--resume`:
  * every video appears exactly once and every line is complete JSON.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from '../fixtures.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, ROOT, runCli, startCli, waitForLines } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-cli-resume-'));
+const dir = tempDir('fw-cli-resume-');
 const videos = join(dir, 'videos');
 
 beforeAll(() => {
   assertBuilt();
-  mkdirSync(videos);
-  const scenes = readdirSync(fixture('arrow/forward')).slice(0, 10);
-  for (const s of scenes) symlinkSync(fixture(`arrow/forward/${s}`), join(videos, s));
+  linkScenes(videos, 10);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 
 describe('framewise embed --resume', () => {

@@ -3,14 +3,14 @@
  * phase and in the training phase the run exits 130 within 2 s, and the model folder it
  * was to replace (with --force) is left exactly as it was.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../fixtures.js';
 import { assertBuilt, startCli } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-train-signals-'));
+const dir = tempDir('fw-train-signals-');
 const cache = join(dir, 'cache');
 const model = join(dir, 'model');
 const OLD = '{"format": "framewise-model", "an": "older model"}\n';
@@ -20,7 +20,6 @@ beforeAll(() => {
   mkdirSync(model);
   writeFileSync(join(model, 'framewise.json'), OLD);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function untouched(): void {
   expect(readdirSync(model)).toEqual(['framewise.json']);

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cacheKey, decodeEntry, EmbeddingCache, encodeEntry, fileIdentity } from '../../src/embedding/cache.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-cache-'));
+const dir = tempDir('fw-cache-');
 describe('EmbeddingCache', () => {
   const video = {
     clips: [{ index: 0, start: 0, end: 1, timestamps: [0.25, 0.75], mask: [true, true] }],

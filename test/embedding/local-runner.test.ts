@@ -3,8 +3,6 @@
  * records, the cache (a second run decodes nothing and gives identical embeddings), and
  * abort (prompt, no ffmpeg left).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
@@ -19,18 +17,18 @@ import { LocalRunner, type IngestStages } from '../../src/embedding/local-runner
 import type { ProgressEvent } from '../../src/embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../../src/embedding/runner.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
 const stages: IngestStages = { probe, planClips, extractClips };
 const T = 4;
 let embedder: FrameEmbedder;
-const dir = mkdtempSync(join(tmpdir(), 'fw-engine-'));
+const dir = tempDir('fw-engine-');
 
 beforeAll(async () => {
   embedder = await createEmbedder({});
 });
 afterAll(async () => {
   await embedder?.dispose();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function engine(

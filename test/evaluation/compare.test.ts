@@ -1,15 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compareReports, formatComparison, pairedBootstrap, quantile, type VideoScore } from '../../src/evaluation/compare.js';
 import { writeReport } from '../../src/evaluation/report.js';
 import { clipReport } from './report-fixtures.js';
+import { tempDir } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
 
 const scores = (bits: number[]): VideoScore[] => bits.map((b) => ({ correct: b, total: 1 }));
 
@@ -69,8 +64,7 @@ describe('pairedBootstrap()', () => {
 
 describe('compareReports()', () => {
   it('tables two reports, their differences and the CI on shared videos', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'fw-compare-'));
-    dirs.push(root);
+    const root = tempDir('fw-compare-');
     const labels = ['fwd', 'rev'];
     const videos = Array.from({ length: 40 }, (_, i) => ({ path: `/v/${i}.mp4`, truth: i % 2 ? 'rev' : 'fwd' }));
     const right = (t: string): number[] => (t === 'fwd' ? [0.8, 0.2] : [0.3, 0.7]);
@@ -100,8 +94,7 @@ describe('compareReports()', () => {
   });
 
   it('refuses a folder without metrics.json', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'fw-compare-'));
-    dirs.push(root);
+    const root = tempDir('fw-compare-');
     await expect(compareReports([root, root])).rejects.toThrow(/Cannot read .*metrics\.json/);
     await expect(compareReports([join(root, 'missing'), root])).rejects.toThrow(/Report not found/);
   });

@@ -1,8 +1,7 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { frameMetrics } from '../../src/evaluation/metrics.js';
 import { clipReport } from './report-fixtures.js';
 import {
@@ -16,11 +15,8 @@ import {
   type MetricsReport,
   type PredictionRecord,
 } from '../../src/evaluation/report.js';
+import { tempDir } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
 
 describe('datasetFingerprint()', () => {
   const entries = [
@@ -91,8 +87,7 @@ describe('confusionPng()', () => {
 
 describe('writeReport()', () => {
   it('writes metrics.json, predictions.jsonl, report.md and confusion.png', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fw-report-'));
-    dirs.push(dir);
+    const dir = tempDir('fw-report-');
     const { report, predictions } = clipReport(
       ['fwd', 'rev'],
       [

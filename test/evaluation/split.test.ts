@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestText, partSizes, splitDataset, writeSplit, type LabelledVideo } from '../../src/evaluation/split.js';
+import { tempDir } from '../helpers.js';
 
 function dataset(root: string, perClass: Record<string, number>): LabelledVideo[] {
   const out: LabelledVideo[] = [];
@@ -88,10 +88,6 @@ describe('splitDataset()', () => {
 });
 
 describe('manifests', () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
 
   it('manifestText() writes paths relative to the manifest, quoted when needed', () => {
     const text = manifestText('/data/splits/train.csv', [
@@ -102,8 +98,7 @@ describe('manifests', () => {
   });
 
   it('writeSplit() writes train, val, test and split.json', async () => {
-    const out = await mkdtemp(join(tmpdir(), 'fw-split-'));
-    dirs.push(out);
+    const out = tempDir('fw-split-');
     const s = splitDataset(dataset(join(out, 'set'), { a: 5, b: 5 }), { seed: 1, val: 0.2 });
     const w = await writeSplit(s, { out: join(out, 'splits') });
     const test = (await readFile(w.files.test, 'utf8')).trim().split('\n');

@@ -5,8 +5,7 @@
  * made here by the ffmpeg binary the CLI path uses.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,11 +18,11 @@ import { planClips } from '../../src/ingest/sampling.js';
 import type { ClipPlan, FrameClip, Sampling } from '../../src/ingest/types.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { serveFiles, type FileServer } from '../serve.js';
+import { tempDir } from '../helpers.js';
 
-const scratch = mkdtempSync(join(tmpdir(), 'framewise-decoders-'));
+const scratch = tempDir('framewise-decoders-');
 let server: FileServer;
 afterAll(() => {
-  rmSync(scratch, { recursive: true, force: true });
   server?.close();
 });
 

@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { discover } from '../../src/ingest/discover.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'framewise-discover-'));
+const root = tempDir('framewise-discover-');
 const data = join(root, 'data');
 
 beforeAll(() => {
@@ -26,7 +26,6 @@ beforeAll(() => {
     '{"path":"top.mp4","segments":[{"start":0,"end":1,"label":"a"},{"start":1,"end":2,"label":"b"}]}\n\n{"path":"/abs/v.mp4","label":"x"}\n',
   );
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('discover()', () => {
   it('walks a folder: video extensions only, sorted, hidden skipped, loops and duplicate links survived, labels from class folders', async () => {

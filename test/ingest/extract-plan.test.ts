@@ -1,29 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { ExtractLog, MAX_SEEK_INPUTS, MAX_SELECT_TERMS, SEEK_MIN_GAP_S, fmt, pickFrame, planExtraction } from '../../src/ingest/extract-plan.js';
-import type { ClipPlan, ProbeResult } from '../../src/ingest/types.js';
+import type { ClipPlan } from '../../src/ingest/types.js';
+import { probeOf } from '../helpers.js';
 
-const info = (over: Partial<ProbeResult> = {}): ProbeResult => ({
-  path: '/v.mp4', size: 1, mtimeMs: 0, duration: 60, startTime: 0, avgFrameRate: 25, nominalFrameRate: 25,
-  frameCount: 1500, frameCountExact: true, codedWidth: 64, codedHeight: 48, rotation: 0, width: 64, height: 48,
-  codec: 'h264', pixelFormat: 'yuv420p', hasAudio: false, formatName: 'mov,mp4,m4a,3gp,3g2,mj2', ...over,
-});
 const clip = (timestamps: number[], index = 0): ClipPlan => ({ index, start: timestamps[0], end: timestamps.at(-1)!, timestamps, mask: timestamps.map(() => true) });
 const arg = (args: string[], flag: string): string => args[args.indexOf(flag) + 1];
 
 describe('planExtraction()', () => {
   it('targets the frame on display: one period before each timestamp, distinct and sorted across clips', () => {
-    const plan = planExtraction('file:/v.mp4', [clip([1, 0.5]), clip([0.5, 2], 1)], info(), 'auto', 0);
+    const plan = planExtraction('file:/v.mp4', [clip([1, 0.5]), clip([0.5, 2], 1)], probeOf(), 'auto', 0);
     expect(plan.period).toBe(1 / 25);
     expect(plan.targets).toEqual([0.5, 1, 2].map((t) => t - 0.04 + 1e-4));
     expect(plan.targetOf(1)).toBeCloseTo(0.9601, 12);
   });
 
   it('falls back to the average rate when the nominal one is unknown', () => {
-    expect(planExtraction('i', [clip([1])], info({ nominalFrameRate: 0, avgFrameRate: 10 }), 'auto', 0).period).toBe(0.1);
+    expect(planExtraction('i', [clip([1])], probeOf({ nominalFrameRate: 0, avgFrameRate: 10 }), 'auto', 0).period).toBe(0.1);
   });
 
   it('decodes dense frames in one pass with an exact select and a trim after the last', () => {
-    const plan = planExtraction('file:/v.mp4', [clip([0.2, 0.4, 0.6])], info(), 'auto', 2);
+    const plan = planExtraction('file:/v.mp4', [clip([0.2, 0.4, 0.6])], probeOf(), 'auto', 2);
     expect(plan.useSeek).toBe(false);
     expect(plan.args.filter((a) => a === '-i')).toHaveLength(1);
     expect(plan.args).not.toContain('-ss'); // starts at the file's start
@@ -37,20 +33,20 @@ describe('planExtraction()', () => {
   });
 
   it('starts a decode a second before a late first frame, counted from the file start time', () => {
-    const plan = planExtraction('i', [clip([30, 30.2])], info({ startTime: 1.5 }), 'decode', 0);
+    const plan = planExtraction('i', [clip([30, 30.2])], probeOf({ startTime: 1.5 }), 'decode', 0);
     expect(arg(plan.args, '-ss')).toBe(fmt(30 - 0.04 + 1e-4 - 1 - 1.5));
     expect(plan.args.indexOf('-ss')).toBeLessThan(plan.args.indexOf('-i'));
   });
 
   it('leaves out the trim when the span reaches the end, and the select over MAX_SELECT_TERMS frames', () => {
     const many = Array.from({ length: MAX_SELECT_TERMS + 1 }, (_, i) => i / 25);
-    const plan = planExtraction('i', [clip(many)], info({ duration: 60.5 }), 'decode', 0);
+    const plan = planExtraction('i', [clip(many)], probeOf({ duration: 60.5 }), 'decode', 0);
     expect(arg(plan.args, '-vf')).toBe('showinfo,scale=64:48');
     expect([...plan.showinfoBranch]).toEqual([[0, 0]]);
   });
 
   it(`seeks when frames are at least ${SEEK_MIN_GAP_S} s apart: one input and one chain per frame`, () => {
-    const plan = planExtraction('file:/v.mp4', [clip([0, 10, 20])], info(), 'auto', 1);
+    const plan = planExtraction('file:/v.mp4', [clip([0, 10, 20])], probeOf(), 'auto', 1);
     expect(plan.useSeek).toBe(true);
     expect(plan.args.filter((a) => a === '-i')).toHaveLength(3);
     // an MP4 seeks 50 ms early; never before the start
@@ -63,7 +59,7 @@ describe('planExtraction()', () => {
   });
 
   it('seeks a second early on containers that land late (MPEG-TS)', () => {
-    const plan = planExtraction('i', [clip([5, 10])], info({ formatName: 'mpegts' }), 'seek', 0);
+    const plan = planExtraction('i', [clip([5, 10])], probeOf({ formatName: 'mpegts' }), 'seek', 0);
     expect(arg(plan.args, '-ss')).toBe(fmt(5 - 0.04 + 1e-4 - 1));
   });
 
@@ -74,7 +70,7 @@ describe('planExtraction()', () => {
     ['seek forced on close frames', [0, 0.1], 'seek', true],
     ['decode forced on sparse frames', [0, 30], 'decode', false],
   ] as const)('strategy: %s', (_, timestamps, strategy, seek) => {
-    expect(planExtraction('i', [clip([...timestamps])], info({ duration: 600 }), strategy, 0).useSeek).toBe(seek);
+    expect(planExtraction('i', [clip([...timestamps])], probeOf({ duration: 600 }), strategy, 0).useSeek).toBe(seek);
   });
 });
 

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
 import { extractClips } from '../../src/ingest/extract.js';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
@@ -10,6 +9,7 @@ import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { FrameClip } from '../../src/ingest/types.js';
 import { COUNTER, COUNTER_TS, decodeCounter, fixture, VFR } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
 /** Frame k of a clip, RGB [S, S, 3]. */
 function frameOf(clip: FrameClip, k: number): Uint8Array {
@@ -63,8 +63,7 @@ function shown(t: number): number {
   return Math.floor((t + 1e-4) * COUNTER.fps);
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'framewise-extract-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = tempDir('framewise-extract-');
 
 describe('extractClips() on the counter video', () => {
   it.each(['decode', 'seek'] as const)('%s: every decoded frame is the planned one (uniform)', async (strategy) => {

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +5,7 @@ import { FfmpegError, FramewiseError, IngestError } from '../../src/errors.js';
 import { checkBinaries, liveProcessCount, resolveBinaries, runProcess } from '../../src/ingest/ffmpeg.js';
 import { looksLikeContainer, probe } from '../../src/ingest/probe.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
 describe('probe()', () => {
   it('reads the counter video: duration, rates, exact frame count, sizes, codec', async () => {
@@ -65,18 +64,14 @@ describe('probe()', () => {
   });
 
   it('says an image named .mp4 is NOT_A_VIDEO, not CORRUPT', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fw-probe-image-'));
-    try {
-      const picture = sharp({ create: { width: 64, height: 48, channels: 3, background: '#f00' } });
-      await picture.clone().png().toFile(join(dir, 'png.mp4'));
-      await picture.clone().jpeg().toFile(join(dir, 'jpeg.mp4'));
-      for (const name of ['png.mp4', 'jpeg.mp4']) {
-        const error = await probe(join(dir, name)).catch((e: unknown) => e);
-        expect((error as IngestError).code).toBe('NOT_A_VIDEO');
-        expect((error as IngestError).message).toMatch(/is a still image/);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const dir = tempDir('fw-probe-image-');
+    const picture = sharp({ create: { width: 64, height: 48, channels: 3, background: '#f00' } });
+    await picture.clone().png().toFile(join(dir, 'png.mp4'));
+    await picture.clone().jpeg().toFile(join(dir, 'jpeg.mp4'));
+    for (const name of ['png.mp4', 'jpeg.mp4']) {
+      const error = await probe(join(dir, name)).catch((e: unknown) => e);
+      expect((error as IngestError).code).toBe('NOT_A_VIDEO');
+      expect((error as IngestError).message).toMatch(/is a still image/);
     }
   });
 

@@ -4,15 +4,10 @@ import { clipCount, parseSampling, planClips, SAMPLERS, samplingForms, samplingF
 import { resolveOptions } from '../../src/runners/options.js';
 import { positiveInteger } from '../../src/validate.js';
 import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
+import { probeOf } from '../helpers.js';
 
 /** A probe as ffprobe would give it for a constant-rate video. */
-function video(duration: number, fps: number, startTime = 0): ProbeResult {
-  return {
-    path: 'v.mp4', size: 1, mtimeMs: 0, duration, startTime, avgFrameRate: fps, nominalFrameRate: fps,
-    frameCount: Math.round(duration * fps), frameCountExact: true, codedWidth: 160, codedHeight: 120,
-    rotation: 0, width: 160, height: 120, codec: 'h264', pixelFormat: 'yuv420p', hasAudio: false,
-  };
-}
+const video = (duration: number, fps: number, startTime = 0): ProbeResult => probeOf({ duration, avgFrameRate: fps, startTime });
 
 describe('planClips() uniform', () => {
   it('places T frames at the centres of T equal parts', () => {

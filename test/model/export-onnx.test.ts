@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, exportWholeModel } from '../../src/model/export-onnx.js';
@@ -10,18 +9,17 @@ import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/tf
 import { buildHead, type HeadType } from '../../src/model/heads.js';
 import { loadModel } from '../../src/model/model-files.js';
 import { fixture } from '../fixtures.js';
-import { maxAbsDiff, prng, realFrames, testCacheDir } from './helpers.js';
-import { argmaxRows } from '../helpers.js';
+import { maxAbsDiff, realFrames, seedWeights, testCacheDir } from './helpers.js';
+import { argmaxRows, tempDir } from '../helpers.js';
 
 const S = 224;
 let backbone: LoadedBackbone;
-let root: string;
+const root = tempDir('framewise-onnx-export-');
 /** 2 clips x 3 real frames, and the tfjs embeddings of them [2, 3, D]. */
 let frames: Uint8Array;
 let embeddings: tf.Tensor3D;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'framewise-onnx-export-'));
   backbone = await loadBackbone('mobilenet_v2', { cacheDir: testCacheDir() });
   const videos = readdirSync(fixture('arrow/forward')).sort().filter((v) => !v.startsWith('fade'));
   frames = new Uint8Array(6 * S * S * 3);
@@ -32,7 +30,6 @@ beforeAll(async () => {
 afterAll(() => {
   embeddings?.dispose();
   backbone?.dispose();
-  rmSync(root, { recursive: true, force: true });
 });
 
 /** Runs an export; `mask` (1: a real frame) is fed when given, all-true when the graph takes one and none is given. */
@@ -49,15 +46,7 @@ async function runOnnx(bytes: Uint8Array, input: Uint8Array, shape: number[], ma
 }
 
 /** Seeded head weights with a wide spread, so the probabilities are far from uniform. */
-function seeded(model: tf.LayersModel, seed: number): void {
-  const rand = prng(seed);
-  const values = model.weights.map((w) => {
-    const shape = w.shape as number[];
-    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 1.5), shape);
-  });
-  model.setWeights(values);
-  tf.dispose(values);
-}
+const seeded = (model: tf.LayersModel, seed: number): void => seedWeights(model, seed, (rand) => (rand() - 0.5) * 1.5);
 
 describe('exportWholeModel()', () => {
   it.each<[HeadType, 'clip' | 'frame']>([

@@ -6,23 +6,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
+import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { loadBackbone } from '../../src/tfjs/registry.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { fixture, fixturesDir } from '../fixtures.js';
 
-const require = createRequire(import.meta.url);
-
 /** One backbone cache for every model test file: `FRAMEWISE_CACHE`, else a folder in tmp. */
 export function testCacheDir(): string {
   return process.env.FRAMEWISE_CACHE || join(tmpdir(), 'framewise-test-cache');
-}
-
-function ffmpegPath(): string {
-  return process.env.FFMPEG_PATH || (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
 }
 
 /**
@@ -53,7 +48,7 @@ export async function localEmbedder(backbone = 'mobilenet_v2'): Promise<TestEmbe
 export function readAllFrames(file: string, size: number): Promise<Uint8Array[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(
-      ffmpegPath(),
+      resolveBinaries().ffmpeg,
       ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', file, '-vf', `scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -152,6 +147,23 @@ export function prng(seed: number): () => number {
   return seedrandom(String(seed));
 }
 
+/** Sets every weight of `model` from a seeded PRNG: `draw(rand, weightName)` gives each value. */
+export function seedWeights(model: tf.LayersModel, seed: number, draw: (rand: () => number, weightName: string) => number): void {
+  const rand = prng(seed);
+  const values = model.weights.map((w) => {
+    const shape = w.shape as number[];
+    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => draw(rand, w.name)), shape);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
+}
+
+/** `count` frames of seeded random RGB bytes, S x S: uint8 [count, S, S, 3]. */
+export function randomFrames(count: number, S: number, seed: number): Uint8Array {
+  const rand = prng(seed);
+  return Uint8Array.from({ length: count * S * S * 3 }, () => Math.floor(rand() * 256));
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
   let m = 0;
@@ -161,7 +173,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** `count` real frames (every `every`-th) of a video (a fixture path, or absolute), scaled to S x S: uint8 RGB [count, S, S, 3]. */
 export function realFrames(relPath: string, count: number, every = 1, S = 224): Uint8Array {
-  const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  const { ffmpeg } = resolveBinaries();
   const file = relPath.startsWith('/') ? relPath : fixture(relPath);
   const args = ['-v', 'error', '-i', file, '-vf', `select='not(mod(n\\,${every}))',scale=${S}:${S}`, '-vsync', '0'];
   const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,20 +9,19 @@ import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embed
 import { readArtifacts } from '../../src/tfjs/artifacts.js';
 import { checkCompatible, exportEndToEnd, loadModel, saveModel } from '../../src/model/model-files.js';
 import { trainHead } from '../../src/model/train.js';
-import { maxAbsDiff, prng, testCacheDir } from './helpers.js';
+import { maxAbsDiff, randomFrames, testCacheDir } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 const T = 4;
-let dir: string;
+const dir = tempDir('framewise-model-files-');
 let backbone: LoadedBackbone;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'framewise-model-files-'));
   backbone = await loadBackbone('mobilenet_v2', { cacheDir: testCacheDir() });
 });
 
 afterAll(() => {
   backbone?.dispose();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const memo = new Map<string, { frames: Uint8Array; embeddings: Float32Array }>();
@@ -37,8 +35,7 @@ async function clips(n: number, seed: number) {
 }
 
 async function makeClips(n: number, seed: number) {
-  const rand = prng(seed);
-  const frames = Uint8Array.from({ length: n * T * 224 * 224 * 3 }, () => Math.floor(rand() * 256));
+  const frames = randomFrames(n * T, 224, seed);
   const embeddings = await embedClipsLocal(prepareLocalModel(backbone), frames, [n, T, 224, 224, 3]);
   return { frames, embeddings };
 }

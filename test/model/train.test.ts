@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import type { EpochProgress } from '../../src/model/classifier.js';
 import { stratifiedGroupSplit, trainHead, type TrainData } from '../../src/model/train.js';
+import { ROOT } from '../cli/helpers.js';
 import { prng } from './helpers.js';
 
 const T = 6;
@@ -241,5 +244,22 @@ describe('stratifiedGroupSplit()', () => {
     const { train, val } = stratifiedGroupSplit([0, 0, 1], ['a', 'b', 'c'], 0.5, prng(2));
     expect(val.map((i) => i).every((i) => i !== 2)).toBe(true);
     expect(train).toContain(2);
+  });
+});
+
+/**
+ * The library never prints: training a head in a fresh process (where tfjs's cpu backend
+ * would greet Node users on first use) writes nothing to stdout or stderr.
+ */
+describe('trainHead() in a fresh process', () => {
+  it('prints nothing, not even tfjs\'s greeting', () => {
+    const script = `
+      import { trainHead } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
+      const emb = new Float32Array(4 * 3 * 8).map((_, i) => Math.sin(i));
+      const head = await trainHead({ embeddings: emb, shape: [4, 3, 8], labels: ['a', 'b', 'a', 'b'] }, { head: { type: 'lstm' }, epochs: 2 });
+      head.dispose();`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).toBe('');
   });
 });

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ErrorRecord } from '../../src/embedding/runner.js';
@@ -7,8 +6,9 @@ import { UsageError } from '../../src/errors.js';
 import { choicesHelp } from '../../src/cli/common.js';
 import { chooseFormat, formatsOf, openWriter, OUTPUT_FORMATS } from '../../src/output/formats.js';
 import type { OutputFormatEntry } from '../../src/output/formats/entry.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-formats-'));
+const dir = tempDir('fw-formats-');
 const failed = (path: string): ErrorRecord => ({ path, start: 1, end: 2, error: { code: 'FFMPEG', message: 'broken' } });
 
 describe('chooseFormat()', () => {

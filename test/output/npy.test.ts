@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeNpy, npyHeader } from '../../src/output/npy.js';
 import { decodeNpy } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-npy-'));
+const dir = tempDir('fw-npy-');
 describe('npy', () => {
   it('pads the header so data starts at a multiple of 64', () => {
     const header = npyHeader([3, 16, 1280]);

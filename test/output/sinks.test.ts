@@ -1,12 +1,12 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { csvRow, OUTPUT_SCHEMA } from '../../src/fs.js';
 import { isDone, openCsv, openJsonl, settingsFileFor } from '../../src/output/sinks.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-output-'));
+const dir = tempDir('fw-output-');
 
 /** A line output as framewise leaves it: its settings file names the schema. */
 function framewiseOutput(path: string, text: string): void {

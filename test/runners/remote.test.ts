@@ -6,18 +6,19 @@
  */
 import { Queue } from 'bullmq';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COUNTER, fixture } from '../fixtures.js';
+import { COUNTER, fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli, startCli, waitForLines, type CliRun } from '../cli/helpers.js';
 import { serveFiles } from '../serve.js';
 import { describeWithRedis, killAll, skipRedis, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 type Row = { path: string; backbone?: string; clips?: Array<{ embedding: number[] }>; error?: { code: string; message: string } };
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-remote-'));
+const dir = tempDir('fw-remote-');
 const videos = join(dir, 'videos');
 const COMMON = ['--frames', '4', '--no-cache', '--quiet'];
 let redis: RedisServer;
@@ -65,8 +66,7 @@ function expectAllOnce(out: string): Row[] {
 beforeAll(async () => {
   assertBuilt();
   if (skipRedis) return;
-  mkdirSync(videos);
-  for (const s of readdirSync(fixture('arrow/forward')).slice(0, 12)) symlinkSync(fixture(`arrow/forward/${s}`), join(videos, s));
+  linkScenes(videos, 12);
   redis = await startRedis();
   const out = join(dir, 'local.jsonl');
   const run = await runCli(['embed', videos, '--out', out, ...COMMON]);
@@ -78,7 +78,6 @@ afterAll(async () => {
   await killAll(workers);
   await Promise.allSettled(queues.map((q) => q.close()));
   await redis?.dispose();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describeWithRedis('framewise embed --redis with framewise worker', () => {

@@ -5,11 +5,11 @@
  * pass unseen, on a small synthetic folder whose lengths are known.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from '../cli/helpers.js';
+import { tempDir } from '../helpers.js';
 
 const LIMIT = 80;
 
@@ -36,8 +36,7 @@ function longFunctions(dir: string, over: number): Long[] {
   return JSON.parse(run.stdout) as Long[];
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'framewise-function-lengths-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('framewise-function-lengths-');
 
 /** A function whose text spans exactly `lines` lines. */
 function fn(head: string, lines: number): string {

@@ -5,14 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from '../cli/helpers.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'framewise-samples-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('framewise-samples-');
 
 /** sha256 of every video and CSV under `root` (the model folder is not made by this script). */
 function hashes(root: string): Record<string, string> {

@@ -3,21 +3,15 @@
  * failing exit never reads "0 failed". Each case runs the script on a throwaway vitest project.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from '../cli/helpers.js';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { tempDir } from '../helpers.js';
 
 /** Runs scripts/test.mjs on a project of `files` (globals on, so nothing needs resolving). */
 function runOn(files: Record<string, string>): { status: number | null; last: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'framewise-test-runner-'));
-  dirs.push(dir);
+  const dir = tempDir('framewise-test-runner-');
   writeFileSync(join(dir, 'vitest.config.mjs'), "export default { test: { globals: true, include: ['*.test.mjs'] } };\n");
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'test.mjs'), '--root', dir, '--config', join(dir, 'vitest.config.mjs')], {

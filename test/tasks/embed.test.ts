@@ -2,8 +2,7 @@
  * The library API on real videos: createPipeline().embed(), loadClassifier().classify() with
  * the shipped sample model, input errors before any work, options validation, and abort.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
@@ -11,8 +10,9 @@ import { createPipeline, isErrorRecord, loadClassifier, type ClassifyResult, typ
 import { UsageError } from '../../src/errors.js';
 import { ROOT } from '../cli/helpers.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
-const cache = mkdtempSync(join(tmpdir(), 'fw-pipeline-'));
+const cache = tempDir('fw-pipeline-');
 const samples = join(ROOT, 'samples');
 let fw: Pipeline;
 
@@ -21,7 +21,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await fw?.close();
-  rmSync(cache, { recursive: true, force: true });
 });
 
 describe('createPipeline()', () => {
@@ -115,7 +114,7 @@ describe('createPipeline()', () => {
   });
 
   it('embed() of a missing folder rejects before the backbone loads: nothing converted, nothing cached', async () => {
-    const fresh = mkdtempSync(join(tmpdir(), 'fw-fresh-'));
+    const fresh = tempDir('fw-fresh-');
     const p = await createPipeline({ frames: 4, cache: fresh });
     try {
       await expect(p.embed(['/no/such/folder']).next()).rejects.toThrow(UsageError);
@@ -124,7 +123,6 @@ describe('createPipeline()', () => {
       expect(readdirSync(fresh)).toEqual([]);
     } finally {
       await p.close();
-      rmSync(fresh, { recursive: true, force: true });
     }
   });
 

@@ -2,22 +2,17 @@
  * The parts of `evaluate()` that need no model run: the model content id, and option validation at the boundary. The end-to-end runs are in
  * test/cli/eval.test.ts.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evaluate, modelId } from '../../src/tasks/evaluate.js';
 import { FRAMEWISE_VERSION } from '../../src/version.js';
+import { tempDir } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
 
 describe('modelId()', () => {
   it('hashes the labels, model.json and weights, and nothing else', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fw-modelid-'));
-    dirs.push(dir);
+    const dir = tempDir('fw-modelid-');
     await writeFile(join(dir, 'model.json'), '{"modelTopology":{}}');
     await writeFile(join(dir, 'weights.bin'), Buffer.from([1, 2, 3, 4]));
     await writeFile(join(dir, 'framewise.json'), '{"createdAt":"2026-01-01"}');

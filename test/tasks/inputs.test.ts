@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { discoverInputs, entriesOf, labelAt } from '../../src/tasks/inputs.js';
 import { fixture } from '../fixtures.js';
+import { tempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fw-inputs-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('fw-inputs-');
 
 describe('labelAt()', () => {
   const segments = [

@@ -8,20 +8,11 @@ import { foldBatchNorm } from '../../src/tfjs/fold.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import { normalizeFrames } from '../../src/tfjs/registry.js';
 import type { Normalization } from '../../src/embedding/backbone-spec.js';
-import { maxAbsDiff, prng } from '../model/helpers.js';
+import { maxAbsDiff, randomFrames, seedWeights } from '../model/helpers.js';
 
 /** Seeded weights; variances positive, so every BatchNormalization is a real affine map. */
-function setSeededWeights(model: tf.LayersModel, seed: number): void {
-  const rand = prng(seed);
-  const values = model.weights.map((w) => {
-    const shape = w.shape as number[];
-    const size = shape.reduce((a, b) => a * b, 1);
-    const v = Float32Array.from({ length: size }, () => (w.name.includes('moving_variance') ? 0.3 + rand() : rand() - 0.5));
-    return tf.tensor(v, shape);
-  });
-  model.setWeights(values);
-  tf.dispose(values);
-}
+const setSeededWeights = (model: tf.LayersModel, seed: number): void =>
+  seedWeights(model, seed, (rand, name) => (name.includes('moving_variance') ? 0.3 + rand() : rand() - 0.5));
 
 /**
  * Every layer mapping in one graph, at an odd size (15) so that TF `same` at stride 2 needs
@@ -83,8 +74,7 @@ describe('convertKerasToOnnx()', () => {
     try {
       setSeededWeights(model, 7);
       const n = 3;
-      const rand = prng(11);
-      const frames = Uint8Array.from({ length: n * S * S * 3 }, () => Math.floor(rand() * 256));
+      const frames = randomFrames(n, S, 11);
       let source = model;
       if (fold) {
         const result = await foldBatchNorm(model, { verifyTolerance: 0 });

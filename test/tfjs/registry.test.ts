@@ -1,10 +1,9 @@
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelError } from '../../src/errors.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import { loadBackbone, normalizeFrames } from '../../src/tfjs/registry.js';
@@ -12,16 +11,12 @@ import { normalizationParams, parseBackboneSpec } from '../../src/embedding/back
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { modelToArtifacts, writeArtifacts } from '../../src/tfjs/artifacts.js';
 import { maxAbsDiff } from '../model/helpers.js';
+import { tempDir } from '../helpers.js';
 
-let root: string;
+const root = tempDir('framewise-backbones-');
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'framewise-backbones-'));
   await selectBackend('auto');
-});
-
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
 });
 
 describe('loadBackbone(mobilenet_v2)', () => {

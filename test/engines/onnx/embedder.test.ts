@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../../src/errors.js';
@@ -13,15 +12,10 @@ import { embedClipsLocal, prepareLocalModel } from '../../../src/engines/tfjs/em
 import { loadBackbone, type LoadedBackbone } from '../../../src/tfjs/registry.js';
 import type { FrameEmbedder } from '../../../src/embedding/frame-embedder.js';
 import { fixture } from '../../fixtures.js';
-import { maxAbsDiff, prng, realFrames, testCacheDir } from '../../model/helpers.js';
+import { maxAbsDiff, randomFrames, realFrames, testCacheDir } from '../../model/helpers.js';
+import { tempDir } from '../../helpers.js';
 
-let root: string;
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'framewise-onnx-'));
-});
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const root = tempDir('framewise-onnx-');
 
 /** Real frames: `perVideo` frames 6 apart from each of the first scenes that do not start from black. */
 function realClips(S: number, videos: number, perVideo: number): Uint8Array {
@@ -201,8 +195,7 @@ describe('createFrameEmbedder() engine choice', () => {
     try {
       expect(embedder.backend.name).not.toBe('onnx');
       expect(embedder.backend.reason).toMatch(/onnx was refused \(ONNX conversion: layer 'ln' \(LayerNormalization\) has no ONNX mapping/);
-      const rand = prng(3);
-      const out = await embedder.embedClips(Uint8Array.from({ length: 2 * 32 * 32 * 3 }, () => Math.floor(rand() * 256)), [1, 2, 32, 32, 3]);
+      const out = await embedder.embedClips(randomFrames(2, 32, 3), [1, 2, 32, 32, 3]);
       expect(out.length).toBe(2 * 4);
     } finally {
       await embedder.dispose();

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../../src/errors.js';
 import { createFrameEmbedder } from '../../../src/engines/index.js';
 import { createOnnxEmbedder } from '../../../src/engines/onnx/embedder.js';
@@ -12,16 +11,15 @@ import { selectBackend } from '../../../src/tfjs/backend.js';
 import { normalizationParams, parseBackboneSpec } from '../../../src/embedding/backbone-spec.js';
 import { isOptionError } from '../../../src/validate.js';
 import { maxAbsDiff, prng, realFrames, testCacheDir } from '../../model/helpers.js';
+import { tempDir } from '../../helpers.js';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
-let root: string;
+const root = tempDir('framewise-onnx-user-');
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'framewise-onnx-user-'));
   await selectBackend('wasm');
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const dim = (d: number | string) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d });
 

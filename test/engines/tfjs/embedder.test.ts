@@ -4,14 +4,11 @@ import { ShapeError } from '../../../src/errors.js';
 import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/tfjs/registry.js';
 import { checkClipShape } from '../../../src/embedding/frame-embedder.js';
 import { createEmbedder, embedClipsLocal, prepareLocalModel, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
-import { maxAbsDiff, prng, testCacheDir } from '../../model/helpers.js';
+import { maxAbsDiff, randomFrames, testCacheDir } from '../../model/helpers.js';
 
 const S = 224;
 
-function frames(n: number, seed: number): Uint8Array {
-  const rand = prng(seed);
-  return Uint8Array.from({ length: n * S * S * 3 }, () => Math.floor(rand() * 256));
-}
+const frames = (n: number, seed: number): Uint8Array => randomFrames(n, S, seed);
 
 describe('embedClipsLocal()', () => {
   let backbone: LoadedBackbone;

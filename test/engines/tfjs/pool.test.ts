@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { loadModel } from '../../../src/model/model-files.js';
 import { backboneArtifacts } from '../../../src/engines/tfjs/fast.js';
 import { autoWorkers, createWorkerPool, spawnWorkerPool, workerScript, type WorkerPool } from '../../../src/engines/tfjs/pool.js';
 import { fixture } from '../../fixtures.js';
-import { maxAbsDiff, realFrames } from '../../model/helpers.js';
+import { maxAbsDiff, realFrames, testCacheDir } from '../../model/helpers.js';
 
 const S = 224;
 const D = 1280;
@@ -38,7 +37,7 @@ describe('createWorkerPool()', () => {
   let threadsBefore: number | undefined;
 
   beforeAll(async () => {
-    const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
+    const cacheDir = testCacheDir();
     backbone = await loadBackbone('mobilenet_v2', { backend: 'wasm', cacheDir });
     info = backboneInfo(backbone);
     const source = await backboneArtifacts(backbone, { cacheDir });
@@ -175,7 +174,7 @@ describe('createWorkerPool()', () => {
 });
 
 describe('createEmbedder() fast path', () => {
-  const cacheDir = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
+  const cacheDir = testCacheDir();
   let plain: FrameEmbedder;
   let pooled: FrameEmbedder;
 

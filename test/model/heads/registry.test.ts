@@ -4,12 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/tfjs/backend.js';
-import { buildHead, resolveHeadConfig } from '../../src/model/heads.js';
-import { HEADS, type HeadEntry } from '../../src/model/heads/registry.js';
-import { fastStep } from '../../src/model/fast-step.js';
-import { trainHead } from '../../src/model/train.js';
-import { choicesHelp } from '../../src/cli/common.js';
+import { selectBackend } from '../../../src/tfjs/backend.js';
+import { buildHead, resolveHeadConfig } from '../../../src/model/heads.js';
+import { HEADS, type HeadEntry } from '../../../src/model/heads/registry.js';
+import { fastStep } from '../../../src/model/fast-step.js';
+import { trainHead } from '../../../src/model/train.js';
+import { choicesHelp } from '../../../src/cli/common.js';
 
 beforeAll(async () => {
   await selectBackend('auto');

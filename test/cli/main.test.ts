@@ -3,11 +3,11 @@
  * and a usage error load none of the heavy modules (tfjs, ONNX Runtime, sharp, BullMQ).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CLI, ROOT } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 beforeAll(assertBuilt);
 
@@ -15,17 +15,12 @@ const HEAVY = /node_modules\/(@tensorflow|onnxruntime-node|onnxruntime-common|sh
 
 /** Runs the CLI with `args` and returns its exit code and every module it loaded. */
 function loaded(args: string[]): { status: number | null; modules: string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'framewise-startup-'));
-  try {
-    const file = join(dir, 'modules.txt');
-    const run = spawnSync(process.execPath, ['--import', join(ROOT, 'test', 'cli', 'loaded-modules.mjs'), CLI, ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, FRAMEWISE_LOADED_MODULES: file },
-    });
-    return { status: run.status, modules: readFileSync(file, 'utf8').split('\n').filter(Boolean) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const file = join(tempDir('framewise-startup-'), 'modules.txt');
+  const run = spawnSync(process.execPath, ['--import', join(ROOT, 'test', 'cli', 'loaded-modules.mjs'), CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, FRAMEWISE_LOADED_MODULES: file },
+  });
+  return { status: run.status, modules: readFileSync(file, 'utf8').split('\n').filter(Boolean) };
 }
 
 describe('framewise start-up', () => {

@@ -3,16 +3,16 @@
  * keeps the finished results as complete lines, and exits with 130 within 2 s.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from '../fixtures.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, startCli, waitForLines } from './helpers.js';
+import { tempDir } from '../helpers.js';
 
 // A marker in every path, so pgrep finds this test's ffmpeg children and nobody else's.
 const marker = `fwsigint${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), `${marker}-`));
+const dir = tempDir(`${marker}-`);
 const videos = join(dir, 'videos');
 
 beforeAll(() => {
@@ -24,7 +24,6 @@ beforeAll(() => {
     symlinkSync(fixture(src), join(videos, `v${String(i).padStart(2, '0')}.mp4`));
   }
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function ffmpegOnMarker(): string {
   const r = spawnSync('pgrep', ['-af', marker], { encoding: 'utf8' });
@@ -61,8 +60,7 @@ describe('framewise embed, SIGTERM, then --resume', () => {
   it('writes no record for the videos the signal cut short, so --resume does them: each video once, none failed', async () => {
     // Distinct files (the folder above links one video eight times, which a run embeds once).
     const distinct = join(dir, 'distinct');
-    mkdirSync(distinct);
-    for (const name of readdirSync(fixture('arrow/forward')).slice(0, 20)) symlinkSync(fixture(`arrow/forward/${name}`), join(distinct, name));
+    linkScenes(distinct, 20);
     const out = join(dir, 'term.jsonl');
     const args = ['embed', distinct, '--out', out, '--frames', '4', '--no-cache', '--concurrency', '1'];
     const { child, done } = startCli(args);

@@ -2,14 +2,14 @@
  * ENGINES is the one list of engines: one registered with one line is checked by the run
  * options, offered by the CLI's help and run by `createFrameEmbedder()`.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFrameEmbedder, ENGINES, engineRequests, type EngineEntry } from '../../src/engines/index.js';
 import { resolveOptions } from '../../src/runners/options.js';
 import { choicesHelp } from '../../src/cli/common.js';
 import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
+import { tempDir } from '../helpers.js';
 
 /** An engine written for this test: the embedding of a clip is each frame's mean byte value (D = 1). */
 const means: EngineEntry = {
@@ -37,7 +37,7 @@ describe('ENGINES', () => {
     const table = ENGINES as Record<string, EngineEntry>;
     table.means = means;
     // Its own cache folder: the factory remembers a backbone's id there, and this engine's is not mobilenet_v2's.
-    const cacheDir = mkdtempSync(join(tmpdir(), 'framewise-engines-'));
+    const cacheDir = tempDir('framewise-engines-');
     try {
       expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
       expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
@@ -49,7 +49,6 @@ describe('ENGINES', () => {
       await embedder.dispose();
     } finally {
       delete table.means;
-      rmSync(cacheDir, { recursive: true, force: true });
     }
     expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
   });
@@ -57,7 +56,7 @@ describe('ENGINES', () => {
   it('corrects a memo that names another backbone: that run stops once, the next starts right', async () => {
     const table = ENGINES as Record<string, EngineEntry>;
     table.means = means;
-    const cacheDir = mkdtempSync(join(tmpdir(), 'framewise-engines-'));
+    const cacheDir = tempDir('framewise-engines-');
     try {
       const settings = { engine: 'means' as never, backbone: 'mobilenet_v2', cacheDir };
       await (await createFrameEmbedder(settings)).dispose(); // writes the memo
@@ -75,7 +74,6 @@ describe('ENGINES', () => {
       await next.dispose();
     } finally {
       delete table.means;
-      rmSync(cacheDir, { recursive: true, force: true });
     }
   });
 });
