@@ -39,7 +39,10 @@ export const DECODERS = { libav, cli };
 export type DecoderName = keyof typeof DECODERS;
 /** The decoder asked for. */
 export type DecoderRequest = 'auto' | DecoderName;
-export const DECODER_REQUESTS = ['auto', ...Object.keys(DECODERS)] as readonly DecoderRequest[];
+/** The decoders that can be asked for: `auto`, then the table's names. */
+export function decoderRequests(): readonly DecoderRequest[] {
+  return ['auto', ...(Object.keys(DECODERS) as DecoderName[])];
+}
 
 const entries = (): Array<[DecoderName, DecoderEntry]> => Object.entries(DECODERS) as Array<[DecoderName, DecoderEntry]>;
 

@@ -37,7 +37,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, DECODER_REQUESTS, type DecoderRequest } from './decoders.js';
+import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
@@ -93,7 +93,7 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
   const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
-  const decoder = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, DECODER_REQUESTS);
+  const decoder = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
   const seek = options.seek === undefined ? 'exact' : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
   if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {

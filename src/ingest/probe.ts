@@ -23,7 +23,7 @@ import { basename, dirname } from 'node:path';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
-import { createDecoder, DECODER_REQUESTS, type DecoderRequest } from './decoders.js';
+import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
 import type { ProbeResult } from './types.js';
 
@@ -221,7 +221,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
   const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
-  const request = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, DECODER_REQUESTS);
+  const request = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
   const decoder = await createDecoder(request);
   return decoder.probe(path, { signal, timeoutMs });
 }

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
-import { DECODER_REQUESTS, type DecoderRequest } from '../ingest/decoders.js';
+import { decoderRequests, type DecoderRequest } from '../ingest/decoders.js';
 import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
@@ -204,7 +204,7 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
     concurrency,
     threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
-    decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, DECODER_REQUESTS),
+    decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, decoderRequests()),
     seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, ['exact', 'keyframe'] as const),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
     workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),

@@ -128,7 +128,8 @@ describe('every check comes before the output is opened', () => {
     copyFileSync(video, copy);
     const manifest = readFileSync(spans);
     for (const [input, out] of [[copy, copy], [spans, spans]]) {
-      const r = await runCli(['embed', input, '--out', out, '--force', ...fast]);
+      // --format jsonl: embed refuses an --out named .csv for its name alone; this is the input check.
+      const r = await runCli(['embed', input, '--out', out, '--format', 'jsonl', '--force', ...fast]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/is one of the inputs/);
     }

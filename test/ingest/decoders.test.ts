@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDecoder, type DecoderRequest } from '../../src/ingest/decoders.js';
+import { createDecoder, DECODERS, type DecoderEntry, type DecoderRequest } from '../../src/ingest/decoders.js';
 import { extractClips } from '../../src/ingest/extract.js';
 import { displayMatrixRotation } from '../../src/ingest/libav.js';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
@@ -18,7 +18,9 @@ import { planClips } from '../../src/ingest/sampling.js';
 import type { ClipPlan, FrameClip, Sampling } from '../../src/ingest/types.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { serveFiles, type FileServer } from '../serve.js';
-import { tempDir } from '../helpers.js';
+import { probeOf, tempDir } from '../helpers.js';
+import { choicesHelp } from '../../src/cli/common.js';
+import { resolveOptions } from '../../src/runners/options.js';
 
 const scratch = tempDir('framewise-decoders-');
 let server: FileServer;
@@ -259,4 +261,38 @@ describe('libav decoder, off the main thread', () => {
     const grown = (process.memoryUsage().rss - before) / 2 ** 20;
     expect(grown).toBeLessThan(24);
   }, 120_000);
+});
+
+describe('DECODERS, the one list of decoders', () => {
+  /** A decoder written for this test: every frame mid-grey, at the planned times. */
+  const grey: DecoderEntry = {
+    help: 'mid-grey frames',
+    async open(reason) {
+      return {
+        name: 'grey' as never,
+        reason,
+        probe: async (path) => probeOf({ path }),
+        decode: async (_, plans, o) =>
+          plans.map((p) => ({ ...p, data: new Uint8Array(p.timestamps.length * o.size * o.size * 3).fill(128), shape: [p.timestamps.length, o.size, o.size, 3] as [number, number, number, 3], decoder: 'grey' })),
+      };
+    },
+  };
+
+  it('takes a new decoder from one line: the run options, the CLI help, probe and extractClips read it', async () => {
+    const table = DECODERS as Record<string, DecoderEntry>;
+    table.grey = grey;
+    try {
+      expect(resolveOptions({ decoder: 'grey' as never }).decoder).toBe('grey');
+      expect(choicesHelp(DECODERS)).toMatch(/\| grey \(mid-grey frames\)$/);
+      const path = fixture(COUNTER.path);
+      const info = await probe(path, { decoder: 'grey' as never });
+      expect(info.duration).toBe(60);
+      const [clip] = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), { decoder: 'grey' as never, size: 4, probe: info });
+      expect([clip.decoder, clip.shape, clip.data[0]]).toEqual(['grey', [2, 4, 4, 3], 128]);
+      expect((await createDecoder('auto')).name).toBe('libav'); // auto tries the table in order
+    } finally {
+      delete table.grey;
+    }
+    expect(() => resolveOptions({ decoder: 'grey' as never })).toThrow(/Expected one of 'auto', 'libav', 'cli' for `decoder` but received 'grey'/);
+  });
 });
