@@ -264,15 +264,15 @@ export function clipMetrics(samples: readonly ScoredSample[], options: ClipMetri
 }
 
 /** A maximal run of one label over frame indices [start, end). */
-export interface Segment<T> {
+export interface LabelRun<T> {
   label: T;
   start: number;
   end: number;
 }
 
 /** Maximal runs of equal labels. */
-export function segmentsOf<T>(labels: readonly T[]): Segment<T>[] {
-  const out: Segment<T>[] = [];
+export function segmentsOf<T>(labels: readonly T[]): LabelRun<T>[] {
+  const out: LabelRun<T>[] = [];
   for (let i = 0; i < labels.length; i++) {
     const last = out[out.length - 1];
     if (last && last.label === labels[i]) last.end = i + 1;

@@ -11,7 +11,7 @@ import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/ag
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
-import { openRunner } from './embed.js';
+import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 

@@ -2,14 +2,14 @@
  * `createPipeline()`: the embedding task behind `framewise embed` and the library. It owns
  * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
-import { openRunner as openRegisteredRunner } from '../runners/registry.js';
+import { openRunner } from '../runners/registry.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
+import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 /** Options of one `embed()` run. */
 export interface EmbedOptions {
@@ -116,11 +116,6 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
     ...(video.backend ? { backend: video.backend } : {}),
     ...(video.decoder ? { decoder: video.decoder } : {}),
   };
-}
-
-/** The runner for resolved options (the runners' registry chooses), `sampling` overridden if given. */
-export function openRunner(resolved: ResolvedOptions, signal?: AbortSignal, overrides: { sampling?: Sampling } = {}): Promise<EmbedRunner> {
-  return openRegisteredRunner(overrides.sampling ? { ...resolved, sampling: overrides.sampling } : resolved, signal);
 }
 
 /**

@@ -13,7 +13,7 @@ import { headTypes, type HeadType } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
 import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
-import { openRunner } from './embed.js';
+import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
@@ -247,7 +247,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const { trainHead } = await import('../model/train.js');
   const { saveModel } = await import('../model/model-files.js');
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
-  const pipeline = await openRunner(base, signal, augmenting ? { sampling: { ...base.sampling, frames: pool } } : {});
+  const pipeline = await openRunner(augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base, signal);
   const sampling = { ...base.sampling, frames: T };
   try {
     const { videos, failures } = await embedAll(pipeline, entries, { signal, onProgress: options.onProgress });
