@@ -7,9 +7,10 @@
  * is the one list of them: the `Sampling` type, its checks, the CLI form and its help are all
  * read from it. Adding one is its file plus its line here.
  */
-import { invalid, isPlainObject, LIMITS, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import { IngestError } from '../errors.js';
+import { conflict, invalid, isPlainObject, LIMITS, nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import type { ClipPlan, ProbeResult } from './types.js';
-import type { Sampler, Timeline } from './sampling/timeline.js';
+import { clean, type Sampler, type Timeline } from './sampling/timeline.js';
 import { uniform } from './sampling/uniform.js';
 import { fps } from './sampling/fps.js';
 import { window } from './sampling/window.js';
@@ -22,8 +23,16 @@ export const SAMPLERS = { uniform, fps, window };
 export type SamplerName = keyof typeof SAMPLERS;
 type OptionsOf<S> = S extends Sampler<infer O> ? O : never;
 
-/** How to choose clips and frames: `{ kind }` names a sampler, the rest are its options. */
-export type Sampling = { [K in SamplerName]: { kind: K } & OptionsOf<(typeof SAMPLERS)[K]> }[SamplerName];
+/** The part of the video any sampling may be narrowed to (a manifest row's span). */
+export interface SamplingSpan {
+  /** Seconds on the stream timeline. @default the first frame */
+  start?: number;
+  /** @default the end of the video */
+  end?: number;
+}
+
+/** How to choose clips and frames: `{ kind }` names a sampler, the rest are its options, and `start`/`end` the part sampled. */
+export type Sampling = { [K in SamplerName]: { kind: K } & OptionsOf<(typeof SAMPLERS)[K]> & SamplingSpan }[SamplerName];
 
 type AnySampler = Sampler<{ frames: number }>;
 
@@ -45,7 +54,17 @@ export function validateSampling(value: unknown, field = 'sampling'): Sampling {
   if (!isPlainObject(value)) throw invalid(field, 'a sampling object', value);
   const kind = oneOf(`${field}.kind`, value.kind, names());
   const frames = positiveInteger(`${field}.frames`, value.frames, LIMITS.frames);
-  return { kind, ...samplerOf(kind).validate(value, field, frames) } as Sampling;
+  return { kind, ...samplerOf(kind).validate(value, field, frames), ...validateSpan(value, field) } as Sampling;
+}
+
+function validateSpan(value: Record<string, unknown>, field: string): SamplingSpan {
+  const span: SamplingSpan = {};
+  if (value.start !== undefined) span.start = nonNegativeNumber(`${field}.start`, value.start);
+  if (value.end !== undefined) span.end = positiveNumber(`${field}.end`, value.end);
+  if (span.start !== undefined && span.end !== undefined && span.end <= span.start) {
+    throw conflict(`${field}.start`, `${field}.end`, `the end (${span.end}) must come after the start (${span.start})`);
+  }
+  return span;
 }
 
 /**
@@ -65,11 +84,10 @@ export function parseSampling(text: string, frames: number, field = 'sampling'):
   throw invalid(field, `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)} (seconds)`, text);
 }
 
-/** The sampling for a manifest row that names a span of the video (samplers that take one). */
-export function samplingForSpan(sampling: Sampling, span: { start?: number; end?: number }): Sampling {
-  const narrow = samplerOf(sampling.kind).span;
-  if (!narrow || (span.start === undefined && span.end === undefined)) return sampling;
-  return { kind: sampling.kind, ...narrow(sampling, span) } as Sampling;
+/** The sampling for a manifest row that names a span of the video: the same, over that span. */
+export function samplingForSpan(sampling: Sampling, span: SamplingSpan): Sampling {
+  if (span.start === undefined && span.end === undefined) return sampling;
+  return { ...sampling, ...(span.start !== undefined ? { start: span.start } : {}), ...(span.end !== undefined ? { end: span.end } : {}) };
 }
 
 /** True when training may draw extra clips as ordered subsets of a larger T under `sampling`. */
@@ -77,12 +95,22 @@ export function samplingTakesSubsets(sampling: Sampling): boolean {
   return samplerOf(sampling.kind).subsets === true;
 }
 
-function timelineOf(probe: ProbeResult): Timeline {
+/** The video's timeline, and the part of it `span` asks for; a span outside the video is that video's `OUT_OF_RANGE`. */
+function timelineOf(probe: ProbeResult, span: SamplingSpan): Timeline {
   if (!isPlainObject(probe)) throw invalid('probe', 'a ProbeResult', probe);
   const t0 = finiteNumber('probe.startTime', probe.startTime);
   const duration = positiveNumber('probe.duration', probe.duration);
   const fps = positiveNumber('probe.avgFrameRate', probe.avgFrameRate || probe.nominalFrameRate);
-  return { path: typeof probe.path === 'string' ? probe.path : '', t0, end: t0 + duration, fps };
+  const path = typeof probe.path === 'string' ? probe.path : '';
+  const end = t0 + duration;
+  const from = span.start !== undefined ? Math.max(t0, span.start) : t0;
+  const to = span.end !== undefined ? Math.min(end, span.end) : end;
+  if (!(to > from)) {
+    // A fact about this video (a manifest row's span), not a bad option: its record says so.
+    const asked = `${span.start ?? clean(t0)}-${span.end ?? clean(end)} s`;
+    throw new IngestError('OUT_OF_RANGE', path, `${path}: the span ${asked} lies outside the video (${clean(t0)}-${clean(end)} s)`);
+  }
+  return { path, t0, end, fps, from, to };
 }
 
 function finiteNumber(field: string, value: unknown): number {
@@ -98,7 +126,7 @@ function finiteNumber(field: string, value: unknown): number {
  */
 export function clipCount(probe: ProbeResult, sampling: Sampling): number {
   const s = validateSampling(sampling);
-  return samplerOf(s.kind).count(timelineOf(probe), s);
+  return samplerOf(s.kind).count(timelineOf(probe, s), s);
 }
 
 /**
@@ -106,7 +134,6 @@ export function clipCount(probe: ProbeResult, sampling: Sampling): number {
  * `IngestError` with code `OUT_OF_RANGE` for a span (`start`, `end`) outside the video.
  */
 export function planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[] {
-  const tl = timelineOf(probe);
   const s = validateSampling(sampling);
-  return samplerOf(s.kind).plan(tl, s);
+  return samplerOf(s.kind).plan(timelineOf(probe, s), s);
 }

@@ -42,6 +42,21 @@ describe('a span is the unit of work', () => {
     expect(jsonl<{ start: number; end: number }>(readFileSync(out, 'utf8')).map(spanOf)).toEqual(['0-1', '1-2', '2-3']);
   });
 
+  it('with --sampling fps or window, each span is sampled inside itself, not over the whole video', async () => {
+    for (const [sampling, clips] of [['fps:2', 1], ['window:0.5/0.5', 2]] as const) {
+      const out = join(dir, `spans-${sampling.replace(/\W/g, '-')}.jsonl`);
+      const r = await runCli(['embed', spans, '--out', out, '--sampling', sampling, ...fast]);
+      expect(r.code, r.stderr).toBe(0);
+      const records = jsonl<{ start: number; end: number; clips: Array<{ start: number; end: number; timestamps: number[] }> }>(readFileSync(out, 'utf8'));
+      expect(records.map(spanOf)).toEqual(['0-1', '1-2', '2-3']);
+      for (const record of records) {
+        expect(record.clips.length, sampling).toBe(clips);
+        expect(record.clips[0].start, sampling).toBe(record.start);
+        for (const t of record.clips.flatMap((c) => c.timestamps)) expect(t >= record.start && t < record.end, `${sampling}: ${t} in ${spanOf(record)}`).toBe(true);
+      }
+    }
+  });
+
   it('npy: each span gets its own file and index row; the cache keys each span apart', async () => {
     const out = join(dir, 'spans-npy');
     const cache = ['--cache', join(dir, 'cache')];

@@ -79,6 +79,16 @@ describe('planClips() fps', () => {
     ]);
   });
 
+  it('samples only a span (a manifest row\'s), from its start, as many clips as the span holds', () => {
+    const clips = planClips(video(60, 30), samplingForSpan({ kind: 'fps', fps: 2, frames: 2 }, { start: 10, end: 11.5 }));
+    expect(clips).toEqual([
+      { index: 0, start: 10, end: 11, timestamps: [10, 10.5], mask: [true, true] },
+      { index: 1, start: 11, end: 11.5, timestamps: [11, 11], mask: [true, false] },
+    ]);
+    expect(clipCount(video(60, 30), { kind: 'fps', fps: 2, frames: 2, start: 10, end: 11.5 })).toBe(2);
+    expect(clipCount(video(60, 30), { kind: 'fps', fps: 2, frames: 2 })).toBe(60);
+  });
+
   it('pads a video shorter than one clip', () => {
     const clips = planClips(video(1, 30), { kind: 'fps', fps: 2, frames: 4 });
     expect(clips).toEqual([{ index: 0, start: 0, end: 1, timestamps: [0, 0.5, 0.5, 0.5], mask: [true, true, false, false] }]);
@@ -96,6 +106,15 @@ describe('planClips() window', () => {
     expect(clips[1].timestamps).toEqual([1.75, 2.25, 2.75, 3.25]);
   });
 
+  it('samples only a span: windows from its start, the last clamped to its end', () => {
+    const clips = planClips(video(60, 30), { kind: 'window', length: 2, stride: 2, frames: 2, start: 20, end: 23 });
+    expect(clips.map((c) => [c.start, c.end])).toEqual([
+      [20, 22],
+      [22, 23],
+    ]);
+    expect(clips[0].timestamps).toEqual([20.5, 21.5]);
+  });
+
   it('clamps the last window to the end of the video and pads if it is short', () => {
     const clips = planClips(video(1.2, 5), { kind: 'window', length: 1, stride: 1, frames: 3 });
     // Frames at 0, .2, ..., 1.0; second window [1, 1.2) has one frame (1.0).
@@ -111,21 +130,25 @@ describe('planClips() validation', () => {
     [{ kind: 'fps', fps: 2, frames: 4, stride: 1.5 }, /Expected a positive integer for `sampling.stride` but received 1.5/],
     [{ kind: 'window', length: 0, stride: 1, frames: 4 }, /Expected a positive number for `sampling.length`/],
     [{ kind: 'uniform', frames: 4, start: 3, end: 2 }, /`sampling.start` and `sampling.end` conflict/],
+    [{ kind: 'fps', fps: 2, frames: 4, start: -1 }, /Expected a non-negative number for `sampling.start`/],
   ])('rejects %j', (sampling, message) => {
     expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(TypeError);
     expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(message);
   });
 
-  it('a span outside the video is that video\'s OUT_OF_RANGE error, not a bad option', () => {
-    const error = (() => {
-      try {
-        return planClips(video(10, 25), { kind: 'uniform', frames: 4, start: 30, end: 40 });
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(IngestError);
-    expect(error).toMatchObject({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/the span 30-40 s lies outside the video \(0-10 s\)/) });
+  it.each(['uniform', 'fps', 'window'])('%s: a span outside the video is that video\'s OUT_OF_RANGE error, not a bad option', (kind) => {
+    const sampling = { kind, frames: 4, fps: 2, length: 1, stride: 1, start: 30, end: 40 } as unknown as Sampling;
+    for (const plan of [() => planClips(video(10, 25), sampling), () => clipCount(video(10, 25), sampling)]) {
+      const error = (() => {
+        try {
+          return plan();
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(IngestError);
+      expect(error).toMatchObject({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/the span 30-40 s lies outside the video \(0-10 s\)/) });
+    }
   });
 
   it.each([
@@ -166,8 +189,8 @@ describe('SAMPLERS, the one list of samplers', () => {
     parse: (args, frames) => (args && /^\d+$/.test(args) && Number(args) > 0 ? { step: Number(args), frames } : undefined),
     validate: (value, field, frames) => ({ step: positiveInteger(`${field}.step`, value.step), frames }),
     plan: (tl, s) => {
-      const timestamps = Array.from({ length: s.frames }, (_, k) => tl.t0 + (k * s.step) / tl.fps);
-      return [{ index: 0, start: tl.t0, end: tl.end, timestamps, mask: timestamps.map(() => true) }];
+      const timestamps = Array.from({ length: s.frames }, (_, k) => tl.from + (k * s.step) / tl.fps);
+      return [{ index: 0, start: tl.from, end: tl.to, timestamps, mask: timestamps.map(() => true) }];
     },
     count: () => 1,
   };
@@ -185,9 +208,9 @@ describe('SAMPLERS, the one list of samplers', () => {
       // The run options (what the CLI's flags become) check it as the table says.
       expect(resolveOptions({ sampling: 'every:2', frames: 4 }).sampling).toEqual({ kind: 'every', step: 2, frames: 4 });
       expect(() => resolveOptions({ sampling: { kind: 'every' } as never })).toThrow(/`sampling.step`/);
-      // A sampler that takes no span ignores a manifest row's; uniform takes it.
-      expect(samplingForSpan(s, { start: 1 })).toBe(s);
-      expect(samplingForSpan({ kind: 'uniform', frames: 2 }, { start: 1 })).toEqual({ kind: 'uniform', frames: 2, start: 1 });
+      // It takes a manifest row's span with nothing of its own: the timeline is narrowed for it.
+      expect(samplingForSpan(s, { start: 1 })).toEqual({ kind: 'every', step: 5, frames: 3, start: 1 });
+      expect(planClips(video(2, 10), samplingForSpan(s, { start: 1 }))[0].timestamps).toEqual([1, 1.5, 2]);
     } finally {
       delete table.every;
     }

@@ -1,6 +1,6 @@
 /**
- * `fps`: frames at `fps` per second from the first frame, cut into clips of T frames; clip c
- * starts at frame c * stride (default stride T: clips do not overlap).
+ * `fps`: frames at `fps` per second from the first frame (or the span's start), cut into
+ * clips of T frames; clip c starts at frame c * stride (default stride T: clips do not overlap).
  */
 import { LIMITS, positiveInteger, positiveNumber } from '../../validate.js';
 import { clean, DECIMAL, EPS, type Sampler, type Timeline } from './timeline.js';
@@ -31,13 +31,13 @@ export const fps: Sampler<FpsSampling> = {
     const stride = s.stride ?? T;
     const step = 1 / s.fps;
     const total = samples(tl, s.fps);
-    const at = (j: number): number => clean(tl.t0 + j * step);
+    const at = (j: number): number => clean(tl.from + j * step);
     return Array.from({ length: fps.count(tl, s) }, (_, c): ClipPlan => {
       const from = c * stride;
       const real = Math.min(T, total - from);
       const timestamps = Array.from({ length: T }, (_, k) => at(from + Math.min(k, real - 1)));
       const mask = Array.from({ length: T }, (_, k) => k < real);
-      return { index: c, start: at(from), end: clean(Math.min(tl.end, tl.t0 + (from + real) * step)), timestamps, mask };
+      return { index: c, start: at(from), end: clean(Math.min(tl.to, tl.from + (from + real) * step)), timestamps, mask };
     });
   },
   count(tl, s) {
@@ -50,7 +50,7 @@ export const fps: Sampler<FpsSampling> = {
   },
 };
 
-/** Samples at `n` per second from the first frame inside the video (at least one). */
+/** Samples at `n` per second from the start of the part sampled, inside it (at least one). */
 function samples(tl: Timeline, n: number): number {
-  return Math.max(1, Math.ceil((tl.end - tl.t0) * n - EPS));
+  return Math.max(1, Math.ceil((tl.to - tl.from) * n - EPS));
 }

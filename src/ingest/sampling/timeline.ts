@@ -24,11 +24,15 @@ export interface Timeline {
   end: number;
   /** Frame rate used to place real frames (average frame rate). */
   fps: number;
+  /** The part to sample, [from, to): the whole video, or the sampling's `start`..`end` inside it. */
+  from: number;
+  to: number;
 }
 
 /**
  * One way of choosing clips and frames. The registry in `../sampling.ts` names it; `O` is
- * its options with `frames` (T), without `kind`.
+ * its options with `frames` (T), without `kind` and without the span (`start`, `end`), which
+ * every sampling takes and which arrives as the timeline's [from, to).
  */
 export interface Sampler<O extends { frames: number }> {
   /** The CLI form, e.g. `fps:<n>[/<stride>]`: the name, then `:` and the arguments if any. */
@@ -43,8 +47,6 @@ export interface Sampler<O extends { frames: number }> {
   plan(tl: Timeline, options: O): ClipPlan[];
   /** How many clips `plan` gives, without building them (a plan's cost is checked first). */
   count(tl: Timeline, options: O): number;
-  /** A manifest row's span of the video narrows the sampling; absent, a span is not used. */
-  span?(options: O, span: { start?: number; end?: number }): O;
   /** Training may draw extra clips as ordered subsets of a larger T (one clip over a fixed span). */
   readonly subsets?: boolean;
 }

@@ -1,6 +1,6 @@
 /**
- * `window`: windows of `length` seconds every `stride` seconds; each window is one clip of T
- * frames placed as `uniform` places them.
+ * `window`: windows of `length` seconds every `stride` seconds from the start (or the span's
+ * start); each window is one clip of T frames placed as `uniform` places them.
  */
 import { positiveNumber } from '../../validate.js';
 import { clean, DECIMAL, EPS, placeFrames, type Sampler } from './timeline.js';
@@ -25,8 +25,8 @@ export const window: Sampler<WindowSampling> = {
   validate: (value, field, frames) => ({ length: positiveNumber(`${field}.length`, value.length), stride: positiveNumber(`${field}.stride`, value.stride), frames }),
   plan(tl, s) {
     return Array.from({ length: window.count(tl, s) }, (_, k): ClipPlan => {
-      const a = tl.t0 + k * s.stride;
-      const b = Math.min(tl.end, a + s.length);
+      const a = tl.from + k * s.stride;
+      const b = Math.min(tl.to, a + s.length);
       const { timestamps, mask } = placeFrames(tl, a, b, s.frames);
       return { index: k, start: clean(a), end: clean(b), timestamps, mask };
     });
@@ -34,7 +34,7 @@ export const window: Sampler<WindowSampling> = {
   count(tl, s) {
     let k = 1;
     // Window k starts at k * stride, unless it is past the end or the previous window reached the end.
-    while (tl.t0 + k * s.stride < tl.end - EPS / tl.fps && tl.t0 + (k - 1) * s.stride + s.length < tl.end) k++;
+    while (tl.from + k * s.stride < tl.to - EPS / tl.fps && tl.from + (k - 1) * s.stride + s.length < tl.to) k++;
     return k;
   },
 };
