@@ -254,10 +254,11 @@ describe('libav decoder, off the main thread', () => {
       for (let i = 0; i < n; i++) await extractClips(path, plans, { decoder: 'libav', probe: info, size: 32 });
     };
     await run(40); // warm up: pools, caches, sharp
-    global.gc?.();
+    expect(global.gc, 'vitest.config.ts runs the tests with --expose-gc').toBeTypeOf('function');
+    global.gc!();
     const before = process.memoryUsage().rss;
     await run(200);
-    global.gc?.();
+    global.gc!();
     const grown = (process.memoryUsage().rss - before) / 2 ** 20;
     expect(grown).toBeLessThan(24);
   }, 120_000);
