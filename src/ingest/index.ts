@@ -3,6 +3,6 @@ export { probe, type ProbeOptions } from './probe.js';
 export { planClips, parseSampling } from './sampling.js';
 export { extractClips, type ExtractOptions } from './extract.js';
 export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEntry } from './types.js';
-export type { SamplerName } from './sampling.js';
+export type { SamplerName, SamplingSpan } from './sampling.js';
 export type { DecoderName, DecoderRequest } from './decoders.js';
 export type { SeekMode } from './decode-plan.js';
