@@ -223,15 +223,13 @@ function convKernel(w: KerasWeight): { dims: number[]; values: Float32Array } {
   return { dims: [cout, cin, kh, kw], values: out };
 }
 
-/** Depthwise `[kh, kw, C, M]` -> `[C*M, 1, kh, kw]` (output channel c*M + m, as TF orders them). */
+/**
+ * Depthwise `[kh, kw, C, M]` -> `[C*M, 1, kh, kw]` (output channel c*M + m, as TF orders them):
+ * the same layout as a convolution from 1 channel to C*M.
+ */
 function depthwiseKernel(w: KerasWeight): { dims: number[]; values: Float32Array } {
   const [kh, kw, c, m] = w.shape;
-  const out = new Float32Array(w.values.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let ch = 0; ch < c; ch++)
-        for (let j = 0; j < m; j++) out[((ch * m + j) * kh + y) * kw + x] = w.values[((y * kw + x) * c + ch) * m + j];
-  return { dims: [c * m, 1, kh, kw], values: out };
+  return convKernel({ ...w, shape: [kh, kw, 1, c * m] });
 }
 
 /** Per-channel scale and shift of an inference BatchNormalization, in float64. */
