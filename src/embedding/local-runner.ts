@@ -225,7 +225,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   private async one(item: EmbedItem): Promise<Outcome> {
     const { store } = this.options;
     const path = item.path;
-    // A manifest row may name a span of the video: a sampler that takes one (uniform) then covers only it.
+    // A manifest row may name a span of the video: every sampling then covers only it.
     const sampling = samplingForSpan(this.options.sampling, item);
     try {
       this.signal.throwIfAborted();
