@@ -49,6 +49,8 @@ export interface EmbedderOptions {
    */
   maxBatchFrames?: number;
   signal?: AbortSignal;
+  /** Put before `backend.reason`: how the engine was chosen (the engine registry sets it). @default none */
+  reasonPrefix?: string;
 }
 
 /** What `embedClipsLocal` runs: a backbone and its TimeDistributed wrapper (LayersModel backbones). */
@@ -161,7 +163,8 @@ class LocalFrameEmbedder implements FrameEmbedder {
 export async function createEmbedder(options: EmbedderOptions = {}): Promise<FrameEmbedder> {
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
-  const backend = await selectBackend(options.backend ?? 'auto', { signal });
+  const selected = await selectBackend(options.backend ?? 'auto', { signal });
+  const backend: BackendInfo = options.reasonPrefix ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` } : selected;
   // The fast path (src/tfjs/fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
   // cached, run by resident workers with one backend each. Same features within 1e-4. The
   // workers start first, so their start-up overlaps loading the backbone here.
