@@ -98,8 +98,18 @@ export function planDecode(packets: readonly PacketEntry[], targets: readonly nu
   const time = packets.map((p) => p.pts ?? p.dts!);
   if (mode === 'keyframe') return keyframePlan(packets, time, targets, true);
   const intervals = targets.map((t, i) => {
+    // The keyframe before the last one at or before t: a packet's dts is not its display
+    // time, and the frames that show just after a keyframe may refer to the GOP before it
+    // (MPEG-4 Part 2 with packed B-frames shows them a frame late).
     let key = 0;
-    for (let k = 0; k < n; k++) if (packets[k].key && time[k] <= t + EPS) key = k;
+    let previous = 0;
+    for (let k = 0; k < n; k++) {
+      if (packets[k].key && time[k] <= t + EPS) {
+        previous = key;
+        key = k;
+      }
+    }
+    key = previous;
     let last = n - 1;
     for (let k = key; k < n; k++) {
       if (time[k] >= t - EPS) {

@@ -404,21 +404,24 @@ class Demuxer implements Disposable {
    */
   async readStretchFor(targets: readonly number[], next: number, mode: SeekMode): Promise<boolean> {
     const start = this.info.startTime;
-    let from = targets[next] - this.preroll;
+    // `start - 1`: the file's start, whatever its first timestamps.
+    let from = targets[next] - this.preroll <= start ? start - 1 : targets[next] - this.preroll;
     for (let attempt = 0; ; attempt++) {
       this.freeHeld();
       if (!this.atStart || from - start > 2) {
-        await this.seekTo(from - start <= 0 ? start - 1 : from);
+        await this.seekTo(from);
         this.atStart = false;
       }
       const ended = await this.readStretch(targets, next, mode);
       const keyTime = this.firstKeyTime();
-      // Landed after the target's keyframe (inexact seeks: MPEG-TS): go back further.
-      if (this.atStart || from <= start || keyTime === undefined || keyTime <= targets[next] + EPS || attempt === 3) {
+      // Landed after the target's keyframe, or on no keyframe at all (inexact seeks: MPEG-TS
+      // lands anywhere, and a long GOP leaves no keyframe near): go back further, and on the
+      // last try read from the start.
+      if (this.atStart || from <= start - 1 || (keyTime !== undefined && keyTime <= targets[next] + EPS)) {
         this.atStart = false;
         return ended;
       }
-      from = Math.max(start - 1, from - 2 * (attempt + 1) * Math.max(1, this.preroll));
+      from = attempt >= 2 ? start - 1 : Math.max(start - 1, from - 2 * (attempt + 1) * Math.max(1, this.preroll));
     }
   }
 
@@ -446,6 +449,9 @@ class Demuxer implements Disposable {
       if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
       const keyTime = at(lastKey);
       if (keyTime === undefined) continue;
+      // A stretch ends only once it settles its first target: a target it never reached
+      // would take a frame of the wrong time.
+      if (targets[next] > keyTime + EPS) continue;
       if (full) return false;
       // Stop when the next target lies two GOPs or more past it.
       let upcoming = next;
@@ -703,7 +709,10 @@ class RgbConverter {
     const { av, rgb } = this;
     this.sws?.freeContext();
     this.sws = new av.SoftwareScaleContext();
-    this.sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BILINEAR);
+    // The ffmpeg CLI's filter graphs convert with bicubic (its default sws_flags). The flags
+    // pick how chroma is upsampled where no unscaled fast path exists (10-bit and other
+    // high-depth formats): bilinear left 10-bit frames up to 41/255 from the CLI's.
+    this.sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BICUBIC);
     rgb.unref();
     rgb.format = av.AV_PIX_FMT_RGB24;
     rgb.width = decoded.width;
