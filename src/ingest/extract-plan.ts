@@ -35,6 +35,32 @@ export interface ExtractPlan {
   args: string[];
   /** showinfo filter instance → output branch (seek: one per input; decode: one). */
   showinfoBranch: Map<number, number>;
+  /**
+   * The input seeks (`-ss`): each branch's first frame is then the keyframe it landed on,
+   * and nothing decoded before that keyframe is kept (see `landedLate`).
+   */
+  seeks: boolean;
+}
+
+/**
+ * A select expression that keeps what `keep` keeps, only from the first keyframe decoded on,
+ * and keeps that keyframe too: after a seek, frames decoded before any keyframe are garbage
+ * (MPEG-TS lands anywhere), and the keyframe's time says whether the seek landed late.
+ * Registers: 1 = a keyframe was seen, 2 = this frame is the first keyframe.
+ */
+function gated(keep: string): string {
+  return `st(2,key*not(ld(1)));st(1,max(ld(1),key));gt(ld(2)+ld(1)*(${keep}),0)`;
+}
+
+/**
+ * Whether a seeking plan landed past a target's keyframe (or on no keyframe at all): the
+ * first frame of a branch (the keyframe it landed on) lies after that branch's first target.
+ * The frames before the target are then missing: `extractCli` decodes again from the start.
+ */
+export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'targets'>, log: ExtractLog): boolean {
+  if (!plan.seeks) return false;
+  const firsts = plan.useSeek ? plan.targets.map((t, i) => [t, log.ptsByBranch.get(i)?.[0]] as const) : [[plan.targets[0], log.ptsByBranch.get(0)?.[0]] as const];
+  return firsts.some(([t, first]) => first === undefined || first > t + 1e-6);
 }
 
 /** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */
@@ -50,13 +76,14 @@ export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult): { 
   return { period, targetOf, targets };
 }
 
-export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact'): ExtractPlan {
+/** `fromStart`: decode from the file's start, never seek (after a seek that landed late). */
+export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact', fromStart = false): ExtractPlan {
   const { period, targetOf, targets } = searchTargets(plans, info);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
   // Keyframe mode: one pass that decodes keyframes only (`-skip_frame nokey`); the nearest is picked in Node.
   const keyframes = seek === 'keyframe';
-  const useSeek = !keyframes && (strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S));
+  const useSeek = !keyframes && !fromStart && (strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S));
   const { width, height } = info;
 
   const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts'];
@@ -75,15 +102,16 @@ export function planExtraction(input: string, plans: readonly ClipPlan[], info: 
     const chains = targets.map((t, i) => {
       // Each input: its first frame at/after the target, logged with its real pts. Filters
       // are numbered across the graph: select, trim, showinfo, scale per input.
+      // The keyframe landed on comes first (gated), then the target's frame: at most 2 frames.
       showinfoBranch.set(4 * i + 2, i);
-      return `[${i}:v:0]select='gte(t,${fmt(t)})',trim=end_frame=1,showinfo,scale=${width}:${height}[v${i}]`;
+      return `[${i}:v:0]select='${gated(`gte(t,${fmt(t)})`)}',trim=end_frame=2,showinfo,scale=${width}:${height}[v${i}]`;
     });
     const graph = `${chains.join(';')};${targets.map((_, i) => `[v${i}]`).join('')}concat=n=${targets.length}:v=1:a=0[out]`;
     args.push('-filter_complex', graph, '-map', '[out]', ...output);
   } else {
     // Start decoding a little before the first target, from the keyframe before it
     // (relative to the file's start); `select` is exact.
-    const from = targets[0] - info.startTime > 2 ? targets[0] - 1 : undefined;
+    const from = targets[0] - info.startTime > 2 && !fromStart ? targets[0] - 1 : undefined;
     if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
     if (keyframes) args.push('-skip_frame', 'nokey');
     args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
@@ -96,14 +124,16 @@ export function planExtraction(input: string, plans: readonly ClipPlan[], info: 
       select = `select='eq(key,1)',`;
     } else if (targets.length <= MAX_SELECT_TERMS) {
       const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
-      select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${terms}',`;
+      select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${from === undefined ? terms : gated(terms)}',`;
+    } else if (from !== undefined) {
+      select = `select='${gated('1')}',`;
     }
     // The keyframe nearest to the last target may lie a GOP past it: keyframe mode reads on.
     const trim = end < info.startTime + info.duration && !keyframes ? `trim=end=${fmt(end)},` : '';
     args.push('-vf', `${trim}${select}showinfo,scale=${width}:${height}`, ...output);
     showinfoBranch.set((trim ? 1 : 0) + (select ? 1 : 0), 0);
   }
-  return { period, targetOf, targets, meanGap, useSeek, args, showinfoBranch };
+  return { period, targetOf, targets, meanGap, useSeek, args, showinfoBranch, seeks: useSeek || args.includes('-ss') };
 }
 
 const SHOWINFO = /\[Parsed_showinfo_(\d+) @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+) pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)/;

@@ -38,7 +38,7 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativ
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
 import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
-import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
+import { ExtractLog, landedLate, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
@@ -127,19 +127,26 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   signal?.throwIfAborted();
 
   const input = ffmpegInput(path);
-  const plan = planExtraction(input, plans, info, strategy, threads, seek);
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
-  debug('extract %s: %s, %d targets, mean gap %s s', path, plan.useSeek ? 'seek' : 'decode', plan.targets.length, plan.meanGap.toFixed(2));
-
-  // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
-  const frames = new RawFrames(info.width, info.height, size, fit);
-  const log = new ExtractLog(plan.showinfoBranch, input);
-  const failure = await runKeepingFailure(ffmpeg, plan.args, {
-    signal,
-    timeoutMs,
-    onStdout: (chunk) => frames.push(chunk),
-    onStderrLine: (line) => log.line(line),
-  });
+  const attempt = async (fromStart: boolean) => {
+    const plan = planExtraction(input, plans, info, strategy, threads, seek, fromStart);
+    debug('extract %s: %s, %d targets, mean gap %s s%s', path, plan.useSeek ? 'seek' : 'decode', plan.targets.length, plan.meanGap.toFixed(2), fromStart ? ', from the start' : '');
+    // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
+    const frames = new RawFrames(info.width, info.height, size, fit);
+    const log = new ExtractLog(plan.showinfoBranch, input);
+    const failure = await runKeepingFailure(ffmpeg, plan.args, {
+      signal,
+      timeoutMs,
+      onStdout: (chunk) => frames.push(chunk),
+      onStderrLine: (line) => log.line(line),
+    });
+    return { plan, frames, log, failure };
+  };
+  let run = await attempt(false);
+  // A seek that landed past a target's keyframe (MPEG-TS with a GOP longer than the preroll):
+  // the frames before the target are missing, so decode from the start.
+  if (run.failure === undefined && landedLate(run.plan, run.log)) run = await attempt(true);
+  const { plan, frames, log, failure } = run;
 
   const pts = log.framePts(plan);
   const { sizes, decodeErrors } = log;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExtractLog, MAX_SEEK_INPUTS, MAX_SELECT_TERMS, SEEK_MIN_GAP_S, fmt, pickFrame, planExtraction } from '../../src/ingest/extract-plan.js';
+import { ExtractLog, landedLate, MAX_SEEK_INPUTS, MAX_SELECT_TERMS, SEEK_MIN_GAP_S, fmt, pickFrame, planExtraction } from '../../src/ingest/extract-plan.js';
 import type { ClipPlan } from '../../src/ingest/types.js';
 import { probeOf } from '../helpers.js';
 
@@ -38,6 +38,23 @@ describe('planExtraction()', () => {
     expect(plan.args.indexOf('-ss')).toBeLessThan(plan.args.indexOf('-i'));
   });
 
+  it('landedLate(): a seek whose keyframe lies past its target (or that found none) decodes again from the start, without -ss', () => {
+    const info = probeOf({ startTime: 1.5, formatName: 'mpegts' });
+    const plan = planExtraction('i', [clip([30, 30.2])], info, 'decode', 0);
+    expect(plan.seeks).toBe(true);
+    const log = (first?: number): ExtractLog => {
+      const l = new ExtractLog(plan.showinfoBranch, 'i');
+      if (first !== undefined) l.line(`[Parsed_showinfo_2 @ 0x1] n:   0 pts:  1 pts_time:${first} duration:1 pos: 1 fmt:yuv420p sar:1/1 s:64x48 i:P iskey:1`);
+      return l;
+    };
+    expect(landedLate(plan, log(28.5))).toBe(false);
+    expect(landedLate(plan, log(30))).toBe(true); // the target is 29.9601
+    expect(landedLate(plan, log())).toBe(true);
+    const again = planExtraction('i', [clip([30, 30.2])], info, 'decode', 0, 'exact', true);
+    expect(again.args).not.toContain('-ss');
+    expect(again.seeks).toBe(false);
+  });
+
   it('leaves out the trim when the span reaches the end, and the select over MAX_SELECT_TERMS frames', () => {
     const many = Array.from({ length: MAX_SELECT_TERMS + 1 }, (_, i) => i / 25);
     const plan = planExtraction('i', [clip(many)], probeOf({ duration: 60.5 }), 'decode', 0);
@@ -52,8 +69,9 @@ describe('planExtraction()', () => {
     // an MP4 seeks 50 ms early; never before the start
     expect(plan.args.filter((_, i) => plan.args[i - 1] === '-ss')).toEqual([fmt(0), fmt(10 - 0.04 + 1e-4 - 0.05), fmt(20 - 0.04 + 1e-4 - 0.05)]);
     const graph = arg(plan.args, '-filter_complex');
-    expect(graph.split(';')).toHaveLength(4);
-    expect(graph).toContain("[1:v:0]select='gte(t,9.960100)',trim=end_frame=1,showinfo,scale=64:48[v1]");
+    expect(graph.match(/\[\d:v:0\]select=/g)).toHaveLength(3);
+    // Each input keeps the keyframe it lands on, then the first frame at or after its target.
+    expect(graph).toContain("[1:v:0]select='st(2,key*not(ld(1)));st(1,max(ld(1),key));gt(ld(2)+ld(1)*(gte(t,9.960100)),0)',trim=end_frame=2,showinfo,scale=64:48[v1]");
     expect(graph.endsWith('[v0][v1][v2]concat=n=3:v=1:a=0[out]')).toBe(true);
     expect([...plan.showinfoBranch]).toEqual([[2, 0], [6, 1], [10, 2]]);
   });
