@@ -23,8 +23,9 @@
  *   frame is a reference is not in the packet index: the decoder knows.
  * - A run stops after its last target packet in decode order; the decoder is then drained.
  *
- * Keyframe mode: each target snaps to the keyframe of nearest pts, and only keyframes are
- * fed (the long-video mode; the clip's timestamps say which frames came back).
+ * Keyframe mode: each target snaps to the keyframe of nearest pts inside its clip's span (of
+ * all, when the span holds none), and only keyframes are fed (the long-video mode; the
+ * clip's timestamps say which frames came back).
  *
  * Missing pts (AVI with packed B-frames, some raw streams): the packet of a frame cannot be
  * named, so the plan orders by dts where there is one, feeds every packet of the span in
@@ -71,6 +72,11 @@ export type SeekMode = 'exact' | 'keyframe';
 export interface DecodePlanOptions {
   /** @default 'exact' */
   mode?: SeekMode;
+  /**
+   * Keyframe mode: per target, the span of its clip; the target takes the keyframe nearest to
+   * it inside that span, or the nearest of all when the span holds none. @default undefined (no span)
+   */
+  spans?: ReadonlyArray<readonly [number, number] | undefined>;
   /** Decode through a gap of at most this many packets rather than flush and jump. @default 0 */
   reach?: number;
 }
@@ -90,13 +96,13 @@ export function planDecode(packets: readonly PacketEntry[], targets: readonly nu
 
   if (packets.every((p) => p.pts !== undefined)) {
     const pts = packets.map((p) => p.pts!);
-    return mode === 'keyframe' ? keyframePlan(packets, pts, targets) : exactPlan(packets, pts, targets, reach);
+    return mode === 'keyframe' ? keyframePlan(packets, pts, targets, options.spans) : exactPlan(packets, pts, targets, reach);
   }
   // Missing pts: time each packet by its dts; without that either, decode everything.
   const byDts = packets.every((p) => p.pts !== undefined || p.dts !== undefined);
   if (!byDts) return finish([{ first: 0, last: n - 1, serve: targets.map((_, i) => i) }], () => 'target', targets.map(() => undefined), true);
   const time = packets.map((p) => p.pts ?? p.dts!);
-  if (mode === 'keyframe') return keyframePlan(packets, time, targets, true);
+  if (mode === 'keyframe') return keyframePlan(packets, time, targets, options.spans, true);
   const intervals = targets.map((t, i) => {
     // The keyframe before the last one at or before t: a packet's dts is not its display
     // time, and the frames that show just after a keyframe may refer to the GOP before it
@@ -161,19 +167,34 @@ function exactPlan(packets: readonly PacketEntry[], pts: number[], targets: read
   return finish(merge(intervals, reach), (k) => (targetPackets.has(k) ? 'target' : 'noref'), expected, false);
 }
 
-function keyframePlan(packets: readonly PacketEntry[], time: number[], targets: readonly number[], byDecodedTime = false): DecodePlan {
+function keyframePlan(packets: readonly PacketEntry[], time: number[], targets: readonly number[], spans: DecodePlanOptions['spans'], byDecodedTime = false): DecodePlan {
   const keys = packets.flatMap((p, k) => (p.key ? [k] : []));
   if (keys.length === 0) keys.push(0); // no flagged keyframe: the first packet is the best there is
   const chosen = new Set<number>();
-  const expected = targets.map((t) => {
-    let best = keys[0];
-    for (const k of keys) if (Math.abs(time[k] - t) < Math.abs(time[best] - t) - EPS) best = k;
+  const nearest = (t: number, among: readonly number[]): number => {
+    let best = among[0];
+    for (const k of among) if (Math.abs(time[k] - t) < Math.abs(time[best] - t) - EPS) best = k;
+    return best;
+  };
+  const expected = targets.map((t, i) => {
+    const span = spans?.[i];
+    const inside = span ? keys.filter((k) => time[k] >= span[0] - EPS && time[k] <= span[1] + EPS) : [];
+    const best = nearest(t, inside.length > 0 ? inside : keys);
     chosen.add(best);
     return best;
   });
   // One run over the keyframes used: the packets between them are read, never fed.
-  const first = Math.min(...chosen);
-  const last = Math.max(...chosen);
+  let first = Math.min(...chosen);
+  let last = Math.max(...chosen);
+  if (byDecodedTime) {
+    // A packet's dts is not its frame's display time: feed every keyframe from the one
+    // before the first chosen to the one after the last, and pick among them by the times
+    // they decode with (as the CLI does, which decodes every keyframe).
+    const at = keys.indexOf(first);
+    first = keys[Math.max(0, at - 1)];
+    last = keys[Math.min(keys.length - 1, keys.indexOf(last) + 1)];
+    for (const k of keys) if (k >= first && k <= last) chosen.add(k);
+  }
   const runs = [{ first, last, serve: targets.map((_, i) => i) }];
   return finish(runs, (k) => (chosen.has(k) ? 'target' : 'drop'), expected.map((k) => (byDecodedTime ? undefined : time[k])), byDecodedTime);
 }

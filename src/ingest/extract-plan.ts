@@ -65,20 +65,21 @@ export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'target
 
 /** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */
 /**
- * The search targets of `plans`: distinct, ascending. The frame on display at a planned `ts`
- * is the first frame at or after `targetOf(ts)`, one nominal period earlier (+0.1 ms against
- * rounding). Both decoders use this rule.
+ * The search targets of `plans`: distinct, ascending. `exact`: the frame on display at a
+ * planned `ts` is the first frame at or after `targetOf(ts)`, one nominal period earlier
+ * (+0.1 ms against rounding). `keyframe`: the keyframe nearest to `ts` itself. Both decoders
+ * use this rule.
  */
-export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult): { period: number; targetOf(ts: number): number; targets: number[] } {
+export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult, seek: SeekMode = 'exact'): { period: number; targetOf(ts: number): number; targets: number[] } {
   const period = 1 / (info.nominalFrameRate || info.avgFrameRate);
-  const targetOf = (ts: number): number => ts - period + 1e-4;
+  const targetOf = seek === 'keyframe' ? (ts: number): number => ts : (ts: number): number => ts - period + 1e-4;
   const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
   return { period, targetOf, targets };
 }
 
 /** `fromStart`: decode from the file's start, never seek (after a seek that landed late). */
 export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact', fromStart = false): ExtractPlan {
-  const { period, targetOf, targets } = searchTargets(plans, info);
+  const { period, targetOf, targets } = searchTargets(plans, info, seek);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
   // Keyframe mode: one pass that decodes keyframes only (`-skip_frame nokey`); the nearest is picked in Node.

@@ -245,6 +245,8 @@ export interface LibavDecodeOptions {
   timeoutMs: number;
   threads: number;
   seek: SeekMode;
+  /** Keyframe mode: per target, its clip's span (see `DecodePlanOptions.spans`). @default undefined */
+  spans?: ReadonlyArray<readonly [number, number]>;
   /** Width and height of the resized frames, and how they fit. */
   size: number;
   fit: Fit;
@@ -283,8 +285,11 @@ export function decodeLibav(path: string, info: ProbeResult, targets: readonly n
   // Sparse targets (long videos) are independent seeks: two decoders take half each, so
   // they run on two cores.
   const meanGap = targets.length > 1 ? (targets[targets.length - 1] - targets[0]) / (targets.length - 1) : 0;
-  const halves = targets.length >= 4 && meanGap >= SPLIT_GAP_S ? [targets.slice(0, targets.length >> 1), targets.slice(targets.length >> 1)] : [targets];
-  const work = Promise.all(halves.map((part) => decodeStretches(path, info, part, options))).then((results) => ({
+  const half = targets.length >= 4 && meanGap >= SPLIT_GAP_S ? targets.length >> 1 : targets.length;
+  const halves = [[0, half], [half, targets.length]].filter(([a, b]) => b > a);
+  const { spans } = options;
+  const parts = halves.map(([a, b]) => decodeStretches(path, info, targets.slice(a, b), { ...options, spans: spans?.slice(a, b) }));
+  const work = Promise.all(parts).then((results) => ({
     frames: results.flatMap((r) => r.frames).sort((a, b) => a.pts - b.pts),
     decodeErrors: results.flatMap((r) => r.decodeErrors).slice(0, 20),
     failure: results.find((r) => r.failure)?.failure,
@@ -321,14 +326,17 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
     const entries = demuxer.held.map((h) => h.entry);
     const last = servedUpTo(targets, next, settledUpTo(entries, ended, mode));
     const stretchTargets = targets.slice(next, last);
-    const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach });
+    const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach, spans: options.spans?.slice(next, last) });
     debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
-    for (const run of plan.runs) await decoder.decodeRun(demuxer.held, run, new FrameChooser(plan, run, stretchTargets));
+    for (const run of plan.runs) await decoder.decodeRun(demuxer.held, run, new FrameChooser(plan, run, stretchTargets, mode));
     next = last;
   }
   options.onStats?.(record.stats);
   debug('libav %s: %o', path, record.stats);
-  return { frames: decoder.frames.sort((a, b) => a.pts - b.pts), decodeErrors: record.errors.slice(0, 20), failure: demuxer.failure };
+  const frames = decoder.frames.sort((a, b) => a.pts - b.pts);
+  // Keyframe mode: two stretches may decode the same keyframe; keep it once.
+  const distinct = mode === 'keyframe' ? frames.filter((f, i) => i === 0 || Math.abs(f.pts - frames[i - 1].pts) > EPS) : frames;
+  return { frames: distinct, decodeErrors: record.errors.slice(0, 20), failure: demuxer.failure };
 }
 
 /** `openInput` for a decode: a file libav cannot open is CORRUPT. */
@@ -531,7 +539,12 @@ class FrameChooser {
   /** A copy of the last frame decoded and not kept (by decoded time only). */
   private last: Frame | undefined;
 
-  constructor(plan: DecodePlan, run: DecodeRun, stretchTargets: readonly number[]) {
+  constructor(
+    plan: DecodePlan,
+    run: DecodeRun,
+    stretchTargets: readonly number[],
+    private readonly mode: SeekMode,
+  ) {
     this.byDecodedTime = plan.byDecodedTime;
     this.want = plan.byDecodedTime ? [] : run.targets.map((i) => plan.expected[i]!);
     this.pending = run.targets.map((i) => stretchTargets[i]).sort((a, b) => a - b);
@@ -539,6 +552,8 @@ class FrameChooser {
 
   /** Whether to keep `frame`, decoded at `pts`. */
   take(pts: number | undefined, frame: Frame): boolean {
+    // Keyframe mode feeds the chosen keyframes only: every frame is one of them.
+    if (this.mode === 'keyframe') return pts !== undefined;
     if (!this.byDecodedTime) return pts !== undefined && this.want.some((w) => Math.abs(w - pts) < EPS);
     let take = false;
     while (this.pending.length > 0 && pts !== undefined && pts >= this.pending[0] - EPS) {

@@ -148,4 +148,11 @@ describe('planDecode(): keyframe', () => {
     expect(fed).toEqual(['target:I0', 'target:I9', 'target:I18']);
     expect(plan.counts).toEqual({ target: 3, noref: 0, drop: 16 });
   });
+
+  it('takes the nearest keyframe inside the target\'s span, and the nearest of all when the span holds none', () => {
+    const list = packets(CLOSED);
+    // 8 is nearer to 9, but the span [0, 8] ends before it; [10, 17] holds no keyframe.
+    const plan = planDecode(list, [8, 8, 12], { mode: 'keyframe', spans: [[0, 8], [0, 20], [10, 17]] });
+    expect(plan.expected).toEqual([0, 9, 9]);
+  });
 });

@@ -1,5 +1,6 @@
 /** The `libav` decoder's registry entry: FFmpeg's libraries in-process through node-av (optional). */
 import type { DecoderEntry } from '../decoders.js';
+import type { ClipPlan } from '../types.js';
 import type { DecodeStats } from '../libav.js';
 import { cli } from './cli.js';
 
@@ -35,7 +36,10 @@ export const libav: DecoderEntry = {
         // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
         // its frame rate, so the CLI decodes it.
         if (RAW_STREAM.test(info.formatName ?? '')) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
-        const { period, targetOf, targets } = searchTargets(plans, info);
+        const { period, targetOf, targets: searched } = searchTargets(plans, info, o.seek);
+        // Keyframe mode: a target per (time, clip span), for the keyframe nearest inside the span.
+        const keyed = o.seek === 'keyframe' ? keyframeTargets(plans) : undefined;
+        const targets = keyed?.map(([t]) => t) ?? searched;
         const timeoutMs = o.timeoutMs ?? 60_000 + 2000 * info.duration;
         const result = await decodeLibav(path, info, targets, {
           signal: o.signal,
@@ -43,6 +47,7 @@ export const libav: DecoderEntry = {
           // 0 (FFmpeg's choice) means one thread per core; libav decodes run beside each other, so 1.
           threads: o.threads === 0 ? 1 : o.threads,
           seek: o.seek,
+          spans: keyed?.map(([, start, end]) => [start, end] as const),
           size: o.size,
           fit: o.fit,
           resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
@@ -64,3 +69,10 @@ export const libav: DecoderEntry = {
     };
   },
 };
+
+/** The distinct (planned time, clip start, clip end) of `plans`, by time. */
+function keyframeTargets(plans: readonly ClipPlan[]): Array<[number, number, number]> {
+  const seen = new Map<string, [number, number, number]>();
+  for (const p of plans) for (const t of p.timestamps) seen.set(`${t}/${p.start}/${p.end}`, [t, p.start, p.end]);
+  return [...seen.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+}
