@@ -39,6 +39,8 @@ interface Case {
   vfr?: boolean;
   /** AVI with B-frames: packets carry no pts. */
   noPts?: boolean;
+  /** Samplings this video gets besides its share of the rotation (the cases the issue reported). */
+  extra?: Sampling[];
 }
 
 const x264 = (gop: number, bframes: number, pix = 'yuv420p'): string[] => ['-c:v', 'libx264', '-g', String(gop), '-keyint_min', String(gop), '-bf', String(bframes), '-pix_fmt', pix];
@@ -52,7 +54,15 @@ const CASES: Case[] = [
   { name: 'h264 avi, GOP 5, 30 fps, B-frames (no pts)', file: 'h264-g5-30.avi', fps: 30, seconds: 4, args: x264(5, 2), noPts: true },
   { name: 'h264 ts, GOP 12, 24 fps, B-frames', file: 'h264-g12-24.ts', fps: 24, seconds: 4, args: x264(12, 3) },
   { name: 'h264 ts, GOP 30, 60 fps, no B-frames', file: 'h264-g30-60.ts', fps: 60, seconds: 4, args: x264(30, 0) },
-  { name: 'h264 avi, GOP 20 at 25 fps (a keyframe every 0.8 s)', file: 'h264-g20-25.avi', fps: 25, seconds: 4, args: x264(20, 0) },
+  {
+    name: 'h264 avi, GOP 20 at 25 fps (a keyframe every 0.8 s)',
+    file: 'h264-g20-25.avi',
+    fps: 25,
+    seconds: 4,
+    args: x264(20, 0),
+    // One frame at 2.55 s: read from the start, two GOPs past the keyframe at 0.8 s.
+    extra: [{ kind: 'uniform', frames: 1, start: 1.1 }],
+  },
   { name: 'h264 mp4, GOP 250 (one GOP), 24 fps, B-frames', file: 'h264-g250-24.mp4', fps: 24, seconds: 4, args: x264(250, 3) },
   { name: 'h264 mp4, variable frame rate', file: 'h264-vfr.mp4', fps: 30, seconds: 4, args: ['-vsync', 'vfr', ...x264(12, 2)], vf: "select='not(mod(n\\,3))+between(t\\,1\\,2)'", vfr: true },
   { name: 'h264 10-bit mkv, GOP 30, 30 fps, B-frames', file: 'h264-10bit.mkv', fps: 30, seconds: 4, args: x264(30, 3, 'yuv420p10le') },
@@ -81,7 +91,7 @@ const SAMPLINGS: Sampling[] = [
 ];
 /** Video i gets samplings i, i+3 and i+5 (mod 8): a fixed covering of videos by samplings. */
 const samplingsOf = (i: number): Sampling[] =>
-  [0, 3, 5].map((k) => SAMPLINGS[(i + k) % SAMPLINGS.length]).filter((s) => (s.start ?? 0) < CASES[i].seconds - 0.5);
+  [...[0, 3, 5].map((k) => SAMPLINGS[(i + k) % SAMPLINGS.length]).filter((s) => (s.start ?? 0) < CASES[i].seconds - 0.5), ...(CASES[i].extra ?? [])];
 
 const path = (c: Case): string => join(scratch, c.file);
 
