@@ -188,3 +188,37 @@ describe('parity matrix: keyframe mode', () => {
     }
   });
 });
+
+describe('no real frame, and frames outside their clip', () => {
+  /** The error code, or the clips' timestamps and masks. */
+  const outcome = async (file: string, sampling: Sampling, decoder: 'cli' | 'libav'): Promise<string> => {
+    try {
+      const info = await probe(file, { decoder });
+      return show(await extractClips(file, planClips(info, sampling), { decoder, probe: info, size: 16 })).join(' | ');
+    } catch (error) {
+      return (error as { code?: string }).code ?? String(error);
+    }
+  };
+
+  it('a 1-frame MJPEG stream ahead of the real one (Matroska): CORRUPT on both decoders', async () => {
+    const { ffmpeg } = resolveBinaries();
+    const [one, file] = [join(scratch, 'one-mjpeg.mkv'), join(scratch, 'mjpeg-first.mkv')];
+    await run(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=128x96:rate=24', '-frames:v', '1', '-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', '-y', one]);
+    await run(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-i', one, '-f', 'lavfi', '-i', 'testsrc2=size=128x96:rate=24', '-t', '3', '-map', '0:v', '-map', '1:v', '-c:v:0', 'copy', '-c:v:1', 'libx264', '-y', file]);
+    for (const decoder of ['cli', 'libav'] as const) expect(await outcome(file, { kind: 'uniform', frames: 8 }, decoder), decoder).toBe('CORRUPT');
+  });
+
+  it('a frame past a gap in a variable-rate video lies outside its window: not real, with a warning, on both decoders', async () => {
+    // Frames in [0, 1) s and [3, 4) s only: the window [1.5, 2.5) gets the frame at 3 s.
+    const { ffmpeg } = resolveBinaries();
+    const file = join(scratch, 'gap.mp4');
+    await run(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=128x96:rate=24', '-t', '4', '-vf', "select='lt(t\\,1)+gte(t\\,3)'", '-vsync', 'vfr', ...x264(12, 0), '-y', file]);
+    const sampling: Sampling = { kind: 'window', length: 1, stride: 1, frames: 2, start: 0.5, end: 2.5 };
+    const [cli, libav] = [await outcome(file, sampling, 'cli'), await outcome(file, sampling, 'libav')];
+    expect(libav).toBe(cli);
+    expect(cli.split(' | ')[1]).toBe('3* 3*');
+    const info = await probe(file);
+    const clips = await extractClips(file, planClips(info, sampling), { decoder: 'libav', probe: info, size: 16 });
+    expect(clips[1].warnings).toContain("2 of 2 frames lie outside the clip's span 1.500000-2.500000 s: masked");
+  });
+});
