@@ -325,6 +325,9 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
     // The targets this stretch settles.
     const entries = demuxer.held.map((h) => h.entry);
     const last = servedUpTo(targets, next, settledUpTo(entries, ended, mode));
+    // A stretch full before it reached its target (a GOP of thousands of packets): no frame
+    // of this stretch is that target's, so the caller decodes the video with the CLI.
+    if (last === next) throw new StretchOverflow(`${path}: the frame at ${targets[next].toFixed(6)} s lies more than ${entries.length} packets past its keyframe`);
     const stretchTargets = targets.slice(next, last);
     const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach, spans: options.spans?.slice(next, last) });
     debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
@@ -365,13 +368,18 @@ async function videoStream(av: Av, path: string, fmt: FormatContext, check: () =
   return stream;
 }
 
-/** Where the targets from `next` that a stretch settles up to `settled` end; at least one is served, so the loop never stalls. */
+/**
+ * Where the targets from `next` that a stretch settles up to `settled` end. A stretch reads
+ * until it settles its first target (or the input ends), so only a full one settles none.
+ */
 function servedUpTo(targets: readonly number[], next: number, settled: number): number {
   let last = next;
   while (last < targets.length && targets[last] <= settled + EPS) last++;
-  // Never stall: the next target takes what this stretch has.
-  return last === next ? next + 1 : last;
+  return last;
 }
+
+/** A target lies further past its keyframe than a stretch holds: `libav` hands the video to the CLI, which streams. */
+export class StretchOverflow extends Error {}
 
 /**
  * Reads the video stream's packets in stretches (see the top of this file). It only moves
@@ -440,30 +448,37 @@ class Demuxer implements Disposable {
   private async readStretch(targets: readonly number[], next: number, mode: SeekMode): Promise<boolean> {
     const { held, packet } = this;
     let bytes = 0;
+    let kept = 0;
     const keys: number[] = []; // positions of the keyframes in `held`
     const at = (k: number): number | undefined => held[k].entry.pts ?? held[k].entry.dts;
+    const settled = new Settled(mode);
     for (;;) {
       if (!(await this.read())) return true;
       const entry = this.entry();
       // Keyframe mode feeds keyframes only: the rest need no copy.
-      held.push({ entry, packet: mode === 'exact' || entry.key ? packet.clone() : null, size: packet.size });
-      bytes += packet.size;
+      const keep = mode === 'exact' || entry.key;
+      held.push({ entry, packet: keep ? packet.clone() : null, size: packet.size });
+      if (keep) {
+        bytes += packet.size;
+        kept++;
+      }
       packet.unref();
       if (entry.key) keys.push(held.length - 1);
-      const full = held.length >= MAX_STRETCH_PACKETS || bytes >= MAX_STRETCH_BYTES;
-      if (held.length >= 2 * MAX_STRETCH_PACKETS || bytes >= 2 * MAX_STRETCH_BYTES) return false;
-      // Settled up to the last keyframe (not the first packet) with enough packets past it.
+      settled.add((k) => held[k].entry, held.length - 1);
+      const full = kept >= MAX_STRETCH_PACKETS || bytes >= MAX_STRETCH_BYTES;
+      if (kept >= 2 * MAX_STRETCH_PACKETS || bytes >= 2 * MAX_STRETCH_BYTES) return false;
+      // A stretch ends only once it settles its first target: a target it never reached
+      // would take a frame of the wrong time.
+      if (targets[next] > settled.upTo + EPS) continue;
+      if (full) return false;
+      // At a keyframe (not the first packet) with enough packets read past it: stop when the
+      // next target lies two GOPs or more past it.
       const lastKey = keys.at(-1);
       if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
       const keyTime = at(lastKey);
       if (keyTime === undefined) continue;
-      // A stretch ends only once it settles its first target: a target it never reached
-      // would take a frame of the wrong time.
-      if (targets[next] > keyTime + EPS) continue;
-      if (full) return false;
-      // Stop when the next target lies two GOPs or more past it.
       let upcoming = next;
-      while (upcoming < targets.length && targets[upcoming] <= keyTime + EPS) upcoming++;
+      while (upcoming < targets.length && targets[upcoming] <= settled.upTo + EPS) upcoming++;
       if (upcoming >= targets.length) return false;
       const prevTime = keys.length >= 2 ? at(keys[keys.length - 2]) : undefined;
       const gop = prevTime !== undefined && keyTime > prevTime ? keyTime - prevTime : 1;
@@ -743,14 +758,34 @@ class RgbConverter {
 }
 
 /**
- * How far a stretch settles targets: up to its last keyframe with enough packets read past
- * it (every target, at the end of the input).
+ * How far a stretch settles targets: every target at or before `upTo` has its frame in the
+ * stretch. Exact mode: the latest time of a packet (from the first keyframe on) with
+ * `REORDER_PACKETS` read past it; a frame that shows before it cannot come later in decode
+ * order than the decoder's reorder depth allows (16 frames at most). Keyframe mode: the last
+ * keyframe (not the first packet), the nearest one after the target.
  */
+class Settled {
+  upTo = -Infinity;
+  private firstKey = -1;
+
+  constructor(private readonly mode: SeekMode) {}
+
+  /** Takes in packet `k` (`entry(k)`), the last one read. */
+  add(entry: (k: number) => PacketEntry, k: number): void {
+    const time = (e: PacketEntry): number => e.pts ?? e.dts ?? -Infinity;
+    if (this.firstKey < 0 && entry(k).key) this.firstKey = k;
+    if (this.mode === 'keyframe') {
+      if (k > 0 && entry(k).key) this.upTo = Math.max(this.upTo, time(entry(k)));
+      return;
+    }
+    const done = k - REORDER_PACKETS;
+    if (this.firstKey >= 0 && done >= this.firstKey) this.upTo = Math.max(this.upTo, time(entry(done)));
+  }
+}
+
 function settledUpTo(entries: readonly PacketEntry[], ended: boolean, mode: SeekMode): number {
   if (ended) return Infinity;
-  const need = mode === 'keyframe' ? 0 : REORDER_PACKETS;
-  for (let k = entries.length - 1 - need; k > 0; k--) {
-    if (entries[k].key) return entries[k].pts ?? entries[k].dts ?? -Infinity;
-  }
-  return -Infinity;
+  const settled = new Settled(mode);
+  for (let k = 0; k < entries.length; k++) settled.add((j) => entries[j], k);
+  return settled.upTo;
 }

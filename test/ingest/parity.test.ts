@@ -222,3 +222,15 @@ describe('no real frame, and frames outside their clip', () => {
     expect(clips[1].warnings).toContain("2 of 2 frames lie outside the clip's span 1.500000-2.500000 s: masked");
   });
 });
+
+describe('a GOP longer than a stretch', () => {
+  it('a target more packets past its keyframe than libav holds: libav hands the video to the CLI, with the same frame', async () => {
+    // One GOP of 9000 frames; the frame at 175 s lies 8750 packets past the only keyframe.
+    const file = join(scratch, 'one-gop.mp4');
+    const { ffmpeg } = resolveBinaries();
+    await run(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=50', '-t', '180', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '100000', '-sc_threshold', '0', '-y', file]);
+    const { cli, libav } = await both(file, { kind: 'uniform', frames: 2, start: 170 }, 'exact');
+    expect(libav.map((c) => [c.decoder, c.timestamps, c.mask])).toEqual([['cli', [172.5, 177.5], [true, true]]]);
+    expect(libav[0].timestamps).toEqual(cli[0].timestamps);
+  });
+});

@@ -1,6 +1,7 @@
 /** The `libav` decoder's registry entry: FFmpeg's libraries in-process through node-av (optional). */
 import type { DecoderEntry } from '../decoders.js';
 import type { ClipPlan } from '../types.js';
+import { debug } from '../../log.js';
 import type { DecodeStats } from '../libav.js';
 import { cli } from './cli.js';
 
@@ -17,7 +18,7 @@ export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => v
 export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
-    const [{ decodeLibav, loadLibav, probeLibav }, { searchTargets }, { packClips, resizeFrame }] = await Promise.all([
+    const [{ decodeLibav, loadLibav, probeLibav, StretchOverflow }, { searchTargets }, { packClips, resizeFrame }] = await Promise.all([
       import('../libav.js'),
       import('../extract-plan.js'),
       import('../clips.js'),
@@ -52,7 +53,12 @@ export const libav: DecoderEntry = {
           fit: o.fit,
           resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
           onStats: statsListener && ((stats) => statsListener?.(path, stats)),
+        }).catch((error: unknown) => {
+          if (!(error instanceof StretchOverflow)) throw error;
+          debug('libav: %s; decoding with the CLI', error.message);
+          return undefined;
         });
+        if (!result) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
         const clips = await packClips(path, plans, result.frames, {
           size: o.size,
           seek: o.seek,
