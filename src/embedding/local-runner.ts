@@ -280,7 +280,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       decoder ??= clips[0]?.decoder;
       clips.forEach((clip, j) => {
         const offset = (first + j) * T * D;
-        const done = this.batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
+        const done = this.batcher.embed(clip.data, clip.mask).then((out) => embeddings.set(out, offset)); // [T, D]
         done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
         embedded.push(done);
         layout.push(clipLayout(clip));

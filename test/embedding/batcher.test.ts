@@ -54,6 +54,18 @@ const clip = (a: number, b: number): Uint8Array => {
 };
 
 describe('Batcher', () => {
+  it('embed(data, mask): a masked frame that repeats an earlier frame of its clip is not sent to the backbone; it gets that frame\'s row', async () => {
+    const embedder = new MeanEmbedder();
+    const batcher = new Batcher(embedder, { batch: 3, maxInFlight: 1, frames: T, size: S });
+    // A keyframe repeat (masked, same bytes), a masked frame with its own bytes, and a plain clip.
+    const results = [batcher.embed(clip(5, 5), [true, false]), batcher.embed(clip(1, 2), [true, false]), batcher.embed(clip(7, 7))];
+    await embedder.release(); // the first clip goes out alone
+    await embedder.release();
+    expect(await Promise.all(results)).toEqual([new Float32Array([5, 5]), new Float32Array([1, 2]), new Float32Array([7, 7])]);
+    // First call: clip 1 alone, 1 distinct frame of 2. Second: clips 2 and 3 have no repeat.
+    expect(embedder.calls).toEqual([[1, 1, S, S, 3], [2, T, S, S, 3]]);
+  });
+
   it('sends the first clip at once, packs those that queue meanwhile, and hands each clip its own rows', async () => {
     const embedder = new MeanEmbedder();
     const batcher = new Batcher(embedder, { batch: 3, maxInFlight: 1, frames: T, size: S });
