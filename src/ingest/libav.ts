@@ -6,13 +6,17 @@
  * stream's format unknown), read into the shape ffprobe's JSON has and checked by the same
  * code as the CLI path's, so both give the same `ProbeResult` and the same error codes.
  *
- * decode: the video is read in stretches. A stretch starts at the keyframe before a target
- * (a seek, except at the file's start) and reads packets, kept in memory, until every target
- * up to some keyframe is settled (that keyframe and 16 packets past it read, enough for an
- * open GOP's leading frames) and the next target looks to lie two GOPs or more ahead. The
- * pure planner (decode-plan.ts) then says which of those packets to feed, with which
+ * decode: the video is read in stretches. A stretch starts at the keyframe at or before its
+ * first target (a seek, checked and retried earlier when it lands past that keyframe;
+ * targets within 2 s of the file's start read from the start) and reads packets, kept in
+ * memory, until its first target is settled (a packet at or after it read, and 16 packets
+ * past that: no frame that shows earlier can come later in decode order), then on while
+ * the next target lies less than two GOPs ahead. A stretch never serves a target it did not
+ * reach: one that fills up first (a GOP of thousands of packets) hands the video to the CLI.
+ * The pure planner (decode-plan.ts) then says which of those packets to feed, with which
  * `skip_frame`, and where to drain. Only the frames the plan names are converted (swscale
- * to rgb24, then sharp turns them as the display matrix says and resizes them).
+ * to rgb24 with the CLI's bicubic flags, then sharp turns them as the display matrix says and
+ * resizes them).
  *
  * The event loop: demuxing is synchronous on files (a packet takes microseconds; the loop
  * yields every 10 ms) and asynchronous on URLs; decoding, conversion and resizing run
