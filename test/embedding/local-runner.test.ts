@@ -93,6 +93,34 @@ describe('LocalRunner.run()', () => {
     expect(last.framesEmbedded).toBe(3 * T);
   });
 
+  it('keyframe mode: a keyframe a clip already holds goes through the backbone once, and its row is that frame\'s', async () => {
+    // The counter has a keyframe every 1/3 s: 16 planned times in 2 s snap to 6 of them.
+    const e = new LocalRunner(embedder, stages, {
+      sampling: { kind: 'window', length: 2, stride: 2, frames: 16, end: 2 },
+      size: embedder.inputSize,
+      fit: 'cover',
+      concurrency: 1,
+      threads: 1,
+      batch: 2,
+      inferenceConcurrency: 1,
+      timeoutMs: undefined,
+      seek: 'keyframe',
+    }, false /* ownsEmbedder */);
+    const { out, tracker } = await collect(e, [fixture('edge/counter.mp4')]);
+    const [video] = out as VideoFrames[];
+    const { mask, timestamps } = video.clips[0];
+    const repeats = mask.filter((m) => !m).length;
+    expect(video.clips).toHaveLength(1);
+    expect(repeats).toBe(16 - new Set(timestamps).size);
+    expect(repeats).toBeGreaterThan(8);
+    expect(tracker.framesEmbedded).toBe(16 - repeats);
+    const D = video.dim;
+    const row = (k: number): Float32Array => video.embeddings.subarray(k * D, (k + 1) * D);
+    mask.forEach((real, k) => {
+      if (!real) expect(row(k)).toEqual(row(timestamps.indexOf(timestamps[k])));
+    });
+  });
+
   it('a second run over the cache decodes nothing and gives identical embeddings', async () => {
     const cache = new EmbeddingCache(join(dir, 'cache'));
     const first = await collect(engine(cache), videos);
