@@ -42,9 +42,10 @@ export interface PacketEntry {
 
 /**
  * `target`: decode in full; `noref`: feed with skip_frame=noref (dropped unless referred
- * to); `drop`: read but never fed.
+ * to); `nokey`: feed with skip_frame=nokey (the decoder sees its timestamps and decodes
+ * nothing, as the CLI's keyframe mode feeds it); `drop`: read but never fed.
  */
-export type PacketAction = 'target' | 'noref' | 'drop';
+export type PacketAction = 'target' | 'noref' | 'nokey' | 'drop';
 
 /** One stretch of packets decoded without a flush: feed `first` .. `end - 1`, then drain. */
 export interface DecodeRun {
@@ -63,8 +64,8 @@ export interface DecodePlan {
   expected: Array<number | undefined>;
   /** True when frames are picked by their decoded timestamps (some packet had no pts). */
   byDecodedTime: boolean;
-  /** Packets fed in full, fed with noref, and never fed (within the runs). */
-  counts: { target: number; noref: number; drop: number };
+  /** Packets fed in full, fed with noref, fed with nokey, and never fed (within the runs). */
+  counts: Record<PacketAction, number>;
 }
 
 export type SeekMode = 'exact' | 'keyframe';
@@ -91,7 +92,7 @@ export function planDecode(packets: readonly PacketEntry[], targets: readonly nu
   const mode = options.mode ?? 'exact';
   const reach = Math.max(0, options.reach ?? 0);
   const n = packets.length;
-  const empty: DecodePlan = { runs: [], expected: targets.map(() => undefined), byDecodedTime: false, counts: { target: 0, noref: 0, drop: 0 } };
+  const empty: DecodePlan = { runs: [], expected: targets.map(() => undefined), byDecodedTime: false, counts: { target: 0, noref: 0, nokey: 0, drop: 0 } };
   if (n === 0 || targets.length === 0) return empty;
 
   if (packets.every((p) => p.pts !== undefined)) {
@@ -187,16 +188,19 @@ function keyframePlan(packets: readonly PacketEntry[], time: number[], targets: 
   let first = Math.min(...chosen);
   let last = Math.max(...chosen);
   if (byDecodedTime) {
-    // A packet's dts is not its frame's display time: feed every keyframe from the one
-    // before the first chosen to the one after the last, and pick among them by the times
-    // they decode with (as the CLI does, which decodes every keyframe).
+    // A packet's dts is not its frame's display time: feed every keyframe from two before
+    // the first chosen (the first frames after a flush are timed from too little history)
+    // to the one after the last, and every packet between them with skip_frame=nokey, so
+    // the decoder times the keyframes as the CLI's does (which feeds every packet so); pick
+    // among them by the times they decode with.
     const at = keys.indexOf(first);
-    first = keys[Math.max(0, at - 1)];
+    first = keys[Math.max(0, at - 2)];
     last = keys[Math.min(keys.length - 1, keys.indexOf(last) + 1)];
     for (const k of keys) if (k >= first && k <= last) chosen.add(k);
   }
   const runs = [{ first, last, serve: targets.map((_, i) => i) }];
-  return finish(runs, (k) => (chosen.has(k) ? 'target' : 'drop'), expected.map((k) => (byDecodedTime ? undefined : time[k])), byDecodedTime);
+  const skipped: PacketAction = byDecodedTime ? 'nokey' : 'drop';
+  return finish(runs, (k) => (chosen.has(k) ? 'target' : skipped), expected.map((k) => (byDecodedTime ? undefined : time[k])), byDecodedTime);
 }
 
 interface Interval {
@@ -223,7 +227,7 @@ function merge(intervals: Interval[], reach: number): Interval[] {
 }
 
 function finish(intervals: Interval[], action: (k: number) => PacketAction, expected: Array<number | undefined>, byDecodedTime: boolean): DecodePlan {
-  const counts = { target: 0, noref: 0, drop: 0 };
+  const counts = { target: 0, noref: 0, nokey: 0, drop: 0 };
   const runs = intervals.map(({ first, last, serve }) => {
     const actions: PacketAction[] = [];
     for (let k = first; k <= last; k++) {

@@ -59,7 +59,7 @@ export function loadLibav(): Promise<Av> {
 /** What one decode did, for benchmarks and debugging. */
 export interface DecodeStats {
   packetsRead: number;
-  /** Packets fed in full / fed with skip_frame=noref. */
+  /** Packets fed in full / fed with skip_frame=noref or nokey. */
   packetsFed: number;
   packetsNoref: number;
   framesDecoded: number;
@@ -401,6 +401,8 @@ class Demuxer implements Disposable {
   private readonly preroll: number;
   /** The demuxer sits at the file's start. */
   private atStart = true;
+  /** A packet of the stream came without pts. */
+  private noPts = false;
   private lastYield = performance.now();
 
   constructor(
@@ -459,8 +461,10 @@ class Demuxer implements Disposable {
     for (;;) {
       if (!(await this.read())) return true;
       const entry = this.entry();
-      // Keyframe mode feeds keyframes only: the rest need no copy.
-      const keep = mode === 'exact' || entry.key;
+      // Keyframe mode feeds keyframes only: the rest need no copy, except in a stream without
+      // pts, whose keyframes are timed by the packets fed between them (skip_frame=nokey).
+      if (entry.pts === undefined) this.noPts = true;
+      const keep = mode === 'exact' || entry.key || this.noPts;
       held.push({ entry, packet: keep ? packet.clone() : null, size: packet.size });
       if (keep) {
         bytes += packet.size;
@@ -604,7 +608,7 @@ class FrameDecoder implements Disposable {
   private readonly tb: TimeBase;
   private readonly frame: Frame;
   private readonly rgb: RgbConverter;
-  private skip: 'default' | 'noref' = 'default';
+  private skip: 'default' | 'noref' | 'nokey' = 'default';
 
   private constructor(
     private readonly av: Av,
@@ -663,10 +667,10 @@ class FrameDecoder implements Disposable {
     }
   }
 
-  private async feed(h: Held, action: 'target' | 'noref'): Promise<void> {
+  private async feed(h: Held, action: 'target' | 'noref' | 'nokey'): Promise<void> {
     const { av, record } = this;
-    this.setSkip(action === 'noref' ? 'noref' : 'default');
-    if (action === 'noref') record.stats.packetsNoref++;
+    this.setSkip(action === 'target' ? 'default' : action);
+    if (action !== 'target') record.stats.packetsNoref++;
     else record.stats.packetsFed++;
     const ret = await this.ctx.sendPacket(h.packet);
     if (ret < 0 && ret !== av.AVERROR_EAGAIN) record.errors.push(`packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`);
@@ -699,7 +703,7 @@ class FrameDecoder implements Disposable {
     this.record.stats.framesConverted++;
   }
 
-  private setSkip(value: 'default' | 'noref'): void {
+  private setSkip(value: 'default' | 'noref' | 'nokey'): void {
     if (value === this.skip) return;
     this.ctx.setOption('skip_frame', value);
     this.skip = value;

@@ -28,7 +28,7 @@ describe('planDecode(): exact', () => {
     expect(plan.runs).toHaveLength(1);
     expect(show(list, CLOSED, plan.runs[0])).toEqual(['noref:I0', 'noref:P3', 'noref:B1', 'noref:B2', 'noref:P6', 'noref:B4', 'target:B5']);
     expect(plan.runs[0].targets).toEqual([0]);
-    expect(plan.counts).toEqual({ target: 1, noref: 6, drop: 0 });
+    expect(plan.counts).toEqual({ target: 1, noref: 6, nokey: 0, drop: 0 });
     expect(plan.byDecodedTime).toBe(false);
   });
 
@@ -127,7 +127,7 @@ describe('planDecode(): missing pts', () => {
     // From the keyframe before the one at 1.0 s (packet 0: a packed frame right after a
     // keyframe may refer to the GOP before) to the packet at 1.32 s (33) plus a margin of 16.
     expect(plan.runs.map((r) => [r.first, r.end])).toEqual([[0, 50]]);
-    expect(plan.counts).toEqual({ target: 50, noref: 0, drop: 0 });
+    expect(plan.counts).toEqual({ target: 50, noref: 0, nokey: 0, drop: 0 });
   });
 
   it('decodes everything when packets have neither pts nor dts', () => {
@@ -146,7 +146,7 @@ describe('planDecode(): keyframe', () => {
     expect(plan.runs).toHaveLength(1);
     const fed = plan.runs[0].actions.flatMap((a, i) => (a === 'drop' ? [] : [`${a}:${CLOSED.split(/\s+/)[plan.runs[0].first + i]}`]));
     expect(fed).toEqual(['target:I0', 'target:I9', 'target:I18']);
-    expect(plan.counts).toEqual({ target: 3, noref: 0, drop: 16 });
+    expect(plan.counts).toEqual({ target: 3, noref: 0, nokey: 0, drop: 16 });
   });
 
   it('takes the nearest keyframe inside the target\'s span, and the nearest of all when the span holds none', () => {
