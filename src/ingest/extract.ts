@@ -16,6 +16,9 @@
  *   frames wanted. Best when the frames are dense (short clips, fps and window sampling).
  * - `seek`: one input per frame, each opened with an accurate `-ss`, so ffmpeg decodes only
  *   from the keyframe before each frame. Best for sparse frames in long videos.
+ * After a seek nothing decoded before the first keyframe is kept (MPEG-TS lands anywhere,
+ * and what precedes a keyframe there is broken); when that keyframe lies past a target, the
+ * seek landed late and the video is decoded again from its start (`landedLate`).
  * `auto` seeks when the planned frames are on average at least `SEEK_MIN_GAP_S` seconds
  * apart, and decodes otherwise. Measured by scripts/bench-ingest.mjs (640x360 30 fps H.264,
  * x264's default 250-frame keyframe interval, 2 shared cores): one seek cost 0.25 s, as much
