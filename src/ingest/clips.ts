@@ -99,9 +99,10 @@ export async function packClips(path: string, plans: readonly ClipPlan[], decode
       timestamps.push(Math.round(frame.pts * 1e6) / 1e6);
       mask.push(real);
     }
-    if (noKeyframe > 0) warnings.push(`no keyframe lies inside the clip's span ${fmt(plan.start)}-${fmt(plan.end)} s: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`);
+    const span = `${fmt(plan.start)}-${fmt(plan.end)} s`;
+    if (noKeyframe > 0) warnings.push(`no keyframe lies inside the clip's span ${span}: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`);
     if (repeats > 0) warnings.push(`${repeats} of ${T} frames repeat a keyframe already in the clip (keyframe mode): masked`);
-    if (outside > 0) warnings.push(`${outside} of ${T} frames lie outside the clip's span ${fmt(plan.start)}-${fmt(plan.end)} s: masked`);
+    if (outside > 0) warnings.push(`${outside} of ${T} frames lie outside the clip's span ${span}: masked`);
     const clip: FrameClip = { index: plan.index, start: plan.start, end: plan.end, data, shape: [T, o.size, o.size, 3], timestamps, mask };
     if (o.decodeErrors.length > 0) warnings.push(`${o.decoder} reported decode errors: ${o.decodeErrors.slice(0, 3).join(' | ')}`);
     if (warnings.length > 0) clip.warnings = warnings;
@@ -109,7 +110,8 @@ export async function packClips(path: string, plans: readonly ClipPlan[], decode
   }
   // Frames that decode but none of them where the plan asked: not a result.
   if (plans.some((p) => p.mask.some(Boolean)) && clips.every((c) => !c.mask.some(Boolean))) {
-    throw corrupt(`none of the ${pts.length} frames ${o.decoder} returned is a planned frame${o.decodeErrors.length > 0 ? `; ${o.decodeErrors.slice(-3).join('; ')}` : ''}`);
+    const errors = o.decodeErrors.length > 0 ? `; ${o.decodeErrors.slice(-3).join('; ')}` : '';
+    throw corrupt(`none of the ${pts.length} frames ${o.decoder} returned is a planned frame${errors}`);
   }
   return clips;
 }

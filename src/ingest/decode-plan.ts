@@ -168,7 +168,13 @@ function exactPlan(packets: readonly PacketEntry[], pts: number[], targets: read
   return finish(merge(intervals, reach), (k) => (targetPackets.has(k) ? 'target' : 'noref'), expected, false);
 }
 
-function keyframePlan(packets: readonly PacketEntry[], time: number[], targets: readonly number[], spans: DecodePlanOptions['spans'], byDecodedTime = false): DecodePlan {
+function keyframePlan(
+  packets: readonly PacketEntry[],
+  time: number[],
+  targets: readonly number[],
+  spans: DecodePlanOptions['spans'],
+  byDecodedTime = false,
+): DecodePlan {
   const keys = packets.flatMap((p, k) => (p.key ? [k] : []));
   if (keys.length === 0) keys.push(0); // no flagged keyframe: the first packet is the best there is
   const chosen = new Set<number>();

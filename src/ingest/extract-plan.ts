@@ -59,8 +59,12 @@ function gated(keep: string): string {
  */
 export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'targets'>, log: ExtractLog): boolean {
   if (!plan.seeks) return false;
-  const firsts = plan.useSeek ? plan.targets.map((t, i) => [t, log.ptsByBranch.get(i)?.[0]] as const) : [[plan.targets[0], log.ptsByBranch.get(0)?.[0]] as const];
-  return firsts.some(([t, first]) => first === undefined || first > t + 1e-6);
+  // Per branch: its first target, and its first frame (seek: one branch per target; decode: one).
+  const branches = plan.useSeek ? plan.targets : plan.targets.slice(0, 1);
+  return branches.some((t, i) => {
+    const first = log.ptsByBranch.get(i)?.[0];
+    return first === undefined || first > t + 1e-6;
+  });
 }
 
 /** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */

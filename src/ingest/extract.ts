@@ -133,7 +133,8 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
   const attempt = async (fromStart: boolean) => {
     const plan = planExtraction(input, plans, info, strategy, threads, seek, fromStart);
-    debug('extract %s: %s, %d targets, mean gap %s s%s', path, plan.useSeek ? 'seek' : 'decode', plan.targets.length, plan.meanGap.toFixed(2), fromStart ? ', from the start' : '');
+    const how = `${plan.useSeek ? 'seek' : 'decode'}${fromStart ? ' from the start' : ''}`;
+    debug('extract %s: %s, %d targets, mean gap %s s', path, how, plan.targets.length, plan.meanGap.toFixed(2));
     // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
     const frames = new RawFrames(info.width, info.height, size, fit);
     const log = new ExtractLog(plan.showinfoBranch, input);

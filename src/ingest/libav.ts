@@ -331,7 +331,9 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
     const last = servedUpTo(targets, next, settledUpTo(entries, ended, mode));
     // A stretch full before it reached its target (a GOP of thousands of packets): no frame
     // of this stretch is that target's, so the caller decodes the video with the CLI.
-    if (last === next) throw new StretchOverflow(`${path}: the frame at ${targets[next].toFixed(6)} s lies more than ${entries.length} packets past its keyframe`);
+    if (last === next) {
+      throw new StretchOverflow(`${path}: the frame at ${targets[next].toFixed(6)} s lies more than ${entries.length} packets past its keyframe`);
+    }
     const stretchTargets = targets.slice(next, last);
     const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach, spans: options.spans?.slice(next, last) });
     debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
