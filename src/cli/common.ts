@@ -146,6 +146,15 @@ export function millisecondsFlag(flags: Flags, name: string): number | undefined
   return Math.round(seconds * 1000);
 }
 
+/** A repeatable flag's words, in order (none: an empty list); a flag given without a value is a UsageError. */
+export function listFlag(flags: Flags, name: string): string[] {
+  const value = flags[name];
+  if (value === undefined) return [];
+  const words = Array.isArray(value) ? value : [value];
+  if (words.some((w) => typeof w === 'boolean')) throw new UsageError(`\`--${kebab(name)}\` needs a value`);
+  return words.map(String);
+}
+
 /** `--redis`, `--queue`, `--redis-timeout`: where a run across machines sends its work. */
 export function remoteFlags(flags: Flags): RemoteSettings | undefined {
   const redis = stringFlag(flags, 'redis');

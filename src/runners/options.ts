@@ -15,7 +15,7 @@ import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
 import { engineRequests, type EngineRequest } from '../engines/index.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
-import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** A run across machines: the Redis that holds the queue (`remote` in the options). */
 export interface RemoteSettings {
@@ -191,8 +191,6 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
-  // Jobs carry no seek mode yet: workers decode exact frames.
-  if (options.seek === 'keyframe' && options.remote !== undefined) throw conflict('seek', 'remote', "workers decode exact frames; 'keyframe' runs locally only");
   if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function') throw invalid('onPrepare', 'a function', options.onPrepare);
   return {
     backbone,

@@ -23,6 +23,7 @@ import { checkSize } from '../embedding/local-runner.js';
 import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { RemoteSettings } from './options.js';
 import { redactUrl, type JobSettings } from './protocol.js';
@@ -60,6 +61,8 @@ export interface RemoteRunnerSettings {
   size: number | undefined;
   sampling: Sampling;
   fit: Fit;
+  /** How the workers seek (`exact` or `keyframe`): it travels with each job, as the frames do. @default 'exact' */
+  seek?: SeekMode;
   /** The per-video decode timeout the workers apply. @default theirs */
   timeoutMs: number | undefined;
   /** The cache folder (where the backbone's id is remembered), or false. */
@@ -73,11 +76,11 @@ export interface RemoteRunnerSettings {
  * a registry backbone seen before is not even loaded): the workers run it.
  */
 export async function createRemoteRunner(settings: RemoteRunnerSettings): Promise<RemoteRunner> {
-  const { backbone, engine, backend, size, sampling, fit, timeoutMs, cache, remote, signal } = settings;
+  const { backbone, engine, backend, size, sampling, fit, seek = 'exact', timeoutMs, cache, remote, signal } = settings;
   const embedder = await createFrameEmbedder({ backbone, engine, backend, cacheDir: cache === false ? undefined : cache, workers: 0, signal, lazy: true });
   try {
     const side = checkSize(size, embedder.inputSize);
-    return new RemoteRunner(embedder, remote, { sampling, size: side, fit, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return new RemoteRunner(embedder, remote, { sampling, size: side, fit, seek, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   } catch (error) {
     await embedder.dispose();
     throw error;

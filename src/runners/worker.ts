@@ -5,6 +5,11 @@
  *
  * - The backbone is this worker's own (`backbone`, `engine`...); a job for another backbone
  *   id is refused (it fails, and its coordinator stops with the worker's message).
+ * - A worker trusts no job (anyone who can write to the queue's Redis can enqueue one): it
+ *   opens only paths under its `roots` (real paths, resolved when the job runs) and URLs on
+ *   its `allowHosts` whose addresses are public, every FFmpeg connection going through its
+ *   egress proxy (`proxy.ts`); anything else is a `FORBIDDEN` record that opens nothing. Job
+ *   data over `maxJobBytes` is refused before it is parsed; malformed data gets a short reason.
  * - A video that cannot be read is a result (an error record), never a retry; a path
  *   missing here names this host, since the coordinator may see it.
  * - A worker killed mid-job leaves its job stalled: after `stallTimeoutMs`, BullMQ's stalled
@@ -16,7 +21,7 @@
  *   with a `QueueError`.
  */
 import { hostname } from 'node:os';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueueError } from '../errors.js';
 import { stableStringify, EmbeddingCache, type EmbeddingStore } from '../embedding/cache.js';
@@ -30,13 +35,16 @@ import { debug } from '../log.js';
 import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions, type ResolvedOptions } from './options.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
 import { Contact, REDIS_OPTIONS, redisClient, within } from './connection.js';
-import { encodeResult, PROTOCOL_VERSION, redactUrl, type JobData, type JobResult } from './protocol.js';
+import { checkJobData, DEFAULT_MAX_JOB_BYTES, encodeResult, redactUrl, type JobData, type JobResult } from './protocol.js';
+import { Confinement, type ConfineOptions, type Refusal } from './confine.js';
+import { acquireProxy, releaseProxy, type EgressProxy } from './proxy.js';
+import { isUrl } from '../ingest/ffmpeg.js';
 
 /**
  * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`
  * is the decode timeout for jobs whose coordinator set none).
  */
-export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
+export interface WorkerOptions extends ConfineOptions, Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
   /** The Redis that holds the queue: `redis://host:6379[/db]`. */
   redis: string;
   /** @default 'framewise' */
@@ -49,6 +57,8 @@ export interface WorkerOptions extends Pick<PipelineOptions, 'backbone' | 'norma
   maxStalls?: number;
   /** How long to wait for an unreachable Redis before the worker stops. @default 60000 */
   redisTimeoutMs?: number;
+  /** Job data larger than this (bytes, as Redis holds it) is refused before it is parsed. @default 65536 */
+  maxJobBytes?: number;
   /** Counts, on every change. */
   onProgress?: (stats: WorkerStats) => void;
   /** Aborts loading the backbone. */
@@ -59,8 +69,10 @@ export interface WorkerStats {
   /** Jobs that gave a result, and how many of those were error records. */
   done: number;
   errors: number;
-  /** Jobs refused (another backbone or protocol) or failed. */
+  /** Jobs refused (another backbone or protocol, malformed, too large) or failed. */
   refused: number;
+  /** Of `errors`, the `FORBIDDEN` records: paths outside the roots, URLs not allowed. */
+  forbidden: number;
   /** Jobs handed back to the queue unfinished. */
   handedBack: number;
   /** Jobs in hand now. */
@@ -82,7 +94,7 @@ export interface WorkerHandle {
 
 /** Loads the backbone and starts taking jobs. */
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
-  const settings = checkWorkerOptions(options);
+  const settings = await checkWorkerOptions(options);
   const { resolved } = settings;
   const embedder: FrameEmbedder = await createFrameEmbedder({
     backbone: resolved.backbone,
@@ -94,7 +106,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
   const decoder = await createDecoder(resolved.decoder);
-  return new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder)).handle();
+  let proxy: EgressProxy;
+  try {
+    proxy = await acquireProxy(settings.confinement, settings.confinementKey);
+  } catch (error) {
+    await embedder.dispose();
+    throw error;
+  }
+  return new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder), proxy).handle();
 }
 
 /** `options`, checked, with every default filled in. */
@@ -109,13 +128,17 @@ interface WorkerSettings {
   signal: AbortSignal | undefined;
   onProgress: WorkerOptions['onProgress'];
   resolved: ResolvedOptions;
+  confinement: Confinement;
+  /** The confinement options as given, to compare with another worker's in this process. */
+  confinementKey: string;
+  maxJobBytes: number;
   host: string;
   /** `framewise@host:pid` */
   name: string;
 }
 
 /** Checks `options` before anything loads. */
-function checkWorkerOptions(options: WorkerOptions): WorkerSettings {
+async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSettings> {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const redis = checkRedisUrl('redis', options.redis);
   const queueName = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
@@ -123,11 +146,14 @@ function checkWorkerOptions(options: WorkerOptions): WorkerSettings {
   const stallTimeoutMs = options.stallTimeoutMs === undefined ? 30_000 : positiveInteger('stallTimeoutMs', options.stallTimeoutMs, LIMITS.timeoutMs);
   const maxStalls = options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
   const timeoutMs = options.redisTimeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
+  const maxJobBytes = options.maxJobBytes === undefined ? DEFAULT_MAX_JOB_BYTES : positiveInteger('maxJobBytes', options.maxJobBytes, 512 * 1024 * 1024);
   const signal = checkSignal('signal', options.signal);
+  const confinement = await Confinement.create({ roots: options.roots, allowHosts: options.allowHosts, allowPrivateNetwork: options.allowPrivateNetwork });
+  const confinementKey = stableStringify({ roots: confinement.roots, hosts: options.allowHosts ?? [], private: confinement.allowPrivateNetwork });
   // The backbone flags mean what they mean for a local run; the frames come with each job.
   const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, decoder: options.decoder, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
   const host = hostname();
-  return { redis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, host, name: `framewise@${host}:${process.pid}` };
+  return { redis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, confinement, confinementKey, maxJobBytes, host, name: `framewise@${host}:${process.pid}` };
 }
 
 /** One local runner per distinct job settings, all over the one backbone. */
@@ -148,7 +174,7 @@ class RunnerPool {
       runner = new LocalRunner(
         this.embedder,
         ingestStages,
-        { sampling: settings.sampling, size: settings.size, fit: settings.fit, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store: this.store },
+        { sampling: settings.sampling, size: settings.size, fit: settings.fit, seek: settings.seek, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store: this.store },
         false /* ownsEmbedder */,
       );
       this.runners.set(key, runner);
@@ -159,9 +185,9 @@ class RunnerPool {
 
 /** A started worker: the BullMQ worker, its jobs in hand and counts, and its watch on Redis. */
 class JobWorker {
-  private readonly stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+  private readonly stats: WorkerStats = { done: 0, errors: 0, forbidden: 0, refused: 0, handedBack: 0, active: 0 };
   private readonly inHand = new Set<AbortController>();
-  private readonly worker: Worker<JobData, JobResult>;
+  private readonly worker: GuardedWorker;
   /** Its own connection, for the ping: the worker's are busy blocking for jobs. */
   private readonly client: Redis;
   private readonly contact: Contact;
@@ -176,9 +202,10 @@ class JobWorker {
   constructor(
     private readonly settings: WorkerSettings,
     private readonly runners: RunnerPool,
+    private readonly proxy: EgressProxy,
   ) {
     const { redis, queueName, concurrency, stallTimeoutMs, maxStalls, name, timeoutMs } = settings;
-    this.worker = new Worker<JobData, JobResult>(queueName, (job, token) => this.process(job, token), {
+    this.worker = new GuardedWorker(settings.maxJobBytes, queueName, (job, token) => this.process(job, token), {
       connection: { url: redis, ...REDIS_OPTIONS },
       name,
       concurrency,
@@ -224,6 +251,7 @@ class JobWorker {
     clearInterval(this.watch);
     this.client.disconnect();
     await this.runners.embedder.dispose(); // the runners over it own nothing else
+    await releaseProxy(this.proxy);
     if (this.failure) throw this.failure;
     return { ...this.stats };
   }
@@ -246,14 +274,15 @@ class JobWorker {
   }
 
   /** The processor of one job: its result, a refusal, or (when stopping) the job handed back. */
-  private async process(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
-    const runner = this.runnerFor(job);
+  private async process(job: Job<unknown, JobResult>, token?: string): Promise<JobResult> {
+    const data = this.checked(job);
+    const runner = this.runnerFor(job.id, data);
     const controller = new AbortController();
     this.inHand.add(controller);
     this.stats.active += 1;
     this.report();
     try {
-      return await this.embed(runner, job.data.item, controller.signal);
+      return await this.embed(runner, data.item, controller.signal);
     } catch (error) {
       if (controller.signal.aborted && token) {
         // Stopping: the job goes back to the queue for another worker, not to failed.
@@ -271,23 +300,54 @@ class JobWorker {
     }
   }
 
-  /** The local runner for `job`, or a refusal: another protocol, backbone or frame size. */
-  private runnerFor(job: Job<JobData, JobResult>): LocalRunner {
+  /** The job's data, checked; too large, unparsable or malformed, a refusal with a short reason (never the data). */
+  private checked(job: Job<unknown, JobResult>): JobData {
+    const { name } = this.settings;
+    const unread = this.worker.unreadable.get(job);
+    if (unread) this.refuse(`${name} refused job ${job.id}: ${unread}`);
+    const data = checkJobData(job.data);
+    if (typeof data === 'string') {
+      const protocol = /^it is job protocol/.test(data) ? ': run the same framewise version on every machine' : '';
+      this.refuse(`${name} refused job ${job.id}: ${data}${protocol}`);
+    }
+    return data;
+  }
+
+  /** The local runner for a job, or a refusal: another backbone or frame size. */
+  private runnerFor(id: string | undefined, data: JobData): LocalRunner {
     const { name } = this.settings;
     const { embedder } = this.runners;
-    const data = job.data;
-    if (data?.v !== PROTOCOL_VERSION) this.refuse(`${name} speaks job protocol ${PROTOCOL_VERSION} but job ${job.id} is ${String(data?.v)}: run the same framewise version on every machine`);
     if (data.backboneId !== embedder.backboneId) {
-      this.refuse(`${name} runs backbone ${embedder.backboneId} but job ${job.id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`);
+      this.refuse(`${name} runs backbone ${embedder.backboneId} but job ${id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`);
     }
-    if (data.settings.size !== embedder.inputSize) this.refuse(`${name}: job ${job.id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`);
+    if (data.settings.size !== embedder.inputSize) this.refuse(`${name}: job ${id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`);
     return this.runners.for(data.settings);
+  }
+
+  /** What the item may open: its real path, or its URL once its host and addresses are checked; or a refusal. */
+  private async allowed(path: string): Promise<string | Refusal> {
+    const { confinement } = this.settings;
+    if (path.startsWith('/')) return confinement.checkPath(path);
+    const refusal = confinement.checkUrl(path);
+    if (refusal) return refusal;
+    // The proxy checks again on every connection FFmpeg makes; this gives the record its reason.
+    const addresses = await confinement.checkAddresses(new URL(path).hostname);
+    return Array.isArray(addresses) && isUrl(path) ? path : (addresses as Refusal);
   }
 
   /** Runs one item; a video that cannot be read is a result (an error record), never a retry. */
   private async embed(runner: LocalRunner, item: JobData['item'], signal: AbortSignal): Promise<JobResult> {
+    const open = await this.allowed(item.path);
+    if (typeof open !== 'string') {
+      this.stats.errors += 1;
+      this.stats.forbidden += 1;
+      this.stats.done += 1;
+      this.stats.lastProblem = `${this.settings.name}: FORBIDDEN ${item.path.slice(0, 300)}: ${open.forbidden}`;
+      return encodeResult(this.settings.host, { path: item.path, error: { code: 'FORBIDDEN', message: `${open.forbidden} (on worker host ${this.settings.host})` } });
+    }
     let outcome: VideoFrames | ErrorRecord | undefined;
-    for await (const [, result] of runner.run([item], { signal })) outcome = result;
+    // The real path is opened (a symlink swapped after the check cannot lead out); the record keeps the job's path.
+    for await (const [, result] of runner.run([{ ...item, path: open }], { signal })) outcome = { ...result, path: item.path };
     if (!outcome) throw new Error(`the local runner gave nothing for ${item.path}`);
     if ('error' in outcome) {
       this.stats.errors += 1;
@@ -307,5 +367,40 @@ class JobWorker {
 
   private report(): void {
     this.settings.onProgress?.({ ...this.stats });
+  }
+}
+
+/**
+ * BullMQ's worker, but job data over `maxJobBytes` is never parsed: BullMQ hands the raw
+ * string from Redis to `createJob()`, which parses it; here the string's length is checked
+ * first (a UTF-8 byte count at least as large), and a job too large, or not JSON, gets
+ * `null` data and its reason in `unreadable`. The raw string itself has been read from Redis
+ * by then (it comes in the same reply as the job's lock).
+ */
+class GuardedWorker extends Worker<unknown, JobResult> {
+  /** Jobs whose data was not parsed, and why. */
+  readonly unreadable = new WeakMap<Job, string>();
+  private maxJobBytes = DEFAULT_MAX_JOB_BYTES;
+
+  constructor(maxJobBytes: number, ...args: ConstructorParameters<typeof Worker<unknown, JobResult>>) {
+    super(...args);
+    this.maxJobBytes = maxJobBytes;
+  }
+
+  protected override createJob(raw: JobJson, jobId: string): Job<unknown, JobResult> {
+    const text = typeof raw.data === 'string' ? raw.data : '';
+    const size = text.length > this.maxJobBytes ? text.length : Buffer.byteLength(text, 'utf8');
+    let reason: string | undefined;
+    if (size > this.maxJobBytes) reason = `its data is ${size} bytes or more, over this worker's limit of ${this.maxJobBytes} (maxJobBytes, --max-job-bytes); it was not parsed`;
+    else {
+      try {
+        return super.createJob(raw, jobId);
+      } catch {
+        reason = 'its data is not JSON';
+      }
+    }
+    const job = super.createJob({ ...raw, data: 'null' }, jobId);
+    this.unreadable.set(job, reason);
+    return job;
   }
 }

@@ -12,6 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { startCli, type CliRun } from '../cli/helpers.js';
+import { fixturesDir } from '../fixtures.js';
 
 /** The server binary: `$FRAMEWISE_REDIS_SERVER` (a path, or another name), else redis-server on PATH. */
 const REDIS_SERVER = process.env.FRAMEWISE_REDIS_SERVER || 'redis-server';
@@ -118,11 +119,17 @@ export interface WorkerChild {
   /** `framewise@host:pid`, as BullMQ records it on the jobs it takes. */
   name: string;
   done: Promise<CliRun>;
+  /** Its stderr so far. */
+  log(): string;
 }
 
-/** Starts `framewise worker` and resolves once it takes jobs. */
+/**
+ * Starts `framewise worker` and resolves once it takes jobs; without a `--root` in `args`, its
+ * roots are the temp folder and the fixtures (the tests' videos, and the links to them).
+ */
 export async function startWorkerCli(redis: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerChild> {
-  const run = startCli(['worker', '--redis', redis, '--no-cache', ...args], env);
+  const roots = args.includes('--root') ? [] : ['--root', tmpdir(), '--root', fixturesDir()];
+  const run = startCli(['worker', '--redis', redis, '--no-cache', ...roots, ...args], env);
   let stderr = '';
   run.child.stderr!.on('data', (c) => (stderr += c));
   const until = Date.now() + 120_000;
@@ -130,7 +137,7 @@ export async function startWorkerCli(redis: string, args: string[] = [], env: Re
     if (run.child.exitCode !== null || Date.now() > until) throw new Error(`framewise worker did not start:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done };
+  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done, log: () => stderr };
 }
 
 /** Kills every worker left (SIGKILL) and waits for them. */
