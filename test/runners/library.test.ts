@@ -24,8 +24,8 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void): Promise<{ results: EmbedResult[]; backend: string }> {
-  const pipeline = await createPipeline({ frames: 4, cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void, seek?: 'keyframe'): Promise<{ results: EmbedResult[]; backend: string }> {
+  const pipeline = await createPipeline({ frames: 4, cache: false, seek, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
   try {
     const results: EmbedResult[] = [];
     for await (const r of pipeline.embed([SAMPLES], { onProgress })) {
@@ -54,6 +54,16 @@ describeWithRedis('createPipeline({ remote })', () => {
     expect(events.some((e) => e.queue?.workers === 1)).toBe(true);
     const final = events.at(-1)!;
     expect(final).toMatchObject({ final: true, videosDone: local.results.length, videosDecoded: local.results.length, failures: 0 });
+  });
+});
+
+describeWithRedis("createPipeline({ remote, seek: 'keyframe' })", () => {
+  it('the seek mode travels with the jobs: the keyframes of a local keyframe run, not the exact frames', async () => {
+    const remote = await embedAll(true, undefined, 'keyframe');
+    const local = await embedAll(false, undefined, 'keyframe');
+    const exact = await embedAll(false);
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).toEqual(local.results.map((r) => r.clips.map((c) => c.timestamps)));
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).not.toEqual(exact.results.map((r) => r.clips.map((c) => c.timestamps)));
   });
 });
 
