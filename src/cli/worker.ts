@@ -47,6 +47,7 @@ async function runWorker(flags: Flags): Promise<number> {
       throw error;
     }
     say(`${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`);
+    if (handle.metricsPort !== undefined) say(`metrics at http://0.0.0.0:${handle.metricsPort}/metrics`);
     signals.started(handle);
     const stats = await closedOrExit(handle);
     say(`stopped: ${log.line(stats)}`);
@@ -72,8 +73,9 @@ function workerOptions(flags: Flags): WorkerOptions {
   const allowPrivateNetwork = flags.allowPrivateNetwork === true;
   const maxJobBytes = intFlag(flags, 'maxJobBytes');
   return {
-    ...{ backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency, redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs },
-    ...{ stallTimeoutMs, maxStalls, roots, allowHosts, allowPrivateNetwork, maxJobBytes },
+    ...{ backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency },
+    ...{ redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs, redisCa: remote.redisCa, strictRedis: remote.strictRedis },
+    ...{ stallTimeoutMs, maxStalls, roots, allowHosts, allowPrivateNetwork, maxJobBytes, metricsPort: intFlag(flags, 'metricsPort', 0) },
   };
 }
 

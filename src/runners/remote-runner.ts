@@ -25,7 +25,7 @@ import type { EmbedItem } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
-import type { RemoteSettings } from './options.js';
+import type { ResolvedRemote } from './options.js';
 import { redactUrl, type JobSettings } from './protocol.js';
 import { RemoteRun } from './remote-run.js';
 
@@ -35,7 +35,7 @@ export class RemoteRunner extends BackboneRunner {
     /** Gives the backbone's id, size and D (loaded lazily: it never runs here). */
     embedder: FrameEmbedder,
     /** As `resolveOptions()` gives it: every default filled in. */
-    private readonly remote: Required<RemoteSettings>,
+    private readonly remote: ResolvedRemote,
     private readonly settings: JobSettings,
   ) {
     super(embedder, settings.size, true /* ownsEmbedder */);
@@ -67,7 +67,7 @@ export interface RemoteRunnerSettings {
   timeoutMs: number | undefined;
   /** The cache folder (where the backbone's id is remembered), or false. */
   cache: string | false;
-  remote: Required<RemoteSettings>;
+  remote: ResolvedRemote;
   signal?: AbortSignal;
 }
 

@@ -21,31 +21,33 @@
  *   with a `QueueError`.
  */
 import { hostname } from 'node:os';
-import { UnrecoverableError, WaitingError, Worker, type Job, type JobJson } from 'bullmq';
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueueError } from '../errors.js';
 import { stableStringify, EmbeddingCache, type EmbeddingStore } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
-import { ingestStages, LocalRunner } from '../embedding/local-runner.js';
+import { ingestStages, LocalRunner, type IngestStages } from '../embedding/local-runner.js';
 import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
 import { createDecoder, type DecoderName } from '../ingest/decoders.js';
 import { debug } from '../log.js';
-import { checkQueueName, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions, type ResolvedOptions } from './options.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
-import { Contact, REDIS_OPTIONS, redisClient, within } from './connection.js';
+import { checkQueueName, checkRedisCa, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions, type RemoteSettings, type ResolvedOptions } from './options.js';
+import { boolean, checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
+import { checkEviction, connectionOptions, Contact, redisClient, within } from './connection.js';
 import { checkJobData, DEFAULT_MAX_JOB_BYTES, encodeResult, redactUrl, type JobData, type JobResult } from './protocol.js';
 import { Confinement, type ConfineOptions, type Refusal } from './confine.js';
+import { serveMetrics, WorkerMetrics, type MetricsServer } from './metrics.js';
 import { acquireProxy, releaseProxy, type EgressProxy } from './proxy.js';
+import { readPresence, removePresence, writePresence, type WorkerPresence } from './presence.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 
 /**
  * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`
  * is the decode timeout for jobs whose coordinator set none).
  */
-export interface WorkerOptions extends ConfineOptions, Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
-  /** The Redis that holds the queue: `redis://host:6379[/db]`. */
+export interface WorkerOptions extends ConfineOptions, Pick<RemoteSettings, 'redisCa' | 'strictRedis'>, Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
+  /** The Redis that holds the queue: `redis://host:6379[/db]`, or `rediss://` for TLS. */
   redis: string;
   /** @default 'framewise' */
   queue?: string;
@@ -59,6 +61,8 @@ export interface WorkerOptions extends ConfineOptions, Pick<PipelineOptions, 'ba
   redisTimeoutMs?: number;
   /** Job data larger than this (bytes, as Redis holds it) is refused before it is parsed. @default 65536 */
   maxJobBytes?: number;
+  /** Serve Prometheus metrics at `http://0.0.0.0:PORT/metrics` (0: a free port, see `WorkerHandle.metricsPort`). @default none */
+  metricsPort?: number;
   /** Counts, on every change. */
   onProgress?: (stats: WorkerStats) => void;
   /** Aborts loading the backbone. */
@@ -86,6 +90,8 @@ export interface WorkerHandle {
   readonly name: string;
   readonly backboneId: string;
   readonly backend: { name: string; reason: string };
+  /** The port of `/metrics`, when `metricsPort` was given. */
+  readonly metricsPort: number | undefined;
   /** Resolves when the worker has stopped (after `close()`); rejects when Redis was gone too long. */
   readonly closed: Promise<WorkerStats>;
   /** Stops taking jobs; those in hand finish, or with `handBack` are handed back at once. */
@@ -96,6 +102,7 @@ export interface WorkerHandle {
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const settings = await checkWorkerOptions(options);
   const { resolved } = settings;
+  await checkRedisAtStart(settings);
   const embedder: FrameEmbedder = await createFrameEmbedder({
     backbone: resolved.backbone,
     engine: resolved.engine,
@@ -106,19 +113,28 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
   const decoder = await createDecoder(resolved.decoder);
-  let proxy: EgressProxy;
+  const metrics = settings.metricsPort === undefined ? undefined : new WorkerMetrics(() => queueForMetrics, settings.queueName);
+  let queueForMetrics: Queue | undefined;
+  let proxy: EgressProxy | undefined;
+  let server: MetricsServer | undefined;
   try {
     proxy = await acquireProxy(settings.confinement, settings.confinementKey);
+    if (metrics) server = await serveMetrics(settings.metricsPort!, metrics.registry);
   } catch (error) {
+    if (proxy) await releaseProxy(proxy);
     await embedder.dispose();
     throw error;
   }
-  return new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder), proxy).handle();
+  const worker = new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder, metrics), proxy, metrics, server);
+  queueForMetrics = worker.queue();
+  return worker.handle();
 }
 
 /** `options`, checked, with every default filled in. */
 interface WorkerSettings {
   redis: string;
+  redisCa: string | undefined;
+  strictRedis: boolean;
   queueName: string;
   concurrency: number;
   stallTimeoutMs: number;
@@ -132,6 +148,7 @@ interface WorkerSettings {
   /** The confinement options as given, to compare with another worker's in this process. */
   confinementKey: string;
   maxJobBytes: number;
+  metricsPort: number | undefined;
   host: string;
   /** `framewise@host:pid` */
   name: string;
@@ -141,11 +158,15 @@ interface WorkerSettings {
 async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSettings> {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const redis = checkRedisUrl('redis', options.redis);
+  const redisCa = checkRedisCa('redisCa', options.redisCa, redis);
+  const strictRedis = options.strictRedis === undefined ? false : boolean('strictRedis', options.strictRedis);
+  connectionOptions({ redisCa }); // reads the CA file now: an unreadable one is a usage error
   const queueName = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
   const concurrency = options.concurrency === undefined ? 2 : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   const stallTimeoutMs = options.stallTimeoutMs === undefined ? 30_000 : positiveInteger('stallTimeoutMs', options.stallTimeoutMs, LIMITS.timeoutMs);
   const maxStalls = options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
   const timeoutMs = options.redisTimeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
+  const metricsPort = options.metricsPort === undefined ? undefined : nonNegativeInteger('metricsPort', options.metricsPort, 65535);
   const maxJobBytes = options.maxJobBytes === undefined ? DEFAULT_MAX_JOB_BYTES : positiveInteger('maxJobBytes', options.maxJobBytes, 512 * 1024 * 1024);
   const signal = checkSignal('signal', options.signal);
   const confinement = await Confinement.create({ roots: options.roots, allowHosts: options.allowHosts, allowPrivateNetwork: options.allowPrivateNetwork });
@@ -153,7 +174,20 @@ async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSetting
   // The backbone flags mean what they mean for a local run; the frames come with each job.
   const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, decoder: options.decoder, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
   const host = hostname();
-  return { redis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, confinement, confinementKey, maxJobBytes, host, name: `framewise@${host}:${process.pid}` };
+  return { redis, redisCa, strictRedis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, confinement, confinementKey, maxJobBytes, metricsPort, host, name: `framewise@${host}:${process.pid}` };
+}
+
+/** How often a worker rewrites its presence (status, coordinators); a minute without makes it stale. */
+const PRESENCE_EVERY_MS = 5000;
+
+/** The eviction policy, before the backbone loads; a Redis that does not answer soon is left to the worker's watch. */
+async function checkRedisAtStart(settings: WorkerSettings): Promise<void> {
+  const client = redisClient(settings.redis, (error) => debug('worker: redis: %s', error.message), { redisCa: settings.redisCa });
+  try {
+    await within(checkEviction(client, redactUrl(settings.redis), settings.strictRedis), Math.min(settings.timeoutMs, 5000), undefined);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** One local runner per distinct job settings, all over the one backbone. */
@@ -164,16 +198,21 @@ class RunnerPool {
     private readonly resolved: ResolvedOptions,
     private readonly store: EmbeddingStore | undefined,
     private readonly decoder: { name: DecoderName; reason: string },
+    private readonly metrics: WorkerMetrics | undefined,
   ) {}
+
+  get decoderName(): string {
+    return this.decoder.name;
+  }
 
   for(settings: JobData['settings']): LocalRunner {
     const key = stableStringify(settings);
     let runner = this.runners.get(key);
     if (!runner) {
-      const { resolved, decoder } = this;
+      const { resolved, decoder, metrics } = this;
       runner = new LocalRunner(
-        this.embedder,
-        ingestStages,
+        metrics ? timedEmbedder(this.embedder, metrics) : this.embedder,
+        metrics ? timedStages(metrics) : ingestStages,
         { sampling: settings.sampling, size: settings.size, fit: settings.fit, seek: settings.seek, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store: this.store },
         false /* ownsEmbedder */,
       );
@@ -181,6 +220,52 @@ class RunnerPool {
     }
     return runner;
   }
+}
+
+/** The ingest stages, with each decode timed. */
+function timedStages(metrics: WorkerMetrics): IngestStages {
+  return {
+    ...ingestStages,
+    async extractClips(path, plans, options) {
+      const stop = metrics.decodeSeconds.startTimer();
+      try {
+        return await ingestStages.extractClips(path, plans, options);
+      } finally {
+        stop();
+      }
+    },
+  };
+}
+
+/** The embedder, with each backbone call timed (it owns nothing: the pool disposes the real one). */
+function timedEmbedder(embedder: FrameEmbedder, metrics: WorkerMetrics): FrameEmbedder {
+  return {
+    get backboneId() {
+      return embedder.backboneId;
+    },
+    get inputSize() {
+      return embedder.inputSize;
+    },
+    get dim() {
+      return embedder.dim;
+    },
+    get backend() {
+      return embedder.backend;
+    },
+    get backbone() {
+      return embedder.backbone;
+    },
+    async embedClips(data, shape, options) {
+      const stop = metrics.backboneSeconds.startTimer();
+      try {
+        return await embedder.embedClips(data, shape, options);
+      } finally {
+        stop();
+      }
+    },
+    ...(embedder.prepare ? { prepare: () => embedder.prepare!() } : {}),
+    dispose: async () => undefined,
+  };
 }
 
 /** A started worker: the BullMQ worker, its jobs in hand and counts, and its watch on Redis. */
@@ -192,6 +277,11 @@ class JobWorker {
   private readonly client: Redis;
   private readonly contact: Contact;
   private lastPing = 0;
+  private lastPresence = 0;
+  private countsQueue: Queue | undefined;
+  private readonly startedAt = Date.now();
+  /** (time, videos done) every presence write, over the last minute: the recent rate. */
+  private readonly samples: Array<[number, number]> = [];
   private readonly watch: NodeJS.Timeout;
   private failure: QueueError | undefined;
   private stopping: Promise<WorkerStats> | undefined;
@@ -203,10 +293,12 @@ class JobWorker {
     private readonly settings: WorkerSettings,
     private readonly runners: RunnerPool,
     private readonly proxy: EgressProxy,
+    private readonly metrics: WorkerMetrics | undefined,
+    private readonly metricsServer: MetricsServer | undefined,
   ) {
     const { redis, queueName, concurrency, stallTimeoutMs, maxStalls, name, timeoutMs } = settings;
     this.worker = new GuardedWorker(settings.maxJobBytes, queueName, (job, token) => this.process(job, token), {
-      connection: { url: redis, ...REDIS_OPTIONS },
+      connection: { url: redis, ...connectionOptions({ redisCa: settings.redisCa }) },
       name,
       concurrency,
       lockDuration: stallTimeoutMs,
@@ -217,7 +309,7 @@ class JobWorker {
     this.worker.on('error', (error) => debug('worker: redis: %s', error.message));
     this.closed = new Promise<WorkerStats>((resolve, reject) => (this.settleClosed = { resolve, reject }));
     this.closed.catch(() => undefined);
-    this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message));
+    this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message), { redisCa: settings.redisCa });
     this.contact = new Contact(timeoutMs, () => this.unreachableError());
     this.watch = setInterval(() => this.watchRedis(), 1000);
     this.running = this.worker.run().catch((error: Error) => {
@@ -230,7 +322,15 @@ class JobWorker {
   /** What `startWorker()` gives. */
   handle(): WorkerHandle {
     const { embedder } = this.runners;
-    return { name: this.settings.name, backboneId: embedder.backboneId, backend: embedder.backend, closed: this.closed, close: (options) => this.close(options) };
+    const metricsPort = this.metricsServer?.port;
+    return { name: this.settings.name, backboneId: embedder.backboneId, backend: embedder.backend, metricsPort, closed: this.closed, close: (options) => this.close(options) };
+  }
+
+  /** A queue over the ping connection, for the job counts of the metrics (made at the first scrape). */
+  queue(): Queue {
+    this.countsQueue ??= new Queue(this.settings.queueName, { connection: this.client });
+    this.countsQueue.on('error', () => undefined);
+    return this.countsQueue;
   }
 
   /** Stops taking jobs; those in hand finish, or with `handBack` are handed back at once. */
@@ -249,6 +349,9 @@ class JobWorker {
     // Without Redis nothing can be handed back; the locks expire and the stalled check does it.
     await (this.failure ? within(stopped, 2000, undefined) : stopped);
     clearInterval(this.watch);
+    await this.metricsServer?.close();
+    if (this.countsQueue) await within(this.countsQueue.close().catch(() => undefined), 1000, undefined);
+    if (!this.failure) await within(removePresence(this.client, this.settings.queueName, 'workers', this.settings.name).catch(() => undefined), 1000, undefined);
     this.client.disconnect();
     await this.runners.embedder.dispose(); // the runners over it own nothing else
     await releaseProxy(this.proxy);
@@ -262,10 +365,31 @@ class JobWorker {
       this.lastPing = Date.now();
       this.client.ping().then(() => this.contact.heard(), () => undefined);
     }
+    if (Date.now() - this.lastPresence >= PRESENCE_EVERY_MS) {
+      this.lastPresence = Date.now();
+      this.present().catch((error: Error) => debug('worker: presence: %s', error.message));
+    }
     if (this.contact.lost() && !this.failure) {
       this.failure = this.unreachableError();
       void this.close({ handBack: true });
     }
+  }
+
+  /** This worker in the queue's workers, for `framewise status`, metrics and coordinators waiting on a job. */
+  private async present(): Promise<void> {
+    const { settings, stats, runners } = this;
+    const now = Date.now();
+    this.samples.push([now, stats.done]);
+    while (this.samples.length > 1 && now - this.samples[0][0] > 60_000) this.samples.shift();
+    const [since, doneThen] = this.samples[0];
+    const value: WorkerPresence = {
+      ...{ name: settings.name, host: settings.host, pid: process.pid, backbone: runners.embedder.backboneId, engine: runners.embedder.backend.name, decoder: runners.decoderName },
+      ...{ concurrency: settings.concurrency, stallTimeoutMs: settings.stallTimeoutMs, startedAt: this.startedAt, updatedAt: now },
+      ...{ done: stats.done, errors: stats.errors, active: stats.active, recentPerSecond: now > since ? ((stats.done - doneThen) * 1000) / (now - since) : 0 },
+    };
+    await writePresence(this.client, settings.queueName, 'workers', value);
+    // Fields of workers killed long ago go (the readers only read).
+    await readPresence(this.client, settings.queueName, 'workers', true /* prune */);
   }
 
   private unreachableError(): QueueError {
@@ -281,8 +405,12 @@ class JobWorker {
     this.inHand.add(controller);
     this.stats.active += 1;
     this.report();
+    const stopTimer = this.metrics?.jobSeconds.startTimer();
     try {
-      return await this.embed(runner, data.item, controller.signal);
+      const result = await this.embed(runner, data.item, controller.signal);
+      stopTimer?.();
+      this.count(result);
+      return result;
     } catch (error) {
       if (controller.signal.aborted && token) {
         // Stopping: the job goes back to the queue for another worker, not to failed.
@@ -291,6 +419,7 @@ class JobWorker {
         throw new WaitingError();
       }
       this.stats.refused += 1;
+      this.metrics?.refused.inc();
       this.stats.lastProblem = `${this.settings.name}: ${(error as Error).message}`;
       throw new Error(this.stats.lastProblem);
     } finally {
@@ -358,14 +487,28 @@ class JobWorker {
     return encodeResult(this.settings.host, outcome);
   }
 
+  /** A result in the metrics. */
+  private count(result: JobResult): void {
+    const { metrics } = this;
+    if (!metrics) return;
+    if ('error' in result) metrics.videos.inc({ result: 'error', code: result.error.code });
+    else {
+      metrics.videos.inc({ result: 'ok', code: '' });
+      metrics.clips.inc(result.video.clips.length);
+      metrics.frames.inc(result.video.clips.length * result.video.frames);
+    }
+  }
+
   private refuse(message: string): never {
     this.stats.refused += 1;
+    this.metrics?.refused.inc();
     this.stats.lastProblem = message;
     this.report();
     throw new UnrecoverableError(message);
   }
 
   private report(): void {
+    this.metrics?.jobsInHand.set(this.stats.active);
     this.settings.onProgress?.({ ...this.stats });
   }
 }
