@@ -27,6 +27,7 @@ export const skipRedis = redisMissing !== undefined && process.env.FRAMEWISE_REQ
 export const describeWithRedis: typeof describe.skip = skipRedis ? describe.skip : describe;
 
 export interface RedisServer {
+  /** `redis://127.0.0.1:PORT`, or with `tls` `rediss://localhost:TLS_PORT`. */
   readonly url: string;
   readonly port: number;
   /** Stops it (SIGTERM, no save) and waits for the exit. */
@@ -69,13 +70,24 @@ function answersAs(port: number, pid: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** TLS files of a server: it then listens with TLS too (its plain port stays, for the readiness check). */
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export async function startRedis(options: { tls?: RedisTls } = {}): Promise<RedisServer> {
   if (redisMissing) throw new Error(`FRAMEWISE_REQUIRE_REDIS is set, but ${redisMissing}`);
   const dir = mkdtempSync(join(tmpdir(), 'fw-redis-'));
   let port = await freePort();
+  const tlsPort = options.tls ? await freePort() : 0;
+  const tls = options.tls
+    ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+    : [];
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...tls], { stdio: 'ignore' });
     child = own;
     const until = Date.now() + 10_000;
     while (!(await answersAs(port, own.pid!))) {
@@ -103,7 +115,7 @@ export async function startRedis(): Promise<RedisServer> {
     }
   }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: options.tls ? `rediss://localhost:${tlsPort}` : `redis://127.0.0.1:${port}`,
     port,
     stop,
     start,
