@@ -178,7 +178,7 @@ async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSetting
 }
 
 /** How often a worker rewrites its presence (status, coordinators); a minute without makes it stale. */
-const PRESENCE_EVERY_MS = 5000;
+const PRESENCE_EVERY_MS = 2000;
 
 /** The eviction policy, before the backbone loads; a Redis that does not answer soon is left to the worker's watch. */
 async function checkRedisAtStart(settings: WorkerSettings): Promise<void> {
@@ -312,6 +312,9 @@ class JobWorker {
     this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message), { redisCa: settings.redisCa });
     this.contact = new Contact(timeoutMs, () => this.unreachableError());
     this.watch = setInterval(() => this.watchRedis(), 1000);
+    // Said at once: a coordinator waiting on this worker's first job, were it killed, needs its --stall-timeout.
+    this.lastPresence = Date.now();
+    this.present().catch((error: Error) => debug('worker: presence: %s', error.message));
     this.running = this.worker.run().catch((error: Error) => {
       this.failure ??= new QueueError(`${name} stopped: ${error.message}`, { cause: error });
       void this.close();
