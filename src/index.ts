@@ -46,7 +46,7 @@ export type { FrameEmbedderOptions, BackendRequest, EngineRequest, EngineName } 
 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
-export { startWorker, queueStatus } from './runners/index.js';
+export { startWorker } from './runners/index.js';
 export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats, ConfineOptions, QueueStatus, QueueStatusOptions, JobState, WorkerPresence, CoordinatorPresence, StalledWait } from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';

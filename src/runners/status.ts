@@ -12,9 +12,10 @@ import { readPresence, workerNames, type CoordinatorPresence, type WorkerPresenc
 import { QueueError } from '../errors.js';
 import { positiveInteger, LIMITS } from '../validate.js';
 
-/** The job states counted, in BullMQ's words. */
-export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed'] as const;
-export type JobState = (typeof JOB_STATES)[number];
+/** A job state counted, in BullMQ's words. */
+export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed';
+/** The job states counted, in this order. */
+export const JOB_STATES: readonly JobState[] = ['waiting', 'active', 'completed', 'failed', 'delayed'];
 
 export interface QueueStatusOptions extends RedisConnectOptions {
   /** The Redis that holds the queue. */
