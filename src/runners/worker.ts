@@ -278,6 +278,7 @@ class JobWorker {
   private readonly contact: Contact;
   private lastPing = 0;
   private lastPresence = 0;
+  private presenceWrites = 0;
   private countsQueue: Queue | undefined;
   private readonly startedAt = Date.now();
   /** (time, videos done) every presence write, over the last minute: the recent rate. */
@@ -391,8 +392,8 @@ class JobWorker {
       ...{ done: stats.done, errors: stats.errors, active: stats.active, recentPerSecond: now > since ? ((stats.done - doneThen) * 1000) / (now - since) : 0 },
     };
     await writePresence(this.client, settings.queueName, 'workers', value);
-    // Fields of workers killed long ago go (the readers only read).
-    await readPresence(this.client, settings.queueName, 'workers', true /* prune */);
+    // Fields of workers killed long ago go, now and then (the readers only read).
+    if (this.presenceWrites++ % 15 === 0) await readPresence(this.client, settings.queueName, 'workers', true /* prune */);
   }
 
   private unreachableError(): QueueError {

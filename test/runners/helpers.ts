@@ -11,7 +11,7 @@ import { createConnection, createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { startCli, type CliRun } from '../cli/helpers.js';
+import { ROOT, startCli, type CliRun } from '../cli/helpers.js';
 import { fixturesDir } from '../fixtures.js';
 
 /** The server binary: `$FRAMEWISE_REDIS_SERVER` (a path, or another name), else redis-server on PATH. */
@@ -137,10 +137,10 @@ export interface WorkerChild {
 
 /**
  * Starts `framewise worker` and resolves once it takes jobs; without a `--root` in `args`, its
- * roots are the temp folder and the fixtures (the tests' videos, and the links to them).
+ * roots are the temp folder, the fixtures and samples/ (the tests' videos, and the links to them).
  */
 export async function startWorkerCli(redis: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerChild> {
-  const roots = args.includes('--root') ? [] : ['--root', tmpdir(), '--root', fixturesDir()];
+  const roots = args.includes('--root') ? [] : ['--root', tmpdir(), '--root', fixturesDir(), '--root', join(ROOT, 'samples')];
   const run = startCli(['worker', '--redis', redis, '--no-cache', ...roots, ...args], env);
   let stderr = '';
   run.child.stderr!.on('data', (c) => (stderr += c));
