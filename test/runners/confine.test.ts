@@ -7,8 +7,10 @@
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { copyFileSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createSecureServer } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,13 +138,13 @@ let backboneId: string;
 const workers: WorkerChild[] = [];
 const queues: Queue[] = [];
 /** Requests the servers received, by server. */
-const hits = { target: 0, served: 0, redirector: 0 };
+const hits = { target: 0, served: 0, redirector: 0, secure: 0 };
 const servers: Server[] = [];
 let target = '';
 let served = '';
 let redirector = '';
 
-async function serve(name: keyof typeof hits, handle: Parameters<typeof createServer>[1]): Promise<string> {
+async function serve(name: 'target' | 'served' | 'redirector', handle: Parameters<typeof createServer>[1]): Promise<string> {
   const server = createServer((req, res) => {
     hits[name] += 1;
     handle!(req, res);
@@ -244,10 +246,24 @@ describeWithRedis('framewise worker --root / --allow-host: hostile jobs', () => 
     expect(hits.target).toBe(0);
   });
 
-  it('a redirect is checked again: a redirect to a host not allowed reaches nothing', async () => {
+  it('a redirect is checked again: a redirect to a host not allowed reaches nothing; https goes through the proxy too', async () => {
     redirector = await serve('redirector', (_req, res) => res.writeHead(302, { location: `http://localhost:${new URL(target).port}/internal-admin` }).end());
+    // An https server with a certificate made here (FFmpeg does not verify by default): its tunnel goes through the proxy.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    const secure = createSecureServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (req, res) => {
+      hits.secure += 1;
+      const video = readFileSync(join(root, 'ok.mp4'));
+      const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
+      const [start, end] = range ? [Number(range[1]), range[2] ? Number(range[2]) : video.length - 1] : [0, video.length - 1];
+      res.writeHead(range ? 206 : 200, { 'Content-Length': end - start + 1, 'Accept-Ranges': 'bytes', ...(range ? { 'Content-Range': `bytes ${start}-${end}/${video.length}` } : {}) });
+      res.end(video.subarray(start, end + 1));
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    servers.push(secure);
     const before = hits.target;
-    const [followed, direct] = await outcomes(queue('private'), [job(`${redirector}/video.mp4`), job(`${served}/missing.mp4`)]);
+    const [followed, direct, tunnelled] = await outcomes(queue('private'), [job(`${redirector}/video.mp4`), job(`${served}/missing.mp4`), job(`https://127.0.0.1:${(secure.address() as { port: number }).port}/v.mp4`)]);
+    expect(tunnelled.value!.video, JSON.stringify(tunnelled.value)).toBeDefined();
+    expect(hits.secure).toBeGreaterThan(0);
     expect(hits.redirector).toBeGreaterThan(0);
     expect(hits.target).toBe(before);
     expect(followed.value!.error!.message).toMatch(/403 Forbidden/);
