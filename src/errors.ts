@@ -24,9 +24,10 @@ export type IngestErrorCode =
 /**
  * The codes an error record can carry: a closed list, each documented in docs/cli.md (Error codes).
  * `ABORTED` marks a video stopped by the run's signal; `WORKER_FAILED` a video whose job took
- * down its queue workers more often than they allow (`framewise worker --max-stalls`).
+ * down its queue workers more often than they allow (`framewise worker --max-stalls`);
+ * `FORBIDDEN` a path or URL that a queue worker may not open (`--root`, `--allow-host`).
  */
-export type RecordErrorCode = IngestErrorCode | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED';
+export type RecordErrorCode = IngestErrorCode | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED' | 'FORBIDDEN';
 
 /** Every code a `FramewiseError` can carry. */
 export type ErrorCode =

@@ -33,7 +33,7 @@ export type {
 // Embedding: results, progress, the store, backbone specs.
 export { isErrorRecord } from './embedding/runner.js';
 export type { ErrorRecord, EmbedRunner, EmbedItem, RunOptions, VideoFrames } from './embedding/runner.js';
-export type { ProgressEvent, ProgressCallback } from './embedding/progress.js';
+export type { ProgressEvent, ProgressCallback, QueueProgress } from './embedding/progress.js';
 export { EmbeddingCache } from './embedding/cache.js';
 export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
 export { BACKBONES } from './embedding/backbone-spec.js';
@@ -47,7 +47,7 @@ export type { FrameEmbedderOptions, BackendRequest, EngineRequest, EngineName } 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
 export { startWorker } from './runners/index.js';
-export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats } from './runners/index.js';
+export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats, ConfineOptions, QueueStatus, QueueStatusOptions, JobState, WorkerPresence, CoordinatorPresence, StalledWait } from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
 export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, SamplingSpan, SamplerName, Fit, FrameClip, Segment, VideoEntry, DecoderName, DecoderRequest, SeekMode } from './ingest/index.js';

@@ -6,7 +6,7 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { BACKENDS, checkQueueName, checkRedisUrl, DECODERS, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
+import { BACKENDS, checkQueueName, checkRedisCa, checkRedisUrl, DECODERS, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
@@ -27,6 +27,9 @@ export function backboneFlags(command: Command): Command {
     .option('--redis <url>', 'Across machines: the Redis whose queue `framewise worker`s take the work from (redis://host:6379[/db])')
     .option('--queue <name>', 'With --redis: the queue name (default: framewise)')
     .option('--redis-timeout <seconds>', 'With --redis: how long to wait for an unreachable Redis before failing (default: 60)')
+    .option('--redis-ca <file>', 'With a rediss:// URL: the PEM file of the CA that signed the server certificate (default: Node\'s CAs)')
+    .option('--strict-redis', 'With --redis: refuse a Redis whose maxmemory-policy is not noeviction (default: a warning)')
+    .option('--metrics-port <port>', 'With --redis: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the command runs')
     .option('--quiet', 'No progress on stderr');
 }
 
@@ -146,16 +149,35 @@ export function millisecondsFlag(flags: Flags, name: string): number | undefined
   return Math.round(seconds * 1000);
 }
 
+/** A repeatable flag's words, in order (none: an empty list); a flag given without a value is a UsageError. */
+export function listFlag(flags: Flags, name: string): string[] {
+  const value = flags[name];
+  if (value === undefined) return [];
+  const words = Array.isArray(value) ? value : [value];
+  if (words.some((w) => typeof w === 'boolean')) throw new UsageError(`\`--${kebab(name)}\` needs a value`);
+  return words.map(String);
+}
+
 /** `--redis`, `--queue`, `--redis-timeout`: where a run across machines sends its work. */
 export function remoteFlags(flags: Flags): RemoteSettings | undefined {
   const redis = stringFlag(flags, 'redis');
   const queue = stringFlag(flags, 'queue');
   const timeoutMs = millisecondsFlag(flags, 'redisTimeout');
+  const redisCa = stringFlag(flags, 'redisCa');
+  const strictRedis = flags.strictRedis === true ? true : undefined;
   if (!redis) {
-    if (queue !== undefined || timeoutMs !== undefined) throw new UsageError(`\`--${queue !== undefined ? 'queue' : 'redis-timeout'}\` needs \`--redis <url>\``);
+    const given = Object.entries({ queue, 'redis-timeout': timeoutMs, 'redis-ca': redisCa, 'strict-redis': strictRedis, 'metrics-port': flags.metricsPort }).find(([, v]) => v !== undefined);
+    if (given) throw new UsageError(`\`--${given[0]}\` needs \`--redis <url>\``);
     return undefined;
   }
-  return { redis: checkRedisUrl('--redis', redis), ...(queue !== undefined ? { queue: checkQueueName('--queue', queue) } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
+  const url = checkRedisUrl('--redis', redis);
+  return {
+    redis: url,
+    ...(queue !== undefined ? { queue: checkQueueName('--queue', queue) } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(redisCa !== undefined ? { redisCa: checkRedisCa('--redis-ca', redisCa, url) } : {}),
+    ...(strictRedis ? { strictRedis } : {}),
+  };
 }
 
 /** `--model`: required, and a folder that holds a `framewise.json`. */

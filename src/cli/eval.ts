@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import type { MetricsReport } from '../index.js';
 import { backboneFlags, modelDirFlag, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
-import { createRenderer } from './progress.js';
+import { createRenderer, withMetrics } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
@@ -83,7 +83,7 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   resolveOptions(options);
 
   const interrupt = handleInterrupts();
-  const renderer = createRenderer({ quiet: flags.quiet === true });
+  const renderer = await withMetrics(flags, createRenderer({ quiet: flags.quiet === true }));
   let result;
   try {
     result = await evaluate(dataset, modelDir, {
@@ -102,6 +102,7 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
     throw error;
   } finally {
     renderer.done();
+    await renderer.close();
     interrupt.dispose();
   }
   const { report } = result;

@@ -4,7 +4,7 @@
  * `--out -` keeps it clean for data.
  */
 import type { ProgressCallback, ProgressEvent } from '../index.js';
-import { isAbort } from './common.js';
+import { intFlag, isAbort, remoteFlags, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 
 export interface Renderer {
@@ -40,6 +40,11 @@ export function formatProgress(e: ProgressEvent): string {
   if (e.queue) {
     if (e.queue.unreachableMs > 0) parts.push(`Redis not answering for ${duration(e.queue.unreachableMs)}, reconnecting`);
     else parts.push(e.queue.workers === 0 ? 'no worker connected: start `framewise worker --redis URL`' : `${e.queue.workers} worker${e.queue.workers === 1 ? '' : 's'}`);
+    const wait = e.queue.waitingOn;
+    if (wait) {
+      const when = e.queue.workers === 0 ? 'no worker is connected to hand it on' : wait.handedOnInMs > 0 ? `it is handed on within ${duration(wait.handedOnInMs)} (--stall-timeout)` : 'it is handed on at the next stalled check';
+      parts.push(`waiting on ${wait.path}: its worker ${wait.worker} stopped answering; ${when}`);
+    }
   }
   return parts.join(' | ');
 }
@@ -84,6 +89,30 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
       stream.write(`framewise: ${message}\n`);
     },
     done() {},
+  };
+}
+
+/** A renderer that also feeds a coordinator's `/metrics`; `close()` stops serving them. */
+export interface MetricsRenderer extends Renderer {
+  close(): Promise<void>;
+}
+
+/** `--metrics-port` (with `--redis`): the coordinator's metrics while the command runs, fed by its progress events. */
+export async function withMetrics(flags: Flags, renderer: Renderer): Promise<MetricsRenderer> {
+  const port = intFlag(flags, 'metricsPort', 0);
+  const remote = remoteFlags(flags); // refuses --metrics-port without --redis
+  if (port === undefined || !remote) return { ...renderer, close: async () => undefined };
+  const { startCoordinatorMetrics } = await import('../tasks/index.js');
+  const server = await startCoordinatorMetrics(port, remote);
+  if (flags.quiet !== true) process.stderr.write(`framewise: metrics at http://0.0.0.0:${server.port}/metrics\n`);
+  return {
+    update(event) {
+      server.observe(event);
+      renderer.update(event);
+    },
+    phase: (message) => renderer.phase(message),
+    done: () => renderer.done(),
+    close: () => server.close(),
   };
 }
 
@@ -134,19 +163,27 @@ export function formatSummary(e: ProgressEvent, extra = ''): string {
  * it: the time is the command's, from here to the end.
  */
 export async function runRecords<R extends { close(): Promise<void> }>(
-  flags: { quiet?: unknown },
+  flags: Flags,
   sink: { close(): Promise<void> },
   open: (signal: AbortSignal, onPrepare: (message: string) => void) => Promise<R>,
   write: (resource: R, signal: AbortSignal, onProgress: ProgressCallback) => Promise<void>,
 ): Promise<number> {
   const started = performance.now();
   const interrupt = handleInterrupts();
-  const renderer = createRenderer({ quiet: flags.quiet === true });
+  let renderer: MetricsRenderer;
+  try {
+    renderer = await withMetrics(flags, createRenderer({ quiet: flags.quiet === true }));
+  } catch (error) {
+    await sink.close();
+    interrupt.dispose();
+    throw error;
+  }
   let resource: R;
   try {
     resource = await open(interrupt.signal, (message) => renderer.phase(message));
   } catch (error) {
     await sink.close();
+    await renderer.close();
     interrupt.dispose();
     if (isAbort(error)) return 130;
     throw error;
@@ -177,6 +214,7 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     renderer.done();
     await sink.close();
     await resource.close();
+    await renderer.close();
     interrupt.dispose();
   }
   const summary = { ...(last ?? NOTHING_DONE), elapsedMs: performance.now() - started };

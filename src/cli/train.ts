@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import { HEADS } from '../tasks/options.js';
 import { backboneFlags, choicesHelp, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
-import { createRenderer } from './progress.js';
+import { createRenderer, withMetrics } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
@@ -49,7 +49,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
   const units = intFlag(flags, 'units');
   const quiet = flags.quiet === true;
   const interrupt = handleInterrupts();
-  const renderer = createRenderer({ quiet });
+  const renderer = await withMetrics(flags, createRenderer({ quiet }));
   const { train } = await import('../tasks/index.js');
   try {
     const result = await train(dataset, {
@@ -105,6 +105,7 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
     if (interrupt.signal.aborted && isAbort(error)) return 130;
     throw error;
   } finally {
+    await renderer.close();
     interrupt.dispose();
   }
 }

@@ -1,23 +1,29 @@
 /**
  * `framewise worker --redis URL`: takes embedding jobs from the queue until SIGINT or
  * SIGTERM, then finishes the jobs in hand (up to `--grace`; a second signal hands them back
- * at once) and exits 130. Redis gone past `--redis-timeout`: exit 1.
+ * at once) and exits 130. Redis gone past `--redis-timeout`: exit 1. It opens only files under
+ * its `--root`s and URLs on its `--allow-host`s (see runners/confine.ts).
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import type { WorkerHandle, WorkerOptions, WorkerStats } from '../tasks/index.js';
-import { backboneFlags, intFlag, isAbort, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
+import { resolve } from 'node:path';
+import { backboneFlags, intFlag, isAbort, listFlag, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
   const command = cli
     .command('worker', 'Take embedding jobs from a Redis queue (runs across machines; start one per machine)')
     .option('--stall-timeout <seconds>', 'A worker silent this long is taken for dead and its job handed on (default: 30)')
     .option('--max-stalls <n>', 'Times a job may be handed on after its worker died before it is a WORKER_FAILED record (default: 1)')
-    .option('--grace <seconds>', 'On SIGINT/SIGTERM, how long the jobs in hand may take to finish before they are handed back (default: 60)');
+    .option('--grace <seconds>', 'On SIGINT/SIGTERM, how long the jobs in hand may take to finish before they are handed back (default: 60)')
+    .option('--root <dir>', 'Required, repeatable: jobs may name only files whose real path lies under one of these folders')
+    .option('--allow-host <host>', 'Repeatable: jobs may name http(s) URLs on this host (or *.example.com for its subdomains); none by default')
+    .option('--allow-private-network', 'Let URLs reach loopback, private, link-local and other non-public addresses (default: refused)')
+    .option('--max-job-bytes <n>', 'Job data larger than this is refused unparsed (default: 65536)');
   backboneFlags(command);
   command
-    .example('framewise worker --redis redis://queue-host:6379')
-    .example('framewise worker --redis redis://queue-host:6379/2 --queue nightly --concurrency 4')
+    .example('framewise worker --redis redis://queue-host:6379 --root /srv/videos')
+    .example('framewise worker --redis redis://queue-host:6379/2 --queue nightly --concurrency 4 --root /mnt/share --allow-host media.example.com')
     .action((flags: Flags) => runWorker(flags));
 }
 
@@ -28,6 +34,7 @@ async function runWorker(flags: Flags): Promise<number> {
   const say = (line: string): void => {
     if (!quiet) process.stderr.write(`framewise worker: ${line}\n`);
   };
+  if (options.roots.includes('/')) say('warning: --root / lets anyone who can write to the queue read every file this user can read; give the video folders instead');
   const { startWorker } = await import('../tasks/index.js');
   const signals = new SignalStop(say, graceMs);
   const log = new StatsLog(say);
@@ -40,6 +47,7 @@ async function runWorker(flags: Flags): Promise<number> {
       throw error;
     }
     say(`${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`);
+    if (handle.metricsPort !== undefined) say(`metrics at http://0.0.0.0:${handle.metricsPort}/metrics`);
     signals.started(handle);
     const stats = await closedOrExit(handle);
     say(`stopped: ${log.line(stats)}`);
@@ -57,7 +65,18 @@ function workerOptions(flags: Flags): WorkerOptions {
   const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency } = pipelineOptionsFrom(flags);
   const stallTimeoutMs = millisecondsFlag(flags, 'stallTimeout');
   const maxStalls = intFlag(flags, 'maxStalls', 0);
-  return { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency, redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs, stallTimeoutMs, maxStalls };
+  const roots = listFlag(flags, 'root').map((root) => resolve(root));
+  if (roots.length === 0) {
+    throw new UsageError('`--root <dir>` is required: a worker opens only files under its roots (repeat it for several folders), since anyone who can write to the queue chooses the paths; `--root /` allows every file');
+  }
+  const allowHosts = listFlag(flags, 'allowHost');
+  const allowPrivateNetwork = flags.allowPrivateNetwork === true;
+  const maxJobBytes = intFlag(flags, 'maxJobBytes');
+  return {
+    ...{ backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency },
+    ...{ redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs, redisCa: remote.redisCa, strictRedis: remote.strictRedis },
+    ...{ stallTimeoutMs, maxStalls, roots, allowHosts, allowPrivateNetwork, maxJobBytes, metricsPort: intFlag(flags, 'metricsPort', 0) },
+  };
 }
 
 /** The worker's stats when it stopped; Redis gone, the exit must not wait for its clients, which may still be retrying. */
@@ -120,7 +139,7 @@ class SignalStop {
 
 /** The worker's counts: a line every 10 s while they change, and its problems as they come. */
 class StatsLog {
-  private stats: WorkerStats = { done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 };
+  private stats: WorkerStats = { done: 0, errors: 0, forbidden: 0, refused: 0, handedBack: 0, active: 0 };
   private said: WorkerStats | undefined;
   private lastProblem: string | undefined;
   private readonly started = Date.now();
@@ -143,7 +162,7 @@ class StatsLog {
 
   line(s: WorkerStats): string {
     const rate = s.done / Math.max((Date.now() - this.started) / 1000, 1e-3);
-    return `${s.done} done (${s.errors} error records), ${s.refused} refused or failed, ${s.handedBack} handed back, ${s.active} in hand, ${rate.toFixed(2)} videos/s`;
+    return `${s.done} done (${s.errors} error records, ${s.forbidden} forbidden), ${s.refused} refused or failed, ${s.handedBack} handed back, ${s.active} in hand, ${rate.toFixed(2)} videos/s`;
   }
 
   stop(): void {

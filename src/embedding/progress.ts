@@ -34,10 +34,19 @@ export interface ProgressEvent {
   /** True for the last event of a run. */
   final: boolean;
   /**
-   * A run across machines (`remote`, `--redis`): the workers connected to the queue, and how
-   * long Redis has not answered (0 while it does).
+   * A run across machines (`remote`, `--redis`): the workers connected to the queue, how
+   * long Redis has not answered (0 while it does), and, when the next result in input order
+   * is a job whose worker stopped answering, that job and at most how long before another
+   * worker's stalled check hands it on (`--stall-timeout`).
    */
-  queue?: { workers: number; unreachableMs: number };
+  queue?: QueueProgress;
+}
+
+/** The queue part of a progress event. */
+export interface QueueProgress {
+  workers: number;
+  unreachableMs: number;
+  waitingOn?: { path: string; jobId: string; worker: string; handedOnInMs: number };
 }
 
 /** A callback that receives progress events. */
@@ -57,7 +66,7 @@ export class ProgressTracker {
   cacheHits = 0;
   failures = 0;
   videosWithWarnings = 0;
-  queue?: { workers: number; unreachableMs: number };
+  queue?: QueueProgress;
   readonly failuresByCode: Record<string, number> = {};
 
   constructor(
@@ -111,7 +120,7 @@ export class ProgressTracker {
       framesPerSecond: this.framesDone / seconds,
       etaMs: final ? 0 : etaMs,
       final,
-      ...(this.queue ? { queue: { ...this.queue } } : {}),
+      ...(this.queue ? { queue: { ...this.queue, ...(this.queue.waitingOn ? { waitingOn: { ...this.queue.waitingOn } } : {}) } } : {}),
     };
   }
 

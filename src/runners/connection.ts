@@ -4,10 +4,55 @@
  * and a Redis that is gone never keeps the process alive retrying. Commands wait through
  * reconnects; the callers bound every wait (`--redis-timeout`).
  */
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import { QueueError, UsageError } from '../errors.js';
+import { debug } from '../log.js';
 
 /** ioredis options: no per-command retry limit (the caller's timeout bounds it), quick reconnects. */
 export const REDIS_OPTIONS = { maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) };
+
+/** How to reach Redis beyond its URL. */
+export interface RedisConnectOptions {
+  /** A PEM file: the CA of a `rediss://` server's certificate. @default Node's CA list */
+  redisCa?: string;
+}
+
+/** The ioredis options of every connection: `REDIS_OPTIONS`, and the CA of a TLS Redis (a `rediss://` URL turns TLS on). */
+export function connectionOptions(connect: RedisConnectOptions = {}): typeof REDIS_OPTIONS & Pick<RedisOptions, 'tls'> {
+  if (!connect.redisCa) return { ...REDIS_OPTIONS };
+  let ca: Buffer;
+  try {
+    ca = readFileSync(connect.redisCa);
+  } catch (error) {
+    throw new UsageError(`The Redis CA file ${connect.redisCa} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): --redis-ca`);
+  }
+  return { ...REDIS_OPTIONS, tls: { ca } };
+}
+
+/** Redis URLs whose eviction policy was warned about in this process: once each. */
+const warned = new Set<string>();
+
+/**
+ * BullMQ is correct only on a Redis that never evicts its keys (`maxmemory-policy noeviction`:
+ * an evicted job or lock is lost work, or work done twice). Anything else is a warning (a Node
+ * process warning, code `FRAMEWISE_REDIS_EVICTION`), or with `strict` a `QueueError`. A Redis
+ * that will not say (no INFO for this user) is let through.
+ */
+export async function checkEviction(client: Redis, where: string, strict: boolean): Promise<void> {
+  let policy: string | undefined;
+  try {
+    policy = /^maxmemory_policy:(\S+)/m.exec(await client.info('memory'))?.[1];
+  } catch (error) {
+    debug('redis: INFO memory: %s', (error as Error).message);
+  }
+  if (policy === undefined || policy === 'noeviction') return;
+  const message = `Redis at ${where} has maxmemory-policy ${policy}: under memory pressure it may evict BullMQ's jobs and locks (lost or repeated work); set \`maxmemory-policy noeviction\` (BullMQ's only safe setting)`;
+  if (strict) throw new QueueError(`${message}. --strict-redis refuses it.`);
+  if (warned.has(where)) return;
+  warned.add(where);
+  process.emitWarning(message, { code: 'FRAMEWISE_REDIS_EVICTION' });
+}
 
 const copiesOf = new WeakMap<Redis, Redis[]>();
 
@@ -17,8 +62,8 @@ const copiesOf = new WeakMap<Redis, Redis[]>();
  * and closes that copy only once it has connected; the copies are kept here so that
  * `dropClient()` ends them too, or a Redis that never answers keeps the process alive.
  */
-export function redisClient(url: string, onError: (error: Error) => void): Redis {
-  const client = new Redis(url, REDIS_OPTIONS);
+export function redisClient(url: string, onError: (error: Error) => void, connect: RedisConnectOptions = {}): Redis {
+  const client = new Redis(url, connectionOptions(connect));
   client.on('error', onError);
   const copies: Redis[] = [];
   copiesOf.set(client, copies);

@@ -15,7 +15,7 @@ import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
 import { engineRequests, type EngineRequest } from '../engines/index.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
-import { conflict, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import { boolean, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
 
 /** A run across machines: the Redis that holds the queue (`remote` in the options). */
 export interface RemoteSettings {
@@ -25,7 +25,21 @@ export interface RemoteSettings {
   queue?: string;
   /** How long to wait for an unreachable Redis before the run fails. @default 60000 */
   timeoutMs?: number;
+  /**
+   * A PEM file holding the CA that signed a `rediss://` server's certificate (a private CA).
+   * @default Node's CA list
+   */
+  redisCa?: string;
+  /**
+   * Refuse a Redis whose `maxmemory-policy` is not `noeviction` (it may evict jobs and locks),
+   * instead of warning.
+   * @default false
+   */
+  strictRedis?: boolean;
 }
+
+/** `remote` with every default filled in. */
+export type ResolvedRemote = Required<Omit<RemoteSettings, 'redisCa'>> & { redisCa: string | undefined };
 
 /** The queue name when none is given. */
 export const DEFAULT_QUEUE = 'framewise';
@@ -158,7 +172,7 @@ export interface ResolvedOptions {
   workers: number | undefined;
   cache: string | false;
   timeoutMs: number | undefined;
-  remote: Required<RemoteSettings> | undefined;
+  remote: ResolvedRemote | undefined;
   onPrepare: ((message: string) => void) | undefined;
 }
 
@@ -171,10 +185,13 @@ export function normalizeSampling(value: unknown, frames: number | undefined, fi
 }
 
 /** `remote`: a Redis URL, and optionally a queue name and a timeout. */
-function validateRemote(value: unknown): Required<RemoteSettings> {
-  if (!isPlainObject(value)) throw invalid('remote', 'an object { redis, queue?, timeoutMs? }', value);
+function validateRemote(value: unknown): ResolvedRemote {
+  if (!isPlainObject(value)) throw invalid('remote', 'an object { redis, queue?, timeoutMs?, redisCa?, strictRedis? }', value);
+  const redis = checkRedisUrl('remote.redis', value.redis);
   return {
-    redis: checkRedisUrl('remote.redis', value.redis),
+    redis,
+    redisCa: checkRedisCa('remote.redisCa', value.redisCa, redis),
+    strictRedis: value.strictRedis === undefined ? false : boolean('remote.strictRedis', value.strictRedis),
     queue: value.queue === undefined ? DEFAULT_QUEUE : checkQueueName('remote.queue', value.queue),
     timeoutMs: value.timeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('remote.timeoutMs', value.timeoutMs, LIMITS.timeoutMs),
   };
@@ -191,8 +208,6 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
   const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
   if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
-  // Jobs carry no seek mode yet: workers decode exact frames.
-  if (options.seek === 'keyframe' && options.remote !== undefined) throw conflict('seek', 'remote', "workers decode exact frames; 'keyframe' runs locally only");
   if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function') throw invalid('onPrepare', 'a function', options.onPrepare);
   return {
     backbone,
@@ -229,6 +244,14 @@ export function checkRedisUrl(field: string, value: unknown): string {
     throw new UsageError(`Expected a Redis URL (redis://host:6379[/db], the db a number) for \`${field}\` but received ${JSON.stringify(redactUrl(String(value)))}`);
   }
   return String(value);
+}
+
+/** `redisCa`: a file path, only with a `rediss://` URL (read when the connection opens). */
+export function checkRedisCa(field: string, value: unknown, redis: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'a PEM file path', value);
+  if (!redis.startsWith('rediss://')) throw new UsageError(`\`${field}\` is for a TLS Redis: give a rediss:// URL`);
+  return value;
 }
 
 /** The URL with any password hidden, for messages and logs. */

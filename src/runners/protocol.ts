@@ -18,12 +18,19 @@ import { QueueError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { isUrl } from '../ingest/ffmpeg.js';
-import type { Fit, Sampling } from '../ingest/types.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
+import { validateSampling } from '../ingest/sampling.js';
+import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
+import { isPlainObject } from '../validate.js';
 
 /** The BullMQ job name of an embedding job. */
 export const JOB_NAME = 'embed';
-/** Bumped when job data or results change shape; workers refuse other versions. */
-export const PROTOCOL_VERSION = 1;
+/** Bumped when job data or results change shape; workers refuse other versions (2: jobs carry `seek`). */
+export const PROTOCOL_VERSION = 2;
+/** The largest job data a worker parses, by default: a job is a path and its settings, well under 1 KiB. */
+export const DEFAULT_MAX_JOB_BYTES = 64 * 1024;
+/** Paths and URLs longer than this are refused (PATH_MAX on Linux). */
+const MAX_PATH_CHARS = 4096;
 /** BullMQ's failure reason for a job whose workers died more than `maxStalledCount` times. */
 export const STALLED_REASON = 'job stalled more than allowable limit';
 
@@ -32,6 +39,8 @@ export interface JobSettings {
   sampling: Sampling;
   size: number;
   fit: Fit;
+  /** How frames are sought: part of the job id and of the worker's cache key, as in a local run. */
+  seek: SeekMode;
   /** The per-video decode timeout, when the coordinator set one. */
   timeoutMs?: number;
 }
@@ -61,6 +70,38 @@ export function jobId(identity: FileIdentity | { path: string }, item: EmbedItem
 export function jobData(item: EmbedItem, settings: JobSettings, backboneId: string): JobData {
   const travelling: EmbedItem = { path: isUrl(item.path) ? item.path : resolve(item.path), ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
   return { v: PROTOCOL_VERSION, item: travelling, settings, backboneId };
+}
+
+/**
+ * The job data of a job read from Redis, checked field by field (anyone who can write to the
+ * queue can enqueue one), or a short reason why it is not a job this protocol knows. The
+ * protocol version and backbone are the worker's to compare.
+ */
+export function checkJobData(value: unknown): JobData | string {
+  if (!isPlainObject(value)) return 'its data is not an object';
+  if (value.v !== PROTOCOL_VERSION) return `it is job protocol ${typeof value.v === 'number' ? value.v : 'unknown'}, this worker speaks ${PROTOCOL_VERSION}`;
+  const { item, settings, backboneId } = value;
+  if (!isPlainObject(item)) return 'item is not an object';
+  if (typeof item.path !== 'string' || item.path.length === 0 || item.path.length > MAX_PATH_CHARS) return `item.path is not a path or URL of at most ${MAX_PATH_CHARS} characters`;
+  if (item.path.includes('\0')) return 'item.path holds a NUL character';
+  for (const key of ['start', 'end'] as const) {
+    if (item[key] !== undefined && (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || item[key] < 0)) return `item.${key} is not a non-negative number`;
+  }
+  if (typeof backboneId !== 'string' || backboneId.length === 0 || backboneId.length > 200) return 'backboneId is not a string';
+  if (!isPlainObject(settings)) return 'settings is not an object';
+  if (!Number.isInteger(settings.size) || (settings.size as number) <= 0) return 'settings.size is not a positive integer';
+  if (!FIT_NAMES.includes(settings.fit as Fit)) return `settings.fit is not one of ${FIT_NAMES.join(', ')}`;
+  if (settings.seek !== 'exact' && settings.seek !== 'keyframe') return 'settings.seek is not exact or keyframe';
+  if (settings.timeoutMs !== undefined && (!Number.isInteger(settings.timeoutMs) || (settings.timeoutMs as number) <= 0)) return 'settings.timeoutMs is not a positive integer';
+  let sampling: Sampling;
+  try {
+    sampling = validateSampling(settings.sampling, 'settings.sampling');
+  } catch (error) {
+    return (error as Error).message.slice(0, 200);
+  }
+  const span = { ...(item.start !== undefined ? { start: item.start as number } : {}), ...(item.end !== undefined ? { end: item.end as number } : {}) };
+  const checked: JobSettings = { sampling, size: settings.size as number, fit: settings.fit as Fit, seek: settings.seek, ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs as number } : {}) };
+  return { v: PROTOCOL_VERSION, item: { path: item.path, ...span }, settings: checked, backboneId };
 }
 
 /** A worker's result for the frames or error record its local runner gave. */

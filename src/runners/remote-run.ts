@@ -12,8 +12,9 @@ import type { WindowHooks } from '../embedding/ordered-window.js';
 import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { debug } from '../log.js';
-import { Contact, dropClient, redisClient, within } from './connection.js';
-import type { RemoteSettings } from './options.js';
+import { checkEviction, Contact, dropClient, redisClient, within } from './connection.js';
+import type { ResolvedRemote } from './options.js';
+import { KEY_PREFIX, readPresence, removePresence, workerNames, writePresence, type StalledWait, type WorkerPresence } from './presence.js';
 import { decodeResult, JOB_NAME, jobData, jobId, redactUrl, STALLED_REASON, type JobData, type JobSettings } from './protocol.js';
 
 /** How often the head of the window and the worker count are looked at. */
@@ -44,7 +45,7 @@ export interface Entry<I> {
 
 /** What a run needs from its runner. */
 export interface RemoteRunContext {
-  remote: Required<RemoteSettings>;
+  remote: ResolvedRemote;
   settings: JobSettings;
   backboneId: string;
   /** Told the engine of each result that came from a worker. */
@@ -68,14 +69,17 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   private readonly ticker: NodeJS.Timeout;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly onError = (error: Error): void => debug('remote: redis: %s', error.message);
+  /** `framewise@host:pid`, in the queue's coordinators (for `framewise status`). */
+  private readonly name = `framewise@${hostname()}:${process.pid}`;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly context: RemoteRunContext,
     private readonly tracker: ProgressTracker,
     readonly signal: AbortSignal | undefined,
   ) {
-    const { redis, queue, timeoutMs } = context.remote;
-    this.clients = [redisClient(redis, this.onError), redisClient(redis, this.onError)];
+    const { redis, queue, timeoutMs, redisCa } = context.remote;
+    this.clients = [redisClient(redis, this.onError, { redisCa }), redisClient(redis, this.onError, { redisCa })];
     this.queue = new Queue(queue, { connection: this.clients[0], streams: { events: { maxLen: EVENTS_KEPT } } });
     this.events = new QueueEvents(queue, { connection: this.clients[1] });
     this.queue.on('error', this.onError);
@@ -90,6 +94,7 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
 
   async open(): Promise<void> {
     await this.contact.bounded(this.queue.waitUntilReady());
+    await this.contact.bounded(checkEviction(this.clients[0], redactUrl(this.context.remote.redis), this.context.remote.strictRedis));
     await this.contact.bounded(this.events.waitUntilReady());
     void this.poll();
   }
@@ -167,6 +172,7 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     // A run that stops early (abort, an error, a consumer that stopped) leaves no waiting jobs behind.
     if (!done) await this.withdraw();
     this.tracker.emit(true, done);
+    await within(removePresence(this.clients[0], this.context.remote.queue, 'coordinators', this.name).catch(this.onError), 1000, undefined);
     // The events client (its copy) sits in a blocking read, or waits for a Redis that never
     // answers, that closing would wait out: drop it.
     dropClient(this.clients[1]);
@@ -212,12 +218,15 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     if (this.polling) return;
     this.polling = true;
     try {
-      const workers = await this.queue.getWorkersCount();
+      const connected = workerNames(await this.queue.getWorkers());
+      const workers = connected.length;
       this.contact.heard();
-      this.tracker.queue = { workers, unreachableMs: 0 };
       this.windowSize = Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, workers * WINDOW_PER_WORKER));
       const head = this.waiting()[0];
       const seen = head ? await this.look(head) : 'pending';
+      const waitingOn = head && seen === 'pending' ? await this.stalled(head, connected) : undefined;
+      this.tracker.queue = { workers, unreachableMs: 0, ...(waitingOn ? { waitingOn } : {}) };
+      await this.present(waitingOn);
       if (seen === 'vanished') {
         // Redis lost its data (a restart without persistence): enqueue every job again.
         for (const entry of this.waiting()) if (!entry.settled && (await this.look(entry)) === 'vanished') await this.enqueue(entry);
@@ -234,11 +243,36 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     }
   }
 
+  /**
+   * The head's job, when a worker holds it but is no longer connected (killed, or cut off):
+   * the output waits on it until its lock expires and a live worker's stalled check (every
+   * `--stall-timeout` of theirs) hands it on; how long that may take at most.
+   */
+  private async stalled(head: Entry<I>, connected: string[]): Promise<StalledWait | undefined> {
+    const job: Job | undefined = await this.queue.getJob(head.id);
+    const worker = job?.processedBy;
+    if (!job || !worker || connected.includes(worker) || (await job.getState()) !== 'active') return undefined;
+    const client = this.clients[0];
+    const lockMs = Math.max(0, await client.pttl(`${KEY_PREFIX}:${this.context.remote.queue}:${head.id}:lock`));
+    const present = await readPresence<WorkerPresence>(client, this.context.remote.queue, 'workers');
+    const live = connected.map((name) => present.get(name)?.stallTimeoutMs).filter((ms): ms is number => ms !== undefined);
+    const intervalMs = live.length > 0 ? Math.min(...live) : (present.get(worker)?.stallTimeoutMs ?? 30_000);
+    return { path: head.item.path, jobId: head.id, worker, handedOnInMs: lockMs + intervalMs };
+  }
+
+  /** This coordinator in the queue's coordinators, for `framewise status`. */
+  private async present(waitingOn: StalledWait | undefined): Promise<void> {
+    const { tracker } = this;
+    const [host, pid] = [hostname(), process.pid];
+    const value = { name: this.name, host, pid, startedAt: this.startedAt, updatedAt: Date.now(), videosDone: tracker.videosDone, videosTotal: tracker.videosTotal, ...(waitingOn ? { waitingOn } : {}) };
+    await writePresence(this.clients[0], this.context.remote.queue, 'coordinators', value);
+  }
+
   /** Progress goes on while the head's video runs, and says when Redis stops answering. */
   private beat(): void {
     const silent = this.contact.silentMs() > POLL_MS * 2 ? this.contact.silentMs() : 0;
     // The worker count is known after the first poll; silence is worth saying at once.
-    if (this.tracker.queue || silent) this.tracker.queue = { workers: this.tracker.queue?.workers ?? 0, unreachableMs: silent };
+    if (this.tracker.queue || silent) this.tracker.queue = { ...this.tracker.queue, workers: this.tracker.queue?.workers ?? 0, unreachableMs: silent };
     this.tracker.emit();
   }
 

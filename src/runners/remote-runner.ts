@@ -23,8 +23,9 @@ import { checkSize } from '../embedding/local-runner.js';
 import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem } from '../embedding/runner.js';
 import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
-import type { RemoteSettings } from './options.js';
+import type { ResolvedRemote } from './options.js';
 import { redactUrl, type JobSettings } from './protocol.js';
 import { RemoteRun } from './remote-run.js';
 
@@ -34,7 +35,7 @@ export class RemoteRunner extends BackboneRunner {
     /** Gives the backbone's id, size and D (loaded lazily: it never runs here). */
     embedder: FrameEmbedder,
     /** As `resolveOptions()` gives it: every default filled in. */
-    private readonly remote: Required<RemoteSettings>,
+    private readonly remote: ResolvedRemote,
     private readonly settings: JobSettings,
   ) {
     super(embedder, settings.size, true /* ownsEmbedder */);
@@ -60,11 +61,13 @@ export interface RemoteRunnerSettings {
   size: number | undefined;
   sampling: Sampling;
   fit: Fit;
+  /** How the workers seek (`exact` or `keyframe`): it travels with each job, as the frames do. @default 'exact' */
+  seek?: SeekMode;
   /** The per-video decode timeout the workers apply. @default theirs */
   timeoutMs: number | undefined;
   /** The cache folder (where the backbone's id is remembered), or false. */
   cache: string | false;
-  remote: Required<RemoteSettings>;
+  remote: ResolvedRemote;
   signal?: AbortSignal;
 }
 
@@ -73,11 +76,11 @@ export interface RemoteRunnerSettings {
  * a registry backbone seen before is not even loaded): the workers run it.
  */
 export async function createRemoteRunner(settings: RemoteRunnerSettings): Promise<RemoteRunner> {
-  const { backbone, engine, backend, size, sampling, fit, timeoutMs, cache, remote, signal } = settings;
+  const { backbone, engine, backend, size, sampling, fit, seek = 'exact', timeoutMs, cache, remote, signal } = settings;
   const embedder = await createFrameEmbedder({ backbone, engine, backend, cacheDir: cache === false ? undefined : cache, workers: 0, signal, lazy: true });
   try {
     const side = checkSize(size, embedder.inputSize);
-    return new RemoteRunner(embedder, remote, { sampling, size: side, fit, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return new RemoteRunner(embedder, remote, { sampling, size: side, fit, seek, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   } catch (error) {
     await embedder.dispose();
     throw error;

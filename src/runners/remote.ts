@@ -6,7 +6,7 @@ export const remote: RunnerEntry = {
   takes: (options) => options.remote !== undefined,
   async open(o, signal) {
     const { createRemoteRunner } = await import('./remote-runner.js');
-    const { backbone, engine, backend, size, sampling, fit, timeoutMs, cache } = o;
-    return createRemoteRunner({ backbone, engine, backend, size, sampling, fit, timeoutMs, cache, remote: o.remote!, signal });
+    const { backbone, engine, backend, size, sampling, fit, seek, timeoutMs, cache } = o;
+    return createRemoteRunner({ backbone, engine, backend, size, sampling, fit, seek, timeoutMs, cache, remote: o.remote!, signal });
   },
 };

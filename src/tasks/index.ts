@@ -6,6 +6,6 @@ export { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
 export { discoverInputs, type InputEntry, type Inputs } from './inputs.js';
 export { resolveOptions, type PipelineOptions } from './options.js';
 // A worker for runs across machines (the queue client loads when it starts).
-export { startWorker, type WorkerHandle, type WorkerOptions, type WorkerStats } from '../runners/index.js';
+export { startWorker, queueStatus, startCoordinatorMetrics, type WorkerHandle, type WorkerOptions, type WorkerStats, type QueueStatus, type CoordinatorMetricsServer } from '../runners/index.js';
 // Whether a file is an ONNX model framewise exported (`export --force` replaces only those).
 export { isFramewiseOnnx } from '../model/export-onnx.js';

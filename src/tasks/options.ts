@@ -10,4 +10,4 @@ export { HEADS } from '../model/heads/registry.js';
 export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
 export { DECODERS } from '../ingest/decoders.js';
-export { resolveOptions, checkRedisUrl, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';
+export { resolveOptions, checkRedisUrl, checkRedisCa, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';

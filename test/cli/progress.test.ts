@@ -4,7 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createRenderer, NOTHING_DONE } from '../../src/cli/progress.js';
+import { createRenderer, formatProgress, NOTHING_DONE } from '../../src/cli/progress.js';
 import type { ProgressEvent } from '../../src/index.js';
 
 const event = (over: Partial<ProgressEvent>): ProgressEvent => ({ ...NOTHING_DONE, videosTotal: 2, etaMs: null, final: false, ...over });
@@ -26,5 +26,16 @@ describe('createRenderer (not a TTY)', () => {
       'framewise: 0/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 0s elapsed',
       'framewise: 1/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 1m05s elapsed',
     ]);
+  });
+});
+
+describe('formatProgress (across machines)', () => {
+  it('says which job the output waits on, whose worker stopped answering, and how long until it is handed on', () => {
+    const waitingOn = { path: '/v/a.mp4', jobId: 'fw-1', worker: 'framewise@h:7', handedOnInMs: 12_400 };
+    expect(formatProgress(event({ queue: { workers: 1, unreachableMs: 0, waitingOn } }))).toMatch(
+      / \| 1 worker \| waiting on \/v\/a\.mp4: its worker framewise@h:7 stopped answering; it is handed on within 12s \(--stall-timeout\)$/,
+    );
+    expect(formatProgress(event({ queue: { workers: 1, unreachableMs: 0, waitingOn: { ...waitingOn, handedOnInMs: 0 } } }))).toMatch(/it is handed on at the next stalled check$/);
+    expect(formatProgress(event({ queue: { workers: 0, unreachableMs: 0, waitingOn } }))).toMatch(/stopped answering; no worker is connected to hand it on$/);
   });
 });

@@ -11,7 +11,8 @@ import { createConnection, createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { startCli, type CliRun } from '../cli/helpers.js';
+import { ROOT, startCli, type CliRun } from '../cli/helpers.js';
+import { fixturesDir } from '../fixtures.js';
 
 /** The server binary: `$FRAMEWISE_REDIS_SERVER` (a path, or another name), else redis-server on PATH. */
 const REDIS_SERVER = process.env.FRAMEWISE_REDIS_SERVER || 'redis-server';
@@ -26,6 +27,7 @@ export const skipRedis = redisMissing !== undefined && process.env.FRAMEWISE_REQ
 export const describeWithRedis: typeof describe.skip = skipRedis ? describe.skip : describe;
 
 export interface RedisServer {
+  /** `redis://127.0.0.1:PORT`, or with `tls` `rediss://localhost:TLS_PORT`. */
   readonly url: string;
   readonly port: number;
   /** Stops it (SIGTERM, no save) and waits for the exit. */
@@ -68,13 +70,24 @@ function answersAs(port: number, pid: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** TLS files of a server: it then listens with TLS too (its plain port stays, for the readiness check). */
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export async function startRedis(options: { tls?: RedisTls } = {}): Promise<RedisServer> {
   if (redisMissing) throw new Error(`FRAMEWISE_REQUIRE_REDIS is set, but ${redisMissing}`);
   const dir = mkdtempSync(join(tmpdir(), 'fw-redis-'));
   let port = await freePort();
+  const tlsPort = options.tls ? await freePort() : 0;
+  const tls = options.tls
+    ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+    : [];
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...tls], { stdio: 'ignore' });
     child = own;
     const until = Date.now() + 10_000;
     while (!(await answersAs(port, own.pid!))) {
@@ -102,7 +115,7 @@ export async function startRedis(): Promise<RedisServer> {
     }
   }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: options.tls ? `rediss://localhost:${tlsPort}` : `redis://127.0.0.1:${port}`,
     port,
     stop,
     start,
@@ -118,11 +131,17 @@ export interface WorkerChild {
   /** `framewise@host:pid`, as BullMQ records it on the jobs it takes. */
   name: string;
   done: Promise<CliRun>;
+  /** Its stderr so far. */
+  log(): string;
 }
 
-/** Starts `framewise worker` and resolves once it takes jobs. */
+/**
+ * Starts `framewise worker` and resolves once it takes jobs; without a `--root` in `args`, its
+ * roots are the temp folder, the fixtures and samples/ (the tests' videos, and the links to them).
+ */
 export async function startWorkerCli(redis: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerChild> {
-  const run = startCli(['worker', '--redis', redis, '--no-cache', ...args], env);
+  const roots = args.includes('--root') ? [] : ['--root', tmpdir(), '--root', fixturesDir(), '--root', join(ROOT, 'samples')];
+  const run = startCli(['worker', '--redis', redis, '--no-cache', ...roots, ...args], env);
   let stderr = '';
   run.child.stderr!.on('data', (c) => (stderr += c));
   const until = Date.now() + 120_000;
@@ -130,7 +149,7 @@ export async function startWorkerCli(redis: string, args: string[] = [], env: Re
     if (run.child.exitCode !== null || Date.now() > until) throw new Error(`framewise worker did not start:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done };
+  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done, log: () => stderr };
 }
 
 /** Kills every worker left (SIGKILL) and waits for them. */

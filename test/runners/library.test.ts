@@ -16,7 +16,7 @@ let worker: WorkerHandle;
 beforeAll(async () => {
   if (skipRedis) return;
   redis = await startRedis();
-  worker = await startWorker({ redis: redis.url, queue: 'lib', cache: false, concurrency: 1 });
+  worker = await startWorker({ redis: redis.url, queue: 'lib', cache: false, concurrency: 1, roots: [SAMPLES] });
 });
 
 afterAll(async () => {
@@ -24,8 +24,8 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void): Promise<{ results: EmbedResult[]; backend: string }> {
-  const pipeline = await createPipeline({ frames: 4, cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void, seek?: 'keyframe'): Promise<{ results: EmbedResult[]; backend: string }> {
+  const pipeline = await createPipeline({ frames: 4, cache: false, seek, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
   try {
     const results: EmbedResult[] = [];
     for await (const r of pipeline.embed([SAMPLES], { onProgress })) {
@@ -57,6 +57,16 @@ describeWithRedis('createPipeline({ remote })', () => {
   });
 });
 
+describeWithRedis("createPipeline({ remote, seek: 'keyframe' })", () => {
+  it('the seek mode travels with the jobs: the keyframes of a local keyframe run, not the exact frames', async () => {
+    const remote = await embedAll(true, undefined, 'keyframe');
+    const local = await embedAll(false, undefined, 'keyframe');
+    const exact = await embedAll(false);
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).toEqual(local.results.map((r) => r.clips.map((c) => c.timestamps)));
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).not.toEqual(exact.results.map((r) => r.clips.map((c) => c.timestamps)));
+  });
+});
+
 describeWithRedis('loadClassifier(model, { remote })', () => {
   it('labels the samples as a local classifier does', async () => {
     const labelsOf = async (remote: boolean): Promise<string[]> => {
@@ -77,10 +87,10 @@ describeWithRedis('loadClassifier(model, { remote })', () => {
 
 describeWithRedis('startWorker()', () => {
   it('counts its jobs and stops on close()', async () => {
-    const other = await startWorker({ redis: redis.url, queue: 'lib-close', cache: false });
+    const other = await startWorker({ redis: redis.url, queue: 'lib-close', cache: false, roots: [SAMPLES] });
     expect(other.name).toMatch(/^framewise@.+:\d+$/);
     const stats = await other.close();
-    expect(stats).toEqual({ done: 0, errors: 0, refused: 0, handedBack: 0, active: 0 });
+    expect(stats).toEqual({ done: 0, errors: 0, forbidden: 0, refused: 0, handedBack: 0, active: 0 });
     await expect(other.closed).resolves.toEqual(stats);
   });
 });
@@ -93,7 +103,10 @@ describe('remote options', () => {
   });
 
   it('startWorker() rejects bad options before loading anything', async () => {
-    await expect(startWorker({ redis: 'nope' })).rejects.toThrow(/Expected a Redis URL/);
-    await expect(startWorker({ redis: 'redis://127.0.0.1:1', maxStalls: -1 })).rejects.toThrow(/maxStalls/);
+    await expect(startWorker({ redis: 'nope', roots: ['/'] })).rejects.toThrow(/Expected a Redis URL/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', maxStalls: -1, roots: ['/'] })).rejects.toThrow(/maxStalls/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1' } as never)).rejects.toThrow(/`roots` is required \(--root DIR, repeatable\)/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], allowHosts: ['http://x/'] })).rejects.toThrow(/a host name, an address or \*.domain for `allowHosts`/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], maxJobBytes: 0 })).rejects.toThrow(/maxJobBytes/);
   });
 });

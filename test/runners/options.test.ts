@@ -44,7 +44,6 @@ describe('resolveOptions()', () => {
     ['threads -1', { threads: -1 }, /a non-negative integer for `threads`/],
     ['decoder', { decoder: 'gpu' }, /one of 'auto', 'libav', 'cli' for `decoder` but received 'gpu'/],
     ['seek', { seek: 'nearest' }, /one of 'exact', 'keyframe' for `seek` but received 'nearest'/],
-    ['seek keyframe with remote', { seek: 'keyframe', remote: { redis: 'redis://localhost:6379' } }, /`seek`.*`remote`/],
     ['batch "4"', { batch: '4' }, /a positive integer for `batch` but received '4'/],
     ['workers 1.5', { workers: 1.5 }, /a non-negative integer for `workers`/],
     ['cache ""', { cache: '' }, /a folder path or false for `cache`/],

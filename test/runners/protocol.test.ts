@@ -4,7 +4,7 @@ import { QueueError, UsageError } from '../../src/errors.js';
 import { checkQueueName, checkRedisUrl } from '../../src/runners/options.js';
 import { decodeResult, encodeResult, jobData, jobId, redactUrl, type JobSettings } from '../../src/runners/protocol.js';
 
-const settings: JobSettings = { sampling: { kind: 'uniform', frames: 4 }, size: 224, fit: 'cover' };
+const settings: JobSettings = { sampling: { kind: 'uniform', frames: 4 }, size: 224, fit: 'cover', seek: 'exact' };
 const identity = { size: 10, mtimeMs: 1, headTail: 'ab' };
 
 describe('job ids', () => {
@@ -20,6 +20,7 @@ describe('job ids', () => {
       jobId(identity, { path: 'a.mp4', start: 1 }, settings, 'bb-1'),
       jobId(identity, { path: 'a.mp4' }, { ...settings, sampling: { kind: 'uniform', frames: 5 } }, 'bb-1'),
       jobId(identity, { path: 'a.mp4' }, { ...settings, fit: 'contain' }, 'bb-1'),
+      jobId(identity, { path: 'a.mp4' }, { ...settings, seek: 'keyframe' }, 'bb-1'),
       jobId(identity, { path: 'a.mp4' }, settings, 'bb-2'),
       jobId({ path: 'a.mp4' }, { path: 'a.mp4' }, settings, 'bb-1'),
     ];
@@ -28,7 +29,7 @@ describe('job ids', () => {
 
   it('job data carries an absolute path, the span, the settings and the backbone id', () => {
     expect(jobData({ path: 'v/a.mp4', start: 1, end: 2, label: 'x' } as never, settings, 'bb')).toEqual({
-      v: 1,
+      v: 2,
       item: { path: resolve('v/a.mp4'), start: 1, end: 2 },
       settings,
       backboneId: 'bb',

@@ -242,7 +242,8 @@ describeWithRedis('URL inputs', () => {
     const name = readdirSync(videos)[0];
     const server = await serveFiles({ 'v.mp4': join(videos, name) });
     try {
-      await worker('url');
+      // The server is on this machine: the worker must be told it may reach it.
+      await worker('url', ['--allow-host', '127.0.0.1', '--allow-private-network']);
       const out = join(dir, 'url.jsonl');
       const url = server.url('v.mp4');
       const run = await runCli(['embed', url, server.url('gone.mp4'), '--out', out, '--redis', redis.url, '--queue', 'url', ...COMMON]);
