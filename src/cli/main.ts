@@ -12,10 +12,10 @@
  *   130  interrupted (SIGINT)
  *   141  the reader of stdout went away (`| head`): stop quietly, as Unix tools do
  */
-import { cac } from 'cac';
+import { cac, type Command } from 'cac';
 import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
-import { OutputError } from '../errors.js';
+import { OutputError, UsageError } from '../errors.js';
 import { EXIT_OUTPUT, exitCodeFor, printError } from './util.js';
 
 const version = FRAMEWISE_VERSION;
@@ -38,6 +38,26 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
     }
   }
   return out;
+}
+
+/** The words a command's flags are written as (`--out`, `--no-cache`, `-h`), for those that take a value or for all. */
+function flagWords(command: Command, valued: boolean): string[] {
+  const options = [...command.cli.globalCommand.options, ...command.options].filter((o) => !valued || !o.isBoolean);
+  return options.flatMap((o) => o.rawName.split(',').map((name) => name.trim().split(/[\s<[]/)[0]));
+}
+
+/**
+ * An empty value (`--out ""`, `--cache=`) is a usage error naming the flag: the argument
+ * parser reads `''` as the number 0, so `--out "$OUT"` with OUT unset would write `./0`.
+ */
+export function checkEmptyValues(argv: readonly string[], command: Command): void {
+  const valued = new Set(flagWords(command, true));
+  const end = argv.indexOf('--');
+  for (const [i, word] of (end >= 0 ? argv.slice(0, end) : argv).entries()) {
+    const flag = word.split('=', 1)[0];
+    if (!valued.has(flag)) continue;
+    if (word === `${flag}=` || (word === flag && argv[i + 1] === '')) throw new UsageError(`\`${flag}\` was given an empty value`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -77,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 2;
     }
+    checkEmptyValues(argv, cli.matchedCommand);
     const code = await cli.runMatchedCommand();
     return typeof code === 'number' ? code : 0;
   } catch (error) {

@@ -3,7 +3,7 @@
  * and a usage error load none of the heavy modules (tfjs, ONNX Runtime, sharp, BullMQ).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CLI, ROOT } from './helpers.js';
@@ -49,5 +49,22 @@ describe('framewise start-up', () => {
     const negated = run.stdout.split('\n').filter((l) => /^\s+--no-/.test(l));
     expect(negated.length).toBeGreaterThan(0);
     for (const line of negated) expect(line).not.toMatch(/default/);
+  });
+});
+
+describe('framewise flags', () => {
+  const samples = join(ROOT, 'samples');
+  it.each([
+    ['--out', ['embed', samples, '--out', '']],
+    ['--out', ['embed', samples, '--out=']],
+    ['--cache', ['embed', samples, '--out', '-', '--cache', '']],
+    ['--queue', ['embed', samples, '--out', '-', '--redis', 'redis://127.0.0.1:1', '--queue', '']],
+    ['--model', ['classify', samples, '--model', '']],
+  ])('an empty value for %s is a usage error naming the flag (the parser read it as 0)', (flag, args) => {
+    const cwd = tempDir('framewise-empty-');
+    const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`framewise: \`${flag}\` was given an empty value\n`);
+    expect(readdirSync(cwd)).toEqual([]);
   });
 });
