@@ -16,7 +16,7 @@ import { cac, type Command } from 'cac';
 import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { OutputError, UsageError } from '../errors.js';
-import { EXIT_OUTPUT, exitCodeFor, printError } from './util.js';
+import { didYouMean, EXIT_OUTPUT, exitCodeFor, printError } from './util.js';
 
 const version = FRAMEWISE_VERSION;
 
@@ -60,6 +60,28 @@ export function checkEmptyValues(argv: readonly string[], command: Command): voi
   }
 }
 
+/** The option key the argument parser files a flag word under (`--top-k5` as `topK5`, `--no-cache` as `cache`). */
+function optionKey(word: string): string {
+  return word.replace(/^--?(no-)?/, '').split('=', 1)[0].split('.', 1)[0].replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
+}
+
+/**
+ * A flag the command does not take is a usage error that quotes it as typed (the parser's own
+ * check names its camelCase key, `--topK5`) and suggests the nearest flag by edit distance.
+ */
+export function checkUnknownFlags(argv: readonly string[], command: Command): void {
+  const known = (key: string): boolean => Boolean(command.hasOption(key) || command.cli.globalCommand.hasOption(key));
+  const end = argv.indexOf('--');
+  for (const word of end >= 0 ? argv.slice(0, end) : argv) {
+    if (!/^-[^-\d.]|^--[^-]/.test(word)) continue;
+    // `-hv` is -h and -v.
+    const keys = word.startsWith('--') ? [optionKey(word)] : [...word.slice(1).split('=', 1)[0]];
+    if (keys.every(known)) continue;
+    const typed = word.split('=', 1)[0];
+    throw new UsageError(`Unknown option \`${typed}\`${typed.startsWith('--') ? didYouMean(typed, flagWords(command, false)) : ''}`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('framewise');
   for (const register of commands) register(cli);
@@ -86,8 +108,16 @@ export async function main(argv: string[]): Promise<number> {
     const rest = (cli.options['--'] as string[] | undefined) ?? [];
     if (rest.length > 0) cli.args = [...cli.args, ...rest];
     if (!cli.matchedCommand) {
-      // No command, or an unknown one: the usage, on stderr, and exit 2.
-      process.stderr.write(cli.args.length > 0 ? `framewise: unknown command '${cli.args[0]}'\n` : 'framewise: a command is needed\n');
+      // An unknown command: one line, with the nearest command or the list of them, and exit 2.
+      if (cli.args.length > 0) {
+        const names = cli.commands.map((c) => c.name).filter(Boolean);
+        const word = String(cli.args[0]);
+        const hint = didYouMean(word, names) || `; the commands are ${names.join(', ')}`;
+        process.stderr.write(`framewise: unknown command \`${word}\`${hint}\nRun \`framewise --help\` for the usage.\n`);
+        return 2;
+      }
+      // No command: the usage, on stderr, and exit 2.
+      process.stderr.write('framewise: a command is needed\n');
       const log = console.log;
       console.log = console.error; // cac prints help with console.log
       try {
@@ -97,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 2;
     }
+    checkUnknownFlags(argv, cli.matchedCommand);
     checkEmptyValues(argv, cli.matchedCommand);
     const code = await cli.runMatchedCommand();
     return typeof code === 'number' ? code : 0;

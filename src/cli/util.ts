@@ -31,3 +31,31 @@ export function printError(error: unknown, cli?: CAC): void {
     process.stderr.write(`framewise: unexpected error\n${error instanceof Error ? error.stack : String(error)}\n`);
   }
 }
+
+/** The Levenshtein distance between `a` and `b`: insertions, deletions and substitutions. */
+export function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a slip (at most 2 edits, or a third of the word). */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** `; did you mean \`x\`?` when a near one exists, else ''. */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  const near = nearest(word, candidates);
+  return near === undefined ? '' : `; did you mean \`${near}\`?`;
+}

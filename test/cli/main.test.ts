@@ -68,3 +68,20 @@ describe('framewise flags', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 });
+
+describe('framewise did you mean', () => {
+  it.each([
+    [['classify', 'samples/', '--modle', 'm'], 'Unknown option `--modle`; did you mean `--model`?'],
+    [['classify', 'samples/', '--top-k5'], 'Unknown option `--top-k5`; did you mean `--top-k`?'],
+    [['classify', 'samples/', '--no-cach'], 'Unknown option `--no-cach`; did you mean `--no-cache`?'],
+    [['embed', 'samples/', '--zzzzzzzz'], 'Unknown option `--zzzzzzzz`\n'],
+    [['clasify', 'samples/'], 'unknown command `clasify`; did you mean `classify`?'],
+    [['nope'], 'unknown command `nope`; the commands are embed, train, classify,'],
+  ])('%j: one line quoting the word as typed, with the nearest flag or command', (args, line) => {
+    const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`framewise: ${line}`);
+    // Not the whole help: one line and where the usage is.
+    expect(run.stderr.split('\n').length).toBe(3);
+  });
+});
