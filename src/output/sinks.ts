@@ -200,11 +200,12 @@ async function lineState(path: string, format: LineFormat, options: OutputOpenOp
   }
   if (info.isDirectory()) throw new UsageError(`Output ${path} is a folder; --out needs a file here`);
   const state: LineState = !info.isFile() ? 'device' : info.size === 0 ? 'empty' : 'own';
-  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
+  // A device or pipe (/dev/null) holds no output to lose: it is written to as it is.
   if (state === 'device') {
     if (options.resume) throw new UsageError(`\`--resume\` needs a regular file; ${path} is not one`);
     return state;
   }
+  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
   if (state === 'own') {
     const first = (await readCompleteLines(path)).text.split('\n', 1)[0];
     const marked = await saysOwn(settingsFileFor(path), 'schema', OUTPUT_SCHEMA);
