@@ -197,18 +197,6 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     return outcome.kind === 'ok' ? outcome.value : outcome.record;
   }
 
-  /** Let killed children and running backbone calls settle briefly before the flush. */
-  async drain(rest: readonly Slot[]): Promise<void> {
-    await Promise.race([Promise.allSettled(rest.map((slot) => slot.promise)), delay(1500)]);
-  }
-
-  /** No video the signal cut short: an interrupted video writes no record, so --resume does it again. */
-  finished(slot: Slot): Result | undefined {
-    if (slot.settled?.kind === 'ok') return slot.settled.value;
-    if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) return slot.settled.record;
-    return undefined;
-  }
-
   async cleanup(rest: readonly Slot[], done: boolean): Promise<void> {
     if (!done && !this.signal.aborted) this.controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
     this.batcher.fail(this.signal.reason ?? new Error('runner closed'));

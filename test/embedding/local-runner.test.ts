@@ -154,9 +154,28 @@ describe('LocalRunner.run()', () => {
     }
     const ms = performance.now() - started;
     expect((caught as Error)?.name).toBe('AbortError');
-    expect(got.length).toBeLessThan(12);
+    expect(got).toHaveLength(1);
     expect(ms).toBeLessThan(60_000);
     expect(liveProcessCount()).toBe(0);
+  });
+
+  it('run() aborted inside the for-await yields no further result, though the cache had the rest at hand', async () => {
+    const cache = new EmbeddingCache(join(dir, 'abort-cache'));
+    const path = fixture('arrow/forward/zoom-pal.mp4');
+    await collect(engine(cache), [path]);
+    // Cache hits finish at once: the window holds finished results when the signal aborts.
+    const many = Array.from({ length: 12 }, () => ({ path }));
+    const controller = new AbortController();
+    const got: string[] = [];
+    const reason = new DOMException('stop', 'AbortError');
+    const run = async (): Promise<void> => {
+      for await (const [item] of engine(cache, 2).run(many, { signal: controller.signal })) {
+        got.push(item.path);
+        if (got.length === 1) controller.abort(reason);
+      }
+    };
+    await expect(run()).rejects.toBe(reason);
+    expect(got).toHaveLength(1);
   });
 
   it('stopping the iteration early (break) stops the work', async () => {
