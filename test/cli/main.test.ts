@@ -85,3 +85,15 @@ describe('framewise did you mean', () => {
     expect(run.stderr.split('\n').length).toBe(3);
   });
 });
+
+describe('framewise messages name flags', () => {
+  it.each([
+    [['train', 'samples/', '--out', 'samples/model'], 'Output samples/model already exists; pass `--force` to replace it'],
+    [['train', 'samples/', '--out', 'x', '--val-split', '3'], 'for `--val-split` but received 3'],
+    [['train', 'samples/', '--out', 'x', '--head', 'nope'], 'for `--head` but received \'nope\''],
+  ])('%j: the library\'s option names (`force: true`, `valSplit`, `head.type`) as the flags', (args, text) => {
+    const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(text);
+  });
+});

@@ -101,12 +101,12 @@ describe('usage mistakes', () => {
   it('a size-like option past its bound is refused, naming the option and the bound', async () => {
     const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1000000000']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/positive integer up to 1024 for `frames` but received 1000000000/);
+    expect(r.stderr).toMatch(/positive integer up to 1024 for `--frames` but received 1000000000/);
     const t = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '99999999']);
     expect(t.code).toBe(2);
-    expect(t.stderr).toMatch(/up to 1000000 for `epochs`/);
+    expect(t.stderr).toMatch(/up to 1000000 for `--epochs`/);
     const s = await runCli(['embed', fixture('arrow'), '--out', '-', '--size', '100000']);
-    expect(s.stderr).toMatch(/up to 2048 for `size`/);
+    expect(s.stderr).toMatch(/up to 2048 for `--size`/);
   });
 
   it('a negative number is a value with its range message, not an unknown option', async () => {
