@@ -138,6 +138,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   private readonly roomLimit: number;
   private readonly windowSize: number;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Cache misses being embedded, by cache key: a second name of the same file (a link) waits for the first. */
+  private readonly embedding = new Map<string, Promise<VideoFrames>>();
   private readonly onAbort = (): void => this.controller.abort(this.outer!.reason);
 
   constructor(
@@ -220,10 +222,22 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       const key = store ? await this.cacheKey(path, sampling) : undefined;
       const hit = store && key ? await this.fromCache(store, key, path, sampling.frames) : undefined;
       if (hit) return { kind: 'ok', value: hit };
-      const value = await this.embedVideo(path, sampling);
-      const { clips, frames, dim, embeddings, backend, decoder } = value;
-      if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
-      return { kind: 'ok', value };
+      const pending = key ? this.embedding.get(key) : undefined;
+      if (pending) {
+        const value = await pending;
+        this.tracker.cacheHits += 1;
+        return { kind: 'ok', value: { ...value, path, cached: true } };
+      }
+      const work = this.embedVideo(path, sampling).then(async (value) => {
+        const { clips, frames, dim, embeddings, backend, decoder } = value;
+        if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
+        return value;
+      });
+      if (key) {
+        this.embedding.set(key, work);
+        work.catch(() => undefined).finally(() => this.embedding.delete(key));
+      }
+      return { kind: 'ok', value: await work };
     } catch (error) {
       return this.failure(path, error);
     }

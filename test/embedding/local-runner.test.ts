@@ -3,6 +3,7 @@
  * records, the cache (a second run decodes nothing and gives identical embeddings), and
  * abort (prompt, no ffmpeg left).
  */
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
@@ -157,6 +158,19 @@ describe('LocalRunner.run()', () => {
     expect(got).toHaveLength(1);
     expect(ms).toBeLessThan(60_000);
     expect(liveProcessCount()).toBe(0);
+  });
+
+  it('two names of one file (a symlink farm) are two results, embedded once through the cache', async () => {
+    const cache = new EmbeddingCache(join(dir, 'farm-cache'));
+    const farm = tempDir('fw-farm-');
+    const names = ['a.mp4', 'b.mp4'].map((name) => join(farm, name));
+    for (const name of names) symlinkSync(fixture('arrow/forward/zoom-pal.mp4'), name);
+    const { out, tracker } = await collect(engine(cache, 2), names);
+    expect(out.map((r) => r.path)).toEqual(names);
+    expect(tracker.videosDecoded).toBe(1);
+    expect(tracker.cacheHits).toBe(1);
+    const [a, b] = out as VideoFrames[];
+    expect(Array.from(b.embeddings)).toEqual(Array.from(a.embeddings));
   });
 
   it('run() aborted inside the for-await yields no further result, though the cache had the rest at hand', async () => {
