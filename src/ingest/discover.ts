@@ -23,6 +23,7 @@ import { dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, oneOf } from '../validate.js';
+import { hasUndecodableName } from './probe.js';
 import type { Segment, VideoEntry } from './types.js';
 
 /** Extensions (lower case, with the dot) that a folder walk keeps. */
@@ -207,6 +208,11 @@ export async function discover(inputs: string | readonly string[], options: Disc
     try {
       info = await stat(input);
     } catch {
+      // A name that is not UTF-8 reaches us as its lossy decoding: it is there, as a BAD_NAME record, as in a folder walk.
+      if (await hasUndecodableName(input)) {
+        entries.push({ path: input });
+        continue;
+      }
       throw new UsageError(`Input ${input} does not exist`);
     }
     if (info.isDirectory()) {
