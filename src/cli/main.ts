@@ -82,23 +82,32 @@ export function checkUnknownFlags(argv: readonly string[], command: Command): vo
   }
 }
 
+const EXIT_CODES = [
+  '  0    every input succeeded',
+  '  1    some inputs failed; their error records were written',
+  '  2    usage or configuration error; nothing was written',
+  '  3    the output could not be written (disk full, read-only); --resume completes it later',
+  '  130  interrupted (Ctrl-C)',
+  '  141  stdout was closed early by its reader (as with | head)',
+];
+
+/** The commands whose exit codes are not the batch commands' (the list above). */
+const COMMAND_EXIT_CODES: Readonly<Record<string, readonly string[]>> = {
+  compare: ['  0    the reports were compared', EXIT_CODES[2], EXIT_CODES[5]],
+  worker: [
+    '  1    Redis was unreachable past --redis-timeout (the jobs in hand go back to the queue)',
+    '  2    usage or configuration error',
+    '  130  stopped by Ctrl-C or SIGTERM, after the jobs in hand',
+  ],
+};
+
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('framewise');
   for (const register of commands) register(cli);
   cli.help((sections) => [
     // cac gives a `--no-x` flag the default `true` (of `x`), which reads backwards after "Do not ...".
     ...sections.map((s) => ({ ...s, body: s.body.replace(/^(\s+--no-\S+.*?) \(default: true\)$/gm, '$1') })),
-    {
-      title: 'Exit codes',
-      body: [
-        '  0    every input succeeded',
-        '  1    some inputs failed; their error records were written',
-        '  2    usage or configuration error; nothing was written',
-        '  3    the output could not be written (disk full, read-only); --resume completes it later',
-        '  130  interrupted (Ctrl-C)',
-        '  141  stdout was closed early by its reader (as with | head)',
-      ].join('\n'),
-    },
+    { title: 'Exit codes', body: (COMMAND_EXIT_CODES[cli.matchedCommand?.name ?? ''] ?? EXIT_CODES).join('\n') },
   ]);
   cli.version(version);
   try {

@@ -97,3 +97,15 @@ describe('framewise messages name flags', () => {
     expect(run.stderr).toContain(text);
   });
 });
+
+describe('framewise <command> --help', () => {
+  it.each([
+    ['compare', ['0', '2', '141']],
+    ['worker', ['1', '2', '130']],
+    ['embed', ['0', '1', '2', '3', '130', '141']],
+  ])('%s lists only the exit codes that apply to it', (command, codes) => {
+    const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
+    const section = run.stdout.split('Exit codes:\n')[1];
+    expect(section.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/)[0])).toEqual(codes);
+  });
+});
