@@ -57,7 +57,7 @@ describe('output folders', () => {
     expect(existsSync(join(out, 'val.csv'))).toBe(true);
     const again = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/already exists; pass --force/);
+    expect(again.stderr).toMatch(/already exists; pass `--force` to replace it/);
     expect(existsSync(join(out, 'val.csv'))).toBe(true);
     const forced = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3', '--force']);
     expect(forced.code, forced.stderr).toBe(0);
@@ -74,19 +74,21 @@ describe('output folders', () => {
     await writeFile(join(model, 'framewise.json'), '{"format":"framewise-model"}');
     const r = await runCli(['train', fixture('arrow/train.csv'), '--out', model, '--quiet']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/already exists; pass --force/);
+    expect(r.stderr).toMatch(/already exists; pass `--force` to replace it/);
     expect(await readdir(model)).toEqual(['framewise.json']);
   });
 });
 
 describe('usage mistakes', () => {
-  it('no command, or an unknown one: the usage on stderr and exit 2', async () => {
-    for (const args of [[], ['tarin']]) {
-      const r = await runCli(args);
-      expect(r.code).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/Usage:/);
-    }
+  it('no command: the usage on stderr and exit 2; an unknown one: one line with the nearest command', async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/Usage:/);
+    const typo = await runCli(['tarin']);
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toBe('');
+    expect(typo.stderr).toBe('framewise: unknown command `tarin`; did you mean `train`?\nRun `framewise --help` for the usage.\n');
   });
 
   it('a bad option prints one line and where the usage is, not the whole help', async () => {
