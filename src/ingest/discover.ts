@@ -135,9 +135,10 @@ interface WalkState {
 /**
  * Recursively lists video files under `dir`, sorted; follows links, survives loops. Every
  * name is kept, also where links give one file or folder several (a symlink farm of class
- * folders: the label belongs to the name); the cache dedupes the work. Nothing is left out in silence: a folder that cannot be read is listed itself, and a name that is
- * not valid UTF-8 (it has no string path) is listed as its lossy decoding; each becomes that
- * entry's error record (`EACCES`, `BAD_NAME`) when it is probed.
+ * folders: the label belongs to the name); the cache dedupes the work. Nothing is left out
+ * in silence: a folder that cannot be read is listed itself, and a name that is not valid
+ * UTF-8 (it has no string path) is listed as its lossy decoding; each becomes that entry's
+ * error record (`EACCES`, `BAD_NAME`) when it is probed.
  */
 async function walk(dir: string, state: WalkState, out: string[]): Promise<void> {
   state.signal?.throwIfAborted();
