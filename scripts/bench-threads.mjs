@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench:threads`: the onnx engine's threads and the pipeline's scheduling, measured
- * against ffmpeg's decoding, as a real `framewise embed` run has it (issue 12, deliverable 4).
+ * against ffmpeg's decoding, as a real `framewise embed` run has it (the figures: docs/performance.md).
  *
  *   node scripts/bench-threads.mjs [--rounds 3] [--videos DIR] [--only REGEX]
  *

@@ -97,7 +97,7 @@ async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty'
   if (!info.isDirectory()) return { refusal: `${dir} exists and is not a folder` };
   if ((await readdir(dir)).length === 0) return 'empty';
   if (!(await saysOwn(path.join(dir, kind.marker), kind.field, kind.value))) {
-    return { refusal: `${dir} is not a ${kind.what} that framewise wrote (no ${kind.marker} saying "${kind.field}": "${kind.value}"; a folder written by an earlier framewise has none either: move it away or delete it); --force replaces only those, or an empty folder` };
+    return { refusal: `${dir} is not a ${kind.what} that framewise wrote (no ${kind.marker} saying "${kind.field}": "${kind.value}"; a folder written by an earlier framewise has none either: move it away or delete it); \`force: true\` replaces only those, or an empty folder` };
   }
   return 'own';
 }
@@ -118,7 +118,7 @@ async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' |
 export async function checkOutputDir(dir: string, kind: OwnedDir, options: { force?: boolean } = {}): Promise<OutputLock> {
   const target = path.resolve(dir);
   const state = await replaceableState(dir, kind);
-  if (state === 'own' && !options.force) throw new UsageError(`Output ${dir} already exists; pass --force to replace it`);
+  if (state === 'own' && !options.force) throw new UsageError(`Output ${dir} already exists; pass \`force: true\` to replace it`);
   // The new folder is made beside it and renamed into place: the nearest existing ancestor must be a writable folder.
   let parent = path.dirname(target);
   while (!(await exists(parent)) && path.dirname(parent) !== parent) parent = path.dirname(parent);

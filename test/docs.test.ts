@@ -139,6 +139,16 @@ describe('the examples in README.md and docs/', () => {
         run = spawnSync('bash', ['-euo', 'pipefail', '-c', b.code], { cwd, env, encoding: 'utf8', timeout: 110_000 });
       }
       expect(run.status, `${name(b)} exited ${run.status ?? run.signal}:\n${run.stderr.slice(-3000)}`).toBe(0);
+      // A block that writes records to stdout writes nothing else there: stdout is the data.
+      const lines = run.stdout.split('\n').filter(Boolean);
+      const record = (line: string): boolean => {
+        try {
+          return typeof JSON.parse(line)?.path === 'string';
+        } catch {
+          return false;
+        }
+      };
+      if (lines.some(record)) expect(lines.filter((l) => !record(l)), `${name(b)}: stdout mixes records with other text`).toEqual([]);
     });
   }
 });

@@ -34,7 +34,7 @@ describe('checkOutputDir', () => {
     const dir = join(work, 'own');
     await mkdir(dir);
     await writeFile(join(dir, kind.marker), mark());
-    await expect(checkOutputDir(dir, kind)).rejects.toThrow(/already exists; pass --force/);
+    await expect(checkOutputDir(dir, kind)).rejects.toThrow(/already exists; pass `force: true` to replace it/);
     const lock = await checkOutputDir(dir, kind, { force: true });
     // While one run holds the folder, another is refused.
     await expect(checkOutputDir(dir, kind, { force: true })).rejects.toThrow(/being written by another framewise run/);

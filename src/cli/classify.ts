@@ -3,7 +3,6 @@
  * (default, stdout when no `--out`) or CSV (`--out *.csv`, one row per video). Frames, size
  * and sampling come from the model's framewise.json unless given.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CAC } from 'cac';
@@ -41,14 +40,15 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
 
-  const { discoverInputs, loadClassifier, resolveOptions } = await import('../tasks/index.js');
+  const { discoverInputs, loadClassifier, modelId, resolveOptions } = await import('../tasks/index.js');
   const { isDone } = await import('../output/sinks.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
-  // What shapes a record: the model (by its framewise.json) and what overrides it; --resume with other values is refused.
-  const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
+  // What shapes a record: the model (by the id eval reports give it) and what overrides it; --resume with other values is refused.
+  const { labels } = JSON.parse(await readFile(join(modelDir, 'framewise.json'), 'utf8')) as { labels: string[] };
+  const model = await modelId(modelDir, labels);
   const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
   const writer = await openWriter('classify', format, out, open);

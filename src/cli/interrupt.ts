@@ -1,6 +1,6 @@
 /**
  * Ctrl-C for long commands. The first SIGINT aborts the run's signal: no new work starts,
- * ffmpeg children are killed, finished results are flushed, and the process exits with 130
+ * ffmpeg children are killed, the results already written stay whole, and the process exits with 130
  * (forced after `graceMs` if the run is slow to stop). A second SIGINT exits at once.
  */
 export interface Interrupt {

@@ -75,7 +75,8 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
     };
   }
   const interval = options.intervalMs ?? 5000;
-  let last = 0;
+  // The first line one interval in: a line at the start says only `0/N videos ... ETA --`.
+  let last = Date.now();
   return {
     update(e) {
       // The summary that follows says what the final event would.

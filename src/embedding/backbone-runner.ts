@@ -37,7 +37,7 @@ export abstract class BackboneRunner implements EmbedRunner {
 
   /**
    * Embeds `entries` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
-   * the results that had already finished, then throws `signal.reason`.
+   * nothing more and throws `signal.reason`.
    */
   async *run<I extends EmbedItem>(entries: readonly I[], options: RunOptions = {}): AsyncGenerator<[I, Result]> {
     if (this.closed) throw new Error('The runner is closed');

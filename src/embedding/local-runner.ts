@@ -138,6 +138,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   private readonly roomLimit: number;
   private readonly windowSize: number;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Cache misses being embedded, by cache key: a second name of the same file (a link) waits for the first. */
+  private readonly embedding = new Map<string, Promise<VideoFrames>>();
   private readonly onAbort = (): void => this.controller.abort(this.outer!.reason);
 
   constructor(
@@ -197,18 +199,6 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     return outcome.kind === 'ok' ? outcome.value : outcome.record;
   }
 
-  /** Let killed children and running backbone calls settle briefly before the flush. */
-  async drain(rest: readonly Slot[]): Promise<void> {
-    await Promise.race([Promise.allSettled(rest.map((slot) => slot.promise)), delay(1500)]);
-  }
-
-  /** No video the signal cut short: an interrupted video writes no record, so --resume does it again. */
-  finished(slot: Slot): Result | undefined {
-    if (slot.settled?.kind === 'ok') return slot.settled.value;
-    if (slot.settled?.kind === 'error' && !isAbortLike(slot.settled.record)) return slot.settled.record;
-    return undefined;
-  }
-
   async cleanup(rest: readonly Slot[], done: boolean): Promise<void> {
     if (!done && !this.signal.aborted) this.controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
     this.batcher.fail(this.signal.reason ?? new Error('runner closed'));
@@ -232,10 +222,22 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       const key = store ? await this.cacheKey(path, sampling) : undefined;
       const hit = store && key ? await this.fromCache(store, key, path, sampling.frames) : undefined;
       if (hit) return { kind: 'ok', value: hit };
-      const value = await this.embedVideo(path, sampling);
-      const { clips, frames, dim, embeddings, backend, decoder } = value;
-      if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
-      return { kind: 'ok', value };
+      const pending = key ? this.embedding.get(key) : undefined;
+      if (pending) {
+        const value = await pending;
+        this.tracker.cacheHits += 1;
+        return { kind: 'ok', value: { ...value, path, cached: true } };
+      }
+      const work = this.embedVideo(path, sampling).then(async (value) => {
+        const { clips, frames, dim, embeddings, backend, decoder } = value;
+        if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
+        return value;
+      });
+      if (key) {
+        this.embedding.set(key, work);
+        work.catch(() => undefined).finally(() => this.embedding.delete(key));
+      }
+      return { kind: 'ok', value: await work };
     } catch (error) {
       return this.failure(path, error);
     }

@@ -4,14 +4,17 @@
  * settles in. What differs between runners (how work starts, what bounds it, how a result is
  * read, what cleaning up means) comes in as hooks.
  *
- * On abort it yields what had really finished (the `finished` hook says what that is), then
- * throws `signal.reason`. Whatever way it ends (done, abort, an error, a consumer that stopped
- * early with `return()`), `cleanup` runs last with the work whose results were not given out.
+ * On abort it yields nothing more and throws `signal.reason` at its next step: a caller that
+ * aborts inside its `for await` gets no further result. Work that finished but was not given
+ * out is not lost where it matters: the local runner stored it in the embedding cache, and a
+ * remote run's results wait in Redis for `--resume`. Whatever way it ends (done, abort, an
+ * error, a consumer that stopped early with `return()`), `cleanup` runs last with the work
+ * whose results were not given out.
  */
 
 /** What a runner supplies: `I` an item, `W` the handle of its work, `O` a result. */
 export interface WindowHooks<I, W, O> {
-  /** Stops the window: it yields what finished, then throws the signal's reason. */
+  /** Stops the window: it yields nothing more, and throws the signal's reason. */
   readonly signal?: AbortSignal;
   /** Before the first item, inside the window's `try`, so `cleanup` runs if it fails. */
   open?(): Promise<void>;
@@ -27,10 +30,6 @@ export interface WindowHooks<I, W, O> {
   take(work: W): O;
   /** After the consumer has taken `work`'s result (it came back from the `yield`). */
   taken?(work: W): void;
-  /** On abort, before the flush: a short wait for the work in flight to settle. */
-  drain?(rest: readonly W[]): Promise<void>;
-  /** On abort: the result of `work` if it really finished and should be given out, else undefined. */
-  finished(work: W): O | undefined;
   /** Last, always: `rest` is the work whose results were not given out; `done` is false after an abort, an error or an early stop. */
   cleanup?(rest: readonly W[], done: boolean): Promise<void> | void;
 }
@@ -50,36 +49,21 @@ export async function* orderedWindow<I, W, O>(items: Iterable<I>, hooks: WindowH
         window.push({ item: next.value, work: await hooks.start(next.value) });
         next = iterator.next();
       }
-      if (signal?.aborted) break;
+      // Aborted (while the consumer held the last result, or while waiting): no further result.
+      signal?.throwIfAborted();
       const head = window[0];
       await hooks.settled(head.work);
-      // Stopped while waiting: the flush below gives what really finished.
-      if (signal?.aborted) break;
+      signal?.throwIfAborted();
       window.shift();
       yield [head.item, hooks.take(head.work)];
       hooks.taken?.(head.work);
     }
-    if (signal?.aborted) {
-      yield* flush(window, hooks);
-      throw signal.reason;
-    }
+    signal?.throwIfAborted();
     done = true;
   } finally {
     await hooks.cleanup?.(
       window.map((w) => w.work),
       done,
     );
-  }
-}
-
-/** On abort: gives out, in order, what `hooks.finished` says really finished, taking it out of `window`. */
-async function* flush<I, W, O>(window: Array<{ item: I; work: W }>, hooks: WindowHooks<I, W, O>): AsyncGenerator<[I, O]> {
-  await hooks.drain?.(window.map((w) => w.work));
-  for (const entry of [...window]) {
-    const result = hooks.finished(entry.work);
-    if (result === undefined) continue;
-    window.splice(window.indexOf(entry), 1);
-    yield [entry.item, result];
-    hooks.taken?.(entry.work);
   }
 }

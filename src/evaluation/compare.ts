@@ -201,11 +201,14 @@ export async function compareReports(paths: readonly string[], options: CompareO
     }
   }
   const metricSets = loaded.map((l) => mainMetrics(l.report));
-  const rows = metricSets[0].map(([metric], i) => {
-    const values = metricSets.map((m) => m[i][1]);
-    const differences = values.map((v) => (v === null || values[0] === null ? null : v - values[0]));
-    return { metric, values, differences };
-  });
+  // A metric no report has (top-5 with 5 classes or fewer) is no row: a row of dashes says nothing.
+  const rows = metricSets[0]
+    .map(([metric], i) => {
+      const values = metricSets.map((m) => m[i][1]);
+      const differences = values.map((v) => (v === null || values[0] === null ? null : v - values[0]));
+      return { metric, values, differences };
+    })
+    .filter((row) => row.values.some((v) => v !== null));
   const bootstrap: Comparison['bootstrap'] = [];
   for (const l of loaded.slice(1)) {
     signal?.throwIfAborted();

@@ -4,7 +4,8 @@
  * - A file is taken as given (whatever its extension), unless it is a manifest.
  * - A folder is walked recursively for files with a video extension. Hidden files and
  *   folders (a name starting with '.') are skipped; symbolic links are followed, and a
- *   folder already visited (by its real path) is not walked again, so link loops end.
+ *   link to a folder that is being walked (by its real path) is not, so link loops end.
+ *   Every name is an input, also where links give one file several.
  *   Entries come out sorted by path (code-point order), so runs are repeatable. A video
  *   inside a subfolder gets that first-level subfolder's name as its label
  *   (`root/<label>/.../<video>`), unless `labels: 'none'`.
@@ -22,6 +23,7 @@ import { dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, oneOf } from '../validate.js';
+import { hasUndecodableName } from './probe.js';
 import type { Segment, VideoEntry } from './types.js';
 
 /** Extensions (lower case, with the dot) that a folder walk keeps. */
@@ -124,16 +126,19 @@ async function readJsonl(manifest: string): Promise<VideoEntry[]> {
 }
 
 interface WalkState {
-  visited: Set<string>;
+  /** The real paths of the folders being walked, outermost first: a link back to one of them is a loop. */
+  ancestors: Set<string>;
   extensions: Set<string>;
   signal?: AbortSignal;
 }
 
 /**
- * Recursively lists video files under `dir`, sorted; follows links, survives loops. Nothing
- * is left out in silence: a folder that cannot be read is listed itself, and a name that is
- * not valid UTF-8 (it has no string path) is listed as its lossy decoding; each becomes that
- * entry's error record (`EACCES`, `BAD_NAME`) when it is probed.
+ * Recursively lists video files under `dir`, sorted; follows links, survives loops. Every
+ * name is kept, also where links give one file or folder several (a symlink farm of class
+ * folders: the label belongs to the name); the cache dedupes the work. Nothing is left out
+ * in silence: a folder that cannot be read is listed itself, and a name that is not valid
+ * UTF-8 (it has no string path) is listed as its lossy decoding; each becomes that entry's
+ * error record (`EACCES`, `BAD_NAME`) when it is probed.
  */
 async function walk(dir: string, state: WalkState, out: string[]): Promise<void> {
   state.signal?.throwIfAborted();
@@ -143,8 +148,16 @@ async function walk(dir: string, state: WalkState, out: string[]): Promise<void>
   } catch {
     return; // a dangling link
   }
-  if (state.visited.has(real)) return;
-  state.visited.add(real);
+  if (state.ancestors.has(real)) return;
+  state.ancestors.add(real);
+  try {
+    await walkFolder(dir, state, out);
+  } finally {
+    state.ancestors.delete(real);
+  }
+}
+
+async function walkFolder(dir: string, state: WalkState, out: string[]): Promise<void> {
   let names: Buffer[];
   try {
     await access(dir, constants.R_OK | constants.X_OK);
@@ -196,18 +209,18 @@ export async function discover(inputs: string | readonly string[], options: Disc
     try {
       info = await stat(input);
     } catch {
+      // A name that is not UTF-8 reaches us as its lossy decoding: it is there, as a BAD_NAME record, as in a folder walk.
+      if (await hasUndecodableName(input)) {
+        entries.push({ path: input });
+        continue;
+      }
       throw new UsageError(`Input ${input} does not exist`);
     }
     if (info.isDirectory()) {
       const files: string[] = [];
-      await walk(input, { visited: new Set(), extensions, signal }, files);
+      await walk(input, { ancestors: new Set(), extensions, signal }, files);
       if (files.length === 0) throw new UsageError(`Input folder ${input} has no video files (extensions: ${[...extensions].join(' ')})`);
-      // Links can reach one file twice; keep the first by sorted path.
-      const seen = new Set<string>();
       for (const file of files.sort()) {
-        const real = await realpath(file).catch(() => file); // a name that is not UTF-8 has no real path
-        if (seen.has(real)) continue;
-        seen.add(real);
         const entry: VideoEntry = { path: file };
         const parts = relative(input, file).split(sep);
         if (labels === 'folders' && parts.length > 1) entry.label = parts[0];

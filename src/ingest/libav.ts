@@ -39,11 +39,12 @@ let loading: Promise<Av> | undefined;
 
 /**
  * Imports node-av once; rejects when it is not installed or its binary does not load, or
- * when `FRAMEWISE_LIBAV=off` keeps it from loading (then `auto` decodes with the CLI).
+ * when `FRAMEWISE_LIBAV` is `off`, `0`, `false` or `no` (any case) it is kept from loading
+ * (then `auto` decodes with the CLI).
  */
 export function loadLibav(): Promise<Av> {
-  const off = process.env.FRAMEWISE_LIBAV?.trim();
-  if (off === 'off' || off === '0') return Promise.reject(new Error('turned off by FRAMEWISE_LIBAV'));
+  const off = ['off', '0', 'false', 'no'].includes(process.env.FRAMEWISE_LIBAV?.trim().toLowerCase() ?? '');
+  if (off) return Promise.reject(new Error('turned off by FRAMEWISE_LIBAV'));
   if (!loading) {
     loading = import('node-av').then((av) => {
       // Library code never prints: FFmpeg's own log goes to debuglog.

@@ -209,7 +209,7 @@ export async function statInput(path: string): Promise<Stats> {
 }
 
 /** Whether `path` is the lossy decoding of a name in its folder that is not valid UTF-8 (as a folder walk lists such a name). */
-async function hasUndecodableName(path: string): Promise<boolean> {
+export async function hasUndecodableName(path: string): Promise<boolean> {
   if (!path.includes('\uFFFD')) return false;
   const names = await readdir(dirname(path), { encoding: 'buffer' }).catch(() => [] as Buffer[]);
   return names.some((bytes) => !isUtf8(bytes) && bytes.toString('utf8') === basename(path));

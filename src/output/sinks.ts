@@ -104,9 +104,10 @@ function writeFailure(path: string, error: unknown, resumable = true): unknown {
 
 /**
  * The complete lines of `path` (a file that does not exist reads as empty), and the byte
- * length `keep` they end at; a torn last line is not cut here.
+ * length `keep` they end at; a torn last line is not cut here. With `quoted` (CSV), a line
+ * ends only at a newline outside double quotes: a path may hold a newline inside its quotes.
  */
-export async function readCompleteLines(path: string): Promise<{ text: string; keep: number; truncatedBytes: number }> {
+export async function readCompleteLines(path: string, quoted = false): Promise<{ text: string; keep: number; truncatedBytes: number }> {
   let buffer: Buffer;
   try {
     buffer = await readFile(path);
@@ -114,8 +115,19 @@ export async function readCompleteLines(path: string): Promise<{ text: string; k
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', keep: 0, truncatedBytes: 0 };
     throw error;
   }
-  const keep = buffer.lastIndexOf(0x0a) + 1;
+  const keep = (quoted ? lastNewlineOutsideQuotes(buffer) : buffer.lastIndexOf(0x0a)) + 1;
   return { text: buffer.subarray(0, keep).toString('utf8'), keep, truncatedBytes: buffer.length - keep };
+}
+
+/** The index of the last `\n` outside double quotes (CSV escapes a quote as `""`, so the count's parity says inside or not), or -1. */
+function lastNewlineOutsideQuotes(buffer: Buffer): number {
+  let inside = false;
+  let last = -1;
+  for (let i = 0; i < buffer.length; i++) {
+    if (buffer[i] === 0x22) inside = !inside;
+    else if (buffer[i] === 0x0a && !inside) last = i;
+  }
+  return last;
 }
 
 /** The units of the complete JSONL records in `text`; a line that does not parse is ignored. */
@@ -200,11 +212,12 @@ async function lineState(path: string, format: LineFormat, options: OutputOpenOp
   }
   if (info.isDirectory()) throw new UsageError(`Output ${path} is a folder; --out needs a file here`);
   const state: LineState = !info.isFile() ? 'device' : info.size === 0 ? 'empty' : 'own';
-  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
+  // A device or pipe (/dev/null) holds no output to lose: it is written to as it is.
   if (state === 'device') {
     if (options.resume) throw new UsageError(`\`--resume\` needs a regular file; ${path} is not one`);
     return state;
   }
+  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
   if (state === 'own') {
     const first = (await readCompleteLines(path)).text.split('\n', 1)[0];
     const marked = await saysOwn(settingsFileFor(path), 'schema', OUTPUT_SCHEMA);
@@ -373,8 +386,14 @@ async function openLines(path: string, format: LineFormat, options: OutputOpenOp
 /** What an output of framewise's already holds, once its settings are checked against `settings`. */
 async function resumeState(path: string, format: LineFormat, settings?: Record<string, unknown>): Promise<{ resume: ResumeState; keep: number }> {
   if (settings) await checkSettings(path, settings);
-  const read = await readCompleteLines(path);
-  return { resume: stateOf(format.units(read.text), read.truncatedBytes), keep: read.keep };
+  const read = await readCompleteLines(path, format.header !== undefined /* a CSV quotes */);
+  let units: Unit[];
+  try {
+    units = format.units(read.text);
+  } catch (error) {
+    throw new UsageError(`Cannot resume ${path}: its rows do not read back (${(error as Error).message}); --force replaces it. Nothing was touched.`);
+  }
+  return { resume: stateOf(units, read.truncatedBytes), keep: read.keep };
 }
 
 /**

@@ -156,16 +156,6 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     this.queue.remove(entry.id).catch(this.onError);
   }
 
-  /** On abort, what had finished is written, as a local run does (a job a worker refused is not). */
-  finished(entry: Entry<I>): Result | undefined {
-    if (!entry.settled) return undefined;
-    try {
-      return this.take(entry);
-    } catch {
-      return undefined;
-    }
-  }
-
   async cleanup(_rest: readonly Entry<I>[], done: boolean): Promise<void> {
     clearInterval(this.ticker);
     clearInterval(this.heartbeat);

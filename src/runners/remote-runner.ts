@@ -13,8 +13,8 @@
  *   is enqueued again. Delivery is at least once; the coordinator writes each result once.
  * - Every wait on Redis is bounded by `timeoutMs`: past it the run ends with a `QueueError`,
  *   after what finished was written, so `--resume` carries on.
- * - On abort, the jobs still waiting are removed, what had finished is yielded, and the run
- *   rejects with the signal's reason.
+ * - On abort, the jobs still waiting are removed, no further result is yielded, and the run
+ *   rejects with the signal's reason (finished jobs stay in Redis for `--resume`).
  */
 import { BackboneRunner } from '../embedding/backbone-runner.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';

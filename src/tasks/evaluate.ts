@@ -225,7 +225,7 @@ function knownEntries(entries: readonly InputEntry[], mode: 'clip' | 'frame', la
     const names = [...unknown].sort();
     throw new UsageError(
       `The dataset has label${names.length > 1 ? 's' : ''} ${names.map((l) => `'${l}'`).join(', ')} that the model does not know ` +
-        `(its labels: ${labels.map((l) => `'${l}'`).join(', ')}); pass --ignore-unknown-labels (ignoreUnknownLabels) to leave those videos out`,
+        `(its labels: ${labels.map((l) => `'${l}'`).join(', ')}); pass \`ignoreUnknownLabels: true\` to leave those videos out`,
     );
   }
   if (kept.length === 0) throw new UsageError('No video of the dataset has a label that the model knows');

@@ -2,7 +2,7 @@
 export { createPipeline, type Pipeline, type EmbedOptions, type EmbedResult, type ClipEmbedding } from './embed.js';
 export { loadClassifier, type Classifier, type ClassifierOptions, type ClassifyOptions, type ClassifyResult, type ClipPrediction, type FramePrediction, type LabelScore } from './classify.js';
 export { train, type TrainOptions, type TrainResult } from './train.js';
-export { evaluate, type EvalOptions, type EvalResult } from './evaluate.js';
+export { evaluate, modelId, type EvalOptions, type EvalResult } from './evaluate.js';
 export { discoverInputs, type InputEntry, type Inputs } from './inputs.js';
 export { resolveOptions, type PipelineOptions } from './options.js';
 // A worker for runs across machines (the queue client loads when it starts).

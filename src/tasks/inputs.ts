@@ -2,10 +2,8 @@
  * The inputs of every task: files, folders and manifests, discovered once, before any
  * backbone loads, so a path that does not exist is a usage error before any work.
  */
-import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { discover } from '../ingest/discover.js';
-import { isUrl } from '../ingest/ffmpeg.js';
 import type { VideoEntry } from '../ingest/types.js';
 import { invalid } from '../validate.js';
 
@@ -24,14 +22,7 @@ export async function discoverInputs(inputs: string | readonly string[], options
   if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || x.length === 0)) {
     throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
   }
-  for (const input of list) {
-    if (isUrl(input)) continue; // read by ffmpeg; a missing one is an ENOENT record
-    try {
-      await stat(input);
-    } catch {
-      throw new UsageError(`Input ${input} does not exist`);
-    }
-  }
+  // discover() refuses a path that does not exist (a URL is read by ffmpeg: a missing one is an ENOENT record).
   const entries: InputEntry[] = await discover(list, options);
   if (entries.length === 0) throw new UsageError(`No videos found in ${list.join(', ')}`);
   return entries;

@@ -57,7 +57,7 @@ describe('output folders', () => {
     expect(existsSync(join(out, 'val.csv'))).toBe(true);
     const again = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/already exists; pass --force/);
+    expect(again.stderr).toMatch(/already exists; pass `--force` to replace it/);
     expect(existsSync(join(out, 'val.csv'))).toBe(true);
     const forced = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3', '--force']);
     expect(forced.code, forced.stderr).toBe(0);
@@ -74,19 +74,21 @@ describe('output folders', () => {
     await writeFile(join(model, 'framewise.json'), '{"format":"framewise-model"}');
     const r = await runCli(['train', fixture('arrow/train.csv'), '--out', model, '--quiet']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/already exists; pass --force/);
+    expect(r.stderr).toMatch(/already exists; pass `--force` to replace it/);
     expect(await readdir(model)).toEqual(['framewise.json']);
   });
 });
 
 describe('usage mistakes', () => {
-  it('no command, or an unknown one: the usage on stderr and exit 2', async () => {
-    for (const args of [[], ['tarin']]) {
-      const r = await runCli(args);
-      expect(r.code).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/Usage:/);
-    }
+  it('no command: the usage on stderr and exit 2; an unknown one: one line with the nearest command', async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/Usage:/);
+    const typo = await runCli(['tarin']);
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toBe('');
+    expect(typo.stderr).toBe('framewise: unknown command `tarin`; did you mean `train`?\nRun `framewise --help` for the usage.\n');
   });
 
   it('a bad option prints one line and where the usage is, not the whole help', async () => {
@@ -101,12 +103,12 @@ describe('usage mistakes', () => {
   it('a size-like option past its bound is refused, naming the option and the bound', async () => {
     const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1000000000']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/positive integer up to 1024 for `frames` but received 1000000000/);
+    expect(r.stderr).toMatch(/positive integer up to 1024 for `--frames` but received 1000000000/);
     const t = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '99999999']);
     expect(t.code).toBe(2);
-    expect(t.stderr).toMatch(/up to 1000000 for `epochs`/);
+    expect(t.stderr).toMatch(/up to 1000000 for `--epochs`/);
     const s = await runCli(['embed', fixture('arrow'), '--out', '-', '--size', '100000']);
-    expect(s.stderr).toMatch(/up to 2048 for `size`/);
+    expect(s.stderr).toMatch(/up to 2048 for `--size`/);
   });
 
   it('a negative number is a value with its range message, not an unknown option', async () => {

@@ -10,20 +10,19 @@ import type { ProgressEvent } from '../../src/index.js';
 const event = (over: Partial<ProgressEvent>): ProgressEvent => ({ ...NOTHING_DONE, videosTotal: 2, etaMs: null, final: false, ...over });
 
 describe('createRenderer (not a TTY)', () => {
-  it('throttles lines to the interval and leaves the final event to the summary', async () => {
+  it('throttles lines to the interval, the first one interval in (no `0/N ... ETA --` line at the start), and leaves the final event to the summary', async () => {
     const stream = new PassThrough();
     let text = '';
     stream.on('data', (c) => (text += c));
     const renderer = createRenderer({ stream: stream as unknown as NodeJS.WriteStream, intervalMs: 50 });
-    renderer.update(event({ elapsedMs: 0 }));
-    renderer.update(event({ elapsedMs: 10 })); // within the interval: dropped
+    renderer.update(event({ elapsedMs: 0 })); // within the first interval: dropped
     await new Promise((r) => setTimeout(r, 60));
     renderer.update(event({ videosDone: 1, elapsedMs: 65_000 }));
+    renderer.update(event({ videosDone: 1, elapsedMs: 65_010 })); // within the interval: dropped
     renderer.update(event({ videosDone: 2, final: true, etaMs: 0 }));
     renderer.done();
     const lines = text.trim().split('\n');
     expect(lines).toEqual([
-      'framewise: 0/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 0s elapsed',
       'framewise: 1/2 videos | 0 clips | 0.00 clips/s | 0.0 frames/s | ETA -- | 1m05s elapsed',
     ]);
   });

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, ROOT, runCli, startCli, waitForLines } from './helpers.js';
 import { tempDir } from '../helpers.js';
+import { modelId } from '../../src/tasks/evaluate.js';
 
 const dir = tempDir('fw-cli-resume-');
 const videos = join(dir, 'videos');
@@ -72,6 +73,9 @@ describe('framewise embed and classify --resume with other settings', () => {
     const model = join(ROOT, 'samples', 'model');
     const first = await runCli(['classify', one, '--model', model, '--out', out, '--no-cache', '--quiet']);
     expect(first.code, first.stderr).toBe(0);
+    // The model's id is the one eval reports show (it was a second id, of framewise.json).
+    const { labels } = JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8')) as { labels: string[] };
+    expect(JSON.parse(readFileSync(`${out}.settings.json`, 'utf8')).model).toBe(await modelId(model, labels));
     const before = readFileSync(out);
     const other = await runCli(['classify', one, '--model', model, '--out', out, '--top-k', '1', '--no-cache', '--resume', '--quiet']);
     expect(other.code).toBe(2);

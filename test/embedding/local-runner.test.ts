@@ -3,6 +3,7 @@
  * records, the cache (a second run decodes nothing and gives identical embeddings), and
  * abort (prompt, no ffmpeg left).
  */
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
@@ -182,9 +183,41 @@ describe('LocalRunner.run()', () => {
     }
     const ms = performance.now() - started;
     expect((caught as Error)?.name).toBe('AbortError');
-    expect(got.length).toBeLessThan(12);
+    expect(got).toHaveLength(1);
     expect(ms).toBeLessThan(60_000);
     expect(liveProcessCount()).toBe(0);
+  });
+
+  it('two names of one file (a symlink farm) are two results, embedded once through the cache', async () => {
+    const cache = new EmbeddingCache(join(dir, 'farm-cache'));
+    const farm = tempDir('fw-farm-');
+    const names = ['a.mp4', 'b.mp4'].map((name) => join(farm, name));
+    for (const name of names) symlinkSync(fixture('arrow/forward/zoom-pal.mp4'), name);
+    const { out, tracker } = await collect(engine(cache, 2), names);
+    expect(out.map((r) => r.path)).toEqual(names);
+    expect(tracker.videosDecoded).toBe(1);
+    expect(tracker.cacheHits).toBe(1);
+    const [a, b] = out as VideoFrames[];
+    expect(Array.from(b.embeddings)).toEqual(Array.from(a.embeddings));
+  });
+
+  it('run() aborted inside the for-await yields no further result, though the cache had the rest at hand', async () => {
+    const cache = new EmbeddingCache(join(dir, 'abort-cache'));
+    const path = fixture('arrow/forward/zoom-pal.mp4');
+    await collect(engine(cache), [path]);
+    // Cache hits finish at once: the window holds finished results when the signal aborts.
+    const many = Array.from({ length: 12 }, () => ({ path }));
+    const controller = new AbortController();
+    const got: string[] = [];
+    const reason = new DOMException('stop', 'AbortError');
+    const run = async (): Promise<void> => {
+      for await (const [item] of engine(cache, 2).run(many, { signal: controller.signal })) {
+        got.push(item.path);
+        if (got.length === 1) controller.abort(reason);
+      }
+    };
+    await expect(run()).rejects.toBe(reason);
+    expect(got).toHaveLength(1);
   });
 
   it('stopping the iteration early (break) stops the work', async () => {

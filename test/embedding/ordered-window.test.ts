@@ -1,6 +1,6 @@
 /**
  * `orderedWindow()` on work whose settling the test controls: results in input order whatever
- * order the work settles in, the window's bound, abort (only what finished, then the reason),
+ * order the work settles in, the window's bound, abort (no further result, then the reason),
  * and cleanup whatever way the run ends.
  */
 import { describe, expect, it } from 'vitest';
@@ -37,7 +37,6 @@ function hooks(size: () => number, more: Partial<WindowHooks<number, Work, strin
     settled: (work) => work.promise,
     take: (work) => work.result!,
     taken: (work) => log.push(`taken ${work.item}`),
-    finished: (work) => work.result,
     cleanup(rest, done) {
       cleanedUp = { rest: rest.map((w) => w.item), done };
     },
@@ -94,17 +93,10 @@ describe('orderedWindow()', () => {
     await run.return(undefined);
   });
 
-  it('on abort gives only the work that finished (by drain() too), in order, then throws the reason', async () => {
+  it('aborted while waiting for the head: no further result, though later work finished; throws the reason', async () => {
     const controller = new AbortController();
     const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve()));
-    let drained: number[] | undefined;
-    const { hooks: h, started, log, cleanup } = hooks(() => 10, {
-      settled: (work) => Promise.race([work.promise, aborted]),
-      drain: async (rest) => {
-        drained = rest.map((w) => w.item);
-        started[2].settle(); // settles while the run lets its work end
-      },
-    }, controller.signal);
+    const { hooks: h, started, log, cleanup } = hooks(() => 10, { settled: (work) => Promise.race([work.promise, aborted]) }, controller.signal);
     const run = orderedWindow([0, 1, 2, 3, 4], h);
     const first = run.next();
     await tick();
@@ -112,18 +104,30 @@ describe('orderedWindow()', () => {
     expect((await first).value).toEqual([0, 'r0']);
     started[4].settle();
     started[3].settle();
+    started[2].settle();
     const second = run.next();
     await tick();
     // The head (1) is still running when the signal aborts.
     const reason = new DOMException('stop', 'AbortError');
     controller.abort(reason);
-    expect((await second).value).toEqual([2, 'r2']);
-    expect(drained).toEqual([1, 2, 3, 4]);
-    expect((await run.next()).value).toEqual([3, 'r3']);
-    expect((await run.next()).value).toEqual([4, 'r4']);
+    await expect(second).rejects.toBe(reason);
+    expect(log.filter((line) => line.startsWith('taken'))).toEqual(['taken 0']);
+    expect(cleanup()).toEqual({ rest: [1, 2, 3, 4], done: false });
+  });
+
+  it('aborted inside the consumer\'s loop body: the next step throws the reason, though the rest had finished', async () => {
+    const controller = new AbortController();
+    const { hooks: h, started, log, cleanup } = hooks(() => 10, {}, controller.signal);
+    const run = orderedWindow([0, 1, 2, 3, 4], h);
+    const first = run.next();
+    await tick();
+    for (const work of started) work.settle();
+    expect((await first).value).toEqual([0, 'r0']);
+    const reason = new DOMException('stop', 'AbortError');
+    controller.abort(reason);
     await expect(run.next()).rejects.toBe(reason);
-    expect(log.filter((line) => line.startsWith('taken'))).toEqual(['taken 0', 'taken 2', 'taken 3', 'taken 4']);
-    expect(cleanup()).toEqual({ rest: [1], done: false });
+    expect(log.filter((line) => line.startsWith('taken'))).toEqual(['taken 0']);
+    expect(cleanup()).toEqual({ rest: [1, 2, 3, 4], done: false });
   });
 
   it('aborted before it starts anything: throws the reason, starts nothing', async () => {

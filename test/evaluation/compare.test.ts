@@ -88,6 +88,9 @@ describe('compareReports()', () => {
     const text = formatComparison(c);
     expect(text).toMatch(/^metric\s+mean\s+lstm\s+Δ lstm$/m);
     expect(text).toMatch(/^top-1 accuracy\s+0\.5000\s+0\.8205\s+\+0\.3205$/m);
+    // Two classes: no report has a top-5 accuracy, so there is no row of dashes for it.
+    expect(c.rows.map((r) => r.metric)).not.toContain('top-5 accuracy');
+    expect(text).not.toMatch(/top-5/);
     expect(text).toMatch(/lstm - mean: accuracy \+0\.3077 on 39 shared videos, 95% CI \[\+0\.\d{4}, \+0\.\d{4}\] \(paired bootstrap, 1000 resamples, seed 0\)/);
     // Same inputs, same numbers.
     expect(await compareReports([join(root, 'mean'), join(root, 'lstm')])).toEqual(c);

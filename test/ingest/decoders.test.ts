@@ -98,8 +98,8 @@ describe('libav and cli decoders agree', () => {
     expect(await createDecoder('auto')).toMatchObject({ name: 'libav', reason: 'auto: libav opened' });
   });
 
-  it('auto falls back to the CLI, saying why, when node-av does not load (FRAMEWISE_LIBAV=off); libav then rejects', async () => {
-    process.env.FRAMEWISE_LIBAV = 'off';
+  it.each(['off', '0', 'false', 'No', 'OFF'])('auto falls back to the CLI, saying why, when node-av does not load (FRAMEWISE_LIBAV=%s); libav then rejects', async (off) => {
+    process.env.FRAMEWISE_LIBAV = off;
     try {
       expect(await createDecoder('auto')).toMatchObject({ name: 'cli', reason: 'auto: node-av did not load (turned off by FRAMEWISE_LIBAV); decoding with the ffmpeg CLI, one process per video' });
       await expect(createDecoder('libav')).rejects.toMatchObject({ code: 'FFMPEG_NOT_FOUND' });

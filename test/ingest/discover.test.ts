@@ -28,13 +28,31 @@ beforeAll(() => {
 });
 
 describe('discover()', () => {
-  it('walks a folder: video extensions only, sorted, hidden skipped, loops and duplicate links survived, labels from class folders', async () => {
+  it('walks a folder: video extensions only, sorted, hidden skipped, loops survived, every linked name kept, labels from class folders', async () => {
     expect(await discover(data)).toEqual([
       { path: join(data, 'cat/a.MOV'), label: 'cat' },
       { path: join(data, 'cat/b.mp4'), label: 'cat' },
+      { path: join(data, 'dog/b-link.mp4'), label: 'dog' },
       { path: join(data, 'dog/deeper/y.mkv'), label: 'dog' },
       { path: join(data, 'dog/z.webm'), label: 'dog' },
       { path: join(data, 'top.mp4') },
+    ]);
+  });
+
+  it('keeps every name of a symlink farm: files and folders linking to one pool file are each an input with their own label', async () => {
+    const farm = join(root, 'farm');
+    mkdirSync(join(root, 'pool'));
+    writeFileSync(join(root, 'pool', 'x.mp4'), 'x');
+    for (const dir of ['cats', 'dogs']) mkdirSync(join(farm, dir), { recursive: true });
+    symlinkSync(join(root, 'pool', 'x.mp4'), join(farm, 'cats', 'a.mp4'));
+    symlinkSync(join(root, 'pool', 'x.mp4'), join(farm, 'dogs', 'b.mp4'));
+    symlinkSync(join(root, 'pool'), join(farm, 'birds')); // a folder reached by a link, once more under another name
+    symlinkSync(join(root, 'pool'), join(farm, 'fish'));
+    expect(await discover(farm)).toEqual([
+      { path: join(farm, 'birds/x.mp4'), label: 'birds' },
+      { path: join(farm, 'cats/a.mp4'), label: 'cats' },
+      { path: join(farm, 'dogs/b.mp4'), label: 'dogs' },
+      { path: join(farm, 'fish/x.mp4'), label: 'fish' },
     ]);
   });
 

@@ -98,6 +98,22 @@ describe('openJsonl()', () => {
 });
 
 describe('openCsv()', () => {
+  it('resumes a CSV torn inside a quoted path that holds a newline: the torn row is cut, the rows before it are done', async () => {
+    const path = join(dir, 'torn-quoted.csv');
+    const first = await openCsv(path, ['path', 'label']);
+    await first.sink.writeLine(csvRow(['dir/two\nlines.mp4', 'forward']));
+    await first.sink.close();
+    const whole = readFileSync(path, 'utf8');
+    appendFileSync(path, '"dir/torn\nna'); // the crash came inside the quotes, just after the newline
+    const second = await openCsv(path, ['path', 'label'], { resume: true });
+    expect(second.resume.records).toBe(1);
+    expect(second.resume.truncatedBytes).toBe(Buffer.byteLength('"dir/torn\nna'));
+    expect(isDone(second.resume.done, { path: 'dir/two\nlines.mp4' })).toBe(true);
+    await second.sink.writeLine(csvRow(['dir/torn\nname.mp4', 'reversed']));
+    await second.sink.close();
+    expect(readFileSync(path, 'utf8')).toBe(`${whole}"dir/torn\nname.mp4",reversed\n`);
+  });
+
   it('quotes fields and resumes from the path column', async () => {
     expect(csvRow(['a,b', 'say "hi"', 1])).toBe('"a,b","say ""hi""",1');
     const path = join(dir, 'out.csv');

@@ -35,6 +35,14 @@ describe('labelAt() without segments', () => {
 });
 
 describe('discoverInputs()', () => {
+  it('takes a file named in bytes that are not UTF-8 (it arrives as its lossy decoding): a BAD_NAME record later, not "does not exist"', async () => {
+    const names = tempDir('fw-inputs-names-');
+    writeFileSync(Buffer.from(`${names}/caf\xe9.mp4`, 'latin1'), 'x');
+    const lossy = join(names, 'caf\uFFFD.mp4');
+    expect(await discoverInputs(lossy)).toEqual([{ path: lossy }]);
+    await expect(discoverInputs(join(names, 'nothere\uFFFD.mp4'))).rejects.toThrow(/does not exist/);
+  });
+
   it('rejects a path that does not exist, before any work', async () => {
     await expect(discoverInputs(join(dir, 'missing'))).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/does not exist/) });
   });

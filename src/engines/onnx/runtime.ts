@@ -70,7 +70,7 @@ export function ortVersion(ort: Ort): string {
 /**
  * Intra-op threads by cores: every core up to 2, then leave a quarter for ffmpeg's decoding
  * (the same split as the tfjs worker pool). With spinning off, one 2-thread session matched
- * two 1-thread sessions on 2 cores (issue 12), so one session is enough.
+ * two 1-thread sessions on 2 cores (docs/performance.md), so one session is enough.
  */
 export function autoIntraOpThreads(cores = availableParallelism()): number {
   return Math.max(1, cores <= 2 ? cores : cores - Math.ceil(cores / 4));
@@ -88,7 +88,7 @@ export interface ThreadPlan {
  * Frames per `session.run` by intra-op threads. onnxruntime-node runs a session on the calling
  * thread, here the main one, so a run holds the event loop, and ffmpeg's pipes wait until it
  * ends. One frame a run was the fastest on 2 cores (`npm run bench:threads`: 1.16x faster
- * than 32 a run), and ORT's per-frame cost is lowest at batch 1 there too (issue 12). Above
+ * than 32 a run), and ORT's per-frame cost is lowest at batch 1 there too (docs/performance.md). Above
  * 2 threads, not measured: 4, so that each thread has more than one frame's worth to share.
  */
 export function autoRunFrames(intraOpThreads: number): number {
@@ -108,7 +108,7 @@ function positiveFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefin
  * `FRAMEWISE_ONNX_RUN_FRAMES`, else by cores; spinning off unless `FRAMEWISE_ONNX_SPINNING=1`.
  * The variables are levers for measuring (`npm run bench:threads`), not settings a user
  * should need: with spinning on, a 2-thread session lost half its throughput whenever ffmpeg
- * held the other core (issue 12).
+ * held the other core (docs/performance.md).
  */
 export function threadPlan(given: { intraOpThreads?: number; runFrames?: number } = {}, env: NodeJS.ProcessEnv = process.env): ThreadPlan {
   const intraOpThreads = given.intraOpThreads ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_THREADS') ?? autoIntraOpThreads();
