@@ -40,6 +40,7 @@ import type { SeekMode } from './decode-plan.js';
 import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
+import { withOpenArgs } from './open-policy.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
@@ -134,7 +135,8 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
   const frames = new RawFrames(info.width, info.height, size, fit);
   const log = new ExtractLog(plan.showinfoBranch, input);
-  const failure = await runKeepingFailure(ffmpeg, plan.args, {
+  // Every input opens with the declared demuxers and protocols only (open-policy.ts).
+  const failure = await runKeepingFailure(ffmpeg, withOpenArgs(plan.args), {
     signal,
     timeoutMs,
     onStdout: (chunk) => frames.push(chunk),

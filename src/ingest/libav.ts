@@ -26,7 +26,8 @@ import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { planDecode, type DecodePlan, type DecodeRun, type PacketEntry, type SeekMode } from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
-import { classifyOpenFailure, fromFfprobe, listFrames, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
+import { isAllowedFormat, openOptions, refusedFormatError } from './open-policy.js';
+import { classifyOpenFailure, fromFfprobe, listFrames, readHead, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
 import type { Fit, ProbeResult } from './types.js';
 
 type Av = typeof NodeAv;
@@ -110,8 +111,19 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
     fmt.freeContext();
   };
   try {
-    const ret = await fmt.openInput(isUrl(path) ? path : `file:${path}`);
+    // Only the declared demuxers and protocols (open-policy.ts).
+    const options = av.Dictionary.fromObject(openOptions(path));
+    let ret: number;
+    try {
+      ret = await fmt.openInput(isUrl(path) ? path : `file:${path}`, null, options);
+    } finally {
+      options.free();
+    }
     if (stopped !== undefined) throw stopped;
+    if (ret === av.AVERROR_EINVAL) {
+      const refused = await refusedFormat(av, path);
+      if (refused) throw refusedFormatError(path, refused);
+    }
     if (ret < 0) throw new OpenError(ret, av.FFmpegError.strerror(ret));
     opened = true;
   } catch (error) {
@@ -126,6 +138,17 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
       return undefined;
     },
   };
+}
+
+/**
+ * The demuxer FFmpeg picks for a local file by its first bytes, when it is one the whitelist
+ * refuses (its open then fails with EINVAL): its name goes into the error.
+ */
+async function refusedFormat(av: Av, path: string): Promise<string | undefined> {
+  if (isUrl(path)) return undefined;
+  const head = await readHead(path, 64 * 1024).catch(() => undefined);
+  const name = head && head.length > 0 ? av.InputFormat.probe(Buffer.from(head), path)?.name : undefined;
+  return name && !isAllowedFormat(name) ? name : undefined;
 }
 
 class OpenError extends Error {
