@@ -37,7 +37,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
+import { createDecoder, decoderRequests, unconvertible, type DecoderRequest } from './decoders.js';
 import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { withOpenArgs } from './open-policy.js';
@@ -149,6 +149,9 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
     throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [info.height, info.width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
   }
   const count = Math.min(frames.images.length, pts.length);
+  // A pixel format the scaler cannot convert (4-bit bgr4): UNSUPPORTED, as libav says, not CORRUPT.
+  const unconverted = count === 0 && failure ? UNCONVERTIBLE.exec(failure.stderr)?.[0] : undefined;
+  if (unconverted) throw unconvertible(path, unconverted, failure);
   const decoded: DecodedFrame[] = [];
   for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames.images[i] });
   const warnings: string[] = [];
@@ -165,6 +168,9 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
     failure: failure?.message,
   });
 }
+
+/** What ffmpeg says when its scaler cannot take a decoded pixel format. */
+const UNCONVERTIBLE = /Impossible to convert between the formats[^\n]*|is not supported as input pixel format[^\n]*/;
 
 /**
  * Runs ffmpeg. An error exit is returned, not thrown: the frames written before it still
