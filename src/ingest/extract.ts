@@ -38,7 +38,7 @@ import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativ
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
 import { createDecoder, decoderRequests, unconvertible, type DecoderRequest } from './decoders.js';
-import { ExtractLog, planExtraction, type ExtractStrategy } from './extract-plan.js';
+import { ExtractLog, planExtraction, videoTimeoutMs, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { withOpenArgs } from './open-policy.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
@@ -51,7 +51,7 @@ export interface ExtractOptions {
   /** `cover`: fill and centre-crop; `contain`: fit inside and pad with black. @default 'cover' */
   fit?: Fit;
   signal?: AbortSignal;
-  /** Kill ffmpeg after this many milliseconds (error code `TIMEOUT`). @default 60000 + 2000 per second of video */
+  /** Kill ffmpeg after this many milliseconds (error code `TIMEOUT`). @default 60000 + 2000 per second of video, at most a day */
   timeoutMs?: number;
   /** The video's probe, when the caller already has it (saves one ffprobe). @default undefined (probe here) */
   probe?: ProbeResult;
@@ -129,7 +129,7 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
 
   const input = ffmpegInput(path);
   const plan = planExtraction(input, plans, info, strategy, threads, seek);
-  const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
+  const timeoutMs = options.timeoutMs ?? videoTimeoutMs(info.duration);
   debug('extract %s: %s, %d targets, mean gap %s s', path, plan.useSeek ? 'seek' : 'decode', plan.targets.length, plan.meanGap.toFixed(2));
 
   // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.

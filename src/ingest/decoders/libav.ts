@@ -16,7 +16,7 @@ export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => v
 export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
-    const [{ decodeLibav, loadLibav, probeLibav }, { searchTargets }, { packClips, resizeFrame }] = await Promise.all([
+    const [{ decodeLibav, loadLibav, probeLibav }, { searchTargets, videoTimeoutMs }, { packClips, resizeFrame }] = await Promise.all([
       import('../libav.js'),
       import('../extract-plan.js'),
       import('../clips.js'),
@@ -36,7 +36,7 @@ export const libav: DecoderEntry = {
         // its frame rate, so the CLI decodes it.
         if (RAW_STREAM.test(info.formatName ?? '')) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
         const { period, targetOf, targets } = searchTargets(plans, info);
-        const timeoutMs = o.timeoutMs ?? 60_000 + 2000 * info.duration;
+        const timeoutMs = o.timeoutMs ?? videoTimeoutMs(info.duration);
         const result = await decodeLibav(path, info, targets, {
           signal: o.signal,
           timeoutMs,
