@@ -24,6 +24,7 @@ import type * as NodeAv from 'node-av';
 import type { CodecContext, FormatContext, Frame, Packet, SoftwareScaleContext, Stream } from 'node-av';
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
+import { onAbort, raceAbort } from '../validate.js';
 import { planDecode, type DecodePlan, type DecodeRun, type PacketEntry, type SeekMode } from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
 import { isAllowedFormat, openOptions, refusedFormatError } from './open-policy.js';
@@ -99,13 +100,12 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
     stopped = reason;
     fmt.interrupt();
   };
-  const onAbort = (): void => stop(signal!.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const offAbort = onAbort(signal, () => stop(signal!.reason));
   const timer = timeoutMs !== undefined ? setTimeout(() => stop(new FfmpegError({ command, exitCode: null, signal: null, stderr: '', timeoutMs }, 'TIMEOUT')), timeoutMs) : undefined;
   timer?.unref?.();
   let opened = false;
   const close = async (): Promise<void> => {
-    signal?.removeEventListener('abort', onAbort);
+    offAbort();
     if (timer) clearTimeout(timer);
     if (opened) await fmt.closeInput();
     fmt.freeContext();
@@ -312,13 +312,7 @@ export function decodeLibav(path: string, info: ProbeResult, targets: readonly n
     decodeErrors: results.flatMap((r) => r.decodeErrors).slice(0, 20),
     failure: results.find((r) => r.failure)?.failure,
   }));
-  const { signal } = options;
-  if (!signal) return work;
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+  return raceAbort(work, options.signal);
 }
 
 /** One decoder's work: stretch after stretch until every target is served. */
