@@ -78,6 +78,8 @@ const MAX_STRETCH_PACKETS = 4096;
 const MAX_STRETCH_BYTES = 64 * 2 ** 20;
 /** Targets at least this far apart on average (seconds) are decoded by two decoders at once. */
 const SPLIT_GAP_S = 10;
+/** A converted frame larger than this is copied out in slices this large, the event loop turning between them. */
+const COPY_SLICE_BYTES = 8 * 2 ** 20;
 /** Synchronous reading yields to the event loop after this long. */
 const YIELD_AFTER_MS = 10;
 const EPS = 1e-6;
@@ -669,7 +671,7 @@ class FrameDecoder implements Disposable {
 
   /** Converts a decoded frame to rgb24 at its coded size, then rotates and resizes it. */
   private async convert(decoded: Frame, pts: number): Promise<void> {
-    const raw = await this.rgb.convert(decoded);
+    const raw = await this.rgb.convert(decoded, this.check);
     const image = this.resize(raw, decoded.width, decoded.height);
     image.catch(() => undefined); // awaited by the caller
     this.frames.push({ pts, image });
@@ -699,7 +701,7 @@ class FrameDecoder implements Disposable {
 }
 
 /** swscale to rgb24 at the coded size; its context is made again when the size or pixel format changes. */
-class RgbConverter {
+export class RgbConverter {
   private readonly rgb: Frame;
   private sws: SoftwareScaleContext | undefined;
   private key = '';
@@ -709,11 +711,33 @@ class RgbConverter {
     this.rgb.alloc();
   }
 
-  async convert(decoded: Frame): Promise<Buffer> {
+  /**
+   * `decoded` as packed rgb24. swscale runs on libuv's pool; the copy out of the frame runs
+   * here, on the main thread, so a large frame is copied in slices with a turn of the event
+   * loop between them (`check` then throws on an abort): one copy of a 12000x12000 frame
+   * (432 MB) held the loop for 0.3-0.7 s, and Ctrl-C for over 2 s.
+   */
+  async convert(decoded: Frame, check: () => void): Promise<Buffer> {
     const key = `${decoded.width}x${decoded.height}/${decoded.format}`;
     if (key !== this.key) this.remake(decoded, key);
     await this.sws!.scaleFrame(this.rgb, decoded);
-    return this.rgb.toBuffer();
+    const { width, height } = decoded;
+    const rowBytes = width * 3;
+    if (rowBytes * height <= COPY_SLICE_BYTES) return this.rgb.toBuffer();
+    const out = Buffer.allocUnsafeSlow(rowBytes * height); // [H, W, 3]
+    const plane = this.rgb.data![0]; // a view of the frame's memory, [H, linesize]: valid while this.rgb is
+    const stride = this.rgb.linesize[0];
+    const rows = Math.max(1, Math.floor(COPY_SLICE_BYTES / rowBytes));
+    for (let y = 0; y < height; y += rows) {
+      if (y > 0) {
+        await new Promise(setImmediate);
+        check();
+      }
+      const end = Math.min(height, y + rows);
+      if (stride === rowBytes) plane.copy(out, y * rowBytes, y * stride, end * stride);
+      else for (let r = y; r < end; r++) plane.copy(out, r * rowBytes, r * stride, r * stride + rowBytes);
+    }
+    return out;
   }
 
   private remake(decoded: Frame, key: string): void {

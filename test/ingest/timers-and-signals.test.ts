@@ -12,6 +12,7 @@ import { extractClips } from '../../src/ingest/extract.js';
 import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
+import { loadLibav, RgbConverter } from '../../src/ingest/libav.js';
 import { LIMITS, onAbort } from '../../src/validate.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
@@ -82,4 +83,52 @@ describe('one signal shared by many decodes (a run at --concurrency 12)', () => 
     }
     expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
   });
+});
+
+describe('a huge frame', () => {
+  // 12000 wide: rows padded in the frame (copied row by row); 4096 wide: rows packed (copied in blocks).
+  it.each([
+    [12000, 12000],
+    [4096, 2304],
+  ])('of %dx%d is converted without holding the event loop (Ctrl-C is seen within one slice), to the right pixels', async (width, height) => {
+    const av = await loadLibav();
+    const yuv = new av.Frame();
+    yuv.alloc();
+    yuv.format = av.AV_PIX_FMT_YUV420P;
+    yuv.width = width;
+    yuv.height = height;
+    expect(yuv.allocBuffer()).toBe(0);
+    const [y, u, v] = yuv.data!;
+    y.fill(81);
+    u.fill(90);
+    v.fill(240); // red
+    for (let row = 0; row < 64; row++) y.fill(210, row * yuv.linesize[0], row * yuv.linesize[0] + width); // a light band on top
+    const converter = new RgbConverter(av);
+    try {
+      let last = performance.now();
+      let worst = 0;
+      const timer = setInterval(() => {
+        worst = Math.max(worst, performance.now() - last);
+        last = performance.now();
+      }, 5);
+      let checks = 0;
+      const rgb = await converter.convert(yuv, () => checks++);
+      clearInterval(timer);
+      worst = Math.max(worst, performance.now() - last);
+      expect(rgb.length).toBe(width * height * 3); // [H, W, 3], packed
+      // The copy turns the loop every 8 MiB and checks for an abort (51 times); one synchronous
+      // copy held it 640-730 ms on 2 busy shared cores (290 ms on idle ones). The bound is loose
+      // for the same reason: other processes may keep the main thread waiting between slices.
+      expect(checks).toBeGreaterThan(2);
+      expect(worst).toBeLessThan(400);
+      const pixel = (x: number, row: number): number[] => [...rgb.subarray((row * width + x) * 3, (row * width + x) * 3 + 3)];
+      expect(pixel(0, 0)).toEqual(pixel(width - 1, 63));
+      expect(pixel(5, 64)).toEqual(pixel(width - 1, height - 1));
+      expect(pixel(5, height - 100)[0]).toBeGreaterThan(200); // red
+      expect(pixel(5, height - 100)[1]).toBeLessThan(40);
+    } finally {
+      converter.free();
+      yuv.free();
+    }
+  }, 30_000);
 });
