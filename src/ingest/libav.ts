@@ -78,8 +78,11 @@ const MAX_STRETCH_PACKETS = 4096;
 const MAX_STRETCH_BYTES = 64 * 2 ** 20;
 /** Targets at least this far apart on average (seconds) are decoded by two decoders at once. */
 const SPLIT_GAP_S = 10;
-/** A converted frame larger than this is copied out in slices this large, the event loop turning between them. */
-const COPY_SLICE_BYTES = 8 * 2 ** 20;
+/**
+ * A converted frame larger than this (beyond 4K) is copied out in slices this large, the
+ * event loop turning between them; one this size is copied in one go (tens of ms).
+ */
+const COPY_SLICE_BYTES = 32 * 2 ** 20;
 /** Synchronous reading yields to the event loop after this long. */
 const YIELD_AFTER_MS = 10;
 const EPS = 1e-6;
