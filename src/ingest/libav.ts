@@ -27,7 +27,7 @@ import { debug } from '../log.js';
 import { onAbort, raceAbort } from '../validate.js';
 import { planDecode, type DecodePlan, type DecodeRun, type PacketEntry, type SeekMode } from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
-import { isAllowedFormat, openOptions, refusedFormatError } from './open-policy.js';
+import { isAllowedFormat, openOptions, refusedFormatError, refusedProtocolError } from './open-policy.js';
 import { classifyOpenFailure, fromFfprobe, listFrames, readHead, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
 import type { Fit, ProbeResult } from './types.js';
 
@@ -126,6 +126,8 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
     }
     if (stopped !== undefined) throw stopped;
     if (ret === av.AVERROR_EINVAL) {
+      // A whitelist refused: a local file's demuxer, or a protocol a URL leads to (FFmpeg's log says which: debuglog).
+      if (isUrl(path)) throw refusedProtocolError(path, undefined);
       const refused = await refusedFormat(av, path);
       if (refused) throw refusedFormatError(path, refused);
     }

@@ -83,6 +83,23 @@ export function refusedFormatIn(log: string): string | undefined {
   return /\[([\w,]+) @ (?:0x)?[0-9a-f]+\] Format not on whitelist/i.exec(log)?.[1];
 }
 
+/** The protocol FFmpeg refused, read from its log ("Protocol 'https' not on whitelist 'http,tcp'!"), if it says so. */
+export function refusedProtocolIn(log: string): string | undefined {
+  return /Protocol '([\w+.-]+)' not on whitelist/.exec(log)?.[1];
+}
+
+/**
+ * The error for a URL that needs a protocol it does not name (an `http://` URL whose server
+ * redirects to `https://`): `NETWORK`, saying which URL to give instead. Where FFmpeg's log
+ * is not at hand (libav), `protocol` is undefined, and the refusal may also have been of a
+ * demuxer (a playlist).
+ */
+export function refusedProtocolError(path: string, protocol: string | undefined, cause?: unknown): IngestError {
+  const what = protocol ? `reading it needs the ${protocol} protocol, which the URL does not name` : 'FFmpeg refused a protocol or a demuxer that reading it needs';
+  const why = 'a URL opens over the protocols it names only (give the https:// URL an http:// one redirects to), and playlists are not opened';
+  return new IngestError('NETWORK', path, `${path}: ${what}: ${why} (docs/ingest.md, "What framewise opens")`, { cause });
+}
+
 /** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
 export const STILL_IMAGE = /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/;
 

@@ -25,7 +25,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
 import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
-import { ffmpegOpenArgs, refusedFormatError, refusedFormatIn, STILL_IMAGE } from './open-policy.js';
+import { ffmpegOpenArgs, refusedFormatError, refusedFormatIn, refusedProtocolError, refusedProtocolIn, STILL_IMAGE } from './open-policy.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
@@ -263,6 +263,8 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
     if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
     const refused = error instanceof FfmpegError ? refusedFormatIn(error.stderr) : undefined;
     if (refused) throw refusedFormatError(path, refused, error);
+    const protocol = error instanceof FfmpegError ? refusedProtocolIn(error.stderr) : undefined;
+    if (protocol) throw refusedProtocolError(path, protocol, error);
     const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
     throw await classifyOpenFailure(path, detail, error);
   }

@@ -4,11 +4,13 @@
  * name other local files are NOT_A_VIDEO; FRAMEWISE_FORMATS widens the list.
  */
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { allowedFormats, allowedProtocols, FORMATS_ENV, isAllowedFormat, openOptions, refusedFormatIn, VIDEO_DEMUXERS, withOpenArgs } from '../../src/ingest/open-policy.js';
+import { allowedFormats, allowedProtocols, FORMATS_ENV, isAllowedFormat, openOptions, refusedFormatIn, refusedProtocolIn, VIDEO_DEMUXERS, withOpenArgs } from '../../src/ingest/open-policy.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import { COUNTER, COUNTER_TS, fixture } from '../fixtures.js';
@@ -66,6 +68,7 @@ describe('the open policy', () => {
   it('reads the refused demuxer from FFmpeg\'s log', () => {
     expect(refusedFormatIn("[tty @ 0x3d007600] Format not on whitelist 'mov,matroska'\nfile:a.txt: Invalid argument")).toBe('tty');
     expect(refusedFormatIn('file:a.txt: Invalid data found when processing input')).toBeUndefined();
+    expect(refusedProtocolIn("[http @ 0x1] Protocol 'https' not on whitelist 'http,tcp'!")).toBe('https');
   });
 
   it(`${FORMATS_ENV} adds demuxers, and a name that is not one is a usage error`, () => {
@@ -89,6 +92,22 @@ describe.each(DECODERS)('what the %s decoder opens', (decoder) => {
     const error = await probe(path, { decoder }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'NOT_A_VIDEO' });
     expect((error as Error).message).toContain(`is ${format}, not a video format`);
+  });
+
+  it('opens a URL over the protocols it names only: an http:// URL redirected to https:// is NETWORK, saying so', async () => {
+    const server = createServer((_, res) => {
+      res.writeHead(302, { Location: 'https://127.0.0.1:9/v.mp4' });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v.mp4`;
+      const error = await probe(url, { decoder, timeoutMs: 10_000 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'NETWORK', path: url });
+      expect((error as Error).message).toMatch(/a URL opens over the protocols it names only/);
+    } finally {
+      server.close();
+    }
   });
 
   it('still opens real videos (MP4, MPEG-TS)', async () => {
