@@ -152,7 +152,6 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
  * refuses (its open then fails with EINVAL): its name goes into the error.
  */
 async function refusedFormat(av: Av, path: string): Promise<string | undefined> {
-  if (isUrl(path)) return undefined;
   const head = await readHead(path, 64 * 1024).catch(() => undefined);
   const name = head && head.length > 0 ? av.InputFormat.probe(Buffer.from(head), path)?.name : undefined;
   return name && !isAllowedFormat(name) ? name : undefined;
