@@ -123,12 +123,54 @@ export function checkSignal(field: string, signal: unknown): AbortSignal | undef
   return signal;
 }
 
+/** The callers `onAbort` holds for a signal, and the one listener the signal has for all of them. */
+const abortCallers = new WeakMap<AbortSignal, { callers: Set<() => void>; fire: () => void }>();
+
+/**
+ * Calls `listener` once when `signal` aborts (never when it is aborted already, as
+ * `addEventListener` would not), and returns the function that removes it, for a `finally`.
+ * However many decodes, inputs and child processes share one signal (a run's, at any
+ * `--concurrency`), the signal holds one 'abort' listener, so Node never warns of a leak.
+ */
+export function onAbort(signal: AbortSignal | undefined, listener: () => void): () => void {
+  if (!signal || signal.aborted) return () => undefined;
+  let entry = abortCallers.get(signal);
+  if (!entry) {
+    const callers = new Set<() => void>();
+    const fire = (): void => {
+      abortCallers.delete(signal);
+      for (const caller of callers) {
+        try {
+          caller();
+        } catch (error) {
+          // As an EventTarget reports a listener's error: the others still run.
+          process.nextTick(() => {
+            throw error;
+          });
+        }
+      }
+    };
+    entry = { callers, fire };
+    abortCallers.set(signal, entry);
+    signal.addEventListener('abort', fire, { once: true });
+  }
+  const { callers, fire } = entry;
+  const caller = (): void => listener();
+  callers.add(caller);
+  return () => {
+    callers.delete(caller);
+    if (callers.size === 0 && abortCallers.get(signal)?.callers === callers) {
+      abortCallers.delete(signal);
+      signal.removeEventListener('abort', fire);
+    }
+  };
+}
+
 /** Rejects with `signal.reason` as soon as it aborts; the listener is removed when `work` settles. */
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    const off = onAbort(signal, () => reject(signal.reason));
+    work.then(resolve, reject).finally(off);
   });
 }

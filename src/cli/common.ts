@@ -23,7 +23,7 @@ export function backboneFlags(command: Command): Command {
     .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
-    .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video)')
+    .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video, at most a day)')
     .option('--redis <url>', 'Across machines: the Redis whose queue `framewise worker`s take the work from (redis://host:6379[/db])')
     .option('--queue <name>', 'With --redis: the queue name (default: framewise)')
     .option('--redis-timeout <seconds>', 'With --redis: how long to wait for an unreachable Redis before failing (default: 60)')

@@ -2,8 +2,8 @@
  * `EmbeddingStore`, and its file implementation, the embedding cache: the frame embeddings
  * of one video under one set of settings, on disk. A key is built from the file's identity (size, mtime and a hash of the first and
  * last 64 KiB), the sampling options (the plan is a pure function of the probe, and the
- * probe of the content, so the options stand for the plan), the frame size and fit, and
- * the backbone id. Entries are written to a temporary file and renamed, and each ends with a
+ * probe of the content, so the options stand for the plan), the frame size and fit, the
+ * backbone id and the decoder. Entries are written to a temporary file and renamed, and each ends with a
  * hash of everything before it (the JSON header with the clips' spans, timestamps and masks,
  * and the embeddings), so a torn, corrupt or edited entry is never read: it counts as a miss.
  */
@@ -59,6 +59,14 @@ export interface CacheKeyParts {
   size: number;
   fit: string;
   backboneId: string;
+  /**
+   * The decoder that decodes the frames (`libav` or `cli`; `auto` where a caller did not
+   * resolve it). Both promise the same exact frames, but until a parity test over the codecs,
+   * containers and samplings proves it, an entry one decoder made is not served to the
+   * other: `--decoder cli`, the fallback the docs give, must not be handed the frames of the
+   * decoder it replaces.
+   */
+  decoder: string;
 }
 
 /** JSON with sorted keys, so equal objects give equal strings. */

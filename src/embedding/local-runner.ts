@@ -249,8 +249,10 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     const identity = await fileIdentity(path);
     const { size, fit } = this.options;
     const seek = this.options.seek ?? 'exact';
-    // Keyframe mode returns other frames; exact frames are the same from either decoder.
-    return cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, ...(seek === 'keyframe' ? { seek } : {}) });
+    // Keyframe mode returns other frames. The decoder is in the key: that both give the same
+    // exact frames is not proven yet (see CacheKeyParts.decoder).
+    const decoder = decoderOf(this.options).name;
+    return cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, decoder, ...(seek === 'keyframe' ? { seek } : {}) });
   }
 
   /** The stored embeddings of `key`, when they have this run's T and D. */

@@ -12,7 +12,7 @@
  * This file is light (the CLI reads it for `--help`): each entry loads its decoder's modules
  * (node-av, sharp) only when it opens.
  */
-import { FramewiseError } from '../errors.js';
+import { FramewiseError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import type { ResolvedExtractOptions } from './extract.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
@@ -49,11 +49,56 @@ const entries = (): Array<[DecoderName, DecoderEntry]> => Object.entries(DECODER
 let auto: Promise<VideoDecoder> | undefined;
 let autoOff: string | undefined;
 
+/** Errors that only a bug in framewise's own code throws: they end the run, with their stack. */
+const BUGS = [TypeError, ReferenceError, SyntaxError, EvalError, URIError];
+
+/**
+ * What a failure while probing or decoding one video is: that video's record, unless it is
+ * framewise's own bug or the run's abort. FFmpeg and node-av fail with plain `Error`s (swscale
+ * with "Failed to create SwsContext" for a pixel format it cannot convert, such as 4-bit
+ * `bgr4`), and a frame too large to allocate with a `RangeError`: each becomes an
+ * `IngestError` (`UNSUPPORTED` for what this FFmpeg cannot convert or hold, else `CORRUPT`),
+ * so the batch goes on and `--resume` passes the video. A `TypeError` and its kind, or any
+ * other `RangeError`, is returned as it is, and the runner ends the run on it.
+ */
+export function asVideoFailure(path: string, error: unknown, signal?: AbortSignal): unknown {
+  if (error instanceof FramewiseError || !(error instanceof Error)) return error;
+  if (signal?.aborted && error === signal.reason) return error;
+  if (error.name === 'AbortError' || error.name === 'TimeoutError') return error;
+  const allocation = /allocat|out of memory|ENOMEM/i.test(error.message);
+  if (BUGS.some((kind) => error instanceof kind) || (error instanceof RangeError && !allocation)) return error;
+  const why = error.message.split('\n')[0];
+  if (/SwsContext|swscale|pixel format/i.test(why)) return unconvertible(path, why, error);
+  if (allocation) return new IngestError('UNSUPPORTED', path, `${path}: a frame of it could not be allocated (${why})`, { cause: error });
+  return new IngestError('CORRUPT', path, `${path}: the decoder failed on it (${why})`, { cause: error });
+}
+
+/** A video whose pixel format FFmpeg's scaler cannot convert to RGB: `UNSUPPORTED`, from either decoder. */
+export function unconvertible(path: string, why: string, cause?: unknown): IngestError {
+  return new IngestError('UNSUPPORTED', path, `${path}: its frames cannot be converted to RGB by this FFmpeg (${why})`, { cause });
+}
+
+/** `decoder` with its failures made per-video (asVideoFailure). */
+function perVideo(decoder: VideoDecoder): VideoDecoder {
+  return {
+    name: decoder.name,
+    reason: decoder.reason,
+    probe: (path, options) =>
+      decoder.probe(path, options).catch((error: unknown) => {
+        throw asVideoFailure(path, error, options.signal);
+      }),
+    decode: (path, plans, options) =>
+      decoder.decode(path, plans, options).catch((error: unknown) => {
+        throw asVideoFailure(path, error, options.signal);
+      }),
+  };
+}
+
 /** The decoder for `request`. A decoder named that cannot open (node-av absent) rejects. */
 export async function createDecoder(request: DecoderRequest = 'auto'): Promise<VideoDecoder> {
   if (request !== 'auto') {
     try {
-      return await DECODERS[request].open('asked for');
+      return perVideo(await DECODERS[request].open('asked for'));
     } catch (error) {
       throw new FramewiseError('FFMPEG_NOT_FOUND', `The ${request} decoder cannot run here (${(error as Error).message.split('\n')[0]}); use --decoder ${entries().find(([name]) => name !== request)?.[0] ?? 'auto'}`, { cause: error });
     }
@@ -66,7 +111,7 @@ export async function createDecoder(request: DecoderRequest = 'auto'): Promise<V
     const refused: string[] = [];
     for (const [name, entry] of entries()) {
       try {
-        return await entry.open(refused.length === 0 ? `auto: ${name} opened` : `auto: ${refused.join('; ')}; decoding with ${entry.help}`);
+        return perVideo(await entry.open(refused.length === 0 ? `auto: ${name} opened` : `auto: ${refused.join('; ')}; decoding with ${entry.help}`));
       } catch (error) {
         refused.push((error as Error).message.split('\n')[0]);
         debug('decoder auto: %s', refused.at(-1));

@@ -5,6 +5,7 @@
  * without ffmpeg (test/ingest/extract-plan.test.ts). The rules are in extract.ts's module
  * comment.
  */
+import { LIMITS } from '../validate.js';
 import type { SeekMode } from './decode-plan.js';
 import type { ClipPlan, ProbeResult } from './types.js';
 
@@ -16,6 +17,15 @@ export const MAX_SEEK_INPUTS = 64;
 export const MAX_SELECT_TERMS = 1500;
 
 export type ExtractStrategy = 'auto' | 'decode' | 'seek';
+
+/**
+ * The default per-video decode timeout: 60 s + 2 s per second of video, at most
+ * `LIMITS.timeoutMs` (a day, the longest `--timeout`). Uncapped, a video longer than about
+ * 12.4 days asked for more than setTimeout's 2^31-1 ms, and Node fired the timer at once.
+ */
+export function videoTimeoutMs(duration: number): number {
+  return Math.min(60_000 + 2000 * duration, LIMITS.timeoutMs);
+}
 
 /** Seconds with six decimals, as ffmpeg is given them and warnings print them. */
 export function fmt(t: number): string {

@@ -40,9 +40,10 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
-import { ExtractLog, landedLate, planExtraction, type ExtractStrategy } from './extract-plan.js';
+import { createDecoder, decoderRequests, unconvertible, type DecoderRequest } from './decoders.js';
+import { ExtractLog, landedLate, planExtraction, videoTimeoutMs, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
+import { withOpenArgs } from './open-policy.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
@@ -53,7 +54,7 @@ export interface ExtractOptions {
   /** `cover`: fill and centre-crop; `contain`: fit inside and pad with black. @default 'cover' */
   fit?: Fit;
   signal?: AbortSignal;
-  /** Kill ffmpeg after this many milliseconds (error code `TIMEOUT`). @default 60000 + 2000 per second of video */
+  /** Kill ffmpeg after this many milliseconds (error code `TIMEOUT`). @default 60000 + 2000 per second of video, at most a day */
   timeoutMs?: number;
   /** The video's probe, when the caller already has it (saves one ffprobe). @default undefined (probe here) */
   probe?: ProbeResult;
@@ -130,7 +131,7 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   signal?.throwIfAborted();
 
   const input = ffmpegInput(path);
-  const timeoutMs = options.timeoutMs ?? 60_000 + 2000 * info.duration;
+  const timeoutMs = options.timeoutMs ?? videoTimeoutMs(info.duration);
   const attempt = async (fromStart: boolean) => {
     const plan = planExtraction(input, plans, info, strategy, threads, seek, fromStart);
     const how = `${plan.useSeek ? 'seek' : 'decode'}${fromStart ? ' from the start' : ''}`;
@@ -138,7 +139,8 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
     // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
     const frames = new RawFrames(info.width, info.height, size, fit);
     const log = new ExtractLog(plan.showinfoBranch, input);
-    const failure = await runKeepingFailure(ffmpeg, plan.args, {
+    // Every input opens with the declared demuxers and protocols only (open-policy.ts).
+    const failure = await runKeepingFailure(ffmpeg, withOpenArgs(plan.args), {
       signal,
       timeoutMs,
       onStdout: (chunk) => frames.push(chunk),
@@ -158,6 +160,9 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
     throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [info.height, info.width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
   }
   const count = Math.min(frames.images.length, pts.length);
+  // A pixel format the scaler cannot convert (4-bit bgr4): UNSUPPORTED, as libav says, not CORRUPT.
+  const unconverted = count === 0 && failure ? UNCONVERTIBLE.exec(failure.stderr)?.[0] : undefined;
+  if (unconverted) throw unconvertible(path, unconverted, failure);
   const decoded: DecodedFrame[] = [];
   for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames.images[i] });
   const warnings: string[] = [];
@@ -174,6 +179,9 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
     failure: failure?.message,
   });
 }
+
+/** What ffmpeg says when its scaler cannot take a decoded pixel format. */
+const UNCONVERTIBLE = /Impossible to convert between the formats[^\n]*|is not supported as input pixel format[^\n]*/;
 
 /**
  * Runs ffmpeg. An error exit is returned, not thrown: the frames written before it still

@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { FfmpegError, FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
+import { onAbort } from '../validate.js';
 
 const require = createRequire(import.meta.url);
 
@@ -192,7 +193,8 @@ class WatchedChild {
   private spawnError: Error | undefined;
   private settled = false;
   private readonly stderrLimit: number;
-  private readonly onAbort = (): void => this.stop({ kind: 'abort', reason: this.options.signal!.reason });
+  /** Removes the abort listener (validate.ts's onAbort: one listener per signal, however many children share it). */
+  private readonly offAbort: () => void;
 
   constructor(
     private readonly child: ChildProcess,
@@ -203,7 +205,7 @@ class WatchedChild {
   ) {
     const { signal, timeoutMs } = options;
     this.stderrLimit = options.stderrLimit ?? 16384;
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.offAbort = onAbort(signal, () => this.stop({ kind: 'abort', reason: signal!.reason }));
     this.timer = timeoutMs !== undefined ? setTimeout(() => this.stop({ kind: 'timeout' }), timeoutMs) : undefined;
     child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr!.setEncoding('utf8');
@@ -257,7 +259,7 @@ class WatchedChild {
     live.delete(this.child);
     if (this.timer) clearTimeout(this.timer);
     if (this.killTimer) clearTimeout(this.killTimer);
-    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.offAbort();
     if (this.options.onStderrLine && this.partial) this.options.onStderrLine(this.partial);
     this.settle(exitCode, exitSignal);
   }

@@ -6,3 +6,4 @@ export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEnt
 export type { SamplerName, SamplingSpan } from './sampling.js';
 export type { DecoderName, DecoderRequest } from './decoders.js';
 export type { SeekMode } from './decode-plan.js';
+export { VIDEO_DEMUXERS, FORMATS_ENV, allowedFormats, allowedProtocols, isAllowedFormat, openOptions, ffmpegOpenArgs, withOpenArgs } from './open-policy.js';

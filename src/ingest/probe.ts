@@ -25,6 +25,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
 import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
+import { ffmpegOpenArgs, refusedFormatError, refusedFormatIn, refusedProtocolError, refusedProtocolIn, STILL_IMAGE } from './open-policy.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
@@ -164,7 +165,7 @@ export function parseFfmpegInfo(stderr: string): FfprobeOutput | undefined {
 /** What ffmpeg says when a URL's server cannot be reached. */
 const NETWORK_FAILURE = /connection refused|connection timed out|connection reset|failed to resolve|name or service not known|temporary failure in name resolution|network is unreachable|no route to host/i;
 
-async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
+export async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
     const buffer = new Uint8Array(bytes);
@@ -237,7 +238,7 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
   try {
     const { stdout } = await runProcess(
       ffprobe,
-      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-i', input],
+      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...ffmpegOpenArgs(input), '-i', input],
       { signal, timeoutMs },
     );
     output = JSON.parse(stdout.toString('utf8')) as FfprobeOutput;
@@ -249,7 +250,7 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
       debug('ffprobe crashed on %s (%s); reading ffmpeg -i instead', path, error.signal);
       try {
         const { ffmpeg } = await checkBinaries();
-        const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-i', input], { signal, timeoutMs, okExitCodes: [0, 1] });
+        const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', ...ffmpegOpenArgs(input), '-i', input], { signal, timeoutMs, okExitCodes: [0, 1] });
         const parsed = parseFfmpegInfo(stderr);
         if (parsed) return fromFfprobe(path, info, parsed);
         error = new FfmpegError({ command: 'ffmpeg -i', exitCode: 1, signal: null, stderr });
@@ -260,6 +261,10 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
     }
     if (signal?.aborted && error === signal.reason) throw error;
     if (error instanceof FfmpegError && error.code === 'TIMEOUT') throw error;
+    const refused = error instanceof FfmpegError ? refusedFormatIn(error.stderr) : undefined;
+    if (refused) throw refusedFormatError(path, refused, error);
+    const protocol = error instanceof FfmpegError ? refusedProtocolIn(error.stderr) : undefined;
+    if (protocol) throw refusedProtocolError(path, protocol, error);
     const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
     throw await classifyOpenFailure(path, detail, error);
   }
@@ -268,7 +273,7 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
   if (raw) {
     const { stdout } = await runProcess(
       ffprobe,
-      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=duration', '-print_format', 'csv=p=0', '-i', input],
+      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=duration', '-print_format', 'csv=p=0', ...ffmpegOpenArgs(input), '-i', input],
       { signal, timeoutMs },
     );
     const durations = stdout.toString('utf8').split('\n').filter((line) => line.trim() !== '').map(Number);
@@ -301,9 +306,6 @@ export function listFrames(path: string, video: FfprobeStream, durations: number
   }
   debug('probe %s: no duration in any header; %d frames listed, %s s', path, durations.length, video.duration ?? 'unknown');
 }
-
-/** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
-const STILL_IMAGE = /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/;
 
 /** The video stream ffprobe found: the first that is not a cover picture. */
 function videoStream(output: FfprobeOutput): FfprobeStream | undefined {

@@ -15,7 +15,7 @@ describe('EmbeddingCache', () => {
 
   it('round-trips an entry and never reads a damaged one', async () => {
     const cache = new EmbeddingCache(join(dir, 'cache'));
-    const key = cacheKey({ identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' });
+    const key = cacheKey({ identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' });
     expect(await cache.get(key)).toBeUndefined();
     await cache.set(key, video);
     const back = await cache.get(key);
@@ -32,7 +32,7 @@ describe('EmbeddingCache', () => {
   it('never serves an entry whose JSON header was edited (spans, timestamps, mask)', async () => {
     const root = join(dir, 'edited');
     const cache = new EmbeddingCache(root);
-    const key = cacheKey({ identity: { size: 5, mtimeMs: 6, headTail: 'e' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' });
+    const key = cacheKey({ identity: { size: 5, mtimeMs: 6, headTail: 'e' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' });
     await cache.set(key, video);
     const folder = join(root, 'embeddings', 'v2', key.slice(0, 2));
     const file = join(folder, readdirSync(folder)[0]);
@@ -49,16 +49,17 @@ describe('EmbeddingCache', () => {
     expect(await cache.get(key)).toBeDefined();
   });
 
-  it('keys change with the sampling, the size and the backbone', () => {
-    const base = { identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b' };
+  it('keys change with the sampling, the size, the backbone and the decoder', () => {
+    const base = { identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' };
     const keys = new Set([
       cacheKey(base),
       cacheKey({ ...base, sampling: { kind: 'uniform', frames: 3 } }),
       cacheKey({ ...base, size: 128 }),
       cacheKey({ ...base, backboneId: 'c' }),
       cacheKey({ ...base, identity: { ...base.identity, mtimeMs: 3 } }),
+      cacheKey({ ...base, decoder: 'cli' }),
     ]);
-    expect(keys.size).toBe(5);
+    expect(keys.size).toBe(6);
     // Key order inside objects does not matter.
     expect(cacheKey({ ...base, sampling: { frames: 2, kind: 'uniform' } })).toBe(cacheKey(base));
   });

@@ -3,11 +3,13 @@
  * records, the cache (a second run decodes nothing and gives identical embeddings), and
  * abort (prompt, no ffmpeg left).
  */
+import { execFileSync } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
-import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
+import type { DecoderRequest } from '../../src/ingest/decoders.js';
+import { liveProcessCount, resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { Sampling } from '../../src/ingest/types.js';
@@ -35,7 +37,7 @@ afterAll(async () => {
 function engine(
   cache?: EmbeddingCache,
   concurrency = 2,
-  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: FrameEmbedder } = {},
+  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: FrameEmbedder; decoder?: DecoderRequest } = {},
 ): LocalRunner {
   return new LocalRunner(more.embedder ?? embedder, more.stages ?? stages, {
     sampling: more.sampling ?? { kind: 'uniform', frames: T },
@@ -48,6 +50,7 @@ function engine(
     inferenceConcurrency: 2,
     timeoutMs: undefined,
     store: cache,
+    ...(more.decoder ? { decoder: more.decoder } : {}),
   }, false /* ownsEmbedder */);
 }
 
@@ -251,5 +254,34 @@ describe('LocalRunner.run()', () => {
     for (let i = 0; i < a.embeddings.length; i++) worst = Math.max(worst, Math.abs(a.embeddings[i] - b.embeddings[i]));
     expect(worst).toBeLessThan(1e-4);
     expect(inParts.tracker.videosDecoded).toBe(1);
+  });
+
+  it("makes a decoder's plain Error (swscale on a 4-bit bgr4 video) that video's record and goes on; framewise's own TypeError ends the run", async () => {
+    const bgr4 = join(dir, 'bgr4.nut');
+    execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1', '-pix_fmt', 'bgr4', '-c:v', 'rawvideo', '-y', bgr4]);
+    const counter = fixture('edge/counter.mp4');
+    for (const decoder of ['libav', 'cli'] as const) {
+      const { out } = await collect(engine(undefined, 2, { decoder }), [bgr4, counter]);
+      expect(out.map((r) => (isErrorRecord(r) ? r.error.code : 'ok'))).toEqual(['UNSUPPORTED', 'ok']);
+      expect((out[0] as ErrorRecord).error.message).toMatch(/cannot be converted to RGB/);
+    }
+    const buggy: IngestStages = {
+      ...stages,
+      extractClips: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'data')")),
+    };
+    await expect(collect(engine(undefined, 2, { stages: buggy }), [counter])).rejects.toThrow(TypeError);
+  });
+
+  it("keys the cache by decoder: a --decoder cli run is not served the libav run's entry", async () => {
+    const cache = new EmbeddingCache(join(dir, 'decoder-cache'));
+    const one = [fixture('edge/counter.mp4')];
+    const libav = await collect(engine(cache, 2, { decoder: 'libav' }), one);
+    expect((libav.out[0] as VideoFrames).decoder).toBe('libav');
+    const cli = await collect(engine(cache, 2, { decoder: 'cli' }), one);
+    expect(cli.tracker.cacheHits).toBe(0);
+    expect((cli.out[0] as VideoFrames).cached).toBe(false);
+    expect((cli.out[0] as VideoFrames).decoder).toBe('cli');
+    const again = await collect(engine(cache, 2, { decoder: 'libav' }), one);
+    expect(again.tracker.cacheHits).toBe(1);
   });
 });

@@ -18,7 +18,7 @@ export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => v
 export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
-    const [{ decodeLibav, loadLibav, probeLibav, StretchOverflow }, { searchTargets }, { packClips, resizeFrame }] = await Promise.all([
+    const [{ decodeLibav, loadLibav, probeLibav, StretchOverflow }, { searchTargets, videoTimeoutMs }, { packClips, resizeFrame }] = await Promise.all([
       import('../libav.js'),
       import('../extract-plan.js'),
       import('../clips.js'),
@@ -41,7 +41,7 @@ export const libav: DecoderEntry = {
         // Keyframe mode: a target per (time, clip span), for the keyframe nearest inside the span.
         const keyed = o.seek === 'keyframe' ? keyframeTargets(plans) : undefined;
         const targets = keyed?.map(([t]) => t) ?? searched;
-        const timeoutMs = o.timeoutMs ?? 60_000 + 2000 * info.duration;
+        const timeoutMs = o.timeoutMs ?? videoTimeoutMs(info.duration);
         const result = await decodeLibav(path, info, targets, {
           signal: o.signal,
           timeoutMs,
