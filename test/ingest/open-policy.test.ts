@@ -48,7 +48,7 @@ describe('the open policy', () => {
     expect(allowedProtocols('/videos/a.mp4')).toEqual(['file']);
     expect(allowedProtocols('http://host/a.mp4')).toEqual(['http', 'tcp']);
     expect(allowedProtocols('HTTPS://host/a.mp4')).toEqual(['https', 'tls', 'tcp']);
-    expect(openOptions('https://host/a.mp4')).toEqual({ format_whitelist: VIDEO_DEMUXERS.join(','), protocol_whitelist: 'https,tls,tcp' });
+    expect(openOptions('https://host/a.mp4')).toEqual({ format_whitelist: VIDEO_DEMUXERS.join(','), protocol_whitelist: 'https,tls,tcp,httpproxy' });
   });
 
   it('keeps playlists, concatenation, filter graphs, text and image sequences off the list', () => {
