@@ -47,7 +47,7 @@ describe('the open policy', () => {
   it('names the protocols an input may use: file for a path, the scheme and what it runs on for a URL', () => {
     expect(allowedProtocols('/videos/a.mp4')).toEqual(['file']);
     expect(allowedProtocols('http://host/a.mp4')).toEqual(['http', 'tcp']);
-    expect(allowedProtocols('HTTPS://host/a.mp4')).toEqual(['https', 'tls', 'tcp']);
+    expect(allowedProtocols('HTTPS://host/a.mp4')).toEqual(['https', 'tls', 'tcp', 'httpproxy']);
     expect(openOptions('https://host/a.mp4')).toEqual({ format_whitelist: VIDEO_DEMUXERS.join(','), protocol_whitelist: 'https,tls,tcp,httpproxy' });
   });
 
