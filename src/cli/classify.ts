@@ -1,7 +1,8 @@
 /**
  * `framewise classify <inputs...> --model <modelDir>`: one prediction per video, as JSONL
- * (default, stdout when no `--out`) or CSV (`--out *.csv`, one row per video). Frames, size
- * and sampling come from the model's framewise.json unless given.
+ * (default, stdout when no `--out`) or CSV (`--out *.csv`, one row per video; per segment for
+ * a frame model), or a frame model's segments as WebVTT or SRT. Frames, size and sampling
+ * come from the model's framewise.json unless given.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
-import { backboneFlags, choicesHelp, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import { backboneFlags, choicesHelp, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, probabilityFlag, samplingFlags, secondsFlag, stringFlag, type Flags } from './common.js';
 import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
@@ -21,6 +22,8 @@ export function register(cli: CAC): void {
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')
+    .option('--threshold <p>', "A video (clip model) or frame (frame model) whose top score is below p is labelled 'unknown' (default: 0)")
+    .option('--min-segment <seconds>', 'Frame models: merge segments shorter than this into their longer neighbour (default: none)')
     .option('--resume', 'Continue an existing output, skipping videos already in it')
     .option('--force', 'Overwrite an existing output');
   samplingFlags(command, 'model');
@@ -28,6 +31,7 @@ export function register(cli: CAC): void {
   command
     .example('framewise classify samples/ --model samples/model')
     .example('framewise classify videos/ --model model/ --out results.csv --aggregate max')
+    .example('framewise classify video.mp4 --model tagger/ --format vtt --out video.vtt --min-segment 1')
     .action((inputs: unknown, flags: Flags) => runClassify(inputList(inputs), flags));
 }
 
@@ -40,6 +44,8 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
+  const threshold = probabilityFlag(flags, 'threshold') ?? 0;
+  const minSegment = secondsFlag(flags, 'minSegment') ?? 0;
 
   const { discoverInputs, loadClassifier, resolveOptions } = await import('../tasks/index.js');
   const { isDone } = await import('../output/sinks.js');
@@ -48,16 +54,19 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const resume = flags.resume === true;
   const force = flags.force === true;
   // What shapes a record: the model (by its framewise.json) and what overrides it; --resume with other values is refused.
-  const model = createHash('sha256').update(await readFile(join(modelDir, 'framewise.json'))).digest('hex').slice(0, 16);
-  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
-  const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
+  const description = await readFile(join(modelDir, 'framewise.json'));
+  const model = createHash('sha256').update(description).digest('hex').slice(0, 16);
+  const mode = (JSON.parse(description.toString('utf8')) as { mode?: string }).mode === 'frame' ? 'frame' : 'clip';
+  const shape = { ...(threshold > 0 ? { threshold } : {}), ...(minSegment > 0 ? { minSegment } : {}) };
+  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, ...shape, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
+  const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)], mode, videos: entries.length } as const;
   const writer = await openWriter('classify', format, out, open);
   return runRecords(
     flags,
     writer,
     (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
-      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, skip: (entry) => isDone(writer.resume.done, entry) })) {
+      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, threshold, minSegment, skip: (entry) => isDone(writer.resume.done, entry) })) {
         await writer.write(r, { labels: classifier.labels, probs: probsWanted });
       }
     },
