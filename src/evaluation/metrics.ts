@@ -382,3 +382,35 @@ export function frameMetrics(videos: readonly FrameSequence[], options: FrameMet
     f1At,
   };
 }
+
+/** One decision scored for `classify --threshold`: its top probability, and whether its top label is right. */
+export interface ScoredDecision {
+  score: number;
+  correct: boolean;
+}
+
+/** What a threshold gives: how much is answered, and how much is right. */
+export interface CoveragePoint {
+  threshold: number;
+  /** The fraction of decisions whose top score is at or above the threshold (the others are `unknown`). */
+  coverage: number;
+  /** The fraction of all decisions answered right: an `unknown` counts as wrong. */
+  accuracy: number;
+  /** The fraction right among those answered; null when none is. */
+  answeredAccuracy: number | null;
+}
+
+/** Coverage and accuracy at `threshold` (a decision is answered when `score >= threshold`). */
+export function coverageAt(decisions: readonly ScoredDecision[], threshold: number): CoveragePoint {
+  let answered = 0;
+  let right = 0;
+  for (const d of decisions) {
+    if (d.score < threshold) continue;
+    answered++;
+    if (d.correct) right++;
+  }
+  return { threshold, coverage: ratio(answered, decisions.length), accuracy: ratio(right, decisions.length), answeredAccuracy: answered > 0 ? right / answered : null };
+}
+
+/** The thresholds `eval --thresholds` prints when given no list. */
+export const DEFAULT_THRESHOLDS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] as const;

@@ -25,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
+import type { ClipMetrics, ConfusionMatrix, CoveragePoint, FrameMetrics } from './metrics.js';
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
 
@@ -59,7 +59,15 @@ export interface MetricsReport {
   counts: { videos: number; evaluated: number; failed: number; ignored: number; clips: number; frames: number };
   failures: ReportFailure[];
   ignored: Array<{ path: string; label: string }>;
-  metrics: { video?: ClipMetrics; clip?: ClipMetrics; frame?: FrameMetrics };
+  metrics: {
+    video?: ClipMetrics;
+    clip?: ClipMetrics;
+    frame?: FrameMetrics;
+    /** With a threshold: how much was answered (videos in clip mode, frames in frame mode), and accuracy with `unknown` wrong. */
+    coverage?: CoveragePoint;
+    /** With `thresholds`: accuracy against coverage at each. */
+    thresholds?: CoveragePoint[];
+  };
   settings: {
     topK: number;
     aggregate: 'mean' | 'max';
@@ -67,6 +75,8 @@ export interface MetricsReport {
     size: number | null;
     sampling: unknown;
     seed: number | null;
+    /** The threshold below which a decision is `unknown`, when one was given. */
+    threshold?: number;
   };
   versions: { framewise: string; tfjs: string | null; backend: { name: string; reason: string } | null };
   timing: { startedAt: string; wallMs: number; [stage: string]: number | string };
@@ -256,7 +266,23 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
       : report.mode === 'frame' && frame
         ? frameSections(frame, predictions)
         : [];
-  return [...headerLines(report), ...body, ...leftOutSections(report), ...runSection(report)].join('\n');
+  return [...headerLines(report), ...body, ...coverageSection(report), ...leftOutSections(report), ...runSection(report)].join('\n');
+}
+
+/** `## Coverage`: with a threshold or thresholds, how much is answered and how much is right. */
+function coverageSection(report: MetricsReport): string[] {
+  const { coverage, thresholds } = report.metrics;
+  const points = [...(coverage ? [coverage] : []), ...(thresholds ?? [])];
+  if (points.length === 0) return [];
+  const unit = report.mode === 'clip' ? 'videos' : 'frames';
+  return [
+    '## Coverage',
+    '',
+    `Below a threshold a ${unit === 'videos' ? 'video' : 'frame'} is \`unknown\`, which counts as wrong. Coverage is the share of ${unit} at or above it.`,
+    '',
+    table(['threshold', 'coverage', 'accuracy', 'accuracy of the answered'], points.map((p) => [String(p.threshold), pct(p.coverage), pct(p.accuracy), pct(p.answeredAccuracy)])),
+    '',
+  ];
 }
 
 /** The title, and what was evaluated with what. */

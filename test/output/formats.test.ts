@@ -80,7 +80,7 @@ describe('OUTPUT_FORMATS, the one list of formats', () => {
       },
     };
     try {
-      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'paths']);
+      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt', 'paths']);
       expect(choicesHelp(formatsOf('classify'))).toMatch(/\| paths \(the paths, one per line\)$/);
       expect(chooseFormat('classify', 'out.paths')).toBe('paths');
       expect(() => chooseFormat('embed', 'out.paths')).toThrow(/names a paths file, which embed does not write/);
