@@ -3,6 +3,7 @@ import {
   calibration,
   clipMetrics,
   confusionMatrix,
+  coverageAt,
   editScore,
   frameMetrics,
   levenshtein,
@@ -201,5 +202,24 @@ describe('segments, edit score and F1@k', () => {
   it('frameMetrics() gives a perfect score to a perfect tagging', () => {
     const m = frameMetrics([{ truth: [A, A, B, C], pred: [A, A, B, C] }], { labels: abc });
     expect(m).toMatchObject({ frameAccuracy: 1, edit: 1, macroF1: 1, f1At: { '0.1': 1, '0.25': 1, '0.5': 1 } });
+  });
+});
+
+describe('coverageAt()', () => {
+  // Ten decisions by hand: score, and whether the top label is right.
+  const table = [
+    [0.95, true], [0.9, true], [0.85, false], [0.8, true], [0.7, true],
+    [0.65, false], [0.6, true], [0.55, false], [0.5, true], [0.4, false],
+  ].map(([score, correct]) => ({ score: score as number, correct: correct as boolean }));
+
+  it.each([
+    // threshold, answered (score >= threshold), right among them
+    [0, 10, 6],
+    [0.6, 7, 5],
+    [0.8, 4, 3],
+    [0.85, 3, 2],
+    [0.96, 0, 0],
+  ])('at %s answers %i of 10, %i right: unknown counts as wrong', (threshold, answered, right) => {
+    expect(coverageAt(table, threshold)).toEqual({ threshold, coverage: answered / 10, accuracy: right / 10, answeredAccuracy: answered ? right / answered : null });
   });
 });
