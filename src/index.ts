@@ -61,7 +61,7 @@ export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
 export type { BackendInfo, BackendName } from './tfjs/backend.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
-export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
+export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison, majorityLabel, segmentsFromFrames, timeShares, coverageAt, UNKNOWN_LABEL } from './evaluation/index.js';
 export type {
   ClipMetrics,
   FrameMetrics,
@@ -80,6 +80,11 @@ export type {
   WrittenSplit,
   Comparison,
   CompareOptions,
+  ScoredSegment,
+  TimelineFrame,
+  TimelineOptions,
+  CoveragePoint,
+  ScoredDecision,
 } from './evaluation/index.js';
 export type { ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
 export type { WriteReportOptions, ReportFailure } from './evaluation/report.js';
@@ -87,4 +92,4 @@ export type { ClassSplitCounts } from './evaluation/split.js';
 export type { BootstrapResult } from './evaluation/compare.js';
 
 // Output: the records the CLI writes, for library users who write their own files.
-export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow } from './output/index.js';
+export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow, segmentCsvRows, webvttText, srtText } from './output/index.js';

@@ -97,7 +97,7 @@ function runScore(run: Run, frames: readonly TimelineFrame[], labels: readonly s
 }
 
 /** Each label's share of the timeline's time, largest first (ties: the label seen first). */
-export function timeShares(segments: readonly ScoredSegment[]): Array<{ label: string; score: number }> {
+export function timeShares(segments: ReadonlyArray<{ start: number; end: number; label: string }>): Array<{ label: string; score: number }> {
   const total = segments.reduce((s, seg) => s + (seg.end - seg.start), 0);
   const byLabel = new Map<string, number>();
   for (const seg of segments) byLabel.set(seg.label, (byLabel.get(seg.label) ?? 0) + (seg.end - seg.start));

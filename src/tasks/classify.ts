@@ -17,7 +17,6 @@ import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
 export type { LabelScore, ScoredSegment };
-export { UNKNOWN_LABEL };
 
 /** Options of `loadClassifier()`. Frames, size and sampling default to the model's. */
 export interface ClassifierOptions extends Omit<PipelineOptions, 'backbone'> {

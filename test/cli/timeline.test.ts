@@ -146,3 +146,20 @@ describe('eval --threshold and --thresholds', () => {
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/## Coverage/);
   });
 });
+
+describe('framewise split of a frame dataset', () => {
+  it('splits videos whole by majority label, prints seconds per label and part, and is the same for the same seed', async () => {
+    const run = (out: string) => runCli(['split', join(dir, 'train.jsonl'), '--out', join(dir, out), '--test', '0.5', '--seed', '4']);
+    const r = await run('split-a');
+    expect(r.code, r.stderr).toBe(0);
+    // Two videos of each majority (t1, t3 day; t2, t4 night): one of each goes to test.
+    expect(r.stdout).toMatch(/^day\s+\d+\.\ds\s+0\.0s\s+\d+\.\ds$/m);
+    expect(r.stdout).toMatch(/videos whole, stratified by majority label: 2 train, 0 val, 2 test/);
+    expect((await run('split-b')).code).toBe(0);
+    for (const part of ['train.jsonl', 'test.jsonl']) expect(readFileSync(join(dir, 'split-a', part), 'utf8')).toBe(readFileSync(join(dir, 'split-b', part), 'utf8'));
+    const summary = JSON.parse(readFileSync(join(dir, 'split-a', 'split.json'), 'utf8'));
+    expect(summary.schema).toBe('framewise.split/1');
+    const seconds = summary.seconds as Record<string, { train: number; test: number }>;
+    expect(seconds.day.train + seconds.day.test + seconds.night.train + seconds.night.test).toBeCloseTo(16, 6); // four 4 s videos
+  });
+});

@@ -31,7 +31,7 @@ describe('chooseFormat()', () => {
 
   it('lists per command exactly the formats that have a writer for it', () => {
     expect(Object.keys(formatsOf('embed'))).toEqual(['jsonl', 'npy']);
-    expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv']);
+    expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt']);
     for (const entry of Object.values(OUTPUT_FORMATS)) expect(entry.help.length).toBeGreaterThan(0);
   });
 });
