@@ -8,7 +8,7 @@ export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, Model
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
 // Tasks: embed, classify, train, evaluate.
-export { createPipeline, loadClassifier, train, evaluate, discoverInputs } from './tasks/index.js';
+export { createPipeline, loadClassifier, train, evaluate, discoverInputs, datasetInfo } from './tasks/index.js';
 export type {
   Pipeline,
   PipelineOptions,
@@ -28,6 +28,8 @@ export type {
   EvalResult,
   InputEntry,
   Inputs,
+  DatasetInfo,
+  DatasetInfoOptions,
 } from './tasks/index.js';
 
 // Embedding: results, progress, the store, backbone specs.

@@ -9,3 +9,4 @@ export { resolveOptions, type PipelineOptions } from './options.js';
 export { startWorker, type WorkerHandle, type WorkerOptions, type WorkerStats } from '../runners/index.js';
 // Whether a file is an ONNX model framewise exported (`export --force` replaces only those).
 export { isFramewiseOnnx } from '../model/export-onnx.js';
+export { datasetInfo, type DatasetInfo, type DatasetInfoOptions } from './info.js';
