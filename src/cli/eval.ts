@@ -19,7 +19,7 @@ export function register(cli: CAC): void {
   const command = cli
     .command('eval <dataset>', 'Evaluate a model on a labelled dataset (folder per class, CSV or JSONL manifest)')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
-    .option('--out <dir>', 'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png')
+    .option('--out <dir>', 'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png, pr.png, reliability.png')
     .option('--top-k <k>', 'k of top-k accuracy (default: 5; reported when there are more than k classes)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--json', 'Print metrics.json on stdout instead of the table')

@@ -39,7 +39,7 @@ const require = createRequire(import.meta.url);
 
 /** Options of `evaluate()`. Frames, size and sampling default to the model's. */
 export interface EvalOptions extends ClassifierOptions {
-  /** Report folder for metrics.json, predictions.jsonl, report.md and confusion.png, written whole. @default no files */
+  /** Report folder for metrics.json, predictions.jsonl, report.md, confusion.png, pr.png and reliability.png, written whole. @default no files */
   out?: string;
   /** Replace an existing `out` (only a report folder framewise wrote, or an empty one). @default false */
   force?: boolean;
@@ -214,7 +214,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
     report.timing.wallMs = Math.round(performance.now() - t0);
-    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal }) : undefined;
+    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal, samples: tally.samples }) : undefined;
     return { report, predictions: tally.predictions, ...(files ? { files } : {}) };
   } finally {
     await classifier.close();
@@ -323,6 +323,7 @@ class EvalTally {
   private readonly videoSamples: ScoredSample[] = [];
   private readonly clipSamples: ScoredSample[] = [];
   private readonly sequences: FrameSequence[] = [];
+  private readonly frameSamples: ScoredSample[] = [];
 
   constructor(
     private readonly mode: 'clip' | 'frame',
@@ -341,6 +342,11 @@ class EvalTally {
     this.clips += r.clips.length;
     if (this.mode === 'clip') this.addClips(r, trueLabel);
     else this.addFrames(entry, r, trueLabel);
+  }
+
+  /** The samples behind the confusion matrix, for the report's curves: videos (clip mode) or frames (frame mode). */
+  get samples(): readonly ScoredSample[] {
+    return this.mode === 'clip' ? this.videoSamples : this.frameSamples;
   }
 
   /** Videos with a result. */
@@ -390,6 +396,7 @@ class EvalTally {
     const truth = truthLabels.map((l) => labels.indexOf(l));
     this.sequences.push({ truth, pred });
     pred.forEach((p, i) => this.decisions.push({ score: fr[i].score, correct: p === truth[i] }));
+    fr.forEach((f, i) => this.frameSamples.push({ truth: truth[i], probs: f.probs }));
     this.predictions.push({
       path: r.path,
       trueLabel,

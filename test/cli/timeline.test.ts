@@ -143,7 +143,12 @@ describe('eval --threshold and --thresholds', () => {
     expect(frames).toBeGreaterThan(30);
     expect(r.stdout).toMatch(/^threshold 1: coverage 0\.0000, accuracy 0\.0000 \(unknown counted wrong\)/m);
     expect(r.stdout).toMatch(/^threshold\s+coverage\s+accuracy\s+answered accuracy$/m);
-    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/## Coverage/);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/## Coverage/);
+    // The curves, drawn from the frames, beside confusion.png.
+    expect(md).toContain('![precision-recall per class](pr.png)');
+    expect(md).toContain('![reliability diagram](reliability.png)');
+    for (const png of ['confusion.png', 'pr.png', 'reliability.png']) expect(readFileSync(join(out, png)).subarray(1, 4).toString()).toBe('PNG');
   });
 });
 

@@ -4,6 +4,7 @@ import {
   clipMetrics,
   confusionMatrix,
   coverageAt,
+  precisionRecall,
   editScore,
   frameMetrics,
   levenshtein,
@@ -221,5 +222,33 @@ describe('coverageAt()', () => {
     [0.96, 0, 0],
   ])('at %s answers %i of 10, %i right: unknown counts as wrong', (threshold, answered, right) => {
     expect(coverageAt(table, threshold)).toEqual({ threshold, coverage: answered / 10, accuracy: right / 10, answeredAccuracy: answered ? right / answered : null });
+  });
+});
+
+describe('precisionRecall()', () => {
+  it('gives each class its one-vs-rest curve and average precision, worked out by hand', () => {
+    // Class a's scores, highest first: 0.9 (a), 0.8 (b), 0.7 (a), 0.6 (b).
+    const samples = [
+      { truth: A, probs: [0.9, 0.1, 0] },
+      { truth: B, probs: [0.8, 0.2, 0] },
+      { truth: A, probs: [0.7, 0.3, 0] },
+      { truth: B, probs: [0.6, 0.4, 0] },
+    ];
+    const [a, , c] = precisionRecall(samples, abc);
+    expect(a.points).toEqual([
+      { recall: 0.5, precision: 1 },
+      { recall: 0.5, precision: 0.5 },
+      { recall: 1, precision: 2 / 3 },
+      { recall: 1, precision: 0.5 },
+    ]);
+    expect(a.ap).toBeCloseTo(0.5 * 1 + 0.5 * (2 / 3), 12);
+    expect(a.positives).toBe(2);
+    expect(c).toMatchObject({ positives: 0, ap: null });
+  });
+
+  it('takes tied scores together', () => {
+    const [a] = precisionRecall([{ truth: A, probs: [0.5, 0.5] }, { truth: B, probs: [0.5, 0.5] }], ['a', 'b']);
+    expect(a.points).toEqual([{ recall: 1, precision: 0.5 }]);
+    expect(a.ap).toBe(0.5);
   });
 });
