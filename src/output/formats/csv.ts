@@ -13,8 +13,15 @@ export const csv: OutputFormatEntry = {
       const { CLASSIFY_CSV_HEADER, classifyCsvRow, SEGMENTS_CSV_HEADER, segmentCsvRows } = await import('../records.js');
       if (options.mode === 'frame') {
         const { sink, resume } = await openCsv(out, SEGMENTS_CSV_HEADER, options);
-        // A video's rows go out in one write, as one record.
-        return { resume, write: async (result) => { const rows = segmentCsvRows(result); if (rows.length > 0) await sink.writeLine(rows.join('\n')); }, close: () => sink.close() };
+        return {
+          resume,
+          // A video's rows go out in one write, as one record.
+          async write(result) {
+            const rows = segmentCsvRows(result);
+            if (rows.length > 0) await sink.writeLine(rows.join('\n'));
+          },
+          close: () => sink.close(),
+        };
       }
       const { sink, resume } = await openCsv(out, CLASSIFY_CSV_HEADER, options);
       return { resume, write: (result) => sink.writeLine(classifyCsvRow(result)), close: () => sink.close() };
