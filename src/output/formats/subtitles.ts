@@ -22,10 +22,8 @@ export interface SubtitleKind {
   body: (result: ClassifyResult) => Promise<string>;
 }
 
-/** The file name of a video's subtitles in a folder: its own name, with the span for a manifest row. */
-export function subtitleName(path: string, span: { start?: number; end?: number }, extension: string): string {
-  const base = path.split(/[\\/]/).pop() ?? 'video';
-  const stem = (base.includes('.') ? base.slice(0, base.lastIndexOf('.')) : base).replace(/[^\w.-]+/g, '_').slice(0, 80) || 'video';
+/** The file name of a video's subtitles in a folder: its own name (`stem`), with the span for a manifest row. */
+function subtitleName(stem: string, span: { start?: number; end?: number }, extension: string): string {
   const spanPart = span.start === undefined && span.end === undefined ? '' : `_${span.start ?? 0}-${span.end ?? 'end'}`;
   return `${stem}${spanPart}${extension}`;
 }
@@ -46,6 +44,7 @@ export function subtitleWriter(kind: SubtitleKind): OpenWriter<ClassifyResult> {
       return { resume, write: async (result) => (isErrorRecord(result) ? undefined : sink.writeLine(await kind.body(result))), close: () => sink.close() };
     }
     const { openFolder } = await import('../sinks.js');
+    const { fileStem, npyNameFor } = await import('../npy.js');
     const { sink, resume } = await openFolder(out, { ...options, settings: { ...options.settings, format: kind.name } });
     // Two videos of one name (from two folders) get the second a hash of its path.
     const taken = new Set<string>();
@@ -53,11 +52,8 @@ export function subtitleWriter(kind: SubtitleKind): OpenWriter<ClassifyResult> {
       resume,
       async write(result) {
         if (isErrorRecord(result)) return sink.writeLine(JSON.stringify(result));
-        let name = subtitleName(result.path, spanOf(result), kind.extension);
-        if (taken.has(name)) {
-          const { npyNameFor } = await import('../npy.js');
-          name = npyNameFor(result.path, spanOf(result)).replace(/\.npy$/, kind.extension);
-        }
+        let name = subtitleName(fileStem(result.path), spanOf(result), kind.extension);
+        if (taken.has(name)) name = npyNameFor(result.path, spanOf(result), kind.extension);
         taken.add(name);
         await sink.writeFile(name, Buffer.from(`${kind.header ? `${kind.header}\n` : ''}${await kind.body(result)}`));
         await sink.writeLine(JSON.stringify({ path: result.path, ...spanOf(result), file: name, label: result.label, segments: result.segments?.length ?? 0 }));
