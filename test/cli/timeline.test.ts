@@ -16,6 +16,8 @@ import { assertBuilt, jsonl, runCli } from './helpers.js';
 
 const dir = tempDir('fw-cli-timeline-');
 let models: { tagger: string; clipper: string };
+/** What the first test's classify gave for dusk.mp4, which the subtitle tests read back. */
+let duskSegments: Array<{ start: number; end: number; label: string }>;
 /** Held-out videos: the first scene covers less time in one, more in the other. */
 const HELD: Array<[string, TwoScenes]> = [
   ['dusk.mp4', { first: 'day', second: 'night', switchAt: 1.7, duration: 5 }],
@@ -67,6 +69,7 @@ describe('classify with a frame model', () => {
       expect(rec.score).toBeCloseTo((longer.end - longer.start) / rec.segments[1].end, 5);
     });
     expect(records.map((x) => x.label)).toEqual(['night', 'night']);
+    duskSegments = records[0].segments;
   });
 
   it('--format csv writes one row per segment; --threshold 1 makes every frame unknown', async () => {
@@ -86,7 +89,7 @@ describe('classify with a frame model', () => {
   });
 
   it('--format vtt and srt write a file that ffmpeg reads back, cue by segment', async () => {
-    const segments = jsonl<{ segments: Array<{ start: number; end: number; label: string }> }>((await classify([join(dir, 'dusk.mp4')])).stdout)[0].segments;
+    const segments = duskSegments;
     for (const format of ['vtt', 'srt']) {
       const out = join(dir, `dusk.${format}`);
       const r = await classify([join(dir, 'dusk.mp4'), '--out', out]); // the extension picks the format
@@ -127,6 +130,16 @@ describe('mode mismatches (exit 2)', () => {
     const vtt = await runCli(['classify', join(dir, 'dusk.mp4'), '--model', models.clipper, '--out', join(dir, 'clip.vtt'), '--no-cache']);
     expect(vtt.code).toBe(2);
     expect(vtt.stderr).toMatch(/`--format vtt` writes a frame model's segments, and this is a clip model/);
+  });
+});
+
+describe('--threshold with a clip model', () => {
+  it('classify labels a video below it unknown, and eval counts it wrong in the coverage', async () => {
+    const r = await runCli(['classify', join(dir, 'dusk.mp4'), '--model', models.clipper, '--threshold', '1', '--no-cache', '--quiet']);
+    expect(jsonl<{ label: string; score: number }>(r.stdout)[0]).toMatchObject({ label: 'unknown', score: expect.any(Number) });
+    const e = await runCli(['eval', join(dir, 'train.csv'), '--model', models.clipper, '--threshold', '1', '--json', '--no-cache', '--quiet']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout).metrics.coverage).toEqual({ threshold: 1, coverage: 0, accuracy: 0, answeredAccuracy: null });
   });
 });
 
