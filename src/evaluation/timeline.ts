@@ -10,7 +10,8 @@
  *   `unknown`, of each frame's top probability).
  * - `minSegment` merges the shortest run below it into its longer neighbour (the earlier one on
  *   a tie), joins neighbours that now share a label, and repeats: the result does not depend
- *   on the order runs are visited in, and a video of one run keeps it whatever its length.
+ *   on the order runs are visited in, and a video of one run keeps it whatever its length. A
+ *   run of no time (two frames at one time, from overlapping windows) is always merged.
  */
 import { segmentsOf } from './metrics.js';
 
@@ -64,7 +65,8 @@ export function segmentsFromFrames(frames: readonly TimelineFrame[], options: Ti
   }));
   runs[0].start = Math.min(options.start, runs[0].start);
   runs[runs.length - 1].end = Math.max(options.end, runs[runs.length - 1].end);
-  mergeShortRuns(runs, options.minSegment ?? 0);
+  // A run of no time (overlapping windows sample one time twice) is always merged away.
+  mergeShortRuns(runs, Math.max(options.minSegment ?? 0, Number.EPSILON));
   return runs.map((run) => ({ start: run.start, end: run.end, label: run.label, score: runScore(run, frames, options.labels) }));
 }
 

@@ -30,6 +30,12 @@ describe('segmentsFromFrames()', () => {
     expect(segmentsFromFrames(frames, { labels, start: 0, end: 6, minSegment: 100 }).map((s) => s.label)).toEqual(['b']);
   });
 
+  it('merges a run of no time (one time sampled twice by overlapping windows) into its neighbour', () => {
+    // b at 1 s then a at 1 s again: b's run would be [1, 1).
+    const frames = [frame(0, 0.9), frame(1, 0.3), frame(1, 0.8), frame(2, 0.7)];
+    expect(segmentsFromFrames(frames, { labels, start: 0, end: 3 }).map((s) => [s.start, s.end, s.label])).toEqual([[0, 3, 'a']]);
+  });
+
   it("an `unknown` run's score is the mean of its frames' top scores", () => {
     const frames = [frame(0, 0.9), frame(1, 0.55, 'unknown'), frame(2, 0.4, 'unknown')];
     expect(segmentsFromFrames(frames, { labels, start: 0, end: 3 })[1]).toEqual({ start: 1, end: 3, label: 'unknown', score: expect.closeTo(0.575, 9) });
