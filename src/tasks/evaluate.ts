@@ -136,6 +136,13 @@ function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
   throw new UsageError(`${entry.path} has neither a label nor segments: evaluate a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`);
 }
 
+/** A UsageError when the dataset is labelled for the other mode (see `modeMismatch`). */
+function checkMode(entries: readonly InputEntry[], mode: 'clip' | 'frame'): void {
+  const framed = (e: InputEntry): boolean => e.segments !== undefined && e.segments.length > 0;
+  if (mode === 'frame' && !entries.some(framed)) throw modeMismatch('frame');
+  if (mode === 'clip' && entries.some((e) => framed(e) && e.label === undefined)) throw modeMismatch('clip');
+}
+
 /**
  * The UsageError for a model given the other mode's dataset: a frame model and clip labels
  * only, or a clip model and frame labels (segments) without a clip label.
@@ -170,14 +177,16 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   const entries = await discoverInputs(inputs, { signal });
   const { loadClassifier } = await import('./classify.js');
   const { headBackend } = await import('../model/head-backend.js');
+  // The model's mode against the dataset's labels, before the backbone loads.
+  const { readModelInfo } = await import('../model/model-files.js');
+  checkMode(entries, (await readModelInfo(modelDir)).mode);
   const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, threshold: _t, thresholds: _ts, onProgress, ...classifierOptions } = options;
   const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
   try {
     const { mode } = classifier;
     const labels = [...classifier.labels];
-    // The mode, then unknown labels, are checked before any decode.
-    if (mode === 'frame' && !entries.some((e) => e.segments && e.segments.length > 0)) throw modeMismatch('frame');
+    // Unknown labels are checked before any decode.
     const { kept, ignored } = knownEntries(entries, mode, labels, o.ignoreUnknownLabels);
     const datasetSection = await describeDataset(inputs, entries, mode);
 
