@@ -17,7 +17,7 @@ export function register(cli: CAC): void {
   const command = cli
     .command('classify <...inputs>', 'Label videos (files, folders, manifests, URLs) with a trained model')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
-    .option('--out [path]', 'results.jsonl, results.csv, or - for stdout (default: -)')
+    .option('--out [path]', 'results.jsonl, results.csv, video.vtt, a folder (vtt or srt of several videos), or - for stdout (default: -)')
     .option('--format <format>', `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`)
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')

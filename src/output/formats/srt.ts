@@ -3,7 +3,7 @@ import type { OutputFormatEntry } from './entry.js';
 import { subtitleWriter } from './subtitles.js';
 
 export const srt: OutputFormatEntry = {
-  help: 'frame models: SubRip cues, one per segment (a file for one video, else a folder)',
+  help: 'frame models: SubRip, a cue per segment; a file for one video, else a folder',
   extension: '.srt',
   writers: {
     classify: subtitleWriter({

@@ -3,7 +3,7 @@ import type { OutputFormatEntry } from './entry.js';
 import { subtitleWriter } from './subtitles.js';
 
 export const vtt: OutputFormatEntry = {
-  help: 'frame models: WebVTT cues, one per segment (a file for one video, else a folder)',
+  help: 'frame models: WebVTT, a cue per segment; a file for one video, else a folder',
   extension: '.vtt',
   writers: {
     classify: subtitleWriter({
