@@ -86,6 +86,10 @@ describe('classify with a frame model', () => {
     const unknown = jsonl<{ label: string; segments: Array<{ label: string }> }>((await classify([join(dir, 'dusk.mp4'), '--threshold', '1'])).stdout)[0];
     expect(unknown.label).toBe('unknown');
     expect(unknown.segments.map((s) => s.label)).toEqual(['unknown']);
+    // --min-segment 2: dusk's day (about 1.75 s) joins the night that follows it.
+    const merged = jsonl<{ label: string; segments: Array<{ start: number; end: number; label: string }> }>((await classify([join(dir, 'dusk.mp4'), '--min-segment', '2'])).stdout)[0];
+    expect(merged.segments.map((s) => [s.start, s.label])).toEqual([[0, 'night']]);
+    expect(merged.segments[0].end).toBeCloseTo(5, 1);
   });
 
   it('--format vtt and srt write a file that ffmpeg reads back, cue by segment', async () => {
