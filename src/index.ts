@@ -8,7 +8,7 @@ export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, Model
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
 // Tasks: embed, classify, train, evaluate.
-export { createPipeline, loadClassifier, train, evaluate, discoverInputs, datasetInfo } from './tasks/index.js';
+export { createPipeline, loadClassifier, train, evaluate, discoverInputs } from './tasks/index.js';
 export type {
   Pipeline,
   PipelineOptions,
@@ -28,8 +28,6 @@ export type {
   EvalResult,
   InputEntry,
   Inputs,
-  DatasetInfo,
-  DatasetInfoOptions,
 } from './tasks/index.js';
 
 // Embedding: results, progress, the store, backbone specs.
@@ -63,7 +61,7 @@ export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
 export type { BackendInfo, BackendName } from './tfjs/backend.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
-export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison, majorityLabel, segmentsFromFrames, timeShares, coverageAt, UNKNOWN_LABEL } from './evaluation/index.js';
+export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
 export type {
   ClipMetrics,
   FrameMetrics,
@@ -83,10 +81,7 @@ export type {
   Comparison,
   CompareOptions,
   ScoredSegment,
-  TimelineFrame,
-  TimelineOptions,
   CoveragePoint,
-  ScoredDecision,
 } from './evaluation/index.js';
 export type { ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
 export type { WriteReportOptions, ReportFailure } from './evaluation/report.js';
@@ -94,4 +89,4 @@ export type { ClassSplitCounts } from './evaluation/split.js';
 export type { BootstrapResult } from './evaluation/compare.js';
 
 // Output: the records the CLI writes, for library users who write their own files.
-export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow, segmentCsvRows, webvttText, srtText } from './output/index.js';
+export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow } from './output/index.js';

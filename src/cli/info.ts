@@ -11,7 +11,8 @@
 import { stat } from 'node:fs/promises';
 import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
-import type { DatasetInfo, InputEntry } from '../index.js';
+import type { InputEntry } from '../index.js';
+import type { DatasetInfo } from '../tasks/index.js';
 import { choicesHelp, inputList, intFlag, stringFlag, type Flags } from './common.js';
 import { DECODERS, samplingForms } from '../tasks/options.js';
 
@@ -36,7 +37,7 @@ async function runInfoCommand(inputs: string[], flags: Flags): Promise<number> {
 }
 
 async function runDatasetInfo(entries: InputEntry[], flags: Flags): Promise<number> {
-  const { datasetInfo } = await import('../index.js');
+  const { datasetInfo } = await import('../tasks/index.js');
   const decoder = stringFlag(flags, 'decoder') as 'auto' | 'libav' | 'cli' | undefined;
   const info = await datasetInfo(entries, { concurrency: intFlag(flags, 'concurrency') ?? 2, ...(decoder ? { decoder } : {}) });
   process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatDatasetInfo(info));

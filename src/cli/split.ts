@@ -38,7 +38,8 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const val = fraction(flags, 'val', 0);
   const seed = intFlag(flags, 'seed', 0) ?? 0;
   await using _lock = await checkOutputDir(out, OUTPUT_DIRS.split, { force: flags.force === true });
-  const { discoverInputs, majorityLabel, splitDataset, writeSplit } = await import('../index.js');
+  const { discoverInputs, splitDataset, writeSplit } = await import('../index.js');
+  const { majorityLabel } = await import('../tasks/index.js');
   const entries = await discoverInputs(dataset);
   const frames = entries.some((e) => e.segments && e.segments.length > 0);
   // A frame dataset's videos are split whole, each in the class of its majority label.
