@@ -66,7 +66,7 @@ export const OUTPUT_DIRS = {
   model: { what: 'model folder', marker: 'framewise.json', field: 'format', value: 'framewise-model' },
   report: { what: 'report folder', marker: 'metrics.json', field: 'schema', value: 'framewise.metrics/1' },
   split: { what: 'split folder', marker: 'split.json', field: 'schema', value: 'framewise.split/1' },
-  npy: { what: 'npy folder', marker: 'index.jsonl.settings.json', field: 'schema', value: OUTPUT_SCHEMA },
+  npy: { what: 'npy, vtt or srt folder', marker: 'index.jsonl.settings.json', field: 'schema', value: OUTPUT_SCHEMA },
   tfjs: { what: 'tfjs model folder', marker: 'model.json', field: 'format', value: 'layers-model' },
 } as const satisfies Record<string, OwnedDir>;
 

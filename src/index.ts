@@ -80,6 +80,8 @@ export type {
   WrittenSplit,
   Comparison,
   CompareOptions,
+  ScoredSegment,
+  CoveragePoint,
 } from './evaluation/index.js';
 export type { ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
 export type { WriteReportOptions, ReportFailure } from './evaluation/report.js';

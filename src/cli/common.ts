@@ -158,6 +158,26 @@ export function listFlag(flags: Flags, name: string): string[] {
   return words.map(String);
 }
 
+/** A flag in seconds (0 allowed); a UsageError naming the flag unless it is a non-negative number. */
+export function secondsFlag(flags: Flags, name: string): number | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  const word = flagWord(name, value);
+  const seconds = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
+  if (!Number.isFinite(seconds)) throw new UsageError(`Expected a number of seconds >= 0 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+  return seconds;
+}
+
+/** A probability flag in [0, 1]; a UsageError naming the flag otherwise. */
+export function probabilityFlag(flags: Flags, name: string): number | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  const word = flagWord(name, value);
+  const p = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
+  if (!(p >= 0 && p <= 1)) throw new UsageError(`Expected a probability >= 0 and <= 1 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+  return p;
+}
+
 /** `--redis`, `--queue`, `--redis-timeout`: where a run across machines sends its work. */
 export function remoteFlags(flags: Flags): RemoteSettings | undefined {
   const redis = stringFlag(flags, 'redis');

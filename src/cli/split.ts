@@ -1,6 +1,7 @@
 /**
  * `framewise split <dataset> --out <dir> --test 0.2 [--val 0.1] --seed N`: stratified, stable
- * train/val/test manifests (CSV `path,label`, paths relative to the manifest). See
+ * train/val/test manifests (CSV `path,label`, paths relative to the manifest; for a frame
+ * dataset, JSONL with the segments, videos whole, stratified by majority label). See
  * src/evaluation/split.ts for how videos are assigned.
  */
 import { stat } from 'node:fs/promises';
@@ -38,23 +39,51 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const seed = intFlag(flags, 'seed', 0) ?? 0;
   await using _lock = await checkOutputDir(out, OUTPUT_DIRS.split, { force: flags.force === true });
   const { discoverInputs, splitDataset, writeSplit } = await import('../index.js');
+  const { majorityLabel } = await import('../tasks/index.js');
   const entries = await discoverInputs(dataset);
-  const unlabelled = entries.filter((e) => e.label === undefined);
+  const frames = entries.some((e) => e.segments && e.segments.length > 0);
+  // A frame dataset's videos are split whole, each in the class of its majority label.
+  const labelOf = (e: (typeof entries)[number]): string | undefined => (frames ? majorityLabel(e.segments ?? []) : e.label);
+  const unlabelled = entries.filter((e) => labelOf(e) === undefined);
   if (unlabelled.length > 0) {
-    throw new UsageError(`${unlabelled.length} video(s) have no label, e.g. ${unlabelled[0].path}: split a folder-per-class tree or a manifest with labels`);
+    const what = frames ? 'no segments' : 'no label';
+    throw new UsageError(`${unlabelled.length} video(s) have ${what}, e.g. ${unlabelled[0].path}: split a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`);
   }
   const s = await stat(dataset);
   const root = s.isDirectory() ? resolve(dataset) : dirname(resolve(dataset));
   const split = splitDataset(
-    entries.map((e) => ({ path: e.path, label: e.label! })),
+    entries.map((e) => ({ path: e.path, label: labelOf(e)!, ...(frames ? { segments: e.segments ?? [] } : {}) })),
     { test, val, seed, root },
   );
   const written = await writeSplit(split, { out });
-  const rows = [['class', 'train', 'val', 'test'], ...Object.entries(split.counts).map(([label, c]) => [label, String(c.train), String(c.val), String(c.test)])];
-  rows.push(['total', String(split.train.length), String(split.val.length), String(split.test.length)]);
+  const rows = split.seconds ? secondsRows(split.seconds) : countRows(split.counts, split);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   const files = [written.files.train, written.files.val, written.files.test].filter(Boolean).join(', ');
-  process.stdout.write(`${lines.join('\n')}\nwrote ${files} (seed ${seed})\n`);
+  const how = split.seconds ? `videos whole, stratified by majority label: ${split.train.length} train, ${split.val.length} val, ${split.test.length} test\n` : '';
+  process.stdout.write(`${lines.join('\n')}\n${how}wrote ${files} (seed ${seed})\n`);
   return 0;
+}
+
+type Counts = Record<string, { train: number; val: number; test: number }>;
+type Parts = { train: unknown[]; val: unknown[]; test: unknown[] };
+
+/** Videos per class and part, and the totals. */
+function countRows(counts: Counts, split: Parts): string[][] {
+  const rows = [['class', 'train', 'val', 'test'], ...Object.entries(counts).map(([label, c]) => [label, String(c.train), String(c.val), String(c.test)])];
+  rows.push(['total', String(split.train.length), String(split.val.length), String(split.test.length)]);
+  return rows;
+}
+
+/** A frame dataset's seconds per label and part, and the totals. */
+function secondsRows(seconds: Counts): string[][] {
+  const s = (x: number): string => `${x.toFixed(1)}s`;
+  const total = { train: 0, val: 0, test: 0 };
+  const rows = [['label', 'train', 'val', 'test']];
+  for (const [label, c] of Object.entries(seconds)) {
+    rows.push([label, s(c.train), s(c.val), s(c.test)]);
+    for (const part of ['train', 'val', 'test'] as const) total[part] += c[part];
+  }
+  rows.push(['total', s(total.train), s(total.val), s(total.test)]);
+  return rows;
 }

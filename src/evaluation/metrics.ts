@@ -382,3 +382,70 @@ export function frameMetrics(videos: readonly FrameSequence[], options: FrameMet
     f1At,
   };
 }
+
+/** One decision scored for `classify --threshold`: its top probability, and whether its top label is right. */
+export interface ScoredDecision {
+  score: number;
+  correct: boolean;
+}
+
+/** What a threshold gives: how much is answered, and how much is right. */
+export interface CoveragePoint {
+  threshold: number;
+  /** The fraction of decisions whose top score is at or above the threshold (the others are `unknown`). */
+  coverage: number;
+  /** The fraction of all decisions answered right: an `unknown` counts as wrong. */
+  accuracy: number;
+  /** The fraction right among those answered; null when none is. */
+  answeredAccuracy: number | null;
+}
+
+/** Coverage and accuracy at `threshold` (a decision is answered when `score >= threshold`). */
+export function coverageAt(decisions: readonly ScoredDecision[], threshold: number): CoveragePoint {
+  let answered = 0;
+  let right = 0;
+  for (const d of decisions) {
+    if (d.score < threshold) continue;
+    answered++;
+    if (d.correct) right++;
+  }
+  return { threshold, coverage: ratio(answered, decisions.length), accuracy: ratio(right, decisions.length), answeredAccuracy: answered > 0 ? right / answered : null };
+}
+
+/** The thresholds `eval --thresholds` prints when given no list. */
+export const DEFAULT_THRESHOLDS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] as const;
+
+/** One class's precision-recall curve, one-vs-rest: the class's probability ranks the samples. */
+export interface PrCurve {
+  label: string;
+  /** Samples of the class. */
+  positives: number;
+  /** Average precision: the sum over recall steps of (R_n - R_{n-1}) P_n; null without positives. */
+  ap: number | null;
+  /** (recall, precision) after each distinct score, highest score first. */
+  points: Array<{ recall: number; precision: number }>;
+}
+
+/** Precision-recall per class (in `labels` order); samples with equal scores enter together. */
+export function precisionRecall(samples: readonly ScoredSample[], labels: readonly string[]): PrCurve[] {
+  return labels.map((label, c) => {
+    const ranked = samples.map((s) => ({ score: s.probs[c], positive: s.truth === c })).sort((a, b) => b.score - a.score);
+    const positives = ranked.filter((r) => r.positive).length;
+    const points: PrCurve['points'] = [];
+    let tp = 0;
+    let fp = 0;
+    let ap = 0;
+    let lastRecall = 0;
+    for (let i = 0; i < ranked.length; i++) {
+      if (ranked[i].positive) tp++;
+      else fp++;
+      if (i + 1 < ranked.length && ranked[i + 1].score === ranked[i].score) continue;
+      const recall = ratio(tp, positives);
+      const precision = tp / (tp + fp);
+      ap += (recall - lastRecall) * precision;
+      lastRecall = recall;
+      points.push({ recall, precision });
+    }
+    return { label, positives, ap: positives > 0 ? ap : null, points };
+  });
+}

@@ -25,7 +25,10 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
+import { calibration, precisionRecall, type ClipMetrics, type ConfusionMatrix, type CoveragePoint, type FrameMetrics, type ScoredSample } from './metrics.js';
+import { escapeXml, prSvg, reliabilitySvg, shortLabel } from './plots.js';
+
+export { shortLabel };
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
 
@@ -59,7 +62,15 @@ export interface MetricsReport {
   counts: { videos: number; evaluated: number; failed: number; ignored: number; clips: number; frames: number };
   failures: ReportFailure[];
   ignored: Array<{ path: string; label: string }>;
-  metrics: { video?: ClipMetrics; clip?: ClipMetrics; frame?: FrameMetrics };
+  metrics: {
+    video?: ClipMetrics;
+    clip?: ClipMetrics;
+    frame?: FrameMetrics;
+    /** With a threshold: how much was answered (videos in clip mode, frames in frame mode), and accuracy with `unknown` wrong. */
+    coverage?: CoveragePoint;
+    /** With `thresholds`: accuracy against coverage at each. */
+    thresholds?: CoveragePoint[];
+  };
   settings: {
     topK: number;
     aggregate: 'mean' | 'max';
@@ -67,6 +78,8 @@ export interface MetricsReport {
     size: number | null;
     sampling: unknown;
     seed: number | null;
+    /** The threshold below which a decision is `unknown`, when one was given. */
+    threshold?: number;
   };
   versions: { framewise: string; tfjs: string | null; backend: { name: string; reason: string } | null };
   timing: { startedAt: string; wallMs: number; [stage: string]: number | string };
@@ -112,19 +125,6 @@ export function worstConfusedPairs(confusion: ConfusionMatrix, limit = 10): Arra
 
 // ---------------------------------------------------------------------------------------------
 // confusion.png
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
-
-const MAX_LABEL_CHARS = 28;
-
-/** Long labels lose their middle, not their end: class names often differ only in a suffix. */
-export function shortLabel(label: string): string {
-  if (label.length <= MAX_LABEL_CHARS) return label;
-  const head = Math.ceil((MAX_LABEL_CHARS - 1) / 2);
-  return `${label.slice(0, head)}…${label.slice(label.length - (MAX_LABEL_CHARS - 1 - head))}`;
-}
 
 /** Where everything goes; exported so tests can check the PNG's size. */
 export interface ConfusionLayout {
@@ -224,9 +224,14 @@ export function confusionSvg(confusion: ConfusionMatrix, options: { title?: stri
 
 /** The heat-map rendered to PNG by sharp (librsvg). */
 export async function confusionPng(confusion: ConfusionMatrix, options: { title?: string; signal?: AbortSignal } = {}): Promise<Buffer> {
-  checkSignal('signal', options.signal);
+  return svgPng(confusionSvg(confusion, options), checkSignal('signal', options.signal));
+}
+
+/** An SVG made PNG by sharp (loaded when first drawn). */
+async function svgPng(svg: string, signal?: AbortSignal): Promise<Buffer> {
+  signal?.throwIfAborted();
   const { default: sharp } = await import('sharp');
-  return sharp(Buffer.from(confusionSvg(confusion, options)), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
+  return sharp(Buffer.from(svg), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +253,7 @@ function perClassTable(m: ClipMetrics | FrameMetrics): string {
 }
 
 /** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
-export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[]): string {
+export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[], plots: { pr?: boolean; reliability?: boolean } = {}): string {
   const { video, clip, frame } = report.metrics;
   const body =
     report.mode === 'clip' && video && clip
@@ -256,11 +261,27 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
       : report.mode === 'frame' && frame
         ? frameSections(frame, predictions)
         : [];
-  return [...headerLines(report), ...body, ...leftOutSections(report), ...runSection(report)].join('\n');
+  return [...headerLines(report, plots), ...body, ...coverageSection(report), ...leftOutSections(report), ...runSection(report)].join('\n');
+}
+
+/** `## Coverage`: with a threshold or thresholds, how much is answered and how much is right. */
+function coverageSection(report: MetricsReport): string[] {
+  const { coverage, thresholds } = report.metrics;
+  const points = [...(coverage ? [coverage] : []), ...(thresholds ?? [])];
+  if (points.length === 0) return [];
+  const unit = report.mode === 'clip' ? 'videos' : 'frames';
+  return [
+    '## Coverage',
+    '',
+    `Below a threshold a ${unit === 'videos' ? 'video' : 'frame'} is \`unknown\`, which counts as wrong. Coverage is the share of ${unit} at or above it.`,
+    '',
+    table(['threshold', 'coverage', 'accuracy', 'accuracy of the answered'], points.map((p) => [String(p.threshold), pct(p.coverage), pct(p.accuracy), pct(p.answeredAccuracy)])),
+    '',
+  ];
 }
 
 /** The title, and what was evaluated with what. */
-function headerLines(report: MetricsReport): string[] {
+function headerLines(report: MetricsReport, plots: { pr?: boolean; reliability?: boolean }): string[] {
   const { model, dataset, counts, versions } = report;
   return [
     '# Evaluation report',
@@ -276,6 +297,8 @@ function headerLines(report: MetricsReport): string[] {
     '',
     '![confusion matrix](confusion.png)',
     '',
+    ...(plots.pr ? ['![precision-recall per class](pr.png)', ''] : []),
+    ...(plots.reliability ? ['![reliability diagram](reliability.png)', ''] : []),
   ];
 }
 
@@ -379,6 +402,12 @@ function runSection(report: MetricsReport): string[] {
 
 export interface WriteReportOptions {
   signal?: AbortSignal;
+  /**
+   * The scored samples behind the confusion matrix (videos in clip mode, frames in frame
+   * mode): with them, `pr.png` and `reliability.png` are drawn from these.
+   * @default none: no pr.png; reliability.png from the video-level calibration bins, when there are some
+   */
+  samples?: readonly ScoredSample[];
 }
 
 export interface WrittenReport {
@@ -386,6 +415,9 @@ export interface WrittenReport {
   predictions: string;
   markdown: string;
   confusion: string;
+  /** Set when it was drawn (see `WriteReportOptions.samples`). */
+  pr?: string;
+  reliability?: string;
 }
 
 /** Writes the four files of a report folder, the folder as a whole atomically (see `replaceDir`). */
@@ -393,12 +425,20 @@ export async function writeReport(dir: string, report: MetricsReport, prediction
   nonEmptyString('dir', dir);
   if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA) throw invalid('report.schema', `'${METRICS_SCHEMA}'`, (report as { schema?: unknown })?.schema);
   const signal = checkSignal('signal', options.signal);
-  const names = { metrics: 'metrics.json', predictions: 'predictions.jsonl', markdown: 'report.md', confusion: 'confusion.png' } as const;
+  const names = { metrics: 'metrics.json', predictions: 'predictions.jsonl', markdown: 'report.md', confusion: 'confusion.png', pr: 'pr.png', reliability: 'reliability.png' } as const;
+  const samples = options.samples;
+  const unit = report.mode === 'clip' ? 'videos' : 'frames';
+  const pr = samples && samples.length > 0 ? precisionRecall(samples, report.model.labels) : undefined;
+  const cal = samples && samples.length > 0 ? calibration(samples) : report.metrics.video ? { ece: report.metrics.video.ece, bins: report.metrics.video.calibration } : undefined;
+  const plots = { pr: pr !== undefined, reliability: cal !== undefined };
   await replaceDir(dir, OUTPUT_DIRS.report, async (tmp) => {
     await writeFile(join(tmp, names.metrics), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(tmp, names.predictions), predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions));
+    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions, plots));
     signal?.throwIfAborted();
+    const png = (svg: string): Promise<Buffer> => svgPng(svg, signal);
+    if (pr) await writeFile(join(tmp, names.pr), await png(prSvg(pr, { title: `Precision-recall (${unit}, one-vs-rest)` })));
+    if (cal) await writeFile(join(tmp, names.reliability), await png(reliabilitySvg(cal.bins, cal.ece, { title: `Reliability (${unit}, ECE ${cal.ece.toFixed(3)})` })));
     const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
     if (confusion) {
       const title = report.mode === 'clip' ? `Confusion matrix (videos, n=${report.metrics.video!.count})` : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
@@ -411,5 +451,7 @@ export async function writeReport(dir: string, report: MetricsReport, prediction
     predictions: resolve(dir, names.predictions),
     markdown: resolve(dir, names.markdown),
     confusion: resolve(dir, names.confusion),
+    ...(plots.pr ? { pr: resolve(dir, names.pr) } : {}),
+    ...(plots.reliability ? { reliability: resolve(dir, names.reliability) } : {}),
   };
 }

@@ -14,17 +14,33 @@
  * So the same seed gives the same split on any machine, the class proportions hold in every
  * part, and adding a video to a class moves at most one existing video of that class across
  * each boundary (its rank shifts by at most one), instead of reshuffling everything.
+ *
+ * A frame dataset (videos with `segments`) is split the same way, videos whole: a video's
+ * class is its majority label, the label covering the most of its time. Not its label set:
+ * with k labels there are up to 2^k - 1 sets, most of them held by a video or two, and a class
+ * of one video never reaches test, so rare combinations would all train; a set also says
+ * nothing of how long each label lasts. Majority labels keep few, large classes, so each
+ * label's time is shared out near the fractions. The split then counts seconds per label and
+ * part, and the manifests are JSONL with the segments.
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { csvText, OUTPUT_DIRS, replaceDir } from '../fs.js';
+import type { Segment } from '../ingest/types.js';
+import { timeShares } from './timeline.js';
 import { checkSignal, conflict, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange } from '../validate.js';
 
-/** One video with its class label. */
+/** One video with its class label (for a frame dataset, its majority label) and, for a frame dataset, its segments. */
 export interface LabelledVideo {
   path: string;
   label: string;
+  segments?: Segment[];
+}
+
+/** The label covering the most of `segments`' time (the earliest on a tie); undefined without segments. */
+export function majorityLabel(segments: readonly Segment[]): string | undefined {
+  return timeShares(segments)[0]?.label;
 }
 
 export interface SplitOptions {
@@ -53,6 +69,8 @@ export interface DatasetSplit {
   test: LabelledVideo[];
   /** Per class (sorted by label): how many videos went where. */
   counts: Record<string, ClassSplitCounts>;
+  /** Frame datasets: per label (sorted), the seconds of its segments in each part. */
+  seconds?: Record<string, ClassSplitCounts>;
   seed: number;
   fractions: { test: number; val: number };
 }
@@ -135,18 +153,37 @@ export function splitDataset(videos: readonly LabelledVideo[], options?: SplitOp
   split.train.sort(order);
   split.val.sort(order);
   split.test.sort(order);
+  if (videos.some((v) => v.segments)) split.seconds = secondsPerLabel(split);
   return split;
 }
 
-/** A `path,label` CSV whose paths are relative to the manifest's folder (POSIX separators). */
+function secondsPerLabel(split: DatasetSplit): Record<string, ClassSplitCounts> {
+  const out: Record<string, ClassSplitCounts> = {};
+  for (const part of ['train', 'val', 'test'] as const) {
+    for (const v of split[part]) {
+      for (const s of v.segments ?? []) {
+        out[s.label] ??= { train: 0, val: 0, test: 0 };
+        out[s.label][part] += s.end - s.start;
+      }
+    }
+  }
+  const round = (x: number): number => Math.round(x * 1000) / 1000;
+  return Object.fromEntries(Object.keys(out).sort().map((l) => [l, { train: round(out[l].train), val: round(out[l].val), test: round(out[l].test) }]));
+}
+
+/**
+ * A `path,label` CSV whose paths are relative to the manifest's folder (POSIX separators); for
+ * a frame dataset (`segments`), JSONL rows `{path, segments}`.
+ */
 export function manifestText(file: string, videos: readonly LabelledVideo[]): string {
   const base = dirname(resolve(file));
-  const rows = videos.map((v) => [relative(base, isAbsolute(v.path) ? v.path : resolve(v.path)).split(sep).join('/'), v.label]);
-  return csvText([['path', 'label'], ...rows]);
+  const rel = (v: LabelledVideo): string => relative(base, isAbsolute(v.path) ? v.path : resolve(v.path)).split(sep).join('/');
+  if (videos.some((v) => v.segments)) return videos.map((v) => `${JSON.stringify({ path: rel(v), segments: v.segments ?? [] })}\n`).join('');
+  return csvText([['path', 'label'], ...videos.map((v) => [rel(v), v.label])]);
 }
 
 export interface WriteSplitOptions {
-  /** Folder for `train.csv`, `val.csv` (when there is a val part), `test.csv` and `split.json`. */
+  /** Folder for `train.csv`, `val.csv` (when there is a val part), `test.csv` (`.jsonl` for a frame dataset) and `split.json`. */
   out: string;
   signal?: AbortSignal;
 }
@@ -164,14 +201,17 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
   if (!isPlainObject(options)) throw invalid('options', 'an object', options);
   const out = nonEmptyString('out', options.out);
   const signal = checkSignal('signal', options.signal);
-  const files: WrittenSplit['files'] = { train: join(out, 'train.csv'), test: join(out, 'test.csv'), summary: join(out, 'split.json') };
-  if (split.fractions.val > 0) files.val = join(out, 'val.csv');
+  const ext = split.seconds ? 'jsonl' : 'csv';
+  const files: WrittenSplit['files'] = { train: join(out, `train.${ext}`), test: join(out, `test.${ext}`), summary: join(out, 'split.json') };
+  if (split.fractions.val > 0) files.val = join(out, `val.${ext}`);
   const summary = {
     [OUTPUT_DIRS.split.field]: OUTPUT_DIRS.split.value,
     seed: split.seed,
     fractions: split.fractions,
     method: 'sha256(seed, label, relative path) ranks within each class',
+    ...(split.seconds ? { stratify: 'majority label: the label covering the most of each video\'s time' } : {}),
     counts: split.counts,
+    ...(split.seconds ? { seconds: split.seconds } : {}),
     totals: { train: split.train.length, val: split.val.length, test: split.test.length },
   };
   // The folder is written whole, so a split with other fractions leaves no stale val.csv.

@@ -7,16 +7,17 @@
  * only when it opens.
  */
 import { UsageError } from '../errors.js';
-import type { OutputOpenOptions } from './sinks.js';
-import type { OutputCommand, OutputFormatEntry, ResultsOf, ResultWriter } from './formats/entry.js';
+import type { OutputCommand, OutputFormatEntry, ResultsOf, ResultWriter, WriterOpenOptions } from './formats/entry.js';
 import { csv } from './formats/csv.js';
 import { jsonl } from './formats/jsonl.js';
 import { npy } from './formats/npy.js';
+import { srt } from './formats/srt.js';
+import { vtt } from './formats/vtt.js';
 
-export type { OutputCommand, RecordOptions, ResultWriter } from './formats/entry.js';
+export type { OutputCommand, RecordOptions, ResultWriter, WriterOpenOptions } from './formats/entry.js';
 
 /** The formats; a command's first is its default. */
-export const OUTPUT_FORMATS = { jsonl, csv, npy } satisfies Record<string, OutputFormatEntry>;
+export const OUTPUT_FORMATS = { jsonl, csv, npy, vtt, srt } satisfies Record<string, OutputFormatEntry>;
 
 export type OutputFormatName = keyof typeof OUTPUT_FORMATS;
 
@@ -48,7 +49,7 @@ export function chooseFormat(command: OutputCommand, out: string, requested?: st
 }
 
 /** Opens `out` as `format` for `command`'s results (every check first; the file opens with the first record). */
-export async function openWriter<C extends OutputCommand>(command: C, format: OutputFormatName, out: string, options: OutputOpenOptions): Promise<ResultWriter<ResultsOf[C]>> {
+export async function openWriter<C extends OutputCommand>(command: C, format: OutputFormatName, out: string, options: WriterOpenOptions): Promise<ResultWriter<ResultsOf[C]>> {
   const open = (OUTPUT_FORMATS[format] as OutputFormatEntry).writers[command];
   if (!open) throw new UsageError(`${command} does not write ${format}`);
   return open(out, options);

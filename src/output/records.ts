@@ -85,6 +85,7 @@ export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { 
     topk: r.topk.map((t) => ({ label: t.label, score: score6(t.score) })),
     ...(options.probs ? { probs: Object.fromEntries(options.labels!.map((l, i) => [l, score6(r.probs[i])])) } : {}),
     clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: score6(c.score) })),
+    ...(r.segments ? { segments: r.segments.map((s) => ({ start: s.start, end: s.end, label: s.label, score: score6(s.score) })) } : {}),
     ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: score6(f.score) })) } : {}),
     ...(r.warnings ? { warnings: r.warnings } : {}),
   };
@@ -98,4 +99,18 @@ export function classifyCsvRow(result: ClassifyResult | ErrorRecord): string {
   const span = [result.start ?? '', result.end ?? ''];
   if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message, '', ...span]);
   return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '', (result.warnings ?? []).join(' | '), ...span]);
+}
+
+/**
+ * The columns of a frame model's `classify` CSV: one row per segment. `span_start` and
+ * `span_end` are the manifest row's span (the unit `--resume` counts), `start` and `end` the segment's.
+ */
+export const SEGMENTS_CSV_HEADER = ['path', 'start', 'end', 'label', 'score', 'error_code', 'error_message', 'warnings', 'span_start', 'span_end'] as const;
+
+/** The rows (no line ends) of one video in a frame model's CSV, in `SEGMENTS_CSV_HEADER` order: one per segment, or one for an error. */
+export function segmentCsvRows(result: ClassifyResult | ErrorRecord): string[] {
+  const span = [result.start ?? '', result.end ?? ''];
+  if (isErrorRecord(result)) return [csvRow([result.path, '', '', '', '', result.error.code, result.error.message, '', ...span])];
+  const warnings = (result.warnings ?? []).join(' | ');
+  return (result.segments ?? []).map((s) => csvRow([result.path, s.start, s.end, s.label, score6(s.score), '', '', warnings, ...span]));
 }

@@ -1,5 +1,6 @@
 /**
- * Crash-safe, owned outputs: JSONL and CSV files, and the npy folder of `embed`.
+ * Crash-safe, owned outputs: JSONL, CSV and subtitle files, and the folders of one file per
+ * video (`embed`'s npy, `classify`'s vtt and srt).
  *
  * - Every record becomes one line that reaches the file in a single `write` on a descriptor
  *   opened for appending, so a `kill -9` leaves only complete lines, except possibly one torn
@@ -74,8 +75,8 @@ export interface LineSink {
   close(): Promise<void>;
 }
 
-/** The npy folder of `embed`: `.npy` files and their `index.jsonl`. */
-export interface NpySink extends LineSink {
+/** A folder output of one file per video and their `index.jsonl` (the npy folder of `embed`, the subtitle folder of `classify`). */
+export interface FolderSink extends LineSink {
   /** Writes one `.npy` (atomically) into the folder. */
   writeFile(name: string, bytes: Uint8Array): Promise<void>;
 }
@@ -184,7 +185,9 @@ function csvFormat(header: readonly string[]): LineFormat {
     ours: (line) => line === row,
     units(text) {
       const rows = parseCsv(text, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Array<Record<string, string>>;
-      return rows.filter((r) => typeof r.path === 'string').map(unitOf);
+      // A frame model's CSV has a row per segment: its unit's span is in span_start, span_end.
+      const spanOf = (r: Record<string, string>): Record<string, unknown> => ('span_start' in r ? { path: r.path, start: r.span_start, end: r.span_end } : r);
+      return rows.filter((r) => typeof r.path === 'string').map((r) => unitOf(spanOf(r)));
     },
   };
 }
@@ -413,12 +416,23 @@ export function openCsv(path: string, header: readonly string[], options: Output
 }
 
 /**
- * Opens the npy folder of `embed`: an existing one is continued (`resume`) or replaced
+ * Opens a subtitle file (WebVTT, SRT) that holds one video's cues, checked and owned as the
+ * other line outputs are; `header` (`WEBVTT`) goes first, and `first` recognises the first
+ * line framewise writes. It is written whole by one run, so there is no `resume`.
+ */
+export function openSubtitleFile(path: string, first: RegExp, header: string | undefined, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
+  if (options.resume) throw new UsageError(`\`--resume\` does not apply to ${path}, a file of one video: run again with --force`);
+  return openLines(path, { header, ours: (line) => first.test(line), units: () => [] }, options);
+}
+
+/**
+ * Opens a folder of one file per video and their `index.jsonl` (the npy folder of `embed`,
+ * the subtitle folder of `classify`): an existing one is continued (`resume`) or replaced
  * (`force`) only when framewise wrote it (its `index.jsonl.settings.json` says so). A
  * replacement is written into a sibling folder that takes the old one's place when the
  * sink closes, so a crash leaves the old folder whole; a run holds `<dir>.lock`.
  */
-export async function openNpy(dir: string, options: OutputOpenOptions = {}): Promise<{ sink: NpySink; resume: ResumeState }> {
+export async function openFolder(dir: string, options: OutputOpenOptions = {}): Promise<{ sink: FolderSink; resume: ResumeState }> {
   if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
   await checkNotAnInput(dir, options.inputs);
   const target = resolve(dir);
@@ -447,7 +461,7 @@ export async function openNpy(dir: string, options: OutputOpenOptions = {}): Pro
       }
     };
     let started = false;
-    const sink: NpySink = {
+    const sink: FolderSink = {
       path: index,
       async writeLine(line) {
         started = true;

@@ -4,18 +4,19 @@
  * probabilities per clip (clip mode) or per frame (frame mode), and the clips are
  * aggregated into a video-level label.
  */
-import { ModelError } from '../errors.js';
+import { ModelError, UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
+import { segmentsFromFrames, timeShares, UNKNOWN_LABEL, type ScoredSegment } from '../evaluation/timeline.js';
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeNumber, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
 
-export type { LabelScore };
+export type { LabelScore, ScoredSegment };
 
 /** Options of `loadClassifier()`. Frames, size and sampling default to the model's. */
 export interface ClassifierOptions extends Omit<PipelineOptions, 'backbone'> {
@@ -42,6 +43,17 @@ export interface ClassifyOptions {
   topK?: number;
   /** Entries (a path, and a manifest row's span) to leave out (resume). */
   skip?: (entry: InputEntry) => boolean;
+  /**
+   * A video (clip model) or a frame (frame model) whose top probability is below this gets the
+   * label `unknown` (its `score` stays the top probability). In [0, 1].
+   * @default 0 (always one of the model's labels)
+   */
+  threshold?: number;
+  /**
+   * Frame models: segments shorter than this many seconds are merged into their longer
+   * neighbour. @default 0 (none merged)
+   */
+  minSegment?: number;
 }
 
 /** One clip's prediction. */
@@ -71,14 +83,22 @@ export interface ClassifyResult {
   end?: number;
   /** The true label, when the input was a labelled dataset. */
   trueLabel?: string;
+  /**
+   * Clip model: the label of the highest video-level probability. Frame model: the label
+   * covering the most time in `segments`. `unknown` below the `threshold`.
+   */
   label: string;
+  /** Clip model: the label's video-level probability. Frame model: the share of the time it covers. */
   score: number;
+  /** Clip model: the k most probable labels. Frame model: the labels by the share of time they cover. */
   topk: LabelScore[];
-  /** Video-level class probabilities (aggregated over clips), in `classifier.labels` order. */
+  /** Video-level class probabilities (the clips aggregated; for a frame model, the mean over frames), in `classifier.labels` order. */
   probs: Float32Array;
   clips: ClipPrediction[];
   /** Frame mode only: one entry per real frame, in time order. */
   frames?: FramePrediction[];
+  /** Frame mode only: runs of one frame label, in time order, covering the video (or span). */
+  segments?: ScoredSegment[];
   /** What went wrong in decoding, when something did (frames repeated, ffmpeg's decode errors). */
   warnings?: string[];
   cached: boolean;
@@ -107,8 +127,9 @@ export function predictionFrom(
   output: Float32Array,
   labels: readonly string[],
   mode: 'clip' | 'frame',
-  options: { aggregate: 'mean' | 'max'; topK: number },
+  options: { aggregate: 'mean' | 'max'; topK: number; threshold?: number; minSegment?: number },
 ): Omit<ClassifyResult, 'path' | 'cached'> {
+  const threshold = options.threshold ?? 0;
   const C = labels.length;
   const T = video.frames;
   const clipProbs: Float32Array[] = [];
@@ -125,14 +146,14 @@ export function predictionFrom(
       const probs = output.slice((i * T + t) * C, (i * T + t + 1) * C);
       rows.push(probs);
       const best = argmax(probs);
-      frames.push({ t: clip.timestamps[t], label: labels[best], score: probs[best], probs });
+      frames.push({ t: clip.timestamps[t], label: probs[best] < threshold ? UNKNOWN_LABEL : labels[best], score: probs[best], probs });
     }
     clipProbs.push(aggregateScores(rows, 'mean', C));
   });
   const probs = aggregateScores(clipProbs, options.aggregate, C);
   const best = argmax(probs);
   const result: Omit<ClassifyResult, 'path' | 'cached'> = {
-    label: labels[best],
+    label: probs[best] < threshold ? UNKNOWN_LABEL : labels[best],
     score: probs[best],
     topk: topK(probs, labels, options.topK),
     probs,
@@ -141,17 +162,28 @@ export function predictionFrom(
       return { index: clip.index, start: clip.start, end: clip.end, label: labels[b], score: clipProbs[i][b], probs: clipProbs[i] };
     }),
   };
-  if (mode === 'frame') result.frames = frames.sort((a, b) => a.t - b.t);
+  if (mode === 'frame') {
+    result.frames = frames.sort((a, b) => a.t - b.t);
+    const start = Math.min(...video.clips.map((c) => c.start));
+    const end = Math.max(...video.clips.map((c) => c.end));
+    result.segments = segmentsFromFrames(result.frames, { labels, start, end, minSegment: options.minSegment });
+    const shares = timeShares(result.segments);
+    const rest = labels.filter((l) => !shares.some((s) => s.label === l)).map((label) => ({ label, score: 0 }));
+    if (shares.length > 0) [result.label, result.score] = [shares[0].label, shares[0].score];
+    result.topk = [...shares, ...rest].slice(0, options.topK);
+  }
   const warnings = video.clips.flatMap((clip) => clip.warnings ?? []);
   if (warnings.length > 0) result.warnings = [...new Set(warnings)];
   return result;
 }
 
-function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max'; topK: number } {
+function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max'; topK: number; threshold: number; minSegment: number } {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
     aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
     topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK, LIMITS.topK),
+    threshold: options.threshold === undefined ? 0 : numberInRange('threshold', options.threshold, 0, 1),
+    minSegment: options.minSegment === undefined ? 0 : nonNegativeNumber('minSegment', options.minSegment),
   };
 }
 
@@ -212,6 +244,9 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
     options: ClassifyOptions = {},
   ): AsyncGenerator<[I, ClassifyResult | ErrorRecord]> {
     const settings = validateClassifyOptions(options);
+    if (settings.threshold > 0 && labels.includes(UNKNOWN_LABEL)) {
+      throw new UsageError(`\`threshold\` labels uncertain videos '${UNKNOWN_LABEL}', and this model has a label '${UNKNOWN_LABEL}' of its own`);
+    }
     const signal = checkSignal('signal', options.signal);
     for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress, skip: options.skip })) {
       if (isErrorRecord(outcome)) {

@@ -7,6 +7,8 @@
  * - Frame mode: each sampled frame's true label is the label of the dataset segment that
  *   contains its timestamp (`[start, end)`; a timestamp outside every segment takes the
  *   nearest one). A dataset entry with a single label and no segments labels every frame.
+ * - A model given the other mode's dataset (a frame model and a dataset without segments, a
+ *   clip model and entries with segments but no label) is a `UsageError` saying so.
  * - Videos that fail to decode are listed in `failures`, counted, and excluded from the
  *   metrics; they never end the run.
  * - A dataset label the model does not know is a `UsageError` naming it (exit 2 in the CLI),
@@ -23,11 +25,11 @@ import { UsageError } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../embedding/progress.js';
 import { isErrorRecord, type ErrorRecord } from '../embedding/runner.js';
 import { argmax } from '../evaluation/aggregate.js';
-import { clipMetrics, frameMetrics, type FrameSequence, type ScoredSample } from '../evaluation/metrics.js';
+import { clipMetrics, coverageAt, frameMetrics, type FrameSequence, type ScoredDecision, type ScoredSample } from '../evaluation/metrics.js';
 import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
 import { commonRoot } from '../evaluation/split.js';
 import { debug } from '../log.js';
-import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, oneOf, positiveInteger } from '../validate.js';
+import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './classify.js';
@@ -37,7 +39,7 @@ const require = createRequire(import.meta.url);
 
 /** Options of `evaluate()`. Frames, size and sampling default to the model's. */
 export interface EvalOptions extends ClassifierOptions {
-  /** Report folder for metrics.json, predictions.jsonl, report.md and confusion.png, written whole. @default no files */
+  /** Report folder for metrics.json, predictions.jsonl, report.md, confusion.png, pr.png and reliability.png, written whole. @default no files */
   out?: string;
   /** Replace an existing `out` (only a report folder framewise wrote, or an empty one). @default false */
   force?: boolean;
@@ -47,6 +49,14 @@ export interface EvalOptions extends ClassifierOptions {
   aggregate?: 'mean' | 'max';
   /** Leave out (and list) videos whose label the model does not know, instead of failing. @default false */
   ignoreUnknownLabels?: boolean;
+  /**
+   * As `classify`'s: a video (clip model) or frame (frame model) whose top score is below it is
+   * `unknown`, which counts as wrong; `metrics.coverage` says how much was answered. In [0, 1].
+   * @default none
+   */
+  threshold?: number;
+  /** Thresholds to report accuracy against coverage at (`metrics.thresholds`), each in [0, 1]. @default none */
+  thresholds?: readonly number[];
   /** Progress events (videos, clips, frames/s, ETA, cache hits). */
   onProgress?: ProgressCallback;
 }
@@ -86,6 +96,8 @@ interface Resolved {
   topK: number;
   aggregate: 'mean' | 'max';
   ignoreUnknownLabels: boolean;
+  threshold: number | undefined;
+  thresholds: number[] | undefined;
 }
 
 function resolveEvalOptions(options: unknown): Resolved {
@@ -96,7 +108,14 @@ function resolveEvalOptions(options: unknown): Resolved {
     topK: positiveInteger('topK', options.topK ?? 5, LIMITS.topK),
     aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
     ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
+    threshold: options.threshold === undefined ? undefined : numberInRange('threshold', options.threshold, 0, 1),
+    thresholds: options.thresholds === undefined ? undefined : thresholdList(options.thresholds),
   };
+}
+
+function thresholdList(value: unknown): number[] {
+  if (!Array.isArray(value) || value.length === 0) throw invalid('thresholds', 'a non-empty array of numbers in [0, 1]', value);
+  return value.map((p, i) => numberInRange(`thresholds[${i}]`, p, 0, 1));
 }
 
 /** Where dataset paths are made relative to for the fingerprint: the dataset folder, or the manifest's. */
@@ -113,10 +132,26 @@ async function datasetRoot(inputs: readonly string[]): Promise<string> {
 function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
   if (mode === 'frame' && entry.segments && entry.segments.length > 0) return [...new Set(entry.segments.map((s) => s.label))];
   if (entry.label !== undefined) return [entry.label];
-  throw new UsageError(
+  if (entry.segments && entry.segments.length > 0) throw modeMismatch('clip');
+  throw new UsageError(`${entry.path} has neither a label nor segments: evaluate a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`);
+}
+
+/** A UsageError when the dataset is labelled for the other mode (see `modeMismatch`). */
+function checkMode(entries: readonly InputEntry[], mode: 'clip' | 'frame'): void {
+  const framed = (e: InputEntry): boolean => e.segments !== undefined && e.segments.length > 0;
+  if (mode === 'frame' && !entries.some(framed)) throw modeMismatch('frame');
+  if (mode === 'clip' && entries.some((e) => framed(e) && e.label === undefined)) throw modeMismatch('clip');
+}
+
+/**
+ * The UsageError for a model given the other mode's dataset: a frame model and clip labels
+ * only, or a clip model and frame labels (segments) without a clip label.
+ */
+export function modeMismatch(mode: 'clip' | 'frame'): UsageError {
+  return new UsageError(
     mode === 'frame'
-      ? `${entry.path} has neither segments nor a label; a frame-mode dataset is a JSONL manifest with "segments"`
-      : `${entry.path} has no label; evaluate a folder-per-class tree or a manifest with labels`,
+      ? 'This is a frame model (one label per frame) and the dataset has clip labels (one per video): evaluate it on a JSONL manifest with "segments", or use a clip model'
+      : 'This is a clip model (one label per clip) and the dataset has frame labels ("segments"): evaluate it on a dataset with a label per video, or use a frame model',
   );
 }
 
@@ -142,7 +177,10 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   const entries = await discoverInputs(inputs, { signal });
   const { loadClassifier } = await import('./classify.js');
   const { headBackend } = await import('../model/head-backend.js');
-  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, onProgress, ...classifierOptions } = options;
+  // The model's mode against the dataset's labels, before the backbone loads.
+  const { readModelInfo } = await import('../model/model-files.js');
+  checkMode(entries, (await readModelInfo(modelDir)).mode);
+  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, threshold: _t, thresholds: _ts, onProgress, ...classifierOptions } = options;
   const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
   try {
@@ -153,9 +191,11 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     const datasetSection = await describeDataset(inputs, entries, mode);
 
     const tally = new EvalTally(mode, labels);
-    const last = await classifyInto(tally, classifier, kept, { signal, topK: o.topK, aggregate: o.aggregate, onProgress });
+    const last = await classifyInto(tally, classifier, kept, { signal, topK: o.topK, aggregate: o.aggregate, threshold: o.threshold, onProgress });
     const tClassified = performance.now();
     const metrics = tally.metrics(o.topK);
+    if (o.threshold !== undefined) metrics.coverage = coverageAt(tally.decisions, o.threshold);
+    if (o.thresholds) metrics.thresholds = o.thresholds.map((p) => coverageAt(tally.decisions, p));
 
     const report: MetricsReport = {
       schema: METRICS_SCHEMA,
@@ -183,7 +223,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
     report.timing.wallMs = Math.round(performance.now() - t0);
-    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal }) : undefined;
+    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal, samples: tally.samples }) : undefined;
     return { report, predictions: tally.predictions, ...(files ? { files } : {}) };
   } finally {
     await classifier.close();
@@ -273,6 +313,7 @@ function settingsSection(classifier: Classifier, o: Resolved): MetricsReport['se
     size: classifier.size,
     sampling,
     seed: 'seed' in sampling && typeof sampling.seed === 'number' ? sampling.seed : null,
+    ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
   };
 }
 
@@ -283,12 +324,15 @@ function settingsSection(classifier: Classifier, o: Resolved): MetricsReport['se
 class EvalTally {
   readonly predictions: PredictionRecord[] = [];
   readonly failures: MetricsReport['failures'] = [];
+  /** Each video's (clip mode) or frame's (frame mode) top score and whether its top label is right: coverage at a threshold. */
+  readonly decisions: ScoredDecision[] = [];
   clips = 0;
   frames = 0;
   cachedVideos = 0;
   private readonly videoSamples: ScoredSample[] = [];
   private readonly clipSamples: ScoredSample[] = [];
   private readonly sequences: FrameSequence[] = [];
+  private readonly frameSamples: ScoredSample[] = [];
 
   constructor(
     private readonly mode: 'clip' | 'frame',
@@ -307,6 +351,11 @@ class EvalTally {
     this.clips += r.clips.length;
     if (this.mode === 'clip') this.addClips(r, trueLabel);
     else this.addFrames(entry, r, trueLabel);
+  }
+
+  /** The samples behind the confusion matrix, for the report's curves: videos (clip mode) or frames (frame mode). */
+  get samples(): readonly ScoredSample[] {
+    return this.mode === 'clip' ? this.videoSamples : this.frameSamples;
   }
 
   /** Videos with a result. */
@@ -331,12 +380,14 @@ class EvalTally {
     this.videoSamples.push({ truth, probs: r.probs });
     for (const c of r.clips) this.clipSamples.push({ truth, probs: c.probs });
     const best = argmax(r.probs);
+    this.decisions.push({ score: r.probs[best], correct: best === truth });
     this.predictions.push({
       path: r.path,
       trueLabel,
-      label: this.labels[best],
+      // `unknown` below a threshold, and then wrong.
+      label: r.label,
       score: round(r.probs[best]),
-      correct: best === truth,
+      correct: r.label === trueLabel,
       topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
       clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score), trueLabel })),
     });
@@ -349,7 +400,12 @@ class EvalTally {
     const fr = r.frames ?? [];
     this.frames += fr.length;
     const truthLabels = fr.map((f) => labelAt(segments, f.t)!);
-    this.sequences.push({ truth: truthLabels.map((l) => labels.indexOf(l)), pred: fr.map((f) => labels.indexOf(f.label)) });
+    // The metrics read each frame's top label: `unknown` (below a threshold) is counted in `coverage`.
+    const pred = fr.map((f) => argmax(f.probs));
+    const truth = truthLabels.map((l) => labels.indexOf(l));
+    this.sequences.push({ truth, pred });
+    pred.forEach((p, i) => this.decisions.push({ score: fr[i].score, correct: p === truth[i] }));
+    fr.forEach((f, i) => this.frameSamples.push({ truth: truth[i], probs: f.probs }));
     this.predictions.push({
       path: r.path,
       trueLabel,

@@ -11,3 +11,4 @@ export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
 export { DECODERS } from '../ingest/decoders.js';
 export { resolveOptions, checkRedisUrl, checkRedisCa, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';
+export { DEFAULT_THRESHOLDS } from '../evaluation/metrics.js';

@@ -63,4 +63,16 @@ describe('framewise info', () => {
     expect(bad.stderr).toMatch(/for `--sampling` but received 'fps:0'/);
     expect((await framewise('info', fixture('edge/counter.mp4'), '--frames', 'x')).code).toBe(2);
   });
+
+  it('over a manifest prints a table of the dataset, and --json the same for scripts', async () => {
+    const table = await framewise('info', fixture('segments/test.jsonl'), '--concurrency', '3');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^4 videos, 4 probed, 0 will fail$/m);
+    expect(table.stdout).toMatch(/^seconds per label\n {2}bars +\d+\.\ds$/m);
+    expect(table.stdout).toMatch(/^duration {2}total \d+\.\ds, median \d+\.\ds$/m);
+    expect(table.stdout).toMatch(/^resolutions\n {2}160x120 {2}4$/m);
+    const json = JSON.parse((await framewise('info', fixture('segments/test.jsonl'), '--json')).stdout);
+    expect(json).toMatchObject({ videos: 4, probed: 4, labelling: 'frame', codecs: { h264: 4 }, failures: [] });
+    expect((await framewise('info', fixture('segments/test.jsonl'), '--concurrency', '0')).code).toBe(2);
+  });
 });

@@ -3,6 +3,8 @@ import {
   calibration,
   clipMetrics,
   confusionMatrix,
+  coverageAt,
+  precisionRecall,
   editScore,
   frameMetrics,
   levenshtein,
@@ -201,5 +203,52 @@ describe('segments, edit score and F1@k', () => {
   it('frameMetrics() gives a perfect score to a perfect tagging', () => {
     const m = frameMetrics([{ truth: [A, A, B, C], pred: [A, A, B, C] }], { labels: abc });
     expect(m).toMatchObject({ frameAccuracy: 1, edit: 1, macroF1: 1, f1At: { '0.1': 1, '0.25': 1, '0.5': 1 } });
+  });
+});
+
+describe('coverageAt()', () => {
+  // Ten decisions by hand: score, and whether the top label is right.
+  const table = [
+    [0.95, true], [0.9, true], [0.85, false], [0.8, true], [0.7, true],
+    [0.65, false], [0.6, true], [0.55, false], [0.5, true], [0.4, false],
+  ].map(([score, correct]) => ({ score: score as number, correct: correct as boolean }));
+
+  it.each([
+    // threshold, answered (score >= threshold), right among them
+    [0, 10, 6],
+    [0.6, 7, 5],
+    [0.8, 4, 3],
+    [0.85, 3, 2],
+    [0.96, 0, 0],
+  ])('at %s answers %i of 10, %i right: unknown counts as wrong', (threshold, answered, right) => {
+    expect(coverageAt(table, threshold)).toEqual({ threshold, coverage: answered / 10, accuracy: right / 10, answeredAccuracy: answered ? right / answered : null });
+  });
+});
+
+describe('precisionRecall()', () => {
+  it('gives each class its one-vs-rest curve and average precision, worked out by hand', () => {
+    // Class a's scores, highest first: 0.9 (a), 0.8 (b), 0.7 (a), 0.6 (b).
+    const samples = [
+      { truth: A, probs: [0.9, 0.1, 0] },
+      { truth: B, probs: [0.8, 0.2, 0] },
+      { truth: A, probs: [0.7, 0.3, 0] },
+      { truth: B, probs: [0.6, 0.4, 0] },
+    ];
+    const [a, , c] = precisionRecall(samples, abc);
+    expect(a.points).toEqual([
+      { recall: 0.5, precision: 1 },
+      { recall: 0.5, precision: 0.5 },
+      { recall: 1, precision: 2 / 3 },
+      { recall: 1, precision: 0.5 },
+    ]);
+    expect(a.ap).toBeCloseTo(0.5 * 1 + 0.5 * (2 / 3), 12);
+    expect(a.positives).toBe(2);
+    expect(c).toMatchObject({ positives: 0, ap: null });
+  });
+
+  it('takes tied scores together', () => {
+    const [a] = precisionRecall([{ truth: A, probs: [0.5, 0.5] }, { truth: B, probs: [0.5, 0.5] }], ['a', 'b']);
+    expect(a.points).toEqual([{ recall: 1, precision: 0.5 }]);
+    expect(a.ap).toBe(0.5);
   });
 });

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { frameMetrics } from '../../src/evaluation/metrics.js';
+import { frameMetrics, precisionRecall } from '../../src/evaluation/metrics.js';
+import { prSvg, reliabilitySvg } from '../../src/evaluation/plots.js';
 import { clipReport } from './report-fixtures.js';
 import {
   confusionLayout,
@@ -111,6 +112,26 @@ describe('writeReport()', () => {
     const meta = await sharp(files.confusion).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width).toBe(confusionLayout(['fwd', 'rev']).width);
+  });
+
+  it('with the samples, draws pr.png and reliability.png beside confusion.png, and report.md links them', async () => {
+    const dir = tempDir('fw-report-plots-');
+    const preds = [
+      { path: '/v/a.mp4', truth: 'fwd', probs: [0.9, 0.1] },
+      { path: '/v/b.mp4', truth: 'rev', probs: [0.6, 0.4] },
+      { path: '/v/c.mp4', truth: 'rev', probs: [0.2, 0.8] },
+    ];
+    const { report, predictions } = clipReport(['fwd', 'rev'], preds);
+    const samples = preds.map((p) => ({ truth: p.truth === 'fwd' ? 0 : 1, probs: p.probs }));
+    const files = await writeReport(join(dir, 'out'), report, predictions, { samples });
+    for (const png of [files.pr!, files.reliability!]) expect((await sharp(png).metadata()).format).toBe('png');
+    const md = await readFile(files.markdown, 'utf8');
+    expect(md).toContain('![confusion matrix](confusion.png)\n\n![precision-recall per class](pr.png)\n\n![reliability diagram](reliability.png)');
+    // The AP of each class is in pr.png's legend. fwd: a (0.9, fwd), b (0.6, rev), c: 1. rev: c (0.8), b (0.4), then a: 1.
+    const svg = prSvg(precisionRecall(samples, ['fwd', 'rev']));
+    expect(svg).toContain('fwd (AP 1.000)');
+    expect(svg).toContain('rev (AP 1.000)');
+    expect(reliabilitySvg(report.metrics.video!.calibration, report.metrics.video!.ece)).toContain(`ECE ${report.metrics.video!.ece.toFixed(3)}`);
   });
 
   it('reportMarkdown() summarises a frame-mode report and lists mistagged videos', () => {

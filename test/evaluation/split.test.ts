@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manifestText, partSizes, splitDataset, writeSplit, type LabelledVideo } from '../../src/evaluation/split.js';
+import { majorityLabel, manifestText, partSizes, splitDataset, writeSplit, type LabelledVideo } from '../../src/evaluation/split.js';
 import { tempDir } from '../helpers.js';
 
 function dataset(root: string, perClass: Record<string, number>): LabelledVideo[] {
@@ -107,5 +107,35 @@ describe('manifests', () => {
     expect((await readFile(w.files.val!, 'utf8')).trim().split('\n')).toHaveLength(1 + 2);
     const summary = JSON.parse(await readFile(w.files.summary, 'utf8'));
     expect(summary).toMatchObject({ seed: 1, fractions: { test: 0.2, val: 0.2 }, totals: { train: 6, val: 2, test: 2 } });
+  });
+});
+
+describe('splitDataset() of a frame dataset', () => {
+  // Eight two-scene videos: a [0, 3) then b [3, 4) (majority a), or b [0, 3) then a [3, 4) (majority b).
+  const videos: LabelledVideo[] = Array.from({ length: 8 }, (_, i) => {
+    const [x, y] = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+    const segments = [{ start: 0, end: 3, label: x }, { start: 3, end: 4, label: y }];
+    return { path: `/data/v${i}.mp4`, label: majorityLabel(segments)!, segments };
+  });
+
+  it('keeps videos whole, stratified by majority label, and counts seconds per label and part', () => {
+    expect(majorityLabel(videos[0].segments!)).toBe('a');
+    const split = splitDataset(videos, { test: 0.25, seed: 2 });
+    expect(split.counts).toEqual({ a: { train: 3, val: 0, test: 1 }, b: { train: 3, val: 0, test: 1 } });
+    // Test holds one video of each majority: 3 + 1 seconds of each label.
+    expect(split.seconds).toEqual({ a: { train: 12, val: 0, test: 4 }, b: { train: 12, val: 0, test: 4 } });
+    expect(split.test.every((v) => v.segments!.length === 2)).toBe(true);
+    expect(splitDataset(videos, { test: 0.25, seed: 2 })).toEqual(split);
+  });
+
+  it('writes JSONL manifests with the segments, and split.json with the seconds', async () => {
+    const out = join(tempDir('fw-split-frames-'), 'split');
+    const { files } = await writeSplit(splitDataset(videos, { test: 0.25, seed: 2 }), { out });
+    expect(files.test.endsWith('test.jsonl')).toBe(true);
+    const rows = (await readFile(files.test, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(2);
+    expect(rows[0].segments).toHaveLength(2);
+    const summary = JSON.parse(await readFile(files.summary, 'utf8'));
+    expect(summary).toMatchObject({ schema: 'framewise.split/1', stratify: expect.stringMatching(/^majority label/), seconds: { a: { test: 4 } } });
   });
 });

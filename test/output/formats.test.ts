@@ -31,7 +31,7 @@ describe('chooseFormat()', () => {
 
   it('lists per command exactly the formats that have a writer for it', () => {
     expect(Object.keys(formatsOf('embed'))).toEqual(['jsonl', 'npy']);
-    expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv']);
+    expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt']);
     for (const entry of Object.values(OUTPUT_FORMATS)) expect(entry.help.length).toBeGreaterThan(0);
   });
 });
@@ -80,7 +80,7 @@ describe('OUTPUT_FORMATS, the one list of formats', () => {
       },
     };
     try {
-      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'paths']);
+      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt', 'paths']);
       expect(choicesHelp(formatsOf('classify'))).toMatch(/\| paths \(the paths, one per line\)$/);
       expect(chooseFormat('classify', 'out.paths')).toBe('paths');
       expect(() => chooseFormat('embed', 'out.paths')).toThrow(/names a paths file, which embed does not write/);

@@ -30,7 +30,15 @@ export interface ResultWriter<R> {
   close(): Promise<void>;
 }
 
-export type OpenWriter<R> = (out: string, options: OutputOpenOptions) => Promise<ResultWriter<R>>;
+/** What a writer is opened with: the output's checks, and what the run knows before its first result. */
+export interface WriterOpenOptions extends OutputOpenOptions {
+  /** classify: the model's mode; a frame model's CSV has a row per segment, and only a frame model has a timeline (vtt, srt). @default 'clip' */
+  mode?: 'clip' | 'frame';
+  /** How many videos the run has, when known: an output that holds one video (`--out x.vtt`) refuses more. */
+  videos?: number;
+}
+
+export type OpenWriter<R> = (out: string, options: WriterOpenOptions) => Promise<ResultWriter<R>>;
 
 export interface OutputFormatEntry {
   /** What it writes, for `--help`. */

@@ -7,9 +7,9 @@ export const npy: OutputFormatEntry = {
   folder: true,
   writers: {
     async embed(out, options) {
-      const { openNpy } = await import('../sinks.js');
+      const { openFolder } = await import('../sinks.js');
       const { npyFile, npyIndexRecord } = await import('../records.js');
-      const { sink, resume } = await openNpy(out, options);
+      const { sink, resume } = await openFolder(out, options);
       return {
         resume,
         async write(result) {
