@@ -17,7 +17,7 @@ import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
-import type { DecoderRequest } from '../ingest/decoders.js';
+import type { DecoderRequest, VideoDecoder } from '../ingest/decoders.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
@@ -43,7 +43,7 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest; seek?: SeekMode },
+    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest | VideoDecoder; seek?: SeekMode },
   ): Promise<FrameClip[]>;
 }
 
@@ -67,6 +67,11 @@ export interface LocalRunnerOptions {
   seek?: SeekMode;
   /** What `decoder` resolved to (createLocalRunner sets it). */
   resolvedDecoder?: { name: 'libav' | 'cli'; reason: string };
+  /**
+   * The decoder object the runner decodes with, when it has one of its own (decode workers:
+   * ingest/decode-pool.ts); `close()` closes it. @default undefined (`decoder` by name)
+   */
+  videoDecoder?: VideoDecoder;
   /**
    * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
    * this many clips, so the decoded frames held stay bounded whatever the video's length.
@@ -116,6 +121,14 @@ export class LocalRunner extends BackboneRunner {
 
   protected window(tracker: ProgressTracker, signal: AbortSignal | undefined): LocalRun {
     return new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await this.options.videoDecoder?.close?.();
+    } finally {
+      await super.close();
+    }
   }
 }
 
@@ -310,7 +323,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       video.plans = this.stages.planClips(video.probe, sampling);
     }
     const plans = video.plans.slice(first, first + part);
-    const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder, seek });
+    const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek });
     await this.batcher.waitForRoom(this.roomLimit);
     return decoded;
   }
