@@ -4,6 +4,7 @@
  * rejects at once; and workers that are never terminated, but end by themselves (exit code 0).
  */
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
@@ -119,7 +120,9 @@ describe('decodeWorkers() and libuvPoolSize()', () => {
     expect(() => decodeWorkers('libav', 2, { FRAMEWISE_DECODE_WORKERS: 'two' }, 2)).toThrow(/Expected a non-negative integer for `FRAMEWISE_DECODE_WORKERS` but received/);
   });
 
-  it('sizes the libuv pool at two threads a worker, never under 4', () => {
+  it('sizes the libuv pool at two threads a worker, never under 4, and bin/framewise.cjs sets the same size', () => {
     expect([1, 2, 3, 8].map((w) => libuvPoolSize(w))).toEqual([4, 4, 6, 16]);
+    const bin = createRequire(import.meta.url)('../../bin/framewise.cjs') as { poolSize(cores: number): number };
+    expect([1, 2, 3, 8, 64].map((n) => bin.poolSize(n))).toEqual([1, 2, 3, 8, 64].map((n) => libuvPoolSize(n)));
   });
 });
