@@ -23,7 +23,7 @@ import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
 import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
-import type { ProgressTracker } from './progress.js';
+import type { ProgressTracker, VideoProgress } from './progress.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from './runner.js';
 import { BackboneRunner } from './backbone-runner.js';
 import type { WindowHooks } from './ordered-window.js';
@@ -190,10 +190,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
 
   start(item: EmbedItem): Slot {
     const slot: Slot = { promise: undefined as never };
-    slot.promise = this.one(item).then((outcome) => {
+    const progress = this.tracker.video();
+    slot.promise = this.one(item, progress).then((outcome) => {
       slot.settled = outcome;
-      if (outcome.kind === 'ok') this.tracker.succeed(outcome.value);
-      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code);
+      if (outcome.kind === 'ok') this.tracker.succeed(outcome.value, progress);
+      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code, progress);
       this.tracker.emit();
       return outcome;
     });
@@ -235,7 +236,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   }
 
   /** One video, never throws: an outcome. */
-  private async one(item: EmbedItem): Promise<Outcome> {
+  private async one(item: EmbedItem, progress: VideoProgress): Promise<Outcome> {
     const { store } = this.options;
     const path = item.path;
     // A manifest row may name a span of the video: every sampling then covers only it.
@@ -245,7 +246,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       const key = store ? await this.cacheKey(path, sampling) : undefined;
       const hit = store && key ? await this.fromCache(store, key, path, sampling.frames) : undefined;
       if (hit) return { kind: 'ok', value: hit };
-      const value = await this.embedVideo(path, sampling);
+      const value = await this.embedVideo(path, sampling, progress);
       const { clips, frames, dim, embeddings, backend, decoder } = value;
       if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
       return { kind: 'ok', value };
@@ -276,13 +277,13 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
    * A cache miss: decodes the video under the queue, a part of the plan at a time, and sends
    * each part's clips to the batcher as it comes.
    */
-  private async embedVideo(path: string, sampling: Sampling): Promise<VideoFrames> {
+  private async embedVideo(path: string, sampling: Sampling, progress: VideoProgress): Promise<VideoFrames> {
     // The model is needed, so start loading it while this video decodes.
     this.embedder.prepare?.();
     const T = sampling.frames;
     const D = this.embedder.dim;
     const part = this.options.clipsPerDecode ?? 16;
-    const video: VideoPlan = { plans: [] };
+    const video: VideoPlan = { plans: [], progress };
     let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
     const layout: CachedClip[] = [];
     const embedded: Array<Promise<void>> = [];
@@ -293,7 +294,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       decoder ??= clips[0]?.decoder;
       clips.forEach((clip, j) => {
         const offset = (first + j) * T * D;
-        const done = this.batcher.embed(clip.data).then((out) => embeddings.set(out, offset)); // [T, D]
+        const done = this.batcher.embed(clip.data).then((out) => {
+          embeddings.set(out, offset); // [T, D]
+          this.tracker.clip(progress, T);
+          this.tracker.emit();
+        });
         done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
         embedded.push(done);
         layout.push(clipLayout(clip));
@@ -321,6 +326,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       video.probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
       checkPlanSize(path, clipCount(video.probe, sampling), sampling.frames, this.embedder.dim, sampling);
       video.plans = this.stages.planClips(video.probe, sampling);
+      this.tracker.plan(video.progress, video.plans.length);
     }
     const plans = video.plans.slice(first, first + part);
     const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek });
@@ -342,6 +348,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
 interface VideoPlan {
   probe?: ProbeResult;
   plans: ClipPlan[];
+  /** Its clips counted as they finish (progress). */
+  progress: VideoProgress;
 }
 
 /** What the cache and the records keep of a clip: everything but its frames. */
