@@ -3,7 +3,7 @@
  * CPU with children, peak RSS), the benchmark videos, and the machine's peak.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -224,6 +224,24 @@ export function ensureVideos(videos) {
   writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
   rmSync(videos, { recursive: true, force: true });
   renameSync(tmp, videos);
+}
+
+/** `dir`: every video of `videos` twice (hard links, else copies), made once. */
+export function ensureDoubled(videos, dir) {
+  const names = videoList(videos);
+  if (existsSync(dir) && videoList(dir).length === 2 * names.length) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    for (const copy of ['a', 'b']) {
+      const [from, to] = [path.join(videos, name), path.join(dir, `${copy}_${name}`)];
+      try {
+        linkSync(from, to);
+      } catch {
+        copyFileSync(from, to);
+      }
+    }
+  }
 }
 
 export const videoList = (videos) => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();
