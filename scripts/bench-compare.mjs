@@ -193,7 +193,8 @@ for (let i = 0; i < rounds; i += 1) {
   const a2 = await framewiseRound([], doubled);
   A2.push(a2);
   if (envA0) A02.push(await framewiseRound([], doubled, envA0));
-  line = `  marginal: framewise ${fmt(a2.wall, 1)} s for ${a2.n} videos against ${fmt(a.wall, 1)} s for ${a.n}: ${fmt(marginal(a, a2), 3)} clips/s; cores busy ${fmt(a.cores)} (${a.n} videos), ${fmt(a2.cores)} (${a2.n})`;
+  line = `  marginal: framewise ${fmt(a2.wall, 1)} s for ${a2.n} videos against ${fmt(a.wall, 1)} s for ${a.n}: ${fmt(marginal(a, a2), 3)} clips/s`;
+  line += `; cores busy ${fmt(a.cores)} (${a.n} videos), ${fmt(a2.cores)} (${a2.n})`;
   if (envA0) {
     const [x, x2] = [A0[i], A02[i]];
     line += ` | ${vsEnv}: ${fmt(x.wall, 1)} s and ${fmt(x2.wall, 1)} s: ${fmt(marginal(x, x2), 3)} clips/s; cores busy ${fmt(x.cores)}, ${fmt(x2.cores)}`;
@@ -244,8 +245,10 @@ if (B.length) {
   if (envA0) {
     const p0 = ratio(A0.map((a) => a.clipsPerS), B.map((b) => b.processClipsPerS));
     const m0 = A02.map((x2, i) => marginal(A0[i], x2) / marginal(B[i], B2[i]));
-    summary.vs = { env: vsEnv, medianProcessRatio: median(p0), medianMarginalRatio: median(m0), cores: median(A0.map((x) => x.cores)), cores2: median(A02.map((x) => x.cores)) };
-    console.log(`with ${vsEnv}: median ratio, whole process: ${fmt(summary.vs.medianProcessRatio)} (per round: ${rounds(p0)}); marginal: ${fmt(summary.vs.medianMarginalRatio)} (per round: ${rounds(m0)})`);
+    const cores = { single: median(A0.map((x) => x.cores)), doubled: median(A02.map((x) => x.cores)) };
+    summary.vs = { env: vsEnv, medianProcessRatio: median(p0), medianMarginalRatio: median(m0), cores };
+    const { medianProcessRatio: p, medianMarginalRatio: m } = summary.vs;
+    console.log(`with ${vsEnv}: median ratio, whole process: ${fmt(p)} (per round: ${rounds(p0)}); marginal: ${fmt(m)} (per round: ${rounds(m0)})`);
   }
   if (A[0].cpuPerClip && B[0].cpuPerClip) {
     summary.cpuPerClip = { framewise: median(A.map((a) => a.cpuPerClip)), reference: median(B.map((b) => b.cpuPerClip)) };

@@ -43,7 +43,16 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest | VideoDecoder; seek?: SeekMode },
+    options: {
+      size: number;
+      fit: Fit;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      probe?: ProbeResult;
+      threads?: number;
+      decoder?: DecoderRequest | VideoDecoder;
+      seek?: SeekMode;
+    },
   ): Promise<FrameClip[]>;
 }
 
@@ -329,7 +338,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       this.tracker.plan(video.progress, video.plans.length);
     }
     const plans = video.plans.slice(first, first + part);
-    const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek });
+    const options = { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek };
+    const decoded = await this.stages.extractClips(path, plans, options);
     await this.batcher.waitForRoom(this.roomLimit);
     return decoded;
   }

@@ -38,7 +38,12 @@ export interface ChunkPlanOptions extends DecodePlanOptions {
 }
 
 /** The decode plan of `targets` in `packets`, and its runs grouped into at most `decoders` chunks (see the module comment). */
-export function chunkPlan(packets: readonly PacketEntry[], targets: readonly number[], decoders: number, options: ChunkPlanOptions = {}): { plan: DecodePlan; chunks: DecodeChunk[] } {
+export function chunkPlan(
+  packets: readonly PacketEntry[],
+  targets: readonly number[],
+  decoders: number,
+  options: ChunkPlanOptions = {},
+): { plan: DecodePlan; chunks: DecodeChunk[] } {
   if (!Number.isInteger(decoders) || decoders < 1) throw new TypeError(`Expected a positive integer for \`decoders\` but received ${decoders}`);
   const plan = planDecode(packets, targets, options);
   const costs = plan.runs.map((run) => run.end - run.first);

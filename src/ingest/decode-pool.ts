@@ -73,7 +73,8 @@ export function serializeError(error: unknown): SerializedError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error), fields: {} };
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(error)) {
-    if (value === null || ['string', 'number', 'boolean'].includes(typeof value) || (Array.isArray(value) && value.every((v) => v === null || typeof v !== 'object'))) fields[key] = value;
+    const plain = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+    if (plain(value) || (Array.isArray(value) && value.every(plain))) fields[key] = value;
   }
   return { name: error.name, message: error.message, stack: error.stack, fields };
 }

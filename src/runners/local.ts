@@ -45,7 +45,8 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
     const side = checkSize(size, embedder.inputSize);
     const decoder = await createDecoder(rest.decoder ?? 'auto');
     const workers = decodeWorkers(decoder.name, rest.concurrency);
-    debug('runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers', embedder.backboneId, embedder.backend.name, embedder.backend.reason, decoder.name, decoder.reason, workers);
+    const { backboneId, backend } = embedder;
+    debug('runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers', backboneId, backend.name, backend.reason, decoder.name, decoder.reason, workers);
     return new LocalRunner(embedder, ingestStages, {
       ...rest,
       decoder: decoder.name,

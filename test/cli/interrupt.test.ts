@@ -62,7 +62,8 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
     // Three copies (three identities) of a 640x360 video, decoded frame by frame: each decode lasts a while.
     const long = join(dir, 'long');
     mkdirSync(long);
-    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '10', '-c:v', 'libx264', '-preset', 'ultrafast', '-y', join(long, 'a.mp4')]);
+    const source = ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '10'];
+    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', ...source, '-c:v', 'libx264', '-preset', 'ultrafast', '-y', join(long, 'a.mp4')]);
     for (const name of ['b.mp4', 'c.mp4']) copyFileSync(join(long, 'a.mp4'), join(long, name));
     const args = ['embed', long, '--out', join(dir, 'long.jsonl'), '--sampling', 'fps:30', '--frames', '16', '--no-cache', '--decoder', 'libav', '--concurrency', '2'];
     const { child, done } = startCli(args, { NODE_DEBUG: 'framewise' });
@@ -81,7 +82,8 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
     expect(performance.now() - sent).toBeLessThan(2000 + 300 /* process teardown on a loaded 2-core box */);
     expect(run.code, run.stderr.slice(-2000)).toBe(130);
     const exits = [...run.stderr.matchAll(/decode pool: worker \d+ exited with code (\d+)/g)].map((m) => Number(m[1]));
-    expect(exits, run.stderr.split("\n").filter((l) => !/^ |^}|libav: |probe /.test(l)).join("\n").slice(-3000)).toEqual([0, 0]);
+    const said = run.stderr.split('\n').filter((l) => !/^ |^}|libav: |probe /.test(l));
+    expect(exits, said.join('\n').slice(-3000)).toEqual([0, 0]);
   }, 120_000);
 });
 

@@ -25,7 +25,8 @@ let libav: VideoDecoder;
 
 beforeAll(async () => {
   assertBuilt(); // the worker runs from dist
-  execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '300', '-y', long]);
+  const source = ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '20'];
+  execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', ...source, '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '300', '-y', long]);
   libav = await createDecoder('libav');
 }, 120_000);
 
