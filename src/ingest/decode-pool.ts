@@ -139,7 +139,8 @@ export class DecodePool {
 
   constructor(options: DecodePoolOptions = {}) {
     this.size = Math.max(1, options.workers ?? availableParallelism());
-    this.preloaded = Promise.all([import('sharp'), loadLibav().catch(() => undefined)]);
+    // Never rejects: a module that does not load here fails in the worker too, as that video's error.
+    this.preloaded = Promise.all([import('sharp').catch(() => undefined), loadLibav().catch(() => undefined)]);
   }
 
   /** The frames of `plans` from `path`, decoded by `decoder` in a worker; rejects at once on abort. */
