@@ -3,7 +3,7 @@
  * `npm run bench:compare`: framewise against the PyTorch reference pipeline, side by side.
  *
  *   node scripts/bench-compare.mjs [--rounds 3] [--videos DIR] [--engine auto|onnx|tfjs] [--no-reference]
- *                                  [--no-extras] [--sweep] [-- <extra flags for framewise embed>]
+ *                                  [--no-extras] [--sweep] [--vs-env KEY=VALUE] [-- <extra flags for framewise embed>]
  *
  * `--engine` (default `auto`, what users get) picks the backbone engine on the framewise side;
  * the tfjs backend is wasm throughout.
@@ -25,14 +25,18 @@
  * 4. Extras: backbone frames/s against the machine's peak, peak RSS, and the cold start to
  *    the first result with a cached backbone.
  * `--sweep` also runs framewise over a grid of --workers x --concurrency, to pick defaults.
+ * `--vs-env KEY=VALUE` adds a second framewise contender, A0, run with that variable set
+ * (`FRAMEWISE_DECODE_WORKERS=0`: decoding on the main thread, as before issue 33), in every
+ * round right after A on DIR and on DIR-x2, with the same ratios. Cores busy (CPU-s / wall,
+ * children included) is printed for each framewise run.
  *
  * Absolute numbers drift on shared machines; compare ratios from one run.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cpuInfo, ensureVideos, ffmpegPath, fmt, median, mib, run, videoList as listVideos } from './bench-lib.mjs';
+import { cpuInfo, ensureDoubled, ensureVideos, ffmpegPath, fmt, median, mib, run, videoList as listVideos } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const PYTHON = '/usr/bin/python3';
@@ -59,26 +63,10 @@ const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-be
 const engine = value('engine', 'auto');
 if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw new TypeError(`Expected one of 'auto', 'onnx', 'tfjs' for \`--engine\` but received ${engine}`);
 
-/**
- * The marginal set: every benchmark video twice (hard links, else copies), in a folder
- * beside DIR. Its time minus DIR's is the time of |DIR| more videos, start-up cancelled.
- */
+/** The marginal set (see ensureDoubled): its time minus DIR's is the time of |DIR| more videos, start-up cancelled. */
 function doubleSet() {
   const dir = `${videos}-x2`;
-  const names = listVideos(videos);
-  if (existsSync(dir) && listVideos(dir).length === 2 * names.length) return dir;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const name of names) {
-    for (const copy of ['a', 'b']) {
-      const [from, to] = [path.join(videos, name), path.join(dir, `${copy}_${name}`)];
-      try {
-        linkSync(from, to);
-      } catch {
-        copyFileSync(from, to);
-      }
-    }
-  }
+  ensureDoubled(videos, dir);
   return dir;
 }
 
@@ -92,16 +80,16 @@ function referenceAvailable() {
 
 const videoList = () => listVideos(videos);
 
-async function framewiseRound(flags = [], dir = videos) {
+async function framewiseRound(flags = [], dir = videos, env = {}) {
   const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-out-'));
   try {
     const file = path.join(out, 'emb.jsonl');
-    const r = await run(process.execPath, [CLI, 'embed', dir, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...flags, ...extra]);
+    const r = await run(process.execPath, [CLI, 'embed', dir, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backend', 'wasm', ...flags, ...extra], { env });
     if (r.code !== 0) throw new Error(`framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     const failed = lines.filter((l) => JSON.parse(l).error).length;
     if (failed) throw new Error(`framewise embed: ${failed} videos failed`);
-    return { clipsPerS: lines.length / r.wall, wall: r.wall, peakSelf: r.peakSelf, peakTree: r.peakTree, n: lines.length, cpuPerClip: r.cpu / lines.length };
+    return { clipsPerS: lines.length / r.wall, wall: r.wall, peakSelf: r.peakSelf, peakTree: r.peakTree, n: lines.length, cpuPerClip: r.cpu / lines.length, cores: r.cpu / r.wall };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -176,6 +164,11 @@ console.log(whyNoReference ? `reference: skipped (${whyNoReference})` : `referen
   if (warm.code !== 0) throw new Error(`warm-up failed:\n${warm.stderr.slice(-2000)}`);
 }
 
+const vsEnv = value('vs-env');
+if (vsEnv !== undefined && !/^[A-Z_][A-Z0-9_]*=/.test(vsEnv)) throw new TypeError(`Expected KEY=VALUE for \`--vs-env\` but received ${vsEnv}`);
+const envA0 = vsEnv === undefined ? undefined : { [vsEnv.slice(0, vsEnv.indexOf('='))]: vsEnv.slice(vsEnv.indexOf('=') + 1) };
+const A0 = []; // --vs-env: the second framewise contender, on DIR and DIR-x2
+const A02 = [];
 const A = [];
 const L = [];
 const B = [];
@@ -186,6 +179,7 @@ const marginal = (single, double) => (double.n - single.n) / (double.wall - sing
 for (let i = 0; i < rounds; i += 1) {
   const a = await framewiseRound();
   A.push(a);
+  if (envA0) A0.push(await framewiseRound([], videos, envA0));
   const l = await libraryRound();
   L.push(l);
   let line = `round ${i + 1}: framewise embed ${fmt(a.clipsPerS, 3)} clips/s (process ${fmt(a.wall, 1)} s, ${fmt(a.cpuPerClip)} CPU-s/clip, peak RSS ${mib(a.peakSelf)}, with ffmpeg ${mib(a.peakTree)}); library ${fmt(l.clipsPerS, 3)} clips/s (${fmt(l.wall, 1)} s after ${fmt(l.setup, 1)} s set-up; CPU-s/clip: workers ${fmt(l.cpu?.workers)}, main ${fmt(l.cpu?.main)}, other threads ${fmt(l.cpu?.otherThreads)}, ffmpeg ${fmt(l.cpu?.children)})`;
@@ -198,7 +192,13 @@ for (let i = 0; i < rounds; i += 1) {
   // Marginal: the doubled set on each side, right after the single set.
   const a2 = await framewiseRound([], doubled);
   A2.push(a2);
+  if (envA0) A02.push(await framewiseRound([], doubled, envA0));
   line = `  marginal: framewise ${fmt(a2.wall, 1)} s for ${a2.n} videos against ${fmt(a.wall, 1)} s for ${a.n}: ${fmt(marginal(a, a2), 3)} clips/s`;
+  line += `; cores busy ${fmt(a.cores)} (${a.n} videos), ${fmt(a2.cores)} (${a2.n})`;
+  if (envA0) {
+    const [x, x2] = [A0[i], A02[i]];
+    line += ` | ${vsEnv}: ${fmt(x.wall, 1)} s and ${fmt(x2.wall, 1)} s: ${fmt(marginal(x, x2), 3)} clips/s; cores busy ${fmt(x.cores)}, ${fmt(x2.cores)}`;
+  }
   if (!whyNoReference) {
     const b2 = await referenceRound(doubled);
     B2.push(b2);
@@ -208,6 +208,7 @@ for (let i = 0; i < rounds; i += 1) {
 }
 
 const summary = {
+  framewiseCoresBusy: { single: median(A.map((a) => a.cores)), doubled: median(A2.map((a) => a.cores)) },
   framewiseClipsPerS: median(A.map((a) => a.clipsPerS)),
   libraryClipsPerS: median(L.map((l) => l.clipsPerS)),
   framewisePeakRssMiB: Math.round(Math.max(...A.map((a) => a.peakSelf)) / 1024),
@@ -241,6 +242,14 @@ if (B.length) {
   console.log(`median marginal clips/s (${list.length} more videos, whole processes, start-up cancelled): framewise ${fmt(summary.marginalClipsPerS.framewise, 3)}, reference ${fmt(summary.marginalClipsPerS.reference, 3)}`);
   console.log(`median ratio, marginal: ${fmt(summary.medianMarginalRatio)} (per round: ${rounds(marginalRatios)})`);
   console.log(`median ratio, framewise embed's whole process against the reference's own timer: ${fmt(summary.medianEmbedAgainstTimerRatio)} (per round: ${rounds(againstTimer)})`);
+  if (envA0) {
+    const p0 = ratio(A0.map((a) => a.clipsPerS), B.map((b) => b.processClipsPerS));
+    const m0 = A02.map((x2, i) => marginal(A0[i], x2) / marginal(B[i], B2[i]));
+    const cores = { single: median(A0.map((x) => x.cores)), doubled: median(A02.map((x) => x.cores)) };
+    summary.vs = { env: vsEnv, medianProcessRatio: median(p0), medianMarginalRatio: median(m0), cores };
+    const { medianProcessRatio: p, medianMarginalRatio: m } = summary.vs;
+    console.log(`with ${vsEnv}: median ratio, whole process: ${fmt(p)} (per round: ${rounds(p0)}); marginal: ${fmt(m)} (per round: ${rounds(m0)})`);
+  }
   if (A[0].cpuPerClip && B[0].cpuPerClip) {
     summary.cpuPerClip = { framewise: median(A.map((a) => a.cpuPerClip)), reference: median(B.map((b) => b.cpuPerClip)) };
     console.log(

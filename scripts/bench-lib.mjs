@@ -3,7 +3,7 @@
  * CPU with children, peak RSS), the benchmark videos, and the machine's peak.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,11 +75,81 @@ function treeRss(rootPid) {
 /**
  * Runs a command; resolves with wall seconds, stdout, stderr, exit code, the peak RSS of the
  * process itself (VmHWM, threads included) and of its tree (sampled, ffmpeg children included).
- * `onLine` sees stdout lines as they come, with the seconds since start.
+ * `onLine` sees stdout lines as they come, with the seconds since start; `threads: true` adds `threads`, the CPU
+ * seconds per thread group (see threadSampler).
  */
 const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0 ? '/usr/bin/time' : undefined;
 
-export function run(command, args, { env, onLine } = {}) {
+/**
+ * CPU seconds per thread of a process tree, sampled from /proc/<pid>/task/<tid>/stat (Linux;
+ * empty elsewhere). Each thread keeps its last reading, so a thread that ended still counts.
+ * `summary()` groups them: each process's main thread (tid = pid) as `<comm> main`, the
+ * others by their name (`libuv-worker`, `V8 DefaultWorke`, onnxruntime's, worker threads...).
+ */
+export function threadSampler(rootPid) {
+  const last = new Map(); // `${pid}/${tid}` -> { name, seconds }
+  const HZ = 100; // USER_HZ: /proc's clock ticks on Linux
+  const children = () => {
+    const byParent = new Map();
+    let entries = [];
+    try {
+      entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    } catch {
+      return byParent;
+    }
+    for (const pid of entries) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (!byParent.has(ppid)) byParent.set(ppid, []);
+        byParent.get(ppid).push(Number(pid));
+      } catch {
+        // ended while we looked
+      }
+    }
+    return byParent;
+  };
+  const sample = () => {
+    const byParent = children();
+    const stack = [rootPid];
+    while (stack.length) {
+      const pid = stack.pop();
+      stack.push(...(byParent.get(pid) ?? []));
+      let tids = [];
+      try {
+        tids = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        continue;
+      }
+      for (const tid of tids) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          const seconds = (Number(f[11]) + Number(f[12])) / HZ; // utime + stime
+          last.set(`${pid}/${tid}`, { name: String(tid) === String(pid) ? `${name} main` : name, seconds });
+        } catch {
+          // ended while we looked
+        }
+      }
+    }
+  };
+  return {
+    sample,
+    summary() {
+      const groups = new Map();
+      for (const { name, seconds } of last.values()) {
+        const g = groups.get(name) ?? { seconds: 0, threads: 0 };
+        g.seconds += seconds;
+        g.threads += 1;
+        groups.set(name, g);
+      }
+      return [...groups.entries()].sort((a, b) => b[1].seconds - a[1].seconds);
+    },
+  };
+}
+
+export function run(command, args, { env, onLine, threads } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     // CPU seconds (user + sys, children included) through GNU time where there is one: on a
@@ -92,7 +162,9 @@ export function run(command, args, { env, onLine } = {}) {
     let pending = '';
     let peakTree = 0;
     let peakSelf = 0;
+    const perThread = threads ? threadSampler(child.pid) : undefined;
     const sample = () => {
+      perThread?.sample();
       const r = treeRss(child.pid);
       if (r) {
         peakTree = Math.max(peakTree, r.total);
@@ -130,7 +202,7 @@ export function run(command, args, { env, onLine } = {}) {
         }
         rmSync(timeFile, { force: true });
       }
-      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu });
+      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu, threads: perThread?.summary() });
     });
   });
 }
@@ -152,6 +224,24 @@ export function ensureVideos(videos) {
   writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
   rmSync(videos, { recursive: true, force: true });
   renameSync(tmp, videos);
+}
+
+/** `dir`: every video of `videos` twice (hard links, else copies), made once. */
+export function ensureDoubled(videos, dir) {
+  const names = videoList(videos);
+  if (existsSync(dir) && videoList(dir).length === 2 * names.length) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    for (const copy of ['a', 'b']) {
+      const [from, to] = [path.join(videos, name), path.join(dir, `${copy}_${name}`)];
+      try {
+        linkSync(from, to);
+      } catch {
+        copyFileSync(from, to);
+      }
+    }
+  }
 }
 
 export const videoList = (videos) => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();

@@ -8,7 +8,8 @@
  * On the benchmark videos (scripts/make_bench_videos.sh, made once into DIR, default
  * `<tmpdir>/framewise-bench-videos`), every round runs each contender once, in an order that
  * turns each round, so drift on a shared machine hits all of them alike:
- * - whole runs, `framewise embed DIR --no-cache --engine onnx` as a new process: the intra-op
+ * - whole runs, `framewise embed DIR --no-cache --engine onnx` as a new process: the decode
+ *   workers (`FRAMEWISE_DECODE_WORKERS=0` decodes on the main thread, as before issue 33), the intra-op
  *   threads (1, 2 and the automatic count) x spinning off/on (`FRAMEWISE_ONNX_THREADS`,
  *   `FRAMEWISE_ONNX_SPINNING`), frames per `session.run` (`FRAMEWISE_ONNX_RUN_FRAMES`: a run
  *   holds the main thread), `--concurrency` (videos decoding at once) and `--threads`
@@ -17,21 +18,24 @@
  *   decode-all and seek, ffmpeg threads, and the decode command with and without the `trim`
  *   that stops decoding after the last planned frame.
  * `--only` keeps the contenders whose label matches (the defaults always run).
- * Prints each contender's medians (wall, clips/s, CPU-s per clip with children) and its
- * ratio to the defaults, as a Markdown table, then the decode share: the decode-only run of
- * the defaults' plans against the defaults' whole run.
+ * Prints each contender's medians (wall, clips/s, CPU-s per clip with children, cores busy =
+ * CPU-s / wall, and the main thread's CPU-s from /proc/<pid>/task) and its ratio to the
+ * defaults, as a Markdown table, then the decode share: the decode-only run of the defaults'
+ * plans against the defaults' whole run. `--x2` runs on DIR-x2 (every video twice, 20 videos:
+ * made by `npm run bench:compare`, or here).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cliArgs, ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
+import { cliArgs, ensureDoubled, ensureVideos, fmt, median, run, videoList } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
 const DECODE_RUN = path.join(root, 'scripts', 'bench-decode-run.mjs');
-const { value, positive } = cliArgs();
+const { value, positive, flag } = cliArgs();
 const rounds = positive('rounds', 3);
-const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
+const videos1 = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
+const videos = flag('x2') ? `${videos1}-x2` : videos1;
 
 const { autoIntraOpThreads, autoRunFrames } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
 const cores = os.availableParallelism();
@@ -47,11 +51,11 @@ function whole(label, env = {}, flags = []) {
       const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-threads-'));
       try {
         const file = path.join(out, 'emb.jsonl');
-        const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags], { env });
+        const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags], { env, threads: true });
         if (r.code !== 0) throw new Error(`${label}: framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
         const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
         if (lines.some((l) => l.error)) throw new Error(`${label}: some videos failed`);
-        return { wall: r.wall, clips: lines.length, cpu: r.cpu };
+        return { wall: r.wall, clips: lines.length, cpu: r.cpu, main: mainThread(r.threads) };
       } finally {
         rmSync(out, { recursive: true, force: true });
       }
@@ -73,10 +77,15 @@ function decodeOnly(label, mode, threads = 0) {
   };
 }
 
+/** The CPU-s of node's main thread in a run's per-thread figures. */
+function mainThread(threads) {
+  return threads?.find(([name]) => name === 'node main')?.[1].seconds;
+}
+
 const spin = (on) => ({ FRAMEWISE_ONNX_SPINNING: on ? '1' : '0' });
 const threadCounts = [...new Set([1, 2, auto])];
 const defaults = whole(`defaults: ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`);
-const contenders = [defaults];
+const contenders = [defaults, whole('decode on the main thread (FRAMEWISE_DECODE_WORKERS=0)', { FRAMEWISE_DECODE_WORKERS: '0' })];
 for (const t of threadCounts) {
   for (const on of [false, true]) {
     if (t === auto && !on) continue; // the defaults
@@ -105,7 +114,8 @@ if (!existsSync(CLI)) {
   console.error('bench-threads: dist/cli/main.js is missing; run `npm run build` first');
   process.exit(2);
 }
-ensureVideos(videos);
+ensureVideos(videos1);
+if (videos !== videos1) ensureDoubled(videos1, videos);
 console.log(`bench-threads: ${videoList(videos).length} videos in ${videos}; ${cores} cores; ${rounds} rounds; ${contenders.length} contenders`);
 {
   // Convert and cache the backbone once, so that every run starts from the cached model.
@@ -127,14 +137,22 @@ for (let round = 0; round < rounds; round += 1) {
 
 const stats = (c) => {
   const rs = results.get(c);
-  return { wall: median(rs.map((r) => r.wall)), clipsPerS: median(rs.map((r) => r.clips / r.wall)), cpuPerClip: median(rs.map((r) => r.cpu / r.clips)), walls: rs.map((r) => r.wall) };
+  return {
+    wall: median(rs.map((r) => r.wall)),
+    clipsPerS: median(rs.map((r) => r.clips / r.wall)),
+    cpuPerClip: median(rs.map((r) => r.cpu / r.clips)),
+    cores: median(rs.map((r) => r.cpu / r.wall)),
+    main: rs.every((r) => r.main !== undefined) ? median(rs.map((r) => r.main)) : undefined,
+    walls: rs.map((r) => r.wall),
+  };
 };
 const base = stats(defaults);
-console.log('\n| contender | wall s (median) | clips/s | CPU-s per clip | time / defaults | walls per round |');
-console.log('|---|---|---|---|---|---|');
+console.log('\n| contender | wall s (median) | clips/s | CPU-s per clip | cores busy | main thread CPU-s | time / defaults | walls per round |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const c of contenders) {
   const s = stats(c);
-  console.log(`| ${c.label} | ${fmt(s.wall)} | ${c.kind === 'whole' ? fmt(s.clipsPerS, 3) : ''} | ${fmt(s.cpuPerClip)} | ${fmt(s.wall / base.wall)} | ${s.walls.map((w) => fmt(w)).join(', ')} |`);
+  const cells = [c.label, fmt(s.wall), c.kind === 'whole' ? fmt(s.clipsPerS, 3) : '', fmt(s.cpuPerClip), fmt(s.cores), s.main === undefined ? '' : fmt(s.main)];
+  console.log(`| ${cells.join(' | ')} | ${fmt(s.wall / base.wall)} | ${s.walls.map((w) => fmt(w)).join(', ')} |`);
 }
 const d = stats(decodeBase);
 // Per round, the decode-only run against the whole run of the same round.

@@ -50,7 +50,7 @@ export { startWorker } from './runners/index.js';
 export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats, ConfineOptions, QueueStatus, QueueStatusOptions, JobState, WorkerPresence, CoordinatorPresence, StalledWait } from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
-export type { ProbeOptions, ExtractOptions, ProbeResult, ClipPlan, Sampling, SamplingSpan, SamplerName, Fit, FrameClip, Segment, VideoEntry, DecoderName, DecoderRequest, SeekMode } from './ingest/index.js';
+export type { ProbeOptions, ExtractOptions, ResolvedExtractOptions, ProbeResult, ClipPlan, Sampling, SamplingSpan, SamplerName, Fit, FrameClip, Segment, VideoEntry, DecoderName, DecoderRequest, SeekMode, VideoDecoder } from './ingest/index.js';
 export type { ExtractStrategy } from './ingest/extract-plan.js';
 
 // Model: Keras modelling on tfjs.

@@ -24,11 +24,20 @@ function duration(ms: number | null): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** Every video of the run has its plan: the clips to do are known. */
+const allPlanned = (e: ProgressEvent): boolean => e.videosPlanned >= e.videosTotal && e.clipsPlanned > 0;
+
+/** How much of the run is done, 0 to 1: by clips once every plan is known (a long video moves the bar), else by videos. */
+export function fractionDone(e: ProgressEvent): number {
+  if (allPlanned(e)) return Math.min(1, e.clipsDone / e.clipsPlanned);
+  return e.videosTotal > 0 ? e.videosDone / e.videosTotal : 0;
+}
+
 /** One line of text for an event. */
 export function formatProgress(e: ProgressEvent): string {
   const parts = [
     `${e.videosDone}/${e.videosTotal} videos`,
-    `${e.clipsDone} clips`,
+    allPlanned(e) ? `${e.clipsDone}/${e.clipsPlanned} clips` : `${e.clipsDone} clips`,
     `${e.clipsPerSecond.toFixed(2)} clips/s`,
     `${e.framesPerSecond.toFixed(1)} frames/s`,
     `ETA ${duration(e.etaMs)}`,
@@ -57,7 +66,7 @@ export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.Write
     return {
       update(e) {
         const width = 24;
-        const ratio = e.videosTotal > 0 ? e.videosDone / e.videosTotal : 0;
+        const ratio = fractionDone(e);
         const filled = Math.round(ratio * width);
         const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
         const line = `${bar} ${formatProgress(e)}`.slice(0, Math.max(20, (stream.columns ?? 100) - 1));
@@ -124,6 +133,8 @@ export const NOTHING_DONE: ProgressEvent = {
   videosSkipped: 0,
   clipsDone: 0,
   framesDone: 0,
+  videosPlanned: 0,
+  clipsPlanned: 0,
   videosDecoded: 0,
   framesEmbedded: 0,
   cacheHits: 0,

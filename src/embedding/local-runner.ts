@@ -17,13 +17,13 @@ import { extractClips } from '../ingest/extract.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { probe } from '../ingest/probe.js';
 import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
-import type { DecoderRequest } from '../ingest/decoders.js';
+import type { DecoderRequest, VideoDecoder } from '../ingest/decoders.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
 import { Batcher } from './batcher.js';
 import { cacheKey, fileIdentity, type CachedClip, type EmbeddingStore } from './cache.js';
-import type { ProgressTracker } from './progress.js';
+import type { ProgressTracker, VideoProgress } from './progress.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from './runner.js';
 import { BackboneRunner } from './backbone-runner.js';
 import type { WindowHooks } from './ordered-window.js';
@@ -43,7 +43,16 @@ export interface IngestStages {
   extractClips(
     path: string,
     plans: ClipPlan[],
-    options: { size: number; fit: Fit; signal?: AbortSignal; timeoutMs?: number; probe?: ProbeResult; threads?: number; decoder?: DecoderRequest; seek?: SeekMode },
+    options: {
+      size: number;
+      fit: Fit;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      probe?: ProbeResult;
+      threads?: number;
+      decoder?: DecoderRequest | VideoDecoder;
+      seek?: SeekMode;
+    },
   ): Promise<FrameClip[]>;
 }
 
@@ -67,6 +76,11 @@ export interface LocalRunnerOptions {
   seek?: SeekMode;
   /** What `decoder` resolved to (createLocalRunner sets it). */
   resolvedDecoder?: { name: 'libav' | 'cli'; reason: string };
+  /**
+   * The decoder object the runner decodes with, when it has one of its own (decode workers:
+   * ingest/decode-pool.ts); `close()` closes it. @default undefined (`decoder` by name)
+   */
+  videoDecoder?: VideoDecoder;
   /**
    * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
    * this many clips, so the decoded frames held stay bounded whatever the video's length.
@@ -116,6 +130,14 @@ export class LocalRunner extends BackboneRunner {
 
   protected window(tracker: ProgressTracker, signal: AbortSignal | undefined): LocalRun {
     return new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await this.options.videoDecoder?.close?.();
+    } finally {
+      await super.close();
+    }
   }
 }
 
@@ -179,10 +201,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
 
   start(item: EmbedItem): Slot {
     const slot: Slot = { promise: undefined as never };
-    slot.promise = this.one(item).then((outcome) => {
+    const progress = this.tracker.video();
+    slot.promise = this.one(item, progress).then((outcome) => {
       slot.settled = outcome;
-      if (outcome.kind === 'ok') this.tracker.succeed(outcome.value);
-      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code);
+      if (outcome.kind === 'ok') this.tracker.succeed(outcome.value, progress);
+      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code, progress);
       this.tracker.emit();
       return outcome;
     });
@@ -212,7 +235,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   }
 
   /** One video, never throws: an outcome. */
-  private async one(item: EmbedItem): Promise<Outcome> {
+  private async one(item: EmbedItem, progress: VideoProgress): Promise<Outcome> {
     const { store } = this.options;
     const path = item.path;
     // A manifest row may name a span of the video: every sampling then covers only it.
@@ -228,7 +251,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
         this.tracker.cacheHits += 1;
         return { kind: 'ok', value: { ...value, path, cached: true } };
       }
-      const work = this.embedVideo(path, sampling).then(async (value) => {
+      const work = this.embedVideo(path, sampling, progress).then(async (value) => {
         const { clips, frames, dim, embeddings, backend, decoder } = value;
         if (store && key) await store.set(key, { clips, frames, dim, embeddings, backend, decoder });
         return value;
@@ -267,13 +290,13 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
    * A cache miss: decodes the video under the queue, a part of the plan at a time, and sends
    * each part's clips to the batcher as it comes.
    */
-  private async embedVideo(path: string, sampling: Sampling): Promise<VideoFrames> {
+  private async embedVideo(path: string, sampling: Sampling, progress: VideoProgress): Promise<VideoFrames> {
     // The model is needed, so start loading it while this video decodes.
     this.embedder.prepare?.();
     const T = sampling.frames;
     const D = this.embedder.dim;
     const part = this.options.clipsPerDecode ?? 16;
-    const video: VideoPlan = { plans: [] };
+    const video: VideoPlan = { plans: [], progress };
     let embeddings = new Float32Array(0); // [clips, T, D], sized once the plan is known
     const layout: CachedClip[] = [];
     const embedded: Array<Promise<void>> = [];
@@ -284,7 +307,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       decoder ??= clips[0]?.decoder;
       clips.forEach((clip, j) => {
         const offset = (first + j) * T * D;
-        const done = this.batcher.embed(clip.data, clip.mask).then((out) => embeddings.set(out, offset)); // [T, D]
+        const done = this.batcher.embed(clip.data, clip.mask).then((out) => {
+          embeddings.set(out, offset); // [T, D]
+          this.tracker.clip(progress, T);
+          this.tracker.emit();
+        });
         done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
         embedded.push(done);
         layout.push(clipLayout(clip));
@@ -312,9 +339,11 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       video.probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
       checkPlanSize(path, clipCount(video.probe, sampling), sampling.frames, this.embedder.dim, sampling);
       video.plans = this.stages.planClips(video.probe, sampling);
+      this.tracker.plan(video.progress, video.plans.length);
     }
     const plans = video.plans.slice(first, first + part);
-    const decoded = await this.stages.extractClips(path, plans, { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder, seek });
+    const options = { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek };
+    const decoded = await this.stages.extractClips(path, plans, options);
     await this.batcher.waitForRoom(this.roomLimit);
     return decoded;
   }
@@ -333,6 +362,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
 interface VideoPlan {
   probe?: ProbeResult;
   plans: ClipPlan[];
+  /** Its clips counted as they finish (progress). */
+  progress: VideoProgress;
 }
 
 /** What the cache and the records keep of a clip: everything but its frames. */

@@ -9,9 +9,16 @@ export interface ProgressEvent {
   videosTotal: number;
   /** Videos skipped because they were already in the output (`resume`). */
   videosSkipped: number;
-  /** Clips and frames embedded so far (from the cache or the backbone). */
+  /**
+   * Clips and frames embedded so far (from the cache or the backbone), counted as each clip
+   * finishes: a long video's clips count before the video is done. The clips of a video that
+   * then fails are taken back out.
+   */
   clipsDone: number;
   framesDone: number;
+  /** Videos whose clip plan is known (planned, from the cache, or failed), and the clips those plans hold. */
+  videosPlanned: number;
+  clipsPlanned: number;
   /** Videos whose frames were decoded by ffmpeg in this run (cache misses). */
   videosDecoded: number;
   /** Frames that went through the backbone in this run. */
@@ -29,7 +36,11 @@ export interface ProgressEvent {
   videosPerSecond: number;
   clipsPerSecond: number;
   framesPerSecond: number;
-  /** Estimated milliseconds left, or null before the first video finishes. */
+  /**
+   * Estimated milliseconds left, or null before the first clip (or video) finishes: the time
+   * per clip so far, times the clips left, where each video not yet planned is counted at the
+   * mean of the plans known.
+   */
   etaMs: number | null;
   /** True for the last event of a run. */
   final: boolean;
@@ -49,6 +60,13 @@ export interface QueueProgress {
   waitingOn?: { path: string; jobId: string; worker: string; handedOnInMs: number };
 }
 
+/** One video's counts, while it runs: its planned clips and those embedded so far. */
+export interface VideoProgress {
+  planned: boolean;
+  clips: number;
+  frames: number;
+}
+
 /** A callback that receives progress events. */
 export type ProgressCallback = (event: ProgressEvent) => void;
 
@@ -66,6 +84,8 @@ export class ProgressTracker {
   cacheHits = 0;
   failures = 0;
   videosWithWarnings = 0;
+  videosPlanned = 0;
+  clipsPlanned = 0;
   queue?: QueueProgress;
   readonly failuresByCode: Record<string, number> = {};
 
@@ -83,31 +103,68 @@ export class ProgressTracker {
     return items;
   }
 
-  /** Counts a video that came out, with its clips and frames. */
-  succeed(video: { clips: ReadonlyArray<{ warnings?: string[] }>; frames: number }): void {
+  /** A video starts: the handle its clips are counted on ({@link plan}, {@link clip}). */
+  video(): VideoProgress {
+    return { planned: false, clips: 0, frames: 0 };
+  }
+
+  /** `video`'s plan is known: `clips` clips. */
+  plan(video: VideoProgress, clips: number): void {
+    if (video.planned) return;
+    video.planned = true;
+    this.videosPlanned += 1;
+    this.clipsPlanned += clips;
+  }
+
+  /** One clip of `video` (of `frames` frames) is embedded. */
+  clip(video: VideoProgress, frames: number): void {
+    video.clips += 1;
+    video.frames += frames;
+    this.clipsDone += 1;
+    this.framesDone += frames;
+  }
+
+  /** Counts a video that came out, with its clips and frames (those `progress` counted already are not counted again). */
+  succeed(video: { clips: ReadonlyArray<{ warnings?: string[] }>; frames: number }, progress: VideoProgress = this.video()): void {
+    this.plan(progress, video.clips.length);
     this.videosDone += 1;
-    this.clipsDone += video.clips.length;
-    this.framesDone += video.clips.length * video.frames;
+    this.clipsDone += video.clips.length - progress.clips;
+    this.framesDone += video.clips.length * video.frames - progress.frames;
     if (video.clips.some((c) => c.warnings?.length)) this.videosWithWarnings += 1;
   }
 
-  fail(code: string): void {
+  /** Counts a video that failed; the clips `progress` counted are taken back out. */
+  fail(code: string, progress: VideoProgress = this.video()): void {
+    this.plan(progress, 0);
+    this.clipsDone -= progress.clips;
+    this.framesDone -= progress.frames;
     this.failures += 1;
     this.videosDone += 1;
     this.failuresByCode[code] = (this.failuresByCode[code] ?? 0) + 1;
   }
 
+  /** Milliseconds left (see `ProgressEvent.etaMs`). */
+  private eta(elapsedMs: number): number | null {
+    if (this.clipsDone > 0 && this.videosPlanned > 0) {
+      const unplanned = Math.max(0, this.videosTotal - this.videosPlanned);
+      const clipsExpected = this.clipsPlanned + (unplanned * this.clipsPlanned) / this.videosPlanned;
+      return (elapsedMs / this.clipsDone) * Math.max(0, clipsExpected - this.clipsDone);
+    }
+    return this.videosDone > 0 ? (elapsedMs / this.videosDone) * (this.videosTotal - this.videosDone) : null;
+  }
+
   snapshot(final = false): ProgressEvent {
     const elapsedMs = performance.now() - this.started;
     const seconds = Math.max(elapsedMs / 1000, 1e-6);
-    const remaining = this.videosTotal - this.videosDone;
-    const etaMs = this.videosDone > 0 ? (elapsedMs / this.videosDone) * remaining : null;
+    const etaMs = this.eta(elapsedMs);
     return {
       videosDone: this.videosDone,
       videosTotal: this.videosTotal,
       videosSkipped: this.videosSkipped,
       clipsDone: this.clipsDone,
       framesDone: this.framesDone,
+      videosPlanned: this.videosPlanned,
+      clipsPlanned: this.clipsPlanned,
       videosDecoded: this.videosDecoded,
       framesEmbedded: this.framesEmbedded,
       cacheHits: this.cacheHits,

@@ -25,6 +25,8 @@ export interface VideoDecoder {
   readonly reason: string;
   probe(path: string, options: { signal?: AbortSignal; timeoutMs: number }): Promise<ProbeResult>;
   decode(path: string, plans: ClipPlan[], options: ResolvedExtractOptions): Promise<FrameClip[]>;
+  /** Frees what the decoder holds beyond a call (a pool of decode workers: decode-pool.ts). */
+  close?(): Promise<void>;
 }
 
 /** A registry entry: its help text, and how it opens (rejecting when it cannot run here). */

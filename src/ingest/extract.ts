@@ -40,7 +40,7 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, decoderRequests, unconvertible, type DecoderRequest } from './decoders.js';
+import { createDecoder, decoderRequests, unconvertible, type DecoderRequest, type VideoDecoder } from './decoders.js';
 import { ExtractLog, landedLate, planExtraction, videoTimeoutMs, type ExtractStrategy } from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { withOpenArgs } from './open-policy.js';
@@ -66,8 +66,11 @@ export interface ExtractOptions {
    * @default 0
    */
   threads?: number;
-  /** `libav` decodes in-process, `cli` runs ffmpeg, `auto` takes libav when it loads. @default 'auto' */
-  decoder?: DecoderRequest;
+  /**
+   * `libav` decodes in-process, `cli` runs ffmpeg, `auto` takes libav when it loads; or a decoder
+   * already resolved (`createDecoder()`, or one decoding in worker threads: `pooledDecoder()`). @default 'auto'
+   */
+  decoder?: DecoderRequest | VideoDecoder;
   /**
    * `exact`: the frame on display at each planned timestamp. `keyframe`: the keyframe nearest
    * to it, and only keyframes are decoded (fast on long videos; `timestamps` say which
@@ -97,7 +100,7 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
   const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
-  const decoder = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
+  const decoder = options.decoder === undefined ? 'auto' : isDecoder(options.decoder) ? options.decoder : oneOf('options.decoder', options.decoder, decoderRequests());
   const seek = options.seek === undefined ? 'exact' : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
   if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {
@@ -115,12 +118,16 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   return { size, fit, strategy, threads, decoder, seek, signal, timeoutMs: options.timeoutMs, probe: options.probe };
 }
 
+function isDecoder(value: unknown): value is VideoDecoder {
+  return isPlainObject(value) && typeof value.decode === 'function' && typeof value.name === 'string';
+}
+
 /** Decodes, resizes and packs the planned frames of one video with the decoder asked for. */
 export async function extractClips(path: string, plans: ClipPlan[], options: ExtractOptions = {}): Promise<FrameClip[]> {
-  const resolved = validate(path, plans, options);
+  const { decoder: request, ...resolved } = validate(path, plans, options);
   resolved.signal?.throwIfAborted();
-  const decoder = await createDecoder(resolved.decoder);
-  return decoder.decode(path, plans, resolved);
+  const decoder = typeof request === 'string' ? await createDecoder(request) : request;
+  return decoder.decode(path, plans, { ...resolved, decoder: decoder.name });
 }
 
 /** extractClips() by one ffmpeg process (the `cli` decoder). See the module comment. */

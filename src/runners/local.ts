@@ -7,6 +7,7 @@ import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
 import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
 import { createDecoder } from '../ingest/decoders.js';
+import { DecodePool, decodeWorkers, pooledDecoder } from '../ingest/decode-pool.js';
 import { debug } from '../log.js';
 import type { RunnerEntry } from './entry.js';
 
@@ -43,11 +44,14 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
   try {
     const side = checkSize(size, embedder.inputSize);
     const decoder = await createDecoder(rest.decoder ?? 'auto');
-    debug('runner: backbone %s on %s (%s); decoder %s (%s)', embedder.backboneId, embedder.backend.name, embedder.backend.reason, decoder.name, decoder.reason);
+    const workers = decodeWorkers(decoder.name, rest.concurrency);
+    const { backboneId, backend } = embedder;
+    debug('runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers', backboneId, backend.name, backend.reason, decoder.name, decoder.reason, workers);
     return new LocalRunner(embedder, ingestStages, {
       ...rest,
       decoder: decoder.name,
       resolvedDecoder: { name: decoder.name, reason: decoder.reason },
+      ...(workers > 0 ? { videoDecoder: pooledDecoder(decoder, new DecodePool({ workers })) } : {}),
       size: side,
       store: cache === false ? undefined : new EmbeddingCache(cache),
     });

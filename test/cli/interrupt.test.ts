@@ -2,13 +2,14 @@
  * Ctrl-C through the built CLI: the first SIGINT stops new work, kills the ffmpeg children,
  * keeps the finished results as complete lines, and exits with 130 within 2 s.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, startCli, waitForLines } from './helpers.js';
 import { tempDir } from '../helpers.js';
+import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 
 // A marker in every path, so pgrep finds this test's ffmpeg children and nobody else's.
 const marker = `fwsigint${process.pid}`;
@@ -54,6 +55,36 @@ describe('framewise embed and SIGINT', () => {
     expect(new Set(lines.map((l) => l.path)).size).toBe(lines.length);
     expect(run.stderr).toMatch(/\(interrupted\)/);
   });
+});
+
+describe('framewise embed --decoder libav and SIGINT in the middle of the decode workers', () => {
+  it('exits 130 within 2 s, and every decode worker ends by itself (exit code 0): none is terminated in a native call', async () => {
+    // Three copies (three identities) of a 640x360 video, decoded frame by frame: each decode lasts a while.
+    const long = join(dir, 'long');
+    mkdirSync(long);
+    const source = ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '10'];
+    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', ...source, '-c:v', 'libx264', '-preset', 'ultrafast', '-y', join(long, 'a.mp4')]);
+    for (const name of ['b.mp4', 'c.mp4']) copyFileSync(join(long, 'a.mp4'), join(long, name));
+    const args = ['embed', long, '--out', join(dir, 'long.jsonl'), '--sampling', 'fps:30', '--frames', '16', '--no-cache', '--decoder', 'libav', '--concurrency', '2'];
+    const { child, done } = startCli(args, { NODE_DEBUG: 'framewise' });
+    // Two workers started, and a moment for them to be inside their decodes.
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      child.stderr!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if ((seen.match(/decode pool: worker \d+ started/g) ?? []).length >= 2) resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 400));
+    const sent = performance.now();
+    child.kill('SIGINT');
+    const run = await done;
+    expect(performance.now() - sent).toBeLessThan(2000 + 300 /* process teardown on a loaded 2-core box */);
+    expect(run.code, run.stderr.slice(-2000)).toBe(130);
+    const exits = [...run.stderr.matchAll(/decode pool: worker \d+ exited with code (\d+)/g)].map((m) => Number(m[1]));
+    const said = run.stderr.split('\n').filter((l) => !/^ |^}|libav: |probe /.test(l));
+    expect(exits, said.join('\n').slice(-3000)).toEqual([0, 0]);
+  }, 120_000);
 });
 
 describe('framewise embed, SIGTERM, then --resume', () => {

@@ -4,7 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createRenderer, formatProgress, NOTHING_DONE } from '../../src/cli/progress.js';
+import { createRenderer, formatProgress, fractionDone, NOTHING_DONE } from '../../src/cli/progress.js';
 import type { ProgressEvent } from '../../src/index.js';
 
 const event = (over: Partial<ProgressEvent>): ProgressEvent => ({ ...NOTHING_DONE, videosTotal: 2, etaMs: null, final: false, ...over });
@@ -36,5 +36,16 @@ describe('formatProgress (across machines)', () => {
     );
     expect(formatProgress(event({ queue: { workers: 1, unreachableMs: 0, waitingOn: { ...waitingOn, handedOnInMs: 0 } } }))).toMatch(/it is handed on at the next stalled check$/);
     expect(formatProgress(event({ queue: { workers: 0, unreachableMs: 0, waitingOn } }))).toMatch(/stopped answering; no worker is connected to hand it on$/);
+  });
+});
+
+describe('formatProgress() and fractionDone()', () => {
+  it('count clips out of the plan once every video is planned (one long video moves the bar), else videos', () => {
+    const long = event({ videosTotal: 1, videosPlanned: 1, clipsPlanned: 60, clipsDone: 15, etaMs: 66_000 });
+    expect(formatProgress(long)).toMatch(/^0\/1 videos \| 15\/60 clips \| .* \| ETA 1m06s \|/);
+    expect(fractionDone(long)).toBe(0.25);
+    const some = event({ videosTotal: 4, videosDone: 1, videosPlanned: 2, clipsPlanned: 40, clipsDone: 12 });
+    expect(formatProgress(some)).toMatch(/^1\/4 videos \| 12 clips \|/);
+    expect(fractionDone(some)).toBe(0.25);
   });
 });

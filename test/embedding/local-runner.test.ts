@@ -241,7 +241,8 @@ describe('LocalRunner.run()', () => {
     };
     const path = fixture('edge/counter.mp4');
     const whole = await collect(engine(undefined, 2, { sampling }), [path]);
-    const inParts = await collect(engine(undefined, 2, { sampling, clipsPerDecode: 3, stages: counting }), [path]);
+    const events: ProgressEvent[] = [];
+    const inParts = await collect(engine(undefined, 2, { sampling, clipsPerDecode: 3, stages: counting }), [path], events);
     const a = whole.out[0] as VideoFrames;
     const b = inParts.out[0] as VideoFrames;
     const clips = planClips(await probe(path), sampling).length;
@@ -254,6 +255,18 @@ describe('LocalRunner.run()', () => {
     for (let i = 0; i < a.embeddings.length; i++) worst = Math.max(worst, Math.abs(a.embeddings[i] - b.embeddings[i]));
     expect(worst).toBeLessThan(1e-4);
     expect(inParts.tracker.videosDecoded).toBe(1);
+    // Progress inside the video: its clips count as they finish, out of its plan, with an ETA.
+    const inside = events.filter((e) => e.videosDone === 0 && e.clipsDone > 0);
+    expect(inside.length).toBeGreaterThan(0);
+    for (const e of inside) {
+      expect(e.clipsPlanned).toBe(clips);
+      expect(e.clipsDone).toBeLessThanOrEqual(clips);
+      expect(e.framesDone).toBe(e.clipsDone * T);
+      expect(e.etaMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(inside.some((e) => e.clipsDone < clips && e.etaMs! > 0)).toBe(true);
+    expect(events.map((e) => e.clipsDone)).toEqual([...events.map((e) => e.clipsDone)].sort((x, y) => x - y));
+    expect(inParts.tracker).toMatchObject({ final: true, videosDone: 1, clipsDone: clips, clipsPlanned: clips, videosPlanned: 1, framesDone: clips * T });
   });
 
   it("makes a decoder's plain Error (swscale on a 4-bit bgr4 video) that video's record and goes on; framewise's own TypeError ends the run", async () => {
