@@ -347,6 +347,37 @@ async function makeSamples(dir) {
   writeFileSync(join(dir, 'labels.csv'), arrowManifest(scenes));
 }
 
+/**
+ * The three-class training set of issue 32, a new user's first dataset: 24 short videos (8 a
+ * class: bars, fractal, noise; 160x120, 10 fps, 2-6 s), folder per class. Textures this
+ * distinct are learnt in a couple of epochs, after which the validation loss only creeps: the
+ * case early stopping must end with its defaults. Made on demand (not part of the fixture
+ * set): `makeThreeClassSet(dir)`; a `.complete` stamp marks a finished set.
+ */
+export async function makeThreeClassSet(dir) {
+  if (existsSync(join(dir, '.complete'))) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const jobs = [];
+  for (const label of SEGMENT_LABELS) {
+    for (let k = 0; k < 8; k++) {
+      const frames = 20 + ((k * 7 + label.length * 3) % 41); // 2.0 .. 6.0 s
+      // Variants 0-3, and for the second four an offset in time, so no two videos are the same.
+      const source = segmentSource(label, k, frames + (k >= 4 ? 15 : 0)).replace(/,trim=end_frame=\d+/, `,trim=start_frame=${k >= 4 ? 15 : 0}:end_frame=${frames + (k >= 4 ? 15 : 0)}`);
+      jobs.push(() => lavfi(source, join(tmp, label, `${label}-${k}.mp4`)));
+    }
+  }
+  await runAll(jobs);
+  writeFileSync(join(tmp, '.complete'), '1\n');
+  try {
+    renameSync(tmp, dir);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, '.complete'))) throw error;
+  }
+  return dir;
+}
+
 async function buildFixtures(dir) {
   await runAll([
     ...arrowJobs(join(dir, 'arrow'), ARROW_SCENES.train),
