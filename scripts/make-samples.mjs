@@ -7,6 +7,7 @@
  *   node scripts/make-samples.mjs                  samples/ (committed) and the test fixtures
  *   node scripts/make-samples.mjs --samples-only [--samples-dir DIR]   only samples/ (or DIR)
  *   node scripts/make-samples.mjs --fixtures-only [--fixtures-dir DIR] [--force]
+ *   node scripts/make-samples.mjs --three-class DIR    the 24-video training set of issue 32 (see makeThreeClassSet)
  *
  * The fixtures go to --fixtures-dir, else $FRAMEWISE_FIXTURES, else
  * <os.tmpdir()>/framewise-fixtures-v1. A `.complete` stamp holding FIXTURES_VERSION marks a
@@ -470,6 +471,11 @@ export async function ensureFixtures(dir, { force = false } = {}) {
 
 async function main(argv) {
   const has = (flag) => argv.includes(flag);
+  const three = argv.indexOf('--three-class');
+  if (three >= 0) {
+    await makeThreeClassSet(resolve(argv[three + 1]));
+    return;
+  }
   const at = argv.indexOf('--fixtures-dir');
   const fixturesDir = at >= 0 ? argv[at + 1] : defaultFixturesDir();
   if (!has('--fixtures-only')) {

@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { ClipMetrics, ConfusionMatrix, FrameMetrics } from './metrics.js';
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
@@ -49,6 +49,12 @@ export interface MetricsReport {
     backboneId: string | null;
     trainSeed: number | null;
     framewiseVersion: string | null;
+    /** What the model folder records of its training: history.csv / curves.png (absolute paths), validation accuracy, an ensemble's members. */
+    training?: {
+      files: string[];
+      valAcc: number | null;
+      members: Array<{ seed: number; valAcc: number | null; bestEpoch: number; epochs: number }> | null;
+    };
   };
   dataset: {
     source: string;
@@ -339,7 +345,7 @@ function perClassTable(m: ClipMetrics | FrameMetrics): string {
 }
 
 /** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
-export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[]): string {
+export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[], options: { reportDir?: string } = {}): string {
   const { video, clip, frame } = report.metrics;
   const body =
     report.mode === 'clip' && video && clip
@@ -347,7 +353,31 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
       : report.mode === 'frame' && frame
         ? frameSections(frame, predictions)
         : [];
-  return [...headerLines(report), ...body, ...leftOutSections(report), ...runSection(report)].join('\n');
+  return [...headerLines(report), ...body, ...trainingSection(report, options.reportDir), ...leftOutSections(report), ...runSection(report)].join('\n');
+}
+
+/** `## Training`: links to the model folder's history and curves, and an ensemble's members beside the ensemble. */
+function trainingSection(report: MetricsReport, reportDir: string | undefined): string[] {
+  const t = report.model.training;
+  if (!t) return [];
+  // Relative to the report folder, so the links work wherever both folders move together.
+  const href = (file: string): string => (reportDir ? relative(reportDir, file) : file).split(sep).join('/').replace(/ /g, '%20');
+  const out = ['## Training', ''];
+  if (t.files.length > 0) out.push(`- model folder: ${t.files.map((f) => `[${md(basename(f))}](${href(f)})`).join(', ')}`, '');
+  const curves = t.files.find((f) => basename(f) === 'curves.png');
+  if (curves) out.push(`![training curves](${href(curves)})`, '');
+  if (t.members) {
+    out.push(
+      table(
+        ['head', 'seed', 'kept epoch', 'validation accuracy'],
+        [...t.members.map((m, k) => [`member ${k + 1}`, String(m.seed), `${m.bestEpoch} of ${m.epochs}`, pct(m.valAcc)]), ['ensemble (averaged)', '–', '–', pct(t.valAcc)]],
+      ),
+      '',
+    );
+  } else if (t.valAcc !== null) {
+    out.push(`- validation accuracy at training: ${pct(t.valAcc)}`, '');
+  }
+  return out;
 }
 
 /** The title, and what was evaluated with what. */
@@ -488,7 +518,7 @@ export async function writeReport(dir: string, report: MetricsReport, prediction
   await replaceDir(dir, OUTPUT_DIRS.report, async (tmp) => {
     await writeFile(join(tmp, names.metrics), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(tmp, names.predictions), predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions));
+    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions, { reportDir: resolve(dir) }));
     signal?.throwIfAborted();
     const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
     if (confusion) {
