@@ -111,7 +111,11 @@ export interface TrainResult {
   clips: number;
   trainingClips: number;
   metrics: TrainMetrics | null;
-  /** Every epoch, as `onEpoch` received them (an ensemble's members one after another), seconds included. */
+  /**
+   * Every epoch, as `onEpoch` received them (an ensemble's members one after another, each
+   * row with its `member`); after a resume, the epochs before it too (the members finished
+   * before it without `seconds`).
+   */
   history: EpochProgress[];
   /** The epoch it went on from with `resume` (0: from the start). */
   resumedAt: number;
@@ -280,6 +284,9 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   // Every setting, defaults filled in: what a checkpoint is made with and a resume must match.
   const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
   const settings: Record<string, unknown> = { ...model.trainSettings(headOptions), augment: augmenting ? augment : 0, frames: base.frames, sampling: base.sampling, fit: base.fit, backbone: base.backbone };
+  if (!resume && !force && (await model.isTrainingFolder(out))) {
+    throw new UsageError(`${out} holds an interrupted training run: pass --resume to go on from it, or --force to start over`);
+  }
   // Held until the model is written; released however the run ends.
   await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force: force || resume });
   const checkpoint = resume ? await resumable(out, settings, readCheckpoint, model.isTrainingFolder) : undefined;
@@ -390,6 +397,8 @@ class HistoryFiles {
     texts: Array<string | undefined>,
   ) {
     this.members = Array.from({ length: size }, () => []);
+    // Members finished before the resume: their figures (their files keep the wall times).
+    resumed?.done.forEach((d, k) => (this.members[k] = d.metrics.history.map((r) => ({ ...r, ...(size > 1 ? { member: k + 1 } : {}) }))));
     if (resumed?.current) this.members[resumed.member] = resumed.current.rows.map((r) => ({ ...r }));
     this.resumedAt = resumed?.current?.epoch ?? 0;
     this.texts = texts;

@@ -103,6 +103,9 @@ describe('framewise train --resume', () => {
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/Cannot resume .*: settings differ from its checkpoint's: batchSize 8 \(checkpoint: 16\); seed 4 \(checkpoint: 3\)/);
     expect(readFileSync(join(cut, 'history.csv'), 'utf8').trim().split('\n').length - 1).toBe(kept);
+    const plain = await train(cut);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(/holds an interrupted training run: pass --resume to go on from it, or --force to start over/);
     const both = await train(cut, ['--resume', '--force']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/`resume` and `force` conflict/);

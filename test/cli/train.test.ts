@@ -34,6 +34,13 @@ function history(file: string): Array<Record<string, number>> {
 }
 
 describe('framewise train on the 24-video three-class set', () => {
+  it('--help tells the training batch (--batch-size) from the backbone\'s (--batch)', async () => {
+    const help = await runCli(['train', '--help']);
+    expect(help.stdout).toMatch(/--batch-size <n> +Training: clips per gradient step of the head \(default: 16; not --batch, the backbone's clips per call\)/);
+    expect(help.stdout).toMatch(/--batch <n> +Clips per backbone call \(default: 4; train: not the training batch, see --batch-size\)/);
+    for (const flag of ['--monitor <m>', '--min-delta <d>', '--lr-schedule <s>', '--class-weight <w>', '--ensemble <n>', '--resume']) expect(help.stdout).toContain(flag);
+  });
+
   it('stops early with the defaults (<= 25 epochs), says why, and keeps history.csv and curves.png', async () => {
     const out = join(dir, 'model');
     const run = await runCli(['train', DATA, '--out', out, '--cache', cache], env);
