@@ -5,9 +5,8 @@
 import type { CAC } from 'cac';
 import type { TrainOptions } from '../tasks/index.js';
 import type { TrainMetrics } from '../model/classifier.js';
-import { stopMessage } from '../model/train-options.js';
 import { UsageError } from '../errors.js';
-import { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, HEADS, LR_SCHEDULES, MONITORS } from '../tasks/options.js';
+import { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, HEADS, LR_SCHEDULES, MONITORS, stopMessage } from '../tasks/options.js';
 import { backboneFlags, choicesHelp, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer } from './progress.js';

@@ -9,7 +9,7 @@ import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
-import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import type { EpochProgress, ModelInfo, TrainMetrics } from '../model/classifier.js';
 import type { TrainCheckpoint, TrainHeadOptions } from '../model/train.js';
 import type { LrSchedule, Monitor } from '../model/train-options.js';
 import type { CheckpointContents } from '../model/checkpoint.js';
@@ -243,6 +243,34 @@ function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, 
   });
 }
 
+/** `train()`'s options checked, defaults filled in, and the options of `trainHead` they make. */
+function resolveTrainOptions(options: TrainOptions) {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
+  const out = nonEmptyString('out', options.out);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
+  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
+  const force = options.force === undefined ? false : bool('force', options.force);
+  const resume = options.resume === undefined ? false : bool('resume', options.resume);
+  if (resume && force) throw conflict('resume', 'force', '--resume goes on from the checkpoint in the model folder, --force starts over');
+  const headOptions: TrainHeadOptions = {
+    head: { ...(options.headOptions ?? {}), type: headType, mode },
+    epochs: options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
+    seed,
+    validationSplit: options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
+    learningRate: options.learningRate,
+    batchSize: options.batchSize,
+    patience: options.patience,
+    monitor: options.monitor,
+    minDelta: options.minDelta,
+    lrSchedule: options.lrSchedule,
+    ensemble: options.ensemble,
+    classWeight: options.classWeight,
+  };
+  return { out, headType, mode, seed, augment, force, resume, headOptions, base: resolveOptions(options) };
+}
+
 /**
  * Trains a head on a dataset: a folder-per-class tree or a manifest (CSV `path,label`, or
  * JSONL with `label` or `segments` for frame mode).
@@ -253,32 +281,8 @@ function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, 
  * ```
  */
 export async function train(dataset: string | string[], options: TrainOptions): Promise<TrainResult> {
-  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
-  const signal = checkSignal('signal', options.signal);
-  const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
-  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
-  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
-  const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
-  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
-  const force = options.force === undefined ? false : bool('force', options.force);
-  const resume = options.resume === undefined ? false : bool('resume', options.resume);
-  if (resume && force) throw conflict('resume', 'force', '--resume goes on from the checkpoint in the model folder, --force starts over');
-  const base = resolveOptions(options);
-  const headOptions: TrainHeadOptions = {
-    head: { ...(options.headOptions ?? {}), type: headType, mode },
-    epochs: options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
-    seed,
-    validationSplit: valSplit,
-    learningRate: options.learningRate,
-    batchSize: options.batchSize,
-    patience: options.patience,
-    monitor: options.monitor,
-    minDelta: options.minDelta,
-    lrSchedule: options.lrSchedule,
-    ensemble: options.ensemble,
-    classWeight: options.classWeight,
-  };
+  const signal = checkSignal('signal', (options as TrainOptions | undefined)?.signal);
+  const { out, headType, mode, seed, augment, force, resume, headOptions, base } = resolveTrainOptions(options);
   const model = { ...(await import('../model/train.js')), ...(await import('../model/model-files.js')) };
   const { readCheckpoint, writeCheckpoint } = await import('../model/checkpoint.js');
   // Every setting, defaults filled in: what a checkpoint is made with and a resume must match.
@@ -306,13 +310,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     const { embeddings, masks, labels, groups, counts } = set;
     const N = groups.length;
     const data = { id: datasetId(set), videos: videos.length, clips: N };
-    if (checkpoint && checkpoint.dataset.id !== data.id) {
-      const was = checkpoint.dataset;
-      throw new UsageError(
-        `Cannot resume ${out}: the dataset differs from the checkpoint's (then ${was.videos} videos, ${was.clips} training clips; now ${data.videos} videos, ${N} training clips` +
-          `${was.videos === data.videos && was.clips === N ? ', with other embeddings or labels' : ''}); train again with --force`,
-      );
-    }
+    if (checkpoint) checkSameData(out, checkpoint.dataset, data);
     const { selectHeadBackend } = await import('../model/head-backend.js');
     await selectHeadBackend(base.backend, { signal });
     // From here on the model folder holds the run: after every epoch, its checkpoint and history.
@@ -338,12 +336,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       },
     );
     try {
-      const { curvesPng } = await import('../evaluation/report.js');
-      const files: Record<string, string | Uint8Array> = history.files();
-      const members = classifier.info.metrics?.members ?? (classifier.info.metrics ? [classifier.info.metrics] : []);
-      // The curves from the metrics' history (the same for every run, resumed or not).
-      files['curves.png'] = await curvesPng(members.map((m) => m.history), { best: members.map((m) => m.bestEpoch), signal });
-      const info = await model.saveModel(out, classifier, { backbone: pipeline.backbone, frames: T, sampling, extra: { fit: base.fit }, files, signal });
+      const info = await model.saveModel(out, classifier, { backbone: pipeline.backbone, frames: T, sampling, extra: { fit: base.fit }, files: await trainingFiles(history, classifier.info, signal), signal });
       return {
         dir: out,
         labels: info.labels,
@@ -365,6 +358,15 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   } finally {
     await pipeline.close();
   }
+}
+
+/** The files a finished run adds to its model folder: the history of each member and the curves. */
+async function trainingFiles(history: HistoryFiles, info: ModelInfo, signal: AbortSignal | undefined): Promise<Record<string, string | Uint8Array>> {
+  const { curvesPng } = await import('../evaluation/report.js');
+  const members = info.metrics?.members ?? (info.metrics ? [info.metrics] : []);
+  // The curves from the metrics' history (the same for every run, resumed or not).
+  const curves = await curvesPng(members.map((m) => m.history), { best: members.map((m) => m.bestEpoch), signal });
+  return { ...history.files(), 'curves.png': curves };
 }
 
 /** history.csv for one head, history-K.csv (1-based) for an ensemble's member K. */
@@ -433,6 +435,16 @@ function datasetId(set: TrainingSet): string {
   hash.update(set.masks);
   hash.update(JSON.stringify([set.labels, set.groups]));
   return `sha256:${hash.digest('hex').slice(0, 32)}`;
+}
+
+/** A UsageError unless the data now is the data the checkpoint was made on. */
+function checkSameData(out: string, was: CheckpointContents['dataset'], now: CheckpointContents['dataset']): void {
+  if (was.id === now.id) return;
+  const same = was.videos === now.videos && was.clips === now.clips;
+  throw new UsageError(
+    `Cannot resume ${out}: the dataset differs from the checkpoint's (then ${was.videos} videos, ${was.clips} training clips; ` +
+      `now ${now.videos} videos, ${now.clips} training clips${same ? ', with other embeddings or labels' : ''}); train again with --force`,
+  );
 }
 
 /** The checkpoint in `out` when it may be resumed with `settings`; else a UsageError saying why not (what differs). */
