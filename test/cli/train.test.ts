@@ -58,7 +58,7 @@ describe('framewise train on the 24-video three-class set', () => {
     const info = JSON.parse(readFileSync(join(out, 'framewise.json'), 'utf8'));
     expect(info.metrics.stop).toMatchObject({ reason: 'early', monitor: 'val_loss', minDelta: 0.001, patience: 10 });
     expect(existsSync(join(out, 'checkpoint.bin'))).toBe(false);
-  });
+  }, 300_000 /* 12-25 epochs of the default 256-unit head on a loaded 2-core box */);
 
   it('an ensemble goes through classify, eval (each member and the ensemble in report.md) and one averaging ONNX graph', async () => {
     const out = join(dir, 'ensemble');
@@ -97,5 +97,5 @@ describe('framewise train on the 24-video three-class set', () => {
     }
     const labels = ['bars', 'fractal', 'noise'];
     for (const { label, score } of record.topk) expect(Math.abs(probs[labels.indexOf(label)] - score), label).toBeLessThan(1e-4);
-  });
+  }, 300_000);
 });
