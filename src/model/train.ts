@@ -55,7 +55,7 @@ export interface TrainHeadOptions {
   patience?: number;
   /** The figure early stopping watches (the training figure when there is no validation split). @default 'val_loss' */
   monitor?: Monitor;
-  /** An improvement smaller than this (absolute) does not count. @default 0.001 */
+  /** An improvement smaller than this (absolute) does not count. @default 0.0001 */
   minDelta?: number;
   /** `none`, `plateau` (halve after patience/2 epochs without improvement) or `cosine` (over `epochs`). @default 'none' */
   lrSchedule?: LrSchedule;

@@ -73,7 +73,7 @@ export interface TrainOptions extends PipelineOptions {
   patience?: number;
   /** What early stopping watches. @default 'val_loss' */
   monitor?: Monitor;
-  /** An improvement smaller than this does not count. @default 0.001 */
+  /** An improvement smaller than this does not count. @default 0.0001 */
   minDelta?: number;
   /** The learning-rate schedule. @default 'none' */
   lrSchedule?: LrSchedule;

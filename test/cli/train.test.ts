@@ -50,13 +50,13 @@ describe('framewise train on the 24-video three-class set', () => {
     expect(Object.keys(rows[0])).toEqual(['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds']);
     expect(rows.map((r) => r.epoch)).toEqual(rows.map((_, i) => i + 1));
     expect(rows.every((r) => r.lr === 0.001 && r.seconds > 0)).toBe(true);
-    const stop = new RegExp(`stopped early after epoch ${rows.length}: no improvement over 0.001 for 11 epochs \\(patience 10\\); best val_loss \\S+ at epoch ${rows.length - 11}`);
+    const stop = new RegExp(`stopped early after epoch ${rows.length}: no improvement over 0.0001 for 11 epochs \\(patience 10\\); best val_loss \\S+ at epoch ${rows.length - 11}`);
     expect(run.stdout).toMatch(stop);
     // The epoch lines show a loss below 0.0001 in digits that move, not as 0.0000.
     expect(run.stderr).not.toMatch(/val_loss 0\.0000 /);
     expect(readFileSync(join(out, 'curves.png')).subarray(1, 4).toString()).toBe('PNG');
     const info = JSON.parse(readFileSync(join(out, 'framewise.json'), 'utf8'));
-    expect(info.metrics.stop).toMatchObject({ reason: 'early', monitor: 'val_loss', minDelta: 0.001, patience: 10 });
+    expect(info.metrics.stop).toMatchObject({ reason: 'early', monitor: 'val_loss', minDelta: 0.0001, patience: 10 });
     expect(existsSync(join(out, 'checkpoint.bin'))).toBe(false);
   }, 300_000 /* 12-25 epochs of the default 256-unit head on a loaded 2-core box */);
 
