@@ -446,7 +446,7 @@ async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
 }
 
 /** The early-stopping state, as a checkpoint holds it. */
-interface EarlyState {
+export interface EarlyState {
   bestEpoch: number;
   best: number | null;
   wait: number;
@@ -494,7 +494,7 @@ class EarlyStopping {
 }
 
 /** The learning-rate schedule's state: the rate now and, for `plateau`, its own wait and best. */
-interface ScheduleState {
+export interface ScheduleState {
   lr: number;
   wait: number;
   best: number | null;
