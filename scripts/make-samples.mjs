@@ -7,6 +7,7 @@
  *   node scripts/make-samples.mjs                  samples/ (committed) and the test fixtures
  *   node scripts/make-samples.mjs --samples-only [--samples-dir DIR]   only samples/ (or DIR)
  *   node scripts/make-samples.mjs --fixtures-only [--fixtures-dir DIR] [--force]
+ *   node scripts/make-samples.mjs --three-class DIR    the 24-video training set of issue 32 (see makeThreeClassSet)
  *
  * The fixtures go to --fixtures-dir, else $FRAMEWISE_FIXTURES, else
  * <os.tmpdir()>/framewise-fixtures-v1. A `.complete` stamp holding FIXTURES_VERSION marks a
@@ -347,6 +348,37 @@ async function makeSamples(dir) {
   writeFileSync(join(dir, 'labels.csv'), arrowManifest(scenes));
 }
 
+/**
+ * The three-class training set of issue 32, a new user's first dataset: 24 short videos (8 a
+ * class: bars, fractal, noise; 160x120, 10 fps, 2-6 s), folder per class. Textures this
+ * distinct are learnt in a couple of epochs, after which the validation loss only creeps: the
+ * case early stopping must end with its defaults. Made on demand (not part of the fixture
+ * set): `makeThreeClassSet(dir)`; a `.complete` stamp marks a finished set.
+ */
+export async function makeThreeClassSet(dir) {
+  if (existsSync(join(dir, '.complete'))) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const jobs = [];
+  for (const label of SEGMENT_LABELS) {
+    for (let k = 0; k < 8; k++) {
+      const frames = 20 + ((k * 7 + label.length * 3) % 41); // 2.0 .. 6.0 s
+      // Variants 0-3, and for the second four an offset in time, so no two videos are the same.
+      const source = segmentSource(label, k, frames + (k >= 4 ? 15 : 0)).replace(/,trim=end_frame=\d+/, `,trim=start_frame=${k >= 4 ? 15 : 0}:end_frame=${frames + (k >= 4 ? 15 : 0)}`);
+      jobs.push(() => lavfi(source, join(tmp, label, `${label}-${k}.mp4`)));
+    }
+  }
+  await runAll(jobs);
+  writeFileSync(join(tmp, '.complete'), '1\n');
+  try {
+    renameSync(tmp, dir);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, '.complete'))) throw error;
+  }
+  return dir;
+}
+
 async function buildFixtures(dir) {
   await runAll([
     ...arrowJobs(join(dir, 'arrow'), ARROW_SCENES.train),
@@ -439,6 +471,11 @@ export async function ensureFixtures(dir, { force = false } = {}) {
 
 async function main(argv) {
   const has = (flag) => argv.includes(flag);
+  const three = argv.indexOf('--three-class');
+  if (three >= 0) {
+    await makeThreeClassSet(resolve(argv[three + 1]));
+    return;
+  }
   const at = argv.indexOf('--fixtures-dir');
   const fixturesDir = at >= 0 ? argv[at + 1] : defaultFixturesDir();
   if (!has('--fixtures-only')) {

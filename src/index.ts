@@ -56,7 +56,7 @@ export type { ExtractStrategy } from './ingest/extract-plan.js';
 // Model: Keras modelling on tfjs.
 // Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
 export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx } from './model/index.js';
-export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
+export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, TrainCheckpoint, MemberState, EarlyState, ScheduleState, Monitor, LrSchedule, StopInfo, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
 export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
 export type { BackendInfo, BackendName } from './tfjs/backend.js';
 

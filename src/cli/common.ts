@@ -19,7 +19,7 @@ export function backboneFlags(command: Command): Command {
     .option('--threads <n>', 'decoding threads per decode (default: 0: ffmpeg\'s choice for cli, 1 for libav)')
     .option('--decoder <d>', `auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
     .option('--seek <mode>', 'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)')
-    .option('--batch <n>', 'Clips per backbone call (default: 4)')
+    .option('--batch <n>', 'Clips per backbone call (default: 4; train: not the training batch, see --batch-size)')
     .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')

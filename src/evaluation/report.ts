@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { calibration, precisionRecall, type ClipMetrics, type ConfusionMatrix, type CoveragePoint, type FrameMetrics, type ScoredSample } from './metrics.js';
 import { escapeXml, prSvg, reliabilitySvg, shortLabel } from './plots.js';
 
@@ -52,6 +52,12 @@ export interface MetricsReport {
     backboneId: string | null;
     trainSeed: number | null;
     framewiseVersion: string | null;
+    /** What the model folder records of its training: history.csv / curves.png (absolute paths), validation accuracy, an ensemble's members. */
+    training?: {
+      files: string[];
+      valAcc: number | null;
+      members: Array<{ seed: number; valAcc: number | null; bestEpoch: number; epochs: number }> | null;
+    };
   };
   dataset: {
     source: string;
@@ -235,6 +241,97 @@ async function svgPng(svg: string, signal?: AbortSignal): Promise<Buffer> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// curves.png: a model folder's training curves
+
+/** One epoch of a training history, as `TrainMetrics.history` holds it. */
+export interface CurvePoint {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number | null;
+  valAcc: number | null;
+}
+
+/** Member colours (ColorBrewer "Dark2"), one per ensemble member. */
+const CURVE_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
+
+/**
+ * Loss (left) and accuracy (right) over epochs as SVG: training solid, validation dashed, one
+ * colour per ensemble member, the kept (best) epoch of each marked with a ring on its
+ * validation curve (its training curve without a validation split).
+ */
+export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, options: { best?: readonly number[]; title?: string } = {}): string {
+  const W = 900;
+  const H = histories.length > 1 ? 390 : 360; // room for the members' legend under the epoch axis
+  const panel = { w: 370, h: 250, top: 60 };
+  const lefts = [70, 520];
+  const font = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+  const epochs = Math.max(1, ...histories.map((h) => h.length));
+  const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
+  const losses = histories.flatMap((h) => h.flatMap((e) => [e.loss, e.valLoss])).filter(finite);
+  const maxLoss = Math.max(1e-6, ...losses) * 1.05;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  parts.push(`<g font-family="${font}" fill="#000">`);
+  const title = options.title ?? `Training curves (${histories.length > 1 ? `${histories.length} members, ` : ''}solid: train, dashed: validation, ring: kept epoch)`;
+  parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
+  const panels = [
+    { name: 'loss', max: maxLoss, pick: (e: CurvePoint, val: boolean) => (val ? e.valLoss : e.loss) },
+    { name: 'accuracy', max: 1, pick: (e: CurvePoint, val: boolean) => (val ? e.valAcc : e.acc) },
+  ];
+  panels.forEach((p, pi) => {
+    const left = lefts[pi];
+    const x = (epoch: number): number => left + (epochs === 1 ? panel.w / 2 : ((epoch - 1) / (epochs - 1)) * panel.w);
+    const y = (v: number): number => panel.top + panel.h - (Math.min(v, p.max) / p.max) * panel.h;
+    parts.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" font-size="13" text-anchor="middle">${p.name}</text>`);
+    parts.push(`<rect x="${left}" y="${panel.top}" width="${panel.w}" height="${panel.h}" fill="none" stroke="#444" stroke-width="1"/>`);
+    for (const tick of [0, 0.5, 1]) {
+      const ty = panel.top + panel.h * (1 - tick);
+      parts.push(`<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444"/>`);
+      parts.push(`<text x="${left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="central">${Number((p.max * tick).toPrecision(2))}</text>`);
+    }
+    for (const tick of [...new Set([1, Math.ceil(epochs / 2), epochs])]) {
+      parts.push(`<text x="${x(tick)}" y="${panel.top + panel.h + 16}" font-size="11" text-anchor="middle">${tick}</text>`);
+    }
+    parts.push(`<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 34}" font-size="12" text-anchor="middle">epoch</text>`);
+    histories.forEach((history, m) => {
+      const colour = CURVE_COLOURS[m % CURVE_COLOURS.length];
+      const hasVal = history.some((e) => finite(p.pick(e, true)));
+      for (const val of hasVal ? [false, true] : [false]) {
+        const points = history.filter((e) => finite(p.pick(e, val))).map((e) => `${x(e.epoch).toFixed(1)},${y(p.pick(e, val)!).toFixed(1)}`);
+        if (points.length === 0) continue;
+        const dash = val ? ' stroke-dasharray="6 4"' : '';
+        parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
+      }
+      const best = options.best?.[m];
+      const kept = best === undefined ? undefined : history.find((e) => e.epoch === best);
+      const value = kept ? p.pick(kept, hasVal) : null;
+      if (kept && finite(value)) parts.push(`<circle cx="${x(kept.epoch)}" cy="${y(value)}" r="5" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    });
+  });
+  if (histories.length > 1) {
+    histories.forEach((_, m) => {
+      const lx = 70 + m * 90;
+      parts.push(`<rect x="${lx}" y="${H - 24}" width="12" height="12" fill="${CURVE_COLOURS[m % CURVE_COLOURS.length]}"/>`);
+      parts.push(`<text x="${lx + 16}" y="${H - 18}" font-size="11" dominant-baseline="central">member ${m + 1}</text>`);
+    });
+  }
+  parts.push('</g></svg>');
+  return parts.join('\n');
+}
+
+/** The curves rendered to PNG by sharp (librsvg), as the confusion matrix is. */
+export async function curvesPng(
+  histories: ReadonlyArray<readonly CurvePoint[]>,
+  options: { best?: readonly number[]; title?: string; signal?: AbortSignal } = {},
+): Promise<Buffer> {
+  checkSignal('signal', options.signal);
+  const { default: sharp } = await import('sharp');
+  return sharp(Buffer.from(curvesSvg(histories, options)), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
+}
+
+// ---------------------------------------------------------------------------------------------
 // report.md
 
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
@@ -253,7 +350,7 @@ function perClassTable(m: ClipMetrics | FrameMetrics): string {
 }
 
 /** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
-export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[], plots: { pr?: boolean; reliability?: boolean } = {}): string {
+export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[], options: { reportDir?: string; pr?: boolean; reliability?: boolean } = {}): string {
   const { video, clip, frame } = report.metrics;
   const body =
     report.mode === 'clip' && video && clip
@@ -261,7 +358,7 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
       : report.mode === 'frame' && frame
         ? frameSections(frame, predictions)
         : [];
-  return [...headerLines(report, plots), ...body, ...coverageSection(report), ...leftOutSections(report), ...runSection(report)].join('\n');
+  return [...headerLines(report, options), ...body, ...coverageSection(report), ...trainingSection(report, options.reportDir), ...leftOutSections(report), ...runSection(report)].join('\n');
 }
 
 /** `## Coverage`: with a threshold or thresholds, how much is answered and how much is right. */
@@ -278,6 +375,30 @@ function coverageSection(report: MetricsReport): string[] {
     table(['threshold', 'coverage', 'accuracy', 'accuracy of the answered'], points.map((p) => [String(p.threshold), pct(p.coverage), pct(p.accuracy), pct(p.answeredAccuracy)])),
     '',
   ];
+}
+
+/** `## Training`: links to the model folder's history and curves, and an ensemble's members beside the ensemble. */
+function trainingSection(report: MetricsReport, reportDir: string | undefined): string[] {
+  const t = report.model.training;
+  if (!t) return [];
+  // Relative to the report folder, so the links work wherever both folders move together.
+  const href = (file: string): string => (reportDir ? relative(reportDir, file) : file).split(sep).join('/').replace(/ /g, '%20');
+  const out = ['## Training', ''];
+  if (t.files.length > 0) out.push(`- model folder: ${t.files.map((f) => `[${md(basename(f))}](${href(f)})`).join(', ')}`, '');
+  const curves = t.files.find((f) => basename(f) === 'curves.png');
+  if (curves) out.push(`![training curves](${href(curves)})`, '');
+  if (t.members) {
+    out.push(
+      table(
+        ['head', 'seed', 'kept epoch', 'validation accuracy'],
+        [...t.members.map((m, k) => [`member ${k + 1}`, String(m.seed), `${m.bestEpoch} of ${m.epochs}`, pct(m.valAcc)]), ['ensemble (averaged)', '–', '–', pct(t.valAcc)]],
+      ),
+      '',
+    );
+  } else if (t.valAcc !== null) {
+    out.push(`- validation accuracy at training: ${pct(t.valAcc)}`, '');
+  }
+  return out;
 }
 
 /** The title, and what was evaluated with what. */
@@ -434,7 +555,7 @@ export async function writeReport(dir: string, report: MetricsReport, prediction
   await replaceDir(dir, OUTPUT_DIRS.report, async (tmp) => {
     await writeFile(join(tmp, names.metrics), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(tmp, names.predictions), predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions, plots));
+    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions, { ...plots, reportDir: resolve(dir) }));
     signal?.throwIfAborted();
     const png = (svg: string): Promise<Buffer> => svgPng(svg, signal);
     if (pr) await writeFile(join(tmp, names.pr), await png(prSvg(pr, { title: `Precision-recall (${unit}, one-vs-rest)` })));

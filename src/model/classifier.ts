@@ -8,6 +8,7 @@ import { checkSignal, invalid } from '../validate.js';
 import type { BackendInfo } from '../tfjs/backend.js';
 import type { BackboneSpec, Normalization } from '../embedding/backbone-spec.js';
 import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
+import type { StopInfo } from './train-options.js';
 
 /** Figures from a training run. */
 export interface TrainMetrics {
@@ -24,7 +25,12 @@ export interface TrainMetrics {
   seed: number;
   /** Backend the head trained on. */
   backend: string;
+  /** Why training stopped (absent for an ensemble: see each member's). */
+  stop?: StopInfo;
+  /** One entry per epoch: loss, acc, valLoss, valAcc, lr (empty for an ensemble: see each member's). */
   history: EpochProgress[];
+  /** An ensemble's members, in seed order; the figures above are then those of the averaged probabilities. */
+  members?: TrainMetrics[];
 }
 
 /**
@@ -38,6 +44,10 @@ export interface EpochProgress {
   acc: number;
   valLoss: number | null;
   valAcc: number | null;
+  /** The learning rate of this epoch. */
+  lr?: number;
+  /** In an ensemble: the (1-based) member this epoch trained. */
+  member?: number;
   /**
    * For progress and an ETA, in what `onEpoch` receives (absent from `TrainMetrics.history`,
    * which stays the same from run to run): the most epochs this run goes to (early stopping
@@ -74,16 +84,23 @@ export interface ModelInfo {
   metrics: TrainMetrics | null;
   backend: BackendInfo | null;
   createdAt: string;
+  /** An ensemble: its size and its members' seeds (members 2..N live in `member-K/`). Absent for one head. */
+  ensemble?: { size: number; seeds: number[] };
   [key: string]: unknown;
 }
 
 export class HeadClassifier {
+  /** The head (an ensemble's first member). */
   readonly model: tf.LayersModel;
+  /** Every head: one, or an ensemble's members in seed order, whose probabilities `predict` averages. */
+  readonly members: readonly tf.LayersModel[];
   info: ModelInfo;
   private disposed = false;
 
-  constructor(model: tf.LayersModel, info: ModelInfo) {
-    this.model = model;
+  constructor(model: tf.LayersModel | readonly tf.LayersModel[], info: ModelInfo) {
+    this.members = Array.isArray(model) ? [...model] : [model as tf.LayersModel];
+    if (this.members.length === 0) throw new ModelError('a classifier needs at least one head');
+    this.model = this.members[0];
     this.info = info;
   }
 
@@ -108,7 +125,7 @@ export class HeadClassifier {
     checkSignal('options.signal', options.signal);
     if (this.disposed) throw new ModelError('this classifier has been disposed');
     checkEmbeddings('predict', embeddings, shape, this.info.dim, mask);
-    const y = tf.tidy(() => this.model.predict(embeddingsTensor(embeddings, shape, mask)) as tf.Tensor);
+    const y = tf.tidy(() => averagedPredict(this.members, embeddingsTensor(embeddings, shape, mask)));
     try {
       return (await y.data()) as Float32Array;
     } finally {
@@ -119,8 +136,17 @@ export class HeadClassifier {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.dispose();
+    for (const m of this.members) m.dispose();
   }
+}
+
+/** The class probabilities of one model, or the mean of an ensemble's (the one place an ensemble is averaged). */
+export function averagedPredict(models: tf.LayersModel | readonly tf.LayersModel[], x: tf.Tensor): tf.Tensor {
+  const list = Array.isArray(models) ? models : [models as tf.LayersModel];
+  return tf.tidy(() => {
+    const each = list.map((m) => m.predict(x) as tf.Tensor); // [B, C] or [B, T, C] each
+    return each.length === 1 ? each[0] : tf.div(tf.addN(each), each.length);
+  });
 }
 
 /** Validates embeddings against their shape and the expected embedding size. */

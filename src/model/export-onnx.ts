@@ -5,6 +5,7 @@
  *     -> Reshape [N*T, S, S, 3] -> backbone (BN folded by fold.ts, converted) -> Reshape [N, T, D]
  *     -> head: LSTM / GRU / bidirectional LSTM (ONNX LSTM, GRU) or the masked mean
  *     -> Dense -> Softmax -> probs [N, classes] (clip mode) or [N, T, classes] (frame mode)
+ *     (an ensemble: every member's head on the same embeddings, then Mean of their probabilities)
  *
  * The time mask [N, T] says which frames are real. By default it is a second input, `mask`
  * bool [N, T] (true: a real frame); a caller with no padding feeds all-true. ONNX has no
@@ -52,6 +53,8 @@ export interface WholeModelSource {
   normalize: Normalization;
   /** The head's Keras topology and weights (model.json + weights.bin of a model folder). */
   head: KerasSource;
+  /** An ensemble's other members: the graph's `probs` is then the mean of every head's probabilities (ONNX `Mean`). */
+  members?: KerasSource[];
   mode: 'clip' | 'frame';
   /** Fix T in the input shape. @default dynamic */
   frames?: number;
@@ -249,17 +252,22 @@ export async function exportWholeModel(source: WholeModelSource, signal?: AbortS
   const g = new GraphBuilder();
   const withMask = source.mask ?? true;
   const { x, D, mask } = await appendFrames(g, source, withMask, signal);
-  const { layers } = layersOf(source.head.modelTopology);
-  const weights = weightsOf(source.head);
-  let h: Flow = { name: x, rank: 3, width: D }; // [N, T, D]
-  for (const layer of layers) {
-    const map = Object.hasOwn(HEAD_LAYERS, layer.class_name) ? HEAD_LAYERS[layer.class_name] : undefined;
-    if (map === undefined) throw new ModelError(`ONNX export: head layer '${layer.name}' (${layer.class_name}) has no ONNX mapping`);
-    if (map) h = map({ g, layer, weights, mask, h });
-  }
   const expectedRank = source.mode === 'clip' ? 2 : 3;
-  if (h.rank !== expectedRank) throw new ModelError(`ONNX export: the head gives a rank-${h.rank} output in ${source.mode} mode`);
-  const probs = g.node('Identity', [h.name], 'probs');
+  // Every head on the same embeddings and mask; an ensemble's probabilities are averaged in the graph.
+  const outs = [source.head, ...(source.members ?? [])].map((head) => {
+    const { layers } = layersOf(head.modelTopology);
+    const weights = weightsOf(head);
+    let h: Flow = { name: x, rank: 3, width: D }; // [N, T, D]
+    for (const layer of layers) {
+      const map = Object.hasOwn(HEAD_LAYERS, layer.class_name) ? HEAD_LAYERS[layer.class_name] : undefined;
+      if (map === undefined) throw new ModelError(`ONNX export: head layer '${layer.name}' (${layer.class_name}) has no ONNX mapping`);
+      if (map) h = map({ g, layer, weights, mask, h });
+    }
+    if (h.rank !== expectedRank) throw new ModelError(`ONNX export: the head gives a rank-${h.rank} output in ${source.mode} mode`);
+    return h;
+  });
+  const h = outs[0];
+  const probs = g.node(outs.length > 1 ? 'Mean' : 'Identity', outs.map((o) => o.name), 'probs');
   const T = source.frames === undefined ? { dimParam: 'T' } : { dimValue: source.frames };
   const model = onnx.ModelProto.fromObject({
     irVersion: 7,
@@ -345,6 +353,7 @@ export async function exportOnnx(modelDir: string, outFile: string, options: Exp
         inputSize: backbone.inputSize,
         normalize: backbone.normalize,
         head: await modelToArtifacts(head.model),
+        members: await Promise.all(head.members.slice(1).map((m) => modelToArtifacts(m))),
         mode: head.info.mode,
         frames: options.frames,
         mask: options.mask,

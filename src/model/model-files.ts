@@ -4,18 +4,18 @@
  * size, normalisation, metrics, version). Also the end-to-end export: one LayersModel
  * [T, S, S, 3] -> TimeDistributed(backbone) -> head, for use outside framewise.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from '../tfjs/tf.js';
 import { ModelError } from '../errors.js';
-import { OUTPUT_DIRS } from '../fs.js';
+import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
 import { selectBackend, type BackendRequest } from '../tfjs/backend.js';
 import { loadBackbone } from '../tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
 import { HeadClassifier, type ModelInfo } from './classifier.js';
-import { layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../tfjs/artifacts.js';
+import { artifactFiles, layersModelFromArtifacts, modelToArtifacts, readArtifacts, writeArtifacts } from '../tfjs/artifacts.js';
 import { Normalize, TimeMask } from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
 import { FRAMEWISE_VERSION } from '../version.js';
@@ -31,7 +31,20 @@ export interface SaveModelOptions {
   sampling?: unknown;
   /** More fields for framewise.json (for example `fit`). */
   extra?: Record<string, unknown>;
+  /** More files for the folder, by name (for example `history.csv`, `curves.png`). */
+  files?: Record<string, string | Uint8Array>;
   signal?: AbortSignal;
+}
+
+/** The folder of an ensemble's member k (0-based) inside the model folder: the folder itself for the first. */
+export function memberDir(k: number): string {
+  return k === 0 ? '' : `member-${k + 1}`;
+}
+
+/** The size of the ensemble a framewise.json describes (1 for a single head). */
+export function ensembleSize(info: Pick<ModelInfo, 'ensemble'>): number {
+  const e = info.ensemble as { size?: unknown } | undefined;
+  return typeof e?.size === 'number' && Number.isInteger(e.size) && e.size > 1 ? e.size : 1;
 }
 
 /**
@@ -57,8 +70,15 @@ export async function saveModel(dir: string, classifier: HeadClassifier, options
     throw new ModelError('saveModel: no backbone is recorded for this classifier; pass `backbone` (e.g. embedder.backbone)');
   }
   const artifacts = await modelToArtifacts(classifier.model);
+  // An ensemble's other members, each a LayersModel folder of its own inside this one.
+  const members: Record<string, string | Uint8Array> = {};
+  for (const [k, member] of classifier.members.entries()) {
+    if (k === 0) continue;
+    for (const [name, data] of Object.entries(artifactFiles(await modelToArtifacts(member)))) members[path.join(memberDir(k), name)] = data;
+  }
   signal?.throwIfAborted();
-  await writeArtifacts(dir, artifacts, { [MODEL_INFO_FILE]: `${JSON.stringify(info, null, 2)}\n` }, OUTPUT_DIRS.model);
+  const files = { ...(options.files ?? {}), ...members, [MODEL_INFO_FILE]: `${JSON.stringify(info, null, 2)}\n` };
+  await writeArtifacts(dir, artifacts, files, OUTPUT_DIRS.model);
   classifier.info = info;
   debug('saveModel: %s (%s/%s, %d labels, backbone %s)', dir, info.head.type, info.mode, info.labels.length, info.backboneId);
   return info;
@@ -78,6 +98,9 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
     );
   }
   if (!isPlainObject(info) || info.format !== 'framewise-model') throw new ModelError(`${file} is not a framewise model description`);
+  if (info.training === true) {
+    throw new ModelError(`${dir} holds a training run that has not finished (interrupted?): go on with \`framewise train ... --resume\`, or start over with --force`);
+  }
   if (info.formatVersion !== 1) {
     throw new ModelError(`${file} has format version ${String(info.formatVersion)}; this framewise (${FRAMEWISE_VERSION}) reads version 1`);
   }
@@ -113,6 +136,19 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const info = await readModelInfo(dir);
   if (options.backboneId !== undefined) checkCompatible(info, { id: options.backboneId, dim: info.dim });
   await selectBackend(options.backend ?? 'auto', { signal });
+  const models: tf.LayersModel[] = [];
+  try {
+    // An ensemble's members: the folder's own head, then member-2/ ... member-N/.
+    for (let k = 0; k < ensembleSize(info); k++) models.push(await loadHead(path.join(dir, memberDir(k)), info, signal));
+  } catch (error) {
+    for (const m of models) m.dispose();
+    throw error;
+  }
+  return new HeadClassifier(models, info);
+}
+
+/** One head's LayersModel from `dir`, checked against framewise.json's D and labels. */
+async function loadHead(dir: string, info: ModelInfo, signal: AbortSignal | undefined): Promise<tf.LayersModel> {
   let model: tf.LayersModel;
   try {
     model = await layersModelFromArtifacts(await readArtifacts(dir, { signal }));
@@ -130,7 +166,28 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     model.dispose();
     throw new ModelError(`the head in ${dir} gives ${output?.[output.length - 1]} scores but framewise.json lists ${info.labels.length} labels (${info.labels.join(', ')})`);
   }
-  return new HeadClassifier(model, info);
+  return model;
+}
+
+/**
+ * Makes `dir` a model folder in training (replacing what was there, atomically): a
+ * framewise.json that says so, which `loadModel` refuses and `train --resume` goes on from.
+ */
+export async function startTrainingFolder(dir: string): Promise<void> {
+  const marker = { format: 'framewise-model', formatVersion: 1, training: true, version: FRAMEWISE_VERSION, createdAt: new Date().toISOString() };
+  await replaceDir(dir, OUTPUT_DIRS.model, async (tmp) => {
+    await writeFile(path.join(tmp, MODEL_INFO_FILE), `${JSON.stringify(marker, null, 2)}\n`);
+  });
+}
+
+/** Whether `dir` is a model folder in training (framewise.json says `training: true`). */
+export async function isTrainingFolder(dir: string): Promise<boolean> {
+  try {
+    const info = JSON.parse(await readFile(path.join(dir, MODEL_INFO_FILE), 'utf8')) as Record<string, unknown>;
+    return info.format === 'framewise-model' && info.training === true;
+  } catch {
+    return false;
+  }
 }
 
 export interface ExportOptions {
@@ -153,6 +210,10 @@ export async function exportEndToEnd(modelDir: string, outDir: string, options: 
   if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
   const head = await loadModel(modelDir, { signal });
   const info = head.info;
+  if (head.members.length > 1) {
+    await head.dispose();
+    throw new ModelError(`${modelDir} holds an ensemble of ${head.members.length} heads; the tfjs end-to-end export takes one: export it as ONNX (--format onnx), whose graph averages them`);
+  }
   let backbone;
   try {
     backbone = await loadBackbone(info.backbone, { cacheDir: options.cacheDir, signal });

@@ -1,20 +1,27 @@
 /**
  * Trains a temporal head on frame embeddings; the backbone stays frozen (and the wasm backend
  * has no conv-gradient kernels anyway). Adam, a stratified validation split by group (a video
- * never lands in both splits), early stopping on validation loss keeping the best weights,
- * optional class weights, and a seed that makes a run repeatable on the same backend.
+ * never lands in both splits), early stopping on a monitored figure with a minimum delta
+ * keeping the best weights, a learning-rate schedule, optional class weights, ensembles of
+ * heads with consecutive seeds, and a seed that makes a run repeatable on the same backend.
+ * After every epoch the whole state (weights, Adam's state, the RNG, early stopping and the
+ * schedule) can be handed to `onCheckpoint`; `resume` takes it back and ends where an
+ * uninterrupted run would, bit for bit.
  */
 import { tf } from '../tfjs/tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from '../validate.js';
+import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, nonNegativeNumber, numberInRange, oneOf, positiveInteger, positiveNumber } from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
-import { checkEmbeddings, HeadClassifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
+import { averagedPredict, checkEmbeddings, HeadClassifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
 import { fastStep, type FastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
+import { DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage, type LrSchedule, type Monitor, type StopInfo } from './train-options.js';
+
+export { DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage, type LrSchedule, type Monitor, type StopInfo };
 
 /** Training data: embeddings of N clips of T frames, and their labels. */
 export interface TrainData {
@@ -44,8 +51,20 @@ export interface TrainHeadOptions {
   learningRate?: number;
   /** Fraction of groups held out per class for validation (0 turns it off). @default 0.2 */
   validationSplit?: number;
-  /** Epochs without a better validation loss before stopping. @default 10 */
+  /** Epochs without an improvement of the monitored figure before stopping. @default 10 */
   patience?: number;
+  /** The figure early stopping watches (the training figure when there is no validation split). @default 'val_loss' */
+  monitor?: Monitor;
+  /** An improvement smaller than this (absolute) does not count. @default 0.0001 */
+  minDelta?: number;
+  /** `none`, `plateau` (halve after patience/2 epochs without improvement) or `cosine` (over `epochs`). @default 'none' */
+  lrSchedule?: LrSchedule;
+  /** Heads to train (seeds seed..seed+N-1, one split); the classifier averages their probabilities. @default 1 */
+  ensemble?: number;
+  /** Called after every whole epoch (and between ensemble members) with the state to go on from. */
+  onCheckpoint?: (checkpoint: TrainCheckpoint) => Promise<void> | void;
+  /** A checkpoint to go on from (same data and settings), as `onCheckpoint` received it. */
+  resume?: TrainCheckpoint;
   /** `'balanced'` (n / (C * n_c)) or a weight per label. @default none */
   classWeight?: 'balanced' | Record<string, number>;
   /** Fixes the initial weights, the split, the shuffling and the dropout. @default 42 */
@@ -294,9 +313,9 @@ class Pace {
   }
 }
 
-/** Loss and accuracy over some clips, in inference mode. */
+/** Loss and accuracy over some clips, in inference mode (an ensemble's averaged probabilities). */
 async function evaluate(
-  model: tf.LayersModel,
+  models: tf.LayersModel | readonly tf.LayersModel[],
   data: TrainData,
   p: Prepared,
   frame: boolean,
@@ -313,7 +332,7 @@ async function evaluate(
     await pace.tick();
     const batch = makeBatch(data, p, frame, indices.slice(i, i + batchSize), weights, 0, undefined);
     const [loss, wsum, hits, count] = tf.tidy(() => {
-      const probs = model.predict(batch.x) as tf.Tensor;
+      const probs = averagedPredict(models, batch.x);
       const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
       const hit = tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32');
       return [tf.mul(weightedLoss(probs, batch.y, batch.w), tf.sum(batch.w)), tf.sum(batch.w), tf.sum(tf.mul(hit, valid)), tf.sum(valid)];
@@ -348,9 +367,13 @@ function slowStep(model: tf.LayersModel, batch: Batch, optimizer: tf.Optimizer, 
   return { loss, hits: hits!, counted: counted! };
 }
 
+/** Most heads in an ensemble. */
+const MAX_ENSEMBLE = 64;
+
 function resolveOptions(options: TrainHeadOptions) {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalid('onEpoch', 'a function', options.onEpoch);
+  if (options.onCheckpoint !== undefined && typeof options.onCheckpoint !== 'function') throw invalid('onCheckpoint', 'a function', options.onCheckpoint);
   return {
     head: resolveHeadConfig(options.head ?? {}),
     epochs: options.epochs === undefined ? 100 : positiveInteger('epochs', options.epochs, LIMITS.epochs),
@@ -359,13 +382,26 @@ function resolveOptions(options: TrainHeadOptions) {
     validationSplit:
       options.validationSplit === undefined ? 0.2 : numberInRange('validationSplit', options.validationSplit, 0, 1, { exclusiveMax: true }),
     patience: options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience, LIMITS.epochs),
+    monitor: options.monitor === undefined ? ('val_loss' as Monitor) : oneOf('monitor', options.monitor, MONITORS),
+    minDelta: options.minDelta === undefined ? DEFAULT_MIN_DELTA : nonNegativeNumber('minDelta', options.minDelta),
+    lrSchedule: options.lrSchedule === undefined ? DEFAULT_LR_SCHEDULE : oneOf('lrSchedule', options.lrSchedule, LR_SCHEDULES),
+    ensemble: options.ensemble === undefined ? 1 : positiveInteger('ensemble', options.ensemble, MAX_ENSEMBLE),
+    classWeight: options.classWeight ?? null,
     seed: options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed),
   };
 }
 
 type ResolvedTrainOptions = ReturnType<typeof resolveOptions>;
 
-/** What one training run works on: the data, the model and its optimiser, and how it steps. */
+/**
+ * The settings a training run is defined by, every default filled in (JSON): what a checkpoint
+ * records, and what `train --resume` compares.
+ */
+export function trainSettings(options: TrainHeadOptions): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(resolveOptions(options))) as Record<string, unknown>;
+}
+
+/** What one head's training works on: the data, the model and its optimiser, and how it steps. */
 interface Fit {
   data: TrainData;
   p: Prepared;
@@ -375,12 +411,12 @@ interface Fit {
   /** Per-class loss weights. */
   weights: Float32Array;
   model: tf.LayersModel;
-  optimizer: tf.Optimizer;
+  optimizer: tf.AdamOptimizer;
   variables: tf.Variable[];
   /** The head's hand-written step, or undefined to train through autodiff. */
   fast: FastStep | undefined;
   pace: Pace;
-  rng: () => number;
+  rng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 }
 
 /** One pass over the training clips in a fresh order: the mean batch loss and the running accuracy. */
@@ -409,68 +445,251 @@ async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
   return { loss: lossSum / Math.max(batches, 1), acc: seen > 0 ? correct / seen : 0 };
 }
 
-/** Early stopping: keeps a copy of the best weights by the monitored loss, and says when to stop. */
-class BestWeights {
-  best: { epoch: number; monitor: number; weights: tf.Tensor[] } | undefined;
-  private wait = 0;
+/** The early-stopping state, as a checkpoint holds it. */
+export interface EarlyState {
+  bestEpoch: number;
+  best: number | null;
+  wait: number;
+  stopped: boolean;
+}
 
-  constructor(private readonly patience: number) {}
+/**
+ * Early stopping (Keras's `EarlyStopping` with `restore_best_weights`): an epoch improves when
+ * the monitored value beats the best by more than `minDelta`; after more than `patience`
+ * epochs without one, it stops. The best epoch's weights are kept.
+ */
+class EarlyStopping {
+  state: EarlyState = { bestEpoch: 0, best: null, wait: 0, stopped: false };
+  weights: tf.Tensor[] | undefined;
+
+  constructor(
+    private readonly higherIsBetter: boolean,
+    private readonly minDelta: number,
+    private readonly patience: number,
+  ) {}
+
+  improves(value: number, best: number | null): boolean {
+    if (best === null) return true;
+    return this.higherIsBetter ? value > best + this.minDelta : value < best - this.minDelta;
+  }
 
   /** Records an epoch; true when it is time to stop. */
-  update(model: tf.LayersModel, epoch: number, monitor: number): boolean {
-    if (!this.best || monitor < this.best.monitor - 1e-6) {
-      if (this.best) tf.dispose(this.best.weights);
-      this.best = { epoch, monitor, weights: model.getWeights().map((w) => tf.clone(w)) };
-      this.wait = 0;
-      return false;
+  update(model: tf.LayersModel, epoch: number, value: number): boolean {
+    const s = this.state;
+    if (this.improves(value, s.best)) {
+      if (this.weights) tf.dispose(this.weights);
+      this.weights = model.getWeights().map((w) => tf.clone(w));
+      Object.assign(s, { bestEpoch: epoch, best: value, wait: 0 });
+    } else {
+      s.wait += 1;
     }
-    return ++this.wait > this.patience;
+    s.stopped = s.wait > this.patience;
+    return s.stopped;
   }
 
   dispose(): void {
-    if (this.best) tf.dispose(this.best.weights);
-    this.best = undefined;
+    if (this.weights) tf.dispose(this.weights);
+    this.weights = undefined;
   }
 }
 
-/** The epochs, with early stopping; leaves the best weights in the model and returns the metrics. */
-async function fitEpochs(f: Fit, onEpoch: TrainHeadOptions['onEpoch']): Promise<TrainMetrics> {
+/** The learning-rate schedule's state: the rate now and, for `plateau`, its own wait and best. */
+export interface ScheduleState {
+  lr: number;
+  wait: number;
+  best: number | null;
+}
+
+/**
+ * The rate for `epoch` (1-based). `cosine` anneals from the base rate towards 0 over the most
+ * epochs; `plateau` (Keras's `ReduceLROnPlateau`, factor 0.5) halves it after half the
+ * patience without an improvement, down to 1/64 of the base rate.
+ */
+function scheduledRate(o: ResolvedTrainOptions, s: ScheduleState, epoch: number): number {
+  if (o.lrSchedule === 'cosine') return (o.learningRate * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs))) / 2;
+  return s.lr;
+}
+
+function updatePlateau(o: ResolvedTrainOptions, s: ScheduleState, improved: boolean, value: number): void {
+  if (o.lrSchedule !== 'plateau') return;
+  if (improved) {
+    s.best = value;
+    s.wait = 0;
+    return;
+  }
+  s.wait += 1;
+  if (s.wait >= Math.max(1, Math.ceil(o.patience / 2))) {
+    s.lr = Math.max(s.lr / 2, o.learningRate / 64);
+    s.wait = 0;
+  }
+}
+
+/** One member's state after a whole epoch: everything needed to go on bit for bit. */
+export interface MemberState {
+  epoch: number;
+  /** The model's weights, in `model.getWeights()` order. */
+  weights: Float32Array[];
+  /** Adam: its step count, bias-correction powers and moments (every m, then every v). */
+  optimizer: { iterations: number; accBeta1: number; accBeta2: number; moments: Float32Array[] };
+  rng: seedrandom.State.Arc4;
+  early: EarlyState & { weights: Float32Array[] | null };
+  schedule: ScheduleState;
+  /** The epochs so far, as `onEpoch` received them. */
+  rows: EpochProgress[];
+}
+
+/**
+ * Everything a training run needs to go on after an interruption, in memory (`onCheckpoint`
+ * receives it after every epoch; `resume` takes it back). The model folder stores it.
+ */
+export interface TrainCheckpoint {
+  /** The (0-based) ensemble member being trained. */
+  member: number;
+  /** The members finished before it: their kept weights and figures. */
+  done: Array<{ weights: Float32Array[]; metrics: TrainMetrics }>;
+  /** The member being trained, after its last whole epoch; null before its first. */
+  current: MemberState | null;
+  /** What it was trained on, checked on resume. */
+  data: { shape: [number, number, number]; classes: string[]; train: number; val: number };
+}
+
+/** Adam's fields that `getWeights` leaves out (tfjs recomputes them with `pow`, which may differ in the last bit). */
+type AdamInternals = { accBeta1: tf.Variable; accBeta2: tf.Variable; learningRate: number };
+
+async function snapshot(f: Fit, early: EarlyStopping, schedule: ScheduleState, epoch: number, rows: EpochProgress[]): Promise<MemberState> {
+  const read = (ts: tf.Tensor[]): Promise<Float32Array[]> => Promise.all(ts.map(async (t) => new Float32Array(await t.data())));
+  const named = await f.optimizer.getWeights();
+  const adam = f.optimizer as unknown as AdamInternals;
+  return {
+    epoch,
+    weights: await read(f.model.getWeights()),
+    optimizer: {
+      iterations: (await named[0].tensor.data())[0],
+      accBeta1: (await adam.accBeta1.data())[0],
+      accBeta2: (await adam.accBeta2.data())[0],
+      moments: await read(named.slice(1).map((n) => n.tensor)),
+    },
+    rng: f.rng.state(),
+    early: { ...early.state, weights: early.weights ? await read(early.weights) : null },
+    schedule: { ...schedule },
+    rows: rows.map((r) => ({ ...r })),
+  };
+}
+
+/** Puts a member's saved state back: weights, Adam's state, early stopping. */
+async function restore(f: Fit, early: EarlyStopping, s: MemberState): Promise<void> {
+  const shapes = f.model.getWeights().map((w) => w.shape);
+  if (s.weights.length !== shapes.length) throw new UsageError('trainHead: the checkpoint holds another head (its weights do not match)');
+  setWeightValues(f.model, s.weights);
+  if (s.early.weights) early.weights = s.early.weights.map((v, i) => tf.tensor(v, shapes[i]));
+  early.state = { bestEpoch: s.early.bestEpoch, best: s.early.best, wait: s.early.wait, stopped: s.early.stopped };
+  if (s.optimizer.moments.length > 0) {
+    const half = f.variables.length;
+    const tensors = s.optimizer.moments.map((v, i) => tf.tensor(v, f.variables[i % half].shape));
+    const iter = tf.scalar(s.optimizer.iterations, 'int32');
+    await f.optimizer.setWeights([
+      { name: 'iter', tensor: iter },
+      ...tensors.map((tensor, i) => ({ name: `${f.variables[i % half].name}/${i < half ? 'm' : 'v'}`, tensor })),
+    ]);
+    tf.dispose([iter, ...tensors]);
+  }
+  const adam = f.optimizer as unknown as AdamInternals;
+  adam.accBeta1.assign(tf.scalar(s.optimizer.accBeta1));
+  adam.accBeta2.assign(tf.scalar(s.optimizer.accBeta2));
+}
+
+function setWeightValues(model: tf.LayersModel, values: Float32Array[]): void {
+  const tensors = model.getWeights().map((w, i) => tf.tensor(values[i], w.shape));
+  model.setWeights(tensors);
+  tf.dispose(tensors);
+}
+
+/** Figures of one epoch and the monitored value: the validation figure, or the training one without a split. */
+function monitored(o: ResolvedTrainOptions, e: EpochProgress): { name: string; value: number } {
+  const acc = o.monitor === 'val_acc';
+  if (e.valLoss === null) return { name: acc ? 'acc' : 'loss', value: acc ? e.acc : e.loss };
+  return { name: o.monitor, value: acc ? e.valAcc! : e.valLoss };
+}
+
+/** One member's epochs, with early stopping; leaves the best weights in the model and returns its metrics. */
+async function fitEpochs(
+  f: Fit,
+  resume: MemberState | null,
+  onEpoch: TrainHeadOptions['onEpoch'],
+  save: ((state: MemberState) => Promise<void>) | undefined,
+  member: number | undefined,
+): Promise<TrainMetrics> {
   const started = performance.now();
-  const history: EpochProgress[] = [];
-  const keeper = new BestWeights(f.o.patience);
+  const early = new EarlyStopping(f.o.monitor === 'val_acc', f.o.minDelta, f.o.patience);
+  const schedule: ScheduleState = { lr: f.o.learningRate, wait: 0, best: null };
+  const rows: EpochProgress[] = [];
+  const adam = f.optimizer as unknown as AdamInternals;
+  let first = 1;
   try {
-    for (let epoch = 1; epoch <= f.o.epochs; epoch++) {
+    if (resume) {
+      await restore(f, early, resume);
+      Object.assign(schedule, resume.schedule);
+      rows.push(...resume.rows);
+      first = resume.epoch + 1;
+    }
+    let monitorName = monitored(f.o, rows[rows.length - 1] ?? { epoch: 0, loss: 0, acc: 0, valLoss: f.split.val.length ? 0 : null, valAcc: null }).name;
+    for (let epoch = first; epoch <= f.o.epochs && !early.state.stopped; epoch++) {
       const epochStart = performance.now();
+      const lr = scheduledRate(f.o, schedule, epoch);
+      adam.learningRate = lr;
       const train = await trainEpoch(f);
       const valEval = f.split.val.length ? await evaluate(f.model, f.data, f.p, f.frame, f.split.val, f.weights, 64, f.pace) : undefined;
-      const progress: EpochProgress = { epoch, loss: train.loss, acc: train.acc, valLoss: valEval?.loss ?? null, valAcc: valEval?.acc ?? null };
-      history.push(progress);
       const now = performance.now();
-      onEpoch?.({ ...progress, epochs: f.o.epochs, seconds: (now - epochStart) / 1000, etaSeconds: (((now - started) / epoch) * (f.o.epochs - epoch)) / 1000 });
-      if (keeper.update(f.model, epoch, valEval ? valEval.loss : progress.loss)) {
-        debug('trainHead: early stop at epoch %d (best %d)', epoch, keeper.best?.epoch);
-        break;
-      }
+      const progress: EpochProgress = {
+        epoch,
+        loss: train.loss,
+        acc: train.acc,
+        valLoss: valEval?.loss ?? null,
+        valAcc: valEval?.acc ?? null,
+        lr,
+        seconds: (now - epochStart) / 1000,
+        ...(member !== undefined ? { member } : {}),
+      };
+      rows.push(progress);
+      const { name, value } = monitored(f.o, progress);
+      monitorName = name;
+      const improved = early.improves(value, early.state.best);
+      updatePlateau(f.o, schedule, improved, value);
+      early.update(f.model, epoch, value);
+      onEpoch?.({ ...progress, epochs: f.o.epochs, etaSeconds: (((now - started) / (epoch - first + 1)) * (f.o.epochs - epoch)) / 1000 });
+      if (save) await save(await snapshot(f, early, schedule, epoch, rows));
     }
-    const best = keeper.best;
-    if (best) f.model.setWeights(best.weights);
-    const bestEntry = history[(best?.epoch ?? history.length) - 1];
+    const last = rows.length;
+    const stop: StopInfo = {
+      reason: early.state.stopped ? 'early' : 'epochs',
+      epoch: last,
+      monitor: monitorName,
+      bestEpoch: early.state.bestEpoch || last,
+      best: early.state.best ?? NaN,
+      minDelta: f.o.minDelta,
+      patience: f.o.patience,
+    };
+    debug('trainHead: %s', stopMessage(stop));
+    if (early.weights) f.model.setWeights(early.weights);
+    const bestEntry = rows[stop.bestEpoch - 1];
     const finalTrain = await evaluate(f.model, f.data, f.p, f.frame, f.split.train, f.weights, 64, f.pace);
     return {
-      epochs: history.length,
-      bestEpoch: best?.epoch ?? history.length,
+      epochs: last,
+      bestEpoch: stop.bestEpoch,
       loss: finalTrain.loss,
       acc: finalTrain.acc,
       valLoss: bestEntry?.valLoss ?? null,
       valAcc: bestEntry?.valAcc ?? null,
       trainClips: f.split.train.length,
       valClips: f.split.val.length,
-      seed: f.o.seed,
+      seed: f.o.seed + (member === undefined ? 0 : member - 1),
       backend: activeBackendName(),
-      history,
+      stop,
+      // The history stays the same from run to run: no wall times.
+      history: rows.map(({ epoch, loss, acc, valLoss, valAcc, lr }) => ({ epoch, loss, acc, valLoss, valAcc, lr })),
     };
   } finally {
-    keeper.dispose();
+    early.dispose();
   }
 }
 
@@ -498,9 +717,31 @@ function modelInfo(p: Prepared, o: ResolvedTrainOptions, options: TrainHeadOptio
   };
 }
 
+/** The figures of an ensemble: its averaged probabilities on both splits, and each member's own. */
+async function ensembleMetrics(models: tf.LayersModel[], members: TrainMetrics[], ctx: Omit<Fit, 'model' | 'optimizer' | 'variables' | 'fast' | 'rng'>): Promise<TrainMetrics> {
+  const train = await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.train, ctx.weights, 64, ctx.pace);
+  const val = ctx.split.val.length ? await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.val, ctx.weights, 64, ctx.pace) : undefined;
+  return {
+    epochs: Math.max(...members.map((m) => m.epochs)),
+    bestEpoch: members[0].bestEpoch,
+    loss: train.loss,
+    acc: train.acc,
+    valLoss: val?.loss ?? null,
+    valAcc: val?.acc ?? null,
+    trainClips: ctx.split.train.length,
+    valClips: ctx.split.val.length,
+    seed: ctx.o.seed,
+    backend: activeBackendName(),
+    history: [],
+    members,
+  };
+}
+
 /**
- * Trains a head on frame embeddings and returns the classifier with the best weights (lowest
- * validation loss; lowest training loss without a validation split).
+ * Trains a head on frame embeddings and returns the classifier with the best weights (by the
+ * monitored figure: the validation loss unless told otherwise; the training figure without a
+ * validation split). `ensemble: N` trains N heads (seeds seed..seed+N-1, the same split), each
+ * with its own early stopping, and the classifier averages their probabilities.
  */
 export async function trainHead(data: TrainData, options: TrainHeadOptions = {}): Promise<HeadClassifier> {
   const signal = checkSignal('signal', options.signal);
@@ -511,28 +752,69 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
   const split = stratifiedGroupSplit(clipLabels(p, frame), p.groups, o.validationSplit, rng);
   if (split.train.length === 0) throw new UsageError('trainHead: no clips left for training after the validation split');
   const weights = classWeights(p, split.train, frame, options.classWeight);
-  debug('trainHead: %s/%s, %d train + %d val clips, T=%d D=%d, classes %s', o.head.type, o.head.mode, split.train.length, split.val.length, p.t, p.d, p.classes.join(','));
+  const about = { shape: [p.n, p.t, p.d] as [number, number, number], classes: p.classes, train: split.train.length, val: split.val.length };
+  const resume = options.resume;
+  if (resume) checkResumable(resume, about, o.ensemble);
+  debug('trainHead: %s/%s x%d, %d train + %d val clips, T=%d D=%d, classes %s', o.head.type, o.head.mode, o.ensemble, split.train.length, split.val.length, p.t, p.d, p.classes.join(','));
+  const pace = new Pace(signal);
+  const ctx = { data, p, frame, o, split, weights, pace };
 
-  const run = async (): Promise<{ model: tf.LayersModel; metrics: TrainMetrics }> => {
-    const runRng = seedrandom(`${o.seed}/train`);
-    const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, o.seed);
-    const optimizer = tf.train.adam(o.learningRate);
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    // The recurrent heads train through a hand-written step on the same variables; a head
-    // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
-    const fast = fastStep(model, o.head, weightedLoss);
-    debug('trainHead: %s step', fast ? 'fast' : 'autodiff');
+  const run = async (): Promise<{ models: tf.LayersModel[]; metrics: TrainMetrics }> => {
+    const models: tf.LayersModel[] = [];
+    const done: TrainCheckpoint['done'] = [];
     try {
-      const fit: Fit = { data, p, frame, o, split, weights, model, optimizer, variables, fast, pace: new Pace(signal), rng: runRng };
-      return { model, metrics: await fitEpochs(fit, options.onEpoch) };
+      for (let k = 0; k < o.ensemble; k++) {
+        const seed = o.seed + k;
+        const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, seed);
+        models.push(model);
+        if (resume && k < resume.member) {
+          setWeightValues(model, resume.done[k].weights);
+          done.push(resume.done[k]);
+          continue;
+        }
+        const optimizer = tf.train.adam(o.learningRate);
+        const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        // The recurrent heads train through a hand-written step on the same variables; a head
+        // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
+        const fast = fastStep(model, o.head, weightedLoss);
+        debug('trainHead: member %d, %s step', k + 1, fast ? 'fast' : 'autodiff');
+        const fresh = seedrandom(`${seed}/train`, { state: true });
+        const state = resume && k === resume.member ? resume.current : null;
+        const memberRng = state ? seedrandom('', { state: state.rng }) : fresh;
+        const save = options.onCheckpoint
+          ? (current: MemberState) => Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
+          : undefined;
+        try {
+          const fit: Fit = { ...ctx, model, optimizer, variables, fast, rng: memberRng };
+          const metrics = await fitEpochs(fit, state, options.onEpoch, save, o.ensemble > 1 ? k + 1 : undefined);
+          const kept = await Promise.all(model.getWeights().map(async (w) => new Float32Array(await w.data())));
+          done.push({ weights: kept, metrics });
+        } finally {
+          optimizer.dispose();
+        }
+        // The member is whole: a checkpoint now starts the next one afresh.
+        if (options.onCheckpoint && k + 1 < o.ensemble) await options.onCheckpoint({ member: k + 1, done, current: null, data: about });
+      }
+      const members = done.map((d) => d.metrics);
+      const metrics = o.ensemble === 1 ? members[0] : await ensembleMetrics(models, members, ctx);
+      return { models, metrics };
     } catch (error) {
-      model.dispose();
+      for (const m of models) m.dispose();
       throw error;
-    } finally {
-      optimizer.dispose();
     }
   };
 
-  const { model, metrics } = await withHeadBackend(run, options.onWarning);
-  return new HeadClassifier(model, modelInfo(p, o, options, metrics));
+  const { models, metrics } = await withHeadBackend(run, options.onWarning);
+  const info = modelInfo(p, o, options, metrics);
+  if (o.ensemble > 1) info.ensemble = { size: o.ensemble, seeds: models.map((_, k) => o.seed + k) };
+  return new HeadClassifier(models, info);
+}
+
+/** A UsageError unless a checkpoint was made on data like `about` for an ensemble of `size`. */
+function checkResumable(c: TrainCheckpoint, about: TrainCheckpoint['data'], size: number): void {
+  const same = JSON.stringify(c.data) === JSON.stringify(about);
+  if (!same) {
+    throw new UsageError(`trainHead: the checkpoint was made on other data (${JSON.stringify(c.data)}; now ${JSON.stringify(about)})`);
+  }
+  if (c.member >= size || c.done.length !== c.member) throw new UsageError(`trainHead: the checkpoint is for another ensemble (member ${c.member + 1}, ensemble of ${size})`);
 }

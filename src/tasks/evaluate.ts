@@ -85,7 +85,11 @@ function tfjsVersion(): string | null {
  */
 export async function modelId(modelDir: string, labels: readonly string[]): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify(labels));
-  const files = (await readdir(modelDir)).filter((f) => f === 'model.json' || f.endsWith('.bin')).sort();
+  const names = await readdir(modelDir);
+  // An ensemble's members (member-2/, ...) count too; a checkpoint is not part of a finished model.
+  const members = names.filter((n) => /^member-\d+$/.test(n)).sort();
+  const files = names.filter((f) => f === 'model.json' || (f.endsWith('.bin') && f !== 'checkpoint.bin')).sort();
+  for (const m of members) for (const f of (await readdir(join(modelDir, m))).sort()) files.push(join(m, f));
   for (const f of files) hash.update(`\0${f}\0`).update(await readFile(join(modelDir, f)));
   return `sha256:${hash.digest('hex').slice(0, 16)}`;
 }
@@ -301,6 +305,22 @@ async function modelSection(modelDir: string, labels: string[], classifier: Clas
     backboneId: classifier.backboneId ?? null,
     trainSeed: info.metrics?.seed ?? null,
     framewiseVersion: info.version,
+    ...(await trainingSection(modelDir, info)),
+  };
+}
+
+/** The model folder's training record, when it has one: its history and curves files, and the validation accuracy of the head or of each member and the ensemble. */
+async function trainingSection(modelDir: string, info: Classifier['model']): Promise<Pick<MetricsReport['model'], 'training'>> {
+  const names = await readdir(modelDir).catch(() => [] as string[]);
+  const files = names.filter((n) => /^(history(-\d+)?\.csv|curves\.png)$/.test(n)).sort().map((n) => resolve(modelDir, n));
+  const m = info.metrics;
+  if (files.length === 0 && !m) return {};
+  return {
+    training: {
+      files,
+      valAcc: m?.valAcc ?? null,
+      members: m?.members ? m.members.map((x) => ({ seed: x.seed, valAcc: x.valAcc, bestEpoch: x.bestEpoch, epochs: x.epochs })) : null,
+    },
   };
 }
 

@@ -7,6 +7,7 @@
 export { samplingForms } from '../ingest/sampling.js';
 export { FITS } from '../ingest/types.js';
 export { HEADS } from '../model/heads/registry.js';
+export { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage } from '../model/train-options.js';
 export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
 export { DECODERS } from '../ingest/decoders.js';

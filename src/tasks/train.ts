@@ -2,17 +2,22 @@
  * `train()`: embeds a labelled dataset (through the cache), trains a temporal head on the
  * frame embeddings with the backbone frozen, and writes the model folder.
  */
-import { basename, extname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
-import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import type { EpochProgress, ModelInfo, TrainMetrics } from '../model/classifier.js';
+import type { TrainCheckpoint, TrainHeadOptions } from '../model/train.js';
+import type { LrSchedule, Monitor } from '../model/train-options.js';
+import type { CheckpointContents } from '../model/checkpoint.js';
 import type { HeadOptions } from '../model/heads.js';
 import { headTypes, type HeadType } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
-import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
-import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
+import { boolean as bool, checkSignal, conflict, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
@@ -27,6 +32,12 @@ export interface TrainOptions extends PipelineOptions {
    * @default false
    */
   force?: boolean;
+  /**
+   * Go on from the checkpoint in `out` (a run that was interrupted), from its next epoch. The
+   * dataset and every setting must be the same; a `UsageError` says what differs.
+   * @default false
+   */
+  resume?: boolean;
   /**
    * The temporal head.
    * @default 'lstm'
@@ -60,6 +71,14 @@ export interface TrainOptions extends PipelineOptions {
   batchSize?: number;
   /** Epochs without improvement before stopping. @default 10 */
   patience?: number;
+  /** What early stopping watches. @default 'val_loss' */
+  monitor?: Monitor;
+  /** An improvement smaller than this does not count. @default 0.0001 */
+  minDelta?: number;
+  /** The learning-rate schedule. @default 'none' */
+  lrSchedule?: LrSchedule;
+  /** Heads trained with seeds seed..seed+N-1 on one split, kept in one model folder; every consumer averages them. @default 1 */
+  ensemble?: number;
   /** Class weights. @default none */
   classWeight?: 'balanced' | Record<string, number>;
   /**
@@ -72,7 +91,7 @@ export interface TrainOptions extends PipelineOptions {
   augment?: number;
   /** Embedding progress. */
   onProgress?: ProgressCallback;
-  /** Training progress, after every epoch. */
+  /** Training progress, after every epoch (with `member` in an ensemble); the rows of history.csv. */
   onEpoch?: (progress: EpochProgress) => void;
   /** A warning (e.g. the head fell back to cpu). */
   onWarning?: (message: string) => void;
@@ -92,6 +111,14 @@ export interface TrainResult {
   clips: number;
   trainingClips: number;
   metrics: TrainMetrics | null;
+  /**
+   * Every epoch, as `onEpoch` received them (an ensemble's members one after another, each
+   * row with its `member`); after a resume, the epochs before it too (the members finished
+   * before it without `seconds`).
+   */
+  history: EpochProgress[];
+  /** The epoch it went on from with `resume` (0: from the start). */
+  resumedAt: number;
   /** Videos that could not be used. */
   failures: ErrorRecord[];
   backboneId: string;
@@ -216,6 +243,34 @@ function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, 
   });
 }
 
+/** `train()`'s options checked, defaults filled in, and the options of `trainHead` they make. */
+function resolveTrainOptions(options: TrainOptions) {
+  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
+  const out = nonEmptyString('out', options.out);
+  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
+  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
+  const force = options.force === undefined ? false : bool('force', options.force);
+  const resume = options.resume === undefined ? false : bool('resume', options.resume);
+  if (resume && force) throw conflict('resume', 'force', '--resume goes on from the checkpoint in the model folder, --force starts over');
+  const headOptions: TrainHeadOptions = {
+    head: { ...(options.headOptions ?? {}), type: headType, mode },
+    epochs: options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
+    seed,
+    validationSplit: options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
+    learningRate: options.learningRate,
+    batchSize: options.batchSize,
+    patience: options.patience,
+    monitor: options.monitor,
+    minDelta: options.minDelta,
+    lrSchedule: options.lrSchedule,
+    ensemble: options.ensemble,
+    classWeight: options.classWeight,
+  };
+  return { out, headType, mode, seed, augment, force, resume, headOptions, base: resolveOptions(options) };
+}
+
 /**
  * Trains a head on a dataset: a folder-per-class tree or a manifest (CSV `path,label`, or
  * JSONL with `label` or `segments` for frame mode).
@@ -226,26 +281,23 @@ function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, 
  * ```
  */
 export async function train(dataset: string | string[], options: TrainOptions): Promise<TrainResult> {
-  if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
-  const signal = checkSignal('signal', options.signal);
-  const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
-  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
-  const epochs = options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs);
-  const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
-  const valSplit = options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true });
-  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
-  const force = options.force === undefined ? false : bool('force', options.force);
-  const base = resolveOptions(options);
-  // Held until the model is written; released however the run ends.
-  await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force });
+  const signal = checkSignal('signal', (options as TrainOptions | undefined)?.signal);
+  const { out, headType, mode, seed, augment, force, resume, headOptions, base } = resolveTrainOptions(options);
+  const model = { ...(await import('../model/train.js')), ...(await import('../model/model-files.js')) };
+  const { readCheckpoint, writeCheckpoint } = await import('../model/checkpoint.js');
+  // Every setting, defaults filled in: what a checkpoint is made with and a resume must match.
   const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
+  const settings: Record<string, unknown> = { ...model.trainSettings(headOptions), augment: augmenting ? augment : 0, frames: base.frames, sampling: base.sampling, fit: base.fit, backbone: base.backbone };
+  if (!resume && !force && (await model.isTrainingFolder(out))) {
+    throw new UsageError(`${out} holds an interrupted training run: pass --resume to go on from it, or --force to start over`);
+  }
+  // Held until the model is written; released however the run ends.
+  await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force: force || resume });
+  const checkpoint = resume ? await resumable(out, settings, readCheckpoint, model.isTrainingFolder) : undefined;
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;
 
   const entries = await labelledInputs(dataset, mode, signal);
-  const { trainHead } = await import('../model/train.js');
-  const { saveModel } = await import('../model/model-files.js');
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
   const pipeline = await openRunner(augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base, signal);
   const sampling = { ...base.sampling, frames: T };
@@ -257,34 +309,34 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     if (!set) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
     const { embeddings, masks, labels, groups, counts } = set;
     const N = groups.length;
+    const data = { id: datasetId(set), videos: videos.length, clips: N };
+    if (checkpoint) checkSameData(out, checkpoint.dataset, data);
     const { selectHeadBackend } = await import('../model/head-backend.js');
     await selectHeadBackend(base.backend, { signal });
-    const classifier = await trainHead(
+    // From here on the model folder holds the run: after every epoch, its checkpoint and history.
+    if (!checkpoint) await model.startTrainingFolder(out);
+    const history = await HistoryFiles.open(out, Number(settings.ensemble), checkpoint?.state);
+    const classifier = await model.trainHead(
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
-        head: { ...(options.headOptions ?? {}), type: headType, mode },
-        epochs,
-        seed,
-        validationSplit: valSplit,
-        learningRate: options.learningRate,
-        batchSize: options.batchSize,
-        patience: options.patience,
-        classWeight: options.classWeight,
+        ...headOptions,
         backbone: pipeline.backbone,
         sampling,
-        onEpoch: options.onEpoch,
+        resume: checkpoint?.state,
+        onCheckpoint: async (state: TrainCheckpoint) => {
+          await writeCheckpoint(out, { schema: 'framewise.checkpoint/1', settings, dataset: data, state });
+          await history.write(state);
+        },
+        onEpoch: (e) => {
+          history.add(e);
+          options.onEpoch?.(e);
+        },
         onWarning: options.onWarning,
         signal,
       },
     );
     try {
-      const info = await saveModel(out, classifier, {
-        backbone: pipeline.backbone,
-        frames: T,
-        sampling,
-        extra: { fit: base.fit },
-        signal,
-      });
+      const info = await model.saveModel(out, classifier, { backbone: pipeline.backbone, frames: T, sampling, extra: { fit: base.fit }, files: await trainingFiles(history, classifier.info, signal), signal });
       return {
         dir: out,
         labels: info.labels,
@@ -295,6 +347,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         clips: videos.reduce((k, v) => k + v.frames.clips.length, 0),
         trainingClips: N,
         metrics: info.metrics,
+        history: history.members.flat(),
+        resumedAt: history.resumedAt,
         failures,
         backboneId: info.backboneId,
       };
@@ -304,4 +358,117 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   } finally {
     await pipeline.close();
   }
+}
+
+/** The files a finished run adds to its model folder: the history of each member and the curves. */
+async function trainingFiles(history: HistoryFiles, info: ModelInfo, signal: AbortSignal | undefined): Promise<Record<string, string | Uint8Array>> {
+  const { curvesPng } = await import('../evaluation/report.js');
+  const members = info.metrics?.members ?? (info.metrics ? [info.metrics] : []);
+  // The curves from the metrics' history (the same for every run, resumed or not).
+  const curves = await curvesPng(members.map((m) => m.history), { best: members.map((m) => m.bestEpoch), signal });
+  return { ...history.files(), 'curves.png': curves };
+}
+
+/** history.csv for one head, history-K.csv (1-based) for an ensemble's member K. */
+export function historyFile(k: number, members: number): string {
+  return members > 1 ? `history-${k + 1}.csv` : 'history.csv';
+}
+
+/** The columns of history.csv. */
+export const HISTORY_COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds'] as const;
+
+function historyCsv(rows: readonly EpochProgress[]): string {
+  return csvText([HISTORY_COLUMNS, ...rows.map((r) => [r.epoch, r.loss, r.acc, r.valLoss ?? '', r.valAcc ?? '', r.lr ?? '', r.seconds === undefined ? '' : Number(r.seconds.toFixed(3))])]);
+}
+
+/**
+ * The history files of a run, written into the model folder as training goes (with each
+ * checkpoint, atomically), so a crash keeps what was done.
+ */
+class HistoryFiles {
+  /** Each member's rows so far (a member finished before a resume: none, see `texts`). */
+  readonly members: EpochProgress[][];
+  /** The files of members finished before a resume, as they were written. */
+  private readonly texts: Array<string | undefined>;
+  readonly resumedAt: number;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly size: number,
+    resumed: TrainCheckpoint | undefined,
+    texts: Array<string | undefined>,
+  ) {
+    this.members = Array.from({ length: size }, () => []);
+    // Members finished before the resume: their figures (their files keep the wall times).
+    resumed?.done.forEach((d, k) => (this.members[k] = d.metrics.history.map((r) => ({ ...r, ...(size > 1 ? { member: k + 1 } : {}) }))));
+    if (resumed?.current) this.members[resumed.member] = resumed.current.rows.map((r) => ({ ...r }));
+    this.resumedAt = resumed?.current?.epoch ?? 0;
+    this.texts = texts;
+  }
+
+  static async open(dir: string, size: number, resumed: TrainCheckpoint | undefined): Promise<HistoryFiles> {
+    const texts: Array<string | undefined> = [];
+    for (let k = 0; k < (resumed?.member ?? 0); k++) texts[k] = await readFile(join(dir, historyFile(k, size)), 'utf8').catch(() => undefined);
+    return new HistoryFiles(dir, size, resumed, texts);
+  }
+
+  add(e: EpochProgress): void {
+    const { epochs: _, etaSeconds: __, ...row } = e;
+    this.members[(e.member ?? 1) - 1].push(row);
+  }
+
+  /** After an epoch: the member in training's file. */
+  async write(state: TrainCheckpoint): Promise<void> {
+    if (state.current) await writeFileAtomic(join(this.dir, historyFile(state.member, this.size)), historyCsv(this.members[state.member]));
+  }
+
+  /** Every member's file, by name. */
+  files(): Record<string, string> {
+    return Object.fromEntries(this.members.map((rows, k) => [historyFile(k, this.size), this.texts[k] ?? historyCsv(rows)]));
+  }
+}
+
+/** A content id for the training data: the embeddings, labels and groups trained on. */
+function datasetId(set: TrainingSet): string {
+  const hash = createHash('sha256');
+  hash.update(new Uint8Array(set.embeddings.buffer, set.embeddings.byteOffset, set.embeddings.byteLength));
+  hash.update(set.masks);
+  hash.update(JSON.stringify([set.labels, set.groups]));
+  return `sha256:${hash.digest('hex').slice(0, 32)}`;
+}
+
+/** A UsageError unless the data now is the data the checkpoint was made on. */
+function checkSameData(out: string, was: CheckpointContents['dataset'], now: CheckpointContents['dataset']): void {
+  if (was.id === now.id) return;
+  const same = was.videos === now.videos && was.clips === now.clips;
+  throw new UsageError(
+    `Cannot resume ${out}: the dataset differs from the checkpoint's (then ${was.videos} videos, ${was.clips} training clips; ` +
+      `now ${now.videos} videos, ${now.clips} training clips${same ? ', with other embeddings or labels' : ''}); train again with --force`,
+  );
+}
+
+/** The checkpoint in `out` when it may be resumed with `settings`; else a UsageError saying why not (what differs). */
+async function resumable(
+  out: string,
+  settings: Record<string, unknown>,
+  read: (dir: string) => Promise<CheckpointContents | undefined>,
+  inTraining: (dir: string) => Promise<boolean>,
+): Promise<CheckpointContents> {
+  if (!(await inTraining(out))) {
+    throw new UsageError(`Nothing to resume in ${out}: it is not a model folder in training (a finished model, or none); train without --resume (and --force to replace it)`);
+  }
+  const checkpoint = await read(out);
+  if (!checkpoint) throw new UsageError(`Nothing to resume in ${out}: it was interrupted before its first epoch ended; train again with --force`);
+  const differ = settingsDiff(checkpoint.settings, settings);
+  if (differ.length > 0) {
+    throw new UsageError(`Cannot resume ${out}: ${differ.length === 1 ? 'a setting differs' : 'settings differ'} from its checkpoint's: ${differ.join('; ')}. Resume with the same settings, or start over with --force`);
+  }
+  return checkpoint;
+}
+
+/** `name: now X, checkpoint Y` for every top-level setting that differs. */
+export function settingsDiff(then: Record<string, unknown>, now: Record<string, unknown>): string[] {
+  const keys = [...new Set([...Object.keys(then), ...Object.keys(now)])].sort();
+  const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
+  return keys.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(now[k])} (checkpoint: ${show(then[k])})`);
 }

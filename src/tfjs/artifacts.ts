@@ -4,7 +4,7 @@
  * `tf.io.fromMemory` / `tf.io.withSaveHandler`.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tf } from './tf.js';
 import { ModelError } from '../errors.js';
@@ -46,22 +46,32 @@ export function hashArtifacts(topology: unknown, weights: ArrayBuffer): string {
 export async function writeArtifacts(
   dir: string,
   artifacts: Artifacts,
-  extraFiles: Record<string, string> = {},
+  extraFiles: Record<string, string | Uint8Array> = {},
   kind: OwnedDir = OUTPUT_DIRS.tfjs,
 ): Promise<void> {
   await replaceDir(dir, kind, async (tmp) => {
-    const modelJson: Record<string, unknown> = {
-      format: artifacts.format ?? 'layers-model',
-      generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-      convertedBy: artifacts.convertedBy ?? null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-    };
-    if (artifacts.userDefinedMetadata) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-    await writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(weightBytes(artifacts)));
-    for (const [name, text] of Object.entries(extraFiles)) await writeFile(path.join(tmp, name), text);
-    await writeFile(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
+    const files = artifactFiles(artifacts);
+    await writeFile(path.join(tmp, 'weights.bin'), files['weights.bin']);
+    for (const [name, data] of Object.entries(extraFiles)) {
+      // A name may hold a sub-folder (an ensemble's `member-2/model.json`).
+      await mkdir(path.dirname(path.join(tmp, name)), { recursive: true });
+      await writeFile(path.join(tmp, name), data);
+    }
+    await writeFile(path.join(tmp, 'model.json'), files['model.json']);
   });
+}
+
+/** The two files of a LayersModel in the tfjs format: `model.json` and `weights.bin`. */
+export function artifactFiles(artifacts: Artifacts): { 'model.json': string; 'weights.bin': Uint8Array } {
+  const modelJson: Record<string, unknown> = {
+    format: artifacts.format ?? 'layers-model',
+    generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: artifacts.convertedBy ?? null,
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+  };
+  if (artifacts.userDefinedMetadata) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
+  return { 'model.json': JSON.stringify(modelJson), 'weights.bin': new Uint8Array(weightBytes(artifacts)) };
 }
 
 function isUrl(source: string): boolean {

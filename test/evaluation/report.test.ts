@@ -8,6 +8,8 @@ import { clipReport } from './report-fixtures.js';
 import {
   confusionLayout,
   confusionPng,
+  curvesPng,
+  curvesSvg,
   datasetFingerprint,
   reportMarkdown,
   shortLabel,
@@ -47,6 +49,47 @@ describe('worstConfusedPairs()', () => {
       { trueLabel: 'c', predicted: 'b', count: 2, share: 2 / 11 },
       { trueLabel: 'b', predicted: 'a', count: 1, share: 0.25 },
     ]);
+  });
+});
+
+describe('curvesPng()', () => {
+  const history = [1, 2, 3, 4].map((epoch) => ({ epoch, loss: 1 / epoch, acc: 0.5 + epoch / 10, valLoss: 1.2 / epoch, valAcc: 0.4 + epoch / 10 }));
+
+  it('draws training solid and validation dashed per member, and rings each kept epoch', () => {
+    const svg = curvesSvg([history, history.map((e) => ({ ...e, valLoss: null, valAcc: null }))], { best: [3, 2] });
+    // Two panels (loss, accuracy); member 1 has train + val lines, member 2 (no split) train only.
+    expect(svg.match(/<polyline/g)).toHaveLength(6);
+    expect(svg.match(/stroke-dasharray/g)).toHaveLength(2);
+    expect(svg.match(/<circle/g)).toHaveLength(4);
+    expect(svg).toContain('member 2');
+  });
+
+  it('renders a PNG', async () => {
+    const meta = await sharp(await curvesPng([history], { best: [4] })).metadata();
+    expect(meta).toMatchObject({ format: 'png', width: 900, height: 360 });
+  });
+});
+
+describe('reportMarkdown() training section', () => {
+  it('links the model folder\'s history and curves relative to the report, with each member\'s validation accuracy', () => {
+    const { report: base } = clipReport(['a', 'b'], [{ path: '/v/a.mp4', truth: 'a', probs: [0.9, 0.1] }]);
+    const report = {
+      ...base,
+      model: {
+        ...base.model,
+        training: {
+          files: ['/w/model/curves.png', '/w/model/history-1.csv', '/w/model/history-2.csv'],
+          valAcc: 0.9,
+          members: [{ seed: 1, valAcc: 0.8, bestEpoch: 3, epochs: 9 }, { seed: 2, valAcc: 0.85, bestEpoch: 5, epochs: 11 }],
+        },
+      },
+    };
+    const md = reportMarkdown(report, [], { reportDir: '/w/report' });
+    expect(md).toContain('- model folder: [curves.png](../model/curves.png), [history-1.csv](../model/history-1.csv), [history-2.csv](../model/history-2.csv)');
+    expect(md).toContain('![training curves](../model/curves.png)');
+    expect(md).toContain('| member 2 | 2 | 5 of 11 | 85.0% |');
+    expect(md).toContain('| ensemble (averaged) | – | – | 90.0% |');
+    expect(reportMarkdown(base, [])).not.toContain('## Training');
   });
 });
 

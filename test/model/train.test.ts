@@ -5,9 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import type { EpochProgress } from '../../src/model/classifier.js';
-import { stratifiedGroupSplit, trainHead, type TrainData } from '../../src/model/train.js';
+import { stratifiedGroupSplit, trainHead, type TrainCheckpoint, type TrainData } from '../../src/model/train.js';
 import { ROOT } from '../cli/helpers.js';
-import { prng } from './helpers.js';
+import { maxAbsDiff, prng } from './helpers.js';
 
 const T = 6;
 const D = 8;
@@ -188,8 +188,97 @@ describe('trainHead()', () => {
       expect(p.etaSeconds).toBeGreaterThanOrEqual(0);
     }
     expect(progress[2].etaSeconds).toBe(0);
-    expect(Object.keys(head.info.metrics!.history[0]).sort()).toEqual(['acc', 'epoch', 'loss', 'valAcc', 'valLoss']);
+    expect(Object.keys(head.info.metrics!.history[0]).sort()).toEqual(['acc', 'epoch', 'loss', 'lr', 'valAcc', 'valLoss']);
     await head.dispose();
+  });
+});
+
+/** An easy task: feature 0 alone tells the classes apart, so the validation loss soon creeps towards 0. */
+function easyTask(n: number, seed: number): TrainData {
+  const rand = prng(seed);
+  const embeddings = new Float32Array(n * T * D).map(() => 0.1 + rand());
+  const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'b' : 'a'));
+  labels.forEach((l, i) => {
+    for (let t = 0; t < T; t++) embeddings[(i * T + t) * D] = l === 'a' ? 0.2 : 3;
+  });
+  return { embeddings, shape: [n, T, D], labels, groups: labels.map((_, i) => `v${Math.floor(i / 2)}`) };
+}
+
+/** Every weight of every member, flattened. */
+function allWeights(head: { members: readonly tf.LayersModel[] }): number[] {
+  return head.members.flatMap((m) => m.getWeights().flatMap((w) => Array.from(w.dataSync())));
+}
+
+describe('trainHead() early stopping, schedules, checkpoints and ensembles', () => {
+  it('stops with the defaults once the validation loss only creeps, and says why', async () => {
+    const head = await trainHead(easyTask(48, 11), { head: { units: 8 }, learningRate: 0.05, seed: 1 });
+    const m = head.info.metrics!;
+    expect(m.stop?.reason).toBe('early');
+    expect(m.epochs - m.bestEpoch).toBe(11); // patience 10: the 11th epoch without an improvement over 0.0001 stops it
+    expect(m.stop).toMatchObject({ epoch: m.epochs, bestEpoch: m.bestEpoch, monitor: 'val_loss', minDelta: 0.0001, patience: 10 });
+    expect(m.valAcc).toBe(1);
+    expect(m.epochs).toBeLessThanOrEqual(25);
+    // With no minimum delta, every tiny improvement resets the patience: it runs at least as long.
+    const creeping = await trainHead(easyTask(48, 11), { head: { units: 8 }, learningRate: 0.05, seed: 1, minDelta: 0, epochs: m.epochs + 10 });
+    expect(creeping.info.metrics!.epochs).toBeGreaterThanOrEqual(m.epochs);
+    await Promise.all([head.dispose(), creeping.dispose()]);
+  });
+
+  it('monitors val_acc when told: the first epoch of the best accuracy is kept', async () => {
+    const head = await trainHead(easyTask(32, 12), { head: { units: 8 }, learningRate: 0.01, seed: 1, monitor: 'val_acc', patience: 3 });
+    const m = head.info.metrics!;
+    const best = Math.max(...m.history.map((h) => h.valAcc!));
+    expect(m.history.findIndex((h) => h.valAcc === best) + 1).toBe(m.bestEpoch);
+    expect(m.stop).toMatchObject({ reason: 'early', monitor: 'val_acc', bestEpoch: m.bestEpoch, best });
+    expect(m.epochs).toBe(m.bestEpoch + 4);
+    await head.dispose();
+  });
+
+  it('follows the learning-rate schedules: cosine over the epochs, plateau halves after patience/2', async () => {
+    const data = orderTask(16, 13);
+    const cosine = await trainHead(data, { head: { units: 4 }, epochs: 4, learningRate: 0.01, lrSchedule: 'cosine', patience: 100 });
+    expect(cosine.info.metrics!.history.map((h) => h.lr)).toEqual([0, 1, 2, 3].map((e) => (0.01 * (1 + Math.cos((Math.PI * e) / 4))) / 2));
+    const plateau = await trainHead(easyTask(16, 14), { head: { units: 4 }, epochs: 30, learningRate: 0.01, lrSchedule: 'plateau', patience: 4, minDelta: 0.5 });
+    const lrs = plateau.info.metrics!.history.map((h) => h.lr!);
+    expect(lrs[0]).toBe(0.01);
+    expect(Math.min(...lrs)).toBeLessThan(0.01);
+    await Promise.all([cosine.dispose(), plateau.dispose()]);
+  });
+
+  it('resumes from any epoch\'s checkpoint and ends exactly where the uninterrupted run does (ensembles too)', async () => {
+    const data = orderTask(24, 15);
+    const options = { head: { units: 6 }, epochs: 7, patience: 3, learningRate: 0.02, seed: 5, ensemble: 2, lrSchedule: 'plateau' as const };
+    const checkpoints: TrainCheckpoint[] = [];
+    const whole = await trainHead(data, { ...options, onCheckpoint: (c) => void checkpoints.push(structuredClone(c)) });
+    // One after every epoch of each member, and one between the members.
+    const epochs = whole.info.metrics!.members!.map((m) => m.epochs);
+    expect(checkpoints.length).toBe(epochs[0] + epochs[1] + 1);
+    const expected = allWeights(whole);
+    for (const at of [1, epochs[0] - 1, epochs[0], epochs[0] + 2]) {
+      const resumed = await trainHead(data, { ...options, resume: checkpoints[at] });
+      expect(maxAbsDiff(allWeights(resumed), expected), `resumed from checkpoint ${at}`).toBe(0);
+      expect(resumed.info.metrics!.members!.map((m) => m.history)).toEqual(whole.info.metrics!.members!.map((m) => m.history));
+      await resumed.dispose();
+    }
+    await expect(trainHead(orderTask(20, 15), { ...options, resume: checkpoints[1] })).rejects.toThrow(/checkpoint was made on other data/);
+    await whole.dispose();
+  });
+
+  it('trains an ensemble with consecutive seeds on one split and averages its members', async () => {
+    const data = orderTask(24, 16);
+    const head = await trainHead(data, { head: { units: 4 }, epochs: 3, seed: 9, ensemble: 3 });
+    expect(head.members.length).toBe(3);
+    expect(head.info.ensemble).toEqual({ size: 3, seeds: [9, 10, 11] });
+    const members = head.info.metrics!.members!;
+    expect(members.map((m) => m.seed)).toEqual([9, 10, 11]);
+    expect(new Set(members.map((m) => m.valClips)).size).toBe(1);
+    // Member 1 is the single head of the same seed.
+    const single = await trainHead(data, { head: { units: 4 }, epochs: 3, seed: 9 });
+    expect(maxAbsDiff(allWeights({ members: [head.members[0]] }), allWeights(single))).toBe(0);
+    const probs = await head.predict(data.embeddings, data.shape);
+    const each = head.members.map((m) => tf.tidy(() => (m.predict(tf.tensor3d(data.embeddings, data.shape)) as tf.Tensor).dataSync()));
+    expect(maxAbsDiff(probs, each[0].map((_, i) => (each[0][i] + each[1][i] + each[2][i]) / 3))).toBeLessThan(1e-6);
+    await Promise.all([head.dispose(), single.dispose()]);
   });
 });
 
@@ -218,6 +307,10 @@ describe('trainHead() validation', () => {
     [{ validationSplit: 1 }, /`validationSplit`/],
     [{ batchSize: 1.5 }, /`batchSize`/],
     [{ head: { type: 'cnn' } }, /`head.type`/],
+    [{ monitor: 'acc' }, /`monitor`/],
+    [{ minDelta: -1 }, /`minDelta`/],
+    [{ lrSchedule: 'step' }, /`lrSchedule`/],
+    [{ ensemble: 0 }, /Expected a positive integer for `ensemble` but received 0/],
   ])('rejects options %o', async (options, message) => {
     await expect(trainHead(good, options as never)).rejects.toThrow(message);
   });
