@@ -10,6 +10,29 @@ export interface Interrupt {
   dispose(): void;
 }
 
+let stdoutGone = false;
+
+/**
+ * The reader of stdout went away (`| head`): the run stops as on Ctrl-C (decode workers are
+ * never cut off inside a native call, which aborts the process), and the exit code is 141.
+ */
+export function stdoutClosed(): void {
+  if (stdoutGone) return;
+  stdoutGone = true;
+  if (process.listenerCount('SIGINT') === 0) process.exit(141);
+  process.emit('SIGINT');
+}
+
+/** Whether stdout's reader went away: what fails after it (a write's EPIPE) is not an error to print. */
+export function stdoutWasClosed(): boolean {
+  return stdoutGone;
+}
+
+/** The exit code of a run that was stopped: 141 once stdout's reader went away, else 130. */
+export function stoppedCode(): number {
+  return stdoutGone ? 141 : 130;
+}
+
 export function handleInterrupts(options: { graceMs?: number; onFirst?: () => void } = {}): Interrupt {
   const controller = new AbortController();
   let count = 0;
@@ -20,10 +43,10 @@ export function handleInterrupts(options: { graceMs?: number; onFirst?: () => vo
       options.onFirst?.();
       controller.abort(new DOMException('Interrupted', 'AbortError'));
       // Force the exit if the run has not wound down in time.
-      timer = setTimeout(() => process.exit(130), options.graceMs ?? 1800);
+      timer = setTimeout(() => process.exit(stoppedCode()), options.graceMs ?? 1800);
       timer.unref();
     } else {
-      process.exit(130);
+      process.exit(stoppedCode());
     }
   };
   process.on('SIGINT', onSignal);

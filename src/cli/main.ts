@@ -16,6 +16,7 @@ import { cac, type Command } from 'cac';
 import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { OutputError, UsageError } from '../errors.js';
+import { stdoutClosed, stdoutWasClosed, stoppedCode } from './interrupt.js';
 import { didYouMean, EXIT_OUTPUT, exitCodeFor, printError } from './util.js';
 
 const version = FRAMEWISE_VERSION;
@@ -141,16 +142,18 @@ export async function main(argv: string[]): Promise<number> {
     const code = await cli.runMatchedCommand();
     return typeof code === 'number' ? code : 0;
   } catch (error) {
+    if (stdoutWasClosed()) return 141; // its write's EPIPE: the reader went away, stop quietly
     printError(error, cli);
     return exitCodeFor(error);
   }
 }
 
 // A reader that stops early closes the pipe; without a listener the EPIPE would crash with
-// a stack. process.exit runs the exit hook that kills any ffmpeg children.
+// a stack. The run then stops as on Ctrl-C and exits 141 (interrupt.ts); the exit hook kills
+// any ffmpeg children.
 // Any other failure of stdout (`> /dev/full`: ENOSPC) is an output error: one line, exit 3.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(141);
+  if (error.code === 'EPIPE') return stdoutClosed();
   const failure = OutputError.from('stdout', error);
   if (!failure) throw error;
   printError(failure);
@@ -158,4 +161,4 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 const code = await main(process.argv.slice(2));
-process.exitCode = code;
+process.exitCode = code === 130 ? stoppedCode() : code;
