@@ -4,8 +4,6 @@
  * a frame model), or a frame model's segments as WebVTT or SRT. Frames, size and sampling
  * come from the model's framewise.json unless given.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
@@ -46,16 +44,16 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const threshold = probabilityFlag(flags, 'threshold') ?? 0;
   const minSegment = secondsFlag(flags, 'minSegment') ?? 0;
 
-  const { discoverInputs, loadClassifier, modelId, resolveOptions } = await import('../tasks/index.js');
+  const { discoverInputs, loadClassifier, modelId, readModelInfo, resolveOptions } = await import('../tasks/index.js');
   const { isDone } = await import('../output/sinks.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
   // What shapes a record: the model (by the id eval reports give it) and what overrides it; --resume with other values is refused.
-  const { labels, mode: modelMode } = JSON.parse(await readFile(join(modelDir, 'framewise.json'), 'utf8')) as { labels: string[]; mode?: string };
-  const model = await modelId(modelDir, labels);
-  const mode = modelMode === 'frame' ? 'frame' : 'clip';
+  const info = await readModelInfo(modelDir);
+  const model = await modelId(modelDir, info.labels);
+  const mode = info.mode === 'frame' ? 'frame' : 'clip';
   const shape = { ...(threshold > 0 ? { threshold } : {}), ...(minSegment > 0 ? { minSegment } : {}) };
   const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, ...shape, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)], mode, videos: entries.length } as const;

@@ -9,6 +9,8 @@ export { resolveOptions, type PipelineOptions } from './options.js';
 export { startWorker, queueStatus, startCoordinatorMetrics, type WorkerHandle, type WorkerOptions, type WorkerStats, type QueueStatus, type CoordinatorMetricsServer } from '../runners/index.js';
 // Whether a file is an ONNX model framewise exported (`export --force` replaces only those).
 export { isFramewiseOnnx } from '../model/export-onnx.js';
+// A model folder's description, checked (a folder still in training is refused with how to go on).
+export { readModelInfo } from '../model/model-files.js';
 // Not in the package entry (it holds at most 40 names): what `framewise info` and `split` use.
 export { datasetInfo, type DatasetInfo, type DatasetInfoOptions } from './info.js';
 export { majorityLabel } from '../evaluation/split.js';
