@@ -144,7 +144,7 @@ function lossText(v: number): string {
 /** The end lines: for each head, why it stopped and its kept epoch; for an ensemble, the averaged figures too. */
 function summaryLines(m: TrainMetrics): string[] {
   const figures = (x: TrainMetrics): string =>
-    `train loss ${lossText(x.loss)}, acc ${x.acc.toFixed(3)}` + (x.valLoss === null ? ', no validation split' : `; val loss ${lossText(x.valLoss)}, acc ${(x.valAcc ?? 0).toFixed(3)}`);
+    `train loss ${lossText(x.loss)}, acc ${x.acc.toFixed(3)}${x.valLoss === null ? ', no validation split' : `; val loss ${lossText(x.valLoss)}, acc ${(x.valAcc ?? 0).toFixed(3)}`}`;
   const head = (x: TrainMetrics, prefix: string): string => `${prefix}${x.stop ? `${stopMessage(x.stop)}. ` : ''}Kept epoch ${x.bestEpoch} of ${x.epochs}: ${figures(x)}`;
   if (!m.members) return [head(m, '')];
   return [...m.members.map((x, k) => head(x, `Member ${k + 1} (seed ${x.seed}): `)), `Ensemble of ${m.members.length} (probabilities averaged): ${figures(m)}`];
