@@ -33,7 +33,7 @@
  * Absolute numbers drift on shared machines; compare ratios from one run.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cpuInfo, ensureDoubled, ensureVideos, ffmpegPath, fmt, median, mib, run, videoList as listVideos } from './bench-lib.mjs';

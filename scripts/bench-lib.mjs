@@ -177,8 +177,7 @@ export function run(command, args, { env, onLine, threads } = {}) {
       stdout += text;
       if (onLine) {
         pending += text;
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
+        for (let i = pending.indexOf('\n'); i >= 0; i = pending.indexOf('\n')) {
           onLine(pending.slice(0, i), (performance.now() - started) / 1000);
           pending = pending.slice(i + 1);
         }

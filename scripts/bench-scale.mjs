@@ -141,7 +141,7 @@ cli('config', 'resetstat');
 const before = { ...info('stats'), ...info('cpu') };
 const workerCpu0 = workers.map((w) => procCpu(w.pid));
 const t0 = performance.now();
-const coord = await run(process.execPath, [CLI, 'embed', sets[20], '--out', path.join(work, 'stats.jsonl'), '--force', '--no-cache', '--quiet', '--redis', url]);
+await run(process.execPath, [CLI, 'embed', sets[20], '--out', path.join(work, 'stats.jsonl'), '--force', '--no-cache', '--quiet', '--redis', url]);
 const wall = (performance.now() - t0) / 1000;
 const after = { ...info('stats'), ...info('cpu') };
 const calls = Object.entries(info('commandstats')).map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0)]).sort((a, b) => b[1] - a[1]);

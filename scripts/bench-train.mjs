@@ -85,7 +85,10 @@ function runTorch() {
 /** Random embeddings and labels, like the reference's `torch.randn` / `randint`. */
 function makeData() {
   let state = 12345;
-  const rand = () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
   const embeddings = new Float32Array(n * t * d);
   for (let i = 0; i < embeddings.length; i += 2) {
     // Box-Muller: normal values, never exactly zero (a zero frame would be masked).

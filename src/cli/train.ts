@@ -3,8 +3,8 @@
  * temporal head, writes the model folder, and prints a summary.
  */
 import type { CAC } from 'cac';
-import type { TrainOptions } from '../tasks/index.js';
-import type { TrainMetrics } from '../model/classifier.js';
+import type { TrainOptions, TrainResult } from '../tasks/index.js';
+import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import { UsageError } from '../errors.js';
 import { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, HEADS, LR_SCHEDULES, MONITORS, stopMessage } from '../tasks/options.js';
 import { backboneFlags, choicesHelp, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
@@ -98,33 +98,12 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
       onEpoch: (e) => {
         if (quiet) return;
         renderer.done();
-        // Enough digits that a loss creeping in its 5th decimal shows (a fixed 4 printed 0.0000).
-        const val = e.valLoss === null ? '' : `  val_loss ${lossText(e.valLoss)}  val_acc ${(e.valAcc ?? 0).toFixed(3)}`;
-        const time = e.seconds === undefined ? '' : `  ${e.seconds.toFixed(1)} s  ETA ${Math.round(e.etaSeconds ?? 0)} s (max ${e.epochs} epochs)`;
-        const member = e.member === undefined ? '' : `member ${e.member}  `;
-        const lr = e.lr === undefined ? '' : `  lr ${Number(e.lr.toPrecision(3))}`;
-        process.stderr.write(`${member}epoch ${String(e.epoch).padStart(3)}  loss ${lossText(e.loss)}  acc ${e.acc.toFixed(3)}${val}${lr}${time}\n`);
+        process.stderr.write(epochLine(e));
       },
       onWarning: (message) => process.stderr.write(`framewise: warning: ${message}\n`),
     });
     renderer.done();
-    const m = result.metrics;
-    const lines = [
-      `Trained a ${result.head} head (${result.mode} mode) on ${result.videos} videos, ${result.clips} clips` +
-        `${result.trainingClips !== result.clips ? ` (${result.trainingClips} training clips with augmentation)` : ''}.`,
-      `${result.mode === 'clip' ? 'Clips' : 'Frames'} per class: ${Object.entries(result.counts)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([label, n]) => `${label} ${n}`)
-        .join(', ')}`,
-    ];
-    if (result.resumedAt > 0) lines.push(`Resumed after epoch ${result.resumedAt}.`);
-    if (m) lines.push(...summaryLines(m));
-    if (result.failures.length > 0) {
-      lines.push(`${result.failures.length} video(s) could not be used:`);
-      for (const f of result.failures) lines.push(`  ${f.path}: ${f.error.code} ${f.error.message}`);
-    }
-    lines.push(`Model written to ${result.dir}`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${resultLines(result).join('\n')}\n`);
     return result.failures.length > 0 ? 1 : 0;
   } catch (error) {
     renderer.done();
@@ -136,6 +115,37 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
   }
 }
 
+/** The line printed after each epoch (stderr): its figures, learning rate, time and ETA. */
+function epochLine(e: EpochProgress): string {
+  // Enough digits that a loss creeping in its 5th decimal shows (a fixed 4 printed 0.0000).
+  const val = e.valLoss === null ? '' : `  val_loss ${lossText(e.valLoss)}  val_acc ${(e.valAcc ?? 0).toFixed(3)}`;
+  const time = e.seconds === undefined ? '' : `  ${e.seconds.toFixed(1)} s  ETA ${Math.round(e.etaSeconds ?? 0)} s (max ${e.epochs} epochs)`;
+  const member = e.member === undefined ? '' : `member ${e.member}  `;
+  const lr = e.lr === undefined ? '' : `  lr ${Number(e.lr.toPrecision(3))}`;
+  return `${member}epoch ${String(e.epoch).padStart(3)}  loss ${lossText(e.loss)}  acc ${e.acc.toFixed(3)}${val}${lr}${time}\n`;
+}
+
+/** The report printed when training ends (stdout): the data trained on, each head's figures, the failed videos and the folder. */
+function resultLines(result: TrainResult): string[] {
+  const m = result.metrics;
+  const lines = [
+    `Trained a ${result.head} head (${result.mode} mode) on ${result.videos} videos, ${result.clips} clips` +
+      `${result.trainingClips !== result.clips ? ` (${result.trainingClips} training clips with augmentation)` : ''}.`,
+    `${result.mode === 'clip' ? 'Clips' : 'Frames'} per class: ${Object.entries(result.counts)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([label, n]) => `${label} ${n}`)
+      .join(', ')}`,
+  ];
+  if (result.resumedAt > 0) lines.push(`Resumed after epoch ${result.resumedAt}.`);
+  if (m) lines.push(...summaryLines(m));
+  if (result.failures.length > 0) {
+    lines.push(`${result.failures.length} video(s) could not be used:`);
+    for (const f of result.failures) lines.push(`  ${f.path}: ${f.error.code} ${f.error.message}`);
+  }
+  lines.push(`Model written to ${result.dir}`);
+  return lines;
+}
+
 /** A loss with 4 decimals, or 3 significant digits in exponent form when it is below 0.001. */
 function lossText(v: number): string {
   return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4);
@@ -144,7 +154,7 @@ function lossText(v: number): string {
 /** The end lines: for each head, why it stopped and its kept epoch; for an ensemble, the averaged figures too. */
 function summaryLines(m: TrainMetrics): string[] {
   const figures = (x: TrainMetrics): string =>
-    `train loss ${lossText(x.loss)}, acc ${x.acc.toFixed(3)}` + (x.valLoss === null ? ', no validation split' : `; val loss ${lossText(x.valLoss)}, acc ${(x.valAcc ?? 0).toFixed(3)}`);
+    `train loss ${lossText(x.loss)}, acc ${x.acc.toFixed(3)}${x.valLoss === null ? ', no validation split' : `; val loss ${lossText(x.valLoss)}, acc ${(x.valAcc ?? 0).toFixed(3)}`}`;
   const head = (x: TrainMetrics, prefix: string): string => `${prefix}${x.stop ? `${stopMessage(x.stop)}. ` : ''}Kept epoch ${x.bestEpoch} of ${x.epochs}: ${figures(x)}`;
   if (!m.members) return [head(m, '')];
   return [...m.members.map((x, k) => head(x, `Member ${k + 1} (seed ${x.seed}): `)), `Ensemble of ${m.members.length} (probabilities averaged): ${figures(m)}`];

@@ -42,7 +42,7 @@ export function asFlags(message: string, command: Command | undefined): string {
   if (!command) return message;
   const flagOf = (key: string): string | undefined => {
     const option = command.options.find((o) => o.names.includes(key));
-    return option && option.rawName.split(',').map((n) => n.trim().split(/[\s<[]/)[0]).find((n) => n.startsWith('--'));
+    return option?.rawName.split(',').map((n) => n.trim().split(/[\s<[]/)[0]).find((n) => n.startsWith('--'));
   };
   return message.replace(/`([a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*)(?:: ([^`]+))?`/g, (quoted, name: string, value: string | undefined) => {
     const parts = name.split('.');

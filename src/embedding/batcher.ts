@@ -9,7 +9,7 @@
  * planned times snap to, the padding of a short video) is not sent: the batch then goes out
  * as its distinct frames, [N, 1, S, S, 3], and each repeat copies the row of its frame.
  */
-import type { FrameEmbedder as FrameEmbedder } from './frame-embedder.js';
+import type { FrameEmbedder } from './frame-embedder.js';
 
 interface Waiting {
   data: Uint8Array;

@@ -161,8 +161,14 @@ export class DecodePool {
       const task: Task = {
         id,
         message: { type: 'decode', id, decoder, path, plans, options: rest },
-        resolve: (clips) => (done(), resolve(clips)),
-        reject: (error) => (done(), reject(error)),
+        resolve: (clips) => {
+          done();
+          resolve(clips);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
         abandoned: false,
       };
       signal?.addEventListener('abort', onAbort, { once: true });

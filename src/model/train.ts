@@ -419,6 +419,9 @@ interface Fit {
   rng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 }
 
+/** What every member of an ensemble trains on: a `Fit` less its own model, optimiser, step and shuffling. */
+type FitContext = Omit<Fit, 'model' | 'optimizer' | 'variables' | 'fast' | 'rng'>;
+
 /** One pass over the training clips in a fresh order: the mean batch loss and the running accuracy. */
 async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
   const order = shuffle([...f.split.train], f.rng);
@@ -659,38 +662,49 @@ async function fitEpochs(
       onEpoch?.({ ...progress, epochs: f.o.epochs, etaSeconds: (((now - started) / (epoch - first + 1)) * (f.o.epochs - epoch)) / 1000 });
       if (save) await save(await snapshot(f, early, schedule, epoch, rows));
     }
-    const last = rows.length;
-    const stop: StopInfo = {
-      reason: early.state.stopped ? 'early' : 'epochs',
-      epoch: last,
-      monitor: monitorName,
-      bestEpoch: early.state.bestEpoch || last,
-      best: early.state.best ?? NaN,
-      minDelta: f.o.minDelta,
-      patience: f.o.patience,
-    };
-    debug('trainHead: %s', stopMessage(stop));
-    if (early.weights) f.model.setWeights(early.weights);
-    const bestEntry = rows[stop.bestEpoch - 1];
-    const finalTrain = await evaluate(f.model, f.data, f.p, f.frame, f.split.train, f.weights, 64, f.pace);
-    return {
-      epochs: last,
-      bestEpoch: stop.bestEpoch,
-      loss: finalTrain.loss,
-      acc: finalTrain.acc,
-      valLoss: bestEntry?.valLoss ?? null,
-      valAcc: bestEntry?.valAcc ?? null,
-      trainClips: f.split.train.length,
-      valClips: f.split.val.length,
-      seed: f.o.seed + (member === undefined ? 0 : member - 1),
-      backend: activeBackendName(),
-      stop,
-      // The history stays the same from run to run: no wall times.
-      history: rows.map(({ epoch, loss, acc, valLoss, valAcc, lr }) => ({ epoch, loss, acc, valLoss, valAcc, lr })),
-    };
+    return await memberMetrics(f, early, rows, monitorName, member);
   } finally {
     early.dispose();
   }
+}
+
+/** After a member's last epoch: why it stopped, its best weights put back in the model, and its metrics. */
+async function memberMetrics(
+  f: Fit,
+  early: EarlyStopping,
+  rows: EpochProgress[],
+  monitorName: string,
+  member: number | undefined,
+): Promise<TrainMetrics> {
+  const last = rows.length;
+  const stop: StopInfo = {
+    reason: early.state.stopped ? 'early' : 'epochs',
+    epoch: last,
+    monitor: monitorName,
+    bestEpoch: early.state.bestEpoch || last,
+    best: early.state.best ?? NaN,
+    minDelta: f.o.minDelta,
+    patience: f.o.patience,
+  };
+  debug('trainHead: %s', stopMessage(stop));
+  if (early.weights) f.model.setWeights(early.weights);
+  const bestEntry = rows[stop.bestEpoch - 1];
+  const finalTrain = await evaluate(f.model, f.data, f.p, f.frame, f.split.train, f.weights, 64, f.pace);
+  return {
+    epochs: last,
+    bestEpoch: stop.bestEpoch,
+    loss: finalTrain.loss,
+    acc: finalTrain.acc,
+    valLoss: bestEntry?.valLoss ?? null,
+    valAcc: bestEntry?.valAcc ?? null,
+    trainClips: f.split.train.length,
+    valClips: f.split.val.length,
+    seed: f.o.seed + (member === undefined ? 0 : member - 1),
+    backend: activeBackendName(),
+    stop,
+    // The history stays the same from run to run: no wall times.
+    history: rows.map(({ epoch, loss, acc, valLoss, valAcc, lr }) => ({ epoch, loss, acc, valLoss, valAcc, lr })),
+  };
 }
 
 /** What framewise.json records of a trained head. */
@@ -718,7 +732,7 @@ function modelInfo(p: Prepared, o: ResolvedTrainOptions, options: TrainHeadOptio
 }
 
 /** The figures of an ensemble: its averaged probabilities on both splits, and each member's own. */
-async function ensembleMetrics(models: tf.LayersModel[], members: TrainMetrics[], ctx: Omit<Fit, 'model' | 'optimizer' | 'variables' | 'fast' | 'rng'>): Promise<TrainMetrics> {
+async function ensembleMetrics(models: tf.LayersModel[], members: TrainMetrics[], ctx: FitContext): Promise<TrainMetrics> {
   const train = await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.train, ctx.weights, 64, ctx.pace);
   const val = ctx.split.val.length ? await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.val, ctx.weights, 64, ctx.pace) : undefined;
   return {
@@ -735,6 +749,58 @@ async function ensembleMetrics(models: tf.LayersModel[], members: TrainMetrics[]
     history: [],
     members,
   };
+}
+
+/** Trains the ensemble's members one after another (skipping those a resumed checkpoint holds finished), checkpointing as it goes. */
+async function trainMembers(
+  ctx: FitContext,
+  about: TrainCheckpoint['data'],
+  options: TrainHeadOptions,
+): Promise<{ models: tf.LayersModel[]; metrics: TrainMetrics }> {
+  const { p, o } = ctx;
+  const resume = options.resume;
+  const models: tf.LayersModel[] = [];
+  const done: TrainCheckpoint['done'] = [];
+  try {
+    for (let k = 0; k < o.ensemble; k++) {
+      const seed = o.seed + k;
+      const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, seed);
+      models.push(model);
+      if (resume && k < resume.member) {
+        setWeightValues(model, resume.done[k].weights);
+        done.push(resume.done[k]);
+        continue;
+      }
+      const optimizer = tf.train.adam(o.learningRate);
+      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      // The recurrent heads train through a hand-written step on the same variables; a head
+      // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
+      const fast = fastStep(model, o.head, weightedLoss);
+      debug('trainHead: member %d, %s step', k + 1, fast ? 'fast' : 'autodiff');
+      const fresh = seedrandom(`${seed}/train`, { state: true });
+      const state = resume && k === resume.member ? resume.current : null;
+      const memberRng = state ? seedrandom('', { state: state.rng }) : fresh;
+      const save = options.onCheckpoint
+        ? (current: MemberState) => Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
+        : undefined;
+      try {
+        const fit: Fit = { ...ctx, model, optimizer, variables, fast, rng: memberRng };
+        const metrics = await fitEpochs(fit, state, options.onEpoch, save, o.ensemble > 1 ? k + 1 : undefined);
+        const kept = await Promise.all(model.getWeights().map(async (w) => new Float32Array(await w.data())));
+        done.push({ weights: kept, metrics });
+      } finally {
+        optimizer.dispose();
+      }
+      // The member is whole: a checkpoint now starts the next one afresh.
+      if (options.onCheckpoint && k + 1 < o.ensemble) await options.onCheckpoint({ member: k + 1, done, current: null, data: about });
+    }
+    const members = done.map((d) => d.metrics);
+    const metrics = o.ensemble === 1 ? members[0] : await ensembleMetrics(models, members, ctx);
+    return { models, metrics };
+  } catch (error) {
+    for (const m of models) m.dispose();
+    throw error;
+  }
 }
 
 /**
@@ -759,52 +825,7 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
   const pace = new Pace(signal);
   const ctx = { data, p, frame, o, split, weights, pace };
 
-  const run = async (): Promise<{ models: tf.LayersModel[]; metrics: TrainMetrics }> => {
-    const models: tf.LayersModel[] = [];
-    const done: TrainCheckpoint['done'] = [];
-    try {
-      for (let k = 0; k < o.ensemble; k++) {
-        const seed = o.seed + k;
-        const model = buildHead(o.head, { dim: p.d, classes: p.classes.length }, seed);
-        models.push(model);
-        if (resume && k < resume.member) {
-          setWeightValues(model, resume.done[k].weights);
-          done.push(resume.done[k]);
-          continue;
-        }
-        const optimizer = tf.train.adam(o.learningRate);
-        const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        // The recurrent heads train through a hand-written step on the same variables; a head
-        // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
-        const fast = fastStep(model, o.head, weightedLoss);
-        debug('trainHead: member %d, %s step', k + 1, fast ? 'fast' : 'autodiff');
-        const fresh = seedrandom(`${seed}/train`, { state: true });
-        const state = resume && k === resume.member ? resume.current : null;
-        const memberRng = state ? seedrandom('', { state: state.rng }) : fresh;
-        const save = options.onCheckpoint
-          ? (current: MemberState) => Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
-          : undefined;
-        try {
-          const fit: Fit = { ...ctx, model, optimizer, variables, fast, rng: memberRng };
-          const metrics = await fitEpochs(fit, state, options.onEpoch, save, o.ensemble > 1 ? k + 1 : undefined);
-          const kept = await Promise.all(model.getWeights().map(async (w) => new Float32Array(await w.data())));
-          done.push({ weights: kept, metrics });
-        } finally {
-          optimizer.dispose();
-        }
-        // The member is whole: a checkpoint now starts the next one afresh.
-        if (options.onCheckpoint && k + 1 < o.ensemble) await options.onCheckpoint({ member: k + 1, done, current: null, data: about });
-      }
-      const members = done.map((d) => d.metrics);
-      const metrics = o.ensemble === 1 ? members[0] : await ensembleMetrics(models, members, ctx);
-      return { models, metrics };
-    } catch (error) {
-      for (const m of models) m.dispose();
-      throw error;
-    }
-  };
-
-  const { models, metrics } = await withHeadBackend(run, options.onWarning);
+  const { models, metrics } = await withHeadBackend(() => trainMembers(ctx, about, options), options.onWarning);
   const info = modelInfo(p, o, options, metrics);
   if (o.ensemble > 1) info.ensemble = { size: o.ensemble, seeds: models.map((_, k) => o.seed + k) };
   return new HeadClassifier(models, info);

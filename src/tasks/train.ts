@@ -20,7 +20,7 @@ import { boolean as bool, checkSignal, conflict, invalid, isPlainObject, LIMITS,
 import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../runners/options.js';
+import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -285,9 +285,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
   const { out, headType, mode, seed, augment, force, resume, headOptions, base } = resolveTrainOptions(options);
   const model = { ...(await import('../model/train.js')), ...(await import('../model/model-files.js')) };
   const { readCheckpoint, writeCheckpoint } = await import('../model/checkpoint.js');
-  // Every setting, defaults filled in: what a checkpoint is made with and a resume must match.
   const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
-  const settings: Record<string, unknown> = { ...model.trainSettings(headOptions), augment: augmenting ? augment : 0, frames: base.frames, sampling: base.sampling, fit: base.fit, backbone: base.backbone };
+  const settings = runSettings(model.trainSettings(headOptions), augmenting ? augment : 0, base);
   if (!resume && !force && (await model.isTrainingFolder(out))) {
     throw new UsageError(`${out} holds an interrupted training run: pass --resume to go on from it, or --force to start over`);
   }
@@ -307,7 +306,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
     const set = trainingSet(videos, picks, { T, D, mode });
     if (!set) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
-    const { embeddings, masks, labels, groups, counts } = set;
+    const { embeddings, masks, labels, groups } = set;
     const N = groups.length;
     const data = { id: datasetId(set), videos: videos.length, clips: N };
     if (checkpoint) checkSameData(out, checkpoint.dataset, data);
@@ -316,6 +315,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     // From here on the model folder holds the run: after every epoch, its checkpoint and history.
     if (!checkpoint) await model.startTrainingFolder(out);
     const history = await HistoryFiles.open(out, Number(settings.ensemble), checkpoint?.state);
+    const save = (state: TrainCheckpoint) => writeCheckpoint(out, { schema: 'framewise.checkpoint/1', settings, dataset: data, state });
     const classifier = await model.trainHead(
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
@@ -323,41 +323,73 @@ export async function train(dataset: string | string[], options: TrainOptions): 
         backbone: pipeline.backbone,
         sampling,
         resume: checkpoint?.state,
-        onCheckpoint: async (state: TrainCheckpoint) => {
-          await writeCheckpoint(out, { schema: 'framewise.checkpoint/1', settings, dataset: data, state });
-          await history.write(state);
-        },
-        onEpoch: (e) => {
-          history.add(e);
-          options.onEpoch?.(e);
-        },
+        ...recording(history, save, options.onEpoch),
         onWarning: options.onWarning,
         signal,
       },
     );
     try {
       const info = await model.saveModel(out, classifier, { backbone: pipeline.backbone, frames: T, sampling, extra: { fit: base.fit }, files: await trainingFiles(history, classifier.info, signal), signal });
-      return {
-        dir: out,
-        labels: info.labels,
-        mode,
-        head: headType,
-        counts,
-        videos: videos.length,
-        clips: videos.reduce((k, v) => k + v.frames.clips.length, 0),
-        trainingClips: N,
-        metrics: info.metrics,
-        history: history.members.flat(),
-        resumedAt: history.resumedAt,
-        failures,
-        backboneId: info.backboneId,
-      };
+      return trainResult(out, info, { mode, headType, set, videos, failures, history });
     } finally {
       await classifier.dispose();
     }
   } finally {
     await pipeline.close();
   }
+}
+
+/** Every setting, defaults filled in: what a checkpoint is made with and a resume must match. */
+function runSettings(headSettings: Record<string, unknown>, augment: number, base: ResolvedOptions): Record<string, unknown> {
+  return { ...headSettings, augment, frames: base.frames, sampling: base.sampling, fit: base.fit, backbone: base.backbone };
+}
+
+/** The callbacks that keep the run in its model folder: after every epoch its checkpoint, then its history; each row on to `onEpoch`. */
+function recording(
+  history: HistoryFiles,
+  save: (state: TrainCheckpoint) => Promise<void>,
+  onEpoch: TrainOptions['onEpoch'],
+): Pick<TrainHeadOptions, 'onCheckpoint' | 'onEpoch'> {
+  return {
+    onCheckpoint: async (state: TrainCheckpoint) => {
+      await save(state);
+      await history.write(state);
+    },
+    onEpoch: (e) => {
+      history.add(e);
+      onEpoch?.(e);
+    },
+  };
+}
+
+/** What `train()` returns: the model written, what it was trained on and how training went. */
+function trainResult(
+  out: string,
+  info: ModelInfo,
+  { mode, headType, set, videos, failures, history }: {
+    mode: 'clip' | 'frame';
+    headType: HeadType;
+    set: TrainingSet;
+    videos: ReadonlyArray<{ frames: VideoFrames }>;
+    failures: ErrorRecord[];
+    history: HistoryFiles;
+  },
+): TrainResult {
+  return {
+    dir: out,
+    labels: info.labels,
+    mode,
+    head: headType,
+    counts: set.counts,
+    videos: videos.length,
+    clips: videos.reduce((k, v) => k + v.frames.clips.length, 0),
+    trainingClips: set.groups.length,
+    metrics: info.metrics,
+    history: history.members.flat(),
+    resumedAt: history.resumedAt,
+    failures,
+    backboneId: info.backboneId,
+  };
 }
 
 /** The files a finished run adds to its model folder: the history of each member and the curves. */

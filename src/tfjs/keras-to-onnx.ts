@@ -172,7 +172,7 @@ export class GraphBuilder {
 
 export function layersOf(topology: unknown): { layers: LayerJson[]; inputs: Array<[string, number, number]>; outputs: Array<[string, number, number]> } {
   let t = topology as Json;
-  if (t && t.model_config) t = t.model_config;
+  if (t?.model_config) t = t.model_config;
   if (!t || typeof t !== 'object' || !t.config || !Array.isArray(t.config.layers)) {
     throw new ModelError('ONNX conversion: the topology is not a Keras model config');
   }

@@ -14,4 +14,4 @@ export async function resolve(specifier, context, next) {
 }`;
 register(`data:text/javascript,${encodeURIComponent(hook)}`);
 const require = createRequire(import.meta.url);
-process.on('exit', () => appendFileSync(out, Object.keys(require.cache).join('\n') + '\n'));
+process.on('exit', () => appendFileSync(out, `${Object.keys(require.cache).join('\n')}\n`));

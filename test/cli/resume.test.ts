@@ -33,7 +33,7 @@ describe('framewise embed --resume', () => {
     expect(written.length).toBeGreaterThanOrEqual(2);
     expect(written.length).toBeLessThan(10);
     // A torn last line, as a crash in the middle of a write would leave, is cut on resume.
-    appendFileSync(out, '{"path":"' + join(videos, 'x'));
+    appendFileSync(out, `{"path":"${join(videos, 'x')}`);
     const resumed = await runCli(args.slice(0, -1).concat('--resume'));
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`${10 - written.length} ok, 0 failed, ${written.length} skipped`));

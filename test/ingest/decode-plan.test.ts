@@ -12,7 +12,7 @@ function packets(text: string, scale = 1, offset = 0): PacketEntry[] {
     .map((word, i) => ({ key: word[0] === 'I', pts: offset + Number(word.slice(1)) * scale, dts: offset + (i - 2) * scale }));
 }
 /** The packets of a run as "action:type+pts", to read a plan at a glance. */
-function show(list: PacketEntry[], text: string, run: { first: number; actions: string[] }): string[] {
+function show(_list: PacketEntry[], text: string, run: { first: number; actions: string[] }): string[] {
   const words = text.trim().split(/\s+/);
   return run.actions.map((a, i) => `${a}:${words[run.first + i]}`);
 }

@@ -130,7 +130,7 @@ describe('trainHead()', () => {
 
   it('applies class weights (balanced) without failing on imbalanced data', async () => {
     const data = orderTask(30, 5);
-    data.labels = data.labels.map((l, i) => (i < 24 ? 'a' : 'b'));
+    data.labels = data.labels.map((_l, i) => (i < 24 ? 'a' : 'b'));
     const head = await trainHead(data, { head: { units: 4 }, epochs: 2, classWeight: 'balanced', seed: 1 });
     expect(head.labels).toEqual(['a', 'b']);
     await head.dispose();
