@@ -255,6 +255,19 @@ export interface CurvePoint {
 /** Member colours (ColorBrewer "Dark2"), one per ensemble member. */
 const CURVE_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
 
+/** One panel of curves.png: its name, its y-axis top, and which value of an epoch it plots (training or validation). */
+interface CurvePanel {
+  name: string;
+  max: number;
+  pick(e: CurvePoint, val: boolean): number | null;
+}
+
+/** A panel's size and top edge (the same for both panels). */
+const CURVE_PANEL = { w: 370, h: 250, top: 60 };
+
+/** A value that can be plotted: not null, not NaN or infinite. */
+const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
+
 /**
  * Loss (left) and accuracy (right) over epochs as SVG: training solid, validation dashed, one
  * colour per ensemble member, the kept (best) epoch of each marked with a ring on its
@@ -263,11 +276,9 @@ const CURVE_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#
 export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, options: { best?: readonly number[]; title?: string } = {}): string {
   const W = 900;
   const H = histories.length > 1 ? 390 : 360; // room for the members' legend under the epoch axis
-  const panel = { w: 370, h: 250, top: 60 };
   const lefts = [70, 520];
   const font = 'DejaVu Sans, Arial, Helvetica, sans-serif';
   const epochs = Math.max(1, ...histories.map((h) => h.length));
-  const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
   const losses = histories.flatMap((h) => h.flatMap((e) => [e.loss, e.valLoss])).filter(finite);
   const maxLoss = Math.max(1e-6, ...losses) * 1.05;
   const parts: string[] = [];
@@ -276,39 +287,12 @@ export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, optio
   parts.push(`<g font-family="${font}" fill="#000">`);
   const title = options.title ?? `Training curves (${histories.length > 1 ? `${histories.length} members, ` : ''}solid: train, dashed: validation, ring: kept epoch)`;
   parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
-  const panels = [
+  const panels: CurvePanel[] = [
     { name: 'loss', max: maxLoss, pick: (e: CurvePoint, val: boolean) => (val ? e.valLoss : e.loss) },
     { name: 'accuracy', max: 1, pick: (e: CurvePoint, val: boolean) => (val ? e.valAcc : e.acc) },
   ];
   panels.forEach((p, pi) => {
-    const left = lefts[pi];
-    const x = (epoch: number): number => left + (epochs === 1 ? panel.w / 2 : ((epoch - 1) / (epochs - 1)) * panel.w);
-    const y = (v: number): number => panel.top + panel.h - (Math.min(v, p.max) / p.max) * panel.h;
-    parts.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" font-size="13" text-anchor="middle">${p.name}</text>`);
-    parts.push(`<rect x="${left}" y="${panel.top}" width="${panel.w}" height="${panel.h}" fill="none" stroke="#444" stroke-width="1"/>`);
-    for (const tick of [0, 0.5, 1]) {
-      const ty = panel.top + panel.h * (1 - tick);
-      parts.push(`<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444"/>`);
-      parts.push(`<text x="${left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="central">${Number((p.max * tick).toPrecision(2))}</text>`);
-    }
-    for (const tick of [...new Set([1, Math.ceil(epochs / 2), epochs])]) {
-      parts.push(`<text x="${x(tick)}" y="${panel.top + panel.h + 16}" font-size="11" text-anchor="middle">${tick}</text>`);
-    }
-    parts.push(`<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 34}" font-size="12" text-anchor="middle">epoch</text>`);
-    histories.forEach((history, m) => {
-      const colour = CURVE_COLOURS[m % CURVE_COLOURS.length];
-      const hasVal = history.some((e) => finite(p.pick(e, true)));
-      for (const val of hasVal ? [false, true] : [false]) {
-        const points = history.filter((e) => finite(p.pick(e, val))).map((e) => `${x(e.epoch).toFixed(1)},${y(p.pick(e, val)!).toFixed(1)}`);
-        if (points.length === 0) continue;
-        const dash = val ? ' stroke-dasharray="6 4"' : '';
-        parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
-      }
-      const best = options.best?.[m];
-      const kept = best === undefined ? undefined : history.find((e) => e.epoch === best);
-      const value = kept ? p.pick(kept, hasVal) : null;
-      if (kept && finite(value)) parts.push(`<circle cx="${x(kept.epoch)}" cy="${y(value)}" r="5" fill="none" stroke="${colour}" stroke-width="2"/>`);
-    });
+    parts.push(...curvePanelSvg(p, lefts[pi], histories, epochs, options.best));
   });
   if (histories.length > 1) {
     histories.forEach((_, m) => {
@@ -319,6 +303,46 @@ export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, optio
   }
   parts.push('</g></svg>');
   return parts.join('\n');
+}
+
+/** The SVG elements of one panel at `left`: frame and axes, then each member's curves and its kept epoch's ring. */
+function curvePanelSvg(
+  p: CurvePanel,
+  left: number,
+  histories: ReadonlyArray<readonly CurvePoint[]>,
+  epochs: number,
+  bestEpochs?: readonly number[],
+): string[] {
+  const panel = CURVE_PANEL;
+  const parts: string[] = [];
+  const x = (epoch: number): number => left + (epochs === 1 ? panel.w / 2 : ((epoch - 1) / (epochs - 1)) * panel.w);
+  const y = (v: number): number => panel.top + panel.h - (Math.min(v, p.max) / p.max) * panel.h;
+  parts.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" font-size="13" text-anchor="middle">${p.name}</text>`);
+  parts.push(`<rect x="${left}" y="${panel.top}" width="${panel.w}" height="${panel.h}" fill="none" stroke="#444" stroke-width="1"/>`);
+  for (const tick of [0, 0.5, 1]) {
+    const ty = panel.top + panel.h * (1 - tick);
+    parts.push(`<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444"/>`);
+    parts.push(`<text x="${left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="central">${Number((p.max * tick).toPrecision(2))}</text>`);
+  }
+  for (const tick of [...new Set([1, Math.ceil(epochs / 2), epochs])]) {
+    parts.push(`<text x="${x(tick)}" y="${panel.top + panel.h + 16}" font-size="11" text-anchor="middle">${tick}</text>`);
+  }
+  parts.push(`<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 34}" font-size="12" text-anchor="middle">epoch</text>`);
+  histories.forEach((history, m) => {
+    const colour = CURVE_COLOURS[m % CURVE_COLOURS.length];
+    const hasVal = history.some((e) => finite(p.pick(e, true)));
+    for (const val of hasVal ? [false, true] : [false]) {
+      const points = history.filter((e) => finite(p.pick(e, val))).map((e) => `${x(e.epoch).toFixed(1)},${y(p.pick(e, val)!).toFixed(1)}`);
+      if (points.length === 0) continue;
+      const dash = val ? ' stroke-dasharray="6 4"' : '';
+      parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
+    }
+    const best = bestEpochs?.[m];
+    const kept = best === undefined ? undefined : history.find((e) => e.epoch === best);
+    const value = kept ? p.pick(kept, hasVal) : null;
+    if (kept && finite(value)) parts.push(`<circle cx="${x(kept.epoch)}" cy="${y(value)}" r="5" fill="none" stroke="${colour}" stroke-width="2"/>`);
+  });
+  return parts;
 }
 
 /** The curves rendered to PNG by sharp (librsvg), as the confusion matrix is. */

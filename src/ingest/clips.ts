@@ -66,54 +66,57 @@ export async function packClips(path: string, plans: readonly ClipPlan[], decode
   await Promise.all(decoded.map((d) => d.image));
   const pts = decoded.map((d) => d.pts);
   const clips: FrameClip[] = [];
-  const frameBytes = o.size * o.size * 3;
-  for (const plan of plans) {
-    const T = plan.timestamps.length;
-    const data = new Uint8Array(T * frameBytes);
-    const timestamps: number[] = [];
-    const mask: boolean[] = [];
-    const warnings: string[] = [...o.warnings];
-    // The clip's span; an exact frame may start up to one period before it (on display at its start).
-    const inSpan = (t: number): boolean => t >= plan.start - (o.seek === 'exact' ? o.period : 0) - 1e-6 && t <= plan.end + 1e-6;
-    const seen = new Set<number>();
-    let repeats = 0;
-    let outside = 0;
-    let noKeyframe = 0;
-    for (let k = 0; k < T; k++) {
-      const ts = plan.timestamps[k];
-      const { index, exact } = o.seek === 'keyframe' ? pickKeyframe(pts, ts, plan.start, plan.end) : pickFrame(pts, o.targetOf(ts), o.period, o.damaged);
-      const frame = decoded[index];
-      if (!exact && o.seek === 'exact') warnings.push(`frame at ${fmt(ts)} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);
-      if (!exact && o.seek === 'keyframe') noKeyframe++;
-      let real = plan.mask[k] && exact;
-      if (real && !inSpan(frame.pts)) {
-        real = false;
-        outside++;
-      }
-      if (real && o.seek === 'keyframe' && seen.has(index)) {
-        real = false;
-        repeats++;
-      }
-      if (real) seen.add(index);
-      data.set(await frame.image, k * frameBytes); // [T, S, S, 3]: frame k at offset k*S*S*3
-      timestamps.push(Math.round(frame.pts * 1e6) / 1e6);
-      mask.push(real);
-    }
-    const span = `${fmt(plan.start)}-${fmt(plan.end)} s`;
-    if (noKeyframe > 0) warnings.push(`no keyframe lies inside the clip's span ${span}: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`);
-    if (repeats > 0) warnings.push(`${repeats} of ${T} frames repeat a keyframe already in the clip (keyframe mode): masked`);
-    if (outside > 0) warnings.push(`${outside} of ${T} frames lie outside the clip's span ${span}: masked`);
-    const clip: FrameClip = { index: plan.index, start: plan.start, end: plan.end, data, shape: [T, o.size, o.size, 3], timestamps, mask };
-    if (o.decodeErrors.length > 0) warnings.push(`${o.decoder} reported decode errors: ${o.decodeErrors.slice(0, 3).join(' | ')}`);
-    if (warnings.length > 0) clip.warnings = warnings;
-    clips.push(clip);
-  }
+  for (const plan of plans) clips.push(await packClip(plan, decoded, pts, o));
   // Frames that decode but none of them where the plan asked: not a result.
   if (plans.some((p) => p.mask.some(Boolean)) && clips.every((c) => !c.mask.some(Boolean))) {
     const errors = o.decodeErrors.length > 0 ? `; ${o.decodeErrors.slice(-3).join('; ')}` : '';
     throw corrupt(`none of the ${pts.length} frames ${o.decoder} returned is a planned frame${errors}`);
   }
   return clips;
+}
+
+/** One plan's clip from `decoded` (ascending, images resolved; `pts` their times), with its mask and warnings (see packClips). */
+async function packClip(plan: ClipPlan, decoded: readonly DecodedFrame[], pts: readonly number[], o: PackOptions): Promise<FrameClip> {
+  const frameBytes = o.size * o.size * 3;
+  const T = plan.timestamps.length;
+  const data = new Uint8Array(T * frameBytes);
+  const timestamps: number[] = [];
+  const mask: boolean[] = [];
+  const warnings: string[] = [...o.warnings];
+  // The clip's span; an exact frame may start up to one period before it (on display at its start).
+  const inSpan = (t: number): boolean => t >= plan.start - (o.seek === 'exact' ? o.period : 0) - 1e-6 && t <= plan.end + 1e-6;
+  const seen = new Set<number>();
+  let repeats = 0;
+  let outside = 0;
+  let noKeyframe = 0;
+  for (let k = 0; k < T; k++) {
+    const ts = plan.timestamps[k];
+    const { index, exact } = o.seek === 'keyframe' ? pickKeyframe(pts, ts, plan.start, plan.end) : pickFrame(pts, o.targetOf(ts), o.period, o.damaged);
+    const frame = decoded[index];
+    if (!exact && o.seek === 'exact') warnings.push(`frame at ${fmt(ts)} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);
+    if (!exact && o.seek === 'keyframe') noKeyframe++;
+    let real = plan.mask[k] && exact;
+    if (real && !inSpan(frame.pts)) {
+      real = false;
+      outside++;
+    }
+    if (real && o.seek === 'keyframe' && seen.has(index)) {
+      real = false;
+      repeats++;
+    }
+    if (real) seen.add(index);
+    data.set(await frame.image, k * frameBytes); // [T, S, S, 3]: frame k at offset k*S*S*3
+    timestamps.push(Math.round(frame.pts * 1e6) / 1e6);
+    mask.push(real);
+  }
+  const span = `${fmt(plan.start)}-${fmt(plan.end)} s`;
+  if (noKeyframe > 0) warnings.push(`no keyframe lies inside the clip's span ${span}: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`);
+  if (repeats > 0) warnings.push(`${repeats} of ${T} frames repeat a keyframe already in the clip (keyframe mode): masked`);
+  if (outside > 0) warnings.push(`${outside} of ${T} frames lie outside the clip's span ${span}: masked`);
+  const clip: FrameClip = { index: plan.index, start: plan.start, end: plan.end, data, shape: [T, o.size, o.size, 3], timestamps, mask };
+  if (o.decodeErrors.length > 0) warnings.push(`${o.decoder} reported decode errors: ${o.decodeErrors.slice(0, 3).join(' | ')}`);
+  if (warnings.length > 0) clip.warnings = warnings;
+  return clip;
 }
 
 /**

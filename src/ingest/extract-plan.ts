@@ -77,7 +77,6 @@ export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'target
   });
 }
 
-/** Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout. */
 /**
  * The search targets of `plans`: distinct, ascending. `exact`: the frame on display at a
  * planned `ts` is the first frame at or after `targetOf(ts)`, one nominal period earlier
@@ -91,7 +90,10 @@ export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult, see
   return { period, targetOf, targets };
 }
 
-/** `fromStart`: decode from the file's start, never seek (after a seek that landed late). */
+/**
+ * Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout.
+ * `fromStart`: decode from the file's start, never seek (after a seek that landed late).
+ */
 export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact', fromStart = false): ExtractPlan {
   const { period, targetOf, targets } = searchTargets(plans, info, seek);
   const span = targets[targets.length - 1] - targets[0];
@@ -99,56 +101,81 @@ export function planExtraction(input: string, plans: readonly ClipPlan[], info: 
   // Keyframe mode: one pass that decodes keyframes only (`-skip_frame nokey`); the nearest is picked in Node.
   const keyframes = seek === 'keyframe';
   const useSeek = !keyframes && !fromStart && (strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S));
-  const { width, height } = info;
 
   const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts'];
-  const output = ['-an', '-sn', '-dn', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const args = [...common];
   const showinfoBranch = new Map<number, number>();
-  if (useSeek) {
-    // Each input seeks to the keyframe before its target (an input -ss counts from the file's
-    // start time, and lands a little early to be safe); `select` on the real timestamps
-    // (-copyts keeps them) then takes the first frame at or after the target. ffmpeg's own
-    // accurate seek is not used: with -copyts it can land a frame late on MPEG-TS.
-    // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
-    // can land a few frames after it, so they start a second earlier.
-    const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
-    for (const t of targets) args.push('-threads', String(threads), '-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
-    const chains = targets.map((t, i) => {
-      // Each input: its first frame at/after the target, logged with its real pts. Filters
-      // are numbered across the graph: select, trim, showinfo, scale per input.
-      // The keyframe landed on comes first (gated), then the target's frame: at most 2 frames.
-      showinfoBranch.set(4 * i + 2, i);
-      return `[${i}:v:0]select='${gated(`gte(t,${fmt(t)})`)}',trim=end_frame=2,showinfo,scale=${width}:${height}[v${i}]`;
-    });
-    const graph = `${chains.join(';')};${targets.map((_, i) => `[v${i}]`).join('')}concat=n=${targets.length}:v=1:a=0[out]`;
-    args.push('-filter_complex', graph, '-map', '[out]', ...output);
-  } else {
-    // Start decoding a little before the first target, from the keyframe before it
-    // (relative to the file's start); `select` is exact.
-    const from = targets[0] - info.startTime > 2 && !fromStart ? targets[0] - 1 : undefined;
-    if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
-    if (keyframes) args.push('-skip_frame', 'nokey');
-    args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
-    // Stop after the frame following the last target; a variable-rate stream may leave a wide
-    // gap before it, so allow a generous margin (decoding a second more is cheap).
-    const end = targets[targets.length - 1] + Math.max(1, 8 * period);
-    let select = '';
-    if (keyframes) {
-      // Decoders that ignore -skip_frame (VP9) decode every frame: keep the keyframes only.
-      select = `select='eq(key,1)',`;
-    } else if (targets.length <= MAX_SELECT_TERMS) {
-      const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
-      select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${from === undefined ? terms : gated(terms)}',`;
-    } else if (from !== undefined) {
-      select = `select='${gated('1')}',`;
-    }
-    // The keyframe nearest to the last target may lie a GOP past it: keyframe mode reads on.
-    const trim = end < info.startTime + info.duration && !keyframes ? `trim=end=${fmt(end)},` : '';
-    args.push('-vf', `${trim}${select}showinfo,scale=${width}:${height}`, ...output);
-    showinfoBranch.set((trim ? 1 : 0) + (select ? 1 : 0), 0);
-  }
+  const command = { input, info, targets, threads, showinfoBranch };
+  const args = [...common, ...(useSeek ? seekingArgs(command) : decodingArgs(command, period, keyframes, fromStart))];
   return { period, targetOf, targets, meanGap, useSeek, args, showinfoBranch, seeks: useSeek || args.includes('-ss') };
+}
+
+/** The ffmpeg output: raw rgb24 frames on stdout, every frame as decoded (no duplicates or drops). */
+const RAW_OUTPUT = ['-an', '-sn', '-dn', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+
+/** What the inputs and filters of the command are built from; `showinfoBranch` is filled in (showinfo filter index → branch). */
+interface CommandInputs {
+  input: string;
+  info: ProbeResult;
+  targets: readonly number[];
+  threads: number;
+  showinfoBranch: Map<number, number>;
+}
+
+/** The seeking command's inputs, filters and output: one input per target, each seeking to the keyframe before it. */
+function seekingArgs({ input, info, targets, threads, showinfoBranch }: CommandInputs): string[] {
+  const { width, height } = info;
+  const args: string[] = [];
+  // Each input seeks to the keyframe before its target (an input -ss counts from the file's
+  // start time, and lands a little early to be safe); `select` on the real timestamps
+  // (-copyts keeps them) then takes the first frame at or after the target. ffmpeg's own
+  // accurate seek is not used: with -copyts it can land a frame late on MPEG-TS.
+  // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
+  // can land a few frames after it, so they start a second earlier.
+  const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
+  for (const t of targets) args.push('-threads', String(threads), '-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
+  const chains = targets.map((t, i) => {
+    // Each input: its first frame at/after the target, logged with its real pts. Filters
+    // are numbered across the graph: select, trim, showinfo, scale per input.
+    // The keyframe landed on comes first (gated), then the target's frame: at most 2 frames.
+    showinfoBranch.set(4 * i + 2, i);
+    return `[${i}:v:0]select='${gated(`gte(t,${fmt(t)})`)}',trim=end_frame=2,showinfo,scale=${width}:${height}[v${i}]`;
+  });
+  const graph = `${chains.join(';')};${targets.map((_, i) => `[v${i}]`).join('')}concat=n=${targets.length}:v=1:a=0[out]`;
+  args.push('-filter_complex', graph, '-map', '[out]', ...RAW_OUTPUT);
+  return args;
+}
+
+/**
+ * The decoding command's input, filters and output: one pass from before the first target
+ * (or the file's start) to just after the last, `select` keeping the frames wanted.
+ */
+function decodingArgs({ input, info, targets, threads, showinfoBranch }: CommandInputs, period: number, keyframes: boolean, fromStart: boolean): string[] {
+  const { width, height } = info;
+  const args: string[] = [];
+  // Start decoding a little before the first target, from the keyframe before it
+  // (relative to the file's start); `select` is exact.
+  const from = targets[0] - info.startTime > 2 && !fromStart ? targets[0] - 1 : undefined;
+  if (from !== undefined) args.push('-noaccurate_seek', '-ss', fmt(from - info.startTime));
+  if (keyframes) args.push('-skip_frame', 'nokey');
+  args.push('-threads', String(threads), '-i', input, '-map', '0:v:0');
+  // Stop after the frame following the last target; a variable-rate stream may leave a wide
+  // gap before it, so allow a generous margin (decoding a second more is cheap).
+  const end = targets[targets.length - 1] + Math.max(1, 8 * period);
+  let select = '';
+  if (keyframes) {
+    // Decoders that ignore -skip_frame (VP9) decode every frame: keep the keyframes only.
+    select = `select='eq(key,1)',`;
+  } else if (targets.length <= MAX_SELECT_TERMS) {
+    const terms = targets.map((t) => `gte(t,${fmt(t)})*lt(ld(0),${fmt(t)})`).join('+');
+    select = `select='st(0,if(isnan(prev_t),-1e9,prev_t));${from === undefined ? terms : gated(terms)}',`;
+  } else if (from !== undefined) {
+    select = `select='${gated('1')}',`;
+  }
+  // The keyframe nearest to the last target may lie a GOP past it: keyframe mode reads on.
+  const trim = end < info.startTime + info.duration && !keyframes ? `trim=end=${fmt(end)},` : '';
+  args.push('-vf', `${trim}${select}showinfo,scale=${width}:${height}`, ...RAW_OUTPUT);
+  showinfoBranch.set((trim ? 1 : 0) + (select ? 1 : 0), 0);
+  return args;
 }
 
 const SHOWINFO = /\[Parsed_showinfo_(\d+) @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+) pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)/;

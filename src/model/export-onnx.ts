@@ -138,27 +138,14 @@ interface HeadStep {
 
 /** Recurrent layers (LSTM, GRU, Bidirectional of either) as ONNX LSTM / GRU with `sequence_lens`. */
 function recurrentLayer({ g, layer, weights, mask, h }: HeadStep): Flow {
-  const cls = layer.class_name;
-  const inner: LayerJson = cls === 'Bidirectional' ? { ...layer.config.layer, name: layer.config.layer.config.name } : layer;
-  const cell = inner.class_name as 'LSTM' | 'GRU';
-  if (cell !== 'LSTM' && cell !== 'GRU') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${cell}; LSTM and GRU are exported`);
-  if (cls === 'Bidirectional' && (layer.config.merge_mode ?? 'concat') !== 'concat') throw new ModelError(`ONNX export: layer '${layer.name}' merges by '${layer.config.merge_mode}'; concat is exported`);
+  const { inner, cell } = recurrentCell(layer);
   const units = inner.config.units as number;
-  const dirs = cls === 'Bidirectional' ? ['forward', 'backward'] : [undefined];
+  const dirs = layer.class_name === 'Bidirectional' ? ['forward', 'backward'] : [undefined];
   const parts = dirs.map((d) => directionWeights(cell, inner, recurrentWeights(weights, d ? `${layer.name}/${d}_${inner.name}` : layer.name, inner), units));
-  const cat = (k: 'W' | 'R' | 'B') => {
-    const out = new Float32Array(parts.reduce((n, p) => n + p[k].length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p[k], o);
-      o += p[k].length;
-    }
-    return out;
-  };
+  const cat = (k: 'W' | 'R' | 'B') => concatDirections(parts.map((p) => p[k]));
   const G = cell === 'LSTM' ? 4 : 3;
   const nd = parts.length;
-  const acts = cell === 'LSTM' ? [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh', inner.config.activation ?? 'tanh'] : [inner.config.recurrent_activation ?? 'hard_sigmoid', inner.config.activation ?? 'tanh'];
-  const activations = Array.from({ length: nd }, () => acts.map((a: string) => rnnActivation(inner, a))).flat();
+  const activations = cellActivations(inner, cell, nd);
   const seqLens = g.node('Cast', [g.node('ReduceSum', [mask, g.constantInt64('time_axis', [1])], 'real_frames', [int('keepdims', 0)])], 'sequence_lens', [int('to', INT32)]); // [N]
   const xt = g.node('Transpose', [h.name], `${layer.name}_time_major`, [ints('perm', [1, 0, 2])]); // [T, N, D]
   const attrs = [
@@ -176,14 +163,53 @@ function recurrentLayer({ g, layer, weights, mask, h }: HeadStep): Flow {
     output: [Y, Yh],
     attribute: attrs,
   });
-  if (inner.config.return_sequences) {
-    // Y [T, dirs, N, U] -> [N, T, dirs, U] -> [N, T, dirs*U] (Keras concat: forward, then backward)
+  return recurrentOutput(g, op, { Y, Yh }, Boolean(inner.config.return_sequences), nd * units);
+}
+
+/** The recurrent cell a layer (LSTM, GRU, or Bidirectional of either, concat-merged) runs, or a ModelError. */
+function recurrentCell(layer: LayerJson): { inner: LayerJson; cell: 'LSTM' | 'GRU' } {
+  const cls = layer.class_name;
+  const inner: LayerJson = cls === 'Bidirectional' ? { ...layer.config.layer, name: layer.config.layer.config.name } : layer;
+  const cell = inner.class_name as 'LSTM' | 'GRU';
+  if (cell !== 'LSTM' && cell !== 'GRU') throw new ModelError(`ONNX export: layer '${layer.name}' wraps a ${cell}; LSTM and GRU are exported`);
+  if (cls === 'Bidirectional' && (layer.config.merge_mode ?? 'concat') !== 'concat') {
+    throw new ModelError(`ONNX export: layer '${layer.name}' merges by '${layer.config.merge_mode}'; concat is exported`);
+  }
+  return { inner, cell };
+}
+
+/** The directions' weights one after the other, as an ONNX LSTM / GRU takes them ([dirs, ...]). */
+function concatDirections(arrays: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
+
+/** The ONNX `activations` of a cell, per direction: LSTM f, g, h; GRU f, g (Keras defaults hard_sigmoid and tanh). */
+function cellActivations(inner: LayerJson, cell: 'LSTM' | 'GRU', directions: number): string[] {
+  const recurrent = inner.config.recurrent_activation ?? 'hard_sigmoid';
+  const activation = inner.config.activation ?? 'tanh';
+  const acts = cell === 'LSTM' ? [recurrent, activation, activation] : [recurrent, activation];
+  return Array.from({ length: directions }, () => acts.map((a: string) => rnnActivation(inner, a))).flat();
+}
+
+/**
+ * The recurrent op's output batch-major, directions concatenated (Keras concat: forward, then
+ * backward): every step (`Y`) where the layer returns sequences, else the last (`Yh`).
+ */
+function recurrentOutput(g: GraphBuilder, op: string, { Y, Yh }: { Y: string; Yh: string }, sequences: boolean, width: number): Flow {
+  if (sequences) {
+    // Y [T, dirs, N, U] -> [N, T, dirs, U] -> [N, T, dirs*U]
     const t = g.node('Transpose', [Y], `${op}_batch_major`, [ints('perm', [2, 0, 1, 3])]);
-    return { name: g.node('Reshape', [t, g.constantInt64(`${op}/seq_shape`, [0, 0, nd * units])], `${op}_seq`), rank: 3, width: nd * units };
+    return { name: g.node('Reshape', [t, g.constantInt64(`${op}/seq_shape`, [0, 0, width])], `${op}_seq`), rank: 3, width };
   }
   // Y_h [dirs, N, U] -> [N, dirs, U] -> [N, dirs*U]
   const t = g.node('Transpose', [Yh], `${op}_last_batch_major`, [ints('perm', [1, 0, 2])]);
-  return { name: g.node('Reshape', [t, g.constantInt64(`${op}/last_shape`, [0, nd * units])], `${op}_last`), rank: 2, width: nd * units };
+  return { name: g.node('Reshape', [t, g.constantInt64(`${op}/last_shape`, [0, width])], `${op}_last`), rank: 2, width };
 }
 
 /** The masked mean over time: sum_t x * mask / max(sum_t mask, 1), [N, D]. */

@@ -179,13 +179,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   // Held until the report is written; released however the run ends.
   await using _lock = o.out ? await checkOutputDir(o.out, OUTPUT_DIRS.report, { force: o.force }) : undefined;
   const entries = await discoverInputs(inputs, { signal });
-  const { loadClassifier } = await import('./classify.js');
+  const { onProgress } = options;
+  const classifier = await loadForDataset(modelDir, entries, options);
   const { headBackend } = await import('../model/head-backend.js');
-  // The model's mode against the dataset's labels, before the backbone loads.
-  const { readModelInfo } = await import('../model/model-files.js');
-  checkMode(entries, (await readModelInfo(modelDir)).mode);
-  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, threshold: _t, thresholds: _ts, onProgress, ...classifierOptions } = options;
-  const classifier = await loadClassifier(modelDir, classifierOptions);
   const tLoaded = performance.now();
   try {
     const { mode } = classifier;
@@ -214,16 +210,7 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
       // The head's backend: chosen the same way on every run. The backbone's (`none` when
       // every embedding came from the cache) is run-dependent and goes to `timing`.
       versions: { framewise: FRAMEWISE_VERSION, tfjs: tfjsVersion(), backend: headBackend() ?? null },
-      timing: {
-        startedAt: startedAt.toISOString(),
-        wallMs: 0,
-        loadMs: Math.round(tLoaded - t0),
-        classifyMs: Math.round(tClassified - tLoaded),
-        cachedVideos: tally.cachedVideos,
-        videosDecoded: last?.videosDecoded ?? 0,
-        framesEmbedded: last?.framesEmbedded ?? 0,
-        backboneBackend: classifier.backend.name,
-      },
+      timing: timingSection({ startedAt, t0, tLoaded, tClassified }, tally, last, classifier),
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
     report.timing.wallMs = Math.round(performance.now() - t0);
@@ -232,6 +219,36 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
   } finally {
     await classifier.close();
   }
+}
+
+/** The report's timing from the run's clock marks, the tally and the last progress event; `wallMs` is set once the report is complete. */
+function timingSection(
+  clock: { startedAt: Date; t0: number; tLoaded: number; tClassified: number },
+  tally: EvalTally,
+  last: ProgressEvent | undefined,
+  classifier: Classifier,
+): MetricsReport['timing'] {
+  const { startedAt, t0, tLoaded, tClassified } = clock;
+  return {
+    startedAt: startedAt.toISOString(),
+    wallMs: 0,
+    loadMs: Math.round(tLoaded - t0),
+    classifyMs: Math.round(tClassified - tLoaded),
+    cachedVideos: tally.cachedVideos,
+    videosDecoded: last?.videosDecoded ?? 0,
+    framesEmbedded: last?.framesEmbedded ?? 0,
+    backboneBackend: classifier.backend.name,
+  };
+}
+
+/** The model's classifier, loaded once its mode is checked against the dataset's labels (before the backbone loads). */
+async function loadForDataset(modelDir: string, entries: readonly InputEntry[], options: EvalOptions): Promise<Classifier> {
+  const { loadClassifier } = await import('./classify.js');
+  const { readModelInfo } = await import('../model/model-files.js');
+  checkMode(entries, (await readModelInfo(modelDir)).mode);
+  // The evaluation's own options are not the classifier's.
+  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, threshold: _t, thresholds: _ts, onProgress: _p, ...loadOptions } = options;
+  return loadClassifier(modelDir, loadOptions);
 }
 
 /**
