@@ -10,7 +10,7 @@ import { tf } from '../tfjs/tf.js';
 import { ModelError } from '../errors.js';
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
+import { checkSignal, invalid, LIMITS, nonEmptyString, positiveInteger } from '../validate.js';
 import { selectBackend, type BackendRequest } from '../tfjs/backend.js';
 import { loadBackbone } from '../tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
@@ -19,8 +19,9 @@ import { artifactFiles, layersModelFromArtifacts, modelToArtifacts, readArtifact
 import { Normalize, TimeMask } from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
 import { FRAMEWISE_VERSION } from '../version.js';
+import { MODEL_INFO_FILE, readModelInfo } from './model-info.js';
 
-export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;
+export { MODEL_INFO_FILE, readModelInfo } from './model-info.js';
 
 export interface SaveModelOptions {
   /** The backbone the embeddings came from. @default the one recorded at training */
@@ -84,31 +85,6 @@ export async function saveModel(dir: string, classifier: HeadClassifier, options
   return info;
 }
 
-/** Reads and checks framewise.json in `dir`. */
-export async function readModelInfo(dir: string): Promise<ModelInfo> {
-  const file = path.join(dir, MODEL_INFO_FILE);
-  let info: ModelInfo;
-  try {
-    info = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ModelError(
-      code === 'ENOENT' ? `${dir} is not a framewise model folder (no ${MODEL_INFO_FILE})` : `cannot read ${file}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  if (!isPlainObject(info) || info.format !== 'framewise-model') throw new ModelError(`${file} is not a framewise model description`);
-  if (info.training === true) {
-    throw new ModelError(`${dir} holds a training run that has not finished (interrupted?): go on with \`framewise train ... --resume\`, or start over with --force`);
-  }
-  if (info.formatVersion !== 1) {
-    throw new ModelError(`${file} has format version ${String(info.formatVersion)}; this framewise (${FRAMEWISE_VERSION}) reads version 1`);
-  }
-  if (!Array.isArray(info.labels) || info.labels.length < 2 || !info.head || !info.dim) {
-    throw new ModelError(`${file} is incomplete (labels, head or dim missing)`);
-  }
-  return info;
-}
 
 /** Throws a ModelError naming both backbones when a model was trained on another one. */
 export function checkCompatible(info: Pick<ModelInfo, 'backboneId' | 'dim'>, backbone: { id?: string; backboneId?: string; dim: number }): void {

@@ -10,7 +10,7 @@ export { startWorker, queueStatus, startCoordinatorMetrics, type WorkerHandle, t
 // Whether a file is an ONNX model framewise exported (`export --force` replaces only those).
 export { isFramewiseOnnx } from '../model/export-onnx.js';
 // A model folder's description, checked (a folder still in training is refused with how to go on).
-export { readModelInfo } from '../model/model-files.js';
+export { readModelInfo } from '../model/model-info.js';
 // Not in the package entry (it holds at most 40 names): what `framewise info` and `split` use.
 export { datasetInfo, type DatasetInfo, type DatasetInfoOptions } from './info.js';
 export { majorityLabel } from '../evaluation/split.js';
