@@ -19,7 +19,8 @@ function poolSize(cores) {
 }
 
 if (require.main === module) {
-  if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, poolSize(availableParallelism())));
+  if (!process.env.UV_THREADPOOL_SIZE)
+    process.env.UV_THREADPOOL_SIZE = String(Math.min(1024, poolSize(availableParallelism())));
   import('../dist/cli/main.js');
 } else {
   module.exports = { poolSize };

@@ -18,10 +18,15 @@ import { videoList } from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const [dir, mode, threadsArg, concurrencyArg] = process.argv.slice(2);
-if (!dir || !['auto', 'decode', 'seek', 'span', 'to-end'].includes(mode)) throw new TypeError('usage: bench-decode-run.mjs VIDEO_DIR auto|decode|seek|span|to-end THREADS CONCURRENCY');
+if (!dir || !['auto', 'decode', 'seek', 'span', 'to-end'].includes(mode))
+  throw new TypeError(
+    'usage: bench-decode-run.mjs VIDEO_DIR auto|decode|seek|span|to-end THREADS CONCURRENCY',
+  );
 const threads = Number(threadsArg);
 const concurrency = Number(concurrencyArg);
-const { extractClips, parseSampling, planClips, probe } = await import(path.join(root, 'dist', 'ingest', 'index.js'));
+const { extractClips, parseSampling, planClips, probe } = await import(
+  path.join(root, 'dist', 'ingest', 'index.js')
+);
 const { planExtraction } = await import(path.join(root, 'dist', 'ingest', 'extract-plan.js'));
 const { resolveBinaries } = await import(path.join(root, 'dist', 'ingest', 'ffmpeg.js'));
 const sampling = parseSampling('uniform', 16);
@@ -33,7 +38,9 @@ function rawDecode(args, frameBytes) {
     let bytes = 0;
     child.stdout.on('data', (chunk) => (bytes += chunk.length));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(bytes / frameBytes) : reject(new Error(`ffmpeg exited with ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(bytes / frameBytes) : reject(new Error(`ffmpeg exited with ${code}`)),
+    );
   });
 }
 
@@ -41,7 +48,13 @@ async function one(file) {
   const info = await probe(file);
   const plans = planClips(info, sampling);
   if (mode === 'auto' || mode === 'decode' || mode === 'seek') {
-    const clips = await extractClips(file, plans, { size: 224, fit: 'cover', probe: info, threads, strategy: mode });
+    const clips = await extractClips(file, plans, {
+      size: 224,
+      fit: 'cover',
+      probe: info,
+      threads,
+      strategy: mode,
+    });
     return clips.reduce((n, c) => n + c.shape[0], 0);
   }
   const { args } = planExtraction(file, plans, info, 'decode', threads);
@@ -62,4 +75,10 @@ await Promise.all(
     }
   }),
 );
-console.log(JSON.stringify({ videos: files.length, frames, wall_s: +((performance.now() - started) / 1000).toFixed(3) }));
+console.log(
+  JSON.stringify({
+    videos: files.length,
+    frames,
+    wall_s: +((performance.now() - started) / 1000).toFixed(3),
+  }),
+);

@@ -41,7 +41,29 @@ ensureVideos(videos);
 const long = path.join(path.dirname(videos), `framewise-bench-long-${longMinutes}min.mp4`);
 if (!existsSync(long)) {
   console.log(`making the ${longMinutes}-minute video ${long} (once)...`);
-  const made = spawnSync(ffmpegPath(), ['-y', '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=30:d=${longMinutes * 60}`, '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-pix_fmt', 'yuv420p', '-an', `${long}.partial.mp4`], { stdio: 'inherit' });
+  const made = spawnSync(
+    ffmpegPath(),
+    [
+      '-y',
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=s=640x360:r=30:d=${longMinutes * 60}`,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '23',
+      '-pix_fmt',
+      'yuv420p',
+      '-an',
+      `${long}.partial.mp4`,
+    ],
+    { stdio: 'inherit' },
+  );
   if (made.status !== 0) throw new Error('making the long video failed');
   spawnSync('mv', [`${long}.partial.mp4`, long]);
 }
@@ -60,12 +82,27 @@ const CONFIGS = {
   'libav keyframe': ['libav', 'keyframe', 1, 1],
 };
 
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-console.log(`bench:decode on ${cpuInfo().model}, ${os.availableParallelism()} cores; ${files.length} videos x 16 frames; ${rounds} rounds; load at start ${load()}`);
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+console.log(
+  `bench:decode on ${cpuInfo().model}, ${os.availableParallelism()} cores; ${files.length} videos x 16 frames; ${rounds} rounds; load at start ${load()}`,
+);
 const results = Object.fromEntries(Object.keys(CONFIGS).map((name) => [name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const [name, [decoder, seek, threads, concurrency]] of Object.entries(CONFIGS)) {
-    const r = await run(process.execPath, [SELF, '--child', 'set', decoder, seek, String(threads), String(concurrency), ...files]);
+    const r = await run(process.execPath, [
+      SELF,
+      '--child',
+      'set',
+      decoder,
+      seek,
+      String(threads),
+      String(concurrency),
+      ...files,
+    ]);
     if (r.code !== 0) throw new Error(`${name}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`);
     results[name].push({ ...JSON.parse(r.stdout.trim().split('\n').pop()), cpu: r.cpu, wall: r.wall });
   }
@@ -73,8 +110,12 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const base = { cpu: median(results.none.map((r) => r.cpu)), wall: median(results.none.map((r) => r.wall)) };
-console.log(`\nper clip (16 frames), start-up (${fmt(base.cpu)} CPU-s, ${fmt(base.wall)} s wall) subtracted; medians of ${rounds} rounds`);
-console.log('| configuration | CPU-s / clip | wall s / clip | packets fed + noref / read | frames decoded / clip |');
+console.log(
+  `\nper clip (16 frames), start-up (${fmt(base.cpu)} CPU-s, ${fmt(base.wall)} s wall) subtracted; medians of ${rounds} rounds`,
+);
+console.log(
+  '| configuration | CPU-s / clip | wall s / clip | packets fed + noref / read | frames decoded / clip |',
+);
 console.log('|---|---|---|---|---|');
 const rows = {};
 for (const name of Object.keys(CONFIGS)) {
@@ -83,43 +124,83 @@ for (const name of Object.keys(CONFIGS)) {
   const cpu = (median(rs.map((r) => r.cpu)) - base.cpu) / files.length;
   const wall = (median(rs.map((r) => r.wall)) - base.wall) / files.length;
   const s = rs[0].stats;
-  const fed = s ? `${fmt((s.packetsFed + s.packetsNoref) / files.length, 0)} (${fmt(s.packetsNoref / files.length, 0)} noref) / ${fmt(s.packetsRead / files.length, 0)}` : 'all to the last frame';
+  const fed = s
+    ? `${fmt((s.packetsFed + s.packetsNoref) / files.length, 0)} (${fmt(s.packetsNoref / files.length, 0)} noref) / ${fmt(s.packetsRead / files.length, 0)}`
+    : 'all to the last frame';
   const decoded = s ? fmt(s.framesDecoded / files.length, 0) : 'n/a';
   rows[name] = { cpu, wall };
   console.log(`| ${name} | ${fmt(cpu, 3)} | ${fmt(wall, 3)} | ${fed} | ${decoded} |`);
 }
 const ratio = (a, b) => fmt(rows[a].cpu / rows[b].cpu, 2);
-console.log(`\nlibav (1 thread) CPU / cli (ffmpeg threads) CPU: ${ratio('libav exact, 1 thread', 'cli exact, ffmpeg threads')}x; / cli (1 thread): ${ratio('libav exact, 1 thread', 'cli exact, 1 thread')}x`);
-console.log(`libav 2 threads / 1 thread, CPU: ${ratio('libav exact, 2 threads', 'libav exact, 1 thread')}x, wall: ${fmt(rows['libav exact, 2 threads'].wall / rows['libav exact, 1 thread'].wall, 2)}x`);
-console.log(`libav 2 decodes x 1 thread, wall / 1 decode x 2 threads: ${fmt(rows['libav exact, 2 decodes x 1 thread'].wall / rows['libav exact, 2 threads'].wall, 2)}x`);
+console.log(
+  `\nlibav (1 thread) CPU / cli (ffmpeg threads) CPU: ${ratio('libav exact, 1 thread', 'cli exact, ffmpeg threads')}x; / cli (1 thread): ${ratio('libav exact, 1 thread', 'cli exact, 1 thread')}x`,
+);
+console.log(
+  `libav 2 threads / 1 thread, CPU: ${ratio('libav exact, 2 threads', 'libav exact, 1 thread')}x, wall: ${fmt(rows['libav exact, 2 threads'].wall / rows['libav exact, 1 thread'].wall, 2)}x`,
+);
+console.log(
+  `libav 2 decodes x 1 thread, wall / 1 decode x 2 threads: ${fmt(rows['libav exact, 2 decodes x 1 thread'].wall / rows['libav exact, 2 threads'].wall, 2)}x`,
+);
 
 // The whole `framewise embed` process on the set, each decoder, alternated: CPU and wall.
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
 const embed = { libav: [], cli: [] };
 for (let round = 0; round < rounds; round++) {
   for (const decoder of ['libav', 'cli']) {
-    const r = await run(process.execPath, [CLI, 'embed', videos, '--no-cache', '--quiet', '--decoder', decoder, '--out', path.join(os.tmpdir(), `framewise-bench-decode-${process.pid}.jsonl`), '--force']);
-    if (r.code !== 0) throw new Error(`embed --decoder ${decoder}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`);
+    const r = await run(process.execPath, [
+      CLI,
+      'embed',
+      videos,
+      '--no-cache',
+      '--quiet',
+      '--decoder',
+      decoder,
+      '--out',
+      path.join(os.tmpdir(), `framewise-bench-decode-${process.pid}.jsonl`),
+      '--force',
+    ]);
+    if (r.code !== 0)
+      throw new Error(
+        `embed --decoder ${decoder}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`,
+      );
     embed[decoder].push({ cpu: r.cpu, wall: r.wall });
   }
 }
 const m = (rs, k) => median(rs.map((r) => r[k]));
-console.log(`\nframewise embed on the set (whole process, defaults, --no-cache), medians of ${rounds} alternated rounds, load ${load()}:`);
-console.log(`  --decoder libav: ${fmt(m(embed.libav, 'cpu'))} CPU-s, ${fmt(m(embed.libav, 'wall'))} s wall; --decoder cli: ${fmt(m(embed.cli, 'cpu'))} CPU-s, ${fmt(m(embed.cli, 'wall'))} s wall`);
-console.log(`  libav / cli: CPU ${fmt(m(embed.libav, 'cpu') / m(embed.cli, 'cpu'))}x, wall ${fmt(m(embed.libav, 'wall') / m(embed.cli, 'wall'))}x`);
+console.log(
+  `\nframewise embed on the set (whole process, defaults, --no-cache), medians of ${rounds} alternated rounds, load ${load()}:`,
+);
+console.log(
+  `  --decoder libav: ${fmt(m(embed.libav, 'cpu'))} CPU-s, ${fmt(m(embed.libav, 'wall'))} s wall; --decoder cli: ${fmt(m(embed.cli, 'cpu'))} CPU-s, ${fmt(m(embed.cli, 'wall'))} s wall`,
+);
+console.log(
+  `  libav / cli: CPU ${fmt(m(embed.libav, 'cpu') / m(embed.cli, 'cpu'))}x, wall ${fmt(m(embed.libav, 'wall') / m(embed.cli, 'wall'))}x`,
+);
 
-console.log(`\nthe ${longMinutes}-minute video (${(statSync(long).size / 2 ** 20).toFixed(0)} MiB), 16 uniform frames, per video in a warm process (median of 3), load ${load()}:`);
-for (const [decoder, seek] of [['cli', 'exact'], ['libav', 'exact'], ['cli', 'keyframe'], ['libav', 'keyframe']]) {
+console.log(
+  `\nthe ${longMinutes}-minute video (${(statSync(long).size / 2 ** 20).toFixed(0)} MiB), 16 uniform frames, per video in a warm process (median of 3), load ${load()}:`,
+);
+for (const [decoder, seek] of [
+  ['cli', 'exact'],
+  ['libav', 'exact'],
+  ['cli', 'keyframe'],
+  ['libav', 'keyframe'],
+]) {
   const r = await run(process.execPath, [SELF, '--child', 'long', decoder, seek, '0', '1', long]);
-  if (r.code !== 0) throw new Error(`long ${decoder} ${seek}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(`long ${decoder} ${seek}: exited with ${r.signal ?? r.code}\n${r.stderr.slice(-2000)}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  console.log(`  ${decoder} ${seek}: ${fmt(out.perVideo, 3)} s wall, ${fmt(out.cpuPerVideo, 3)} CPU-s${out.stats ? `; fed ${out.stats.packetsFed} + ${out.stats.packetsNoref} noref of ${out.stats.packetsRead} read, ${out.stats.framesDecoded} frames decoded, ${out.stats.seeks} seeks` : ''}`);
+  console.log(
+    `  ${decoder} ${seek}: ${fmt(out.perVideo, 3)} s wall, ${fmt(out.cpuPerVideo, 3)} CPU-s${out.stats ? `; fed ${out.stats.packetsFed} + ${out.stats.packetsNoref} noref of ${out.stats.packetsRead} read, ${out.stats.framesDecoded} frames decoded, ${out.stats.seeks} seeks` : ''}`,
+  );
 }
 console.log(`load at end ${load()}`);
 
 /** The child: `set` decodes the files (16 frames each) at `concurrency`; `long` times one file, warm. */
 async function child([kind, decoder, seek, threadsArg, concurrencyArg, ...paths]) {
-  const { extractClips, parseSampling, planClips, probe } = await import(path.join(root, 'dist', 'ingest', 'index.js'));
+  const { extractClips, parseSampling, planClips, probe } = await import(
+    path.join(root, 'dist', 'ingest', 'index.js')
+  );
   const { createDecoder } = await import(path.join(root, 'dist', 'ingest', 'decoders.js'));
   const { onDecodeStats } = await import(path.join(root, 'dist', 'ingest', 'decoders', 'libav.js'));
   await createDecoder('auto'); // loads node-av in every configuration, `none` included
@@ -128,21 +209,36 @@ async function child([kind, decoder, seek, threadsArg, concurrencyArg, ...paths]
   const sampling = parseSampling('uniform', 16);
   let stats;
   onDecodeStats((_, s) => {
-    stats ??= { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 };
+    stats ??= {
+      packetsRead: 0,
+      packetsFed: 0,
+      packetsNoref: 0,
+      framesDecoded: 0,
+      framesConverted: 0,
+      seeks: 0,
+    };
     for (const k of Object.keys(stats)) stats[k] += s[k];
   });
   const one = async (file) => {
     const info = await probe(file, { decoder });
-    const clips = await extractClips(file, planClips(info, sampling), { decoder, seek, threads, probe: info, size: 224 });
+    const clips = await extractClips(file, planClips(info, sampling), {
+      decoder,
+      seek,
+      threads,
+      probe: info,
+      size: 224,
+    });
     return clips[0].timestamps.length;
   };
   if (kind === 'set') {
     let frames = 0;
     if (decoder !== 'none') {
       const queue = [...paths];
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (queue.length > 0) frames += await one(queue.shift());
-      }));
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (queue.length > 0) frames += await one(queue.shift());
+        }),
+      );
     }
     console.log(JSON.stringify({ videos: paths.length, frames, stats }));
     return;

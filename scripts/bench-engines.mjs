@@ -52,7 +52,25 @@ function listVideos(dir) {
 function decode(files, count, S) {
   const ffmpeg = process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').path;
   const parts = files.map((file) => {
-    const r = spawnSync(ffmpeg, ['-v', 'error', '-i', file, '-vf', `scale=${S}:${S}`, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 2 ** 28 });
+    const r = spawnSync(
+      ffmpeg,
+      [
+        '-v',
+        'error',
+        '-i',
+        file,
+        '-vf',
+        `scale=${S}:${S}`,
+        '-frames:v',
+        String(count),
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-',
+      ],
+      { maxBuffer: 2 ** 28 },
+    );
     if (r.status !== 0) throw new Error(`ffmpeg failed on ${file}: ${r.stderr}`);
     return r.stdout;
   });
@@ -72,7 +90,9 @@ if (!existsSync(CLI)) {
 const { createFrameEmbedder } = await import(path.join(root, 'dist', 'index.js'));
 const files = listVideos(videosDir);
 const cpus = os.cpus();
-console.log(`bench-engines: ${backbone}, ${files.length} videos in ${videosDir}; ${os.availableParallelism()} cores (${cpus[0]?.model ?? 'unknown'}); ${rounds} rounds`);
+console.log(
+  `bench-engines: ${backbone}, ${files.length} videos in ${videosDir}; ${os.availableParallelism()} cores (${cpus[0]?.model ?? 'unknown'}); ${rounds} rounds`,
+);
 
 // ---- 1. backbone only --------------------------------------------------------------
 const probe = await createFrameEmbedder({ backbone, engine: 'onnx' });
@@ -97,7 +117,10 @@ for (const setting of [
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
     const times = { onnx: [], tfjs: [] };
     for (let r = 0; r < rounds; r += 1) {
-      for (const [name, e] of [['onnx', onnx], ['tfjs', tfjs]]) {
+      for (const [name, e] of [
+        ['onnx', onnx],
+        ['tfjs', tfjs],
+      ]) {
         const input = data.slice(); // a pool may take (transfer) the buffer
         const t0 = performance.now();
         await e.embedClips(input, shape);
@@ -106,8 +129,18 @@ for (const setting of [
     }
     const fps = { onnx: n / median(times.onnx), tfjs: n / median(times.tfjs) };
     figures.settings[setting.name] = {
-      onnx: { framesPerS: fps.onnx, msPerFrame: 1000 / fps.onnx, rounds: times.onnx.map((t) => n / t), reason: onnx.backend.reason },
-      tfjs: { framesPerS: fps.tfjs, msPerFrame: 1000 / fps.tfjs, rounds: times.tfjs.map((t) => n / t), reason: tfjs.backend.reason },
+      onnx: {
+        framesPerS: fps.onnx,
+        msPerFrame: 1000 / fps.onnx,
+        rounds: times.onnx.map((t) => n / t),
+        reason: onnx.backend.reason,
+      },
+      tfjs: {
+        framesPerS: fps.tfjs,
+        msPerFrame: 1000 / fps.tfjs,
+        rounds: times.tfjs.map((t) => n / t),
+        reason: tfjs.backend.reason,
+      },
       speedUp: fps.onnx / fps.tfjs,
       maxAbsDiff: diff,
     };
@@ -115,7 +148,9 @@ for (const setting of [
       `backbone, ${setting.name}: onnx ${fmt(fps.onnx, 1)} frames/s (${fmt(1000 / fps.onnx, 1)} ms/frame) | tfjs ${tfjs.backend.name} ${fmt(fps.tfjs, 1)} frames/s (${fmt(1000 / fps.tfjs, 1)} ms/frame) | ` +
         `onnx/tfjs ${fmt(fps.onnx / fps.tfjs)}x; max |onnx - tfjs| ${diff.toExponential(2)} over ${n} real frames`,
     );
-    console.log(`  per round frames/s: onnx ${times.onnx.map((t) => fmt(n / t, 1)).join(', ')}; tfjs ${times.tfjs.map((t) => fmt(n / t, 1)).join(', ')}`);
+    console.log(
+      `  per round frames/s: onnx ${times.onnx.map((t) => fmt(n / t, 1)).join(', ')}; tfjs ${times.tfjs.map((t) => fmt(n / t, 1)).join(', ')}`,
+    );
     console.log(`  onnx: ${onnx.backend.reason}\n  tfjs: ${tfjs.backend.reason}`);
   } finally {
     await onnx.dispose();
@@ -129,15 +164,35 @@ function embedRun(engine) {
   return new Promise((resolve, reject) => {
     const file = path.join(out, 'emb.jsonl');
     const t0 = performance.now();
-    const child = spawn(process.execPath, [CLI, 'embed', videosDir, '--out', file, '--no-cache', '--quiet', '--engine', engine, '--backbone', backbone], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'embed',
+        videosDir,
+        '--out',
+        file,
+        '--no-cache',
+        '--quiet',
+        '--engine',
+        engine,
+        '--backbone',
+        backbone,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
     child.on('error', reject);
     child.on('close', (code) => {
       const wall = (performance.now() - t0) / 1000;
       try {
-        if (code !== 0) throw new Error(`framewise embed --engine ${engine} exited with ${code}:\n${stderr.slice(-2000)}`);
-        const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        if (code !== 0)
+          throw new Error(`framewise embed --engine ${engine} exited with ${code}:\n${stderr.slice(-2000)}`);
+        const lines = readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
         const failed = lines.filter((l) => l.error).length;
         if (failed) throw new Error(`framewise embed --engine ${engine}: ${failed} videos failed`);
         resolve({ wall, videos: lines.length, backend: lines[0]?.backend });
@@ -159,11 +214,18 @@ for (let r = 0; r < rounds; r += 1) {
 figures.wholeRun = {};
 for (const engine of ['onnx', 'tfjs']) {
   const vps = runs[engine].map((x) => x.videos / x.wall);
-  figures.wholeRun[engine] = { videosPerS: median(vps), rounds: vps, videos: runs[engine][0].videos, backend: runs[engine][0].backend };
+  figures.wholeRun[engine] = {
+    videosPerS: median(vps),
+    rounds: vps,
+    videos: runs[engine][0].videos,
+    backend: runs[engine][0].backend,
+  };
 }
 const w = figures.wholeRun;
 console.log(
   `whole run, framewise embed ${path.relative(root, videosDir) || '.'} --no-cache (${w.onnx.videos} videos, a new process each): onnx ${fmt(w.onnx.videosPerS, 3)} videos/s | tfjs ${fmt(w.tfjs.videosPerS, 3)} videos/s | onnx/tfjs ${fmt(w.onnx.videosPerS / w.tfjs.videosPerS)}x`,
 );
-console.log(`  per round videos/s: onnx ${w.onnx.rounds.map((x) => fmt(x, 3)).join(', ')}; tfjs ${w.tfjs.rounds.map((x) => fmt(x, 3)).join(', ')}`);
+console.log(
+  `  per round videos/s: onnx ${w.onnx.rounds.map((x) => fmt(x, 3)).join(', ')}; tfjs ${w.tfjs.rounds.map((x) => fmt(x, 3)).join(', ')}`,
+);
 console.log(`summary: ${JSON.stringify(figures)}`);

@@ -24,14 +24,31 @@ const model = args.value('model', path.join(root, 'samples', 'model'));
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 
 async function evalOnce(cache) {
-  const r = await run(process.execPath, [cli, 'eval', dataset, '--model', model, '--cache', cache, '--json', '--quiet']);
+  const r = await run(process.execPath, [
+    cli,
+    'eval',
+    dataset,
+    '--model',
+    model,
+    '--cache',
+    cache,
+    '--json',
+    '--quiet',
+  ]);
   if (r.code !== 0) throw new Error(`eval exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
   const report = JSON.parse(r.stdout);
-  return { wall: r.wall, cpu: r.cpu, evaluate: report.timing.wallMs / 1000, decoded: report.timing.videosDecoded };
+  return {
+    wall: r.wall,
+    cpu: r.cpu,
+    evaluate: report.timing.wallMs / 1000,
+    decoded: report.timing.videosDecoded,
+  };
 }
 
 const { model: cpu, cores } = cpuInfo();
-console.log(`bench:eval: ${path.relative(root, dataset)} with ${path.relative(root, model)}, ${rounds} rounds, ${cores} cores (${cpu}), load ${os.loadavg()[0].toFixed(1)}`);
+console.log(
+  `bench:eval: ${path.relative(root, dataset)} with ${path.relative(root, model)}, ${rounds} rounds, ${cores} cores (${cpu}), load ${os.loadavg()[0].toFixed(1)}`,
+);
 const warm = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-eval-'));
 await evalOnce(warm); // the backbone's conversion, once
 rmSync(warm, { recursive: true, force: true });
@@ -44,12 +61,15 @@ for (let round = 1; round <= rounds; round++) {
     const cached = await evalOnce(cache);
     results.cold.push(cold);
     results.cached.push(cached);
-    const line = (name, x) => `${name} ${fmt(x.wall)} s wall, ${fmt(x.cpu)} CPU-s, evaluate() ${fmt(x.evaluate)} s, ${x.decoded} decoded`;
+    const line = (name, x) =>
+      `${name} ${fmt(x.wall)} s wall, ${fmt(x.cpu)} CPU-s, evaluate() ${fmt(x.evaluate)} s, ${x.decoded} decoded`;
     console.log(`round ${round}: ${line('cold', cold)} | ${line('cached', cached)}`);
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
 }
 for (const [name, xs] of Object.entries(results)) {
-  console.log(`median ${name}: ${fmt(median(xs.map((x) => x.wall)))} s wall, ${fmt(median(xs.map((x) => x.cpu)))} CPU-s, evaluate() ${fmt(median(xs.map((x) => x.evaluate)))} s`);
+  console.log(
+    `median ${name}: ${fmt(median(xs.map((x) => x.wall)))} s wall, ${fmt(median(xs.map((x) => x.cpu)))} CPU-s, evaluate() ${fmt(median(xs.map((x) => x.evaluate)))} s`,
+  );
 }

@@ -43,7 +43,9 @@ function run(args) {
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg ${args.join(' ')}: ${err.slice(-500)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`ffmpeg ${args.join(' ')}: ${err.slice(-500)}`)),
+    );
   });
 }
 
@@ -53,8 +55,25 @@ async function make(name, seconds, preset) {
   process.stderr.write(`bench-ingest: making ${out} (${seconds} s)...\n`);
   const tmp = `${out}.partial.mp4`;
   await run([
-    '-y', '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=30:d=${seconds}`, '-vf', 'noise=alls=10:allf=t',
-    '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', preset, '-crf', '23', '-an', tmp,
+    '-y',
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=s=640x360:r=30:d=${seconds}`,
+    '-vf',
+    'noise=alls=10:allf=t',
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    '-preset',
+    preset,
+    '-crf',
+    '23',
+    '-an',
+    tmp,
   ]);
   renameSync(tmp, out);
   return out;
@@ -76,7 +95,11 @@ async function median(n, fn) {
 const fullDecode = (path) => run(['-v', 'error', '-nostdin', '-i', path, '-map', '0:v:0', '-f', 'null', '-']);
 const sample16 = async (path, strategy) => {
   const p = await probe(path);
-  const clips = await extractClips(path, planClips(p, { kind: 'uniform', frames: 16 }), { probe: p, size: 224, strategy });
+  const clips = await extractClips(path, planClips(p, { kind: 'uniform', frames: 16 }), {
+    probe: p,
+    size: 224,
+    strategy,
+  });
   if (clips[0].shape[0] !== 16 || clips[0].shape[1] !== 224) throw new Error('bad shape');
 };
 
@@ -84,13 +107,21 @@ const short = await make('short-10s-640x360.mp4', 10, 'medium');
 const long = await make('long-10min-640x360.mp4', 600, 'veryfast');
 
 const results = {};
-for (const [name, path, longRuns] of [['short_10s', short, runs], ['long_10min', long, 1]]) {
+for (const [name, path, longRuns] of [
+  ['short_10s', short, runs],
+  ['long_10min', long, 1],
+]) {
   const n = name === 'short_10s' ? runs : longRuns;
   const full = await median(n, () => fullDecode(path));
   const auto = await median(runs, () => sample16(path, 'auto'));
   const seek = await median(runs, () => sample16(path, 'seek'));
   // Forcing a decode pass over the long video costs as much as its full decode: only with --all.
-  const decode = name === 'short_10s' ? await median(runs, () => sample16(path, 'decode')) : argv.includes('--all') ? await median(1, () => sample16(path, 'decode')) : NaN;
+  const decode =
+    name === 'short_10s'
+      ? await median(runs, () => sample16(path, 'decode'))
+      : argv.includes('--all')
+        ? await median(1, () => sample16(path, 'decode'))
+        : NaN;
   results[name] = {
     full_decode_s: +full.toFixed(3),
     sample16_auto_s: +auto.toFixed(3),
@@ -117,5 +148,7 @@ if (asJson) {
         `(target <= ${r.target}x: ${r.pass ? 'PASS' : 'FAIL'})`,
     );
   }
-  console.log(`seeking beats decoding when planned frames are more than ~${results.seek_break_even_gap_s} s apart`);
+  console.log(
+    `seeking beats decoding when planned frames are more than ~${results.seek_break_even_gap_s} s apart`,
+  );
 }

@@ -3,7 +3,17 @@
  * CPU with children, peak RSS), the benchmark videos, and the machine's peak.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +29,8 @@ export function cliArgs(argv = process.argv.slice(2)) {
   };
   const positive = (name, fallback) => {
     const n = Number(value(name, fallback));
-    if (!Number.isInteger(n) || n < 1) throw new TypeError(`Expected a positive integer for \`--${name}\` but received ${value(name)}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new TypeError(`Expected a positive integer for \`--${name}\` but received ${value(name)}`);
     return n;
   };
   return { value, positive, flag: (name) => argv.includes(`--${name}`) };
@@ -78,7 +89,10 @@ function treeRss(rootPid) {
  * `onLine` sees stdout lines as they come, with the seconds since start; `threads: true` adds `threads`, the CPU
  * seconds per thread group (see threadSampler).
  */
-const GNU_TIME = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0 ? '/usr/bin/time' : undefined;
+const GNU_TIME =
+  existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0
+    ? '/usr/bin/time'
+    : undefined;
 
 /**
  * CPU seconds per thread of a process tree, sampled from /proc/<pid>/task/<tid>/stat (Linux;
@@ -154,8 +168,12 @@ export function run(command, args, { env, onLine, threads } = {}) {
     const started = performance.now();
     // CPU seconds (user + sys, children included) through GNU time where there is one: on a
     // shared machine they drift far less than wall-clock time.
-    const timeFile = GNU_TIME ? path.join(os.tmpdir(), `framewise-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
-    const [cmd, cmdArgs] = timeFile ? [GNU_TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args]] : [command, args];
+    const timeFile = GNU_TIME
+      ? path.join(os.tmpdir(), `framewise-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`)
+      : undefined;
+    const [cmd, cmdArgs] = timeFile
+      ? [GNU_TIME, ['-f', '%U %S %M', '-o', timeFile, command, ...args]]
+      : [command, args];
     const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -193,7 +211,12 @@ export function run(command, args, { env, onLine, threads } = {}) {
       let cpu;
       if (timeFile) {
         try {
-          const [user, sys, maxKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+          const [user, sys, maxKb] = readFileSync(timeFile, 'utf8')
+            .trim()
+            .split('\n')
+            .pop()
+            .split(' ')
+            .map(Number);
           cpu = user + sys;
           peakSelf = maxKb; // the largest single process: node with its worker threads
         } catch {
@@ -201,7 +224,17 @@ export function run(command, args, { env, onLine, threads } = {}) {
         }
         rmSync(timeFile, { force: true });
       }
-      resolve({ wall: (performance.now() - started) / 1000, stdout, stderr, code, signal, peakTree, peakSelf, cpu, threads: perThread?.summary() });
+      resolve({
+        wall: (performance.now() - started) / 1000,
+        stdout,
+        stderr,
+        code,
+        signal,
+        peakTree,
+        peakSelf,
+        cpu,
+        threads: perThread?.summary(),
+      });
     });
   });
 }
@@ -218,7 +251,9 @@ export function ensureVideos(videos) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(path.dirname(videos), { recursive: true });
   console.log(`making the benchmark videos in ${videos} (a few minutes, once)...`);
-  const made = spawnSync('bash', [path.join(root, 'scripts', 'make_bench_videos.sh'), tmp, ffmpegPath()], { stdio: 'inherit' });
+  const made = spawnSync('bash', [path.join(root, 'scripts', 'make_bench_videos.sh'), tmp, ffmpegPath()], {
+    stdio: 'inherit',
+  });
   if (made.status !== 0) throw new Error(`make_bench_videos.sh failed (${made.signal ?? made.status})`);
   writeFileSync(path.join(tmp, '.complete'), new Date().toISOString());
   rmSync(videos, { recursive: true, force: true });
@@ -243,7 +278,10 @@ export function ensureDoubled(videos, dir) {
   }
 }
 
-export const videoList = (videos) => readdirSync(videos).filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f)).sort();
+export const videoList = (videos) =>
+  readdirSync(videos)
+    .filter((f) => /\.(mp4|mkv|webm|mov|avi|m4v)$/i.test(f))
+    .sort();
 
 export function cpuInfo() {
   const text = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
@@ -253,5 +291,11 @@ export function cpuInfo() {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   // fp32 flops per cycle per core: two FMA ports, 2 flops per lane per FMA.
   const perCycle = flags.includes('avx512f') ? 64 : flags.includes('avx2') && flags.includes('fma') ? 32 : 16;
-  return { model, ghz: mhz / 1000, cores, perCycle, isa: perCycle === 64 ? 'AVX-512 FMA' : perCycle === 32 ? 'AVX2 FMA' : 'SSE' };
+  return {
+    model,
+    ghz: mhz / 1000,
+    cores,
+    perCycle,
+    isa: perCycle === 64 ? 'AVX-512 FMA' : perCycle === 32 ? 'AVX2 FMA' : 'SSE',
+  };
 }

@@ -22,7 +22,10 @@ const HZ = 100; // USER_HZ on Linux
 /** utime+stime and cutime+cstime, in seconds, of a /proc stat file. */
 function statTimes(file) {
   const stat = readFileSync(file, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { self: (f[11] + f[12]) / HZ, children: (f[13] + f[14]) / HZ };
 }
 
@@ -46,7 +49,11 @@ function threadSplit(before, after, workers) {
   const delta = [...after.threads].map(([tid, s]) => [tid, s - (before.threads.get(tid) ?? 0)]);
   const others = delta.filter(([tid]) => tid !== main).sort((a, b) => b[1] - a[1]);
   const sum = (xs) => xs.reduce((a, [, s]) => a + s, 0);
-  return { main: sum(delta.filter(([tid]) => tid === main)), workers: sum(others.slice(0, workers)), other: sum(others.slice(workers)) };
+  return {
+    main: sum(delta.filter(([tid]) => tid === main)),
+    workers: sum(others.slice(0, workers)),
+    other: sum(others.slice(workers)),
+  };
 }
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -56,10 +63,16 @@ if (!dir) throw new TypeError('usage: bench-library-run.mjs VIDEO_DIR [WORKERS] 
 const { createPipeline, discoverInputs, isErrorRecord } = await import(path.join(root, 'dist', 'index.js'));
 
 const started = performance.now();
-const fw = await createPipeline({ cache: false, engine, backend: 'wasm', ...(workers ? { workers: Number(workers) } : {}) });
+const fw = await createPipeline({
+  cache: false,
+  engine,
+  backend: 'wasm',
+  ...(workers ? { workers: Number(workers) } : {}),
+});
 try {
   const [first] = await discoverInputs(dir);
-  for await (const r of fw.embed(first.path)) if (isErrorRecord(r)) throw new Error(`warm-up: ${r.path}: ${r.error.message}`);
+  for await (const r of fw.embed(first.path))
+    if (isErrorRecord(r)) throw new Error(`warm-up: ${r.path}: ${r.error.message}`);
   const setup = (performance.now() - started) / 1000;
   const t0 = performance.now();
   const cpu0 = cpuTimes();
@@ -73,7 +86,11 @@ try {
   const perClip = (seconds) => +(seconds / videos).toFixed(3);
   let cpu;
   if (cpu0 && cpu1) {
-    const split = threadSplit(cpu0, cpu1, Number(workers ?? fw.backend.reason.match(/(\d+) (?:worker|intra-op) thread/)?.[1] ?? 0));
+    const split = threadSplit(
+      cpu0,
+      cpu1,
+      Number(workers ?? fw.backend.reason.match(/(\d+) (?:worker|intra-op) thread/)?.[1] ?? 0),
+    );
     cpu = {
       process: perClip(cpu1.self - cpu0.self),
       children: perClip(cpu1.children - cpu0.children),
@@ -82,7 +99,15 @@ try {
       otherThreads: perClip(split.other),
     };
   }
-  console.log(JSON.stringify({ videos, setup_s: +setup.toFixed(2), wall_s: +wall.toFixed(3), clips_per_s: +(videos / wall).toFixed(3), cpu_s_per_clip: cpu }));
+  console.log(
+    JSON.stringify({
+      videos,
+      setup_s: +setup.toFixed(2),
+      wall_s: +wall.toFixed(3),
+      clips_per_s: +(videos / wall).toFixed(3),
+      cpu_s_per_clip: cpu,
+    }),
+  );
 } finally {
   await fw.close();
 }

@@ -18,7 +18,9 @@ import { loadBackbone, normalizeFrames } from '../dist/tfjs/registry.js';
 import { TimeDistributed } from '../dist/tfjs/time-distributed.js';
 import { buildHead, resolveHeadConfig } from '../dist/model/heads.js';
 
-const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, backend: { type: 'string', default: 'auto' } } });
+const { values } = parseArgs({
+  options: { reps: { type: 'string', default: '3' }, backend: { type: 'string', default: 'auto' } },
+});
 const reps = Math.max(1, Number(values.reps));
 const backend = await selectBackend(values.backend);
 console.log(`backend: ${backend.name} (${backend.reason})`);
@@ -52,25 +54,40 @@ try {
   t0 = performance.now();
   const backbone = await loadBackbone('mobilenet_v2', { cacheDir });
   summary.loadCachedMs = Math.round(performance.now() - t0);
-  console.log(`load mobilenet_v2: cold ${summary.loadColdMs} ms, cached ${summary.loadCachedMs} ms (fromCache ${backbone.fromCache})`);
+  console.log(
+    `load mobilenet_v2: cold ${summary.loadColdMs} ms, cached ${summary.loadCachedMs} ms (fromCache ${backbone.fromCache})`,
+  );
 
   summary.backboneMsPerFrame = {};
   for (const batch of [1, 8, 32]) {
-    const x = tf.tidy(() => normalizeFrames(tf.randomUniform([batch, 224, 224, 3], 0, 255, 'float32', 1), '0..1'));
-    const ms = await time(() => run(() => tf.tidy(() => backbone.embed(x))), batch === 32 ? Math.min(reps, 2) : reps);
+    const x = tf.tidy(() =>
+      normalizeFrames(tf.randomUniform([batch, 224, 224, 3], 0, 255, 'float32', 1), '0..1'),
+    );
+    const ms = await time(
+      () => run(() => tf.tidy(() => backbone.embed(x))),
+      batch === 32 ? Math.min(reps, 2) : reps,
+    );
     x.dispose();
     summary.backboneMsPerFrame[batch] = +(ms / batch).toFixed(1);
     console.log(`backbone batch ${batch}: ${(ms / batch).toFixed(1)} ms/frame`);
   }
 
-  const clip = tf.tidy(() => normalizeFrames(tf.randomUniform([1, 8, 224, 224, 3], 0, 255, 'float32', 2), '0..1'));
+  const clip = tf.tidy(() =>
+    normalizeFrames(tf.randomUniform([1, 8, 224, 224, 3], 0, 255, 'float32', 2), '0..1'),
+  );
   const ours = new TimeDistributed({ layer: backbone.layersModel });
   const theirs = tf.layers.timeDistributed({ layer: backbone.layersModel });
   const oursMs = await time(() => run(() => ours.apply(clip)), Math.min(reps, 2));
   const theirsMs = await time(() => run(() => theirs.apply(clip)), Math.min(reps, 2));
   clip.dispose();
-  summary.timeDistributed = { oursMs: Math.round(oursMs), tfjsMs: Math.round(theirsMs), speedup: +(theirsMs / oursMs).toFixed(2) };
-  console.log(`TimeDistributed over [1, 8, 224, 224, 3]: ours ${oursMs.toFixed(0)} ms, tf.layers.timeDistributed ${theirsMs.toFixed(0)} ms, ratio ${(theirsMs / oursMs).toFixed(2)}x`);
+  summary.timeDistributed = {
+    oursMs: Math.round(oursMs),
+    tfjsMs: Math.round(theirsMs),
+    speedup: +(theirsMs / oursMs).toFixed(2),
+  };
+  console.log(
+    `TimeDistributed over [1, 8, 224, 224, 3]: ours ${oursMs.toFixed(0)} ms, tf.layers.timeDistributed ${theirsMs.toFixed(0)} ms, ratio ${(theirsMs / oursMs).toFixed(2)}x`,
+  );
   backbone.dispose();
 
   summary.headMsPerClip = {};
@@ -81,7 +98,9 @@ try {
     x.dispose();
     head.dispose();
     summary.headMsPerClip[type] = +(ms / 32).toFixed(2);
-    console.log(`head ${type}${type === "mean" ? "" : " (256 units)"}, batch 32 x T 16: ${(ms / 32).toFixed(2)} ms/clip`);
+    console.log(
+      `head ${type}${type === 'mean' ? '' : ' (256 units)'}, batch 32 x T 16: ${(ms / 32).toFixed(2)} ms/clip`,
+    );
   }
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });

@@ -46,7 +46,11 @@ for (const n of [10, 20]) {
   const dir = path.join(work, `set${n}`);
   mkdirSync(dir);
   const list = videoList(source);
-  for (let i = 0; i < n; i++) copyFileSync(path.join(source, list[i % list.length]), path.join(dir, `v${String(i).padStart(2, '0')}-${list[i % list.length]}`));
+  for (let i = 0; i < n; i++)
+    copyFileSync(
+      path.join(source, list[i % list.length]),
+      path.join(dir, `v${String(i).padStart(2, '0')}-${list[i % list.length]}`),
+    );
   sets[n] = dir;
 }
 
@@ -60,7 +64,11 @@ const port = await new Promise((resolve) => {
 const url = `redis://127.0.0.1:${port}`;
 const redisDir = path.join(work, 'redis');
 mkdirSync(redisDir);
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
+const redis = spawn(
+  'redis-server',
+  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+  { stdio: 'ignore' },
+);
 redis.on('error', () => {
   console.error('redis-server is not installed: apt-get install -y redis-server');
   process.exit(1);
@@ -70,7 +78,13 @@ for (let i = 0; cli('ping').trim() !== 'PONG'; i++) {
   if (i > 100) throw new Error('redis-server did not start');
   await new Promise((r) => setTimeout(r, 50));
 }
-const info = (section) => Object.fromEntries(cli('info', section).split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(/:(.*)/s).slice(0, 2)));
+const info = (section) =>
+  Object.fromEntries(
+    cli('info', section)
+      .split('\r\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(/:(.*)/s).slice(0, 2)),
+  );
 
 // ---- workers -------------------------------------------------------------------------
 const workers = [];
@@ -82,7 +96,11 @@ const cleanup = () => {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 for (let i = 0; i < nWorkers; i++) {
-  const w = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--no-cache', '--concurrency', String(concurrency)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const w = spawn(
+    process.execPath,
+    [CLI, 'worker', '--redis', url, '--no-cache', '--concurrency', String(concurrency)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   w.stderr.on('data', (c) => (err += c));
   await new Promise((resolve, reject) => {
@@ -98,14 +116,27 @@ for (let i = 0; i < nWorkers; i++) {
   });
   workers.push(w);
 }
-console.log(`${nWorkers} workers x concurrency ${concurrency} on ${os.availableParallelism()} cores; redis-server ${info('server').redis_version} on ${url}`);
+console.log(
+  `${nWorkers} workers x concurrency ${concurrency} on ${os.availableParallelism()} cores; redis-server ${info('server').redis_version} on ${url}`,
+);
 
 // ---- rounds --------------------------------------------------------------------------
 async function embed(n, remote) {
   const out = path.join(work, `out-${remote ? 'remote' : 'local'}-${n}.jsonl`);
-  const args = [CLI, 'embed', sets[n], '--out', out, '--force', '--no-cache', '--quiet', ...(remote ? ['--redis', url] : [])];
+  const args = [
+    CLI,
+    'embed',
+    sets[n],
+    '--out',
+    out,
+    '--force',
+    '--no-cache',
+    '--quiet',
+    ...(remote ? ['--redis', url] : []),
+  ];
   const r = await run(process.execPath, args);
-  if (r.code !== 0) throw new Error(`framewise embed ${remote ? '--redis ' : ''}failed (${r.code}):\n${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`framewise embed ${remote ? '--redis ' : ''}failed (${r.code}):\n${r.stderr}`);
   const lines = readFileSync(out, 'utf8').trim().split('\n').length;
   if (lines !== n) throw new Error(`${out}: ${lines} records, expected ${n}`);
   if (remote) coordinatorCpu[n].push(r.cpu);
@@ -127,8 +158,12 @@ for (let round = 1; round <= rounds; round++) {
 }
 const whole = (side) => 20 / median(times[side][20]);
 const marginal = (side) => median(times[side][20].map((t20, i) => 10 / (t20 - times[side][10][i])));
-console.log(`\nwhole process, 20 videos: local ${fmt(whole('local'))} v/s, remote ${fmt(whole('remote'))} v/s: ${fmt(whole('remote') / whole('local'))}x`);
-console.log(`marginal (20 minus 10):  local ${fmt(marginal('local'))} v/s, remote ${fmt(marginal('remote'))} v/s: ${fmt(marginal('remote') / marginal('local'))}x`);
+console.log(
+  `\nwhole process, 20 videos: local ${fmt(whole('local'))} v/s, remote ${fmt(whole('remote'))} v/s: ${fmt(whole('remote') / whole('local'))}x`,
+);
+console.log(
+  `marginal (20 minus 10):  local ${fmt(marginal('local'))} v/s, remote ${fmt(marginal('remote'))} v/s: ${fmt(marginal('remote') / marginal('local'))}x`,
+);
 
 // ---- what Redis carries ----------------------------------------------------------------
 /** CPU seconds of a process and its waited-for children (ffmpeg), from /proc (clock ticks of 1/100 s). */
@@ -141,22 +176,50 @@ cli('config', 'resetstat');
 const before = { ...info('stats'), ...info('cpu') };
 const workerCpu0 = workers.map((w) => procCpu(w.pid));
 const t0 = performance.now();
-await run(process.execPath, [CLI, 'embed', sets[20], '--out', path.join(work, 'stats.jsonl'), '--force', '--no-cache', '--quiet', '--redis', url]);
+await run(process.execPath, [
+  CLI,
+  'embed',
+  sets[20],
+  '--out',
+  path.join(work, 'stats.jsonl'),
+  '--force',
+  '--no-cache',
+  '--quiet',
+  '--redis',
+  url,
+]);
 const wall = (performance.now() - t0) / 1000;
 const after = { ...info('stats'), ...info('cpu') };
-const calls = Object.entries(info('commandstats')).map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0)]).sort((a, b) => b[1] - a[1]);
+const calls = Object.entries(info('commandstats'))
+  .map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0)])
+  .sort((a, b) => b[1] - a[1]);
 const commands = calls.reduce((sum, [, n]) => sum + n, 0);
 const bytesIn = Number(after.total_net_input_bytes) - Number(before.total_net_input_bytes);
 const bytesOut = Number(after.total_net_output_bytes) - Number(before.total_net_output_bytes);
-const redisCpu = Number(after.used_cpu_sys) + Number(after.used_cpu_user) - Number(before.used_cpu_sys) - Number(before.used_cpu_user);
+const redisCpu =
+  Number(after.used_cpu_sys) +
+  Number(after.used_cpu_user) -
+  Number(before.used_cpu_sys) -
+  Number(before.used_cpu_user);
 const workersCpu = workers.reduce((s, w, i) => s + procCpu(w.pid) - workerCpu0[i], 0);
 const memory = info('memory');
 console.log(`\nper video, over one remote run of 20 (${fmt(wall)} s):`);
-console.log(`  Redis commands (round trips, coordinator + workers + polls and pings over ${fmt(wall, 1)} s): ${fmt(commands / 20, 1)}; most: ${calls.slice(0, 6).map(([k, n]) => `${k} ${fmt(n / 20, 1)}`).join(', ')}`);
-console.log(`  bytes into Redis ${fmt(bytesIn / 20 / 1024, 1)} KiB, out of it ${fmt(bytesOut / 20 / 1024, 1)} KiB (a result is ${16 * 1280 * 4 / 1024} KiB of float32, base64 in JSON)`);
+console.log(
+  `  Redis commands (round trips, coordinator + workers + polls and pings over ${fmt(wall, 1)} s): ${fmt(commands / 20, 1)}; most: ${calls
+    .slice(0, 6)
+    .map(([k, n]) => `${k} ${fmt(n / 20, 1)}`)
+    .join(', ')}`,
+);
+console.log(
+  `  bytes into Redis ${fmt(bytesIn / 20 / 1024, 1)} KiB, out of it ${fmt(bytesOut / 20 / 1024, 1)} KiB (a result is ${(16 * 1280 * 4) / 1024} KiB of float32, base64 in JSON)`,
+);
 const coordMarginal = median(coordinatorCpu[20].map((c20, i) => (c20 - coordinatorCpu[10][i]) / 10));
-console.log(`  CPU: workers ${fmt(workersCpu / 20, 3)} s (with ffmpeg), coordinator ${fmt(coordMarginal, 4)} s (marginal: 20 minus 10; its start-up ${fmt(median(coordinatorCpu[10]) - 10 * coordMarginal, 2)} s), Redis ${fmt((redisCpu / 20) * 1000, 2)} ms`);
-console.log(`  Redis peak memory in the run: ${fmt(Number(memory.used_memory_peak) / 2 ** 20, 1)} MiB (at rest ${fmt(Number(memory.used_memory) / 2 ** 20, 1)} MiB)`);
+console.log(
+  `  CPU: workers ${fmt(workersCpu / 20, 3)} s (with ffmpeg), coordinator ${fmt(coordMarginal, 4)} s (marginal: 20 minus 10; its start-up ${fmt(median(coordinatorCpu[10]) - 10 * coordMarginal, 2)} s), Redis ${fmt((redisCpu / 20) * 1000, 2)} ms`,
+);
+console.log(
+  `  Redis peak memory in the run: ${fmt(Number(memory.used_memory_peak) / 2 ** 20, 1)} MiB (at rest ${fmt(Number(memory.used_memory) / 2 ** 20, 1)} MiB)`,
+);
 
 // One result's size in Redis: a job added straight to a queue no coordinator collects.
 const { Queue } = await import('bullmq');
@@ -167,19 +230,28 @@ const settings = { sampling: { kind: 'uniform', frames: 16 }, size: 224, fit: 'c
 const backboneId = JSON.parse(readFileSync(path.join(work, 'stats.jsonl'), 'utf8').split('\n')[0]).backbone;
 const probeId = jobId({ path: one }, { path: one }, settings, backboneId);
 await probeQueue.add('embed', jobData({ path: one }, settings, backboneId), { jobId: probeId });
-const probeWorker = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--no-cache', '--queue', 'bench-size'], { stdio: 'ignore' });
+const probeWorker = spawn(
+  process.execPath,
+  [CLI, 'worker', '--redis', url, '--no-cache', '--queue', 'bench-size'],
+  { stdio: 'ignore' },
+);
 workers.push(probeWorker);
 let resultBytes = 0;
 for (let i = 0; i < 1200 && !resultBytes; i++) {
   await new Promise((r) => setTimeout(r, 100));
-  if ((await probeQueue.getJobState(probeId)) === 'completed') resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`, 'samples', '0').trim());
+  if ((await probeQueue.getJobState(probeId)) === 'completed')
+    resultBytes = Number(cli('memory', 'usage', `bull:bench-size:${probeId}`, 'samples', '0').trim());
 }
 await probeQueue.close();
 // The events stream is at its cap of 300 entries by now (the rounds added far more): its size is its bound.
 const eventsBytes = Number(cli('memory', 'usage', 'bull:framewise:events', 'samples', '0').trim()) || 0;
 const window = 64; // the coordinator's window with up to 16 workers (4 per worker beyond)
-console.log(`\nRedis memory for 10,000 videos at 16 x 1280 floats (one result in Redis: ${fmt(resultBytes / 1024, 1)} KiB):`);
-console.log(`  framewise (results removed once written; at most the window of ${window} jobs and the events stream): at most ~${fmt((window * resultBytes + eventsBytes) / 2 ** 20, 1)} MiB, whatever the number of videos (with more than 16 workers the window is 4 per worker: +${fmt((4 * resultBytes) / 2 ** 20, 2)} MiB per worker, up to 1024 jobs)`);
+console.log(
+  `\nRedis memory for 10,000 videos at 16 x 1280 floats (one result in Redis: ${fmt(resultBytes / 1024, 1)} KiB):`,
+);
+console.log(
+  `  framewise (results removed once written; at most the window of ${window} jobs and the events stream): at most ~${fmt((window * resultBytes + eventsBytes) / 2 ** 20, 1)} MiB, whatever the number of videos (with more than 16 workers the window is 4 per worker: +${fmt((4 * resultBytes) / 2 ** 20, 2)} MiB per worker, up to 1024 jobs)`,
+);
 console.log(`  if every result were kept: ${fmt((10_000 * resultBytes) / 2 ** 30, 2)} GiB`);
 console.log(`  the events stream (capped at 300 entries): ${fmt(eventsBytes / 2 ** 20, 2)} MiB now`);
 
@@ -188,8 +260,12 @@ const perMachine = marginal('remote'); // videos/s of this 2-core machine's work
 const coordLimit = 1 / Math.max(coordMarginal, 1e-6);
 const redisLimit = 20 / Math.max(redisCpu, 1e-6);
 const netLimit = (125e6 * 0.7) / ((bytesIn + bytesOut) / 20); // 1 Gb/s at 70%
-console.log(`\non paper: N machines like this one (${os.availableParallelism()} cores) running ${nWorkers} workers each:`);
-console.log(`  limits: coordinator ${fmt(coordLimit, 0)} v/s (its CPU), Redis ${fmt(redisLimit, 0)} v/s (one core), a 1 Gb/s link to Redis ${fmt(netLimit, 0)} v/s`);
+console.log(
+  `\non paper: N machines like this one (${os.availableParallelism()} cores) running ${nWorkers} workers each:`,
+);
+console.log(
+  `  limits: coordinator ${fmt(coordLimit, 0)} v/s (its CPU), Redis ${fmt(redisLimit, 0)} v/s (one core), a 1 Gb/s link to Redis ${fmt(netLimit, 0)} v/s`,
+);
 console.log('  machines | videos/s | 100,000 videos');
 for (const n of [1, 2, 4, 8, 16, 32, 64, 128]) {
   const rate = Math.min(n * perMachine, coordLimit, redisLimit, netLimit);

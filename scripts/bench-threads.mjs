@@ -37,7 +37,9 @@ const rounds = positive('rounds', 3);
 const videos1 = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
 const videos = flag('x2') ? `${videos1}-x2` : videos1;
 
-const { autoIntraOpThreads, autoRunFrames } = await import(path.join(root, 'dist', 'engines', 'onnx', 'runtime.js'));
+const { autoIntraOpThreads, autoRunFrames } = await import(
+  path.join(root, 'dist', 'engines', 'onnx', 'runtime.js')
+);
 const cores = os.availableParallelism();
 const auto = autoIntraOpThreads(cores);
 const defaultConcurrency = Math.max(1, Math.min(2, cores)); // as src/runners/options.ts
@@ -51,9 +53,19 @@ function whole(label, env = {}, flags = []) {
       const out = mkdtempSync(path.join(os.tmpdir(), 'framewise-bench-threads-'));
       try {
         const file = path.join(out, 'emb.jsonl');
-        const r = await run(process.execPath, [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags], { env, threads: true });
-        if (r.code !== 0) throw new Error(`${label}: framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
-        const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        const r = await run(
+          process.execPath,
+          [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags],
+          { env, threads: true },
+        );
+        if (r.code !== 0)
+          throw new Error(
+            `${label}: framewise embed exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`,
+          );
+        const lines = readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
         if (lines.some((l) => l.error)) throw new Error(`${label}: some videos failed`);
         return { wall: r.wall, clips: lines.length, cpu: r.cpu, main: mainThread(r.threads) };
       } finally {
@@ -69,8 +81,17 @@ function decodeOnly(label, mode, threads = 0) {
     label,
     kind: 'decode-only',
     async run() {
-      const r = await run(process.execPath, [DECODE_RUN, videos, mode, String(threads), String(defaultConcurrency)]);
-      if (r.code !== 0) throw new Error(`${label}: bench-decode-run exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`);
+      const r = await run(process.execPath, [
+        DECODE_RUN,
+        videos,
+        mode,
+        String(threads),
+        String(defaultConcurrency),
+      ]);
+      if (r.code !== 0)
+        throw new Error(
+          `${label}: bench-decode-run exited with ${r.signal ?? r.code}:\n${r.stderr.slice(-2000)}`,
+        );
       const json = JSON.parse(r.stdout.trim().split('\n').pop());
       return { wall: r.wall, clips: json.videos, cpu: r.cpu, frames: json.frames };
     },
@@ -84,16 +105,30 @@ function mainThread(threads) {
 
 const spin = (on) => ({ FRAMEWISE_ONNX_SPINNING: on ? '1' : '0' });
 const threadCounts = [...new Set([1, 2, auto])];
-const defaults = whole(`defaults: ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`);
-const contenders = [defaults, whole('decode on the main thread (FRAMEWISE_DECODE_WORKERS=0)', { FRAMEWISE_DECODE_WORKERS: '0' })];
+const defaults = whole(
+  `defaults: ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`,
+);
+const contenders = [
+  defaults,
+  whole('decode on the main thread (FRAMEWISE_DECODE_WORKERS=0)', { FRAMEWISE_DECODE_WORKERS: '0' }),
+];
 for (const t of threadCounts) {
   for (const on of [false, true]) {
     if (t === auto && !on) continue; // the defaults
-    contenders.push(whole(`${t} intra-op thread${t === 1 ? '' : 's'}${t === auto ? ' (auto)' : ''}, spinning ${on ? 'on' : 'off'}`, { FRAMEWISE_ONNX_THREADS: String(t), ...spin(on) }));
+    contenders.push(
+      whole(
+        `${t} intra-op thread${t === 1 ? '' : 's'}${t === auto ? ' (auto)' : ''}, spinning ${on ? 'on' : 'off'}`,
+        { FRAMEWISE_ONNX_THREADS: String(t), ...spin(on) },
+      ),
+    );
   }
 }
-for (const f of [4, 32]) if (f !== autoRunFrames(auto)) contenders.push(whole(`${f} frames a session.run`, { FRAMEWISE_ONNX_RUN_FRAMES: String(f) }));
-for (const c of [1, 2, 3]) if (c !== defaultConcurrency) contenders.push(whole(`--concurrency ${c}`, {}, ['--concurrency', String(c)]));
+for (const f of [4, 32])
+  if (f !== autoRunFrames(auto))
+    contenders.push(whole(`${f} frames a session.run`, { FRAMEWISE_ONNX_RUN_FRAMES: String(f) }));
+for (const c of [1, 2, 3])
+  if (c !== defaultConcurrency)
+    contenders.push(whole(`--concurrency ${c}`, {}, ['--concurrency', String(c)]));
 for (const t of [1, 2]) contenders.push(whole(`ffmpeg --threads ${t}`, {}, ['--threads', String(t)]));
 const decodeBase = decodeOnly(`decode only: the defaults' plans (strategy auto), ffmpeg --threads 0`, 'auto');
 contenders.push(
@@ -106,7 +141,10 @@ contenders.push(
 );
 
 const only = value('only');
-const chosen = only === undefined ? contenders : contenders.filter((c) => c === defaults || new RegExp(only).test(c.label));
+const chosen =
+  only === undefined
+    ? contenders
+    : contenders.filter((c) => c === defaults || new RegExp(only).test(c.label));
 if (!chosen.includes(decodeBase)) chosen.push(decodeBase); // for the decode share
 contenders.splice(0, contenders.length, ...chosen);
 
@@ -116,7 +154,9 @@ if (!existsSync(CLI)) {
 }
 ensureVideos(videos1);
 if (videos !== videos1) ensureDoubled(videos1, videos);
-console.log(`bench-threads: ${videoList(videos).length} videos in ${videos}; ${cores} cores; ${rounds} rounds; ${contenders.length} contenders`);
+console.log(
+  `bench-threads: ${videoList(videos).length} videos in ${videos}; ${cores} cores; ${rounds} rounds; ${contenders.length} contenders`,
+);
 {
   // Convert and cache the backbone once, so that every run starts from the cached model.
   const warm = await whole('warm-up').run();
@@ -147,12 +187,23 @@ const stats = (c) => {
   };
 };
 const base = stats(defaults);
-console.log('\n| contender | wall s (median) | clips/s | CPU-s per clip | cores busy | main thread CPU-s | time / defaults | walls per round |');
+console.log(
+  '\n| contender | wall s (median) | clips/s | CPU-s per clip | cores busy | main thread CPU-s | time / defaults | walls per round |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const c of contenders) {
   const s = stats(c);
-  const cells = [c.label, fmt(s.wall), c.kind === 'whole' ? fmt(s.clipsPerS, 3) : '', fmt(s.cpuPerClip), fmt(s.cores), s.main === undefined ? '' : fmt(s.main)];
-  console.log(`| ${cells.join(' | ')} | ${fmt(s.wall / base.wall)} | ${s.walls.map((w) => fmt(w)).join(', ')} |`);
+  const cells = [
+    c.label,
+    fmt(s.wall),
+    c.kind === 'whole' ? fmt(s.clipsPerS, 3) : '',
+    fmt(s.cpuPerClip),
+    fmt(s.cores),
+    s.main === undefined ? '' : fmt(s.main),
+  ];
+  console.log(
+    `| ${cells.join(' | ')} | ${fmt(s.wall / base.wall)} | ${s.walls.map((w) => fmt(w)).join(', ')} |`,
+  );
 }
 const d = stats(decodeBase);
 // Per round, the decode-only run against the whole run of the same round.

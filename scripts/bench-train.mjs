@@ -31,7 +31,9 @@ if (!existsSync(dist)) {
   process.exit(2);
 }
 const { trainHead } = await import(dist);
-const { selectHeadBackend } = await import(join(import.meta.dirname, '..', 'dist', 'model', 'head-backend.js'));
+const { selectHeadBackend } = await import(
+  join(import.meta.dirname, '..', 'dist', 'model', 'head-backend.js')
+);
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +50,10 @@ const rounds = Math.max(3, Number(values.rounds));
 const epochs = Math.max(1, Number(values.epochs));
 const [n, t, d] = [Number(values.clips), Number(values.frames), Number(values.dim)];
 const python = process.env.FRAMEWISE_PYTHON || '/usr/bin/python3';
-const torchScript = resolve(process.env.FRAMEWISE_TORCH_SCRIPT || join(import.meta.dirname, '..', '..', 'shared', 'reference', 'train_torch.py'));
+const torchScript = resolve(
+  process.env.FRAMEWISE_TORCH_SCRIPT ||
+    join(import.meta.dirname, '..', '..', 'shared', 'reference', 'train_torch.py'),
+);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,8 +82,12 @@ function runTorch() {
   // One thread for BLAS too: Debian's torch calls the system BLAS (OpenBLAS when installed),
   // whose own thread pool `torch.set_num_threads` does not always reach.
   const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
-  const r = spawnSync(python, [torchScript, String(n), String(t), String(d), String(epochs), '1'], { encoding: 'utf8', env });
-  if (r.status !== 0) throw new Error(`train_torch.py failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
+  const r = spawnSync(python, [torchScript, String(n), String(t), String(d), String(epochs), '1'], {
+    encoding: 'utf8',
+    env,
+  });
+  if (r.status !== 0)
+    throw new Error(`train_torch.py failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()).s_per_epoch_median;
 }
 
@@ -103,16 +112,26 @@ function makeData() {
 
 async function runFramewise(data) {
   const seconds = [];
-  const head = await trainHead(data, { epochs, validationSplit: 0, patience: epochs, seed: 1, onEpoch: (e) => seconds.push(e.seconds) });
+  const head = await trainHead(data, {
+    epochs,
+    validationSplit: 0,
+    patience: epochs,
+    seed: 1,
+    onEpoch: (e) => seconds.push(e.seconds),
+  });
   await head.dispose();
   return median(seconds);
 }
 
 const backend = await selectHeadBackend(values.backend);
 const noTorch = torchAvailable();
-console.log(`bench:train  ${n} clips, T=${t}, D=${d}, lstm(256), batch 16, ${epochs} epochs per round, ${rounds} rounds`);
+console.log(
+  `bench:train  ${n} clips, T=${t}, D=${d}, lstm(256), batch 16, ${epochs} epochs per round, ${rounds} rounds`,
+);
 console.log(`framewise backend: ${backend.name} (${backend.reason})`);
-console.log(noTorch ? `torch: skipped (${noTorch})` : `torch: ${python} ${torchScript}, 1 thread, ${torchBlas()}`);
+console.log(
+  noTorch ? `torch: skipped (${noTorch})` : `torch: ${python} ${torchScript}, 1 thread, ${torchBlas()}`,
+);
 const data = makeData();
 const results = [];
 for (let round = 1; round <= rounds; round++) {
@@ -147,6 +166,8 @@ const summary = {
 };
 console.log(
   `median: framewise ${summary.framewiseSPerEpoch.toFixed(2)} s/epoch` +
-    (noTorch ? '' : `  torch ${summary.torchSPerEpoch.toFixed(2)} s/epoch  ratio ${summary.ratio.toFixed(2)}x (target <= 4x)`),
+    (noTorch
+      ? ''
+      : `  torch ${summary.torchSPerEpoch.toFixed(2)} s/epoch  ratio ${summary.ratio.toFixed(2)}x (target <= 4x)`),
 );
 if (values.json) console.log(JSON.stringify(summary));

@@ -16,7 +16,16 @@
  * Run `npm run build` first. The last line is the figures as JSON.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,7 +50,18 @@ const FFMPEG = process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').pa
 // ---------------------------------------------------------------------------------------
 // Videos
 
-const EXPECTED = ['c1_testsrc2', 'c2_mandelbrot', 'c3_life', 'c4_testsrc2_noise', 'c5_gradients', 'c6_cellauto', 'c7_testsrc_rot', 'c8_mandel_noise', 'hd_testsrc2_720p', 'hd_testsrc2_720p_clean'].map((n) => `${n}.mp4`);
+const EXPECTED = [
+  'c1_testsrc2',
+  'c2_mandelbrot',
+  'c3_life',
+  'c4_testsrc2_noise',
+  'c5_gradients',
+  'c6_cellauto',
+  'c7_testsrc_rot',
+  'c8_mandel_noise',
+  'hd_testsrc2_720p',
+  'hd_testsrc2_720p_clean',
+].map((n) => `${n}.mp4`);
 
 /** Runs scripts/make_bench_videos.sh (the reference script, with a stand-in for sources this ffmpeg lacks) once. */
 function makeVideos(dir) {
@@ -50,7 +70,9 @@ function makeVideos(dir) {
     const r = spawnSync('bash', [script, dir, FFMPEG], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`${script} failed (${r.status})`);
   }
-  return readdirSync(dir).filter((f) => f.endsWith('.mp4')).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.mp4'))
+    .sort();
 }
 
 function repeated(dir, files, n, target) {
@@ -111,14 +133,18 @@ function runCli(cliArgs) {
       clearInterval(timer);
       const wall = (performance.now() - started) / 1000;
       const cpu = (childTicks() - before) / TICK;
-      if (code !== 0 && code !== 1) return fail(new Error(`framewise ${cliArgs.join(' ')} exited ${code}\n${stderr}`));
+      if (code !== 0 && code !== 1)
+        return fail(new Error(`framewise ${cliArgs.join(' ')} exited ${code}\n${stderr}`));
       done({ wall, cpu, util: cpu / wall / CORES, peakRss: peak, stderr });
     });
   });
 }
 
 function countLines(file) {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -136,14 +162,28 @@ const cold = await runCli(['embed', videoDir, '--out', out1, '--cache', cache, .
 const records = countLines(out1);
 const clips = records.reduce((n, r) => n + (r.clips?.length ?? 0), 0);
 const frames = clips * FRAMES;
-console.log(`cold:   ${cold.wall.toFixed(1)} s, ${(records.length / cold.wall).toFixed(2)} videos/s, ${(clips / cold.wall).toFixed(2)} clips/s, ${(frames / cold.wall).toFixed(1)} frames/s, CPU ${cold.util.toFixed(2)}, peak RSS ${mb(cold.peakRss)}`);
+console.log(
+  `cold:   ${cold.wall.toFixed(1)} s, ${(records.length / cold.wall).toFixed(2)} videos/s, ${(clips / cold.wall).toFixed(2)} clips/s, ${(frames / cold.wall).toFixed(1)} frames/s, CPU ${cold.util.toFixed(2)}, peak RSS ${mb(cold.peakRss)}`,
+);
 
-const cached = await runCli(['embed', videoDir, '--out', join(work, 'cached.jsonl'), '--cache', cache, ...common]);
-console.log(`cached: ${cached.wall.toFixed(2)} s, speed-up ${(cold.wall / cached.wall).toFixed(1)}x (whole process: start, discovery, cache reads; the backbone is not loaded)`);
+const cached = await runCli([
+  'embed',
+  videoDir,
+  '--out',
+  join(work, 'cached.jsonl'),
+  '--cache',
+  cache,
+  ...common,
+]);
+console.log(
+  `cached: ${cached.wall.toFixed(2)} s, speed-up ${(cold.wall / cached.wall).toFixed(1)}x (whole process: start, discovery, cache reads; the backbone is not loaded)`,
+);
 
 const big = repeated(videoDir, files, REPEAT, join(work, `x${REPEAT}`));
 const many = await runCli(['embed', big, '--out', join(work, 'many.jsonl'), '--no-cache', ...common]);
-console.log(`${REPEAT} videos: ${many.wall.toFixed(1)} s, ${(REPEAT / many.wall).toFixed(2)} videos/s, CPU ${many.util.toFixed(2)}, peak RSS ${mb(many.peakRss)} (${(many.peakRss / cold.peakRss).toFixed(2)}x the 10-video run)`);
+console.log(
+  `${REPEAT} videos: ${many.wall.toFixed(1)} s, ${(REPEAT / many.wall).toFixed(2)} videos/s, CPU ${many.util.toFixed(2)}, peak RSS ${mb(many.peakRss)} (${(many.peakRss / cold.peakRss).toFixed(2)}x the 10-video run)`,
+);
 
 // Backbone only, on the same frames: decode once, then time embedClips alone.
 const { createFrameEmbedder, probe, planClips, extractClips } = await import(join(ROOT, 'dist', 'index.js'));
@@ -151,7 +191,12 @@ const decoded = [];
 for (const file of files) {
   const path = join(videoDir, file);
   const info = await probe(path);
-  decoded.push(...(await extractClips(path, planClips(info, { kind: 'uniform', frames: FRAMES }), { size: 224, probe: info })));
+  decoded.push(
+    ...(await extractClips(path, planClips(info, { kind: 'uniform', frames: FRAMES }), {
+      size: 224,
+      probe: info,
+    })),
+  );
 }
 const embedder = await createFrameEmbedder({ cacheDir: join(tmpdir(), 'framewise-bench-backbone') });
 await embedder.embedClips(decoded[0].data, [1, FRAMES, 224, 224, 3]); // warm-up
@@ -160,16 +205,32 @@ await Promise.all(decoded.map((clip) => embedder.embedClips(clip.data, [1, FRAME
 const backboneWall = (performance.now() - started) / 1000;
 await embedder.dispose();
 const backboneFps = (decoded.length * FRAMES) / backboneWall;
-console.log(`backbone only: ${backboneFps.toFixed(1)} frames/s on ${embedder.backend.name} (end to end is ${((frames / cold.wall / backboneFps) * 100).toFixed(0)}% of it)`);
+console.log(
+  `backbone only: ${backboneFps.toFixed(1)} frames/s on ${embedder.backend.name} (end to end is ${((frames / cold.wall / backboneFps) * 100).toFixed(0)}% of it)`,
+);
 
 const figures = {
   videos: records.length,
   clips,
   frames,
   cores: CORES,
-  cold: { wallS: cold.wall, videosPerS: records.length / cold.wall, clipsPerS: clips / cold.wall, framesPerS: frames / cold.wall, cpuUtilisation: cold.util, peakRssBytes: cold.peakRss },
+  cold: {
+    wallS: cold.wall,
+    videosPerS: records.length / cold.wall,
+    clipsPerS: clips / cold.wall,
+    framesPerS: frames / cold.wall,
+    cpuUtilisation: cold.util,
+    peakRssBytes: cold.peakRss,
+  },
   cached: { wallS: cached.wall, speedUp: cold.wall / cached.wall },
-  many: { videos: REPEAT, wallS: many.wall, videosPerS: REPEAT / many.wall, cpuUtilisation: many.util, peakRssBytes: many.peakRss, rssRatio: many.peakRss / cold.peakRss },
+  many: {
+    videos: REPEAT,
+    wallS: many.wall,
+    videosPerS: REPEAT / many.wall,
+    cpuUtilisation: many.util,
+    peakRssBytes: many.peakRss,
+    rssRatio: many.peakRss / cold.peakRss,
+  },
   backboneOnly: { framesPerS: backboneFps, backend: embedder.backend.name },
 };
 rmSync(work, { recursive: true, force: true });

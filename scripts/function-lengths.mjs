@@ -34,7 +34,11 @@ function nameOf(node) {
   }
   if (own) return own;
   const parent = node.parent;
-  if (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) {
+  if (
+    ts.isVariableDeclaration(parent) ||
+    ts.isPropertyAssignment(parent) ||
+    ts.isPropertyDeclaration(parent)
+  ) {
     return parent.name.getText();
   }
   if (ts.isCallExpression(parent) || ts.isNewExpression(parent)) {
@@ -46,7 +50,9 @@ function nameOf(node) {
 
 function className(node) {
   const owner = node.parent;
-  return owner && (ts.isClassDeclaration(owner) || ts.isClassExpression(owner)) ? owner.name?.text ?? '(class)' : '';
+  return owner && (ts.isClassDeclaration(owner) || ts.isClassExpression(owner))
+    ? (owner.name?.text ?? '(class)')
+    : '';
 }
 
 function isFunction(node) {
@@ -91,8 +97,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     allowPositionals: true,
   });
   const over = Number(values.over);
-  if (!Number.isInteger(over) || over < 0) throw new TypeError(`Expected a whole number for --over but received ${values.over}`);
+  if (!Number.isInteger(over) || over < 0)
+    throw new TypeError(`Expected a whole number for --over but received ${values.over}`);
   const found = longFunctions(path.resolve(positionals[0] ?? 'src'), over);
   if (values.json) console.log(JSON.stringify(found, null, 2));
-  else for (const f of found) console.log(`${`${f.file}:${f.line}`.padEnd(44)} ${String(f.lines).padStart(4)}  ${f.name}`);
+  else
+    for (const f of found)
+      console.log(`${`${f.file}:${f.line}`.padEnd(44)} ${String(f.lines).padStart(4)}  ${f.name}`);
 }

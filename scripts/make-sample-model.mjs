@@ -22,11 +22,26 @@ if (!existsSync(CLI)) {
 }
 const cache = process.env.FRAMEWISE_CACHE || mkdtempSync(join(tmpdir(), 'framewise-sample-model-'));
 const args = [
-  CLI, 'train', join(ROOT, 'samples', 'labels.csv'),
-  '--out', join(ROOT, 'samples', 'model'),
-  '--head', 'lstm', '--units', '12', '--frames', '16',
-  '--epochs', '60', '--val-split', '0', '--seed', '1',
-  '--cache', cache, '--force',
+  CLI,
+  'train',
+  join(ROOT, 'samples', 'labels.csv'),
+  '--out',
+  join(ROOT, 'samples', 'model'),
+  '--head',
+  'lstm',
+  '--units',
+  '12',
+  '--frames',
+  '16',
+  '--epochs',
+  '60',
+  '--val-split',
+  '0',
+  '--seed',
+  '1',
+  '--cache',
+  cache,
+  '--force',
 ];
 const run = spawnSync(process.execPath, args, { stdio: 'inherit' });
 if (!process.env.FRAMEWISE_CACHE) rmSync(cache, { recursive: true, force: true });

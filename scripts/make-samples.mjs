@@ -24,7 +24,16 @@
  * src/ingest/ffmpeg.ts; this script runs under plain node, so it cannot import TS source).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -51,13 +60,20 @@ const FFMPEG = ffmpegPath();
 
 function ffmpeg(args) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolvePromise();
-      else reject(new Error(`ffmpeg ${args.join(' ')} failed (${signal ?? code}): ${stderr.trim().split('\n').slice(-5).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `ffmpeg ${args.join(' ')} failed (${signal ?? code}): ${stderr.trim().split('\n').slice(-5).join('\n')}`,
+          ),
+        );
     });
   });
 }
@@ -74,8 +90,30 @@ async function runAll(jobs, concurrency = 2) {
 }
 
 /** H.264 in MP4, single-threaded for determinism, short GOP so seeking stays cheap. */
-const X264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-g', '12', '-threads', '1', '-pix_fmt', 'yuv420p'];
-const BITEXACT = ['-fflags', '+bitexact', '-flags:v', '+bitexact', '-map_metadata', '-1', '-movflags', '+faststart'];
+const X264 = [
+  '-c:v',
+  'libx264',
+  '-preset',
+  'veryfast',
+  '-crf',
+  '20',
+  '-g',
+  '12',
+  '-threads',
+  '1',
+  '-pix_fmt',
+  'yuv420p',
+];
+const BITEXACT = [
+  '-fflags',
+  '+bitexact',
+  '-flags:v',
+  '+bitexact',
+  '-map_metadata',
+  '-1',
+  '-movflags',
+  '+faststart',
+];
 
 function lavfi(graph, out, extra = []) {
   mkdirSync(dirname(out), { recursive: true });
@@ -107,8 +145,10 @@ const src = {
   pal: `pal75bars=s=${AW}x${AH}:r=${AFPS}`,
   rgb: `rgbtestsrc=s=${AW}x${AH}:r=${AFPS}`,
   cell: (rule) => `cellauto=s=${AW}x${AH}:r=${AFPS}:rule=${rule}:random_seed=7:random_fill_ratio=0.5`,
-  life: (seed, color) => `life=s=${AW}x${AH}:r=${AFPS}:seed=${seed}:ratio=0.3:mold=8:life_color=${color}:death_color=#202020:mold_color=#404080`,
-  mandel: (x, y, scale = 1.5) => `mandelbrot=s=${AW}x${AH}:r=${AFPS}:maxiter=160:start_x=${x}:start_y=${y}:start_scale=${scale}`,
+  life: (seed, color) =>
+    `life=s=${AW}x${AH}:r=${AFPS}:seed=${seed}:ratio=0.3:mold=8:life_color=${color}:death_color=#202020:mold_color=#404080`,
+  mandel: (x, y, scale = 1.5) =>
+    `mandelbrot=s=${AW}x${AH}:r=${AFPS}:maxiter=160:start_x=${x}:start_y=${y}:start_scale=${scale}`,
 };
 
 /** Zoom into (cx, cy) (fractions of the frame) from 1x to `to`x over the clip. */
@@ -119,7 +159,11 @@ const paint = (source, inside, [r, g, b]) =>
   `${source},format=gbrp,geq=r='if(${inside},${r},r(X,Y))':g='if(${inside},${g},g(X,Y))':b='if(${inside},${b},b(X,Y))'`;
 /** A disk (or square, diamond) growing from (cx, cy) until it covers most of the frame. */
 const grow = (source, cx, cy, colour, shape = 'disk') => {
-  const d = { disk: `hypot(X-${cx}*W,Y-${cy}*H)`, square: `max(abs(X-${cx}*W),abs(Y-${cy}*H))`, diamond: `abs(X-${cx}*W)+abs(Y-${cy}*H)` }[shape];
+  const d = {
+    disk: `hypot(X-${cx}*W,Y-${cy}*H)`,
+    square: `max(abs(X-${cx}*W),abs(Y-${cy}*H))`,
+    diamond: `abs(X-${cx}*W)+abs(Y-${cy}*H)`,
+  }[shape];
   // Reach 90% of the farthest corner on the last frame: the clip keeps changing to the end.
   const [fx, fy] = [Math.max(cx, 1 - cx) * AW, Math.max(cy, 1 - cy) * AH];
   const far = { disk: Math.hypot(fx, fy), square: Math.max(fx, fy), diamond: fx + fy }[shape];
@@ -128,12 +172,16 @@ const grow = (source, cx, cy, colour, shape = 'disk') => {
 /** A flat colour filling the frame from one side. */
 const fill = (source, from, colour) => {
   const f = `(T/${ADUR})`;
-  const inside = { left: `lt(X,W*${f})`, bottom: `gt(Y,H*(1-${f}))`, top: `lt(Y,H*${f})`, diagonal: `lt(X/W+Y/H,2*${f})` }[from];
+  const inside = {
+    left: `lt(X,W*${f})`,
+    bottom: `gt(Y,H*(1-${f}))`,
+    top: `lt(Y,H*${f})`,
+    diagonal: `lt(X/W+Y/H,2*${f})`,
+  }[from];
   return paint(source, inside, colour);
 };
 /** The whole picture dissolves into a flat colour. */
 const fadeTo = (source, colour) => `${source},fade=t=out:st=0:d=${ADUR}:color=${colour}`;
-
 
 /** 16 training scenes and 10 test scenes; every family is in both, never the same scene. */
 export const ARROW_SCENES = {
@@ -174,7 +222,12 @@ function arrowJobs(dir, scenes) {
   for (const [name, graph] of Object.entries(scenes)) {
     const frames = `trim=end_frame=${AFRAMES},setpts=N/(${AFPS}*TB)`;
     jobs.push(() => lavfi(`${graph},${frames},format=yuv420p`, join(dir, 'forward', `${name}.mp4`)));
-    jobs.push(() => lavfi(`${graph},${frames},reverse,setpts=N/(${AFPS}*TB),format=yuv420p`, join(dir, 'reversed', `${name}.mp4`)));
+    jobs.push(() =>
+      lavfi(
+        `${graph},${frames},reverse,setpts=N/(${AFPS}*TB),format=yuv420p`,
+        join(dir, 'reversed', `${name}.mp4`),
+      ),
+    );
   }
   return jobs;
 }
@@ -184,7 +237,12 @@ function csv(rows) {
 }
 
 function arrowManifest(scenes) {
-  return csv(Object.keys(scenes).flatMap((name) => [[`forward/${name}.mp4`, 'forward'], [`reversed/${name}.mp4`, 'reversed']]));
+  return csv(
+    Object.keys(scenes).flatMap((name) => [
+      [`forward/${name}.mp4`, 'forward'],
+      [`reversed/${name}.mp4`, 'reversed'],
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,7 +288,12 @@ export function segmentLayouts() {
       while (label === previous);
       previous = label;
       const frames = 8 + Math.floor(rand() * 13); // 0.8 .. 2.0 s
-      segments.push({ label: SEGMENT_LABELS[label], variant: Math.floor(rand() * 4), startFrame: at, frames });
+      segments.push({
+        label: SEGMENT_LABELS[label],
+        variant: Math.floor(rand() * 4),
+        startFrame: at,
+        frames,
+      });
       at += frames;
     }
     videos.push({ name: `seg-${String(v).padStart(2, '0')}.mp4`, segments, split: v < 8 ? 'train' : 'test' });
@@ -240,7 +303,9 @@ export function segmentLayouts() {
 
 function segmentJobs(dir) {
   return segmentLayouts().map((video) => () => {
-    const graph = video.segments.map((s, i) => `${segmentSource(s.label, s.variant, s.frames)}[s${i}]`).join(';');
+    const graph = video.segments
+      .map((s, i) => `${segmentSource(s.label, s.variant, s.frames)}[s${i}]`)
+      .join(';');
     const concat = `${video.segments.map((_, i) => `[s${i}]`).join('')}concat=n=${video.segments.length}:v=1:a=0`;
     return lavfi(`${graph};${concat}`, join(dir, video.name));
   });
@@ -252,7 +317,11 @@ function segmentManifest(split) {
     .map((v) =>
       JSON.stringify({
         path: v.name,
-        segments: v.segments.map((s) => ({ start: s.startFrame / SFPS, end: (s.startFrame + s.frames) / SFPS, label: s.label })),
+        segments: v.segments.map((s) => ({
+          start: s.startFrame / SFPS,
+          end: (s.startFrame + s.frames) / SFPS,
+          label: s.label,
+        })),
       }),
     )
     .join('\n')
@@ -278,8 +347,23 @@ async function edgeJobs(dir) {
   const jobs = [
     // counter.ts: the same frames in MPEG-TS, whose timeline starts at about 1.4 s.
     async () => {
-      await lavfi(counterGraph(COUNTER.width, COUNTER.height, COUNTER.fps, COUNTER.seconds), e('counter.mp4'));
-      await ffmpeg(['-i', e('counter.mp4'), '-c', 'copy', '-bsf:v', 'h264_mp4toannexb', '-fflags', '+bitexact', '-f', 'mpegts', e('counter.ts')]);
+      await lavfi(
+        counterGraph(COUNTER.width, COUNTER.height, COUNTER.fps, COUNTER.seconds),
+        e('counter.mp4'),
+      );
+      await ffmpeg([
+        '-i',
+        e('counter.mp4'),
+        '-c',
+        'copy',
+        '-bsf:v',
+        'h264_mp4toannexb',
+        '-fflags',
+        '+bitexact',
+        '-f',
+        'mpegts',
+        e('counter.ts'),
+      ]);
     },
     // Variable frame rate: a 30 fps counter, every 3rd frame in [0,1) s, every frame in
     // [1,2) s, every 6th frame after; kept frames keep their timestamps (n/30).
@@ -290,23 +374,72 @@ async function edgeJobs(dir) {
         ['-vsync', 'vfr'],
       ),
     // Odd size: 4:2:0 needs even sizes, so 4:4:4.
-    () => ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=321x179:r=10:d=1,format=yuv444p', ...X264.slice(0, -2), '-pix_fmt', 'yuv444p', ...BITEXACT, e('odd-321x179.mp4')]),
+    () =>
+      ffmpeg([
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=s=321x179:r=10:d=1,format=yuv444p',
+        ...X264.slice(0, -2),
+        '-pix_fmt',
+        'yuv444p',
+        ...BITEXACT,
+        e('odd-321x179.mp4'),
+      ]),
     () => lavfi('testsrc2=s=160x120:r=10', e('one-frame.mp4'), ['-frames:v', '1']),
-    () => ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'aac', '-b:a', '64k', ...BITEXACT, e('audio-only.mp4')]),
+    () =>
+      ffmpeg([
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:duration=1',
+        '-c:a',
+        'aac',
+        '-b:a',
+        '64k',
+        ...BITEXACT,
+        e('audio-only.mp4'),
+      ]),
     () => lavfi('testsrc2=s=160x120:r=10:d=2', e('path with spaces ünïcødé.mp4')),
     // Video with an audio track, to check hasAudio.
     () =>
       ffmpeg([
-        '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=10:d=2', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2',
-        ...X264, '-c:a', 'aac', '-b:a', '64k', '-shortest', ...BITEXACT, e('with-audio.mp4'),
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=s=160x120:r=10:d=2',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:duration=2',
+        ...X264,
+        '-c:a',
+        'aac',
+        '-b:a',
+        '64k',
+        '-shortest',
+        ...BITEXACT,
+        e('with-audio.mp4'),
       ]),
     // Rotated: coded 320x240, left half red and right half blue. This muxer (ffmpeg 4.1)
     // stores `rotate=270` as a display matrix that players, ffmpeg included, apply as a
     // 90 degree clockwise turn, so it displays as 240x320 with red on top. Tests read the
     // rotation from probe() rather than trusting this comment.
     async () => {
-      await lavfi('color=red:s=160x240:r=10:d=1[a];color=blue:s=160x240:r=10:d=1[b];[a][b]hstack', e('.rotated-base.mp4'));
-      await ffmpeg(['-i', e('.rotated-base.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=270', ...BITEXACT, e('rotated.mp4')]);
+      await lavfi(
+        'color=red:s=160x240:r=10:d=1[a];color=blue:s=160x240:r=10:d=1[b];[a][b]hstack',
+        e('.rotated-base.mp4'),
+      );
+      await ffmpeg([
+        '-i',
+        e('.rotated-base.mp4'),
+        '-c',
+        'copy',
+        '-metadata:s:v:0',
+        'rotate=270',
+        ...BITEXACT,
+        e('rotated.mp4'),
+      ]);
       rmSync(e('.rotated-base.mp4'));
     },
     // Truncated: a 4 s counter with its index (moov) first, cut to 55% of its bytes, so the
@@ -316,7 +449,18 @@ async function edgeJobs(dir) {
       await lavfi(counterGraph(160, 120, 24, 4), e('.full.mp4'));
       const full = readFileSync(e('.full.mp4'));
       writeFileSync(e('truncated.mp4'), full.subarray(0, Math.floor(full.length * 0.55)));
-      await ffmpeg(['-f', 'lavfi', '-i', counterGraph(160, 120, 24, 4), ...X264, '-fflags', '+bitexact', '-flags:v', '+bitexact', e('.tail-index.mp4')]);
+      await ffmpeg([
+        '-f',
+        'lavfi',
+        '-i',
+        counterGraph(160, 120, 24, 4),
+        ...X264,
+        '-fflags',
+        '+bitexact',
+        '-flags:v',
+        '+bitexact',
+        e('.tail-index.mp4'),
+      ]);
       const tail = readFileSync(e('.tail-index.mp4'));
       writeFileSync(e('truncated-nomoov.mp4'), tail.subarray(0, Math.floor(tail.length * 0.6)));
       rmSync(e('.full.mp4'));
@@ -364,7 +508,10 @@ export async function makeThreeClassSet(dir) {
     for (let k = 0; k < 8; k++) {
       const frames = 20 + ((k * 7 + label.length * 3) % 41); // 2.0 .. 6.0 s
       // Variants 0-3, and for the second four an offset in time, so no two videos are the same.
-      const source = segmentSource(label, k, frames + (k >= 4 ? 15 : 0)).replace(/,trim=end_frame=\d+/, `,trim=start_frame=${k >= 4 ? 15 : 0}:end_frame=${frames + (k >= 4 ? 15 : 0)}`);
+      const source = segmentSource(label, k, frames + (k >= 4 ? 15 : 0)).replace(
+        /,trim=end_frame=\d+/,
+        `,trim=start_frame=${k >= 4 ? 15 : 0}:end_frame=${frames + (k >= 4 ? 15 : 0)}`,
+      );
       jobs.push(() => lavfi(source, join(tmp, label, `${label}-${k}.mp4`)));
     }
   }
@@ -441,7 +588,8 @@ export async function ensureFixtures(dir, { force = false } = {}) {
       }
       const age = Date.now() - statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
       if ((pid && !alive(pid)) || (!pid && age > 30_000)) rmSync(lock, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`Timed out waiting for ${lock}; delete it if no make-samples is running`);
+      else if (Date.now() > deadline)
+        throw new Error(`Timed out waiting for ${lock}; delete it if no make-samples is running`);
       else await sleep(300);
     }
   }
@@ -456,7 +604,8 @@ export async function ensureFixtures(dir, { force = false } = {}) {
       // The replaced set is kept until the next rebuild: a test run still reading it (by
       // path) keeps working. Older replaced sets go now.
       for (const name of readdirSync(dirname(dir))) {
-        if (name.startsWith(`${basename(dir)}.old-`)) rmSync(join(dirname(dir), name), { recursive: true, force: true });
+        if (name.startsWith(`${basename(dir)}.old-`))
+          rmSync(join(dirname(dir), name), { recursive: true, force: true });
       }
       renameSync(dir, `${dir}.old-${process.pid}`);
       renameSync(work, dir);
@@ -489,7 +638,9 @@ async function main(argv) {
     const t0 = Date.now();
     const { dir, built } = await ensureFixtures(fixturesDir, { force: has('--force') });
     process.stderr.write(
-      built ? `make-samples: fixtures built in ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n` : `make-samples: fixtures up to date in ${dir}\n`,
+      built
+        ? `make-samples: fixtures built in ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`
+        : `make-samples: fixtures up to date in ${dir}\n`,
     );
   }
 }

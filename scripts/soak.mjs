@@ -34,16 +34,48 @@ mkdirSync(videos);
 const sources = ['testsrc2', 'smptebars', 'rgbtestsrc', 'mandelbrot', 'life'];
 for (let i = 0; i < 50; i++) {
   const src = `${sources[i % sources.length]}=s=96x64:r=12`;
-  const r = spawnSync(ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', src, '-t', String(1 + (i % 3)), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-threads', '1', join(videos, `v${String(i).padStart(2, '0')}.mp4`)]);
+  const r = spawnSync(ffmpeg, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    src,
+    '-t',
+    String(1 + (i % 3)),
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'libx264',
+    '-threads',
+    '1',
+    join(videos, `v${String(i).padStart(2, '0')}.mp4`),
+  ]);
   if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
 }
-const all = readdirSync(videos).map((v) => join(videos, v)).sort();
+const all = readdirSync(videos)
+  .map((v) => join(videos, v))
+  .sort();
 // Three overlapping spans of each of 20 videos (every video is at least 1 s long).
 const spans = join(work, 'spans.csv');
-const SPANS = [[0, 0.5], [0.25, 0.75], [0.5, 1]];
-writeFileSync(spans, `path,label,start,end\n${all.slice(0, 20).flatMap((v) => SPANS.map(([a, b]) => `${v},x,${a},${b}`)).join('\n')}\n`);
+const SPANS = [
+  [0, 0.5],
+  [0.25, 0.75],
+  [0.5, 1],
+];
+writeFileSync(
+  spans,
+  `path,label,start,end\n${all
+    .slice(0, 20)
+    .flatMap((v) => SPANS.map(([a, b]) => `${v},x,${a},${b}`))
+    .join('\n')}\n`,
+);
 const unit = (r) => `${r.path}|${r.start ?? ''}|${r.end ?? ''}`;
-const expectedOf = (manifest) => (manifest ? all.slice(0, 20).flatMap((v) => SPANS.map(([a, b]) => unit({ path: v, start: a, end: b }))) : all.map((v) => unit({ path: v }))).sort();
+const expectedOf = (manifest) =>
+  (manifest
+    ? all.slice(0, 20).flatMap((v) => SPANS.map(([a, b]) => unit({ path: v, start: a, end: b })))
+    : all.map((v) => unit({ path: v }))
+  ).sort();
 
 function run(args, killAfterMs, signal) {
   return start(args, killAfterMs, signal).done;
@@ -66,7 +98,11 @@ function start(args, killAfterMs, signal) {
 /** After `ms`, sends `signal` to the one of `writers` that holds the output's lock (the one running). */
 async function killLockHolder(writers, out, ms, signal) {
   await new Promise((r) => setTimeout(r, ms));
-  for (let i = 0; i < 100 && writers.some((w) => w.child.exitCode === null && w.child.signalCode === null); i++) {
+  for (
+    let i = 0;
+    i < 100 && writers.some((w) => w.child.exitCode === null && w.child.signalCode === null);
+    i++
+  ) {
     let pid;
     try {
       pid = JSON.parse(readFileSync(`${out}.lock`, 'utf8')).pid;
@@ -89,7 +125,18 @@ for (let round = 1; round <= rounds; round++) {
   const expected = expectedOf(manifest);
   const out = join(work, `round-${round}.jsonl`);
   const args = classify
-    ? ['classify', input, '--model', join(ROOT, 'samples', 'model'), '--out', out, '--frames', '4', '--quiet', '--no-cache']
+    ? [
+        'classify',
+        input,
+        '--model',
+        join(ROOT, 'samples', 'model'),
+        '--out',
+        out,
+        '--frames',
+        '4',
+        '--quiet',
+        '--no-cache',
+      ]
     : ['embed', input, '--out', out, '--frames', '4', '--quiet', '--no-cache'];
   const signal = ['SIGINT', 'SIGTERM', 'SIGKILL'][Math.floor(random() * 3)];
   const after = 300 + Math.floor(random() * 4000); // a run of the 50 videos takes about 4-8 s here
@@ -97,27 +144,41 @@ for (let round = 1; round <= rounds; round++) {
   const started = [start([...args, '--resume']), start([...args, '--resume'])];
   await killLockHolder(started, out, after, signal);
   const writers = await Promise.all(started.map((w) => w.done));
-  const refused = writers.filter((w) => w.code === 2 && /being written by another framewise run \(pid \d+/.test(w.stderr));
+  const refused = writers.filter(
+    (w) => w.code === 2 && /being written by another framewise run \(pid \d+/.test(w.stderr),
+  );
   const killed = writers.find((w) => !refused.includes(w)) ?? writers[0];
-  let problem = refused.length === 1 && refused[0].stderr.includes(`pid ${killed.pid}`) ? '' : `two writers: ${refused.length} refused (${writers.map((w) => w.code ?? w.signal).join(', ')})`;
+  let problem =
+    refused.length === 1 && refused[0].stderr.includes(`pid ${killed.pid}`)
+      ? ''
+      : `two writers: ${refused.length} refused (${writers.map((w) => w.code ?? w.signal).join(', ')})`;
   if (killed.code !== 0 || killed.signal) kills += 1;
   const resumed = await run([...args, '--resume']);
   try {
     const text = readFileSync(out, 'utf8');
     if (!text.endsWith('\n')) problem ||= 'the output does not end with a newline';
-    const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const records = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const units = records.map(unit).sort();
     const errors = records.filter((r) => r.error);
-    if (resumed.code !== 0) problem ||= `--resume exited ${resumed.code}: ${resumed.stderr.trim().split('\n').pop()}`;
+    if (resumed.code !== 0)
+      problem ||= `--resume exited ${resumed.code}: ${resumed.stderr.trim().split('\n').pop()}`;
     if (errors.length > 0) problem ||= `${errors.length} error records (${errors[0].error.code})`;
-    if (JSON.stringify(units) !== JSON.stringify(expected)) problem ||= `${units.length} records for ${expected.length} units (${new Set(units).size} distinct)`;
+    if (JSON.stringify(units) !== JSON.stringify(expected))
+      problem ||= `${units.length} records for ${expected.length} units (${new Set(units).size} distinct)`;
   } catch (error) {
     problem ||= `unreadable output: ${error.message}`;
   }
   if (problem) failures += 1;
-  console.log(`round ${round}: ${classify ? 'classify' : 'embed'} ${manifest ? 'spans' : 'folder'}, two writers, ${signal} after ${after} ms -> exit ${killed.code ?? killed.signal}; resume ${problem ? `FAILED: ${problem}` : 'ok'}`);
+  console.log(
+    `round ${round}: ${classify ? 'classify' : 'embed'} ${manifest ? 'spans' : 'folder'}, two writers, ${signal} after ${after} ms -> exit ${killed.code ?? killed.signal}; resume ${problem ? `FAILED: ${problem}` : 'ok'}`,
+  );
 }
 const seconds = (performance.now() - t0) / 1000;
-console.log(`soak: ${rounds} rounds (two writers each; half over spans), ${kills} runs killed mid-way, ${rounds - failures} intact after --resume, ${failures} not; ${seconds.toFixed(0)} s`);
+console.log(
+  `soak: ${rounds} rounds (two writers each; half over spans), ${kills} runs killed mid-way, ${rounds - failures} intact after --resume, ${failures} not; ${seconds.toFixed(0)} s`,
+);
 rmSync(work, { recursive: true, force: true });
 process.exit(failures > 0 ? 1 : 0);

@@ -11,10 +11,14 @@ const dir = mkdtempSync(join(tmpdir(), 'framewise-test-'));
 const counts = join(dir, 'counts.json');
 const vitest = join(import.meta.dirname, '..', 'node_modules', 'vitest', 'vitest.mjs');
 const reporter = join(import.meta.dirname, 'test-counts-reporter.mjs');
-const run = spawnSync(process.execPath, [vitest, 'run', '--reporter=default', `--reporter=${reporter}`, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: { ...process.env, FRAMEWISE_TEST_COUNTS: counts },
-});
+const run = spawnSync(
+  process.execPath,
+  [vitest, 'run', '--reporter=default', `--reporter=${reporter}`, ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, FRAMEWISE_TEST_COUNTS: counts },
+  },
+);
 let passed = 0;
 let failed = 0;
 try {

@@ -27,7 +27,14 @@ export type IngestErrorCode =
  * down its queue workers more often than they allow (`framewise worker --max-stalls`);
  * `FORBIDDEN` a path or URL that a queue worker may not open (`--root`, `--allow-host`).
  */
-export type RecordErrorCode = IngestErrorCode | 'FFMPEG' | 'TIMEOUT' | 'SHAPE' | 'ABORTED' | 'WORKER_FAILED' | 'FORBIDDEN';
+export type RecordErrorCode =
+  | IngestErrorCode
+  | 'FFMPEG'
+  | 'TIMEOUT'
+  | 'SHAPE'
+  | 'ABORTED'
+  | 'WORKER_FAILED'
+  | 'FORBIDDEN';
 
 /** Every code a `FramewiseError` can carry. */
 export type ErrorCode =
@@ -72,7 +79,13 @@ export class FfmpegError extends FramewiseError {
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
   constructor(
-    details: { command: string; exitCode: number | null; signal: NodeJS.Signals | null; stderr: string; timeoutMs?: number },
+    details: {
+      command: string;
+      exitCode: number | null;
+      signal: NodeJS.Signals | null;
+      stderr: string;
+      timeoutMs?: number;
+    },
     code: ErrorCode = 'FFMPEG',
   ) {
     const program = details.command.split(' ')[0];
@@ -97,7 +110,10 @@ export class ShapeError extends FramewiseError {
   readonly expected: ReadonlyArray<number | null>;
   readonly received: ReadonlyArray<number | null>;
   constructor(stage: string, expected: ReadonlyArray<number | null>, received: ReadonlyArray<number | null>) {
-    super('SHAPE', `${stage}: expected shape [${expected.map((d) => d ?? '?').join(', ')}] but received [${received.join(', ')}]`);
+    super(
+      'SHAPE',
+      `${stage}: expected shape [${expected.map((d) => d ?? '?').join(', ')}] but received [${received.join(', ')}]`,
+    );
     this.stage = stage;
     this.expected = expected;
     this.received = received;
@@ -149,14 +165,22 @@ export class OutputError extends FramewiseError {
   /** The errno code (`ENOSPC`, `EROFS`, ...). */
   readonly errno: string;
   constructor(target: string, errno: string, options?: { cause?: unknown; resumable?: boolean }) {
-    const then = options?.resumable ? ' The records written before are whole; once it can be written, run again with --resume to complete it.' : '';
+    const then = options?.resumable
+      ? ' The records written before are whole; once it can be written, run again with --resume to complete it.'
+      : '';
     super('OUTPUT', `Cannot write ${target}: ${WRITE_ERRNOS[errno] ?? errno} (${errno}).${then}`, options);
     this.errno = errno;
   }
   /** `error` as an `OutputError` about `target` when it is a failed write, else undefined. */
-  static from(target: string, error: unknown, options: { resumable?: boolean } = {}): OutputError | undefined {
+  static from(
+    target: string,
+    error: unknown,
+    options: { resumable?: boolean } = {},
+  ): OutputError | undefined {
     if (error instanceof OutputError) return error;
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    return typeof code === 'string' && code in WRITE_ERRNOS ? new OutputError(target, code, { cause: error, ...options }) : undefined;
+    return typeof code === 'string' && code in WRITE_ERRNOS
+      ? new OutputError(target, code, { cause: error, ...options })
+      : undefined;
   }
 }

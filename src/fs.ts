@@ -4,7 +4,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, rmSync } from 'node:fs';
-import { access, link, lstat, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import {
+  access,
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -30,7 +41,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
  * quote or a line break, and where it starts or ends with a space (which readers may trim).
  */
 export function csvText(rows: ReadonlyArray<ReadonlyArray<unknown>>): string {
-  return stringify(rows as unknown[][], { eof: true, record_delimiter: '\n', quoted_match: /^\s|\s$/, cast: { boolean: (b) => String(b) } });
+  return stringify(rows as unknown[][], {
+    eof: true,
+    record_delimiter: '\n',
+    quoted_match: /^\s|\s$/,
+    cast: { boolean: (b) => String(b) },
+  });
 }
 
 /** One CSV row without its line end. */
@@ -66,7 +82,12 @@ export const OUTPUT_DIRS = {
   model: { what: 'model folder', marker: 'framewise.json', field: 'format', value: 'framewise-model' },
   report: { what: 'report folder', marker: 'metrics.json', field: 'schema', value: 'framewise.metrics/1' },
   split: { what: 'split folder', marker: 'split.json', field: 'schema', value: 'framewise.split/1' },
-  npy: { what: 'npy, vtt or srt folder', marker: 'index.jsonl.settings.json', field: 'schema', value: OUTPUT_SCHEMA },
+  npy: {
+    what: 'npy, vtt or srt folder',
+    marker: 'index.jsonl.settings.json',
+    field: 'schema',
+    value: OUTPUT_SCHEMA,
+  },
   tfjs: { what: 'tfjs model folder', marker: 'model.json', field: 'format', value: 'layers-model' },
 } as const satisfies Record<string, OwnedDir>;
 
@@ -81,10 +102,17 @@ export async function saysOwn(file: string, field: string, value: string): Promi
 }
 
 /** Whether anything is at `p` (following links). */
-export const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+export const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /** What is at `dir` for a new folder of `kind`: nothing, an empty folder, one of `kind`'s own, or why it may not be replaced. */
-async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own' | { refusal: string }> {
+async function dirState(
+  dir: string,
+  kind: OwnedDir,
+): Promise<'absent' | 'empty' | 'own' | { refusal: string }> {
   let info;
   try {
     info = await lstat(dir);
@@ -97,7 +125,9 @@ async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty'
   if (!info.isDirectory()) return { refusal: `${dir} exists and is not a folder` };
   if ((await readdir(dir)).length === 0) return 'empty';
   if (!(await saysOwn(path.join(dir, kind.marker), kind.field, kind.value))) {
-    return { refusal: `${dir} is not a ${kind.what} that framewise wrote (no ${kind.marker} saying "${kind.field}": "${kind.value}"; a folder written by an earlier framewise has none either: move it away or delete it); \`force: true\` replaces only those, or an empty folder` };
+    return {
+      refusal: `${dir} is not a ${kind.what} that framewise wrote (no ${kind.marker} saying "${kind.field}": "${kind.value}"; a folder written by an earlier framewise has none either: move it away or delete it); \`force: true\` replaces only those, or an empty folder`,
+    };
   }
   return 'own';
 }
@@ -105,7 +135,8 @@ async function dirState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty'
 /** `dirState` of `dir`, or the `UsageError` that says why it may not be replaced. */
 async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own'> {
   const state = await dirState(path.resolve(dir), kind);
-  if (typeof state === 'object') throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
+  if (typeof state === 'object')
+    throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);
   return state;
 }
 
@@ -115,10 +146,15 @@ async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' |
  * run may be writing it. Throws `UsageError` naming the problem, having touched nothing;
  * else returns the lock the run holds until it has written the folder.
  */
-export async function checkOutputDir(dir: string, kind: OwnedDir, options: { force?: boolean } = {}): Promise<OutputLock> {
+export async function checkOutputDir(
+  dir: string,
+  kind: OwnedDir,
+  options: { force?: boolean } = {},
+): Promise<OutputLock> {
   const target = path.resolve(dir);
   const state = await replaceableState(dir, kind);
-  if (state === 'own' && !options.force) throw new UsageError(`Output ${dir} already exists; pass \`force: true\` to replace it`);
+  if (state === 'own' && !options.force)
+    throw new UsageError(`Output ${dir} already exists; pass \`force: true\` to replace it`);
   // The new folder is made beside it and renamed into place: the nearest existing ancestor must be a writable folder.
   let parent = path.dirname(target);
   while (!(await exists(parent)) && path.dirname(parent) !== parent) parent = path.dirname(parent);
@@ -126,7 +162,9 @@ export async function checkOutputDir(dir: string, kind: OwnedDir, options: { for
     if (!(await lstat(parent)).isDirectory()) throw new Error(`${parent} is not a folder`);
     await access(parent, constants.W_OK);
   } catch (error) {
-    throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? `${parent} is not writable` : (error as Error).message}`);
+    throw new UsageError(
+      `Cannot write the ${kind.what} ${dir}: ${(error as NodeJS.ErrnoException).code === 'EACCES' ? `${parent} is not writable` : (error as Error).message}`,
+    );
   }
   // The lock goes beside the folder; folders made for it go again if the run leaves them empty.
   const made = await mkdir(path.dirname(target), { recursive: true });
@@ -135,7 +173,13 @@ export async function checkOutputDir(dir: string, kind: OwnedDir, options: { for
   const release = async (): Promise<void> => {
     await lock.release();
     for (let dir = path.dirname(target); dir.length >= made.length; dir = path.dirname(dir)) {
-      if (!(await rmdir(dir).then(() => true, () => false))) break;
+      if (
+        !(await rmdir(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   };
   return { file: lock.file, release, [Symbol.asyncDispose]: release };
@@ -147,7 +191,11 @@ export async function checkOutputDir(dir: string, kind: OwnedDir, options: { for
  * never half of one. An existing `dir` is replaced only when it is empty or `kind`'s own
  * (else `UsageError`, and nothing is touched).
  */
-export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string) => Promise<void>): Promise<void> {
+export async function replaceDir(
+  dir: string,
+  kind: OwnedDir,
+  fill: (tmp: string) => Promise<void>,
+): Promise<void> {
   const target = path.resolve(dir);
   const parent = path.dirname(target);
   await mkdir(parent, { recursive: true });
@@ -165,7 +213,10 @@ export async function replaceDir(dir: string, kind: OwnedDir, fill: (tmp: string
 
 /** A new name beside `target` for the folder that will replace it: `.NAME.PID.HEX.tmp` (see `removeStaleTemps`). */
 export function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
 }
 
 /**
@@ -240,7 +291,13 @@ export async function lockOutput(target: string): Promise<OutputLock> {
     const pid = typeof other.pid === 'number' ? other.pid : undefined;
     const sameHost = other.hostname === os.hostname();
     // A lock without a pid is being written this moment, or was left by a crash between its creation and its write.
-    const stale = pid !== undefined ? sameHost && !pidAlive(pid) : await lstat(file).then((info) => Date.now() - info.mtimeMs > 2000, () => false);
+    const stale =
+      pid !== undefined
+        ? sameHost && !pidAlive(pid)
+        : await lstat(file).then(
+            (info) => Date.now() - info.mtimeMs > 2000,
+            () => false,
+          );
     if (attempt < 3 && stale) {
       // Stale: move it aside (only one taker's rename succeeds), check it is the one judged stale, then retry.
       const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
@@ -258,8 +315,13 @@ export async function lockOutput(target: string): Promise<OutputLock> {
       await new Promise((r) => setTimeout(r, 50)); // being written this moment
       continue;
     }
-    const who = pid !== undefined ? `pid ${pid}${sameHost ? '' : ` on ${String(other.hostname)}`}` : 'an unknown process';
-    throw new UsageError(`${target} is being written by another framewise run (${who}; lock ${file}). Wait for it to end; if no such run exists, delete the lock.`);
+    const who =
+      pid !== undefined
+        ? `pid ${pid}${sameHost ? '' : ` on ${String(other.hostname)}`}`
+        : 'an unknown process';
+    throw new UsageError(
+      `${target} is being written by another framewise run (${who}; lock ${file}). Wait for it to end; if no such run exists, delete the lock.`,
+    );
   }
   held.add(file);
   const release = async (): Promise<void> => {
@@ -285,6 +347,7 @@ export async function removeStaleTemps(target: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const m = /^(\d+)\.[0-9a-f]{8}\.(tmp|old)$/.exec(name.slice(prefix.length));
-    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) await rm(path.join(parent, name), { recursive: true, force: true });
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1])))
+      await rm(path.join(parent, name), { recursive: true, force: true });
   }
 }

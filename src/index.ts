@@ -4,7 +4,15 @@
  */
 
 // Errors, each with a stable `code`.
-export { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError, ModelError, QueueError } from './errors.js';
+export {
+  FramewiseError,
+  IngestError,
+  FfmpegError,
+  ShapeError,
+  UsageError,
+  ModelError,
+  QueueError,
+} from './errors.js';
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
 // Tasks: embed, classify, train, evaluate.
@@ -37,7 +45,14 @@ export type { ProgressEvent, ProgressCallback, QueueProgress } from './embedding
 export { EmbeddingCache } from './embedding/cache.js';
 export type { EmbeddingStore, CachedVideo, CachedClip } from './embedding/cache.js';
 export { BACKBONES } from './embedding/backbone-spec.js';
-export type { BackboneSpec, CustomBackbone, OnnxBackbone, Normalization, BackboneInfo, RegistryEntry } from './embedding/backbone-spec.js';
+export type {
+  BackboneSpec,
+  CustomBackbone,
+  OnnxBackbone,
+  Normalization,
+  BackboneInfo,
+  RegistryEntry,
+} from './embedding/backbone-spec.js';
 export type { FrameEmbedder } from './embedding/frame-embedder.js';
 
 // Engines: a backbone as a FrameEmbedder, for frames you decode yourself.
@@ -47,21 +62,88 @@ export type { FrameEmbedderOptions, BackendRequest, EngineRequest, EngineName } 
 // Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
 export { startWorker } from './runners/index.js';
-export type { RemoteSettings, WorkerHandle, WorkerOptions, WorkerStats, ConfineOptions, QueueStatus, QueueStatusOptions, JobState, WorkerPresence, CoordinatorPresence, StalledWait } from './runners/index.js';
+export type {
+  RemoteSettings,
+  WorkerHandle,
+  WorkerOptions,
+  WorkerStats,
+  ConfineOptions,
+  QueueStatus,
+  QueueStatusOptions,
+  JobState,
+  WorkerPresence,
+  CoordinatorPresence,
+  StalledWait,
+} from './runners/index.js';
 
 export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
-export type { ProbeOptions, ExtractOptions, ResolvedExtractOptions, ProbeResult, ClipPlan, Sampling, SamplingSpan, SamplerName, Fit, FrameClip, Segment, VideoEntry, DecoderName, DecoderRequest, SeekMode, VideoDecoder } from './ingest/index.js';
+export type {
+  ProbeOptions,
+  ExtractOptions,
+  ResolvedExtractOptions,
+  ProbeResult,
+  ClipPlan,
+  Sampling,
+  SamplingSpan,
+  SamplerName,
+  Fit,
+  FrameClip,
+  Segment,
+  VideoEntry,
+  DecoderName,
+  DecoderRequest,
+  SeekMode,
+  VideoDecoder,
+} from './ingest/index.js';
 export type { ExtractStrategy } from './ingest/extract-plan.js';
 
 // Model: Keras modelling on tfjs.
 // Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
-export { TimeDistributed, buildHead, trainHead, saveModel, loadModel, exportEndToEnd, exportOnnx } from './model/index.js';
-export type { HeadType, HeadMode, HeadOptions, HeadConfig, TrainData, TrainHeadOptions, TrainCheckpoint, MemberState, EarlyState, ScheduleState, Monitor, LrSchedule, StopInfo, HeadClassifier, ModelInfo, TrainMetrics, EpochProgress, SaveModelOptions, LoadModelOptions, ExportOptions, ExportOnnxOptions } from './model/index.js';
+export {
+  TimeDistributed,
+  buildHead,
+  trainHead,
+  saveModel,
+  loadModel,
+  exportEndToEnd,
+  exportOnnx,
+} from './model/index.js';
+export type {
+  HeadType,
+  HeadMode,
+  HeadOptions,
+  HeadConfig,
+  TrainData,
+  TrainHeadOptions,
+  TrainCheckpoint,
+  MemberState,
+  EarlyState,
+  ScheduleState,
+  Monitor,
+  LrSchedule,
+  StopInfo,
+  HeadClassifier,
+  ModelInfo,
+  TrainMetrics,
+  EpochProgress,
+  SaveModelOptions,
+  LoadModelOptions,
+  ExportOptions,
+  ExportOnnxOptions,
+} from './model/index.js';
 export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
 export type { BackendInfo, BackendName } from './tfjs/backend.js';
 
 // Evaluation: metrics, reports, splits, comparisons.
-export { clipMetrics, frameMetrics, writeReport, splitDataset, writeSplit, compareReports, formatComparison } from './evaluation/index.js';
+export {
+  clipMetrics,
+  frameMetrics,
+  writeReport,
+  splitDataset,
+  writeSplit,
+  compareReports,
+  formatComparison,
+} from './evaluation/index.js';
 export type {
   ClipMetrics,
   FrameMetrics,

@@ -65,36 +65,51 @@ export const LIMITS = {
 } as const;
 
 export function positiveInteger(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(field, 'a positive integer', value);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw invalid(field, 'a positive integer', value);
   if (max !== undefined && value > max) throw invalid(field, `a positive integer up to ${max}`, value);
   return value;
 }
 
 export function nonNegativeInteger(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalid(field, 'a non-negative integer', value);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw invalid(field, 'a non-negative integer', value);
   if (max !== undefined && value > max) throw invalid(field, `a non-negative integer up to ${max}`, value);
   return value;
 }
 
 export function positiveNumber(field: string, value: unknown, max?: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(field, 'a positive number', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw invalid(field, 'a positive number', value);
   if (max !== undefined && value > max) throw invalid(field, `a positive number up to ${max}`, value);
   return value;
 }
 
 export function nonNegativeNumber(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(field, 'a non-negative number', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw invalid(field, 'a non-negative number', value);
   return value;
 }
 
 /** A number in [min, max] (inclusive unless said otherwise). */
-export function numberInRange(field: string, value: unknown, min: number, max: number, opts: { exclusiveMax?: boolean; exclusiveMin?: boolean } = {}): number {
+export function numberInRange(
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  opts: { exclusiveMax?: boolean; exclusiveMin?: boolean } = {},
+): number {
   const ok =
     typeof value === 'number' &&
     Number.isFinite(value) &&
     (opts.exclusiveMin ? value > min : value >= min) &&
     (opts.exclusiveMax ? value < max : value <= max);
-  if (!ok) throw invalid(field, `a number ${opts.exclusiveMin ? '>' : '>='} ${min} and ${opts.exclusiveMax ? '<' : '<='} ${max}`, value);
+  if (!ok)
+    throw invalid(
+      field,
+      `a number ${opts.exclusiveMin ? '>' : '>='} ${min} and ${opts.exclusiveMax ? '<' : '<='} ${max}`,
+      value,
+    );
   return value as number;
 }
 

@@ -66,11 +66,15 @@ export function violations(edges: readonly Edge[]): string[] {
     const a = folderOf(from);
     const b = folderOf(to);
     const where = `${from}:${line} -> ${to}`;
-    const [subA, subB] = [from.split('/'), to.split('/')].map((parts) => (parts.length > 2 ? parts[1] : undefined));
-    if (a === b && SEPARATE.includes(a) && subA && subB && subA !== subB) out.push(`${where}: ${a}/${subA} and ${a}/${subB} are separate`);
+    const [subA, subB] = [from.split('/'), to.split('/')].map((parts) =>
+      parts.length > 2 ? parts[1] : undefined,
+    );
+    if (a === b && SEPARATE.includes(a) && subA && subB && subA !== subB)
+      out.push(`${where}: ${a}/${subA} and ${a}/${subB} are separate`);
     if (a === b) continue;
     const only = ONLY[a];
-    if (only && !only.includes(b) && !only.includes(`${b}:${path.basename(to, '.ts')}`)) out.push(`${where}: ${a} uses only ${only.join(', ')}`);
+    if (only && !only.includes(b) && !only.includes(`${b}:${path.basename(to, '.ts')}`))
+      out.push(`${where}: ${a} uses only ${only.join(', ')}`);
     else if (rank(b) === rank(a)) out.push(`${where}: ${a} and ${b} are peers`);
     else if (rank(b) < rank(a)) out.push(`${where}: runs back up from ${a} to ${b}`);
     else if (ENTRY[b] && to !== ENTRY[b]) out.push(`${where}: ${b} is entered through ${ENTRY[b]}`);
@@ -119,14 +123,24 @@ function typeOnly(node: ts.ImportDeclaration | ts.ExportDeclaration): boolean {
   if (ts.isExportDeclaration(node)) {
     if (node.isTypeOnly) return true;
     const clause = node.exportClause;
-    return !!clause && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly);
+    return (
+      !!clause &&
+      ts.isNamedExports(clause) &&
+      clause.elements.length > 0 &&
+      clause.elements.every((e) => e.isTypeOnly)
+    );
   }
   const clause = node.importClause;
   if (!clause) return false; // a side-effect import
   if (clause.isTypeOnly) return true;
   if (clause.name) return false;
   const bindings = clause.namedBindings;
-  return !!bindings && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
+  return (
+    !!bindings &&
+    ts.isNamedImports(bindings) &&
+    bindings.elements.length > 0 &&
+    bindings.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 /** The run-time imports of our own files in src/, parsed with the TypeScript parser. */
@@ -137,13 +151,34 @@ export function srcEdges(): Edge[] {
     const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
     const add = (specifier: ts.Expression, at: ts.Node): void => {
       if (!ts.isStringLiteralLike(specifier) || !specifier.text.startsWith('.')) return; // a package
-      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier.text)).replace(/\.js$/, '.ts');
-      edges.push({ from: file, to: target, line: source.getLineAndCharacterOfPosition(at.getStart()).line + 1 });
+      const target = path.posix
+        .normalize(path.posix.join(path.posix.dirname(file), specifier.text))
+        .replace(/\.js$/, '.ts');
+      edges.push({
+        from: file,
+        to: target,
+        line: source.getLineAndCharacterOfPosition(at.getStart()).line + 1,
+      });
     };
     const walk = (node: ts.Node): void => {
-      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && !typeOnly(node)) add(node.moduleSpecifier, node);
-      else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && !node.isTypeOnly) add(node.moduleReference.expression, node);
-      else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0]) add(node.arguments[0], node);
+      if (
+        (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+        node.moduleSpecifier &&
+        !typeOnly(node)
+      )
+        add(node.moduleSpecifier, node);
+      else if (
+        ts.isImportEqualsDeclaration(node) &&
+        ts.isExternalModuleReference(node.moduleReference) &&
+        !node.isTypeOnly
+      )
+        add(node.moduleReference.expression, node);
+      else if (
+        ts.isCallExpression(node) &&
+        node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+        node.arguments[0]
+      )
+        add(node.arguments[0], node);
       // `import('x').T` in a type position is an ImportTypeNode: a type, not an import.
       ts.forEachChild(node, walk);
     };
@@ -162,7 +197,9 @@ describe('the folder imports of src/', () => {
     expect(edges.length).toBeGreaterThan(200);
     expect(edges.filter((edge) => !files.has(edge.to))).toEqual([]);
     // A dynamic import and a re-export that the rules must see.
-    expect(edges).toContainEqual(expect.objectContaining({ from: 'runners/index.ts', to: 'runners/worker.ts' }));
+    expect(edges).toContainEqual(
+      expect.objectContaining({ from: 'runners/index.ts', to: 'runners/worker.ts' }),
+    );
     expect(edges).toContainEqual(expect.objectContaining({ from: 'index.ts', to: 'tasks/index.ts' }));
     // Every folder of src/ has its row.
     for (const file of files) expect(() => rank(folderOf(file))).not.toThrow();
@@ -179,15 +216,47 @@ describe('the folder imports of src/', () => {
 
 describe('the architecture rules on graphs that break them', () => {
   it.each<[string, Edge[], RegExp]>([
-    ['model importing the engines (peers)', [e('model/train.ts', 'engines/index.ts')], /model and engines are peers/],
-    ['the tfjs layer importing the model', [e('tfjs/registry.ts', 'model/heads.ts')], /runs back up from tfjs to model/],
-    ['a runner importing the task options', [e('runners/worker.ts', 'tasks/options.ts')], /runs back up from runners to tasks/],
-    ['the embedding contracts importing an engine', [e('embedding/local-runner.ts', 'engines/index.ts')], /runs back up from embedding to engines/],
-    ['the CLI importing a runner', [e('cli/worker.ts', 'runners/worker.ts')], /cli uses only index, tasks, output/],
+    [
+      'model importing the engines (peers)',
+      [e('model/train.ts', 'engines/index.ts')],
+      /model and engines are peers/,
+    ],
+    [
+      'the tfjs layer importing the model',
+      [e('tfjs/registry.ts', 'model/heads.ts')],
+      /runs back up from tfjs to model/,
+    ],
+    [
+      'a runner importing the task options',
+      [e('runners/worker.ts', 'tasks/options.ts')],
+      /runs back up from runners to tasks/,
+    ],
+    [
+      'the embedding contracts importing an engine',
+      [e('embedding/local-runner.ts', 'engines/index.ts')],
+      /runs back up from embedding to engines/,
+    ],
+    [
+      'the CLI importing a runner',
+      [e('cli/worker.ts', 'runners/worker.ts')],
+      /cli uses only index, tasks, output/,
+    ],
     ['the CLI importing fs', [e('cli/embed.ts', 'fs.ts')], /cli uses only/],
-    ['a base file importing a folder', [e('fs.ts', 'embedding/cache.ts')], /runs back up from base to embedding/],
-    ['a task importing an engine file past its factory', [e('tasks/embed.ts', 'engines/onnx/model.ts')], /engines is entered through engines\/index\.ts/],
-    ['the onnx engine importing the tfjs engine', [e('engines/onnx/model.ts', 'engines/tfjs/registry.ts')], /engines\/onnx and engines\/tfjs are separate/],
+    [
+      'a base file importing a folder',
+      [e('fs.ts', 'embedding/cache.ts')],
+      /runs back up from base to embedding/,
+    ],
+    [
+      'a task importing an engine file past its factory',
+      [e('tasks/embed.ts', 'engines/onnx/model.ts')],
+      /engines is entered through engines\/index\.ts/,
+    ],
+    [
+      'the onnx engine importing the tfjs engine',
+      [e('engines/onnx/model.ts', 'engines/tfjs/registry.ts')],
+      /engines\/onnx and engines\/tfjs are separate/,
+    ],
   ])('rejects %s', (_, edges, message) => {
     const found = violations(edges);
     expect(found).toHaveLength(1);
@@ -195,20 +264,52 @@ describe('the architecture rules on graphs that break them', () => {
   });
 
   it.each<[string, Edge[]]>([
-    ['a task using the model, an engine factory, a runner and ingest', [e('tasks/train.ts', 'model/train.ts'), e('tasks/embed.ts', 'engines/index.ts'), e('tasks/embed.ts', 'runners/local.ts'), e('tasks/inputs.ts', 'ingest/discover.ts')]],
-    ['the CLI using the entry, tasks, output and errors', [e('cli/eval.ts', 'index.ts'), e('cli/embed.ts', 'tasks/index.ts'), e('cli/embed.ts', 'output/sinks.ts'), e('cli/util.ts', 'errors.ts')]],
-    ['files of one folder importing each other', [e('engines/onnx/model.ts', 'engines/onnx/runtime.ts'), e('engines/index.ts', 'engines/onnx/embedder.ts')]],
+    [
+      'a task using the model, an engine factory, a runner and ingest',
+      [
+        e('tasks/train.ts', 'model/train.ts'),
+        e('tasks/embed.ts', 'engines/index.ts'),
+        e('tasks/embed.ts', 'runners/local.ts'),
+        e('tasks/inputs.ts', 'ingest/discover.ts'),
+      ],
+    ],
+    [
+      'the CLI using the entry, tasks, output and errors',
+      [
+        e('cli/eval.ts', 'index.ts'),
+        e('cli/embed.ts', 'tasks/index.ts'),
+        e('cli/embed.ts', 'output/sinks.ts'),
+        e('cli/util.ts', 'errors.ts'),
+      ],
+    ],
+    [
+      'files of one folder importing each other',
+      [
+        e('engines/onnx/model.ts', 'engines/onnx/runtime.ts'),
+        e('engines/index.ts', 'engines/onnx/embedder.ts'),
+      ],
+    ],
   ])('accepts %s', (_, edges) => {
     expect(violations(edges)).toEqual([]);
   });
 
   it('finds a cycle between folders, and none in a graph that only goes down', () => {
-    expect(folderCycle([e('tasks/options.ts', 'runners/protocol.ts'), e('runners/worker.ts', 'tasks/options.ts')])).toBe('tasks -> runners -> tasks');
-    expect(folderCycle([e('model/a.ts', 'tfjs/b.ts'), e('tfjs/b.ts', 'embedding/c.ts'), e('model/a.ts', 'embedding/c.ts')])).toBeUndefined();
+    expect(
+      folderCycle([e('tasks/options.ts', 'runners/protocol.ts'), e('runners/worker.ts', 'tasks/options.ts')]),
+    ).toBe('tasks -> runners -> tasks');
+    expect(
+      folderCycle([
+        e('model/a.ts', 'tfjs/b.ts'),
+        e('tfjs/b.ts', 'embedding/c.ts'),
+        e('model/a.ts', 'embedding/c.ts'),
+      ]),
+    ).toBeUndefined();
   });
 
   it('does not count a type-only import of a contract', () => {
     // output/records.ts reads the task results' types; the JavaScript imports nothing there.
-    expect(srcEdges().filter((edge) => edge.from === 'output/records.ts' && folderOf(edge.to) === 'tasks')).toEqual([]);
+    expect(
+      srcEdges().filter((edge) => edge.from === 'output/records.ts' && folderOf(edge.to) === 'tasks'),
+    ).toEqual([]);
   });
 });

@@ -52,7 +52,10 @@ export function blocksOf(file: string, text: string): Block[] {
       while (k >= 0 && lines[k].trim() === '') k--;
       const skip = k >= 0 ? /^\s*<!--\s*not-run:\s*(.+?)\s*-->\s*$/.exec(lines[k])?.[1] : undefined;
       const indent = open[1].length;
-      const code = lines.slice(i + 1, end).map((l) => l.slice(indent)).join('\n');
+      const code = lines
+        .slice(i + 1, end)
+        .map((l) => l.slice(indent))
+        .join('\n');
       blocks.push({ file: relative(ROOT, file), line: i + 1, lang, code, ...(skip ? { skip } : {}) });
     }
     i = end;
@@ -75,7 +78,10 @@ beforeAll(() => {
   mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
   symlinkSync(ROOT, join(project, 'node_modules', 'framewise'));
   symlinkSync(join(ROOT, 'dist', 'cli', 'main.js'), join(project, 'node_modules', '.bin', 'framewise'));
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'docs-examples', private: true, type: 'module' }));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'docs-examples', private: true, type: 'module' }),
+  );
   mkdirSync(join(project, 'blocks'));
   const ts = runnable.filter((b) => b.lang === 'ts');
   ts.forEach((b, i) => writeFileSync(join(project, 'blocks', `b${i}.ts`), `${b.code}\nexport {};\n`));
@@ -98,8 +104,20 @@ beforeAll(() => {
   );
   if (ts.length === 0) return;
   // One compiler run for every block; an error is charged to the block whose file it names.
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { cwd: project, encoding: 'utf8' });
-  typeErrors = new Map(ts.map((b, i) => [b, tsc.stdout.split('\n').filter((l) => l.startsWith(`blocks/b${i}.ts`)).join('\n')]));
+  const tsc = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
+    { cwd: project, encoding: 'utf8' },
+  );
+  typeErrors = new Map(
+    ts.map((b, i) => [
+      b,
+      tsc.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`blocks/b${i}.ts`))
+        .join('\n'),
+    ]),
+  );
   const unplaced = tsc.stdout.split('\n').filter((l) => /error TS/.test(l) && !l.startsWith('blocks/'));
   if (unplaced.length > 0) throw new Error(`tsc failed outside the blocks:\n${unplaced.join('\n')}`);
 }, 120_000);
@@ -134,11 +152,23 @@ describe('the examples in README.md and docs/', () => {
       if (b.lang === 'ts') {
         expect(typeErrors.get(b), `type errors in ${name(b)}`).toBe('');
         const index = runnable.filter((x) => x.lang === 'ts').indexOf(b);
-        run = spawnSync(process.execPath, [join(project, 'out', `b${index}.js`)], { cwd, env, encoding: 'utf8', timeout: 110_000 });
+        run = spawnSync(process.execPath, [join(project, 'out', `b${index}.js`)], {
+          cwd,
+          env,
+          encoding: 'utf8',
+          timeout: 110_000,
+        });
       } else {
-        run = spawnSync('bash', ['-euo', 'pipefail', '-c', b.code], { cwd, env, encoding: 'utf8', timeout: 110_000 });
+        run = spawnSync('bash', ['-euo', 'pipefail', '-c', b.code], {
+          cwd,
+          env,
+          encoding: 'utf8',
+          timeout: 110_000,
+        });
       }
-      expect(run.status, `${name(b)} exited ${run.status ?? run.signal}:\n${run.stderr.slice(-3000)}`).toBe(0);
+      expect(run.status, `${name(b)} exited ${run.status ?? run.signal}:\n${run.stderr.slice(-3000)}`).toBe(
+        0,
+      );
       // A block that writes records to stdout writes nothing else there: stdout is the data.
       const lines = run.stdout.split('\n').filter(Boolean);
       const record = (line: string): boolean => {
@@ -148,7 +178,11 @@ describe('the examples in README.md and docs/', () => {
           return false;
         }
       };
-      if (lines.some(record)) expect(lines.filter((l) => !record(l)), `${name(b)}: stdout mixes records with other text`).toEqual([]);
+      if (lines.some(record))
+        expect(
+          lines.filter((l) => !record(l)),
+          `${name(b)}: stdout mixes records with other text`,
+        ).toEqual([]);
     });
   }
 });

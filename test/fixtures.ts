@@ -20,11 +20,20 @@ export function fixture(relPath: string): string {
 /** Makes `folder` with links to `n` of the arrow/forward scenes under their own names: a folder of distinct videos. */
 export function linkScenes(folder: string, n: number): void {
   mkdirSync(folder);
-  for (const name of readdirSync(fixture('arrow/forward')).slice(0, n)) symlinkSync(fixture(`arrow/forward/${name}`), join(folder, name));
+  for (const name of readdirSync(fixture('arrow/forward')).slice(0, n))
+    symlinkSync(fixture(`arrow/forward/${name}`), join(folder, name));
 }
 
 /** `edge/counter.mp4`: 160x120, 24 fps, 10 s (240 frames); frame n shows n in binary. */
-export const COUNTER = { path: 'edge/counter.mp4', width: 160, height: 120, fps: 24, seconds: 10, frames: 240, bits: 8 } as const;
+export const COUNTER = {
+  path: 'edge/counter.mp4',
+  width: 160,
+  height: 120,
+  fps: 24,
+  seconds: 10,
+  frames: 240,
+  bits: 8,
+} as const;
 
 /** `edge/counter.ts`: the counter frames in MPEG-TS; its timeline starts at `startTime` > 0. */
 export const COUNTER_TS = { path: 'edge/counter.ts', fps: 24 } as const;
@@ -45,7 +54,13 @@ export const VFR = {
 } as const;
 
 /** The arrow-of-time scenes, by split (manifests: arrow/train.csv, arrow/test.csv). */
-export const ARROW = { width: 160, height: 120, fps: 12, frames: 36, labels: ['forward', 'reversed'] } as const;
+export const ARROW = {
+  width: 160,
+  height: 120,
+  fps: 12,
+  frames: 36,
+  labels: ['forward', 'reversed'],
+} as const;
 
 /** The labels of segments/*.mp4 (10 fps, every boundary on a frame). */
 export const SEGMENT_LABELS = ['bars', 'fractal', 'noise'] as const;

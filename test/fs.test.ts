@@ -30,26 +30,34 @@ describe('checkOutputDir', () => {
     await (await checkOutputDir(join(work, 'empty'), kind)).release();
   });
 
-  it('asks for --force before replacing framewise\'s own folder, and allows it with it', async () => {
+  it("asks for --force before replacing framewise's own folder, and allows it with it", async () => {
     const dir = join(work, 'own');
     await mkdir(dir);
     await writeFile(join(dir, kind.marker), mark());
-    await expect(checkOutputDir(dir, kind)).rejects.toThrow(/already exists; pass `force: true` to replace it/);
+    await expect(checkOutputDir(dir, kind)).rejects.toThrow(
+      /already exists; pass `force: true` to replace it/,
+    );
     const lock = await checkOutputDir(dir, kind, { force: true });
     // While one run holds the folder, another is refused.
-    await expect(checkOutputDir(dir, kind, { force: true })).rejects.toThrow(/being written by another framewise run/);
+    await expect(checkOutputDir(dir, kind, { force: true })).rejects.toThrow(
+      /being written by another framewise run/,
+    );
     await lock.release();
   });
 
-  it('refuses, even with --force, a folder that is not framewise\'s or a file', async () => {
+  it("refuses, even with --force, a folder that is not framewise's or a file", async () => {
     const user = join(work, 'user');
     await mkdir(user);
     await writeFile(join(user, 'thesis.tex'), 'precious');
     const error = await checkOutputDir(user, kind, { force: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toMatch(/not a report folder that framewise wrote \(no metrics\.json saying "schema": "framewise.metrics\/1".*Nothing was touched/);
+    expect((error as Error).message).toMatch(
+      /not a report folder that framewise wrote \(no metrics\.json saying "schema": "framewise.metrics\/1".*Nothing was touched/,
+    );
     await writeFile(join(work, 'plain.txt'), 'x');
-    await expect(checkOutputDir(join(work, 'plain.txt'), kind, { force: true })).rejects.toThrow(/exists and is not a folder/);
+    await expect(checkOutputDir(join(work, 'plain.txt'), kind, { force: true })).rejects.toThrow(
+      /exists and is not a folder/,
+    );
     // A folder of another kind is not this kind's.
     const model = join(work, 'model');
     await mkdir(model);
@@ -59,7 +67,9 @@ describe('checkOutputDir', () => {
     const exp = join(work, 'exp');
     await mkdir(exp);
     await writeFile(join(exp, 'metrics.json'), '{"loss": 0.1}');
-    await expect(checkOutputDir(exp, kind, { force: true })).rejects.toThrow(/not a report folder that framewise wrote/);
+    await expect(checkOutputDir(exp, kind, { force: true })).rejects.toThrow(
+      /not a report folder that framewise wrote/,
+    );
     expect(await readFile(join(user, 'thesis.tex'), 'utf8')).toBe('precious');
   });
 
@@ -77,7 +87,7 @@ describe('checkOutputDir', () => {
 });
 
 describe('replaceDir', () => {
-  it('replaces framewise\'s folder whole: no file of the old one survives', async () => {
+  it("replaces framewise's folder whole: no file of the old one survives", async () => {
     const dir = join(work, 'swap');
     await replaceDir(dir, kind, fillWith({ [kind.marker]: mark(1), 'val.csv': 'old' }));
     await replaceDir(dir, kind, fillWith({ [kind.marker]: mark(2) }));
@@ -100,11 +110,13 @@ describe('replaceDir', () => {
     expect((await readdir(work)).filter((n) => n.startsWith('.keep'))).toEqual([]);
   });
 
-  it('refuses to replace a folder that is not framewise\'s, and touches nothing', async () => {
+  it("refuses to replace a folder that is not framewise's, and touches nothing", async () => {
     const dir = join(work, 'theirs');
     await mkdir(dir);
     await writeFile(join(dir, 'notes.md'), 'mine');
-    await expect(replaceDir(dir, kind, fillWith({ [kind.marker]: 'x' }))).rejects.toThrow(/Nothing was touched/);
+    await expect(replaceDir(dir, kind, fillWith({ [kind.marker]: 'x' }))).rejects.toThrow(
+      /Nothing was touched/,
+    );
     expect(await readdir(dir)).toEqual(['notes.md']);
     expect(existsSync(join(dir, kind.marker))).toBe(false);
     expect((await readdir(work)).filter((n) => n.startsWith('.theirs'))).toEqual([]);

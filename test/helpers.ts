@@ -40,8 +40,24 @@ export function probeOf(over: Partial<ProbeResult> = {}): ProbeResult {
   const duration = over.duration ?? 60;
   const fps = over.avgFrameRate ?? 25;
   return {
-    path: '/v.mp4', size: 1, mtimeMs: 0, duration, startTime: 0, avgFrameRate: fps, nominalFrameRate: fps,
-    frameCount: Math.round(duration * fps), frameCountExact: true, codedWidth: 64, codedHeight: 48, rotation: 0, width: 64, height: 48,
-    codec: 'h264', pixelFormat: 'yuv420p', hasAudio: false, formatName: 'mov,mp4,m4a,3gp,3g2,mj2', ...over,
+    path: '/v.mp4',
+    size: 1,
+    mtimeMs: 0,
+    duration,
+    startTime: 0,
+    avgFrameRate: fps,
+    nominalFrameRate: fps,
+    frameCount: Math.round(duration * fps),
+    frameCountExact: true,
+    codedWidth: 64,
+    codedHeight: 48,
+    rotation: 0,
+    width: 64,
+    height: 48,
+    codec: 'h264',
+    pixelFormat: 'yuv420p',
+    hasAudio: false,
+    formatName: 'mov,mp4,m4a,3gp,3g2,mj2',
+    ...over,
   };
 }

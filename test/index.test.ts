@@ -11,12 +11,46 @@ import * as framewise from '../src/index.js';
 const ROOT = resolve(import.meta.dirname, '..');
 
 const PUBLIC = [
-  'BACKBONES', 'EmbeddingCache', 'FfmpegError', 'FramewiseError', 'IngestError', 'ModelError', 'QueueError', 'ShapeError', 'TimeDistributed',
-  'UsageError', 'buildHead', 'classifyCsvRow', 'classifyRecord', 'clipMetrics', 'compareReports',
-  'createFrameEmbedder', 'createPipeline', 'discoverInputs', 'embedRecord', 'evaluate', 'exportEndToEnd', 'exportOnnx', 'extractClips',
-  'formatComparison', 'frameMetrics', 'isErrorRecord', 'loadClassifier', 'loadModel', 'npyFile', 'npyIndexRecord',
-  'parseSampling', 'planClips', 'probe', 'saveModel', 'splitDataset', 'startWorker', 'train', 'trainHead',
-  'writeReport', 'writeSplit',
+  'BACKBONES',
+  'EmbeddingCache',
+  'FfmpegError',
+  'FramewiseError',
+  'IngestError',
+  'ModelError',
+  'QueueError',
+  'ShapeError',
+  'TimeDistributed',
+  'UsageError',
+  'buildHead',
+  'classifyCsvRow',
+  'classifyRecord',
+  'clipMetrics',
+  'compareReports',
+  'createFrameEmbedder',
+  'createPipeline',
+  'discoverInputs',
+  'embedRecord',
+  'evaluate',
+  'exportEndToEnd',
+  'exportOnnx',
+  'extractClips',
+  'formatComparison',
+  'frameMetrics',
+  'isErrorRecord',
+  'loadClassifier',
+  'loadModel',
+  'npyFile',
+  'npyIndexRecord',
+  'parseSampling',
+  'planClips',
+  'probe',
+  'saveModel',
+  'splitDataset',
+  'startWorker',
+  'train',
+  'trainHead',
+  'writeReport',
+  'writeSplit',
 ];
 
 describe('the package entry', () => {
@@ -26,7 +60,12 @@ describe('the package entry', () => {
   });
 
   it('re-exports every name under its own name: no `a as b` hides a clash', () => {
-    const entries = ['index.ts', ...['tasks', 'embedding', 'engines', 'ingest', 'model', 'evaluation', 'output', 'runners'].map((d) => `${d}/index.ts`)];
+    const entries = [
+      'index.ts',
+      ...['tasks', 'embedding', 'engines', 'ingest', 'model', 'evaluation', 'output', 'runners'].map(
+        (d) => `${d}/index.ts`,
+      ),
+    ];
     const renamed = entries.flatMap((file) => {
       let text: string;
       try {
@@ -34,7 +73,13 @@ describe('the package entry', () => {
       } catch {
         return []; // a folder without an index
       }
-      return [...text.matchAll(/export\s+(?:type\s+)?\{([^}]*)\}/g)].flatMap((m) => m[1].split(',').map((s) => s.trim()).filter((s) => /\sas\s/.test(s)).map((s) => `${file}: ${s}`));
+      return [...text.matchAll(/export\s+(?:type\s+)?\{([^}]*)\}/g)].flatMap((m) =>
+        m[1]
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => /\sas\s/.test(s))
+          .map((s) => `${file}: ${s}`),
+      );
     });
     expect(renamed).toEqual([]);
   });
@@ -49,9 +94,12 @@ describe('the package entry', () => {
       "await import('./dist/runners/index.js');",
       'const tasks = loaded(/@tensorflow|ioredis/);',
       "await import('./dist/index.js');",
-      "console.log(tasks, loaded(/ioredis/), loaded(/@tensorflow/) > 0);",
+      'console.log(tasks, loaded(/ioredis/), loaded(/@tensorflow/) > 0);',
     ].join('\n');
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     // The whole entry loads tfjs (the model exports), never the queue client.
     expect(out.trim()).toBe('0 0 true');
   });

@@ -53,7 +53,11 @@ describe('the published types', () => {
         '',
       ].join('\n'),
     );
-    const run = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--explainFiles'], { encoding: 'utf8', cwd: dir });
+    const run = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--explainFiles'],
+      { encoding: 'utf8', cwd: dir },
+    );
     const errors = run.stdout.split('\n').filter((line) => /\): error TS\d+/.test(line));
     // Every error is inside tfjs's own declarations, none in framewise's or the consumer's.
     expect(errors.filter((line) => !line.includes('node_modules/@tensorflow/'))).toEqual([]);
@@ -65,7 +69,11 @@ describe('the published types', () => {
       .map((line) => join(dir, line))
       .filter((file) => file.startsWith(`${dist}/`));
     expect(files).toContain(join(dist, 'index.d.ts'));
-    const tfjs = files.filter((file) => /from '(@tensorflow\/[^']*|[^']*\/tf\.js)'/.test(readFileSync(file, 'utf8')) || file.endsWith('/tfjs/tf.d.ts'));
+    const tfjs = files.filter(
+      (file) =>
+        /from '(@tensorflow\/[^']*|[^']*\/tf\.js)'/.test(readFileSync(file, 'utf8')) ||
+        file.endsWith('/tfjs/tf.d.ts'),
+    );
     expect(tfjs.map((file) => relative(ROOT, file)).sort()).toEqual(TFJS_AT_THE_ROOT);
   }, 60_000);
 });

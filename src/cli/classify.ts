@@ -7,20 +7,44 @@
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
-import { backboneFlags, choicesHelp, modelDirFlag, inputList, intFlag, pipelineOptionsFrom, probabilityFlag, samplingFlags, secondsFlag, stringFlag, type Flags } from './common.js';
+import {
+  backboneFlags,
+  choicesHelp,
+  modelDirFlag,
+  inputList,
+  intFlag,
+  pipelineOptionsFrom,
+  probabilityFlag,
+  samplingFlags,
+  secondsFlag,
+  stringFlag,
+  type Flags,
+} from './common.js';
 import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
     .command('classify <...inputs>', 'Label videos (files, folders, manifests, URLs) with a trained model')
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
-    .option('--out [path]', 'results.jsonl, results.csv, video.vtt, a folder (vtt or srt of several videos), or - for stdout (default: -)')
-    .option('--format <format>', `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`)
+    .option(
+      '--out [path]',
+      'results.jsonl, results.csv, video.vtt, a folder (vtt or srt of several videos), or - for stdout (default: -)',
+    )
+    .option(
+      '--format <format>',
+      `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`,
+    )
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')
-    .option('--threshold <p>', "A video (clip model) or frame (frame model) whose top score is below p is labelled 'unknown' (default: 0)")
-    .option('--min-segment <seconds>', 'Frame models: merge segments shorter than this into their longer neighbour (default: none)')
+    .option(
+      '--threshold <p>',
+      "A video (clip model) or frame (frame model) whose top score is below p is labelled 'unknown' (default: 0)",
+    )
+    .option(
+      '--min-segment <seconds>',
+      'Frame models: merge segments shorter than this into their longer neighbour (default: none)',
+    )
     .option('--resume', 'Continue an existing output, skipping videos already in it')
     .option('--force', 'Overwrite an existing output');
   samplingFlags(command, 'model');
@@ -38,13 +62,16 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const format = chooseFormat('classify', out, stringFlag(flags, 'format'));
   const topK = intFlag(flags, 'topK') ?? 5;
   const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
-  if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
+  if (aggregate !== 'mean' && aggregate !== 'max')
+    throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
   const threshold = probabilityFlag(flags, 'threshold') ?? 0;
   const minSegment = secondsFlag(flags, 'minSegment') ?? 0;
 
-  const { discoverInputs, loadClassifier, modelId, readModelInfo, resolveOptions } = await import('../tasks/index.js');
+  const { discoverInputs, loadClassifier, modelId, readModelInfo, resolveOptions } = await import(
+    '../tasks/index.js'
+  );
   const { isDone } = await import('../output/sinks.js');
   resolveOptions(options);
   const entries = await discoverInputs(inputs);
@@ -55,15 +82,43 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const model = await modelId(modelDir, info.labels);
   const mode = info.mode === 'frame' ? 'frame' : 'clip';
   const shape = { ...(threshold > 0 ? { threshold } : {}), ...(minSegment > 0 ? { minSegment } : {}) };
-  const settings = { command: 'classify', model, topK, aggregate, probs: probsWanted, ...shape, backbone: options.backbone, frames: options.frames, size: options.size, fit: options.fit, sampling: options.sampling, ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
-  const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)], mode, videos: entries.length } as const;
+  const settings = {
+    command: 'classify',
+    model,
+    topK,
+    aggregate,
+    probs: probsWanted,
+    ...shape,
+    backbone: options.backbone,
+    frames: options.frames,
+    size: options.size,
+    fit: options.fit,
+    sampling: options.sampling,
+    ...(options.seek === 'keyframe' ? { seek: 'keyframe' } : {}),
+  };
+  const open = {
+    resume,
+    force,
+    settings,
+    inputs: [...inputs, ...entries.map((e) => e.path)],
+    mode,
+    videos: entries.length,
+  } as const;
   const writer = await openWriter('classify', format, out, open);
   return runRecords(
     flags,
     writer,
     (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
-      for await (const r of classifier.classify(entries, { signal, onProgress, topK, aggregate, threshold, minSegment, skip: (entry) => isDone(writer.resume.done, entry) })) {
+      for await (const r of classifier.classify(entries, {
+        signal,
+        onProgress,
+        topK,
+        aggregate,
+        threshold,
+        minSegment,
+        skip: (entry) => isDone(writer.resume.done, entry),
+      })) {
         await writer.write(r, { labels: classifier.labels, probs: probsWanted });
       }
     },

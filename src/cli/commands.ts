@@ -11,4 +11,15 @@ import { register as train } from './train.js';
 import { register as worker } from './worker.js';
 
 /** Every command registers itself here; add one line per command file. */
-export const commands: Array<(cli: CAC) => void> = [embed, train, classify, evaluate, split, compare, info, exportModel, worker, status];
+export const commands: Array<(cli: CAC) => void> = [
+  embed,
+  train,
+  classify,
+  evaluate,
+  split,
+  compare,
+  info,
+  exportModel,
+  worker,
+  status,
+];

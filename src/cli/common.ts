@@ -6,30 +6,80 @@ import type { CAC, Command } from 'cac';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError, UsageError } from '../errors.js';
-import { BACKENDS, checkQueueName, checkRedisCa, checkRedisUrl, DECODERS, ENGINES, FITS, samplingForms, type PipelineOptions, type RemoteSettings } from '../tasks/options.js';
+import {
+  BACKENDS,
+  checkQueueName,
+  checkRedisCa,
+  checkRedisUrl,
+  DECODERS,
+  ENGINES,
+  FITS,
+  samplingForms,
+  type PipelineOptions,
+  type RemoteSettings,
+} from '../tasks/options.js';
 
 /** Flags every backbone-running command accepts. */
 export function backboneFlags(command: Command): Command {
   return command
-    .option('--backbone <name>', 'Backbone: mobilenet_v2, inception_v3, a model.onnx or tfjs model.json path or URL (default: mobilenet_v2, or the model\'s)')
-    .option('--normalize <n>', 'With a --backbone path: 0..1 | -1..1 | imagenet (default for .onnx: imagenet)')
-    .option('--engine <engine>', `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`)
-    .option('--backend <backend>', `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`)
+    .option(
+      '--backbone <name>',
+      "Backbone: mobilenet_v2, inception_v3, a model.onnx or tfjs model.json path or URL (default: mobilenet_v2, or the model's)",
+    )
+    .option(
+      '--normalize <n>',
+      'With a --backbone path: 0..1 | -1..1 | imagenet (default for .onnx: imagenet)',
+    )
+    .option(
+      '--engine <engine>',
+      `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`,
+    )
+    .option(
+      '--backend <backend>',
+      `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`,
+    )
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
-    .option('--threads <n>', 'decoding threads per decode (default: 0: ffmpeg\'s choice for cli, 1 for libav)')
+    .option('--threads <n>', "decoding threads per decode (default: 0: ffmpeg's choice for cli, 1 for libav)")
     .option('--decoder <d>', `auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
-    .option('--seek <mode>', 'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)')
-    .option('--batch <n>', 'Clips per backbone call (default: 4; train: not the training batch, see --batch-size)')
-    .option('--workers <n>', 'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)')
+    .option(
+      '--seek <mode>',
+      'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)',
+    )
+    .option(
+      '--batch <n>',
+      'Clips per backbone call (default: 4; train: not the training batch, see --batch-size)',
+    )
+    .option(
+      '--workers <n>',
+      'tfjs backbone worker threads, 0 for none (default: by cores; the onnx engine sizes its own threads)',
+    )
     .option('--cache [dir]', 'Embedding cache folder (default: $FRAMEWISE_CACHE or ~/.cache/framewise)')
     .option('--no-cache', 'Do not read or write the embedding cache')
-    .option('--timeout <seconds>', 'Per-video decode timeout in seconds (default: 60 + 2 per second of video, at most a day)')
-    .option('--redis <url>', 'Across machines: the Redis whose queue `framewise worker`s take the work from (redis://host:6379[/db])')
+    .option(
+      '--timeout <seconds>',
+      'Per-video decode timeout in seconds (default: 60 + 2 per second of video, at most a day)',
+    )
+    .option(
+      '--redis <url>',
+      'Across machines: the Redis whose queue `framewise worker`s take the work from (redis://host:6379[/db])',
+    )
     .option('--queue <name>', 'With --redis: the queue name (default: framewise)')
-    .option('--redis-timeout <seconds>', 'With --redis: how long to wait for an unreachable Redis before failing (default: 60)')
-    .option('--redis-ca <file>', 'With a rediss:// URL: the PEM file of the CA that signed the server certificate (default: Node\'s CAs)')
-    .option('--strict-redis', 'With --redis: refuse a Redis whose maxmemory-policy is not noeviction (default: a warning)')
-    .option('--metrics-port <port>', 'With --redis: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the command runs')
+    .option(
+      '--redis-timeout <seconds>',
+      'With --redis: how long to wait for an unreachable Redis before failing (default: 60)',
+    )
+    .option(
+      '--redis-ca <file>',
+      "With a rediss:// URL: the PEM file of the CA that signed the server certificate (default: Node's CAs)",
+    )
+    .option(
+      '--strict-redis',
+      'With --redis: refuse a Redis whose maxmemory-policy is not noeviction (default: a warning)',
+    )
+    .option(
+      '--metrics-port <port>',
+      'With --redis: serve Prometheus metrics on http://0.0.0.0:PORT/metrics while the command runs',
+    )
     .option('--quiet', 'No progress on stderr');
 }
 
@@ -38,7 +88,7 @@ export function samplingFlags(command: Command, defaults: 'explicit' | 'model'):
   const from = defaults === 'model' ? " (default: the model's)" : '';
   return command
     .option('--frames <n>', `Frames per clip${defaults === 'model' ? from : ' (default: 16)'}`)
-    .option('--size <px>', `Frame size; must match the backbone${from || ' (default: the backbone\'s, 224)'}`)
+    .option('--size <px>', `Frame size; must match the backbone${from || " (default: the backbone's, 224)"}`)
     .option('--sampling <s>', `${samplingForms()}${from || ' (default: uniform)'}`)
     .option('--fit <fit>', `${choicesHelp(FITS)} (default: cover)`);
 }
@@ -76,7 +126,9 @@ export function intFlag(flags: Flags, name: string, min = 1): number | undefined
   const word = flagWord(name, value);
   const n = typeof word === 'string' && /^\d+$/.test(word) ? Number(word) : NaN;
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`Expected ${min === 0 ? 'a non-negative' : 'a positive'} integer for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+    throw new UsageError(
+      `Expected ${min === 0 ? 'a non-negative' : 'a positive'} integer for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`,
+    );
   }
   return n;
 }
@@ -104,7 +156,9 @@ const atLeast =
     intFlag(flags, name, min);
 
 /** The common flags that are a pipeline option of the same name, and how each is read (the options' own checks follow in `resolveOptions`). */
-const PIPELINE_FLAGS: ReadonlyArray<[keyof PipelineOptions, (flags: Flags, name: string) => string | number | undefined]> = [
+const PIPELINE_FLAGS: ReadonlyArray<
+  [keyof PipelineOptions, (flags: Flags, name: string) => string | number | undefined]
+> = [
   ['backbone', stringFlag],
   ['normalize', stringFlag],
   ['engine', stringFlag],
@@ -129,7 +183,8 @@ export function pipelineOptionsFrom(flags: Flags): PipelineOptions {
     if (value !== undefined) options[name] = value;
   }
   if (flags.cache === false) options.cache = false;
-  else if (typeof flags.cache === 'string' || typeof flags.cache === 'number') options.cache = String(flags.cache);
+  else if (typeof flags.cache === 'string' || typeof flags.cache === 'number')
+    options.cache = String(flags.cache);
   const timeoutMs = millisecondsFlag(flags, 'timeout');
   if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
   const remote = remoteFlags(flags);
@@ -144,7 +199,9 @@ export function millisecondsFlag(flags: Flags, name: string): number | undefined
   const word = flagWord(name, value);
   const seconds = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
   if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw new UsageError(`Expected a positive number of seconds for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+    throw new UsageError(
+      `Expected a positive number of seconds for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`,
+    );
   }
   return Math.round(seconds * 1000);
 }
@@ -164,7 +221,10 @@ export function secondsFlag(flags: Flags, name: string): number | undefined {
   if (value === undefined) return undefined;
   const word = flagWord(name, value);
   const seconds = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
-  if (!Number.isFinite(seconds)) throw new UsageError(`Expected a number of seconds >= 0 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+  if (!Number.isFinite(seconds))
+    throw new UsageError(
+      `Expected a number of seconds >= 0 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`,
+    );
   return seconds;
 }
 
@@ -174,7 +234,10 @@ export function probabilityFlag(flags: Flags, name: string): number | undefined 
   if (value === undefined) return undefined;
   const word = flagWord(name, value);
   const p = typeof word === 'string' && /^(\d+(\.\d*)?|\.\d+)$/.test(word) ? Number(word) : NaN;
-  if (!(p >= 0 && p <= 1)) throw new UsageError(`Expected a probability >= 0 and <= 1 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`);
+  if (!(p >= 0 && p <= 1))
+    throw new UsageError(
+      `Expected a probability >= 0 and <= 1 for \`--${kebab(name)}\` but received ${JSON.stringify(word)}`,
+    );
   return p;
 }
 
@@ -186,7 +249,13 @@ export function remoteFlags(flags: Flags): RemoteSettings | undefined {
   const redisCa = stringFlag(flags, 'redisCa');
   const strictRedis = flags.strictRedis === true ? true : undefined;
   if (!redis) {
-    const given = Object.entries({ queue, 'redis-timeout': timeoutMs, 'redis-ca': redisCa, 'strict-redis': strictRedis, 'metrics-port': flags.metricsPort }).find(([, v]) => v !== undefined);
+    const given = Object.entries({
+      queue,
+      'redis-timeout': timeoutMs,
+      'redis-ca': redisCa,
+      'strict-redis': strictRedis,
+      'metrics-port': flags.metricsPort,
+    }).find(([, v]) => v !== undefined);
     if (given) throw new UsageError(`\`--${given[0]}\` needs \`--redis <url>\``);
     return undefined;
   }
@@ -207,7 +276,9 @@ export async function modelDirFlag(flags: Flags): Promise<string> {
   try {
     await access(join(modelDir, 'framewise.json'));
   } catch {
-    throw new ModelError(`No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`);
+    throw new ModelError(
+      `No model in ${modelDir}: framewise.json is missing (make one with \`framewise train\`)`,
+    );
   }
   return modelDir;
 }
@@ -221,7 +292,10 @@ export function inputList(inputs: unknown): string[] {
 
 /** True for the error an aborted signal rejects with. */
 export function isAbort(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+  return (
+    error instanceof Error &&
+    (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR')
+  );
 }
 
 export type { CAC };

@@ -6,12 +6,23 @@
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
-import { backboneFlags, choicesHelp, inputList, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import {
+  backboneFlags,
+  choicesHelp,
+  inputList,
+  pipelineOptionsFrom,
+  samplingFlags,
+  stringFlag,
+  type Flags,
+} from './common.js';
 import { runRecords } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
-    .command('embed <...inputs>', 'Clip embeddings of videos (files, folders, manifests, URLs) as JSONL or .npy')
+    .command(
+      'embed <...inputs>',
+      'Clip embeddings of videos (files, folders, manifests, URLs) as JSONL or .npy',
+    )
     .option('--out [path]', 'Output: a .jsonl file, - for stdout, or a folder with --format npy')
     .option('--format <format>', `${choicesHelp(formatsOf('embed'))} (default: jsonl)`)
     .option('--frame-embeddings', 'Also write the per-frame embeddings (JSONL)')
@@ -27,7 +38,8 @@ export function register(cli: CAC): void {
 
 async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out');
-  if (!out) throw new UsageError('`--out` is required: a .jsonl file, - for stdout, or a folder with --format npy');
+  if (!out)
+    throw new UsageError('`--out` is required: a .jsonl file, - for stdout, or a folder with --format npy');
   const format = chooseFormat('embed', out, stringFlag(flags, 'format'));
   const resume = flags.resume === true;
   const force = flags.force === true;
@@ -40,7 +52,17 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
-  const settings = { command: 'embed', format, frameEmbeddings: frames, backbone: resolved.backbone, frames: resolved.frames, size: resolved.size, fit: resolved.fit, sampling: resolved.sampling, ...(resolved.seek === 'keyframe' ? { seek: 'keyframe' } : {}) };
+  const settings = {
+    command: 'embed',
+    format,
+    frameEmbeddings: frames,
+    backbone: resolved.backbone,
+    frames: resolved.frames,
+    size: resolved.size,
+    fit: resolved.fit,
+    sampling: resolved.sampling,
+    ...(resolved.seek === 'keyframe' ? { seek: 'keyframe' } : {}),
+  };
   // The output is checked and locked before the backbone loads; it is opened with the first record.
   const open = { resume, force, settings, inputs: [...inputs, ...entries.map((e) => e.path)] };
   const writer = await openWriter('embed', format, out, open);
@@ -49,7 +71,11 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
     writer,
     (signal, onPrepare) => createPipeline({ ...options, signal, onPrepare }),
     async (pipeline, signal, onProgress) => {
-      for await (const result of pipeline.embed(entries, { signal, onProgress, skip: (entry) => isDone(writer.resume.done, entry) })) {
+      for await (const result of pipeline.embed(entries, {
+        signal,
+        onProgress,
+        skip: (entry) => isDone(writer.resume.done, entry),
+      })) {
         await writer.write(result, { frameEmbeddings: frames });
       }
     },

@@ -11,22 +11,47 @@ import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import type { MetricsReport } from '../index.js';
 import { DEFAULT_THRESHOLDS } from '../tasks/options.js';
-import { backboneFlags, modelDirFlag, intFlag, isAbort, pipelineOptionsFrom, probabilityFlag, samplingFlags, stringFlag, type Flags } from './common.js';
+import {
+  backboneFlags,
+  modelDirFlag,
+  intFlag,
+  isAbort,
+  pipelineOptionsFrom,
+  probabilityFlag,
+  samplingFlags,
+  stringFlag,
+  type Flags,
+} from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer, withMetrics } from './progress.js';
 
 export function register(cli: CAC): void {
   const command = cli
-    .command('eval <dataset>', 'Evaluate a model on a labelled dataset (folder per class, CSV or JSONL manifest)')
+    .command(
+      'eval <dataset>',
+      'Evaluate a model on a labelled dataset (folder per class, CSV or JSONL manifest)',
+    )
     .option('--model <dir>', 'Model folder (model.json, weights, framewise.json)')
-    .option('--out <dir>', 'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png, pr.png, reliability.png')
+    .option(
+      '--out <dir>',
+      'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png, pr.png, reliability.png',
+    )
     .option('--top-k <k>', 'k of top-k accuracy (default: 5; reported when there are more than k classes)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--json', 'Print metrics.json on stdout instead of the table')
     .option('--force', 'Replace an existing report folder (only one framewise wrote, or an empty folder)')
-    .option('--ignore-unknown-labels', 'Leave out videos whose label the model does not know, instead of failing')
-    .option('--threshold <p>', "A video (clip model) or frame (frame model) whose top score is below p is 'unknown', counted wrong; reports the coverage")
-    .option('--thresholds [list]', `Print accuracy against coverage at these thresholds (comma-separated; default: ${DEFAULT_THRESHOLDS.join(',')})`);
+    .option(
+      '--ignore-unknown-labels',
+      'Leave out videos whose label the model does not know, instead of failing',
+    )
+    .option(
+      '--threshold <p>',
+      "A video (clip model) or frame (frame model) whose top score is below p is 'unknown', counted wrong; reports the coverage",
+    )
+    .option(
+      '--thresholds [list]',
+      `Print accuracy against coverage at these thresholds (comma-separated; default: ${DEFAULT_THRESHOLDS.join(',')})`,
+    );
   samplingFlags(command, 'model');
   backboneFlags(command);
   command
@@ -70,15 +95,27 @@ export function formatEvalTable(report: MetricsReport, reportDir?: string): stri
     ];
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) lines.push(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd());
+  for (const r of rows)
+    lines.push(
+      r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    );
   const { coverage, thresholds } = report.metrics;
   if (coverage) {
-    lines.push(`threshold ${coverage.threshold}: coverage ${f4(coverage.coverage)}, accuracy ${f4(coverage.accuracy)} (unknown counted wrong), accuracy of the answered ${f4(coverage.answeredAccuracy)}`);
+    lines.push(
+      `threshold ${coverage.threshold}: coverage ${f4(coverage.coverage)}, accuracy ${f4(coverage.accuracy)} (unknown counted wrong), accuracy of the answered ${f4(coverage.answeredAccuracy)}`,
+    );
   }
   if (thresholds) {
-    const t = [['threshold', 'coverage', 'accuracy', 'answered accuracy'], ...thresholds.map((p) => [String(p.threshold), f4(p.coverage), f4(p.accuracy), f4(p.answeredAccuracy)])];
+    const t = [
+      ['threshold', 'coverage', 'accuracy', 'answered accuracy'],
+      ...thresholds.map((p) => [String(p.threshold), f4(p.coverage), f4(p.accuracy), f4(p.answeredAccuracy)]),
+    ];
     const w = t[0].map((_, i) => Math.max(...t.map((r) => r[i].length)));
-    for (const r of t) lines.push(r.map((cell, i) => (i === 0 ? cell.padEnd(w[i]) : cell.padStart(w[i]))).join('  '));
+    for (const r of t)
+      lines.push(r.map((cell, i) => (i === 0 ? cell.padEnd(w[i]) : cell.padStart(w[i]))).join('  '));
   }
   if (reportDir) lines.push(`report: ${reportDir}`);
   return `${lines.join('\n')}\n`;
@@ -92,7 +129,10 @@ function thresholdsFlag(flags: Flags): number[] | undefined {
   const words = String(value).split(',');
   return words.map((word) => {
     const p = /^(\d+(\.\d*)?|\.\d+)$/.test(word.trim()) ? Number(word) : NaN;
-    if (!(p >= 0 && p <= 1)) throw new UsageError(`Expected probabilities >= 0 and <= 1, comma-separated, for \`--thresholds\` but received ${JSON.stringify(String(value))}`);
+    if (!(p >= 0 && p <= 1))
+      throw new UsageError(
+        `Expected probabilities >= 0 and <= 1, comma-separated, for \`--thresholds\` but received ${JSON.stringify(String(value))}`,
+      );
     return p;
   });
 }
@@ -102,7 +142,8 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out');
   const topK = intFlag(flags, 'topK') ?? 5;
   const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
-  if (aggregate !== 'mean' && aggregate !== 'max') throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
+  if (aggregate !== 'mean' && aggregate !== 'max')
+    throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
   const threshold = probabilityFlag(flags, 'threshold');
   const thresholds = thresholdsFlag(flags);
   const options = pipelineOptionsFrom(flags);
@@ -136,12 +177,19 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   }
   const { report } = result;
   if (report.failures.length > 0) {
-    process.stderr.write(`framewise: warning: ${report.failures.length} video${report.failures.length > 1 ? 's' : ''} failed and ${report.failures.length > 1 ? 'are' : 'is'} excluded from the metrics:\n`);
-    for (const f of report.failures) process.stderr.write(`  ${f.path}: ${f.code}: ${f.message.split('\n')[0]}\n`);
+    process.stderr.write(
+      `framewise: warning: ${report.failures.length} video${report.failures.length > 1 ? 's' : ''} failed and ${report.failures.length > 1 ? 'are' : 'is'} excluded from the metrics:\n`,
+    );
+    for (const f of report.failures)
+      process.stderr.write(`  ${f.path}: ${f.code}: ${f.message.split('\n')[0]}\n`);
   }
   if (report.ignored.length > 0 && flags.quiet !== true) {
-    process.stderr.write(`framewise: ${report.ignored.length} video${report.ignored.length > 1 ? 's' : ''} with labels the model does not know left out\n`);
+    process.stderr.write(
+      `framewise: ${report.ignored.length} video${report.ignored.length > 1 ? 's' : ''} with labels the model does not know left out\n`,
+    );
   }
-  process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatEvalTable(report, out));
+  process.stdout.write(
+    flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatEvalTable(report, out),
+  );
   return report.failures.length > 0 ? 1 : 0;
 }

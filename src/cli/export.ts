@@ -37,19 +37,35 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out');
   if (!out) throw new UsageError('`--out` is required: a .onnx file or a folder');
   const format = stringFlag(flags, 'format') ?? (/\.onnx$/i.test(out) ? 'onnx' : 'tfjs');
-  if (format !== 'onnx' && format !== 'tfjs') throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
+  if (format !== 'onnx' && format !== 'tfjs')
+    throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
   const frames = intFlag(flags, 'frames');
   const mask = flags.mask !== false;
-  if (format === 'tfjs' && /\.onnx$/i.test(out)) throw new UsageError(`\`--format tfjs\` writes a folder, not ${out}; give a folder for --out, or --format onnx`);
-  if (!mask && format !== 'onnx') throw new UsageError('`--no-mask` is for `--format onnx`; the tfjs export always takes all-zero frames as padding');
+  if (format === 'tfjs' && /\.onnx$/i.test(out))
+    throw new UsageError(
+      `\`--format tfjs\` writes a folder, not ${out}; give a folder for --out, or --format onnx`,
+    );
+  if (!mask && format !== 'onnx')
+    throw new UsageError(
+      '`--no-mask` is for `--format onnx`; the tfjs export always takes all-zero frames as padding',
+    );
   await modelDirFlag({ ...flags, model: modelDir });
   const there = await exists(out);
   if (there) {
     // Only what framewise wrote is replaced, known by its content: an ONNX model it produced, or a model folder whose framewise.json says so.
     const { isFramewiseOnnx } = await import('../tasks/index.js');
-    const ours = format === 'onnx' ? there === 'file' && (await isFramewiseOnnx(out)) : there === 'dir' && (await saysOwn(join(out, OUTPUT_DIRS.model.marker), OUTPUT_DIRS.model.field, OUTPUT_DIRS.model.value));
+    const ours =
+      format === 'onnx'
+        ? there === 'file' && (await isFramewiseOnnx(out))
+        : there === 'dir' &&
+          (await saysOwn(
+            join(out, OUTPUT_DIRS.model.marker),
+            OUTPUT_DIRS.model.field,
+            OUTPUT_DIRS.model.value,
+          ));
     if (!flags.force) throw new UsageError(`${out} exists; pass --force to replace it`);
-    if (!ours) throw new UsageError(`${out} exists and is not a framewise ${format} export; not replacing it`);
+    if (!ours)
+      throw new UsageError(`${out} exists and is not a framewise ${format} export; not replacing it`);
   }
   if (format === 'onnx') {
     const { exportOnnx } = await import('../index.js');
@@ -57,11 +73,15 @@ async function runExport(modelDir: string, flags: Flags): Promise<number> {
     const T = frames ?? 'T';
     const S = result.size;
     const inputs = `frames uint8 [N, ${T}, ${S}, ${S}, 3]${mask ? `, mask bool [N, ${T}]` : ' (all-zero frames are padding)'}`;
-    process.stdout.write(`wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): ${inputs} -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`);
+    process.stdout.write(
+      `wrote ${result.file} (${(result.bytes / 2 ** 20).toFixed(1)} MiB): ${inputs} -> probs (${result.mode} mode, ${result.labels.join(', ')})\n`,
+    );
   } else {
     const { exportEndToEnd } = await import('../index.js');
     const info = await exportEndToEnd(modelDir, out, { frames });
-    process.stdout.write(`wrote ${out}: a tfjs LayersModel, frames [N, ${frames ?? 'T'}, ${info.size}, ${info.size}, 3] -> probs (${info.mode} mode)\n`);
+    process.stdout.write(
+      `wrote ${out}: a tfjs LayersModel, frames [N, ${frames ?? 'T'}, ${info.size}, ${info.size}, 3] -> probs (${info.mode} mode)\n`,
+    );
   }
   return 0;
 }

@@ -18,12 +18,18 @@ import { DECODERS, samplingForms } from '../tasks/options.js';
 
 export function register(cli: CAC): void {
   cli
-    .command('info <...inputs>', 'One video: its probe and the clips a sampling would take, as JSON. A folder or manifest: a summary of the dataset')
+    .command(
+      'info <...inputs>',
+      'One video: its probe and the clips a sampling would take, as JSON. A folder or manifest: a summary of the dataset',
+    )
     .option('--frames <n>', 'Frames per clip (default: 16)')
     .option('--sampling <s>', `${samplingForms()} (default: uniform)`)
     .option('--json', 'A folder or manifest: print the summary as JSON')
     .option('--concurrency <n>', 'A folder or manifest: probes at once (default: 2)')
-    .option('--decoder <d>', `Who probes: auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
+    .option(
+      '--decoder <d>',
+      `Who probes: auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`,
+    )
     .example('framewise info samples/forward/zoom-pal.mp4 --frames 8 --sampling fps:4')
     .example('framewise info data/train.csv --concurrency 4')
     .action((inputs: unknown, flags: Flags) => runInfoCommand(inputList(inputs), flags));
@@ -31,7 +37,12 @@ export function register(cli: CAC): void {
 
 async function runInfoCommand(inputs: string[], flags: Flags): Promise<number> {
   // One video (not a folder or manifest): its probe and plan, and its error object when it cannot be read.
-  if (inputs.length === 1 && !/\.(csv|jsonl|ndjson)$/i.test(inputs[0]) && !(await stat(inputs[0]).catch(() => null))?.isDirectory()) return runInfo(inputs[0], flags);
+  if (
+    inputs.length === 1 &&
+    !/\.(csv|jsonl|ndjson)$/i.test(inputs[0]) &&
+    !(await stat(inputs[0]).catch(() => null))?.isDirectory()
+  )
+    return runInfo(inputs[0], flags);
   const { discoverInputs } = await import('../index.js');
   return runDatasetInfo(await discoverInputs(inputs), flags);
 }
@@ -39,7 +50,10 @@ async function runInfoCommand(inputs: string[], flags: Flags): Promise<number> {
 async function runDatasetInfo(entries: InputEntry[], flags: Flags): Promise<number> {
   const { datasetInfo } = await import('../tasks/index.js');
   const decoder = stringFlag(flags, 'decoder') as 'auto' | 'libav' | 'cli' | undefined;
-  const info = await datasetInfo(entries, { concurrency: intFlag(flags, 'concurrency') ?? 2, ...(decoder ? { decoder } : {}) });
+  const info = await datasetInfo(entries, {
+    concurrency: intFlag(flags, 'concurrency') ?? 2,
+    ...(decoder ? { decoder } : {}),
+  });
   process.stdout.write(flags.json === true ? `${JSON.stringify(info, null, 2)}\n` : formatDatasetInfo(info));
   return info.failures.length > 0 ? 1 : 0;
 }
@@ -48,14 +62,25 @@ async function runDatasetInfo(entries: InputEntry[], flags: Flags): Promise<numb
 export function formatDatasetInfo(info: DatasetInfo): string {
   const s = (x: number): string => `${x.toFixed(1)}s`;
   const lines = [`${info.videos} videos, ${info.probed} probed, ${info.failures.length} will fail`];
-  const section = (title: string, counts: Record<string, number>, show: (n: number) => string = String): void => {
+  const section = (
+    title: string,
+    counts: Record<string, number>,
+    show: (n: number) => string = String,
+  ): void => {
     const rows = Object.entries(counts);
     if (rows.length === 0) return;
     const width = Math.max(...rows.map(([k]) => k.length));
     lines.push('', title, ...rows.map(([k, n]) => `  ${k.padEnd(width)}  ${show(n)}`));
   };
-  section(info.labelling === 'frame' ? 'seconds per label' : 'videos per label', info.labels, info.labelling === 'frame' ? s : String);
-  lines.push('', `duration  total ${s(info.duration.total)}, median ${info.duration.median === null ? '–' : s(info.duration.median)}`);
+  section(
+    info.labelling === 'frame' ? 'seconds per label' : 'videos per label',
+    info.labels,
+    info.labelling === 'frame' ? s : String,
+  );
+  lines.push(
+    '',
+    `duration  total ${s(info.duration.total)}, median ${info.duration.median === null ? '–' : s(info.duration.median)}`,
+  );
   section('resolutions', info.resolutions);
   section('frame rates', info.frameRates);
   section('codecs', info.codecs);
@@ -69,7 +94,11 @@ export function formatDatasetInfo(info: DatasetInfo): string {
 export async function runInfo(video: string, flags: Flags): Promise<number> {
   const frames = intFlag(flags, 'frames') ?? 16;
   const { parseSampling, probe, planClips } = await import('../index.js');
-  const sampling = parseSampling(flags.sampling === undefined ? 'uniform' : String(flags.sampling), frames, '--sampling');
+  const sampling = parseSampling(
+    flags.sampling === undefined ? 'uniform' : String(flags.sampling),
+    frames,
+    '--sampling',
+  );
   try {
     const result = await probe(video);
     const clips = planClips(result, sampling);

@@ -43,7 +43,9 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
 
 /** The words a command's flags are written as (`--out`, `--no-cache`, `-h`), for those that take a value or for all. */
 function flagWords(command: Command, valued: boolean): string[] {
-  const options = [...command.cli.globalCommand.options, ...command.options].filter((o) => !valued || !o.isBoolean);
+  const options = [...command.cli.globalCommand.options, ...command.options].filter(
+    (o) => !valued || !o.isBoolean,
+  );
   return options.flatMap((o) => o.rawName.split(',').map((name) => name.trim().split(/[\s<[]/)[0]));
 }
 
@@ -57,13 +59,18 @@ export function checkEmptyValues(argv: readonly string[], command: Command): voi
   for (const [i, word] of (end >= 0 ? argv.slice(0, end) : argv).entries()) {
     const flag = word.split('=', 1)[0];
     if (!valued.has(flag)) continue;
-    if (word === `${flag}=` || (word === flag && argv[i + 1] === '')) throw new UsageError(`\`${flag}\` was given an empty value`);
+    if (word === `${flag}=` || (word === flag && argv[i + 1] === ''))
+      throw new UsageError(`\`${flag}\` was given an empty value`);
   }
 }
 
 /** The option key the argument parser files a flag word under (`--top-k5` as `topK5`, `--no-cache` as `cache`). */
 function optionKey(word: string): string {
-  return word.replace(/^--?(no-)?/, '').split('=', 1)[0].split('.', 1)[0].replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
+  return word
+    .replace(/^--?(no-)?/, '')
+    .split('=', 1)[0]
+    .split('.', 1)[0]
+    .replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
 }
 
 /**
@@ -71,7 +78,8 @@ function optionKey(word: string): string {
  * check names its camelCase key, `--topK5`) and suggests the nearest flag by edit distance.
  */
 export function checkUnknownFlags(argv: readonly string[], command: Command): void {
-  const known = (key: string): boolean => Boolean(command.hasOption(key) || command.cli.globalCommand.hasOption(key));
+  const known = (key: string): boolean =>
+    Boolean(command.hasOption(key) || command.cli.globalCommand.hasOption(key));
   const end = argv.indexOf('--');
   for (const word of end >= 0 ? argv.slice(0, end) : argv) {
     if (!/^-[^-\d.]|^--[^-]/.test(word)) continue;
@@ -79,7 +87,9 @@ export function checkUnknownFlags(argv: readonly string[], command: Command): vo
     const keys = word.startsWith('--') ? [optionKey(word)] : [...word.slice(1).split('=', 1)[0]];
     if (keys.every(known)) continue;
     const typed = word.split('=', 1)[0];
-    throw new UsageError(`Unknown option \`${typed}\`${typed.startsWith('--') ? didYouMean(typed, flagWords(command, false)) : ''}`);
+    throw new UsageError(
+      `Unknown option \`${typed}\`${typed.startsWith('--') ? didYouMean(typed, flagWords(command, false)) : ''}`,
+    );
   }
 }
 
@@ -108,7 +118,10 @@ export async function main(argv: string[]): Promise<number> {
   cli.help((sections) => [
     // cac gives a `--no-x` flag the default `true` (of `x`), which reads backwards after "Do not ...".
     ...sections.map((s) => ({ ...s, body: s.body.replace(/^(\s+--no-\S+.*?) \(default: true\)$/gm, '$1') })),
-    { title: 'Exit codes', body: (COMMAND_EXIT_CODES[cli.matchedCommand?.name ?? ''] ?? EXIT_CODES).join('\n') },
+    {
+      title: 'Exit codes',
+      body: (COMMAND_EXIT_CODES[cli.matchedCommand?.name ?? ''] ?? EXIT_CODES).join('\n'),
+    },
   ]);
   cli.version(version);
   try {
@@ -123,7 +136,9 @@ export async function main(argv: string[]): Promise<number> {
         const names = cli.commands.map((c) => c.name).filter(Boolean);
         const word = String(cli.args[0]);
         const hint = didYouMean(word, names) || `; the commands are ${names.join(', ')}`;
-        process.stderr.write(`framewise: unknown command \`${word}\`${hint}\nRun \`framewise --help\` for the usage.\n`);
+        process.stderr.write(
+          `framewise: unknown command \`${word}\`${hint}\nRun \`framewise --help\` for the usage.\n`,
+        );
         return 2;
       }
       // No command: the usage, on stderr, and exit 2.

@@ -47,18 +47,31 @@ export function formatProgress(e: ProgressEvent): string {
   if (e.failures) parts.push(`${e.failures} failed`);
   if (e.videosSkipped) parts.push(`${e.videosSkipped} skipped`);
   if (e.queue) {
-    if (e.queue.unreachableMs > 0) parts.push(`Redis not answering for ${duration(e.queue.unreachableMs)}, reconnecting`);
-    else parts.push(e.queue.workers === 0 ? 'no worker connected: start `framewise worker --redis URL`' : `${e.queue.workers} worker${e.queue.workers === 1 ? '' : 's'}`);
+    if (e.queue.unreachableMs > 0)
+      parts.push(`Redis not answering for ${duration(e.queue.unreachableMs)}, reconnecting`);
+    else
+      parts.push(
+        e.queue.workers === 0
+          ? 'no worker connected: start `framewise worker --redis URL`'
+          : `${e.queue.workers} worker${e.queue.workers === 1 ? '' : 's'}`,
+      );
     const wait = e.queue.waitingOn;
     if (wait) {
-      const when = e.queue.workers === 0 ? 'no worker is connected to hand it on' : wait.handedOnInMs > 0 ? `it is handed on within ${duration(wait.handedOnInMs)} (--stall-timeout)` : 'it is handed on at the next stalled check';
+      const when =
+        e.queue.workers === 0
+          ? 'no worker is connected to hand it on'
+          : wait.handedOnInMs > 0
+            ? `it is handed on within ${duration(wait.handedOnInMs)} (--stall-timeout)`
+            : 'it is handed on at the next stalled check';
       parts.push(`waiting on ${wait.path}: its worker ${wait.worker} stopped answering; ${when}`);
     }
   }
   return parts.join(' | ');
 }
 
-export function createRenderer(options: { quiet?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {}): Renderer {
+export function createRenderer(
+  options: { quiet?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+): Renderer {
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return { update() {}, phase() {}, done() {} };
   if (stream.isTTY) {
@@ -114,7 +127,8 @@ export async function withMetrics(flags: Flags, renderer: Renderer): Promise<Met
   if (port === undefined || !remote) return { ...renderer, close: async () => undefined };
   const { startCoordinatorMetrics } = await import('../tasks/index.js');
   const server = await startCoordinatorMetrics(port, remote);
-  if (flags.quiet !== true) process.stderr.write(`framewise: metrics at http://0.0.0.0:${server.port}/metrics\n`);
+  if (flags.quiet !== true)
+    process.stderr.write(`framewise: metrics at http://0.0.0.0:${server.port}/metrics\n`);
   return {
     update(event) {
       server.observe(event);
@@ -207,7 +221,8 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     const decoder = (resource as { decoder?: { name: string; reason: string } }).decoder;
     if (decoderSaid || !decoder) return;
     decoderSaid = true;
-    if (flags.quiet !== true && decoder.name === 'cli' && decoder.reason.startsWith('auto')) process.stderr.write(`framewise: ${decoder.reason}\n`);
+    if (flags.quiet !== true && decoder.name === 'cli' && decoder.reason.startsWith('auto'))
+      process.stderr.write(`framewise: ${decoder.reason}\n`);
   };
   // The run's last event (its final one) is the summary.
   let last: ProgressEvent | undefined;
@@ -230,7 +245,8 @@ export async function runRecords<R extends { close(): Promise<void> }>(
     interrupt.dispose();
   }
   const summary = { ...(last ?? NOTHING_DONE), elapsedMs: performance.now() - started };
-  if (flags.quiet !== true || summary.failures > 0 || summary.videosWithWarnings > 0) process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
+  if (flags.quiet !== true || summary.failures > 0 || summary.videosWithWarnings > 0)
+    process.stderr.write(formatSummary(summary, interrupted ? ' (interrupted)' : ''));
   if (interrupted) return 130;
   return summary.failures > 0 ? 1 : 0;
 }

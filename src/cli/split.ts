@@ -15,7 +15,10 @@ function fraction(flags: Flags, name: string, fallback: number): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (raw === true || !Number.isFinite(n) || n < 0 || n >= 1) throw new UsageError(`Expected a fraction >= 0 and < 1 for \`--${name}\` but received ${JSON.stringify(raw)}`);
+  if (raw === true || !Number.isFinite(n) || n < 0 || n >= 1)
+    throw new UsageError(
+      `Expected a fraction >= 0 and < 1 for \`--${name}\` but received ${JSON.stringify(raw)}`,
+    );
   return n;
 }
 
@@ -43,24 +46,35 @@ async function runSplit(dataset: string, flags: Flags): Promise<number> {
   const entries = await discoverInputs(dataset);
   const frames = entries.some((e) => e.segments && e.segments.length > 0);
   // A frame dataset's videos are split whole, each in the class of its majority label.
-  const labelOf = (e: (typeof entries)[number]): string | undefined => (frames ? majorityLabel(e.segments ?? []) : e.label);
+  const labelOf = (e: (typeof entries)[number]): string | undefined =>
+    frames ? majorityLabel(e.segments ?? []) : e.label;
   const unlabelled = entries.filter((e) => labelOf(e) === undefined);
   if (unlabelled.length > 0) {
     const what = frames ? 'no segments' : 'no label';
-    throw new UsageError(`${unlabelled.length} video(s) have ${what}, e.g. ${unlabelled[0].path}: split a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`);
+    throw new UsageError(
+      `${unlabelled.length} video(s) have ${what}, e.g. ${unlabelled[0].path}: split a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`,
+    );
   }
   const s = await stat(dataset);
   const root = s.isDirectory() ? resolve(dataset) : dirname(resolve(dataset));
   const split = splitDataset(
-    entries.map((e) => ({ path: e.path, label: labelOf(e)!, ...(frames ? { segments: e.segments ?? [] } : {}) })),
+    entries.map((e) => ({
+      path: e.path,
+      label: labelOf(e)!,
+      ...(frames ? { segments: e.segments ?? [] } : {}),
+    })),
     { test, val, seed, root },
   );
   const written = await writeSplit(split, { out });
   const rows = split.seconds ? secondsRows(split.seconds) : countRows(split.counts, split);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  const lines = rows.map((r) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '),
+  );
   const files = [written.files.train, written.files.val, written.files.test].filter(Boolean).join(', ');
-  const how = split.seconds ? `videos whole, stratified by majority label: ${split.train.length} train, ${split.val.length} val, ${split.test.length} test\n` : '';
+  const how = split.seconds
+    ? `videos whole, stratified by majority label: ${split.train.length} train, ${split.val.length} val, ${split.test.length} test\n`
+    : '';
   process.stdout.write(`${lines.join('\n')}\n${how}wrote ${files} (seed ${seed})\n`);
   return 0;
 }
@@ -70,7 +84,10 @@ type Parts = { train: unknown[]; val: unknown[]; test: unknown[] };
 
 /** Videos per class and part, and the totals. */
 function countRows(counts: Counts, split: Parts): string[][] {
-  const rows = [['class', 'train', 'val', 'test'], ...Object.entries(counts).map(([label, c]) => [label, String(c.train), String(c.val), String(c.test)])];
+  const rows = [
+    ['class', 'train', 'val', 'test'],
+    ...Object.entries(counts).map(([label, c]) => [label, String(c.train), String(c.val), String(c.test)]),
+  ];
   rows.push(['total', String(split.train.length), String(split.val.length), String(split.test.length)]);
   return rows;
 }

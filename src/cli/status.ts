@@ -11,11 +11,17 @@ import { remoteFlags, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
   cli
-    .command('status', 'Show a queue: job counts, the oldest waiting job, the workers and coordinators connected')
+    .command(
+      'status',
+      'Show a queue: job counts, the oldest waiting job, the workers and coordinators connected',
+    )
     .option('--redis <url>', 'The Redis that holds the queue (redis://host:6379[/db], or rediss://)')
     .option('--queue <name>', 'The queue name (default: framewise)')
     .option('--redis-timeout <seconds>', 'How long to wait for an unreachable Redis (default: 60)')
-    .option('--redis-ca <file>', 'With a rediss:// URL: the PEM file of the CA that signed the server certificate')
+    .option(
+      '--redis-ca <file>',
+      'With a rediss:// URL: the PEM file of the CA that signed the server certificate',
+    )
     .option('--json', 'One JSON object on stdout instead of text')
     .example('framewise status --redis redis://queue-host:6379')
     .example('framewise status --redis redis://queue-host:6379 --queue nightly --json')
@@ -26,7 +32,12 @@ async function runStatus(flags: Flags): Promise<number> {
   const remote = remoteFlags(flags);
   if (!remote) throw new UsageError('`--redis <url>` is required: the Redis that holds the queue');
   const { queueStatus } = await import('../tasks/index.js');
-  const status = await queueStatus({ redis: remote.redis, queue: remote.queue, timeoutMs: remote.timeoutMs, redisCa: remote.redisCa });
+  const status = await queueStatus({
+    redis: remote.redis,
+    queue: remote.queue,
+    timeoutMs: remote.timeoutMs,
+    redisCa: remote.redisCa,
+  });
   process.stdout.write(flags.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   return 0;
 }
@@ -60,8 +71,12 @@ export function formatStatus(status: QueueStatus, now = Date.now()): string {
   }
   lines.push(`coordinators: ${status.coordinators.length}`);
   for (const c of status.coordinators) {
-    const wait = c.waitingOn ? `; waiting on ${c.waitingOn.path}, whose worker ${c.waitingOn.worker} stopped answering` : '';
-    lines.push(`  ${c.name}: host ${c.host}, pid ${c.pid}, ${c.videosDone}/${c.videosTotal} videos, up ${seconds(now - c.startedAt)}${wait}`);
+    const wait = c.waitingOn
+      ? `; waiting on ${c.waitingOn.path}, whose worker ${c.waitingOn.worker} stopped answering`
+      : '';
+    lines.push(
+      `  ${c.name}: host ${c.host}, pid ${c.pid}, ${c.videosDone}/${c.videosTotal} videos, up ${seconds(now - c.startedAt)}${wait}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -6,8 +6,25 @@ import type { CAC } from 'cac';
 import type { TrainOptions, TrainResult } from '../tasks/index.js';
 import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
 import { UsageError } from '../errors.js';
-import { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, HEADS, LR_SCHEDULES, MONITORS, stopMessage } from '../tasks/options.js';
-import { backboneFlags, choicesHelp, intFlag, isAbort, pipelineOptionsFrom, samplingFlags, stringFlag, type Flags } from './common.js';
+import {
+  CLASS_WEIGHTS,
+  DEFAULT_LR_SCHEDULE,
+  DEFAULT_MIN_DELTA,
+  HEADS,
+  LR_SCHEDULES,
+  MONITORS,
+  stopMessage,
+} from '../tasks/options.js';
+import {
+  backboneFlags,
+  choicesHelp,
+  intFlag,
+  isAbort,
+  pipelineOptionsFrom,
+  samplingFlags,
+  stringFlag,
+  type Flags,
+} from './common.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer, withMetrics } from './progress.js';
 
@@ -19,34 +36,67 @@ export function register(cli: CAC): void {
     .option('--mode <mode>', 'clip (one label per clip) | frame (one label per frame) (default: clip)')
     .option('--epochs <n>', 'Most epochs; early stopping keeps the best (default: 100)')
     .option('--seed <n>', 'Seed for weights, split and shuffling (default: 42)')
-    .option('--val-split <f>', 'Fraction of each class\'s videos for validation (default: 0.2)')
+    .option('--val-split <f>', "Fraction of each class's videos for validation (default: 0.2)")
     .option('--units <n>', 'Recurrent units (default: 256)')
     .option('--learning-rate <lr>', 'Adam learning rate (default: 0.001)')
     .option('--patience <n>', 'Early stopping: epochs without an improvement before stopping (default: 10)')
     .option('--monitor <m>', `Early stopping watches ${MONITORS.join(' | ')} (default: val_loss)`)
-    .option('--min-delta <d>', `Early stopping: an improvement smaller than this does not count (default: ${DEFAULT_MIN_DELTA})`)
-    .option('--lr-schedule <s>', `Learning rate: ${LR_SCHEDULES.join(' | ')} (default: ${DEFAULT_LR_SCHEDULE})`)
-    .option('--batch-size <n>', 'Training: clips per gradient step of the head (default: 16; not --batch, the backbone\'s clips per call)')
-    .option('--class-weight <w>', `Training loss weights: ${CLASS_WEIGHTS.join(' | ')} (n / (classes x n_class)) (default: none)`)
-    .option('--ensemble <n>', 'Train N heads (seeds seed..seed+N-1) into one model folder; classify, eval and export average them (default: 1)')
-    .option('--augment <n>', 'Clip mode, uniform sampling: extra clips per video, drawn from 1.5x the frames in order (default: 8, 0 = off)')
-    .option('--resume', 'Go on from the checkpoint in --out (an interrupted run), with the same dataset and settings')
-    .option('--force', 'Start over: replace an existing model folder (only one framewise wrote, or an empty folder)');
+    .option(
+      '--min-delta <d>',
+      `Early stopping: an improvement smaller than this does not count (default: ${DEFAULT_MIN_DELTA})`,
+    )
+    .option(
+      '--lr-schedule <s>',
+      `Learning rate: ${LR_SCHEDULES.join(' | ')} (default: ${DEFAULT_LR_SCHEDULE})`,
+    )
+    .option(
+      '--batch-size <n>',
+      "Training: clips per gradient step of the head (default: 16; not --batch, the backbone's clips per call)",
+    )
+    .option(
+      '--class-weight <w>',
+      `Training loss weights: ${CLASS_WEIGHTS.join(' | ')} (n / (classes x n_class)) (default: none)`,
+    )
+    .option(
+      '--ensemble <n>',
+      'Train N heads (seeds seed..seed+N-1) into one model folder; classify, eval and export average them (default: 1)',
+    )
+    .option(
+      '--augment <n>',
+      'Clip mode, uniform sampling: extra clips per video, drawn from 1.5x the frames in order (default: 8, 0 = off)',
+    )
+    .option(
+      '--resume',
+      'Go on from the checkpoint in --out (an interrupted run), with the same dataset and settings',
+    )
+    .option(
+      '--force',
+      'Start over: replace an existing model folder (only one framewise wrote, or an empty folder)',
+    );
   samplingFlags(command, 'explicit');
   backboneFlags(command);
   command
     .example('framewise train data/ --out model/ --head lstm --epochs 50')
-    .example('framewise train data/ --out model/ --resume        # after Ctrl-C: go on from the last whole epoch')
+    .example(
+      'framewise train data/ --out model/ --resume        # after Ctrl-C: go on from the last whole epoch',
+    )
     .example('framewise train data/ --out ensemble/ --ensemble 5 --class-weight balanced')
     .example('framewise train segments.jsonl --out tagger/ --mode frame --sampling window:2/1')
     .action((dataset: unknown, flags: Flags) => runTrain(String(dataset), flags));
 }
 
-function choiceFlag<T extends string>(flags: Flags, name: string, flag: string, choices: readonly T[]): T | undefined {
+function choiceFlag<T extends string>(
+  flags: Flags,
+  name: string,
+  flag: string,
+  choices: readonly T[],
+): T | undefined {
   const value = stringFlag(flags, name);
   if (value === undefined) return undefined;
   if (!(choices as readonly string[]).includes(value)) {
-    throw new UsageError(`Expected one of ${choices.map((c) => `'${c}'`).join(', ')} for \`--${flag}\` but received ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `Expected one of ${choices.map((c) => `'${c}'`).join(', ')} for \`--${flag}\` but received ${JSON.stringify(value)}`,
+    );
   }
   return value as T;
 }
@@ -55,7 +105,8 @@ function numberFlag(flags: Flags, name: string, flag: string): number | undefine
   const value = flags[name];
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`Expected a number for \`--${flag}\` but received ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n))
+    throw new UsageError(`Expected a number for \`--${flag}\` but received ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -118,8 +169,12 @@ async function runTrain(dataset: string, flags: Flags): Promise<number> {
 /** The line printed after each epoch (stderr): its figures, learning rate, time and ETA. */
 function epochLine(e: EpochProgress): string {
   // Enough digits that a loss creeping in its 5th decimal shows (a fixed 4 printed 0.0000).
-  const val = e.valLoss === null ? '' : `  val_loss ${lossText(e.valLoss)}  val_acc ${(e.valAcc ?? 0).toFixed(3)}`;
-  const time = e.seconds === undefined ? '' : `  ${e.seconds.toFixed(1)} s  ETA ${Math.round(e.etaSeconds ?? 0)} s (max ${e.epochs} epochs)`;
+  const val =
+    e.valLoss === null ? '' : `  val_loss ${lossText(e.valLoss)}  val_acc ${(e.valAcc ?? 0).toFixed(3)}`;
+  const time =
+    e.seconds === undefined
+      ? ''
+      : `  ${e.seconds.toFixed(1)} s  ETA ${Math.round(e.etaSeconds ?? 0)} s (max ${e.epochs} epochs)`;
   const member = e.member === undefined ? '' : `member ${e.member}  `;
   const lr = e.lr === undefined ? '' : `  lr ${Number(e.lr.toPrecision(3))}`;
   return `${member}epoch ${String(e.epoch).padStart(3)}  loss ${lossText(e.loss)}  acc ${e.acc.toFixed(3)}${val}${lr}${time}\n`;
@@ -155,7 +210,11 @@ function lossText(v: number): string {
 function summaryLines(m: TrainMetrics): string[] {
   const figures = (x: TrainMetrics): string =>
     `train loss ${lossText(x.loss)}, acc ${x.acc.toFixed(3)}${x.valLoss === null ? ', no validation split' : `; val loss ${lossText(x.valLoss)}, acc ${(x.valAcc ?? 0).toFixed(3)}`}`;
-  const head = (x: TrainMetrics, prefix: string): string => `${prefix}${x.stop ? `${stopMessage(x.stop)}. ` : ''}Kept epoch ${x.bestEpoch} of ${x.epochs}: ${figures(x)}`;
+  const head = (x: TrainMetrics, prefix: string): string =>
+    `${prefix}${x.stop ? `${stopMessage(x.stop)}. ` : ''}Kept epoch ${x.bestEpoch} of ${x.epochs}: ${figures(x)}`;
   if (!m.members) return [head(m, '')];
-  return [...m.members.map((x, k) => head(x, `Member ${k + 1} (seed ${x.seed}): `)), `Ensemble of ${m.members.length} (probabilities averaged): ${figures(m)}`];
+  return [
+    ...m.members.map((x, k) => head(x, `Member ${k + 1} (seed ${x.seed}): `)),
+    `Ensemble of ${m.members.length} (probabilities averaged): ${figures(m)}`,
+  ];
 }

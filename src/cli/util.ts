@@ -9,7 +9,11 @@ export const EXIT_OUTPUT = 3;
 export function exitCodeFor(error: unknown): number {
   if (error instanceof FramewiseError && error.code === 'OUTPUT') return EXIT_OUTPUT;
   if (isOptionError(error)) return 2;
-  if (error instanceof FramewiseError && ['USAGE', 'MODEL', 'BACKEND', 'FFMPEG_NOT_FOUND'].includes(error.code)) return 2;
+  if (
+    error instanceof FramewiseError &&
+    ['USAGE', 'MODEL', 'BACKEND', 'FFMPEG_NOT_FOUND'].includes(error.code)
+  )
+    return 2;
   if (error instanceof Error && error.name === 'CACError') return 2;
   return 1;
 }
@@ -19,16 +23,23 @@ export function exitCodeFor(error: unknown): number {
  * for data); a configuration error prints its one line; an unexpected error its stack.
  */
 export function printError(error: unknown, cli?: CAC): void {
-  const usage = isOptionError(error) || (error instanceof Error && error.name === 'CACError') || (error instanceof FramewiseError && error.code === 'USAGE');
+  const usage =
+    isOptionError(error) ||
+    (error instanceof Error && error.name === 'CACError') ||
+    (error instanceof FramewiseError && error.code === 'USAGE');
   if (usage) {
     const command = cli?.matchedCommand?.name;
-    process.stderr.write(`framewise: ${asFlags((error as Error).message, cli?.matchedCommand)}\nRun \`framewise ${command ? `${command} ` : ''}--help\` for the usage.\n`);
+    process.stderr.write(
+      `framewise: ${asFlags((error as Error).message, cli?.matchedCommand)}\nRun \`framewise ${command ? `${command} ` : ''}--help\` for the usage.\n`,
+    );
     return;
   }
   if (exitCodeFor(error) === 2 || error instanceof FramewiseError) {
     process.stderr.write(`framewise: ${asFlags((error as Error).message, cli?.matchedCommand)}\n`);
   } else {
-    process.stderr.write(`framewise: unexpected error\n${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(
+      `framewise: unexpected error\n${error instanceof Error ? error.stack : String(error)}\n`,
+    );
   }
 }
 
@@ -42,14 +53,20 @@ export function asFlags(message: string, command: Command | undefined): string {
   if (!command) return message;
   const flagOf = (key: string): string | undefined => {
     const option = command.options.find((o) => o.names.includes(key));
-    return option?.rawName.split(',').map((n) => n.trim().split(/[\s<[]/)[0]).find((n) => n.startsWith('--'));
+    return option?.rawName
+      .split(',')
+      .map((n) => n.trim().split(/[\s<[]/)[0])
+      .find((n) => n.startsWith('--'));
   };
-  return message.replace(/`([a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*)(?:: ([^`]+))?`/g, (quoted, name: string, value: string | undefined) => {
-    const parts = name.split('.');
-    const flag = flagOf(parts[parts.length - 1]) ?? flagOf(parts[0]);
-    if (!flag) return quoted;
-    return value === undefined || value === 'true' ? `\`${flag}\`` : `\`${flag} ${value}\``;
-  });
+  return message.replace(
+    /`([a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*)(?:: ([^`]+))?`/g,
+    (quoted, name: string, value: string | undefined) => {
+      const parts = name.split('.');
+      const flag = flagOf(parts[parts.length - 1]) ?? flagOf(parts[0]);
+      if (!flag) return quoted;
+      return value === undefined || value === 'true' ? `\`${flag}\`` : `\`${flag} ${value}\``;
+    },
+  );
 }
 
 /** The Levenshtein distance between `a` and `b`: insertions, deletions and substitutions. */
@@ -57,7 +74,8 @@ export function editDistance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     row = next;
   }
   return row[b.length];

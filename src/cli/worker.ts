@@ -8,22 +8,51 @@ import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import type { WorkerHandle, WorkerOptions, WorkerStats } from '../tasks/index.js';
 import { resolve } from 'node:path';
-import { backboneFlags, intFlag, isAbort, listFlag, millisecondsFlag, pipelineOptionsFrom, remoteFlags, type Flags } from './common.js';
+import {
+  backboneFlags,
+  intFlag,
+  isAbort,
+  listFlag,
+  millisecondsFlag,
+  pipelineOptionsFrom,
+  remoteFlags,
+  type Flags,
+} from './common.js';
 
 export function register(cli: CAC): void {
   const command = cli
     .command('worker', 'Take embedding jobs from a Redis queue (runs across machines; start one per machine)')
-    .option('--stall-timeout <seconds>', 'A worker silent this long is taken for dead and its job handed on (default: 30)')
-    .option('--max-stalls <n>', 'Times a job may be handed on after its worker died before it is a WORKER_FAILED record (default: 1)')
-    .option('--grace <seconds>', 'On SIGINT/SIGTERM, how long the jobs in hand may take to finish before they are handed back (default: 60)')
-    .option('--root <dir>', 'Required, repeatable: jobs may name only files whose real path lies under one of these folders')
-    .option('--allow-host <host>', 'Repeatable: jobs may name http(s) URLs on this host (or *.example.com for its subdomains); none by default')
-    .option('--allow-private-network', 'Let URLs reach loopback, private, link-local and other non-public addresses (default: refused)')
+    .option(
+      '--stall-timeout <seconds>',
+      'A worker silent this long is taken for dead and its job handed on (default: 30)',
+    )
+    .option(
+      '--max-stalls <n>',
+      'Times a job may be handed on after its worker died before it is a WORKER_FAILED record (default: 1)',
+    )
+    .option(
+      '--grace <seconds>',
+      'On SIGINT/SIGTERM, how long the jobs in hand may take to finish before they are handed back (default: 60)',
+    )
+    .option(
+      '--root <dir>',
+      'Required, repeatable: jobs may name only files whose real path lies under one of these folders',
+    )
+    .option(
+      '--allow-host <host>',
+      'Repeatable: jobs may name http(s) URLs on this host (or *.example.com for its subdomains); none by default',
+    )
+    .option(
+      '--allow-private-network',
+      'Let URLs reach loopback, private, link-local and other non-public addresses (default: refused)',
+    )
     .option('--max-job-bytes <n>', 'Job data larger than this is refused unparsed (default: 65536)');
   backboneFlags(command);
   command
     .example('framewise worker --redis redis://queue-host:6379 --root /srv/videos')
-    .example('framewise worker --redis redis://queue-host:6379/2 --queue nightly --concurrency 4 --root /mnt/share --allow-host media.example.com')
+    .example(
+      'framewise worker --redis redis://queue-host:6379/2 --queue nightly --concurrency 4 --root /mnt/share --allow-host media.example.com',
+    )
     .action((flags: Flags) => runWorker(flags));
 }
 
@@ -34,19 +63,28 @@ async function runWorker(flags: Flags): Promise<number> {
   const say = (line: string): void => {
     if (!quiet) process.stderr.write(`framewise worker: ${line}\n`);
   };
-  if (options.roots.includes('/')) say('warning: --root / lets anyone who can write to the queue read every file this user can read; give the video folders instead');
+  if (options.roots.includes('/'))
+    say(
+      'warning: --root / lets anyone who can write to the queue read every file this user can read; give the video folders instead',
+    );
   const { startWorker } = await import('../tasks/index.js');
   const signals = new SignalStop(say, graceMs);
   const log = new StatsLog(say);
   try {
     let handle: WorkerHandle;
     try {
-      handle = await startWorker({ ...options, signal: signals.loading.signal, onProgress: (s) => log.update(s) });
+      handle = await startWorker({
+        ...options,
+        signal: signals.loading.signal,
+        onProgress: (s) => log.update(s),
+      });
     } catch (error) {
       if (signals.loading.signal.aborted && isAbort(error)) return 130;
       throw error;
     }
-    say(`${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`);
+    say(
+      `${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`,
+    );
     if (handle.metricsPort !== undefined) say(`metrics at http://0.0.0.0:${handle.metricsPort}/metrics`);
     signals.started(handle);
     const stats = await closedOrExit(handle);
@@ -61,21 +99,64 @@ async function runWorker(flags: Flags): Promise<number> {
 /** `startWorker()`'s options from the flags, but for the signal and the progress. */
 function workerOptions(flags: Flags): WorkerOptions {
   const remote = remoteFlags(flags);
-  if (!remote) throw new UsageError('`--redis <url>` is required: the Redis that the coordinating `framewise embed|classify --redis` enqueues on');
-  const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency } = pipelineOptionsFrom(flags);
+  if (!remote)
+    throw new UsageError(
+      '`--redis <url>` is required: the Redis that the coordinating `framewise embed|classify --redis` enqueues on',
+    );
+  const {
+    backbone,
+    normalize,
+    engine,
+    backend,
+    threads,
+    decoder,
+    batch,
+    workers,
+    cache,
+    timeoutMs,
+    concurrency,
+  } = pipelineOptionsFrom(flags);
   const stallTimeoutMs = millisecondsFlag(flags, 'stallTimeout');
   const maxStalls = intFlag(flags, 'maxStalls', 0);
   const roots = listFlag(flags, 'root').map((root) => resolve(root));
   if (roots.length === 0) {
-    throw new UsageError('`--root <dir>` is required: a worker opens only files under its roots (repeat it for several folders), since anyone who can write to the queue chooses the paths; `--root /` allows every file');
+    throw new UsageError(
+      '`--root <dir>` is required: a worker opens only files under its roots (repeat it for several folders), since anyone who can write to the queue chooses the paths; `--root /` allows every file',
+    );
   }
   const allowHosts = listFlag(flags, 'allowHost');
   const allowPrivateNetwork = flags.allowPrivateNetwork === true;
   const maxJobBytes = intFlag(flags, 'maxJobBytes');
   return {
-    ...{ backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs, concurrency },
-    ...{ redis: remote.redis, queue: remote.queue, redisTimeoutMs: remote.timeoutMs, redisCa: remote.redisCa, strictRedis: remote.strictRedis },
-    ...{ stallTimeoutMs, maxStalls, roots, allowHosts, allowPrivateNetwork, maxJobBytes, metricsPort: intFlag(flags, 'metricsPort', 0) },
+    ...{
+      backbone,
+      normalize,
+      engine,
+      backend,
+      threads,
+      decoder,
+      batch,
+      workers,
+      cache,
+      timeoutMs,
+      concurrency,
+    },
+    ...{
+      redis: remote.redis,
+      queue: remote.queue,
+      redisTimeoutMs: remote.timeoutMs,
+      redisCa: remote.redisCa,
+      strictRedis: remote.strictRedis,
+    },
+    ...{
+      stallTimeoutMs,
+      maxStalls,
+      roots,
+      allowHosts,
+      allowPrivateNetwork,
+      maxJobBytes,
+      metricsPort: intFlag(flags, 'metricsPort', 0),
+    },
   };
 }
 
@@ -127,7 +208,9 @@ class SignalStop {
       return;
     }
     if (this.count === 1) {
-      this.say(`stopping: no new jobs; the jobs in hand finish (up to ${this.graceMs / 1000} s; a second Ctrl-C hands them back now)`);
+      this.say(
+        `stopping: no new jobs; the jobs in hand finish (up to ${this.graceMs / 1000} s; a second Ctrl-C hands them back now)`,
+      );
       void handle.close();
       setTimeout(() => void handle.close({ handBack: true }), this.graceMs).unref();
     } else {

@@ -39,7 +39,10 @@ export abstract class BackboneRunner implements EmbedRunner {
    * Embeds `entries` in order. Yields `[item, VideoFrames | ErrorRecord]`. On abort, yields
    * nothing more and throws `signal.reason`.
    */
-  async *run<I extends EmbedItem>(entries: readonly I[], options: RunOptions = {}): AsyncGenerator<[I, Result]> {
+  async *run<I extends EmbedItem>(
+    entries: readonly I[],
+    options: RunOptions = {},
+  ): AsyncGenerator<[I, Result]> {
     if (this.closed) throw new Error('The runner is closed');
     const { signal, onProgress, skip } = options;
     signal?.throwIfAborted();
@@ -49,7 +52,10 @@ export abstract class BackboneRunner implements EmbedRunner {
   }
 
   /** The hooks of one run's window; `tracker` counts its progress. */
-  protected abstract window<I extends EmbedItem>(tracker: ProgressTracker, signal: AbortSignal | undefined): WindowHooks<I, unknown, Result>;
+  protected abstract window<I extends EmbedItem>(
+    tracker: ProgressTracker,
+    signal: AbortSignal | undefined,
+  ): WindowHooks<I, unknown, Result>;
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -6,7 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
-import { invalid, isPlainObject, LIMITS, nonEmptyString, optionError, positiveInteger, positiveNumber } from '../validate.js';
+import {
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonEmptyString,
+  optionError,
+  positiveInteger,
+  positiveNumber,
+} from '../validate.js';
 
 const require = createRequire(import.meta.url);
 
@@ -14,9 +22,16 @@ const require = createRequire(import.meta.url);
  * How uint8 RGB maps to the backbone's input range. `{mean, std}` are on the [0, 1] scale;
  * `imagenet` is torchvision's mean [0.485, 0.456, 0.406] and std [0.229, 0.224, 0.225].
  */
-export type Normalization = '0..1' | '-1..1' | 'imagenet' | { mean: number | [number, number, number]; std: number | [number, number, number] };
+export type Normalization =
+  | '0..1'
+  | '-1..1'
+  | 'imagenet'
+  | { mean: number | [number, number, number]; std: number | [number, number, number] };
 
-const IMAGENET = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+const IMAGENET = {
+  mean: [0.485, 0.456, 0.406] as [number, number, number],
+  std: [0.229, 0.224, 0.225] as [number, number, number],
+};
 
 /** A user-supplied tfjs LayersModel or GraphModel. */
 export interface CustomBackbone {
@@ -62,7 +77,12 @@ export function isOnnxBackbone(spec: unknown): spec is OnnxBackbone {
 
 function isOnnxLocation(spec: unknown): boolean {
   if (!isPlainObject(spec)) return false;
-  const where = typeof spec.path === 'string' ? spec.path : typeof spec.url === 'string' ? spec.url.replace(/[?#].*$/, '') : '';
+  const where =
+    typeof spec.path === 'string'
+      ? spec.path
+      : typeof spec.url === 'string'
+        ? spec.url.replace(/[?#].*$/, '')
+        : '';
   return /\.onnx$/i.test(where);
 }
 
@@ -88,8 +108,20 @@ export interface RegistryEntry {
 
 /** Named backbones; their weights ship in the `nsfwjs` npm package, so nothing is downloaded. */
 export const BACKBONES: Readonly<Record<string, Readonly<RegistryEntry>>> = {
-  mobilenet_v2: { nsfwjsName: 'MobileNetV2', inputSize: 224, dim: 1280, normalize: '0..1', layer: 'flatten_1' },
-  inception_v3: { nsfwjsName: 'InceptionV3', inputSize: 299, dim: 2048, normalize: '0..1', layer: 'flatten_1' },
+  mobilenet_v2: {
+    nsfwjsName: 'MobileNetV2',
+    inputSize: 224,
+    dim: 1280,
+    normalize: '0..1',
+    layer: 'flatten_1',
+  },
+  inception_v3: {
+    nsfwjsName: 'InceptionV3',
+    inputSize: 299,
+    dim: 2048,
+    normalize: '0..1',
+    layer: 'flatten_1',
+  },
 };
 export const DEFAULT_BACKBONE = 'mobilenet_v2';
 
@@ -98,8 +130,10 @@ export function normalizationParams(normalize: Normalization): { scale: number[]
   if (normalize === '0..1') return { scale: [1 / 255, 1 / 255, 1 / 255], offset: [0, 0, 0] };
   if (normalize === '-1..1') return { scale: [2 / 255, 2 / 255, 2 / 255], offset: [-1, -1, -1] };
   if (normalize === 'imagenet') return normalizationParams(IMAGENET);
-  const mean = typeof normalize.mean === 'number' ? [normalize.mean, normalize.mean, normalize.mean] : normalize.mean;
-  const std = typeof normalize.std === 'number' ? [normalize.std, normalize.std, normalize.std] : normalize.std;
+  const mean =
+    typeof normalize.mean === 'number' ? [normalize.mean, normalize.mean, normalize.mean] : normalize.mean;
+  const std =
+    typeof normalize.std === 'number' ? [normalize.std, normalize.std, normalize.std] : normalize.std;
   return { scale: std.map((s) => 1 / (255 * s)), offset: mean.map((m, i) => -m / std[i]) };
 }
 
@@ -108,7 +142,9 @@ export function validateNormalization(field: string, value: unknown): Normalizat
   if (isPlainObject(value)) {
     for (const key of ['mean', 'std'] as const) {
       const v = value[key];
-      const ok = typeof v === 'number' || (Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number'));
+      const ok =
+        typeof v === 'number' ||
+        (Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number'));
       if (!ok) throw invalid(`${field}.${key}`, 'a number or an array of 3 numbers', v);
     }
     const std = value.std as number | number[];
@@ -135,12 +171,22 @@ function isLocation(value: string): boolean {
  * `normalize` from `defaults`), or a custom model object. Everything below works on what
  * this returns: a registry name or an object.
  */
-export function parseBackboneSpec(field: string, value: unknown, defaults: BackboneDefaults = {}): BackboneSpec {
+export function parseBackboneSpec(
+  field: string,
+  value: unknown,
+  defaults: BackboneDefaults = {},
+): BackboneSpec {
   if (value === undefined) return DEFAULT_BACKBONE;
   if (typeof value === 'string') {
     if (Object.hasOwn(BACKBONES, value)) return value;
     if (!isLocation(value)) {
-      throw invalid(field, `one of ${Object.keys(BACKBONES).map((n) => `'${n}'`).join(', ')} or a custom backbone object`, value);
+      throw invalid(
+        field,
+        `one of ${Object.keys(BACKBONES)
+          .map((n) => `'${n}'`)
+          .join(', ')} or a custom backbone object`,
+        value,
+      );
     }
     const where = /^(https?|file):\/\//i.test(value) ? { url: value } : { path: value };
     const spec: Record<string, unknown> = { ...where };
@@ -148,8 +194,12 @@ export function parseBackboneSpec(field: string, value: unknown, defaults: Backb
     if (defaults.normalize !== undefined) spec.normalize = defaults.normalize;
     if (!isOnnxLocation(spec)) {
       // A tfjs model does not say how it was trained: both must be given.
-      if (spec.inputSize === undefined) throw optionError(`Expected \`size\` with the tfjs model ${value} for \`${field}\`: its input size`);
-      if (spec.normalize === undefined) throw optionError(`Expected \`normalize\` with the tfjs model ${value} for \`${field}\`: '0..1', '-1..1', 'imagenet' or {mean, std}`);
+      if (spec.inputSize === undefined)
+        throw optionError(`Expected \`size\` with the tfjs model ${value} for \`${field}\`: its input size`);
+      if (spec.normalize === undefined)
+        throw optionError(
+          `Expected \`normalize\` with the tfjs model ${value} for \`${field}\`: '0..1', '-1..1', 'imagenet' or {mean, std}`,
+        );
     }
     return parseBackboneSpec(field, spec);
   }
@@ -164,7 +214,10 @@ export function parseBackboneSpec(field: string, value: unknown, defaults: Backb
     if (value.inputSize !== undefined) positiveInteger(`${field}.inputSize`, value.inputSize);
     if (value.normalize !== undefined) validateNormalization(`${field}.normalize`, value.normalize);
     if (value.output !== undefined) nonEmptyString(`${field}.output`, value.output);
-    if (value.embeddingLayer !== undefined) throw optionError(`Expected \`${field}.output\` (the ONNX output name), not \`${field}.embeddingLayer\`, for an .onnx backbone`);
+    if (value.embeddingLayer !== undefined)
+      throw optionError(
+        `Expected \`${field}.output\` (the ONNX output name), not \`${field}.embeddingLayer\`, for an .onnx backbone`,
+      );
     return value as unknown as OnnxBackbone;
   }
   if (value.embeddingLayer !== undefined) nonEmptyString(`${field}.embeddingLayer`, value.embeddingLayer);
@@ -183,4 +236,3 @@ export function nsfwjsVersion(): string {
     return 'unknown';
   }
 }
-

@@ -68,7 +68,9 @@ export class Batcher {
   embed(data: Uint8Array, mask?: readonly boolean[]): Promise<Float32Array> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (data.length !== this.clipBytes) {
-      return Promise.reject(new RangeError(`batcher: a clip must hold ${this.clipBytes} bytes but has ${data.length}`));
+      return Promise.reject(
+        new RangeError(`batcher: a clip must hold ${this.clipBytes} bytes but has ${data.length}`),
+      );
     }
     const repeats = mask ? repeatsOf(data, mask, this.options.size * this.options.size * 3) : undefined;
     return new Promise((resolve, reject) => {
@@ -86,7 +88,11 @@ export class Batcher {
   }
 
   private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0 && this.failure === undefined) {
+    while (
+      this.inFlight < this.options.maxInFlight &&
+      this.waiting.length > 0 &&
+      this.failure === undefined
+    ) {
       const items = this.waiting.splice(0, this.options.batch);
       for (const wake of this.roomWaiters.splice(0)) wake();
       this.inFlight += 1;
@@ -112,7 +118,10 @@ export class Batcher {
     }
     const started = performance.now();
     try {
-      const out = await this.embedder.embedClips(data, [B, frames, size, size, 3], { signal: this.options.signal, transfer: owned }); // [B, T, D]
+      const out = await this.embedder.embedClips(data, [B, frames, size, size, 3], {
+        signal: this.options.signal,
+        transfer: owned,
+      }); // [B, T, D]
       this.options.onBatch?.(B * frames, performance.now() - started);
       const per = out.length / B; // T * D
       items.forEach((item, i) => item.resolve(out.subarray(i * per, (i + 1) * per)));
@@ -145,7 +154,10 @@ export class Batcher {
     sent.forEach((frame, i) => data.set(frame, i * frameBytes));
     const started = performance.now();
     try {
-      const out = await this.embedder.embedClips(data, [N, 1, size, size, 3], { signal: this.options.signal, transfer: true }); // [N, 1, D]
+      const out = await this.embedder.embedClips(data, [N, 1, size, size, 3], {
+        signal: this.options.signal,
+        transfer: true,
+      }); // [N, 1, D]
       this.options.onBatch?.(N, performance.now() - started);
       const D = out.length / N;
       items.forEach((item, i) => {

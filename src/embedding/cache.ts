@@ -84,7 +84,9 @@ export function stableStringify(value: unknown): string {
 /** The hex key of an entry. */
 export function cacheKey(parts: CacheKeyParts): string {
   // The framewise version is in the key: a new release may sample or decode differently.
-  return createHash('sha256').update(stableStringify({ v: FORMAT_VERSION, framewise: FRAMEWISE_VERSION, ...parts })).digest('hex');
+  return createHash('sha256')
+    .update(stableStringify({ v: FORMAT_VERSION, framewise: FRAMEWISE_VERSION, ...parts }))
+    .digest('hex');
 }
 
 /** The clip layout stored beside the embeddings. */
@@ -165,7 +167,11 @@ export class EmbeddingCache implements EmbeddingStore {
 
 /** Layout: "FWE2", uint32 LE JSON length, JSON header, float32 LE payload, sha256 of all that. */
 export function encodeEntry(key: string, video: CachedVideo): Buffer {
-  const payload = Buffer.from(video.embeddings.buffer, video.embeddings.byteOffset, video.embeddings.byteLength);
+  const payload = Buffer.from(
+    video.embeddings.buffer,
+    video.embeddings.byteOffset,
+    video.embeddings.byteLength,
+  );
   const header = Buffer.from(
     JSON.stringify({
       key,
@@ -193,7 +199,13 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     const length = body.readUInt32LE(4);
     if (8 + length > body.length) return undefined;
     const header = JSON.parse(body.subarray(8, 8 + length).toString('utf8')) as {
-      key: string; clips: CachedClip[]; frames: number; dim: number; values: number; backend?: string; decoder?: string;
+      key: string;
+      clips: CachedClip[];
+      frames: number;
+      dim: number;
+      values: number;
+      backend?: string;
+      decoder?: string;
     };
     const payload = body.subarray(8 + length);
     if (header.key !== key) return undefined;
@@ -201,7 +213,14 @@ export function decodeEntry(file: Buffer, key: string): CachedVideo | undefined 
     if (header.values !== header.clips.length * header.frames * header.dim) return undefined;
     const embeddings = new Float32Array(header.values);
     Buffer.from(embeddings.buffer).set(payload); // copy: the payload is not 4-byte aligned
-    return { clips: header.clips, frames: header.frames, dim: header.dim, embeddings, ...(header.backend ? { backend: header.backend } : {}), ...(header.decoder ? { decoder: header.decoder } : {}) };
+    return {
+      clips: header.clips,
+      frames: header.frames,
+      dim: header.dim,
+      embeddings,
+      ...(header.backend ? { backend: header.backend } : {}),
+      ...(header.decoder ? { decoder: header.decoder } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -19,7 +19,11 @@ export interface FrameEmbedder {
   /** What saved models record about the backbone (id, name, size, normalisation, spec). */
   readonly backbone: BackboneInfo;
   /** clips: uint8 RGB [B, T, S, S, 3]; returns float32 [B, T, D]. `transfer` lets a worker pool take the buffer. */
-  embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array>;
+  embedClips(
+    data: Uint8Array,
+    shape: [number, number, number, number, 3],
+    options?: { signal?: AbortSignal; transfer?: boolean },
+  ): Promise<Float32Array>;
   /** Starts loading the model now, if it loads lazily; the runner calls it at the first cache miss. */
   prepare?(): void;
   dispose(): Promise<void>;

@@ -38,7 +38,10 @@ const MAX_VIDEO_VALUES = 2 ** 25;
 
 /** The ingest functions the runner calls. */
 export interface IngestStages {
-  probe(path: string, options: { signal?: AbortSignal; timeoutMs?: number; decoder?: DecoderRequest }): Promise<ProbeResult>;
+  probe(
+    path: string,
+    options: { signal?: AbortSignal; timeoutMs?: number; decoder?: DecoderRequest },
+  ): Promise<ProbeResult>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
   extractClips(
     path: string,
@@ -96,14 +99,21 @@ export const ingestStages: IngestStages = { probe, planClips, extractClips };
 /** Where the failures of a video become records instead of ending the run. */
 function recordableCode(error: unknown): RecordErrorCode | undefined {
   if (error instanceof IngestError) return error.code as RecordErrorCode;
-  if (error instanceof FramewiseError && ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)) return error.code as RecordErrorCode;
+  if (
+    error instanceof FramewiseError &&
+    ['FFMPEG', 'TIMEOUT', 'SHAPE', 'CORRUPT', 'UNSUPPORTED'].includes(error.code)
+  )
+    return error.code as RecordErrorCode;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return code as RecordErrorCode;
   return undefined;
 }
 
 type Result = VideoFrames | ErrorRecord;
-type Outcome = { kind: 'ok'; value: VideoFrames } | { kind: 'error'; record: ErrorRecord } | { kind: 'fatal'; error: unknown };
+type Outcome =
+  | { kind: 'ok'; value: VideoFrames }
+  | { kind: 'error'; record: ErrorRecord }
+  | { kind: 'fatal'; error: unknown };
 
 /** One video in the window: its outcome, once settled. */
 interface Slot {
@@ -205,7 +215,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     slot.promise = this.one(item, progress).then((outcome) => {
       slot.settled = outcome;
       if (outcome.kind === 'ok') this.tracker.succeed(outcome.value, progress);
-      else if (outcome.kind === 'error' && !isAbortLike(outcome.record)) this.tracker.fail(outcome.record.error.code, progress);
+      else if (outcome.kind === 'error' && !isAbortLike(outcome.record))
+        this.tracker.fail(outcome.record.error.code, progress);
       this.tracker.emit();
       return outcome;
     });
@@ -223,12 +234,16 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   }
 
   async cleanup(rest: readonly Slot[], done: boolean): Promise<void> {
-    if (!done && !this.signal.aborted) this.controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
+    if (!done && !this.signal.aborted)
+      this.controller.abort(new DOMException('The iteration was stopped', 'AbortError'));
     this.batcher.fail(this.signal.reason ?? new Error('runner closed'));
     this.outer?.removeEventListener('abort', this.onAbort);
     if (!done) {
       // Wait (briefly) for running tasks, and so their children, to end.
-      await Promise.race([Promise.allSettled(rest.map((slot) => slot.promise)).then(() => this.decodeQueue.onIdle()), delay(1500)]);
+      await Promise.race([
+        Promise.allSettled(rest.map((slot) => slot.promise)).then(() => this.decodeQueue.onIdle()),
+        delay(1500),
+      ]);
     }
     clearInterval(this.heartbeat);
     this.tracker.emit(true, done);
@@ -275,15 +290,37 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     // Keyframe mode returns other frames. The decoder is in the key: that both give the same
     // exact frames is not proven yet (see CacheKeyParts.decoder).
     const decoder = decoderOf(this.options).name;
-    return cacheKey({ identity, sampling, size, fit, backboneId: this.embedder.backboneId, decoder, ...(seek === 'keyframe' ? { seek } : {}) });
+    return cacheKey({
+      identity,
+      sampling,
+      size,
+      fit,
+      backboneId: this.embedder.backboneId,
+      decoder,
+      ...(seek === 'keyframe' ? { seek } : {}),
+    });
   }
 
   /** The stored embeddings of `key`, when they have this run's T and D. */
-  private async fromCache(store: EmbeddingStore, key: string, path: string, T: number): Promise<VideoFrames | undefined> {
+  private async fromCache(
+    store: EmbeddingStore,
+    key: string,
+    path: string,
+    T: number,
+  ): Promise<VideoFrames | undefined> {
     const hit = await store.get(key);
     if (!hit || hit.frames !== T || hit.dim !== this.embedder.dim) return undefined;
     this.tracker.cacheHits += 1;
-    return { path, clips: hit.clips, frames: T, dim: hit.dim, embeddings: hit.embeddings, cached: true, backend: hit.backend, ...(hit.decoder ? { decoder: hit.decoder } : {}) };
+    return {
+      path,
+      clips: hit.clips,
+      frames: T,
+      dim: hit.dim,
+      embeddings: hit.embeddings,
+      cached: true,
+      backend: hit.backend,
+      ...(hit.decoder ? { decoder: hit.decoder } : {}),
+    };
   }
 
   /**
@@ -319,7 +356,16 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     }
     await Promise.all(embedded);
     this.tracker.videosDecoded += 1;
-    return { path, clips: layout, frames: T, dim: D, embeddings, cached: false, backend: this.embedder.backend.name, decoder: decoder ?? decoderOf(this.options).name };
+    return {
+      path,
+      clips: layout,
+      frames: T,
+      dim: D,
+      embeddings,
+      cached: false,
+      backend: this.embedder.backend.name,
+      decoder: decoder ?? decoderOf(this.options).name,
+    };
   }
 
   /**
@@ -328,7 +374,13 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
    * `roomLimit` decoded clips wait for the backbone. The queue only stops *waiting* on abort; the
    * task itself must stop, so it checks the signal and hands it to every child it starts.
    */
-  private async decodePart(path: string, sampling: Sampling, video: VideoPlan, first: number, part: number): Promise<FrameClip[]> {
+  private async decodePart(
+    path: string,
+    sampling: Sampling,
+    video: VideoPlan,
+    first: number,
+    part: number,
+  ): Promise<FrameClip[]> {
     const signal = this.signal;
     signal.throwIfAborted();
     const { size, fit, timeoutMs, threads } = this.options;
@@ -336,13 +388,26 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     const seek = this.options.seek ?? 'exact';
     if (!video.probe) {
       // --timeout bounds every child of this video, ffprobe too.
-      video.probe = await this.stages.probe(path, { signal, decoder, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      video.probe = await this.stages.probe(path, {
+        signal,
+        decoder,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      });
       checkPlanSize(path, clipCount(video.probe, sampling), sampling.frames, this.embedder.dim, sampling);
       video.plans = this.stages.planClips(video.probe, sampling);
       this.tracker.plan(video.progress, video.plans.length);
     }
     const plans = video.plans.slice(first, first + part);
-    const options = { size, fit, signal, timeoutMs, probe: video.probe, threads, decoder: this.options.videoDecoder ?? decoder, seek };
+    const options = {
+      size,
+      fit,
+      signal,
+      timeoutMs,
+      probe: video.probe,
+      threads,
+      decoder: this.options.videoDecoder ?? decoder,
+      seek,
+    };
     const decoded = await this.stages.extractClips(path, plans, options);
     await this.batcher.waitForRoom(this.roomLimit);
     return decoded;
@@ -350,7 +415,8 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
 
   /** What a failed video gives: an error record where it is one of those, else the run ends. */
   private failure(path: string, error: unknown): Outcome {
-    if (this.signal.aborted) return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
+    if (this.signal.aborted)
+      return { kind: 'error', record: { path, error: { code: 'ABORTED', message: 'aborted' } } };
     const code = recordableCode(error);
     if (!code) return { kind: 'fatal', error };
     debug('runner: %s failed with %s: %s', path, code, (error as Error).message);
@@ -382,7 +448,10 @@ function clipLayout(clip: FrameClip): CachedClip {
 function checkPlanSize(path: string, clips: number, T: number, D: number, sampling: Sampling): void {
   if (clips * T * D <= MAX_VIDEO_VALUES) return;
   const mib = (values: number): string => `${Math.round((values * 4) / 2 ** 20).toLocaleString('en-US')} MiB`;
-  const how = sampling.kind === 'fps' ? `a lower rate (--sampling fps:<n>) or a stride that skips frames (fps:<n>/<stride>)` : `a longer stride (--sampling window:<length>/<stride>)`;
+  const how =
+    sampling.kind === 'fps'
+      ? `a lower rate (--sampling fps:<n>) or a stride that skips frames (fps:<n>/<stride>)`
+      : `a longer stride (--sampling window:<length>/<stride>)`;
   throw new IngestError(
     'TOO_LARGE',
     path,
@@ -402,7 +471,9 @@ function delay(ms: number): Promise<void> {
 /** A size that does not match the backbone. */
 export function checkSize(size: number | undefined, inputSize: number): number {
   if (size !== undefined && size !== inputSize) {
-    throw new UsageError(`\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`);
+    throw new UsageError(
+      `\`size\` ${size} does not match the backbone's input size ${inputSize}; frames must be ${inputSize}x${inputSize}`,
+    );
   }
   return inputSize;
 }

@@ -35,7 +35,10 @@ export interface WindowHooks<I, W, O> {
 }
 
 /** Yields `[item, result]` for `items` in order, with at most `hooks.size()` of them in flight. */
-export async function* orderedWindow<I, W, O>(items: Iterable<I>, hooks: WindowHooks<I, W, O>): AsyncGenerator<[I, O]> {
+export async function* orderedWindow<I, W, O>(
+  items: Iterable<I>,
+  hooks: WindowHooks<I, W, O>,
+): AsyncGenerator<[I, O]> {
   const { signal } = hooks;
   const window: Array<{ item: I; work: W }> = [];
   let done = false;

@@ -125,7 +125,10 @@ export class ProgressTracker {
   }
 
   /** Counts a video that came out, with its clips and frames (those `progress` counted already are not counted again). */
-  succeed(video: { clips: ReadonlyArray<{ warnings?: string[] }>; frames: number }, progress: VideoProgress = this.video()): void {
+  succeed(
+    video: { clips: ReadonlyArray<{ warnings?: string[] }>; frames: number },
+    progress: VideoProgress = this.video(),
+  ): void {
     this.plan(progress, video.clips.length);
     this.videosDone += 1;
     this.clipsDone += video.clips.length - progress.clips;
@@ -177,7 +180,14 @@ export class ProgressTracker {
       framesPerSecond: this.framesDone / seconds,
       etaMs: final ? 0 : etaMs,
       final,
-      ...(this.queue ? { queue: { ...this.queue, ...(this.queue.waitingOn ? { waitingOn: { ...this.queue.waitingOn } } : {}) } } : {}),
+      ...(this.queue
+        ? {
+            queue: {
+              ...this.queue,
+              ...(this.queue.waitingOn ? { waitingOn: { ...this.queue.waitingOn } } : {}),
+            },
+          }
+        : {}),
     };
   }
 

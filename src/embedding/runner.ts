@@ -34,7 +34,10 @@ export interface EmbedItem {
  * path it names the unit of work, which records, resume and npy names key on.
  */
 export function spanOf(item: EmbedItem): { start?: number; end?: number } {
-  return { ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+  return {
+    ...(item.start !== undefined ? { start: item.start } : {}),
+    ...(item.end !== undefined ? { end: item.end } : {}),
+  };
 }
 
 /** `outcome` with the span of the item it is for (an error record keeps its path, span, error order). */
@@ -94,7 +97,10 @@ export interface EmbedRunner {
    */
   readonly decoder?: { name: string; reason: string };
   /** Yields `[item, frames | error record]` in input order. */
-  run<I extends EmbedItem>(items: readonly I[], options?: RunOptions): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
+  run<I extends EmbedItem>(
+    items: readonly I[],
+    options?: RunOptions,
+  ): AsyncGenerator<[I, VideoFrames | ErrorRecord]>;
   /** Releases the backbone, its workers and tensors. */
   close(): Promise<void>;
 }

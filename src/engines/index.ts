@@ -11,8 +11,23 @@ import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
 import { FRAMEWISE_VERSION } from '../version.js';
-import { nsfwjsVersion, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../embedding/backbone-spec.js';
-import { checkSignal, conflict, invalid, isOptionError, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import {
+  nsfwjsVersion,
+  parseBackboneSpec,
+  type BackboneInfo,
+  type BackboneSpec,
+} from '../embedding/backbone-spec.js';
+import {
+  checkSignal,
+  conflict,
+  invalid,
+  isOptionError,
+  isPlainObject,
+  LIMITS,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+} from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
@@ -53,7 +68,10 @@ function isRegistryName(backbone: BackboneSpec): backbone is string {
  * makes the id); a memo that is wrong all the same is corrected by the load that finds it out.
  */
 function memoFile(cacheDir: string, name: string): string {
-  const key = createHash('sha256').update(stableStringify({ name, nsfwjs: nsfwjsVersion(), framewise: FRAMEWISE_VERSION, v: 1 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(stableStringify({ name, nsfwjs: nsfwjsVersion(), framewise: FRAMEWISE_VERSION, v: 1 }))
+    .digest('hex')
+    .slice(0, 16);
   return join(cacheDir, 'backbone-ids', `${name}-${key}.json`);
 }
 
@@ -85,7 +103,9 @@ class LazyEmbedder implements FrameEmbedder {
     return this.real?.backbone ?? this.known;
   }
   get backend(): { name: string; reason: string } {
-    return this.real?.backend ?? { name: 'none', reason: 'not loaded: every embedding so far came from the cache' };
+    return (
+      this.real?.backend ?? { name: 'none', reason: 'not loaded: every embedding so far came from the cache' }
+    );
   }
   /** Starts loading now (idempotent), so the load overlaps decoding; errors surface in `embedClips`. */
   prepare(): void {
@@ -95,13 +115,19 @@ class LazyEmbedder implements FrameEmbedder {
       if (real.backboneId !== this.known.id || real.dim !== this.known.dim) {
         // This run looked its cache up under the remembered id: it stops, and the next one starts right.
         await this.remember(real);
-        throw new ModelError(`The backbone loaded (${real.backboneId}) is not the one remembered (${this.known.id}); the memo is corrected, run again`);
+        throw new ModelError(
+          `The backbone loaded (${real.backboneId}) is not the one remembered (${this.known.id}); the memo is corrected, run again`,
+        );
       }
       return real;
     });
     this.loading.catch(() => undefined); // awaited in embedClips
   }
-  async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options?: { signal?: AbortSignal; transfer?: boolean }): Promise<Float32Array> {
+  async embedClips(
+    data: Uint8Array,
+    shape: [number, number, number, number, 3],
+    options?: { signal?: AbortSignal; transfer?: boolean },
+  ): Promise<Float32Array> {
     this.prepare();
     const real = await this.loading!;
     return real.embedClips(data, shape, options);
@@ -148,8 +174,14 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
     backbone,
     cacheDir: options.cacheDir,
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
-    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
-    intraOpThreads: options.intraOpThreads === undefined ? undefined : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel),
+    workers:
+      options.workers === undefined
+        ? undefined
+        : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
+    intraOpThreads:
+      options.intraOpThreads === undefined
+        ? undefined
+        : positiveInteger('intraOpThreads', options.intraOpThreads, LIMITS.parallel),
     onPrepare: options.onPrepare,
     signal: checkSignal('signal', options.signal),
   };
@@ -157,17 +189,25 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   const engines = Object.entries(ENGINES as Record<string, EngineEntry>);
   for (const [name, entry] of engines) {
     const what = entry.only?.(backbone);
-    if (what && engine !== 'auto' && engine !== name) throw conflict('backbone', 'engine', `${what} runs on the ${name} engine, not on ${engine}`);
+    if (what && engine !== 'auto' && engine !== name)
+      throw conflict('backbone', 'engine', `${what} runs on the ${name} engine, not on ${engine}`);
   }
   const load = async (): Promise<FrameEmbedder> => {
     const sole = engines.find(([, entry]) => entry.only?.(backbone));
     // A backbone only one engine runs has no fallback; a named engine is the answer; `auto` tries them in order.
-    const tries = sole ? [sole] : engine === 'auto' ? engines.filter(([, entry]) => entry.runs(backbone)) : engines.filter(([name]) => name === engine);
+    const tries = sole
+      ? [sole]
+      : engine === 'auto'
+        ? engines.filter(([, entry]) => entry.runs(backbone))
+        : engines.filter(([name]) => name === engine);
     const refused: string[] = [];
     for (const [name, entry] of tries) {
       const last = name === tries.at(-1)![0];
       try {
-        return await entry.create(settings, { request: engine, ...(refused.length > 0 ? { because: refused.join(', ') } : {}) });
+        return await entry.create(settings, {
+          request: engine,
+          ...(refused.length > 0 ? { because: refused.join(', ') } : {}),
+        });
       } catch (error) {
         // The last one, an engine asked for by name, a stopped run or a wrong setting: that is the answer.
         if (last || engine !== 'auto' || settings.signal?.aborted || isOptionError(error)) throw error;
@@ -179,7 +219,9 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
     throw new ModelError(`No engine runs this backbone (engine ${engine})`);
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
-  const memo = isRegistryName(backbone) ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone) : undefined;
+  const memo = isRegistryName(backbone)
+    ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone)
+    : undefined;
   const remember = async (embedder: FrameEmbedder): Promise<void> => {
     if (!memo || !embedder.backbone) return;
     try {
@@ -204,4 +246,3 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   await remember(embedder);
   return embedder;
 }
-

@@ -30,11 +30,16 @@ export function topK(probs: ArrayLike<number>, labels: readonly string[], k: num
  * 1, so the result is a distribution either way (log loss stays a log loss; the argmax is
  * that of the raw max). No rows give zeros.
  */
-export function aggregateScores(rows: ReadonlyArray<ArrayLike<number>>, how: 'mean' | 'max', classes = rows[0]?.length ?? 0): Float32Array {
+export function aggregateScores(
+  rows: ReadonlyArray<ArrayLike<number>>,
+  how: 'mean' | 'max',
+  classes = rows[0]?.length ?? 0,
+): Float32Array {
   const out = new Float64Array(classes).fill(how === 'max' ? -Infinity : 0);
   for (const row of rows) {
     if (row.length !== classes) throw invalid('rows[].length', `${classes}`, row.length);
-    for (let c = 0; c < classes; c++) out[c] = how === 'max' ? Math.max(out[c], row[c]) : out[c] + row[c] / rows.length;
+    for (let c = 0; c < classes; c++)
+      out[c] = how === 'max' ? Math.max(out[c], row[c]) : out[c] + row[c] / rows.length;
   }
   if (rows.length === 0) out.fill(0);
   else if (how === 'max') {

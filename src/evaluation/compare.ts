@@ -14,7 +14,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, numberInRange, positiveInteger } from '../validate.js';
+import {
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeInteger,
+  numberInRange,
+  positiveInteger,
+} from '../validate.js';
 import { METRICS_SCHEMA, type MetricsReport, type PredictionRecord } from './report.js';
 
 /** One video's score in one report. */
@@ -57,18 +65,30 @@ export function quantile(sorted: readonly number[], q: number): number {
 const acc = (c: number, t: number): number => (t === 0 ? 0 : c / t);
 
 /** Paired bootstrap of accuracy(b) - accuracy(a); `a[i]` and `b[i]` are the same video. */
-export function pairedBootstrap(a: readonly VideoScore[], b: readonly VideoScore[], options: BootstrapOptions = {}): BootstrapResult {
+export function pairedBootstrap(
+  a: readonly VideoScore[],
+  b: readonly VideoScore[],
+  options: BootstrapOptions = {},
+): BootstrapResult {
   if (a.length !== b.length) throw invalid('b.length', `${a.length} (paired with a)`, b.length);
   const resamples = positiveInteger('resamples', options.resamples ?? 1000, LIMITS.resamples);
   const seed = nonNegativeInteger('seed', options.seed ?? 0, LIMITS.seed);
-  const confidence = numberInRange('confidence', options.confidence ?? 0.95, 0, 1, { exclusiveMin: true, exclusiveMax: true });
+  const confidence = numberInRange('confidence', options.confidence ?? 0.95, 0, 1, {
+    exclusiveMin: true,
+    exclusiveMax: true,
+  });
   const n = a.length;
-  const sum = (xs: readonly VideoScore[]): VideoScore => xs.reduce((s, x) => ({ correct: s.correct + x.correct, total: s.total + x.total }), { correct: 0, total: 0 });
+  const sum = (xs: readonly VideoScore[]): VideoScore =>
+    xs.reduce((s, x) => ({ correct: s.correct + x.correct, total: s.total + x.total }), {
+      correct: 0,
+      total: 0,
+    });
   const sa = sum(a);
   const sb = sum(b);
   const accuracyA = acc(sa.correct, sa.total);
   const accuracyB = acc(sb.correct, sb.total);
-  if (n === 0) return { shared: 0, accuracyA, accuracyB, difference: 0, ci: [0, 0], resamples, seed, confidence };
+  if (n === 0)
+    return { shared: 0, accuracyA, accuracyB, difference: 0, ci: [0, 0], resamples, seed, confidence };
   const rng = seedrandom(String(seed));
   const diffs = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
@@ -87,7 +107,16 @@ export function pairedBootstrap(a: readonly VideoScore[], b: readonly VideoScore
   }
   const sorted = Array.from(diffs).sort((x, y) => x - y);
   const alpha = (1 - confidence) / 2;
-  return { shared: n, accuracyA, accuracyB, difference: accuracyB - accuracyA, ci: [quantile(sorted, alpha), quantile(sorted, 1 - alpha)], resamples, seed, confidence };
+  return {
+    shared: n,
+    accuracyA,
+    accuracyB,
+    difference: accuracyB - accuracyA,
+    ci: [quantile(sorted, alpha), quantile(sorted, 1 - alpha)],
+    resamples,
+    seed,
+    confidence,
+  };
 }
 
 /** A loaded report: its metrics and its per-video scores keyed by resolved path. */
@@ -99,7 +128,10 @@ export interface LoadedReport {
 }
 
 /** Per-video scores from `predictions.jsonl` records (error records are skipped). */
-export function videoScores(records: readonly PredictionRecord[], mode: 'clip' | 'frame'): Map<string, VideoScore> {
+export function videoScores(
+  records: readonly PredictionRecord[],
+  mode: 'clip' | 'frame',
+): Map<string, VideoScore> {
   const out = new Map<string, VideoScore>();
   for (const r of records) {
     if (r.error) continue;
@@ -115,7 +147,10 @@ export function videoScores(records: readonly PredictionRecord[], mode: 'clip' |
 }
 
 /** Reads a report folder (or a `metrics.json` path) and its `predictions.jsonl`. */
-export async function loadReport(path: string, options: { signal?: AbortSignal } = {}): Promise<LoadedReport> {
+export async function loadReport(
+  path: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<LoadedReport> {
   checkSignal('signal', options.signal);
   const s = await stat(path).catch(() => null);
   if (!s) throw new UsageError(`Report not found: ${path}`);
@@ -128,7 +163,9 @@ export async function loadReport(path: string, options: { signal?: AbortSignal }
     throw new UsageError(`Cannot read ${metricsFile}: ${(error as Error).message}`);
   }
   if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA) {
-    throw new UsageError(`${metricsFile} is not a framewise metrics file (schema ${JSON.stringify((report as { schema?: unknown })?.schema)}, expected '${METRICS_SCHEMA}')`);
+    throw new UsageError(
+      `${metricsFile} is not a framewise metrics file (schema ${JSON.stringify((report as { schema?: unknown })?.schema)}, expected '${METRICS_SCHEMA}')`,
+    );
   }
   let records: PredictionRecord[] = [];
   const text = await readFile(join(dir, 'predictions.jsonl'), 'utf8').catch(() => '');
@@ -179,7 +216,10 @@ export interface Comparison {
 }
 
 /** Compares reports: the first is the baseline. All must have the same mode. */
-export async function compareReports(paths: readonly string[], options: CompareOptions = {}): Promise<Comparison> {
+export async function compareReports(
+  paths: readonly string[],
+  options: CompareOptions = {},
+): Promise<Comparison> {
   if (!Array.isArray(paths) || paths.length < 2) throw invalid('paths', 'at least two reports', paths);
   const signal = checkSignal('signal', options.signal);
   const loaded: LoadedReport[] = [];
@@ -191,13 +231,18 @@ export async function compareReports(paths: readonly string[], options: CompareO
   });
   const mode = loaded[0].report.mode;
   for (const l of loaded) {
-    if (l.report.mode !== mode) throw new UsageError(`Cannot compare a ${mode}-mode report (${loaded[0].name}) with a ${l.report.mode}-mode report (${l.name})`);
+    if (l.report.mode !== mode)
+      throw new UsageError(
+        `Cannot compare a ${mode}-mode report (${loaded[0].name}) with a ${l.report.mode}-mode report (${l.name})`,
+      );
   }
   const warnings: string[] = [];
   const base = loaded[0];
   for (const l of loaded.slice(1)) {
     if (l.report.dataset.fingerprint !== base.report.dataset.fingerprint) {
-      warnings.push(`${l.name} was evaluated on a different dataset than ${base.name} (fingerprints differ); the bootstrap uses the ${'shared'} videos only`);
+      warnings.push(
+        `${l.name} was evaluated on a different dataset than ${base.name} (fingerprints differ); the bootstrap uses the ${'shared'} videos only`,
+      );
     }
   }
   const metricSets = loaded.map((l) => mainMetrics(l.report));
@@ -213,7 +258,8 @@ export async function compareReports(paths: readonly string[], options: CompareO
   for (const l of loaded.slice(1)) {
     signal?.throwIfAborted();
     const shared = [...base.videos.keys()].filter((k) => l.videos.has(k)).sort();
-    if (shared.length === 0) warnings.push(`${l.name} shares no videos with ${base.name}; no confidence interval`);
+    if (shared.length === 0)
+      warnings.push(`${l.name} shares no videos with ${base.name}; no confidence interval`);
     const result = pairedBootstrap(
       shared.map((k) => base.videos.get(k)!),
       shared.map((k) => l.videos.get(k)!),
@@ -223,7 +269,13 @@ export async function compareReports(paths: readonly string[], options: CompareO
   }
   return {
     mode,
-    reports: loaded.map((l) => ({ name: l.name, dir: l.dir, modelId: l.report.model.id, fingerprint: l.report.dataset.fingerprint, videos: l.report.counts.evaluated })),
+    reports: loaded.map((l) => ({
+      name: l.name,
+      dir: l.dir,
+      modelId: l.report.model.id,
+      fingerprint: l.report.dataset.fingerprint,
+      videos: l.report.counts.evaluated,
+    })),
     rows,
     bootstrap,
     warnings,
@@ -232,11 +284,17 @@ export async function compareReports(paths: readonly string[], options: CompareO
 
 /** A plain-text table for the terminal. */
 export function formatComparison(c: Comparison): string {
-  const fmt = (v: number | null, signed = false): string => (v === null ? '–' : `${signed && v >= 0 ? '+' : ''}${v.toFixed(4)}`);
+  const fmt = (v: number | null, signed = false): string =>
+    v === null ? '–' : `${signed && v >= 0 ? '+' : ''}${v.toFixed(4)}`;
   const header = ['metric', ...c.reports.map((r) => r.name), ...c.reports.slice(1).map((r) => `Δ ${r.name}`)];
-  const rows = c.rows.map((r) => [r.metric, ...r.values.map((v) => fmt(v)), ...r.differences.slice(1).map((d) => fmt(d, true))]);
+  const rows = c.rows.map((r) => [
+    r.metric,
+    ...r.values.map((v) => fmt(v)),
+    ...r.differences.slice(1).map((d) => fmt(d, true)),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
   for (const b of c.bootstrap) {
     out.push(

@@ -135,11 +135,16 @@ export function rankOf(scores: ArrayLike<number>, c: number): number {
 }
 
 function checkIndex(field: string, value: number, n: number): void {
-  if (!Number.isInteger(value) || value < 0 || value >= n) throw invalid(field, `a class index in [0, ${n - 1}]`, value);
+  if (!Number.isInteger(value) || value < 0 || value >= n)
+    throw invalid(field, `a class index in [0, ${n - 1}]`, value);
 }
 
 /** Counts of (true, predicted) pairs. */
-export function confusionMatrix(truth: readonly number[], pred: readonly number[], labels: readonly string[]): ConfusionMatrix {
+export function confusionMatrix(
+  truth: readonly number[],
+  pred: readonly number[],
+  labels: readonly string[],
+): ConfusionMatrix {
   if (truth.length !== pred.length) throw invalid('pred', `an array of length ${truth.length}`, pred.length);
   const n = labels.length;
   const matrix = Array.from({ length: n }, () => new Array<number>(n).fill(0));
@@ -160,26 +165,42 @@ export function classScores(confusion: ConfusionMatrix): ClassScores[] {
     const predicted = matrix.reduce((a, row) => a + row[c], 0);
     const precision = ratio(tp, predicted);
     const recall = ratio(tp, support);
-    return { label, precision, recall, f1: ratio(2 * precision * recall, precision + recall), support, predicted };
+    return {
+      label,
+      precision,
+      recall,
+      f1: ratio(2 * precision * recall, precision + recall),
+      support,
+      predicted,
+    };
   });
 }
 
 /** Mean F1 over the classes that are true or predicted at least once. */
 export function macroF1(scores: readonly ClassScores[]): number {
   const present = scores.filter((s) => s.support > 0 || s.predicted > 0);
-  return ratio(present.reduce((a, s) => a + s.f1, 0), present.length);
+  return ratio(
+    present.reduce((a, s) => a + s.f1, 0),
+    present.length,
+  );
 }
 
 /** F1 weighted by support. */
 export function weightedF1(scores: readonly ClassScores[]): number {
   const total = scores.reduce((a, s) => a + s.support, 0);
-  return ratio(scores.reduce((a, s) => a + s.f1 * s.support, 0), total);
+  return ratio(
+    scores.reduce((a, s) => a + s.f1 * s.support, 0),
+    total,
+  );
 }
 
 /** Balanced accuracy: mean recall over the classes that occur in the truth. */
 export function meanClassAccuracy(scores: readonly ClassScores[]): number {
   const present = scores.filter((s) => s.support > 0);
-  return ratio(present.reduce((a, s) => a + s.recall, 0), present.length);
+  return ratio(
+    present.reduce((a, s) => a + s.recall, 0),
+    present.length,
+  );
 }
 
 /** Fraction of samples whose true class ranks among the top k (ties as in `rankOf`). */
@@ -207,7 +228,10 @@ function binOf(c: number, bins: number): number {
 }
 
 /** Reliability bins and expected calibration error over the top probability. */
-export function calibration(samples: readonly ScoredSample[], bins = 10): { ece: number; bins: CalibrationBin[] } {
+export function calibration(
+  samples: readonly ScoredSample[],
+  bins = 10,
+): { ece: number; bins: CalibrationBin[] } {
   positiveInteger('eceBins', bins);
   const acc = new Array<number>(bins).fill(0);
   const conf = new Array<number>(bins).fill(0);
@@ -239,7 +263,8 @@ export function clipMetrics(samples: readonly ScoredSample[], options: ClipMetri
   if (samples.length === 0) throw invalid('samples', 'at least one sample', samples);
   samples.forEach((s, i) => {
     checkIndex(`samples[${i}].truth`, s.truth, labels.length);
-    if (s.probs.length !== labels.length) throw invalid(`samples[${i}].probs.length`, `${labels.length}`, s.probs.length);
+    if (s.probs.length !== labels.length)
+      throw invalid(`samples[${i}].probs.length`, `${labels.length}`, s.probs.length);
   });
   const pred = samples.map((s) => argmax(s.probs));
   const truth = samples.map((s) => s.truth);
@@ -308,7 +333,11 @@ export function editScore<T>(pred: readonly T[], truth: readonly T[]): number {
  * that IoU >= `overlap` and the true segment is not already matched, otherwise an FP.
  * Unmatched true segments are FNs.
  */
-export function segmentMatches<T>(pred: readonly T[], truth: readonly T[], overlap: number): { tp: number; fp: number; fn: number } {
+export function segmentMatches<T>(
+  pred: readonly T[],
+  truth: readonly T[],
+  overlap: number,
+): { tp: number; fp: number; fn: number } {
   const p = segmentsOf(pred);
   const t = segmentsOf(truth);
   const hit = new Array<boolean>(t.length).fill(false);
@@ -353,7 +382,8 @@ export function frameMetrics(videos: readonly FrameSequence[], options: FrameMet
   let edit = 0;
   const counts = overlaps.map(() => ({ tp: 0, fp: 0, fn: 0 }));
   videos.forEach((v, i) => {
-    if (v.truth.length !== v.pred.length) throw invalid(`videos[${i}].pred.length`, `${v.truth.length}`, v.pred.length);
+    if (v.truth.length !== v.pred.length)
+      throw invalid(`videos[${i}].pred.length`, `${v.truth.length}`, v.pred.length);
     truth.push(...v.truth);
     pred.push(...v.pred);
     edit += editScore(v.pred, v.truth);
@@ -409,7 +439,12 @@ export function coverageAt(decisions: readonly ScoredDecision[], threshold: numb
     answered++;
     if (d.correct) right++;
   }
-  return { threshold, coverage: ratio(answered, decisions.length), accuracy: ratio(right, decisions.length), answeredAccuracy: answered > 0 ? right / answered : null };
+  return {
+    threshold,
+    coverage: ratio(answered, decisions.length),
+    accuracy: ratio(right, decisions.length),
+    answeredAccuracy: answered > 0 ? right / answered : null,
+  };
 }
 
 /** The thresholds `eval --thresholds` prints when given no list. */
@@ -429,7 +464,9 @@ export interface PrCurve {
 /** Precision-recall per class (in `labels` order); samples with equal scores enter together. */
 export function precisionRecall(samples: readonly ScoredSample[], labels: readonly string[]): PrCurve[] {
   return labels.map((label, c) => {
-    const ranked = samples.map((s) => ({ score: s.probs[c], positive: s.truth === c })).sort((a, b) => b.score - a.score);
+    const ranked = samples
+      .map((s) => ({ score: s.probs[c], positive: s.truth === c }))
+      .sort((a, b) => b.score - a.score);
     const positives = ranked.filter((r) => r.positive).length;
     const points: PrCurve['points'] = [];
     let tp = 0;

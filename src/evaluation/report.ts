@@ -25,7 +25,15 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { calibration, precisionRecall, type ClipMetrics, type ConfusionMatrix, type CoveragePoint, type FrameMetrics, type ScoredSample } from './metrics.js';
+import {
+  calibration,
+  precisionRecall,
+  type ClipMetrics,
+  type ConfusionMatrix,
+  type CoveragePoint,
+  type FrameMetrics,
+  type ScoredSample,
+} from './metrics.js';
 import { escapeXml, prSvg, reliabilitySvg, shortLabel } from './plots.js';
 
 export { shortLabel };
@@ -65,7 +73,14 @@ export interface MetricsReport {
     videos: number;
     classCounts: Record<string, number>;
   };
-  counts: { videos: number; evaluated: number; failed: number; ignored: number; clips: number; frames: number };
+  counts: {
+    videos: number;
+    evaluated: number;
+    failed: number;
+    ignored: number;
+    clips: number;
+    frames: number;
+  };
   failures: ReportFailure[];
   ignored: Array<{ path: string; label: string }>;
   metrics: {
@@ -109,7 +124,10 @@ export interface PredictionRecord {
  * sha256 over the sorted lines `path \t size \t label`, with paths relative to `root` and
  * POSIX separators, so a dataset keeps its fingerprint when its folder moves.
  */
-export function datasetFingerprint(entries: ReadonlyArray<{ path: string; size: number; label: string }>, root: string): string {
+export function datasetFingerprint(
+  entries: ReadonlyArray<{ path: string; size: number; label: string }>,
+  root: string,
+): string {
   const lines = entries
     .map((e) => `${relative(resolve(root), resolve(e.path)).split(sep).join('/')}\t${e.size}\t${e.label}`)
     .sort();
@@ -117,15 +135,30 @@ export function datasetFingerprint(entries: ReadonlyArray<{ path: string; size: 
 }
 
 /** The off-diagonal cells, largest first (ties: by true label, then predicted label). */
-export function worstConfusedPairs(confusion: ConfusionMatrix, limit = 10): Array<{ trueLabel: string; predicted: string; count: number; share: number }> {
+export function worstConfusedPairs(
+  confusion: ConfusionMatrix,
+  limit = 10,
+): Array<{ trueLabel: string; predicted: string; count: number; share: number }> {
   const out: Array<{ trueLabel: string; predicted: string; count: number; share: number }> = [];
   confusion.matrix.forEach((row, i) => {
     const total = row.reduce((a, b) => a + b, 0);
     row.forEach((count, j) => {
-      if (i !== j && count > 0) out.push({ trueLabel: confusion.labels[i], predicted: confusion.labels[j], count, share: count / total });
+      if (i !== j && count > 0)
+        out.push({
+          trueLabel: confusion.labels[i],
+          predicted: confusion.labels[j],
+          count,
+          share: count / total,
+        });
     });
   });
-  out.sort((a, b) => b.count - a.count || b.share - a.share || a.trueLabel.localeCompare(b.trueLabel) || a.predicted.localeCompare(b.predicted));
+  out.sort(
+    (a, b) =>
+      b.count - a.count ||
+      b.share - a.share ||
+      a.trueLabel.localeCompare(b.trueLabel) ||
+      a.predicted.localeCompare(b.predicted),
+  );
   return out.slice(0, limit);
 }
 
@@ -158,7 +191,15 @@ export function confusionLayout(labels: readonly string[]): ConfusionLayout {
   const top = 50 + labelSpace; // title and axis title, then column labels
   const legend = 110;
   // At least 400 px wide, so the title ("Confusion matrix (frames, n=123456)") always fits.
-  return { width: Math.max(400, left + n * cell + legend), height: top + n * cell + 20, cell, left, top, labelFont, countFont };
+  return {
+    width: Math.max(400, left + n * cell + legend),
+    height: top + n * cell + 20,
+    cell,
+    left,
+    top,
+    labelFont,
+    countFont,
+  };
 }
 
 /** A light-to-dark blue ramp (the ColorBrewer "Blues" ends) for a value in [0, 1]. */
@@ -180,21 +221,31 @@ export function confusionSvg(confusion: ConfusionMatrix, options: { title?: stri
   const n = labels.length;
   const font = 'DejaVu Sans, Arial, Helvetica, sans-serif';
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}">`,
+  );
   parts.push(`<rect width="${L.width}" height="${L.height}" fill="#ffffff"/>`);
   parts.push(`<g font-family="${font}" fill="#000">`);
   const title = options.title ?? 'Confusion matrix';
   parts.push(`<text x="10" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`);
-  parts.push(`<text x="${L.left + (n * L.cell) / 2}" y="42" font-size="13" text-anchor="middle">predicted</text>`);
+  parts.push(
+    `<text x="${L.left + (n * L.cell) / 2}" y="42" font-size="13" text-anchor="middle">predicted</text>`,
+  );
   const midY = L.top + (n * L.cell) / 2;
-  parts.push(`<text x="16" y="${midY}" font-size="13" text-anchor="middle" transform="rotate(-90 16 ${midY})">true</text>`);
+  parts.push(
+    `<text x="16" y="${midY}" font-size="13" text-anchor="middle" transform="rotate(-90 16 ${midY})">true</text>`,
+  );
   for (let i = 0; i < n; i++) {
     const label = escapeXml(shortLabel(labels[i]));
     const cy = L.top + i * L.cell + L.cell / 2;
-    parts.push(`<text x="${L.left - 6}" y="${cy}" font-size="${L.labelFont}" text-anchor="end" dominant-baseline="central">${label}</text>`);
+    parts.push(
+      `<text x="${L.left - 6}" y="${cy}" font-size="${L.labelFont}" text-anchor="end" dominant-baseline="central">${label}</text>`,
+    );
     const cx = L.left + i * L.cell + L.cell / 2;
     // Column labels read upwards, ending just above the grid.
-    parts.push(`<text x="${cx}" y="${L.top - 6}" font-size="${L.labelFont}" text-anchor="start" dominant-baseline="central" transform="rotate(-90 ${cx} ${L.top - 6})">${label}</text>`);
+    parts.push(
+      `<text x="${cx}" y="${L.top - 6}" font-size="${L.labelFont}" text-anchor="start" dominant-baseline="central" transform="rotate(-90 ${cx} ${L.top - 6})">${label}</text>`,
+    );
   }
   for (let i = 0; i < n; i++) {
     const total = matrix[i].reduce((a, b) => a + b, 0);
@@ -203,21 +254,29 @@ export function confusionSvg(confusion: ConfusionMatrix, options: { title?: stri
       const v = total === 0 ? 0 : count / total;
       const x = L.left + j * L.cell;
       const y = L.top + i * L.cell;
-      parts.push(`<rect x="${x}" y="${y}" width="${L.cell}" height="${L.cell}" fill="${rampColour(v)}" stroke="#d0d0d0" stroke-width="0.5"/>`);
+      parts.push(
+        `<rect x="${x}" y="${y}" width="${L.cell}" height="${L.cell}" fill="${rampColour(v)}" stroke="#d0d0d0" stroke-width="0.5"/>`,
+      );
       if (count > 0) {
         const colour = v > 0.5 ? '#ffffff' : '#000000';
-        parts.push(`<text x="${x + L.cell / 2}" y="${y + L.cell / 2}" font-size="${L.countFont}" fill="${colour}" text-anchor="middle" dominant-baseline="central">${count}</text>`);
+        parts.push(
+          `<text x="${x + L.cell / 2}" y="${y + L.cell / 2}" font-size="${L.countFont}" fill="${colour}" text-anchor="middle" dominant-baseline="central">${count}</text>`,
+        );
       }
     }
   }
-  parts.push(`<rect x="${L.left}" y="${L.top}" width="${n * L.cell}" height="${n * L.cell}" fill="none" stroke="#444" stroke-width="1"/>`);
+  parts.push(
+    `<rect x="${L.left}" y="${L.top}" width="${n * L.cell}" height="${n * L.cell}" fill="none" stroke="#444" stroke-width="1"/>`,
+  );
   // Colour scale: a vertical bar from 1 (top) to 0 (bottom).
   const barX = L.left + n * L.cell + 24;
   const barH = Math.max(120, Math.min(300, n * L.cell));
   parts.push('<defs><linearGradient id="scale" x1="0" y1="1" x2="0" y2="0">');
   for (let s = 0; s <= 10; s++) parts.push(`<stop offset="${s / 10}" stop-color="${rampColour(s / 10)}"/>`);
   parts.push('</linearGradient></defs>');
-  parts.push(`<rect x="${barX}" y="${L.top}" width="16" height="${barH}" fill="url(#scale)" stroke="#444" stroke-width="0.5"/>`);
+  parts.push(
+    `<rect x="${barX}" y="${L.top}" width="16" height="${barH}" fill="url(#scale)" stroke="#444" stroke-width="0.5"/>`,
+  );
   for (const tick of [0, 0.5, 1]) {
     const ty = L.top + barH * (1 - tick);
     parts.push(`<line x1="${barX + 16}" y1="${ty}" x2="${barX + 20}" y2="${ty}" stroke="#444"/>`);
@@ -229,7 +288,10 @@ export function confusionSvg(confusion: ConfusionMatrix, options: { title?: stri
 }
 
 /** The heat-map rendered to PNG by sharp (librsvg). */
-export async function confusionPng(confusion: ConfusionMatrix, options: { title?: string; signal?: AbortSignal } = {}): Promise<Buffer> {
+export async function confusionPng(
+  confusion: ConfusionMatrix,
+  options: { title?: string; signal?: AbortSignal } = {},
+): Promise<Buffer> {
   return svgPng(confusionSvg(confusion, options), checkSignal('signal', options.signal));
 }
 
@@ -253,7 +315,16 @@ export interface CurvePoint {
 }
 
 /** Member colours (ColorBrewer "Dark2"), one per ensemble member. */
-const CURVE_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#666666'];
+const CURVE_COLOURS = [
+  '#1b9e77',
+  '#d95f02',
+  '#7570b3',
+  '#e7298a',
+  '#66a61e',
+  '#e6ab02',
+  '#a6761d',
+  '#666666',
+];
 
 /** One panel of curves.png: its name, its y-axis top, and which value of an epoch it plots (training or validation). */
 interface CurvePanel {
@@ -273,7 +344,10 @@ const finite = (v: number | null): v is number => v !== null && Number.isFinite(
  * colour per ensemble member, the kept (best) epoch of each marked with a ring on its
  * validation curve (its training curve without a validation split).
  */
-export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, options: { best?: readonly number[]; title?: string } = {}): string {
+export function curvesSvg(
+  histories: ReadonlyArray<readonly CurvePoint[]>,
+  options: { best?: readonly number[]; title?: string } = {},
+): string {
   const W = 900;
   const H = histories.length > 1 ? 390 : 360; // room for the members' legend under the epoch axis
   const lefts = [70, 520];
@@ -285,7 +359,9 @@ export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, optio
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<g font-family="${font}" fill="#000">`);
-  const title = options.title ?? `Training curves (${histories.length > 1 ? `${histories.length} members, ` : ''}solid: train, dashed: validation, ring: kept epoch)`;
+  const title =
+    options.title ??
+    `Training curves (${histories.length > 1 ? `${histories.length} members, ` : ''}solid: train, dashed: validation, ring: kept epoch)`;
   parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
   const panels: CurvePanel[] = [
     { name: 'loss', max: maxLoss, pick: (e: CurvePoint, val: boolean) => (val ? e.valLoss : e.loss) },
@@ -297,8 +373,12 @@ export function curvesSvg(histories: ReadonlyArray<readonly CurvePoint[]>, optio
   if (histories.length > 1) {
     histories.forEach((_, m) => {
       const lx = 70 + m * 90;
-      parts.push(`<rect x="${lx}" y="${H - 24}" width="12" height="12" fill="${CURVE_COLOURS[m % CURVE_COLOURS.length]}"/>`);
-      parts.push(`<text x="${lx + 16}" y="${H - 18}" font-size="11" dominant-baseline="central">member ${m + 1}</text>`);
+      parts.push(
+        `<rect x="${lx}" y="${H - 24}" width="12" height="12" fill="${CURVE_COLOURS[m % CURVE_COLOURS.length]}"/>`,
+      );
+      parts.push(
+        `<text x="${lx + 16}" y="${H - 18}" font-size="11" dominant-baseline="central">member ${m + 1}</text>`,
+      );
     });
   }
   parts.push('</g></svg>');
@@ -315,32 +395,50 @@ function curvePanelSvg(
 ): string[] {
   const panel = CURVE_PANEL;
   const parts: string[] = [];
-  const x = (epoch: number): number => left + (epochs === 1 ? panel.w / 2 : ((epoch - 1) / (epochs - 1)) * panel.w);
+  const x = (epoch: number): number =>
+    left + (epochs === 1 ? panel.w / 2 : ((epoch - 1) / (epochs - 1)) * panel.w);
   const y = (v: number): number => panel.top + panel.h - (Math.min(v, p.max) / p.max) * panel.h;
-  parts.push(`<text x="${left + panel.w / 2}" y="${panel.top - 10}" font-size="13" text-anchor="middle">${p.name}</text>`);
-  parts.push(`<rect x="${left}" y="${panel.top}" width="${panel.w}" height="${panel.h}" fill="none" stroke="#444" stroke-width="1"/>`);
+  parts.push(
+    `<text x="${left + panel.w / 2}" y="${panel.top - 10}" font-size="13" text-anchor="middle">${p.name}</text>`,
+  );
+  parts.push(
+    `<rect x="${left}" y="${panel.top}" width="${panel.w}" height="${panel.h}" fill="none" stroke="#444" stroke-width="1"/>`,
+  );
   for (const tick of [0, 0.5, 1]) {
     const ty = panel.top + panel.h * (1 - tick);
     parts.push(`<line x1="${left - 4}" y1="${ty}" x2="${left}" y2="${ty}" stroke="#444"/>`);
-    parts.push(`<text x="${left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="central">${Number((p.max * tick).toPrecision(2))}</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${ty}" font-size="11" text-anchor="end" dominant-baseline="central">${Number((p.max * tick).toPrecision(2))}</text>`,
+    );
   }
   for (const tick of [...new Set([1, Math.ceil(epochs / 2), epochs])]) {
-    parts.push(`<text x="${x(tick)}" y="${panel.top + panel.h + 16}" font-size="11" text-anchor="middle">${tick}</text>`);
+    parts.push(
+      `<text x="${x(tick)}" y="${panel.top + panel.h + 16}" font-size="11" text-anchor="middle">${tick}</text>`,
+    );
   }
-  parts.push(`<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 34}" font-size="12" text-anchor="middle">epoch</text>`);
+  parts.push(
+    `<text x="${left + panel.w / 2}" y="${panel.top + panel.h + 34}" font-size="12" text-anchor="middle">epoch</text>`,
+  );
   histories.forEach((history, m) => {
     const colour = CURVE_COLOURS[m % CURVE_COLOURS.length];
     const hasVal = history.some((e) => finite(p.pick(e, true)));
     for (const val of hasVal ? [false, true] : [false]) {
-      const points = history.filter((e) => finite(p.pick(e, val))).map((e) => `${x(e.epoch).toFixed(1)},${y(p.pick(e, val)!).toFixed(1)}`);
+      const points = history
+        .filter((e) => finite(p.pick(e, val)))
+        .map((e) => `${x(e.epoch).toFixed(1)},${y(p.pick(e, val)!).toFixed(1)}`);
       if (points.length === 0) continue;
       const dash = val ? ' stroke-dasharray="6 4"' : '';
-      parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
+      parts.push(
+        `<polyline points="${points.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`,
+      );
     }
     const best = bestEpochs?.[m];
     const kept = best === undefined ? undefined : history.find((e) => e.epoch === best);
     const value = kept ? p.pick(kept, hasVal) : null;
-    if (kept && finite(value)) parts.push(`<circle cx="${x(kept.epoch)}" cy="${y(value)}" r="5" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    if (kept && finite(value))
+      parts.push(
+        `<circle cx="${x(kept.epoch)}" cy="${y(value)}" r="5" fill="none" stroke="${colour}" stroke-width="2"/>`,
+      );
   });
   return parts;
 }
@@ -352,29 +450,48 @@ export async function curvesPng(
 ): Promise<Buffer> {
   checkSignal('signal', options.signal);
   const { default: sharp } = await import('sharp');
-  return sharp(Buffer.from(curvesSvg(histories, options)), { density: 72 }).png({ compressionLevel: 9 }).toBuffer();
+  return sharp(Buffer.from(curvesSvg(histories, options)), { density: 72 })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
 }
 
 // ---------------------------------------------------------------------------------------------
 // report.md
 
-const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
-const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined ? '–' : v.toFixed(digits));
+const pct = (v: number | null | undefined): string =>
+  v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`;
+const num = (v: number | null | undefined, digits = 3): string =>
+  v === null || v === undefined ? '–' : v.toFixed(digits);
 const md = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function perClassTable(m: ClipMetrics | FrameMetrics): string {
   return table(
     ['class', 'precision', 'recall', 'F1', 'support', 'predicted'],
-    m.perClass.map((c) => [md(c.label), num(c.precision), num(c.recall), num(c.f1), String(c.support), String(c.predicted)]),
+    m.perClass.map((c) => [
+      md(c.label),
+      num(c.precision),
+      num(c.recall),
+      num(c.f1),
+      String(c.support),
+      String(c.predicted),
+    ]),
   );
 }
 
 /** Human-readable summary: tables, worst-confused pairs, misclassified and failed videos. */
-export function reportMarkdown(report: MetricsReport, predictions: readonly PredictionRecord[], options: { reportDir?: string; pr?: boolean; reliability?: boolean } = {}): string {
+export function reportMarkdown(
+  report: MetricsReport,
+  predictions: readonly PredictionRecord[],
+  options: { reportDir?: string; pr?: boolean; reliability?: boolean } = {},
+): string {
   const { video, clip, frame } = report.metrics;
   const body =
     report.mode === 'clip' && video && clip
@@ -382,7 +499,14 @@ export function reportMarkdown(report: MetricsReport, predictions: readonly Pred
       : report.mode === 'frame' && frame
         ? frameSections(frame, predictions)
         : [];
-  return [...headerLines(report, options), ...body, ...coverageSection(report), ...trainingSection(report, options.reportDir), ...leftOutSections(report), ...runSection(report)].join('\n');
+  return [
+    ...headerLines(report, options),
+    ...body,
+    ...coverageSection(report),
+    ...trainingSection(report, options.reportDir),
+    ...leftOutSections(report),
+    ...runSection(report),
+  ].join('\n');
 }
 
 /** `## Coverage`: with a threshold or thresholds, how much is answered and how much is right. */
@@ -396,7 +520,10 @@ function coverageSection(report: MetricsReport): string[] {
     '',
     `Below a threshold a ${unit === 'videos' ? 'video' : 'frame'} is \`unknown\`, which counts as wrong. Coverage is the share of ${unit} at or above it.`,
     '',
-    table(['threshold', 'coverage', 'accuracy', 'accuracy of the answered'], points.map((p) => [String(p.threshold), pct(p.coverage), pct(p.accuracy), pct(p.answeredAccuracy)])),
+    table(
+      ['threshold', 'coverage', 'accuracy', 'accuracy of the answered'],
+      points.map((p) => [String(p.threshold), pct(p.coverage), pct(p.accuracy), pct(p.answeredAccuracy)]),
+    ),
     '',
   ];
 }
@@ -406,16 +533,26 @@ function trainingSection(report: MetricsReport, reportDir: string | undefined): 
   const t = report.model.training;
   if (!t) return [];
   // Relative to the report folder, so the links work wherever both folders move together.
-  const href = (file: string): string => (reportDir ? relative(reportDir, file) : file).split(sep).join('/').replace(/ /g, '%20');
+  const href = (file: string): string =>
+    (reportDir ? relative(reportDir, file) : file).split(sep).join('/').replace(/ /g, '%20');
   const out = ['## Training', ''];
-  if (t.files.length > 0) out.push(`- model folder: ${t.files.map((f) => `[${md(basename(f))}](${href(f)})`).join(', ')}`, '');
+  if (t.files.length > 0)
+    out.push(`- model folder: ${t.files.map((f) => `[${md(basename(f))}](${href(f)})`).join(', ')}`, '');
   const curves = t.files.find((f) => basename(f) === 'curves.png');
   if (curves) out.push(`![training curves](${href(curves)})`, '');
   if (t.members) {
     out.push(
       table(
         ['head', 'seed', 'kept epoch', 'validation accuracy'],
-        [...t.members.map((m, k) => [`member ${k + 1}`, String(m.seed), `${m.bestEpoch} of ${m.epochs}`, pct(m.valAcc)]), ['ensemble (averaged)', '–', '–', pct(t.valAcc)]],
+        [
+          ...t.members.map((m, k) => [
+            `member ${k + 1}`,
+            String(m.seed),
+            `${m.bestEpoch} of ${m.epochs}`,
+            pct(m.valAcc),
+          ]),
+          ['ensemble (averaged)', '–', '–', pct(t.valAcc)],
+        ],
       ),
       '',
     );
@@ -448,7 +585,12 @@ function headerLines(report: MetricsReport, plots: { pr?: boolean; reliability?:
 }
 
 /** Clip mode: video and clip metrics side by side, then the video level in detail. */
-function clipSections(v: ClipMetrics, c: ClipMetrics, aggregate: MetricsReport['settings']['aggregate'], predictions: readonly PredictionRecord[]): string[] {
+function clipSections(
+  v: ClipMetrics,
+  c: ClipMetrics,
+  aggregate: MetricsReport['settings']['aggregate'],
+  predictions: readonly PredictionRecord[],
+): string[] {
   const k = v.topK?.k ?? c.topK?.k;
   const summary = table(
     ['metric', `video (${aggregate} of clips)`, 'clip'],
@@ -476,7 +618,15 @@ function clipSections(v: ClipMetrics, c: ClipMetrics, aggregate: MetricsReport['
     ...worstPairsSection(v.confusion, 'video level', 'videos', 'None: every video was classified correctly.'),
     `## Misclassified videos (${wrong.length})`,
     '',
-    ...(wrong.length > 0 ? [table(['video', 'true', 'predicted', 'score'], wrong.map((p) => [md(p.path), md(p.trueLabel), md(p.label ?? ''), num(p.score)])), ''] : []),
+    ...(wrong.length > 0
+      ? [
+          table(
+            ['video', 'true', 'predicted', 'score'],
+            wrong.map((p) => [md(p.path), md(p.trueLabel), md(p.label ?? ''), num(p.score)]),
+          ),
+          '',
+        ]
+      : []),
   ];
 }
 
@@ -509,7 +659,15 @@ function frameSections(f: FrameMetrics, predictions: readonly PredictionRecord[]
     ...worstPairsSection(f.confusion, 'frames', 'frames', 'None: every frame was tagged correctly.'),
     `## Videos with mistagged frames (${imperfect.length})`,
     '',
-    ...(imperfect.length > 0 ? [table(['video', 'frame accuracy', 'frames'], imperfect.map(({ p, acc }) => [md(p.path), pct(acc), String(p.frames!.length)])), ''] : []),
+    ...(imperfect.length > 0
+      ? [
+          table(
+            ['video', 'frame accuracy', 'frames'],
+            imperfect.map(({ p, acc }) => [md(p.path), pct(acc), String(p.frames!.length)]),
+          ),
+          '',
+        ]
+      : []),
   ];
 }
 
@@ -519,7 +677,12 @@ function worstPairsSection(confusion: ConfusionMatrix, level: string, unit: stri
   return [
     `## Worst-confused pairs (${level})`,
     '',
-    pairs.length === 0 ? none : table(['true', 'predicted as', unit, 'share of true class'], pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)])),
+    pairs.length === 0
+      ? none
+      : table(
+          ['true', 'predicted as', unit, 'share of true class'],
+          pairs.map((p) => [md(p.trueLabel), md(p.predicted), String(p.count), pct(p.share)]),
+        ),
     '',
   ];
 }
@@ -530,17 +693,35 @@ function leftOutSections(report: MetricsReport): string[] {
   const out = [`## Failed videos (${failures.length})`, ''];
   if (failures.length > 0) {
     out.push('These videos could not be decoded and are excluded from every metric above.', '');
-    out.push(table(['video', 'label', 'code', 'message'], failures.map((f) => [md(f.path), md(f.label), f.code, md(f.message.slice(0, 200))])), '');
+    out.push(
+      table(
+        ['video', 'label', 'code', 'message'],
+        failures.map((f) => [md(f.path), md(f.label), f.code, md(f.message.slice(0, 200))]),
+      ),
+      '',
+    );
   }
   if (ignored.length > 0) {
     out.push(`## Ignored videos: label unknown to the model (${ignored.length})`, '');
-    out.push(table(['video', 'label'], ignored.map((f) => [md(f.path), md(f.label)])), '');
+    out.push(
+      table(
+        ['video', 'label'],
+        ignored.map((f) => [md(f.path), md(f.label)]),
+      ),
+      '',
+    );
   }
   return out;
 }
 
 function runSection(report: MetricsReport): string[] {
-  return ['## Run', '', `- settings: \`${JSON.stringify(report.settings)}\``, `- started ${report.timing.startedAt}, wall time ${(report.timing.wallMs / 1000).toFixed(2)} s`, ''];
+  return [
+    '## Run',
+    '',
+    `- settings: \`${JSON.stringify(report.settings)}\``,
+    `- started ${report.timing.startedAt}, wall time ${(report.timing.wallMs / 1000).toFixed(2)} s`,
+    '',
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,27 +747,61 @@ export interface WrittenReport {
 }
 
 /** Writes the four files of a report folder, the folder as a whole atomically (see `replaceDir`). */
-export async function writeReport(dir: string, report: MetricsReport, predictions: readonly PredictionRecord[], options: WriteReportOptions = {}): Promise<WrittenReport> {
+export async function writeReport(
+  dir: string,
+  report: MetricsReport,
+  predictions: readonly PredictionRecord[],
+  options: WriteReportOptions = {},
+): Promise<WrittenReport> {
   nonEmptyString('dir', dir);
-  if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA) throw invalid('report.schema', `'${METRICS_SCHEMA}'`, (report as { schema?: unknown })?.schema);
+  if (!isPlainObject(report) || report.schema !== METRICS_SCHEMA)
+    throw invalid('report.schema', `'${METRICS_SCHEMA}'`, (report as { schema?: unknown })?.schema);
   const signal = checkSignal('signal', options.signal);
-  const names = { metrics: 'metrics.json', predictions: 'predictions.jsonl', markdown: 'report.md', confusion: 'confusion.png', pr: 'pr.png', reliability: 'reliability.png' } as const;
+  const names = {
+    metrics: 'metrics.json',
+    predictions: 'predictions.jsonl',
+    markdown: 'report.md',
+    confusion: 'confusion.png',
+    pr: 'pr.png',
+    reliability: 'reliability.png',
+  } as const;
   const samples = options.samples;
   const unit = report.mode === 'clip' ? 'videos' : 'frames';
   const pr = samples && samples.length > 0 ? precisionRecall(samples, report.model.labels) : undefined;
-  const cal = samples && samples.length > 0 ? calibration(samples) : report.metrics.video ? { ece: report.metrics.video.ece, bins: report.metrics.video.calibration } : undefined;
+  const cal =
+    samples && samples.length > 0
+      ? calibration(samples)
+      : report.metrics.video
+        ? { ece: report.metrics.video.ece, bins: report.metrics.video.calibration }
+        : undefined;
   const plots = { pr: pr !== undefined, reliability: cal !== undefined };
   await replaceDir(dir, OUTPUT_DIRS.report, async (tmp) => {
     await writeFile(join(tmp, names.metrics), `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(join(tmp, names.predictions), predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    await writeFile(join(tmp, names.markdown), reportMarkdown(report, predictions, { ...plots, reportDir: resolve(dir) }));
+    await writeFile(
+      join(tmp, names.markdown),
+      reportMarkdown(report, predictions, { ...plots, reportDir: resolve(dir) }),
+    );
     signal?.throwIfAborted();
     const png = (svg: string): Promise<Buffer> => svgPng(svg, signal);
-    if (pr) await writeFile(join(tmp, names.pr), await png(prSvg(pr, { title: `Precision-recall (${unit}, one-vs-rest)` })));
-    if (cal) await writeFile(join(tmp, names.reliability), await png(reliabilitySvg(cal.bins, cal.ece, { title: `Reliability (${unit}, ECE ${cal.ece.toFixed(3)})` })));
+    if (pr)
+      await writeFile(
+        join(tmp, names.pr),
+        await png(prSvg(pr, { title: `Precision-recall (${unit}, one-vs-rest)` })),
+      );
+    if (cal)
+      await writeFile(
+        join(tmp, names.reliability),
+        await png(
+          reliabilitySvg(cal.bins, cal.ece, { title: `Reliability (${unit}, ECE ${cal.ece.toFixed(3)})` }),
+        ),
+      );
     const confusion = report.metrics.video?.confusion ?? report.metrics.frame?.confusion;
     if (confusion) {
-      const title = report.mode === 'clip' ? `Confusion matrix (videos, n=${report.metrics.video!.count})` : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
+      const title =
+        report.mode === 'clip'
+          ? `Confusion matrix (videos, n=${report.metrics.video!.count})`
+          : `Confusion matrix (frames, n=${report.metrics.frame!.frames})`;
       await writeFile(join(tmp, names.confusion), await confusionPng(confusion, { title, signal }));
     }
     signal?.throwIfAborted();

@@ -29,7 +29,16 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { csvText, OUTPUT_DIRS, replaceDir } from '../fs.js';
 import type { Segment } from '../ingest/types.js';
 import { timeShares } from './timeline.js';
-import { checkSignal, conflict, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange } from '../validate.js';
+import {
+  checkSignal,
+  conflict,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonEmptyString,
+  nonNegativeInteger,
+  numberInRange,
+} from '../validate.js';
 
 /** One video with its class label (for a frame dataset, its majority label) and, for a frame dataset, its segments. */
 export interface LabelledVideo {
@@ -108,7 +117,9 @@ export function commonRoot(paths: readonly string[]): string {
 
 /** A number in [0, 1) from sha256 of the seed, label and relative path. */
 export function splitKey(seed: number, label: string, relPath: string): number {
-  const h = createHash('sha256').update(`${seed}\0${label}\0${relPath.split(sep).join('/')}`).digest();
+  const h = createHash('sha256')
+    .update(`${seed}\0${label}\0${relPath.split(sep).join('/')}`)
+    .digest();
   // 48 bits are exact in a double.
   return h.readUIntBE(0, 6) / 2 ** 48;
 }
@@ -137,10 +148,19 @@ export function splitDataset(videos: readonly LabelledVideo[], options?: SplitOp
     list.push({ video: v, key: splitKey(o.seed, v.label, rel), rel });
     byLabel.set(v.label, list);
   });
-  const split: DatasetSplit = { train: [], val: [], test: [], counts: {}, seed: o.seed, fractions: { test: o.test, val: o.val } };
+  const split: DatasetSplit = {
+    train: [],
+    val: [],
+    test: [],
+    counts: {},
+    seed: o.seed,
+    fractions: { test: o.test, val: o.val },
+  };
   for (const label of [...byLabel.keys()].sort()) {
     // The relative path breaks (astronomically unlikely) key ties, so the order is total.
-    const list = byLabel.get(label)!.sort((a, b) => a.key - b.key || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    const list = byLabel
+      .get(label)!
+      .sort((a, b) => a.key - b.key || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     const sizes = partSizes(list.length, o.test, o.val);
     list.forEach((item, rank) => {
       const part = rank < sizes.test ? 'test' : rank < sizes.test + sizes.val ? 'val' : 'train';
@@ -168,7 +188,11 @@ function secondsPerLabel(split: DatasetSplit): Record<string, ClassSplitCounts> 
     }
   }
   const round = (x: number): number => Math.round(x * 1000) / 1000;
-  return Object.fromEntries(Object.keys(out).sort().map((l) => [l, { train: round(out[l].train), val: round(out[l].val), test: round(out[l].test) }]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((l) => [l, { train: round(out[l].train), val: round(out[l].val), test: round(out[l].test) }]),
+  );
 }
 
 /**
@@ -177,8 +201,12 @@ function secondsPerLabel(split: DatasetSplit): Record<string, ClassSplitCounts> 
  */
 export function manifestText(file: string, videos: readonly LabelledVideo[]): string {
   const base = dirname(resolve(file));
-  const rel = (v: LabelledVideo): string => relative(base, isAbsolute(v.path) ? v.path : resolve(v.path)).split(sep).join('/');
-  if (videos.some((v) => v.segments)) return videos.map((v) => `${JSON.stringify({ path: rel(v), segments: v.segments ?? [] })}\n`).join('');
+  const rel = (v: LabelledVideo): string =>
+    relative(base, isAbsolute(v.path) ? v.path : resolve(v.path))
+      .split(sep)
+      .join('/');
+  if (videos.some((v) => v.segments))
+    return videos.map((v) => `${JSON.stringify({ path: rel(v), segments: v.segments ?? [] })}\n`).join('');
   return csvText([['path', 'label'], ...videos.map((v) => [rel(v), v.label])]);
 }
 
@@ -202,14 +230,20 @@ export async function writeSplit(split: DatasetSplit, options: WriteSplitOptions
   const out = nonEmptyString('out', options.out);
   const signal = checkSignal('signal', options.signal);
   const ext = split.seconds ? 'jsonl' : 'csv';
-  const files: WrittenSplit['files'] = { train: join(out, `train.${ext}`), test: join(out, `test.${ext}`), summary: join(out, 'split.json') };
+  const files: WrittenSplit['files'] = {
+    train: join(out, `train.${ext}`),
+    test: join(out, `test.${ext}`),
+    summary: join(out, 'split.json'),
+  };
   if (split.fractions.val > 0) files.val = join(out, `val.${ext}`);
   const summary = {
     [OUTPUT_DIRS.split.field]: OUTPUT_DIRS.split.value,
     seed: split.seed,
     fractions: split.fractions,
     method: 'sha256(seed, label, relative path) ranks within each class',
-    ...(split.seconds ? { stratify: 'majority label: the label covering the most of each video\'s time' } : {}),
+    ...(split.seconds
+      ? { stratify: "majority label: the label covering the most of each video's time" }
+      : {}),
     counts: split.counts,
     ...(split.seconds ? { seconds: split.seconds } : {}),
     totals: { train: split.train.length, val: split.val.length, test: split.test.length },

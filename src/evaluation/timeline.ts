@@ -55,7 +55,10 @@ interface Run {
 }
 
 /** The segments of time-ordered `frames` (see the module comment). No frames give none. */
-export function segmentsFromFrames(frames: readonly TimelineFrame[], options: TimelineOptions): ScoredSegment[] {
+export function segmentsFromFrames(
+  frames: readonly TimelineFrame[],
+  options: TimelineOptions,
+): ScoredSegment[] {
   if (frames.length === 0) return [];
   const runs: Run[] = segmentsOf(frames.map((f) => f.label)).map((r) => ({
     label: r.label,
@@ -67,25 +70,47 @@ export function segmentsFromFrames(frames: readonly TimelineFrame[], options: Ti
   runs[runs.length - 1].end = Math.max(options.end, runs[runs.length - 1].end);
   // A run of no time (overlapping windows sample one time twice) is always merged away.
   mergeShortRuns(runs, Math.max(options.minSegment ?? 0, Number.EPSILON));
-  return runs.map((run) => ({ start: run.start, end: run.end, label: run.label, score: runScore(run, frames, options.labels) }));
+  return runs.map((run) => ({
+    start: run.start,
+    end: run.end,
+    label: run.label,
+    score: runScore(run, frames, options.labels),
+  }));
 }
 
 function mergeShortRuns(runs: Run[], minSegment: number): void {
   while (runs.length > 1) {
     let shortest = -1;
     runs.forEach((run, i) => {
-      if (run.end - run.start < minSegment && (shortest < 0 || run.end - run.start < runs[shortest].end - runs[shortest].start)) shortest = i;
+      if (
+        run.end - run.start < minSegment &&
+        (shortest < 0 || run.end - run.start < runs[shortest].end - runs[shortest].start)
+      )
+        shortest = i;
     });
     if (shortest < 0) return;
     const before = runs[shortest - 1];
     const after = runs[shortest + 1];
-    const into = !after || (before && before.end - before.start >= after.end - after.start) ? shortest - 1 : shortest + 1;
+    const into =
+      !after || (before && before.end - before.start >= after.end - after.start)
+        ? shortest - 1
+        : shortest + 1;
     const [lo, hi] = into < shortest ? [into, shortest] : [shortest, into];
-    runs.splice(lo, 2, { label: runs[into].label, start: runs[lo].start, end: runs[hi].end, frames: [...runs[lo].frames, ...runs[hi].frames] });
+    runs.splice(lo, 2, {
+      label: runs[into].label,
+      start: runs[lo].start,
+      end: runs[hi].end,
+      frames: [...runs[lo].frames, ...runs[hi].frames],
+    });
     // The merged run may now meet a run of its own label.
     for (const j of [lo, lo - 1]) {
       if (j >= 0 && j + 1 < runs.length && runs[j].label === runs[j + 1].label) {
-        runs.splice(j, 2, { label: runs[j].label, start: runs[j].start, end: runs[j + 1].end, frames: [...runs[j].frames, ...runs[j + 1].frames] });
+        runs.splice(j, 2, {
+          label: runs[j].label,
+          start: runs[j].start,
+          end: runs[j + 1].end,
+          frames: [...runs[j].frames, ...runs[j + 1].frames],
+        });
       }
     }
   }
@@ -99,7 +124,9 @@ function runScore(run: Run, frames: readonly TimelineFrame[], labels: readonly s
 }
 
 /** Each label's share of the timeline's time, largest first (ties: the label seen first). */
-export function timeShares(segments: ReadonlyArray<{ start: number; end: number; label: string }>): Array<{ label: string; score: number }> {
+export function timeShares(
+  segments: ReadonlyArray<{ start: number; end: number; label: string }>,
+): Array<{ label: string; score: number }> {
   const total = segments.reduce((s, seg) => s + (seg.end - seg.start), 0);
   const byLabel = new Map<string, number>();
   for (const seg of segments) byLabel.set(seg.label, (byLabel.get(seg.label) ?? 0) + (seg.end - seg.start));

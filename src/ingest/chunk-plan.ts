@@ -13,7 +13,13 @@
  *
  * No FFmpeg here: test/ingest/chunk-plan.test.ts checks it on packet lists written by hand.
  */
-import { planDecode, type DecodePlan, type DecodePlanOptions, type DecodeRun, type PacketEntry } from './decode-plan.js';
+import {
+  planDecode,
+  type DecodePlan,
+  type DecodePlanOptions,
+  type DecodeRun,
+  type PacketEntry,
+} from './decode-plan.js';
 
 /** A chunk: consecutive runs of the plan, decoded by one decoder. */
 export interface DecodeChunk {
@@ -44,19 +50,29 @@ export function chunkPlan(
   decoders: number,
   options: ChunkPlanOptions = {},
 ): { plan: DecodePlan; chunks: DecodeChunk[] } {
-  if (!Number.isInteger(decoders) || decoders < 1) throw new TypeError(`Expected a positive integer for \`decoders\` but received ${decoders}`);
+  if (!Number.isInteger(decoders) || decoders < 1)
+    throw new TypeError(`Expected a positive integer for \`decoders\` but received ${decoders}`);
   const plan = planDecode(packets, targets, options);
   const costs = plan.runs.map((run) => run.end - run.first);
   const total = costs.reduce((a, b) => a + b, 0);
   const minCost = options.minCost ?? 0;
-  const most = Math.max(1, Math.min(decoders, plan.runs.length, minCost > 0 ? Math.floor(total / minCost) : Infinity));
+  const most = Math.max(
+    1,
+    Math.min(decoders, plan.runs.length, minCost > 0 ? Math.floor(total / minCost) : Infinity),
+  );
   const limit = smallestLimit(costs, most);
   const chunks: DecodeChunk[] = [];
   let current: DecodeRun[] = [];
   let cost = 0;
   const close = (): void => {
     if (current.length === 0) return;
-    chunks.push({ runs: current, first: current[0].first, end: current[current.length - 1].end, cost, targets: current.flatMap((run) => run.targets).sort((a, b) => a - b) });
+    chunks.push({
+      runs: current,
+      first: current[0].first,
+      end: current[current.length - 1].end,
+      cost,
+      targets: current.flatMap((run) => run.targets).sort((a, b) => a - b),
+    });
     current = [];
     cost = 0;
   };

@@ -19,8 +19,16 @@ export interface DecodedFrame {
  * crops the centre, `contain` fits inside and pads with black. `rotate` (clockwise degrees)
  * turns the picture first, for a decoder that does not (libav).
  */
-export async function resizeFrame(raw: Uint8Array, width: number, height: number, size: number, fit: Fit, rotate = 0): Promise<Buffer> {
-  if (width === size && height === size && rotate === 0) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+export async function resizeFrame(
+  raw: Uint8Array,
+  width: number,
+  height: number,
+  size: number,
+  fit: Fit,
+  rotate = 0,
+): Promise<Buffer> {
+  if (width === size && height === size && rotate === 0)
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   let image = sharp(raw, { raw: { width, height, channels: 3 } });
   if (rotate !== 0) image = image.rotate(rotate);
   const { data, info } = await image
@@ -59,10 +67,17 @@ export interface PackOptions {
  * a warning; a frame whose time lies outside its clip's span is never real. A video where no
  * planned frame is real is `CORRUPT`.
  */
-export async function packClips(path: string, plans: readonly ClipPlan[], decoded: DecodedFrame[], o: PackOptions): Promise<FrameClip[]> {
+export async function packClips(
+  path: string,
+  plans: readonly ClipPlan[],
+  decoded: DecodedFrame[],
+  o: PackOptions,
+): Promise<FrameClip[]> {
   decoded.sort((a, b) => a.pts - b.pts);
-  const corrupt = (why: string): IngestError => new IngestError('CORRUPT', path, `${path}: no frame could be decoded (${why})`);
-  if (decoded.length === 0) throw corrupt(o.failure ?? (o.decodeErrors.slice(-3).join('; ') || `${o.decoder} returned no frames`));
+  const corrupt = (why: string): IngestError =>
+    new IngestError('CORRUPT', path, `${path}: no frame could be decoded (${why})`);
+  if (decoded.length === 0)
+    throw corrupt(o.failure ?? (o.decodeErrors.slice(-3).join('; ') || `${o.decoder} returned no frames`));
   await Promise.all(decoded.map((d) => d.image));
   const pts = decoded.map((d) => d.pts);
   const clips: FrameClip[] = [];
@@ -76,7 +91,12 @@ export async function packClips(path: string, plans: readonly ClipPlan[], decode
 }
 
 /** One plan's clip from `decoded` (ascending, images resolved; `pts` their times), with its mask and warnings (see packClips). */
-async function packClip(plan: ClipPlan, decoded: readonly DecodedFrame[], pts: readonly number[], o: PackOptions): Promise<FrameClip> {
+async function packClip(
+  plan: ClipPlan,
+  decoded: readonly DecodedFrame[],
+  pts: readonly number[],
+  o: PackOptions,
+): Promise<FrameClip> {
   const frameBytes = o.size * o.size * 3;
   const T = plan.timestamps.length;
   const data = new Uint8Array(T * frameBytes);
@@ -84,16 +104,21 @@ async function packClip(plan: ClipPlan, decoded: readonly DecodedFrame[], pts: r
   const mask: boolean[] = [];
   const warnings: string[] = [...o.warnings];
   // The clip's span; an exact frame may start up to one period before it (on display at its start).
-  const inSpan = (t: number): boolean => t >= plan.start - (o.seek === 'exact' ? o.period : 0) - 1e-6 && t <= plan.end + 1e-6;
+  const inSpan = (t: number): boolean =>
+    t >= plan.start - (o.seek === 'exact' ? o.period : 0) - 1e-6 && t <= plan.end + 1e-6;
   const seen = new Set<number>();
   let repeats = 0;
   let outside = 0;
   let noKeyframe = 0;
   for (let k = 0; k < T; k++) {
     const ts = plan.timestamps[k];
-    const { index, exact } = o.seek === 'keyframe' ? pickKeyframe(pts, ts, plan.start, plan.end) : pickFrame(pts, o.targetOf(ts), o.period, o.damaged);
+    const { index, exact } =
+      o.seek === 'keyframe'
+        ? pickKeyframe(pts, ts, plan.start, plan.end)
+        : pickFrame(pts, o.targetOf(ts), o.period, o.damaged);
     const frame = decoded[index];
-    if (!exact && o.seek === 'exact') warnings.push(`frame at ${fmt(ts)} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);
+    if (!exact && o.seek === 'exact')
+      warnings.push(`frame at ${fmt(ts)} s could not be decoded; repeated the frame at ${fmt(frame.pts)} s`);
     if (!exact && o.seek === 'keyframe') noKeyframe++;
     let real = plan.mask[k] && exact;
     if (real && !inSpan(frame.pts)) {
@@ -110,11 +135,24 @@ async function packClip(plan: ClipPlan, decoded: readonly DecodedFrame[], pts: r
     mask.push(real);
   }
   const span = `${fmt(plan.start)}-${fmt(plan.end)} s`;
-  if (noKeyframe > 0) warnings.push(`no keyframe lies inside the clip's span ${span}: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`);
-  if (repeats > 0) warnings.push(`${repeats} of ${T} frames repeat a keyframe already in the clip (keyframe mode): masked`);
+  if (noKeyframe > 0)
+    warnings.push(
+      `no keyframe lies inside the clip's span ${span}: ${noKeyframe} of ${T} frames took the nearest outside it (masked)`,
+    );
+  if (repeats > 0)
+    warnings.push(`${repeats} of ${T} frames repeat a keyframe already in the clip (keyframe mode): masked`);
   if (outside > 0) warnings.push(`${outside} of ${T} frames lie outside the clip's span ${span}: masked`);
-  const clip: FrameClip = { index: plan.index, start: plan.start, end: plan.end, data, shape: [T, o.size, o.size, 3], timestamps, mask };
-  if (o.decodeErrors.length > 0) warnings.push(`${o.decoder} reported decode errors: ${o.decodeErrors.slice(0, 3).join(' | ')}`);
+  const clip: FrameClip = {
+    index: plan.index,
+    start: plan.start,
+    end: plan.end,
+    data,
+    shape: [T, o.size, o.size, 3],
+    timestamps,
+    mask,
+  };
+  if (o.decodeErrors.length > 0)
+    warnings.push(`${o.decoder} reported decode errors: ${o.decodeErrors.slice(0, 3).join(' | ')}`);
   if (warnings.length > 0) clip.warnings = warnings;
   return clip;
 }
@@ -124,7 +162,12 @@ async function packClip(plan: ClipPlan, decoded: readonly DecodedFrame[], pts: r
  * to `ts` inside [start, end], the earlier on a tie; when the span holds none, the nearest
  * of all, not exact.
  */
-export function pickKeyframe(pts: readonly number[], ts: number, start: number, end: number): { index: number; exact: boolean } {
+export function pickKeyframe(
+  pts: readonly number[],
+  ts: number,
+  start: number,
+  end: number,
+): { index: number; exact: boolean } {
   let lo = 0;
   while (lo < pts.length && pts[lo] < start - 1e-6) lo++;
   let hi = lo;

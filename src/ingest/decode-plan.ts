@@ -88,20 +88,37 @@ const NO_PTS_MARGIN = 16;
 const EPS = 1e-6;
 
 /** Plans the decode of `targets` (search targets, seconds, any order) from `packets`. */
-export function planDecode(packets: readonly PacketEntry[], targets: readonly number[], options: DecodePlanOptions = {}): DecodePlan {
+export function planDecode(
+  packets: readonly PacketEntry[],
+  targets: readonly number[],
+  options: DecodePlanOptions = {},
+): DecodePlan {
   const mode = options.mode ?? 'exact';
   const reach = Math.max(0, options.reach ?? 0);
   const n = packets.length;
-  const empty: DecodePlan = { runs: [], expected: targets.map(() => undefined), byDecodedTime: false, counts: { target: 0, noref: 0, nokey: 0, drop: 0 } };
+  const empty: DecodePlan = {
+    runs: [],
+    expected: targets.map(() => undefined),
+    byDecodedTime: false,
+    counts: { target: 0, noref: 0, nokey: 0, drop: 0 },
+  };
   if (n === 0 || targets.length === 0) return empty;
 
   if (packets.every((p) => p.pts !== undefined)) {
     const pts = packets.map((p) => p.pts!);
-    return mode === 'keyframe' ? keyframePlan(packets, pts, targets, options.spans) : exactPlan(packets, pts, targets, reach);
+    return mode === 'keyframe'
+      ? keyframePlan(packets, pts, targets, options.spans)
+      : exactPlan(packets, pts, targets, reach);
   }
   // Missing pts: time each packet by its dts; without that either, decode everything.
   const byDts = packets.every((p) => p.pts !== undefined || p.dts !== undefined);
-  if (!byDts) return finish([{ first: 0, last: n - 1, serve: targets.map((_, i) => i) }], () => 'target', targets.map(() => undefined), true);
+  if (!byDts)
+    return finish(
+      [{ first: 0, last: n - 1, serve: targets.map((_, i) => i) }],
+      () => 'target',
+      targets.map(() => undefined),
+      true,
+    );
   const time = packets.map((p) => p.pts ?? p.dts!);
   if (mode === 'keyframe') return keyframePlan(packets, time, targets, options.spans, true);
   const intervals = targets.map((t, i) => {
@@ -126,10 +143,20 @@ export function planDecode(packets: readonly PacketEntry[], targets: readonly nu
     }
     return { first: key, last: Math.min(n - 1, last + NO_PTS_MARGIN), serve: [i] };
   });
-  return finish(merge(intervals, reach), () => 'target', targets.map(() => undefined), true);
+  return finish(
+    merge(intervals, reach),
+    () => 'target',
+    targets.map(() => undefined),
+    true,
+  );
 }
 
-function exactPlan(packets: readonly PacketEntry[], pts: number[], targets: readonly number[], reach: number): DecodePlan {
+function exactPlan(
+  packets: readonly PacketEntry[],
+  pts: number[],
+  targets: readonly number[],
+  reach: number,
+): DecodePlan {
   // Presentation order: packet indices by pts (ties: decode order).
   const order = [...pts.keys()].sort((a, b) => pts[a] - pts[b] || a - b);
   // The keyframe each packet decodes from; -1 when none (a stream cut mid-GOP starts with
@@ -148,7 +175,13 @@ function exactPlan(packets: readonly PacketEntry[], pts: number[], targets: read
     return -1;
   };
   const decodable = order.filter((j) => keyOf(j) >= 0);
-  if (decodable.length === 0) return finish([], () => 'drop', targets.map(() => undefined), false);
+  if (decodable.length === 0)
+    return finish(
+      [],
+      () => 'drop',
+      targets.map(() => undefined),
+      false,
+    );
   const expected: number[] = [];
   const byPacket = new Map<number, number[]>();
   targets.forEach((t, i) => {
@@ -206,7 +239,12 @@ function keyframePlan(
   }
   const runs = [{ first, last, serve: targets.map((_, i) => i) }];
   const skipped: PacketAction = byDecodedTime ? 'nokey' : 'drop';
-  return finish(runs, (k) => (chosen.has(k) ? 'target' : skipped), expected.map((k) => (byDecodedTime ? undefined : time[k])), byDecodedTime);
+  return finish(
+    runs,
+    (k) => (chosen.has(k) ? 'target' : skipped),
+    expected.map((k) => (byDecodedTime ? undefined : time[k])),
+    byDecodedTime,
+  );
 }
 
 interface Interval {
@@ -232,7 +270,12 @@ function merge(intervals: Interval[], reach: number): Interval[] {
   return out;
 }
 
-function finish(intervals: Interval[], action: (k: number) => PacketAction, expected: Array<number | undefined>, byDecodedTime: boolean): DecodePlan {
+function finish(
+  intervals: Interval[],
+  action: (k: number) => PacketAction,
+  expected: Array<number | undefined>,
+  byDecodedTime: boolean,
+): DecodePlan {
   const counts = { target: 0, noref: 0, nokey: 0, drop: 0 };
   const runs = intervals.map(({ first, last, serve }) => {
     const actions: PacketAction[] = [];

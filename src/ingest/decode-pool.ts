@@ -47,7 +47,14 @@ export type WorkerExtractOptions = Omit<ResolvedExtractOptions, 'signal'>;
 
 /** Main thread → worker. */
 export type ToDecodeWorker =
-  | { type: 'decode'; id: number; decoder: DecoderName; path: string; plans: ClipPlan[]; options: WorkerExtractOptions }
+  | {
+      type: 'decode';
+      id: number;
+      decoder: DecoderName;
+      path: string;
+      plans: ClipPlan[];
+      options: WorkerExtractOptions;
+    }
   | { type: 'abort'; id: number }
   | { type: 'close' };
 
@@ -66,7 +73,13 @@ export type FromDecodeWorker =
   /** The worker has given FFmpeg's log callback back (decode-worker.ts): this thread sets its own again. */
   | { type: 'log' };
 
-const CLASSES: Record<string, new (...args: never[]) => Error> = { FramewiseError, IngestError, FfmpegError, ShapeError, UsageError };
+const CLASSES: Record<string, new (...args: never[]) => Error> = {
+  FramewiseError,
+  IngestError,
+  FfmpegError,
+  ShapeError,
+  UsageError,
+};
 
 /** `error` as plain data that structured clone keeps (own fields of primitive or array value only). */
 export function serializeError(error: unknown): SerializedError {
@@ -86,7 +99,11 @@ export function reviveError(error: SerializedError): Error {
   Object.assign(revived, error.fields);
   Object.defineProperty(revived, 'message', { value: error.message, writable: true, configurable: true });
   Object.defineProperty(revived, 'name', { value: error.name, writable: true, configurable: true });
-  Object.defineProperty(revived, 'stack', { value: `${error.stack ?? `${error.name}: ${error.message}`}\n    [in a decode worker]`, writable: true, configurable: true });
+  Object.defineProperty(revived, 'stack', {
+    value: `${error.stack ?? `${error.name}: ${error.message}`}\n    [in a decode worker]`,
+    writable: true,
+    configurable: true,
+  });
   return revived;
 }
 
@@ -124,7 +141,10 @@ function workerScript(): URL {
   if (existsSync(fileURLToPath(beside))) return beside;
   const built = new URL('../../dist/ingest/decode-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
-  throw new FramewiseError('FFMPEG_NOT_FOUND', `the decode worker ${fileURLToPath(built)} is missing; run \`npm run build\` first`);
+  throw new FramewiseError(
+    'FFMPEG_NOT_FOUND',
+    `the decode worker ${fileURLToPath(built)} is missing; run \`npm run build\` first`,
+  );
 }
 
 /** The decode workers of one run. See the module comment. */
@@ -140,11 +160,19 @@ export class DecodePool {
   constructor(options: DecodePoolOptions = {}) {
     this.size = Math.max(1, options.workers ?? availableParallelism());
     // Never rejects: a module that does not load here fails in the worker too, as that video's error.
-    this.preloaded = Promise.all([import('sharp').catch(() => undefined), loadLibav().catch(() => undefined)]);
+    this.preloaded = Promise.all([
+      import('sharp').catch(() => undefined),
+      loadLibav().catch(() => undefined),
+    ]);
   }
 
   /** The frames of `plans` from `path`, decoded by `decoder` in a worker; rejects at once on abort. */
-  decode(decoder: DecoderName, path: string, plans: ClipPlan[], options: ResolvedExtractOptions): Promise<FrameClip[]> {
+  decode(
+    decoder: DecoderName,
+    path: string,
+    plans: ClipPlan[],
+    options: ResolvedExtractOptions,
+  ): Promise<FrameClip[]> {
     const { signal, ...rest } = options;
     signal?.throwIfAborted();
     if (this.closed) return Promise.reject(new Error('The decode pool is closed'));
@@ -154,7 +182,10 @@ export class DecodePool {
         task.abandoned = true;
         const queued = this.queue.indexOf(task);
         if (queued >= 0) this.queue.splice(queued, 1);
-        else this.slots.find((s) => s.task === task)?.worker.postMessage({ type: 'abort', id } satisfies ToDecodeWorker);
+        else
+          this.slots
+            .find((s) => s.task === task)
+            ?.worker.postMessage({ type: 'abort', id } satisfies ToDecodeWorker);
         reject(signal!.reason);
       };
       const done = (): void => signal?.removeEventListener('abort', onAbort);
@@ -213,7 +244,14 @@ export class DecodePool {
       const task = slot.task;
       slot.task = undefined;
       if (task && !task.abandoned) {
-        task.reject(new FfmpegError({ command: `decode worker ${task.message.path}`, exitCode: null, signal: null, stderr: why }));
+        task.reject(
+          new FfmpegError({
+            command: `decode worker ${task.message.path}`,
+            exitCode: null,
+            signal: null,
+            stderr: why,
+          }),
+        );
       }
       this.pump();
     };
@@ -280,11 +318,17 @@ export function pooledDecoder(inner: VideoDecoder, pool: DecodePool): VideoDecod
  * `FRAMEWISE_DECODE_WORKERS` overrides it (0: decode on the main thread), a lever for
  * measuring (`npm run bench:threads`).
  */
-export function decodeWorkers(decoder: DecoderName, concurrency: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+export function decodeWorkers(
+  decoder: DecoderName,
+  concurrency: number,
+  env: NodeJS.ProcessEnv = process.env,
+  cores = availableParallelism(),
+): number {
   const given = env.FRAMEWISE_DECODE_WORKERS?.trim();
   if (given) {
     const n = Number(given);
-    if (!Number.isInteger(n) || n < 0) throw invalid('FRAMEWISE_DECODE_WORKERS', 'a non-negative integer', given);
+    if (!Number.isInteger(n) || n < 0)
+      throw invalid('FRAMEWISE_DECODE_WORKERS', 'a non-negative integer', given);
     return n;
   }
   return decoder === 'libav' ? Math.max(1, Math.min(concurrency, cores)) : 0;

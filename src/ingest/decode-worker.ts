@@ -51,10 +51,17 @@ async function decode(message: Extract<ToDecodeWorker, { type: 'decode' }>): Pro
   try {
     await started;
     const decoder = await createDecoder(message.decoder);
-    const clips = await decoder.decode(message.path, message.plans, { ...message.options, signal: controller.signal });
+    const clips = await decoder.decode(message.path, message.plans, {
+      ...message.options,
+      signal: controller.signal,
+    });
     port.postMessage({ type: 'done', id: message.id, clips } satisfies FromDecodeWorker, transferable(clips));
   } catch (error) {
-    port.postMessage({ type: 'failed', id: message.id, error: serializeError(error) } satisfies FromDecodeWorker);
+    port.postMessage({
+      type: 'failed',
+      id: message.id,
+      error: serializeError(error),
+    } satisfies FromDecodeWorker);
   } finally {
     running.delete(message.id);
   }
@@ -62,6 +69,7 @@ async function decode(message: Extract<ToDecodeWorker, { type: 'decode' }>): Pro
 
 port.on('message', (message: ToDecodeWorker) => {
   if (message.type === 'decode') void decode(message);
-  else if (message.type === 'abort') running.get(message.id)?.abort(new DOMException('The decode was aborted', 'AbortError'));
+  else if (message.type === 'abort')
+    running.get(message.id)?.abort(new DOMException('The decode was aborted', 'AbortError'));
   else port.close();
 });

@@ -46,7 +46,8 @@ export function decoderRequests(): readonly DecoderRequest[] {
   return ['auto', ...(Object.keys(DECODERS) as DecoderName[])];
 }
 
-const entries = (): Array<[DecoderName, DecoderEntry]> => Object.entries(DECODERS) as Array<[DecoderName, DecoderEntry]>;
+const entries = (): Array<[DecoderName, DecoderEntry]> =>
+  Object.entries(DECODERS) as Array<[DecoderName, DecoderEntry]>;
 
 let auto: Promise<VideoDecoder> | undefined;
 let autoOff: string | undefined;
@@ -68,16 +69,25 @@ export function asVideoFailure(path: string, error: unknown, signal?: AbortSigna
   if (signal?.aborted && error === signal.reason) return error;
   if (error.name === 'AbortError' || error.name === 'TimeoutError') return error;
   const allocation = /allocat|out of memory|ENOMEM/i.test(error.message);
-  if (BUGS.some((kind) => error instanceof kind) || (error instanceof RangeError && !allocation)) return error;
+  if (BUGS.some((kind) => error instanceof kind) || (error instanceof RangeError && !allocation))
+    return error;
   const why = error.message.split('\n')[0];
   if (/SwsContext|swscale|pixel format/i.test(why)) return unconvertible(path, why, error);
-  if (allocation) return new IngestError('UNSUPPORTED', path, `${path}: a frame of it could not be allocated (${why})`, { cause: error });
+  if (allocation)
+    return new IngestError('UNSUPPORTED', path, `${path}: a frame of it could not be allocated (${why})`, {
+      cause: error,
+    });
   return new IngestError('CORRUPT', path, `${path}: the decoder failed on it (${why})`, { cause: error });
 }
 
 /** A video whose pixel format FFmpeg's scaler cannot convert to RGB: `UNSUPPORTED`, from either decoder. */
 export function unconvertible(path: string, why: string, cause?: unknown): IngestError {
-  return new IngestError('UNSUPPORTED', path, `${path}: its frames cannot be converted to RGB by this FFmpeg (${why})`, { cause });
+  return new IngestError(
+    'UNSUPPORTED',
+    path,
+    `${path}: its frames cannot be converted to RGB by this FFmpeg (${why})`,
+    { cause },
+  );
 }
 
 /** `decoder` with its failures made per-video (asVideoFailure). */
@@ -102,7 +112,11 @@ export async function createDecoder(request: DecoderRequest = 'auto'): Promise<V
     try {
       return perVideo(await DECODERS[request].open('asked for'));
     } catch (error) {
-      throw new FramewiseError('FFMPEG_NOT_FOUND', `The ${request} decoder cannot run here (${(error as Error).message.split('\n')[0]}); use --decoder ${entries().find(([name]) => name !== request)?.[0] ?? 'auto'}`, { cause: error });
+      throw new FramewiseError(
+        'FFMPEG_NOT_FOUND',
+        `The ${request} decoder cannot run here (${(error as Error).message.split('\n')[0]}); use --decoder ${entries().find(([name]) => name !== request)?.[0] ?? 'auto'}`,
+        { cause: error },
+      );
     }
   }
   // FRAMEWISE_LIBAV may change between calls (tests): the memo holds for one setting.
@@ -113,7 +127,13 @@ export async function createDecoder(request: DecoderRequest = 'auto'): Promise<V
     const refused: string[] = [];
     for (const [name, entry] of entries()) {
       try {
-        return perVideo(await entry.open(refused.length === 0 ? `auto: ${name} opened` : `auto: ${refused.join('; ')}; decoding with ${entry.help}`));
+        return perVideo(
+          await entry.open(
+            refused.length === 0
+              ? `auto: ${name} opened`
+              : `auto: ${refused.join('; ')}; decoding with ${entry.help}`,
+          ),
+        );
       } catch (error) {
         refused.push((error as Error).message.split('\n')[0]);
         debug('decoder auto: %s', refused.at(-1));

@@ -28,7 +28,22 @@ import type { Segment, VideoEntry } from './types.js';
 
 /** Extensions (lower case, with the dot) that a folder walk keeps. */
 export const VIDEO_EXTENSIONS: readonly string[] = [
-  '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.m2ts', '.wmv', '.flv', '.3gp', '.ogv', '.y4m',
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.mkv',
+  '.webm',
+  '.avi',
+  '.mpg',
+  '.mpeg',
+  '.ts',
+  '.mts',
+  '.m2ts',
+  '.wmv',
+  '.flv',
+  '.3gp',
+  '.ogv',
+  '.y4m',
 ];
 
 export interface DiscoverOptions {
@@ -51,7 +66,9 @@ function resolveRow(manifest: string, path: string): string {
 function finiteSeconds(where: string, field: string, value: unknown): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-    throw new UsageError(`${where}: expected a number of seconds >= 0 for \`${field}\` but received ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `${where}: expected a number of seconds >= 0 for \`${field}\` but received ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
@@ -61,7 +78,9 @@ async function readManifest(manifest: string): Promise<string> {
   try {
     return await readFile(manifest, 'utf8');
   } catch (error) {
-    throw new UsageError(`Cannot read the manifest ${manifest}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `Cannot read the manifest ${manifest}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -69,12 +88,24 @@ async function readCsv(manifest: string): Promise<VideoEntry[]> {
   const text = await readManifest(manifest);
   let rows: Array<Record<string, string>>;
   try {
-    rows = parseCsv(text, { columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, trim: true, bom: true });
+    rows = parseCsv(text, {
+      columns: (header: string[]) => header.map((h) => h.trim()),
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+    });
   } catch (error) {
     throw new UsageError(`${manifest}: not a valid CSV manifest (${(error as Error).message})`);
   }
-  const header = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0].split(',').map((h) => h.trim());
-  if (header[0] !== 'path') throw new UsageError(`${manifest}: a CSV manifest needs the header \`path,label[,start,end]\`; found \`${header.join(',')}\``);
+  const header = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/, 1)[0]
+    .split(',')
+    .map((h) => h.trim());
+  if (header[0] !== 'path')
+    throw new UsageError(
+      `${manifest}: a CSV manifest needs the header \`path,label[,start,end]\`; found \`${header.join(',')}\``,
+    );
   return rows.map((row, i) => {
     const where = `${manifest} line ${i + 2}`;
     if (!row.path) throw new UsageError(`${where}: empty \`path\``);
@@ -101,22 +132,27 @@ async function readJsonl(manifest: string): Promise<VideoEntry[]> {
     } catch (error) {
       throw new UsageError(`${where}: not JSON (${(error as Error).message})`);
     }
-    if (!isPlainObject(row) || typeof row.path !== 'string' || row.path === '') throw new UsageError(`${where}: expected an object with a non-empty \`path\``);
+    if (!isPlainObject(row) || typeof row.path !== 'string' || row.path === '')
+      throw new UsageError(`${where}: expected an object with a non-empty \`path\``);
     const entry: VideoEntry = { path: resolveRow(manifest, row.path) };
     if (row.label !== undefined) {
-      if (typeof row.label !== 'string' || row.label === '') throw new UsageError(`${where}: \`label\` must be a non-empty string`);
+      if (typeof row.label !== 'string' || row.label === '')
+        throw new UsageError(`${where}: \`label\` must be a non-empty string`);
       entry.label = row.label;
     }
     if (row.start !== undefined) entry.start = finiteSeconds(where, 'start', row.start);
     if (row.end !== undefined) entry.end = finiteSeconds(where, 'end', row.end);
     if (row.segments !== undefined) {
-      if (!Array.isArray(row.segments) || row.segments.length === 0) throw new UsageError(`${where}: \`segments\` must be a non-empty array`);
+      if (!Array.isArray(row.segments) || row.segments.length === 0)
+        throw new UsageError(`${where}: \`segments\` must be a non-empty array`);
       entry.segments = row.segments.map((s: unknown, k: number): Segment => {
         const at = `segments[${k}]`;
-        if (!isPlainObject(s) || typeof s.label !== 'string' || s.label === '') throw new UsageError(`${where}: \`${at}\` needs start, end and a label`);
+        if (!isPlainObject(s) || typeof s.label !== 'string' || s.label === '')
+          throw new UsageError(`${where}: \`${at}\` needs start, end and a label`);
         const start = finiteSeconds(where, `${at}.start`, s.start);
         const end = finiteSeconds(where, `${at}.end`, s.end);
-        if (end <= start) throw new UsageError(`${where}: \`${at}.end\` (${end}) must be after its start (${start})`);
+        if (end <= start)
+          throw new UsageError(`${where}: \`${at}.end\` (${end}) must be after its start (${start})`);
         return { start, end, label: s.label };
       });
     }
@@ -166,7 +202,9 @@ async function walkFolder(dir: string, state: WalkState, out: string[]): Promise
     out.push(dir);
     return;
   }
-  const entries = names.map((bytes) => ({ bytes, name: bytes.toString('utf8') })).filter((e) => !e.name.startsWith('.'));
+  const entries = names
+    .map((bytes) => ({ bytes, name: bytes.toString('utf8') }))
+    .filter((e) => !e.name.startsWith('.'));
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const { bytes, name } of entries) {
     const path = join(dir, name);
@@ -186,15 +224,22 @@ async function walkFolder(dir: string, state: WalkState, out: string[]): Promise
 }
 
 /** Finds the videos in `inputs`. See the module comment for the rules. */
-export async function discover(inputs: string | readonly string[], options: DiscoverOptions = {}): Promise<VideoEntry[]> {
+export async function discover(
+  inputs: string | readonly string[],
+  options: DiscoverOptions = {},
+): Promise<VideoEntry[]> {
   const list = typeof inputs === 'string' ? [inputs] : inputs;
-  if (!Array.isArray(list) || list.length === 0) throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
+  if (!Array.isArray(list) || list.length === 0)
+    throw invalid('inputs', 'a path or a non-empty array of paths', inputs);
   list.forEach((input, i) => {
     if (typeof input !== 'string' || input === '') throw invalid(`inputs[${i}]`, 'a non-empty path', input);
   });
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
-  const labels = options.labels === undefined ? 'folders' : oneOf('options.labels', options.labels, ['folders', 'none'] as const);
+  const labels =
+    options.labels === undefined
+      ? 'folders'
+      : oneOf('options.labels', options.labels, ['folders', 'none'] as const);
   const extensions = new Set((options.extensions ?? VIDEO_EXTENSIONS).map((e) => e.toLowerCase()));
 
   const entries: VideoEntry[] = [];
@@ -219,7 +264,10 @@ export async function discover(inputs: string | readonly string[], options: Disc
     if (info.isDirectory()) {
       const files: string[] = [];
       await walk(input, { ancestors: new Set(), extensions, signal }, files);
-      if (files.length === 0) throw new UsageError(`Input folder ${input} has no video files (extensions: ${[...extensions].join(' ')})`);
+      if (files.length === 0)
+        throw new UsageError(
+          `Input folder ${input} has no video files (extensions: ${[...extensions].join(' ')})`,
+        );
       for (const file of files.sort()) {
         const entry: VideoEntry = { path: file };
         const parts = relative(input, file).split(sep);
@@ -241,4 +289,3 @@ export async function discover(inputs: string | readonly string[], options: Disc
   }
   return entries;
 }
-

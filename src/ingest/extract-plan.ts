@@ -67,7 +67,10 @@ function gated(keep: string): string {
  * first frame of a branch (the keyframe it landed on) lies after that branch's first target.
  * The frames before the target are then missing: `extractCli` decodes again from the start.
  */
-export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'targets'>, log: ExtractLog): boolean {
+export function landedLate(
+  plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'targets'>,
+  log: ExtractLog,
+): boolean {
   if (!plan.seeks) return false;
   // Per branch: its first target, and its first frame (seek: one branch per target; decode: one).
   const branches = plan.useSeek ? plan.targets : plan.targets.slice(0, 1);
@@ -83,9 +86,14 @@ export function landedLate(plan: Pick<ExtractPlan, 'seeks' | 'useSeek' | 'target
  * (+0.1 ms against rounding). `keyframe`: the keyframe nearest to `ts` itself. Both decoders
  * use this rule.
  */
-export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult, seek: SeekMode = 'exact'): { period: number; targetOf(ts: number): number; targets: number[] } {
+export function searchTargets(
+  plans: readonly ClipPlan[],
+  info: ProbeResult,
+  seek: SeekMode = 'exact',
+): { period: number; targetOf(ts: number): number; targets: number[] } {
   const period = 1 / (info.nominalFrameRate || info.avgFrameRate);
-  const targetOf = seek === 'keyframe' ? (ts: number): number => ts : (ts: number): number => ts - period + 1e-4;
+  const targetOf =
+    seek === 'keyframe' ? (ts: number): number => ts : (ts: number): number => ts - period + 1e-4;
   const targets = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b).map(targetOf);
   return { period, targetOf, targets };
 }
@@ -94,19 +102,46 @@ export function searchTargets(plans: readonly ClipPlan[], info: ProbeResult, see
  * Builds the one ffmpeg command that returns every frame `plans` need, as raw rgb24 on stdout.
  * `fromStart`: decode from the file's start, never seek (after a seek that landed late).
  */
-export function planExtraction(input: string, plans: readonly ClipPlan[], info: ProbeResult, strategy: ExtractStrategy, threads: number, seek: SeekMode = 'exact', fromStart = false): ExtractPlan {
+export function planExtraction(
+  input: string,
+  plans: readonly ClipPlan[],
+  info: ProbeResult,
+  strategy: ExtractStrategy,
+  threads: number,
+  seek: SeekMode = 'exact',
+  fromStart = false,
+): ExtractPlan {
   const { period, targetOf, targets } = searchTargets(plans, info, seek);
   const span = targets[targets.length - 1] - targets[0];
   const meanGap = targets.length > 1 ? span / (targets.length - 1) : Infinity;
   // Keyframe mode: one pass that decodes keyframes only (`-skip_frame nokey`); the nearest is picked in Node.
   const keyframes = seek === 'keyframe';
-  const useSeek = !keyframes && !fromStart && (strategy === 'seek' || (strategy === 'auto' && targets.length > 1 && targets.length <= MAX_SEEK_INPUTS && meanGap >= SEEK_MIN_GAP_S));
+  const useSeek =
+    !keyframes &&
+    !fromStart &&
+    (strategy === 'seek' ||
+      (strategy === 'auto' &&
+        targets.length > 1 &&
+        targets.length <= MAX_SEEK_INPUTS &&
+        meanGap >= SEEK_MIN_GAP_S));
 
   const common = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-copyts'];
   const showinfoBranch = new Map<number, number>();
   const command = { input, info, targets, threads, showinfoBranch };
-  const args = [...common, ...(useSeek ? seekingArgs(command) : decodingArgs(command, period, keyframes, fromStart))];
-  return { period, targetOf, targets, meanGap, useSeek, args, showinfoBranch, seeks: useSeek || args.includes('-ss') };
+  const args = [
+    ...common,
+    ...(useSeek ? seekingArgs(command) : decodingArgs(command, period, keyframes, fromStart)),
+  ];
+  return {
+    period,
+    targetOf,
+    targets,
+    meanGap,
+    useSeek,
+    args,
+    showinfoBranch,
+    seeks: useSeek || args.includes('-ss'),
+  };
 }
 
 /** The ffmpeg output: raw rgb24 frames on stdout, every frame as decoded (no duplicates or drops). */
@@ -132,7 +167,16 @@ function seekingArgs({ input, info, targets, threads, showinfoBranch }: CommandI
   // MP4/MOV and Matroska land on the keyframe before the point asked; others (MPEG-TS)
   // can land a few frames after it, so they start a second earlier.
   const preroll = /mov|mp4|matroska|webm/.test(info.formatName ?? '') ? 0.05 : 1;
-  for (const t of targets) args.push('-threads', String(threads), '-noaccurate_seek', '-ss', fmt(Math.max(0, t - info.startTime - preroll)), '-i', input);
+  for (const t of targets)
+    args.push(
+      '-threads',
+      String(threads),
+      '-noaccurate_seek',
+      '-ss',
+      fmt(Math.max(0, t - info.startTime - preroll)),
+      '-i',
+      input,
+    );
   const chains = targets.map((t, i) => {
     // Each input: its first frame at/after the target, logged with its real pts. Filters
     // are numbered across the graph: select, trim, showinfo, scale per input.
@@ -149,7 +193,12 @@ function seekingArgs({ input, info, targets, threads, showinfoBranch }: CommandI
  * The decoding command's input, filters and output: one pass from before the first target
  * (or the file's start) to just after the last, `select` keeping the frames wanted.
  */
-function decodingArgs({ input, info, targets, threads, showinfoBranch }: CommandInputs, period: number, keyframes: boolean, fromStart: boolean): string[] {
+function decodingArgs(
+  { input, info, targets, threads, showinfoBranch }: CommandInputs,
+  period: number,
+  keyframes: boolean,
+  fromStart: boolean,
+): string[] {
   const { width, height } = info;
   const args: string[] = [];
   // Start decoding a little before the first target, from the keyframe before it
@@ -178,10 +227,12 @@ function decodingArgs({ input, info, targets, threads, showinfoBranch }: Command
   return args;
 }
 
-const SHOWINFO = /\[Parsed_showinfo_(\d+) @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+) pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)/;
+const SHOWINFO =
+  /\[Parsed_showinfo_(\d+) @ [^\]]+\] n:\s*\d+ pts:\s*(-?\d+) pts_time:\s*(\S+).*?\bs:(\d+)x(\d+)/;
 const SHOWINFO_TB = /\[Parsed_showinfo_(\d+) @ [^\]]+\] config in time_base: (\d+)\/(\d+)/;
 /** ffmpeg log lines that mean the input is damaged. */
-const DECODE_ERROR = /error while decoding|invalid data found|corrupt|missing picture|truncat|invalid nal|concealing|partial file|overread|no frame!|moov atom not found|decode_slice_header error/i;
+const DECODE_ERROR =
+  /error while decoding|invalid data found|corrupt|missing picture|truncat|invalid nal|concealing|partial file|overread|no frame!|moov atom not found|decode_slice_header error/i;
 const MAX_DECODE_ERRORS = 20;
 
 /** What ffmpeg's log said: the pts of each frame per branch, the frame sizes, decode errors. */
@@ -217,14 +268,20 @@ export class ExtractLog {
       return;
     }
     const text = line.replaceAll(this.input, '<input>');
-    if (DECODE_ERROR.test(text) && !/^\s*(Input|Output|Stream|Duration|Metadata) /.test(text) && this.decodeErrors.length < MAX_DECODE_ERRORS) {
+    if (
+      DECODE_ERROR.test(text) &&
+      !/^\s*(Input|Output|Stream|Duration|Metadata) /.test(text) &&
+      this.decodeErrors.length < MAX_DECODE_ERRORS
+    ) {
       this.decodeErrors.push(text.trim());
     }
   }
 
   /** The pts of the frames on stdout, in stdout order: in order (decode) or input by input (seek). */
   framePts(plan: Pick<ExtractPlan, 'useSeek' | 'targets'>): number[] {
-    return plan.useSeek ? plan.targets.flatMap((_, i) => this.ptsByBranch.get(i) ?? []) : (this.ptsByBranch.get(0) ?? []);
+    return plan.useSeek
+      ? plan.targets.flatMap((_, i) => this.ptsByBranch.get(i) ?? [])
+      : (this.ptsByBranch.get(0) ?? []);
   }
 }
 
@@ -235,7 +292,12 @@ export class ExtractLog {
  * and `exact` is false. Past the last frame, the last is exact when within 2 periods of an
  * intact file's end.
  */
-export function pickFrame(pts: readonly number[], target: number, period: number, damaged: boolean): { index: number; exact: boolean } {
+export function pickFrame(
+  pts: readonly number[],
+  target: number,
+  period: number,
+  damaged: boolean,
+): { index: number; exact: boolean } {
   let lo = 0;
   let hi = pts.length;
   while (lo < hi) {
@@ -243,7 +305,8 @@ export function pickFrame(pts: readonly number[], target: number, period: number
     if (pts[mid] < target - 1e-6) lo = mid + 1;
     else hi = mid;
   }
-  if (lo < pts.length && (!damaged || lo === 0 || pts[lo] - target <= 4 * period)) return { index: lo, exact: true };
+  if (lo < pts.length && (!damaged || lo === 0 || pts[lo] - target <= 4 * period))
+    return { index: lo, exact: true };
   const previous = Math.max(0, lo - 1);
   return { index: previous, exact: !damaged && target - pts[previous] <= 2 * period };
 }
@@ -251,6 +314,7 @@ export function pickFrame(pts: readonly number[], target: number, period: number
 /** The index of the time in `pts` (ascending) nearest to `target`; the earlier one on a tie. */
 export function pickNearest(pts: readonly number[], target: number): number {
   let best = 0;
-  for (let i = 1; i < pts.length; i++) if (Math.abs(pts[i] - target) < Math.abs(pts[best] - target) - 1e-9) best = i;
+  for (let i = 1; i < pts.length; i++)
+    if (Math.abs(pts[i] - target) < Math.abs(pts[best] - target) - 1e-9) best = i;
   return best;
 }

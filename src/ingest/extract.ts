@@ -37,11 +37,33 @@
  */
 import { FfmpegError, ShapeError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import {
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonEmptyString,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+} from '../validate.js';
 import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, decoderRequests, unconvertible, type DecoderRequest, type VideoDecoder } from './decoders.js';
-import { ExtractLog, landedLate, planExtraction, videoTimeoutMs, type ExtractStrategy } from './extract-plan.js';
+import {
+  createDecoder,
+  decoderRequests,
+  unconvertible,
+  type DecoderRequest,
+  type VideoDecoder,
+} from './decoders.js';
+import {
+  ExtractLog,
+  landedLate,
+  planExtraction,
+  videoTimeoutMs,
+  type ExtractStrategy,
+} from './extract-plan.js';
 import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
 import { withOpenArgs } from './open-policy.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
@@ -97,25 +119,55 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const size = options.size === undefined ? 224 : positiveInteger('options.size', options.size, LIMITS.size);
   const fit = options.fit === undefined ? 'cover' : oneOf('options.fit', options.fit, FIT_NAMES);
-  const strategy = options.strategy === undefined ? 'auto' : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
+  const strategy =
+    options.strategy === undefined
+      ? 'auto'
+      : oneOf('options.strategy', options.strategy, ['auto', 'decode', 'seek'] as const);
   if (options.timeoutMs !== undefined) positiveNumber('options.timeoutMs', options.timeoutMs);
-  const threads = options.threads === undefined ? 0 : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
-  const decoder = options.decoder === undefined ? 'auto' : isDecoder(options.decoder) ? options.decoder : oneOf('options.decoder', options.decoder, decoderRequests());
-  const seek = options.seek === undefined ? 'exact' : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
-  if (!Array.isArray(plans) || plans.length === 0) throw invalid('plans', 'a non-empty array of ClipPlan', plans);
+  const threads =
+    options.threads === undefined
+      ? 0
+      : nonNegativeInteger('options.threads', options.threads, LIMITS.parallel);
+  const decoder =
+    options.decoder === undefined
+      ? 'auto'
+      : isDecoder(options.decoder)
+        ? options.decoder
+        : oneOf('options.decoder', options.decoder, decoderRequests());
+  const seek =
+    options.seek === undefined
+      ? 'exact'
+      : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
+  if (!Array.isArray(plans) || plans.length === 0)
+    throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {
     if (!isPlainObject(plan) || !Array.isArray(plan.timestamps) || plan.timestamps.length === 0) {
-      throw invalid(`plans[${i}].timestamps`, 'a non-empty array of seconds', (plan as ClipPlan | undefined)?.timestamps);
+      throw invalid(
+        `plans[${i}].timestamps`,
+        'a non-empty array of seconds',
+        (plan as ClipPlan | undefined)?.timestamps,
+      );
     }
     if (!Array.isArray(plan.mask) || plan.mask.length !== plan.timestamps.length) {
       throw invalid(`plans[${i}].mask`, `an array of ${plan.timestamps.length} booleans`, plan.mask);
     }
     plan.timestamps.forEach((t, k) => {
-      if (typeof t !== 'number' || !Number.isFinite(t)) throw invalid(`plans[${i}].timestamps[${k}]`, 'a finite number of seconds', t);
+      if (typeof t !== 'number' || !Number.isFinite(t))
+        throw invalid(`plans[${i}].timestamps[${k}]`, 'a finite number of seconds', t);
     });
   });
   const signal = checkSignal('options.signal', options.signal);
-  return { size, fit, strategy, threads, decoder, seek, signal, timeoutMs: options.timeoutMs, probe: options.probe };
+  return {
+    size,
+    fit,
+    strategy,
+    threads,
+    decoder,
+    seek,
+    signal,
+    timeoutMs: options.timeoutMs,
+    probe: options.probe,
+  };
 }
 
 function isDecoder(value: unknown): value is VideoDecoder {
@@ -123,7 +175,11 @@ function isDecoder(value: unknown): value is VideoDecoder {
 }
 
 /** Decodes, resizes and packs the planned frames of one video with the decoder asked for. */
-export async function extractClips(path: string, plans: ClipPlan[], options: ExtractOptions = {}): Promise<FrameClip[]> {
+export async function extractClips(
+  path: string,
+  plans: ClipPlan[],
+  options: ExtractOptions = {},
+): Promise<FrameClip[]> {
   const { decoder: request, ...resolved } = validate(path, plans, options);
   resolved.signal?.throwIfAborted();
   const decoder = typeof request === 'string' ? await createDecoder(request) : request;
@@ -131,7 +187,12 @@ export async function extractClips(path: string, plans: ClipPlan[], options: Ext
 }
 
 /** extractClips() by one ffmpeg process (the `cli` decoder). See the module comment. */
-export async function extractCli(path: string, plans: ClipPlan[], options: ResolvedExtractOptions, probe: (path: string) => Promise<ProbeResult>): Promise<FrameClip[]> {
+export async function extractCli(
+  path: string,
+  plans: ClipPlan[],
+  options: ResolvedExtractOptions,
+  probe: (path: string) => Promise<ProbeResult>,
+): Promise<FrameClip[]> {
   const { size, fit, strategy, threads, signal, seek } = options;
   const info = options.probe ?? (await probe(path));
   const { ffmpeg } = await checkBinaries();
@@ -142,7 +203,13 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   const attempt = async (fromStart: boolean) => {
     const plan = planExtraction(input, plans, info, strategy, threads, seek, fromStart);
     const how = `${plan.useSeek ? 'seek' : 'decode'}${fromStart ? ' from the start' : ''}`;
-    debug('extract %s: %s, %d targets, mean gap %s s', path, how, plan.targets.length, plan.meanGap.toFixed(2));
+    debug(
+      'extract %s: %s, %d targets, mean gap %s s',
+      path,
+      how,
+      plan.targets.length,
+      plan.meanGap.toFixed(2),
+    );
     // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
     const frames = new RawFrames(info.width, info.height, size, fit);
     const log = new ExtractLog(plan.showinfoBranch, input);
@@ -164,7 +231,11 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   const pts = log.framePts(plan);
   const { sizes, decodeErrors } = log;
   if (sizes.size > 0 && !sizes.has(`${info.width}x${info.height}`)) {
-    throw new ShapeError(`extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`, [info.height, info.width, 3], [...sizes][0].split('x').reverse().map(Number).concat(3));
+    throw new ShapeError(
+      `extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`,
+      [info.height, info.width, 3],
+      [...sizes][0].split('x').reverse().map(Number).concat(3),
+    );
   }
   const count = Math.min(frames.images.length, pts.length);
   // A pixel format the scaler cannot convert (4-bit bgr4): UNSUPPORTED, as libav says, not CORRUPT.
@@ -173,7 +244,10 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
   const decoded: DecodedFrame[] = [];
   for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames.images[i] });
   const warnings: string[] = [];
-  if (failure) warnings.push(`ffmpeg failed part-way (${failure.exitCode ?? failure.signal}); ${failure.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+  if (failure)
+    warnings.push(
+      `ffmpeg failed part-way (${failure.exitCode ?? failure.signal}); ${failure.stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
+    );
   return packClips(path, plans, decoded, {
     size,
     seek,
@@ -188,13 +262,18 @@ export async function extractCli(path: string, plans: ClipPlan[], options: Resol
 }
 
 /** What ffmpeg says when its scaler cannot take a decoded pixel format. */
-const UNCONVERTIBLE = /Impossible to convert between the formats[^\n]*|is not supported as input pixel format[^\n]*/;
+const UNCONVERTIBLE =
+  /Impossible to convert between the formats[^\n]*|is not supported as input pixel format[^\n]*/;
 
 /**
  * Runs ffmpeg. An error exit is returned, not thrown: the frames written before it still
  * count, and the clips say they are damaged. A timeout or an abort is thrown.
  */
-async function runKeepingFailure(ffmpeg: string, args: string[], options: ProcessOptions): Promise<FfmpegError | undefined> {
+async function runKeepingFailure(
+  ffmpeg: string,
+  args: string[],
+  options: ProcessOptions,
+): Promise<FfmpegError | undefined> {
   try {
     await runProcess(ffmpeg, args, options);
     return undefined;

@@ -56,9 +56,17 @@ export function resolveBinaries(): FfmpegBinaries {
   const ffmpeg = envFfmpeg || fromPackage('@ffmpeg-installer/ffmpeg');
   const ffprobe = envFfprobe || fromPackage('@ffprobe-installer/ffprobe');
   if (!ffmpeg || !ffprobe) {
-    throw new FramewiseError('FFMPEG_NOT_FOUND', `No ${!ffmpeg ? 'ffmpeg' : 'ffprobe'} binary found. ${HOW_TO_FIX}`);
+    throw new FramewiseError(
+      'FFMPEG_NOT_FOUND',
+      `No ${!ffmpeg ? 'ffmpeg' : 'ffprobe'} binary found. ${HOW_TO_FIX}`,
+    );
   }
-  return { ffmpeg, ffprobe, ffmpegSource: envFfmpeg ? 'env' : 'package', ffprobeSource: envFfprobe ? 'env' : 'package' };
+  return {
+    ffmpeg,
+    ffprobe,
+    ffmpegSource: envFfmpeg ? 'env' : 'package',
+    ffprobeSource: envFfprobe ? 'env' : 'package',
+  };
 }
 
 let checked: Promise<FfmpegBinaries & { ffmpegVersion: string; ffprobeVersion: string }> | undefined;
@@ -175,7 +183,10 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
 }
 
 /** Why a child was stopped before it exited by itself. */
-type StopReason = { kind: 'abort'; reason: unknown } | { kind: 'timeout' } | { kind: 'callback'; error: unknown };
+type StopReason =
+  | { kind: 'abort'; reason: unknown }
+  | { kind: 'timeout' }
+  | { kind: 'callback'; error: unknown };
 
 /**
  * One spawned child, from its start to its exit: collects its output, stops it on abort,
@@ -206,7 +217,8 @@ class WatchedChild {
     const { signal, timeoutMs } = options;
     this.stderrLimit = options.stderrLimit ?? 16384;
     this.offAbort = onAbort(signal, () => this.stop({ kind: 'abort', reason: signal!.reason }));
-    this.timer = timeoutMs !== undefined ? setTimeout(() => this.stop({ kind: 'timeout' }), timeoutMs) : undefined;
+    this.timer =
+      timeoutMs !== undefined ? setTimeout(() => this.stop({ kind: 'timeout' }), timeoutMs) : undefined;
     child.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => this.onStderr(text));
@@ -216,7 +228,9 @@ class WatchedChild {
       if (child.pid === undefined) this.finish(null, null);
     });
     // 'close' comes after the process exited and its pipes were drained.
-    child.on('close', (exitCode: number | null, exitSignal: NodeJS.Signals | null) => this.finish(exitCode, exitSignal));
+    child.on('close', (exitCode: number | null, exitSignal: NodeJS.Signals | null) =>
+      this.finish(exitCode, exitSignal),
+    );
   }
 
   private stop(why: StopReason): void {
@@ -268,11 +282,18 @@ class WatchedChild {
   private settle(exitCode: number | null, exitSignal: NodeJS.Signals | null): void {
     const { command, spawnError, stopReason } = this;
     const tail = this.stderr.slice(-this.stderrLimit);
-    const details = { command, exitCode, signal: exitSignal, stderr: spawnError ? `${spawnError.message}\n${tail}` : tail };
+    const details = {
+      command,
+      exitCode,
+      signal: exitSignal,
+      stderr: spawnError ? `${spawnError.message}\n${tail}` : tail,
+    };
     if (stopReason?.kind === 'abort') this.reject(stopReason.reason);
-    else if (stopReason?.kind === 'timeout') this.reject(new FfmpegError({ ...details, timeoutMs: this.options.timeoutMs }, 'TIMEOUT'));
+    else if (stopReason?.kind === 'timeout')
+      this.reject(new FfmpegError({ ...details, timeoutMs: this.options.timeoutMs }, 'TIMEOUT'));
     else if (stopReason?.kind === 'callback') this.reject(stopReason.error);
-    else if (spawnError || exitCode === null || !(this.options.okExitCodes ?? [0]).includes(exitCode)) this.reject(new FfmpegError(details));
+    else if (spawnError || exitCode === null || !(this.options.okExitCodes ?? [0]).includes(exitCode))
+      this.reject(new FfmpegError(details));
     else this.resolve({ stdout: Buffer.concat(this.chunks), stderr: tail, exitCode });
   }
 }

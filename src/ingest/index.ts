@@ -6,4 +6,13 @@ export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEnt
 export type { SamplerName, SamplingSpan } from './sampling.js';
 export type { DecoderName, DecoderRequest, VideoDecoder } from './decoders.js';
 export type { SeekMode } from './decode-plan.js';
-export { VIDEO_DEMUXERS, FORMATS_ENV, allowedFormats, allowedProtocols, isAllowedFormat, openOptions, ffmpegOpenArgs, withOpenArgs } from './open-policy.js';
+export {
+  VIDEO_DEMUXERS,
+  FORMATS_ENV,
+  allowedFormats,
+  allowedProtocols,
+  isAllowedFormat,
+  openOptions,
+  ffmpegOpenArgs,
+  withOpenArgs,
+} from './open-policy.js';

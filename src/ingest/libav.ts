@@ -29,10 +29,25 @@ import type { CodecContext, FormatContext, Frame, Packet, SoftwareScaleContext, 
 import { FfmpegError, IngestError } from '../errors.js';
 import { debug } from '../log.js';
 import { onAbort, raceAbort } from '../validate.js';
-import { planDecode, type DecodePlan, type DecodeRun, type PacketEntry, type SeekMode } from './decode-plan.js';
+import {
+  planDecode,
+  type DecodePlan,
+  type DecodeRun,
+  type PacketEntry,
+  type SeekMode,
+} from './decode-plan.js';
 import { isUrl } from './ffmpeg.js';
 import { isAllowedFormat, openOptions, refusedFormatError, refusedProtocolError } from './open-policy.js';
-import { classifyOpenFailure, fromFfprobe, listFrames, readHead, readInputInfo, unlistedStream, type FfprobeOutput, type FfprobeStream } from './probe.js';
+import {
+  classifyOpenFailure,
+  fromFfprobe,
+  listFrames,
+  readHead,
+  readInputInfo,
+  unlistedStream,
+  type FfprobeOutput,
+  type FfprobeStream,
+} from './probe.js';
 import type { Fit, ProbeResult } from './types.js';
 
 type Av = typeof NodeAv;
@@ -101,7 +116,13 @@ interface Opened {
  * Opens an input for reading; `interrupt()` on abort or timeout stops a blocking open or
  * read. The caller closes it.
  */
-async function openInput(av: Av, path: string, signal: AbortSignal | undefined, timeoutMs: number | undefined, command: string): Promise<Opened & { stop(): unknown }> {
+async function openInput(
+  av: Av,
+  path: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  command: string,
+): Promise<Opened & { stop(): unknown }> {
   const fmt = new av.FormatContext();
   fmt.allocContext();
   let stopped: unknown;
@@ -111,7 +132,16 @@ async function openInput(av: Av, path: string, signal: AbortSignal | undefined, 
     fmt.interrupt();
   };
   const offAbort = onAbort(signal, () => stop(signal!.reason));
-  const timer = timeoutMs !== undefined ? setTimeout(() => stop(new FfmpegError({ command, exitCode: null, signal: null, stderr: '', timeoutMs }, 'TIMEOUT')), timeoutMs) : undefined;
+  const timer =
+    timeoutMs !== undefined
+      ? setTimeout(
+          () =>
+            stop(
+              new FfmpegError({ command, exitCode: null, signal: null, stderr: '', timeoutMs }, 'TIMEOUT'),
+            ),
+          timeoutMs,
+        )
+      : undefined;
   timer?.unref?.();
   let opened = false;
   const close = async (): Promise<void> => {
@@ -202,14 +232,24 @@ function describe(av: Av, fmt: FormatContext): FfprobeOutput {
   };
   const streams: FfprobeStream[] = fmt.streams.map((stream) => {
     const par = stream.codecpar;
-    const type = par.codecType === av.AVMEDIA_TYPE_VIDEO ? 'video' : par.codecType === av.AVMEDIA_TYPE_AUDIO ? 'audio' : par.codecType === av.AVMEDIA_TYPE_SUBTITLE ? 'subtitle' : 'data';
+    const type =
+      par.codecType === av.AVMEDIA_TYPE_VIDEO
+        ? 'video'
+        : par.codecType === av.AVMEDIA_TYPE_AUDIO
+          ? 'audio'
+          : par.codecType === av.AVMEDIA_TYPE_SUBTITLE
+            ? 'subtitle'
+            : 'data';
     const out: FfprobeStream = { codec_type: type, codec_name: av.avGetCodecName(par.codecId) ?? 'unknown' };
     if (type !== 'video') return out;
     const matrix = sideMatrix(par.getCodedSideData(av.AV_PKT_DATA_DISPLAYMATRIX));
     Object.assign(out, {
       width: par.width,
       height: par.height,
-      pix_fmt: (par.format as number) >= 0 ? (av.avGetPixFmtName(par.format as NodeAv.AVPixelFormat) ?? undefined) : undefined,
+      pix_fmt:
+        (par.format as number) >= 0
+          ? (av.avGetPixFmtName(par.format as NodeAv.AVPixelFormat) ?? undefined)
+          : undefined,
       r_frame_rate: rational(stream.rFrameRate),
       avg_frame_rate: rational(stream.avgFrameRate),
       start_time: tbSeconds(stream.startTime, stream.timeBase),
@@ -224,11 +264,23 @@ function describe(av: Av, fmt: FormatContext): FfprobeOutput {
     return out;
   });
   const us = { num: 1, den: 1_000_000 };
-  return { streams, format: { format_name: fmt.iformat?.name ?? undefined, duration: tbSeconds(fmt.duration, us), start_time: tbSeconds(fmt.startTime, us) } };
+  return {
+    streams,
+    format: {
+      format_name: fmt.iformat?.name ?? undefined,
+      duration: tbSeconds(fmt.duration, us),
+      start_time: tbSeconds(fmt.startTime, us),
+    },
+  };
 }
 
 /** The durations (time-base units) of one stream's packets, read to the end: a raw stream's frame list. */
-async function packetDurations(av: Av, fmt: FormatContext, index: number, signal: AbortSignal | undefined): Promise<number[]> {
+async function packetDurations(
+  av: Av,
+  fmt: FormatContext,
+  index: number,
+  signal: AbortSignal | undefined,
+): Promise<number[]> {
   const durations: number[] = [];
   const packet = new av.Packet();
   packet.alloc();
@@ -250,7 +302,11 @@ async function packetDurations(av: Av, fmt: FormatContext, index: number, signal
 }
 
 /** `probe()` in-process. Arguments are checked by the caller. */
-export async function probeLibav(path: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<ProbeResult> {
+export async function probeLibav(
+  path: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   const av = await loadLibav();
   const info = await readInputInfo(path);
   signal?.throwIfAborted();
@@ -267,7 +323,8 @@ export async function probeLibav(path: string, signal: AbortSignal | undefined, 
     if (ret < 0) debug('libav: find_stream_info on %s: %s', path, av.FFmpegError.strerror(ret));
     const output = describe(av, input.fmt);
     const raw = unlistedStream(output);
-    if (raw) listFrames(path, raw, await packetDurations(av, input.fmt, output.streams!.indexOf(raw), signal));
+    if (raw)
+      listFrames(path, raw, await packetDurations(av, input.fmt, output.streams!.indexOf(raw), signal));
     return fromFfprobe(path, info, output);
   } finally {
     await input.close();
@@ -315,14 +372,24 @@ interface DecodeRecord {
  * Decodes the frames for `targets` (search targets, ascending) from `path`. An abort rejects
  * at once; the decode itself stops at its next packet and frees what it holds.
  */
-export function decodeLibav(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+export function decodeLibav(
+  path: string,
+  info: ProbeResult,
+  targets: readonly number[],
+  options: LibavDecodeOptions,
+): Promise<LibavDecodeResult> {
   // Sparse targets (long videos) are independent seeks: two decoders take half each, so
   // they run on two cores.
   const meanGap = targets.length > 1 ? (targets[targets.length - 1] - targets[0]) / (targets.length - 1) : 0;
   const half = targets.length >= 4 && meanGap >= SPLIT_GAP_S ? targets.length >> 1 : targets.length;
-  const halves = [[0, half], [half, targets.length]].filter(([a, b]) => b > a);
+  const halves = [
+    [0, half],
+    [half, targets.length],
+  ].filter(([a, b]) => b > a);
   const { spans } = options;
-  const parts = halves.map(([a, b]) => decodeStretches(path, info, targets.slice(a, b), { ...options, spans: spans?.slice(a, b) }));
+  const parts = halves.map(([a, b]) =>
+    decodeStretches(path, info, targets.slice(a, b), { ...options, spans: spans?.slice(a, b) }),
+  );
   const work = Promise.all(parts).then((results) => ({
     frames: results.flatMap((r) => r.frames).sort((a, b) => a.pts - b.pts),
     decodeErrors: results.flatMap((r) => r.decodeErrors).slice(0, 20),
@@ -332,7 +399,12 @@ export function decodeLibav(path: string, info: ProbeResult, targets: readonly n
 }
 
 /** One decoder's work: stretch after stretch until every target is served. */
-async function decodeStretches(path: string, info: ProbeResult, targets: readonly number[], options: LibavDecodeOptions): Promise<LibavDecodeResult> {
+async function decodeStretches(
+  path: string,
+  info: ProbeResult,
+  targets: readonly number[],
+  options: LibavDecodeOptions,
+): Promise<LibavDecodeResult> {
   const av = await loadLibav();
   const { signal, seek: mode } = options;
   signal?.throwIfAborted();
@@ -343,9 +415,20 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
     input.stop();
     signal?.throwIfAborted();
   };
-  const record: DecodeRecord = { stats: { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 }, errors: [] };
+  const record: DecodeRecord = {
+    stats: { packetsRead: 0, packetsFed: 0, packetsNoref: 0, framesDecoded: 0, framesConverted: 0, seeks: 0 },
+    errors: [],
+  };
   const stream = await videoStream(av, path, input.fmt, check);
-  using decoder = await FrameDecoder.open(av, path, stream, record, check, options.threads, (raw, width, height) => options.resize(raw, width, height, info.rotation));
+  using decoder = await FrameDecoder.open(
+    av,
+    path,
+    stream,
+    record,
+    check,
+    options.threads,
+    (raw, width, height) => options.resize(raw, width, height, info.rotation),
+  );
   using demuxer = new Demuxer(av, input.fmt, stream, info, isUrl(path), record.stats);
   for (let next = 0; next < targets.length; ) {
     check();
@@ -356,28 +439,56 @@ async function decodeStretches(path: string, info: ProbeResult, targets: readonl
     // A stretch full before it reached its target (a GOP of thousands of packets): no frame
     // of this stretch is that target's, so the caller decodes the video with the CLI.
     if (last === next) {
-      throw new StretchOverflow(`${path}: the frame at ${targets[next].toFixed(6)} s lies more than ${entries.length} packets past its keyframe`);
+      throw new StretchOverflow(
+        `${path}: the frame at ${targets[next].toFixed(6)} s lies more than ${entries.length} packets past its keyframe`,
+      );
     }
     const stretchTargets = targets.slice(next, last);
-    const plan = planDecode(entries, stretchTargets, { mode, reach: decoder.reach, spans: options.spans?.slice(next, last) });
-    debug('libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref', path, entries.length, stretchTargets.length, plan.runs.length, plan.counts.target, plan.counts.noref);
-    for (const run of plan.runs) await decoder.decodeRun(demuxer.held, run, new FrameChooser(plan, run, stretchTargets, mode));
+    const plan = planDecode(entries, stretchTargets, {
+      mode,
+      reach: decoder.reach,
+      spans: options.spans?.slice(next, last),
+    });
+    debug(
+      'libav %s: stretch of %d packets, %d targets, %d runs, fed %d + %d noref',
+      path,
+      entries.length,
+      stretchTargets.length,
+      plan.runs.length,
+      plan.counts.target,
+      plan.counts.noref,
+    );
+    for (const run of plan.runs)
+      await decoder.decodeRun(demuxer.held, run, new FrameChooser(plan, run, stretchTargets, mode));
     next = last;
   }
   options.onStats?.(record.stats);
   debug('libav %s: %o', path, record.stats);
   const frames = decoder.frames.sort((a, b) => a.pts - b.pts);
   // Keyframe mode: two stretches may decode the same keyframe; keep it once.
-  const distinct = mode === 'keyframe' ? frames.filter((f, i) => i === 0 || Math.abs(f.pts - frames[i - 1].pts) > EPS) : frames;
+  const distinct =
+    mode === 'keyframe'
+      ? frames.filter((f, i) => i === 0 || Math.abs(f.pts - frames[i - 1].pts) > EPS)
+      : frames;
   return { frames: distinct, decodeErrors: record.errors.slice(0, 20), failure: demuxer.failure };
 }
 
 /** `openInput` for a decode: a file libav cannot open is CORRUPT. */
-async function openForDecode(av: Av, path: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Opened & { stop(): unknown } & AsyncDisposable> {
-  const input = await openInput(av, path, signal, timeoutMs, `libav decode ${path}`).catch((error: unknown) => {
-    if (error instanceof OpenError) throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, { cause: error });
-    throw error;
-  });
+async function openForDecode(
+  av: Av,
+  path: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Opened & { stop(): unknown } & AsyncDisposable> {
+  const input = await openInput(av, path, signal, timeoutMs, `libav decode ${path}`).catch(
+    (error: unknown) => {
+      if (error instanceof OpenError)
+        throw new IngestError('CORRUPT', path, `${path}: libav cannot open it (${error.message})`, {
+          cause: error,
+        });
+      throw error;
+    },
+  );
   return { ...input, [Symbol.asyncDispose]: input.close };
 }
 
@@ -387,7 +498,11 @@ async function openForDecode(av: Av, path: string, timeoutMs: number, signal: Ab
  * an MP4 needs no look).
  */
 async function videoStream(av: Av, path: string, fmt: FormatContext, check: () => void): Promise<Stream> {
-  const pick = (): Stream | undefined => fmt.streams.find((s) => s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC));
+  const pick = (): Stream | undefined =>
+    fmt.streams.find(
+      (s) =>
+        s.codecpar.codecType === av.AVMEDIA_TYPE_VIDEO && !s.hasDisposition(av.AV_DISPOSITION_ATTACHED_PIC),
+    );
   let stream = pick();
   if (!stream || stream.codecpar.width === 0) {
     await fmt.findStreamInfo();
@@ -469,7 +584,8 @@ class Demuxer implements Disposable {
         this.atStart = false;
         return ended;
       }
-      from = attempt >= 2 ? start - 1 : Math.max(start - 1, from - 2 * (attempt + 1) * Math.max(1, this.preroll));
+      from =
+        attempt >= 2 ? start - 1 : Math.max(start - 1, from - 2 * (attempt + 1) * Math.max(1, this.preroll));
     }
   }
 
@@ -508,7 +624,12 @@ class Demuxer implements Disposable {
       // At a keyframe (not the first packet) with enough packets read past it: stop when the
       // next target lies two GOPs or more past it.
       const lastKey = keys.at(-1);
-      if (lastKey === undefined || lastKey === 0 || held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)) continue;
+      if (
+        lastKey === undefined ||
+        lastKey === 0 ||
+        held.length - 1 - lastKey < (mode === 'keyframe' ? 0 : REORDER_PACKETS)
+      )
+        continue;
       const keyTime = at(lastKey);
       if (keyTime === undefined) continue;
       let upcoming = next;
@@ -559,7 +680,12 @@ class Demuxer implements Disposable {
     const { av, fmt, index, tb } = this;
     const ts = BigInt(Math.floor((t * tb.den) / tb.num));
     let ret = await fmt.seekFrame(index, ts, av.AVSEEK_FLAG_BACKWARD);
-    if (ret < 0) ret = await fmt.seekFrame(index, ts, (av.AVSEEK_FLAG_BACKWARD | av.AVSEEK_FLAG_ANY) as NodeAv.AVSeekFlag);
+    if (ret < 0)
+      ret = await fmt.seekFrame(
+        index,
+        ts,
+        (av.AVSEEK_FLAG_BACKWARD | av.AVSEEK_FLAG_ANY) as NodeAv.AVSeekFlag,
+      );
     if (ret < 0) await fmt.seekFrame(-1, 0n, av.AVSEEK_FLAG_BYTE);
     this.stats.seeks++;
   }
@@ -653,9 +779,22 @@ class FrameDecoder implements Disposable {
   }
 
   /** Opens `stream`'s decoder with `threads` threads. */
-  static async open(av: Av, path: string, stream: Stream, record: DecodeRecord, check: () => void, threads: number, resize: FrameDecoder['resize']): Promise<FrameDecoder> {
+  static async open(
+    av: Av,
+    path: string,
+    stream: Stream,
+    record: DecodeRecord,
+    check: () => void,
+    threads: number,
+    resize: FrameDecoder['resize'],
+  ): Promise<FrameDecoder> {
     const codec = av.Codec.findDecoder(stream.codecpar.codecId);
-    if (!codec) throw new IngestError('UNSUPPORTED', path, `${path}: no decoder for ${av.avGetCodecName(stream.codecpar.codecId) ?? 'this codec'} in libav`);
+    if (!codec)
+      throw new IngestError(
+        'UNSUPPORTED',
+        path,
+        `${path}: no decoder for ${av.avGetCodecName(stream.codecpar.codecId) ?? 'this codec'} in libav`,
+      );
     const ctx = new av.CodecContext();
     ctx.allocContext3(codec);
     try {
@@ -663,7 +802,12 @@ class FrameDecoder implements Disposable {
       ctx.pktTimebase = stream.timeBase;
       ctx.threadCount = threads;
       const opened = await ctx.open2(codec);
-      if (opened < 0) throw new IngestError('UNSUPPORTED', path, `${path}: libav cannot open the ${codec.name} decoder (${av.FFmpegError.strerror(opened)})`);
+      if (opened < 0)
+        throw new IngestError(
+          'UNSUPPORTED',
+          path,
+          `${path}: libav cannot open the ${codec.name} decoder (${av.FFmpegError.strerror(opened)})`,
+        );
     } catch (error) {
       ctx.freeContext();
       throw error;
@@ -699,7 +843,10 @@ class FrameDecoder implements Disposable {
     if (action !== 'target') record.stats.packetsNoref++;
     else record.stats.packetsFed++;
     const ret = await this.ctx.sendPacket(h.packet);
-    if (ret < 0 && ret !== av.AVERROR_EAGAIN) record.errors.push(`packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`);
+    if (ret < 0 && ret !== av.AVERROR_EAGAIN)
+      record.errors.push(
+        `packet at ${(h.entry.pts ?? h.entry.dts ?? 0).toFixed(6)} s: ${av.FFmpegError.strerror(ret)}`,
+      );
   }
 
   /** Receives every frame the decoder has ready; `chooser` decides which to keep. */
@@ -713,7 +860,10 @@ class FrameDecoder implements Disposable {
         return;
       }
       record.stats.framesDecoded++;
-      if (frame.decodeErrorFlags !== 0) record.errors.push(`frame at ${this.seconds(frame.bestEffortTimestamp)?.toFixed(6)} s decoded with errors`);
+      if (frame.decodeErrorFlags !== 0)
+        record.errors.push(
+          `frame at ${this.seconds(frame.bestEffortTimestamp)?.toFixed(6)} s decoded with errors`,
+        );
       const pts = this.time(frame);
       if (chooser.take(pts, frame)) await this.convert(frame, pts ?? 0);
       frame.unref();
@@ -798,7 +948,15 @@ export class RgbConverter {
     // The ffmpeg CLI's filter graphs convert with bicubic (its default sws_flags). The flags
     // pick how chroma is upsampled where no unscaled fast path exists (10-bit and other
     // high-depth formats): bilinear left 10-bit frames up to 41/255 from the CLI's.
-    this.sws.getContext(decoded.width, decoded.height, decoded.format as NodeAv.AVPixelFormat, decoded.width, decoded.height, av.AV_PIX_FMT_RGB24, av.SWS_BICUBIC);
+    this.sws.getContext(
+      decoded.width,
+      decoded.height,
+      decoded.format as NodeAv.AVPixelFormat,
+      decoded.width,
+      decoded.height,
+      av.AV_PIX_FMT_RGB24,
+      av.SWS_BICUBIC,
+    );
     rgb.unref();
     rgb.format = av.AV_PIX_FMT_RGB24;
     rgb.width = decoded.width;

@@ -25,11 +25,39 @@ import { isUrl } from './ffmpeg.js';
  */
 export const VIDEO_DEMUXERS: readonly string[] = [
   // Containers.
-  'mov', 'matroska', 'avi', 'mpegts', 'mpeg', 'flv', 'asf', 'ogg', 'nut', 'mxf', 'dv', 'gxf', 'rm', 'wtv', 'ivf', 'yuv4mpegpipe',
+  'mov',
+  'matroska',
+  'avi',
+  'mpegts',
+  'mpeg',
+  'flv',
+  'asf',
+  'ogg',
+  'nut',
+  'mxf',
+  'dv',
+  'gxf',
+  'rm',
+  'wtv',
+  'ivf',
+  'yuv4mpegpipe',
   // Animated pictures: one file, many frames.
-  'gif', 'apng',
+  'gif',
+  'apng',
   // Elementary streams with no container (`.h264`, `.hevc`, `.m4v`, `.mjpeg`, `.obu`, ...).
-  'h264', 'hevc', 'vvc', 'm4v', 'mpegvideo', 'cavsvideo', 'avs2', 'avs3', 'vc1', 'obu', 'mjpeg', 'h261', 'h263',
+  'h264',
+  'hevc',
+  'vvc',
+  'm4v',
+  'mpegvideo',
+  'cavsvideo',
+  'avs2',
+  'avs3',
+  'vc1',
+  'obu',
+  'mjpeg',
+  'h261',
+  'h263',
 ];
 
 /** The environment variable whose comma-separated demuxer names are added to `VIDEO_DEMUXERS`. */
@@ -45,9 +73,15 @@ const URL_PROTOCOLS: Readonly<Record<string, readonly string[]>> = {
 
 /** `VIDEO_DEMUXERS`, and the names in `$FRAMEWISE_FORMATS`. */
 export function allowedFormats(): readonly string[] {
-  const extra = (process.env[FORMATS_ENV] ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  const extra = (process.env[FORMATS_ENV] ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   const bad = extra.find((name) => !/^[a-z0-9_]+$/.test(name));
-  if (bad !== undefined) throw new UsageError(`Expected demuxer names (a-z, 0-9, _) separated by commas in $${FORMATS_ENV} but received '${bad}'`);
+  if (bad !== undefined)
+    throw new UsageError(
+      `Expected demuxer names (a-z, 0-9, _) separated by commas in $${FORMATS_ENV} but received '${bad}'`,
+    );
   return extra.length === 0 ? VIDEO_DEMUXERS : [...new Set([...VIDEO_DEMUXERS, ...extra])];
 }
 
@@ -65,7 +99,10 @@ export function allowedProtocols(input: string): readonly string[] {
 
 /** The options every open of `input` gets, as FFmpeg's AVFormatContext names them (node-av's `openInput`). */
 export function openOptions(input: string): { format_whitelist: string; protocol_whitelist: string } {
-  return { format_whitelist: allowedFormats().join(','), protocol_whitelist: allowedProtocols(input).join(',') };
+  return {
+    format_whitelist: allowedFormats().join(','),
+    protocol_whitelist: allowedProtocols(input).join(','),
+  };
 }
 
 /** The same options as ffmpeg and ffprobe input options: they go before each `-i`. */
@@ -76,7 +113,9 @@ export function ffmpegOpenArgs(input: string): string[] {
 
 /** Puts the open options before every `-i <input>` of an ffmpeg argument list. */
 export function withOpenArgs(args: readonly string[]): string[] {
-  return args.flatMap((arg, i) => (arg === '-i' && i + 1 < args.length ? [...ffmpegOpenArgs(args[i + 1]), arg] : [arg]));
+  return args.flatMap((arg, i) =>
+    arg === '-i' && i + 1 < args.length ? [...ffmpegOpenArgs(args[i + 1]), arg] : [arg],
+  );
 }
 
 /** The demuxer FFmpeg refused, read from its log ("[tty @ 0x...] Format not on whitelist ..."), if it says so. */
@@ -95,10 +134,22 @@ export function refusedProtocolIn(log: string): string | undefined {
  * is not at hand (libav), `protocol` is undefined, and the refusal may also have been of a
  * demuxer (a playlist).
  */
-export function refusedProtocolError(path: string, protocol: string | undefined, cause?: unknown): IngestError {
-  const what = protocol ? `reading it needs the ${protocol} protocol, which the URL does not name` : 'FFmpeg refused a protocol or a demuxer that reading it needs';
-  const why = 'a URL opens over the protocols it names only (give the https:// URL an http:// one redirects to), and playlists are not opened';
-  return new IngestError('NETWORK', path, `${path}: ${what}: ${why} (docs/ingest.md, "What framewise opens")`, { cause });
+export function refusedProtocolError(
+  path: string,
+  protocol: string | undefined,
+  cause?: unknown,
+): IngestError {
+  const what = protocol
+    ? `reading it needs the ${protocol} protocol, which the URL does not name`
+    : 'FFmpeg refused a protocol or a demuxer that reading it needs';
+  const why =
+    'a URL opens over the protocols it names only (give the https:// URL an http:// one redirects to), and playlists are not opened';
+  return new IngestError(
+    'NETWORK',
+    path,
+    `${path}: ${what}: ${why} (docs/ingest.md, "What framewise opens")`,
+    { cause },
+  );
 }
 
 /** Formats of a still image (png_pipe, jpeg_pipe, image2), whatever the file's name says. */
@@ -106,6 +157,13 @@ export const STILL_IMAGE = /(^|,)(image2|[a-z0-9]+_pipe)(,|$)/;
 
 /** The error for a file whose demuxer is not on the list: `NOT_A_VIDEO`, naming it. */
 export function refusedFormatError(path: string, format: string, cause?: unknown): IngestError {
-  const what = STILL_IMAGE.test(format) ? `is a still image (${format}), not a video` : `is ${format}, not a video format framewise opens`;
-  return new IngestError('NOT_A_VIDEO', path, `${path}: ${what} (docs/ingest.md, "What framewise opens"; $${FORMATS_ENV} adds demuxers)`, { cause });
+  const what = STILL_IMAGE.test(format)
+    ? `is a still image (${format}), not a video`
+    : `is ${format}, not a video format framewise opens`;
+  return new IngestError(
+    'NOT_A_VIDEO',
+    path,
+    `${path}: ${what} (docs/ingest.md, "What framewise opens"; $${FORMATS_ENV} adds demuxers)`,
+    { cause },
+  );
 }

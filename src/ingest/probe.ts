@@ -25,7 +25,14 @@ import { debug } from '../log.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
 import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
 import { checkBinaries, ffmpegInput, isUrl, runProcess } from './ffmpeg.js';
-import { ffmpegOpenArgs, refusedFormatError, refusedFormatIn, refusedProtocolError, refusedProtocolIn, STILL_IMAGE } from './open-policy.js';
+import {
+  ffmpegOpenArgs,
+  refusedFormatError,
+  refusedFormatIn,
+  refusedProtocolError,
+  refusedProtocolIn,
+  STILL_IMAGE,
+} from './open-policy.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
@@ -98,7 +105,8 @@ export function looksLikeContainer(head: Uint8Array): boolean {
     return true;
   };
   // ISO BMFF / QuickTime: a box type at offset 4.
-  if (['ftyp', 'moov', 'mdat', 'free', 'wide', 'skip', 'pnot', 'styp', 'uuid'].some((box) => ascii(4, box))) return true;
+  if (['ftyp', 'moov', 'mdat', 'free', 'wide', 'skip', 'pnot', 'styp', 'uuid'].some((box) => ascii(4, box)))
+    return true;
   if (head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return true; // Matroska / WebM
   if (ascii(0, 'RIFF') && (ascii(8, 'AVI ') || ascii(8, 'WEBP'))) return true;
   if (ascii(0, 'FLV') || ascii(0, 'OggS')) return true;
@@ -123,10 +131,14 @@ function ffmpegNumber(text: string | undefined): number | undefined {
 export function parseFfmpegInfo(stderr: string): FfprobeOutput | undefined {
   if (!/^Input #0, /m.test(stderr)) return undefined;
   const lines = stderr.split('\n');
-  const output: FfprobeOutput = { streams: [], format: { format_name: /^Input #0, (.*?), from /m.exec(stderr)?.[1] } };
+  const output: FfprobeOutput = {
+    streams: [],
+    format: { format_name: /^Input #0, (.*?), from /m.exec(stderr)?.[1] },
+  };
   const d = /^\s*Duration: (?:(\d+):(\d+):([\d.]+)|N\/A), start: (-?[\d.]+)/m.exec(stderr);
   if (d) {
-    if (d[1] !== undefined) output.format!.duration = String(Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]));
+    if (d[1] !== undefined)
+      output.format!.duration = String(Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]));
     output.format!.start_time = d[4];
   }
   let current: FfprobeStream | undefined;
@@ -163,7 +175,8 @@ export function parseFfmpegInfo(stderr: string): FfprobeOutput | undefined {
 }
 
 /** What ffmpeg says when a URL's server cannot be reached. */
-const NETWORK_FAILURE = /connection refused|connection timed out|connection reset|failed to resolve|name or service not known|temporary failure in name resolution|network is unreachable|no route to host/i;
+const NETWORK_FAILURE =
+  /connection refused|connection timed out|connection reset|failed to resolve|name or service not known|temporary failure in name resolution|network is unreachable|no route to host/i;
 
 export async function readHead(path: string, bytes = 512): Promise<Uint8Array> {
   const handle = await open(path, 'r');
@@ -189,23 +202,51 @@ export async function statInput(path: string): Promise<Stats> {
     info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES') throw new IngestError('EACCES', path, `${path}: permission denied`, { cause: error });
+    if (code === 'EACCES')
+      throw new IngestError('EACCES', path, `${path}: permission denied`, { cause: error });
     if (code === 'ENOENT' && (await hasUndecodableName(path))) {
-      throw new IngestError('BAD_NAME', path, `${path}: the name is not valid UTF-8 (shown with U+FFFD), so it has no path to open it by; rename it to UTF-8 (e.g. with convmv)`, { cause: error });
+      throw new IngestError(
+        'BAD_NAME',
+        path,
+        `${path}: the name is not valid UTF-8 (shown with U+FFFD), so it has no path to open it by; rename it to UTF-8 (e.g. with convmv)`,
+        { cause: error },
+      );
     }
-    throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, { cause: error });
+    throw new IngestError('ENOENT', path, `${path}: no such file (${code ?? 'stat failed'})`, {
+      cause: error,
+    });
   }
   if (info.isDirectory()) {
-    const readable = await access(path, constants.R_OK | constants.X_OK).then(() => true, () => false);
-    if (!readable) throw new IngestError('EACCES', path, `${path}: a folder that cannot be read (permission denied); its videos were not processed`);
+    const readable = await access(path, constants.R_OK | constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!readable)
+      throw new IngestError(
+        'EACCES',
+        path,
+        `${path}: a folder that cannot be read (permission denied); its videos were not processed`,
+      );
     throw new IngestError('EISDIR', path, `${path}: is a directory, not a video file`);
   }
   if (!info.isFile()) {
-    const kind = info.isFIFO() ? 'a named pipe (FIFO)' : info.isSocket() ? 'a socket' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';
+    const kind = info.isFIFO()
+      ? 'a named pipe (FIFO)'
+      : info.isSocket()
+        ? 'a socket'
+        : info.isCharacterDevice() || info.isBlockDevice()
+          ? 'a device'
+          : 'not a regular file';
     throw new IngestError('NOT_A_FILE', path, `${path}: is ${kind}, not a regular file; it was not opened`);
   }
   // Else ffprobe's "Permission denied" would read as a file that is not a video.
-  if (!(await access(path, constants.R_OK).then(() => true, () => false))) throw new IngestError('EACCES', path, `${path}: permission denied`);
+  if (
+    !(await access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new IngestError('EACCES', path, `${path}: permission denied`);
   return info;
 }
 
@@ -221,14 +262,19 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   nonEmptyString('path', path);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
-  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
-  const request = options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
+  const timeoutMs =
+    options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
+  const request =
+    options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
   const decoder = await createDecoder(request);
   return decoder.probe(path, { signal, timeoutMs });
 }
 
 /** `probe()` by ffprobe (the `cli` decoder). Arguments are checked by the caller. */
-export async function probeCli(path: string, { signal, timeoutMs }: { signal?: AbortSignal; timeoutMs: number }): Promise<ProbeResult> {
+export async function probeCli(
+  path: string,
+  { signal, timeoutMs }: { signal?: AbortSignal; timeoutMs: number },
+): Promise<ProbeResult> {
   const info = await readInputInfo(path);
   const input = ffmpegInput(path);
 
@@ -238,7 +284,17 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
   try {
     const { stdout } = await runProcess(
       ffprobe,
-      ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...ffmpegOpenArgs(input), '-i', input],
+      [
+        '-v',
+        'error',
+        '-print_format',
+        'json',
+        '-show_format',
+        '-show_streams',
+        ...ffmpegOpenArgs(input),
+        '-i',
+        input,
+      ],
       { signal, timeoutMs },
     );
     output = JSON.parse(stdout.toString('utf8')) as FfprobeOutput;
@@ -250,10 +306,26 @@ export async function probeCli(path: string, { signal, timeoutMs }: { signal?: A
   if (raw) {
     const { stdout } = await runProcess(
       ffprobe,
-      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=duration', '-print_format', 'csv=p=0', ...ffmpegOpenArgs(input), '-i', input],
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'packet=duration',
+        '-print_format',
+        'csv=p=0',
+        ...ffmpegOpenArgs(input),
+        '-i',
+        input,
+      ],
       { signal, timeoutMs },
     );
-    const durations = stdout.toString('utf8').split('\n').filter((line) => line.trim() !== '').map(Number);
+    const durations = stdout
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map(Number);
     listFrames(path, raw, durations);
   }
   return fromFfprobe(path, info, output);
@@ -277,11 +349,15 @@ async function afterProbeFailure(
     debug('ffprobe crashed on %s (%s); reading ffmpeg -i instead', path, error.signal);
     try {
       const { ffmpeg } = await checkBinaries();
-      const { stderr } = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', ...ffmpegOpenArgs(input), '-i', input], {
-        signal,
-        timeoutMs,
-        okExitCodes: [0, 1],
-      });
+      const { stderr } = await runProcess(
+        ffmpeg,
+        ['-hide_banner', '-nostdin', ...ffmpegOpenArgs(input), '-i', input],
+        {
+          signal,
+          timeoutMs,
+          okExitCodes: [0, 1],
+        },
+      );
       const parsed = parseFfmpegInfo(stderr);
       if (parsed) return fromFfprobe(path, info, parsed);
       error = new FfmpegError({ command: 'ffmpeg -i', exitCode: 1, signal: null, stderr });
@@ -296,7 +372,11 @@ async function afterProbeFailure(
   if (refused) throw refusedFormatError(path, refused, error);
   const protocol = error instanceof FfmpegError ? refusedProtocolIn(error.stderr) : undefined;
   if (protocol) throw refusedProtocolError(path, protocol, error);
-  const detail = (error instanceof FfmpegError ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '') : (error as Error).message).replace(`${input}: `, '');
+  const detail = (
+    error instanceof FfmpegError
+      ? (error.stderr.trim().split('\n').slice(-1)[0] ?? '')
+      : (error as Error).message
+  ).replace(`${input}: `, '');
   throw await classifyOpenFailure(path, detail, error);
 }
 
@@ -307,7 +387,11 @@ async function afterProbeFailure(
 export function unlistedStream(output: FfprobeOutput): FfprobeStream | undefined {
   const video = videoStream(output);
   if (!video || STILL_IMAGE.test(output.format?.format_name ?? '')) return undefined;
-  return num(video.duration) === undefined && num(output.format?.duration) === undefined && num(video.nb_frames) === undefined ? video : undefined;
+  return num(video.duration) === undefined &&
+    num(output.format?.duration) === undefined &&
+    num(video.nb_frames) === undefined
+    ? video
+    : undefined;
 }
 
 /**
@@ -322,7 +406,12 @@ export function listFrames(path: string, video: FfprobeStream, durations: number
     video.duration = String(total);
     video.avg_frame_rate = `${durations.length}/${total}`;
   }
-  debug('probe %s: no duration in any header; %d frames listed, %s s', path, durations.length, video.duration ?? 'unknown');
+  debug(
+    'probe %s: no duration in any header; %d frames listed, %s s',
+    path,
+    durations.length,
+    video.duration ?? 'unknown',
+  );
 }
 
 /** The video stream ffprobe found: the first that is not a cover picture. */
@@ -346,7 +435,11 @@ export async function readInputInfo(path: string): Promise<{ size: number; mtime
  * The error for an input that FFmpeg could not open (`detail`: its last words): a 404 is
  * `ENOENT`, a file that starts like a video container `CORRUPT`, anything else `NOT_A_VIDEO`.
  */
-export async function classifyOpenFailure(path: string, detail: string, cause: unknown): Promise<IngestError> {
+export async function classifyOpenFailure(
+  path: string,
+  detail: string,
+  cause: unknown,
+): Promise<IngestError> {
   const url = isUrl(path);
   let head: Uint8Array = new Uint8Array();
   try {
@@ -354,31 +447,56 @@ export async function classifyOpenFailure(path: string, detail: string, cause: u
   } catch {
     // Unreadable: classified as not a video below.
   }
-  if (url && /\b(404|410)\b|Not Found/i.test(detail)) return new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause });
-  if (url && NETWORK_FAILURE.test(detail)) return new IngestError('NETWORK', path, `${path}: the server cannot be reached (${detail})`, { cause });
+  if (url && /\b(404|410)\b|Not Found/i.test(detail))
+    return new IngestError('ENOENT', path, `${path}: the server has no such file (${detail})`, { cause });
+  if (url && NETWORK_FAILURE.test(detail))
+    return new IngestError('NETWORK', path, `${path}: the server cannot be reached (${detail})`, { cause });
   if (looksLikeContainer(head)) {
-    return new IngestError('CORRUPT', path, `${path}: looks like a video container but ffprobe cannot read it (${detail})`, { cause });
+    return new IngestError(
+      'CORRUPT',
+      path,
+      `${path}: looks like a video container but ffprobe cannot read it (${detail})`,
+      { cause },
+    );
   }
-  return new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, { cause });
+  return new IngestError('NOT_A_VIDEO', path, `${path}: not a video file ffprobe recognises (${detail})`, {
+    cause,
+  });
 }
 
 /** Checks and converts ffprobe's JSON (or parseFfmpegInfo's) into a ProbeResult. */
-export function fromFfprobe(path: string, info: { size: number; mtimeMs: number }, output: FfprobeOutput): ProbeResult {
+export function fromFfprobe(
+  path: string,
+  info: { size: number; mtimeMs: number },
+  output: FfprobeOutput,
+): ProbeResult {
   const streams = output.streams ?? [];
   const video = videoStream(output);
   // A still image (png_pipe, jpeg_pipe, image2, whatever its name says) has a "video" stream of one picture.
   const format = output.format?.format_name ?? '';
   if (video && STILL_IMAGE.test(format)) {
-    throw new IngestError('NOT_A_VIDEO', path, `${path}: is a still image (${video.codec_name ?? format}), not a video`);
+    throw new IngestError(
+      'NOT_A_VIDEO',
+      path,
+      `${path}: is a still image (${video.codec_name ?? format}), not a video`,
+    );
   }
   if (!video) {
     const kinds = streams.map((s) => s.codec_type).filter(Boolean);
-    throw new IngestError('NOT_A_VIDEO', path, `${path}: no video stream${kinds.length ? ` (only ${[...new Set(kinds)].join(', ')})` : ''}`);
+    throw new IngestError(
+      'NOT_A_VIDEO',
+      path,
+      `${path}: no video stream${kinds.length ? ` (only ${[...new Set(kinds)].join(', ')})` : ''}`,
+    );
   }
   const codec = video.codec_name;
   if (!codec || codec === 'unknown' || codec === 'none') {
     const tag = video.codec_tag_string;
-    throw new IngestError('UNSUPPORTED', path, `${path}: unknown video codec${tag ? ` '${tag}'` : ''}; this ffmpeg cannot decode it`);
+    throw new IngestError(
+      'UNSUPPORTED',
+      path,
+      `${path}: unknown video codec${tag ? ` '${tag}'` : ''}; this ffmpeg cannot decode it`,
+    );
   }
 
   const nominalFrameRate = rate(video.r_frame_rate);
@@ -386,7 +504,8 @@ export function fromFfprobe(path: string, info: { size: number; mtimeMs: number 
   const startTime = num(video.start_time) ?? num(output.format?.start_time) ?? 0;
   const nbFrames = num(video.nb_frames);
   let duration = num(video.duration) ?? num(output.format?.duration);
-  if (duration === undefined && nbFrames !== undefined && avgFrameRate > 0) duration = nbFrames / avgFrameRate;
+  if (duration === undefined && nbFrames !== undefined && avgFrameRate > 0)
+    duration = nbFrames / avgFrameRate;
   if (duration === undefined || !(duration > 0) || !(avgFrameRate > 0)) {
     throw new IngestError('CORRUPT', path, `${path}: the video stream has no usable duration or frame rate`);
   }
@@ -394,7 +513,8 @@ export function fromFfprobe(path: string, info: { size: number; mtimeMs: number 
   const frameCount = frameCountExact ? nbFrames : Math.max(1, Math.round(duration * avgFrameRate));
   const codedWidth = video.width ?? 0;
   const codedHeight = video.height ?? 0;
-  if (!(codedWidth > 0 && codedHeight > 0)) throw new IngestError('CORRUPT', path, `${path}: the video stream has no picture size`);
+  if (!(codedWidth > 0 && codedHeight > 0))
+    throw new IngestError('CORRUPT', path, `${path}: the video stream has no picture size`);
   const rotation = rotationOf(video);
   const swap = rotation === 90 || rotation === 270;
 

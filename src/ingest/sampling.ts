@@ -8,7 +8,16 @@
  * read from it. Adding one is its file plus its line here.
  */
 import { IngestError } from '../errors.js';
-import { conflict, invalid, isPlainObject, LIMITS, nonNegativeNumber, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import {
+  conflict,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeNumber,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+} from '../validate.js';
 import type { ClipPlan, ProbeResult } from './types.js';
 import { clean, type Sampler, type Timeline } from './sampling/timeline.js';
 import { uniform } from './sampling/uniform.js';
@@ -32,7 +41,9 @@ export interface SamplingSpan {
 }
 
 /** How to choose clips and frames: `{ kind }` names a sampler, the rest are its options, and `start`/`end` the part sampled. */
-export type Sampling = { [K in SamplerName]: { kind: K } & OptionsOf<(typeof SAMPLERS)[K]> & SamplingSpan }[SamplerName];
+export type Sampling = {
+  [K in SamplerName]: { kind: K } & OptionsOf<(typeof SAMPLERS)[K]> & SamplingSpan;
+}[SamplerName];
 
 type AnySampler = Sampler<{ frames: number }>;
 
@@ -46,7 +57,9 @@ function names(): string[] {
 
 /** The CLI forms, `uniform | fps:<n>[/<stride>] | ...`, for `--help`. */
 export function samplingForms(): string {
-  return names().map((name) => samplerOf(name).form).join(' | ');
+  return names()
+    .map((name) => samplerOf(name).form)
+    .join(' | ');
 }
 
 /** Validates a `Sampling` (a TypeError naming the field otherwise) and returns a clean copy. */
@@ -54,7 +67,11 @@ export function validateSampling(value: unknown, field = 'sampling'): Sampling {
   if (!isPlainObject(value)) throw invalid(field, 'a sampling object', value);
   const kind = oneOf(`${field}.kind`, value.kind, names());
   const frames = positiveInteger(`${field}.frames`, value.frames, LIMITS.frames);
-  return { kind, ...samplerOf(kind).validate(value, field, frames), ...validateSpan(value, field) } as Sampling;
+  return {
+    kind,
+    ...samplerOf(kind).validate(value, field, frames),
+    ...validateSpan(value, field),
+  } as Sampling;
 }
 
 function validateSpan(value: Record<string, unknown>, field: string): SamplingSpan {
@@ -62,7 +79,11 @@ function validateSpan(value: Record<string, unknown>, field: string): SamplingSp
   if (value.start !== undefined) span.start = nonNegativeNumber(`${field}.start`, value.start);
   if (value.end !== undefined) span.end = positiveNumber(`${field}.end`, value.end);
   if (span.start !== undefined && span.end !== undefined && span.end <= span.start) {
-    throw conflict(`${field}.start`, `${field}.end`, `the end (${span.end}) must come after the start (${span.start})`);
+    throw conflict(
+      `${field}.start`,
+      `${field}.end`,
+      `the end (${span.end}) must come after the start (${span.start})`,
+    );
   }
   return span;
 }
@@ -78,7 +99,9 @@ export function parseSampling(text: string, frames: number, field = 'sampling'):
   const value = text.trim();
   const colon = value.indexOf(':');
   const kind = colon < 0 ? value : value.slice(0, colon);
-  const options = Object.hasOwn(SAMPLERS, kind) ? samplerOf(kind).parse(colon < 0 ? undefined : value.slice(colon + 1), frames) : undefined;
+  const options = Object.hasOwn(SAMPLERS, kind)
+    ? samplerOf(kind).parse(colon < 0 ? undefined : value.slice(colon + 1), frames)
+    : undefined;
   if (options) return { kind, ...options } as Sampling;
   const forms = names().map((name) => `'${samplerOf(name).form}'`);
   throw invalid(field, `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)} (seconds)`, text);
@@ -87,7 +110,11 @@ export function parseSampling(text: string, frames: number, field = 'sampling'):
 /** The sampling for a manifest row that names a span of the video: the same, over that span. */
 export function samplingForSpan(sampling: Sampling, span: SamplingSpan): Sampling {
   if (span.start === undefined && span.end === undefined) return sampling;
-  return { ...sampling, ...(span.start !== undefined ? { start: span.start } : {}), ...(span.end !== undefined ? { end: span.end } : {}) };
+  return {
+    ...sampling,
+    ...(span.start !== undefined ? { start: span.start } : {}),
+    ...(span.end !== undefined ? { end: span.end } : {}),
+  };
 }
 
 /** True when training may draw extra clips as ordered subsets of a larger T under `sampling`. */
@@ -108,7 +135,11 @@ function timelineOf(probe: ProbeResult, span: SamplingSpan): Timeline {
   if (!(to > from)) {
     // A fact about this video (a manifest row's span), not a bad option: its record says so.
     const asked = `${span.start ?? clean(t0)}-${span.end ?? clean(end)} s`;
-    throw new IngestError('OUT_OF_RANGE', path, `${path}: the span ${asked} lies outside the video (${clean(t0)}-${clean(end)} s)`);
+    throw new IngestError(
+      'OUT_OF_RANGE',
+      path,
+      `${path}: the span ${asked} lies outside the video (${clean(t0)}-${clean(end)} s)`,
+    );
   }
   return { path, t0, end, fps, from, to };
 }

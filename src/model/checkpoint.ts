@@ -33,7 +33,8 @@ export interface CheckpointContents {
 function encode(value: unknown, arrays: Float32Array[]): unknown {
   if (value instanceof Float32Array) return { $f32: arrays.push(value) - 1 };
   if (Array.isArray(value)) return value.map((v) => encode(v, arrays));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, arrays)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encode(v, arrays)]));
   return value;
 }
 
@@ -50,7 +51,9 @@ function decode(value: unknown, arrays: Float32Array[]): unknown {
 /** The bytes of a checkpoint file. */
 export function checkpointBytes(contents: CheckpointContents): Uint8Array {
   const arrays: Float32Array[] = [];
-  const header = Buffer.from(JSON.stringify({ ...(encode(contents, arrays) as object), lengths: arrays.map((a) => a.length) }));
+  const header = Buffer.from(
+    JSON.stringify({ ...(encode(contents, arrays) as object), lengths: arrays.map((a) => a.length) }),
+  );
   const start = Math.ceil((12 + header.length) / 4) * 4;
   const total = start + arrays.reduce((n, a) => n + a.length * 4, 0);
   const out = Buffer.alloc(total);
@@ -69,15 +72,19 @@ export function checkpointBytes(contents: CheckpointContents): Uint8Array {
 /** Parses a checkpoint file's bytes; a ModelError when they are not one. */
 export function parseCheckpoint(bytes: Uint8Array, file = CHECKPOINT_FILE): CheckpointContents {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw new ModelError(`${file} is not a framewise checkpoint`);
+  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC)
+    throw new ModelError(`${file} is not a framewise checkpoint`);
   const length = buf.readUInt32LE(8);
   let header: CheckpointContents & { lengths: number[] };
   try {
     header = JSON.parse(buf.toString('utf8', 12, 12 + length));
   } catch (error) {
-    throw new ModelError(`${file}: the checkpoint's header cannot be read (${(error as Error).message})`, { cause: error });
+    throw new ModelError(`${file}: the checkpoint's header cannot be read (${(error as Error).message})`, {
+      cause: error,
+    });
   }
-  if (header.schema !== CHECKPOINT_SCHEMA || !Array.isArray(header.lengths)) throw new ModelError(`${file} is not a ${CHECKPOINT_SCHEMA} checkpoint`);
+  if (header.schema !== CHECKPOINT_SCHEMA || !Array.isArray(header.lengths))
+    throw new ModelError(`${file} is not a ${CHECKPOINT_SCHEMA} checkpoint`);
   let at = Math.ceil((12 + length) / 4) * 4;
   const arrays = header.lengths.map((n) => {
     if (at + n * 4 > buf.length) throw new ModelError(`${file} is truncated`);

@@ -163,8 +163,14 @@ export function checkEmbeddings(
   }
   const [b, t, d] = shape as number[];
   if (dim !== undefined && d !== dim) {
-    throw new ShapeError(`${stage}: mismatched embedding dimensions (the head takes D = ${dim})`, [null, null, dim], shape as number[]);
+    throw new ShapeError(
+      `${stage}: mismatched embedding dimensions (the head takes D = ${dim})`,
+      [null, null, dim],
+      shape as number[],
+    );
   }
-  if (embeddings.length !== b * t * d) throw new ShapeError(`${stage}: embeddings length`, [b * t * d], [embeddings.length]);
-  if (mask !== undefined && mask.length !== b * t) throw new ShapeError(`${stage}: mask length ([B*T])`, [b * t], [mask.length]);
+  if (embeddings.length !== b * t * d)
+    throw new ShapeError(`${stage}: embeddings length`, [b * t * d], [embeddings.length]);
+  if (mask !== undefined && mask.length !== b * t)
+    throw new ShapeError(`${stage}: mask length ([B*T])`, [b * t], [mask.length]);
 }

@@ -69,11 +69,19 @@ function hardSigmoid(x: tf.Tensor): tf.Tensor2D {
 /** d hardSigmoid / dx: 0.2 where 0 <= 0.2x + 0.5 <= 1 (clipByValue's gradient), else 0. */
 function hardSigmoidGrad(x: tf.Tensor): tf.Tensor2D {
   const y = tf.add(0.5, tf.mul(0.2, x));
-  return tf.mul(tf.cast(tf.logicalAnd(tf.greaterEqual(y, 0), tf.lessEqual(y, 1)), 'float32'), 0.2) as tf.Tensor2D;
+  return tf.mul(
+    tf.cast(tf.logicalAnd(tf.greaterEqual(y, 0), tf.lessEqual(y, 1)), 'float32'),
+    0.2,
+  ) as tf.Tensor2D;
 }
 
 /** `rnn()`'s masking: the new value where the step is real, the previous one where it is padding. */
-function masked(next: tf.Tensor2D, prev: tf.Tensor2D, m: tf.Tensor2D | undefined, notM: tf.Tensor2D | undefined): tf.Tensor2D {
+function masked(
+  next: tf.Tensor2D,
+  prev: tf.Tensor2D,
+  m: tf.Tensor2D | undefined,
+  notM: tf.Tensor2D | undefined,
+): tf.Tensor2D {
   return m && notM ? (tf.add(tf.mul(next, m), tf.mul(prev, notM)) as tf.Tensor2D) : next;
 }
 
@@ -81,7 +89,13 @@ function masked(next: tf.Tensor2D, prev: tf.Tensor2D, m: tf.Tensor2D | undefined
  * Runs one direction over time. `proj` holds the input projections of every step in time
  * order, each [B, gU]; `masks` the per-step [B, 1] masks (absent when no frame is padded).
  */
-function forward(cell: Cell, proj: tf.Tensor2D[], u: tf.Tensor2D, masks: tf.Tensor2D[] | undefined, reverse: boolean): Trace {
+function forward(
+  cell: Cell,
+  proj: tf.Tensor2D[],
+  u: tf.Tensor2D,
+  masks: tf.Tensor2D[] | undefined,
+  reverse: boolean,
+): Trace {
   const steps = proj.length;
   const [b, units] = [proj[0].shape[0], u.shape[0]];
   let h = tf.zeros([b, units]) as tf.Tensor2D;
@@ -130,7 +144,12 @@ function forward(cell: Cell, proj: tf.Tensor2D[], u: tf.Tensor2D, masks: tf.Tens
  * t ([B, U], or undefined). Returns the gradients of the input projections (time order,
  * [T*B, gU] time-major) and of the recurrent kernel.
  */
-function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D | undefined)[]): { dProj: tf.Tensor2D; dU: tf.Tensor2D } {
+function backward(
+  cell: Cell,
+  trace: Trace,
+  u: tf.Tensor2D,
+  dOut: (tf.Tensor2D | undefined)[],
+): { dProj: tf.Tensor2D; dU: tf.Tensor2D } {
   const steps = trace.h.length;
   const units = u.shape[0];
   const b = trace.h[0].shape[0];
@@ -173,8 +192,19 @@ function backward(cell: Cell, trace: Trace, u: tf.Tensor2D, dOut: (tf.Tensor2D |
   if (cell === 'lstm') {
     dU = tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D);
   } else {
-    const rhT = tf.transpose(tf.concat(trace.saved.map((s) => s.rh), 0)) as tf.Tensor2D; // [U, T*B]
-    dU = tf.concat([tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D), tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D)], 1) as tf.Tensor2D;
+    const rhT = tf.transpose(
+      tf.concat(
+        trace.saved.map((s) => s.rh),
+        0,
+      ),
+    ) as tf.Tensor2D; // [U, T*B]
+    dU = tf.concat(
+      [
+        tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D),
+        tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D),
+      ],
+      1,
+    ) as tf.Tensor2D;
   }
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
 }
@@ -190,7 +220,12 @@ interface StepGrads {
  * gradients reaching the previous output and cell state. `dc` is the cell state's gradient
  * from the step after.
  */
-function lstmStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, dc: tf.Tensor2D, uT: tf.Tensor2D): { dz: tf.Tensor2D; dhPrev: tf.Tensor2D; dcPrev: tf.Tensor2D } {
+function lstmStepBack(
+  s: Record<string, tf.Tensor2D>,
+  { dhNew, dhKeep }: StepGrads,
+  dc: tf.Tensor2D,
+  uT: tf.Tensor2D,
+): { dz: tf.Tensor2D; dhPrev: tf.Tensor2D; dcPrev: tf.Tensor2D } {
   const dcIn = s.m ? tf.mul(dc, s.m) : dc;
   const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
   const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
@@ -216,7 +251,13 @@ function lstmStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGra
  * One GRU step backwards: the gradients of the update/reset pre-activations `dzr` [B, 2U] and
  * of the candidate's `dah` [B, U], and the gradient reaching the previous output `hPrev`.
  */
-function gruStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrads, hPrev: tf.Tensor2D, u1T: tf.Tensor2D, u2T: tf.Tensor2D): { dzr: tf.Tensor2D; dah: tf.Tensor2D; dhPrev: tf.Tensor2D } {
+function gruStepBack(
+  s: Record<string, tf.Tensor2D>,
+  { dhNew, dhKeep }: StepGrads,
+  hPrev: tf.Tensor2D,
+  u1T: tf.Tensor2D,
+  u2T: tf.Tensor2D,
+): { dzr: tf.Tensor2D; dah: tf.Tensor2D; dhPrev: tf.Tensor2D } {
   const dz = tf.mul(dhNew, tf.sub(hPrev, s.hh)); // update gate output
   const dah = tf.mul(tf.mul(dhNew, tf.add(1, tf.neg(s.z))), tf.sub(1, tf.square(s.hh))) as tf.Tensor2D; // candidate pre-activation
   const drh = tf.matMul(dah, u2T); // [B, U]
@@ -229,12 +270,19 @@ function gruStepBack(s: Record<string, tf.Tensor2D>, { dhNew, dhKeep }: StepGrad
 }
 
 /** The recurrent directions of a head, with the variables of each, as its registry entry names them. */
-function recurrentParts(model: tf.LayersModel, config: HeadConfig): { cell: Cell; dirs: CellVars[] } | undefined {
+function recurrentParts(
+  model: tf.LayersModel,
+  config: HeadConfig,
+): { cell: Cell; dirs: CellVars[] } | undefined {
   const parts = headEntry(config.type).fastStep?.(model);
   if (!parts) return undefined;
   const vars = (layer: tf.layers.Layer): CellVars => {
     const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-    return { kernel: kernel as tf.Variable<tf.Rank.R2>, recurrent: recurrent as tf.Variable<tf.Rank.R2>, bias };
+    return {
+      kernel: kernel as tf.Variable<tf.Rank.R2>,
+      recurrent: recurrent as tf.Variable<tf.Rank.R2>,
+      bias,
+    };
   };
   return { cell: parts.cell, dirs: parts.directions.map(vars) };
 }
@@ -333,7 +381,10 @@ class RecurrentStep implements FastStep {
    * The Dense + softmax + loss tail, by autodiff over the recurrent output: the loss, the
    * probabilities, the gradient reaching each direction's output, and the Dense gradients.
    */
-  private tail(traces: Trace[], batch: StepBatch): { loss: tf.Scalar; probs: tf.Tensor; dOuts: tf.Tensor[]; dKernel: tf.Tensor; dBias: tf.Tensor } {
+  private tail(
+    traces: Trace[],
+    batch: StepBatch,
+  ): { loss: tf.Scalar; probs: tf.Tensor; dOuts: tf.Tensor[]; dKernel: tf.Tensor; dBias: tf.Tensor } {
     const { frame } = this;
     const [b, t] = batch.x.shape;
     // The head's recurrent output: the last state (clip) or every step's output in time order (frame).
@@ -361,7 +412,9 @@ class RecurrentStep implements FastStep {
   private perTime(tr: Trace, dOut: tf.Tensor, t: number): (tf.Tensor2D | undefined)[] {
     return this.frame
       ? (tf.unstack(tf.transpose(dOut, [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
-      : Array.from({ length: t }, (_, s) => (s === (tr.reverse ? 0 : t - 1) ? (dOut as tf.Tensor2D) : undefined));
+      : Array.from({ length: t }, (_, s) =>
+          s === (tr.reverse ? 0 : t - 1) ? (dOut as tf.Tensor2D) : undefined,
+        );
   }
 }
 

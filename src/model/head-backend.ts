@@ -6,7 +6,10 @@
 import { currentBackend, selectBackend, type BackendInfo, type BackendRequest } from '../tfjs/backend.js';
 
 /** Selects the heads' backend (`auto`: tfjs-node, then wasm, then cpu). */
-export function selectHeadBackend(request: BackendRequest, options: { signal?: AbortSignal } = {}): Promise<BackendInfo> {
+export function selectHeadBackend(
+  request: BackendRequest,
+  options: { signal?: AbortSignal } = {},
+): Promise<BackendInfo> {
   return selectBackend(request, options);
 }
 

@@ -41,7 +41,10 @@ export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): He
     type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, headTypes()),
     mode: options.mode === undefined ? 'clip' : oneOf(`${field}.mode`, options.mode, HEAD_MODES),
     units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units, LIMITS.units),
-    dropout: options.dropout === undefined ? 0.2 : numberInRange(`${field}.dropout`, options.dropout, 0, 1, { exclusiveMax: true }),
+    dropout:
+      options.dropout === undefined
+        ? 0.2
+        : numberInRange(`${field}.dropout`, options.dropout, 0, 1, { exclusiveMax: true }),
   };
 }
 
@@ -49,7 +52,11 @@ export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): He
  * Builds an untrained head: input [B, T, D] (any T) -> softmax [B, C] or [B, T, C].
  * `seed` fixes the initial weights.
  */
-export function buildHead(config: HeadConfig, dims: { dim: number; classes: number }, seed = 0): tf.LayersModel {
+export function buildHead(
+  config: HeadConfig,
+  dims: { dim: number; classes: number },
+  seed = 0,
+): tf.LayersModel {
   const sequences = config.mode === 'frame';
   const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 16 + k });
   const input = tf.input({ shape: [null, dims.dim], name: 'fw_embeddings' });
@@ -67,8 +74,15 @@ export function buildHead(config: HeadConfig, dims: { dim: number; classes: numb
     return cell === 'lstm' ? tf.layers.lstm(args) : tf.layers.gru(args);
   };
   x = headEntry(config.type).build(x, { tf, sequences, units: config.units, recurrent, layers });
-  const dense = tf.layers.dense({ units: dims.classes, activation: 'softmax', kernelInitializer: init(3), name: 'fw_dense' });
-  const output = (sequences ? new TimeDistributed({ layer: dense, name: 'fw_frames' }) : dense).apply(x) as tf.SymbolicTensor;
+  const dense = tf.layers.dense({
+    units: dims.classes,
+    activation: 'softmax',
+    kernelInitializer: init(3),
+    name: 'fw_dense',
+  });
+  const output = (sequences ? new TimeDistributed({ layer: dense, name: 'fw_frames' }) : dense).apply(
+    x,
+  ) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: `framewise_head_${config.type}_${config.mode}` });
 }
 
@@ -87,4 +101,3 @@ export function embeddingsTensor(
   for (let i = 0; i < b * t; i++) if (!masks[i]) data.fill(0, i * d, (i + 1) * d);
   return tf.tensor3d(data, [b, t, d]);
 }
-

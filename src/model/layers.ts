@@ -33,7 +33,9 @@ export class Normalize extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => tf.add(tf.mul(tf.cast(first(inputs), 'float32'), tf.tensor1d(this.scale)), tf.tensor1d(this.offset)));
+    return tf.tidy(() =>
+      tf.add(tf.mul(tf.cast(first(inputs), 'float32'), tf.tensor1d(this.scale)), tf.tensor1d(this.offset)),
+    );
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -113,4 +115,3 @@ export class MaskedMean extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(MaskedMean);
-

@@ -21,16 +21,23 @@ export async function readModelInfo(dir: string): Promise<ModelInfo> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ModelError(
-      code === 'ENOENT' ? `${dir} is not a framewise model folder (no ${MODEL_INFO_FILE})` : `cannot read ${file}: ${(error as Error).message}`,
+      code === 'ENOENT'
+        ? `${dir} is not a framewise model folder (no ${MODEL_INFO_FILE})`
+        : `cannot read ${file}: ${(error as Error).message}`,
       { cause: error },
     );
   }
-  if (!isPlainObject(info) || info.format !== 'framewise-model') throw new ModelError(`${file} is not a framewise model description`);
+  if (!isPlainObject(info) || info.format !== 'framewise-model')
+    throw new ModelError(`${file} is not a framewise model description`);
   if (info.training === true) {
-    throw new ModelError(`${dir} holds a training run that has not finished (interrupted?): go on with \`framewise train ... --resume\`, or start over with --force`);
+    throw new ModelError(
+      `${dir} holds a training run that has not finished (interrupted?): go on with \`framewise train ... --resume\`, or start over with --force`,
+    );
   }
   if (info.formatVersion !== 1) {
-    throw new ModelError(`${file} has format version ${String(info.formatVersion)}; this framewise (${FRAMEWISE_VERSION}) reads version 1`);
+    throw new ModelError(
+      `${file} has format version ${String(info.formatVersion)}; this framewise (${FRAMEWISE_VERSION}) reads version 1`,
+    );
   }
   if (!Array.isArray(info.labels) || info.labels.length < 2 || !info.head || !info.dim) {
     throw new ModelError(`${file} is incomplete (labels, head or dim missing)`);

@@ -43,7 +43,8 @@ export interface StopInfo {
 /** The end line's words: why a head stopped. */
 export function stopMessage(stop: StopInfo): string {
   // A value below 0.001 in exponent form: a fixed 4 decimals would print 0.0000.
-  const value = stop.best !== 0 && Math.abs(stop.best) < 1e-3 ? stop.best.toExponential(2) : stop.best.toFixed(4);
+  const value =
+    stop.best !== 0 && Math.abs(stop.best) < 1e-3 ? stop.best.toExponential(2) : stop.best.toFixed(4);
   const best = `best ${stop.monitor} ${value} at epoch ${stop.bestEpoch}`;
   return stop.reason === 'early'
     ? `stopped early after epoch ${stop.epoch}: no improvement over ${stop.minDelta} for ${stop.epoch - stop.bestEpoch} epochs (patience ${stop.patience}); ${best}`

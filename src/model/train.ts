@@ -12,16 +12,52 @@ import { tf } from '../tfjs/tf.js';
 import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, nonNegativeNumber, numberInRange, oneOf, positiveInteger, positiveNumber } from '../validate.js';
+import {
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  numberInRange,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+} from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
-import { averagedPredict, checkEmbeddings, HeadClassifier, type EpochProgress, type ModelInfo, type TrainMetrics } from './classifier.js';
+import {
+  averagedPredict,
+  checkEmbeddings,
+  HeadClassifier,
+  type EpochProgress,
+  type ModelInfo,
+  type TrainMetrics,
+} from './classifier.js';
 import { fastStep, type FastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
-import { DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage, type LrSchedule, type Monitor, type StopInfo } from './train-options.js';
+import {
+  DEFAULT_LR_SCHEDULE,
+  DEFAULT_MIN_DELTA,
+  LR_SCHEDULES,
+  MONITORS,
+  stopMessage,
+  type LrSchedule,
+  type Monitor,
+  type StopInfo,
+} from './train-options.js';
 
-export { DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage, type LrSchedule, type Monitor, type StopInfo };
+export {
+  DEFAULT_LR_SCHEDULE,
+  DEFAULT_MIN_DELTA,
+  LR_SCHEDULES,
+  MONITORS,
+  stopMessage,
+  type LrSchedule,
+  type Monitor,
+  type StopInfo,
+};
 
 /** Training data: embeddings of N clips of T frames, and their labels. */
 export interface TrainData {
@@ -100,13 +136,18 @@ function validate(data: TrainData, options: TrainHeadOptions, frame: boolean): P
   if (data.masks) for (let i = 0; i < n * t; i++) masks[i] = data.masks[i] ? 1 : 0;
   const expected = frame ? n * t : n;
   if (!Array.isArray(data.labels) || data.labels.length !== expected) {
-    throw invalid('data.labels', `${expected} labels (${frame ? 'one per frame, N*T' : 'one per clip, N'})`, data.labels?.length ?? data.labels);
+    throw invalid(
+      'data.labels',
+      `${expected} labels (${frame ? 'one per frame, N*T' : 'one per clip, N'})`,
+      data.labels?.length ?? data.labels,
+    );
   }
   const used = new Set<string>();
   data.labels.forEach((label, i) => {
     const masked = frame && !masks[i];
     if (masked) return;
-    if (typeof label !== 'string' || label.length === 0) throw invalid(`data.labels[${i}]`, 'a non-empty string', label);
+    if (typeof label !== 'string' || label.length === 0)
+      throw invalid(`data.labels[${i}]`, 'a non-empty string', label);
     used.add(label);
   });
   let classes: string[];
@@ -115,12 +156,15 @@ function validate(data: TrainData, options: TrainHeadOptions, frame: boolean): P
       throw invalid('labels', 'an array of non-empty strings', options.labels);
     }
     classes = [...options.labels];
-    for (const label of used) if (!classes.includes(label)) throw invalid('labels', `a list containing '${label}'`, options.labels);
+    for (const label of used)
+      if (!classes.includes(label)) throw invalid('labels', `a list containing '${label}'`, options.labels);
   } else {
     classes = [...used].sort();
   }
   if (used.size < 2) {
-    throw new UsageError(`trainHead: the data has only one class (${[...used].join(', ') || 'none'}); a classifier needs at least two`);
+    throw new UsageError(
+      `trainHead: the data has only one class (${[...used].join(', ') || 'none'}); a classifier needs at least two`,
+    );
   }
   const targets = new Int32Array(expected).fill(-1);
   data.labels.forEach((label, i) => {
@@ -128,7 +172,8 @@ function validate(data: TrainData, options: TrainHeadOptions, frame: boolean): P
   });
   let groups: string[];
   if (data.groups !== undefined) {
-    if (!Array.isArray(data.groups) || data.groups.length !== n) throw invalid('data.groups', `${n} group ids (one per clip)`, data.groups?.length);
+    if (!Array.isArray(data.groups) || data.groups.length !== n)
+      throw invalid('data.groups', `${n} group ids (one per clip)`, data.groups?.length);
     groups = data.groups.map(String);
   } else {
     groups = Array.from({ length: n }, (_, i) => `#${i}`);
@@ -192,7 +237,12 @@ function clipLabels(p: Prepared, frame: boolean): number[] {
   });
 }
 
-function classWeights(p: Prepared, train: number[], frame: boolean, option: TrainHeadOptions['classWeight']): Float32Array {
+function classWeights(
+  p: Prepared,
+  train: number[],
+  frame: boolean,
+  option: TrainHeadOptions['classWeight'],
+): Float32Array {
   const weights = new Float32Array(p.classes.length).fill(1);
   if (option === undefined) return weights;
   if (option === 'balanced') {
@@ -210,7 +260,8 @@ function classWeights(p: Prepared, train: number[], frame: boolean, option: Trai
     counts.forEach((count, c) => (weights[c] = count > 0 ? total / (p.classes.length * count) : 0));
     return weights;
   }
-  if (!isPlainObject(option)) throw invalid('classWeight', "'balanced' or an object of label weights", option);
+  if (!isPlainObject(option))
+    throw invalid('classWeight', "'balanced' or an object of label weights", option);
   for (const [label, w] of Object.entries(option)) {
     const c = p.classes.indexOf(label);
     if (c < 0) throw invalid(`classWeight.${label}`, `a label among ${p.classes.join(', ')}`, label);
@@ -335,7 +386,12 @@ async function evaluate(
       const probs = averagedPredict(models, batch.x);
       const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
       const hit = tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32');
-      return [tf.mul(weightedLoss(probs, batch.y, batch.w), tf.sum(batch.w)), tf.sum(batch.w), tf.sum(tf.mul(hit, valid)), tf.sum(valid)];
+      return [
+        tf.mul(weightedLoss(probs, batch.y, batch.w), tf.sum(batch.w)),
+        tf.sum(batch.w),
+        tf.sum(tf.mul(hit, valid)),
+        tf.sum(valid),
+      ];
     });
     tf.dispose([batch.x, batch.y, batch.w]);
     const values = await Promise.all([loss, wsum, hits, count].map((s) => s.data()));
@@ -357,7 +413,9 @@ function slowStep(model: tf.LayersModel, batch: Batch, optimizer: tf.Optimizer, 
       const probs = model.apply(batch.x, { training: true }) as tf.Tensor;
       // Running accuracy from the training pass itself (as Keras reports it): no extra pass.
       const valid = tf.cast(tf.greater(batch.w, 0), 'float32');
-      hits = tf.keep(tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32'), valid))) as tf.Scalar;
+      hits = tf.keep(
+        tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(batch.y, -1)), 'float32'), valid)),
+      ) as tf.Scalar;
       counted = tf.keep(tf.sum(valid)) as tf.Scalar;
       return weightedLoss(probs, batch.y, batch.w);
     },
@@ -372,20 +430,33 @@ const MAX_ENSEMBLE = 64;
 
 function resolveOptions(options: TrainHeadOptions) {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
-  if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalid('onEpoch', 'a function', options.onEpoch);
-  if (options.onCheckpoint !== undefined && typeof options.onCheckpoint !== 'function') throw invalid('onCheckpoint', 'a function', options.onCheckpoint);
+  if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function')
+    throw invalid('onEpoch', 'a function', options.onEpoch);
+  if (options.onCheckpoint !== undefined && typeof options.onCheckpoint !== 'function')
+    throw invalid('onCheckpoint', 'a function', options.onCheckpoint);
   return {
     head: resolveHeadConfig(options.head ?? {}),
     epochs: options.epochs === undefined ? 100 : positiveInteger('epochs', options.epochs, LIMITS.epochs),
-    batchSize: options.batchSize === undefined ? 16 : positiveInteger('batchSize', options.batchSize, LIMITS.batch),
-    learningRate: options.learningRate === undefined ? 1e-3 : positiveNumber('learningRate', options.learningRate),
+    batchSize:
+      options.batchSize === undefined ? 16 : positiveInteger('batchSize', options.batchSize, LIMITS.batch),
+    learningRate:
+      options.learningRate === undefined ? 1e-3 : positiveNumber('learningRate', options.learningRate),
     validationSplit:
-      options.validationSplit === undefined ? 0.2 : numberInRange('validationSplit', options.validationSplit, 0, 1, { exclusiveMax: true }),
-    patience: options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience, LIMITS.epochs),
-    monitor: options.monitor === undefined ? ('val_loss' as Monitor) : oneOf('monitor', options.monitor, MONITORS),
-    minDelta: options.minDelta === undefined ? DEFAULT_MIN_DELTA : nonNegativeNumber('minDelta', options.minDelta),
-    lrSchedule: options.lrSchedule === undefined ? DEFAULT_LR_SCHEDULE : oneOf('lrSchedule', options.lrSchedule, LR_SCHEDULES),
-    ensemble: options.ensemble === undefined ? 1 : positiveInteger('ensemble', options.ensemble, MAX_ENSEMBLE),
+      options.validationSplit === undefined
+        ? 0.2
+        : numberInRange('validationSplit', options.validationSplit, 0, 1, { exclusiveMax: true }),
+    patience:
+      options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience, LIMITS.epochs),
+    monitor:
+      options.monitor === undefined ? ('val_loss' as Monitor) : oneOf('monitor', options.monitor, MONITORS),
+    minDelta:
+      options.minDelta === undefined ? DEFAULT_MIN_DELTA : nonNegativeNumber('minDelta', options.minDelta),
+    lrSchedule:
+      options.lrSchedule === undefined
+        ? DEFAULT_LR_SCHEDULE
+        : oneOf('lrSchedule', options.lrSchedule, LR_SCHEDULES),
+    ensemble:
+      options.ensemble === undefined ? 1 : positiveInteger('ensemble', options.ensemble, MAX_ENSEMBLE),
     classWeight: options.classWeight ?? null,
     seed: options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed),
   };
@@ -431,10 +502,20 @@ async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
   let seen = 0;
   for (let i = 0; i < order.length; i += f.o.batchSize) {
     await f.pace.tick();
-    const batch = makeBatch(f.data, f.p, f.frame, order.slice(i, i + f.o.batchSize), f.weights, f.o.head.dropout, f.rng);
+    const batch = makeBatch(
+      f.data,
+      f.p,
+      f.frame,
+      order.slice(i, i + f.o.batchSize),
+      f.weights,
+      f.o.head.dropout,
+      f.rng,
+    );
     let result: { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar };
     try {
-      result = f.fast ? f.fast.run(batch, f.optimizer, f.variables) : slowStep(f.model, batch, f.optimizer, f.variables);
+      result = f.fast
+        ? f.fast.run(batch, f.optimizer, f.variables)
+        : slowStep(f.model, batch, f.optimizer, f.variables);
     } finally {
       tf.dispose([batch.x, batch.y, batch.w]);
     }
@@ -509,7 +590,8 @@ export interface ScheduleState {
  * patience without an improvement, down to 1/64 of the base rate.
  */
 function scheduledRate(o: ResolvedTrainOptions, s: ScheduleState, epoch: number): number {
-  if (o.lrSchedule === 'cosine') return (o.learningRate * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs))) / 2;
+  if (o.lrSchedule === 'cosine')
+    return (o.learningRate * (1 + Math.cos((Math.PI * (epoch - 1)) / o.epochs))) / 2;
   return s.lr;
 }
 
@@ -559,8 +641,15 @@ export interface TrainCheckpoint {
 /** Adam's fields that `getWeights` leaves out (tfjs recomputes them with `pow`, which may differ in the last bit). */
 type AdamInternals = { accBeta1: tf.Variable; accBeta2: tf.Variable; learningRate: number };
 
-async function snapshot(f: Fit, early: EarlyStopping, schedule: ScheduleState, epoch: number, rows: EpochProgress[]): Promise<MemberState> {
-  const read = (ts: tf.Tensor[]): Promise<Float32Array[]> => Promise.all(ts.map(async (t) => new Float32Array(await t.data())));
+async function snapshot(
+  f: Fit,
+  early: EarlyStopping,
+  schedule: ScheduleState,
+  epoch: number,
+  rows: EpochProgress[],
+): Promise<MemberState> {
+  const read = (ts: tf.Tensor[]): Promise<Float32Array[]> =>
+    Promise.all(ts.map(async (t) => new Float32Array(await t.data())));
   const named = await f.optimizer.getWeights();
   const adam = f.optimizer as unknown as AdamInternals;
   return {
@@ -582,17 +671,26 @@ async function snapshot(f: Fit, early: EarlyStopping, schedule: ScheduleState, e
 /** Puts a member's saved state back: weights, Adam's state, early stopping. */
 async function restore(f: Fit, early: EarlyStopping, s: MemberState): Promise<void> {
   const shapes = f.model.getWeights().map((w) => w.shape);
-  if (s.weights.length !== shapes.length) throw new UsageError('trainHead: the checkpoint holds another head (its weights do not match)');
+  if (s.weights.length !== shapes.length)
+    throw new UsageError('trainHead: the checkpoint holds another head (its weights do not match)');
   setWeightValues(f.model, s.weights);
   if (s.early.weights) early.weights = s.early.weights.map((v, i) => tf.tensor(v, shapes[i]));
-  early.state = { bestEpoch: s.early.bestEpoch, best: s.early.best, wait: s.early.wait, stopped: s.early.stopped };
+  early.state = {
+    bestEpoch: s.early.bestEpoch,
+    best: s.early.best,
+    wait: s.early.wait,
+    stopped: s.early.stopped,
+  };
   if (s.optimizer.moments.length > 0) {
     const half = f.variables.length;
     const tensors = s.optimizer.moments.map((v, i) => tf.tensor(v, f.variables[i % half].shape));
     const iter = tf.scalar(s.optimizer.iterations, 'int32');
     await f.optimizer.setWeights([
       { name: 'iter', tensor: iter },
-      ...tensors.map((tensor, i) => ({ name: `${f.variables[i % half].name}/${i < half ? 'm' : 'v'}`, tensor })),
+      ...tensors.map((tensor, i) => ({
+        name: `${f.variables[i % half].name}/${i < half ? 'm' : 'v'}`,
+        tensor,
+      })),
     ]);
     tf.dispose([iter, ...tensors]);
   }
@@ -635,13 +733,24 @@ async function fitEpochs(
       rows.push(...resume.rows);
       first = resume.epoch + 1;
     }
-    let monitorName = monitored(f.o, rows[rows.length - 1] ?? { epoch: 0, loss: 0, acc: 0, valLoss: f.split.val.length ? 0 : null, valAcc: null }).name;
+    let monitorName = monitored(
+      f.o,
+      rows[rows.length - 1] ?? {
+        epoch: 0,
+        loss: 0,
+        acc: 0,
+        valLoss: f.split.val.length ? 0 : null,
+        valAcc: null,
+      },
+    ).name;
     for (let epoch = first; epoch <= f.o.epochs && !early.state.stopped; epoch++) {
       const epochStart = performance.now();
       const lr = scheduledRate(f.o, schedule, epoch);
       adam.learningRate = lr;
       const train = await trainEpoch(f);
-      const valEval = f.split.val.length ? await evaluate(f.model, f.data, f.p, f.frame, f.split.val, f.weights, 64, f.pace) : undefined;
+      const valEval = f.split.val.length
+        ? await evaluate(f.model, f.data, f.p, f.frame, f.split.val, f.weights, 64, f.pace)
+        : undefined;
       const now = performance.now();
       const progress: EpochProgress = {
         epoch,
@@ -659,7 +768,11 @@ async function fitEpochs(
       const improved = early.improves(value, early.state.best);
       updatePlateau(f.o, schedule, improved, value);
       early.update(f.model, epoch, value);
-      onEpoch?.({ ...progress, epochs: f.o.epochs, etaSeconds: (((now - started) / (epoch - first + 1)) * (f.o.epochs - epoch)) / 1000 });
+      onEpoch?.({
+        ...progress,
+        epochs: f.o.epochs,
+        etaSeconds: (((now - started) / (epoch - first + 1)) * (f.o.epochs - epoch)) / 1000,
+      });
       if (save) await save(await snapshot(f, early, schedule, epoch, rows));
     }
     return await memberMetrics(f, early, rows, monitorName, member);
@@ -703,12 +816,24 @@ async function memberMetrics(
     backend: activeBackendName(),
     stop,
     // The history stays the same from run to run: no wall times.
-    history: rows.map(({ epoch, loss, acc, valLoss, valAcc, lr }) => ({ epoch, loss, acc, valLoss, valAcc, lr })),
+    history: rows.map(({ epoch, loss, acc, valLoss, valAcc, lr }) => ({
+      epoch,
+      loss,
+      acc,
+      valLoss,
+      valAcc,
+      lr,
+    })),
   };
 }
 
 /** What framewise.json records of a trained head. */
-function modelInfo(p: Prepared, o: ResolvedTrainOptions, options: TrainHeadOptions, metrics: TrainMetrics): ModelInfo {
+function modelInfo(
+  p: Prepared,
+  o: ResolvedTrainOptions,
+  options: TrainHeadOptions,
+  metrics: TrainMetrics,
+): ModelInfo {
   const backbone = options.backbone;
   return {
     format: 'framewise-model',
@@ -732,9 +857,24 @@ function modelInfo(p: Prepared, o: ResolvedTrainOptions, options: TrainHeadOptio
 }
 
 /** The figures of an ensemble: its averaged probabilities on both splits, and each member's own. */
-async function ensembleMetrics(models: tf.LayersModel[], members: TrainMetrics[], ctx: FitContext): Promise<TrainMetrics> {
-  const train = await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.train, ctx.weights, 64, ctx.pace);
-  const val = ctx.split.val.length ? await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.val, ctx.weights, 64, ctx.pace) : undefined;
+async function ensembleMetrics(
+  models: tf.LayersModel[],
+  members: TrainMetrics[],
+  ctx: FitContext,
+): Promise<TrainMetrics> {
+  const train = await evaluate(
+    models,
+    ctx.data,
+    ctx.p,
+    ctx.frame,
+    ctx.split.train,
+    ctx.weights,
+    64,
+    ctx.pace,
+  );
+  const val = ctx.split.val.length
+    ? await evaluate(models, ctx.data, ctx.p, ctx.frame, ctx.split.val, ctx.weights, 64, ctx.pace)
+    : undefined;
   return {
     epochs: Math.max(...members.map((m) => m.epochs)),
     bestEpoch: members[0].bestEpoch,
@@ -781,18 +921,26 @@ async function trainMembers(
       const state = resume && k === resume.member ? resume.current : null;
       const memberRng = state ? seedrandom('', { state: state.rng }) : fresh;
       const save = options.onCheckpoint
-        ? (current: MemberState) => Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
+        ? (current: MemberState) =>
+            Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
         : undefined;
       try {
         const fit: Fit = { ...ctx, model, optimizer, variables, fast, rng: memberRng };
-        const metrics = await fitEpochs(fit, state, options.onEpoch, save, o.ensemble > 1 ? k + 1 : undefined);
+        const metrics = await fitEpochs(
+          fit,
+          state,
+          options.onEpoch,
+          save,
+          o.ensemble > 1 ? k + 1 : undefined,
+        );
         const kept = await Promise.all(model.getWeights().map(async (w) => new Float32Array(await w.data())));
         done.push({ weights: kept, metrics });
       } finally {
         optimizer.dispose();
       }
       // The member is whole: a checkpoint now starts the next one afresh.
-      if (options.onCheckpoint && k + 1 < o.ensemble) await options.onCheckpoint({ member: k + 1, done, current: null, data: about });
+      if (options.onCheckpoint && k + 1 < o.ensemble)
+        await options.onCheckpoint({ member: k + 1, done, current: null, data: about });
     }
     const members = done.map((d) => d.metrics);
     const metrics = o.ensemble === 1 ? members[0] : await ensembleMetrics(models, members, ctx);
@@ -816,16 +964,35 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
   const p = validate(data, options, frame);
   const rng = seedrandom(String(o.seed));
   const split = stratifiedGroupSplit(clipLabels(p, frame), p.groups, o.validationSplit, rng);
-  if (split.train.length === 0) throw new UsageError('trainHead: no clips left for training after the validation split');
+  if (split.train.length === 0)
+    throw new UsageError('trainHead: no clips left for training after the validation split');
   const weights = classWeights(p, split.train, frame, options.classWeight);
-  const about = { shape: [p.n, p.t, p.d] as [number, number, number], classes: p.classes, train: split.train.length, val: split.val.length };
+  const about = {
+    shape: [p.n, p.t, p.d] as [number, number, number],
+    classes: p.classes,
+    train: split.train.length,
+    val: split.val.length,
+  };
   const resume = options.resume;
   if (resume) checkResumable(resume, about, o.ensemble);
-  debug('trainHead: %s/%s x%d, %d train + %d val clips, T=%d D=%d, classes %s', o.head.type, o.head.mode, o.ensemble, split.train.length, split.val.length, p.t, p.d, p.classes.join(','));
+  debug(
+    'trainHead: %s/%s x%d, %d train + %d val clips, T=%d D=%d, classes %s',
+    o.head.type,
+    o.head.mode,
+    o.ensemble,
+    split.train.length,
+    split.val.length,
+    p.t,
+    p.d,
+    p.classes.join(','),
+  );
   const pace = new Pace(signal);
   const ctx = { data, p, frame, o, split, weights, pace };
 
-  const { models, metrics } = await withHeadBackend(() => trainMembers(ctx, about, options), options.onWarning);
+  const { models, metrics } = await withHeadBackend(
+    () => trainMembers(ctx, about, options),
+    options.onWarning,
+  );
   const info = modelInfo(p, o, options, metrics);
   if (o.ensemble > 1) info.ensemble = { size: o.ensemble, seeds: models.map((_, k) => o.seed + k) };
   return new HeadClassifier(models, info);
@@ -835,7 +1002,12 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
 function checkResumable(c: TrainCheckpoint, about: TrainCheckpoint['data'], size: number): void {
   const same = JSON.stringify(c.data) === JSON.stringify(about);
   if (!same) {
-    throw new UsageError(`trainHead: the checkpoint was made on other data (${JSON.stringify(c.data)}; now ${JSON.stringify(about)})`);
+    throw new UsageError(
+      `trainHead: the checkpoint was made on other data (${JSON.stringify(c.data)}; now ${JSON.stringify(about)})`,
+    );
   }
-  if (c.member >= size || c.done.length !== c.member) throw new UsageError(`trainHead: the checkpoint is for another ensemble (member ${c.member + 1}, ensemble of ${size})`);
+  if (c.member >= size || c.done.length !== c.member)
+    throw new UsageError(
+      `trainHead: the checkpoint is for another ensemble (member ${c.member + 1}, ensemble of ${size})`,
+    );
 }

@@ -7,7 +7,13 @@
  * only when it opens.
  */
 import { UsageError } from '../errors.js';
-import type { OutputCommand, OutputFormatEntry, ResultsOf, ResultWriter, WriterOpenOptions } from './formats/entry.js';
+import type {
+  OutputCommand,
+  OutputFormatEntry,
+  ResultsOf,
+  ResultWriter,
+  WriterOpenOptions,
+} from './formats/entry.js';
 import { csv } from './formats/csv.js';
 import { jsonl } from './formats/jsonl.js';
 import { npy } from './formats/npy.js';
@@ -21,7 +27,8 @@ export const OUTPUT_FORMATS = { jsonl, csv, npy, vtt, srt } satisfies Record<str
 
 export type OutputFormatName = keyof typeof OUTPUT_FORMATS;
 
-const entries = (): Array<[OutputFormatName, OutputFormatEntry]> => Object.entries(OUTPUT_FORMATS) as Array<[OutputFormatName, OutputFormatEntry]>;
+const entries = (): Array<[OutputFormatName, OutputFormatEntry]> =>
+  Object.entries(OUTPUT_FORMATS) as Array<[OutputFormatName, OutputFormatEntry]>;
 
 /** The formats `command` writes, its default first. */
 export function formatsOf(command: OutputCommand): Partial<Record<OutputFormatName, OutputFormatEntry>> {
@@ -39,17 +46,27 @@ export function chooseFormat(command: OutputCommand, out: string, requested?: st
   if (requested !== undefined && !names.includes(requested as OutputFormatName)) {
     throw new UsageError(`Expected one of ${list} for \`--format\` but received '${requested}'`);
   }
-  const byExtension = entries().find(([, entry]) => entry.extension && out.toLowerCase().endsWith(entry.extension))?.[0];
+  const byExtension = entries().find(
+    ([, entry]) => entry.extension && out.toLowerCase().endsWith(entry.extension),
+  )?.[0];
   if (requested === undefined && byExtension && !names.includes(byExtension)) {
-    throw new UsageError(`\`--out ${out}\` names a ${byExtension} file, which ${command} does not write; it writes ${list} (\`--format\`)`);
+    throw new UsageError(
+      `\`--out ${out}\` names a ${byExtension} file, which ${command} does not write; it writes ${list} (\`--format\`)`,
+    );
   }
   const name = (requested as OutputFormatName | undefined) ?? byExtension ?? names[0];
-  if (OUTPUT_FORMATS[name].folder && out === '-') throw new UsageError(`\`--format ${name}\` writes a folder; \`--out -\` is not possible`);
+  if (OUTPUT_FORMATS[name].folder && out === '-')
+    throw new UsageError(`\`--format ${name}\` writes a folder; \`--out -\` is not possible`);
   return name;
 }
 
 /** Opens `out` as `format` for `command`'s results (every check first; the file opens with the first record). */
-export async function openWriter<C extends OutputCommand>(command: C, format: OutputFormatName, out: string, options: WriterOpenOptions): Promise<ResultWriter<ResultsOf[C]>> {
+export async function openWriter<C extends OutputCommand>(
+  command: C,
+  format: OutputFormatName,
+  out: string,
+  options: WriterOpenOptions,
+): Promise<ResultWriter<ResultsOf[C]>> {
   const open = (OUTPUT_FORMATS[format] as OutputFormatEntry).writers[command];
   if (!open) throw new UsageError(`${command} does not write ${format}`);
   return open(out, options);

@@ -30,7 +30,10 @@ export function npyHeader(shape: readonly number[]): Buffer {
 /** The whole `.npy` file for float32 `data` shaped `shape` (little-endian, as on x86 and ARM). */
 export function encodeNpy(data: Float32Array, shape: readonly number[]): Buffer {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`npy: shape [${shape.join(', ')}] holds ${count} values but the data has ${data.length}`);
+  if (count !== data.length)
+    throw new RangeError(
+      `npy: shape [${shape.join(', ')}] holds ${count} values but the data has ${data.length}`,
+    );
   const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.concat([npyHeader(shape), body]);
 }
@@ -40,13 +43,24 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Buffer 
  * (a manifest row's start and end), so two `a.mp4` in different folders, or two spans of one
  * video, do not collide. Without a span the hash is of the path alone.
  */
-export function npyNameFor(videoPath: string, span: { start?: number; end?: number } = {}, extension = '.npy'): string {
-  const unit = span.start === undefined && span.end === undefined ? videoPath : `${videoPath}\0${span.start ?? ''}\0${span.end ?? ''}`;
+export function npyNameFor(
+  videoPath: string,
+  span: { start?: number; end?: number } = {},
+  extension = '.npy',
+): string {
+  const unit =
+    span.start === undefined && span.end === undefined
+      ? videoPath
+      : `${videoPath}\0${span.start ?? ''}\0${span.end ?? ''}`;
   const hash = createHash('sha1').update(unit).digest('hex').slice(0, 10);
   return `${fileStem(videoPath)}-${hash}${extension}`;
 }
 
 /** A video's base name without its extension, safe as a file name (at most 80 characters). */
 export function fileStem(videoPath: string): string {
-  return basename(videoPath, extname(videoPath)).replace(/[^\w.-]+/g, '_').slice(0, 80) || 'video';
+  return (
+    basename(videoPath, extname(videoPath))
+      .replace(/[^\w.-]+/g, '_')
+      .slice(0, 80) || 'video'
+  );
 }

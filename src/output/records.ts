@@ -51,14 +51,23 @@ export function embedRecord(result: EmbedResult | ErrorRecord, options: { frames
       mask: c.mask,
       ...(c.warnings ? { warnings: c.warnings } : {}),
       embedding: vector(c.embedding),
-      ...(options.frames ? { frames: Array.from({ length: result.frameCount }, (_, t) => vector(c.frames.subarray(t * result.dim, (t + 1) * result.dim))) } : {}),
+      ...(options.frames
+        ? {
+            frames: Array.from({ length: result.frameCount }, (_, t) =>
+              vector(c.frames.subarray(t * result.dim, (t + 1) * result.dim)),
+            ),
+          }
+        : {}),
     })),
   };
 }
 
 /** The `.npy` of one video: its file name (unique per path and span) and bytes, float32 [clips, T, D]. */
 export function npyFile(result: EmbedResult): { name: string; bytes: Buffer } {
-  return { name: npyNameFor(result.path, spanOf(result)), bytes: encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]) };
+  return {
+    name: npyNameFor(result.path, spanOf(result)),
+    bytes: encodeNpy(result.embeddings, [result.clips.length, result.frameCount, result.dim]),
+  };
 }
 
 /** The `index.jsonl` record of one video written as `npy` (its file `name` from `npyFile`). */
@@ -68,12 +77,21 @@ export function npyIndexRecord(result: EmbedResult | ErrorRecord, name?: string)
     ...embedHeader(result),
     npy: name ?? npyNameFor(result.path, spanOf(result)),
     shape: [result.clips.length, result.frameCount, result.dim],
-    clips: result.clips.map((c) => ({ start: c.start, end: c.end, timestamps: c.timestamps, mask: c.mask, ...(c.warnings ? { warnings: c.warnings } : {}) })),
+    clips: result.clips.map((c) => ({
+      start: c.start,
+      end: c.end,
+      timestamps: c.timestamps,
+      mask: c.mask,
+      ...(c.warnings ? { warnings: c.warnings } : {}),
+    })),
   };
 }
 
 /** The JSONL record of one prediction; with `probs`, the video-level probability of every label. */
-export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { labels?: readonly string[]; probs?: boolean } = {}): object {
+export function classifyRecord(
+  result: ClassifyResult | ErrorRecord,
+  options: { labels?: readonly string[]; probs?: boolean } = {},
+): object {
   if (isErrorRecord(result)) return result;
   const r = result;
   if (options.probs && !options.labels) throw new TypeError('classifyRecord: `probs` needs `labels`');
@@ -83,34 +101,81 @@ export function classifyRecord(result: ClassifyResult | ErrorRecord, options: { 
     label: r.label,
     score: score6(r.score),
     topk: r.topk.map((t) => ({ label: t.label, score: score6(t.score) })),
-    ...(options.probs ? { probs: Object.fromEntries(options.labels!.map((l, i) => [l, score6(r.probs[i])])) } : {}),
+    ...(options.probs
+      ? { probs: Object.fromEntries(options.labels!.map((l, i) => [l, score6(r.probs[i])])) }
+      : {}),
     clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: score6(c.score) })),
-    ...(r.segments ? { segments: r.segments.map((s) => ({ start: s.start, end: s.end, label: s.label, score: score6(s.score) })) } : {}),
-    ...(r.frames ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: score6(f.score) })) } : {}),
+    ...(r.segments
+      ? {
+          segments: r.segments.map((s) => ({
+            start: s.start,
+            end: s.end,
+            label: s.label,
+            score: score6(s.score),
+          })),
+        }
+      : {}),
+    ...(r.frames
+      ? { frames: r.frames.map((f) => ({ t: f.t, label: f.label, score: score6(f.score) })) }
+      : {}),
     ...(r.warnings ? { warnings: r.warnings } : {}),
   };
 }
 
 /** The columns of `classify`'s CSV. */
-export const CLASSIFY_CSV_HEADER = ['path', 'label', 'score', 'topk', 'error_code', 'error_message', 'warnings', 'start', 'end'] as const;
+export const CLASSIFY_CSV_HEADER = [
+  'path',
+  'label',
+  'score',
+  'topk',
+  'error_code',
+  'error_message',
+  'warnings',
+  'start',
+  'end',
+] as const;
 
 /** One CSV row (no line end) of `classify`'s CSV, in `CLASSIFY_CSV_HEADER` order. */
 export function classifyCsvRow(result: ClassifyResult | ErrorRecord): string {
   const span = [result.start ?? '', result.end ?? ''];
-  if (isErrorRecord(result)) return csvRow([result.path, '', '', '', result.error.code, result.error.message, '', ...span]);
-  return csvRow([result.path, result.label, score6(result.score), result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'), '', '', (result.warnings ?? []).join(' | '), ...span]);
+  if (isErrorRecord(result))
+    return csvRow([result.path, '', '', '', result.error.code, result.error.message, '', ...span]);
+  return csvRow([
+    result.path,
+    result.label,
+    score6(result.score),
+    result.topk.map((t) => `${t.label}:${score6(t.score)}`).join(';'),
+    '',
+    '',
+    (result.warnings ?? []).join(' | '),
+    ...span,
+  ]);
 }
 
 /**
  * The columns of a frame model's `classify` CSV: one row per segment. `span_start` and
  * `span_end` are the manifest row's span (the unit `--resume` counts), `start` and `end` the segment's.
  */
-export const SEGMENTS_CSV_HEADER = ['path', 'start', 'end', 'label', 'score', 'error_code', 'error_message', 'warnings', 'span_start', 'span_end'] as const;
+export const SEGMENTS_CSV_HEADER = [
+  'path',
+  'start',
+  'end',
+  'label',
+  'score',
+  'error_code',
+  'error_message',
+  'warnings',
+  'span_start',
+  'span_end',
+] as const;
 
 /** The rows (no line ends) of one video in a frame model's CSV, in `SEGMENTS_CSV_HEADER` order: one per segment, or one for an error. */
 export function segmentCsvRows(result: ClassifyResult | ErrorRecord): string[] {
   const span = [result.start ?? '', result.end ?? ''];
-  if (isErrorRecord(result)) return [csvRow([result.path, '', '', '', '', result.error.code, result.error.message, '', ...span])];
+  if (isErrorRecord(result))
+    return [csvRow([result.path, '', '', '', '', result.error.code, result.error.message, '', ...span])];
   const warnings = (result.warnings ?? []).join(' | ');
-  return (result.segments ?? []).map((s) => csvRow([result.path, s.start, s.end, s.label, score6(s.score), '', '', warnings, ...span]));
+  return (result.segments ?? []).map((s) =>
+    csvRow([result.path, s.start, s.end, s.label, score6(s.score), '', '', warnings, ...span]),
+  );
 }

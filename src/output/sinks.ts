@@ -15,12 +15,34 @@
  *   old one emptied) only when the first record is written. A run holds `<out>.lock`.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, open, readFile, realpath, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import {
+  access,
+  mkdir,
+  open,
+  readFile,
+  realpath,
+  rm,
+  stat,
+  truncate,
+  type FileHandle,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { OutputError, UsageError } from '../errors.js';
 import { stableStringify } from '../embedding/cache.js';
-import { checkOutputDir, csvRow, lockOutput, moveIntoPlace, OUTPUT_DIRS, OUTPUT_SCHEMA, removeStaleTemps, saysOwn, tempSibling, writeFileAtomic, type OutputLock } from '../fs.js';
+import {
+  checkOutputDir,
+  csvRow,
+  lockOutput,
+  moveIntoPlace,
+  OUTPUT_DIRS,
+  OUTPUT_SCHEMA,
+  removeStaleTemps,
+  saysOwn,
+  tempSibling,
+  writeFileAtomic,
+  type OutputLock,
+} from '../fs.js';
 import { isUrl } from '../ingest/ffmpeg.js';
 import { debug } from '../log.js';
 
@@ -83,7 +105,11 @@ export interface FolderSink extends LineSink {
 
 /** The key of a unit: its absolute path (a URL as it is) and its span. */
 export function unitKey(unit: Unit): string {
-  return JSON.stringify([isUrl(unit.path) ? unit.path : resolve(unit.path), unit.start ?? null, unit.end ?? null]);
+  return JSON.stringify([
+    isUrl(unit.path) ? unit.path : resolve(unit.path),
+    unit.start ?? null,
+    unit.end ?? null,
+  ]);
 }
 
 /** True when `unit` is in a resume set. */
@@ -100,7 +126,9 @@ export function settingsFileFor(path: string): string {
 
 /** An `OutputError` for a failed write, or `error` itself when it is not about writing. */
 function writeFailure(path: string, error: unknown, resumable = true): unknown {
-  return OutputError.from(path === '-' ? 'stdout' : path, error, { resumable: resumable && path !== '-' }) ?? error;
+  return (
+    OutputError.from(path === '-' ? 'stdout' : path, error, { resumable: resumable && path !== '-' }) ?? error
+  );
 }
 
 /**
@@ -108,7 +136,10 @@ function writeFailure(path: string, error: unknown, resumable = true): unknown {
  * length `keep` they end at; a torn last line is not cut here. With `quoted` (CSV), a line
  * ends only at a newline outside double quotes: a path may hold a newline inside its quotes.
  */
-export async function readCompleteLines(path: string, quoted = false): Promise<{ text: string; keep: number; truncatedBytes: number }> {
+export async function readCompleteLines(
+  path: string,
+  quoted = false,
+): Promise<{ text: string; keep: number; truncatedBytes: number }> {
   let buffer: Buffer;
   try {
     buffer = await readFile(path);
@@ -147,10 +178,15 @@ export function jsonlUnits(text: string): Unit[] {
 }
 
 function unitOf(record: Record<string, unknown>): Unit {
-  const span = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : undefined);
+  const span = (v: unknown): number | undefined =>
+    typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : undefined;
   const start = span(record.start);
   const end = span(record.end);
-  return { path: record.path as string, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) };
+  return {
+    path: record.path as string,
+    ...(start !== undefined ? { start } : {}),
+    ...(end !== undefined ? { end } : {}),
+  };
 }
 
 function stateOf(units: Unit[], truncatedBytes: number): ResumeState {
@@ -184,9 +220,14 @@ function csvFormat(header: readonly string[]): LineFormat {
     header: row,
     ours: (line) => line === row,
     units(text) {
-      const rows = parseCsv(text, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Array<Record<string, string>>;
+      const rows = parseCsv(text, {
+        columns: true,
+        skip_empty_lines: true,
+        relax_column_count: true,
+      }) as Array<Record<string, string>>;
       // A frame model's CSV has a row per segment: its unit's span is in span_start, span_end.
-      const spanOf = (r: Record<string, string>): Record<string, unknown> => ('span_start' in r ? { path: r.path, start: r.span_start, end: r.span_end } : r);
+      const spanOf = (r: Record<string, string>): Record<string, unknown> =>
+        'span_start' in r ? { path: r.path, start: r.span_start, end: r.span_end } : r;
       return rows.filter((r) => typeof r.path === 'string').map((r) => unitOf(spanOf(r)));
     },
   };
@@ -198,7 +239,10 @@ async function checkNotAnInput(out: string, inputs: readonly string[] = []): Pro
   const target = await real(out);
   for (const input of inputs) {
     if (isUrl(input)) continue;
-    if ((await real(input)) === target) throw new UsageError(`\`--out ${out}\` is one of the inputs (${input}); it would be overwritten. Choose another --out. Nothing was touched.`);
+    if ((await real(input)) === target)
+      throw new UsageError(
+        `\`--out ${out}\` is one of the inputs (${input}); it would be overwritten. Choose another --out. Nothing was touched.`,
+      );
   }
 }
 
@@ -220,7 +264,10 @@ async function lineState(path: string, format: LineFormat, options: OutputOpenOp
     if (options.resume) throw new UsageError(`\`--resume\` needs a regular file; ${path} is not one`);
     return state;
   }
-  if (!options.resume && !options.force) throw new UsageError(`Output ${path} already exists; pass --resume to continue it or --force to overwrite it`);
+  if (!options.resume && !options.force)
+    throw new UsageError(
+      `Output ${path} already exists; pass --resume to continue it or --force to overwrite it`,
+    );
   if (state === 'own') {
     const first = (await readCompleteLines(path)).text.split('\n', 1)[0];
     const marked = await saysOwn(settingsFileFor(path), 'schema', OUTPUT_SCHEMA);
@@ -228,7 +275,9 @@ async function lineState(path: string, format: LineFormat, options: OutputOpenOp
       const why = !marked
         ? `there is no ${basename(settingsFileFor(path))} saying "schema": "${OUTPUT_SCHEMA}" beside it (an output of an earlier framewise has none either: move it away or delete it)`
         : 'its lines are not framewise records';
-      throw new UsageError(`Cannot ${options.resume ? 'resume' : 'replace'} ${path}: it is not an output that framewise wrote; ${why}. --resume and --force touch only those. Nothing was touched.`);
+      throw new UsageError(
+        `Cannot ${options.resume ? 'resume' : 'replace'} ${path}: it is not an output that framewise wrote; ${why}. --resume and --force touch only those. Nothing was touched.`,
+      );
     }
   }
   return state;
@@ -249,10 +298,16 @@ async function checkSettings(path: string, settings: Record<string, unknown>): P
   }
   const keys = [...new Set([...Object.keys(before), ...Object.keys(settings)])].sort();
   const show = (v: unknown): string => (v === undefined ? 'none' : stableStringify(v));
-  const differ = keys.filter((k) => stableStringify(before[k] ?? null) !== stableStringify(settings[k] ?? null));
+  const differ = keys.filter(
+    (k) => stableStringify(before[k] ?? null) !== stableStringify(settings[k] ?? null),
+  );
   if (differ.length > 0) {
-    const list = differ.map((k) => `${k} ${show(settings[k])} (the output has ${show(before[k])})`).join('; ');
-    throw new UsageError(`Cannot resume ${path} with other settings than it was made with: ${list}. Run with the same settings, or write a new output. Nothing was touched.`);
+    const list = differ
+      .map((k) => `${k} ${show(settings[k])} (the output has ${show(before[k])})`)
+      .join('; ');
+    throw new UsageError(
+      `Cannot resume ${path} with other settings than it was made with: ${list}. Run with the same settings, or write a new output. Nothing was touched.`,
+    );
   }
 }
 
@@ -344,14 +399,26 @@ interface LineTarget {
 }
 
 /** A sink that opens `path` with its first line, as `target` says; see `openLines`. */
-function lineSink(path: string, format: LineFormat, settings: Record<string, unknown> | undefined, target: LineTarget): FileSink {
+function lineSink(
+  path: string,
+  format: LineFormat,
+  settings: Record<string, unknown> | undefined,
+  target: LineTarget,
+): FileSink {
   const { appending, keep, regular, folder, lock } = target;
   const start = async (): Promise<{ handle: FileHandle; size: number }> => {
     if (folder) await mkdir(folder, { recursive: true });
-    if (appending) await truncate(path, keep).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+    if (appending)
+      await truncate(path, keep).catch((error: NodeJS.ErrnoException) =>
+        error.code === 'ENOENT' ? undefined : Promise.reject(error),
+      );
     const handle = await open(path, appending ? 'a' : 'w');
     // The settings file follows the emptied output, so a crash between leaves an empty output (framewise's by rule).
-    if (regular && !appending) await writeFileAtomic(settingsFileFor(path), `${JSON.stringify({ schema: OUTPUT_SCHEMA, ...settings }, null, 2)}\n`);
+    if (regular && !appending)
+      await writeFileAtomic(
+        settingsFileFor(path),
+        `${JSON.stringify({ schema: OUTPUT_SCHEMA, ...settings }, null, 2)}\n`,
+      );
     // A CSV's header goes out with the first record, so a run that writes nothing leaves the old file.
     const header = format.header && keep === 0 ? `${format.header}\n` : '';
     if (header) await handle.write(header);
@@ -365,7 +432,11 @@ function lineSink(path: string, format: LineFormat, settings: Record<string, unk
  * settings, writable) and the lock come now; the file is opened, an old one emptied or a
  * torn last line cut, and the settings file written, when the first line is written.
  */
-async function openLines(path: string, format: LineFormat, options: OutputOpenOptions): Promise<{ sink: LineSink; resume: ResumeState }> {
+async function openLines(
+  path: string,
+  format: LineFormat,
+  options: OutputOpenOptions,
+): Promise<{ sink: LineSink; resume: ResumeState }> {
   if (path === '-') {
     if (options.resume) throw new UsageError('`--resume` needs an output file, not stdout (`--out -`)');
     return { sink: new StdoutSink(format.header), resume: NO_RESUME };
@@ -379,7 +450,9 @@ async function openLines(path: string, format: LineFormat, options: OutputOpenOp
     throw new UsageError(`Cannot write the output ${path}: ${(error as Error).message}`);
   }
   const appending = options.resume === true && state === 'own';
-  const { resume, keep } = appending ? await resumeState(path, format, options.settings) : { resume: NO_RESUME, keep: 0 };
+  const { resume, keep } = appending
+    ? await resumeState(path, format, options.settings)
+    : { resume: NO_RESUME, keep: 0 };
   // A device (/dev/null) or pipe gets no settings file and no lock, and is never resumed.
   const regular = state !== 'device';
   const lock = regular ? await lockOutput(path) : undefined;
@@ -387,14 +460,20 @@ async function openLines(path: string, format: LineFormat, options: OutputOpenOp
 }
 
 /** What an output of framewise's already holds, once its settings are checked against `settings`. */
-async function resumeState(path: string, format: LineFormat, settings?: Record<string, unknown>): Promise<{ resume: ResumeState; keep: number }> {
+async function resumeState(
+  path: string,
+  format: LineFormat,
+  settings?: Record<string, unknown>,
+): Promise<{ resume: ResumeState; keep: number }> {
   if (settings) await checkSettings(path, settings);
   const read = await readCompleteLines(path, format.header !== undefined /* a CSV quotes */);
   let units: Unit[];
   try {
     units = format.units(read.text);
   } catch (error) {
-    throw new UsageError(`Cannot resume ${path}: its rows do not read back (${(error as Error).message}); --force replaces it. Nothing was touched.`);
+    throw new UsageError(
+      `Cannot resume ${path}: its rows do not read back (${(error as Error).message}); --force replaces it. Nothing was touched.`,
+    );
   }
   return { resume: stateOf(units, read.truncatedBytes), keep: read.keep };
 }
@@ -403,7 +482,10 @@ async function resumeState(path: string, format: LineFormat, settings?: Record<s
  * Opens a JSONL output. With `resume`, returns the units already written; with `force`,
  * replaces an output framewise wrote.
  */
-export function openJsonl(path: string, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
+export function openJsonl(
+  path: string,
+  options: OutputOpenOptions = {},
+): Promise<{ sink: LineSink; resume: ResumeState }> {
   return openLines(path, JSONL, options);
 }
 
@@ -411,7 +493,11 @@ export function openJsonl(path: string, options: OutputOpenOptions = {}): Promis
  * Opens a CSV output whose first columns are `path` (and `start`, `end` for a span). A new
  * (or forced) file gets `header`; with `resume`, the rows already written are read back.
  */
-export function openCsv(path: string, header: readonly string[], options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
+export function openCsv(
+  path: string,
+  header: readonly string[],
+  options: OutputOpenOptions = {},
+): Promise<{ sink: LineSink; resume: ResumeState }> {
   return openLines(path, csvFormat(header), options);
 }
 
@@ -420,8 +506,16 @@ export function openCsv(path: string, header: readonly string[], options: Output
  * other line outputs are; `header` (`WEBVTT`) goes first, and `first` recognises the first
  * line framewise writes. It is written whole by one run, so there is no `resume`.
  */
-export function openSubtitleFile(path: string, first: RegExp, header: string | undefined, options: OutputOpenOptions = {}): Promise<{ sink: LineSink; resume: ResumeState }> {
-  if (options.resume) throw new UsageError(`\`--resume\` does not apply to ${path}, a file of one video: run again with --force`);
+export function openSubtitleFile(
+  path: string,
+  first: RegExp,
+  header: string | undefined,
+  options: OutputOpenOptions = {},
+): Promise<{ sink: LineSink; resume: ResumeState }> {
+  if (options.resume)
+    throw new UsageError(
+      `\`--resume\` does not apply to ${path}, a file of one video: run again with --force`,
+    );
   return openLines(path, { header, ours: (line) => first.test(line), units: () => [] }, options);
 }
 
@@ -432,21 +526,35 @@ export function openSubtitleFile(path: string, first: RegExp, header: string | u
  * replacement is written into a sibling folder that takes the old one's place when the
  * sink closes, so a crash leaves the old folder whole; a run holds `<dir>.lock`.
  */
-export async function openFolder(dir: string, options: OutputOpenOptions = {}): Promise<{ sink: FolderSink; resume: ResumeState }> {
+export async function openFolder(
+  dir: string,
+  options: OutputOpenOptions = {},
+): Promise<{ sink: FolderSink; resume: ResumeState }> {
   if (options.resume && options.force) throw new UsageError('`--resume` and `--force` conflict: choose one');
   await checkNotAnInput(dir, options.inputs);
   const target = resolve(dir);
   const lock = await checkOutputDir(dir, OUTPUT_DIRS.npy, { force: options.force || options.resume });
   try {
     const index = join(target, 'index.jsonl');
-    const own = await saysOwn(join(target, OUTPUT_DIRS.npy.marker), OUTPUT_DIRS.npy.field, OUTPUT_DIRS.npy.value);
+    const own = await saysOwn(
+      join(target, OUTPUT_DIRS.npy.marker),
+      OUTPUT_DIRS.npy.field,
+      OUTPUT_DIRS.npy.value,
+    );
     const appending = options.resume === true && own;
-    const { resume, keep } = appending ? await resumeState(index, JSONL, options.settings) : { resume: NO_RESUME, keep: 0 };
+    const { resume, keep } = appending
+      ? await resumeState(index, JSONL, options.settings)
+      : { resume: NO_RESUME, keep: 0 };
     // Replaced: the new folder is filled beside the old one. Otherwise it is written in place.
     const replace = own && !options.resume;
     const folder = replace ? tempSibling(target) : target;
     await removeStaleTemps(target);
-    const lines = lineSink(join(folder, 'index.jsonl'), JSONL, options.settings, { appending, keep, regular: true, folder });
+    const lines = lineSink(join(folder, 'index.jsonl'), JSONL, options.settings, {
+      appending,
+      keep,
+      regular: true,
+      folder,
+    });
     const finish = async (started: boolean): Promise<void> => {
       try {
         await lines.close();

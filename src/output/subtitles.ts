@@ -14,15 +14,23 @@ export function subtitleTime(seconds: number, sep: '.' | ','): string {
 
 /** The cues of `segments`, as `[start, end, label]` with both times formatted. */
 function cues(segments: readonly ScoredSegment[], sep: '.' | ','): Array<[string, string, string]> {
-  return segments
-    .filter((s) => Math.round(s.end * 1000) > Math.round(s.start * 1000))
-    // A cue's text ends at a blank line, so a label never holds a line break.
-    .map((s) => [subtitleTime(s.start, sep), subtitleTime(s.end, sep), s.label.replace(/\s*[\r\n]+\s*/g, ' ')]);
+  return (
+    segments
+      .filter((s) => Math.round(s.end * 1000) > Math.round(s.start * 1000))
+      // A cue's text ends at a blank line, so a label never holds a line break.
+      .map((s) => [
+        subtitleTime(s.start, sep),
+        subtitleTime(s.end, sep),
+        s.label.replace(/\s*[\r\n]+\s*/g, ' '),
+      ])
+  );
 }
 
 /** The cues of a WebVTT file, after its `WEBVTT` line: a blank line, then each cue. */
 export function webvttCues(segments: readonly ScoredSegment[]): string {
-  return cues(segments, '.').map(([a, b, text]) => `\n${a} --> ${b}\n${text.replace(/-->/g, '->')}\n`).join('');
+  return cues(segments, '.')
+    .map(([a, b, text]) => `\n${a} --> ${b}\n${text.replace(/-->/g, '->')}\n`)
+    .join('');
 }
 
 /** A whole WebVTT file. */
@@ -32,5 +40,7 @@ export function webvttText(segments: readonly ScoredSegment[]): string {
 
 /** A whole SubRip file. */
 export function srtText(segments: readonly ScoredSegment[]): string {
-  return cues(segments, ',').map(([a, b, text], i) => `${i + 1}\n${a} --> ${b}\n${text}\n`).join('\n');
+  return cues(segments, ',')
+    .map(([a, b, text], i) => `${i + 1}\n${a} --> ${b}\n${text}\n`)
+    .join('\n');
 }

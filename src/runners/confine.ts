@@ -67,20 +67,33 @@ export class Confinement {
     const name = (key: string): string => (field ? `${field}.${key}` : key);
     const { roots, allowHosts = [], allowPrivateNetwork = false } = options;
     if (!Array.isArray(roots) || roots.length === 0) {
-      throw new UsageError(`\`${name('roots')}\` is required (--root DIR, repeatable): a worker opens only files under its roots, since anyone who can write to the queue chooses the paths`);
+      throw new UsageError(
+        `\`${name('roots')}\` is required (--root DIR, repeatable): a worker opens only files under its roots, since anyone who can write to the queue chooses the paths`,
+      );
     }
     const real: string[] = [];
     for (const root of roots) {
-      if (typeof root !== 'string' || !isAbsolute(root)) throw new UsageError(`Expected an absolute folder path for \`${name('roots')}\` but received ${JSON.stringify(root)}`);
+      if (typeof root !== 'string' || !isAbsolute(root))
+        throw new UsageError(
+          `Expected an absolute folder path for \`${name('roots')}\` but received ${JSON.stringify(root)}`,
+        );
       try {
         real.push(await realpath(root));
       } catch (error) {
-        throw new UsageError(`The root ${root} cannot be resolved (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+        throw new UsageError(
+          `The root ${root} cannot be resolved (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        );
       }
     }
-    if (!Array.isArray(allowHosts)) throw new UsageError(`Expected a list of host names for \`${name('allowHosts')}\` but received ${JSON.stringify(allowHosts)}`);
+    if (!Array.isArray(allowHosts))
+      throw new UsageError(
+        `Expected a list of host names for \`${name('allowHosts')}\` but received ${JSON.stringify(allowHosts)}`,
+      );
     const hosts = allowHosts.map((pattern) => hostPattern(name('allowHosts'), pattern));
-    if (typeof allowPrivateNetwork !== 'boolean') throw new UsageError(`Expected a boolean for \`${name('allowPrivateNetwork')}\` but received ${JSON.stringify(allowPrivateNetwork)}`);
+    if (typeof allowPrivateNetwork !== 'boolean')
+      throw new UsageError(
+        `Expected a boolean for \`${name('allowPrivateNetwork')}\` but received ${JSON.stringify(allowPrivateNetwork)}`,
+      );
     return new Confinement(real, hosts, allowPrivateNetwork);
   }
 
@@ -95,7 +108,9 @@ export class Confinement {
    * whether the path exists or not.
    */
   async checkPath(path: string): Promise<string | Refusal> {
-    const refusal: Refusal = { forbidden: `this worker opens only files under its roots (${this.roots.join(', ')}; framewise worker --root)` };
+    const refusal: Refusal = {
+      forbidden: `this worker opens only files under its roots (${this.roots.join(', ')}; framewise worker --root)`,
+    };
     if (!isAbsolute(path)) return refusal;
     try {
       const real = await realpath(path);
@@ -118,7 +133,8 @@ export class Confinement {
     } catch {
       return { forbidden: 'the URL cannot be parsed' };
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { forbidden: `this worker opens only http and https URLs, not ${url.protocol.slice(0, -1)}` };
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return { forbidden: `this worker opens only http and https URLs, not ${url.protocol.slice(0, -1)}` };
     return this.checkHost(url.hostname);
   }
 
@@ -127,7 +143,12 @@ export class Confinement {
     const name = host.toLowerCase().replace(/\.$/, '');
     const allowed = this.hosts.some((p) => (p.subdomains ? name.endsWith(`.${p.host}`) : name === p.host));
     if (allowed) return undefined;
-    return { forbidden: this.hosts.length === 0 ? 'this worker opens no URL (framewise worker --allow-host HOST)' : `host ${host} is not one this worker may open (framewise worker --allow-host)` };
+    return {
+      forbidden:
+        this.hosts.length === 0
+          ? 'this worker opens no URL (framewise worker --allow-host HOST)'
+          : `host ${host} is not one this worker may open (framewise worker --allow-host)`,
+    };
   }
 
   /**
@@ -140,12 +161,17 @@ export class Confinement {
     try {
       addresses = (await lookup(bare, { all: true, verbatim: true })).map((a) => a.address);
     } catch (error) {
-      return { forbidden: `host ${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? 'DNS'})` };
+      return {
+        forbidden: `host ${host} does not resolve (${(error as NodeJS.ErrnoException).code ?? 'DNS'})`,
+      };
     }
     if (addresses.length === 0) return { forbidden: `host ${host} does not resolve` };
     if (this.allowPrivateNetwork) return addresses;
     const closed = addresses.find((a) => !isPublicAddress(a));
-    if (closed !== undefined) return { forbidden: `host ${host} resolves to ${closed}, which is not a public address (framewise worker --allow-private-network)` };
+    if (closed !== undefined)
+      return {
+        forbidden: `host ${host} resolves to ${closed}, which is not a public address (framewise worker --allow-private-network)`,
+      };
     return addresses;
   }
 
@@ -165,11 +191,17 @@ function hostPattern(field: string, value: unknown): HostPattern {
     // The URL parser gives the form a URL's hostname takes (IPv4 in dotted form, IPv6 in brackets).
     const url = new URL(`http://${rest}/`);
     const port = rest.replace(/^\[[^\]]*\]/, '').includes(':');
-    host = url.hostname && !port && url.pathname === '/' && !rest.includes('@') && !rest.includes('*') ? url.hostname : undefined;
+    host =
+      url.hostname && !port && url.pathname === '/' && !rest.includes('@') && !rest.includes('*')
+        ? url.hostname
+        : undefined;
   } catch {
     host = undefined;
   }
-  if (!host) throw new UsageError(`Expected a host name, an address or *.domain for \`${field}\` but received ${JSON.stringify(value)}`);
+  if (!host)
+    throw new UsageError(
+      `Expected a host name, an address or *.domain for \`${field}\` but received ${JSON.stringify(value)}`,
+    );
   return { host: host.replace(/\.$/, ''), subdomains };
 }
 
@@ -183,7 +215,8 @@ function hostPattern(field: string, value: unknown): HostPattern {
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
   let ip = ipaddr.parse(address);
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress())
+    ip = (ip as ipaddr.IPv6).toIPv4Address();
   if (ip.range() !== 'unicast') return false;
   return ip.kind() === 'ipv4' || ip.match(ipaddr.IPv6.parse('2000::'), 3);
 }

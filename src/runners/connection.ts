@@ -10,7 +10,10 @@ import { QueueError, UsageError } from '../errors.js';
 import { debug } from '../log.js';
 
 /** ioredis options: no per-command retry limit (the caller's timeout bounds it), quick reconnects. */
-export const REDIS_OPTIONS = { maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) };
+export const REDIS_OPTIONS = {
+  maxRetriesPerRequest: null,
+  retryStrategy: (times: number) => Math.min(200 * times, 2000),
+};
 
 /** How to reach Redis beyond its URL. */
 export interface RedisConnectOptions {
@@ -19,13 +22,17 @@ export interface RedisConnectOptions {
 }
 
 /** The ioredis options of every connection: `REDIS_OPTIONS`, and the CA of a TLS Redis (a `rediss://` URL turns TLS on). */
-export function connectionOptions(connect: RedisConnectOptions = {}): typeof REDIS_OPTIONS & Pick<RedisOptions, 'tls'> {
+export function connectionOptions(
+  connect: RedisConnectOptions = {},
+): typeof REDIS_OPTIONS & Pick<RedisOptions, 'tls'> {
   if (!connect.redisCa) return { ...REDIS_OPTIONS };
   let ca: Buffer;
   try {
     ca = readFileSync(connect.redisCa);
   } catch (error) {
-    throw new UsageError(`The Redis CA file ${connect.redisCa} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): --redis-ca`);
+    throw new UsageError(
+      `The Redis CA file ${connect.redisCa} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): --redis-ca`,
+    );
   }
   return { ...REDIS_OPTIONS, tls: { ca } };
 }
@@ -62,7 +69,11 @@ const copiesOf = new WeakMap<Redis, Redis[]>();
  * and closes that copy only once it has connected; the copies are kept here so that
  * `dropClient()` ends them too, or a Redis that never answers keeps the process alive.
  */
-export function redisClient(url: string, onError: (error: Error) => void, connect: RedisConnectOptions = {}): Redis {
+export function redisClient(
+  url: string,
+  onError: (error: Error) => void,
+  connect: RedisConnectOptions = {},
+): Redis {
   const client = new Redis(url, connectionOptions(connect));
   client.on('error', onError);
   const copies: Redis[] = [];

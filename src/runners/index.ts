@@ -27,7 +27,10 @@ export async function queueStatus(options: QueueStatusOptions): Promise<QueueSta
 }
 
 /** Serves a coordinator's Prometheus metrics on `port` (`--metrics-port`); feed it the run's progress events. */
-export async function startCoordinatorMetrics(port: number, remote: RemoteSettings): Promise<CoordinatorMetricsServer> {
+export async function startCoordinatorMetrics(
+  port: number,
+  remote: RemoteSettings,
+): Promise<CoordinatorMetricsServer> {
   const { startCoordinatorMetrics: start } = await import('./metrics.js');
   return start(port, remote);
 }

@@ -46,7 +46,15 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
     const decoder = await createDecoder(rest.decoder ?? 'auto');
     const workers = decodeWorkers(decoder.name, rest.concurrency);
     const { backboneId, backend } = embedder;
-    debug('runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers', backboneId, backend.name, backend.reason, decoder.name, decoder.reason, workers);
+    debug(
+      'runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers',
+      backboneId,
+      backend.name,
+      backend.reason,
+      decoder.name,
+      decoder.reason,
+      workers,
+    );
     return new LocalRunner(embedder, ingestStages, {
       ...rest,
       decoder: decoder.name,

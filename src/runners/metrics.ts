@@ -13,7 +13,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { dropClient, redisClient, within } from './connection.js';
-import { checkQueueName, checkRedisCa, checkRedisUrl, DEFAULT_QUEUE, type RemoteSettings } from './options.js';
+import {
+  checkQueueName,
+  checkRedisCa,
+  checkRedisUrl,
+  DEFAULT_QUEUE,
+  type RemoteSettings,
+} from './options.js';
 import { UsageError } from '../errors.js';
 import type { ProgressEvent } from '../embedding/progress.js';
 import { debug } from '../log.js';
@@ -32,7 +38,12 @@ class CommonMetrics {
   constructor(queue: () => Queue | undefined, queueName: string) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.videos = new Counter({ name: 'framewise_videos_total', help: 'Videos done, by result (ok, error) and error code', labelNames: ['result', 'code'], registers });
+    this.videos = new Counter({
+      name: 'framewise_videos_total',
+      help: 'Videos done, by result (ok, error) and error code',
+      labelNames: ['result', 'code'],
+      registers,
+    });
     this.clips = new Counter({ name: 'framewise_clips_total', help: 'Clips embedded', registers });
     this.frames = new Counter({ name: 'framewise_frames_total', help: 'Frames embedded', registers });
     new Gauge({
@@ -56,11 +67,34 @@ class CommonMetrics {
 
 /** A worker's metrics; it calls the `observe` methods as jobs go. */
 export class WorkerMetrics extends CommonMetrics {
-  readonly decodeSeconds = new Histogram({ name: 'framewise_decode_seconds', help: 'Seconds to probe and decode one video (or span)', buckets: BUCKETS, registers: [this.registry] });
-  readonly backboneSeconds = new Histogram({ name: 'framewise_backbone_seconds', help: 'Seconds of one backbone call (a batch of clips)', buckets: BUCKETS, registers: [this.registry] });
-  readonly jobSeconds = new Histogram({ name: 'framewise_job_seconds', help: 'Seconds of one job, taken to result', buckets: BUCKETS, registers: [this.registry] });
-  readonly jobsInHand = new Gauge({ name: 'framewise_jobs_in_hand', help: 'Jobs this worker is running now', registers: [this.registry] });
-  readonly refused = new Counter({ name: 'framewise_jobs_refused_total', help: 'Jobs refused (another backbone or protocol, malformed, too large) or failed', registers: [this.registry] });
+  readonly decodeSeconds = new Histogram({
+    name: 'framewise_decode_seconds',
+    help: 'Seconds to probe and decode one video (or span)',
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly backboneSeconds = new Histogram({
+    name: 'framewise_backbone_seconds',
+    help: 'Seconds of one backbone call (a batch of clips)',
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly jobSeconds = new Histogram({
+    name: 'framewise_job_seconds',
+    help: 'Seconds of one job, taken to result',
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly jobsInHand = new Gauge({
+    name: 'framewise_jobs_in_hand',
+    help: 'Jobs this worker is running now',
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'framewise_jobs_refused_total',
+    help: 'Jobs refused (another backbone or protocol, malformed, too large) or failed',
+    registers: [this.registry],
+  });
 }
 
 /** A coordinator's metrics, from its progress events. */
@@ -82,7 +116,12 @@ export class CoordinatorMetrics extends CommonMetrics {
     }
     if (event.clipsDone > this.seen.clips) this.clips.inc(event.clipsDone - this.seen.clips);
     if (event.framesDone > this.seen.frames) this.frames.inc(event.framesDone - this.seen.frames);
-    this.seen = { ok: Math.max(ok, this.seen.ok), byCode: { ...event.failuresByCode }, clips: Math.max(event.clipsDone, this.seen.clips), frames: Math.max(event.framesDone, this.seen.frames) };
+    this.seen = {
+      ok: Math.max(ok, this.seen.ok),
+      byCode: { ...event.failuresByCode },
+      clips: Math.max(event.clipsDone, this.seen.clips),
+      frames: Math.max(event.framesDone, this.seen.frames),
+    };
     this.stalledSeconds.set((event.queue?.waitingOn?.handedOnInMs ?? 0) / 1000);
   }
 }
@@ -105,7 +144,13 @@ export async function serveMetrics(port: number, registry: Registry): Promise<Me
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new UsageError(`Cannot serve metrics on port ${port}: ${error.code ?? error.message} (--metrics-port)`)));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new UsageError(
+          `Cannot serve metrics on port ${port}: ${error.code ?? error.message} (--metrics-port)`,
+        ),
+      ),
+    );
     server.listen(port, () => resolve());
   });
   const sockets = new Set<import('node:net').Socket>();
@@ -131,14 +176,19 @@ export interface CoordinatorMetricsServer {
 }
 
 /** Serves a coordinator's metrics on `port` for the queue of `remote`. */
-export async function startCoordinatorMetrics(port: number, remote: RemoteSettings): Promise<CoordinatorMetricsServer> {
+export async function startCoordinatorMetrics(
+  port: number,
+  remote: RemoteSettings,
+): Promise<CoordinatorMetricsServer> {
   const redis = checkRedisUrl('remote.redis', remote.redis);
   const name = remote.queue === undefined ? DEFAULT_QUEUE : checkQueueName('remote.queue', remote.queue);
   let client: Redis | undefined;
   let queue: Queue | undefined;
   const metrics = new CoordinatorMetrics(() => {
     if (!queue) {
-      client = redisClient(redis, (error) => debug('metrics: redis: %s', error.message), { redisCa: checkRedisCa('remote.redisCa', remote.redisCa, redis) });
+      client = redisClient(redis, (error) => debug('metrics: redis: %s', error.message), {
+        redisCa: checkRedisCa('remote.redisCa', remote.redisCa, redis),
+      });
       queue = new Queue(name, { connection: client });
       queue.on('error', () => undefined);
     }
@@ -150,7 +200,12 @@ export async function startCoordinatorMetrics(port: number, remote: RemoteSettin
     observe: (event) => metrics.observe(event),
     async close() {
       await server.close();
-      if (queue) await within(queue.close().catch(() => undefined), 1000, undefined);
+      if (queue)
+        await within(
+          queue.close().catch(() => undefined),
+          1000,
+          undefined,
+        );
       if (client) dropClient(client);
     },
   };

@@ -10,12 +10,25 @@ import { parseSampling, validateSampling } from '../ingest/sampling.js';
 import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { decoderRequests, type DecoderRequest } from '../ingest/decoders.js';
-import { parseBackboneSpec, validateNormalization, type BackboneSpec, type Normalization } from '../embedding/backbone-spec.js';
+import {
+  parseBackboneSpec,
+  validateNormalization,
+  type BackboneSpec,
+  type Normalization,
+} from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
 import { engineRequests, type EngineRequest } from '../engines/index.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
-import { boolean, invalid, isPlainObject, LIMITS, nonNegativeInteger, oneOf, positiveInteger } from '../validate.js';
+import {
+  boolean,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+} from '../validate.js';
 
 /** A run across machines: the Redis that holds the queue (`remote` in the options). */
 export interface RemoteSettings {
@@ -186,29 +199,41 @@ export function normalizeSampling(value: unknown, frames: number | undefined, fi
 
 /** `remote`: a Redis URL, and optionally a queue name and a timeout. */
 function validateRemote(value: unknown): ResolvedRemote {
-  if (!isPlainObject(value)) throw invalid('remote', 'an object { redis, queue?, timeoutMs?, redisCa?, strictRedis? }', value);
+  if (!isPlainObject(value))
+    throw invalid('remote', 'an object { redis, queue?, timeoutMs?, redisCa?, strictRedis? }', value);
   const redis = checkRedisUrl('remote.redis', value.redis);
   return {
     redis,
     redisCa: checkRedisCa('remote.redisCa', value.redisCa, redis),
     strictRedis: value.strictRedis === undefined ? false : boolean('remote.strictRedis', value.strictRedis),
     queue: value.queue === undefined ? DEFAULT_QUEUE : checkQueueName('remote.queue', value.queue),
-    timeoutMs: value.timeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('remote.timeoutMs', value.timeoutMs, LIMITS.timeoutMs),
+    timeoutMs:
+      value.timeoutMs === undefined
+        ? DEFAULT_REDIS_TIMEOUT_MS
+        : positiveInteger('remote.timeoutMs', value.timeoutMs, LIMITS.timeoutMs),
   };
 }
 
 /** Fills defaults and validates; throws TypeError / UsageError before any work. */
 export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
-  const frames = options.frames === undefined ? undefined : positiveInteger('frames', options.frames, LIMITS.frames);
+  const frames =
+    options.frames === undefined ? undefined : positiveInteger('frames', options.frames, LIMITS.frames);
   const sampling = normalizeSampling(options.sampling, frames);
-  const sizeOption = options.size === undefined ? undefined : positiveInteger('size', options.size, LIMITS.size);
-  const normalize = options.normalize === undefined ? undefined : validateNormalization('normalize', options.normalize);
+  const sizeOption =
+    options.size === undefined ? undefined : positiveInteger('size', options.size, LIMITS.size);
+  const normalize =
+    options.normalize === undefined ? undefined : validateNormalization('normalize', options.normalize);
   const backbone = parseBackboneSpec('backbone', options.backbone, { inputSize: sizeOption, normalize });
   const cache = options.cache === undefined ? defaultCacheDir() : options.cache;
-  const concurrency = options.concurrency === undefined ? Math.max(1, Math.min(2, availableParallelism())) : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
-  if (cache !== false && (typeof cache !== 'string' || cache.length === 0)) throw invalid('cache', 'a folder path or false', cache);
-  if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function') throw invalid('onPrepare', 'a function', options.onPrepare);
+  const concurrency =
+    options.concurrency === undefined
+      ? Math.max(1, Math.min(2, availableParallelism()))
+      : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
+  if (cache !== false && (typeof cache !== 'string' || cache.length === 0))
+    throw invalid('cache', 'a folder path or false', cache);
+  if (options.onPrepare !== undefined && typeof options.onPrepare !== 'function')
+    throw invalid('onPrepare', 'a function', options.onPrepare);
   return {
     backbone,
     frames: sampling.frames,
@@ -218,13 +243,20 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests()),
     backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
     concurrency,
-    threads: options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
+    threads:
+      options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
     decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, decoderRequests()),
     seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, ['exact', 'keyframe'] as const),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
-    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
+    workers:
+      options.workers === undefined
+        ? undefined
+        : nonNegativeInteger('workers', options.workers, LIMITS.parallel),
     cache,
-    timeoutMs: options.timeoutMs === undefined ? undefined : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs),
+    timeoutMs:
+      options.timeoutMs === undefined
+        ? undefined
+        : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs),
     remote: options.remote === undefined ? undefined : validateRemote(options.remote),
     onPrepare: options.onPrepare,
   };
@@ -240,8 +272,15 @@ export function checkRedisUrl(field: string, value: unknown): string {
   }
   // ioredis reads the path as the db number; anything else would reach Redis as `SELECT NaN`.
   const db = url?.pathname ?? '';
-  if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || !url.hostname || !/^\/?\d*$/.test(db)) {
-    throw new UsageError(`Expected a Redis URL (redis://host:6379[/db], the db a number) for \`${field}\` but received ${JSON.stringify(redactUrl(String(value)))}`);
+  if (
+    !url ||
+    (url.protocol !== 'redis:' && url.protocol !== 'rediss:') ||
+    !url.hostname ||
+    !/^\/?\d*$/.test(db)
+  ) {
+    throw new UsageError(
+      `Expected a Redis URL (redis://host:6379[/db], the db a number) for \`${field}\` but received ${JSON.stringify(redactUrl(String(value)))}`,
+    );
   }
   return String(value);
 }
@@ -250,7 +289,8 @@ export function checkRedisUrl(field: string, value: unknown): string {
 export function checkRedisCa(field: string, value: unknown, redis: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'a PEM file path', value);
-  if (!redis.startsWith('rediss://')) throw new UsageError(`\`${field}\` is for a TLS Redis: give a rediss:// URL`);
+  if (!redis.startsWith('rediss://'))
+    throw new UsageError(`\`${field}\` is for a TLS Redis: give a rediss:// URL`);
   return value;
 }
 
@@ -268,7 +308,9 @@ export function redactUrl(url: string): string {
 /** A BullMQ queue name: letters, digits, `-`, `_` and `.`. */
 export function checkQueueName(field: string, value: unknown): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(value)) {
-    throw new UsageError(`Expected a queue name (letters, digits, '-', '_', '.') for \`${field}\` but received ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `Expected a queue name (letters, digits, '-', '_', '.') for \`${field}\` but received ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

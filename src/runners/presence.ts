@@ -64,12 +64,26 @@ export function presenceKey(queue: string, kind: PresenceKind): string {
 }
 
 /** Writes this process's field; the hash expires a day after the last write (a queue left alone). */
-export async function writePresence(client: Redis, queue: string, kind: PresenceKind, value: WorkerPresence | CoordinatorPresence): Promise<void> {
+export async function writePresence(
+  client: Redis,
+  queue: string,
+  kind: PresenceKind,
+  value: WorkerPresence | CoordinatorPresence,
+): Promise<void> {
   const key = presenceKey(queue, kind);
-  await client.multi().hset(key, value.name, JSON.stringify(value)).expire(key, 24 * 3600).exec();
+  await client
+    .multi()
+    .hset(key, value.name, JSON.stringify(value))
+    .expire(key, 24 * 3600)
+    .exec();
 }
 
-export async function removePresence(client: Redis, queue: string, kind: PresenceKind, name: string): Promise<void> {
+export async function removePresence(
+  client: Redis,
+  queue: string,
+  kind: PresenceKind,
+  name: string,
+): Promise<void> {
   await client.hdel(presenceKey(queue, kind), name);
 }
 
@@ -77,7 +91,12 @@ export async function removePresence(client: Redis, queue: string, kind: Presenc
  * Every field of one kind, parsed (a field that is not ours is left out), but those older than
  * the stale limit: with `prune` (a worker's writes), they are removed too.
  */
-export async function readPresence<T extends WorkerPresence | CoordinatorPresence>(client: Redis, queue: string, kind: PresenceKind, prune = false): Promise<Map<string, T>> {
+export async function readPresence<T extends WorkerPresence | CoordinatorPresence>(
+  client: Redis,
+  queue: string,
+  kind: PresenceKind,
+  prune = false,
+): Promise<Map<string, T>> {
   const key = presenceKey(queue, kind);
   const fields = await client.hgetall(key);
   const found = new Map<string, T>();
@@ -97,6 +116,8 @@ export async function readPresence<T extends WorkerPresence | CoordinatorPresenc
 
 /** The worker names BullMQ sees connected (`getWorkers()`'s client names end in `:w:<name>`). */
 export function workerNames(clients: Array<Record<string, string>>): string[] {
-  const names = clients.map((c) => /:w:(.+)$/.exec(c.rawname ?? '')?.[1]).filter((n): n is string => n !== undefined);
+  const names = clients
+    .map((c) => /:w:(.+)$/.exec(c.rawname ?? '')?.[1])
+    .filter((n): n is string => n !== undefined);
   return [...new Set(names)];
 }

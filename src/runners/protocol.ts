@@ -55,20 +55,43 @@ export interface JobData {
 
 /** A job's return value. */
 export type JobResult =
-  | { v: number; host: string; video: { clips: CachedClip[]; frames: number; dim: number; embeddings: string; cached: boolean; backend?: string; decoder?: string } }
+  | {
+      v: number;
+      host: string;
+      video: {
+        clips: CachedClip[];
+        frames: number;
+        dim: number;
+        embeddings: string;
+        cached: boolean;
+        backend?: string;
+        decoder?: string;
+      };
+    }
   | { v: number; host: string; error: { code: RecordErrorCode; message: string } };
 
 /** The job id of one video under one set of settings (BullMQ ids may not hold ':' or be integers). */
-export function jobId(identity: FileIdentity | { path: string }, item: EmbedItem, settings: JobSettings, backboneId: string): string {
+export function jobId(
+  identity: FileIdentity | { path: string },
+  item: EmbedItem,
+  settings: JobSettings,
+  backboneId: string,
+): string {
   const { timeoutMs: _timeout, ...deciding } = settings; // a timeout does not change the embeddings
   const span = { start: item.start, end: item.end };
-  const hash = createHash('sha256').update(stableStringify({ v: PROTOCOL_VERSION, identity, span, settings: deciding, backboneId })).digest('hex');
+  const hash = createHash('sha256')
+    .update(stableStringify({ v: PROTOCOL_VERSION, identity, span, settings: deciding, backboneId }))
+    .digest('hex');
   return `fw-${hash.slice(0, 40)}`;
 }
 
 /** The job data of one item; a relative path travels resolved (workers run elsewhere), a URL as it is. */
 export function jobData(item: EmbedItem, settings: JobSettings, backboneId: string): JobData {
-  const travelling: EmbedItem = { path: isUrl(item.path) ? item.path : resolve(item.path), ...(item.start !== undefined ? { start: item.start } : {}), ...(item.end !== undefined ? { end: item.end } : {}) };
+  const travelling: EmbedItem = {
+    path: isUrl(item.path) ? item.path : resolve(item.path),
+    ...(item.start !== undefined ? { start: item.start } : {}),
+    ...(item.end !== undefined ? { end: item.end } : {}),
+  };
   return { v: PROTOCOL_VERSION, item: travelling, settings, backboneId };
 }
 
@@ -79,28 +102,50 @@ export function jobData(item: EmbedItem, settings: JobSettings, backboneId: stri
  */
 export function checkJobData(value: unknown): JobData | string {
   if (!isPlainObject(value)) return 'its data is not an object';
-  if (value.v !== PROTOCOL_VERSION) return `it is job protocol ${typeof value.v === 'number' ? value.v : 'unknown'}, this worker speaks ${PROTOCOL_VERSION}`;
+  if (value.v !== PROTOCOL_VERSION)
+    return `it is job protocol ${typeof value.v === 'number' ? value.v : 'unknown'}, this worker speaks ${PROTOCOL_VERSION}`;
   const { item, settings, backboneId } = value;
   if (!isPlainObject(item)) return 'item is not an object';
-  if (typeof item.path !== 'string' || item.path.length === 0 || item.path.length > MAX_PATH_CHARS) return `item.path is not a path or URL of at most ${MAX_PATH_CHARS} characters`;
+  if (typeof item.path !== 'string' || item.path.length === 0 || item.path.length > MAX_PATH_CHARS)
+    return `item.path is not a path or URL of at most ${MAX_PATH_CHARS} characters`;
   if (item.path.includes('\0')) return 'item.path holds a NUL character';
   for (const key of ['start', 'end'] as const) {
-    if (item[key] !== undefined && (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || item[key] < 0)) return `item.${key} is not a non-negative number`;
+    if (
+      item[key] !== undefined &&
+      (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || item[key] < 0)
+    )
+      return `item.${key} is not a non-negative number`;
   }
-  if (typeof backboneId !== 'string' || backboneId.length === 0 || backboneId.length > 200) return 'backboneId is not a string';
+  if (typeof backboneId !== 'string' || backboneId.length === 0 || backboneId.length > 200)
+    return 'backboneId is not a string';
   if (!isPlainObject(settings)) return 'settings is not an object';
-  if (!Number.isInteger(settings.size) || (settings.size as number) <= 0) return 'settings.size is not a positive integer';
+  if (!Number.isInteger(settings.size) || (settings.size as number) <= 0)
+    return 'settings.size is not a positive integer';
   if (!FIT_NAMES.includes(settings.fit as Fit)) return `settings.fit is not one of ${FIT_NAMES.join(', ')}`;
-  if (settings.seek !== 'exact' && settings.seek !== 'keyframe') return 'settings.seek is not exact or keyframe';
-  if (settings.timeoutMs !== undefined && (!Number.isInteger(settings.timeoutMs) || (settings.timeoutMs as number) <= 0)) return 'settings.timeoutMs is not a positive integer';
+  if (settings.seek !== 'exact' && settings.seek !== 'keyframe')
+    return 'settings.seek is not exact or keyframe';
+  if (
+    settings.timeoutMs !== undefined &&
+    (!Number.isInteger(settings.timeoutMs) || (settings.timeoutMs as number) <= 0)
+  )
+    return 'settings.timeoutMs is not a positive integer';
   let sampling: Sampling;
   try {
     sampling = validateSampling(settings.sampling, 'settings.sampling');
   } catch (error) {
     return (error as Error).message.slice(0, 200);
   }
-  const span = { ...(item.start !== undefined ? { start: item.start as number } : {}), ...(item.end !== undefined ? { end: item.end as number } : {}) };
-  const checked: JobSettings = { sampling, size: settings.size as number, fit: settings.fit as Fit, seek: settings.seek, ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs as number } : {}) };
+  const span = {
+    ...(item.start !== undefined ? { start: item.start as number } : {}),
+    ...(item.end !== undefined ? { end: item.end as number } : {}),
+  };
+  const checked: JobSettings = {
+    sampling,
+    size: settings.size as number,
+    fit: settings.fit as Fit,
+    seek: settings.seek,
+    ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs as number } : {}),
+  };
   return { v: PROTOCOL_VERSION, item: { path: item.path, ...span }, settings: checked, backboneId };
 }
 
@@ -109,29 +154,63 @@ export function encodeResult(host: string, outcome: VideoFrames | ErrorRecord): 
   if ('error' in outcome) return { v: PROTOCOL_VERSION, host, error: outcome.error };
   const { clips, frames, dim, embeddings, cached, backend, decoder } = outcome;
   const bytes = Buffer.from(embeddings.buffer, embeddings.byteOffset, embeddings.byteLength);
-  return { v: PROTOCOL_VERSION, host, video: { clips, frames, dim, embeddings: bytes.toString('base64'), cached, ...(backend ? { backend } : {}), ...(decoder ? { decoder } : {}) } };
+  return {
+    v: PROTOCOL_VERSION,
+    host,
+    video: {
+      clips,
+      frames,
+      dim,
+      embeddings: bytes.toString('base64'),
+      cached,
+      ...(backend ? { backend } : {}),
+      ...(decoder ? { decoder } : {}),
+    },
+  };
 }
 
 /** What a coordinator makes of a job's return value; a result it cannot read is a `QueueError`. */
-export function decodeResult(path: string, value: unknown): { host: string; outcome: VideoFrames | ErrorRecord } {
+export function decodeResult(
+  path: string,
+  value: unknown,
+): { host: string; outcome: VideoFrames | ErrorRecord } {
   const result = value as Partial<JobResult> | null;
-  if (!result || typeof result !== 'object' || result.v !== PROTOCOL_VERSION || typeof result.host !== 'string') {
-    throw new QueueError(`A worker returned a result this framewise cannot read for ${path} (protocol ${String(result?.v)}, expected ${PROTOCOL_VERSION}); run the same framewise version everywhere`);
+  if (
+    !result ||
+    typeof result !== 'object' ||
+    result.v !== PROTOCOL_VERSION ||
+    typeof result.host !== 'string'
+  ) {
+    throw new QueueError(
+      `A worker returned a result this framewise cannot read for ${path} (protocol ${String(result?.v)}, expected ${PROTOCOL_VERSION}); run the same framewise version everywhere`,
+    );
   }
   if ('error' in result && result.error) return { host: result.host, outcome: { path, error: result.error } };
   const video = 'video' in result ? result.video : undefined;
-  if (!video || typeof video.embeddings !== 'string') throw new QueueError(`A worker on ${result.host} returned a malformed result for ${path}`);
+  if (!video || typeof video.embeddings !== 'string')
+    throw new QueueError(`A worker on ${result.host} returned a malformed result for ${path}`);
   const bytes = Buffer.from(video.embeddings, 'base64');
   const expected = video.clips.length * video.frames * video.dim * 4;
   if (bytes.byteLength !== expected) {
-    throw new QueueError(`A worker on ${result.host} returned ${bytes.byteLength} bytes of embeddings for ${path}, expected ${expected}`);
+    throw new QueueError(
+      `A worker on ${result.host} returned ${bytes.byteLength} bytes of embeddings for ${path}, expected ${expected}`,
+    );
   }
   // Copy out: a Buffer's offset into its pool need not be 4-aligned.
   const embeddings = new Float32Array(bytes.byteLength / 4);
   new Uint8Array(embeddings.buffer).set(bytes);
   return {
     host: result.host,
-    outcome: { path, clips: video.clips, frames: video.frames, dim: video.dim, embeddings, cached: video.cached, ...(video.backend ? { backend: video.backend } : {}), ...(video.decoder ? { decoder: video.decoder } : {}) },
+    outcome: {
+      path,
+      clips: video.clips,
+      frames: video.frames,
+      dim: video.dim,
+      embeddings,
+      cached: video.cached,
+      ...(video.backend ? { backend: video.backend } : {}),
+      ...(video.decoder ? { decoder: video.decoder } : {}),
+    },
   };
 }
 

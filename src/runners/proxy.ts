@@ -20,7 +20,16 @@ import { debug } from '../log.js';
 import type { Confinement, Refusal } from './confine.js';
 
 /** Headers that belong to the hop to the proxy, not to the request forwarded. */
-const HOP_HEADERS = new Set(['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_HEADERS = new Set([
+  'proxy-connection',
+  'proxy-authorization',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 interface Shared {
   key: string;
@@ -37,12 +46,20 @@ let shared: Shared | undefined;
  */
 export async function acquireProxy(confinement: Confinement, key: string): Promise<EgressProxy> {
   if (shared) {
-    if (shared.key !== key) throw new UsageError('Another worker in this process runs with other --root/--allow-host settings: FFmpeg takes one proxy per process, so start this worker in its own process');
+    if (shared.key !== key)
+      throw new UsageError(
+        'Another worker in this process runs with other --root/--allow-host settings: FFmpeg takes one proxy per process, so start this worker in its own process',
+      );
     shared.users += 1;
     return shared.proxy;
   }
   const proxy = await EgressProxy.start(confinement);
-  shared = { key, proxy, users: 1, previous: { http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy } };
+  shared = {
+    key,
+    proxy,
+    users: 1,
+    previous: { http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy },
+  };
   process.env.http_proxy = proxy.url;
   delete process.env.no_proxy;
   return proxy;
@@ -72,7 +89,10 @@ export class EgressProxy {
     readonly url: string,
   ) {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.forward(req, res));
-    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.tunnel(req, socket, head));
+    server.on(
+      'connect',
+      (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.tunnel(req, socket, head),
+    );
     server.on('connection', (socket: Socket) => this.track(socket));
   }
 
@@ -114,20 +134,37 @@ export class EgressProxy {
     } catch {
       url = undefined;
     }
-    const target = url?.protocol === 'http:' ? await this.address(url.hostname) : { forbidden: 'only absolute http URLs go through this proxy' };
+    const target =
+      url?.protocol === 'http:'
+        ? await this.address(url.hostname)
+        : { forbidden: 'only absolute http URLs go through this proxy' };
     if (typeof target !== 'string' || !url) {
-      res.writeHead(403, { 'content-type': 'text/plain', connection: 'close' }).end(this.refuse(req.url ?? '', target as Refusal));
+      res
+        .writeHead(403, { 'content-type': 'text/plain', connection: 'close' })
+        .end(this.refuse(req.url ?? '', target as Refusal));
       return;
     }
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !HOP_HEADERS.has(name)));
-    const upstream = request({ host: target, port: url.port || 80, method: req.method, path: `${url.pathname}${url.search}`, headers, setHost: false });
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).filter(([name]) => !HOP_HEADERS.has(name)),
+    );
+    const upstream = request({
+      host: target,
+      port: url.port || 80,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+    });
     upstream.on('response', (answer) => {
-      const back = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name)));
+      const back = Object.fromEntries(
+        Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name)),
+      );
       res.writeHead(answer.statusCode ?? 502, back);
       answer.pipe(res);
     });
     upstream.on('error', (error) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`${error.message}\n`);
+      if (!res.headersSent)
+        res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`${error.message}\n`);
       else res.destroy();
     });
     res.on('close', () => upstream.destroy());
@@ -141,7 +178,9 @@ export class EgressProxy {
     const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(req.url ?? '');
     const target = match ? await this.address(match[1]) : { forbidden: 'a CONNECT target must be host:port' };
     if (typeof target !== 'string' || !match) {
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${this.refuse(req.url ?? '', target as Refusal)}`);
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${this.refuse(req.url ?? '', target as Refusal)}`,
+      );
       return;
     }
     const upstream = connect(Number(match[2]), target, () => {

@@ -14,8 +14,25 @@ import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js
 import { debug } from '../log.js';
 import { checkEviction, Contact, dropClient, redisClient, within } from './connection.js';
 import type { ResolvedRemote } from './options.js';
-import { KEY_PREFIX, readPresence, removePresence, workerNames, writePresence, type StalledWait, type WorkerPresence } from './presence.js';
-import { decodeResult, JOB_NAME, jobData, jobId, redactUrl, STALLED_REASON, type JobData, type JobSettings } from './protocol.js';
+import {
+  KEY_PREFIX,
+  readPresence,
+  removePresence,
+  workerNames,
+  writePresence,
+  type StalledWait,
+  type WorkerPresence,
+} from './presence.js';
+import {
+  decodeResult,
+  JOB_NAME,
+  jobData,
+  jobId,
+  redactUrl,
+  STALLED_REASON,
+  type JobData,
+  type JobSettings,
+} from './protocol.js';
 
 /** How often the head of the window and the worker count are looked at. */
 const POLL_MS = 2000;
@@ -79,22 +96,36 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     readonly signal: AbortSignal | undefined,
   ) {
     const { redis, queue, timeoutMs, redisCa } = context.remote;
-    this.clients = [redisClient(redis, this.onError, { redisCa }), redisClient(redis, this.onError, { redisCa })];
-    this.queue = new Queue(queue, { connection: this.clients[0], streams: { events: { maxLen: EVENTS_KEPT } } });
+    this.clients = [
+      redisClient(redis, this.onError, { redisCa }),
+      redisClient(redis, this.onError, { redisCa }),
+    ];
+    this.queue = new Queue(queue, {
+      connection: this.clients[0],
+      streams: { events: { maxLen: EVENTS_KEPT } },
+    });
     this.events = new QueueEvents(queue, { connection: this.clients[1] });
     this.queue.on('error', this.onError);
     this.events.on('error', this.onError);
-    this.events.on('completed', ({ jobId: id, returnvalue }) => this.settle(id, { kind: 'completed', value: returnvalue }));
-    this.events.on('failed', ({ jobId: id, failedReason }) => this.settle(id, { kind: 'failed', reason: failedReason }));
+    this.events.on('completed', ({ jobId: id, returnvalue }) =>
+      this.settle(id, { kind: 'completed', value: returnvalue }),
+    );
+    this.events.on('failed', ({ jobId: id, failedReason }) =>
+      this.settle(id, { kind: 'failed', reason: failedReason }),
+    );
     this.contact = new Contact(timeoutMs, () => this.unreachableError());
     this.ticker = setInterval(() => void this.poll(), POLL_MS);
     this.heartbeat = setInterval(() => this.beat(), 1000);
-    this.aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+    this.aborted = new Promise<void>((resolve) =>
+      signal?.addEventListener('abort', () => resolve(), { once: true }),
+    );
   }
 
   async open(): Promise<void> {
     await this.contact.bounded(this.queue.waitUntilReady());
-    await this.contact.bounded(checkEviction(this.clients[0], redactUrl(this.context.remote.redis), this.context.remote.strictRedis));
+    await this.contact.bounded(
+      checkEviction(this.clients[0], redactUrl(this.context.remote.redis), this.context.remote.strictRedis),
+    );
     await this.contact.bounded(this.events.waitUntilReady());
     void this.poll();
   }
@@ -108,7 +139,11 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   async start(item: I): Promise<Entry<I>> {
     const identity = await fileIdentity(item.path).catch(() => ({ path: item.path }));
     const { settings, backboneId } = this.context;
-    const entry: Entry<I> = { item, id: jobId(identity, item, settings, backboneId), data: jobData(item, settings, backboneId) };
+    const entry: Entry<I> = {
+      item,
+      id: jobId(identity, item, settings, backboneId),
+      data: jobData(item, settings, backboneId),
+    };
     const same = this.byId.get(entry.id);
     if (same) {
       entry.settled = same[0].settled;
@@ -123,7 +158,11 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   /** Waits for an event (or the poll) to settle `entry`; Redis silent past the limit ends the run. */
   async settled(entry: Entry<I>): Promise<void> {
     while (!entry.settled && !this.signal?.aborted) {
-      await within(Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.aborted]), 250, undefined);
+      await within(
+        Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.aborted]),
+        250,
+        undefined,
+      );
       if (this.contact.lost()) throw this.unreachableError();
     }
   }
@@ -135,7 +174,14 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     if (settled.kind === 'failed') {
       if (settled.reason.startsWith(STALLED_REASON)) {
         this.tracker.fail('WORKER_FAILED');
-        return { path, error: { code: 'WORKER_FAILED', message: 'the workers running this video died (or went silent past --stall-timeout) more often than they allow (--max-stalls); see their logs' } };
+        return {
+          path,
+          error: {
+            code: 'WORKER_FAILED',
+            message:
+              'the workers running this video died (or went silent past --stall-timeout) more often than they allow (--max-stalls); see their logs',
+          },
+        };
       }
       // A worker's reason starts with its name (framewise@host:pid).
       throw new QueueError(`The job of ${path} failed: ${settled.reason}`);
@@ -162,7 +208,13 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
     // A run that stops early (abort, an error, a consumer that stopped) leaves no waiting jobs behind.
     if (!done) await this.withdraw();
     this.tracker.emit(true, done);
-    await within(removePresence(this.clients[0], this.context.remote.queue, 'coordinators', this.name).catch(this.onError), 1000, undefined);
+    await within(
+      removePresence(this.clients[0], this.context.remote.queue, 'coordinators', this.name).catch(
+        this.onError,
+      ),
+      1000,
+      undefined,
+    );
     // The events client (its copy) sits in a blocking read, or waits for a Redis that never
     // answers, that closing would wait out: drop it.
     dropClient(this.clients[1]);
@@ -219,7 +271,8 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
       await this.present(waitingOn);
       if (seen === 'vanished') {
         // Redis lost its data (a restart without persistence): enqueue every job again.
-        for (const entry of this.waiting()) if (!entry.settled && (await this.look(entry)) === 'vanished') await this.enqueue(entry);
+        for (const entry of this.waiting())
+          if (!entry.settled && (await this.look(entry)) === 'vanished') await this.enqueue(entry);
       } else if (seen === 'settled') {
         // The head finished without its event (the stream was trimmed, or the listener was
         // reconnecting): look at the rest of the window too.
@@ -241,11 +294,17 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   private async stalled(head: Entry<I>, connected: string[]): Promise<StalledWait | undefined> {
     const job: Job | undefined = await this.queue.getJob(head.id);
     const worker = job?.processedBy;
-    if (!job || !worker || connected.includes(worker) || (await job.getState()) !== 'active') return undefined;
+    if (!job || !worker || connected.includes(worker) || (await job.getState()) !== 'active')
+      return undefined;
     const client = this.clients[0];
-    const lockMs = Math.max(0, await client.pttl(`${KEY_PREFIX}:${this.context.remote.queue}:${head.id}:lock`));
+    const lockMs = Math.max(
+      0,
+      await client.pttl(`${KEY_PREFIX}:${this.context.remote.queue}:${head.id}:lock`),
+    );
     const present = await readPresence<WorkerPresence>(client, this.context.remote.queue, 'workers');
-    const live = connected.map((name) => present.get(name)?.stallTimeoutMs).filter((ms): ms is number => ms !== undefined);
+    const live = connected
+      .map((name) => present.get(name)?.stallTimeoutMs)
+      .filter((ms): ms is number => ms !== undefined);
     const intervalMs = live.length > 0 ? Math.min(...live) : (present.get(worker)?.stallTimeoutMs ?? 30_000);
     return { path: head.item.path, jobId: head.id, worker, handedOnInMs: lockMs + intervalMs };
   }
@@ -254,7 +313,16 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   private async present(waitingOn: StalledWait | undefined): Promise<void> {
     const { tracker } = this;
     const [host, pid] = [hostname(), process.pid];
-    const value = { name: this.name, host, pid, startedAt: this.startedAt, updatedAt: Date.now(), videosDone: tracker.videosDone, videosTotal: tracker.videosTotal, ...(waitingOn ? { waitingOn } : {}) };
+    const value = {
+      name: this.name,
+      host,
+      pid,
+      startedAt: this.startedAt,
+      updatedAt: Date.now(),
+      videosDone: tracker.videosDone,
+      videosTotal: tracker.videosTotal,
+      ...(waitingOn ? { waitingOn } : {}),
+    };
     await writePresence(this.clients[0], this.context.remote.queue, 'coordinators', value);
   }
 
@@ -262,7 +330,12 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   private beat(): void {
     const silent = this.contact.silentMs() > POLL_MS * 2 ? this.contact.silentMs() : 0;
     // The worker count is known after the first poll; silence is worth saying at once.
-    if (this.tracker.queue || silent) this.tracker.queue = { ...this.tracker.queue, workers: this.tracker.queue?.workers ?? 0, unreachableMs: silent };
+    if (this.tracker.queue || silent)
+      this.tracker.queue = {
+        ...this.tracker.queue,
+        workers: this.tracker.queue?.workers ?? 0,
+        unreachableMs: silent,
+      };
     this.tracker.emit();
   }
 
@@ -273,7 +346,12 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
       entry.settled = undefined;
       await this.queue.remove(entry.id);
     }
-    await this.queue.add(JOB_NAME, entry.data, { jobId: entry.id, attempts: 1, removeOnComplete: KEEP, removeOnFail: KEEP });
+    await this.queue.add(JOB_NAME, entry.data, {
+      jobId: entry.id,
+      attempts: 1,
+      removeOnComplete: KEEP,
+      removeOnFail: KEEP,
+    });
   }
 
   /** Looks at one job: settles it when it finished, or says it vanished. */
@@ -290,7 +368,11 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
   /** Removes the jobs still waiting (a worker's job in hand runs to its end). */
   private async withdraw(): Promise<void> {
     const ids = [...new Set(this.waiting().map((e) => e.id))];
-    const removed = await within(Promise.all(ids.map((id) => this.queue.remove(id).catch(() => 0))), 1000, [] as number[]);
+    const removed = await within(
+      Promise.all(ids.map((id) => this.queue.remove(id).catch(() => 0))),
+      1000,
+      [] as number[],
+    );
     debug('remote: withdrew %d of %d waiting jobs', removed.filter((n) => n === 1).length, ids.length);
   }
 

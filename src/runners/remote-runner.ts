@@ -43,11 +43,21 @@ export class RemoteRunner extends BackboneRunner {
 
   override get backend(): { name: string; reason: string } {
     const where = `on the workers of queue '${this.remote.queue}' at ${redactUrl(this.remote.redis)}`;
-    return this.lastBackend ? { name: this.lastBackend, reason: where } : { name: 'none', reason: `no result from a worker yet (${where})` };
+    return this.lastBackend
+      ? { name: this.lastBackend, reason: where }
+      : { name: 'none', reason: `no result from a worker yet (${where})` };
   }
 
-  protected window<I extends EmbedItem>(tracker: ProgressTracker, signal: AbortSignal | undefined): RemoteRun<I> {
-    const context = { remote: this.remote, settings: this.settings, backboneId: this.backboneId, onBackend: (name: string) => (this.lastBackend = name) };
+  protected window<I extends EmbedItem>(
+    tracker: ProgressTracker,
+    signal: AbortSignal | undefined,
+  ): RemoteRun<I> {
+    const context = {
+      remote: this.remote,
+      settings: this.settings,
+      backboneId: this.backboneId,
+      onBackend: (name: string) => (this.lastBackend = name),
+    };
     return new RemoteRun<I>(context, tracker, signal);
   }
 }
@@ -76,11 +86,37 @@ export interface RemoteRunnerSettings {
  * a registry backbone seen before is not even loaded): the workers run it.
  */
 export async function createRemoteRunner(settings: RemoteRunnerSettings): Promise<RemoteRunner> {
-  const { backbone, engine, backend, size, sampling, fit, seek = 'exact', timeoutMs, cache, remote, signal } = settings;
-  const embedder = await createFrameEmbedder({ backbone, engine, backend, cacheDir: cache === false ? undefined : cache, workers: 0, signal, lazy: true });
+  const {
+    backbone,
+    engine,
+    backend,
+    size,
+    sampling,
+    fit,
+    seek = 'exact',
+    timeoutMs,
+    cache,
+    remote,
+    signal,
+  } = settings;
+  const embedder = await createFrameEmbedder({
+    backbone,
+    engine,
+    backend,
+    cacheDir: cache === false ? undefined : cache,
+    workers: 0,
+    signal,
+    lazy: true,
+  });
   try {
     const side = checkSize(size, embedder.inputSize);
-    return new RemoteRunner(embedder, remote, { sampling, size: side, fit, seek, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return new RemoteRunner(embedder, remote, {
+      sampling,
+      size: side,
+      fit,
+      seek,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    });
   } catch (error) {
     await embedder.dispose();
     throw error;

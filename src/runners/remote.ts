@@ -7,6 +7,18 @@ export const remote: RunnerEntry = {
   async open(o, signal) {
     const { createRemoteRunner } = await import('./remote-runner.js');
     const { backbone, engine, backend, size, sampling, fit, seek, timeoutMs, cache } = o;
-    return createRemoteRunner({ backbone, engine, backend, size, sampling, fit, seek, timeoutMs, cache, remote: o.remote!, signal });
+    return createRemoteRunner({
+      backbone,
+      engine,
+      backend,
+      size,
+      sampling,
+      fit,
+      seek,
+      timeoutMs,
+      cache,
+      remote: o.remote!,
+      signal,
+    });
   },
 };

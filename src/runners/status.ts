@@ -7,7 +7,14 @@
  */
 import { Queue } from 'bullmq';
 import { dropClient, redisClient, within, type RedisConnectOptions } from './connection.js';
-import { checkQueueName, checkRedisCa, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, redactUrl } from './options.js';
+import {
+  checkQueueName,
+  checkRedisCa,
+  checkRedisUrl,
+  DEFAULT_QUEUE,
+  DEFAULT_REDIS_TIMEOUT_MS,
+  redactUrl,
+} from './options.js';
 import { readPresence, workerNames, type CoordinatorPresence, type WorkerPresence } from './presence.js';
 import { QueueError } from '../errors.js';
 import { positiveInteger, LIMITS } from '../validate.js';
@@ -42,9 +49,14 @@ export interface QueueStatus {
 export async function queueStatus(options: QueueStatusOptions): Promise<QueueStatus> {
   const redis = checkRedisUrl('redis', options.redis);
   const name = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
-  const timeoutMs = options.timeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs);
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? DEFAULT_REDIS_TIMEOUT_MS
+      : positiveInteger('timeoutMs', options.timeoutMs, LIMITS.timeoutMs);
   let failure: Error | undefined;
-  const client = redisClient(redis, (error) => (failure = error), { redisCa: checkRedisCa('redisCa', options.redisCa, redis) });
+  const client = redisClient(redis, (error) => (failure = error), {
+    redisCa: checkRedisCa('redisCa', options.redisCa, redis),
+  });
   const queue = new Queue(name, { connection: client });
   queue.on('error', () => undefined);
   try {
@@ -59,15 +71,25 @@ export async function queueStatus(options: QueueStatusOptions): Promise<QueueSta
         redis: redactUrl(redis),
         counts,
         oldestWaitingMs: oldest ? Math.max(0, Date.now() - oldest.timestamp) : null,
-        workers: connected.map((worker) => ({ name: worker, ...(workers.has(worker) ? { presence: workers.get(worker) } : {}) })),
+        workers: connected.map((worker) => ({
+          name: worker,
+          ...(workers.has(worker) ? { presence: workers.get(worker) } : {}),
+        })),
         coordinators: [...coordinators.values()],
       };
     })();
     const status = await within(read, timeoutMs, undefined);
-    if (!status) throw new QueueError(`Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s${failure ? ` (${failure.message})` : ''}`);
+    if (!status)
+      throw new QueueError(
+        `Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s${failure ? ` (${failure.message})` : ''}`,
+      );
     return status;
   } finally {
-    await within(queue.close().catch(() => undefined), 1000, undefined);
+    await within(
+      queue.close().catch(() => undefined),
+      1000,
+      undefined,
+    );
     dropClient(client);
   }
 }

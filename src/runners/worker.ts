@@ -32,10 +32,35 @@ import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
 import { createDecoder, type DecoderName } from '../ingest/decoders.js';
 import { debug } from '../log.js';
-import { checkQueueName, checkRedisCa, checkRedisUrl, DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, resolveOptions, type PipelineOptions, type RemoteSettings, type ResolvedOptions } from './options.js';
-import { boolean, checkSignal, invalid, isPlainObject, LIMITS, nonNegativeInteger, positiveInteger } from '../validate.js';
+import {
+  checkQueueName,
+  checkRedisCa,
+  checkRedisUrl,
+  DEFAULT_QUEUE,
+  DEFAULT_REDIS_TIMEOUT_MS,
+  resolveOptions,
+  type PipelineOptions,
+  type RemoteSettings,
+  type ResolvedOptions,
+} from './options.js';
+import {
+  boolean,
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeInteger,
+  positiveInteger,
+} from '../validate.js';
 import { checkEviction, connectionOptions, Contact, redisClient, within } from './connection.js';
-import { checkJobData, DEFAULT_MAX_JOB_BYTES, encodeResult, redactUrl, type JobData, type JobResult } from './protocol.js';
+import {
+  checkJobData,
+  DEFAULT_MAX_JOB_BYTES,
+  encodeResult,
+  redactUrl,
+  type JobData,
+  type JobResult,
+} from './protocol.js';
 import { Confinement, type ConfineOptions, type Refusal } from './confine.js';
 import { serveMetrics, WorkerMetrics, type MetricsServer } from './metrics.js';
 import { acquireProxy, releaseProxy, type EgressProxy } from './proxy.js';
@@ -46,7 +71,22 @@ import { isUrl } from '../ingest/ffmpeg.js';
  * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`
  * is the decode timeout for jobs whose coordinator set none).
  */
-export interface WorkerOptions extends ConfineOptions, Pick<RemoteSettings, 'redisCa' | 'strictRedis'>, Pick<PipelineOptions, 'backbone' | 'normalize' | 'engine' | 'backend' | 'threads' | 'decoder' | 'batch' | 'workers' | 'cache' | 'timeoutMs'> {
+export interface WorkerOptions
+  extends ConfineOptions,
+    Pick<RemoteSettings, 'redisCa' | 'strictRedis'>,
+    Pick<
+      PipelineOptions,
+      | 'backbone'
+      | 'normalize'
+      | 'engine'
+      | 'backend'
+      | 'threads'
+      | 'decoder'
+      | 'batch'
+      | 'workers'
+      | 'cache'
+      | 'timeoutMs'
+    > {
   /** The Redis that holds the queue: `redis://host:6379[/db]`, or `rediss://` for TLS. */
   redis: string;
   /** @default 'framewise' */
@@ -113,7 +153,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
   const decoder = await createDecoder(resolved.decoder);
-  const metrics = settings.metricsPort === undefined ? undefined : new WorkerMetrics(() => queueForMetrics, settings.queueName);
+  const metrics =
+    settings.metricsPort === undefined
+      ? undefined
+      : new WorkerMetrics(() => queueForMetrics, settings.queueName);
   let queueForMetrics: Queue | undefined;
   let proxy: EgressProxy | undefined;
   let server: MetricsServer | undefined;
@@ -125,7 +168,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     await embedder.dispose();
     throw error;
   }
-  const worker = new JobWorker(settings, new RunnerPool(embedder, resolved, store, decoder, metrics), proxy, metrics, server);
+  const worker = new JobWorker(
+    settings,
+    new RunnerPool(embedder, resolved, store, decoder, metrics),
+    proxy,
+    metrics,
+    server,
+  );
   queueForMetrics = worker.queue();
   return worker.handle();
 }
@@ -162,19 +211,72 @@ async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSetting
   const strictRedis = options.strictRedis === undefined ? false : boolean('strictRedis', options.strictRedis);
   connectionOptions({ redisCa }); // reads the CA file now: an unreadable one is a usage error
   const queueName = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
-  const concurrency = options.concurrency === undefined ? 2 : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
-  const stallTimeoutMs = options.stallTimeoutMs === undefined ? 30_000 : positiveInteger('stallTimeoutMs', options.stallTimeoutMs, LIMITS.timeoutMs);
-  const maxStalls = options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
-  const timeoutMs = options.redisTimeoutMs === undefined ? DEFAULT_REDIS_TIMEOUT_MS : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
-  const metricsPort = options.metricsPort === undefined ? undefined : nonNegativeInteger('metricsPort', options.metricsPort, 65535);
-  const maxJobBytes = options.maxJobBytes === undefined ? DEFAULT_MAX_JOB_BYTES : positiveInteger('maxJobBytes', options.maxJobBytes, 512 * 1024 * 1024);
+  const concurrency =
+    options.concurrency === undefined
+      ? 2
+      : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
+  const stallTimeoutMs =
+    options.stallTimeoutMs === undefined
+      ? 30_000
+      : positiveInteger('stallTimeoutMs', options.stallTimeoutMs, LIMITS.timeoutMs);
+  const maxStalls =
+    options.maxStalls === undefined ? 1 : nonNegativeInteger('maxStalls', options.maxStalls, 1000);
+  const timeoutMs =
+    options.redisTimeoutMs === undefined
+      ? DEFAULT_REDIS_TIMEOUT_MS
+      : positiveInteger('redisTimeoutMs', options.redisTimeoutMs, LIMITS.timeoutMs);
+  const metricsPort =
+    options.metricsPort === undefined
+      ? undefined
+      : nonNegativeInteger('metricsPort', options.metricsPort, 65535);
+  const maxJobBytes =
+    options.maxJobBytes === undefined
+      ? DEFAULT_MAX_JOB_BYTES
+      : positiveInteger('maxJobBytes', options.maxJobBytes, 512 * 1024 * 1024);
   const signal = checkSignal('signal', options.signal);
-  const confinement = await Confinement.create({ roots: options.roots, allowHosts: options.allowHosts, allowPrivateNetwork: options.allowPrivateNetwork });
-  const confinementKey = stableStringify({ roots: confinement.roots, hosts: options.allowHosts ?? [], private: confinement.allowPrivateNetwork });
+  const confinement = await Confinement.create({
+    roots: options.roots,
+    allowHosts: options.allowHosts,
+    allowPrivateNetwork: options.allowPrivateNetwork,
+  });
+  const confinementKey = stableStringify({
+    roots: confinement.roots,
+    hosts: options.allowHosts ?? [],
+    private: confinement.allowPrivateNetwork,
+  });
   // The backbone flags mean what they mean for a local run; the frames come with each job.
-  const resolved = resolveOptions({ backbone: options.backbone, normalize: options.normalize, engine: options.engine, backend: options.backend, threads: options.threads, decoder: options.decoder, batch: options.batch, workers: options.workers, cache: options.cache, timeoutMs: options.timeoutMs });
+  const resolved = resolveOptions({
+    backbone: options.backbone,
+    normalize: options.normalize,
+    engine: options.engine,
+    backend: options.backend,
+    threads: options.threads,
+    decoder: options.decoder,
+    batch: options.batch,
+    workers: options.workers,
+    cache: options.cache,
+    timeoutMs: options.timeoutMs,
+  });
   const host = hostname();
-  return { redis, redisCa, strictRedis, queueName, concurrency, stallTimeoutMs, maxStalls, timeoutMs, signal, onProgress: options.onProgress, resolved, confinement, confinementKey, maxJobBytes, metricsPort, host, name: `framewise@${host}:${process.pid}` };
+  return {
+    redis,
+    redisCa,
+    strictRedis,
+    queueName,
+    concurrency,
+    stallTimeoutMs,
+    maxStalls,
+    timeoutMs,
+    signal,
+    onProgress: options.onProgress,
+    resolved,
+    confinement,
+    confinementKey,
+    maxJobBytes,
+    metricsPort,
+    host,
+    name: `framewise@${host}:${process.pid}`,
+  };
 }
 
 /** How often a worker rewrites its presence (status, coordinators); a minute without makes it stale. */
@@ -182,9 +284,15 @@ const PRESENCE_EVERY_MS = 2000;
 
 /** The eviction policy, before the backbone loads; a Redis that does not answer soon is left to the worker's watch. */
 async function checkRedisAtStart(settings: WorkerSettings): Promise<void> {
-  const client = redisClient(settings.redis, (error) => debug('worker: redis: %s', error.message), { redisCa: settings.redisCa });
+  const client = redisClient(settings.redis, (error) => debug('worker: redis: %s', error.message), {
+    redisCa: settings.redisCa,
+  });
   try {
-    await within(checkEviction(client, redactUrl(settings.redis), settings.strictRedis), Math.min(settings.timeoutMs, 5000), undefined);
+    await within(
+      checkEviction(client, redactUrl(settings.redis), settings.strictRedis),
+      Math.min(settings.timeoutMs, 5000),
+      undefined,
+    );
   } finally {
     client.disconnect();
   }
@@ -213,7 +321,20 @@ class RunnerPool {
       runner = new LocalRunner(
         metrics ? timedEmbedder(this.embedder, metrics) : this.embedder,
         metrics ? timedStages(metrics) : ingestStages,
-        { sampling: settings.sampling, size: settings.size, fit: settings.fit, seek: settings.seek, concurrency: 1, batch: resolved.batch, inferenceConcurrency: INFERENCE_CONCURRENCY, timeoutMs: settings.timeoutMs ?? resolved.timeoutMs, threads: resolved.threads, decoder: decoder.name, resolvedDecoder: { name: decoder.name, reason: decoder.reason }, store: this.store },
+        {
+          sampling: settings.sampling,
+          size: settings.size,
+          fit: settings.fit,
+          seek: settings.seek,
+          concurrency: 1,
+          batch: resolved.batch,
+          inferenceConcurrency: INFERENCE_CONCURRENCY,
+          timeoutMs: settings.timeoutMs ?? resolved.timeoutMs,
+          threads: resolved.threads,
+          decoder: decoder.name,
+          resolvedDecoder: { name: decoder.name, reason: decoder.reason },
+          store: this.store,
+        },
         false /* ownsEmbedder */,
       );
       this.runners.set(key, runner);
@@ -270,7 +391,14 @@ function timedEmbedder(embedder: FrameEmbedder, metrics: WorkerMetrics): FrameEm
 
 /** A started worker: the BullMQ worker, its jobs in hand and counts, and its watch on Redis. */
 class JobWorker {
-  private readonly stats: WorkerStats = { done: 0, errors: 0, forbidden: 0, refused: 0, handedBack: 0, active: 0 };
+  private readonly stats: WorkerStats = {
+    done: 0,
+    errors: 0,
+    forbidden: 0,
+    refused: 0,
+    handedBack: 0,
+    active: 0,
+  };
   private readonly inHand = new Set<AbortController>();
   private readonly worker: GuardedWorker;
   /** Its own connection, for the ping: the worker's are busy blocking for jobs. */
@@ -298,19 +426,26 @@ class JobWorker {
     private readonly metricsServer: MetricsServer | undefined,
   ) {
     const { redis, queueName, concurrency, stallTimeoutMs, maxStalls, name, timeoutMs } = settings;
-    this.worker = new GuardedWorker(settings.maxJobBytes, queueName, (job, token) => this.process(job, token), {
-      connection: { url: redis, ...connectionOptions({ redisCa: settings.redisCa }) },
-      name,
-      concurrency,
-      lockDuration: stallTimeoutMs,
-      stalledInterval: stallTimeoutMs,
-      maxStalledCount: maxStalls,
-      autorun: false,
-    });
+    this.worker = new GuardedWorker(
+      settings.maxJobBytes,
+      queueName,
+      (job, token) => this.process(job, token),
+      {
+        connection: { url: redis, ...connectionOptions({ redisCa: settings.redisCa }) },
+        name,
+        concurrency,
+        lockDuration: stallTimeoutMs,
+        stalledInterval: stallTimeoutMs,
+        maxStalledCount: maxStalls,
+        autorun: false,
+      },
+    );
     this.worker.on('error', (error) => debug('worker: redis: %s', error.message));
     this.closed = new Promise<WorkerStats>((resolve, reject) => (this.settleClosed = { resolve, reject }));
     this.closed.catch(() => undefined);
-    this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message), { redisCa: settings.redisCa });
+    this.client = redisClient(redis, (error) => debug('worker: redis ping: %s', error.message), {
+      redisCa: settings.redisCa,
+    });
     this.contact = new Contact(timeoutMs, () => this.unreachableError());
     this.watch = setInterval(() => this.watchRedis(), 1000);
     // Said at once: a coordinator waiting on this worker's first job, were it killed, needs its --stall-timeout.
@@ -327,7 +462,14 @@ class JobWorker {
   handle(): WorkerHandle {
     const { embedder } = this.runners;
     const metricsPort = this.metricsServer?.port;
-    return { name: this.settings.name, backboneId: embedder.backboneId, backend: embedder.backend, metricsPort, closed: this.closed, close: (options) => this.close(options) };
+    return {
+      name: this.settings.name,
+      backboneId: embedder.backboneId,
+      backend: embedder.backend,
+      metricsPort,
+      closed: this.closed,
+      close: (options) => this.close(options),
+    };
   }
 
   /** A queue over the ping connection, for the job counts of the metrics (made at the first scrape). */
@@ -339,7 +481,9 @@ class JobWorker {
 
   /** Stops taking jobs; those in hand finish, or with `handBack` are handed back at once. */
   close(options: { handBack?: boolean } = {}): Promise<WorkerStats> {
-    if (options.handBack) for (const controller of this.inHand) controller.abort(new DOMException('The worker is stopping', 'AbortError'));
+    if (options.handBack)
+      for (const controller of this.inHand)
+        controller.abort(new DOMException('The worker is stopping', 'AbortError'));
     this.stopping ??= this.stop();
     this.stopping.then(this.settleClosed.resolve, this.settleClosed.reject);
     return this.stopping;
@@ -354,8 +498,20 @@ class JobWorker {
     await (this.failure ? within(stopped, 2000, undefined) : stopped);
     clearInterval(this.watch);
     await this.metricsServer?.close();
-    if (this.countsQueue) await within(this.countsQueue.close().catch(() => undefined), 1000, undefined);
-    if (!this.failure) await within(removePresence(this.client, this.settings.queueName, 'workers', this.settings.name).catch(() => undefined), 1000, undefined);
+    if (this.countsQueue)
+      await within(
+        this.countsQueue.close().catch(() => undefined),
+        1000,
+        undefined,
+      );
+    if (!this.failure)
+      await within(
+        removePresence(this.client, this.settings.queueName, 'workers', this.settings.name).catch(
+          () => undefined,
+        ),
+        1000,
+        undefined,
+      );
     this.client.disconnect();
     await this.runners.embedder.dispose(); // the runners over it own nothing else
     await releaseProxy(this.proxy);
@@ -367,7 +523,10 @@ class JobWorker {
   private watchRedis(): void {
     if (Date.now() - this.lastPing >= Math.min(2000, this.settings.timeoutMs / 3)) {
       this.lastPing = Date.now();
-      this.client.ping().then(() => this.contact.heard(), () => undefined);
+      this.client.ping().then(
+        () => this.contact.heard(),
+        () => undefined,
+      );
     }
     if (Date.now() - this.lastPresence >= PRESENCE_EVERY_MS) {
       this.lastPresence = Date.now();
@@ -387,18 +546,38 @@ class JobWorker {
     while (this.samples.length > 1 && now - this.samples[0][0] > 60_000) this.samples.shift();
     const [since, doneThen] = this.samples[0];
     const value: WorkerPresence = {
-      ...{ name: settings.name, host: settings.host, pid: process.pid, backbone: runners.embedder.backboneId, engine: runners.embedder.backend.name, decoder: runners.decoderName },
-      ...{ concurrency: settings.concurrency, stallTimeoutMs: settings.stallTimeoutMs, startedAt: this.startedAt, updatedAt: now },
-      ...{ done: stats.done, errors: stats.errors, active: stats.active, recentPerSecond: now > since ? ((stats.done - doneThen) * 1000) / (now - since) : 0 },
+      ...{
+        name: settings.name,
+        host: settings.host,
+        pid: process.pid,
+        backbone: runners.embedder.backboneId,
+        engine: runners.embedder.backend.name,
+        decoder: runners.decoderName,
+      },
+      ...{
+        concurrency: settings.concurrency,
+        stallTimeoutMs: settings.stallTimeoutMs,
+        startedAt: this.startedAt,
+        updatedAt: now,
+      },
+      ...{
+        done: stats.done,
+        errors: stats.errors,
+        active: stats.active,
+        recentPerSecond: now > since ? ((stats.done - doneThen) * 1000) / (now - since) : 0,
+      },
     };
     await writePresence(this.client, settings.queueName, 'workers', value);
     // Fields of workers killed long ago go, now and then (the readers only read).
-    if (this.presenceWrites++ % 15 === 0) await readPresence(this.client, settings.queueName, 'workers', true /* prune */);
+    if (this.presenceWrites++ % 15 === 0)
+      await readPresence(this.client, settings.queueName, 'workers', true /* prune */);
   }
 
   private unreachableError(): QueueError {
     const { redis, timeoutMs, name } = this.settings;
-    return new QueueError(`Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s (the limit: --redis-timeout); ${name} stops, and its jobs in hand go back to the queue when their locks expire`);
+    return new QueueError(
+      `Redis at ${redactUrl(redis)} has not answered for ${Math.round(timeoutMs / 1000)} s (the limit: --redis-timeout); ${name} stops, and its jobs in hand go back to the queue when their locks expire`,
+    );
   }
 
   /** The processor of one job: its result, a refusal, or (when stopping) the job handed back. */
@@ -440,7 +619,9 @@ class JobWorker {
     if (unread) this.refuse(`${name} refused job ${job.id}: ${unread}`);
     const data = checkJobData(job.data);
     if (typeof data === 'string') {
-      const protocol = /^it is job protocol/.test(data) ? ': run the same framewise version on every machine' : '';
+      const protocol = /^it is job protocol/.test(data)
+        ? ': run the same framewise version on every machine'
+        : '';
       this.refuse(`${name} refused job ${job.id}: ${data}${protocol}`);
     }
     return data;
@@ -451,9 +632,14 @@ class JobWorker {
     const { name } = this.settings;
     const { embedder } = this.runners;
     if (data.backboneId !== embedder.backboneId) {
-      this.refuse(`${name} runs backbone ${embedder.backboneId} but job ${id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`);
+      this.refuse(
+        `${name} runs backbone ${embedder.backboneId} but job ${id} (${data.item.path}) needs ${data.backboneId}: start the workers with the coordinator's --backbone`,
+      );
     }
-    if (data.settings.size !== embedder.inputSize) this.refuse(`${name}: job ${id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`);
+    if (data.settings.size !== embedder.inputSize)
+      this.refuse(
+        `${name}: job ${id} asks for ${data.settings.size}px frames but backbone ${embedder.backboneId} takes ${embedder.inputSize}px`,
+      );
     return this.runners.for(data.settings);
   }
 
@@ -476,16 +662,27 @@ class JobWorker {
       this.stats.forbidden += 1;
       this.stats.done += 1;
       this.stats.lastProblem = `${this.settings.name}: FORBIDDEN ${item.path.slice(0, 300)}: ${open.forbidden}`;
-      return encodeResult(this.settings.host, { path: item.path, error: { code: 'FORBIDDEN', message: `${open.forbidden} (on worker host ${this.settings.host})` } });
+      return encodeResult(this.settings.host, {
+        path: item.path,
+        error: { code: 'FORBIDDEN', message: `${open.forbidden} (on worker host ${this.settings.host})` },
+      });
     }
     let outcome: VideoFrames | ErrorRecord | undefined;
     // The real path is opened (a symlink swapped after the check cannot lead out); the record keeps the job's path.
-    for await (const [, result] of runner.run([{ ...item, path: open }], { signal })) outcome = { ...result, path: item.path };
+    for await (const [, result] of runner.run([{ ...item, path: open }], { signal }))
+      outcome = { ...result, path: item.path };
     if (!outcome) throw new Error(`the local runner gave nothing for ${item.path}`);
     if ('error' in outcome) {
       this.stats.errors += 1;
       // What this machine cannot reach, another may: say whose view it is.
-      if (['ENOENT', 'EACCES'].includes(outcome.error.code)) outcome = { ...outcome, error: { ...outcome.error, message: `${outcome.error.message} (on worker host ${this.settings.host})` } };
+      if (['ENOENT', 'EACCES'].includes(outcome.error.code))
+        outcome = {
+          ...outcome,
+          error: {
+            ...outcome.error,
+            message: `${outcome.error.message} (on worker host ${this.settings.host})`,
+          },
+        };
     }
     this.stats.done += 1;
     return encodeResult(this.settings.host, outcome);
@@ -538,7 +735,8 @@ class GuardedWorker extends Worker<unknown, JobResult> {
     const text = typeof raw.data === 'string' ? raw.data : '';
     const size = text.length > this.maxJobBytes ? text.length : Buffer.byteLength(text, 'utf8');
     let reason: string | undefined;
-    if (size > this.maxJobBytes) reason = `its data is ${size} bytes or more, over this worker's limit of ${this.maxJobBytes} (maxJobBytes, --max-job-bytes); it was not parsed`;
+    if (size > this.maxJobBytes)
+      reason = `its data is ${size} bytes or more, over this worker's limit of ${this.maxJobBytes} (maxJobBytes, --max-job-bytes); it was not parsed`;
     else {
       try {
         return super.createJob(raw, jobId);

@@ -6,12 +6,28 @@
  */
 import { ModelError, UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
-import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import {
+  isErrorRecord,
+  spanOf,
+  withSpan,
+  type EmbedRunner,
+  type ErrorRecord,
+  type VideoFrames,
+} from '../embedding/runner.js';
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import { segmentsFromFrames, timeShares, UNKNOWN_LABEL, type ScoredSegment } from '../evaluation/timeline.js';
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
-import { checkSignal, invalid, isPlainObject, LIMITS, nonNegativeNumber, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import {
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonNegativeNumber,
+  numberInRange,
+  oneOf,
+  positiveInteger,
+} from '../validate.js';
 import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
@@ -117,7 +133,10 @@ export interface Classifier {
   /** Classifies files, folders and manifests (or discovered entries): one result or error record per video. */
   classify(inputs: Inputs, options?: ClassifyOptions): AsyncGenerator<ClassifyResult | ErrorRecord>;
   /** Classifies discovered entries, each result with its entry (`evaluate` needs the true labels). */
-  classifyEntries<I extends InputEntry>(entries: readonly I[], options?: ClassifyOptions): AsyncGenerator<[I, ClassifyResult | ErrorRecord]>;
+  classifyEntries<I extends InputEntry>(
+    entries: readonly I[],
+    options?: ClassifyOptions,
+  ): AsyncGenerator<[I, ClassifyResult | ErrorRecord]>;
   close(): Promise<void>;
 }
 
@@ -146,7 +165,12 @@ export function predictionFrom(
       const probs = output.slice((i * T + t) * C, (i * T + t + 1) * C);
       rows.push(probs);
       const best = argmax(probs);
-      frames.push({ t: clip.timestamps[t], label: probs[best] < threshold ? UNKNOWN_LABEL : labels[best], score: probs[best], probs });
+      frames.push({
+        t: clip.timestamps[t],
+        label: probs[best] < threshold ? UNKNOWN_LABEL : labels[best],
+        score: probs[best],
+        probs,
+      });
     }
     clipProbs.push(aggregateScores(rows, 'mean', C));
   });
@@ -159,16 +183,30 @@ export function predictionFrom(
     probs,
     clips: video.clips.map((clip, i) => {
       const b = argmax(clipProbs[i]);
-      return { index: clip.index, start: clip.start, end: clip.end, label: labels[b], score: clipProbs[i][b], probs: clipProbs[i] };
+      return {
+        index: clip.index,
+        start: clip.start,
+        end: clip.end,
+        label: labels[b],
+        score: clipProbs[i][b],
+        probs: clipProbs[i],
+      };
     }),
   };
   if (mode === 'frame') {
     result.frames = frames.sort((a, b) => a.t - b.t);
     const start = Math.min(...video.clips.map((c) => c.start));
     const end = Math.max(...video.clips.map((c) => c.end));
-    result.segments = segmentsFromFrames(result.frames, { labels, start, end, minSegment: options.minSegment });
+    result.segments = segmentsFromFrames(result.frames, {
+      labels,
+      start,
+      end,
+      minSegment: options.minSegment,
+    });
     const shares = timeShares(result.segments);
-    const rest = labels.filter((l) => !shares.some((s) => s.label === l)).map((label) => ({ label, score: 0 }));
+    const rest = labels
+      .filter((l) => !shares.some((s) => s.label === l))
+      .map((label) => ({ label, score: 0 }));
     if (shares.length > 0) [result.label, result.score] = [shares[0].label, shares[0].score];
     result.topk = [...shares, ...rest].slice(0, options.topK);
   }
@@ -177,10 +215,18 @@ export function predictionFrom(
   return result;
 }
 
-function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max'; topK: number; threshold: number; minSegment: number } {
+function validateClassifyOptions(options: unknown): {
+  aggregate: 'mean' | 'max';
+  topK: number;
+  threshold: number;
+  minSegment: number;
+} {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
-    aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
+    aggregate:
+      options.aggregate === undefined
+        ? 'mean'
+        : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
     topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK, LIMITS.topK),
     threshold: options.threshold === undefined ? 0 : numberInRange('threshold', options.threshold, 0, 1),
     minSegment: options.minSegment === undefined ? 0 : nonNegativeNumber('minSegment', options.minSegment),
@@ -198,7 +244,8 @@ function validateClassifyOptions(options: unknown): { aggregate: 'mean' | 'max';
  * ```
  */
 export async function loadClassifier(modelDir: string, options: ClassifierOptions = {}): Promise<Classifier> {
-  if (typeof modelDir !== 'string' || modelDir.length === 0) throw invalid('modelDir', 'a model folder path', modelDir);
+  if (typeof modelDir !== 'string' || modelDir.length === 0)
+    throw invalid('modelDir', 'a model folder path', modelDir);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('signal', options.signal);
   const { loadModel } = await import('../model/model-files.js');
@@ -211,7 +258,9 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
       ...options,
       signal: undefined,
       backbone: options.backbone ?? (info.backbone as PipelineOptions['backbone']),
-      frames: options.frames ?? (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
+      frames:
+        options.frames ??
+        (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
       sampling: options.sampling ?? (info.sampling as Sampling | undefined),
       size: options.size ?? info.size,
       fit: options.fit ?? (info.fit as Fit | undefined),
@@ -225,12 +274,16 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
   if (info.backboneId && pipeline.backboneId !== info.backboneId) {
     await pipeline.close();
     await head.dispose();
-    throw new ModelError(`The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${pipeline.backboneId}`);
+    throw new ModelError(
+      `The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${pipeline.backboneId}`,
+    );
   }
   if (pipeline.dim !== info.dim && info.dim !== undefined) {
     await pipeline.close();
     await head.dispose();
-    throw new ModelError(`The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`);
+    throw new ModelError(
+      `The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`,
+    );
   }
   return makeClassifier(head, pipeline, sampling);
 }
@@ -245,17 +298,25 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
   ): AsyncGenerator<[I, ClassifyResult | ErrorRecord]> {
     const settings = validateClassifyOptions(options);
     if (settings.threshold > 0 && labels.includes(UNKNOWN_LABEL)) {
-      throw new UsageError(`\`threshold\` labels uncertain videos '${UNKNOWN_LABEL}', and this model has a label '${UNKNOWN_LABEL}' of its own`);
+      throw new UsageError(
+        `\`threshold\` labels uncertain videos '${UNKNOWN_LABEL}', and this model has a label '${UNKNOWN_LABEL}' of its own`,
+      );
     }
     const signal = checkSignal('signal', options.signal);
-    for await (const [entry, outcome] of pipeline.run(entries, { signal, onProgress: options.onProgress, skip: options.skip })) {
+    for await (const [entry, outcome] of pipeline.run(entries, {
+      signal,
+      onProgress: options.onProgress,
+      skip: options.skip,
+    })) {
       if (isErrorRecord(outcome)) {
         yield [entry, withSpan(outcome, entry)];
         continue;
       }
       const B = outcome.clips.length;
       const mask = new Uint8Array(B * outcome.frames);
-      outcome.clips.forEach((clip, i) => clip.mask.forEach((m, t) => (mask[i * outcome.frames + t] = m ? 1 : 0)));
+      outcome.clips.forEach((clip, i) =>
+        clip.mask.forEach((m, t) => (mask[i * outcome.frames + t] = m ? 1 : 0)),
+      );
       const output = await head.predict(outcome.embeddings, [B, outcome.frames, outcome.dim], mask);
       const prediction = predictionFrom(outcome, output, labels, mode, settings);
       yield [

@@ -4,7 +4,14 @@
  */
 import { openRunner } from '../runners/registry.js';
 import type { ProgressCallback } from '../embedding/progress.js';
-import { isErrorRecord, spanOf, withSpan, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
+import {
+  isErrorRecord,
+  spanOf,
+  withSpan,
+  type EmbedRunner,
+  type ErrorRecord,
+  type VideoFrames,
+} from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
@@ -73,7 +80,8 @@ export interface EmbedResult {
  * `dim` and `size` are known once the backbone has loaded (they throw a UsageError before),
  * and `backend` is `none` until the backbone is first needed.
  */
-export interface Pipeline extends Pick<EmbedRunner, 'backboneId' | 'dim' | 'size' | 'backend' | 'decoder' | 'close'> {
+export interface Pipeline
+  extends Pick<EmbedRunner, 'backboneId' | 'dim' | 'size' | 'backend' | 'decoder' | 'close'> {
   readonly frames: number;
   readonly sampling: Sampling;
   /**
@@ -140,7 +148,10 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     return runner;
   };
   const loaded = (field: string): EmbedRunner => {
-    if (!runner) throw new UsageError(`\`pipeline.${field}\` is known once the backbone has loaded, at the first embed()`);
+    if (!runner)
+      throw new UsageError(
+        `\`pipeline.${field}\` is known once the backbone has loaded, at the first embed()`,
+      );
     return runner;
   };
   return {
@@ -156,18 +167,27 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     frames: resolved.frames,
     sampling: resolved.sampling,
     get backend() {
-      return runner?.backend ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' };
+      return (
+        runner?.backend ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' }
+      );
     },
     get decoder() {
       return runner?.decoder;
     },
     async *embed(inputs, embedOptions = {}) {
-      if (!isPlainObject(embedOptions as unknown)) throw invalid('options', 'an options object', embedOptions);
+      if (!isPlainObject(embedOptions as unknown))
+        throw invalid('options', 'an options object', embedOptions);
       const runSignal = checkSignal('signal', embedOptions.signal);
       const entries = await entriesOf(inputs, { signal: runSignal });
       const opened = await open(runSignal);
-      for await (const [entry, outcome] of opened.run(entries, { signal: runSignal, onProgress: embedOptions.onProgress, skip: embedOptions.skip })) {
-        yield isErrorRecord(outcome) ? withSpan(outcome, entry) : toEmbedResult(entry, outcome, opened.backboneId);
+      for await (const [entry, outcome] of opened.run(entries, {
+        signal: runSignal,
+        onProgress: embedOptions.onProgress,
+        skip: embedOptions.skip,
+      })) {
+        yield isErrorRecord(outcome)
+          ? withSpan(outcome, entry)
+          : toEmbedResult(entry, outcome, opened.backboneId);
       }
     },
     async close() {

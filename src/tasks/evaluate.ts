@@ -25,11 +25,35 @@ import { UsageError } from '../errors.js';
 import type { ProgressCallback, ProgressEvent } from '../embedding/progress.js';
 import { isErrorRecord, type ErrorRecord } from '../embedding/runner.js';
 import { argmax } from '../evaluation/aggregate.js';
-import { clipMetrics, coverageAt, frameMetrics, type FrameSequence, type ScoredDecision, type ScoredSample } from '../evaluation/metrics.js';
-import { METRICS_SCHEMA, datasetFingerprint, writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from '../evaluation/report.js';
+import {
+  clipMetrics,
+  coverageAt,
+  frameMetrics,
+  type FrameSequence,
+  type ScoredDecision,
+  type ScoredSample,
+} from '../evaluation/metrics.js';
+import {
+  METRICS_SCHEMA,
+  datasetFingerprint,
+  writeReport,
+  type MetricsReport,
+  type PredictionRecord,
+  type WrittenReport,
+} from '../evaluation/report.js';
 import { commonRoot } from '../evaluation/split.js';
 import { debug } from '../log.js';
-import { boolean as bool, checkSignal, invalid, isPlainObject, LIMITS, nonEmptyString, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import {
+  boolean as bool,
+  checkSignal,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonEmptyString,
+  numberInRange,
+  oneOf,
+  positiveInteger,
+} from '../validate.js';
 import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './classify.js';
@@ -88,7 +112,9 @@ export async function modelId(modelDir: string, labels: readonly string[]): Prom
   const names = await readdir(modelDir);
   // An ensemble's members (member-2/, ...) count too; a checkpoint is not part of a finished model.
   const members = names.filter((n) => /^member-\d+$/.test(n)).sort();
-  const files = names.filter((f) => f === 'model.json' || (f.endsWith('.bin') && f !== 'checkpoint.bin')).sort();
+  const files = names
+    .filter((f) => f === 'model.json' || (f.endsWith('.bin') && f !== 'checkpoint.bin'))
+    .sort();
   for (const m of members) for (const f of (await readdir(join(modelDir, m))).sort()) files.push(join(m, f));
   for (const f of files) hash.update(`\0${f}\0`).update(await readFile(join(modelDir, f)));
   return `sha256:${hash.digest('hex').slice(0, 16)}`;
@@ -112,13 +138,15 @@ function resolveEvalOptions(options: unknown): Resolved {
     topK: positiveInteger('topK', options.topK ?? 5, LIMITS.topK),
     aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
     ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
-    threshold: options.threshold === undefined ? undefined : numberInRange('threshold', options.threshold, 0, 1),
+    threshold:
+      options.threshold === undefined ? undefined : numberInRange('threshold', options.threshold, 0, 1),
     thresholds: options.thresholds === undefined ? undefined : thresholdList(options.thresholds),
   };
 }
 
 function thresholdList(value: unknown): number[] {
-  if (!Array.isArray(value) || value.length === 0) throw invalid('thresholds', 'a non-empty array of numbers in [0, 1]', value);
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalid('thresholds', 'a non-empty array of numbers in [0, 1]', value);
   return value.map((p, i) => numberInRange(`thresholds[${i}]`, p, 0, 1));
 }
 
@@ -134,10 +162,13 @@ async function datasetRoot(inputs: readonly string[]): Promise<string> {
 
 /** The labels an entry claims, or a UsageError when it has none. */
 function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
-  if (mode === 'frame' && entry.segments && entry.segments.length > 0) return [...new Set(entry.segments.map((s) => s.label))];
+  if (mode === 'frame' && entry.segments && entry.segments.length > 0)
+    return [...new Set(entry.segments.map((s) => s.label))];
   if (entry.label !== undefined) return [entry.label];
   if (entry.segments && entry.segments.length > 0) throw modeMismatch('clip');
-  throw new UsageError(`${entry.path} has neither a label nor segments: evaluate a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`);
+  throw new UsageError(
+    `${entry.path} has neither a label nor segments: evaluate a folder-per-class tree, a manifest with labels, or a JSONL manifest with "segments"`,
+  );
 }
 
 /** A UsageError when the dataset is labelled for the other mode (see `modeMismatch`). */
@@ -168,7 +199,11 @@ export function modeMismatch(mode: 'clip' | 'frame'): UsageError {
  * console.log(report.metrics.video?.top1);
  * ```
  */
-export async function evaluate(dataset: string | string[], modelDir: string, options: EvalOptions = {}): Promise<EvalResult> {
+export async function evaluate(
+  dataset: string | string[],
+  modelDir: string,
+  options: EvalOptions = {},
+): Promise<EvalResult> {
   const startedAt = new Date();
   const t0 = performance.now();
   const o = resolveEvalOptions(options);
@@ -191,7 +226,13 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     const datasetSection = await describeDataset(inputs, entries, mode);
 
     const tally = new EvalTally(mode, labels);
-    const last = await classifyInto(tally, classifier, kept, { signal, topK: o.topK, aggregate: o.aggregate, threshold: o.threshold, onProgress });
+    const last = await classifyInto(tally, classifier, kept, {
+      signal,
+      topK: o.topK,
+      aggregate: o.aggregate,
+      threshold: o.threshold,
+      onProgress,
+    });
     const tClassified = performance.now();
     const metrics = tally.metrics(o.topK);
     if (o.threshold !== undefined) metrics.coverage = coverageAt(tally.decisions, o.threshold);
@@ -202,7 +243,14 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
       mode,
       model: await modelSection(modelDir, labels, classifier),
       dataset: datasetSection,
-      counts: { videos: entries.length, evaluated: tally.evaluated, failed: tally.failures.length, ignored: ignored.length, clips: tally.clips, frames: tally.frames },
+      counts: {
+        videos: entries.length,
+        evaluated: tally.evaluated,
+        failed: tally.failures.length,
+        ignored: ignored.length,
+        clips: tally.clips,
+        frames: tally.frames,
+      },
       failures: tally.failures,
       ignored,
       metrics,
@@ -214,7 +262,9 @@ export async function evaluate(dataset: string | string[], modelDir: string, opt
     };
     // Wall time up to the report: writing the files (the PNG) is not part of the evaluation.
     report.timing.wallMs = Math.round(performance.now() - t0);
-    const files = o.out ? await writeReport(o.out, report, tally.predictions, { signal, samples: tally.samples }) : undefined;
+    const files = o.out
+      ? await writeReport(o.out, report, tally.predictions, { signal, samples: tally.samples })
+      : undefined;
     return { report, predictions: tally.predictions, ...(files ? { files } : {}) };
   } finally {
     await classifier.close();
@@ -242,12 +292,26 @@ function timingSection(
 }
 
 /** The model's classifier, loaded once its mode is checked against the dataset's labels (before the backbone loads). */
-async function loadForDataset(modelDir: string, entries: readonly InputEntry[], options: EvalOptions): Promise<Classifier> {
+async function loadForDataset(
+  modelDir: string,
+  entries: readonly InputEntry[],
+  options: EvalOptions,
+): Promise<Classifier> {
   const { loadClassifier } = await import('./classify.js');
   const { readModelInfo } = await import('../model/model-files.js');
   checkMode(entries, (await readModelInfo(modelDir)).mode);
   // The evaluation's own options are not the classifier's.
-  const { out: _out, force: _f, topK: _k, aggregate: _a, ignoreUnknownLabels: _i, threshold: _t, thresholds: _ts, onProgress: _p, ...loadOptions } = options;
+  const {
+    out: _out,
+    force: _f,
+    topK: _k,
+    aggregate: _a,
+    ignoreUnknownLabels: _i,
+    threshold: _t,
+    thresholds: _ts,
+    onProgress: _p,
+    ...loadOptions
+  } = options;
   return loadClassifier(modelDir, loadOptions);
 }
 
@@ -255,13 +319,19 @@ async function loadForDataset(modelDir: string, entries: readonly InputEntry[], 
  * Classifies `entries` into `tally`. Returns the final progress event, which says how much
  * was decoded and embedded (0 on a fully cached run).
  */
-async function classifyInto(tally: EvalTally, classifier: Classifier, entries: readonly InputEntry[], options: ClassifyOptions): Promise<ProgressEvent | undefined> {
+async function classifyInto(
+  tally: EvalTally,
+  classifier: Classifier,
+  entries: readonly InputEntry[],
+  options: ClassifyOptions,
+): Promise<ProgressEvent | undefined> {
   let last: ProgressEvent | undefined;
   const onProgress = (event: ProgressEvent): void => {
     last = event;
     options.onProgress?.(event);
   };
-  for await (const [entry, r] of classifier.classifyEntries(entries, { ...options, onProgress })) tally.add(entry, r);
+  for await (const [entry, r] of classifier.classifyEntries(entries, { ...options, onProgress }))
+    tally.add(entry, r);
   return last;
 }
 
@@ -269,7 +339,12 @@ async function classifyInto(tally: EvalTally, classifier: Classifier, entries: r
  * The entries whose labels the model knows, and the others, listed as ignored. A label the
  * model does not know is a UsageError naming it unless `ignoreUnknownLabels`.
  */
-function knownEntries(entries: readonly InputEntry[], mode: 'clip' | 'frame', labels: readonly string[], ignoreUnknownLabels: boolean): { kept: InputEntry[]; ignored: MetricsReport['ignored'] } {
+function knownEntries(
+  entries: readonly InputEntry[],
+  mode: 'clip' | 'frame',
+  labels: readonly string[],
+  ignoreUnknownLabels: boolean,
+): { kept: InputEntry[]; ignored: MetricsReport['ignored'] } {
   const known = new Set(labels);
   const ignored: MetricsReport['ignored'] = [];
   const unknown = new Set<string>();
@@ -294,13 +369,18 @@ function knownEntries(entries: readonly InputEntry[], mode: 'clip' | 'frame', la
 }
 
 /** The report's `dataset`: its fingerprint and class counts are over every discovered video (ignored ones too: they are part of the dataset). */
-async function describeDataset(inputs: readonly string[], entries: readonly InputEntry[], mode: 'clip' | 'frame'): Promise<MetricsReport['dataset']> {
+async function describeDataset(
+  inputs: readonly string[],
+  entries: readonly InputEntry[],
+  mode: 'clip' | 'frame',
+): Promise<MetricsReport['dataset']> {
   const root = await datasetRoot(inputs);
   const sized: Array<{ path: string; size: number; label: string }> = [];
   const classCounts: Record<string, number> = {};
   for (const e of entries) {
     const size = (await stat(e.path).catch(() => null))?.size ?? -1;
-    const label = e.label ?? (e.segments ? e.segments.map((s) => `${s.start}-${s.end}:${s.label}`).join(';') : '');
+    const label =
+      e.label ?? (e.segments ? e.segments.map((s) => `${s.start}-${s.end}:${s.label}`).join(';') : '');
     sized.push({ path: e.path, size, label });
     for (const l of entryLabels(e, mode)) classCounts[l] = (classCounts[l] ?? 0) + 1;
   }
@@ -308,11 +388,17 @@ async function describeDataset(inputs: readonly string[], entries: readonly Inpu
     source: inputs.map((i) => resolve(i)).join(', '),
     fingerprint: datasetFingerprint(sized, root),
     videos: entries.length,
-    classCounts: Object.fromEntries(Object.entries(classCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    classCounts: Object.fromEntries(
+      Object.entries(classCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ),
   };
 }
 
-async function modelSection(modelDir: string, labels: string[], classifier: Classifier): Promise<MetricsReport['model']> {
+async function modelSection(
+  modelDir: string,
+  labels: string[],
+  classifier: Classifier,
+): Promise<MetricsReport['model']> {
   const info = classifier.model;
   return {
     id: await modelId(modelDir, labels),
@@ -327,16 +413,24 @@ async function modelSection(modelDir: string, labels: string[], classifier: Clas
 }
 
 /** The model folder's training record, when it has one: its history and curves files, and the validation accuracy of the head or of each member and the ensemble. */
-async function trainingSection(modelDir: string, info: Classifier['model']): Promise<Pick<MetricsReport['model'], 'training'>> {
+async function trainingSection(
+  modelDir: string,
+  info: Classifier['model'],
+): Promise<Pick<MetricsReport['model'], 'training'>> {
   const names = await readdir(modelDir).catch(() => [] as string[]);
-  const files = names.filter((n) => /^(history(-\d+)?\.csv|curves\.png)$/.test(n)).sort().map((n) => resolve(modelDir, n));
+  const files = names
+    .filter((n) => /^(history(-\d+)?\.csv|curves\.png)$/.test(n))
+    .sort()
+    .map((n) => resolve(modelDir, n));
   const m = info.metrics;
   if (files.length === 0 && !m) return {};
   return {
     training: {
       files,
       valAcc: m?.valAcc ?? null,
-      members: m?.members ? m.members.map((x) => ({ seed: x.seed, valAcc: x.valAcc, bestEpoch: x.bestEpoch, epochs: x.epochs })) : null,
+      members: m?.members
+        ? m.members.map((x) => ({ seed: x.seed, valAcc: x.valAcc, bestEpoch: x.bestEpoch, epochs: x.epochs }))
+        : null,
     },
   };
 }
@@ -404,10 +498,15 @@ class EvalTally {
   metrics(topK: number): MetricsReport['metrics'] {
     const { failures, labels } = this;
     if (this.evaluated === 0) {
-      throw new UsageError(`No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`);
+      throw new UsageError(
+        `No video of the dataset could be evaluated: all ${failures.length} failed (${[...new Set(failures.map((f) => f.code))].join(', ')})`,
+      );
     }
     return this.mode === 'clip'
-      ? { video: clipMetrics(this.videoSamples, { labels, topK }), clip: clipMetrics(this.clipSamples, { labels, topK }) }
+      ? {
+          video: clipMetrics(this.videoSamples, { labels, topK }),
+          clip: clipMetrics(this.clipSamples, { labels, topK }),
+        }
       : { frame: frameMetrics(this.sequences, { labels }) };
   }
 
@@ -426,14 +525,23 @@ class EvalTally {
       score: round(r.probs[best]),
       correct: r.label === trueLabel,
       topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
-      clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score), trueLabel })),
+      clips: r.clips.map((c) => ({
+        start: c.start,
+        end: c.end,
+        label: c.label,
+        score: round(c.score),
+        trueLabel,
+      })),
     });
   }
 
   /** Frame mode: each frame's truth is the segment its timestamp falls in (the whole video without segments). */
   private addFrames(entry: InputEntry, r: ClassifyResult, trueLabel: string): void {
     const { labels } = this;
-    const segments = entry.segments && entry.segments.length > 0 ? entry.segments : [{ start: 0, end: Infinity, label: trueLabel }];
+    const segments =
+      entry.segments && entry.segments.length > 0
+        ? entry.segments
+        : [{ start: 0, end: Infinity, label: trueLabel }];
     const fr = r.frames ?? [];
     this.frames += fr.length;
     const truthLabels = fr.map((f) => labelAt(segments, f.t)!);
@@ -450,7 +558,12 @@ class EvalTally {
       score: round(r.score),
       topk: r.topk.map((t) => ({ label: t.label, score: round(t.score) })),
       clips: r.clips.map((c) => ({ start: c.start, end: c.end, label: c.label, score: round(c.score) })),
-      frames: fr.map((f, i) => ({ t: f.t, label: f.label, score: round(f.score), trueLabel: truthLabels[i] })),
+      frames: fr.map((f, i) => ({
+        t: f.t,
+        label: f.label,
+        score: round(f.score),
+        trueLabel: truthLabels[i],
+      })),
     });
   }
 }

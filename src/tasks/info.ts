@@ -51,7 +51,8 @@ export async function datasetInfo(inputs: Inputs, options: DatasetInfoOptions = 
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
   const signal = checkSignal('signal', options.signal);
   const concurrency = positiveInteger('concurrency', options.concurrency ?? 2, LIMITS.parallel);
-  const decoder = options.decoder === undefined ? undefined : oneOf('decoder', options.decoder, decoderRequests());
+  const decoder =
+    options.decoder === undefined ? undefined : oneOf('decoder', options.decoder, decoderRequests());
   const entries = await entriesOf(inputs, { signal });
   const probes: Array<ProbeResult | FramewiseError> = new Array(entries.length);
   const queue = new PQueue({ concurrency });
@@ -79,23 +80,36 @@ export async function datasetInfo(inputs: Inputs, options: DatasetInfoOptions = 
     if (frame) for (const s of e.segments ?? []) labels[s.label] = (labels[s.label] ?? 0) + (s.end - s.start);
     else if (e.label !== undefined) labels[e.label] = (labels[e.label] ?? 0) + 1;
   }
-  const ok = probes.map((p, i) => [p, entries[i]] as const).filter((x): x is readonly [ProbeResult, (typeof entries)[number]] => !(x[0] instanceof FramewiseError));
-  const durations = ok.map(([p, e]) => Math.max(0, Math.min(e.end ?? Infinity, p.duration) - (e.start ?? 0))).sort((a, b) => a - b);
+  const ok = probes
+    .map((p, i) => [p, entries[i]] as const)
+    .filter((x): x is readonly [ProbeResult, (typeof entries)[number]] => !(x[0] instanceof FramewiseError));
+  const durations = ok
+    .map(([p, e]) => Math.max(0, Math.min(e.end ?? Infinity, p.duration) - (e.start ?? 0)))
+    .sort((a, b) => a - b);
   const mid = durations.length >> 1;
   const round3 = (x: number): number => Math.round(x * 1000) / 1000;
   return {
     videos: entries.length,
     probed: ok.length,
     labelling: frame ? 'frame' : Object.keys(labels).length > 0 ? 'clip' : 'none',
-    labels: Object.fromEntries(Object.keys(labels).sort().map((l) => [l, round3(labels[l])])),
+    labels: Object.fromEntries(
+      Object.keys(labels)
+        .sort()
+        .map((l) => [l, round3(labels[l])]),
+    ),
     duration: {
       total: round3(durations.reduce((a, b) => a + b, 0)),
-      median: durations.length === 0 ? null : round3(durations.length % 2 ? durations[mid] : (durations[mid - 1] + durations[mid]) / 2),
+      median:
+        durations.length === 0
+          ? null
+          : round3(durations.length % 2 ? durations[mid] : (durations[mid - 1] + durations[mid]) / 2),
     },
     resolutions: countsOf(ok.map(([p]) => `${p.width}x${p.height}`)),
     frameRates: countsOf(ok.map(([p]) => String(round3(p.avgFrameRate)))),
     codecs: countsOf(ok.map(([p]) => p.codec)),
-    failures: probes.flatMap((p, i) => (p instanceof FramewiseError ? [{ path: entries[i].path, code: p.code, message: p.message }] : [])),
+    failures: probes.flatMap((p, i) =>
+      p instanceof FramewiseError ? [{ path: entries[i].path, code: p.code, message: p.message }] : [],
+    ),
   };
 }
 
@@ -103,5 +117,7 @@ export async function datasetInfo(inputs: Inputs, options: DatasetInfoOptions = 
 function countsOf(values: readonly string[]): Record<string, number> {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  return Object.fromEntries(
+    [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+  );
 }

@@ -7,9 +7,23 @@
 export { samplingForms } from '../ingest/sampling.js';
 export { FITS } from '../ingest/types.js';
 export { HEADS } from '../model/heads/registry.js';
-export { CLASS_WEIGHTS, DEFAULT_LR_SCHEDULE, DEFAULT_MIN_DELTA, LR_SCHEDULES, MONITORS, stopMessage } from '../model/train-options.js';
+export {
+  CLASS_WEIGHTS,
+  DEFAULT_LR_SCHEDULE,
+  DEFAULT_MIN_DELTA,
+  LR_SCHEDULES,
+  MONITORS,
+  stopMessage,
+} from '../model/train-options.js';
 export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
 export { DECODERS } from '../ingest/decoders.js';
-export { resolveOptions, checkRedisUrl, checkRedisCa, checkQueueName, type PipelineOptions, type RemoteSettings } from '../runners/options.js';
+export {
+  resolveOptions,
+  checkRedisUrl,
+  checkRedisCa,
+  checkQueueName,
+  type PipelineOptions,
+  type RemoteSettings,
+} from '../runners/options.js';
 export { DEFAULT_THRESHOLDS } from '../evaluation/metrics.js';

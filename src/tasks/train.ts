@@ -16,7 +16,19 @@ import type { CheckpointContents } from '../model/checkpoint.js';
 import type { HeadOptions } from '../model/heads.js';
 import { headTypes, type HeadType } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
-import { boolean as bool, checkSignal, conflict, invalid, isPlainObject, LIMITS, nonEmptyString, nonNegativeInteger, numberInRange, oneOf, positiveInteger } from '../validate.js';
+import {
+  boolean as bool,
+  checkSignal,
+  conflict,
+  invalid,
+  isPlainObject,
+  LIMITS,
+  nonEmptyString,
+  nonNegativeInteger,
+  numberInRange,
+  oneOf,
+  positiveInteger,
+} from '../validate.js';
 import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
@@ -153,9 +165,15 @@ export function subsets(P: number, T: number, extra: number, seed: number): numb
 }
 
 /** The dataset's videos; a UsageError unless every one has a label (or, in frame mode, segments). */
-async function labelledInputs(dataset: string | string[], mode: 'clip' | 'frame', signal: AbortSignal | undefined): Promise<InputEntry[]> {
+async function labelledInputs(
+  dataset: string | string[],
+  mode: 'clip' | 'frame',
+  signal: AbortSignal | undefined,
+): Promise<InputEntry[]> {
   const entries = await discoverInputs(dataset, { signal });
-  const unlabelled = entries.filter((e) => (mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined));
+  const unlabelled = entries.filter((e) =>
+    mode === 'frame' ? !e.segments && e.label === undefined : e.label === undefined,
+  );
   if (unlabelled.length > 0) {
     throw new UsageError(
       `${unlabelled.length} video(s) have no label (e.g. ${unlabelled[0].path}); give a folder-per-class tree or a manifest with labels${mode === 'frame' ? ' or segments' : ''}`,
@@ -218,7 +236,11 @@ function trainingSet(
           all.set(video.embeddings.subarray((c * P + f) * D, (c * P + f + 1) * D), (n * T + t) * D);
           allMasks[n * T + t] = source.mask[f] ? 1 : 0;
         });
-        const clip = { ...source, mask: pick.map((f) => source.mask[f]), timestamps: pick.map((f) => source.timestamps[f]) };
+        const clip = {
+          ...source,
+          mask: pick.map((f) => source.mask[f]),
+          timestamps: pick.map((f) => source.timestamps[f]),
+        };
         addLabels(set, mode, entry, clip, k === 0);
         n += 1;
       }
@@ -228,10 +250,17 @@ function trainingSet(
 }
 
 /** Adds the labels of one training clip to `set`; `count` only for the first clip drawn from a source clip. */
-function addLabels(set: TrainingSet, mode: 'clip' | 'frame', entry: InputEntry, clip: { start: number; end: number; mask: boolean[]; timestamps: number[] }, count: boolean): void {
+function addLabels(
+  set: TrainingSet,
+  mode: 'clip' | 'frame',
+  entry: InputEntry,
+  clip: { start: number; end: number; mask: boolean[]; timestamps: number[] },
+  count: boolean,
+): void {
   set.groups.push(groupOf(entry.path));
   if (mode === 'clip') {
-    const label = entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
+    const label =
+      entry.label ?? (entry.segments ? labelAt(entry.segments, (clip.start + clip.end) / 2) : null);
     set.labels.push(label);
     if (label && count) set.counts[label] = (set.counts[label] ?? 0) + 1;
     return;
@@ -250,15 +279,25 @@ function resolveTrainOptions(options: TrainOptions) {
   const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
   const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
-  const augment = options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
+  const augment =
+    options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
   const force = options.force === undefined ? false : bool('force', options.force);
   const resume = options.resume === undefined ? false : bool('resume', options.resume);
-  if (resume && force) throw conflict('resume', 'force', '--resume goes on from the checkpoint in the model folder, --force starts over');
+  if (resume && force)
+    throw conflict(
+      'resume',
+      'force',
+      '--resume goes on from the checkpoint in the model folder, --force starts over',
+    );
   const headOptions: TrainHeadOptions = {
     head: { ...(options.headOptions ?? {}), type: headType, mode },
-    epochs: options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
+    epochs:
+      options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
     seed,
-    validationSplit: options.valSplit === undefined ? 0.2 : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
+    validationSplit:
+      options.valSplit === undefined
+        ? 0.2
+        : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
     learningRate: options.learningRate,
     batchSize: options.batchSize,
     patience: options.patience,
@@ -282,30 +321,42 @@ function resolveTrainOptions(options: TrainOptions) {
  */
 export async function train(dataset: string | string[], options: TrainOptions): Promise<TrainResult> {
   const signal = checkSignal('signal', (options as TrainOptions | undefined)?.signal);
-  const { out, headType, mode, seed, augment, force, resume, headOptions, base } = resolveTrainOptions(options);
+  const { out, headType, mode, seed, augment, force, resume, headOptions, base } =
+    resolveTrainOptions(options);
   const model = { ...(await import('../model/train.js')), ...(await import('../model/model-files.js')) };
   const { readCheckpoint, writeCheckpoint } = await import('../model/checkpoint.js');
   const augmenting = augment > 0 && mode === 'clip' && samplingTakesSubsets(base.sampling);
   const settings = runSettings(model.trainSettings(headOptions), augmenting ? augment : 0, base);
   if (!resume && !force && (await model.isTrainingFolder(out))) {
-    throw new UsageError(`${out} holds an interrupted training run: pass --resume to go on from it, or --force to start over`);
+    throw new UsageError(
+      `${out} holds an interrupted training run: pass --resume to go on from it, or --force to start over`,
+    );
   }
   // Held until the model is written; released however the run ends.
   await using _lock = await checkOutputDir(out, OUTPUT_DIRS.model, { force: force || resume });
-  const checkpoint = resume ? await resumable(out, settings, readCheckpoint, model.isTrainingFolder) : undefined;
+  const checkpoint = resume
+    ? await resumable(out, settings, readCheckpoint, model.isTrainingFolder)
+    : undefined;
   const T = base.frames;
   const pool = augmenting ? Math.ceil(T * 1.5) : T;
 
   const entries = await labelledInputs(dataset, mode, signal);
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
-  const pipeline = await openRunner(augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base, signal);
+  const pipeline = await openRunner(
+    augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base,
+    signal,
+  );
   const sampling = { ...base.sampling, frames: T };
   try {
-    const { videos, failures } = await embedAll(pipeline, entries, { signal, onProgress: options.onProgress });
+    const { videos, failures } = await embedAll(pipeline, entries, {
+      signal,
+      onProgress: options.onProgress,
+    });
     const D = pipeline.dim;
     const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
     const set = trainingSet(videos, picks, { T, D, mode });
-    if (!set) throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
+    if (!set)
+      throw new UsageError(`No usable videos in ${[dataset].flat().join(', ')} (${failures.length} failed)`);
     const { embeddings, masks, labels, groups } = set;
     const N = groups.length;
     const data = { id: datasetId(set), videos: videos.length, clips: N };
@@ -315,7 +366,8 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     // From here on the model folder holds the run: after every epoch, its checkpoint and history.
     if (!checkpoint) await model.startTrainingFolder(out);
     const history = await HistoryFiles.open(out, Number(settings.ensemble), checkpoint?.state);
-    const save = (state: TrainCheckpoint) => writeCheckpoint(out, { schema: 'framewise.checkpoint/1', settings, dataset: data, state });
+    const save = (state: TrainCheckpoint) =>
+      writeCheckpoint(out, { schema: 'framewise.checkpoint/1', settings, dataset: data, state });
     const classifier = await model.trainHead(
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
@@ -329,7 +381,14 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       },
     );
     try {
-      const info = await model.saveModel(out, classifier, { backbone: pipeline.backbone, frames: T, sampling, extra: { fit: base.fit }, files: await trainingFiles(history, classifier.info, signal), signal });
+      const info = await model.saveModel(out, classifier, {
+        backbone: pipeline.backbone,
+        frames: T,
+        sampling,
+        extra: { fit: base.fit },
+        files: await trainingFiles(history, classifier.info, signal),
+        signal,
+      });
       return trainResult(out, info, { mode, headType, set, videos, failures, history });
     } finally {
       await classifier.dispose();
@@ -340,8 +399,19 @@ export async function train(dataset: string | string[], options: TrainOptions): 
 }
 
 /** Every setting, defaults filled in: what a checkpoint is made with and a resume must match. */
-function runSettings(headSettings: Record<string, unknown>, augment: number, base: ResolvedOptions): Record<string, unknown> {
-  return { ...headSettings, augment, frames: base.frames, sampling: base.sampling, fit: base.fit, backbone: base.backbone };
+function runSettings(
+  headSettings: Record<string, unknown>,
+  augment: number,
+  base: ResolvedOptions,
+): Record<string, unknown> {
+  return {
+    ...headSettings,
+    augment,
+    frames: base.frames,
+    sampling: base.sampling,
+    fit: base.fit,
+    backbone: base.backbone,
+  };
 }
 
 /** The callbacks that keep the run in its model folder: after every epoch its checkpoint, then its history; each row on to `onEpoch`. */
@@ -366,7 +436,14 @@ function recording(
 function trainResult(
   out: string,
   info: ModelInfo,
-  { mode, headType, set, videos, failures, history }: {
+  {
+    mode,
+    headType,
+    set,
+    videos,
+    failures,
+    history,
+  }: {
     mode: 'clip' | 'frame';
     headType: HeadType;
     set: TrainingSet;
@@ -393,11 +470,18 @@ function trainResult(
 }
 
 /** The files a finished run adds to its model folder: the history of each member and the curves. */
-async function trainingFiles(history: HistoryFiles, info: ModelInfo, signal: AbortSignal | undefined): Promise<Record<string, string | Uint8Array>> {
+async function trainingFiles(
+  history: HistoryFiles,
+  info: ModelInfo,
+  signal: AbortSignal | undefined,
+): Promise<Record<string, string | Uint8Array>> {
   const { curvesPng } = await import('../evaluation/report.js');
   const members = info.metrics?.members ?? (info.metrics ? [info.metrics] : []);
   // The curves from the metrics' history (the same for every run, resumed or not).
-  const curves = await curvesPng(members.map((m) => m.history), { best: members.map((m) => m.bestEpoch), signal });
+  const curves = await curvesPng(
+    members.map((m) => m.history),
+    { best: members.map((m) => m.bestEpoch), signal },
+  );
   return { ...history.files(), 'curves.png': curves };
 }
 
@@ -410,7 +494,18 @@ export function historyFile(k: number, members: number): string {
 export const HISTORY_COLUMNS = ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds'] as const;
 
 function historyCsv(rows: readonly EpochProgress[]): string {
-  return csvText([HISTORY_COLUMNS, ...rows.map((r) => [r.epoch, r.loss, r.acc, r.valLoss ?? '', r.valAcc ?? '', r.lr ?? '', r.seconds === undefined ? '' : Number(r.seconds.toFixed(3))])]);
+  return csvText([
+    HISTORY_COLUMNS,
+    ...rows.map((r) => [
+      r.epoch,
+      r.loss,
+      r.acc,
+      r.valLoss ?? '',
+      r.valAcc ?? '',
+      r.lr ?? '',
+      r.seconds === undefined ? '' : Number(r.seconds.toFixed(3)),
+    ]),
+  ]);
 }
 
 /**
@@ -432,7 +527,10 @@ class HistoryFiles {
   ) {
     this.members = Array.from({ length: size }, () => []);
     // Members finished before the resume: their figures (their files keep the wall times).
-    resumed?.done.forEach((d, k) => (this.members[k] = d.metrics.history.map((r) => ({ ...r, ...(size > 1 ? { member: k + 1 } : {}) }))));
+    resumed?.done.forEach(
+      (d, k) =>
+        (this.members[k] = d.metrics.history.map((r) => ({ ...r, ...(size > 1 ? { member: k + 1 } : {}) }))),
+    );
     if (resumed?.current) this.members[resumed.member] = resumed.current.rows.map((r) => ({ ...r }));
     this.resumedAt = resumed?.current?.epoch ?? 0;
     this.texts = texts;
@@ -440,7 +538,8 @@ class HistoryFiles {
 
   static async open(dir: string, size: number, resumed: TrainCheckpoint | undefined): Promise<HistoryFiles> {
     const texts: Array<string | undefined> = [];
-    for (let k = 0; k < (resumed?.member ?? 0); k++) texts[k] = await readFile(join(dir, historyFile(k, size)), 'utf8').catch(() => undefined);
+    for (let k = 0; k < (resumed?.member ?? 0); k++)
+      texts[k] = await readFile(join(dir, historyFile(k, size)), 'utf8').catch(() => undefined);
     return new HistoryFiles(dir, size, resumed, texts);
   }
 
@@ -451,12 +550,18 @@ class HistoryFiles {
 
   /** After an epoch: the member in training's file. */
   async write(state: TrainCheckpoint): Promise<void> {
-    if (state.current) await writeFileAtomic(join(this.dir, historyFile(state.member, this.size)), historyCsv(this.members[state.member]));
+    if (state.current)
+      await writeFileAtomic(
+        join(this.dir, historyFile(state.member, this.size)),
+        historyCsv(this.members[state.member]),
+      );
   }
 
   /** Every member's file, by name. */
   files(): Record<string, string> {
-    return Object.fromEntries(this.members.map((rows, k) => [historyFile(k, this.size), this.texts[k] ?? historyCsv(rows)]));
+    return Object.fromEntries(
+      this.members.map((rows, k) => [historyFile(k, this.size), this.texts[k] ?? historyCsv(rows)]),
+    );
   }
 }
 
@@ -470,7 +575,11 @@ function datasetId(set: TrainingSet): string {
 }
 
 /** A UsageError unless the data now is the data the checkpoint was made on. */
-function checkSameData(out: string, was: CheckpointContents['dataset'], now: CheckpointContents['dataset']): void {
+function checkSameData(
+  out: string,
+  was: CheckpointContents['dataset'],
+  now: CheckpointContents['dataset'],
+): void {
   if (was.id === now.id) return;
   const same = was.videos === now.videos && was.clips === now.clips;
   throw new UsageError(
@@ -487,13 +596,20 @@ async function resumable(
   inTraining: (dir: string) => Promise<boolean>,
 ): Promise<CheckpointContents> {
   if (!(await inTraining(out))) {
-    throw new UsageError(`Nothing to resume in ${out}: it is not a model folder in training (a finished model, or none); train without --resume (and --force to replace it)`);
+    throw new UsageError(
+      `Nothing to resume in ${out}: it is not a model folder in training (a finished model, or none); train without --resume (and --force to replace it)`,
+    );
   }
   const checkpoint = await read(out);
-  if (!checkpoint) throw new UsageError(`Nothing to resume in ${out}: it was interrupted before its first epoch ended; train again with --force`);
+  if (!checkpoint)
+    throw new UsageError(
+      `Nothing to resume in ${out}: it was interrupted before its first epoch ended; train again with --force`,
+    );
   const differ = settingsDiff(checkpoint.settings, settings);
   if (differ.length > 0) {
-    throw new UsageError(`Cannot resume ${out}: ${differ.length === 1 ? 'a setting differs' : 'settings differ'} from its checkpoint's: ${differ.join('; ')}. Resume with the same settings, or start over with --force`);
+    throw new UsageError(
+      `Cannot resume ${out}: ${differ.length === 1 ? 'a setting differs' : 'settings differ'} from its checkpoint's: ${differ.join('; ')}. Resume with the same settings, or start over with --force`,
+    );
   }
   return checkpoint;
 }
@@ -502,5 +618,7 @@ async function resumable(
 export function settingsDiff(then: Record<string, unknown>, now: Record<string, unknown>): string[] {
   const keys = [...new Set([...Object.keys(then), ...Object.keys(now)])].sort();
   const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
-  return keys.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(now[k])} (checkpoint: ${show(then[k])})`);
+  return keys
+    .filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k} ${show(now[k])} (checkpoint: ${show(then[k])})`);
 }

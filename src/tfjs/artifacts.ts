@@ -10,7 +10,6 @@ import { tf } from './tf.js';
 import { ModelError } from '../errors.js';
 import { OUTPUT_DIRS, replaceDir, type OwnedDir } from '../fs.js';
 
-
 type Artifacts = tf.io.ModelArtifacts;
 
 /** The weight bytes of a set of artifacts as one ArrayBuffer. */
@@ -35,7 +34,10 @@ export async function modelToArtifacts(model: tf.LayersModel): Promise<Artifacts
 
 /** sha256 over a topology (as JSON) and weight bytes, hex. */
 export function hashArtifacts(topology: unknown, weights: ArrayBuffer): string {
-  return createHash('sha256').update(JSON.stringify(topology ?? null)).update(new Uint8Array(weights)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(topology ?? null))
+    .update(new Uint8Array(weights))
+    .digest('hex');
 }
 
 /**
@@ -97,14 +99,19 @@ async function fetchBytes(location: string, signal?: AbortSignal): Promise<Uint8
  * Reads tfjs model artifacts (layers or graph model) from a folder, a model.json path or a
  * URL, weights included, as one buffer.
  */
-export async function readArtifacts(source: string, options: { signal?: AbortSignal } = {}): Promise<Artifacts> {
+export async function readArtifacts(
+  source: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Artifacts> {
   const location = modelJsonLocation(source);
   let json: Record<string, any>;
   try {
     json = JSON.parse(Buffer.from(await fetchBytes(location, options.signal)).toString('utf8'));
   } catch (error) {
     if (error instanceof ModelError) throw error;
-    throw new ModelError(`cannot read a tfjs model.json at ${location}: ${(error as Error).message}`, { cause: error });
+    throw new ModelError(`cannot read a tfjs model.json at ${location}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!json || typeof json !== 'object' || !json.modelTopology) {
     throw new ModelError(`${location} is not a tfjs model.json (no modelTopology)`);
@@ -118,7 +125,9 @@ export async function readArtifacts(source: string, options: { signal?: AbortSig
         parts.push(await fetchBytes(where, options.signal));
       } catch (error) {
         if (error instanceof ModelError) throw error;
-        throw new ModelError(`cannot read weight file ${where}: ${(error as Error).message}`, { cause: error });
+        throw new ModelError(`cannot read weight file ${where}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     }
     specs.push(...group.weights);

@@ -30,7 +30,8 @@ async function tryTensorflow(): Promise<string | undefined> {
   } catch (error) {
     // Not installed is the usual case (its install step needs a download); say so without
     // the resolver's absolute paths, which would end up in every output's metadata.
-    if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') return '@tensorflow/tfjs-node is not installed';
+    if ((error as { code?: string }).code === 'MODULE_NOT_FOUND')
+      return '@tensorflow/tfjs-node is not installed';
     return `@tensorflow/tfjs-node failed to load (${(error as Error).message.split('\n')[0]})`;
   }
   try {
@@ -72,7 +73,8 @@ async function withoutNewProcessHandlers<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     events.forEach((event, i) => {
-      for (const listener of emitter.listeners(event)) if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+      for (const listener of emitter.listeners(event))
+        if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
     });
   }
 }
@@ -124,7 +126,8 @@ export async function selectBackend(
   oneOf('backend', requested, BACKEND_REQUESTS);
   checkSignal('signal', options.signal);
   while (pending) await pending.catch(() => undefined);
-  if (current && (requested === 'auto' || requested === current.name) && tf.getBackend() === current.name) return current;
+  if (current && (requested === 'auto' || requested === current.name) && tf.getBackend() === current.name)
+    return current;
   pending = select(requested);
   try {
     current = await pending;
@@ -157,7 +160,10 @@ function isMissingKernel(error: unknown): boolean {
  * and puts the previous backend back. Weights created inside `fn` must be created there (a
  * retry rebuilds them on cpu).
  */
-export async function withHeadBackend<T>(fn: () => Promise<T>, onFallback?: (message: string) => void): Promise<T> {
+export async function withHeadBackend<T>(
+  fn: () => Promise<T>,
+  onFallback?: (message: string) => void,
+): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -166,7 +172,7 @@ export async function withHeadBackend<T>(fn: () => Promise<T>, onFallback?: (mes
     const message = `backend '${before}' lacks a kernel the head needs (${(error as Error).message}); running the head on cpu`;
     debug(message);
     onFallback?.(message);
-      await tf.setBackend('cpu');
+    await tf.setBackend('cpu');
     try {
       return await fn();
     } finally {

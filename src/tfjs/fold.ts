@@ -68,7 +68,12 @@ interface LayerJson {
 }
 interface ModelJson {
   class_name: string;
-  config: { name?: string; layers: LayerJson[]; input_layers: unknown; output_layers: Array<[string, number, number]> };
+  config: {
+    name?: string;
+    layers: LayerJson[];
+    input_layers: unknown;
+    output_layers: Array<[string, number, number]>;
+  };
   [key: string]: unknown;
 }
 
@@ -93,19 +98,32 @@ export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions 
   const { plan, kept } = planFolds(topology);
   rewire(topology, plan);
 
-  const folded = await tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] } as tf.io.ModelJSON as never);
+  const folded = await tf.models.modelFromJSON({
+    modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'],
+  } as tf.io.ModelJSON as never);
   try {
     signal?.throwIfAborted();
     setFoldedWeights(model, folded, plan);
-    const result: FoldResult = { model: folded, folded: plan.map(({ conv, bn }) => ({ conv: conv.name, bn: bn.name })), kept };
+    const result: FoldResult = {
+      model: folded,
+      folded: plan.map(({ conv, bn }) => ({ conv: conv.name, bn: bn.name })),
+      kept,
+    };
     if (tolerance > 0) {
       signal?.throwIfAborted();
       result.maxAbsDiff = compareOnProbe(model, folded);
       if (!(result.maxAbsDiff <= tolerance)) {
-        throw new ModelError(`Folded model differs from the original by ${result.maxAbsDiff} (tolerance ${tolerance})`);
+        throw new ModelError(
+          `Folded model differs from the original by ${result.maxAbsDiff} (tolerance ${tolerance})`,
+        );
       }
     }
-    debug('foldBatchNorm: folded %d BN layers, kept %d, max diff %s', plan.length, kept.length, result.maxAbsDiff);
+    debug(
+      'foldBatchNorm: folded %d BN layers, kept %d, max diff %s',
+      plan.length,
+      kept.length,
+      result.maxAbsDiff,
+    );
     return result;
   } catch (error) {
     folded.dispose();
@@ -116,7 +134,10 @@ export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions 
 /** A deep copy of a functional model's Keras config; a ModelError for anything else. */
 function functionalTopology(model: tf.LayersModel): ModelJson {
   if (!(model instanceof tf.LayersModel)) throw new ModelError('foldBatchNorm needs a tf.LayersModel');
-  if (model.constructor.name === 'Sequential' || (model as { getClassName?: () => string }).getClassName?.() === 'Sequential') {
+  if (
+    model.constructor.name === 'Sequential' ||
+    (model as { getClassName?: () => string }).getClassName?.() === 'Sequential'
+  ) {
     // A Sequential config has no inbound nodes to rewire; wrap it in a functional model first.
     throw new ModelError('foldBatchNorm needs a functional model, not a Sequential one');
   }
@@ -133,7 +154,9 @@ function planFolds(topology: ModelJson): { plan: Fold[]; kept: FoldResult['kept'
   const byName = new Map(layers.map((l) => [l.name, l]));
   // How many times each layer's outputs are read: by inbound nodes and as model outputs.
   const readers = new Map<string, number>();
-  for (const layer of layers) for (const node of layer.inbound_nodes) for (const ref of node) readers.set(ref[0], (readers.get(ref[0]) ?? 0) + 1);
+  for (const layer of layers)
+    for (const node of layer.inbound_nodes)
+      for (const ref of node) readers.set(ref[0], (readers.get(ref[0]) ?? 0) + 1);
   for (const out of topology.config.output_layers) readers.set(out[0], (readers.get(out[0]) ?? 0) + 1);
 
   const plan: Fold[] = [];
@@ -165,7 +188,12 @@ function rewire(topology: ModelJson, plan: readonly Fold[]): void {
 
 /** Sets the weights of `folded`: the folded kernel and bias on each convolution of `plan`, the original's on every other layer. */
 function setFoldedWeights(model: tf.LayersModel, folded: tf.LayersModel, plan: readonly Fold[]): void {
-  const foldedWeights = new Map(plan.map(({ conv, bn }) => [conv.name, foldPair(model.getLayer(conv.name), model.getLayer(bn.name), conv, bn)]));
+  const foldedWeights = new Map(
+    plan.map(({ conv, bn }) => [
+      conv.name,
+      foldPair(model.getLayer(conv.name), model.getLayer(bn.name), conv, bn),
+    ]),
+  );
   for (const layer of folded.layers) {
     const weights = foldedWeights.get(layer.name);
     if (weights) {
@@ -178,10 +206,22 @@ function setFoldedWeights(model: tf.LayersModel, folded: tf.LayersModel, plan: r
   }
 }
 
-function whyNotFoldable(bn: LayerJson, byName: Map<string, LayerJson>, readers: Map<string, number>, topology: ModelJson): string | undefined {
+function whyNotFoldable(
+  bn: LayerJson,
+  byName: Map<string, LayerJson>,
+  readers: Map<string, number>,
+  topology: ModelJson,
+): string | undefined {
   if (bn.inbound_nodes.length !== 1 || bn.inbound_nodes[0].length !== 1) return 'shared or multi-input layer';
   const axis = bn.config.axis;
-  if (!(axis === -1 || axis === 3 || (Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === 3)))) return `axis ${JSON.stringify(axis)}`;
+  if (
+    !(
+      axis === -1 ||
+      axis === 3 ||
+      (Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === 3))
+    )
+  )
+    return `axis ${JSON.stringify(axis)}`;
   const [source, nodeIndex, tensorIndex] = bn.inbound_nodes[0][0];
   const conv = byName.get(source);
   if (!conv || !CONV_CLASSES.has(conv.class_name)) return `input is not Conv2D/DepthwiseConv2D`;
@@ -189,9 +229,11 @@ function whyNotFoldable(bn: LayerJson, byName: Map<string, LayerJson>, readers: 
   if ((readers.get(conv.name) ?? 0) !== 1) return `${conv.name} output is also read elsewhere`;
   if (topology.config.output_layers.some((o) => o[0] === conv.name)) return `${conv.name} is a model output`;
   const format = conv.config.data_format;
-  if (format !== undefined && format !== 'channels_last' && format !== 'channelsLast') return `${conv.name} is channels-first`;
+  if (format !== undefined && format !== 'channels_last' && format !== 'channelsLast')
+    return `${conv.name} is channels-first`;
   const activation = conv.config.activation;
-  if (activation !== undefined && activation !== 'linear' && activation !== null) return `${conv.name} has activation ${String(activation)}`;
+  if (activation !== undefined && activation !== 'linear' && activation !== null)
+    return `${conv.name} has activation ${String(activation)}`;
   return undefined;
 }
 
@@ -202,7 +244,12 @@ interface FoldedWeights {
 }
 
 /** The folded kernel and bias of one conv + BN pair, in float64 then rounded once. */
-function foldPair(convLayer: tf.layers.Layer, bnLayer: tf.layers.Layer, conv: LayerJson, bn: LayerJson): FoldedWeights {
+function foldPair(
+  convLayer: tf.layers.Layer,
+  bnLayer: tf.layers.Layer,
+  conv: LayerJson,
+  bn: LayerJson,
+): FoldedWeights {
   const convWeights = convLayer.getWeights();
   const kernelTensor = convWeights[0];
   const kernel = kernelTensor.dataSync() as Float32Array;
@@ -223,7 +270,9 @@ function foldPair(convLayer: tf.layers.Layer, bnLayer: tf.layers.Layer, conv: La
   const variance = bnWeights[k++];
   const epsilon = typeof bn.config.epsilon === 'number' ? bn.config.epsilon : 1e-3;
   if (!mean || !variance || mean.length !== channels) {
-    throw new ModelError(`Cannot fold ${bn.name} into ${conv.name}: ${mean?.length ?? 0} BN channels for ${channels} conv channels`);
+    throw new ModelError(
+      `Cannot fold ${bn.name} into ${conv.name}: ${mean?.length ?? 0} BN channels for ${channels} conv channels`,
+    );
   }
 
   const scale = new Float64Array(channels);
@@ -265,10 +314,15 @@ export async function foldedArtifacts(
   options: { cacheDir?: string; signal?: AbortSignal } = {},
 ): Promise<{ artifacts: tf.io.ModelArtifacts; fromCache: boolean }> {
   const signal = checkSignal('signal', options.signal);
-  if (!backbone.layersModel) throw new ModelError(`backbone ${backbone.id} is not a LayersModel; only LayersModels fold`);
+  if (!backbone.layersModel)
+    throw new ModelError(`backbone ${backbone.id} is not a LayersModel; only LayersModels fold`);
   const dir = path.join(options.cacheDir ?? defaultCacheDir(), 'backbones', `${backbone.id}-folded`);
   try {
-    const meta = JSON.parse(await readFile(path.join(dir, 'folded.json'), 'utf8')) as { source?: string; hash?: string; format?: number };
+    const meta = JSON.parse(await readFile(path.join(dir, 'folded.json'), 'utf8')) as {
+      source?: string;
+      hash?: string;
+      format?: number;
+    };
     const artifacts = await readArtifacts(dir, { signal });
     if (meta.format !== FOLD_FORMAT || meta.source !== backbone.id || meta.hash !== contentHash(artifacts)) {
       throw new Error(`folded cache entry ${dir} does not match its record`);
@@ -276,7 +330,8 @@ export async function foldedArtifacts(
     debug('fold: %s from cache', backbone.id);
     return { artifacts, fromCache: true };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') debug('fold: cache miss for %s: %s', backbone.id, (error as Error).message);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      debug('fold: cache miss for %s: %s', backbone.id, (error as Error).message);
   }
   signal?.throwIfAborted();
   const t0 = Date.now();
@@ -287,9 +342,22 @@ export async function foldedArtifacts(
   } finally {
     result.model.dispose();
   }
-  debug('fold: %s folded %d BN layers in %d ms (max diff %s)', backbone.id, result.folded.length, Date.now() - t0, result.maxAbsDiff);
+  debug(
+    'fold: %s folded %d BN layers in %d ms (max diff %s)',
+    backbone.id,
+    result.folded.length,
+    Date.now() - t0,
+    result.maxAbsDiff,
+  );
   try {
-    const meta = { format: FOLD_FORMAT, source: backbone.id, hash: contentHash(artifacts), folded: result.folded.length, kept: result.kept, maxAbsDiff: result.maxAbsDiff };
+    const meta = {
+      format: FOLD_FORMAT,
+      source: backbone.id,
+      hash: contentHash(artifacts),
+      folded: result.folded.length,
+      kept: result.kept,
+      maxAbsDiff: result.maxAbsDiff,
+    };
     await mkdir(path.dirname(dir), { recursive: true });
     await writeArtifacts(dir, artifacts, { 'folded.json': JSON.stringify(meta) });
   } catch (error) {

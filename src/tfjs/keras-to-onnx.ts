@@ -114,7 +114,9 @@ function rawBytes(array: Float32Array | BigInt64Array): Uint8Array {
 }
 
 function unsupported(layer: LayerJson, what: string): ModelError {
-  return new ModelError(`ONNX conversion: layer '${layer.name}' (${layer.class_name}) ${what}; supported layer types: ${SUPPORTED_LAYERS.join(', ')}`);
+  return new ModelError(
+    `ONNX conversion: layer '${layer.name}' (${layer.class_name}) ${what}; supported layer types: ${SUPPORTED_LAYERS.join(', ')}`,
+  );
 }
 
 function pair(value: unknown, fallback?: [number, number]): [number, number] {
@@ -128,7 +130,13 @@ function pair(value: unknown, fallback?: [number, number]): [number, number] {
 }
 
 /** TF's output size and pads for one spatial dim (`same`: the extra pad goes after). */
-function padsFor(padding: string, size: number, k: number, stride: number, dilation: number): { out: number; before: number; after: number } {
+function padsFor(
+  padding: string,
+  size: number,
+  k: number,
+  stride: number,
+  dilation: number,
+): { out: number; before: number; after: number } {
   const span = (k - 1) * dilation + 1;
   if (padding === 'valid') return { out: Math.floor((size - span) / stride) + 1, before: 0, after: 0 };
   const out = Math.ceil(size / stride);
@@ -159,7 +167,12 @@ export class GraphBuilder {
 
   constantInt64(base: string, values: number[]): string {
     const name = this.unique(base);
-    this.initializers.push({ name, dataType: INT64, dims: [values.length], rawData: rawBytes(BigInt64Array.from(values.map(BigInt))) });
+    this.initializers.push({
+      name,
+      dataType: INT64,
+      dims: [values.length],
+      rawData: rawBytes(BigInt64Array.from(values.map(BigInt))),
+    });
     return name;
   }
 
@@ -170,13 +183,18 @@ export class GraphBuilder {
   }
 }
 
-export function layersOf(topology: unknown): { layers: LayerJson[]; inputs: Array<[string, number, number]>; outputs: Array<[string, number, number]> } {
+export function layersOf(topology: unknown): {
+  layers: LayerJson[];
+  inputs: Array<[string, number, number]>;
+  outputs: Array<[string, number, number]>;
+} {
   let t = topology as Json;
   if (t?.model_config) t = t.model_config;
   if (!t || typeof t !== 'object' || !t.config || !Array.isArray(t.config.layers)) {
     throw new ModelError('ONNX conversion: the topology is not a Keras model config');
   }
-  if (t.class_name === 'Sequential') throw new ModelError('ONNX conversion: a Sequential model config has no graph; save a functional model');
+  if (t.class_name === 'Sequential')
+    throw new ModelError('ONNX conversion: a Sequential model config has no graph; save a functional model');
   return { layers: t.config.layers, inputs: t.config.input_layers, outputs: t.config.output_layers };
 }
 
@@ -199,8 +217,12 @@ export function weightsOf(source: KerasSource): Map<string, Map<string, KerasWei
   let offset = 0;
   for (const spec of source.weightSpecs ?? []) {
     const size = spec.shape.reduce((a, b) => a * b, 1);
-    if (spec.dtype !== 'float32') throw new ModelError(`ONNX conversion: weight '${spec.name}' is ${spec.dtype}, only float32 is converted`);
-    if (offset + size * 4 > data.byteLength) throw new ModelError(`ONNX conversion: the weight data ends before '${spec.name}'`);
+    if (spec.dtype !== 'float32')
+      throw new ModelError(
+        `ONNX conversion: weight '${spec.name}' is ${spec.dtype}, only float32 is converted`,
+      );
+    if (offset + size * 4 > data.byteLength)
+      throw new ModelError(`ONNX conversion: the weight data ends before '${spec.name}'`);
     const values = new Float32Array(data.slice(offset, offset + size * 4));
     offset += size * 4;
     const cut = spec.name.lastIndexOf('/');
@@ -219,7 +241,8 @@ function convKernel(w: KerasWeight): { dims: number[]; values: Float32Array } {
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) out[((o * cin + i) * kh + y) * kw + x] = w.values[((y * kw + x) * cin + i) * cout + o];
+        for (let o = 0; o < cout; o++)
+          out[((o * cin + i) * kh + y) * kw + x] = w.values[((y * kw + x) * cin + i) * cout + o];
   return { dims: [cout, cin, kh, kw], values: out };
 }
 
@@ -233,21 +256,34 @@ function depthwiseKernel(w: KerasWeight): { dims: number[]; values: Float32Array
 }
 
 /** Per-channel scale and shift of an inference BatchNormalization, in float64. */
-function bnAffine(layer: LayerJson, weights: Map<string, KerasWeight> | undefined, channels: number): { scale: Float64Array; shift: Float64Array } {
+function bnAffine(
+  layer: LayerJson,
+  weights: Map<string, KerasWeight> | undefined,
+  channels: number,
+): { scale: Float64Array; shift: Float64Array } {
   const axis = layer.config.axis;
   const ax = Array.isArray(axis) ? (axis.length === 1 ? axis[0] : NaN) : axis;
-  if (ax !== -1 && ax !== 3) throw unsupported(layer, `normalises axis ${JSON.stringify(axis)}, only the channel axis (-1 or 3) is converted`);
+  if (ax !== -1 && ax !== 3)
+    throw unsupported(
+      layer,
+      `normalises axis ${JSON.stringify(axis)}, only the channel axis (-1 or 3) is converted`,
+    );
   const get = (kind: string, fill: number): Float32Array => {
     const w = weights?.get(kind);
     if (w) return w.values;
-    if ((kind === 'gamma' && layer.config.scale === false) || (kind === 'beta' && layer.config.center === false)) return new Float32Array(channels).fill(fill);
+    if (
+      (kind === 'gamma' && layer.config.scale === false) ||
+      (kind === 'beta' && layer.config.center === false)
+    )
+      return new Float32Array(channels).fill(fill);
     throw unsupported(layer, `has no '${kind}' weight`);
   };
   const gamma = get('gamma', 1);
   const beta = get('beta', 0);
   const mean = get('moving_mean', 0);
   const variance = get('moving_variance', 1);
-  if (mean.length !== channels) throw unsupported(layer, `has ${mean.length} channels where its input has ${channels}`);
+  if (mean.length !== channels)
+    throw unsupported(layer, `has ${mean.length} channels where its input has ${channels}`);
   const eps = layer.config.epsilon ?? 1e-3;
   const scale = new Float64Array(channels);
   const shift = new Float64Array(channels);
@@ -283,8 +319,23 @@ export async function convertKerasToOnnx(source: KerasSource, options: ConvertOp
       name: options.name ?? 'backbone',
       node: g.nodes,
       initializer: g.initializers,
-      input: [{ name: 'frames', type: { tensorType: { elemType: UINT8, shape: { dim: [{ dimParam: 'N' }, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] } } } }],
-      output: [{ name: embedding, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: D }] } } } }],
+      input: [
+        {
+          name: 'frames',
+          type: {
+            tensorType: {
+              elemType: UINT8,
+              shape: { dim: [{ dimParam: 'N' }, { dimValue: S }, { dimValue: S }, { dimValue: 3 }] },
+            },
+          },
+        },
+      ],
+      output: [
+        {
+          name: embedding,
+          type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: D }] } } },
+        },
+      ],
     },
   });
   await new Promise((resolve) => setImmediate(resolve));
@@ -309,12 +360,19 @@ interface LayerStep {
 function inputLayer({ g, layer, cfg, options }: LayerStep): Value {
   const S = options.inputSize;
   const shape = cfg.batch_input_shape ?? cfg.batch_shape;
-  if (!Array.isArray(shape) || shape.length !== 4 || (shape[3] !== 3 && shape[3] !== null)) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}; expected [batch, S, S, 3]`);
-  for (const d of [shape[1], shape[2]]) if (d !== null && d !== S) throw unsupported(layer, `has input shape ${JSON.stringify(shape)}, not ${S}x${S}`);
+  if (!Array.isArray(shape) || shape.length !== 4 || (shape[3] !== 3 && shape[3] !== null))
+    throw unsupported(layer, `has input shape ${JSON.stringify(shape)}; expected [batch, S, S, 3]`);
+  for (const d of [shape[1], shape[2]])
+    if (d !== null && d !== S)
+      throw unsupported(layer, `has input shape ${JSON.stringify(shape)}, not ${S}x${S}`);
   const { scale, offset } = normalizationParams(options.normalize);
   const cast = g.node('Cast', [options.input], 'frames_float', [int('to', FLOAT)]);
   const mul = g.node('Mul', [cast, g.constant('norm_scale', [3], Float32Array.from(scale))], 'frames_scaled');
-  const add = g.node('Add', [mul, g.constant('norm_offset', [3], Float32Array.from(offset))], 'frames_normalised');
+  const add = g.node(
+    'Add',
+    [mul, g.constant('norm_offset', [3], Float32Array.from(offset))],
+    'frames_normalised',
+  );
   const nchw = g.node('Transpose', [add], 'frames_nchw', [ints('perm', [0, 3, 1, 2])]); // [N, 3, S, S]
   return { name: nchw, shape: [3, S, S] };
 }
@@ -334,7 +392,11 @@ function convLayer({ g, layer, cfg, x, w }: LayerStep): Value {
   const groups = cls === 'Conv2D' ? (cfg.groups ?? 1) : cin;
   const kernel = cls === 'Conv2D' ? convKernel(kernelWeight) : depthwiseKernel(kernelWeight);
   const cout = kernel.dims[0];
-  if (cls === 'Conv2D' && kernel.dims[1] * groups !== cin) throw unsupported(layer, `has a kernel for ${kernel.dims[1] * groups} input channels, its input has ${cin}`);
+  if (cls === 'Conv2D' && kernel.dims[1] * groups !== cin)
+    throw unsupported(
+      layer,
+      `has a kernel for ${kernel.dims[1] * groups} input channels, its input has ${cin}`,
+    );
   const bias = cfg.use_bias ? w?.get('bias') : undefined;
   if (cfg.use_bias && !bias) throw unsupported(layer, 'has use_bias but no bias weight');
   const ph = padsFor(padding, h, kh, sh, dh);
@@ -358,8 +420,15 @@ function batchNormLayer({ g, layer, x, w }: LayerStep): Value {
   const { scale, shift } = bnAffine(layer, w, channels);
   // [C, 1, 1] broadcasts over [N, C, H, W]; [C] over [N, C].
   const dims = x.shape.length === 3 ? [channels, 1, 1] : [channels];
-  const mul = g.node('Mul', [x.name, g.constant(`${layer.name}/scale`, dims, Float32Array.from(scale))], `${layer.name}_mul`);
-  return { name: g.node('Add', [mul, g.constant(`${layer.name}/shift`, dims, Float32Array.from(shift))], layer.name), shape: x.shape };
+  const mul = g.node(
+    'Mul',
+    [x.name, g.constant(`${layer.name}/scale`, dims, Float32Array.from(scale))],
+    `${layer.name}_mul`,
+  );
+  return {
+    name: g.node('Add', [mul, g.constant(`${layer.name}/shift`, dims, Float32Array.from(shift))], layer.name),
+    shape: x.shape,
+  };
 }
 
 function reluLayer({ g, layer, cfg, x }: LayerStep): Value {
@@ -367,25 +436,52 @@ function reluLayer({ g, layer, cfg, x }: LayerStep): Value {
   const threshold = cfg.threshold ?? 0;
   if (threshold !== 0) throw unsupported(layer, `has threshold ${threshold}`);
   const max = cfg.max_value;
-  if (slope !== 0 && max !== null && max !== undefined) throw unsupported(layer, 'has both negative_slope and max_value');
-  if (slope !== 0) return { name: g.node('LeakyRelu', [x.name], layer.name, [float('alpha', slope)]), shape: x.shape };
-  if (max === null || max === undefined) return { name: g.node('Relu', [x.name], layer.name), shape: x.shape };
+  if (slope !== 0 && max !== null && max !== undefined)
+    throw unsupported(layer, 'has both negative_slope and max_value');
+  if (slope !== 0)
+    return { name: g.node('LeakyRelu', [x.name], layer.name, [float('alpha', slope)]), shape: x.shape };
+  if (max === null || max === undefined)
+    return { name: g.node('Relu', [x.name], layer.name), shape: x.shape };
   return { name: clip(g, x.name, 0, max, layer.name), shape: x.shape };
 }
 
 function zeroPaddingLayer({ g, layer, cfg, x }: LayerStep): Value {
   if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
   const p = cfg.padding;
-  const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : Array.isArray(p[0]) ? p : [[p[0], p[0]], [p[1], p[1]]];
+  const [[t, b], [l, r]] =
+    typeof p === 'number'
+      ? [
+          [p, p],
+          [p, p],
+        ]
+      : Array.isArray(p[0])
+        ? p
+        : [
+            [p[0], p[0]],
+            [p[1], p[1]],
+          ];
   // Pads as an input (opset >= 11): [N, C, H, W] begins, then ends.
   const pads = g.constantInt64(`${layer.name}/pads`, [0, 0, t, l, 0, 0, b, r]);
-  return { name: g.node('Pad', [x.name, pads], layer.name, [{ name: 'mode', type: A.STRING, s: new TextEncoder().encode('constant') }]), shape: [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r] };
+  return {
+    name: g.node('Pad', [x.name, pads], layer.name, [
+      { name: 'mode', type: A.STRING, s: new TextEncoder().encode('constant') },
+    ]),
+    shape: [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r],
+  };
 }
 
 /** Add and Multiply of same-shaped inputs. */
 function mergeLayer({ g, layer, ins, x }: LayerStep): Value {
-  if (ins.some((v) => v.shape.join() !== x.shape.join())) throw unsupported(layer, `adds shapes ${ins.map((v) => `[${v.shape}]`).join(', ')}`);
-  return { name: g.node(layer.class_name === 'Add' ? 'Sum' : 'Mul', ins.map((v) => v.name), layer.name), shape: x.shape };
+  if (ins.some((v) => v.shape.join() !== x.shape.join()))
+    throw unsupported(layer, `adds shapes ${ins.map((v) => `[${v.shape}]`).join(', ')}`);
+  return {
+    name: g.node(
+      layer.class_name === 'Add' ? 'Sum' : 'Mul',
+      ins.map((v) => v.name),
+      layer.name,
+    ),
+    shape: x.shape,
+  };
 }
 
 function concatenateLayer({ g, layer, cfg, ins, x }: LayerStep): Value {
@@ -396,7 +492,15 @@ function concatenateLayer({ g, layer, cfg, ins, x }: LayerStep): Value {
   const onnxAxis = rank === 4 ? [0, 2, 3, 1][axis] : axis;
   const shape = [...x.shape];
   shape[onnxAxis - 1] = ins.reduce((sum, v) => sum + v.shape[onnxAxis - 1], 0);
-  return { name: g.node('Concat', ins.map((v) => v.name), layer.name, [int('axis', onnxAxis)]), shape };
+  return {
+    name: g.node(
+      'Concat',
+      ins.map((v) => v.name),
+      layer.name,
+      [int('axis', onnxAxis)],
+    ),
+    shape,
+  };
 }
 
 /** MaxPooling2D and AveragePooling2D. */
@@ -408,17 +512,28 @@ function poolingLayer({ g, layer, cfg, x }: LayerStep): Value {
   if (padding !== 'valid' && padding !== 'same') throw unsupported(layer, `uses padding '${padding}'`);
   const ph = padsFor(padding, x.shape[1], kh, sh, 1);
   const pw = padsFor(padding, x.shape[2], kw, sw, 1);
-  const attrs = [ints('kernel_shape', [kh, kw]), ints('strides', [sh, sw]), ints('pads', [ph.before, pw.before, ph.after, pw.after])];
+  const attrs = [
+    ints('kernel_shape', [kh, kw]),
+    ints('strides', [sh, sw]),
+    ints('pads', [ph.before, pw.before, ph.after, pw.after]),
+  ];
   // TF's average over `same` padding counts only the real pixels.
   const average = layer.class_name === 'AveragePooling2D';
   if (average) attrs.push(int('count_include_pad', 0));
-  return { name: g.node(average ? 'AveragePool' : 'MaxPool', [x.name], layer.name, attrs), shape: [x.shape[0], ph.out, pw.out] };
+  return {
+    name: g.node(average ? 'AveragePool' : 'MaxPool', [x.name], layer.name, attrs),
+    shape: [x.shape[0], ph.out, pw.out],
+  };
 }
 
 /** GlobalAveragePooling2D and GlobalMaxPooling2D. */
 function globalPoolingLayer({ g, layer, cfg, x }: LayerStep): Value {
   if (x.shape.length !== 3) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor`);
-  const pooled = g.node(layer.class_name === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x.name], `${layer.name}_pool`); // [N, C, 1, 1]
+  const pooled = g.node(
+    layer.class_name === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool',
+    [x.name],
+    `${layer.name}_pool`,
+  ); // [N, C, 1, 1]
   if (cfg.keepdims) return { name: pooled, shape: [x.shape[0], 1, 1] };
   return { name: g.node('Flatten', [pooled], layer.name, [int('axis', 1)]), shape: [x.shape[0]] }; // [N, C]
 }
@@ -426,18 +541,33 @@ function globalPoolingLayer({ g, layer, cfg, x }: LayerStep): Value {
 function flattenLayer({ g, layer, x }: LayerStep): Value {
   if (x.shape.length === 1) return x;
   // Keras flattens NHWC (H, W, C order); back to NHWC first unless H = W = 1.
-  const nhwc = x.shape[1] === 1 && x.shape[2] === 1 ? x.name : g.node('Transpose', [x.name], `${layer.name}_nhwc`, [ints('perm', [0, 2, 3, 1])]);
-  return { name: g.node('Flatten', [nhwc], layer.name, [int('axis', 1)]), shape: [x.shape.reduce((a, b) => a * b, 1)] };
+  const nhwc =
+    x.shape[1] === 1 && x.shape[2] === 1
+      ? x.name
+      : g.node('Transpose', [x.name], `${layer.name}_nhwc`, [ints('perm', [0, 2, 3, 1])]);
+  return {
+    name: g.node('Flatten', [nhwc], layer.name, [int('axis', 1)]),
+    shape: [x.shape.reduce((a, b) => a * b, 1)],
+  };
 }
 
 function denseLayer({ g, layer, cfg, x, w }: LayerStep): Value {
-  if (x.shape.length !== 1) throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor; only [N, D] is converted`);
+  if (x.shape.length !== 1)
+    throw unsupported(layer, `reads a rank-${x.shape.length + 1} tensor; only [N, D] is converted`);
   const kernel = w?.get('kernel');
   if (!kernel) throw unsupported(layer, 'has no kernel weight');
   const units = kernel.shape[1];
   const bias = cfg.use_bias ? w?.get('bias')?.values : new Float32Array(units);
   if (!bias) throw unsupported(layer, 'has use_bias but no bias weight');
-  const gemm = g.node('Gemm', [x.name, g.constant(`${layer.name}/W`, kernel.shape, kernel.values), g.constant(`${layer.name}/B`, [units], bias)], `${layer.name}_gemm`);
+  const gemm = g.node(
+    'Gemm',
+    [
+      x.name,
+      g.constant(`${layer.name}/W`, kernel.shape, kernel.values),
+      g.constant(`${layer.name}/B`, [units], bias),
+    ],
+    `${layer.name}_gemm`,
+  );
   return activate(g, layer, cfg.activation ?? 'linear', { name: gemm, shape: [units] });
 }
 
@@ -467,43 +597,67 @@ const BACKBONE_LAYERS: Readonly<Record<string, (step: LayerStep) => Value>> = {
  * the `[N, D]` output value (its shape without the batch). Used by the converter and by the
  * whole-model export.
  */
-export async function appendKerasBackbone(g: GraphBuilder, source: KerasSource, options: ConvertOptions & { input: string }): Promise<Value> {
+export async function appendKerasBackbone(
+  g: GraphBuilder,
+  source: KerasSource,
+  options: ConvertOptions & { input: string },
+): Promise<Value> {
   options.signal?.throwIfAborted();
   const pause = yielder(options.signal);
   const { layers, inputs, outputs } = layersOf(source?.modelTopology);
   const weights = weightsOf(source);
-  if (inputs.length !== 1) throw new ModelError(`ONNX conversion: expected one image input, found ${inputs.length}`);
-  if (outputs.length !== 1) throw new ModelError(`ONNX conversion: expected one output, found ${outputs.length}`);
+  if (inputs.length !== 1)
+    throw new ModelError(`ONNX conversion: expected one image input, found ${inputs.length}`);
+  if (outputs.length !== 1)
+    throw new ModelError(`ONNX conversion: expected one output, found ${outputs.length}`);
   /** Keras tensor `layer:node:index` -> value in the graph. */
   const values = new Map<string, Value>();
-  const key = (ref: [string, number, number, Json?] | [string, number, number]) => `${ref[0]}:${ref[1]}:${ref[2]}`;
+  const key = (ref: [string, number, number, Json?] | [string, number, number]) =>
+    `${ref[0]}:${ref[1]}:${ref[2]}`;
 
   for (const layer of layers) {
     await pause();
     const cfg = layer.config;
-    if (cfg.data_format && cfg.data_format !== 'channels_last') throw unsupported(layer, `uses data_format '${cfg.data_format}'`);
-    if (layer.inbound_nodes.length > 1) throw unsupported(layer, 'is called more than once (shared layers are not converted)');
+    if (cfg.data_format && cfg.data_format !== 'channels_last')
+      throw unsupported(layer, `uses data_format '${cfg.data_format}'`);
+    if (layer.inbound_nodes.length > 1)
+      throw unsupported(layer, 'is called more than once (shared layers are not converted)');
     const ins: Value[] = (layer.inbound_nodes[0] ?? []).map((ref) => {
       const v = values.get(key(ref));
       if (!v) throw unsupported(layer, `reads '${ref[0]}', which was not converted before it`);
       return v;
     });
-    const map = Object.hasOwn(BACKBONE_LAYERS, layer.class_name) ? BACKBONE_LAYERS[layer.class_name] : undefined;
+    const map = Object.hasOwn(BACKBONE_LAYERS, layer.class_name)
+      ? BACKBONE_LAYERS[layer.class_name]
+      : undefined;
     if (!map) throw unsupported(layer, 'has no ONNX mapping');
-    values.set(`${layer.name}:0:0`, map({ g, layer, cfg, ins, x: ins[0], w: weights.get(layer.name), options }));
+    values.set(
+      `${layer.name}:0:0`,
+      map({ g, layer, cfg, ins, x: ins[0], w: weights.get(layer.name), options }),
+    );
   }
 
   const result = values.get(key(outputs[0]));
   if (!result) throw new ModelError(`ONNX conversion: the output '${outputs[0][0]}' was not produced`);
   if (result.shape.length !== 1) {
-    throw new ModelError(`ONNX conversion: the output '${outputs[0][0]}' has shape [batch, ${result.shape}], expected [batch, D]`);
+    throw new ModelError(
+      `ONNX conversion: the output '${outputs[0][0]}' has shape [batch, ${result.shape}], expected [batch, D]`,
+    );
   }
   return result;
 }
 
 /** Clip with min and max as inputs (opset >= 11). */
 export function clip(g: GraphBuilder, input: string, min: number, max: number, base: string): string {
-  return g.node('Clip', [input, g.constant(`${base}/min`, [], Float32Array.of(min)), g.constant(`${base}/max`, [], Float32Array.of(max))], base);
+  return g.node(
+    'Clip',
+    [
+      input,
+      g.constant(`${base}/min`, [], Float32Array.of(min)),
+      g.constant(`${base}/max`, [], Float32Array.of(max)),
+    ],
+    base,
+  );
 }
 
 function activate(g: GraphBuilder, layer: LayerJson, activation: string, x: Value): Value {

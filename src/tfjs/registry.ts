@@ -24,7 +24,14 @@ import {
   type RegistryEntry,
 } from '../embedding/backbone-spec.js';
 import { selectBackend, type BackendRequest } from './backend.js';
-import { hashArtifacts, layersModelFromArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
+import {
+  hashArtifacts,
+  layersModelFromArtifacts,
+  modelToArtifacts,
+  readArtifacts,
+  weightBytes,
+  writeArtifacts,
+} from './artifacts.js';
 
 /** A loaded, cut backbone. `embed` takes normalised float frames [N, S, S, 3] and gives [N, D]. */
 export interface LoadedBackbone extends BackboneInfo {
@@ -48,7 +55,9 @@ const CACHE_FORMAT = 1;
  */
 export function normalizeFrames<T extends tf.Tensor>(frames: T, normalize: Normalization): T {
   const { scale, offset } = normalizationParams(normalize);
-  return tf.tidy(() => tf.add(tf.mul(tf.cast(frames, 'float32'), tf.tensor1d(scale)), tf.tensor1d(offset)) as T);
+  return tf.tidy(
+    () => tf.add(tf.mul(tf.cast(frames, 'float32'), tf.tensor1d(scale)), tf.tensor1d(offset)) as T,
+  );
 }
 
 function makeId(name: string, artifacts: tf.io.ModelArtifacts, extra = ''): string {
@@ -88,7 +97,11 @@ async function loadNamedSlow(name: string, entry: RegistryEntry): Promise<tf.io.
   }
   try {
     const full = (nsfw as unknown as { model: tf.LayersModel }).model;
-    const cut = tf.model({ inputs: full.inputs, outputs: full.getLayer(entry.layer).output, name: `framewise_${name}` });
+    const cut = tf.model({
+      inputs: full.inputs,
+      outputs: full.getLayer(entry.layer).output,
+      name: `framewise_${name}`,
+    });
     return await modelToArtifacts(cut);
   } finally {
     nsfw.dispose();
@@ -115,7 +128,8 @@ async function loadNamed(name: string, cacheDir: string, signal?: AbortSignal): 
     debug('backbone %s: loaded from cache %s', id, path.join(root, id));
     return layersBackbone({ ...base, id }, model, true);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') debug('backbone cache miss for %s: %s', name, (error as Error).message);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      debug('backbone cache miss for %s: %s', name, (error as Error).message);
   }
   signal?.throwIfAborted();
   const t0 = Date.now();
@@ -124,7 +138,13 @@ async function loadNamed(name: string, cacheDir: string, signal?: AbortSignal): 
   debug('backbone %s: built from nsfwjs in %d ms', id, Date.now() - t0);
   try {
     await writeArtifacts(path.join(root, id), artifacts, {
-      'backbone.json': JSON.stringify({ id, name, inputSize: entry.inputSize, dim: entry.dim, normalize: entry.normalize }),
+      'backbone.json': JSON.stringify({
+        id,
+        name,
+        inputSize: entry.inputSize,
+        dim: entry.dim,
+        normalize: entry.normalize,
+      }),
     });
     const tmpIndex = `${indexFile}.${process.pid}.tmp`;
     await mkdir(root, { recursive: true });
@@ -177,22 +197,36 @@ async function loadCustom(spec: CustomBackbone, signal?: AbortSignal): Promise<L
     const graph = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
     try {
       const input = graph.inputs[0];
-      if (graph.inputs.length !== 1 || !input.shape) throw new ModelError(`custom backbone '${name}': expected one image input`);
+      if (graph.inputs.length !== 1 || !input.shape)
+        throw new ModelError(`custom backbone '${name}': expected one image input`);
       checkInputShape(spec, input.shape);
       const run = (x: tf.Tensor4D) =>
         (spec.embeddingLayer ? graph.execute(x, spec.embeddingLayer) : graph.predict(x)) as tf.Tensor2D;
       const probe = tf.tidy(() => run(tf.zeros([1, spec.inputSize, spec.inputSize, 3])));
       const dim = checkEmbeddingShape(spec, [null, ...probe.shape.slice(1)]);
       probe.dispose();
-      return { ...base, dim, kind: 'graph', graphModel: graph, fromCache: false, embed: run, dispose: () => graph.dispose() };
+      return {
+        ...base,
+        dim,
+        kind: 'graph',
+        graphModel: graph,
+        fromCache: false,
+        embed: run,
+        dispose: () => graph.dispose(),
+      };
     } catch (error) {
       graph.dispose();
-      throw error instanceof ModelError ? error : new ModelError(`custom backbone '${name}': ${(error as Error).message}`, { cause: error });
+      throw error instanceof ModelError
+        ? error
+        : new ModelError(`custom backbone '${name}': ${(error as Error).message}`, { cause: error });
     }
   }
   const full = await layersModelFromArtifacts(artifacts);
   try {
-    if (full.inputs.length !== 1) throw new ModelError(`custom backbone '${name}': expected one image input, found ${full.inputs.length}`);
+    if (full.inputs.length !== 1)
+      throw new ModelError(
+        `custom backbone '${name}': expected one image input, found ${full.inputs.length}`,
+      );
     checkInputShape(spec, full.inputs[0].shape);
     let model = full;
     if (spec.embeddingLayer) {
@@ -201,10 +235,17 @@ async function loadCustom(spec: CustomBackbone, signal?: AbortSignal): Promise<L
         layer = full.getLayer(spec.embeddingLayer);
       } catch {
         throw new ModelError(
-          `custom backbone '${name}': no layer named '${spec.embeddingLayer}' (last layers: ${full.layers.slice(-5).map((l) => l.name).join(', ')})`,
+          `custom backbone '${name}': no layer named '${spec.embeddingLayer}' (last layers: ${full.layers
+            .slice(-5)
+            .map((l) => l.name)
+            .join(', ')})`,
         );
       }
-      model = tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor, name: `framewise_${name}` });
+      model = tf.model({
+        inputs: full.inputs,
+        outputs: layer.output as tf.SymbolicTensor,
+        name: `framewise_${name}`,
+      });
     }
     checkEmbeddingShape(spec, model.outputs[0].shape);
     return layersBackbone(base, model, false);
@@ -231,7 +272,10 @@ export async function loadBackbone(
   options: LoadBackboneOptions = {},
 ): Promise<LoadedBackbone> {
   const spec = parseBackboneSpec('backbone', backbone);
-  if (isOnnxBackbone(spec)) throw new ModelError(`backbone ${spec.path ?? spec.url} is an ONNX model: it runs on the onnx engine, not on tfjs`);
+  if (isOnnxBackbone(spec))
+    throw new ModelError(
+      `backbone ${spec.path ?? spec.url} is an ONNX model: it runs on the onnx engine, not on tfjs`,
+    );
   const signal = checkSignal('signal', options.signal);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   await selectBackend(options.backend ?? 'auto', { signal });

@@ -43,7 +43,9 @@ export class TimeDistributed extends tf.layers.Layer {
   /** [B, T, ...] -> the inner layer's input shape [B, ...]. */
   private static innerShape(inputShape: Shape): Shape {
     if (inputShape.length < 3) {
-      throw new Error(`TimeDistributed needs an input of rank >= 3 ([batch, time, ...]); got [${inputShape.join(', ')}]`);
+      throw new Error(
+        `TimeDistributed needs an input of rank >= 3 ([batch, time, ...]); got [${inputShape.join(', ')}]`,
+      );
     }
     return [inputShape[0], ...inputShape.slice(2)];
   }
@@ -78,7 +80,10 @@ export class TimeDistributed extends tf.layers.Layer {
   }
 
   /** The time mask is unchanged by a per-step layer, so it flows on to the recurrent layer. */
-  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+  override computeMask(
+    _inputs: tf.Tensor | tf.Tensor[],
+    mask?: tf.Tensor | tf.Tensor[],
+  ): tf.Tensor | tf.Tensor[] {
     return (mask ?? null) as tf.Tensor;
   }
 

@@ -19,14 +19,29 @@ const common = ['--cache', cache, '--frames', '8', '--quiet'];
 
 beforeAll(async () => {
   assertBuilt();
-  const run = await runCli(['train', fixture('arrow/train.csv'), '--out', model, '--head', 'lstm', '--units', '32', '--epochs', '40', '--patience', '8', '--seed', '1', ...common]);
+  const run = await runCli([
+    'train',
+    fixture('arrow/train.csv'),
+    '--out',
+    model,
+    '--head',
+    'lstm',
+    '--units',
+    '32',
+    '--epochs',
+    '40',
+    '--patience',
+    '8',
+    '--seed',
+    '1',
+    ...common,
+  ]);
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   expect(run.stdout).toMatch(/Clips per class: forward 16, reversed 16/);
   expect(run.stdout).toMatch(/32 clips \(288 training clips with augmentation\)/);
   expect(run.stdout).toMatch(/Model written to /);
 }, 600_000);
-
 
 describe('framewise train + classify', () => {
   it('writes a model folder that classify reads its frames from', () => {
@@ -40,15 +55,29 @@ describe('framewise train + classify', () => {
   it('classifies held-out scenes with at least 85% accuracy', async () => {
     const out = join(dir, 'test.jsonl');
     // No --frames: classify takes 8 from the model's framewise.json.
-    const run = await runCli(['classify', fixture('arrow/test.csv'), '--model', model, '--out', out, '--cache', cache, '--quiet']);
+    const run = await runCli([
+      'classify',
+      fixture('arrow/test.csv'),
+      '--model',
+      model,
+      '--out',
+      out,
+      '--cache',
+      cache,
+      '--quiet',
+    ]);
     expect(run.code).toBe(0);
     const truth = new Map(
-      (parse(readFileSync(fixture('arrow/test.csv'), 'utf8'), { columns: true }) as Array<{ path: string; label: string }>).map((r) => [
-        join(fixture('arrow'), r.path),
-        r.label,
-      ]),
+      (
+        parse(readFileSync(fixture('arrow/test.csv'), 'utf8'), { columns: true }) as Array<{
+          path: string;
+          label: string;
+        }>
+      ).map((r) => [join(fixture('arrow'), r.path), r.label]),
     );
-    const records = jsonl<{ path: string; label: string; score: number; topk: unknown[]; clips: unknown[] }>(readFileSync(out, 'utf8'));
+    const records = jsonl<{ path: string; label: string; score: number; topk: unknown[]; clips: unknown[] }>(
+      readFileSync(out, 'utf8'),
+    );
     expect(records).toHaveLength(truth.size);
     expect(new Set(records.map((r) => r.path))).toEqual(new Set(truth.keys()));
     const correct = records.filter((r) => r.label === truth.get(r.path)).length;
@@ -63,7 +92,15 @@ describe('framewise train + classify', () => {
   it('a folder mixed with bad files: good ones classified, bad ones error records, exit 1', async () => {
     const mixed = join(dir, 'mixed');
     mkdirSync(mixed);
-    for (const f of ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'edge/zero-byte.mp4', 'edge/text.mp4', 'edge/truncated-nomoov.mp4', 'edge/audio-only.mp4', 'edge/truncated.mp4']) {
+    for (const f of [
+      'arrow/forward/zoom-pal.mp4',
+      'arrow/reversed/zoom-pal.mp4',
+      'edge/zero-byte.mp4',
+      'edge/text.mp4',
+      'edge/truncated-nomoov.mp4',
+      'edge/audio-only.mp4',
+      'edge/truncated.mp4',
+    ]) {
       symlinkSync(fixture(f), join(mixed, f.replace(/\//g, '_')));
     }
     const out = join(dir, 'mixed.csv');
@@ -83,17 +120,28 @@ describe('framewise train + classify', () => {
     expect(byName['edge_truncated.mp4'].warnings).toMatch(/could not be decoded; repeated the frame at/);
     expect(byName['arrow_forward_zoom-pal.mp4'].warnings).toBe('');
     // The summary counts failures by code, and the videos with warnings.
-    expect(run.stderr).toMatch(/3 ok, 4 failed \(CORRUPT: 1, EMPTY_FILE: 1, NOT_A_VIDEO: 2\), 1 with warnings/);
+    expect(run.stderr).toMatch(
+      /3 ok, 4 failed \(CORRUPT: 1, EMPTY_FILE: 1, NOT_A_VIDEO: 2\), 1 with warnings/,
+    );
   });
 
   it.each([
     [['classify', 'samples/', '--model', '/no/such/model'], /No model in \/no\/such\/model/],
     [['classify', '/no/such/input', '--model', 'samples/model'], /Input \/no\/such\/input does not exist/],
-    [['classify', 'samples/', '--model', 'samples/model', '--aggregate', 'median'], /Expected 'mean' or 'max' for `--aggregate`/],
-    [['classify', 'samples/', '--model', 'samples/model', '--top-k', '0'], /Expected a positive integer for `--top-k`/],
+    [
+      ['classify', 'samples/', '--model', 'samples/model', '--aggregate', 'median'],
+      /Expected 'mean' or 'max' for `--aggregate`/,
+    ],
+    [
+      ['classify', 'samples/', '--model', 'samples/model', '--top-k', '0'],
+      /Expected a positive integer for `--top-k`/,
+    ],
     [['embed', 'samples/', '--out', '/no/such/dir/out.jsonl'], /Cannot write the output/],
     [['embed', 'samples/'], /`--out` is required/],
-    [['embed', 'samples/', '--out', 'x.jsonl', '--sampling', 'every:3'], /Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>'/],
+    [
+      ['embed', 'samples/', '--out', 'x.jsonl', '--sampling', 'every:3'],
+      /Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>'/,
+    ],
   ])('usage error %j exits 2 and writes nothing', async (args, message) => {
     const run = await runCli([...args, '--cache', cache]);
     expect(run.stderr).toMatch(message);

@@ -15,7 +15,9 @@ const PREPARING = 'framewise: preparing mobilenet_v2 for ONNX Runtime, once';
 /** Starts `embed` on one sample with an empty cache; `prepared` resolves at the preparing line. */
 function coldEmbed(): { cache: string; run: ReturnType<typeof startCli>; prepared: Promise<number> } {
   const cache = tempDir('framewise-cold-');
-  const run = startCli(['embed', 'samples/forward/zoom-pal.mp4', '--out', '-', '--frames', '4'], { FRAMEWISE_CACHE: cache });
+  const run = startCli(['embed', 'samples/forward/zoom-pal.mp4', '--out', '-', '--frames', '4'], {
+    FRAMEWISE_CACHE: cache,
+  });
   let stderr = '';
   const prepared = new Promise<number>((resolve) => {
     run.child.stderr!.on('data', (c) => {

@@ -21,15 +21,49 @@ const readme = join(dir, 'c-readme.txt');
 
 beforeAll(() => {
   assertBuilt();
-  execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1', '-pix_fmt', 'bgr4', '-c:v', 'rawvideo', '-y', bgr4]);
+  execFileSync(resolveBinaries().ffmpeg, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=64x48:rate=10',
+    '-t',
+    '1',
+    '-pix_fmt',
+    'bgr4',
+    '-c:v',
+    'rawvideo',
+    '-y',
+    bgr4,
+  ]);
   copyFileSync(fixture(COUNTER.path), counter);
-  writeFileSync(readme, Array.from({ length: 60 }, (_, i) => `Line ${i} of a readme: framewise turns videos into clip embeddings.`).join('\n'));
+  writeFileSync(
+    readme,
+    Array.from(
+      { length: 60 },
+      (_, i) => `Line ${i} of a readme: framewise turns videos into clip embeddings.`,
+    ).join('\n'),
+  );
 }, 60_000);
 
 describe.each(['libav', 'cli'])('embed --decoder %s', (decoder) => {
   it('writes an unconvertible video and a text file as error records, does the rest, and --resume passes them', async () => {
     const out = join(dir, `${decoder}.jsonl`);
-    const args = ['embed', bgr4, counter, readme, '--out', out, '--no-cache', '--frames', '2', '--decoder', decoder, '--quiet'];
+    const args = [
+      'embed',
+      bgr4,
+      counter,
+      readme,
+      '--out',
+      out,
+      '--no-cache',
+      '--frames',
+      '2',
+      '--decoder',
+      decoder,
+      '--quiet',
+    ];
     const run = await runCli(args);
     expect(run.code, run.stderr).toBe(1);
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack: nothing fatal

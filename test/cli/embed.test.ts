@@ -22,7 +22,14 @@ interface Line {
   label?: string;
   backbone: string;
   dim: number;
-  clips: Array<{ start: number; end: number; timestamps: number[]; mask: boolean[]; embedding: number[]; frames?: number[][] }>;
+  clips: Array<{
+    start: number;
+    end: number;
+    timestamps: number[];
+    mask: boolean[];
+    embedding: number[];
+    frames?: number[][];
+  }>;
 }
 
 let first: { code: number | null; stderr: string; text: string };
@@ -33,7 +40,6 @@ beforeAll(async () => {
   const run = await runCli(['embed', samples, '--out', out, '--frame-embeddings', ...common]);
   first = { code: run.code, stderr: run.stderr, text: readFileSync(out, 'utf8') };
 }, 300_000);
-
 
 describe('framewise embed', () => {
   it('writes one JSONL line per video with clip and frame embeddings', () => {
@@ -62,10 +68,21 @@ describe('framewise embed', () => {
   it('records name the decoder; without node-av (FRAMEWISE_LIBAV=off) auto says once that it uses the CLI', async () => {
     expect(jsonl<{ decoder: string }>(first.text).map((l) => l.decoder)).toEqual(Array(6).fill('libav'));
     const out = join(dir, 'no-libav.jsonl');
-    const run = await runCli(['embed', join(samples, 'forward'), '--out', out, '--no-cache', '--frames', String(T)], { FRAMEWISE_LIBAV: 'off' });
+    const run = await runCli(
+      ['embed', join(samples, 'forward'), '--out', out, '--no-cache', '--frames', String(T)],
+      { FRAMEWISE_LIBAV: 'off' },
+    );
     expect(run.code).toBe(0);
-    expect(run.stderr.match(/node-av did not load \(turned off by FRAMEWISE_LIBAV\); decoding with the ffmpeg CLI/g)).toHaveLength(1);
-    expect(jsonl<{ decoder: string }>(readFileSync(out, 'utf8')).map((l) => l.decoder)).toEqual(['cli', 'cli', 'cli']);
+    expect(
+      run.stderr.match(
+        /node-av did not load \(turned off by FRAMEWISE_LIBAV\); decoding with the ffmpeg CLI/g,
+      ),
+    ).toHaveLength(1);
+    expect(jsonl<{ decoder: string }>(readFileSync(out, 'utf8')).map((l) => l.decoder)).toEqual([
+      'cli',
+      'cli',
+      'cli',
+    ]);
   });
 
   it('a second run over the cache decodes nothing and writes identical embeddings', async () => {
@@ -80,7 +97,9 @@ describe('framewise embed', () => {
     const out = join(dir, 'npy');
     const run = await runCli(['embed', samples, '--out', out, '--format', 'npy', ...common, '--quiet']);
     expect(run.code).toBe(0);
-    const index = jsonl<{ path: string; npy: string; shape: number[] }>(readFileSync(join(out, 'index.jsonl'), 'utf8'));
+    const index = jsonl<{ path: string; npy: string; shape: number[] }>(
+      readFileSync(join(out, 'index.jsonl'), 'utf8'),
+    );
     expect(index).toHaveLength(6);
     const firstLines = jsonl<Line>(first.text);
     for (const [i, entry] of index.entries()) {
@@ -92,7 +111,14 @@ describe('framewise embed', () => {
     }
     let numpy = '';
     try {
-      numpy = execFileSync('python3', ['-c', `import numpy as n; a=n.load(${JSON.stringify(join(out, index[0].npy))}); print(a.dtype, a.shape)`], { encoding: 'utf8' });
+      numpy = execFileSync(
+        'python3',
+        [
+          '-c',
+          `import numpy as n; a=n.load(${JSON.stringify(join(out, index[0].npy))}); print(a.dtype, a.shape)`,
+        ],
+        { encoding: 'utf8' },
+      );
     } catch {
       /* no numpy on this machine */
     }
@@ -140,11 +166,19 @@ describe('framewise embed', () => {
     clearTimeout(guard);
     expect(run.signal).toBeNull();
     expect(run.code).toBe(1);
-    const records = jsonl<{ path: string; error?: { code: string; message: string } }>(readFileSync(out, 'utf8'));
+    const records = jsonl<{ path: string; error?: { code: string; message: string } }>(
+      readFileSync(out, 'utf8'),
+    );
     const byPath = new Map(records.map((r) => [r.path, r]));
     expect(byPath.get(join(inputs, 'ok.mp4'))?.error).toBeUndefined();
-    expect(byPath.get(join(inputs, 'pipe.mp4'))?.error).toMatchObject({ code: 'NOT_A_FILE', message: expect.stringMatching(/named pipe/) });
-    expect(byPath.get('/dev/zero')?.error).toMatchObject({ code: 'NOT_A_FILE', message: expect.stringMatching(/a device/) });
+    expect(byPath.get(join(inputs, 'pipe.mp4'))?.error).toMatchObject({
+      code: 'NOT_A_FILE',
+      message: expect.stringMatching(/named pipe/),
+    });
+    expect(byPath.get('/dev/zero')?.error).toMatchObject({
+      code: 'NOT_A_FILE',
+      message: expect.stringMatching(/a device/),
+    });
     expect(run.stderr).toMatch(/NOT_A_FILE: 2/);
   });
 });

@@ -13,7 +13,9 @@ import { assertBuilt, ROOT, runCli } from './helpers.js';
 import { argmaxRows, tempDir } from '../helpers.js';
 
 const MODEL = join(ROOT, 'samples', 'model');
-const VIDEOS = ['forward/zoom-pal.mp4', 'reversed/grow-disk-smpte.mp4', 'reversed/fill-left-rgb.mp4'].map((v) => join(ROOT, 'samples', v));
+const VIDEOS = ['forward/zoom-pal.mp4', 'reversed/grow-disk-smpte.mp4', 'reversed/fill-left-rgb.mp4'].map(
+  (v) => join(ROOT, 'samples', v),
+);
 const work = tempDir('framewise-cli-export-');
 
 beforeAll(async () => {
@@ -26,7 +28,12 @@ async function classifyFrames(): Promise<Uint8Array> {
   const clips = [];
   for (const video of VIDEOS) {
     const info = await probe(video);
-    clips.push(...(await extractClips(video, planClips(info, { kind: 'uniform', frames: 16 }), { size: 224, probe: info })));
+    clips.push(
+      ...(await extractClips(video, planClips(info, { kind: 'uniform', frames: 16 }), {
+        size: 224,
+        probe: info,
+      })),
+    );
   }
   const out = new Uint8Array(clips.reduce((n, c) => n + c.data.length, 0));
   clips.forEach((c, i) => out.set(c.data, i * c.data.length));
@@ -39,7 +46,9 @@ describe('framewise export', () => {
     const tfjsDir = join(work, 'arrow-tfjs');
     const a = await runCli(['export', MODEL, '--out', onnxFile], { FRAMEWISE_CACHE: testCacheDir() });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^wrote .*arrow\.onnx .*frames uint8 \[N, T, 224, 224, 3\], mask bool \[N, T\] -> probs \(clip mode, forward, reversed\)/);
+    expect(a.stdout).toMatch(
+      /^wrote .*arrow\.onnx .*frames uint8 \[N, T, 224, 224, 3\], mask bool \[N, T\] -> probs \(clip mode, forward, reversed\)/,
+    );
     const b = await runCli(['export', MODEL, '--out', tfjsDir], { FRAMEWISE_CACHE: testCacheDir() });
     expect(b.code).toBe(0);
 
@@ -49,14 +58,20 @@ describe('framewise export', () => {
     let onnxProbs: Float32Array;
     try {
       const mask = new ort.Tensor('bool', new Uint8Array(n * 16).fill(1), [n, 16]); // every frame is real
-      onnxProbs = (await session.run({ frames: new ort.Tensor('uint8', frames, [n, 16, 224, 224, 3]), mask })).probs.data as Float32Array;
+      onnxProbs = (await session.run({ frames: new ort.Tensor('uint8', frames, [n, 16, 224, 224, 3]), mask }))
+        .probs.data as Float32Array;
     } finally {
       await session.release();
     }
     const model = await layersModelFromArtifacts(await readArtifacts(tfjsDir));
     let tfjsProbs: Float32Array;
     try {
-      tfjsProbs = tf.tidy(() => (model.predict(tf.tensor(frames, [n, 16, 224, 224, 3], 'int32').toFloat()) as tf.Tensor).dataSync() as Float32Array);
+      tfjsProbs = tf.tidy(
+        () =>
+          (
+            model.predict(tf.tensor(frames, [n, 16, 224, 224, 3], 'int32').toFloat()) as tf.Tensor
+          ).dataSync() as Float32Array,
+      );
     } finally {
       model.dispose();
     }
@@ -81,7 +96,9 @@ describe('framewise export', () => {
 
   it('--no-mask writes a graph that takes frames only, and is for the ONNX format', async () => {
     const file = join(work, 'no-mask.onnx');
-    const a = await runCli(['export', MODEL, '--out', file, '--no-mask', '--frames', '4'], { FRAMEWISE_CACHE: testCacheDir() });
+    const a = await runCli(['export', MODEL, '--out', file, '--no-mask', '--frames', '4'], {
+      FRAMEWISE_CACHE: testCacheDir(),
+    });
     expect(a.code).toBe(0);
     expect(a.stdout).toMatch(/frames uint8 \[N, 4, 224, 224, 3\] \(all-zero frames are padding\) -> probs/);
     const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)));
@@ -99,7 +116,7 @@ describe('framewise export', () => {
     expect(existsSync(join(work, 'x.onnx'))).toBe(false);
   });
 
-    it('refuses to replace what it did not write, and an existing output without --force', async () => {
+  it('refuses to replace what it did not write, and an existing output without --force', async () => {
     const foreign = join(work, 'notes.onnx.d');
     writeFileSync(join(work, 'taken.onnx'), 'x');
     const noForce = await runCli(['export', MODEL, '--out', join(work, 'taken.onnx')]);

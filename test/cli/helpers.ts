@@ -10,7 +10,8 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 export function assertBuilt(): void {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does) before the CLI tests`);
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does) before the CLI tests`);
 }
 
 export interface CliRun {
@@ -21,7 +22,11 @@ export interface CliRun {
 }
 
 /** Starts the CLI; `done` resolves when it exits. */
-export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): { child: ChildProcess; done: Promise<CliRun> } {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = ROOT,
+): { child: ChildProcess; done: Promise<CliRun> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
     env: { ...process.env, ...env },
@@ -44,7 +49,10 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd = R
 
 /** Non-empty lines of a JSONL text, parsed. */
 export function jsonl<T = Record<string, unknown>>(text: string): T[] {
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** Resolves once `file` holds at least `n` non-empty lines; rejects after `timeoutMs`. */

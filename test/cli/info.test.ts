@@ -23,15 +23,28 @@ describe('framewise info', () => {
     const { code, stdout } = await framewise('info', fixture('edge/counter.mp4'), '--frames', '4');
     expect(code).toBe(0);
     const out = JSON.parse(stdout);
-    expect(out.probe).toMatchObject({ duration: 10, frameCount: 240, width: 160, height: 120, codec: 'h264' });
+    expect(out.probe).toMatchObject({
+      duration: 10,
+      frameCount: 240,
+      width: 160,
+      height: 120,
+      codec: 'h264',
+    });
     expect(out.sampling).toEqual({ kind: 'uniform', frames: 4 });
-    expect(out.clips).toEqual([{ index: 0, start: 0, end: 10, timestamps: [1.25, 3.75, 6.25, 8.75], mask: [true, true, true, true] }]);
+    expect(out.clips).toEqual([
+      { index: 0, start: 0, end: 10, timestamps: [1.25, 3.75, 6.25, 8.75], mask: [true, true, true, true] },
+    ]);
   });
 
   it('plans fps and window sampling', async () => {
-    const fps = JSON.parse((await framewise('info', fixture('edge/counter.mp4'), '--frames', '10', '--sampling', 'fps:2')).stdout);
+    const fps = JSON.parse(
+      (await framewise('info', fixture('edge/counter.mp4'), '--frames', '10', '--sampling', 'fps:2')).stdout,
+    );
     expect(fps.clips.map((c: { timestamps: number[] }) => c.timestamps[1])).toEqual([0.5, 5.5]);
-    const win = JSON.parse((await framewise('info', fixture('edge/counter.mp4'), '--frames', '2', '--sampling', 'window:4/3')).stdout);
+    const win = JSON.parse(
+      (await framewise('info', fixture('edge/counter.mp4'), '--frames', '2', '--sampling', 'window:4/3'))
+        .stdout,
+    );
     expect(win.clips.map((c: { start: number; end: number }) => [c.start, c.end])).toEqual([
       [0, 4],
       [3, 7],
@@ -72,7 +85,13 @@ describe('framewise info', () => {
     expect(table.stdout).toMatch(/^duration {2}total \d+\.\ds, median \d+\.\ds$/m);
     expect(table.stdout).toMatch(/^resolutions\n {2}160x120 {2}4$/m);
     const json = JSON.parse((await framewise('info', fixture('segments/test.jsonl'), '--json')).stdout);
-    expect(json).toMatchObject({ videos: 4, probed: 4, labelling: 'frame', codecs: { h264: 4 }, failures: [] });
+    expect(json).toMatchObject({
+      videos: 4,
+      probed: 4,
+      labelling: 'frame',
+      codecs: { h264: 4 },
+      failures: [],
+    });
     expect((await framewise('info', fixture('segments/test.jsonl'), '--concurrency', '0')).code).toBe(2);
   });
 });

@@ -37,7 +37,17 @@ function ffmpegOnMarker(): string {
 describe('framewise embed and SIGINT', () => {
   it('exits 130 within 2 s, leaves no ffmpeg and only complete lines', async () => {
     const out = join(dir, 'out.jsonl');
-    const { child, done } = startCli(['embed', videos, '--out', out, '--frames', '8', '--no-cache', '--concurrency', '2']);
+    const { child, done } = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--frames',
+      '8',
+      '--no-cache',
+      '--concurrency',
+      '2',
+    ]);
     // Wait for the first finished video, so work is in full flight.
     await waitForLines(out, 1, 180_000);
     const sent = performance.now();
@@ -63,9 +73,34 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
     const long = join(dir, 'long');
     mkdirSync(long);
     const source = ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '10'];
-    execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', ...source, '-c:v', 'libx264', '-preset', 'ultrafast', '-y', join(long, 'a.mp4')]);
+    execFileSync(resolveBinaries().ffmpeg, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      ...source,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-y',
+      join(long, 'a.mp4'),
+    ]);
     for (const name of ['b.mp4', 'c.mp4']) copyFileSync(join(long, 'a.mp4'), join(long, name));
-    const args = ['embed', long, '--out', join(dir, 'long.jsonl'), '--sampling', 'fps:30', '--frames', '16', '--no-cache', '--decoder', 'libav', '--concurrency', '2'];
+    const args = [
+      'embed',
+      long,
+      '--out',
+      join(dir, 'long.jsonl'),
+      '--sampling',
+      'fps:30',
+      '--frames',
+      '16',
+      '--no-cache',
+      '--decoder',
+      'libav',
+      '--concurrency',
+      '2',
+    ];
     const { child, done } = startCli(args, { NODE_DEBUG: 'framewise' });
     // Two workers started, and a moment for them to be inside their decodes.
     await new Promise<void>((resolve) => {
@@ -81,7 +116,9 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
     const run = await done;
     expect(performance.now() - sent).toBeLessThan(2000 + 300 /* process teardown on a loaded 2-core box */);
     expect(run.code, run.stderr.slice(-2000)).toBe(130);
-    const exits = [...run.stderr.matchAll(/decode pool: worker \d+ exited with code (\d+)/g)].map((m) => Number(m[1]));
+    const exits = [...run.stderr.matchAll(/decode pool: worker \d+ exited with code (\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
     const said = run.stderr.split('\n').filter((l) => !/^ |^}|libav: |probe /.test(l));
     expect(exits, said.join('\n').slice(-3000)).toEqual([0, 0]);
   }, 120_000);
@@ -109,7 +146,11 @@ describe('framewise embed, SIGTERM, then --resume', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const all = jsonl<{ path: string; error?: unknown }>(readFileSync(out, 'utf8'));
     expect(all.filter((r) => r.error)).toEqual([]);
-    expect(all.map((r) => r.path).sort()).toEqual(readdirSync(distinct).map((v) => join(distinct, v)).sort());
+    expect(all.map((r) => r.path).sort()).toEqual(
+      readdirSync(distinct)
+        .map((v) => join(distinct, v))
+        .sort(),
+    );
   });
 });
 
@@ -118,7 +159,16 @@ describe('framewise embed --out - and a reader that goes away', () => {
   // off inside a native call aborted the process (SIGABRT) about every second run.
   it('exits 141 without a stack when stdout closes early (| head), and leaves no ffmpeg', async () => {
     for (let round = 0; round < 4; round++) {
-      const { child, done } = startCli(['embed', videos, '--out', '-', '--frames', '8', '--no-cache', '--quiet']);
+      const { child, done } = startCli([
+        'embed',
+        videos,
+        '--out',
+        '-',
+        '--frames',
+        '8',
+        '--no-cache',
+        '--quiet',
+      ]);
       // Read the first line, then close the pipe as `head -1` would.
       await new Promise<void>((resolve) => {
         child.stdout!.on('data', function onData(chunk: Buffer) {

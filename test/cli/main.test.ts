@@ -11,15 +11,20 @@ import { tempDir } from '../helpers.js';
 
 beforeAll(assertBuilt);
 
-const HEAVY = /node_modules\/(@tensorflow|onnxruntime-node|onnxruntime-common|sharp|@img|bullmq|ioredis|nsfwjs)\//;
+const HEAVY =
+  /node_modules\/(@tensorflow|onnxruntime-node|onnxruntime-common|sharp|@img|bullmq|ioredis|nsfwjs)\//;
 
 /** Runs the CLI with `args` and returns its exit code and every module it loaded. */
 function loaded(args: string[]): { status: number | null; modules: string[] } {
   const file = join(tempDir('framewise-startup-'), 'modules.txt');
-  const run = spawnSync(process.execPath, ['--import', join(ROOT, 'test', 'cli', 'loaded-modules.mjs'), CLI, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, FRAMEWISE_LOADED_MODULES: file },
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--import', join(ROOT, 'test', 'cli', 'loaded-modules.mjs'), CLI, ...args],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, FRAMEWISE_LOADED_MODULES: file },
+    },
+  );
   return { status: run.status, modules: readFileSync(file, 'utf8').split('\n').filter(Boolean) };
 }
 
@@ -44,12 +49,15 @@ describe('framewise start-up', () => {
     expect(run.modules.filter((m) => HEAVY.test(m))).toEqual([]);
   });
 
-  it.each(['embed', 'export'])('`%s --help` gives no default for a --no-x flag (it read "(default: true)")', (command) => {
-    const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
-    const negated = run.stdout.split('\n').filter((l) => /^\s+--no-/.test(l));
-    expect(negated.length).toBeGreaterThan(0);
-    for (const line of negated) expect(line).not.toMatch(/default/);
-  });
+  it.each(['embed', 'export'])(
+    '`%s --help` gives no default for a --no-x flag (it read "(default: true)")',
+    (command) => {
+      const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
+      const negated = run.stdout.split('\n').filter((l) => /^\s+--no-/.test(l));
+      expect(negated.length).toBeGreaterThan(0);
+      for (const line of negated) expect(line).not.toMatch(/default/);
+    },
+  );
 });
 
 describe('framewise flags', () => {
@@ -88,10 +96,13 @@ describe('framewise did you mean', () => {
 
 describe('framewise messages name flags', () => {
   it.each([
-    [['train', 'samples/', '--out', 'samples/model'], 'Output samples/model already exists; pass `--force` to replace it'],
+    [
+      ['train', 'samples/', '--out', 'samples/model'],
+      'Output samples/model already exists; pass `--force` to replace it',
+    ],
     [['train', 'samples/', '--out', 'x', '--val-split', '3'], 'for `--val-split` but received 3'],
-    [['train', 'samples/', '--out', 'x', '--head', 'nope'], 'for `--head` but received \'nope\''],
-  ])('%j: the library\'s option names (`force: true`, `valSplit`, `head.type`) as the flags', (args, text) => {
+    [['train', 'samples/', '--out', 'x', '--head', 'nope'], "for `--head` but received 'nope'"],
+  ])("%j: the library's option names (`force: true`, `valSplit`, `head.type`) as the flags", (args, text) => {
     const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(text);
@@ -106,6 +117,11 @@ describe('framewise <command> --help', () => {
   ])('%s lists only the exit codes that apply to it', (command, codes) => {
     const run = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
     const section = run.stdout.split('Exit codes:\n')[1];
-    expect(section.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/)[0])).toEqual(codes);
+    expect(
+      section
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.trim().split(/\s+/)[0]),
+    ).toEqual(codes);
   });
 });

@@ -43,7 +43,9 @@ describe('output folders', () => {
       for (const out of [user, join(work, 'decoy.txt')]) {
         const r = await runCli([...args(out), '--force']);
         expect(r.code, r.stderr).toBe(2);
-        expect(r.stderr).toMatch(/Cannot write the .* folder .*(not a .* that framewise wrote|exists and is not a folder)/);
+        expect(r.stderr).toMatch(
+          /Cannot write the .* folder .*(not a .* that framewise wrote|exists and is not a folder)/,
+        );
         expect(r.stderr).not.toMatch(/Usage:/);
       }
       await untouched();
@@ -59,7 +61,17 @@ describe('output folders', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists; pass `--force` to replace it/);
     expect(existsSync(join(out, 'val.csv'))).toBe(true);
-    const forced = await runCli(['split', fixture('arrow'), '--out', out, '--val', '0', '--seed', '3', '--force']);
+    const forced = await runCli([
+      'split',
+      fixture('arrow'),
+      '--out',
+      out,
+      '--val',
+      '0',
+      '--seed',
+      '3',
+      '--force',
+    ]);
     expect(forced.code, forced.stderr).toBe(0);
     expect((await readdir(out)).sort()).toEqual(['split.json', 'test.csv', 'train.csv']);
     // An empty folder needs no --force.
@@ -88,7 +100,9 @@ describe('usage mistakes', () => {
     const typo = await runCli(['tarin']);
     expect(typo.code).toBe(2);
     expect(typo.stdout).toBe('');
-    expect(typo.stderr).toBe('framewise: unknown command `tarin`; did you mean `train`?\nRun `framewise --help` for the usage.\n');
+    expect(typo.stderr).toBe(
+      'framewise: unknown command `tarin`; did you mean `train`?\nRun `framewise --help` for the usage.\n',
+    );
   });
 
   it('a bad option prints one line and where the usage is, not the whole help', async () => {
@@ -104,7 +118,14 @@ describe('usage mistakes', () => {
     const r = await runCli(['embed', fixture('arrow'), '--out', '-', '--frames', '1000000000']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/positive integer up to 1024 for `--frames` but received 1000000000/);
-    const t = await runCli(['train', fixture('arrow/train.csv'), '--out', join(work, 'm'), '--epochs', '99999999']);
+    const t = await runCli([
+      'train',
+      fixture('arrow/train.csv'),
+      '--out',
+      join(work, 'm'),
+      '--epochs',
+      '99999999',
+    ]);
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/up to 1000000 for `--epochs`/);
     const s = await runCli(['embed', fixture('arrow'), '--out', '-', '--size', '100000']);
@@ -137,8 +158,15 @@ describe('usage mistakes', () => {
   it('`--` ends the options: a video named -rf.mp4 is an input', async () => {
     const dir = join(work, 'dash');
     await mkdir(dir);
-    await copyFile(fixture(`arrow/forward/${(await readdir(fixture('arrow/forward')))[0]}`), join(dir, '-rf.mp4'));
-    const r = await runCli(['embed', '--out', '-', '--frames', '2', '--no-cache', '--quiet', '--', '-rf.mp4'], {}, dir);
+    await copyFile(
+      fixture(`arrow/forward/${(await readdir(fixture('arrow/forward')))[0]}`),
+      join(dir, '-rf.mp4'),
+    );
+    const r = await runCli(
+      ['embed', '--out', '-', '--frames', '2', '--no-cache', '--quiet', '--', '-rf.mp4'],
+      {},
+      dir,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).path).toBe('-rf.mp4');
     expect(await readdir(dir)).toEqual(['-rf.mp4']);

@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { createRenderer, formatProgress, fractionDone, NOTHING_DONE } from '../../src/cli/progress.js';
 import type { ProgressEvent } from '../../src/index.js';
 
-const event = (over: Partial<ProgressEvent>): ProgressEvent => ({ ...NOTHING_DONE, videosTotal: 2, etaMs: null, final: false, ...over });
+const event = (over: Partial<ProgressEvent>): ProgressEvent => ({
+  ...NOTHING_DONE,
+  videosTotal: 2,
+  etaMs: null,
+  final: false,
+  ...over,
+});
 
 describe('createRenderer (not a TTY)', () => {
   it('throttles lines to the interval, the first one interval in (no `0/N ... ETA --` line at the start), and leaves the final event to the summary', async () => {
@@ -34,8 +40,14 @@ describe('formatProgress (across machines)', () => {
     expect(formatProgress(event({ queue: { workers: 1, unreachableMs: 0, waitingOn } }))).toMatch(
       / \| 1 worker \| waiting on \/v\/a\.mp4: its worker framewise@h:7 stopped answering; it is handed on within 12s \(--stall-timeout\)$/,
     );
-    expect(formatProgress(event({ queue: { workers: 1, unreachableMs: 0, waitingOn: { ...waitingOn, handedOnInMs: 0 } } }))).toMatch(/it is handed on at the next stalled check$/);
-    expect(formatProgress(event({ queue: { workers: 0, unreachableMs: 0, waitingOn } }))).toMatch(/stopped answering; no worker is connected to hand it on$/);
+    expect(
+      formatProgress(
+        event({ queue: { workers: 1, unreachableMs: 0, waitingOn: { ...waitingOn, handedOnInMs: 0 } } }),
+      ),
+    ).toMatch(/it is handed on at the next stalled check$/);
+    expect(formatProgress(event({ queue: { workers: 0, unreachableMs: 0, waitingOn } }))).toMatch(
+      /stopped answering; no worker is connected to hand it on$/,
+    );
   });
 });
 

@@ -18,11 +18,21 @@ beforeAll(() => {
   linkScenes(videos, 10);
 });
 
-
 describe('framewise embed --resume', () => {
   it('after kill -9 mid-folder, --resume gives every video exactly once', async () => {
     const out = join(dir, 'out.jsonl');
-    const args = ['embed', videos, '--out', out, '--frames', '4', '--no-cache', '--concurrency', '1', '--quiet'];
+    const args = [
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--frames',
+      '4',
+      '--no-cache',
+      '--concurrency',
+      '1',
+      '--quiet',
+    ];
     const { child, done } = startCli(args);
     await waitForLines(out, 2, 180_000);
     child.kill('SIGKILL');
@@ -36,12 +46,18 @@ describe('framewise embed --resume', () => {
     appendFileSync(out, `{"path":"${join(videos, 'x')}`);
     const resumed = await runCli(args.slice(0, -1).concat('--resume'));
     expect(resumed.code).toBe(0);
-    expect(resumed.stderr).toMatch(new RegExp(`${10 - written.length} ok, 0 failed, ${written.length} skipped`));
+    expect(resumed.stderr).toMatch(
+      new RegExp(`${10 - written.length} ok, 0 failed, ${written.length} skipped`),
+    );
     const lines = readFileSync(out, 'utf8');
     expect(lines.endsWith('\n')).toBe(true);
     const all = jsonl<{ path: string }>(lines);
     const paths = all.map((r) => r.path).sort();
-    expect(paths).toEqual(readdirSync(videos).map((v) => join(videos, v)).sort());
+    expect(paths).toEqual(
+      readdirSync(videos)
+        .map((v) => join(videos, v))
+        .sort(),
+    );
     expect(new Set(paths).size).toBe(10);
   });
 });
@@ -49,20 +65,53 @@ describe('framewise embed --resume', () => {
 describe('framewise embed and classify --resume with other settings', () => {
   it('is a usage error naming the difference, and the output is not touched', async () => {
     const out = join(dir, 'settings.jsonl');
-    const two = readdirSync(videos).slice(0, 2).map((v) => join(videos, v));
+    const two = readdirSync(videos)
+      .slice(0, 2)
+      .map((v) => join(videos, v));
     const first = await runCli(['embed', two[0], '--out', out, '--frames', '2', '--no-cache', '--quiet']);
     expect(first.code, first.stderr).toBe(0);
     const before = readFileSync(out);
-    const other = await runCli(['embed', ...two, '--out', out, '--frames', '3', '--no-cache', '--resume', '--quiet']);
+    const other = await runCli([
+      'embed',
+      ...two,
+      '--out',
+      out,
+      '--frames',
+      '3',
+      '--no-cache',
+      '--resume',
+      '--quiet',
+    ]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/Cannot resume .* with other settings .*frames 3 \(the output has 2\)/);
     expect(readFileSync(out).equals(before)).toBe(true);
     // Per-frame embeddings make another kind of record too.
-    const frames = await runCli(['embed', ...two, '--out', out, '--frames', '2', '--frame-embeddings', '--no-cache', '--resume', '--quiet']);
+    const frames = await runCli([
+      'embed',
+      ...two,
+      '--out',
+      out,
+      '--frames',
+      '2',
+      '--frame-embeddings',
+      '--no-cache',
+      '--resume',
+      '--quiet',
+    ]);
     expect(frames.code).toBe(2);
     expect(frames.stderr).toMatch(/frameEmbeddings true \(the output has false\)/);
     // The same settings resume.
-    const same = await runCli(['embed', ...two, '--out', out, '--frames', '2', '--no-cache', '--resume', '--quiet']);
+    const same = await runCli([
+      'embed',
+      ...two,
+      '--out',
+      out,
+      '--frames',
+      '2',
+      '--no-cache',
+      '--resume',
+      '--quiet',
+    ]);
     expect(same.code, same.stderr).toBe(0);
     expect(jsonl(readFileSync(out, 'utf8'))).toHaveLength(2);
   });
@@ -74,10 +123,24 @@ describe('framewise embed and classify --resume with other settings', () => {
     const first = await runCli(['classify', one, '--model', model, '--out', out, '--no-cache', '--quiet']);
     expect(first.code, first.stderr).toBe(0);
     // The model's id is the one eval reports show (it was a second id, of framewise.json).
-    const { labels } = JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8')) as { labels: string[] };
+    const { labels } = JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8')) as {
+      labels: string[];
+    };
     expect(JSON.parse(readFileSync(`${out}.settings.json`, 'utf8')).model).toBe(await modelId(model, labels));
     const before = readFileSync(out);
-    const other = await runCli(['classify', one, '--model', model, '--out', out, '--top-k', '1', '--no-cache', '--resume', '--quiet']);
+    const other = await runCli([
+      'classify',
+      one,
+      '--model',
+      model,
+      '--out',
+      out,
+      '--top-k',
+      '1',
+      '--no-cache',
+      '--resume',
+      '--quiet',
+    ]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/topK 1 \(the output has 5\)/);
     expect(readFileSync(out).equals(before)).toBe(true);

@@ -26,7 +26,9 @@ beforeAll(() => {
 /** Whether the run has put any video's embeddings in the cache yet. */
 function embeddedSome(): boolean {
   try {
-    return readdirSync(join(cache, 'embeddings'), { recursive: true, withFileTypes: true }).some((entry) => entry.isFile());
+    return readdirSync(join(cache, 'embeddings'), { recursive: true, withFileTypes: true }).some((entry) =>
+      entry.isFile(),
+    );
   } catch {
     return false; // not made yet
   }
@@ -39,12 +41,28 @@ function untouched(): void {
   expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
 }
 
-async function interruptWhen(signal: NodeJS.Signals, ready: (stderr: string) => boolean, extra: string[]): Promise<number> {
-  const { child, done } = startCli(['train', fixture('arrow/train.csv'), '--out', model, '--force', '--cache', cache, '--frames', '8', ...extra]);
+async function interruptWhen(
+  signal: NodeJS.Signals,
+  ready: (stderr: string) => boolean,
+  extra: string[],
+): Promise<number> {
+  const { child, done } = startCli([
+    'train',
+    fixture('arrow/train.csv'),
+    '--out',
+    model,
+    '--force',
+    '--cache',
+    cache,
+    '--frames',
+    '8',
+    ...extra,
+  ]);
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));
   const until = Date.now() + 300_000;
-  while (!ready(stderr) && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  while (!ready(stderr) && Date.now() < until && child.exitCode === null)
+    await new Promise((r) => setTimeout(r, 20));
   expect(child.exitCode, stderr).toBeNull();
   const sent = performance.now();
   child.kill(signal);
@@ -64,12 +82,22 @@ describe('framewise train and signals', () => {
   });
 
   it('SIGTERM while training: exit 130 within 2 s, the last whole epoch kept in the model folder', async () => {
-    const ms = await interruptWhen('SIGTERM', (e) => /^epoch +2 /m.test(e), ['--epochs', '1000', '--patience', '1000']);
+    const ms = await interruptWhen('SIGTERM', (e) => /^epoch +2 /m.test(e), [
+      '--epochs',
+      '1000',
+      '--patience',
+      '1000',
+    ]);
     expect(ms).toBeLessThan(2000 + 300);
     // --force started over: the folder now holds the run in training, not the old model.
     expect(readdirSync(model).sort()).toEqual(['checkpoint.bin', 'framewise.json', 'history.csv']);
-    expect(JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8'))).toMatchObject({ format: 'framewise-model', training: true });
-    expect(readFileSync(join(model, 'history.csv'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(3); // header + epochs 1, 2
+    expect(JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8'))).toMatchObject({
+      format: 'framewise-model',
+      training: true,
+    });
+    expect(readFileSync(join(model, 'history.csv'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(
+      3,
+    ); // header + epochs 1, 2
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 });
@@ -82,18 +110,50 @@ function weightsOf(folder: string): Float32Array {
 
 describe('framewise train --resume', () => {
   // Small and quick: a tiny head, a few clips per video; no early stop before the last epoch.
-  const settings = ['--frames', '8', '--units', '8', '--augment', '2', '--epochs', '6', '--patience', '100', '--seed', '3', '--lr-schedule', 'cosine'];
+  const settings = [
+    '--frames',
+    '8',
+    '--units',
+    '8',
+    '--augment',
+    '2',
+    '--epochs',
+    '6',
+    '--patience',
+    '100',
+    '--seed',
+    '3',
+    '--lr-schedule',
+    'cosine',
+  ];
   const train = (out: string, extra: string[] = [], seed = '3') =>
-    runCli(['train', fixture('arrow/train.csv'), '--out', out, '--cache', cache, ...settings.map((v) => (v === '3' ? seed : v)), ...extra]);
+    runCli([
+      'train',
+      fixture('arrow/train.csv'),
+      '--out',
+      out,
+      '--cache',
+      cache,
+      ...settings.map((v) => (v === '3' ? seed : v)),
+      ...extra,
+    ]);
 
-  it('Ctrl-C at a random epoch, then --resume: the final weights are the uninterrupted run\'s (within 1e-6)', async () => {
+  it("Ctrl-C at a random epoch, then --resume: the final weights are the uninterrupted run's (within 1e-6)", async () => {
     const whole = join(dir, 'whole');
     const first = await train(whole);
     expect(first.code, first.stderr).toBe(0);
 
     const cut = join(dir, 'cut');
     const at = 1 + Math.floor(Math.random() * 4); // after epoch 1..4 of 6
-    const { child, done } = startCli(['train', fixture('arrow/train.csv'), '--out', cut, '--cache', cache, ...settings]);
+    const { child, done } = startCli([
+      'train',
+      fixture('arrow/train.csv'),
+      '--out',
+      cut,
+      '--cache',
+      cache,
+      ...settings,
+    ]);
     let stderr = '';
     child.stderr!.on('data', (c) => (stderr += c));
     const pattern = new RegExp(`^epoch +${at} `, 'm');
@@ -105,17 +165,30 @@ describe('framewise train --resume', () => {
     expect(kept).toBeGreaterThanOrEqual(at);
 
     // A model in training is not a model yet.
-    const classify = await runCli(['classify', fixture('arrow/forward/zoom-pal.mp4'), '--model', cut, '--cache', cache]);
+    const classify = await runCli([
+      'classify',
+      fixture('arrow/forward/zoom-pal.mp4'),
+      '--model',
+      cut,
+      '--cache',
+      cache,
+    ]);
     expect(classify.code).toBe(2);
-    expect(classify.stderr).toMatch(/has not finished \(interrupted\?\): go on with `framewise train \.\.\. --resume`/);
+    expect(classify.stderr).toMatch(
+      /has not finished \(interrupted\?\): go on with `framewise train \.\.\. --resume`/,
+    );
     // Other settings are refused, saying what differs; nothing is touched.
     const other = await train(cut, ['--resume', '--batch-size', '8'], '4');
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/Cannot resume .*: settings differ from its checkpoint's: batchSize 8 \(checkpoint: 16\); seed 4 \(checkpoint: 3\)/);
+    expect(other.stderr).toMatch(
+      /Cannot resume .*: settings differ from its checkpoint's: batchSize 8 \(checkpoint: 16\); seed 4 \(checkpoint: 3\)/,
+    );
     expect(readFileSync(join(cut, 'history.csv'), 'utf8').trim().split('\n').length - 1).toBe(kept);
     const plain = await train(cut);
     expect(plain.code).toBe(2);
-    expect(plain.stderr).toMatch(/holds an interrupted training run: pass --resume to go on from it, or --force to start over/);
+    expect(plain.stderr).toMatch(
+      /holds an interrupted training run: pass --resume to go on from it, or --force to start over/,
+    );
     const both = await train(cut, ['--resume', '--force']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/`--resume` and `--force` conflict/);
@@ -130,7 +203,11 @@ describe('framewise train --resume', () => {
     let diff = 0;
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
     expect(diff, `Ctrl-C after epoch ${at}`).toBeLessThanOrEqual(1e-6);
-    const rows = (f: string) => readFileSync(join(f, 'history.csv'), 'utf8').trim().split('\n').map((r) => r.split(',').slice(0, 6).join(','));
+    const rows = (f: string) =>
+      readFileSync(join(f, 'history.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((r) => r.split(',').slice(0, 6).join(','));
     expect(rows(cut)).toEqual(rows(whole));
     expect(readdirSync(cut)).not.toContain('checkpoint.bin');
 

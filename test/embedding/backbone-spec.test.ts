@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BACKBONES, DEFAULT_BACKBONE, normalizationParams, nsfwjsVersion, parseBackboneSpec } from '../../src/embedding/backbone-spec.js';
+import {
+  BACKBONES,
+  DEFAULT_BACKBONE,
+  normalizationParams,
+  nsfwjsVersion,
+  parseBackboneSpec,
+} from '../../src/embedding/backbone-spec.js';
 import { isOptionError } from '../../src/validate.js';
 
 const reject = (value: unknown): string => {
@@ -19,24 +25,66 @@ describe('parseBackboneSpec()', () => {
   });
 
   it('takes a custom model by path or by URL, as given', () => {
-    const byPath = { path: '/m/model.json', inputSize: 96, normalize: '-1..1', name: 'tiny', embeddingLayer: 'pool' };
-    const byUrl = { url: 'file:///m/model.json', inputSize: 128, normalize: { mean: [0.485, 0.456, 0.406], std: 0.25 } };
+    const byPath = {
+      path: '/m/model.json',
+      inputSize: 96,
+      normalize: '-1..1',
+      name: 'tiny',
+      embeddingLayer: 'pool',
+    };
+    const byUrl = {
+      url: 'file:///m/model.json',
+      inputSize: 128,
+      normalize: { mean: [0.485, 0.456, 0.406], std: 0.25 },
+    };
     expect(parseBackboneSpec('backbone', byPath)).toBe(byPath);
     expect(parseBackboneSpec('backbone', byUrl)).toBe(byUrl);
   });
 
   it.each<[string, unknown, string]>([
-    ['an unknown name', 'resnet50', "one of 'mobilenet_v2', 'inception_v3' or a custom backbone object for `backbone` but received 'resnet50'"],
+    [
+      'an unknown name',
+      'resnet50',
+      "one of 'mobilenet_v2', 'inception_v3' or a custom backbone object for `backbone` but received 'resnet50'",
+    ],
     ['a prototype key', 'toString', "received 'toString'"],
     ['a number', 7, 'a backbone name or a custom backbone object for `backbone` but received 7'],
-    ['neither path nor url', { inputSize: 96, normalize: '0..1' }, 'exactly one of `backbone.url` and `backbone.path`'],
-    ['both path and url', { path: '/a', url: 'file:///a', inputSize: 96, normalize: '0..1' }, 'exactly one of'],
-    ['an empty path', { path: '', inputSize: 96, normalize: '0..1' }, 'a non-empty string for `backbone.path`'],
+    [
+      'neither path nor url',
+      { inputSize: 96, normalize: '0..1' },
+      'exactly one of `backbone.url` and `backbone.path`',
+    ],
+    [
+      'both path and url',
+      { path: '/a', url: 'file:///a', inputSize: 96, normalize: '0..1' },
+      'exactly one of',
+    ],
+    [
+      'an empty path',
+      { path: '', inputSize: 96, normalize: '0..1' },
+      'a non-empty string for `backbone.path`',
+    ],
     ['no inputSize', { path: '/a', normalize: '0..1' }, 'a positive integer for `backbone.inputSize`'],
-    ['a bad normalize', { path: '/a', inputSize: 96, normalize: '0..255' }, "'0..1', '-1..1', 'imagenet' or {mean, std} for `backbone.normalize`"],
-    ['a mean of 2 channels', { path: '/a', inputSize: 96, normalize: { mean: [0, 0], std: 1 } }, 'an array of 3 numbers for `backbone.normalize.mean`'],
-    ['a zero std', { path: '/a', inputSize: 96, normalize: { mean: 0.5, std: 0 } }, 'a positive number for `backbone.normalize.std`'],
-    ['an empty layer name', { path: '/a', inputSize: 96, normalize: '0..1', embeddingLayer: '' }, 'a non-empty string for `backbone.embeddingLayer`'],
+    [
+      'a bad normalize',
+      { path: '/a', inputSize: 96, normalize: '0..255' },
+      "'0..1', '-1..1', 'imagenet' or {mean, std} for `backbone.normalize`",
+    ],
+    [
+      'a mean of 2 channels',
+      { path: '/a', inputSize: 96, normalize: { mean: [0, 0], std: 1 } },
+      'an array of 3 numbers for `backbone.normalize.mean`',
+    ],
+    [
+      'a zero std',
+      { path: '/a', inputSize: 96, normalize: { mean: 0.5, std: 0 } },
+      'a positive number for `backbone.normalize.std`',
+    ],
+    [
+      'an empty layer name',
+      { path: '/a', inputSize: 96, normalize: '0..1', embeddingLayer: '' },
+      'a non-empty string for `backbone.embeddingLayer`',
+    ],
   ])('rejects %s with a message naming the field', (_, value, message) => {
     expect(reject(value)).toContain(message);
   });
@@ -44,7 +92,10 @@ describe('parseBackboneSpec()', () => {
 
 describe('normalizationParams()', () => {
   it('maps uint8 0 and 255 to each range’s ends', () => {
-    for (const [normalize, lo, hi] of [['0..1', 0, 1], ['-1..1', -1, 1]] as const) {
+    for (const [normalize, lo, hi] of [
+      ['0..1', 0, 1],
+      ['-1..1', -1, 1],
+    ] as const) {
       const { scale, offset } = normalizationParams(normalize);
       expect(offset[0]).toBeCloseTo(lo, 9);
       expect(255 * scale[2] + offset[2]).toBeCloseTo(hi, 9);

@@ -17,7 +17,14 @@ class MeanEmbedder implements FrameEmbedder {
   readonly inputSize = S;
   readonly dim = 1;
   readonly backend = { name: 'test', reason: 'arithmetic' };
-  readonly backbone = { id: 'mean', name: 'mean', inputSize: S, dim: 1, normalize: '0..1' as const, spec: 'mean' };
+  readonly backbone = {
+    id: 'mean',
+    name: 'mean',
+    inputSize: S,
+    dim: 1,
+    normalize: '0..1' as const,
+    spec: 'mean',
+  };
   readonly calls: number[][] = [];
   running = 0;
   maxRunning = 0;
@@ -33,7 +40,8 @@ class MeanEmbedder implements FrameEmbedder {
     if (this.failNext) throw this.failNext;
     const frame = S * S * 3;
     const out = new Float32Array(shape[0] * shape[1]);
-    for (let f = 0; f < out.length; f++) out[f] = data.subarray(f * frame, (f + 1) * frame).reduce((a, b) => a + b, 0) / frame;
+    for (let f = 0; f < out.length; f++)
+      out[f] = data.subarray(f * frame, (f + 1) * frame).reduce((a, b) => a + b, 0) / frame;
     return out;
   }
 
@@ -54,22 +62,35 @@ const clip = (a: number, b: number): Uint8Array => {
 };
 
 describe('Batcher', () => {
-  it('embed(data, mask): a masked frame that repeats an earlier frame of its clip is not sent to the backbone; it gets that frame\'s row', async () => {
+  it("embed(data, mask): a masked frame that repeats an earlier frame of its clip is not sent to the backbone; it gets that frame's row", async () => {
     const embedder = new MeanEmbedder();
     const batcher = new Batcher(embedder, { batch: 3, maxInFlight: 1, frames: T, size: S });
     // A keyframe repeat (masked, same bytes), a masked frame with its own bytes, and a plain clip.
-    const results = [batcher.embed(clip(5, 5), [true, false]), batcher.embed(clip(1, 2), [true, false]), batcher.embed(clip(7, 7))];
+    const results = [
+      batcher.embed(clip(5, 5), [true, false]),
+      batcher.embed(clip(1, 2), [true, false]),
+      batcher.embed(clip(7, 7)),
+    ];
     await embedder.release(); // the first clip goes out alone
     await embedder.release();
-    expect(await Promise.all(results)).toEqual([new Float32Array([5, 5]), new Float32Array([1, 2]), new Float32Array([7, 7])]);
+    expect(await Promise.all(results)).toEqual([
+      new Float32Array([5, 5]),
+      new Float32Array([1, 2]),
+      new Float32Array([7, 7]),
+    ]);
     // First call: clip 1 alone, 1 distinct frame of 2. Second: clips 2 and 3 have no repeat.
-    expect(embedder.calls).toEqual([[1, 1, S, S, 3], [2, T, S, S, 3]]);
+    expect(embedder.calls).toEqual([
+      [1, 1, S, S, 3],
+      [2, T, S, S, 3],
+    ]);
   });
 
   it('sends the first clip at once, packs those that queue meanwhile, and hands each clip its own rows', async () => {
     const embedder = new MeanEmbedder();
     const batcher = new Batcher(embedder, { batch: 3, maxInFlight: 1, frames: T, size: S });
-    const results = [clip(1, 2), clip(3, 4), clip(5, 6), clip(7, 8), clip(9, 10)].map((c) => batcher.embed(c));
+    const results = [clip(1, 2), clip(3, 4), clip(5, 6), clip(7, 8), clip(9, 10)].map((c) =>
+      batcher.embed(c),
+    );
     expect(embedder.calls).toEqual([[1, T, S, S, 3]]); // did not wait for a batch to fill
     expect(batcher.pending).toBe(4);
     await embedder.release();
@@ -77,7 +98,13 @@ describe('Batcher', () => {
     await embedder.release();
     await embedder.release();
     expect(embedder.calls.map((s) => s[0])).toEqual([1, 3, 1]);
-    expect((await Promise.all(results)).map((r) => [...r])).toEqual([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]);
+    expect((await Promise.all(results)).map((r) => [...r])).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+      [9, 10],
+    ]);
     expect(embedder.maxRunning).toBe(1);
   });
 
@@ -109,7 +136,9 @@ describe('Batcher', () => {
   it('rejects a clip of the wrong size without sending it', async () => {
     const embedder = new MeanEmbedder();
     const batcher = new Batcher(embedder, { batch: 2, maxInFlight: 1, frames: T, size: S });
-    await expect(batcher.embed(new Uint8Array(CLIP - 1))).rejects.toThrow(`must hold ${CLIP} bytes but has ${CLIP - 1}`);
+    await expect(batcher.embed(new Uint8Array(CLIP - 1))).rejects.toThrow(
+      `must hold ${CLIP} bytes but has ${CLIP - 1}`,
+    );
     expect(embedder.calls).toEqual([]);
   });
 
@@ -130,7 +159,13 @@ describe('Batcher', () => {
   it('an abort rejects every waiting clip and every later one, and wakes waiting producers', async () => {
     const embedder = new MeanEmbedder();
     const controller = new AbortController();
-    const batcher = new Batcher(embedder, { batch: 1, maxInFlight: 1, frames: T, size: S, signal: controller.signal });
+    const batcher = new Batcher(embedder, {
+      batch: 1,
+      maxInFlight: 1,
+      frames: T,
+      size: S,
+      signal: controller.signal,
+    });
     const running = batcher.embed(clip(1, 1));
     const waiting = batcher.embed(clip(2, 2));
     const room = batcher.waitForRoom(1);

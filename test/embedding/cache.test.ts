@@ -1,7 +1,13 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, decodeEntry, EmbeddingCache, encodeEntry, fileIdentity } from '../../src/embedding/cache.js';
+import {
+  cacheKey,
+  decodeEntry,
+  EmbeddingCache,
+  encodeEntry,
+  fileIdentity,
+} from '../../src/embedding/cache.js';
 import { tempDir } from '../helpers.js';
 
 const dir = tempDir('fw-cache-');
@@ -15,7 +21,14 @@ describe('EmbeddingCache', () => {
 
   it('round-trips an entry and never reads a damaged one', async () => {
     const cache = new EmbeddingCache(join(dir, 'cache'));
-    const key = cacheKey({ identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' });
+    const key = cacheKey({
+      identity: { size: 1, mtimeMs: 2, headTail: 'h' },
+      sampling: { kind: 'uniform', frames: 2 },
+      size: 224,
+      fit: 'cover',
+      backboneId: 'b',
+      decoder: 'libav',
+    });
     expect(await cache.get(key)).toBeUndefined();
     await cache.set(key, video);
     const back = await cache.get(key);
@@ -32,14 +45,25 @@ describe('EmbeddingCache', () => {
   it('never serves an entry whose JSON header was edited (spans, timestamps, mask)', async () => {
     const root = join(dir, 'edited');
     const cache = new EmbeddingCache(root);
-    const key = cacheKey({ identity: { size: 5, mtimeMs: 6, headTail: 'e' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' });
+    const key = cacheKey({
+      identity: { size: 5, mtimeMs: 6, headTail: 'e' },
+      sampling: { kind: 'uniform', frames: 2 },
+      size: 224,
+      fit: 'cover',
+      backboneId: 'b',
+      decoder: 'libav',
+    });
     await cache.set(key, video);
     const folder = join(root, 'embeddings', 'v2', key.slice(0, 2));
     const file = join(folder, readdirSync(folder)[0]);
     const original = readFileSync(file);
     expect((await cache.get(key))?.clips[0].timestamps).toEqual([0.25, 0.75]);
     // The same length, so only a hash over the header can tell.
-    for (const [from, to] of [['0.25', '0.35'], ['"end":1', '"end":9'], ['[true,true]', '[true,null]']] as const) {
+    for (const [from, to] of [
+      ['0.25', '0.35'],
+      ['"end":1', '"end":9'],
+      ['[true,true]', '[true,null]'],
+    ] as const) {
       const text = original.toString('latin1');
       expect(text).toContain(from);
       writeFileSync(file, Buffer.from(text.replace(from, to), 'latin1'));
@@ -50,7 +74,14 @@ describe('EmbeddingCache', () => {
   });
 
   it('keys change with the sampling, the size, the backbone and the decoder', () => {
-    const base = { identity: { size: 1, mtimeMs: 2, headTail: 'h' }, sampling: { kind: 'uniform', frames: 2 }, size: 224, fit: 'cover', backboneId: 'b', decoder: 'libav' };
+    const base = {
+      identity: { size: 1, mtimeMs: 2, headTail: 'h' },
+      sampling: { kind: 'uniform', frames: 2 },
+      size: 224,
+      fit: 'cover',
+      backboneId: 'b',
+      decoder: 'libav',
+    };
     const keys = new Set([
       cacheKey(base),
       cacheKey({ ...base, sampling: { kind: 'uniform', frames: 3 } }),

@@ -37,21 +37,32 @@ afterAll(async () => {
 function engine(
   cache?: EmbeddingCache,
   concurrency = 2,
-  more: { sampling?: Sampling; clipsPerDecode?: number; stages?: IngestStages; embedder?: FrameEmbedder; decoder?: DecoderRequest } = {},
+  more: {
+    sampling?: Sampling;
+    clipsPerDecode?: number;
+    stages?: IngestStages;
+    embedder?: FrameEmbedder;
+    decoder?: DecoderRequest;
+  } = {},
 ): LocalRunner {
-  return new LocalRunner(more.embedder ?? embedder, more.stages ?? stages, {
-    sampling: more.sampling ?? { kind: 'uniform', frames: T },
-    clipsPerDecode: more.clipsPerDecode,
-    size: embedder.inputSize,
-    fit: 'cover',
-    concurrency,
-    threads: 1,
-    batch: 2,
-    inferenceConcurrency: 2,
-    timeoutMs: undefined,
-    store: cache,
-    ...(more.decoder ? { decoder: more.decoder } : {}),
-  }, false /* ownsEmbedder */);
+  return new LocalRunner(
+    more.embedder ?? embedder,
+    more.stages ?? stages,
+    {
+      sampling: more.sampling ?? { kind: 'uniform', frames: T },
+      clipsPerDecode: more.clipsPerDecode,
+      size: embedder.inputSize,
+      fit: 'cover',
+      concurrency,
+      threads: 1,
+      batch: 2,
+      inferenceConcurrency: 2,
+      timeoutMs: undefined,
+      store: cache,
+      ...(more.decoder ? { decoder: more.decoder } : {}),
+    },
+    false /* ownsEmbedder */,
+  );
 }
 
 /** The results of a run, and its final progress event. */
@@ -62,7 +73,11 @@ async function collect(e: LocalRunner, paths: string[], events?: ProgressEvent[]
     last = event;
     events?.push(event);
   };
-  for await (const [, r] of e.run(paths.map((path) => ({ path })), { onProgress })) out.push(r);
+  for await (const [, r] of e.run(
+    paths.map((path) => ({ path })),
+    { onProgress },
+  ))
+    out.push(r);
   return { out, tracker: last! };
 }
 
@@ -79,7 +94,13 @@ describe('LocalRunner.run()', () => {
     const events: ProgressEvent[] = [];
     const { out, tracker } = await collect(engine(), videos, events);
     expect(out.map((r) => r.path)).toEqual(videos);
-    expect(out.map((r) => (isErrorRecord(r) ? r.error.code : 'ok'))).toEqual(['ok', 'EMPTY_FILE', 'ok', 'NOT_A_VIDEO', 'ok']);
+    expect(out.map((r) => (isErrorRecord(r) ? r.error.code : 'ok'))).toEqual([
+      'ok',
+      'EMPTY_FILE',
+      'ok',
+      'NOT_A_VIDEO',
+      'ok',
+    ]);
     const ok = out.filter((r): r is VideoFrames => !isErrorRecord(r));
     for (const r of ok) {
       expect(r.embeddings).toBeInstanceOf(Float32Array);
@@ -97,19 +118,24 @@ describe('LocalRunner.run()', () => {
     expect(last.framesEmbedded).toBe(3 * T);
   });
 
-  it('keyframe mode: a keyframe a clip already holds goes through the backbone once, and its row is that frame\'s', async () => {
+  it("keyframe mode: a keyframe a clip already holds goes through the backbone once, and its row is that frame's", async () => {
     // The counter has a keyframe every 1/3 s: 16 planned times in 2 s snap to 6 of them.
-    const e = new LocalRunner(embedder, stages, {
-      sampling: { kind: 'window', length: 2, stride: 2, frames: 16, end: 2 },
-      size: embedder.inputSize,
-      fit: 'cover',
-      concurrency: 1,
-      threads: 1,
-      batch: 2,
-      inferenceConcurrency: 1,
-      timeoutMs: undefined,
-      seek: 'keyframe',
-    }, false /* ownsEmbedder */);
+    const e = new LocalRunner(
+      embedder,
+      stages,
+      {
+        sampling: { kind: 'window', length: 2, stride: 2, frames: 16, end: 2 },
+        size: embedder.inputSize,
+        fit: 'cover',
+        concurrency: 1,
+        threads: 1,
+        batch: 2,
+        inferenceConcurrency: 1,
+        timeoutMs: undefined,
+        seek: 'keyframe',
+      },
+      false /* ownsEmbedder */,
+    );
     const { out, tracker } = await collect(e, [fixture('edge/counter.mp4')]);
     const [video] = out as VideoFrames[];
     const { mask, timestamps } = video.clips[0];
@@ -172,7 +198,9 @@ describe('LocalRunner.run()', () => {
 
   it('ends promptly on abort and leaves no ffmpeg', async () => {
     const controller = new AbortController();
-    const many = Array.from({ length: 12 }, (_, i) => ({ path: fixture(i % 2 ? 'arrow/forward/zoom-pal.mp4' : 'edge/counter.mp4') }));
+    const many = Array.from({ length: 12 }, (_, i) => ({
+      path: fixture(i % 2 ? 'arrow/forward/zoom-pal.mp4' : 'edge/counter.mp4'),
+    }));
     const got: string[] = [];
     const started = performance.now();
     let caught: unknown;
@@ -242,7 +270,11 @@ describe('LocalRunner.run()', () => {
     const path = fixture('edge/counter.mp4');
     const whole = await collect(engine(undefined, 2, { sampling }), [path]);
     const events: ProgressEvent[] = [];
-    const inParts = await collect(engine(undefined, 2, { sampling, clipsPerDecode: 3, stages: counting }), [path], events);
+    const inParts = await collect(
+      engine(undefined, 2, { sampling, clipsPerDecode: 3, stages: counting }),
+      [path],
+      events,
+    );
     const a = whole.out[0] as VideoFrames;
     const b = inParts.out[0] as VideoFrames;
     const clips = planClips(await probe(path), sampling).length;
@@ -252,7 +284,8 @@ describe('LocalRunner.run()', () => {
     expect(b.clips.map((c) => c.index)).toEqual(Array.from({ length: clips }, (_, i) => i));
     expect(b.embeddings.length).toBe(a.embeddings.length);
     let worst = 0;
-    for (let i = 0; i < a.embeddings.length; i++) worst = Math.max(worst, Math.abs(a.embeddings[i] - b.embeddings[i]));
+    for (let i = 0; i < a.embeddings.length; i++)
+      worst = Math.max(worst, Math.abs(a.embeddings[i] - b.embeddings[i]));
     expect(worst).toBeLessThan(1e-4);
     expect(inParts.tracker.videosDecoded).toBe(1);
     // Progress inside the video: its clips count as they finish, out of its plan, with an ETA.
@@ -266,12 +299,34 @@ describe('LocalRunner.run()', () => {
     }
     expect(inside.some((e) => e.clipsDone < clips && e.etaMs! > 0)).toBe(true);
     expect(events.map((e) => e.clipsDone)).toEqual([...events.map((e) => e.clipsDone)].sort((x, y) => x - y));
-    expect(inParts.tracker).toMatchObject({ final: true, videosDone: 1, clipsDone: clips, clipsPlanned: clips, videosPlanned: 1, framesDone: clips * T });
+    expect(inParts.tracker).toMatchObject({
+      final: true,
+      videosDone: 1,
+      clipsDone: clips,
+      clipsPlanned: clips,
+      videosPlanned: 1,
+      framesDone: clips * T,
+    });
   });
 
   it("makes a decoder's plain Error (swscale on a 4-bit bgr4 video) that video's record and goes on; framewise's own TypeError ends the run", async () => {
     const bgr4 = join(dir, 'bgr4.nut');
-    execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1', '-pix_fmt', 'bgr4', '-c:v', 'rawvideo', '-y', bgr4]);
+    execFileSync(resolveBinaries().ffmpeg, [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=64x48:rate=10',
+      '-t',
+      '1',
+      '-pix_fmt',
+      'bgr4',
+      '-c:v',
+      'rawvideo',
+      '-y',
+      bgr4,
+    ]);
     const counter = fixture('edge/counter.mp4');
     for (const decoder of ['libav', 'cli'] as const) {
       const { out } = await collect(engine(undefined, 2, { decoder }), [bgr4, counter]);
@@ -280,7 +335,8 @@ describe('LocalRunner.run()', () => {
     }
     const buggy: IngestStages = {
       ...stages,
-      extractClips: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'data')")),
+      extractClips: () =>
+        Promise.reject(new TypeError("Cannot read properties of undefined (reading 'data')")),
     };
     await expect(collect(engine(undefined, 2, { stages: buggy }), [counter])).rejects.toThrow(TypeError);
   });

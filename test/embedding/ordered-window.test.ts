@@ -15,7 +15,11 @@ interface Work {
 }
 
 /** Hooks over numbers, with a log of what happened, and the work started so far. */
-function hooks(size: () => number, more: Partial<WindowHooks<number, Work, string>> = {}, signal?: AbortSignal) {
+function hooks(
+  size: () => number,
+  more: Partial<WindowHooks<number, Work, string>> = {},
+  signal?: AbortSignal,
+) {
   const log: string[] = [];
   const started: Work[] = [];
   let cleanedUp: { rest: number[]; done: boolean } | undefined;
@@ -24,7 +28,11 @@ function hooks(size: () => number, more: Partial<WindowHooks<number, Work, strin
     size,
     start(item) {
       let settle!: () => void;
-      const work: Work = { item, promise: new Promise<void>((resolve) => (settle = resolve)), settle: () => undefined };
+      const work: Work = {
+        item,
+        promise: new Promise<void>((resolve) => (settle = resolve)),
+        settle: () => undefined,
+      };
       work.settle = () => {
         work.result = `r${item}`;
         log.push(`settled ${item}`);
@@ -95,8 +103,15 @@ describe('orderedWindow()', () => {
 
   it('aborted while waiting for the head: no further result, though later work finished; throws the reason', async () => {
     const controller = new AbortController();
-    const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve()));
-    const { hooks: h, started, log, cleanup } = hooks(() => 10, { settled: (work) => Promise.race([work.promise, aborted]) }, controller.signal);
+    const aborted = new Promise<void>((resolve) =>
+      controller.signal.addEventListener('abort', () => resolve()),
+    );
+    const {
+      hooks: h,
+      started,
+      log,
+      cleanup,
+    } = hooks(() => 10, { settled: (work) => Promise.race([work.promise, aborted]) }, controller.signal);
     const run = orderedWindow([0, 1, 2, 3, 4], h);
     const first = run.next();
     await tick();
@@ -115,7 +130,7 @@ describe('orderedWindow()', () => {
     expect(cleanup()).toEqual({ rest: [1, 2, 3, 4], done: false });
   });
 
-  it('aborted inside the consumer\'s loop body: the next step throws the reason, though the rest had finished', async () => {
+  it("aborted inside the consumer's loop body: the next step throws the reason, though the rest had finished", async () => {
     const controller = new AbortController();
     const { hooks: h, started, log, cleanup } = hooks(() => 10, {}, controller.signal);
     const run = orderedWindow([0, 1, 2, 3, 4], h);
@@ -153,7 +168,11 @@ describe('orderedWindow()', () => {
   });
 
   it('ends with the error when take() throws, and cleans up', async () => {
-    const { hooks: h, started, cleanup } = hooks(() => 2, {
+    const {
+      hooks: h,
+      started,
+      cleanup,
+    } = hooks(() => 2, {
       take: () => {
         throw new Error('refused');
       },

@@ -20,14 +20,20 @@ describe('ProgressTracker', () => {
     t.plan(v, 60);
     for (let i = 0; i < 15; i++) t.clip(v, 16);
     const e = t.snapshot();
-    expect(e).toMatchObject({ videosDone: 0, clipsDone: 15, framesDone: 240, videosPlanned: 1, clipsPlanned: 60 });
+    expect(e).toMatchObject({
+      videosDone: 0,
+      clipsDone: 15,
+      framesDone: 240,
+      videosPlanned: 1,
+      clipsPlanned: 60,
+    });
     // 45 clips left at elapsed/15 each: three times the time so far.
     expect(e.etaMs! / e.elapsedMs).toBeCloseTo(3, 5);
     t.succeed({ clips: Array.from({ length: 60 }, () => ({})), frames: 16 }, v);
     expect(t.snapshot(true)).toMatchObject({ videosDone: 1, clipsDone: 60, framesDone: 960, etaMs: 0 });
   });
 
-  it('counts the videos not yet planned at the mean plan, and takes a failed video\'s clips back out', () => {
+  it("counts the videos not yet planned at the mean plan, and takes a failed video's clips back out", () => {
     const t = tracker(4);
     const [a, b] = [t.video(), t.video()];
     t.plan(a, 10);
@@ -37,9 +43,22 @@ describe('ProgressTracker', () => {
     const e = t.snapshot();
     expect(e.etaMs! / e.elapsedMs).toBeCloseTo(15, 5);
     t.fail('CORRUPT', a);
-    expect(t.snapshot()).toMatchObject({ videosDone: 1, failures: 1, clipsDone: 0, framesDone: 0, videosPlanned: 2, clipsPlanned: 40 });
+    expect(t.snapshot()).toMatchObject({
+      videosDone: 1,
+      failures: 1,
+      clipsDone: 0,
+      framesDone: 0,
+      videosPlanned: 2,
+      clipsPlanned: 40,
+    });
     // A video from the cache (never planned on its own) counts as planned with its clips.
     t.succeed({ clips: [{}, {}], frames: 4 });
-    expect(t.snapshot()).toMatchObject({ videosDone: 2, clipsDone: 2, framesDone: 8, videosPlanned: 3, clipsPlanned: 42 });
+    expect(t.snapshot()).toMatchObject({
+      videosDone: 2,
+      clipsDone: 2,
+      framesDone: 8,
+      videosPlanned: 3,
+      clipsPlanned: 42,
+    });
   });
 });

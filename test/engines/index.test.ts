@@ -25,7 +25,10 @@ const means: EngineEntry = {
       backend: { name: 'means', reason: `engine ${choice.request}` },
       async embedClips(data, [b, t, h, w, c]) {
         const frame = h * w * c;
-        return Float32Array.from({ length: b * t }, (_, i) => data.subarray(i * frame, (i + 1) * frame).reduce((s, v) => s + v, 0) / frame);
+        return Float32Array.from(
+          { length: b * t },
+          (_, i) => data.subarray(i * frame, (i + 1) * frame).reduce((s, v) => s + v, 0) / frame,
+        );
       },
       async dispose() {},
     };
@@ -42,7 +45,11 @@ describe('ENGINES', () => {
       expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
       expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
       expect(choicesHelp(ENGINES)).toMatch(/\| means \(mean bytes\)$/);
-      const embedder = await createFrameEmbedder({ engine: 'means' as never, backbone: 'mobilenet_v2', cacheDir });
+      const embedder = await createFrameEmbedder({
+        engine: 'means' as never,
+        backbone: 'mobilenet_v2',
+        cacheDir,
+      });
       expect(embedder.backend).toEqual({ name: 'means', reason: 'engine means' });
       const clip = Uint8Array.from([0, 2, 4, 6, 10, 10, 10, 10]); // [B=1, T=2, H=2, W=1, C=2]
       expect([...(await embedder.embedClips(clip, [1, 2, 2, 1, 2 as 3]))]).toEqual([3, 10]);
@@ -50,7 +57,9 @@ describe('ENGINES', () => {
     } finally {
       delete table.means;
     }
-    expect(() => resolveOptions({ engine: 'means' as never })).toThrow(/Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/);
+    expect(() => resolveOptions({ engine: 'means' as never })).toThrow(
+      /Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/,
+    );
   });
 
   it('corrects a memo that names another backbone: that run stops once, the next starts right', async () => {
@@ -66,7 +75,9 @@ describe('ENGINES', () => {
       const stale = await createFrameEmbedder({ ...settings, lazy: true });
       expect(stale.backboneId).toBe('stale');
       const clip = new Uint8Array(8);
-      await expect(stale.embedClips(clip, [1, 2, 2, 1, 2 as 3])).rejects.toThrow(/not the one remembered \(stale\); the memo is corrected, run again/);
+      await expect(stale.embedClips(clip, [1, 2, 2, 1, 2 as 3])).rejects.toThrow(
+        /not the one remembered \(stale\); the memo is corrected, run again/,
+      );
       await stale.dispose();
       const next = await createFrameEmbedder({ ...settings, lazy: true });
       expect(next.backboneId).toBe('means:mobilenet_v2');

@@ -56,6 +56,8 @@ describe('aggregateScores()', () => {
   });
 
   it('rejects rows of another length', () => {
-    expect(() => aggregateScores([[0.5, 0.5], [1]], 'mean')).toThrow(/Expected 2 for `rows\[\]\.length` but received 1/);
+    expect(() => aggregateScores([[0.5, 0.5], [1]], 'mean')).toThrow(
+      /Expected 2 for `rows\[\]\.length` but received 1/,
+    );
   });
 });

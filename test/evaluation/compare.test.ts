@@ -1,10 +1,15 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareReports, formatComparison, pairedBootstrap, quantile, type VideoScore } from '../../src/evaluation/compare.js';
+import {
+  compareReports,
+  formatComparison,
+  pairedBootstrap,
+  quantile,
+  type VideoScore,
+} from '../../src/evaluation/compare.js';
 import { writeReport } from '../../src/evaluation/report.js';
 import { clipReport } from './report-fixtures.js';
 import { tempDir } from '../helpers.js';
-
 
 const scores = (bits: number[]): VideoScore[] => bits.map((b) => ({ correct: b, total: 1 }));
 
@@ -20,7 +25,14 @@ describe('pairedBootstrap()', () => {
   it('gives a zero-width interval at 0 for identical predictions', () => {
     const a = scores([1, 0, 1, 1, 0, 1]);
     const r = pairedBootstrap(a, a);
-    expect(r).toMatchObject({ shared: 6, difference: 0, ci: [0, 0], resamples: 1000, seed: 0, confidence: 0.95 });
+    expect(r).toMatchObject({
+      shared: 6,
+      difference: 0,
+      ci: [0, 0],
+      resamples: 1000,
+      seed: 0,
+      confidence: 0.95,
+    });
   });
 
   it('gives [1, 1] when b is right wherever a is wrong and a is always wrong', () => {
@@ -30,7 +42,12 @@ describe('pairedBootstrap()', () => {
   it('is paired: a constant per-video gain has no spread even though accuracy varies', () => {
     // b is right exactly where a is, plus nothing: both vary across resamples, the difference never does.
     const a = scores([1, 0, 1, 0, 1, 0, 1, 0]);
-    expect(pairedBootstrap(a, a.map((s) => ({ ...s }))).ci).toEqual([0, 0]);
+    expect(
+      pairedBootstrap(
+        a,
+        a.map((s) => ({ ...s })),
+      ).ci,
+    ).toEqual([0, 0]);
   });
 
   it('brackets a known improvement with about the binomial width, reproducibly', () => {
@@ -49,7 +66,16 @@ describe('pairedBootstrap()', () => {
   });
 
   it('weights frame-mode videos by their frame count (micro accuracy)', () => {
-    const r = pairedBootstrap([{ correct: 1, total: 10 }, { correct: 0, total: 1 }], [{ correct: 10, total: 10 }, { correct: 0, total: 1 }]);
+    const r = pairedBootstrap(
+      [
+        { correct: 1, total: 10 },
+        { correct: 0, total: 1 },
+      ],
+      [
+        { correct: 10, total: 10 },
+        { correct: 0, total: 1 },
+      ],
+    );
     expect(r.accuracyA).toBeCloseTo(1 / 11, 12);
     expect(r.accuracyB).toBeCloseTo(10 / 11, 12);
   });
@@ -66,12 +92,21 @@ describe('compareReports()', () => {
   it('tables two reports, their differences and the CI on shared videos', async () => {
     const root = tempDir('fw-compare-');
     const labels = ['fwd', 'rev'];
-    const videos = Array.from({ length: 40 }, (_, i) => ({ path: `/v/${i}.mp4`, truth: i % 2 ? 'rev' : 'fwd' }));
+    const videos = Array.from({ length: 40 }, (_, i) => ({
+      path: `/v/${i}.mp4`,
+      truth: i % 2 ? 'rev' : 'fwd',
+    }));
     const right = (t: string): number[] => (t === 'fwd' ? [0.8, 0.2] : [0.3, 0.7]);
     const wrong = (t: string): number[] => (t === 'fwd' ? [0.4, 0.6] : [0.55, 0.45]);
     // Baseline right on 20 of 40; the other right on those 20 and 12 more, and it lacks video 39.
-    const a = clipReport(labels, videos.map((v, i) => ({ ...v, probs: i < 20 ? right(v.truth) : wrong(v.truth) })));
-    const b = clipReport(labels, videos.slice(0, 39).map((v, i) => ({ ...v, probs: i < 32 ? right(v.truth) : wrong(v.truth) })));
+    const a = clipReport(
+      labels,
+      videos.map((v, i) => ({ ...v, probs: i < 20 ? right(v.truth) : wrong(v.truth) })),
+    );
+    const b = clipReport(
+      labels,
+      videos.slice(0, 39).map((v, i) => ({ ...v, probs: i < 32 ? right(v.truth) : wrong(v.truth) })),
+    );
     await writeReport(join(root, 'mean'), a.report, a.predictions);
     await writeReport(join(root, 'lstm'), b.report, b.predictions);
     const c = await compareReports([join(root, 'mean'), join(root, 'lstm', 'metrics.json')]);
@@ -91,7 +126,9 @@ describe('compareReports()', () => {
     // Two classes: no report has a top-5 accuracy, so there is no row of dashes for it.
     expect(c.rows.map((r) => r.metric)).not.toContain('top-5 accuracy');
     expect(text).not.toMatch(/top-5/);
-    expect(text).toMatch(/lstm - mean: accuracy \+0\.3077 on 39 shared videos, 95% CI \[\+0\.\d{4}, \+0\.\d{4}\] \(paired bootstrap, 1000 resamples, seed 0\)/);
+    expect(text).toMatch(
+      /lstm - mean: accuracy \+0\.3077 on 39 shared videos, 95% CI \[\+0\.\d{4}, \+0\.\d{4}\] \(paired bootstrap, 1000 resamples, seed 0\)/,
+    );
     // Same inputs, same numbers.
     expect(await compareReports([join(root, 'mean'), join(root, 'lstm')])).toEqual(c);
   });

@@ -40,7 +40,14 @@ describe('clipMetrics()', () => {
   const m = clipMetrics(five, { labels: abc, topK: 2 });
 
   it('counts a confusion matrix with ties resolved to the first class', () => {
-    expect(m.confusion).toEqual({ labels: abc, matrix: [[2, 0, 1], [1, 1, 0], [0, 0, 0]] });
+    expect(m.confusion).toEqual({
+      labels: abc,
+      matrix: [
+        [2, 0, 1],
+        [1, 1, 0],
+        [0, 0, 0],
+      ],
+    });
     expect(m.count).toBe(5);
     expect(m.correct).toBe(3);
     expect(m.top1).toBeCloseTo(0.6, 12);
@@ -72,7 +79,10 @@ describe('clipMetrics()', () => {
   });
 
   it('computes log loss and a 10-bin ECE', () => {
-    expect(m.logLoss).toBeCloseTo(-(Math.log(0.7) + Math.log(0.4) + Math.log(0.5) + Math.log(0.8) + Math.log(0.2)) / 5, 12);
+    expect(m.logLoss).toBeCloseTo(
+      -(Math.log(0.7) + Math.log(0.4) + Math.log(0.5) + Math.log(0.8) + Math.log(0.2)) / 5,
+      12,
+    );
     // bins: 0.4 ok (3), 0.5 wrong x2 (4), 0.7 ok (6), 0.8 ok (7)
     expect(m.ece).toBeCloseTo((0.6 + 2 * 0.5 + 0.3 + 0.2) / 5, 12);
     expect(m.calibration.map((b) => b.count)).toEqual([0, 0, 0, 1, 2, 0, 1, 1, 0, 0]);
@@ -80,7 +90,10 @@ describe('clipMetrics()', () => {
   });
 
   it('clips the log loss of a zero probability', () => {
-    expect(clipMetrics([{ truth: B, probs: [1, 0] }], { labels: ['a', 'b'] }).logLoss).toBeCloseTo(-Math.log(1e-15), 9);
+    expect(clipMetrics([{ truth: B, probs: [1, 0] }], { labels: ['a', 'b'] }).logLoss).toBeCloseTo(
+      -Math.log(1e-15),
+      9,
+    );
   });
 
   it('puts a confidence on a bin edge in the lower bin despite floating point (0.3 -> (0.2, 0.3])', () => {
@@ -125,8 +138,16 @@ describe('clipMetrics()', () => {
 
   it.each([
     [[], { labels: abc }, /Expected at least one sample for `samples`/],
-    [[{ truth: 3, probs: [1, 0, 0] }], { labels: abc }, /Expected a class index in \[0, 2\] for `samples\[0\]\.truth` but received 3/],
-    [[{ truth: 0, probs: [1, 0] }], { labels: abc }, /Expected 3 for `samples\[0\]\.probs\.length` but received 2/],
+    [
+      [{ truth: 3, probs: [1, 0, 0] }],
+      { labels: abc },
+      /Expected a class index in \[0, 2\] for `samples\[0\]\.truth` but received 3/,
+    ],
+    [
+      [{ truth: 0, probs: [1, 0] }],
+      { labels: abc },
+      /Expected 3 for `samples\[0\]\.probs\.length` but received 2/,
+    ],
     [five, { labels: abc, topK: 0 }, /Expected a positive integer for `topK` but received 0/],
   ])('clipMetrics() rejects bad input %#', (samples, options, message) => {
     expect(() => clipMetrics(samples as ScoredSample[], options)).toThrow(message);
@@ -135,7 +156,11 @@ describe('clipMetrics()', () => {
 
 describe('confusionMatrix()', () => {
   it('keeps rows and columns for classes that never appear', () => {
-    expect(confusionMatrix([0, 0, 2], [0, 2, 2], ['x', 'y', 'z']).matrix).toEqual([[1, 0, 1], [0, 0, 0], [0, 0, 1]]);
+    expect(confusionMatrix([0, 0, 2], [0, 2, 2], ['x', 'y', 'z']).matrix).toEqual([
+      [1, 0, 1],
+      [0, 0, 0],
+      [0, 0, 1],
+    ]);
   });
 });
 
@@ -176,11 +201,18 @@ describe('segments, edit score and F1@k', () => {
 
   it('segmentMatches() never matches a true segment twice', () => {
     // truth A x10; pred A [0,5) IoU .5 (TP), B (FP, no B), A [6,10) IoU .4 but A is used (FP).
-    expect(segmentMatches([...Array(5).fill(A), B, ...Array(4).fill(A)], Array(10).fill(A), 0.1)).toEqual({ tp: 1, fp: 2, fn: 0 });
+    expect(segmentMatches([...Array(5).fill(A), B, ...Array(4).fill(A)], Array(10).fill(A), 0.1)).toEqual({
+      tp: 1,
+      fp: 2,
+      fn: 0,
+    });
   });
 
   it('frameMetrics() sums F1 counts over videos and averages edit over videos', () => {
-    const v1 = { truth: [...Array(10).fill(A), ...Array(10).fill(B)], pred: [...Array(4).fill(A), ...Array(16).fill(B)] };
+    const v1 = {
+      truth: [...Array(10).fill(A), ...Array(10).fill(B)],
+      pred: [...Array(4).fill(A), ...Array(16).fill(B)],
+    };
     const v2 = { truth: Array(10).fill(A), pred: [...Array(5).fill(A), B, ...Array(4).fill(A)] };
     const m = frameMetrics([v1, v2], { labels: ['a', 'b'] });
     expect(m.videos).toBe(2);
@@ -202,15 +234,28 @@ describe('segments, edit score and F1@k', () => {
 
   it('frameMetrics() gives a perfect score to a perfect tagging', () => {
     const m = frameMetrics([{ truth: [A, A, B, C], pred: [A, A, B, C] }], { labels: abc });
-    expect(m).toMatchObject({ frameAccuracy: 1, edit: 1, macroF1: 1, f1At: { '0.1': 1, '0.25': 1, '0.5': 1 } });
+    expect(m).toMatchObject({
+      frameAccuracy: 1,
+      edit: 1,
+      macroF1: 1,
+      f1At: { '0.1': 1, '0.25': 1, '0.5': 1 },
+    });
   });
 });
 
 describe('coverageAt()', () => {
   // Ten decisions by hand: score, and whether the top label is right.
   const table = [
-    [0.95, true], [0.9, true], [0.85, false], [0.8, true], [0.7, true],
-    [0.65, false], [0.6, true], [0.55, false], [0.5, true], [0.4, false],
+    [0.95, true],
+    [0.9, true],
+    [0.85, false],
+    [0.8, true],
+    [0.7, true],
+    [0.65, false],
+    [0.6, true],
+    [0.55, false],
+    [0.5, true],
+    [0.4, false],
   ].map(([score, correct]) => ({ score: score as number, correct: correct as boolean }));
 
   it.each([
@@ -221,7 +266,12 @@ describe('coverageAt()', () => {
     [0.85, 3, 2],
     [0.96, 0, 0],
   ])('at %s answers %i of 10, %i right: unknown counts as wrong', (threshold, answered, right) => {
-    expect(coverageAt(table, threshold)).toEqual({ threshold, coverage: answered / 10, accuracy: right / 10, answeredAccuracy: answered ? right / answered : null });
+    expect(coverageAt(table, threshold)).toEqual({
+      threshold,
+      coverage: answered / 10,
+      accuracy: right / 10,
+      answeredAccuracy: answered ? right / answered : null,
+    });
   });
 });
 
@@ -247,7 +297,13 @@ describe('precisionRecall()', () => {
   });
 
   it('takes tied scores together', () => {
-    const [a] = precisionRecall([{ truth: A, probs: [0.5, 0.5] }, { truth: B, probs: [0.5, 0.5] }], ['a', 'b']);
+    const [a] = precisionRecall(
+      [
+        { truth: A, probs: [0.5, 0.5] },
+        { truth: B, probs: [0.5, 0.5] },
+      ],
+      ['a', 'b'],
+    );
     expect(a.points).toEqual([{ recall: 1, precision: 0.5 }]);
     expect(a.ap).toBe(0.5);
   });

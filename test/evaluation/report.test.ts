@@ -20,7 +20,6 @@ import {
 } from '../../src/evaluation/report.js';
 import { tempDir } from '../helpers.js';
 
-
 describe('datasetFingerprint()', () => {
   const entries = [
     { path: '/d/a/1.mp4', size: 10, label: 'a' },
@@ -30,7 +29,12 @@ describe('datasetFingerprint()', () => {
     const f = datasetFingerprint(entries, '/d');
     expect(f).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(datasetFingerprint([...entries].reverse(), '/d')).toBe(f);
-    expect(datasetFingerprint(entries.map((e) => ({ ...e, path: e.path.replace('/d/', '/moved/d/') })), '/moved/d')).toBe(f);
+    expect(
+      datasetFingerprint(
+        entries.map((e) => ({ ...e, path: e.path.replace('/d/', '/moved/d/') })),
+        '/moved/d',
+      ),
+    ).toBe(f);
   });
   it('changes with a size, a label or a path', () => {
     const f = datasetFingerprint(entries, '/d');
@@ -42,7 +46,14 @@ describe('datasetFingerprint()', () => {
 
 describe('worstConfusedPairs()', () => {
   it('lists off-diagonal cells by count, then share', () => {
-    const pairs = worstConfusedPairs({ labels: ['a', 'b', 'c'], matrix: [[5, 2, 0], [1, 1, 2], [0, 2, 9]] });
+    const pairs = worstConfusedPairs({
+      labels: ['a', 'b', 'c'],
+      matrix: [
+        [5, 2, 0],
+        [1, 1, 2],
+        [0, 2, 9],
+      ],
+    });
     expect(pairs).toEqual([
       { trueLabel: 'b', predicted: 'c', count: 2, share: 0.5 },
       { trueLabel: 'a', predicted: 'b', count: 2, share: 2 / 7 },
@@ -53,10 +64,18 @@ describe('worstConfusedPairs()', () => {
 });
 
 describe('curvesPng()', () => {
-  const history = [1, 2, 3, 4].map((epoch) => ({ epoch, loss: 1 / epoch, acc: 0.5 + epoch / 10, valLoss: 1.2 / epoch, valAcc: 0.4 + epoch / 10 }));
+  const history = [1, 2, 3, 4].map((epoch) => ({
+    epoch,
+    loss: 1 / epoch,
+    acc: 0.5 + epoch / 10,
+    valLoss: 1.2 / epoch,
+    valAcc: 0.4 + epoch / 10,
+  }));
 
   it('draws training solid and validation dashed per member, and rings each kept epoch', () => {
-    const svg = curvesSvg([history, history.map((e) => ({ ...e, valLoss: null, valAcc: null }))], { best: [3, 2] });
+    const svg = curvesSvg([history, history.map((e) => ({ ...e, valLoss: null, valAcc: null }))], {
+      best: [3, 2],
+    });
     // Two panels (loss, accuracy); member 1 has train + val lines, member 2 (no split) train only.
     expect(svg.match(/<polyline/g)).toHaveLength(6);
     expect(svg.match(/stroke-dasharray/g)).toHaveLength(2);
@@ -71,7 +90,7 @@ describe('curvesPng()', () => {
 });
 
 describe('reportMarkdown() training section', () => {
-  it('links the model folder\'s history and curves relative to the report, with each member\'s validation accuracy', () => {
+  it("links the model folder's history and curves relative to the report, with each member's validation accuracy", () => {
     const { report: base } = clipReport(['a', 'b'], [{ path: '/v/a.mp4', truth: 'a', probs: [0.9, 0.1] }]);
     const report = {
       ...base,
@@ -80,12 +99,17 @@ describe('reportMarkdown() training section', () => {
         training: {
           files: ['/w/model/curves.png', '/w/model/history-1.csv', '/w/model/history-2.csv'],
           valAcc: 0.9,
-          members: [{ seed: 1, valAcc: 0.8, bestEpoch: 3, epochs: 9 }, { seed: 2, valAcc: 0.85, bestEpoch: 5, epochs: 11 }],
+          members: [
+            { seed: 1, valAcc: 0.8, bestEpoch: 3, epochs: 9 },
+            { seed: 2, valAcc: 0.85, bestEpoch: 5, epochs: 11 },
+          ],
         },
       },
     };
     const md = reportMarkdown(report, [], { reportDir: '/w/report' });
-    expect(md).toContain('- model folder: [curves.png](../model/curves.png), [history-1.csv](../model/history-1.csv), [history-2.csv](../model/history-2.csv)');
+    expect(md).toContain(
+      '- model folder: [curves.png](../model/curves.png), [history-1.csv](../model/history-1.csv), [history-2.csv](../model/history-2.csv)',
+    );
     expect(md).toContain('![training curves](../model/curves.png)');
     expect(md).toContain('| member 2 | 2 | 5 of 11 | 85.0% |');
     expect(md).toContain('| ensemble (averaged) | – | – | 90.0% |');
@@ -95,7 +119,13 @@ describe('reportMarkdown() training section', () => {
 
 describe('confusionPng()', () => {
   it('renders a valid PNG of the laid-out size, with cells coloured by row share', async () => {
-    const confusion = { labels: ['forward', 'reversed'], matrix: [[9, 1], [0, 10]] };
+    const confusion = {
+      labels: ['forward', 'reversed'],
+      matrix: [
+        [9, 1],
+        [0, 10],
+      ],
+    };
     const png = await confusionPng(confusion);
     const meta = await sharp(png).metadata();
     const layout = confusionLayout(confusion.labels);
@@ -103,8 +133,11 @@ describe('confusionPng()', () => {
     expect([meta.width, meta.height]).toEqual([layout.width, layout.height]);
     // The diagonal cell of a perfect row is the darkest blue; an empty cell is near white.
     const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    const px = (x: number, y: number): number[] => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
-    const corner = (i: number, j: number): number[] => px(layout.left + j * layout.cell + 3, layout.top + i * layout.cell + 3);
+    const px = (x: number, y: number): number[] => [
+      ...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3),
+    ];
+    const corner = (i: number, j: number): number[] =>
+      px(layout.left + j * layout.cell + 3, layout.top + i * layout.cell + 3);
     expect(corner(1, 1)).toEqual([8, 48, 107]);
     expect(corner(1, 0)[0]).toBeGreaterThan(240);
     expect(corner(0, 0)[2]).toBeLessThan(140);
@@ -143,7 +176,10 @@ describe('writeReport()', () => {
     );
     const files = await writeReport(join(dir, 'out'), report, predictions);
     expect(JSON.parse(await readFile(files.metrics, 'utf8'))).toEqual(report);
-    const lines = (await readFile(files.predictions, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await readFile(files.predictions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatchObject({ path: '/v/b.mp4', label: 'fwd', trueLabel: 'rev', correct: false });
     const md = await readFile(files.markdown, 'utf8');
@@ -151,7 +187,9 @@ describe('writeReport()', () => {
     expect(md).toMatch(/\| top-1 accuracy \| 66\.7% \| 66\.7% \|/);
     expect(md).toMatch(/## Worst-confused pairs[\s\S]*\| rev \| fwd \| 1 \| 50\.0% \|/);
     expect(md).toMatch(/## Misclassified videos \(1\)[\s\S]*\| \/v\/b\.mp4 \| rev \| fwd \| 0\.600 \|/);
-    expect(md).toMatch(/## Failed videos \(1\)[\s\S]*\| \/v\/bad\.mp4 \| fwd \| CORRUPT \| moov atom not found \|/);
+    expect(md).toMatch(
+      /## Failed videos \(1\)[\s\S]*\| \/v\/bad\.mp4 \| fwd \| CORRUPT \| moov atom not found \|/,
+    );
     const meta = await sharp(files.confusion).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width).toBe(confusionLayout(['fwd', 'rev']).width);
@@ -167,14 +205,19 @@ describe('writeReport()', () => {
     const { report, predictions } = clipReport(['fwd', 'rev'], preds);
     const samples = preds.map((p) => ({ truth: p.truth === 'fwd' ? 0 : 1, probs: p.probs }));
     const files = await writeReport(join(dir, 'out'), report, predictions, { samples });
-    for (const png of [files.pr!, files.reliability!]) expect((await sharp(png).metadata()).format).toBe('png');
+    for (const png of [files.pr!, files.reliability!])
+      expect((await sharp(png).metadata()).format).toBe('png');
     const md = await readFile(files.markdown, 'utf8');
-    expect(md).toContain('![confusion matrix](confusion.png)\n\n![precision-recall per class](pr.png)\n\n![reliability diagram](reliability.png)');
+    expect(md).toContain(
+      '![confusion matrix](confusion.png)\n\n![precision-recall per class](pr.png)\n\n![reliability diagram](reliability.png)',
+    );
     // The AP of each class is in pr.png's legend. fwd: a (0.9, fwd), b (0.6, rev), c: 1. rev: c (0.8), b (0.4), then a: 1.
     const svg = prSvg(precisionRecall(samples, ['fwd', 'rev']));
     expect(svg).toContain('fwd (AP 1.000)');
     expect(svg).toContain('rev (AP 1.000)');
-    expect(reliabilitySvg(report.metrics.video!.calibration, report.metrics.video!.ece)).toContain(`ECE ${report.metrics.video!.ece.toFixed(3)}`);
+    expect(reliabilitySvg(report.metrics.video!.calibration, report.metrics.video!.ece)).toContain(
+      `ECE ${report.metrics.video!.ece.toFixed(3)}`,
+    );
   });
 
   it('reportMarkdown() summarises a frame-mode report and lists mistagged videos', () => {
@@ -186,7 +229,12 @@ describe('writeReport()', () => {
       {
         path: '/v/seg.mp4',
         trueLabel: 'red',
-        frames: [0, 1, 1, 1].map((p, i) => ({ t: i, label: labels[p], score: 0.9, trueLabel: labels[i < 2 ? 0 : 1] })),
+        frames: [0, 1, 1, 1].map((p, i) => ({
+          t: i,
+          label: labels[p],
+          score: 0.9,
+          trueLabel: labels[i < 2 ? 0 : 1],
+        })),
       },
     ];
     const md = reportMarkdown(frameReport, predictions);
@@ -198,6 +246,8 @@ describe('writeReport()', () => {
   });
 
   it('rejects a report without the schema tag', async () => {
-    await expect(writeReport('/tmp/x', { schema: 'nope' } as never, [])).rejects.toThrow(/Expected 'framewise\.metrics\/1' for `report\.schema` but received 'nope'/);
+    await expect(writeReport('/tmp/x', { schema: 'nope' } as never, [])).rejects.toThrow(
+      /Expected 'framewise\.metrics\/1' for `report\.schema` but received 'nope'/,
+    );
   });
 });

@@ -1,13 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { majorityLabel, manifestText, partSizes, splitDataset, writeSplit, type LabelledVideo } from '../../src/evaluation/split.js';
+import {
+  majorityLabel,
+  manifestText,
+  partSizes,
+  splitDataset,
+  writeSplit,
+  type LabelledVideo,
+} from '../../src/evaluation/split.js';
 import { tempDir } from '../helpers.js';
 
 function dataset(root: string, perClass: Record<string, number>): LabelledVideo[] {
   const out: LabelledVideo[] = [];
   for (const [label, n] of Object.entries(perClass)) {
-    for (let i = 0; i < n; i++) out.push({ path: join(root, label, `v${String(i).padStart(3, '0')}.mp4`), label });
+    for (let i = 0; i < n; i++)
+      out.push({ path: join(root, label, `v${String(i).padStart(3, '0')}.mp4`), label });
   }
   return out;
 }
@@ -65,9 +73,18 @@ describe('splitDataset()', () => {
     const base = dataset('/data/set', { cat: 40 });
     for (let seed = 0; seed < 20; seed++) {
       const before = splitDataset(base, { seed, test: 0.2, val: 0.1, root: '/data/set' });
-      const after = splitDataset([...base, { path: '/data/set/cat/new.mp4', label: 'cat' }], { seed, test: 0.2, val: 0.1, root: '/data/set' });
+      const after = splitDataset([...base, { path: '/data/set/cat/new.mp4', label: 'cat' }], {
+        seed,
+        test: 0.2,
+        val: 0.1,
+        root: '/data/set',
+      });
       const where = (s: typeof before): Map<string, string> =>
-        new Map([...s.train.map((v) => [v.path, 'train']), ...s.val.map((v) => [v.path, 'val']), ...s.test.map((v) => [v.path, 'test'])] as Array<[string, string]>);
+        new Map([
+          ...s.train.map((v) => [v.path, 'train']),
+          ...s.val.map((v) => [v.path, 'val']),
+          ...s.test.map((v) => [v.path, 'test']),
+        ] as Array<[string, string]>);
       const w0 = where(before);
       const w1 = where(after);
       const moved = [...w0].filter(([p, part]) => w1.get(p) !== part);
@@ -88,7 +105,6 @@ describe('splitDataset()', () => {
 });
 
 describe('manifests', () => {
-
   it('manifestText() writes paths relative to the manifest, quoted when needed', () => {
     const text = manifestText('/data/splits/train.csv', [
       { path: '/data/set/a/x.mp4', label: 'a' },
@@ -103,10 +119,16 @@ describe('manifests', () => {
     const w = await writeSplit(s, { out: join(out, 'splits') });
     const test = (await readFile(w.files.test, 'utf8')).trim().split('\n');
     expect(test[0]).toBe('path,label');
-    expect(test.slice(1)).toEqual(s.test.map((v) => `../set/${v.label}/${v.path.split('/').pop()},${v.label}`));
+    expect(test.slice(1)).toEqual(
+      s.test.map((v) => `../set/${v.label}/${v.path.split('/').pop()},${v.label}`),
+    );
     expect((await readFile(w.files.val!, 'utf8')).trim().split('\n')).toHaveLength(1 + 2);
     const summary = JSON.parse(await readFile(w.files.summary, 'utf8'));
-    expect(summary).toMatchObject({ seed: 1, fractions: { test: 0.2, val: 0.2 }, totals: { train: 6, val: 2, test: 2 } });
+    expect(summary).toMatchObject({
+      seed: 1,
+      fractions: { test: 0.2, val: 0.2 },
+      totals: { train: 6, val: 2, test: 2 },
+    });
   });
 });
 
@@ -114,7 +136,10 @@ describe('splitDataset() of a frame dataset', () => {
   // Eight two-scene videos: a [0, 3) then b [3, 4) (majority a), or b [0, 3) then a [3, 4) (majority b).
   const videos: LabelledVideo[] = Array.from({ length: 8 }, (_, i) => {
     const [x, y] = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
-    const segments = [{ start: 0, end: 3, label: x }, { start: 3, end: 4, label: y }];
+    const segments = [
+      { start: 0, end: 3, label: x },
+      { start: 3, end: 4, label: y },
+    ];
     return { path: `/data/v${i}.mp4`, label: majorityLabel(segments)!, segments };
   });
 
@@ -132,10 +157,17 @@ describe('splitDataset() of a frame dataset', () => {
     const out = join(tempDir('fw-split-frames-'), 'split');
     const { files } = await writeSplit(splitDataset(videos, { test: 0.25, seed: 2 }), { out });
     expect(files.test.endsWith('test.jsonl')).toBe(true);
-    const rows = (await readFile(files.test, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const rows = (await readFile(files.test, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(2);
     expect(rows[0].segments).toHaveLength(2);
     const summary = JSON.parse(await readFile(files.summary, 'utf8'));
-    expect(summary).toMatchObject({ schema: 'framewise.split/1', stratify: expect.stringMatching(/^majority label/), seconds: { a: { test: 4 } } });
+    expect(summary).toMatchObject({
+      schema: 'framewise.split/1',
+      stratify: expect.stringMatching(/^majority label/),
+      seconds: { a: { test: 4 } },
+    });
   });
 });

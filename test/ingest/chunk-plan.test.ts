@@ -17,7 +17,8 @@ function packets(text: string): PacketEntry[] {
 
 /** `gops` closed GOPs of 9 frames with two B-frames between references (x264-like), in decode order. */
 function closed(gops: number): PacketEntry[] {
-  const gop = (s: number): string => `I${s} P${s + 3} B${s + 1} B${s + 2} P${s + 6} B${s + 4} B${s + 5} P${s + 8} B${s + 7}`;
+  const gop = (s: number): string =>
+    `I${s} P${s + 3} B${s + 1} B${s + 2} P${s + 6} B${s + 4} B${s + 5} P${s + 8} B${s + 7}`;
   return packets(Array.from({ length: gops }, (_, g) => gop(9 * g)).join(' '));
 }
 
@@ -26,7 +27,12 @@ describe('chunkPlan()', () => {
     const list = closed(4);
     // The frame at 4.5 s is B5 (7th packet of GOP 0): each run is 7 packets, from its keyframe.
     const { plan, chunks } = chunkPlan(list, [4.5, 13.5, 22.5, 31.5], 2);
-    expect(plan.runs.map((r) => [r.first, r.end])).toEqual([[0, 7], [9, 16], [18, 25], [27, 34]]);
+    expect(plan.runs.map((r) => [r.first, r.end])).toEqual([
+      [0, 7],
+      [9, 16],
+      [18, 25],
+      [27, 34],
+    ]);
     expect(chunks.map(({ first, end, cost, targets }) => ({ first, end, cost, targets }))).toEqual([
       { first: 0, end: 16, cost: 14, targets: [0, 1] },
       { first: 18, end: 34, cost: 14, targets: [2, 3] },
@@ -71,19 +77,26 @@ describe('chunkPlan()', () => {
     [[0.2, 3.3, 9.9, 10.1, 17, 25.5, 26, 34.9], 3],
     [[1, 2, 3, 11, 12, 20, 29, 30, 31, 32, 33], 2],
     [[5, 14, 23, 32], 5],
-  ])('for targets %j on %d decoders: the chunks are the plan\'s runs, in order, each from a keyframe', (targets, decoders) => {
-    const list = closed(4);
-    const { plan, chunks } = chunkPlan(list, targets, decoders);
-    expect(chunks.length).toBeLessThanOrEqual(decoders);
-    expect(chunks.flatMap((c) => c.runs)).toEqual(plan.runs);
-    expect(chunks.flatMap((c) => c.targets).sort((a, b) => a - b)).toEqual(plan.runs.flatMap((r) => r.targets).sort((a, b) => a - b));
-    for (const c of chunks) {
-      expect(list[c.first].key).toBe(true);
-      expect(c.cost).toBe(c.runs.reduce((s, r) => s + r.end - r.first, 0));
-    }
-  });
+  ])(
+    "for targets %j on %d decoders: the chunks are the plan's runs, in order, each from a keyframe",
+    (targets, decoders) => {
+      const list = closed(4);
+      const { plan, chunks } = chunkPlan(list, targets, decoders);
+      expect(chunks.length).toBeLessThanOrEqual(decoders);
+      expect(chunks.flatMap((c) => c.runs)).toEqual(plan.runs);
+      expect(chunks.flatMap((c) => c.targets).sort((a, b) => a - b)).toEqual(
+        plan.runs.flatMap((r) => r.targets).sort((a, b) => a - b),
+      );
+      for (const c of chunks) {
+        expect(list[c.first].key).toBe(true);
+        expect(c.cost).toBe(c.runs.reduce((s, r) => s + r.end - r.first, 0));
+      }
+    },
+  );
 
   it('rejects a decoder count that is not a positive integer', () => {
-    expect(() => chunkPlan(closed(1), [1], 0)).toThrow(/Expected a positive integer for `decoders` but received 0/);
+    expect(() => chunkPlan(closed(1), [1], 0)).toThrow(
+      /Expected a positive integer for `decoders` but received 0/,
+    );
   });
 });

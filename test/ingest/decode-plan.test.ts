@@ -9,7 +9,11 @@ function packets(text: string, scale = 1, offset = 0): PacketEntry[] {
   return text
     .trim()
     .split(/\s+/)
-    .map((word, i) => ({ key: word[0] === 'I', pts: offset + Number(word.slice(1)) * scale, dts: offset + (i - 2) * scale }));
+    .map((word, i) => ({
+      key: word[0] === 'I',
+      pts: offset + Number(word.slice(1)) * scale,
+      dts: offset + (i - 2) * scale,
+    }));
 }
 /** The packets of a run as "action:type+pts", to read a plan at a glance. */
 function show(_list: PacketEntry[], text: string, run: { first: number; actions: string[] }): string[] {
@@ -18,7 +22,8 @@ function show(_list: PacketEntry[], text: string, run: { first: number; actions:
 }
 
 // Closed GOPs of 9 frames with two B-frames between references (x264-like), in decode order.
-const CLOSED = 'I0 P3 B1 B2 P6 B4 B5 P8 B7  I9 P12 B10 B11 P15 B13 B14 P17 B16  I18 P21 B19 B20 P24 B22 B23 P26 B25';
+const CLOSED =
+  'I0 P3 B1 B2 P6 B4 B5 P8 B7  I9 P12 B10 B11 P15 B13 B14 P17 B16  I18 P21 B19 B20 P24 B22 B23 P26 B25';
 
 describe('planDecode(): exact', () => {
   it('decodes from the keyframe to the target packet; the rest of the run is fed noref', () => {
@@ -26,7 +31,15 @@ describe('planDecode(): exact', () => {
     const plan = planDecode(list, [4.5]);
     expect(plan.expected).toEqual([5]);
     expect(plan.runs).toHaveLength(1);
-    expect(show(list, CLOSED, plan.runs[0])).toEqual(['noref:I0', 'noref:P3', 'noref:B1', 'noref:B2', 'noref:P6', 'noref:B4', 'target:B5']);
+    expect(show(list, CLOSED, plan.runs[0])).toEqual([
+      'noref:I0',
+      'noref:P3',
+      'noref:B1',
+      'noref:B2',
+      'noref:P6',
+      'noref:B4',
+      'target:B5',
+    ]);
     expect(plan.runs[0].targets).toEqual([0]);
     expect(plan.counts).toEqual({ target: 1, noref: 6, nokey: 0, drop: 0 });
     expect(plan.byDecodedTime).toBe(false);
@@ -45,7 +58,10 @@ describe('planDecode(): exact', () => {
     const list = packets(CLOSED);
     const apart = planDecode(list, [1, 19.5]);
     expect(apart.expected).toEqual([1, 20]);
-    expect(apart.runs.map((r) => [r.first, r.end])).toEqual([[0, 3], [18, 22]]);
+    expect(apart.runs.map((r) => [r.first, r.end])).toEqual([
+      [0, 3],
+      [18, 22],
+    ]);
     // Next keyframe (packet 18) lies 15 packets past the first run's end (3).
     expect(planDecode(list, [1, 19.5], { reach: 14 }).runs).toHaveLength(2);
     const through = planDecode(list, [1, 19.5], { reach: 15 });
@@ -55,22 +71,39 @@ describe('planDecode(): exact', () => {
     expect(planDecode(list, [1, 7]).runs.map((r) => [r.first, r.end])).toEqual([[0, 9]]);
   });
 
-  it('decodes an open GOP\'s leading frames from the keyframe before (they show before their keyframe)', () => {
+  it("decodes an open GOP's leading frames from the keyframe before (they show before their keyframe)", () => {
     // I9 comes before B7 and B8 in decode order but shows after them; they refer to P6 and I9.
     const open = 'I0 P3 B1 B2 P6 B4 B5 I9 B7 B8 P12 B10 B11';
     const list = packets(open);
     const plan = planDecode(list, [6.5]);
     expect(plan.expected).toEqual([7]);
-    expect(show(list, open, plan.runs[0])).toEqual(['noref:I0', 'noref:P3', 'noref:B1', 'noref:B2', 'noref:P6', 'noref:B4', 'noref:B5', 'noref:I9', 'target:B7']);
+    expect(show(list, open, plan.runs[0])).toEqual([
+      'noref:I0',
+      'noref:P3',
+      'noref:B1',
+      'noref:B2',
+      'noref:P6',
+      'noref:B4',
+      'noref:B5',
+      'noref:I9',
+      'target:B7',
+    ]);
     // The keyframe itself and frames after it start from it.
     expect(planDecode(list, [10]).runs.map((r) => [r.first, r.end])).toEqual([[7, 12]]);
   });
 
   it('follows a variable frame rate: the first frame at or after the target, whatever the gaps', () => {
-    const list: PacketEntry[] = [0, 0.04, 0.05, 0.2, 0.21, 1, 1.5, 1.52].map((pts, i) => ({ pts, dts: pts, key: i === 0 || i === 5 }));
+    const list: PacketEntry[] = [0, 0.04, 0.05, 0.2, 0.21, 1, 1.5, 1.52].map((pts, i) => ({
+      pts,
+      dts: pts,
+      key: i === 0 || i === 5,
+    }));
     const plan = planDecode(list, [0.1, 0.9, 1.01]);
     expect(plan.expected).toEqual([0.2, 1, 1.5]);
-    expect(plan.runs.map((r) => [r.first, r.end])).toEqual([[0, 4], [5, 7]]);
+    expect(plan.runs.map((r) => [r.first, r.end])).toEqual([
+      [0, 4],
+      [5, 7],
+    ]);
   });
 
   it('handles a negative start pts (an edit list before 0)', () => {
@@ -80,7 +113,14 @@ describe('planDecode(): exact', () => {
     const period = 1 / 30;
     const plan = planDecode(list, [0 - period + 1e-4, 2 / 30 - period + 1e-4]);
     expect(plan.expected.map((t) => Math.round(t! * 30))).toEqual([0, 2]);
-    expect(show(list, text, plan.runs[0])).toEqual(['noref:I-2', 'noref:P1', 'noref:B-1', 'target:B0', 'noref:P4', 'target:B2']);
+    expect(show(list, text, plan.runs[0])).toEqual([
+      'noref:I-2',
+      'noref:P1',
+      'noref:B-1',
+      'target:B0',
+      'noref:P4',
+      'target:B2',
+    ]);
   });
 
   it('MPEG-TS: a 1.4 s start offset, a stream cut mid-GOP and non-IDR keyframes', () => {
@@ -93,7 +133,19 @@ describe('planDecode(): exact', () => {
     expect(plan.expected.map((t) => Math.round((t! - 1.4) / 0.04))).toEqual([8, 10, 15]);
     // The next keyframe follows the first target's packet at once: one run, no jump.
     expect(plan.runs.map((r) => show(list, text, r))).toEqual([
-      ['target:I8', 'noref:B6', 'noref:B7', 'noref:P11', 'noref:B9', 'target:B10', 'noref:I14', 'noref:B12', 'noref:B13', 'noref:P17', 'target:B15'],
+      [
+        'target:I8',
+        'noref:B6',
+        'noref:B7',
+        'noref:P11',
+        'noref:B9',
+        'target:B10',
+        'noref:I14',
+        'noref:B12',
+        'noref:B13',
+        'noref:P17',
+        'target:B15',
+      ],
     ]);
   });
 
@@ -120,7 +172,11 @@ describe('planDecode(): missing pts', () => {
   it('times packets by dts, feeds every packet in full and leaves the picking to the decoded timestamps', () => {
     // AVI with packed B-frames: most packets carry no pts, and placeholders stand for frames
     // packed into the packet before. dts counts frames.
-    const list: PacketEntry[] = Array.from({ length: 60 }, (_, i) => ({ dts: i / 25, key: i % 25 === 0, ...(i % 25 === 0 ? { pts: i / 25 } : {}) }));
+    const list: PacketEntry[] = Array.from({ length: 60 }, (_, i) => ({
+      dts: i / 25,
+      key: i % 25 === 0,
+      ...(i % 25 === 0 ? { pts: i / 25 } : {}),
+    }));
     const plan = planDecode(list, [1.1, 1.3]);
     expect(plan.byDecodedTime).toBe(true);
     expect(plan.expected).toEqual([undefined, undefined]);
@@ -144,15 +200,24 @@ describe('planDecode(): keyframe', () => {
     const plan = planDecode(list, [4, 5, 13.4, 100, -3], { mode: 'keyframe' });
     expect(plan.expected).toEqual([0, 9, 9, 18, 0]);
     expect(plan.runs).toHaveLength(1);
-    const fed = plan.runs[0].actions.flatMap((a, i) => (a === 'drop' ? [] : [`${a}:${CLOSED.split(/\s+/)[plan.runs[0].first + i]}`]));
+    const fed = plan.runs[0].actions.flatMap((a, i) =>
+      a === 'drop' ? [] : [`${a}:${CLOSED.split(/\s+/)[plan.runs[0].first + i]}`],
+    );
     expect(fed).toEqual(['target:I0', 'target:I9', 'target:I18']);
     expect(plan.counts).toEqual({ target: 3, noref: 0, nokey: 0, drop: 16 });
   });
 
-  it('takes the nearest keyframe inside the target\'s span, and the nearest of all when the span holds none', () => {
+  it("takes the nearest keyframe inside the target's span, and the nearest of all when the span holds none", () => {
     const list = packets(CLOSED);
     // 8 is nearer to 9, but the span [0, 8] ends before it; [10, 17] holds no keyframe.
-    const plan = planDecode(list, [8, 8, 12], { mode: 'keyframe', spans: [[0, 8], [0, 20], [10, 17]] });
+    const plan = planDecode(list, [8, 8, 12], {
+      mode: 'keyframe',
+      spans: [
+        [0, 8],
+        [0, 20],
+        [10, 17],
+      ],
+    });
     expect(plan.expected).toEqual([0, 9, 9]);
   });
 });

@@ -26,7 +26,20 @@ let libav: VideoDecoder;
 beforeAll(async () => {
   assertBuilt(); // the worker runs from dist
   const source = ['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-t', '20'];
-  execFileSync(resolveBinaries().ffmpeg, ['-hide_banner', '-loglevel', 'error', ...source, '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '300', '-y', long]);
+  execFileSync(resolveBinaries().ffmpeg, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    ...source,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '300',
+    '-y',
+    long,
+  ]);
   libav = await createDecoder('libav');
 }, 120_000);
 
@@ -50,8 +63,16 @@ describe('pooledDecoder()', () => {
         return { path, info, plans: planClips(info, { kind: 'uniform', frames: 6 }) };
       }),
     );
-    const here = await Promise.all(jobs.map(({ path, info, plans }) => extractClips(path, plans, { decoder: libav, probe: info, size: 32 })));
-    const there = await Promise.all(jobs.map(({ path, info, plans }) => extractClips(path, plans, { decoder: pooled, probe: info, size: 32 })));
+    const here = await Promise.all(
+      jobs.map(({ path, info, plans }) =>
+        extractClips(path, plans, { decoder: libav, probe: info, size: 32 }),
+      ),
+    );
+    const there = await Promise.all(
+      jobs.map(({ path, info, plans }) =>
+        extractClips(path, plans, { decoder: pooled, probe: info, size: 32 }),
+      ),
+    );
     for (let v = 0; v < videos.length; v++) {
       expect(there[v].length).toBe(here[v].length);
       there[v].forEach((clip, i) => {
@@ -65,18 +86,25 @@ describe('pooledDecoder()', () => {
     }
   }, 60_000);
 
-  it.each([['edge/truncated-nomoov.mp4'], ['edge/zero-byte.mp4'], ['edge/text.mp4']])('fails on %s with the class and code it has on this thread', async (name) => {
-    const path = fixture(name);
-    const plans = [{ index: 0, start: 0, end: 1, timestamps: [0, 0.5], mask: [true, true] }];
-    const options = { probe: { ...(await probe(fixture(COUNTER.path))), path }, size: 32 };
-    const here = await extractClips(path, plans, { ...options, decoder: libav }).catch((e: unknown) => e);
-    const there = await extractClips(path, plans, { ...options, decoder: pooledDecoder(libav, pool(1)) }).catch((e: unknown) => e);
-    expect(here).toBeInstanceOf(Error);
-    expect(there).toBeInstanceOf((here as Error).constructor);
-    expect(there instanceof IngestError).toBe(here instanceof IngestError);
-    expect((there as Error).message).toBe((here as Error).message);
-    expect((there as { code?: string }).code).toBe((here as { code?: string }).code);
-  }, 30_000);
+  it.each([['edge/truncated-nomoov.mp4'], ['edge/zero-byte.mp4'], ['edge/text.mp4']])(
+    'fails on %s with the class and code it has on this thread',
+    async (name) => {
+      const path = fixture(name);
+      const plans = [{ index: 0, start: 0, end: 1, timestamps: [0, 0.5], mask: [true, true] }];
+      const options = { probe: { ...(await probe(fixture(COUNTER.path))), path }, size: 32 };
+      const here = await extractClips(path, plans, { ...options, decoder: libav }).catch((e: unknown) => e);
+      const there = await extractClips(path, plans, {
+        ...options,
+        decoder: pooledDecoder(libav, pool(1)),
+      }).catch((e: unknown) => e);
+      expect(here).toBeInstanceOf(Error);
+      expect(there).toBeInstanceOf((here as Error).constructor);
+      expect(there instanceof IngestError).toBe(here instanceof IngestError);
+      expect((there as Error).message).toBe((here as Error).message);
+      expect((there as { code?: string }).code).toBe((here as { code?: string }).code);
+    },
+    30_000,
+  );
 
   it('rejects at once on abort; the worker is told, takes the next video, and on close ends by itself (exit code 0)', async () => {
     const decodes = pool(1);
@@ -84,7 +112,12 @@ describe('pooledDecoder()', () => {
     const info = await probe(long, { decoder: 'libav' });
     const plans = planClips(info, { kind: 'fps', fps: 30, frames: 16 });
     const controller = new AbortController();
-    const running = extractClips(long, plans, { decoder: pooled, probe: info, size: 32, signal: controller.signal }).catch((e: unknown) => e);
+    const running = extractClips(long, plans, {
+      decoder: pooled,
+      probe: info,
+      size: 32,
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 400));
     const reason = new Error('stop');
     const t0 = performance.now();
@@ -93,15 +126,21 @@ describe('pooledDecoder()', () => {
     expect(performance.now() - t0).toBeLessThan(50);
     // The same worker decodes the next video once its aborted decode has returned.
     const counter = await probe(fixture(COUNTER.path));
-    const next = await extractClips(counter.path, planClips(counter, { kind: 'uniform', frames: 4 }), { decoder: pooled, probe: counter, size: 32 });
+    const next = await extractClips(counter.path, planClips(counter, { kind: 'uniform', frames: 4 }), {
+      decoder: pooled,
+      probe: counter,
+      size: 32,
+    });
     expect(next[0].timestamps.length).toBe(4);
     // Closed in the middle of a decode: the caller's promise rejects, the worker finishes its native call and exits by itself.
-    const again = extractClips(long, plans, { decoder: pooled, probe: info, size: 32 }).catch((e: unknown) => e);
+    const again = extractClips(long, plans, { decoder: pooled, probe: info, size: 32 }).catch(
+      (e: unknown) => e,
+    );
     await new Promise((r) => setTimeout(r, 500));
     const closing = performance.now();
     expect(await decodes.close()).toEqual([0]);
     expect(performance.now() - closing).toBeLessThan(2000);
-    expect((await again as Error).name).toBe('AbortError');
+    expect(((await again) as Error).name).toBe('AbortError');
   }, 60_000);
 });
 
@@ -113,17 +152,26 @@ describe('decodeWorkers() and libuvPoolSize()', () => {
     ['cli', 2, {}, 2, 0],
     ['libav', 2, { FRAMEWISE_DECODE_WORKERS: '0' }, 2, 0],
     ['cli', 2, { FRAMEWISE_DECODE_WORKERS: '3' }, 2, 3],
-  ] as const)('%s with concurrency %d and %o on %d cores: %d workers', (decoder, concurrency, env, cores, expected) => {
-    expect(decodeWorkers(decoder, concurrency, env, cores)).toBe(expected);
-  });
+  ] as const)(
+    '%s with concurrency %d and %o on %d cores: %d workers',
+    (decoder, concurrency, env, cores, expected) => {
+      expect(decodeWorkers(decoder, concurrency, env, cores)).toBe(expected);
+    },
+  );
 
   it('rejects a bad FRAMEWISE_DECODE_WORKERS', () => {
-    expect(() => decodeWorkers('libav', 2, { FRAMEWISE_DECODE_WORKERS: 'two' }, 2)).toThrow(/Expected a non-negative integer for `FRAMEWISE_DECODE_WORKERS` but received/);
+    expect(() => decodeWorkers('libav', 2, { FRAMEWISE_DECODE_WORKERS: 'two' }, 2)).toThrow(
+      /Expected a non-negative integer for `FRAMEWISE_DECODE_WORKERS` but received/,
+    );
   });
 
   it('sizes the libuv pool at two threads a worker, never under 4, and bin/framewise.cjs sets the same size', () => {
     expect([1, 2, 3, 8].map((w) => libuvPoolSize(w))).toEqual([4, 4, 6, 16]);
-    const bin = createRequire(import.meta.url)('../../bin/framewise.cjs') as { poolSize(cores: number): number };
-    expect([1, 2, 3, 8, 64].map((n) => bin.poolSize(n))).toEqual([1, 2, 3, 8, 64].map((n) => libuvPoolSize(n)));
+    const bin = createRequire(import.meta.url)('../../bin/framewise.cjs') as {
+      poolSize(cores: number): number;
+    };
+    expect([1, 2, 3, 8, 64].map((n) => bin.poolSize(n))).toEqual(
+      [1, 2, 3, 8, 64].map((n) => libuvPoolSize(n)),
+    );
   });
 });

@@ -19,18 +19,53 @@ const dir = tempDir('framewise-decoder-failures-');
 /** A 4-bit `bgr4` rawvideo in NUT: it decodes, but swscale cannot convert it to RGB. */
 function makeBgr4(folder: string): string {
   const path = join(folder, 'bgr4.nut');
-  execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1', '-pix_fmt', 'bgr4', '-c:v', 'rawvideo', '-y', path]);
+  execFileSync(resolveBinaries().ffmpeg, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=64x48:rate=10',
+    '-t',
+    '1',
+    '-pix_fmt',
+    'bgr4',
+    '-c:v',
+    'rawvideo',
+    '-y',
+    path,
+  ]);
   return path;
 }
 
 describe('asVideoFailure()', () => {
   const path = '/v/a.nut';
   it.each([
-    ['swscale', new Error('Failed to create SwsContext'), 'UNSUPPORTED', /a\.nut: its frames cannot be converted to RGB by this FFmpeg \(Failed to create SwsContext\)/],
-    ['an allocation', new RangeError('Array buffer allocation failed'), 'UNSUPPORTED', /a frame of it could not be allocated/],
-    ['a native allocation', new Error('Failed to allocate frame (ENOMEM)'), 'UNSUPPORTED', /could not be allocated/],
-    ['anything else node-av throws', new Error('Invalid data found when processing input'), 'CORRUPT', /the decoder failed on it \(Invalid data found/],
-  ])('makes %s error the video\'s IngestError', (_, error, code, message) => {
+    [
+      'swscale',
+      new Error('Failed to create SwsContext'),
+      'UNSUPPORTED',
+      /a\.nut: its frames cannot be converted to RGB by this FFmpeg \(Failed to create SwsContext\)/,
+    ],
+    [
+      'an allocation',
+      new RangeError('Array buffer allocation failed'),
+      'UNSUPPORTED',
+      /a frame of it could not be allocated/,
+    ],
+    [
+      'a native allocation',
+      new Error('Failed to allocate frame (ENOMEM)'),
+      'UNSUPPORTED',
+      /could not be allocated/,
+    ],
+    [
+      'anything else node-av throws',
+      new Error('Invalid data found when processing input'),
+      'CORRUPT',
+      /the decoder failed on it \(Invalid data found/,
+    ],
+  ])("makes %s error the video's IngestError", (_, error, code, message) => {
     const failure = asVideoFailure(path, error);
     expect(failure).toBeInstanceOf(IngestError);
     expect(failure).toMatchObject({ code, path, cause: error });
@@ -41,14 +76,20 @@ describe('asVideoFailure()', () => {
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'data')")],
     ['a ReferenceError', new ReferenceError('x is not defined')],
     ['a RangeError that is not an allocation', new RangeError('Invalid array length')],
-    ['a FramewiseError', new FfmpegError({ command: 'ffmpeg', exitCode: null, signal: null, stderr: '', timeoutMs: 5 }, 'TIMEOUT')],
+    [
+      'a FramewiseError',
+      new FfmpegError(
+        { command: 'ffmpeg', exitCode: null, signal: null, stderr: '', timeoutMs: 5 },
+        'TIMEOUT',
+      ),
+    ],
     ['an abort', new DOMException('This operation was aborted', 'AbortError')],
     ['a value that is not an Error', 'stop'],
-  ])('returns %s as it is (framewise\'s bug, or not the video\'s failure)', (_, error) => {
+  ])("returns %s as it is (framewise's bug, or not the video's failure)", (_, error) => {
     expect(asVideoFailure(path, error)).toBe(error);
   });
 
-  it('returns the signal\'s reason as it is, whatever it is', () => {
+  it("returns the signal's reason as it is, whatever it is", () => {
     const controller = new AbortController();
     const reason = new Error('Failed to create SwsContext');
     controller.abort(reason);
@@ -57,13 +98,22 @@ describe('asVideoFailure()', () => {
 });
 
 describe('a pixel format swscale cannot convert (4-bit bgr4 in NUT)', () => {
-  it.each(['libav', 'cli'] as const)('is UNSUPPORTED from the %s decoder, with the reason', async (decoder) => {
-    const path = makeBgr4(dir);
-    const info = await probe(path, { decoder });
-    expect(info.pixelFormat).toBe('bgr4');
-    const error = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), { decoder, probe: info, size: 16 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IngestError);
-    expect(error).toMatchObject({ code: 'UNSUPPORTED', path });
-    expect((error as Error).message).toMatch(/its frames cannot be converted to RGB by this FFmpeg \((Failed to create SwsContext|Impossible to convert between the formats)/);
-  });
+  it.each(['libav', 'cli'] as const)(
+    'is UNSUPPORTED from the %s decoder, with the reason',
+    async (decoder) => {
+      const path = makeBgr4(dir);
+      const info = await probe(path, { decoder });
+      expect(info.pixelFormat).toBe('bgr4');
+      const error = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), {
+        decoder,
+        probe: info,
+        size: 16,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(IngestError);
+      expect(error).toMatchObject({ code: 'UNSUPPORTED', path });
+      expect((error as Error).message).toMatch(
+        /its frames cannot be converted to RGB by this FFmpeg \((Failed to create SwsContext|Impossible to convert between the formats)/,
+      );
+    },
+  );
 });

@@ -11,8 +11,19 @@ const data = join(root, 'data');
 
 beforeAll(() => {
   // data/<label>/<video>, plus things a walk must skip or survive.
-  for (const dir of ['cat', 'dog/deeper', '.hidden', 'empty']) mkdirSync(join(data, dir), { recursive: true });
-  for (const file of ['cat/b.mp4', 'cat/a.MOV', 'cat/.secret.mp4', 'dog/z.webm', 'dog/deeper/y.mkv', '.hidden/x.mp4', 'top.mp4', 'notes.txt', 'cat/readme.md']) {
+  for (const dir of ['cat', 'dog/deeper', '.hidden', 'empty'])
+    mkdirSync(join(data, dir), { recursive: true });
+  for (const file of [
+    'cat/b.mp4',
+    'cat/a.MOV',
+    'cat/.secret.mp4',
+    'dog/z.webm',
+    'dog/deeper/y.mkv',
+    '.hidden/x.mp4',
+    'top.mp4',
+    'notes.txt',
+    'cat/readme.md',
+  ]) {
     writeFileSync(join(data, file), 'x');
   }
   symlinkSync('..', join(data, 'dog', 'loop')); // a cycle: dog/loop -> data
@@ -71,13 +82,23 @@ describe('discover()', () => {
 
   it('reads a JSONL manifest with labels or segments; absolute paths stay', async () => {
     expect(await discover(join(data, 'seg.jsonl'))).toEqual([
-      { path: join(data, 'top.mp4'), segments: [{ start: 0, end: 1, label: 'a' }, { start: 1, end: 2, label: 'b' }] },
+      {
+        path: join(data, 'top.mp4'),
+        segments: [
+          { start: 0, end: 1, label: 'a' },
+          { start: 1, end: 2, label: 'b' },
+        ],
+      },
       { path: '/abs/v.mp4', label: 'x' },
     ]);
   });
 
   it('reads the fixture manifests, and keeps the order of several inputs', async () => {
-    const entries = await discover([fixture('arrow/test.csv'), fixture('segments/test.jsonl'), fixture('edge/counter.mp4')]);
+    const entries = await discover([
+      fixture('arrow/test.csv'),
+      fixture('segments/test.jsonl'),
+      fixture('edge/counter.mp4'),
+    ]);
     expect(entries).toHaveLength(20 + 4 + 1);
     expect(entries[0]).toEqual({ path: fixture('arrow/forward/zoom-pal.mp4'), label: 'forward' });
     expect(entries[20].segments?.[0]).toMatchObject({ start: 0 });
@@ -100,10 +121,22 @@ describe('discover()', () => {
 
   it.each([
     ['bad-header.csv', 'file,label\na.mp4,x\n', /needs the header `path,label\[,start,end\]`/],
-    ['bad-time.csv', 'path,label,start\na.mp4,x,soon\n', /line 2: expected a number of seconds >= 0 for `start` but received "soon"/],
-    ['bad-span.csv', 'path,label,start,end\na.mp4,x,3,2\n', /line 2: `end` \(2\) must be after `start` \(3\)/],
+    [
+      'bad-time.csv',
+      'path,label,start\na.mp4,x,soon\n',
+      /line 2: expected a number of seconds >= 0 for `start` but received "soon"/,
+    ],
+    [
+      'bad-span.csv',
+      'path,label,start,end\na.mp4,x,3,2\n',
+      /line 2: `end` \(2\) must be after `start` \(3\)/,
+    ],
     ['bad.jsonl', '{"path":"a.mp4"}\n{nope}\n', /line 2: not JSON/],
-    ['bad-seg.jsonl', '{"path":"a.mp4","segments":[{"start":0,"end":1}]}\n', /`segments\[0\]` needs start, end and a label/],
+    [
+      'bad-seg.jsonl',
+      '{"path":"a.mp4","segments":[{"start":0,"end":1}]}\n',
+      /`segments\[0\]` needs start, end and a label/,
+    ],
     ['empty.csv', 'path,label\n', /lists no videos/],
   ])('rejects a bad manifest %s with the line', async (name, text, message) => {
     const path = join(root, name);
@@ -112,7 +145,11 @@ describe('discover()', () => {
   });
 
   it('validates its arguments', async () => {
-    await expect(discover([])).rejects.toThrow(/Expected a path or a non-empty array of paths for `inputs` but received \[\]/);
-    await expect(discover(data, { labels: 'dirs' as never })).rejects.toThrow(/Expected one of 'folders', 'none' for `options.labels`/);
+    await expect(discover([])).rejects.toThrow(
+      /Expected a path or a non-empty array of paths for `inputs` but received \[\]/,
+    );
+    await expect(discover(data, { labels: 'dirs' as never })).rejects.toThrow(
+      /Expected one of 'folders', 'none' for `options.labels`/,
+    );
   });
 });

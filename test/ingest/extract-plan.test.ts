@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { ExtractLog, landedLate, MAX_SEEK_INPUTS, MAX_SELECT_TERMS, SEEK_MIN_GAP_S, fmt, pickFrame, planExtraction } from '../../src/ingest/extract-plan.js';
+import {
+  ExtractLog,
+  landedLate,
+  MAX_SEEK_INPUTS,
+  MAX_SELECT_TERMS,
+  SEEK_MIN_GAP_S,
+  fmt,
+  pickFrame,
+  planExtraction,
+} from '../../src/ingest/extract-plan.js';
 import type { ClipPlan } from '../../src/ingest/types.js';
 import { probeOf } from '../helpers.js';
 
-const clip = (timestamps: number[], index = 0): ClipPlan => ({ index, start: timestamps[0], end: timestamps.at(-1)!, timestamps, mask: timestamps.map(() => true) });
+const clip = (timestamps: number[], index = 0): ClipPlan => ({
+  index,
+  start: timestamps[0],
+  end: timestamps.at(-1)!,
+  timestamps,
+  mask: timestamps.map(() => true),
+});
 const arg = (args: string[], flag: string): string => args[args.indexOf(flag) + 1];
 
 describe('planExtraction()', () => {
@@ -15,7 +30,9 @@ describe('planExtraction()', () => {
   });
 
   it('falls back to the average rate when the nominal one is unknown', () => {
-    expect(planExtraction('i', [clip([1])], probeOf({ nominalFrameRate: 0, avgFrameRate: 10 }), 'auto', 0).period).toBe(0.1);
+    expect(
+      planExtraction('i', [clip([1])], probeOf({ nominalFrameRate: 0, avgFrameRate: 10 }), 'auto', 0).period,
+    ).toBe(0.1);
   });
 
   it('decodes dense frames in one pass with an exact select and a trim after the last', () => {
@@ -25,7 +42,9 @@ describe('planExtraction()', () => {
     expect(plan.args).not.toContain('-ss'); // starts at the file's start
     expect(arg(plan.args, '-threads')).toBe('2');
     const vf = arg(plan.args, '-vf');
-    expect(vf).toMatch(/^trim=end=1\.560100,select='st\(0,if\(isnan\(prev_t\),-1e9,prev_t\)\);gte\(t,0\.160100\)\*lt\(ld\(0\),0\.160100\)\+/);
+    expect(vf).toMatch(
+      /^trim=end=1\.560100,select='st\(0,if\(isnan\(prev_t\),-1e9,prev_t\)\);gte\(t,0\.160100\)\*lt\(ld\(0\),0\.160100\)\+/,
+    );
     expect(vf.endsWith('showinfo,scale=64:48')).toBe(true);
     // trim and select come first, so showinfo is filter 2
     expect([...plan.showinfoBranch]).toEqual([[2, 0]]);
@@ -44,7 +63,10 @@ describe('planExtraction()', () => {
     expect(plan.seeks).toBe(true);
     const log = (first?: number): ExtractLog => {
       const l = new ExtractLog(plan.showinfoBranch, 'i');
-      if (first !== undefined) l.line(`[Parsed_showinfo_2 @ 0x1] n:   0 pts:  1 pts_time:${first} duration:1 pos: 1 fmt:yuv420p sar:1/1 s:64x48 i:P iskey:1`);
+      if (first !== undefined)
+        l.line(
+          `[Parsed_showinfo_2 @ 0x1] n:   0 pts:  1 pts_time:${first} duration:1 pos: 1 fmt:yuv420p sar:1/1 s:64x48 i:P iskey:1`,
+        );
       return l;
     };
     expect(landedLate(plan, log(28.5))).toBe(false);
@@ -67,13 +89,23 @@ describe('planExtraction()', () => {
     expect(plan.useSeek).toBe(true);
     expect(plan.args.filter((a) => a === '-i')).toHaveLength(3);
     // an MP4 seeks 50 ms early; never before the start
-    expect(plan.args.filter((_, i) => plan.args[i - 1] === '-ss')).toEqual([fmt(0), fmt(10 - 0.04 + 1e-4 - 0.05), fmt(20 - 0.04 + 1e-4 - 0.05)]);
+    expect(plan.args.filter((_, i) => plan.args[i - 1] === '-ss')).toEqual([
+      fmt(0),
+      fmt(10 - 0.04 + 1e-4 - 0.05),
+      fmt(20 - 0.04 + 1e-4 - 0.05),
+    ]);
     const graph = arg(plan.args, '-filter_complex');
     expect(graph.match(/\[\d:v:0\]select=/g)).toHaveLength(3);
     // Each input keeps the keyframe it lands on, then the first frame at or after its target.
-    expect(graph).toContain("[1:v:0]select='st(2,key*not(ld(1)));st(1,max(ld(1),key));gt(ld(2)+ld(1)*(gte(t,9.960100)),0)',trim=end_frame=2,showinfo,scale=64:48[v1]");
+    expect(graph).toContain(
+      "[1:v:0]select='st(2,key*not(ld(1)));st(1,max(ld(1),key));gt(ld(2)+ld(1)*(gte(t,9.960100)),0)',trim=end_frame=2,showinfo,scale=64:48[v1]",
+    );
     expect(graph.endsWith('[v0][v1][v2]concat=n=3:v=1:a=0[out]')).toBe(true);
-    expect([...plan.showinfoBranch]).toEqual([[2, 0], [6, 1], [10, 2]]);
+    expect([...plan.showinfoBranch]).toEqual([
+      [2, 0],
+      [6, 1],
+      [10, 2],
+    ]);
   });
 
   it('seeks a second early on containers that land late (MPEG-TS)', () => {
@@ -84,11 +116,18 @@ describe('planExtraction()', () => {
   it.each([
     ['one frame', [3], 'auto', false],
     ['frames closer than the gap', [0, 1, 2], 'auto', false],
-    [`more than ${MAX_SEEK_INPUTS} frames`, Array.from({ length: MAX_SEEK_INPUTS + 1 }, (_, i) => i * 3), 'auto', false],
+    [
+      `more than ${MAX_SEEK_INPUTS} frames`,
+      Array.from({ length: MAX_SEEK_INPUTS + 1 }, (_, i) => i * 3),
+      'auto',
+      false,
+    ],
     ['seek forced on close frames', [0, 0.1], 'seek', true],
     ['decode forced on sparse frames', [0, 30], 'decode', false],
   ] as const)('strategy: %s', (_, timestamps, strategy, seek) => {
-    expect(planExtraction('i', [clip([...timestamps])], probeOf({ duration: 600 }), strategy, 0).useSeek).toBe(seek);
+    expect(
+      planExtraction('i', [clip([...timestamps])], probeOf({ duration: 600 }), strategy, 0).useSeek,
+    ).toBe(seek);
   });
 });
 
@@ -97,7 +136,13 @@ describe('ExtractLog', () => {
     `[Parsed_showinfo_${idx} @ 0x5581] n:   0 pts:  ${pts} pts_time:${time} duration:512 pos: 48 fmt:yuv420p sar:1/1 s:${size} i:P iskey:0`;
 
   it('reads the pts of each frame with its exact time base, per branch, in stdout order for a seek', () => {
-    const log = new ExtractLog(new Map([[2, 0], [6, 1]]), 'file:/v.mp4');
+    const log = new ExtractLog(
+      new Map([
+        [2, 0],
+        [6, 1],
+      ]),
+      'file:/v.mp4',
+    );
     log.line('[Parsed_showinfo_6 @ 0x5581] config in time_base: 1/12800, frame_rate: 25/1');
     log.line(showinfo(6, 128512, '10.04'));
     log.line(showinfo(2, 512, '0.04')); // no time base seen: pts_time

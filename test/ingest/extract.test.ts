@@ -66,24 +66,27 @@ function shown(t: number): number {
 const scratch = tempDir('framewise-extract-');
 
 describe('extractClips() on the counter video', () => {
-  it.each(['decode', 'seek'] as const)('%s: every decoded frame is the planned one (uniform)', async (strategy) => {
-    const path = fixture(COUNTER.path);
-    const p = await probe(path);
-    const plans = planClips(p, { kind: 'uniform', frames: 16 });
-    const [clip] = await extractClips(path, plans, { probe: p, strategy, size: 64 });
-    expect(clip.shape).toEqual([16, 64, 64, 3]);
-    expect(clip.data.length).toBe(16 * 64 * 64 * 3);
-    for (let k = 0; k < 16; k++) {
-      const n = decodeCounter(frameOf(clip, k), 64, 64);
-      // The content is the frame whose time is reported...
-      expect(clip.timestamps[k]).toBeCloseTo(n / COUNTER.fps, 5);
-      // ...and that is the frame on display at the planned time (centres of 16 parts of 10 s).
-      expect(n).toBe(shown(plans[0].timestamps[k]));
-      expect(Math.abs(n / COUNTER.fps - plans[0].timestamps[k])).toBeLessThanOrEqual(1 / COUNTER.fps);
-    }
-    expect(clip.mask.every(Boolean)).toBe(true);
-    expect(clip.warnings).toBeUndefined();
-  });
+  it.each(['decode', 'seek'] as const)(
+    '%s: every decoded frame is the planned one (uniform)',
+    async (strategy) => {
+      const path = fixture(COUNTER.path);
+      const p = await probe(path);
+      const plans = planClips(p, { kind: 'uniform', frames: 16 });
+      const [clip] = await extractClips(path, plans, { probe: p, strategy, size: 64 });
+      expect(clip.shape).toEqual([16, 64, 64, 3]);
+      expect(clip.data.length).toBe(16 * 64 * 64 * 3);
+      for (let k = 0; k < 16; k++) {
+        const n = decodeCounter(frameOf(clip, k), 64, 64);
+        // The content is the frame whose time is reported...
+        expect(clip.timestamps[k]).toBeCloseTo(n / COUNTER.fps, 5);
+        // ...and that is the frame on display at the planned time (centres of 16 parts of 10 s).
+        expect(n).toBe(shown(plans[0].timestamps[k]));
+        expect(Math.abs(n / COUNTER.fps - plans[0].timestamps[k])).toBeLessThanOrEqual(1 / COUNTER.fps);
+      }
+      expect(clip.mask.every(Boolean)).toBe(true);
+      expect(clip.warnings).toBeUndefined();
+    },
+  );
 
   it('fps sampling: several clips, each frame exactly the planned one', async () => {
     const path = fixture(COUNTER.path);
@@ -93,7 +96,9 @@ describe('extractClips() on the counter video', () => {
     expect(clips.map((c) => c.index)).toEqual([0, 1, 2, 3]);
     for (const [c, clip] of clips.entries()) {
       for (let k = 0; k < 16; k++) {
-        expect(decodeCounter(frameOf(clip, k), 48, 48)).toBe(Math.round(plans[c].timestamps[k] * COUNTER.fps));
+        expect(decodeCounter(frameOf(clip, k), 48, 48)).toBe(
+          Math.round(plans[c].timestamps[k] * COUNTER.fps),
+        );
       }
       expect(clip.mask).toEqual(plans[c].mask);
     }
@@ -102,12 +107,31 @@ describe('extractClips() on the counter video', () => {
 
   it('a raw H.264 stream (no container, no duration in any header) gives the same frames as its MP4', async () => {
     const raw = join(scratch, 'counter.h264');
-    execFileSync(resolveBinaries().ffmpeg, ['-v', 'error', '-y', '-i', fixture(COUNTER.path), '-c', 'copy', '-f', 'h264', raw]);
+    execFileSync(resolveBinaries().ffmpeg, [
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      fixture(COUNTER.path),
+      '-c',
+      'copy',
+      '-f',
+      'h264',
+      raw,
+    ]);
     const p = await probe(raw);
     expect(p.frameCount).toBe(COUNTER.frames); // counted
-    const [clip] = await extractClips(raw, planClips(p, { kind: 'uniform', frames: 8 }), { probe: p, size: 48 });
-    const [mp4] = await extractClips(fixture(COUNTER.path), planClips(await probe(fixture(COUNTER.path)), { kind: 'uniform', frames: 8 }), { size: 48 });
-    const counters = (c: FrameClip): number[] => Array.from({ length: 8 }, (_, k) => decodeCounter(frameOf(c, k), 48, 48));
+    const [clip] = await extractClips(raw, planClips(p, { kind: 'uniform', frames: 8 }), {
+      probe: p,
+      size: 48,
+    });
+    const [mp4] = await extractClips(
+      fixture(COUNTER.path),
+      planClips(await probe(fixture(COUNTER.path)), { kind: 'uniform', frames: 8 }),
+      { size: 48 },
+    );
+    const counters = (c: FrameClip): number[] =>
+      Array.from({ length: 8 }, (_, k) => decodeCounter(frameOf(c, k), 48, 48));
     expect(counters(clip)).toEqual(counters(mp4));
     expect(clip.mask.every(Boolean)).toBe(true);
     expect(clip.warnings).toBeUndefined();
@@ -147,43 +171,52 @@ describe('extractClips() on the counter video', () => {
 });
 
 describe('extractClips() on MPEG-TS, whose timeline does not start at 0', () => {
-  it.each(['decode', 'seek'] as const)('%s: planned times are on the stream timeline, frames exact', async (strategy) => {
-    const path = fixture(COUNTER_TS.path);
-    const p = await probe(path);
-    expect(p.startTime).toBeGreaterThan(1);
-    const t0 = p.startTime;
-    for (const sampling of [{ kind: 'uniform', frames: 4 }, { kind: 'uniform', frames: 3, start: t0 + 5, end: t0 + 9 }] as const) {
-      const plans = planClips(p, sampling);
-      const [clip] = await extractClips(path, plans, { probe: p, strategy, size: 32 });
-      const got = plans[0].timestamps.map((_, k) => decodeCounter(frameOf(clip, k), 32, 32));
-      expect(got).toEqual(plans[0].timestamps.map((t) => Math.floor((t - t0 + 1e-4) * COUNTER_TS.fps)));
-      got.forEach((n, k) => expect(clip.timestamps[k] - t0).toBeCloseTo(n / COUNTER_TS.fps, 4));
-    }
-  });
+  it.each(['decode', 'seek'] as const)(
+    '%s: planned times are on the stream timeline, frames exact',
+    async (strategy) => {
+      const path = fixture(COUNTER_TS.path);
+      const p = await probe(path);
+      expect(p.startTime).toBeGreaterThan(1);
+      const t0 = p.startTime;
+      for (const sampling of [
+        { kind: 'uniform', frames: 4 },
+        { kind: 'uniform', frames: 3, start: t0 + 5, end: t0 + 9 },
+      ] as const) {
+        const plans = planClips(p, sampling);
+        const [clip] = await extractClips(path, plans, { probe: p, strategy, size: 32 });
+        const got = plans[0].timestamps.map((_, k) => decodeCounter(frameOf(clip, k), 32, 32));
+        expect(got).toEqual(plans[0].timestamps.map((t) => Math.floor((t - t0 + 1e-4) * COUNTER_TS.fps)));
+        got.forEach((n, k) => expect(clip.timestamps[k] - t0).toBeCloseTo(n / COUNTER_TS.fps, 4));
+      }
+    },
+  );
 });
 
 describe('extractClips() on a variable-frame-rate video', () => {
-  it.each(['decode', 'seek'] as const)('%s: returns the real timestamps of the frames it decoded', async (strategy) => {
-    const path = fixture(VFR.path);
-    const plans = planClips(await probe(path), { kind: 'uniform', frames: 12 });
-    const [clip] = await extractClips(path, plans, { size: 64, strategy });
-    const kept = VFR.frames.map((n) => n / VFR.fps);
-    for (let k = 0; k < 12; k++) {
-      const n = decodeCounter(frameOf(clip, k), 64, 64);
-      expect(VFR.frames).toContain(n);
-      expect(clip.timestamps[k]).toBeCloseTo(n / VFR.fps, 5);
-      // Within one (local) frame of the plan: the frame on display at the planned time, or,
-      // where frames are sparse, the one after it.
-      const i = kept.findIndex((t) => Math.abs(t - clip.timestamps[k]) < 1e-6);
-      const planned = plans[0].timestamps[k];
-      const shown = kept.findLastIndex((t) => t <= planned + 1e-9);
-      expect([shown, shown + 1]).toContain(i);
-      expect(clip.timestamps[k]).toBeGreaterThan(planned - 1 / VFR.fps);
-    }
-    // The sparse part (every 6th frame after 2 s) really was hit.
-    expect(clip.timestamps.some((t) => t > 2.1)).toBe(true);
-    expect(clip.warnings).toBeUndefined();
-  });
+  it.each(['decode', 'seek'] as const)(
+    '%s: returns the real timestamps of the frames it decoded',
+    async (strategy) => {
+      const path = fixture(VFR.path);
+      const plans = planClips(await probe(path), { kind: 'uniform', frames: 12 });
+      const [clip] = await extractClips(path, plans, { size: 64, strategy });
+      const kept = VFR.frames.map((n) => n / VFR.fps);
+      for (let k = 0; k < 12; k++) {
+        const n = decodeCounter(frameOf(clip, k), 64, 64);
+        expect(VFR.frames).toContain(n);
+        expect(clip.timestamps[k]).toBeCloseTo(n / VFR.fps, 5);
+        // Within one (local) frame of the plan: the frame on display at the planned time, or,
+        // where frames are sparse, the one after it.
+        const i = kept.findIndex((t) => Math.abs(t - clip.timestamps[k]) < 1e-6);
+        const planned = plans[0].timestamps[k];
+        const shown = kept.findLastIndex((t) => t <= planned + 1e-9);
+        expect([shown, shown + 1]).toContain(i);
+        expect(clip.timestamps[k]).toBeGreaterThan(planned - 1 / VFR.fps);
+      }
+      // The sparse part (every 6th frame after 2 s) really was hit.
+      expect(clip.timestamps.some((t) => t > 2.1)).toBe(true);
+      expect(clip.warnings).toBeUndefined();
+    },
+  );
 });
 
 describe('extractClips() geometry', () => {
@@ -199,7 +232,8 @@ describe('extractClips() geometry', () => {
     // 240x320 fitted into 64x64 is 48x64: black bars left and right, none at top and bottom.
     expect(pixel(contain, 0, 2, 32)).toEqual([0, 0, 0]);
     expect(pixel(contain, 0, 61, 32)).toEqual([0, 0, 0]);
-    const colour = ([r, , b]: number[]): string => (r > 200 && b < 60 ? 'red' : b > 200 && r < 60 ? 'blue' : 'other');
+    const colour = ([r, , b]: number[]): string =>
+      r > 200 && b < 60 ? 'red' : b > 200 && r < 60 ? 'blue' : 'other';
     expect(colour(pixel(contain, 0, 32, 4))).toBe(top);
     expect(colour(pixel(contain, 0, 32, 59))).toBe(top === 'red' ? 'blue' : 'red');
     // cover: no bars; the centre crop of the portrait frame keeps the top/bottom split.
@@ -226,12 +260,15 @@ describe('extractClips() geometry', () => {
     const [clip] = await extractClips(path, plans, { size: 32 });
     expect(clip.mask).toEqual([true, false, false, false]);
     expect(clip.timestamps).toEqual([0, 0, 0, 0]);
-    for (let k = 1; k < 4; k++) expect(Buffer.from(frameOf(clip, k)).equals(Buffer.from(frameOf(clip, 0)))).toBe(true);
+    for (let k = 1; k < 4; k++)
+      expect(Buffer.from(frameOf(clip, k)).equals(Buffer.from(frameOf(clip, 0)))).toBe(true);
   });
 
   it('reads a path with spaces and non-ASCII characters', async () => {
     const path = fixture('edge/path with spaces ünïcødé.mp4');
-    const clips = await extractClips(path, planClips(await probe(path), { kind: 'uniform', frames: 2 }), { size: 16 });
+    const clips = await extractClips(path, planClips(await probe(path), { kind: 'uniform', frames: 2 }), {
+      size: 16,
+    });
     expect(clips[0].shape).toEqual([2, 16, 16, 3]);
   });
 });
@@ -247,7 +284,8 @@ describe('extractClips() on bad input', () => {
     expect(real).toBeLessThan(8);
     expect(clip.warnings?.some((w) => /could not be decoded/.test(w))).toBe(true);
     // The real frames are the planned ones.
-    for (let k = 0; k < real; k++) expect(decodeCounter(frameOf(clip, k), 32, 32)).toBe(shown(plans[0].timestamps[k]));
+    for (let k = 0; k < real; k++)
+      expect(decodeCounter(frameOf(clip, k), 32, 32)).toBe(shown(plans[0].timestamps[k]));
   });
 
   it.each([
@@ -258,7 +296,9 @@ describe('extractClips() on bad input', () => {
     ['edge/unsupported.mp4', 'UNSUPPORTED'],
   ])('%s fails with %s', async (path, code) => {
     const plans = [{ index: 0, start: 0, end: 1, timestamps: [0.5], mask: [true] }];
-    await expect(extractClips(fixture(path), plans)).rejects.toSatisfy((e: unknown) => e instanceof IngestError && e.code === code);
+    await expect(extractClips(fixture(path), plans)).rejects.toSatisfy(
+      (e: unknown) => e instanceof IngestError && e.code === code,
+    );
   });
 
   it.each([
@@ -273,10 +313,14 @@ describe('extractClips() on bad input', () => {
   });
 
   it('rejects plans that are not plans', async () => {
-    await expect(extractClips(fixture(COUNTER.path), [])).rejects.toThrow(/Expected a non-empty array of ClipPlan for `plans`/);
-    await expect(extractClips(fixture(COUNTER.path), [{ index: 0, start: 0, end: 1, timestamps: [0.5, NaN], mask: [true, true] }])).rejects.toThrow(
-      /`plans\[0\].timestamps\[1\]`/,
+    await expect(extractClips(fixture(COUNTER.path), [])).rejects.toThrow(
+      /Expected a non-empty array of ClipPlan for `plans`/,
     );
+    await expect(
+      extractClips(fixture(COUNTER.path), [
+        { index: 0, start: 0, end: 1, timestamps: [0.5, NaN], mask: [true, true] },
+      ]),
+    ).rejects.toThrow(/`plans\[0\].timestamps\[1\]`/);
   });
 });
 
@@ -293,9 +337,14 @@ describe('extractClips() processes', () => {
     const path = stuckInput(marker);
     const p = await probe(fixture(COUNTER.path));
     const controller = new AbortController();
-    const running = extractClips(path, planClips(p, { kind: 'uniform', frames: 4 }), { probe: { ...p, path }, signal: controller.signal, decoder: 'cli' });
+    const running = extractClips(path, planClips(p, { kind: 'uniform', frames: 4 }), {
+      probe: { ...p, path },
+      signal: controller.signal,
+      decoder: 'cli',
+    });
     const settled = running.catch((e: unknown) => e);
-    for (let i = 0; i < 200 && processesWith(marker).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && processesWith(marker).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
     expect(processesWith(marker)).toHaveLength(1);
     const reason = new Error('user abort');
     controller.abort(reason);
@@ -309,7 +358,11 @@ describe('extractClips() processes', () => {
     const marker = `framewise-timeout-${process.pid}-${Date.now()}`;
     const path = stuckInput(marker);
     const p = await probe(fixture(COUNTER.path));
-    const error = await extractClips(path, planClips(p, { kind: 'uniform', frames: 2 }), { probe: { ...p, path }, timeoutMs: 300, decoder: 'cli' }).catch((e: unknown) => e);
+    const error = await extractClips(path, planClips(p, { kind: 'uniform', frames: 2 }), {
+      probe: { ...p, path },
+      timeoutMs: 300,
+      decoder: 'cli',
+    }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('TIMEOUT');
     expect(processesWith(marker)).toEqual([]);
   });
@@ -318,22 +371,37 @@ describe('extractClips() processes', () => {
     const controller = new AbortController();
     controller.abort(new Error('early'));
     const plans = [{ index: 0, start: 0, end: 1, timestamps: [0.5], mask: [true] }];
-    await expect(extractClips(fixture(COUNTER.path), plans, { signal: controller.signal })).rejects.toThrow('early');
+    await expect(extractClips(fixture(COUNTER.path), plans, { signal: controller.signal })).rejects.toThrow(
+      'early',
+    );
   });
 
   it('8 extractions at once all come back, with the right frames', async () => {
-    const paths = ['arrow/forward/zoom-pal.mp4', 'arrow/reversed/zoom-pal.mp4', 'arrow/forward/grow-disk-smpte.mp4', 'segments/seg-08.mp4', COUNTER.path, COUNTER.path, VFR.path, 'edge/odd-321x179.mp4'];
+    const paths = [
+      'arrow/forward/zoom-pal.mp4',
+      'arrow/reversed/zoom-pal.mp4',
+      'arrow/forward/grow-disk-smpte.mp4',
+      'segments/seg-08.mp4',
+      COUNTER.path,
+      COUNTER.path,
+      VFR.path,
+      'edge/odd-321x179.mp4',
+    ];
     const results = await Promise.all(
       paths.map(async (rel) => {
         const p = await probe(fixture(rel));
-        return extractClips(fixture(rel), planClips(p, { kind: 'uniform', frames: 8 }), { probe: p, size: 112 });
+        return extractClips(fixture(rel), planClips(p, { kind: 'uniform', frames: 8 }), {
+          probe: p,
+          size: 112,
+        });
       }),
     );
     for (const clips of results) expect(clips[0].shape).toEqual([8, 112, 112, 3]);
     // Forward and reversed hold the same frames in the opposite order.
     const [fwd, rev] = [results[0][0], results[1][0]];
     expect(Buffer.from(frameOf(fwd, 0)).equals(Buffer.from(frameOf(fwd, 7)))).toBe(false);
-    const diff = (a: Uint8Array, b: Uint8Array): number => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+    const diff = (a: Uint8Array, b: Uint8Array): number =>
+      a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
     // (uniform sampling of the frame on display is symmetric under reversal)
     expect(diff(frameOf(fwd, 0), frameOf(rev, 7))).toBeLessThan(3);
     expect(diff(frameOf(fwd, 0), frameOf(rev, 0))).toBeGreaterThan(10);
@@ -342,7 +410,7 @@ describe('extractClips() processes', () => {
 });
 
 describe('extractClips() threads', () => {
-  it('a single-threaded decode gives the same frames and times as ffmpeg\'s own choice', async () => {
+  it("a single-threaded decode gives the same frames and times as ffmpeg's own choice", async () => {
     const path = fixture(COUNTER.path);
     const p = await probe(path);
     const plans = planClips(p, { kind: 'uniform', frames: 8 });

@@ -22,7 +22,13 @@ afterAll(() => server?.close());
 describe('URL inputs', () => {
   it('are told from paths, and given to ffmpeg as they are (paths as file:)', () => {
     expect(['http://h/a.mp4', 'HTTPS://h/a', 'ftp://h/x'].map(isUrl)).toEqual([true, true, true]);
-    expect(['a.mp4', '/abs/http://x', 'file:///a.mp4', 'rtmp://h/live', 'http:/x'].map(isUrl)).toEqual([false, false, false, false, false]);
+    expect(['a.mp4', '/abs/http://x', 'file:///a.mp4', 'rtmp://h/live', 'http:/x'].map(isUrl)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(ffmpegInput('http://h/a.mp4')).toBe('http://h/a.mp4');
     expect(ffmpegInput('-i.mp4')).toBe('file:-i.mp4');
   });
@@ -32,7 +38,10 @@ describe('URL inputs', () => {
     const [overHttp, local] = await Promise.all([probe(url), probe(fixture(COUNTER.path))]);
     expect({ ...overHttp, size: 0, mtimeMs: 0 }).toEqual({ ...local, path: url, size: 0, mtimeMs: 0 });
     const plans = planClips(local, { kind: 'uniform', frames: 6 });
-    const [a, b] = await Promise.all([extractClips(url, plans, { size: 32 }), extractClips(fixture(COUNTER.path), plans, { size: 32 })]);
+    const [a, b] = await Promise.all([
+      extractClips(url, plans, { size: 32 }),
+      extractClips(fixture(COUNTER.path), plans, { size: 32 }),
+    ]);
     expect(a[0].timestamps).toEqual(b[0].timestamps);
     expect(Buffer.from(a[0].data).equals(Buffer.from(b[0].data))).toBe(true);
   });
@@ -46,6 +55,9 @@ describe('URL inputs', () => {
   });
 
   it('are listed by discover as they are, without a stat', async () => {
-    expect(await discover([server.url('counter.mp4'), server.url('later.mp4')])).toEqual([{ path: server.url('counter.mp4') }, { path: server.url('later.mp4') }]);
+    expect(await discover([server.url('counter.mp4'), server.url('later.mp4')])).toEqual([
+      { path: server.url('counter.mp4') },
+      { path: server.url('later.mp4') },
+    ]);
   });
 });

@@ -10,7 +10,17 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { allowedFormats, allowedProtocols, FORMATS_ENV, isAllowedFormat, openOptions, refusedFormatIn, refusedProtocolIn, VIDEO_DEMUXERS, withOpenArgs } from '../../src/ingest/open-policy.js';
+import {
+  allowedFormats,
+  allowedProtocols,
+  FORMATS_ENV,
+  isAllowedFormat,
+  openOptions,
+  refusedFormatIn,
+  refusedProtocolIn,
+  VIDEO_DEMUXERS,
+  withOpenArgs,
+} from '../../src/ingest/open-policy.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import { COUNTER, COUNTER_TS, fixture } from '../fixtures.js';
@@ -26,7 +36,13 @@ afterEach(() => {
 /** A README of 60 lines: FFmpeg's `tty` demuxer takes it for ANSI art. */
 function readme(): string {
   const path = join(dir, 'readme.txt');
-  writeFileSync(path, Array.from({ length: 60 }, (_, i) => `This is line ${i} of a readme. framewise turns videos into embeddings.`).join('\n'));
+  writeFileSync(
+    path,
+    Array.from(
+      { length: 60 },
+      (_, i) => `This is line ${i} of a readme. framewise turns videos into embeddings.`,
+    ).join('\n'),
+  );
   return path;
 }
 
@@ -34,7 +50,10 @@ function readme(): string {
 function pullers(): Array<[string, string, string]> {
   copyFileSync(fixture(COUNTER_TS.path), join(dir, 'secret.ts'));
   const playlist = join(dir, 'evil.m3u8');
-  writeFileSync(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:${join(dir, 'secret.ts')}\n#EXT-X-ENDLIST\n`);
+  writeFileSync(
+    playlist,
+    `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:${join(dir, 'secret.ts')}\n#EXT-X-ENDLIST\n`,
+  );
   const concat = join(dir, 'evil.mp4');
   writeFileSync(concat, 'ffconcat version 1.0\nfile secret.ts\n');
   return [
@@ -48,25 +67,61 @@ describe('the open policy', () => {
     expect(allowedProtocols('/videos/a.mp4')).toEqual(['file']);
     expect(allowedProtocols('http://host/a.mp4')).toEqual(['http', 'tcp']);
     expect(allowedProtocols('HTTPS://host/a.mp4')).toEqual(['https', 'tls', 'tcp', 'httpproxy']);
-    expect(openOptions('https://host/a.mp4')).toEqual({ format_whitelist: VIDEO_DEMUXERS.join(','), protocol_whitelist: 'https,tls,tcp,httpproxy' });
+    expect(openOptions('https://host/a.mp4')).toEqual({
+      format_whitelist: VIDEO_DEMUXERS.join(','),
+      protocol_whitelist: 'https,tls,tcp,httpproxy',
+    });
   });
 
   it('keeps playlists, concatenation, filter graphs, text and image sequences off the list', () => {
-    for (const name of ['tty', 'lavfi', 'hls', 'concat', 'dash', 'image2', 'png_pipe', 'sdp', 'rtsp']) expect(isAllowedFormat(name)).toBe(false);
-    for (const name of ['mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm', 'avi', 'mpegts', 'gif', 'h264']) expect(isAllowedFormat(name)).toBe(true);
+    for (const name of ['tty', 'lavfi', 'hls', 'concat', 'dash', 'image2', 'png_pipe', 'sdp', 'rtsp'])
+      expect(isAllowedFormat(name)).toBe(false);
+    for (const name of ['mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm', 'avi', 'mpegts', 'gif', 'h264'])
+      expect(isAllowedFormat(name)).toBe(true);
   });
 
   it('puts the options before every -i of an ffmpeg command', () => {
-    const args = withOpenArgs(['-ss', '1', '-i', 'file:/a.mp4', '-ss', '2', '-i', 'http://h/b.mp4', '-f', 'rawvideo']);
+    const args = withOpenArgs([
+      '-ss',
+      '1',
+      '-i',
+      'file:/a.mp4',
+      '-ss',
+      '2',
+      '-i',
+      'http://h/b.mp4',
+      '-f',
+      'rawvideo',
+    ]);
     const list = VIDEO_DEMUXERS.join(',');
     expect(args).toEqual([
-      '-ss', '1', '-format_whitelist', list, '-protocol_whitelist', 'file', '-i', 'file:/a.mp4',
-      '-ss', '2', '-format_whitelist', list, '-protocol_whitelist', 'http,tcp', '-i', 'http://h/b.mp4', '-f', 'rawvideo',
+      '-ss',
+      '1',
+      '-format_whitelist',
+      list,
+      '-protocol_whitelist',
+      'file',
+      '-i',
+      'file:/a.mp4',
+      '-ss',
+      '2',
+      '-format_whitelist',
+      list,
+      '-protocol_whitelist',
+      'http,tcp',
+      '-i',
+      'http://h/b.mp4',
+      '-f',
+      'rawvideo',
     ]);
   });
 
-  it('reads the refused demuxer from FFmpeg\'s log', () => {
-    expect(refusedFormatIn("[tty @ 0x3d007600] Format not on whitelist 'mov,matroska'\nfile:a.txt: Invalid argument")).toBe('tty');
+  it("reads the refused demuxer from FFmpeg's log", () => {
+    expect(
+      refusedFormatIn(
+        "[tty @ 0x3d007600] Format not on whitelist 'mov,matroska'\nfile:a.txt: Invalid argument",
+      ),
+    ).toBe('tty');
     expect(refusedFormatIn('file:a.txt: Invalid data found when processing input')).toBeUndefined();
     expect(refusedProtocolIn("[http @ 0x1] Protocol 'https' not on whitelist 'http,tcp'!")).toBe('https');
   });
@@ -75,7 +130,9 @@ describe('the open policy', () => {
     process.env[FORMATS_ENV] = 'concat, hls';
     expect(allowedFormats()).toEqual([...VIDEO_DEMUXERS, 'concat', 'hls']);
     process.env[FORMATS_ENV] = 'concat;rm -rf';
-    expect(() => allowedFormats()).toThrow(/Expected demuxer names .* in \$FRAMEWISE_FORMATS but received 'concat;rm -rf'/);
+    expect(() => allowedFormats()).toThrow(
+      /Expected demuxer names .* in \$FRAMEWISE_FORMATS but received 'concat;rm -rf'/,
+    );
   });
 });
 
@@ -113,7 +170,11 @@ describe.each(DECODERS)('what the %s decoder opens', (decoder) => {
   it('still opens real videos (MP4, MPEG-TS)', async () => {
     for (const path of [fixture(COUNTER.path), fixture(COUNTER_TS.path)]) {
       const info = await probe(path, { decoder });
-      const [clip] = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), { decoder, probe: info, size: 16 });
+      const [clip] = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), {
+        decoder,
+        probe: info,
+        size: 16,
+      });
       expect(clip.mask).toEqual([true, true]);
     }
   });

@@ -11,15 +11,34 @@ describe('probe()', () => {
   it('reads the counter video: duration, rates, exact frame count, sizes, codec', async () => {
     const p = await probe(fixture('edge/counter.mp4'));
     expect(p).toMatchObject({
-      duration: 10, startTime: 0, avgFrameRate: 24, nominalFrameRate: 24, frameCount: 240, frameCountExact: true,
-      codedWidth: 160, codedHeight: 120, rotation: 0, width: 160, height: 120, codec: 'h264', pixelFormat: 'yuv420p', hasAudio: false,
+      duration: 10,
+      startTime: 0,
+      avgFrameRate: 24,
+      nominalFrameRate: 24,
+      frameCount: 240,
+      frameCountExact: true,
+      codedWidth: 160,
+      codedHeight: 120,
+      rotation: 0,
+      width: 160,
+      height: 120,
+      codec: 'h264',
+      pixelFormat: 'yuv420p',
+      hasAudio: false,
     });
     expect(p.size).toBeGreaterThan(0);
   });
 
   it('reads MPEG-TS (the start time is not 0; works even where the bundled ffprobe crashes on it)', async () => {
     const p = await probe(fixture('edge/counter.ts'));
-    expect(p).toMatchObject({ width: 160, height: 120, codec: 'h264', avgFrameRate: 24, rotation: 0, formatName: 'mpegts' });
+    expect(p).toMatchObject({
+      width: 160,
+      height: 120,
+      codec: 'h264',
+      avgFrameRate: 24,
+      rotation: 0,
+      formatName: 'mpegts',
+    });
     expect(p.startTime).toBeGreaterThan(1);
     expect(p.duration).toBeCloseTo(10, 1);
     expect(Math.abs(p.frameCount - 240)).toBeLessThanOrEqual(1);
@@ -41,10 +60,20 @@ describe('probe()', () => {
   });
 
   it('reads odd sizes, audio tracks and paths with spaces and non-ASCII characters', async () => {
-    expect(await probe(fixture('edge/odd-321x179.mp4'))).toMatchObject({ width: 321, height: 179, pixelFormat: 'yuv444p' });
+    expect(await probe(fixture('edge/odd-321x179.mp4'))).toMatchObject({
+      width: 321,
+      height: 179,
+      pixelFormat: 'yuv444p',
+    });
     expect((await probe(fixture('edge/with-audio.mp4'))).hasAudio).toBe(true);
-    expect(await probe(fixture('edge/path with spaces ünïcødé.mp4'))).toMatchObject({ frameCount: 20, width: 160 });
-    expect(await probe(fixture('edge/one-frame.mp4'))).toMatchObject({ frameCount: 1, frameCountExact: true });
+    expect(await probe(fixture('edge/path with spaces ünïcødé.mp4'))).toMatchObject({
+      frameCount: 20,
+      width: 160,
+    });
+    expect(await probe(fixture('edge/one-frame.mp4'))).toMatchObject({
+      frameCount: 1,
+      frameCountExact: true,
+    });
   });
 
   it.each([
@@ -83,7 +112,9 @@ describe('probe()', () => {
 
   it('validates its arguments', async () => {
     await expect(probe('')).rejects.toThrow(/Expected a non-empty string for `path` but received ''/);
-    await expect(probe(fixture('edge/counter.mp4'), { timeoutMs: -1 })).rejects.toThrow(/`options.timeoutMs`/);
+    await expect(probe(fixture('edge/counter.mp4'), { timeoutMs: -1 })).rejects.toThrow(
+      /`options.timeoutMs`/,
+    );
   });
 });
 
@@ -98,7 +129,10 @@ describe('looksLikeContainer()', () => {
 describe('ffmpeg binaries', () => {
   const saved = { ffmpeg: process.env.FFMPEG_PATH, ffprobe: process.env.FFPROBE_PATH };
   afterEach(() => {
-    for (const [key, value] of [['FFMPEG_PATH', saved.ffmpeg], ['FFPROBE_PATH', saved.ffprobe]] as const) {
+    for (const [key, value] of [
+      ['FFMPEG_PATH', saved.ffmpeg],
+      ['FFPROBE_PATH', saved.ffprobe],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }
@@ -111,7 +145,11 @@ describe('ffmpeg binaries', () => {
     expect(fromPackages).toMatchObject({ ffmpegSource: 'package', ffprobeSource: 'package' });
     expect(fromPackages.ffmpeg).toMatch(/ffmpeg$/);
     process.env.FFMPEG_PATH = '/opt/x/ffmpeg';
-    expect(resolveBinaries()).toMatchObject({ ffmpeg: '/opt/x/ffmpeg', ffmpegSource: 'env', ffprobe: fromPackages.ffprobe });
+    expect(resolveBinaries()).toMatchObject({
+      ffmpeg: '/opt/x/ffmpeg',
+      ffmpegSource: 'env',
+      ffprobe: fromPackages.ffprobe,
+    });
   });
 
   it('checkBinaries() fails with one FFMPEG_NOT_FOUND error that says how to fix it', async () => {
@@ -119,10 +157,14 @@ describe('ffmpeg binaries', () => {
     const error = await checkBinaries().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FramewiseError);
     expect((error as FramewiseError).code).toBe('FFMPEG_NOT_FOUND');
-    expect((error as Error).message).toMatch(/ffprobe at \/nonexistent\/ffprobe \(from FFPROBE_PATH\) does not run/);
+    expect((error as Error).message).toMatch(
+      /ffprobe at \/nonexistent\/ffprobe \(from FFPROBE_PATH\) does not run/,
+    );
     expect((error as Error).message).toMatch(/FFMPEG_PATH and FFPROBE_PATH/);
     // probe() by the cli decoder goes through the same check.
-    await expect(probe(fixture('edge/counter.mp4'), { decoder: 'cli' })).rejects.toMatchObject({ code: 'FFMPEG_NOT_FOUND' });
+    await expect(probe(fixture('edge/counter.mp4'), { decoder: 'cli' })).rejects.toMatchObject({
+      code: 'FFMPEG_NOT_FOUND',
+    });
     delete process.env.FFPROBE_PATH;
     if (saved.ffprobe) process.env.FFPROBE_PATH = saved.ffprobe;
     expect((await checkBinaries()).ffprobeVersion).toMatch(/^ffprobe version/);
@@ -130,7 +172,14 @@ describe('ffmpeg binaries', () => {
 
   it('runProcess() rejects with FfmpegError carrying the command, exit code and stderr tail', async () => {
     const { ffmpeg } = resolveBinaries();
-    const error = await runProcess(ffmpeg, ['-hide_banner', '-i', fixture('edge/text.mp4'), '-f', 'null', '-']).catch((e: unknown) => e);
+    const error = await runProcess(ffmpeg, [
+      '-hide_banner',
+      '-i',
+      fixture('edge/text.mp4'),
+      '-f',
+      'null',
+      '-',
+    ]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FfmpegError);
     const e = error as FfmpegError;
     expect(e.code).toBe('FFMPEG');
@@ -145,7 +194,10 @@ describe('ffmpeg binaries', () => {
   it('runProcess() escalates to SIGKILL when SIGTERM is ignored, and settles only after the exit', async () => {
     // A real child that ignores SIGTERM (the disposition survives exec).
     const controller = new AbortController();
-    const running = runProcess('/bin/sh', ['-c', 'trap "" TERM; exec sleep 30'], { signal: controller.signal, killGraceMs: 200 }).catch((e: unknown) => e);
+    const running = runProcess('/bin/sh', ['-c', 'trap "" TERM; exec sleep 30'], {
+      signal: controller.signal,
+      killGraceMs: 200,
+    }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     controller.abort(new Error('stop'));
@@ -158,10 +210,16 @@ describe('ffmpeg binaries', () => {
     const { ffmpeg } = resolveBinaries();
     const t0 = Date.now();
     // A source that never ends: only the timeout stops it.
-    const error = await runProcess(ffmpeg, ['-hide_banner', '-re', '-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=5', '-f', 'null', '-'], { timeoutMs: 300 }).catch((e: unknown) => e);
+    const error = await runProcess(
+      ffmpeg,
+      ['-hide_banner', '-re', '-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=5', '-f', 'null', '-'],
+      { timeoutMs: 300 },
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FfmpegError);
     expect((error as FfmpegError).code).toBe('TIMEOUT');
-    expect((error as FfmpegError).message).toBe('ffmpeg timed out after 0.3 s and was stopped (the per-video limit: --timeout, timeoutMs)');
+    expect((error as FfmpegError).message).toBe(
+      'ffmpeg timed out after 0.3 s and was stopped (the per-video limit: --timeout, timeoutMs)',
+    );
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 });

@@ -1,13 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
-import { clipCount, parseSampling, planClips, SAMPLERS, samplingForms, samplingForSpan, validateSampling, type Sampler } from '../../src/ingest/sampling.js';
+import {
+  clipCount,
+  parseSampling,
+  planClips,
+  SAMPLERS,
+  samplingForms,
+  samplingForSpan,
+  validateSampling,
+  type Sampler,
+} from '../../src/ingest/sampling.js';
 import { resolveOptions } from '../../src/runners/options.js';
 import { positiveInteger } from '../../src/validate.js';
 import type { ProbeResult, Sampling } from '../../src/ingest/types.js';
 import { probeOf } from '../helpers.js';
 
 /** A probe as ffprobe would give it for a constant-rate video. */
-const video = (duration: number, fps: number, startTime = 0): ProbeResult => probeOf({ duration, avgFrameRate: fps, startTime });
+const video = (duration: number, fps: number, startTime = 0): ProbeResult =>
+  probeOf({ duration, avgFrameRate: fps, startTime });
 
 describe('planClips() uniform', () => {
   it('places T frames at the centres of T equal parts', () => {
@@ -44,7 +54,11 @@ describe('planClips() uniform', () => {
   it('pads a video shorter than T frames by repeating the last real frame, masked', () => {
     // 3 frames at 10 fps: 0, 0.1, 0.2.
     expect(planClips(video(0.3, 10), { kind: 'uniform', frames: 5 })[0]).toEqual({
-      index: 0, start: 0, end: 0.3, timestamps: [0, 0.1, 0.2, 0.2, 0.2], mask: [true, true, true, false, false],
+      index: 0,
+      start: 0,
+      end: 0.3,
+      timestamps: [0, 0.1, 0.2, 0.2, 0.2],
+      mask: [true, true, true, false, false],
     });
   });
 
@@ -79,8 +93,11 @@ describe('planClips() fps', () => {
     ]);
   });
 
-  it('samples only a span (a manifest row\'s), from its start, as many clips as the span holds', () => {
-    const clips = planClips(video(60, 30), samplingForSpan({ kind: 'fps', fps: 2, frames: 2 }, { start: 10, end: 11.5 }));
+  it("samples only a span (a manifest row's), from its start, as many clips as the span holds", () => {
+    const clips = planClips(
+      video(60, 30),
+      samplingForSpan({ kind: 'fps', fps: 2, frames: 2 }, { start: 10, end: 11.5 }),
+    );
     expect(clips).toEqual([
       { index: 0, start: 10, end: 11, timestamps: [10, 10.5], mask: [true, true] },
       { index: 1, start: 11, end: 11.5, timestamps: [11, 11], mask: [true, false] },
@@ -91,7 +108,9 @@ describe('planClips() fps', () => {
 
   it('pads a video shorter than one clip', () => {
     const clips = planClips(video(1, 30), { kind: 'fps', fps: 2, frames: 4 });
-    expect(clips).toEqual([{ index: 0, start: 0, end: 1, timestamps: [0, 0.5, 0.5, 0.5], mask: [true, true, false, false] }]);
+    expect(clips).toEqual([
+      { index: 0, start: 0, end: 1, timestamps: [0, 0.5, 0.5, 0.5], mask: [true, true, false, false] },
+    ]);
   });
 });
 
@@ -107,7 +126,14 @@ describe('planClips() window', () => {
   });
 
   it('samples only a span: windows from its start, the last clamped to its end', () => {
-    const clips = planClips(video(60, 30), { kind: 'window', length: 2, stride: 2, frames: 2, start: 20, end: 23 });
+    const clips = planClips(video(60, 30), {
+      kind: 'window',
+      length: 2,
+      stride: 2,
+      frames: 2,
+      start: 20,
+      end: 23,
+    });
     expect(clips.map((c) => [c.start, c.end])).toEqual([
       [20, 22],
       [22, 23],
@@ -118,16 +144,28 @@ describe('planClips() window', () => {
   it('clamps the last window to the end of the video and pads if it is short', () => {
     const clips = planClips(video(1.2, 5), { kind: 'window', length: 1, stride: 1, frames: 3 });
     // Frames at 0, .2, ..., 1.0; second window [1, 1.2) has one frame (1.0).
-    expect(clips[1]).toEqual({ index: 1, start: 1, end: 1.2, timestamps: [1, 1, 1], mask: [true, false, false] });
+    expect(clips[1]).toEqual({
+      index: 1,
+      start: 1,
+      end: 1.2,
+      timestamps: [1, 1, 1],
+      mask: [true, false, false],
+    });
   });
 });
 
 describe('planClips() validation', () => {
   it.each([
     [{ kind: 'uniform', frames: 0 }, /Expected a positive integer for `sampling.frames` but received 0/],
-    [{ kind: 'bogus', frames: 4 }, /Expected one of 'uniform', 'fps', 'window' for `sampling.kind` but received 'bogus'/],
+    [
+      { kind: 'bogus', frames: 4 },
+      /Expected one of 'uniform', 'fps', 'window' for `sampling.kind` but received 'bogus'/,
+    ],
     [{ kind: 'fps', fps: -1, frames: 4 }, /Expected a positive number for `sampling.fps` but received -1/],
-    [{ kind: 'fps', fps: 2, frames: 4, stride: 1.5 }, /Expected a positive integer for `sampling.stride` but received 1.5/],
+    [
+      { kind: 'fps', fps: 2, frames: 4, stride: 1.5 },
+      /Expected a positive integer for `sampling.stride` but received 1.5/,
+    ],
     [{ kind: 'window', length: 0, stride: 1, frames: 4 }, /Expected a positive number for `sampling.length`/],
     [{ kind: 'uniform', frames: 4, start: 3, end: 2 }, /`sampling.start` and `sampling.end` conflict/],
     [{ kind: 'fps', fps: 2, frames: 4, start: -1 }, /Expected a non-negative number for `sampling.start`/],
@@ -136,20 +174,37 @@ describe('planClips() validation', () => {
     expect(() => planClips(video(10, 25), sampling as Sampling)).toThrow(message);
   });
 
-  it.each(['uniform', 'fps', 'window'])('%s: a span outside the video is that video\'s OUT_OF_RANGE error, not a bad option', (kind) => {
-    const sampling = { kind, frames: 4, fps: 2, length: 1, stride: 1, start: 30, end: 40 } as unknown as Sampling;
-    for (const plan of [() => planClips(video(10, 25), sampling), () => clipCount(video(10, 25), sampling)]) {
-      const error = (() => {
-        try {
-          return plan();
-        } catch (e) {
-          return e;
-        }
-      })();
-      expect(error).toBeInstanceOf(IngestError);
-      expect(error).toMatchObject({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/the span 30-40 s lies outside the video \(0-10 s\)/) });
-    }
-  });
+  it.each(['uniform', 'fps', 'window'])(
+    "%s: a span outside the video is that video's OUT_OF_RANGE error, not a bad option",
+    (kind) => {
+      const sampling = {
+        kind,
+        frames: 4,
+        fps: 2,
+        length: 1,
+        stride: 1,
+        start: 30,
+        end: 40,
+      } as unknown as Sampling;
+      for (const plan of [
+        () => planClips(video(10, 25), sampling),
+        () => clipCount(video(10, 25), sampling),
+      ]) {
+        const error = (() => {
+          try {
+            return plan();
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(error).toBeInstanceOf(IngestError);
+        expect(error).toMatchObject({
+          code: 'OUT_OF_RANGE',
+          message: expect.stringMatching(/the span 30-40 s lies outside the video \(0-10 s\)/),
+        });
+      }
+    },
+  );
 
   it.each([
     { kind: 'fps', fps: 6, frames: 16 },
@@ -161,7 +216,8 @@ describe('planClips() validation', () => {
     { kind: 'window', length: 0.5, stride: 2.5, frames: 2 },
     { kind: 'uniform', frames: 8 },
   ] as Sampling[])('clipCount() is the length of the plan, without building it: %j', (sampling) => {
-    for (const v of [video(10, 25), video(1.2, 5), video(0.04, 25)]) expect(clipCount(v, sampling)).toBe(planClips(v, sampling).length);
+    for (const v of [video(10, 25), video(1.2, 5), video(0.04, 25)])
+      expect(clipCount(v, sampling)).toBe(planClips(v, sampling).length);
   });
 });
 
@@ -176,9 +232,14 @@ describe('parseSampling()', () => {
     expect(parseSampling(text, 8)).toEqual(expected);
   });
 
-  it.each(['', 'fps', 'fps:0', 'fps:x', 'window:2', 'window:0/1', 'uniform:3'])('rejects %j naming the field', (text) => {
-    expect(() => parseSampling(text, 8, '--sampling')).toThrow(/Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>' \(seconds\) for `--sampling`/);
-  });
+  it.each(['', 'fps', 'fps:0', 'fps:x', 'window:2', 'window:0/1', 'uniform:3'])(
+    'rejects %j naming the field',
+    (text) => {
+      expect(() => parseSampling(text, 8, '--sampling')).toThrow(
+        /Expected 'uniform', 'fps:<n>\[\/<stride>\]' or 'window:<length>\/<stride>' \(seconds\) for `--sampling`/,
+      );
+    },
+  );
 });
 
 describe('SAMPLERS, the one list of samplers', () => {
@@ -186,7 +247,8 @@ describe('SAMPLERS, the one list of samplers', () => {
   const every: Sampler<{ step: number; frames: number }> = {
     form: 'every:<k>',
     help: 'every k-th frame',
-    parse: (args, frames) => (args && /^\d+$/.test(args) && Number(args) > 0 ? { step: Number(args), frames } : undefined),
+    parse: (args, frames) =>
+      args && /^\d+$/.test(args) && Number(args) > 0 ? { step: Number(args), frames } : undefined,
     validate: (value, field, frames) => ({ step: positiveInteger(`${field}.step`, value.step), frames }),
     plan: (tl, s) => {
       const timestamps = Array.from({ length: s.frames }, (_, k) => tl.from + (k * s.step) / tl.fps);
@@ -202,11 +264,19 @@ describe('SAMPLERS, the one list of samplers', () => {
       const s = parseSampling('every:5', 3, '--sampling');
       expect(s).toEqual({ kind: 'every', step: 5, frames: 3 });
       expect(planClips(video(2, 10), s)[0].timestamps).toEqual([0, 0.5, 1]);
-      expect(() => validateSampling({ kind: 'every', step: 0, frames: 3 })).toThrow(/Expected a positive integer for `sampling.step` but received 0/);
-      expect(() => parseSampling('every:x', 3, '--sampling')).toThrow(/'window:<length>\/<stride>' or 'every:<k>' \(seconds\) for `--sampling`/);
+      expect(() => validateSampling({ kind: 'every', step: 0, frames: 3 })).toThrow(
+        /Expected a positive integer for `sampling.step` but received 0/,
+      );
+      expect(() => parseSampling('every:x', 3, '--sampling')).toThrow(
+        /'window:<length>\/<stride>' or 'every:<k>' \(seconds\) for `--sampling`/,
+      );
       expect(samplingForms()).toBe('uniform | fps:<n>[/<stride>] | window:<length>/<stride> | every:<k>');
       // The run options (what the CLI's flags become) check it as the table says.
-      expect(resolveOptions({ sampling: 'every:2', frames: 4 }).sampling).toEqual({ kind: 'every', step: 2, frames: 4 });
+      expect(resolveOptions({ sampling: 'every:2', frames: 4 }).sampling).toEqual({
+        kind: 'every',
+        step: 2,
+        frames: 4,
+      });
       expect(() => resolveOptions({ sampling: { kind: 'every' } as never })).toThrow(/`sampling.step`/);
       // It takes a manifest row's span with nothing of its own: the timeline is narrowed for it.
       expect(samplingForSpan(s, { start: 1 })).toEqual({ kind: 'every', step: 5, frames: 3, start: 1 });
@@ -219,6 +289,8 @@ describe('SAMPLERS, the one list of samplers', () => {
 
   it('is the only place the sampler names are written: the kinds are its keys, in order', () => {
     expect(Object.keys(SAMPLERS)).toEqual(['uniform', 'fps', 'window']);
-    expect(() => validateSampling({ kind: 'every', frames: 2 })).toThrow(/Expected one of 'uniform', 'fps', 'window' for `sampling.kind`/);
+    expect(() => validateSampling({ kind: 'every', frames: 2 })).toThrow(
+      /Expected one of 'uniform', 'fps', 'window' for `sampling.kind`/,
+    );
   });
 });

@@ -32,10 +32,31 @@ describe('the default timeout', () => {
   it.each(['libav', 'cli'] as const)('lets the %s decoder decode a video 13.9 days long', async (decoder) => {
     const path = join(dir, `long-${decoder}.mkv`);
     // Three frames, 600000 s apart.
-    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=s=32x32:r=1', '-frames:v', '3', '-vf', 'setpts=N*600000/TB', '-vsync', '0', '-c:v', 'libx264', '-g', '1', '-y', path]);
+    ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=s=32x32:r=1',
+      '-frames:v',
+      '3',
+      '-vf',
+      'setpts=N*600000/TB',
+      '-vsync',
+      '0',
+      '-c:v',
+      'libx264',
+      '-g',
+      '1',
+      '-y',
+      path,
+    ]);
     const info = await probe(path, { decoder });
     expect(info.duration).toBeGreaterThan(12.4 * 86_400);
-    const clips = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), { decoder, probe: info, size: 16 });
+    const clips = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), {
+      decoder,
+      probe: info,
+      size: 16,
+    });
     expect(clips[0].mask).toEqual([true, true]);
   });
 });
@@ -61,28 +82,31 @@ describe('onAbort()', () => {
 });
 
 describe('one signal shared by many decodes (a run at --concurrency 12)', () => {
-  it.each(['libav', 'cli'] as const)('gives no listener warning with 12 %s probes and decodes at once', async (decoder) => {
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error): void => {
-      warnings.push(warning);
-    };
-    process.on('warning', onWarning);
-    try {
-      const { signal } = new AbortController();
-      const path = fixture(COUNTER.path);
-      const info = await probe(path, { decoder });
-      const plans = planClips(info, { kind: 'fps', fps: 1, frames: 4 });
-      const one = async (): Promise<void> => {
-        await probe(path, { decoder, signal });
-        await extractClips(path, plans, { decoder, probe: info, size: 16, signal });
+  it.each(['libav', 'cli'] as const)(
+    'gives no listener warning with 12 %s probes and decodes at once',
+    async (decoder) => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => {
+        warnings.push(warning);
       };
-      await Promise.all(Array.from({ length: 12 }, one));
-      await new Promise(setImmediate); // warnings are emitted on the next tick
-    } finally {
-      process.off('warning', onWarning);
-    }
-    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
-  });
+      process.on('warning', onWarning);
+      try {
+        const { signal } = new AbortController();
+        const path = fixture(COUNTER.path);
+        const info = await probe(path, { decoder });
+        const plans = planClips(info, { kind: 'fps', fps: 1, frames: 4 });
+        const one = async (): Promise<void> => {
+          await probe(path, { decoder, signal });
+          await extractClips(path, plans, { decoder, probe: info, size: 16, signal });
+        };
+        await Promise.all(Array.from({ length: 12 }, one));
+        await new Promise(setImmediate); // warnings are emitted on the next tick
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+    },
+  );
 });
 
 describe('a huge frame', () => {
@@ -90,45 +114,51 @@ describe('a huge frame', () => {
   it.each([
     [12000, 12000],
     [8192, 4320],
-  ])('of %dx%d is converted without holding the event loop (Ctrl-C is seen within one slice), to the right pixels', async (width, height) => {
-    const av = await loadLibav();
-    const yuv = new av.Frame();
-    yuv.alloc();
-    yuv.format = av.AV_PIX_FMT_YUV420P;
-    yuv.width = width;
-    yuv.height = height;
-    expect(yuv.allocBuffer()).toBe(0);
-    const [y, u, v] = yuv.data!;
-    y.fill(81);
-    u.fill(90);
-    v.fill(240); // red
-    for (let row = 0; row < 64; row++) y.fill(210, row * yuv.linesize[0], row * yuv.linesize[0] + width); // a light band on top
-    const converter = new RgbConverter(av);
-    try {
-      let last = performance.now();
-      let worst = 0;
-      const timer = setInterval(() => {
+  ])(
+    'of %dx%d is converted without holding the event loop (Ctrl-C is seen within one slice), to the right pixels',
+    async (width, height) => {
+      const av = await loadLibav();
+      const yuv = new av.Frame();
+      yuv.alloc();
+      yuv.format = av.AV_PIX_FMT_YUV420P;
+      yuv.width = width;
+      yuv.height = height;
+      expect(yuv.allocBuffer()).toBe(0);
+      const [y, u, v] = yuv.data!;
+      y.fill(81);
+      u.fill(90);
+      v.fill(240); // red
+      for (let row = 0; row < 64; row++) y.fill(210, row * yuv.linesize[0], row * yuv.linesize[0] + width); // a light band on top
+      const converter = new RgbConverter(av);
+      try {
+        let last = performance.now();
+        let worst = 0;
+        const timer = setInterval(() => {
+          worst = Math.max(worst, performance.now() - last);
+          last = performance.now();
+        }, 5);
+        let checks = 0;
+        const rgb = await converter.convert(yuv, () => checks++);
+        clearInterval(timer);
         worst = Math.max(worst, performance.now() - last);
-        last = performance.now();
-      }, 5);
-      let checks = 0;
-      const rgb = await converter.convert(yuv, () => checks++);
-      clearInterval(timer);
-      worst = Math.max(worst, performance.now() - last);
-      expect(rgb.length).toBe(width * height * 3); // [H, W, 3], packed
-      // The copy turns the loop every 32 MiB and checks for an abort (13 times); one synchronous
-      // copy held it 640-730 ms on 2 busy shared cores (290 ms on idle ones). The bound is loose
-      // for the same reason: other processes may keep the main thread waiting between slices.
-      expect(checks).toBeGreaterThan(2);
-      expect(worst).toBeLessThan(400);
-      const pixel = (x: number, row: number): number[] => [...rgb.subarray((row * width + x) * 3, (row * width + x) * 3 + 3)];
-      expect(pixel(0, 0)).toEqual(pixel(width - 1, 63));
-      expect(pixel(5, 64)).toEqual(pixel(width - 1, height - 1));
-      expect(pixel(5, height - 100)[0]).toBeGreaterThan(200); // red
-      expect(pixel(5, height - 100)[1]).toBeLessThan(40);
-    } finally {
-      converter.free();
-      yuv.free();
-    }
-  }, 30_000);
+        expect(rgb.length).toBe(width * height * 3); // [H, W, 3], packed
+        // The copy turns the loop every 32 MiB and checks for an abort (13 times); one synchronous
+        // copy held it 640-730 ms on 2 busy shared cores (290 ms on idle ones). The bound is loose
+        // for the same reason: other processes may keep the main thread waiting between slices.
+        expect(checks).toBeGreaterThan(2);
+        expect(worst).toBeLessThan(400);
+        const pixel = (x: number, row: number): number[] => [
+          ...rgb.subarray((row * width + x) * 3, (row * width + x) * 3 + 3),
+        ];
+        expect(pixel(0, 0)).toEqual(pixel(width - 1, 63));
+        expect(pixel(5, 64)).toEqual(pixel(width - 1, height - 1));
+        expect(pixel(5, height - 100)[0]).toBeGreaterThan(200); // red
+        expect(pixel(5, height - 100)[1]).toBeLessThan(40);
+      } finally {
+        converter.free();
+        yuv.free();
+      }
+    },
+    30_000,
+  );
 });

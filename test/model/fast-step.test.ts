@@ -47,24 +47,44 @@ describe('fastStep()', () => {
     ['gru', 'frame'],
     ['bilstm', 'clip'],
     ['bilstm', 'frame'],
-  ] as [HeadType, HeadMode][])("'%s' %s mode: the same loss and gradients as autodiff through the layers", (type, mode) => {
-    const config = resolveHeadConfig({ type, mode, units: 3 });
-    const model = buildHead(config, { dim: D, classes: C }, 3);
-    // Non-zero biases, so every term of the gradients shows.
-    model.setWeights(model.getWeights().map((w, i) => tf.tidy(() => tf.add(w, tf.mul(0.3, tf.randomUniform(w.shape, -1, 1, 'float32', i + 1))))));
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const step = fastStep(model, config, loss)!;
-    const data = batch(mode, 11);
-    const fast = step.gradients(data, variables);
-    const reference = tf.variableGrads(() => loss(model.apply(data.x, { training: true }) as tf.Tensor, data.y, data.w), variables);
-    expect(Math.abs(fast.loss.dataSync()[0] - reference.value.dataSync()[0])).toBeLessThan(1e-5);
-    variables.forEach((v, i) => {
-      expect(fast.grads[i].shape).toEqual(v.shape);
-      expect(maxAbsDiff(fast.grads[i].dataSync(), reference.grads[v.name].dataSync())).toBeLessThan(1e-5);
-    });
-    tf.dispose([fast.loss, ...fast.grads, reference.value, ...Object.values(reference.grads), data.x, data.y, data.w]);
-    model.dispose();
-  });
+  ] as [HeadType, HeadMode][])(
+    "'%s' %s mode: the same loss and gradients as autodiff through the layers",
+    (type, mode) => {
+      const config = resolveHeadConfig({ type, mode, units: 3 });
+      const model = buildHead(config, { dim: D, classes: C }, 3);
+      // Non-zero biases, so every term of the gradients shows.
+      model.setWeights(
+        model
+          .getWeights()
+          .map((w, i) =>
+            tf.tidy(() => tf.add(w, tf.mul(0.3, tf.randomUniform(w.shape, -1, 1, 'float32', i + 1)))),
+          ),
+      );
+      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const step = fastStep(model, config, loss)!;
+      const data = batch(mode, 11);
+      const fast = step.gradients(data, variables);
+      const reference = tf.variableGrads(
+        () => loss(model.apply(data.x, { training: true }) as tf.Tensor, data.y, data.w),
+        variables,
+      );
+      expect(Math.abs(fast.loss.dataSync()[0] - reference.value.dataSync()[0])).toBeLessThan(1e-5);
+      variables.forEach((v, i) => {
+        expect(fast.grads[i].shape).toEqual(v.shape);
+        expect(maxAbsDiff(fast.grads[i].dataSync(), reference.grads[v.name].dataSync())).toBeLessThan(1e-5);
+      });
+      tf.dispose([
+        fast.loss,
+        ...fast.grads,
+        reference.value,
+        ...Object.values(reference.grads),
+        data.x,
+        data.y,
+        data.w,
+      ]);
+      model.dispose();
+    },
+  );
 
   it('gives no fast step for the mean head', () => {
     const config = resolveHeadConfig({ type: 'mean' });

@@ -49,7 +49,21 @@ export function readAllFrames(file: string, size: number): Promise<Uint8Array[]>
   return new Promise((resolve, reject) => {
     const child = spawn(
       resolveBinaries().ffmpeg,
-      ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', file, '-vf', `scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
+      [
+        '-hide_banner',
+        '-nostdin',
+        '-loglevel',
+        'error',
+        '-i',
+        file,
+        '-vf',
+        `scale=${size}:${size}`,
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const chunks: Buffer[] = [];
@@ -62,7 +76,8 @@ export function readAllFrames(file: string, size: number): Promise<Uint8Array[]>
       const all = Buffer.concat(chunks);
       const frameSize = size * size * 3;
       const frames: Uint8Array[] = [];
-      for (let o = 0; o + frameSize <= all.length; o += frameSize) frames.push(new Uint8Array(all.subarray(o, o + frameSize)));
+      for (let o = 0; o + frameSize <= all.length; o += frameSize)
+        frames.push(new Uint8Array(all.subarray(o, o + frameSize)));
       resolve(frames);
     });
   });
@@ -109,7 +124,10 @@ export async function cachedVideoEmbeddings(
     .slice(0, 16);
   const base = join(dir, `${key}-${embedder.backboneId}-${digest}`);
   if (existsSync(`${base}.json`)) {
-    const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as { frameCounts: number[]; picks: number[][] };
+    const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as {
+      frameCounts: number[];
+      picks: number[][];
+    };
     const flat = new Float32Array(new Uint8Array(readFileSync(`${base}.bin`)).buffer);
     const embeddings: Float32Array[] = [];
     let o = 0;
@@ -126,7 +144,9 @@ export async function cachedVideoEmbeddings(
     const frames = await readAllFrames(video.file, embedder.inputSize);
     const pick = video.pick(frames.length);
     const data = pack(pick.map((i) => frames[i]));
-    embeddings.push(await embedder.embedClips(data, [1, pick.length, embedder.inputSize, embedder.inputSize, 3]));
+    embeddings.push(
+      await embedder.embedClips(data, [1, pick.length, embedder.inputSize, embedder.inputSize, 3]),
+    );
     frameCounts.push(frames.length);
     picks.push(pick);
   }
@@ -148,11 +168,18 @@ export function prng(seed: number): () => number {
 }
 
 /** Sets every weight of `model` from a seeded PRNG: `draw(rand, weightName)` gives each value. */
-export function seedWeights(model: tf.LayersModel, seed: number, draw: (rand: () => number, weightName: string) => number): void {
+export function seedWeights(
+  model: tf.LayersModel,
+  seed: number,
+  draw: (rand: () => number, weightName: string) => number,
+): void {
   const rand = prng(seed);
   const values = model.weights.map((w) => {
     const shape = w.shape as number[];
-    return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => draw(rand, w.name)), shape);
+    return tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => draw(rand, w.name)),
+      shape,
+    );
   });
   model.setWeights(values);
   tf.dispose(values);
@@ -175,11 +202,25 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function realFrames(relPath: string, count: number, every = 1, S = 224): Uint8Array {
   const { ffmpeg } = resolveBinaries();
   const file = relPath.startsWith('/') ? relPath : fixture(relPath);
-  const args = ['-v', 'error', '-i', file, '-vf', `select='not(mod(n\\,${every}))',scale=${S}:${S}`, '-vsync', '0'];
-  const run = spawnSync(ffmpeg, [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
-    maxBuffer: 64 * 2 ** 20,
-  });
+  const args = [
+    '-v',
+    'error',
+    '-i',
+    file,
+    '-vf',
+    `select='not(mod(n\\,${every}))',scale=${S}:${S}`,
+    '-vsync',
+    '0',
+  ];
+  const run = spawnSync(
+    ffmpeg,
+    [...args, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
+    {
+      maxBuffer: 64 * 2 ** 20,
+    },
+  );
   if (run.status !== 0) throw new Error(`ffmpeg failed on ${relPath}: ${run.stderr}`);
-  if (run.stdout.length !== count * S * S * 3) throw new Error(`ffmpeg gave ${run.stdout.length} bytes for ${count} frames of ${relPath}`);
+  if (run.stdout.length !== count * S * S * 3)
+    throw new Error(`ffmpeg gave ${run.stdout.length} bytes for ${count} frames of ${relPath}`);
   return new Uint8Array(run.stdout.buffer, run.stdout.byteOffset, run.stdout.length);
 }

@@ -38,7 +38,12 @@ describe('arrow of time', () => {
   // Train: 18 evenly spaced frames of each video, from which clips of 8 frames in order are
   // drawn (random sorted subsets: different speeds and offsets). Test: 8 evenly spaced frames.
   const POOL = 18;
-  let train: { embeddings: Float32Array; shape: [number, number, number]; labels: string[]; groups: string[] };
+  let train: {
+    embeddings: Float32Array;
+    shape: [number, number, number];
+    labels: string[];
+    groups: string[];
+  };
   let test: { embeddings: Float32Array; shape: [number, number, number]; labels: string[] };
 
   beforeAll(async () => {
@@ -62,7 +67,10 @@ describe('arrow of time', () => {
     trainRows.forEach((row, v) => {
       for (let k = 0; k < 12; k++) {
         // A sorted random subset of 8 of the 12 frames keeps the order of time.
-        const chosen = [...Array(POOL).keys()].sort(() => rand() - 0.5).slice(0, T).sort((a, b) => a - b);
+        const chosen = [...Array(POOL).keys()]
+          .sort(() => rand() - 0.5)
+          .slice(0, T)
+          .sort((a, b) => a - b);
         const clip = new Float32Array(T * d);
         chosen.forEach((f, s) => clip.set(trainEmb.embeddings[v].subarray(f * d, (f + 1) * d), s * d));
         clips.push(clip);
@@ -85,7 +93,12 @@ describe('arrow of time', () => {
   }
 
   it('trainHead() with the lstm head reaches >= 90% on held-out scenes', async () => {
-    const head = await trainHead(train, { head: { type: 'lstm', units: 32 }, epochs: 12, validationSplit: 0, seed: 1 });
+    const head = await trainHead(train, {
+      head: { type: 'lstm', units: 32 },
+      epochs: 12,
+      validationSplit: 0,
+      seed: 1,
+    });
     const acc = await heldOutAccuracy(head);
     await head.dispose();
     expect(acc).toBeGreaterThanOrEqual(0.9);
@@ -112,7 +125,9 @@ describe('per-frame tagging', () => {
       .map((l) => JSON.parse(l) as Video);
   const labelAt = (v: Video, frame: number) => {
     const t = (frame + 0.5) / FPS;
-    return v.segments.find((s) => t >= s.start && t < s.end)?.label ?? v.segments[v.segments.length - 1].label;
+    return (
+      v.segments.find((s) => t >= s.start && t < s.end)?.label ?? v.segments[v.segments.length - 1].label
+    );
   };
 
   /** Every 2nd frame of each video, cut into clips of T frames (the last clip padded and masked). */
@@ -122,7 +137,10 @@ describe('per-frame tagging', () => {
     const emb = await cachedVideoEmbeddings(
       embedder,
       `segments-${split}-every2`,
-      videos.map((v) => ({ file: fixture(join('segments', v.path)), pick: (n) => Array.from({ length: Math.ceil(n / 2) }, (_, i) => i * 2) })),
+      videos.map((v) => ({
+        file: fixture(join('segments', v.path)),
+        pick: (n) => Array.from({ length: Math.ceil(n / 2) }, (_, i) => i * 2),
+      })),
     );
     const data: number[][] = [];
     const embeddings: Float32Array[] = [];
@@ -152,13 +170,24 @@ describe('per-frame tagging', () => {
     });
     const flat = new Float32Array(embeddings.length * T * d);
     embeddings.forEach((c, i) => flat.set(c, i * T * d));
-    return { embeddings: flat, shape: [embeddings.length, T, d] as [number, number, number], labels, masks, groups };
+    return {
+      embeddings: flat,
+      shape: [embeddings.length, T, d] as [number, number, number],
+      labels,
+      masks,
+      groups,
+    };
   }
 
   it("trainHead() in 'frame' mode reaches >= 90% frame accuracy on held-out videos", async () => {
     const train = await clipsOf('train');
     const test = await clipsOf('test');
-    const head = await trainHead(train, { head: { type: 'lstm', mode: 'frame', units: 32 }, epochs: 12, patience: 4, seed: 3 });
+    const head = await trainHead(train, {
+      head: { type: 'lstm', mode: 'frame', units: 32 },
+      epochs: 12,
+      patience: 4,
+      seed: 3,
+    });
     const probs = await head.predict(test.embeddings, test.shape, test.masks);
     const predicted = argmaxRows(probs, head.labels.length);
     let hits = 0;

@@ -42,8 +42,18 @@ async function makeClips(n: number, seed: number) {
 
 async function trained(mode: 'clip' | 'frame' = 'clip'): Promise<HeadClassifier> {
   const { embeddings } = await clips(4, 1);
-  const labels = mode === 'clip' ? ['a', 'b', 'a', 'b'] : Array.from({ length: 4 * T }, (_, i) => (i % 2 ? 'a' : 'b'));
-  return trainHead({ embeddings, shape: [4, T, 1280], labels }, { head: { mode, units: 8 }, epochs: 2, validationSplit: 0, backbone, sampling: { kind: 'uniform', frames: T } });
+  const labels =
+    mode === 'clip' ? ['a', 'b', 'a', 'b'] : Array.from({ length: 4 * T }, (_, i) => (i % 2 ? 'a' : 'b'));
+  return trainHead(
+    { embeddings, shape: [4, T, 1280], labels },
+    {
+      head: { mode, units: 8 },
+      epochs: 2,
+      validationSplit: 0,
+      backbone,
+      sampling: { kind: 'uniform', frames: T },
+    },
+  );
 }
 
 describe('saveModel() / loadModel()', () => {
@@ -99,9 +109,13 @@ describe('saveModel() / loadModel()', () => {
     await head.dispose();
     await expect(loadModel(out, { backboneId: 'inception_v3-0123456789ab' })).rejects.toThrow(ModelError);
     await expect(loadModel(out, { backboneId: 'inception_v3-0123456789ab' })).rejects.toThrow(
-      new RegExp(`trained on backbone '${backbone.id}', but the embeddings come from 'inception_v3-0123456789ab'`),
+      new RegExp(
+        `trained on backbone '${backbone.id}', but the embeddings come from 'inception_v3-0123456789ab'`,
+      ),
     );
-    expect(() => checkCompatible({ backboneId: backbone.id, dim: 1280 }, { id: backbone.id, dim: 2048 })).toThrow(/1280-d/);
+    expect(() =>
+      checkCompatible({ backboneId: backbone.id, dim: 1280 }, { id: backbone.id, dim: 2048 }),
+    ).toThrow(/1280-d/);
   });
 
   it('rejects a folder that is not a framewise model, and a newer format', async () => {
@@ -115,7 +129,7 @@ describe('saveModel() / loadModel()', () => {
     await expect(loadModel(out)).rejects.toThrow(/format version 2/);
   });
 
-  it('refuses a framewise.json whose labels do not match the head\'s outputs (they would shift)', async () => {
+  it("refuses a framewise.json whose labels do not match the head's outputs (they would shift)", async () => {
     const head = await trained();
     const out = join(dir, 'labels');
     await saveModel(out, head);
@@ -124,14 +138,21 @@ describe('saveModel() / loadModel()', () => {
     const info = JSON.parse(readFileSync(file, 'utf8'));
     writeFileSync(file, JSON.stringify({ ...info, labels: [...info.labels, 'extra'] }));
     await expect(loadModel(out)).rejects.toThrow(ModelError);
-    await expect(loadModel(out)).rejects.toThrow(new RegExp(`gives ${info.labels.length} scores but framewise.json lists ${info.labels.length + 1} labels`));
+    await expect(loadModel(out)).rejects.toThrow(
+      new RegExp(
+        `gives ${info.labels.length} scores but framewise.json lists ${info.labels.length + 1} labels`,
+      ),
+    );
     writeFileSync(file, JSON.stringify(info));
     await (await loadModel(out)).dispose();
   });
 
   it('saveModel() needs a backbone recorded or given', async () => {
     const { embeddings } = await clips(2, 2);
-    const head = await trainHead({ embeddings, shape: [2, T, 1280], labels: ['a', 'b'] }, { head: { units: 4 }, epochs: 1 });
+    const head = await trainHead(
+      { embeddings, shape: [2, T, 1280], labels: ['a', 'b'] },
+      { head: { units: 4 }, epochs: 1 },
+    );
     await expect(saveModel(join(dir, 'nobackbone'), head)).rejects.toThrow(/pass `backbone`/);
     const info = await saveModel(join(dir, 'withbackbone'), head, { backbone });
     expect(info.backboneId).toBe(backbone.id);
@@ -169,7 +190,9 @@ describe('exportEndToEnd()', () => {
     const { frames } = await clips(2, 4);
     const frameSize = 224 * 224 * 3;
     frames.fill(0, 7 * frameSize, 8 * frameSize);
-    const { embeddings } = { embeddings: await embedClipsLocal(prepareLocalModel(backbone), frames, [2, T, 224, 224, 3]) };
+    const { embeddings } = {
+      embeddings: await embedClipsLocal(prepareLocalModel(backbone), frames, [2, T, 224, 224, 3]),
+    };
     const expected = await head.predict(embeddings, [2, T, 1280], [1, 1, 1, 1, 1, 1, 1, 0]);
     const y = tf.tidy(() => whole.predict(tf.tensor(frames, [2, T, 224, 224, 3], 'float32')) as tf.Tensor);
     expect(y.shape).toEqual([2, 2]);

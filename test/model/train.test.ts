@@ -5,7 +5,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import type { EpochProgress } from '../../src/model/classifier.js';
-import { stratifiedGroupSplit, trainHead, type TrainCheckpoint, type TrainData } from '../../src/model/train.js';
+import {
+  stratifiedGroupSplit,
+  trainHead,
+  type TrainCheckpoint,
+  type TrainData,
+} from '../../src/model/train.js';
 import { ROOT } from '../cli/helpers.js';
 import { maxAbsDiff, prng } from './helpers.js';
 
@@ -81,7 +86,13 @@ describe('trainHead()', () => {
 
   it('stops early on validation loss and keeps the best epoch', async () => {
     const data = orderTask(48, 3);
-    const head = await trainHead(data, { head: { units: 8 }, epochs: 60, patience: 2, learningRate: 0.05, seed: 3 });
+    const head = await trainHead(data, {
+      head: { units: 8 },
+      epochs: 60,
+      patience: 2,
+      learningRate: 0.05,
+      seed: 3,
+    });
     const m = head.info.metrics!;
     const best = Math.min(...m.history.map((h) => h.valLoss!));
     expect(m.history[m.bestEpoch - 1].valLoss).toBe(best);
@@ -151,44 +162,73 @@ describe('trainHead()', () => {
     controller.abort(new Error('stop now'));
     await expect(trainHead(data, { signal: controller.signal })).rejects.toThrow('stop now');
     const later = new AbortController();
-    const run = trainHead(data, { epochs: 50, signal: later.signal, onEpoch: () => later.abort(new Error('stopped mid-run')) });
+    const run = trainHead(data, {
+      epochs: 50,
+      signal: later.signal,
+      onEpoch: () => later.abort(new Error('stopped mid-run')),
+    });
     await expect(run).rejects.toThrow('stopped mid-run');
   });
 
-  it.each(['lstm', 'mean'] as const)("rejects promptly when aborted by a timer mid-training ('%s'), leaking no tensors", async (type) => {
-    // Long enough to run for minutes: the timer fires only if the loop yields to the event loop.
-    const rand = prng(8);
-    const [n, t, d] = [64, 16, 256];
-    const embeddings = Float32Array.from({ length: n * t * d }, () => 0.1 + rand());
-    const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'a' : 'b'));
-    const before = tf.memory().numTensors;
-    const controller = new AbortController();
-    let abortedAt = 0;
-    setTimeout(() => {
-      abortedAt = performance.now();
-      controller.abort(new Error('timer abort'));
-    }, 300);
-    let epochs = 0;
-    await expect(
-      trainHead({ embeddings, shape: [n, t, d], labels }, { head: { type, units: 64 }, epochs: 10_000, patience: 10_000, signal: controller.signal, onEpoch: () => epochs++ }),
-    ).rejects.toThrow('timer abort');
-    expect(abortedAt).toBeGreaterThan(0);
-    expect(performance.now() - abortedAt).toBeLessThan(2000);
-    expect(epochs).toBeLessThan(10_000);
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  it.each(['lstm', 'mean'] as const)(
+    "rejects promptly when aborted by a timer mid-training ('%s'), leaking no tensors",
+    async (type) => {
+      // Long enough to run for minutes: the timer fires only if the loop yields to the event loop.
+      const rand = prng(8);
+      const [n, t, d] = [64, 16, 256];
+      const embeddings = Float32Array.from({ length: n * t * d }, () => 0.1 + rand());
+      const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'a' : 'b'));
+      const before = tf.memory().numTensors;
+      const controller = new AbortController();
+      let abortedAt = 0;
+      setTimeout(() => {
+        abortedAt = performance.now();
+        controller.abort(new Error('timer abort'));
+      }, 300);
+      let epochs = 0;
+      await expect(
+        trainHead(
+          { embeddings, shape: [n, t, d], labels },
+          {
+            head: { type, units: 64 },
+            epochs: 10_000,
+            patience: 10_000,
+            signal: controller.signal,
+            onEpoch: () => epochs++,
+          },
+        ),
+      ).rejects.toThrow('timer abort');
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(performance.now() - abortedAt).toBeLessThan(2000);
+      expect(epochs).toBeLessThan(10_000);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 
   it('reports the epoch count, seconds per epoch and an ETA to onEpoch, but keeps them out of the history', async () => {
     const data = orderTask(16, 9);
     const progress: EpochProgress[] = [];
-    const head = await trainHead(data, { head: { units: 4 }, epochs: 3, patience: 5, seed: 1, onEpoch: (p) => progress.push(p) });
+    const head = await trainHead(data, {
+      head: { units: 4 },
+      epochs: 3,
+      patience: 5,
+      seed: 1,
+      onEpoch: (p) => progress.push(p),
+    });
     expect(progress.map((p) => p.epochs)).toEqual([3, 3, 3]);
     for (const p of progress) {
       expect(p.seconds).toBeGreaterThan(0);
       expect(p.etaSeconds).toBeGreaterThanOrEqual(0);
     }
     expect(progress[2].etaSeconds).toBe(0);
-    expect(Object.keys(head.info.metrics!.history[0]).sort()).toEqual(['acc', 'epoch', 'loss', 'lr', 'valAcc', 'valLoss']);
+    expect(Object.keys(head.info.metrics!.history[0]).sort()).toEqual([
+      'acc',
+      'epoch',
+      'loss',
+      'lr',
+      'valAcc',
+      'valLoss',
+    ]);
     await head.dispose();
   });
 });
@@ -215,17 +255,35 @@ describe('trainHead() early stopping, schedules, checkpoints and ensembles', () 
     const m = head.info.metrics!;
     expect(m.stop?.reason).toBe('early');
     expect(m.epochs - m.bestEpoch).toBe(11); // patience 10: the 11th epoch without an improvement over 0.0001 stops it
-    expect(m.stop).toMatchObject({ epoch: m.epochs, bestEpoch: m.bestEpoch, monitor: 'val_loss', minDelta: 0.0001, patience: 10 });
+    expect(m.stop).toMatchObject({
+      epoch: m.epochs,
+      bestEpoch: m.bestEpoch,
+      monitor: 'val_loss',
+      minDelta: 0.0001,
+      patience: 10,
+    });
     expect(m.valAcc).toBe(1);
     expect(m.epochs).toBeLessThanOrEqual(25);
     // With no minimum delta, every tiny improvement resets the patience: it runs at least as long.
-    const creeping = await trainHead(easyTask(48, 11), { head: { units: 8 }, learningRate: 0.05, seed: 1, minDelta: 0, epochs: m.epochs + 10 });
+    const creeping = await trainHead(easyTask(48, 11), {
+      head: { units: 8 },
+      learningRate: 0.05,
+      seed: 1,
+      minDelta: 0,
+      epochs: m.epochs + 10,
+    });
     expect(creeping.info.metrics!.epochs).toBeGreaterThanOrEqual(m.epochs);
     await Promise.all([head.dispose(), creeping.dispose()]);
   });
 
   it('monitors val_acc when told: the first epoch of the best accuracy is kept', async () => {
-    const head = await trainHead(easyTask(32, 12), { head: { units: 8 }, learningRate: 0.01, seed: 1, monitor: 'val_acc', patience: 3 });
+    const head = await trainHead(easyTask(32, 12), {
+      head: { units: 8 },
+      learningRate: 0.01,
+      seed: 1,
+      monitor: 'val_acc',
+      patience: 3,
+    });
     const m = head.info.metrics!;
     const best = Math.max(...m.history.map((h) => h.valAcc!));
     expect(m.history.findIndex((h) => h.valAcc === best) + 1).toBe(m.bestEpoch);
@@ -236,20 +294,46 @@ describe('trainHead() early stopping, schedules, checkpoints and ensembles', () 
 
   it('follows the learning-rate schedules: cosine over the epochs, plateau halves after patience/2', async () => {
     const data = orderTask(16, 13);
-    const cosine = await trainHead(data, { head: { units: 4 }, epochs: 4, learningRate: 0.01, lrSchedule: 'cosine', patience: 100 });
-    expect(cosine.info.metrics!.history.map((h) => h.lr)).toEqual([0, 1, 2, 3].map((e) => (0.01 * (1 + Math.cos((Math.PI * e) / 4))) / 2));
-    const plateau = await trainHead(easyTask(16, 14), { head: { units: 4 }, epochs: 30, learningRate: 0.01, lrSchedule: 'plateau', patience: 4, minDelta: 0.5 });
+    const cosine = await trainHead(data, {
+      head: { units: 4 },
+      epochs: 4,
+      learningRate: 0.01,
+      lrSchedule: 'cosine',
+      patience: 100,
+    });
+    expect(cosine.info.metrics!.history.map((h) => h.lr)).toEqual(
+      [0, 1, 2, 3].map((e) => (0.01 * (1 + Math.cos((Math.PI * e) / 4))) / 2),
+    );
+    const plateau = await trainHead(easyTask(16, 14), {
+      head: { units: 4 },
+      epochs: 30,
+      learningRate: 0.01,
+      lrSchedule: 'plateau',
+      patience: 4,
+      minDelta: 0.5,
+    });
     const lrs = plateau.info.metrics!.history.map((h) => h.lr!);
     expect(lrs[0]).toBe(0.01);
     expect(Math.min(...lrs)).toBeLessThan(0.01);
     await Promise.all([cosine.dispose(), plateau.dispose()]);
   });
 
-  it('resumes from any epoch\'s checkpoint and ends exactly where the uninterrupted run does (ensembles too)', async () => {
+  it("resumes from any epoch's checkpoint and ends exactly where the uninterrupted run does (ensembles too)", async () => {
     const data = orderTask(24, 15);
-    const options = { head: { units: 6 }, epochs: 7, patience: 3, learningRate: 0.02, seed: 5, ensemble: 2, lrSchedule: 'plateau' as const };
+    const options = {
+      head: { units: 6 },
+      epochs: 7,
+      patience: 3,
+      learningRate: 0.02,
+      seed: 5,
+      ensemble: 2,
+      lrSchedule: 'plateau' as const,
+    };
     const checkpoints: TrainCheckpoint[] = [];
-    const whole = await trainHead(data, { ...options, onCheckpoint: (c) => void checkpoints.push(structuredClone(c)) });
+    const whole = await trainHead(data, {
+      ...options,
+      onCheckpoint: (c) => void checkpoints.push(structuredClone(c)),
+    });
     // One after every epoch of each member, and one between the members.
     const epochs = whole.info.metrics!.members!.map((m) => m.epochs);
     expect(checkpoints.length).toBe(epochs[0] + epochs[1] + 1);
@@ -257,10 +341,14 @@ describe('trainHead() early stopping, schedules, checkpoints and ensembles', () 
     for (const at of [1, epochs[0] - 1, epochs[0], epochs[0] + 2]) {
       const resumed = await trainHead(data, { ...options, resume: checkpoints[at] });
       expect(maxAbsDiff(allWeights(resumed), expected), `resumed from checkpoint ${at}`).toBe(0);
-      expect(resumed.info.metrics!.members!.map((m) => m.history)).toEqual(whole.info.metrics!.members!.map((m) => m.history));
+      expect(resumed.info.metrics!.members!.map((m) => m.history)).toEqual(
+        whole.info.metrics!.members!.map((m) => m.history),
+      );
       await resumed.dispose();
     }
-    await expect(trainHead(orderTask(20, 15), { ...options, resume: checkpoints[1] })).rejects.toThrow(/checkpoint was made on other data/);
+    await expect(trainHead(orderTask(20, 15), { ...options, resume: checkpoints[1] })).rejects.toThrow(
+      /checkpoint was made on other data/,
+    );
     await whole.dispose();
   });
 
@@ -276,8 +364,15 @@ describe('trainHead() early stopping, schedules, checkpoints and ensembles', () 
     const single = await trainHead(data, { head: { units: 4 }, epochs: 3, seed: 9 });
     expect(maxAbsDiff(allWeights({ members: [head.members[0]] }), allWeights(single))).toBe(0);
     const probs = await head.predict(data.embeddings, data.shape);
-    const each = head.members.map((m) => tf.tidy(() => (m.predict(tf.tensor3d(data.embeddings, data.shape)) as tf.Tensor).dataSync()));
-    expect(maxAbsDiff(probs, each[0].map((_, i) => (each[0][i] + each[1][i] + each[2][i]) / 3))).toBeLessThan(1e-6);
+    const each = head.members.map((m) =>
+      tf.tidy(() => (m.predict(tf.tensor3d(data.embeddings, data.shape)) as tf.Tensor).dataSync()),
+    );
+    expect(
+      maxAbsDiff(
+        probs,
+        each[0].map((_, i) => (each[0][i] + each[1][i] + each[2][i]) / 3),
+      ),
+    ).toBeLessThan(1e-6);
     await Promise.all([head.dispose(), single.dispose()]);
   });
 });
@@ -292,13 +387,17 @@ describe('trainHead() validation', () => {
   });
 
   it('rejects an empty dataset', async () => {
-    await expect(trainHead({ embeddings: new Float32Array(0), shape: [0, T, D], labels: [] })).rejects.toThrow(/dataset is empty/);
+    await expect(
+      trainHead({ embeddings: new Float32Array(0), shape: [0, T, D], labels: [] }),
+    ).rejects.toThrow(/dataset is empty/);
   });
 
   it('rejects embeddings that do not match their shape, and mismatched dimensions at predict', async () => {
     await expect(trainHead({ ...good, shape: [8, T, D + 1] })).rejects.toThrow(ShapeError);
     const head = await trainHead(good, { head: { units: 4 }, epochs: 1 });
-    await expect(head.predict(new Float32Array(2 * T * 5), [2, T, 5])).rejects.toThrow(/mismatched embedding dimensions \(the head takes D = 8\)/);
+    await expect(head.predict(new Float32Array(2 * T * 5), [2, T, 5])).rejects.toThrow(
+      /mismatched embedding dimensions \(the head takes D = 8\)/,
+    );
     await head.dispose();
   });
 
@@ -345,7 +444,7 @@ describe('stratifiedGroupSplit()', () => {
  * would greet Node users on first use) writes nothing to stdout or stderr.
  */
 describe('trainHead() in a fresh process', () => {
-  it('prints nothing, not even tfjs\'s greeting', () => {
+  it("prints nothing, not even tfjs's greeting", () => {
     const script = `
       import { trainHead } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
       const emb = new Float32Array(4 * 3 * 8).map((_, i) => Math.sin(i));

@@ -9,10 +9,15 @@ import type { OutputFormatEntry } from '../../src/output/formats/entry.js';
 import { tempDir } from '../helpers.js';
 
 const dir = tempDir('fw-formats-');
-const failed = (path: string): ErrorRecord => ({ path, start: 1, end: 2, error: { code: 'FFMPEG', message: 'broken' } });
+const failed = (path: string): ErrorRecord => ({
+  path,
+  start: 1,
+  end: 2,
+  error: { code: 'FFMPEG', message: 'broken' },
+});
 
 describe('chooseFormat()', () => {
-  it('takes --format, else the extension of --out, else the command\'s first format', () => {
+  it("takes --format, else the extension of --out, else the command's first format", () => {
     expect(chooseFormat('classify', 'r.csv')).toBe('csv');
     expect(chooseFormat('classify', 'R.CSV')).toBe('csv');
     expect(chooseFormat('classify', '-')).toBe('jsonl');
@@ -23,9 +28,13 @@ describe('chooseFormat()', () => {
   });
 
   it('refuses a format the command does not write, by name or by extension, and a folder on stdout', () => {
-    expect(() => chooseFormat('embed', 'e.jsonl', 'csv')).toThrow(/Expected one of 'jsonl', 'npy' for `--format` but received 'csv'/);
+    expect(() => chooseFormat('embed', 'e.jsonl', 'csv')).toThrow(
+      /Expected one of 'jsonl', 'npy' for `--format` but received 'csv'/,
+    );
     expect(() => chooseFormat('classify', 'r', 'npy')).toThrow(UsageError);
-    expect(() => chooseFormat('embed', 'emb.csv')).toThrow(/names a csv file, which embed does not write; it writes 'jsonl', 'npy'/);
+    expect(() => chooseFormat('embed', 'emb.csv')).toThrow(
+      /names a csv file, which embed does not write; it writes 'jsonl', 'npy'/,
+    );
     expect(() => chooseFormat('embed', '-', 'npy')).toThrow(/writes a folder; `--out -` is not possible/);
   });
 
@@ -37,12 +46,14 @@ describe('chooseFormat()', () => {
 });
 
 describe('openWriter()', () => {
-  it('writes each format\'s record, and a resumed output reports the spans it holds', async () => {
+  it("writes each format's record, and a resumed output reports the spans it holds", async () => {
     const csv = join(dir, 'r.csv');
     const writer = await openWriter('classify', 'csv', csv, {});
     await writer.write(failed('a.mp4'));
     await writer.close();
-    expect(readFileSync(csv, 'utf8')).toBe('path,label,score,topk,error_code,error_message,warnings,start,end\na.mp4,,,,FFMPEG,broken,,1,2\n');
+    expect(readFileSync(csv, 'utf8')).toBe(
+      'path,label,score,topk,error_code,error_message,warnings,start,end\na.mp4,,,,FFMPEG,broken,,1,2\n',
+    );
     const again = await openWriter('classify', 'csv', csv, { resume: true });
     expect(again.resume.records).toBe(1);
     await again.close();
@@ -69,21 +80,27 @@ describe('openWriter()', () => {
 });
 
 describe('OUTPUT_FORMATS, the one list of formats', () => {
-  it('takes a new format from one line: --format\'s checks and help, the extension rule and the writer read it', async () => {
+  it("takes a new format from one line: --format's checks and help, the extension rule and the writer read it", async () => {
     const table = OUTPUT_FORMATS as Record<string, OutputFormatEntry>;
     const written: string[] = [];
     table.paths = {
       help: 'the paths, one per line',
       extension: '.paths',
       writers: {
-        classify: async () => ({ resume: { done: new Set(), records: 0, truncatedBytes: 0 }, write: async (r) => void written.push(r.path), close: async () => {} }),
+        classify: async () => ({
+          resume: { done: new Set(), records: 0, truncatedBytes: 0 },
+          write: async (r) => void written.push(r.path),
+          close: async () => {},
+        }),
       },
     };
     try {
       expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt', 'paths']);
       expect(choicesHelp(formatsOf('classify'))).toMatch(/\| paths \(the paths, one per line\)$/);
       expect(chooseFormat('classify', 'out.paths')).toBe('paths');
-      expect(() => chooseFormat('embed', 'out.paths')).toThrow(/names a paths file, which embed does not write/);
+      expect(() => chooseFormat('embed', 'out.paths')).toThrow(
+        /names a paths file, which embed does not write/,
+      );
       const writer = await openWriter('classify', 'paths' as never, 'out.paths', {});
       await writer.write(failed('d.mp4'));
       expect(written).toEqual(['d.mp4']);

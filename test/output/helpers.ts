@@ -5,7 +5,11 @@ export function decodeNpy(file: Buffer): { shape: number[]; data: Float32Array }
   const header = file.subarray(10, 10 + length).toString('latin1');
   if (!header.includes("'descr': '<f4'")) throw new Error(`npy: only <f4 is supported, got ${header}`);
   const shapeText = /'shape': \(([^)]*)\)/.exec(header)?.[1] ?? '';
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const start = 10 + length;
   const bytes = file.subarray(start);
   const data = new Float32Array(bytes.length / 4);

@@ -24,7 +24,8 @@ describe('openJsonl()', () => {
 
   it('resume reports the units written, and cuts a torn last line only when it writes', async () => {
     const path = join(dir, 'torn.jsonl');
-    const text = '{"path":"a.mp4","clips":[]}\n{"path":"b.mp4","start":1,"end":2,"error":{"code":"CORRUPT","message":"x"}}\n{"path":"c.mp4","cl';
+    const text =
+      '{"path":"a.mp4","clips":[]}\n{"path":"b.mp4","start":1,"end":2,"error":{"code":"CORRUPT","message":"x"}}\n{"path":"c.mp4","cl';
     framewiseOutput(path, text);
     const { sink, resume: state } = await openJsonl(path, { resume: true });
     expect(state.records).toBe(2);
@@ -41,7 +42,7 @@ describe('openJsonl()', () => {
     expect(lines[3]).toBe('');
   });
 
-  it('force replaces framewise\'s output with the first record, and leaves it whole when none comes', async () => {
+  it("force replaces framewise's output with the first record, and leaves it whole when none comes", async () => {
     const path = join(dir, 'force.jsonl');
     framewiseOutput(path, '{"path":"old"}\n');
     const idle = await openJsonl(path, { force: true, settings: { frames: 2 } });
@@ -51,22 +52,30 @@ describe('openJsonl()', () => {
     await sink.writeLine('{"path":"x"}');
     await sink.close();
     expect(readFileSync(path, 'utf8')).toBe('{"path":"x"}\n');
-    expect(JSON.parse(readFileSync(settingsFileFor(path), 'utf8'))).toEqual({ schema: OUTPUT_SCHEMA, frames: 2 });
+    expect(JSON.parse(readFileSync(settingsFileFor(path), 'utf8'))).toEqual({
+      schema: OUTPUT_SCHEMA,
+      frames: 2,
+    });
   });
 
   it.each([
     ['a file with no settings file', (p: string) => writeFileSync(p, '{"path":"a"}\n')],
-    ['an earlier framewise\'s output (settings without a schema)', (p: string) => {
-      writeFileSync(p, '{"path":"a"}\n');
-      writeFileSync(settingsFileFor(p), '{"command":"embed"}');
-    }],
+    [
+      "an earlier framewise's output (settings without a schema)",
+      (p: string) => {
+        writeFileSync(p, '{"path":"a"}\n');
+        writeFileSync(settingsFileFor(p), '{"command":"embed"}');
+      },
+    ],
     ['a file whose lines are not records', (p: string) => framewiseOutput(p, 'not json\n')],
   ])('--resume and --force touch nothing of %s', async (_name, make) => {
     const path = join(dir, `theirs-${Math.random()}.jsonl`);
     make(path);
     const before = readFileSync(path);
     for (const options of [{ resume: true }, { force: true }]) {
-      await expect(openJsonl(path, options)).rejects.toThrow(/not an output that framewise wrote.*Nothing was touched/);
+      await expect(openJsonl(path, options)).rejects.toThrow(
+        /not an output that framewise wrote.*Nothing was touched/,
+      );
     }
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(existsSync(`${path}.lock`)).toBe(false);
@@ -76,16 +85,23 @@ describe('openJsonl()', () => {
     const path = join(dir, 'locked.jsonl');
     const first = await openJsonl(path);
     expect(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid).toBe(process.pid);
-    await expect(openJsonl(path, { resume: true })).rejects.toThrow(new RegExp(`being written by another framewise run \\(pid ${process.pid}`));
+    await expect(openJsonl(path, { resume: true })).rejects.toThrow(
+      new RegExp(`being written by another framewise run \\(pid ${process.pid}`),
+    );
     await first.sink.close();
     expect(existsSync(`${path}.lock`)).toBe(false);
     // A lock left by a dead process is stale and taken over.
-    writeFileSync(`${path}.lock`, JSON.stringify({ pid: 2 ** 22 + 12345, hostname: (await import('node:os')).hostname() }));
+    writeFileSync(
+      `${path}.lock`,
+      JSON.stringify({ pid: 2 ** 22 + 12345, hostname: (await import('node:os')).hostname() }),
+    );
     const second = await openJsonl(path, { resume: true });
     await second.sink.close();
     // So is an empty lock (a crash between its creation and its write) once it is a few seconds old.
     writeFileSync(`${path}.lock`, '');
-    await expect(openJsonl(path, { resume: true })).rejects.toThrow(/being written by another framewise run \(an unknown process/);
+    await expect(openJsonl(path, { resume: true })).rejects.toThrow(
+      /being written by another framewise run \(an unknown process/,
+    );
     utimesSync(`${path}.lock`, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
     const third = await openJsonl(path, { resume: true });
     await third.sink.close();
@@ -93,7 +109,9 @@ describe('openJsonl()', () => {
   });
 
   it('an unwritable path is a UsageError before anything is written', async () => {
-    await expect(openJsonl(join(dir, 'no', 'such', 'dir', 'out.jsonl'))).rejects.toThrow(/Cannot write the output/);
+    await expect(openJsonl(join(dir, 'no', 'such', 'dir', 'out.jsonl'))).rejects.toThrow(
+      /Cannot write the output/,
+    );
   });
 });
 
@@ -140,6 +158,8 @@ describe('openCsv()', () => {
     expect(isDone(fourth.resume.done, { path: 'w.mp4' })).toBe(true);
     await fourth.sink.close();
     // Another header is not this command's CSV.
-    await expect(openCsv(path, ['path', 'score'], { resume: true })).rejects.toThrow(/not an output that framewise wrote/);
+    await expect(openCsv(path, ['path', 'score'], { resume: true })).rejects.toThrow(
+      /not an output that framewise wrote/,
+    );
   });
 });

@@ -14,7 +14,11 @@ describe('subtitles', () => {
   });
 
   it('webvttText() and srtText() write one cue per segment', () => {
-    expect(webvttText(segments)).toBe('WEBVTT\n\n00:00:00.000 --> 00:00:02.250\nday\n\n00:00:02.250 --> 01:02:03.500\nnight\n');
-    expect(srtText(segments)).toBe('1\n00:00:00,000 --> 00:00:02,250\nday\n\n2\n00:00:02,250 --> 01:02:03,500\nnight\n');
+    expect(webvttText(segments)).toBe(
+      'WEBVTT\n\n00:00:00.000 --> 00:00:02.250\nday\n\n00:00:02.250 --> 01:02:03.500\nnight\n',
+    );
+    expect(srtText(segments)).toBe(
+      '1\n00:00:00,000 --> 00:00:02,250\nday\n\n2\n00:00:02,250 --> 01:02:03,500\nnight\n',
+    );
   });
 });

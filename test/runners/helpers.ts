@@ -83,15 +83,43 @@ export async function startRedis(options: { tls?: RedisTls } = {}): Promise<Redi
   let port = await freePort();
   const tlsPort = options.tls ? await freePort() : 0;
   const tls = options.tls
-    ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+    ? [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        options.tls.cert,
+        '--tls-key-file',
+        options.tls.key,
+        '--tls-ca-cert-file',
+        options.tls.ca,
+        '--tls-auth-clients',
+        'no',
+      ]
     : [];
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const own = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...tls], { stdio: 'ignore' });
+    const own = spawn(
+      REDIS_SERVER,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        ...tls,
+      ],
+      { stdio: 'ignore' },
+    );
     child = own;
     const until = Date.now() + 10_000;
     while (!(await answersAs(port, own.pid!))) {
-      if (own.exitCode !== null) throw new Error(`redis-server exited (${own.exitCode}): port ${port} is taken`);
+      if (own.exitCode !== null)
+        throw new Error(`redis-server exited (${own.exitCode}): port ${port} is taken`);
       if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -139,22 +167,35 @@ export interface WorkerChild {
  * Starts `framewise worker` and resolves once it takes jobs; without a `--root` in `args`, its
  * roots are the temp folder, the fixtures and samples/ (the tests' videos, and the links to them).
  */
-export async function startWorkerCli(redis: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerChild> {
-  const roots = args.includes('--root') ? [] : ['--root', tmpdir(), '--root', fixturesDir(), '--root', join(ROOT, 'samples')];
+export async function startWorkerCli(
+  redis: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<WorkerChild> {
+  const roots = args.includes('--root')
+    ? []
+    : ['--root', tmpdir(), '--root', fixturesDir(), '--root', join(ROOT, 'samples')];
   const run = startCli(['worker', '--redis', redis, '--no-cache', ...roots, ...args], env);
   let stderr = '';
   run.child.stderr!.on('data', (c) => (stderr += c));
   const until = Date.now() + 120_000;
   while (!/taking jobs/.test(stderr)) {
-    if (run.child.exitCode !== null || Date.now() > until) throw new Error(`framewise worker did not start:\n${stderr}`);
+    if (run.child.exitCode !== null || Date.now() > until)
+      throw new Error(`framewise worker did not start:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child: run.child, name: `framewise@${hostname()}:${run.child.pid}`, done: run.done, log: () => stderr };
+  return {
+    child: run.child,
+    name: `framewise@${hostname()}:${run.child.pid}`,
+    done: run.done,
+    log: () => stderr,
+  };
 }
 
 /** Kills every worker left (SIGKILL) and waits for them. */
 export async function killAll(workers: WorkerChild[]): Promise<void> {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  for (const w of workers)
+    if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   await Promise.all(workers.map((w) => w.done));
 }
 
@@ -163,7 +204,9 @@ export async function writePoolModel(file: string): Promise<void> {
   const { default: onnxProto } = await import('onnx-proto');
   const { onnx } = onnxProto;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const shape = (dims: Array<number | string>) => ({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) });
+  const shape = (dims: Array<number | string>) => ({
+    dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+  });
   const model = onnx.ModelProto.fromObject({
     irVersion: 7,
     opsetImport: [{ domain: '', version: 13 }],
@@ -171,7 +214,12 @@ export async function writePoolModel(file: string): Promise<void> {
       name: 'pool',
       node: [
         { opType: 'GlobalAveragePool', input: ['input'], output: ['gap'] },
-        { opType: 'Flatten', input: ['gap'], output: ['pooled'], attribute: [{ name: 'axis', type: 2, i: 1 }] },
+        {
+          opType: 'Flatten',
+          input: ['gap'],
+          output: ['pooled'],
+          attribute: [{ name: 'axis', type: 2, i: 1 }],
+        },
       ],
       input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: shape(['N', 3, 224, 224]) } } }],
       output: [{ name: 'pooled', type: { tensorType: { elemType: FLOAT, shape: shape(['N', 3]) } } }],

@@ -4,7 +4,15 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPipeline, isErrorRecord, loadClassifier, startWorker, type EmbedResult, type ProgressEvent, type WorkerHandle } from '../../src/index.js';
+import {
+  createPipeline,
+  isErrorRecord,
+  loadClassifier,
+  startWorker,
+  type EmbedResult,
+  type ProgressEvent,
+  type WorkerHandle,
+} from '../../src/index.js';
 import { ROOT } from '../cli/helpers.js';
 import { describeWithRedis, skipRedis, startRedis, type RedisServer } from './helpers.js';
 
@@ -16,7 +24,13 @@ let worker: WorkerHandle;
 beforeAll(async () => {
   if (skipRedis) return;
   redis = await startRedis();
-  worker = await startWorker({ redis: redis.url, queue: 'lib', cache: false, concurrency: 1, roots: [SAMPLES] });
+  worker = await startWorker({
+    redis: redis.url,
+    queue: 'lib',
+    cache: false,
+    concurrency: 1,
+    roots: [SAMPLES],
+  });
 });
 
 afterAll(async () => {
@@ -24,8 +38,17 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-async function embedAll(remote: boolean, onProgress?: (e: ProgressEvent) => void, seek?: 'keyframe'): Promise<{ results: EmbedResult[]; backend: string }> {
-  const pipeline = await createPipeline({ frames: 4, cache: false, seek, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+async function embedAll(
+  remote: boolean,
+  onProgress?: (e: ProgressEvent) => void,
+  seek?: 'keyframe',
+): Promise<{ results: EmbedResult[]; backend: string }> {
+  const pipeline = await createPipeline({
+    frames: 4,
+    cache: false,
+    seek,
+    ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}),
+  });
   try {
     const results: EmbedResult[] = [];
     for await (const r of pipeline.embed([SAMPLES], { onProgress })) {
@@ -53,7 +76,12 @@ describeWithRedis('createPipeline({ remote })', () => {
     expect(remote.backend).toBe(local.backend);
     expect(events.some((e) => e.queue?.workers === 1)).toBe(true);
     const final = events.at(-1)!;
-    expect(final).toMatchObject({ final: true, videosDone: local.results.length, videosDecoded: local.results.length, failures: 0 });
+    expect(final).toMatchObject({
+      final: true,
+      videosDone: local.results.length,
+      videosDecoded: local.results.length,
+      failures: 0,
+    });
   });
 });
 
@@ -62,18 +90,26 @@ describeWithRedis("createPipeline({ remote, seek: 'keyframe' })", () => {
     const remote = await embedAll(true, undefined, 'keyframe');
     const local = await embedAll(false, undefined, 'keyframe');
     const exact = await embedAll(false);
-    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).toEqual(local.results.map((r) => r.clips.map((c) => c.timestamps)));
-    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).not.toEqual(exact.results.map((r) => r.clips.map((c) => c.timestamps)));
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).toEqual(
+      local.results.map((r) => r.clips.map((c) => c.timestamps)),
+    );
+    expect(remote.results.map((r) => r.clips.map((c) => c.timestamps))).not.toEqual(
+      exact.results.map((r) => r.clips.map((c) => c.timestamps)),
+    );
   });
 });
 
 describeWithRedis('loadClassifier(model, { remote })', () => {
   it('labels the samples as a local classifier does', async () => {
     const labelsOf = async (remote: boolean): Promise<string[]> => {
-      const classifier = await loadClassifier(MODEL, { cache: false, ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}) });
+      const classifier = await loadClassifier(MODEL, {
+        cache: false,
+        ...(remote ? { remote: { redis: redis.url, queue: 'lib' } } : {}),
+      });
       try {
         const labels: string[] = [];
-        for await (const r of classifier.classify([SAMPLES])) labels.push(isErrorRecord(r) ? r.error.code : `${r.path}:${r.label}:${r.score.toFixed(4)}`);
+        for await (const r of classifier.classify([SAMPLES]))
+          labels.push(isErrorRecord(r) ? r.error.code : `${r.path}:${r.label}:${r.score.toFixed(4)}`);
         return labels;
       } finally {
         await classifier.close();
@@ -98,15 +134,27 @@ describeWithRedis('startWorker()', () => {
 // Argument checks: no server is contacted (port 1 has none), so these run without Redis too.
 describe('remote options', () => {
   it('createPipeline() rejects a bad remote before any work', async () => {
-    await expect(createPipeline({ remote: { redis: 'localhost:6379' } })).rejects.toThrow(/Expected a Redis URL .* for `remote.redis`/);
-    await expect(createPipeline({ remote: { redis: 'redis://127.0.0.1:1', timeoutMs: 0 } })).rejects.toThrow(/remote.timeoutMs/);
+    await expect(createPipeline({ remote: { redis: 'localhost:6379' } })).rejects.toThrow(
+      /Expected a Redis URL .* for `remote.redis`/,
+    );
+    await expect(createPipeline({ remote: { redis: 'redis://127.0.0.1:1', timeoutMs: 0 } })).rejects.toThrow(
+      /remote.timeoutMs/,
+    );
   });
 
   it('startWorker() rejects bad options before loading anything', async () => {
     await expect(startWorker({ redis: 'nope', roots: ['/'] })).rejects.toThrow(/Expected a Redis URL/);
-    await expect(startWorker({ redis: 'redis://127.0.0.1:1', maxStalls: -1, roots: ['/'] })).rejects.toThrow(/maxStalls/);
-    await expect(startWorker({ redis: 'redis://127.0.0.1:1' } as never)).rejects.toThrow(/`roots` is required \(--root DIR, repeatable\)/);
-    await expect(startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], allowHosts: ['http://x/'] })).rejects.toThrow(/a host name, an address or \*.domain for `allowHosts`/);
-    await expect(startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], maxJobBytes: 0 })).rejects.toThrow(/maxJobBytes/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', maxStalls: -1, roots: ['/'] })).rejects.toThrow(
+      /maxStalls/,
+    );
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1' } as never)).rejects.toThrow(
+      /`roots` is required \(--root DIR, repeatable\)/,
+    );
+    await expect(
+      startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], allowHosts: ['http://x/'] }),
+    ).rejects.toThrow(/a host name, an address or \*.domain for `allowHosts`/);
+    await expect(startWorker({ redis: 'redis://127.0.0.1:1', roots: ['/'], maxJobBytes: 0 })).rejects.toThrow(
+      /maxJobBytes/,
+    );
   });
 });

@@ -15,7 +15,16 @@ import { queueStatus } from '../../src/runners/index.js';
 import { assertBuilt, jsonl, runCli, startCli } from '../cli/helpers.js';
 import { COUNTER, fixture, linkScenes } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
-import { describeWithRedis, killAll, skipRedis, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
+import {
+  describeWithRedis,
+  killAll,
+  skipRedis,
+  startRedis,
+  startWorkerCli,
+  writePoolModel,
+  type RedisServer,
+  type WorkerChild,
+} from './helpers.js';
 
 const dir = tempDir('fw-ops-');
 const videos = join(dir, 'videos');
@@ -32,7 +41,11 @@ async function worker(url: string, args: string[]): Promise<WorkerChild> {
   return w;
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -42,7 +55,15 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
   }
 }
 
-type Status = { counts: Record<string, number>; oldestWaitingMs: number | null; workers: Array<{ name: string; presence?: { done: number; backbone: string; decoder: string; concurrency: number } }>; coordinators: Array<{ name: string; videosTotal: number }> };
+type Status = {
+  counts: Record<string, number>;
+  oldestWaitingMs: number | null;
+  workers: Array<{
+    name: string;
+    presence?: { done: number; backbone: string; decoder: string; concurrency: number };
+  }>;
+  coordinators: Array<{ name: string; videosTotal: number }>;
+};
 
 /** `framewise status --json`, the command itself. */
 async function statusCli(url: string, queue: string): Promise<Status> {
@@ -61,7 +82,10 @@ function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
     if (!m) throw new Error(`not Prometheus text: ${line}`);
     samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
   }
@@ -92,7 +116,19 @@ afterAll(async () => {
 describeWithRedis('framewise status and --metrics-port', () => {
   it('status during a run shows the counts, the coordinator and the worker; /metrics parses with the documented names', async () => {
     const out = join(dir, 'status.jsonl');
-    const run = startCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'ops', '--metrics-port', '0', ...COMMON]);
+    const run = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'ops',
+      '--metrics-port',
+      '0',
+      ...COMMON,
+    ]);
     let stderr = '';
     run.child.stderr!.on('data', (c) => (stderr += c));
     // No worker yet: the 4 jobs wait, and the coordinator is there.
@@ -103,12 +139,17 @@ describeWithRedis('framewise status and --metrics-port', () => {
     expect(waiting.counts).toEqual({ waiting: 4, active: 0, completed: 0, failed: 0, delayed: 0 });
     expect(waiting.oldestWaitingMs).toBeGreaterThanOrEqual(0);
     expect(waiting.workers).toEqual([]);
-    expect(waiting.coordinators[0]).toMatchObject({ name: `framewise@${waiting.coordinators[0].name.split('@')[1]}`, videosTotal: 4 });
+    expect(waiting.coordinators[0]).toMatchObject({
+      name: `framewise@${waiting.coordinators[0].name.split('@')[1]}`,
+      videosTotal: 4,
+    });
     const coordinatorPort = /metrics at http:\/\/0\.0\.0\.0:(\d+)\/metrics/.exec(stderr)![1];
     const before = await scrape(coordinatorPort);
     expect(before.get('bullmq_job_count{queue="ops",state="waiting"}')).toBe(4);
     const text = await runCli(['status', '--redis', redis.url, '--queue', 'ops']);
-    expect(text.stdout).toMatch(/^queue 'ops' at redis:\/\/127\.0\.0\.1:\d+\/?\njobs: 4 waiting, 0 active, 0 completed, 0 failed, 0 delayed; the oldest waiting for \d+s\nworkers: 0 /);
+    expect(text.stdout).toMatch(
+      /^queue 'ops' at redis:\/\/127\.0\.0\.1:\d+\/?\njobs: 4 waiting, 0 active, 0 completed, 0 failed, 0 delayed; the oldest waiting for \d+s\nworkers: 0 /,
+    );
 
     const w = await worker(redis.url, ['--queue', 'ops', '--metrics-port', '0']);
     const done = await run.done;
@@ -118,7 +159,17 @@ describeWithRedis('framewise status and --metrics-port', () => {
       const s = await status(redis.url, 'ops');
       return s.workers[0]?.presence?.done === 4 ? s : undefined;
     });
-    expect(after.workers).toEqual([{ name: w.name, presence: expect.objectContaining({ backbone: expect.stringMatching(/^pool-/), concurrency: 1, done: 4, errors: 0 }) }]);
+    expect(after.workers).toEqual([
+      {
+        name: w.name,
+        presence: expect.objectContaining({
+          backbone: expect.stringMatching(/^pool-/),
+          concurrency: 1,
+          done: 4,
+          errors: 0,
+        }),
+      },
+    ]);
     expect(after.coordinators).toEqual([]);
     const port = /metrics at http:\/\/0\.0\.0\.0:(\d+)\/metrics/.exec(w.log())![1];
     const m = await scrape(port);
@@ -137,17 +188,36 @@ describeWithRedis('framewise status and --metrics-port', () => {
   it("a worker killed with -9: the coordinator's progress says which job waits and how long until it is handed on", async () => {
     const victim = await worker(redis.url, ['--queue', 'stall', '--stall-timeout', '2']);
     const events: ProgressEvent[] = [];
-    const pipeline = await createPipeline({ backbone: model, normalize: '0..1', sampling: 'fps:24', cache: false, remote: { redis: redis.url, queue: 'stall' } });
+    const pipeline = await createPipeline({
+      backbone: model,
+      normalize: '0..1',
+      sampling: 'fps:24',
+      cache: false,
+      remote: { redis: redis.url, queue: 'stall' },
+    });
     const results = (async () => {
       const got = [];
-      for await (const r of pipeline.embed([fixture(COUNTER.path)], { onProgress: (e) => events.push(e) })) got.push(r);
+      for await (const r of pipeline.embed([fixture(COUNTER.path)], { onProgress: (e) => events.push(e) }))
+        got.push(r);
       return got;
     })();
-    await until('the victim to hold the job', async () => ((await admin.lrange('bull:stall:active', 0, -1)).length > 0 ? true : undefined), 60_000);
+    await until(
+      'the victim to hold the job',
+      async () => ((await admin.lrange('bull:stall:active', 0, -1)).length > 0 ? true : undefined),
+      60_000,
+    );
     victim.child.kill('SIGKILL');
     const rescuer = worker(redis.url, ['--queue', 'stall', '--stall-timeout', '2']);
-    const wait = await until('the progress to say why it waits', () => events.find((e) => e.queue?.waitingOn)?.queue);
-    expect(wait.waitingOn).toEqual({ path: fixture(COUNTER.path), jobId: expect.stringMatching(/^fw-/), worker: victim.name, handedOnInMs: expect.any(Number) });
+    const wait = await until(
+      'the progress to say why it waits',
+      () => events.find((e) => e.queue?.waitingOn)?.queue,
+    );
+    expect(wait.waitingOn).toEqual({
+      path: fixture(COUNTER.path),
+      jobId: expect.stringMatching(/^fw-/),
+      worker: victim.name,
+      handedOnInMs: expect.any(Number),
+    });
     expect(wait.waitingOn!.handedOnInMs).toBeLessThanOrEqual(4000);
     await rescuer;
     const got = await results;
@@ -161,21 +231,48 @@ describeWithRedis('Redis done right', () => {
   it('maxmemory-policy other than noeviction: a warning that says why; --strict-redis refuses it', async () => {
     await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
     try {
-      const strict = await runCli(['worker', '--redis', redis.url, '--queue', 'evict', '--root', dir, '--strict-redis', ...BACKBONE]);
+      const strict = await runCli([
+        'worker',
+        '--redis',
+        redis.url,
+        '--queue',
+        'evict',
+        '--root',
+        dir,
+        '--strict-redis',
+        ...BACKBONE,
+      ]);
       expect(strict.code).toBe(1);
-      expect(strict.stderr).toMatch(/has maxmemory-policy allkeys-lru: under memory pressure it may evict BullMQ's jobs and locks .*--strict-redis refuses it/);
-      const coordinator = await runCli(['embed', videos, '--out', join(dir, 'evict.jsonl'), '--redis', redis.url, '--queue', 'evict', '--strict-redis', ...COMMON]);
+      expect(strict.stderr).toMatch(
+        /has maxmemory-policy allkeys-lru: under memory pressure it may evict BullMQ's jobs and locks .*--strict-redis refuses it/,
+      );
+      const coordinator = await runCli([
+        'embed',
+        videos,
+        '--out',
+        join(dir, 'evict.jsonl'),
+        '--redis',
+        redis.url,
+        '--queue',
+        'evict',
+        '--strict-redis',
+        ...COMMON,
+      ]);
       expect(coordinator.code).toBe(1);
       expect(coordinator.stderr).toMatch(/maxmemory-policy allkeys-lru.*--strict-redis refuses it/);
       const warned = await worker(redis.url, ['--queue', 'evict']);
-      expect(warned.log()).toMatch(/\[FRAMEWISE_REDIS_EVICTION\] Warning: Redis at .* has maxmemory-policy allkeys-lru: .*set `maxmemory-policy noeviction`/);
+      expect(warned.log()).toMatch(
+        /\[FRAMEWISE_REDIS_EVICTION\] Warning: Redis at .* has maxmemory-policy allkeys-lru: .*set `maxmemory-policy noeviction`/,
+      );
     } finally {
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
     }
   });
 
   it('a least-privilege ACL user runs a whole batch, and can do nothing else', async () => {
-    const rules = readFileSync(join(import.meta.dirname, '../../docs/scale-out.md'), 'utf8').match(/^ACL SETUSER framewise (.+)$/m)![1].replaceAll('nightly', 'acl');
+    const rules = readFileSync(join(import.meta.dirname, '../../docs/scale-out.md'), 'utf8')
+      .match(/^ACL SETUSER framewise (.+)$/m)![1]
+      .replaceAll('nightly', 'acl');
     await admin.call('ACL', 'SETUSER', 'framewise', ...rules.replace('>CHANGE-ME', '>s3cret').split(' '));
     const url = redis.url.replace('redis://', 'redis://framewise:s3cret@');
     await worker(url, ['--queue', 'acl']);
@@ -198,24 +295,85 @@ describeWithRedis('Redis done right', () => {
 
   it('rediss:// with --redis-ca: a TLS Redis with a private CA runs a whole batch', async () => {
     const tls = join(dir, 'tls');
-    const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    const openssl = (...args: string[]): void =>
+      void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
     execFileSync('mkdir', ['-p', tls]);
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=framewise test CA', '-keyout', join(tls, 'ca.key'), '-out', join(tls, 'ca.pem'));
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-keyout', join(tls, 'server.key'), '-out', join(tls, 'server.csr'));
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=framewise test CA',
+      '-keyout',
+      join(tls, 'ca.key'),
+      '-out',
+      join(tls, 'ca.pem'),
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(tls, 'server.key'),
+      '-out',
+      join(tls, 'server.csr'),
+    );
     writeFileSync(join(tls, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-    openssl('x509', '-req', '-in', join(tls, 'server.csr'), '-CA', join(tls, 'ca.pem'), '-CAkey', join(tls, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', join(tls, 'ext.cnf'), '-out', join(tls, 'server.pem'));
-    const secure = await startRedis({ tls: { cert: join(tls, 'server.pem'), key: join(tls, 'server.key'), ca: join(tls, 'ca.pem') } });
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      join(tls, 'server.csr'),
+      '-CA',
+      join(tls, 'ca.pem'),
+      '-CAkey',
+      join(tls, 'ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      join(tls, 'ext.cnf'),
+      '-out',
+      join(tls, 'server.pem'),
+    );
+    const secure = await startRedis({
+      tls: { cert: join(tls, 'server.pem'), key: join(tls, 'server.key'), ca: join(tls, 'ca.pem') },
+    });
     try {
       expect(secure.url).toMatch(/^rediss:\/\/localhost:\d+$/);
       const ca = ['--redis-ca', join(tls, 'ca.pem')];
       await worker(secure.url, ['--queue', 'tls', ...ca]);
       const out = join(dir, 'tls.jsonl');
-      const run = await runCli(['embed', videos, '--out', out, '--redis', secure.url, '--queue', 'tls', ...ca, ...COMMON]);
+      const run = await runCli([
+        'embed',
+        videos,
+        '--out',
+        out,
+        '--redis',
+        secure.url,
+        '--queue',
+        'tls',
+        ...ca,
+        ...COMMON,
+      ]);
       expect(run.code, run.stderr).toBe(0);
       expect(jsonl(readFileSync(out, 'utf8'))).toHaveLength(4);
       expect((await status(secure.url, 'tls', ca[1])).workers).toHaveLength(1);
       // Without the CA, the server's certificate is not trusted.
-      await expect(queueStatus({ redis: secure.url, queue: 'tls', timeoutMs: 1000 })).rejects.toThrow(/has not answered for 1 s \(.*(self-signed|unable to verify|certificate)/i);
+      await expect(queueStatus({ redis: secure.url, queue: 'tls', timeoutMs: 1000 })).rejects.toThrow(
+        /has not answered for 1 s \(.*(self-signed|unable to verify|certificate)/i,
+      );
     } finally {
       await killAll(workers.splice(0));
       await secure.dispose();

@@ -13,8 +13,20 @@ describe('resolveOptions()', () => {
     process.env.FRAMEWISE_CACHE = '/tmp/fw-cache';
     const resolved = resolveOptions();
     expect(resolved).toMatchObject({
-      backbone: 'mobilenet_v2', frames: 16, size: undefined, fit: 'cover', sampling: { kind: 'uniform', frames: 16 },
-      engine: 'auto', backend: 'auto', threads: 0, decoder: 'auto', seek: 'exact', batch: 4, workers: undefined, cache: '/tmp/fw-cache', timeoutMs: undefined,
+      backbone: 'mobilenet_v2',
+      frames: 16,
+      size: undefined,
+      fit: 'cover',
+      sampling: { kind: 'uniform', frames: 16 },
+      engine: 'auto',
+      backend: 'auto',
+      threads: 0,
+      decoder: 'auto',
+      seek: 'exact',
+      batch: 4,
+      workers: undefined,
+      cache: '/tmp/fw-cache',
+      timeoutMs: undefined,
     });
     expect(resolved.concurrency).toBeGreaterThanOrEqual(1);
     expect(resolved.concurrency).toBeLessThanOrEqual(2);
@@ -24,7 +36,9 @@ describe('resolveOptions()', () => {
     expect(resolveOptions({ frames: 4, sampling: 'fps:2' }).sampling).toEqual(normalizeSampling('fps:2', 4));
     expect(resolveOptions({ frames: 4, sampling: 'fps:2' }).sampling.frames).toBe(4);
     expect(resolveOptions({ sampling: { kind: 'window', length: 2, stride: 1, frames: 8 } }).frames).toBe(8);
-    expect(resolveOptions({ frames: 3, sampling: { kind: 'window', length: 2, stride: 1, frames: 8 } }).frames).toBe(3);
+    expect(
+      resolveOptions({ frames: 3, sampling: { kind: 'window', length: 2, stride: 1, frames: 8 } }).frames,
+    ).toBe(3);
   });
 
   it('keeps a custom backbone and an explicit `cache: false`', () => {
@@ -51,7 +65,11 @@ describe('resolveOptions()', () => {
     ['timeoutMs 0', { timeoutMs: 0 }, /a positive integer for `timeoutMs`/],
     ['sampling string', { sampling: 'every:3' }, /sampling/],
     ['sampling number', { sampling: 3 }, /a sampling string or object for `sampling` but received 3/],
-    ['backbone name', { backbone: 'resnet' }, /one of 'mobilenet_v2', 'inception_v3' or a custom backbone object for `backbone`/],
+    [
+      'backbone name',
+      { backbone: 'resnet' },
+      /one of 'mobilenet_v2', 'inception_v3' or a custom backbone object for `backbone`/,
+    ],
   ])('rejects a bad option before any work: %s', (_, options, message) => {
     let caught: unknown;
     try {

@@ -2,9 +2,21 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QueueError, UsageError } from '../../src/errors.js';
 import { checkQueueName, checkRedisUrl } from '../../src/runners/options.js';
-import { decodeResult, encodeResult, jobData, jobId, redactUrl, type JobSettings } from '../../src/runners/protocol.js';
+import {
+  decodeResult,
+  encodeResult,
+  jobData,
+  jobId,
+  redactUrl,
+  type JobSettings,
+} from '../../src/runners/protocol.js';
 
-const settings: JobSettings = { sampling: { kind: 'uniform', frames: 4 }, size: 224, fit: 'cover', seek: 'exact' };
+const settings: JobSettings = {
+  sampling: { kind: 'uniform', frames: 4 },
+  size: 224,
+  fit: 'cover',
+  seek: 'exact',
+};
 const identity = { size: 10, mtimeMs: 1, headTail: 'ab' };
 
 describe('job ids', () => {
@@ -34,7 +46,9 @@ describe('job ids', () => {
       settings,
       backboneId: 'bb',
     });
-    expect(jobData({ path: 'https://cdn.example/a.mp4' }, settings, 'bb').item.path).toBe('https://cdn.example/a.mp4');
+    expect(jobData({ path: 'https://cdn.example/a.mp4' }, settings, 'bb').item.path).toBe(
+      'https://cdn.example/a.mp4',
+    );
   });
 });
 
@@ -43,23 +57,64 @@ describe('results', () => {
     const backing = new Float32Array(1 + 2 * 4 * 3);
     backing.forEach((_, i) => (backing[i] = Math.fround(Math.sin(i) * 1e3)));
     const embeddings = backing.subarray(1); // an offset view, as a runner may give
-    const clips = [0, 1].map((index) => ({ index, start: index, end: index + 1, timestamps: [0, 0.25, 0.5, 0.75], mask: [true, true, true, false] }));
-    const wire = JSON.parse(JSON.stringify(encodeResult('host-a', { path: 'x', clips, frames: 4, dim: 3, embeddings, cached: false, backend: 'onnx' })));
+    const clips = [0, 1].map((index) => ({
+      index,
+      start: index,
+      end: index + 1,
+      timestamps: [0, 0.25, 0.5, 0.75],
+      mask: [true, true, true, false],
+    }));
+    const wire = JSON.parse(
+      JSON.stringify(
+        encodeResult('host-a', {
+          path: 'x',
+          clips,
+          frames: 4,
+          dim: 3,
+          embeddings,
+          cached: false,
+          backend: 'onnx',
+        }),
+      ),
+    );
     const { host, outcome } = decodeResult('coordinator/x.mp4', wire);
     expect(host).toBe('host-a');
-    expect(outcome).toEqual({ path: 'coordinator/x.mp4', clips, frames: 4, dim: 3, embeddings: new Float32Array(embeddings), cached: false, backend: 'onnx' });
+    expect(outcome).toEqual({
+      path: 'coordinator/x.mp4',
+      clips,
+      frames: 4,
+      dim: 3,
+      embeddings: new Float32Array(embeddings),
+      cached: false,
+      backend: 'onnx',
+    });
   });
 
-  it('round-trip an error record under the coordinator\'s path', () => {
-    const wire = encodeResult('host-b', { path: '/abs/x.mp4', error: { code: 'NOT_A_VIDEO', message: 'no video stream' } });
-    expect(decodeResult('x.mp4', wire)).toEqual({ host: 'host-b', outcome: { path: 'x.mp4', error: { code: 'NOT_A_VIDEO', message: 'no video stream' } } });
+  it("round-trip an error record under the coordinator's path", () => {
+    const wire = encodeResult('host-b', {
+      path: '/abs/x.mp4',
+      error: { code: 'NOT_A_VIDEO', message: 'no video stream' },
+    });
+    expect(decodeResult('x.mp4', wire)).toEqual({
+      host: 'host-b',
+      outcome: { path: 'x.mp4', error: { code: 'NOT_A_VIDEO', message: 'no video stream' } },
+    });
   });
 
   it('a result of another protocol or of the wrong size is a QueueError', () => {
     expect(() => decodeResult('x', { v: 99, host: 'h' })).toThrow(QueueError);
     expect(() => decodeResult('x', null)).toThrow(/run the same framewise version everywhere/);
-    const wire = encodeResult('h', { path: 'x', clips: [{ index: 0, start: 0, end: 1, timestamps: [0], mask: [true] }], frames: 1, dim: 2, embeddings: new Float32Array(2), cached: true });
-    expect(() => decodeResult('x', { ...wire, video: { ...(wire as { video: object }).video, dim: 3 } })).toThrow(/returned 8 bytes of embeddings for x, expected 12/);
+    const wire = encodeResult('h', {
+      path: 'x',
+      clips: [{ index: 0, start: 0, end: 1, timestamps: [0], mask: [true] }],
+      frames: 1,
+      dim: 2,
+      embeddings: new Float32Array(2),
+      cached: true,
+    });
+    expect(() =>
+      decodeResult('x', { ...wire, video: { ...(wire as { video: object }).video, dim: 3 } }),
+    ).toThrow(/returned 8 bytes of embeddings for x, expected 12/);
   });
 });
 
@@ -67,7 +122,8 @@ describe('queue settings', () => {
   it('take redis:// and rediss:// URLs and plain queue names', () => {
     expect(checkRedisUrl('--redis', 'redis://h:6379/2')).toBe('redis://h:6379/2');
     expect(checkRedisUrl('--redis', 'rediss://user:pw@h')).toBe('rediss://user:pw@h');
-    for (const bad of ['http://h', 'h:6379', '', 42, 'redis://']) expect(() => checkRedisUrl('--redis', bad)).toThrow(UsageError);
+    for (const bad of ['http://h', 'h:6379', '', 42, 'redis://'])
+      expect(() => checkRedisUrl('--redis', bad)).toThrow(UsageError);
     expect(checkQueueName('--queue', 'nightly-2.a_b')).toBe('nightly-2.a_b');
     for (const bad of ['a:b', '', 'a b', 7]) expect(() => checkQueueName('--queue', bad)).toThrow(UsageError);
   });

@@ -16,7 +16,8 @@ const refuser: RunnerEntry = {
       backbone: { id: 'none', inputSize: 1, dim: 1 } as never,
       backend: { name: 'none', reason: 'test' },
       async *run(items) {
-        for (const item of items) yield [item, { path: item.path, error: { code: 'REFUSED', message: 'refused' } } as never];
+        for (const item of items)
+          yield [item, { path: item.path, error: { code: 'REFUSED', message: 'refused' } } as never];
       },
       async close() {},
     };
@@ -32,8 +33,12 @@ describe('RUNNERS', () => {
       const runner = await openRunner(resolveOptions({ batch: 7, size: 5 }));
       expect(runner.size).toBe(5);
       const out = [];
-      for await (const [item, outcome] of runner.run([{ path: 'a.mp4' }, { path: 'b.mp4' }])) out.push([item.path, (outcome as { error: { code: string } }).error.code]);
-      expect(out).toEqual([['a.mp4', 'REFUSED'], ['b.mp4', 'REFUSED']]);
+      for await (const [item, outcome] of runner.run([{ path: 'a.mp4' }, { path: 'b.mp4' }]))
+        out.push([item.path, (outcome as { error: { code: string } }).error.code]);
+      expect(out).toEqual([
+        ['a.mp4', 'REFUSED'],
+        ['b.mp4', 'REFUSED'],
+      ]);
       await runner.close();
     } finally {
       delete table.refuser;

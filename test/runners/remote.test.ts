@@ -13,10 +13,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTER, fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli, startCli, waitForLines, type CliRun } from '../cli/helpers.js';
 import { serveFiles } from '../serve.js';
-import { describeWithRedis, killAll, skipRedis, startRedis, startWorkerCli, writePoolModel, type RedisServer, type WorkerChild } from './helpers.js';
+import {
+  describeWithRedis,
+  killAll,
+  skipRedis,
+  startRedis,
+  startWorkerCli,
+  writePoolModel,
+  type RedisServer,
+  type WorkerChild,
+} from './helpers.js';
 import { tempDir } from '../helpers.js';
 
-type Row = { path: string; backbone?: string; clips?: Array<{ embedding: number[] }>; error?: { code: string; message: string } };
+type Row = {
+  path: string;
+  backbone?: string;
+  clips?: Array<{ embedding: number[] }>;
+  error?: { code: string; message: string };
+};
 
 const dir = tempDir('fw-remote-');
 const videos = join(dir, 'videos');
@@ -34,7 +48,15 @@ function queue(name: string): Queue {
 }
 
 async function worker(name: string, args: string[] = []): Promise<WorkerChild> {
-  const w = await startWorkerCli(redis.url, ['--queue', name, '--stall-timeout', '3', '--concurrency', '1', ...args]);
+  const w = await startWorkerCli(redis.url, [
+    '--queue',
+    name,
+    '--stall-timeout',
+    '3',
+    '--concurrency',
+    '1',
+    ...args,
+  ]);
   workers.push(w);
   return w;
 }
@@ -85,7 +107,17 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
     const q = queue('kill9');
     const [victim, ...rest] = await Promise.all([worker('kill9'), worker('kill9'), worker('kill9')]);
     const out = join(dir, 'kill9.jsonl');
-    const run = startCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'kill9', ...COMMON]);
+    const run = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'kill9',
+      ...COMMON,
+    ]);
     await holding(q, victim);
     victim.child.kill('SIGKILL');
     const done = await run.done;
@@ -103,15 +135,35 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
     const junk = join(dir, 'junk.mp4');
     writeFileSync(junk, 'this is not a video');
     const manifest = join(dir, 'bad.csv');
-    writeFileSync(manifest, `path,label\n${join(videos, readdirSync(videos)[0])},a\n${junk},b\n${join(dir, 'nowhere.mp4')},c\n`);
+    writeFileSync(
+      manifest,
+      `path,label\n${join(videos, readdirSync(videos)[0])},a\n${junk},b\n${join(dir, 'nowhere.mp4')},c\n`,
+    );
     const out = join(dir, 'bad.jsonl');
-    const run = await runCli(['embed', manifest, '--out', out, '--redis', redis.url, '--queue', 'bad', '--frames', '4', '--no-cache']);
+    const run = await runCli([
+      'embed',
+      manifest,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'bad',
+      '--frames',
+      '4',
+      '--no-cache',
+    ]);
     expect(run.code, run.stderr).toBe(1);
     const rows = jsonl<Row>(readFileSync(out, 'utf8'));
     expect(rows.map((r) => r.error?.code ?? 'ok')).toEqual(['ok', 'NOT_A_VIDEO', 'ENOENT']);
     expect(rows[2].error!.message).toContain(`on worker host ${hostname()}`);
     expect(run.stderr).toMatch(/1 ok, 2 failed \(ENOENT: 1, NOT_A_VIDEO: 1\)/);
-    expect(await q.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({ waiting: 0, active: 0, completed: 0, failed: 0 });
+    expect(await q.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({
+      waiting: 0,
+      active: 0,
+      completed: 0,
+      failed: 0,
+    });
   });
 
   it('the coordinator killed with -9, then --resume: nothing lost, nothing twice', async () => {
@@ -136,22 +188,51 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
   it('Ctrl-C with no worker: the progress says so, waiting jobs are removed, exit 130; --resume with a worker carries on', async () => {
     const q = queue('none');
     const out = join(dir, 'none.jsonl');
-    const run = startCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'none', '--frames', '4', '--no-cache']);
+    const run = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'none',
+      '--frames',
+      '4',
+      '--no-cache',
+    ]);
     let stderr = '';
     run.child.stderr!.on('data', (c) => (stderr += c));
     const until = Date.now() + 30_000;
-    while (!/no worker connected/.test(stderr) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    while (!/no worker connected/.test(stderr) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
     expect(stderr).toMatch(/0\/12 videos .*no worker connected: start `framewise worker --redis URL`/);
     expect(await q.getWaitingCount()).toBeGreaterThan(0);
     run.child.kill('SIGINT');
     const done = await run.done;
     expect(done.code).toBe(130);
     expect(done.stderr).toMatch(/\(interrupted\)/);
-    expect(await q.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({ waiting: 0, active: 0, completed: 0, failed: 0 });
+    expect(await q.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({
+      waiting: 0,
+      active: 0,
+      completed: 0,
+      failed: 0,
+    });
     expect(existsSync(out)).toBe(false); // no record: the output is opened with the first one
     // A worker comes; --resume carries on.
     await worker('none');
-    const resumed = await runCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'none', ...COMMON, '--resume']);
+    const resumed = await runCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'none',
+      ...COMMON,
+      '--resume',
+    ]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expectAllOnce(out);
   });
@@ -159,7 +240,17 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
   it('Redis restarted mid-run (its data lost): workers and coordinator reconnect, every video once', async () => {
     await Promise.all([worker('restart'), worker('restart')]);
     const out = join(dir, 'restart.jsonl');
-    const run = startCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'restart', ...COMMON]);
+    const run = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'restart',
+      ...COMMON,
+    ]);
     await waitForLines(out, 2, 120_000);
     await redis.stop();
     await new Promise((r) => setTimeout(r, 1500));
@@ -172,13 +263,27 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
   it('Redis gone past --redis-timeout: coordinator and worker exit 1 with the reason; --resume then finishes', async () => {
     const w = await worker('gone', ['--redis-timeout', '3']);
     const out = join(dir, 'gone.jsonl');
-    const args = ['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'gone', '--redis-timeout', '3', ...COMMON];
+    const args = [
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'gone',
+      '--redis-timeout',
+      '3',
+      ...COMMON,
+    ];
     const run = startCli(args);
     await waitForLines(out, 2, 120_000);
     await redis.stop();
     const [coordinator, gone]: CliRun[] = await Promise.all([run.done, w.done]).finally(() => redis.start());
     expect(coordinator.code).toBe(1);
-    expect(coordinator.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+\/? has not answered for 3 s .*--resume/);
+    expect(coordinator.stderr).toMatch(
+      /Redis at redis:\/\/127\.0\.0\.1:\d+\/? has not answered for 3 s .*--resume/,
+    );
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/has not answered for 3 s/);
     const written = jsonl<Row>(readFileSync(out, 'utf8')); // every line whole
@@ -194,18 +299,47 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
     await writePoolModel(model);
     const w = await worker('other', ['--backbone', model, '--normalize', '0..1']);
     const out = join(dir, 'other.jsonl');
-    const run = await runCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'other', ...COMMON]);
+    const run = await runCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'other',
+      ...COMMON,
+    ]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`${w.name} runs backbone pool-\\w+ but job fw-\\w+ \\(.+\\) needs mobilenet_v2-\\w+: start the workers with the coordinator's --backbone`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `${w.name} runs backbone pool-\\w+ but job fw-\\w+ \\(.+\\) needs mobilenet_v2-\\w+: start the workers with the coordinator's --backbone`,
+      ),
+    );
     expect(existsSync(out)).toBe(false); // no record: the output is opened with the first one
     expect(await queue('other').getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
   });
 
   it('a job whose worker dies more than --max-stalls times is a WORKER_FAILED record', async () => {
     const q = queue('stalls');
-    const [victim] = await Promise.all([worker('stalls', ['--max-stalls', '0']), worker('stalls', ['--max-stalls', '0'])]);
+    const [victim] = await Promise.all([
+      worker('stalls', ['--max-stalls', '0']),
+      worker('stalls', ['--max-stalls', '0']),
+    ]);
     const out = join(dir, 'stalls.jsonl');
-    const run = startCli(['embed', videos, '--out', out, '--redis', redis.url, '--queue', 'stalls', '--frames', '4', '--no-cache']);
+    const run = startCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'stalls',
+      '--frames',
+      '4',
+      '--no-cache',
+    ]);
     await holding(q, victim);
     victim.child.kill('SIGKILL');
     const done = await run.done;
@@ -238,7 +372,7 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
 });
 
 describeWithRedis('URL inputs', () => {
-  it('travel to the workers as they are and give the file\'s embeddings; a local run never caches them', async () => {
+  it("travel to the workers as they are and give the file's embeddings; a local run never caches them", async () => {
     const name = readdirSync(videos)[0];
     const server = await serveFiles({ 'v.mp4': join(videos, name) });
     try {
@@ -246,7 +380,18 @@ describeWithRedis('URL inputs', () => {
       await worker('url', ['--allow-host', '127.0.0.1', '--allow-private-network']);
       const out = join(dir, 'url.jsonl');
       const url = server.url('v.mp4');
-      const run = await runCli(['embed', url, server.url('gone.mp4'), '--out', out, '--redis', redis.url, '--queue', 'url', ...COMMON]);
+      const run = await runCli([
+        'embed',
+        url,
+        server.url('gone.mp4'),
+        '--out',
+        out,
+        '--redis',
+        redis.url,
+        '--queue',
+        'url',
+        ...COMMON,
+      ]);
       expect(run.code, run.stderr).toBe(1);
       const [row, gone] = jsonl<Row>(readFileSync(out, 'utf8'));
       expect(row.path).toBe(url);
@@ -256,7 +401,17 @@ describeWithRedis('URL inputs', () => {
       // What is behind a URL may change: a run with the cache on decodes it again.
       const cache = join(dir, 'url-cache');
       for (let i = 0; i < 2; i++) {
-        const again = await runCli(['embed', url, '--out', join(dir, 'url-local.jsonl'), '--force', '--frames', '4', '--cache', cache]);
+        const again = await runCli([
+          'embed',
+          url,
+          '--out',
+          join(dir, 'url-local.jsonl'),
+          '--force',
+          '--frames',
+          '4',
+          '--cache',
+          cache,
+        ]);
         expect(again.code, again.stderr).toBe(0);
         expect(again.stderr).toMatch(/1 ok, 0 failed, 0 from cache, 1 decoded/);
       }
@@ -272,7 +427,19 @@ describeWithRedis('a worker stopped twice', () => {
     const w = await worker('handback');
     const out = join(dir, 'handback.jsonl');
     // A long job: every frame of a 10 s video.
-    const run = startCli(['embed', fixture(COUNTER.path), '--out', out, '--redis', redis.url, '--queue', 'handback', '--sampling', 'fps:24', ...COMMON]);
+    const run = startCli([
+      'embed',
+      fixture(COUNTER.path),
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'handback',
+      '--sampling',
+      'fps:24',
+      ...COMMON,
+    ]);
     await holding(q, w);
     w.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 200));
@@ -293,18 +460,46 @@ describeWithRedis('train and eval with --redis', () => {
     await worker('phases');
     const model = join(dir, 'model');
     const remote = ['--redis', redis.url, '--queue', 'phases'];
-    const trained = await runCli(['train', 'samples', '--out', model, '--frames', '4', '--epochs', '3', '--augment', '0', '--no-cache', '--quiet', ...remote]);
+    const trained = await runCli([
+      'train',
+      'samples',
+      '--out',
+      model,
+      '--frames',
+      '4',
+      '--epochs',
+      '3',
+      '--augment',
+      '0',
+      '--no-cache',
+      '--quiet',
+      ...remote,
+    ]);
     expect(trained.code, trained.stderr).toBe(0);
     const info = JSON.parse(readFileSync(join(model, 'framewise.json'), 'utf8'));
     expect(info.backboneId ?? info.backbone?.id).toMatch(/^mobilenet_v2-/);
     const predictions = async (extra: string[], out: string): Promise<string> => {
-      const run = await runCli(['eval', 'samples', '--model', model, '--out', out, '--no-cache', '--quiet', ...extra]);
+      const run = await runCli([
+        'eval',
+        'samples',
+        '--model',
+        model,
+        '--out',
+        out,
+        '--no-cache',
+        '--quiet',
+        ...extra,
+      ]);
       expect(run.code, run.stderr).toBe(0);
-      return jsonl<{ path: string; label: string; score: number }>(readFileSync(join(out, 'predictions.jsonl'), 'utf8'))
+      return jsonl<{ path: string; label: string; score: number }>(
+        readFileSync(join(out, 'predictions.jsonl'), 'utf8'),
+      )
         .map((p) => `${p.path} ${p.label} ${p.score.toFixed(4)}`)
         .join('\n');
     };
-    expect(await predictions(remote, join(dir, 'eval-remote'))).toBe(await predictions([], join(dir, 'eval-local')));
+    expect(await predictions(remote, join(dir, 'eval-remote'))).toBe(
+      await predictions([], join(dir, 'eval-local')),
+    );
   });
 });
 
@@ -315,7 +510,17 @@ describe('a Redis that accepts connections and never answers', () => {
     try {
       const { port } = silent.address() as AddressInfo;
       const started = Date.now();
-      const run = await runCli(['embed', videos, '--out', join(dir, 'silent.jsonl'), '--redis', `redis://127.0.0.1:${port}`, '--redis-timeout', '2', ...COMMON]);
+      const run = await runCli([
+        'embed',
+        videos,
+        '--out',
+        join(dir, 'silent.jsonl'),
+        '--redis',
+        `redis://127.0.0.1:${port}`,
+        '--redis-timeout',
+        '2',
+        ...COMMON,
+      ]);
       expect(run.code, run.stderr).toBe(1);
       expect(run.stderr).toMatch(/has not answered for 2 s/);
       // 2 s of silence, then the exit; before the fix it never came.
@@ -330,11 +535,23 @@ describe('the queue flags', () => {
   it.each([
     [['embed', 'samples', '--out', '-', '--queue', 'q'], /`--queue` needs `--redis <url>`/],
     [['embed', 'samples', '--out', '-', '--redis-timeout', '3'], /`--redis-timeout` needs `--redis <url>`/],
-    [['embed', 'samples', '--out', '-', '--redis', 'http://host:6379'], /Expected a Redis URL \(redis:\/\/host:6379\[\/db\].*\) for `--redis`/],
-    [['embed', 'samples', '--out', '-', '--redis', 'redis://127.0.0.1:6379/abc'], /Expected a Redis URL .*the db a number.* for `--redis` but received "redis:\/\/127\.0\.0\.1:6379\/abc"/],
+    [
+      ['embed', 'samples', '--out', '-', '--redis', 'http://host:6379'],
+      /Expected a Redis URL \(redis:\/\/host:6379\[\/db\].*\) for `--redis`/,
+    ],
+    [
+      ['embed', 'samples', '--out', '-', '--redis', 'redis://127.0.0.1:6379/abc'],
+      /Expected a Redis URL .*the db a number.* for `--redis` but received "redis:\/\/127\.0\.0\.1:6379\/abc"/,
+    ],
     [['worker', '--redis', 'redis://127.0.0.1:6379/1x'], /Expected a Redis URL .* for `--redis`/],
-    [['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--queue', 'a:b'], /Expected a queue name .* for `--queue`/],
-    [['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--redis-timeout', '0'], /positive number of seconds for `--redis-timeout`/],
+    [
+      ['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--queue', 'a:b'],
+      /Expected a queue name .* for `--queue`/,
+    ],
+    [
+      ['embed', 'samples', '--out', '-', '--redis', 'redis://h', '--redis-timeout', '0'],
+      /positive number of seconds for `--redis-timeout`/,
+    ],
     [['worker'], /`--redis <url>` is required/],
     [['worker', '--redis', 'redis://h', '--max-stalls', '-1'], /non-negative integer for `--max-stalls`/],
   ])('%j is a usage error (exit 2)', async (args, message) => {

@@ -27,10 +27,14 @@ interface Long {
 }
 
 function longFunctions(dir: string, over: number): Long[] {
-  const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'function-lengths.mjs'), '--json', '--over', String(over), dir], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts', 'function-lengths.mjs'), '--json', '--over', String(over), dir],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return JSON.parse(run.stdout) as Long[];

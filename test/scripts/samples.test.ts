@@ -33,7 +33,23 @@ const sha256 = (file: string): string => createHash('sha256').update(readFileSyn
 
 /** Frame count of each input and the lowest per-frame PSNR between them (ffmpeg's psnr filter). */
 function compare(made: string, committed: string): { frames: [number, number]; minPsnr: number } {
-  const run = spawnSync(FFMPEG, ['-hide_banner', '-nostdin', '-i', made, '-i', committed, '-lavfi', '[0:v][1:v]psnr=stats_file=-', '-f', 'null', '-'], { encoding: 'utf8' });
+  const run = spawnSync(
+    FFMPEG,
+    [
+      '-hide_banner',
+      '-nostdin',
+      '-i',
+      made,
+      '-i',
+      committed,
+      '-lavfi',
+      '[0:v][1:v]psnr=stats_file=-',
+      '-f',
+      'null',
+      '-',
+    ],
+    { encoding: 'utf8' },
+  );
   expect(run.status, run.stderr).toBe(0);
   // stats_file=- writes one line per frame pair: "n:1 mse_avg:... psnr_avg:64.2 ..." (inf when equal).
   const psnrs = run.stdout
@@ -43,7 +59,9 @@ function compare(made: string, committed: string): { frames: [number, number]; m
     .map((v) => (v === 'inf' ? Infinity : Number(v)));
   // One framemd5 line per decoded frame; '#' lines are its header.
   const count = (file: string): number =>
-    spawnSync(FFMPEG, ['-hide_banner', '-nostdin', '-i', file, '-map', '0:v', '-f', 'framemd5', '-'], { encoding: 'utf8' })
+    spawnSync(FFMPEG, ['-hide_banner', '-nostdin', '-i', file, '-map', '0:v', '-f', 'framemd5', '-'], {
+      encoding: 'utf8',
+    })
       .stdout.split('\n')
       .filter((line) => line !== '' && !line.startsWith('#')).length;
   return { frames: [count(made), count(committed)], minPsnr: Math.min(...psnrs) };
@@ -53,12 +71,17 @@ describe('scripts/make-samples.mjs', () => {
   it('remakes the committed samples/ with the installed ffmpeg: the labels byte for byte, every video frame for frame', () => {
     const env = { ...process.env };
     delete env.FFMPEG_PATH; // the binary framewise installs, as on a fresh clone
-    const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'make-samples.mjs'), '--samples-only', '--samples-dir', dir], { encoding: 'utf8', env });
+    const run = spawnSync(
+      process.execPath,
+      [join(ROOT, 'scripts', 'make-samples.mjs'), '--samples-only', '--samples-dir', dir],
+      { encoding: 'utf8', env },
+    );
     expect(run.status, run.stderr).toBe(0);
     const samples = join(ROOT, 'samples');
     expect(files(dir, /\.(mp4|csv)$/)).toEqual(files(samples, /\.(mp4|csv)$/));
     expect(files(samples, /\.(mp4|csv)$/)).toHaveLength(7);
-    for (const csv of files(samples, /\.csv$/)) expect(sha256(join(dir, csv)), csv).toBe(sha256(join(samples, csv)));
+    for (const csv of files(samples, /\.csv$/))
+      expect(sha256(join(dir, csv)), csv).toBe(sha256(join(samples, csv)));
     for (const video of files(samples, /\.mp4$/)) {
       const { frames, minPsnr } = compare(join(dir, video), join(samples, video));
       expect(frames[0], `${video}: frames`).toBe(frames[1]);

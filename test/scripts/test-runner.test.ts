@@ -12,12 +12,19 @@ import { tempDir } from '../helpers.js';
 /** Runs scripts/test.mjs on a project of `files` (globals on, so nothing needs resolving). */
 function runOn(files: Record<string, string>): { status: number | null; last: string } {
   const dir = tempDir('framewise-test-runner-');
-  writeFileSync(join(dir, 'vitest.config.mjs'), "export default { test: { globals: true, include: ['*.test.mjs'] } };\n");
+  writeFileSync(
+    join(dir, 'vitest.config.mjs'),
+    "export default { test: { globals: true, include: ['*.test.mjs'] } };\n",
+  );
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'test.mjs'), '--root', dir, '--config', join(dir, 'vitest.config.mjs')], {
-    encoding: 'utf8',
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
+  const run = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts', 'test.mjs'), '--root', dir, '--config', join(dir, 'vitest.config.mjs')],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, FORCE_COLOR: '0' },
+    },
+  );
   const lines = run.stdout.trim().split('\n');
   return { status: run.status, last: lines[lines.length - 1] ?? '' };
 }
@@ -30,9 +37,15 @@ describe('scripts/test.mjs', () => {
   });
 
   it.each([
-    ['a set-up hook throws (its tests are skipped)', "beforeAll(() => { throw new Error('no server'); });\nit('a', () => {});\nit('b', () => {});\n"],
+    [
+      'a set-up hook throws (its tests are skipped)',
+      "beforeAll(() => { throw new Error('no server'); });\nit('a', () => {});\nit('b', () => {});\n",
+    ],
     ['the file fails to import', "import './missing.mjs';\nit('a', () => {});\n"],
-    ['an error escapes every test', "it('a', async () => { setTimeout(() => { throw new Error('late'); }, 1); await new Promise((r) => setTimeout(r, 50)); });\n"],
+    [
+      'an error escapes every test',
+      "it('a', async () => { setTimeout(() => { throw new Error('late'); }, 1); await new Promise((r) => setTimeout(r, 50)); });\n",
+    ],
     ['a test fails', "it('a', () => { throw new Error('no'); });\n"],
   ])('counts a failure and exits non-zero when %s', (_, text) => {
     const run = runOn({ 'ok.test.mjs': ok, 'bad.test.mjs': text });

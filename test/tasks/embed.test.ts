@@ -6,7 +6,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
-import { createPipeline, isErrorRecord, loadClassifier, type ClassifyResult, type EmbedResult, type Pipeline, type ProgressEvent } from '../../src/index.js';
+import {
+  createPipeline,
+  isErrorRecord,
+  loadClassifier,
+  type ClassifyResult,
+  type EmbedResult,
+  type Pipeline,
+  type ProgressEvent,
+} from '../../src/index.js';
 import { UsageError } from '../../src/errors.js';
 import { ROOT } from '../cli/helpers.js';
 import { fixture } from '../fixtures.js';
@@ -27,7 +35,10 @@ describe('createPipeline()', () => {
   it.each([
     [{ frames: 0 }, /Expected a positive integer for `frames` but received 0/],
     [{ sampling: 'every:2' }, /for `sampling` but received 'every:2'/],
-    [{ backend: 'gpu' }, /Expected one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend` but received 'gpu'/],
+    [
+      { backend: 'gpu' },
+      /Expected one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend` but received 'gpu'/,
+    ],
     [{ concurrency: 1.5 }, /Expected a positive integer for `concurrency` but received 1.5/],
     [{ cache: '' }, /Expected a folder path or false for `cache` but received ''/],
   ])('rejects bad options %j before loading anything', async (options, message) => {
@@ -37,8 +48,16 @@ describe('createPipeline()', () => {
   it('embed() yields Float32Array embeddings and error records, in input order', async () => {
     const events: ProgressEvent[] = [];
     const results: Array<EmbedResult | { path: string; error: { code: string } }> = [];
-    for await (const r of fw.embed([join(samples, 'forward'), fixture('edge/zero-byte.mp4')], { onProgress: (e) => events.push(e) })) results.push(r);
-    expect(results.map((r) => r.path.split('/').pop())).toEqual(['fill-left-rgb.mp4', 'grow-disk-smpte.mp4', 'zoom-pal.mp4', 'zero-byte.mp4']);
+    for await (const r of fw.embed([join(samples, 'forward'), fixture('edge/zero-byte.mp4')], {
+      onProgress: (e) => events.push(e),
+    }))
+      results.push(r);
+    expect(results.map((r) => r.path.split('/').pop())).toEqual([
+      'fill-left-rgb.mp4',
+      'grow-disk-smpte.mp4',
+      'zoom-pal.mp4',
+      'zero-byte.mp4',
+    ]);
     const ok = results.filter((r): r is EmbedResult => !isErrorRecord(r));
     expect(ok).toHaveLength(3);
     for (const r of ok) {
@@ -49,11 +68,21 @@ describe('createPipeline()', () => {
     }
     const bad = results[3];
     expect(isErrorRecord(bad) && bad.error.code).toBe('EMPTY_FILE');
-    expect(events.at(-1)).toMatchObject({ final: true, videosDone: 4, videosTotal: 4, failures: 1, failuresByCode: { EMPTY_FILE: 1 } });
+    expect(events.at(-1)).toMatchObject({
+      final: true,
+      videosDone: 4,
+      videosTotal: 4,
+      failures: 1,
+      failuresByCode: { EMPTY_FILE: 1 },
+    });
   });
 
   it('records name the decoder; libav and cli give embeddings within 1e-3', async () => {
-    const videos = [join(samples, 'forward', 'zoom-pal.mp4'), fixture('edge/counter.mp4'), fixture('edge/rotated.mp4')];
+    const videos = [
+      join(samples, 'forward', 'zoom-pal.mp4'),
+      fixture('edge/counter.mp4'),
+      fixture('edge/rotated.mp4'),
+    ];
     const run = async (decoder: 'libav' | 'cli'): Promise<EmbedResult[]> => {
       const pipeline = await createPipeline({ frames: 4, cache: false, decoder });
       try {
@@ -81,7 +110,10 @@ describe('createPipeline()', () => {
     try {
       const seen: number[] = [];
       const t0 = performance.now();
-      for await (const r of slow.embed(fixture('edge/counter.mp4'), { onProgress: () => seen.push(performance.now()) })) expect(isErrorRecord(r)).toBe(false);
+      for await (const r of slow.embed(fixture('edge/counter.mp4'), {
+        onProgress: () => seen.push(performance.now()),
+      }))
+        expect(isErrorRecord(r)).toBe(false);
       const total = performance.now() - t0;
       const gaps = seen.slice(1).map((t, i) => t - seen[i]);
       expect(total).toBeGreaterThan(1500); // long enough for the check to mean something
@@ -100,7 +132,8 @@ describe('createPipeline()', () => {
       expect(lazy.backend.name).toBe('none');
       for await (const r of lazy.embed(one)) expect((r as EmbedResult).cached).toBe(true);
       expect(lazy.backend.name).toBe('none');
-      for await (const r of lazy.embed(fixture('edge/counter.mp4'))) expect((r as EmbedResult).cached).toBe(false);
+      for await (const r of lazy.embed(fixture('edge/counter.mp4')))
+        expect((r as EmbedResult).cached).toBe(false);
       expect(lazy.backend.name).toBe(fw.backend.name);
     } finally {
       await lazy.close();
@@ -128,7 +161,9 @@ describe('createPipeline()', () => {
 
   it('embed() rejects with the signal reason when aborted, and leaves no child process', async () => {
     const controller = new AbortController();
-    const many = Array.from({ length: 6 }, (_, i) => fixture(`arrow/${i % 2 ? 'forward' : 'reversed'}/zoom-pal.mp4`));
+    const many = Array.from({ length: 6 }, (_, i) =>
+      fixture(`arrow/${i % 2 ? 'forward' : 'reversed'}/zoom-pal.mp4`),
+    );
     const seen: string[] = [];
     const run = (async () => {
       for await (const r of createNoCache(many, controller.signal)) seen.push(r.path);

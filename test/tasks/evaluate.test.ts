@@ -9,7 +9,6 @@ import { evaluate, modelId } from '../../src/tasks/evaluate.js';
 import { FRAMEWISE_VERSION } from '../../src/version.js';
 import { tempDir } from '../helpers.js';
 
-
 describe('modelId()', () => {
   it('hashes the labels, model.json and weights, and nothing else', async () => {
     const dir = tempDir('fw-modelid-');
@@ -34,22 +33,31 @@ describe('evaluate() validation', () => {
     [{ ignoreUnknownLabels: 'yes' }, /Expected a boolean for `ignoreUnknownLabels` but received 'yes'/],
     [{ out: '' }, /Expected a non-empty string for `out` but received ''/],
   ])('evaluate() rejects bad options before any work %#', async (options, message) => {
-    await expect(evaluate('/nonexistent/dataset', '/nonexistent/model', options as never)).rejects.toThrow(message);
+    await expect(evaluate('/nonexistent/dataset', '/nonexistent/model', options as never)).rejects.toThrow(
+      message,
+    );
   });
 
   it('evaluate() rejects with the reason of an aborted signal', async () => {
     const controller = new AbortController();
     controller.abort(new Error('stop'));
-    await expect(evaluate('/nonexistent/dataset', '/nonexistent/model', { signal: controller.signal })).rejects.toThrow('stop');
+    await expect(
+      evaluate('/nonexistent/dataset', '/nonexistent/model', { signal: controller.signal }),
+    ).rejects.toThrow('stop');
   });
 
   it('evaluate() reports a missing dataset as a usage error', async () => {
-    await expect(evaluate('/nonexistent/dataset', '/nonexistent/model')).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/does not exist/) });
+    await expect(evaluate('/nonexistent/dataset', '/nonexistent/model')).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/does not exist/),
+    });
   });
 
-  it('FRAMEWISE_VERSION is package.json\'s version', async () => {
+  it("FRAMEWISE_VERSION is package.json's version", async () => {
     const { readFile } = await import('node:fs/promises');
-    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     expect(FRAMEWISE_VERSION).toBe(pkg.version);
   });
 });

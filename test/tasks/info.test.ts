@@ -9,11 +9,20 @@ import { tempDir } from '../helpers.js';
 describe('datasetInfo()', () => {
   it('sums up a frame dataset: seconds per label from its segments, durations, resolutions, frame rates, codecs', async () => {
     const manifest = fixture('segments/test.jsonl');
-    const rows = readFileSync(manifest, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { segments: Array<{ start: number; end: number; label: string }> });
+    const rows = readFileSync(manifest, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { segments: Array<{ start: number; end: number; label: string }> });
     const seconds: Record<string, number> = {};
-    for (const r of rows) for (const s of r.segments) seconds[s.label] = (seconds[s.label] ?? 0) + s.end - s.start;
+    for (const r of rows)
+      for (const s of r.segments) seconds[s.label] = (seconds[s.label] ?? 0) + s.end - s.start;
     const info = await datasetInfo(manifest);
-    expect(info).toMatchObject({ videos: rows.length, probed: rows.length, labelling: 'frame', failures: [] });
+    expect(info).toMatchObject({
+      videos: rows.length,
+      probed: rows.length,
+      labelling: 'frame',
+      failures: [],
+    });
     for (const [label, s] of Object.entries(seconds)) expect(info.labels[label]).toBeCloseTo(s, 3);
     const total = rows.reduce((t, r) => t + r.segments[r.segments.length - 1].end, 0);
     expect(info.duration.total).toBeCloseTo(total, 1);
@@ -28,7 +37,8 @@ describe('datasetInfo()', () => {
     mkdirSync(join(dir, 'bad'));
     symlinkSync(fixture('edge/counter.mp4'), join(dir, 'good', 'counter.mp4'));
     symlinkSync(fixture('arrow/forward/zoom-pal.mp4'), join(dir, 'good', 'zoom.mp4'));
-    for (const f of ['zero-byte.mp4', 'text.mp4', 'truncated-nomoov.mp4']) symlinkSync(fixture(`edge/${f}`), join(dir, 'bad', f));
+    for (const f of ['zero-byte.mp4', 'text.mp4', 'truncated-nomoov.mp4'])
+      symlinkSync(fixture(`edge/${f}`), join(dir, 'bad', f));
     const info = await datasetInfo(dir, { concurrency: 3 });
     expect(info).toMatchObject({ videos: 5, probed: 2, labelling: 'clip', labels: { bad: 3, good: 2 } });
     expect(info.duration).toEqual({ total: 13, median: 6.5 }); // 10 s and 3 s
@@ -61,7 +71,10 @@ describe('datasetInfo()', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as { port: number };
-      const info = await datasetInfo(Array.from({ length: 6 }, (_, i) => ({ path: `http://127.0.0.1:${port}/v${i}.mp4` })), { concurrency });
+      const info = await datasetInfo(
+        Array.from({ length: 6 }, (_, i) => ({ path: `http://127.0.0.1:${port}/v${i}.mp4` })),
+        { concurrency },
+      );
       expect(info.probed).toBe(6);
       expect(most).toBe(concurrency);
     } finally {

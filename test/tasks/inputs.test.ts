@@ -27,7 +27,6 @@ describe('labelAt()', () => {
   });
 });
 
-
 describe('labelAt() without segments', () => {
   it('is null', () => {
     expect(labelAt([], 1)).toBeNull();
@@ -44,16 +43,24 @@ describe('discoverInputs()', () => {
   });
 
   it('rejects a path that does not exist, before any work', async () => {
-    await expect(discoverInputs(join(dir, 'missing'))).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/does not exist/) });
+    await expect(discoverInputs(join(dir, 'missing'))).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/does not exist/),
+    });
   });
 
   it('rejects a folder with no videos', async () => {
     writeFileSync(join(dir, 'notes.txt'), 'not a video');
-    await expect(discoverInputs(dir)).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/has no video files/) });
+    await expect(discoverInputs(dir)).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/has no video files/),
+    });
   });
 
   it.each([[[]], [['']], [[42]]])('rejects %j as inputs', async (inputs) => {
-    await expect(discoverInputs(inputs as string[])).rejects.toThrow(/Expected a path or a non-empty array of paths for `inputs`/);
+    await expect(discoverInputs(inputs as string[])).rejects.toThrow(
+      /Expected a path or a non-empty array of paths for `inputs`/,
+    );
   });
 });
 

@@ -26,12 +26,15 @@ describe('selectBackend()', () => {
     }
   });
 
-  it.skipIf(hasTfjsNode)("'tensorflow' without tfjs-node is a BACKEND error that says how to install it", async () => {
-    const error = await selectBackend('tensorflow').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FramewiseError);
-    expect((error as FramewiseError).code).toBe('BACKEND');
-    expect((error as Error).message).toMatch(/npm install @tensorflow\/tfjs-node/);
-  });
+  it.skipIf(hasTfjsNode)(
+    "'tensorflow' without tfjs-node is a BACKEND error that says how to install it",
+    async () => {
+      const error = await selectBackend('tensorflow').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FramewiseError);
+      expect((error as FramewiseError).code).toBe('BACKEND');
+      expect((error as Error).message).toMatch(/npm install @tensorflow\/tfjs-node/);
+    },
+  );
 
   it("switches to 'cpu' and back to 'wasm' on request", async () => {
     expect((await selectBackend('cpu')).name).toBe('cpu');
@@ -41,8 +44,12 @@ describe('selectBackend()', () => {
   });
 
   it('rejects an unknown backend and an aborted signal', async () => {
-    await expect(selectBackend('gpu' as never)).rejects.toThrow(/Expected one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend` but received 'gpu'/);
-    await expect(selectBackend('auto', { signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow('gone');
+    await expect(selectBackend('gpu' as never)).rejects.toThrow(
+      /Expected one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend` but received 'gpu'/,
+    );
+    await expect(selectBackend('auto', { signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow(
+      'gone',
+    );
   });
 });
 

@@ -8,24 +8,35 @@ import { maxAbsDiff, realFrames } from '../model/helpers.js';
 
 const S = 224;
 
-
 describe('foldBatchNorm() on hand-set tiny models', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
   });
 
   /** x [1, 3, 3, 2] with distinct values. */
-  const x = (): tf.Tensor4D => tf.tensor4d(Array.from({ length: 18 }, (_, i) => (i - 7) / 4), [1, 3, 3, 2]);
+  const x = (): tf.Tensor4D =>
+    tf.tensor4d(
+      Array.from({ length: 18 }, (_, i) => (i - 7) / 4),
+      [1, 3, 3, 2],
+    );
 
   it('folds Conv2D (no bias) + BatchNormalization into one conv with the numbers worked out by hand', async () => {
     const input = tf.input({ shape: [3, 3, 2] });
     const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1, useBias: false, name: 'c' });
     const bn = tf.layers.batchNormalization({ epsilon: 0.25, name: 'bn' });
-    const model = tf.model({ inputs: input, outputs: tf.layers.reLU({ name: 'r' }).apply(bn.apply(conv.apply(input))) as tf.SymbolicTensor });
+    const model = tf.model({
+      inputs: input,
+      outputs: tf.layers.reLU({ name: 'r' }).apply(bn.apply(conv.apply(input))) as tf.SymbolicTensor,
+    });
     // 1x1 kernel [1, 1, in=2, out=2]: out0 = 1*in0 + 2*in1, out1 = -1*in0 + 0.5*in1.
     conv.setWeights([tf.tensor4d([1, -1, 2, 0.5], [1, 1, 2, 2])]);
     // gamma, beta, mean, var; var + eps = 4 and 1 -> s = gamma / 2 and gamma / 1.
-    bn.setWeights([tf.tensor1d([2, 3]), tf.tensor1d([0.5, -1]), tf.tensor1d([1, -2]), tf.tensor1d([3.75, 0.75])]);
+    bn.setWeights([
+      tf.tensor1d([2, 3]),
+      tf.tensor1d([0.5, -1]),
+      tf.tensor1d([1, -2]),
+      tf.tensor1d([3.75, 0.75]),
+    ]);
 
     const result = await foldBatchNorm(model);
     expect(result.folded).toEqual([{ conv: 'c', bn: 'bn' }]);
@@ -49,7 +60,12 @@ describe('foldBatchNorm() on hand-set tiny models', () => {
     // kernel [1, 1, in=2, mult=2]; output channel c*2+m.
     dw.setWeights([tf.tensor4d([1, 2, 3, 4], [1, 1, 2, 2]), tf.tensor1d([0.5, 0, -1, 2])]);
     // var = [4, 1, 0.25, 16] -> sqrt = [2, 1, 0.5, 4]; gamma = [2, 1, 1, 8] -> s = [1, 1, 2, 2].
-    bn.setWeights([tf.tensor1d([2, 1, 1, 8]), tf.tensor1d([0, 1, 0, 0]), tf.tensor1d([0.5, 1, 1, 0]), tf.tensor1d([4, 1, 0.25, 16])]);
+    bn.setWeights([
+      tf.tensor1d([2, 1, 1, 8]),
+      tf.tensor1d([0, 1, 0, 0]),
+      tf.tensor1d([0.5, 1, 1, 0]),
+      tf.tensor1d([4, 1, 0.25, 16]),
+    ]);
 
     const result = await foldBatchNorm(model);
     const [kernel, bias] = result.model.getLayer('dw').getWeights();
@@ -84,7 +100,9 @@ describe('foldBatchNorm() on hand-set tiny models', () => {
     const input = tf.input({ shape: [3, 3, 2] });
     const model = tf.model({
       inputs: input,
-      outputs: tf.layers.batchNormalization({}).apply(tf.layers.conv2d({ filters: 2, kernelSize: 1 }).apply(input)) as tf.SymbolicTensor,
+      outputs: tf.layers
+        .batchNormalization({})
+        .apply(tf.layers.conv2d({ filters: 2, kernelSize: 1 }).apply(input)) as tf.SymbolicTensor,
     });
     (await foldBatchNorm(model)).model.dispose(); // warm-up: tfjs caches a few scalars on first use
     const before = tf.memory().numTensors;
@@ -131,7 +149,10 @@ describe('foldBatchNorm() on the MobileNetV2 backbone', () => {
     frames.forEach((f, i) => data.set(f, i * f.length));
     const [want, got] = tf.tidy(() => {
       const input = tf.tensor4d(data, [n, S, S, 3], 'int32').toFloat().div(255); // [n, S, S, 3] in [0, 1]
-      return [(backbone.predict(input) as tf.Tensor).dataSync(), (folded.model.predict(input) as tf.Tensor).dataSync()];
+      return [
+        (backbone.predict(input) as tf.Tensor).dataSync(),
+        (folded.model.predict(input) as tf.Tensor).dataSync(),
+      ];
     });
     expect(want.length).toBe(n * 1280);
     // Real features, not a degenerate all-zero output.

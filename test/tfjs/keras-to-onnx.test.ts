@@ -23,18 +23,38 @@ const setSeededWeights = (model: tf.LayersModel, seed: number): void =>
  */
 function everyLayerModel(): tf.LayersModel {
   const input = tf.input({ shape: [15, 15, 3], name: 'img' });
-  let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: true, name: 'c1' }).apply(input) as tf.SymbolicTensor; // [8, 8, 4]
+  let x = tf.layers
+    .conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: true, name: 'c1' })
+    .apply(input) as tf.SymbolicTensor; // [8, 8, 4]
   x = tf.layers.batchNormalization({ name: 'c1_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ maxValue: 6, name: 'c1_relu' }).apply(x) as tf.SymbolicTensor;
-  let d = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: false, name: 'dw' }).apply(x) as tf.SymbolicTensor; // [8, 8, 8]
+  let d = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', useBias: false, name: 'dw' })
+    .apply(x) as tf.SymbolicTensor; // [8, 8, 8]
   d = tf.layers.batchNormalization({ name: 'dw_bn' }).apply(d) as tf.SymbolicTensor;
-  let p = tf.layers.zeroPadding2d({ padding: [[0, 1], [1, 0]], name: 'pad' }).apply(x) as tf.SymbolicTensor; // [9, 9, 4]
-  p = tf.layers.conv2d({ filters: 8, kernelSize: 2, strides: 1, padding: 'valid', activation: 'relu', name: 'c2' }).apply(p) as tf.SymbolicTensor; // [8, 8, 8]
+  let p = tf.layers
+    .zeroPadding2d({
+      padding: [
+        [0, 1],
+        [1, 0],
+      ],
+      name: 'pad',
+    })
+    .apply(x) as tf.SymbolicTensor; // [9, 9, 4]
+  p = tf.layers
+    .conv2d({ filters: 8, kernelSize: 2, strides: 1, padding: 'valid', activation: 'relu', name: 'c2' })
+    .apply(p) as tf.SymbolicTensor; // [8, 8, 8]
   let s = tf.layers.add({ name: 'sum' }).apply([d, p]) as tf.SymbolicTensor;
   s = tf.layers.batchNormalization({ name: 'sum_bn' }).apply(s) as tf.SymbolicTensor; // not after a conv: Mul + Add
-  const m = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'maxp' }).apply(s) as tf.SymbolicTensor; // [4, 4, 8]
-  let a = tf.layers.conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', name: 'c3' }).apply(s) as tf.SymbolicTensor; // [4, 4, 3]
-  a = tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'avgp' }).apply(a) as tf.SymbolicTensor;
+  const m = tf.layers
+    .maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'maxp' })
+    .apply(s) as tf.SymbolicTensor; // [4, 4, 8]
+  let a = tf.layers
+    .conv2d({ filters: 3, kernelSize: 3, strides: 2, padding: 'same', name: 'c3' })
+    .apply(s) as tf.SymbolicTensor; // [4, 4, 3]
+  a = tf.layers
+    .averagePooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'avgp' })
+    .apply(a) as tf.SymbolicTensor;
   let c = tf.layers.concatenate({ axis: -1, name: 'cat' }).apply([m, a]) as tf.SymbolicTensor; // [4, 4, 11]
   c = tf.layers.activation({ activation: 'sigmoid', name: 'sig' }).apply(c) as tf.SymbolicTensor;
   const g = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(c) as tf.SymbolicTensor; // [11]
@@ -45,7 +65,9 @@ function everyLayerModel(): tf.LayersModel {
 /** A Flatten over H, W > 1: Keras flattens in H, W, C order, which NCHW must undo first. */
 function flattenModel(): tf.LayersModel {
   const input = tf.input({ shape: [7, 7, 3] });
-  let x = tf.layers.conv2d({ filters: 2, kernelSize: 3, strides: 2, padding: 'valid', name: 'c' }).apply(input) as tf.SymbolicTensor; // [3, 3, 2]
+  let x = tf.layers
+    .conv2d({ filters: 2, kernelSize: 3, strides: 2, padding: 'valid', name: 'c' })
+    .apply(input) as tf.SymbolicTensor; // [3, 3, 2]
   x = tf.layers.flatten({ name: 'flat' }).apply(x) as tf.SymbolicTensor; // [18]
   return tf.model({ inputs: input, outputs: x });
 }
@@ -66,8 +88,20 @@ describe('convertKerasToOnnx()', () => {
   });
 
   it.each<[string, () => tf.LayersModel, number, Normalization, boolean]>([
-    ['every mapped layer, odd size, imagenet mean/std', everyLayerModel, 15, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, false],
-    ['every mapped layer, BatchNorm folded first', everyLayerModel, 15, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, true],
+    [
+      'every mapped layer, odd size, imagenet mean/std',
+      everyLayerModel,
+      15,
+      { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      false,
+    ],
+    [
+      'every mapped layer, BatchNorm folded first',
+      everyLayerModel,
+      15,
+      { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      true,
+    ],
     ['Flatten over 3x3, -1..1', flattenModel, 7, '-1..1', false],
   ])('gives the tfjs outputs from uint8 frames: %s', async (_, build, S, normalize, fold) => {
     const model = build();
@@ -83,7 +117,11 @@ describe('convertKerasToOnnx()', () => {
       }
       const bytes = await convertKerasToOnnx(await modelToArtifacts(source), { inputSize: S, normalize });
       if (source !== model) source.dispose();
-      const want = tf.tidy(() => (model.predict(normalizeFrames(tf.tensor4d(frames, [n, S, S, 3], 'int32'), normalize)) as tf.Tensor).dataSync());
+      const want = tf.tidy(() =>
+        (
+          model.predict(normalizeFrames(tf.tensor4d(frames, [n, S, S, 3], 'int32'), normalize)) as tf.Tensor
+        ).dataSync(),
+      );
       const got = await onnxRun(bytes, frames, S, n);
       expect(got.length).toBe(want.length);
       // Not a degenerate output: the values vary across frames.
@@ -101,15 +139,23 @@ describe('convertKerasToOnnx()', () => {
     const model = tf.model({ inputs: input, outputs: y });
     try {
       const artifacts = await modelToArtifacts(model);
-      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(ModelError);
-      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(/layer 'ln' \(LayerNormalization\) has no ONNX mapping/);
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(
+        ModelError,
+      );
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(
+        /layer 'ln' \(LayerNormalization\) has no ONNX mapping/,
+      );
     } finally {
       model.dispose();
     }
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['a conv activation it does not know', { activation: 'gelu' }, /layer 'c' \(Conv2D\) uses activation 'gelu'/],
+    [
+      'a conv activation it does not know',
+      { activation: 'gelu' },
+      /layer 'c' \(Conv2D\) uses activation 'gelu'/,
+    ],
     ['causal padding', { padding: 'causal' }, /layer 'c' \(Conv2D\) uses padding 'causal'/],
   ])('throws a ModelError for a setting it cannot map: %s', async (_, change, message) => {
     const input = tf.input({ shape: [8, 8, 3] });
@@ -120,7 +166,12 @@ describe('convertKerasToOnnx()', () => {
       // Edit the topology as a file written elsewhere would carry it.
       const topology = JSON.parse(JSON.stringify(artifacts.modelTopology));
       Object.assign(topology.config.layers.find((l: { name: string }) => l.name === 'c').config, change);
-      await expect(convertKerasToOnnx({ ...artifacts, modelTopology: topology } as never, { inputSize: 8, normalize: '0..1' })).rejects.toThrow(message);
+      await expect(
+        convertKerasToOnnx({ ...artifacts, modelTopology: topology } as never, {
+          inputSize: 8,
+          normalize: '0..1',
+        }),
+      ).rejects.toThrow(message);
     } finally {
       model.dispose();
     }
@@ -129,9 +180,13 @@ describe('convertKerasToOnnx()', () => {
   it('rejects an input size the model does not take', async () => {
     const model = flattenModel();
     try {
-      await expect(convertKerasToOnnx(null as never, { inputSize: 7, normalize: '0..1' })).rejects.toThrow(/not a Keras model config/);
+      await expect(convertKerasToOnnx(null as never, { inputSize: 7, normalize: '0..1' })).rejects.toThrow(
+        /not a Keras model config/,
+      );
       const artifacts = await modelToArtifacts(model);
-      await expect(convertKerasToOnnx(artifacts, { inputSize: 9, normalize: '0..1' })).rejects.toThrow(/input shape \[null,7,7,3\], not 9x9/);
+      await expect(convertKerasToOnnx(artifacts, { inputSize: 9, normalize: '0..1' })).rejects.toThrow(
+        /input shape \[null,7,7,3\], not 9x9/,
+      );
     } finally {
       model.dispose();
     }

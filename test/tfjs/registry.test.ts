@@ -83,7 +83,14 @@ describe('custom backbones', () => {
   beforeAll(async () => {
     // A tiny CNN: [32, 32, 3] -> conv -> global average pool ([N, 4]) -> dense ([N, 2]).
     const input = tf.input({ shape: [32, 32, 3] });
-    const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input);
+    const conv = tf.layers
+      .conv2d({
+        filters: 4,
+        kernelSize: 3,
+        name: 'conv',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+      })
+      .apply(input);
     const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(conv);
     const out = tf.layers.dense({ units: 2, name: 'logits' }).apply(pooled) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
@@ -93,7 +100,13 @@ describe('custom backbones', () => {
   });
 
   it('loads a LayersModel folder cut at `embeddingLayer`, with a stable content id', async () => {
-    const spec = { name: 'tiny', path: modelDir, inputSize: 32, normalize: '-1..1' as const, embeddingLayer: 'pool' };
+    const spec = {
+      name: 'tiny',
+      path: modelDir,
+      inputSize: 32,
+      normalize: '-1..1' as const,
+      embeddingLayer: 'pool',
+    };
     const a = await loadBackbone(spec);
     expect(a.id).toMatch(/^tiny-[0-9a-f]{12}$/);
     expect(a.dim).toBe(4);
@@ -107,7 +120,10 @@ describe('custom backbones', () => {
 
   it.each([
     [{ inputSize: 64 }, /input shape \[\?, 32, 32, 3\] does not accept \[batch, 64, 64, 3\] frames/],
-    [{ embeddingLayer: 'conv' }, /the embedding layer 'conv' has shape \[\?, 30, 30, 4\], expected \[batch, D\]/],
+    [
+      { embeddingLayer: 'conv' },
+      /the embedding layer 'conv' has shape \[\?, 30, 30, 4\], expected \[batch, D\]/,
+    ],
     [{ embeddingLayer: 'nope' }, /no layer named 'nope'/],
   ])('rejects %o with a clear ModelError', async (override, message) => {
     const spec = { name: 'tiny', path: modelDir, inputSize: 32, normalize: '0..1' as const, ...override };
@@ -131,7 +147,9 @@ describe('custom backbones', () => {
       expect(fromUrl.dim).toBe(4);
       fromUrl.dispose();
       fromPath.dispose();
-      await expect(loadBackbone({ ...spec, url: `http://127.0.0.1:${port}/missing/model.json` })).rejects.toThrow(/HTTP 404/);
+      await expect(
+        loadBackbone({ ...spec, url: `http://127.0.0.1:${port}/missing/model.json` }),
+      ).rejects.toThrow(/HTTP 404/);
     } finally {
       server.close();
     }
@@ -141,29 +159,59 @@ describe('custom backbones', () => {
     // input [?, 32, 32, 3] -> pooled = Mean(input, axes [1, 2]) [?, 3] -> logits = pooled x W [?, 2].
     const graphDir = join(root, 'graph');
     mkdirSync(graphDir, { recursive: true });
-    const node = (name: string, op: string, attr: object, input?: string[]) => ({ name, op, attr, ...(input ? { input } : {}) });
+    const node = (name: string, op: string, attr: object, input?: string[]) => ({
+      name,
+      op,
+      attr,
+      ...(input ? { input } : {}),
+    });
     const dims = (...sizes: number[]) => ({ dim: sizes.map((size) => ({ size: String(size) })) });
     const constant = (name: string, dtype: string, shape: number[]) =>
-      node(name, 'Const', { dtype: { type: dtype }, value: { tensor: { dtype, tensorShape: dims(...shape) } } });
+      node(name, 'Const', {
+        dtype: { type: dtype },
+        value: { tensor: { dtype, tensorShape: dims(...shape) } },
+      });
     const modelJson = {
       format: 'graph-model',
       modelTopology: {
         node: [
-          node('input', 'Placeholder', { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, 32, 32, 3) } }),
+          node('input', 'Placeholder', {
+            dtype: { type: 'DT_FLOAT' },
+            shape: { shape: dims(-1, 32, 32, 3) },
+          }),
           constant('axes', 'DT_INT32', [2]),
-          node('pooled', 'Mean', { keep_dims: { b: false }, T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' } }, ['input', 'axes']),
+          node(
+            'pooled',
+            'Mean',
+            { keep_dims: { b: false }, T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' } },
+            ['input', 'axes'],
+          ),
           constant('w', 'DT_FLOAT', [3, 2]),
-          node('logits', 'MatMul', { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } }, ['pooled', 'w']),
+          node(
+            'logits',
+            'MatMul',
+            { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } },
+            ['pooled', 'w'],
+          ),
         ],
         library: {},
         versions: { producer: 1 },
       },
       weightsManifest: [
-        { paths: ['weights.bin'], weights: [{ name: 'axes', shape: [2], dtype: 'int32' }, { name: 'w', shape: [3, 2], dtype: 'float32' }] },
+        {
+          paths: ['weights.bin'],
+          weights: [
+            { name: 'axes', shape: [2], dtype: 'int32' },
+            { name: 'w', shape: [3, 2], dtype: 'float32' },
+          ],
+        },
       ],
     };
     writeFileSync(join(graphDir, 'model.json'), JSON.stringify(modelJson));
-    const weights = Buffer.concat([Buffer.from(Int32Array.from([1, 2]).buffer), Buffer.from(Float32Array.from([1, 0, 0, 1, 1, 1]).buffer)]);
+    const weights = Buffer.concat([
+      Buffer.from(Int32Array.from([1, 2]).buffer),
+      Buffer.from(Float32Array.from([1, 0, 0, 1, 1, 1]).buffer),
+    ]);
     writeFileSync(join(graphDir, 'weights.bin'), weights);
 
     const spec = { name: 'graph', path: graphDir, inputSize: 32, normalize: '0..1' as const };
@@ -176,16 +224,24 @@ describe('custom backbones', () => {
     const logits = await loadBackbone(spec);
     expect(logits.dim).toBe(2);
     // [0.2, 0.2, 0.2] x [[1, 0], [0, 1], [1, 1]] = [0.4, 0.4]
-    const y = await embedClipsLocal(prepareLocalModel(logits), frames.subarray(0, 32 * 32 * 3), [1, 1, 32, 32, 3]);
+    const y = await embedClipsLocal(
+      prepareLocalModel(logits),
+      frames.subarray(0, 32 * 32 * 3),
+      [1, 1, 32, 32, 3],
+    );
     expect(Array.from(y).map((v) => +v.toFixed(5))).toEqual([0.4, 0.4]);
     expect(logits.id).not.toBe(pooled.id);
     pooled.dispose();
     logits.dispose();
-    await expect(loadBackbone({ ...spec, inputSize: 64 })).rejects.toThrow(/input shape \[\?, 32, 32, 3\] does not accept/);
+    await expect(loadBackbone({ ...spec, inputSize: 64 })).rejects.toThrow(
+      /input shape \[\?, 32, 32, 3\] does not accept/,
+    );
   });
 
   it('rejects a folder without a model.json', async () => {
-    await expect(loadBackbone({ path: join(root, 'missing'), inputSize: 32, normalize: '0..1' })).rejects.toThrow(/cannot read a tfjs model.json/);
+    await expect(
+      loadBackbone({ path: join(root, 'missing'), inputSize: 32, normalize: '0..1' }),
+    ).rejects.toThrow(/cannot read a tfjs model.json/);
   });
 
   it.each([
@@ -194,7 +250,10 @@ describe('custom backbones', () => {
     [{ path: 'x', inputSize: 0, normalize: '0..1' }, /positive integer for `backbone.inputSize`/],
     [{ path: 'x', inputSize: 32, normalize: '0..255' }, /for `backbone.normalize`/],
     [{ path: 'x', inputSize: 32, normalize: { mean: [0.5, 0.5], std: 0.2 } }, /`backbone.normalize.mean`/],
-    [{ path: 'x', inputSize: 32, normalize: { mean: 0.5, std: 0 } }, /positive number for `backbone.normalize.std`/],
+    [
+      { path: 'x', inputSize: 32, normalize: { mean: 0.5, std: 0 } },
+      /positive number for `backbone.normalize.std`/,
+    ],
   ])('parseBackboneSpec rejects %o', (spec, message) => {
     expect(() => parseBackboneSpec('backbone', spec)).toThrow(TypeError);
     expect(() => parseBackboneSpec('backbone', spec)).toThrow(message);
@@ -205,8 +264,17 @@ describe('normalisation', () => {
   it.each([
     ['0..1', [0, 255, 51], [0, 1, 0.2]],
     ['-1..1', [0, 255, 51], [-1, 1, -0.6]],
-  ] as const)("normalizeFrames(%s) maps uint8 values", (normalize, input, expected) => {
-    const y = tf.tidy(() => normalizeFrames(tf.tensor(input.flatMap((v) => [v, v, v]), [3, 3], 'int32'), normalize).dataSync());
+  ] as const)('normalizeFrames(%s) maps uint8 values', (normalize, input, expected) => {
+    const y = tf.tidy(() =>
+      normalizeFrames(
+        tf.tensor(
+          input.flatMap((v) => [v, v, v]),
+          [3, 3],
+          'int32',
+        ),
+        normalize,
+      ).dataSync(),
+    );
     expected.forEach((v, i) => expect(y[i * 3]).toBeCloseTo(v, 6));
   });
 

@@ -11,7 +11,14 @@ import { maxAbsDiff, testCacheDir } from '../model/helpers.js';
 function handDense(name?: string): tf.layers.Layer {
   const dense = tf.layers.dense({ units: 2, name });
   dense.build([null, 3]);
-  dense.setWeights([tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([0.5, -1])]);
+  dense.setWeights([
+    tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]),
+    tf.tensor1d([0.5, -1]),
+  ]);
   return dense;
 }
 
@@ -22,10 +29,14 @@ beforeAll(async () => {
 describe('TimeDistributed shapes', () => {
   it('maps [B, T, ...] to [B, T, ...inner output] symbolically', () => {
     const input = tf.input({ shape: [null, 3] });
-    const out = new TimeDistributed({ layer: tf.layers.dense({ units: 5 }) }).apply(input) as tf.SymbolicTensor;
+    const out = new TimeDistributed({ layer: tf.layers.dense({ units: 5 }) }).apply(
+      input,
+    ) as tf.SymbolicTensor;
     expect(out.shape).toEqual([null, null, 5]);
     const fixed = tf.input({ shape: [7, 4, 4, 2] });
-    const conv = new TimeDistributed({ layer: tf.layers.conv2d({ filters: 6, kernelSize: 3 }) }).apply(fixed) as tf.SymbolicTensor;
+    const conv = new TimeDistributed({ layer: tf.layers.conv2d({ filters: 6, kernelSize: 3 }) }).apply(
+      fixed,
+    ) as tf.SymbolicTensor;
     expect(conv.shape).toEqual([null, 7, 2, 2, 6]);
   });
 
@@ -52,7 +63,14 @@ describe('TimeDistributed values', () => {
   it('applies a hand-set Dense to every step: x W + b worked out on paper', () => {
     const td = new TimeDistributed({ layer: handDense() });
     // Step 1: [1, 0, 0] -> [1.5, 1]; step 2: [0, 1, 1] -> [8.5, 9].
-    const y = td.apply(tf.tensor3d([[[1, 0, 0], [0, 1, 1]]])) as tf.Tensor;
+    const y = td.apply(
+      tf.tensor3d([
+        [
+          [1, 0, 0],
+          [0, 1, 1],
+        ],
+      ]),
+    ) as tf.Tensor;
     expect(Array.from(y.dataSync())).toEqual([1.5, 1, 8.5, 9]);
     y.dispose();
   });
@@ -81,7 +99,14 @@ describe('TimeDistributed values', () => {
     const input = tf.input({ shape: [null, 3] });
     const out = new TimeDistributed({ layer: inner }).apply(input) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: out });
-    inner.setWeights([tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([0.5, -1])]);
+    inner.setWeights([
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]),
+      tf.tensor1d([0.5, -1]),
+    ]);
     const artifacts = await modelToArtifacts(model);
     expect(JSON.stringify(artifacts.modelTopology)).toContain('FramewiseTimeDistributed');
     const reloaded = await layersModelFromArtifacts(artifacts);
@@ -97,10 +122,12 @@ describe('TimeDistributed values', () => {
   it('passes the [B, T] mask on to the recurrent layer: padding 5 -> 8 frames changes nothing', () => {
     const input = tf.input({ shape: [null, 3] });
     let x = tf.layers.masking({ maskValue: 0 }).apply(input) as tf.SymbolicTensor;
-    x = new TimeDistributed({ layer: tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }) }).apply(
-      x,
-    ) as tf.SymbolicTensor;
-    x = tf.layers.lstm({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
+    x = new TimeDistributed({
+      layer: tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+    }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .lstm({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+      .apply(x) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: x });
     const five = tf.randomUniform([1, 5, 3], 0.1, 1, 'float32', 3);
     const padded = tf.concat([five, tf.zeros([1, 3, 3])], 1);
@@ -109,7 +136,10 @@ describe('TimeDistributed values', () => {
     expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-6);
     // Without masking the padded steps would move the state: the test can fail.
     const unmaskedIn = tf.input({ shape: [null, 3] });
-    const unmasked = tf.model({ inputs: unmaskedIn, outputs: model.layers[3].apply(model.layers[2].apply(unmaskedIn)) as tf.SymbolicTensor });
+    const unmasked = tf.model({
+      inputs: unmaskedIn,
+      outputs: model.layers[3].apply(model.layers[2].apply(unmaskedIn)) as tf.SymbolicTensor,
+    });
     const c = unmasked.predict(padded) as tf.Tensor;
     expect(maxAbsDiff(a.dataSync(), c.dataSync())).toBeGreaterThan(1e-4);
     tf.dispose([five, padded, a, b, c]);
@@ -140,7 +170,9 @@ describe('TimeDistributed over the real backbone', () => {
 
   beforeAll(async () => {
     backbone = await loadBackbone('mobilenet_v2', { cacheDir: testCacheDir() });
-    frames = tf.tidy(() => normalizeFrames(tf.floor(tf.randomUniform([1, 3, 224, 224, 3], 0, 256, 'float32', 9)), '0..1'));
+    frames = tf.tidy(() =>
+      normalizeFrames(tf.floor(tf.randomUniform([1, 3, 224, 224, 3], 0, 256, 'float32', 9)), '0..1'),
+    );
   });
 
   afterAll(() => {
@@ -159,7 +191,9 @@ describe('TimeDistributed over the real backbone', () => {
   it("gives each frame the backbone's embedding of that frame alone", () => {
     const ours = new TimeDistributed({ layer: backbone.layersModel! }).apply(frames) as tf.Tensor;
     for (let t = 0; t < 3; t++) {
-      const alone = tf.tidy(() => backbone.embed(tf.reshape(tf.slice(frames, [0, t], [1, 1]), [1, 224, 224, 3]) as tf.Tensor4D));
+      const alone = tf.tidy(() =>
+        backbone.embed(tf.reshape(tf.slice(frames, [0, t], [1, 1]), [1, 224, 224, 3]) as tf.Tensor4D),
+      );
       const step = tf.tidy(() => tf.reshape(tf.slice(ours, [0, t], [1, 1]), [1, 1280]));
       expect(maxAbsDiff(alone.dataSync(), step.dataSync())).toBeLessThan(1e-5);
       tf.dispose([alone, step]);

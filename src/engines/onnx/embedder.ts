@@ -6,8 +6,20 @@
  */
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
-import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveInteger, raceAbort } from '../../validate.js';
-import { isOnnxBackbone, parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
+import {
+  checkSignal,
+  invalid,
+  isPlainObject,
+  nonEmptyString,
+  positiveInteger,
+  raceAbort,
+} from '../../validate.js';
+import {
+  isOnnxBackbone,
+  parseBackboneSpec,
+  type BackboneInfo,
+  type BackboneSpec,
+} from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
 import { describeThreads, loadOrt, ortVersion, sessionOptions, threadPlan } from './runtime.js';
 import { onnxModelFor } from './model.js';
@@ -55,7 +67,11 @@ class OnnxEmbedder implements FrameEmbedder {
     this.dim = backbone.dim;
   }
 
-  async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+  async embedClips(
+    data: Uint8Array,
+    shape: [number, number, number, number, 3],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Float32Array> {
     const signal = checkSignal('options.signal', options.signal);
     checkClipShape(data, shape, this.inputSize);
     signal?.throwIfAborted();
@@ -64,7 +80,11 @@ class OnnxEmbedder implements FrameEmbedder {
     return raceAbort(run, signal);
   }
 
-  private async run(data: Uint8Array, shape: readonly number[], signal: AbortSignal | undefined): Promise<Float32Array> {
+  private async run(
+    data: Uint8Array,
+    shape: readonly number[],
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array> {
     const [batch, time, S] = shape;
     const D = this.dim;
     const frames = batch * time;
@@ -78,7 +98,10 @@ class OnnxEmbedder implements FrameEmbedder {
       const result = await this.session.run({ [this.plan.inputName]: input }, [this.plan.outputName]);
       try {
         const y = this.plan.read(result[this.plan.outputName], count); // [count, D]
-        if (y.length !== count * D) throw new ModelError(`the ONNX backbone gave ${y.length} values for ${count} frames, expected ${count} x ${D}`);
+        if (y.length !== count * D)
+          throw new ModelError(
+            `the ONNX backbone gave ${y.length} values for ${count} frames, expected ${count} x ${D}`,
+          );
         out.set(y, first * D);
       } finally {
         for (const t of Object.values(result)) t.dispose();
@@ -117,7 +140,12 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
   const ort = await loadOrt();
   const threads = threadPlan({ intraOpThreads: options.intraOpThreads, runFrames: options.maxBatchFrames });
   const threadWords = describeThreads(threads);
-  const finish = (session: import('onnxruntime-node').InferenceSession, plan: SessionPlan, info: BackboneInfo, what: string): FrameEmbedder => {
+  const finish = (
+    session: import('onnxruntime-node').InferenceSession,
+    plan: SessionPlan,
+    info: BackboneInfo,
+    what: string,
+  ): FrameEmbedder => {
     const why = [`onnxruntime-node ${ortVersion(ort)}`, what, threadWords].join('; ');
     debug('onnx: %s ready in %d ms', info.id, Date.now() - t0);
     const reason = options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
@@ -127,7 +155,11 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
     const { session, plan, info } = await openUserModel(ort, spec, sessionOptions(threads), signal);
     return finish(session, plan, info, `${info.name} as given (${plan.describe})`);
   }
-  const model = await onnxModelFor(ort, spec, { cacheDir: options.cacheDir, onPrepare: options.onPrepare, signal });
+  const model = await onnxModelFor(ort, spec, {
+    cacheDir: options.cacheDir,
+    onPrepare: options.onPrepare,
+    signal,
+  });
   signal?.throwIfAborted();
   const session = await ort.InferenceSession.create(model.bytes, sessionOptions(threads));
   try {
@@ -137,9 +169,13 @@ export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Pro
       inputName: session.inputNames[0],
       outputName: session.outputNames[0],
       // A view, not a copy: the graph takes uint8 [n, S, S, 3] and normalises inside.
-      input: (frames, n) => new ort.Tensor('uint8', frames, [n, model.info.inputSize, model.info.inputSize, 3]),
+      input: (frames, n) =>
+        new ort.Tensor('uint8', frames, [n, model.info.inputSize, model.info.inputSize, 3]),
       read: (y, n) => {
-        if (y.dims.length !== 2 || y.dims[0] !== n || y.dims[1] !== D) throw new ModelError(`the ONNX backbone gave [${y.dims.join(', ')}] for ${n} frames, expected [${n}, ${D}]`);
+        if (y.dims.length !== 2 || y.dims[0] !== n || y.dims[1] !== D)
+          throw new ModelError(
+            `the ONNX backbone gave [${y.dims.join(', ')}] for ${n} frames, expected [${n}, ${D}]`,
+          );
         return y.data as Float32Array;
       },
       describe: 'converted',

@@ -11,6 +11,13 @@ export const onnx: EngineEntry = {
   async create(settings, choice) {
     const { createOnnxEmbedder } = await import('./embedder.js');
     const { backbone, cacheDir, intraOpThreads, onPrepare, signal } = settings;
-    return createOnnxEmbedder({ backbone, cacheDir, intraOpThreads, onPrepare, signal, reasonPrefix: `engine ${choice.request}${choice.because ? `, because ${choice.because}` : ''}` });
+    return createOnnxEmbedder({
+      backbone,
+      cacheDir,
+      intraOpThreads,
+      onPrepare,
+      signal,
+      reasonPrefix: `engine ${choice.request}${choice.because ? `, because ${choice.because}` : ''}`,
+    });
   },
 };

@@ -18,7 +18,12 @@ import path from 'node:path';
 import { ModelError } from '../../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../../fs.js';
 import { debug } from '../../log.js';
-import { BACKBONES, nsfwjsVersion, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
+import {
+  BACKBONES,
+  nsfwjsVersion,
+  type BackboneInfo,
+  type BackboneSpec,
+} from '../../embedding/backbone-spec.js';
 import { CONVERTER_VERSION, convertKerasToOnnx } from '../../tfjs/keras-to-onnx.js';
 import type { Ort } from './runtime.js';
 
@@ -50,7 +55,11 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /** The cache files of a registry backbone. */
-export function onnxCachePaths(cacheDir: string, name: string, id?: string): { index: string; model?: string } {
+export function onnxCachePaths(
+  cacheDir: string,
+  name: string,
+  id?: string,
+): { index: string; model?: string } {
   const root = path.join(cacheDir, 'onnx');
   return {
     index: path.join(root, `${name}-nsfwjs${nsfwjsVersion()}-c${CONVERTER_VERSION}.json`),
@@ -65,7 +74,8 @@ async function readCached(cacheDir: string, name: string): Promise<OnnxModel | u
   try {
     known = JSON.parse(await readFile(index, 'utf8')) as IndexEntry;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') debug('onnx: unreadable %s: %s', index, (error as Error).message);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      debug('onnx: unreadable %s: %s', index, (error as Error).message);
     return undefined;
   }
   const file = onnxCachePaths(cacheDir, name, known.id).model!;
@@ -73,8 +83,16 @@ async function readCached(cacheDir: string, name: string): Promise<OnnxModel | u
     const bytes = new Uint8Array(await readFile(file));
     // A damaged or foreign file is a miss: convert again rather than run it.
     if (sha256(bytes) !== known.sha256) throw new Error('its sha256 does not match the index');
-    if (known.inputSize !== entry.inputSize || !(known.dim > 0)) throw new Error('the index does not match the registry entry');
-    const info: BackboneInfo = { id: known.id, name, inputSize: entry.inputSize, dim: known.dim, normalize: entry.normalize, spec: name };
+    if (known.inputSize !== entry.inputSize || !(known.dim > 0))
+      throw new Error('the index does not match the registry entry');
+    const info: BackboneInfo = {
+      id: known.id,
+      name,
+      inputSize: entry.inputSize,
+      dim: known.dim,
+      normalize: entry.normalize,
+      spec: name,
+    };
     return { info, bytes, source: 'cached', file, maxAbsDiff: known.maxAbsDiff };
   } catch (error) {
     debug('onnx: cache miss for %s (%s): %s', name, file, (error as Error).message);
@@ -86,13 +104,18 @@ async function readCached(cacheDir: string, name: string): Promise<OnnxModel | u
  * Runs one deterministic frame through both the tfjs backbone and the ONNX session and
  * returns the largest absolute difference.
  */
-async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../../tfjs/registry.js').LoadedBackbone): Promise<number> {
+async function verify(
+  ort: Ort,
+  bytes: Uint8Array,
+  backbone: import('../../tfjs/registry.js').LoadedBackbone,
+): Promise<number> {
   const { tf } = await import('../../tfjs/tf.js');
   const { normalizeFrames } = await import('../../tfjs/registry.js');
   const S = backbone.inputSize;
   const frame = new Uint8Array(S * S * 3);
   // Smooth gradients plus texture: every channel and every value range is exercised.
-  for (let i = 0; i < frame.length; i++) frame[i] = Math.round(127.5 + 90 * Math.sin(i * 0.0137 + (i % 3)) + 37 * Math.sin(i * 0.731)) & 255;
+  for (let i = 0; i < frame.length; i++)
+    frame[i] = Math.round(127.5 + 90 * Math.sin(i * 0.0137 + (i % 3)) + 37 * Math.sin(i * 0.731)) & 255;
   const expected = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(frame), [1, S, S, 3]); // [1, S, S, 3]
     return backbone.embed(normalizeFrames(x, backbone.normalize)) as import('@tensorflow/tfjs').Tensor2D; // [1, D]
@@ -103,11 +126,17 @@ async function verify(ort: Ort, bytes: Uint8Array, backbone: import('../../tfjs/
   } finally {
     expected.dispose();
   }
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   try {
     const result = await session.run({ frames: new ort.Tensor('uint8', frame, [1, S, S, 3]) });
     const got = result[session.outputNames[0]].data as Float32Array;
-    if (got.length !== reference.length) throw new ModelError(`ONNX conversion: the graph gives ${got.length} values per frame, tfjs ${reference.length}`);
+    if (got.length !== reference.length)
+      throw new ModelError(
+        `ONNX conversion: the graph gives ${got.length} values per frame, tfjs ${reference.length}`,
+      );
     let max = 0;
     for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i] - reference[i]));
     return max;
@@ -126,21 +155,33 @@ async function convertLoaded(
   options: { cacheDir: string; signal?: AbortSignal },
 ): Promise<{ bytes: Uint8Array; maxAbsDiff: number }> {
   if (!backbone.layersModel) {
-    throw new ModelError(`ONNX conversion: backbone '${backbone.name}' is a tfjs GraphModel; only LayersModels are converted (give an .onnx file instead)`);
+    throw new ModelError(
+      `ONNX conversion: backbone '${backbone.name}' is a tfjs GraphModel; only LayersModels are converted (give an .onnx file instead)`,
+    );
   }
   const { foldedArtifacts } = await import('../../tfjs/fold.js');
   const t0 = Date.now();
   options.signal?.throwIfAborted();
   const { artifacts } = await foldedArtifacts(backbone, options);
-  const bytes = await convertKerasToOnnx(
-    artifacts,
-    { inputSize: backbone.inputSize, normalize: backbone.normalize, name: backbone.name, signal: options.signal },
-  );
+  const bytes = await convertKerasToOnnx(artifacts, {
+    inputSize: backbone.inputSize,
+    normalize: backbone.normalize,
+    name: backbone.name,
+    signal: options.signal,
+  });
   const maxAbsDiff = await verify(ort, bytes, backbone);
   options.signal?.throwIfAborted();
-  debug('onnx: converted %s in %d ms, %d bytes, max |onnx - tfjs| %s', backbone.id, Date.now() - t0, bytes.length, maxAbsDiff);
+  debug(
+    'onnx: converted %s in %d ms, %d bytes, max |onnx - tfjs| %s',
+    backbone.id,
+    Date.now() - t0,
+    bytes.length,
+    maxAbsDiff,
+  );
   if (!(maxAbsDiff <= VERIFY_TOLERANCE)) {
-    throw new ModelError(`ONNX conversion of '${backbone.name}': the graph differs from tfjs by ${maxAbsDiff} on the check frame (tolerance ${VERIFY_TOLERANCE})`);
+    throw new ModelError(
+      `ONNX conversion of '${backbone.name}': the graph differs from tfjs by ${maxAbsDiff} on the check frame (tolerance ${VERIFY_TOLERANCE})`,
+    );
   }
   return { bytes, maxAbsDiff };
 }
@@ -157,7 +198,11 @@ export interface OnnxModelOptions {
  * The ONNX model of a backbone spec: from the cache, or converted (through tfjs, which
  * reads the Keras weights) and cached.
  */
-export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxModelOptions = {}): Promise<OnnxModel> {
+export async function onnxModelFor(
+  ort: Ort,
+  spec: BackboneSpec,
+  options: OnnxModelOptions = {},
+): Promise<OnnxModel> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const signal = options.signal;
   if (typeof spec === 'string') {
@@ -165,7 +210,11 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
     if (cached) return cached;
   }
   signal?.throwIfAborted();
-  options.onPrepare?.(typeof spec === 'string' ? `preparing ${spec} for ONNX Runtime, once` : 'preparing the backbone for ONNX Runtime');
+  options.onPrepare?.(
+    typeof spec === 'string'
+      ? `preparing ${spec} for ONNX Runtime, once`
+      : 'preparing the backbone for ONNX Runtime',
+  );
   const { loadBackbone, backboneInfo } = await import('../../tfjs/registry.js');
   const backbone = await loadBackbone(spec, { cacheDir, signal });
   try {
@@ -177,7 +226,14 @@ export async function onnxModelFor(ort: Ort, spec: BackboneSpec, options: OnnxMo
       await mkdir(path.dirname(index), { recursive: true });
       // The model first: an index never points at a file that is not all there.
       await writeFileAtomic(model!, bytes);
-      const entry: IndexEntry = { id: info.id, dim: info.dim, inputSize: info.inputSize, sha256: sha256(bytes), file: path.basename(model!), maxAbsDiff };
+      const entry: IndexEntry = {
+        id: info.id,
+        dim: info.dim,
+        inputSize: info.inputSize,
+        sha256: sha256(bytes),
+        file: path.basename(model!),
+        maxAbsDiff,
+      };
       await writeFileAtomic(index, JSON.stringify(entry));
     } catch (error) {
       // A read-only or full cache costs start-up time, not correctness.

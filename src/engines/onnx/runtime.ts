@@ -14,7 +14,10 @@ export type Ort = typeof import('onnxruntime-node');
 
 /** ONNX Runtime cannot run here; `reason` says why (it goes into the fallback's reason). */
 export class OnnxUnavailableError extends FramewiseError {
-  constructor(readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super('MODEL', `ONNX Runtime is not available: ${reason}`, options);
     this.name = 'OnnxUnavailableError';
   }
@@ -110,9 +113,14 @@ function positiveFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefin
  * should need: with spinning on, a 2-thread session lost half its throughput whenever ffmpeg
  * held the other core (docs/performance.md).
  */
-export function threadPlan(given: { intraOpThreads?: number; runFrames?: number } = {}, env: NodeJS.ProcessEnv = process.env): ThreadPlan {
-  const intraOpThreads = given.intraOpThreads ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_THREADS') ?? autoIntraOpThreads();
-  const runFrames = given.runFrames ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_RUN_FRAMES') ?? autoRunFrames(intraOpThreads);
+export function threadPlan(
+  given: { intraOpThreads?: number; runFrames?: number } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ThreadPlan {
+  const intraOpThreads =
+    given.intraOpThreads ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_THREADS') ?? autoIntraOpThreads();
+  const runFrames =
+    given.runFrames ?? positiveFromEnv(env, 'FRAMEWISE_ONNX_RUN_FRAMES') ?? autoRunFrames(intraOpThreads);
   const spin = env.FRAMEWISE_ONNX_SPINNING?.trim() || '0';
   if (spin !== '0' && spin !== '1') throw invalid('FRAMEWISE_ONNX_SPINNING', "'0' or '1'", spin);
   return { intraOpThreads, spinning: spin === '1', runFrames };

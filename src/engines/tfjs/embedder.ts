@@ -6,14 +6,23 @@
 import { tf } from '../../tfjs/tf.js';
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
-import { boolean, checkSignal, invalid, isPlainObject, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger } from '../../validate.js';
-import { BACKEND_REQUESTS, selectBackend, type BackendInfo, type BackendRequest } from '../../tfjs/backend.js';
 import {
-  backboneInfo,
-  loadBackbone,
-  normalizeFrames,
-  type LoadedBackbone,
-} from '../../tfjs/registry.js';
+  boolean,
+  checkSignal,
+  invalid,
+  isPlainObject,
+  nonEmptyString,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+} from '../../validate.js';
+import {
+  BACKEND_REQUESTS,
+  selectBackend,
+  type BackendInfo,
+  type BackendRequest,
+} from '../../tfjs/backend.js';
+import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../tfjs/registry.js';
 import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
 import { autoWorkers, spawnWorkerPool } from './pool.js';
@@ -62,7 +71,10 @@ export interface LocalEmbedModel {
 }
 
 /** Wraps a loaded backbone for `embedClipsLocal`. */
-export function prepareLocalModel(backbone: LoadedBackbone, options: { maxBatchFrames?: number } = {}): LocalEmbedModel {
+export function prepareLocalModel(
+  backbone: LoadedBackbone,
+  options: { maxBatchFrames?: number } = {},
+): LocalEmbedModel {
   const td = backbone.layersModel ? new TimeDistributed({ layer: backbone.layersModel }) : undefined;
   return { backbone, td, maxBatchFrames: options.maxBatchFrames ?? 32 };
 }
@@ -109,7 +121,8 @@ function validateOptions(options: EmbedderOptions): void {
   parseBackboneSpec('backbone', options.backbone);
   if (options.backend !== undefined) oneOf('backend', options.backend, BACKEND_REQUESTS);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
-  if (options.workers !== undefined && options.workers !== 'auto') nonNegativeInteger('workers', options.workers);
+  if (options.workers !== undefined && options.workers !== 'auto')
+    nonNegativeInteger('workers', options.workers);
   if (options.fold !== undefined) boolean('fold', options.fold);
   if (options.maxBatchFrames !== undefined) positiveInteger('maxBatchFrames', options.maxBatchFrames);
 }
@@ -164,14 +177,20 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
   const selected = await selectBackend(options.backend ?? 'auto', { signal });
-  const backend: BackendInfo = options.reasonPrefix ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` } : selected;
+  const backend: BackendInfo = options.reasonPrefix
+    ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` }
+    : selected;
   // The fast path (src/tfjs/fold.ts, fast.ts, pool.ts): BatchNormalization folded into the convs and
   // cached, run by resident workers with one backend each. Same features within 1e-4. The
   // workers start first, so their start-up overlaps loading the backbone here.
   const requested = options.workers ?? 'auto';
   // tfjs-node loads in one thread only (autoWorkers): it runs here whatever was asked.
-  const workers = backend.name === 'tensorflow' ? 0 : requested === 'auto' ? autoWorkers(backend.name) : requested;
-  const pool = workers > 0 ? spawnWorkerPool({ backend: backend.name, workers, maxBatchFrames: options.maxBatchFrames }) : undefined;
+  const workers =
+    backend.name === 'tensorflow' ? 0 : requested === 'auto' ? autoWorkers(backend.name) : requested;
+  const pool =
+    workers > 0
+      ? spawnWorkerPool({ backend: backend.name, workers, maxBatchFrames: options.maxBatchFrames })
+      : undefined;
   let backbone: LoadedBackbone | undefined;
   let keepBackbone = false;
   try {
@@ -181,16 +200,35 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
       backend: options.backend,
       signal,
     });
-    debug('embedder: %s on %s in %d ms (%s)', backbone.id, backend.name, Date.now() - t0, backbone.fromCache ? 'cached' : 'cold');
-    const source = await backboneArtifacts(backbone, { fold: options.fold ?? true, cacheDir: options.cacheDir, signal });
+    debug(
+      'embedder: %s on %s in %d ms (%s)',
+      backbone.id,
+      backend.name,
+      Date.now() - t0,
+      backbone.fromCache ? 'cached' : 'cold',
+    );
+    const source = await backboneArtifacts(backbone, {
+      fold: options.fold ?? true,
+      cacheDir: options.cacheDir,
+      signal,
+    });
     if (pool) {
-      await pool.load({ info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format }, { signal });
-      pool.backend = { name: backend.name, reason: `${backend.reason}; ${workers} worker thread${workers === 1 ? '' : 's'}${source.folded ? ', BatchNorm folded' : ''}` };
+      await pool.load(
+        { info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format },
+        { signal },
+      );
+      pool.backend = {
+        name: backend.name,
+        reason: `${backend.reason}; ${workers} worker thread${workers === 1 ? '' : 's'}${source.folded ? ', BatchNorm folded' : ''}`,
+      };
       return pool;
     }
     const local = source.folded ? await backboneFromArtifacts(backboneInfo(backbone), source) : backbone;
     keepBackbone = local === backbone;
-    return new LocalFrameEmbedder(prepareLocalModel(local, { maxBatchFrames: options.maxBatchFrames }), backend);
+    return new LocalFrameEmbedder(
+      prepareLocalModel(local, { maxBatchFrames: options.maxBatchFrames }),
+      backend,
+    );
   } catch (error) {
     await pool?.dispose();
     throw error;

@@ -40,7 +40,10 @@ export interface BackboneArtifactsOptions {
  * What a worker loads for `backbone`: the folded LayersModel (cached), the LayersModel as it
  * is when `fold` is false, or a GraphModel re-read from its source.
  */
-export async function backboneArtifacts(backbone: LoadedBackbone, options: BackboneArtifactsOptions = {}): Promise<BackboneArtifacts> {
+export async function backboneArtifacts(
+  backbone: LoadedBackbone,
+  options: BackboneArtifactsOptions = {},
+): Promise<BackboneArtifacts> {
   const signal = checkSignal('signal', options.signal);
   if (backbone.kind === 'graph') {
     const spec = backbone.spec as CustomBackbone;
@@ -51,14 +54,22 @@ export async function backboneArtifacts(backbone: LoadedBackbone, options: Backb
     const { artifacts, fromCache } = await foldedArtifacts(backbone, { cacheDir: options.cacheDir, signal });
     return { artifacts, format: 'layers', folded: true, fromCache };
   }
-  return { artifacts: await modelToArtifacts(backbone.layersModel!), format: 'layers', folded: false, fromCache: false };
+  return {
+    artifacts: await modelToArtifacts(backbone.layersModel!),
+    format: 'layers',
+    folded: false,
+    fromCache: false,
+  };
 }
 
 /**
  * A `LoadedBackbone` built from artifacts: what a worker runs, and what the in-process
  * embedder runs on the fast path. The caller owns it.
  */
-export async function backboneFromArtifacts(info: BackboneInfo, source: Pick<BackboneArtifacts, 'artifacts' | 'format'>): Promise<LoadedBackbone> {
+export async function backboneFromArtifacts(
+  info: BackboneInfo,
+  source: Pick<BackboneArtifacts, 'artifacts' | 'format'>,
+): Promise<LoadedBackbone> {
   const base = { ...info, fromCache: true };
   if (source.format === 'graph') {
     const graph = await tf.loadGraphModel(tf.io.fromMemory(source.artifacts));
@@ -72,5 +83,11 @@ export async function backboneFromArtifacts(info: BackboneInfo, source: Pick<Bac
     model.dispose();
     throw new ModelError(`backbone ${info.id}: the model gives ${dim} features, its record says ${info.dim}`);
   }
-  return { ...base, kind: 'layers', layersModel: model, embed: (x) => model.predict(x) as tf.Tensor2D, dispose: () => model.dispose() };
+  return {
+    ...base,
+    kind: 'layers',
+    layersModel: model,
+    embed: (x) => model.predict(x) as tf.Tensor2D,
+    dispose: () => model.dispose(),
+  };
 }

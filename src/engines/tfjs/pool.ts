@@ -27,7 +27,13 @@ import { checkSignal, invalid, isPlainObject, positiveInteger } from '../../vali
 import type { BackboneInfo } from '../../embedding/backbone-spec.js';
 import type { BackendRequest } from '../../tfjs/backend.js';
 import { checkClipShape } from '../../embedding/frame-embedder.js';
-import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import {
+  PROTOCOL,
+  type FromWorker,
+  type SerializedError,
+  type ToWorker,
+  type WorkerInit,
+} from './worker-protocol.js';
 
 /** Options of {@link createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -107,7 +113,9 @@ export function workerScript(): URL {
   if (existsSync(fileURLToPath(beside))) return beside;
   const built = new URL('../../../dist/engines/tfjs/worker.js', import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
-  throw new ModelError(`the inference worker ${fileURLToPath(built)} is missing; run \`npm run build\` first`);
+  throw new ModelError(
+    `the inference worker ${fileURLToPath(built)} is missing; run \`npm run build\` first`,
+  );
 }
 
 interface Chunk {
@@ -163,7 +171,11 @@ export class WorkerPool {
   constructor(options: SpawnOptions) {
     this.size = options.workers;
     const script = workerScript();
-    const init: WorkerInit = { protocol: PROTOCOL, backend: options.backend ?? 'auto', maxBatchFrames: options.maxBatchFrames ?? 4 };
+    const init: WorkerInit = {
+      protocol: PROTOCOL,
+      backend: options.backend ?? 'auto',
+      maxBatchFrames: options.maxBatchFrames ?? 4,
+    };
     for (let i = 0; i < this.size; i += 1) {
       const worker = new Worker(script, { workerData: init, stdout: false, stderr: false });
       let resolveLoaded!: (backend: { name: string; reason: string }) => void;
@@ -178,7 +190,12 @@ export class WorkerPool {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           slot.ready = true;
-          debug('pool: worker %d ready in %d ms on %s', worker.threadId, Math.round(message.loadMs), message.backend.name);
+          debug(
+            'pool: worker %d ready in %d ms on %s',
+            worker.threadId,
+            Math.round(message.loadMs),
+            message.backend.name,
+          );
           resolveLoaded(message.backend);
           this.pump();
         } else if (message.type === 'fatal') {
@@ -231,12 +248,20 @@ export class WorkerPool {
    * Sends the backbone to every worker (each builds its own copy, once); resolves when all
    * are ready. On failure or abort the pool is disposed.
    */
-  async load(source: Pick<WorkerPoolOptions, 'info' | 'artifacts' | 'format'>, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async load(
+    source: Pick<WorkerPoolOptions, 'info' | 'artifacts' | 'format'>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
     const signal = checkSignal('options.signal', options.signal);
     if (this.info) throw new ModelError('the worker pool already has a backbone');
     if (this.disposed) throw new ModelError('the worker pool was disposed');
     this.info = source.info;
-    const message: ToWorker = { type: 'load', info: source.info, artifacts: source.artifacts, format: source.format ?? 'layers' };
+    const message: ToWorker = {
+      type: 'load',
+      info: source.info,
+      artifacts: source.artifacts,
+      format: source.format ?? 'layers',
+    };
     for (const slot of this.slots) slot.worker.postMessage(message);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
@@ -259,7 +284,11 @@ export class WorkerPool {
    * clips: uint8 RGB [B, T, S, S, 3] packed; returns float32 [B, T, D], the backbone's
    * features of every frame (TimeDistributed(backbone)).
    */
-  async embedClips(data: Uint8Array, shape: [number, number, number, number, 3], options: EmbedClipsOptions = {}): Promise<Float32Array> {
+  async embedClips(
+    data: Uint8Array,
+    shape: [number, number, number, number, 3],
+    options: EmbedClipsOptions = {},
+  ): Promise<Float32Array> {
     const signal = checkSignal('options.signal', options.signal);
     const [B, T] = shape;
     const S = this.inputSize;
@@ -288,7 +317,15 @@ export class WorkerPool {
       }
       results.push(
         new Promise<Float32Array>((resolve, reject) => {
-          chunks.push({ id: this.nextId++, data: buffer, byteOffset, frames: count, resolve, reject, abandoned: false });
+          chunks.push({
+            id: this.nextId++,
+            data: buffer,
+            byteOffset,
+            frames: count,
+            resolve,
+            reject,
+            abandoned: false,
+          });
         }),
       );
     }
@@ -343,7 +380,13 @@ export class WorkerPool {
       const chunk = this.queue.shift()!;
       slot.busy = chunk;
       slot.worker.ref();
-      const message: ToWorker = { type: 'embed', id: chunk.id, frames: chunk.frames, data: chunk.data, byteOffset: chunk.byteOffset };
+      const message: ToWorker = {
+        type: 'embed',
+        id: chunk.id,
+        frames: chunk.frames,
+        data: chunk.data,
+        byteOffset: chunk.byteOffset,
+      };
       slot.worker.postMessage(message, [chunk.data]);
     }
   }
@@ -381,12 +424,22 @@ export class WorkerPool {
  * its backend while the caller loads the backbone, then {@link WorkerPool.load} hands it over.
  * Dispose it if the caller gives up before loading.
  */
-export function spawnWorkerPool(options: { backend?: BackendRequest; workers?: 'auto' | number; maxBatchFrames?: number }): WorkerPool {
+export function spawnWorkerPool(options: {
+  backend?: BackendRequest;
+  workers?: 'auto' | number;
+  maxBatchFrames?: number;
+}): WorkerPool {
   if (!isPlainObject(options)) throw invalid('options', 'an object', options);
   if (options.maxBatchFrames !== undefined) positiveInteger('options.maxBatchFrames', options.maxBatchFrames);
-  if (options.backend === 'tensorflow') throw new ModelError('tfjs-node (`tensorflow`) runs in the main thread only: it cannot load in a worker thread (tensorflow/tfjs#8388); use workers: 0');
+  if (options.backend === 'tensorflow')
+    throw new ModelError(
+      'tfjs-node (`tensorflow`) runs in the main thread only: it cannot load in a worker thread (tensorflow/tfjs#8388); use workers: 0',
+    );
   const requested = options.workers ?? 'auto';
-  const workers = requested === 'auto' ? autoWorkers(options.backend ?? 'auto') : positiveInteger('options.workers', requested);
+  const workers =
+    requested === 'auto'
+      ? autoWorkers(options.backend ?? 'auto')
+      : positiveInteger('options.workers', requested);
   return new WorkerPool({ backend: options.backend, maxBatchFrames: options.maxBatchFrames, workers });
 }
 
@@ -397,7 +450,8 @@ export function spawnWorkerPool(options: { backend?: BackendRequest; workers?: '
 export async function createWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
   if (!isPlainObject(options)) throw invalid('options', 'an object', options);
   const signal = checkSignal('options.signal', options.signal);
-  if (!isPlainObject(options.artifacts) || !options.artifacts.modelTopology) throw invalid('options.artifacts', 'tfjs model artifacts', options.artifacts);
+  if (!isPlainObject(options.artifacts) || !options.artifacts.modelTopology)
+    throw invalid('options.artifacts', 'tfjs model artifacts', options.artifacts);
   if (!isPlainObject(options.info)) throw invalid('options.info', 'a backbone record', options.info);
   positiveInteger('options.info.inputSize', options.info.inputSize);
   positiveInteger('options.info.dim', options.info.dim);

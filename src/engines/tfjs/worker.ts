@@ -14,7 +14,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { selectBackend } from '../../tfjs/backend.js';
 import { embedClipsLocal, prepareLocalModel, type LocalEmbedModel } from './embedder.js';
 import { backboneFromArtifacts } from './fast.js';
-import { PROTOCOL, type FromWorker, type SerializedError, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import {
+  PROTOCOL,
+  type FromWorker,
+  type SerializedError,
+  type ToWorker,
+  type WorkerInit,
+} from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('framewise: engines/tfjs/worker.js must run as a worker thread');
@@ -26,7 +32,12 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 function serialize(error: unknown): SerializedError {
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, code: (error as { code?: string }).code, stack: error.stack };
+    return {
+      name: error.name,
+      message: error.message,
+      code: (error as { code?: string }).code,
+      stack: error.stack,
+    };
   }
   return { name: 'Error', message: String(error) };
 }
@@ -35,7 +46,11 @@ function serialize(error: unknown): SerializedError {
 const backendReady =
   init.protocol === PROTOCOL
     ? selectBackend(init.backend)
-    : Promise.reject(new Error(`dist/engines/tfjs/worker.js speaks protocol ${PROTOCOL}, the pool ${init.protocol}: the build is stale; run \`npm run build\``));
+    : Promise.reject(
+        new Error(
+          `dist/engines/tfjs/worker.js speaks protocol ${PROTOCOL}, the pool ${init.protocol}: the build is stale; run \`npm run build\``,
+        ),
+      );
 backendReady.catch((error: unknown) => post({ type: 'fatal', error: serialize(error) }));
 
 let model: LocalEmbedModel | undefined;
@@ -64,7 +79,11 @@ function embed(message: Extract<ToWorker, { type: 'embed' }>): void {
   const S = model.backbone.inputSize;
   const view = new Uint8Array(data, byteOffset, frames * frameBytes);
   embedClipsLocal(model, view, [frames, 1, S, S, 3]) // [N, 1, D]: N clips of one frame
-    .then((out) => post({ type: 'result', id, data: out.buffer as ArrayBuffer, ms: performance.now() - t0 }, [out.buffer as ArrayBuffer]))
+    .then((out) =>
+      post({ type: 'result', id, data: out.buffer as ArrayBuffer, ms: performance.now() - t0 }, [
+        out.buffer as ArrayBuffer,
+      ]),
+    )
     .catch((error: unknown) => post({ type: 'error', id, error: serialize(error) }));
 }
 

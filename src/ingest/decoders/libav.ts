@@ -18,11 +18,11 @@ export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => v
 export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
-    const [{ decodeLibav, loadLibav, probeLibav, StretchOverflow }, { searchTargets, videoTimeoutMs }, { packClips, resizeFrame }] = await Promise.all([
-      import('../libav.js'),
-      import('../extract-plan.js'),
-      import('../clips.js'),
-    ]);
+    const [
+      { decodeLibav, loadLibav, probeLibav, StretchOverflow },
+      { searchTargets, videoTimeoutMs },
+      { packClips, resizeFrame },
+    ] = await Promise.all([import('../libav.js'), import('../extract-plan.js'), import('../clips.js')]);
     try {
       await loadLibav();
     } catch (error) {
@@ -36,7 +36,8 @@ export const libav: DecoderEntry = {
         const info = o.probe ?? (await probeLibav(path, o.signal, o.timeoutMs ?? 30_000));
         // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
         // its frame rate, so the CLI decodes it.
-        if (RAW_STREAM.test(info.formatName ?? '')) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
+        if (RAW_STREAM.test(info.formatName ?? ''))
+          return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
         const { period, targetOf, targets: searched } = searchTargets(plans, info, o.seek);
         // Keyframe mode: a target per (time, clip span), for the keyframe nearest inside the span.
         const keyed = o.seek === 'keyframe' ? keyframeTargets(plans) : undefined;
@@ -79,6 +80,7 @@ export const libav: DecoderEntry = {
 /** The distinct (planned time, clip start, clip end) of `plans`, by time. */
 function keyframeTargets(plans: readonly ClipPlan[]): Array<[number, number, number]> {
   const seen = new Map<string, [number, number, number]>();
-  for (const p of plans) for (const t of p.timestamps) seen.set(`${t}/${p.start}/${p.end}`, [t, p.start, p.end]);
+  for (const p of plans)
+    for (const t of p.timestamps) seen.set(`${t}/${p.start}/${p.end}`, [t, p.start, p.end]);
   return [...seen.values()].sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
 }

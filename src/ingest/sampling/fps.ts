@@ -19,7 +19,9 @@ export const fps: Sampler<FpsSampling> = {
   parse(args, frames) {
     const m = args === undefined ? null : new RegExp(`^${DECIMAL}(?:/(\\d+))?$`).exec(args);
     if (!m || !(Number(m[1]) > 0) || (m[2] !== undefined && !(Number(m[2]) > 0))) return undefined;
-    return m[2] === undefined ? { fps: Number(m[1]), frames } : { fps: Number(m[1]), frames, stride: Number(m[2]) };
+    return m[2] === undefined
+      ? { fps: Number(m[1]), frames }
+      : { fps: Number(m[1]), frames, stride: Number(m[2]) };
   },
   validate(value, field, frames) {
     const out: FpsSampling = { fps: positiveNumber(`${field}.fps`, value.fps, LIMITS.fps), frames };
@@ -37,7 +39,13 @@ export const fps: Sampler<FpsSampling> = {
       const real = Math.min(T, total - from);
       const timestamps = Array.from({ length: T }, (_, k) => at(from + Math.min(k, real - 1)));
       const mask = Array.from({ length: T }, (_, k) => k < real);
-      return { index: c, start: at(from), end: clean(Math.min(tl.to, tl.from + (from + real) * step)), timestamps, mask };
+      return {
+        index: c,
+        start: at(from),
+        end: clean(Math.min(tl.to, tl.from + (from + real) * step)),
+        timestamps,
+        mask,
+      };
     });
   },
   count(tl, s) {

@@ -64,7 +64,13 @@ export function clean(t: number): number {
 }
 
 /** T timestamps in [a, b): centres (or jittered points) of T equal parts, or the padding rule. */
-export function placeFrames(tl: Timeline, a: number, b: number, T: number, rand?: () => number): { timestamps: number[]; mask: boolean[] } {
+export function placeFrames(
+  tl: Timeline,
+  a: number,
+  b: number,
+  T: number,
+  rand?: () => number,
+): { timestamps: number[]; mask: boolean[] } {
   const { first, count } = framesIn(tl, a, b);
   if (count >= T) {
     const part = (b - a) / T;

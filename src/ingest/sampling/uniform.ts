@@ -15,7 +15,7 @@ export interface UniformSampling {
 
 export const uniform: Sampler<UniformSampling> = {
   form: 'uniform',
-  help: 'one clip of T frames over the whole video (or the manifest row\'s span)',
+  help: "one clip of T frames over the whole video (or the manifest row's span)",
   parse: (args, frames) => (args === undefined ? { frames } : undefined),
   validate(value, field, frames) {
     const out: UniformSampling = { frames };

@@ -22,7 +22,11 @@ export const window: Sampler<WindowSampling> = {
     if (!m || !(Number(m[1]) > 0) || !(Number(m[2]) > 0)) return undefined;
     return { length: Number(m[1]), stride: Number(m[2]), frames };
   },
-  validate: (value, field, frames) => ({ length: positiveNumber(`${field}.length`, value.length), stride: positiveNumber(`${field}.stride`, value.stride), frames }),
+  validate: (value, field, frames) => ({
+    length: positiveNumber(`${field}.length`, value.length),
+    stride: positiveNumber(`${field}.stride`, value.stride),
+    frames,
+  }),
   plan(tl, s) {
     return Array.from({ length: window.count(tl, s) }, (_, k): ClipPlan => {
       const a = tl.from + k * s.stride;
@@ -34,7 +38,8 @@ export const window: Sampler<WindowSampling> = {
   count(tl, s) {
     let k = 1;
     // Window k starts at k * stride, unless it is past the end or the previous window reached the end.
-    while (tl.from + k * s.stride < tl.to - EPS / tl.fps && tl.from + (k - 1) * s.stride + s.length < tl.to) k++;
+    while (tl.from + k * s.stride < tl.to - EPS / tl.fps && tl.from + (k - 1) * s.stride + s.length < tl.to)
+      k++;
     return k;
   },
 };

@@ -6,10 +6,17 @@ export const bilstm: HeadEntry = {
   help: 'an LSTM each way, concatenated',
   build: (x, ctx) =>
     ctx.tf.layers
-      .bidirectional({ layer: ctx.recurrent('lstm', 'fw_lstm') as any, mergeMode: 'concat', name: 'fw_bilstm' })
+      .bidirectional({
+        layer: ctx.recurrent('lstm', 'fw_lstm') as any,
+        mergeMode: 'concat',
+        name: 'fw_bilstm',
+      })
       .apply(x) as typeof x,
   fastStep: (model) => {
-    const bi = model.getLayer('fw_bilstm') as unknown as { forwardLayer: tf.layers.Layer; backwardLayer: tf.layers.Layer };
+    const bi = model.getLayer('fw_bilstm') as unknown as {
+      forwardLayer: tf.layers.Layer;
+      backwardLayer: tf.layers.Layer;
+    };
     return { cell: 'lstm', directions: [bi.forwardLayer, bi.backwardLayer] };
   },
 };

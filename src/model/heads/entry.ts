@@ -30,5 +30,7 @@ export interface HeadEntry {
    * direction, or `null` for a head that trains through autodiff (no recurrence). Required, so
    * that a new recurrent head cannot fall back to the slow path unseen.
    */
-  readonly fastStep: ((model: tf.LayersModel) => { cell: 'lstm' | 'gru'; directions: tf.layers.Layer[] }) | null;
+  readonly fastStep:
+    | ((model: tf.LayersModel) => { cell: 'lstm' | 'gru'; directions: tf.layers.Layer[] })
+    | null;
 }

@@ -10,7 +10,9 @@ export const csv: OutputFormatEntry = {
   writers: {
     async classify(out, options) {
       const { openCsv } = await import('../sinks.js');
-      const { CLASSIFY_CSV_HEADER, classifyCsvRow, SEGMENTS_CSV_HEADER, segmentCsvRows } = await import('../records.js');
+      const { CLASSIFY_CSV_HEADER, classifyCsvRow, SEGMENTS_CSV_HEADER, segmentCsvRows } = await import(
+        '../records.js'
+      );
       if (options.mode === 'frame') {
         const { sink, resume } = await openCsv(out, SEGMENTS_CSV_HEADER, options);
         return {

@@ -4,7 +4,11 @@ import type { OutputOpenOptions } from '../sinks.js';
 import type { OutputFormatEntry, RecordOptions, ResultWriter } from './entry.js';
 
 /** A writer of one JSON line per result, as `record` builds it. */
-async function jsonLines<R>(out: string, options: OutputOpenOptions, record: (result: R | ErrorRecord, options: RecordOptions) => object): Promise<ResultWriter<R>> {
+async function jsonLines<R>(
+  out: string,
+  options: OutputOpenOptions,
+  record: (result: R | ErrorRecord, options: RecordOptions) => object,
+): Promise<ResultWriter<R>> {
   const { openJsonl } = await import('../sinks.js');
   const { sink, resume } = await openJsonl(out, options);
   return {
@@ -20,11 +24,15 @@ export const jsonl: OutputFormatEntry = {
   writers: {
     async embed(out, options) {
       const { embedRecord } = await import('../records.js');
-      return jsonLines(out, options, (result, { frameEmbeddings }) => embedRecord(result, { frames: frameEmbeddings }));
+      return jsonLines(out, options, (result, { frameEmbeddings }) =>
+        embedRecord(result, { frames: frameEmbeddings }),
+      );
     },
     async classify(out, options) {
       const { classifyRecord } = await import('../records.js');
-      return jsonLines(out, options, (result, { labels, probs }) => classifyRecord(result, { labels, probs }));
+      return jsonLines(out, options, (result, { labels, probs }) =>
+        classifyRecord(result, { labels, probs }),
+      );
     },
   },
 };

@@ -19,14 +19,23 @@ const root = tempDir('framewise-onnx-');
 
 /** Real frames: `perVideo` frames 6 apart from each of the first scenes that do not start from black. */
 function realClips(S: number, videos: number, perVideo: number): Uint8Array {
-  const names = readdirSync(fixture('arrow/forward')).sort().filter((v) => !v.startsWith('fade')).slice(0, videos);
+  const names = readdirSync(fixture('arrow/forward'))
+    .sort()
+    .filter((v) => !v.startsWith('fade'))
+    .slice(0, videos);
   const data = new Uint8Array(videos * perVideo * S * S * 3);
-  names.forEach((v, i) => data.set(realFrames(`arrow/forward/${v}`, perVideo, 6, S), i * perVideo * S * S * 3));
+  names.forEach((v, i) =>
+    data.set(realFrames(`arrow/forward/${v}`, perVideo, 6, S), i * perVideo * S * S * 3),
+  );
   return data;
 }
 
 /** The registry backbone on tfjs, unfolded, in this thread: the reference the engine must match. */
-async function tfjsEmbeddings(backbone: LoadedBackbone, data: Uint8Array, shape: [number, number, number, number, 3]): Promise<Float32Array> {
+async function tfjsEmbeddings(
+  backbone: LoadedBackbone,
+  data: Uint8Array,
+  shape: [number, number, number, number, 3],
+): Promise<Float32Array> {
   return embedClipsLocal(prepareLocalModel(backbone), data, shape);
 }
 
@@ -50,7 +59,9 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
     expect(onnx.inputSize).toBe(224);
     expect(onnx.dim).toBe(1280);
     expect(onnx.backend.name).toBe('onnx');
-    expect(onnx.backend.reason).toMatch(/^onnxruntime-node 1\.\d+\.\d+; mobilenet_v2 .*; 1 intra-op thread, spinning off, 3 frames a run$/);
+    expect(onnx.backend.reason).toMatch(
+      /^onnxruntime-node 1\.\d+\.\d+; mobilenet_v2 .*; 1 intra-op thread, spinning off, 3 frames a run$/,
+    );
   });
 
   it('gives the tfjs embeddings within 1e-4 on real frames, [B, T, D]', async () => {
@@ -68,7 +79,9 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
     const data = realClips(S, 1, 2);
     const before = new AbortController();
     before.abort(new Error('cancelled'));
-    await expect(onnx.embedClips(data, [1, 2, S, S, 3], { signal: before.signal })).rejects.toThrow('cancelled');
+    await expect(onnx.embedClips(data, [1, 2, S, S, 3], { signal: before.signal })).rejects.toThrow(
+      'cancelled',
+    );
     const during = new AbortController();
     const call = onnx.embedClips(new Uint8Array(12 * S * S * 3), [4, 3, S, S, 3], { signal: during.signal });
     during.abort(new Error('stopped'));
@@ -78,7 +91,9 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
   });
 
   it('rejects a clip buffer of the wrong shape', async () => {
-    await expect(onnx.embedClips(new Uint8Array(112 * 112 * 3), [1, 1, 112, 112, 3])).rejects.toThrow(/expected shape \[\?, \?, 224, 224, 3\]/);
+    await expect(onnx.embedClips(new Uint8Array(112 * 112 * 3), [1, 1, 112, 112, 3])).rejects.toThrow(
+      /expected shape \[\?, \?, 224, 224, 3\]/,
+    );
   });
 });
 
@@ -141,9 +156,13 @@ describe('the converted-model cache', () => {
 });
 
 /** A custom tfjs backbone on disk whose last layer the converter has no mapping for. */
-async function unsupportedBackbone(dir: string): Promise<{ path: string; inputSize: number; normalize: '0..1'; name: string }> {
+async function unsupportedBackbone(
+  dir: string,
+): Promise<{ path: string; inputSize: number; normalize: '0..1'; name: string }> {
   const input = tf.input({ shape: [32, 32, 3] });
-  const x = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, name: 'conv' }).apply(input) as tf.SymbolicTensor;
+  const x = tf.layers
+    .conv2d({ filters: 4, kernelSize: 3, strides: 2, name: 'conv' })
+    .apply(input) as tf.SymbolicTensor;
   const g = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
   const y = tf.layers.layerNormalization({ name: 'ln' }).apply(g) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: y });
@@ -174,34 +193,48 @@ describe('createFrameEmbedder() engine choice', () => {
 
   it.each([
     ['off', /onnx was refused \(turned off by FRAMEWISE_ONNXRUNTIME\)/],
-    ['onnxruntime-node-not-installed', /onnx was refused \(onnxruntime-node-not-installed is not installed\)/],
-  ])('auto falls back to tfjs, and says why, when ONNX Runtime does not load (FRAMEWISE_ONNXRUNTIME=%s)', async (value, reason) => {
-    process.env.FRAMEWISE_ONNXRUNTIME = value;
-    const embedder = await createFrameEmbedder({ cacheDir: testCacheDir(), workers: 0 });
-    try {
-      expect(embedder.backend.name).not.toBe('onnx');
-      expect(embedder.backend.reason).toMatch(/^engine auto: tfjs, because /);
-      expect(embedder.backend.reason).toMatch(reason);
-      expect(embedder.dim).toBe(1280);
-    } finally {
-      await embedder.dispose();
-    }
-    await expect(createFrameEmbedder({ engine: 'onnx', cacheDir: testCacheDir() })).rejects.toThrow(OnnxUnavailableError);
-  });
+    [
+      'onnxruntime-node-not-installed',
+      /onnx was refused \(onnxruntime-node-not-installed is not installed\)/,
+    ],
+  ])(
+    'auto falls back to tfjs, and says why, when ONNX Runtime does not load (FRAMEWISE_ONNXRUNTIME=%s)',
+    async (value, reason) => {
+      process.env.FRAMEWISE_ONNXRUNTIME = value;
+      const embedder = await createFrameEmbedder({ cacheDir: testCacheDir(), workers: 0 });
+      try {
+        expect(embedder.backend.name).not.toBe('onnx');
+        expect(embedder.backend.reason).toMatch(/^engine auto: tfjs, because /);
+        expect(embedder.backend.reason).toMatch(reason);
+        expect(embedder.dim).toBe(1280);
+      } finally {
+        await embedder.dispose();
+      }
+      await expect(createFrameEmbedder({ engine: 'onnx', cacheDir: testCacheDir() })).rejects.toThrow(
+        OnnxUnavailableError,
+      );
+    },
+  );
 
   it('auto falls back to tfjs when the backbone has a layer without an ONNX mapping; onnx rejects naming it', async () => {
     const backbone = await unsupportedBackbone(join(root, 'with-ln'));
     const embedder = await createFrameEmbedder({ backbone, cacheDir: join(root, 'cache-ln'), workers: 0 });
     try {
       expect(embedder.backend.name).not.toBe('onnx');
-      expect(embedder.backend.reason).toMatch(/onnx was refused \(ONNX conversion: layer 'ln' \(LayerNormalization\) has no ONNX mapping/);
+      expect(embedder.backend.reason).toMatch(
+        /onnx was refused \(ONNX conversion: layer 'ln' \(LayerNormalization\) has no ONNX mapping/,
+      );
       const out = await embedder.embedClips(randomFrames(2, 32, 3), [1, 2, 32, 32, 3]);
       expect(out.length).toBe(2 * 4);
     } finally {
       await embedder.dispose();
     }
-    await expect(createFrameEmbedder({ backbone, engine: 'onnx', cacheDir: join(root, 'cache-ln') })).rejects.toThrow(ModelError);
-    await expect(createFrameEmbedder({ backbone, engine: 'onnx', cacheDir: join(root, 'cache-ln') })).rejects.toThrow(/layer 'ln' \(LayerNormalization\)/);
+    await expect(
+      createFrameEmbedder({ backbone, engine: 'onnx', cacheDir: join(root, 'cache-ln') }),
+    ).rejects.toThrow(ModelError);
+    await expect(
+      createFrameEmbedder({ backbone, engine: 'onnx', cacheDir: join(root, 'cache-ln') }),
+    ).rejects.toThrow(/layer 'ln' \(LayerNormalization\)/);
   });
 
   it('tfjs, when asked for, runs tfjs and says so', async () => {
@@ -215,6 +248,8 @@ describe('createFrameEmbedder() engine choice', () => {
   });
 
   it('rejects an unknown engine before any work', async () => {
-    await expect(createFrameEmbedder({ engine: 'torch' as never })).rejects.toThrow(/one of 'auto', 'onnx', 'tfjs' for `engine` but received 'torch'/);
+    await expect(createFrameEmbedder({ engine: 'torch' as never })).rejects.toThrow(
+      /one of 'auto', 'onnx', 'tfjs' for `engine` but received 'torch'/,
+    );
   });
 });

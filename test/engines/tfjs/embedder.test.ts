@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError } from '../../../src/errors.js';
 import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/tfjs/registry.js';
 import { checkClipShape } from '../../../src/embedding/frame-embedder.js';
-import { createEmbedder, embedClipsLocal, prepareLocalModel, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
+import {
+  createEmbedder,
+  embedClipsLocal,
+  prepareLocalModel,
+  type FrameEmbedder,
+} from '../../../src/engines/tfjs/embedder.js';
 import { maxAbsDiff, randomFrames, testCacheDir } from '../../model/helpers.js';
 
 const S = 224;
@@ -22,11 +27,22 @@ describe('embedClipsLocal()', () => {
   it('gives [B, T, D] embeddings equal to the backbone on each normalised frame alone', async () => {
     const data = frames(6, 1); // 2 clips x 3 frames
     // maxBatchFrames 4: the two clips go through in separate steps, which must not matter.
-    const out = await embedClipsLocal(prepareLocalModel(backbone, { maxBatchFrames: 4 }), data, [2, 3, S, S, 3]);
+    const out = await embedClipsLocal(prepareLocalModel(backbone, { maxBatchFrames: 4 }), data, [
+      2,
+      3,
+      S,
+      S,
+      3,
+    ]);
     expect(out.length).toBe(2 * 3 * 1280);
     for (const k of [0, 4]) {
       const alone = tf.tidy(() => {
-        const x = tf.tensor4d(Float32Array.from(data.subarray(k * S * S * 3, (k + 1) * S * S * 3)), [1, S, S, 3]);
+        const x = tf.tensor4d(Float32Array.from(data.subarray(k * S * S * 3, (k + 1) * S * S * 3)), [
+          1,
+          S,
+          S,
+          3,
+        ]);
         return backbone.embed(normalizeFrames(x, '0..1')).dataSync();
       });
       expect(maxAbsDiff(alone, out.subarray(k * 1280, (k + 1) * 1280))).toBeLessThan(1e-5);
@@ -46,9 +62,11 @@ describe('embedClipsLocal()', () => {
   it('rejects when aborted', async () => {
     const controller = new AbortController();
     controller.abort(new Error('cancelled'));
-    await expect(embedClipsLocal(prepareLocalModel(backbone), frames(1, 3), [1, 1, S, S, 3], { signal: controller.signal })).rejects.toThrow(
-      'cancelled',
-    );
+    await expect(
+      embedClipsLocal(prepareLocalModel(backbone), frames(1, 3), [1, 1, S, S, 3], {
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('cancelled');
   });
 });
 
@@ -58,7 +76,12 @@ describe('checkClipShape()', () => {
     [[1, 2, 224, 224, 1], 'expected shape [?, ?, 224, 224, 3]'],
     [[1, 0, 224, 224, 3], 'received [1, 0, 224, 224, 3]'],
   ])('rejects shape %j', (shape, message) => {
-    const data = new Uint8Array(Math.max(1, shape.reduce((a, b) => a * b, 1)));
+    const data = new Uint8Array(
+      Math.max(
+        1,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    );
     expect(() => checkClipShape(data, shape, 224)).toThrow(ShapeError);
     expect(() => checkClipShape(data, shape, 224)).toThrow(message);
   });
@@ -84,7 +107,13 @@ describe('createEmbedder()', () => {
     expect([embedder.inputSize, embedder.dim]).toEqual([224, 1280]);
     expect(embedder.backend.name).toMatch(/^(tensorflow|wasm|cpu)$/);
     expect(embedder.backend.reason.length).toBeGreaterThan(0);
-    expect(embedder.backbone).toMatchObject({ id: embedder.backboneId, name: 'mobilenet_v2', inputSize: 224, dim: 1280, normalize: '0..1' });
+    expect(embedder.backbone).toMatchObject({
+      id: embedder.backboneId,
+      name: 'mobilenet_v2',
+      inputSize: 224,
+      dim: 1280,
+      normalize: '0..1',
+    });
   });
 
   it('embeds packed uint8 clips to float32 [B, T, D]', async () => {

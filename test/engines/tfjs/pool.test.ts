@@ -3,19 +3,29 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError, ShapeError } from '../../../src/errors.js';
-import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../../src/tfjs/registry.js';
+import {
+  backboneInfo,
+  loadBackbone,
+  normalizeFrames,
+  type LoadedBackbone,
+} from '../../../src/tfjs/registry.js';
 import type { BackboneInfo } from '../../../src/embedding/backbone-spec.js';
 import { createEmbedder, type FrameEmbedder } from '../../../src/engines/tfjs/embedder.js';
 import { loadModel } from '../../../src/model/model-files.js';
 import { backboneArtifacts } from '../../../src/engines/tfjs/fast.js';
-import { autoWorkers, createWorkerPool, spawnWorkerPool, workerScript, type WorkerPool } from '../../../src/engines/tfjs/pool.js';
+import {
+  autoWorkers,
+  createWorkerPool,
+  spawnWorkerPool,
+  workerScript,
+  type WorkerPool,
+} from '../../../src/engines/tfjs/pool.js';
 import { fixture } from '../../fixtures.js';
 import { maxAbsDiff, realFrames, testCacheDir } from '../../model/helpers.js';
 
 const S = 224;
 const D = 1280;
 const FRAME = S * S * 3;
-
 
 /** Threads of this process (Linux): each worker_thread is one. */
 function threadCount(): number | undefined {
@@ -50,7 +60,12 @@ describe('createWorkerPool()', () => {
     const [a, b] = videos.filter((v) => !v.startsWith('fade'));
     clips.set(realFrames(`arrow/forward/${a}`, 4, 8), 0);
     clips.set(realFrames(`arrow/forward/${b}`, 4, 8), 4 * FRAME);
-    expected = tf.tidy(() => backbone.embed(normalizeFrames(tf.tensor4d(clips, [8, S, S, 3], 'int32'), backbone.normalize)).dataSync() as Float32Array);
+    expected = tf.tidy(
+      () =>
+        backbone
+          .embed(normalizeFrames(tf.tensor4d(clips, [8, S, S, 3], 'int32'), backbone.normalize))
+          .dataSync() as Float32Array,
+    );
 
     threadsBefore = threadCount();
     pool = await createWorkerPool({ info, artifacts, backend: 'wasm', workers: 2 });
@@ -89,9 +104,13 @@ describe('createWorkerPool()', () => {
 
   it('gives the same numbers for one frame at a time and for concurrent calls', async () => {
     const singles = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => pool.embedClips(clips.slice(i * FRAME, (i + 1) * FRAME), [1, 1, S, S, 3])),
+      Array.from({ length: 8 }, (_, i) =>
+        pool.embedClips(clips.slice(i * FRAME, (i + 1) * FRAME), [1, 1, S, S, 3]),
+      ),
     );
-    singles.forEach((single, i) => expect(maxAbsDiff(single, expected.subarray(i * D, (i + 1) * D))).toBeLessThan(1e-4));
+    singles.forEach((single, i) =>
+      expect(maxAbsDiff(single, expected.subarray(i * D, (i + 1) * D))).toBeLessThan(1e-4),
+    );
   });
 
   it('moves the caller buffer with transfer: true, and copies it otherwise', async () => {
@@ -149,9 +168,9 @@ describe('createWorkerPool()', () => {
   });
 
   it('createWorkerPool() rejects an aborted signal and bad options', async () => {
-    await expect(createWorkerPool({ info, artifacts, signal: AbortSignal.abort(new Error('no')) })).rejects.toThrow(
-      'no',
-    );
+    await expect(
+      createWorkerPool({ info, artifacts, signal: AbortSignal.abort(new Error('no')) }),
+    ).rejects.toThrow('no');
     await expect(createWorkerPool({ info, artifacts, workers: 0 })).rejects.toThrow(
       /Expected a positive integer for `options.workers` but received 0/,
     );
@@ -188,14 +207,18 @@ describe('createEmbedder() fast path', () => {
   });
 
   it('runs a folded backbone in workers by default, cached, with the plain in-process features', async () => {
-    const videos = readdirSync(fixture('arrow/reversed')).sort().filter((v) => !v.startsWith('fade'));
+    const videos = readdirSync(fixture('arrow/reversed'))
+      .sort()
+      .filter((v) => !v.startsWith('fade'));
     const clip = realFrames(`arrow/reversed/${videos[2]}`, 4, 8); // [1, 4, S, S, 3]
     const local = await createEmbedder({ backend: 'wasm', cacheDir, workers: 0 });
     try {
       expect(existsSync(join(cacheDir, 'backbones', `${plain.backboneId}-folded`, 'folded.json'))).toBe(true);
       expect(pooled.backboneId).toBe(plain.backboneId);
       expect(pooled.backbone).toEqual(plain.backbone);
-      expect(pooled.backend.reason).toMatch(new RegExp(`${autoWorkers('wasm')} worker thread.*BatchNorm folded`));
+      expect(pooled.backend.reason).toMatch(
+        new RegExp(`${autoWorkers('wasm')} worker thread.*BatchNorm folded`),
+      );
       const want = await plain.embedClips(clip, [1, 4, S, S, 3]);
       expect(maxAbsDiff(await local.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
       expect(maxAbsDiff(await pooled.embedClips(clip, [1, 4, S, S, 3]), want)).toBeLessThan(1e-4);
@@ -206,7 +229,11 @@ describe('createEmbedder() fast path', () => {
 
   it('gives the same labels as the plain path on the sample videos with the shipped sample model', async () => {
     const root = join(import.meta.dirname, '..', '..', '..', 'samples');
-    const rows = readFileSync(join(root, 'labels.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+    const rows = readFileSync(join(root, 'labels.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(','));
     // 6 frames 5 apart per video (the head takes any T; fewer frames keep the plain path quick).
     const T = 6;
     const clips = new Uint8Array(rows.length * T * FRAME); // [B, T, S, S, 3]
@@ -214,12 +241,27 @@ describe('createEmbedder() fast path', () => {
     const shape: [number, number, number, number, 3] = [rows.length, T, S, S, 3];
     const [want, got] = [await plain.embedClips(clips, shape), await pooled.embedClips(clips, shape)];
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
-    const classifier = await loadModel(join(root, 'model'), { backboneId: plain.backboneId, backend: 'wasm' });
+    const classifier = await loadModel(join(root, 'model'), {
+      backboneId: plain.backboneId,
+      backend: 'wasm',
+    });
     try {
       const C = classifier.labels.length;
-      const [pWant, pGot] = [await classifier.predict(want, [rows.length, T, D]), await classifier.predict(got, [rows.length, T, D])];
+      const [pWant, pGot] = [
+        await classifier.predict(want, [rows.length, T, D]),
+        await classifier.predict(got, [rows.length, T, D]),
+      ];
       expect(maxAbsDiff(pGot, pWant)).toBeLessThan(1e-4);
-      const labels = (p: Float32Array) => rows.map((_, i) => classifier.labels[Array.from(p.subarray(i * C, (i + 1) * C)).reduce((best, v, k, a) => (v > a[best] ? k : best), 0)]);
+      const labels = (p: Float32Array) =>
+        rows.map(
+          (_, i) =>
+            classifier.labels[
+              Array.from(p.subarray(i * C, (i + 1) * C)).reduce(
+                (best, v, k, a) => (v > a[best] ? k : best),
+                0,
+              )
+            ],
+        );
       expect(labels(pGot)).toEqual(labels(pWant));
       // Both directions occur, so the comparison is not between two constant answers.
       expect(new Set(labels(pWant)).size).toBe(2);

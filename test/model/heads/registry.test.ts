@@ -19,7 +19,9 @@ beforeAll(async () => {
 const proj: HeadEntry = {
   help: 'a projection of each frame',
   build: (x, ctx) => {
-    const y = ctx.tf.layers.dense({ units: ctx.units, activation: 'relu', name: 'fw_proj' }).apply(x) as typeof x; // [B, T, U]
+    const y = ctx.tf.layers
+      .dense({ units: ctx.units, activation: 'relu', name: 'fw_proj' })
+      .apply(x) as typeof x; // [B, T, U]
     return ctx.sequences ? y : (new ctx.layers.MaskedMean({ name: 'fw_mean' }).apply(y) as typeof x); // [B, U]
   },
   fastStep: null,
@@ -43,14 +45,19 @@ describe('HEADS', () => {
       const n = 8;
       const embeddings = Float32Array.from({ length: n * 2 * 4 }, (_, i) => ((i * 7) % 11) / 11 + 0.05);
       const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'a' : 'b'));
-      const head = await trainHead({ embeddings, shape: [n, 2, 4], labels }, { head: { type: 'proj' as never, units: 4 }, epochs: 2, validationSplit: 0, seed: 1 });
+      const head = await trainHead(
+        { embeddings, shape: [n, 2, 4], labels },
+        { head: { type: 'proj' as never, units: 4 }, epochs: 2, validationSplit: 0, seed: 1 },
+      );
       expect(head.info.head.type).toBe('proj');
       head.dispose();
       expect(choicesHelp(HEADS)).toMatch(/\| proj \(a projection of each frame\)$/);
     } finally {
       delete table.proj;
     }
-    expect(() => resolveHeadConfig({ type: 'proj' as never })).toThrow(/Expected one of 'lstm', 'gru', 'bilstm', 'mean' for `head.type` but received 'proj'/);
+    expect(() => resolveHeadConfig({ type: 'proj' as never })).toThrow(
+      /Expected one of 'lstm', 'gru', 'bilstm', 'mean' for `head.type` but received 'proj'/,
+    );
   });
 
   it('requires every entry to say how it trains fast (null: through autodiff), so none falls back unseen', () => {
@@ -58,7 +65,9 @@ describe('HEADS', () => {
     const forgotten: HeadEntry = { help: 'x', build: (x) => x };
     expect(forgotten.fastStep).toBeUndefined();
     for (const [name, entry] of Object.entries(HEADS)) expect(entry.fastStep, name).not.toBeUndefined();
-    const recurrent = Object.entries(HEADS).filter(([, e]) => e.fastStep !== null).map(([name]) => name);
+    const recurrent = Object.entries(HEADS)
+      .filter(([, e]) => e.fastStep !== null)
+      .map(([name]) => name);
     expect(recurrent).toEqual(['lstm', 'gru', 'bilstm']);
   });
 });
