@@ -3,9 +3,11 @@
  * made by scripts/make-samples.mjs (run by test/global-setup.ts); see that script for the
  * layout: arrow/, segments/, edge/.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { resolveBinaries } from '../src/ingest/ffmpeg.js';
 
 /** `$FRAMEWISE_FIXTURES`, else `<os.tmpdir()>/framewise-fixtures-v1`. */
 export function fixturesDir(): string {
@@ -83,4 +85,11 @@ export function decodeCounter(frame: Uint8Array, width: number, height: number, 
     if (sum / count > 128) n |= 1 << b;
   }
   return n;
+}
+
+/** Makes `path`: a 4-bit `bgr4` rawvideo in NUT, which decodes but which swscale cannot convert to RGB. */
+export function makeBgr4(path: string): string {
+  const args = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1'];
+  execFileSync(resolveBinaries().ffmpeg, [...args, '-pix_fmt', 'bgr4', '-c:v', 'rawvideo', '-y', path]);
+  return path;
 }

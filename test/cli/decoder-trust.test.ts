@@ -3,12 +3,10 @@
  * convert) and a text file are each that input's error record on both decoders, the batch
  * goes on and --resume passes them.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
-import { COUNTER, fixture } from '../fixtures.js';
+import { COUNTER, fixture, makeBgr4 } from '../fixtures.js';
 import { assertBuilt, jsonl, runCli } from './helpers.js';
 import { tempDir } from '../helpers.js';
 
@@ -21,22 +19,7 @@ const readme = join(dir, 'c-readme.txt');
 
 beforeAll(() => {
   assertBuilt();
-  execFileSync(resolveBinaries().ffmpeg, [
-    '-v',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=64x48:rate=10',
-    '-t',
-    '1',
-    '-pix_fmt',
-    'bgr4',
-    '-c:v',
-    'rawvideo',
-    '-y',
-    bgr4,
-  ]);
+  makeBgr4(bgr4);
   copyFileSync(fixture(COUNTER.path), counter);
   writeFileSync(
     readme,

@@ -3,13 +3,12 @@
  * records, the cache (a second run decodes nothing and gives identical embeddings), and
  * abort (prompt, no ffmpeg left).
  */
-import { execFileSync } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
 import type { DecoderRequest } from '../../src/ingest/decoders.js';
-import { liveProcessCount, resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { Sampling } from '../../src/ingest/types.js';
@@ -19,7 +18,7 @@ import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
 import { LocalRunner, type IngestStages } from '../../src/embedding/local-runner.js';
 import type { ProgressEvent } from '../../src/embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../../src/embedding/runner.js';
-import { fixture } from '../fixtures.js';
+import { fixture, makeBgr4 } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
 const stages: IngestStages = { probe, planClips, extractClips };
@@ -310,23 +309,7 @@ describe('LocalRunner.run()', () => {
   });
 
   it("makes a decoder's plain Error (swscale on a 4-bit bgr4 video) that video's record and goes on; framewise's own TypeError ends the run", async () => {
-    const bgr4 = join(dir, 'bgr4.nut');
-    execFileSync(resolveBinaries().ffmpeg, [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc=size=64x48:rate=10',
-      '-t',
-      '1',
-      '-pix_fmt',
-      'bgr4',
-      '-c:v',
-      'rawvideo',
-      '-y',
-      bgr4,
-    ]);
+    const bgr4 = makeBgr4(join(dir, 'bgr4.nut'));
     const counter = fixture('edge/counter.mp4');
     for (const decoder of ['libav', 'cli'] as const) {
       const { out } = await collect(engine(undefined, 2, { decoder }), [bgr4, counter]);

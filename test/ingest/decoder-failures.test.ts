@@ -3,40 +3,17 @@
  * decoder (asVideoFailure in src/ingest/decoders.ts); framewise's own bugs and aborts pass
  * through untouched.
  */
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FfmpegError, IngestError } from '../../src/errors.js';
 import { asVideoFailure } from '../../src/ingest/decoders.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
+import { makeBgr4 } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
 const dir = tempDir('framewise-decoder-failures-');
-
-/** A 4-bit `bgr4` rawvideo in NUT: it decodes, but swscale cannot convert it to RGB. */
-function makeBgr4(folder: string): string {
-  const path = join(folder, 'bgr4.nut');
-  execFileSync(resolveBinaries().ffmpeg, [
-    '-v',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=64x48:rate=10',
-    '-t',
-    '1',
-    '-pix_fmt',
-    'bgr4',
-    '-c:v',
-    'rawvideo',
-    '-y',
-    path,
-  ]);
-  return path;
-}
 
 describe('asVideoFailure()', () => {
   const path = '/v/a.nut';
@@ -101,7 +78,7 @@ describe('a pixel format swscale cannot convert (4-bit bgr4 in NUT)', () => {
   it.each(['libav', 'cli'] as const)(
     'is UNSUPPORTED from the %s decoder, with the reason',
     async (decoder) => {
-      const path = makeBgr4(dir);
+      const path = makeBgr4(join(dir, 'bgr4.nut'));
       const info = await probe(path, { decoder });
       expect(info.pixelFormat).toBe('bgr4');
       const error = await extractClips(path, planClips(info, { kind: 'uniform', frames: 2 }), {
