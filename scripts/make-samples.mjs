@@ -21,7 +21,7 @@
  *   edge/...  (see EDGE below)
  *
  * ffmpeg: $FFMPEG_PATH, else the binary of @ffmpeg-installer/ffmpeg (the same resolution as
- * src/ingest/ffmpeg.ts; this script runs under plain node, so it cannot import TS source).
+ * src/ingest/decoders/cli/ffmpeg.ts; this script runs under plain node, so it cannot import TS source).
  */
 import { spawn } from 'node:child_process';
 import {

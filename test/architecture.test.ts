@@ -112,6 +112,35 @@ export function folderCycle(edges: readonly Edge[]): string | undefined {
   return undefined;
 }
 
+/**
+ * The import cycles between files, each as its files joined by ` -> ` (a strongly connected
+ * component of the run-time import graph, dynamic imports included), sorted.
+ */
+export function fileCycles(edges: readonly Edge[]): string[] {
+  const next = new Map<string, string[]>();
+  for (const { from, to } of edges) if (from !== to) next.set(from, [...(next.get(from) ?? []), to]);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[] = [];
+  const visit = (node: string): void => {
+    index.set(node, index.size);
+    low.set(node, index.get(node)!);
+    stack.push(node);
+    for (const to of next.get(node) ?? []) {
+      if (!index.has(to)) {
+        visit(to);
+        low.set(node, Math.min(low.get(node)!, low.get(to)!));
+      } else if (stack.includes(to)) low.set(node, Math.min(low.get(node)!, index.get(to)!));
+    }
+    if (low.get(node) !== index.get(node)) return;
+    const component = stack.splice(stack.indexOf(node));
+    if (component.length > 1) cycles.push(component.sort().join(' -> '));
+  };
+  for (const node of next.keys()) if (!index.has(node)) visit(node);
+  return cycles.sort();
+}
+
 function allFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith('.ts'))
@@ -212,6 +241,10 @@ describe('the folder imports of src/', () => {
   it('have no cycle between folders', () => {
     expect(folderCycle(edges)).toBeUndefined();
   });
+
+  it('have no cycle between files', () => {
+    expect(fileCycles(edges)).toEqual([]);
+  });
 });
 
 describe('the architecture rules on graphs that break them', () => {
@@ -304,6 +337,18 @@ describe('the architecture rules on graphs that break them', () => {
         e('model/a.ts', 'embedding/c.ts'),
       ]),
     ).toBeUndefined();
+  });
+
+  it('finds a cycle between files, through a dynamic import too, and none in a graph that only goes down', () => {
+    expect(
+      fileCycles([
+        e('ingest/probe.ts', 'ingest/decoders.ts'),
+        e('ingest/decoders.ts', 'ingest/decoders/libav.ts'),
+        e('ingest/decoders/libav.ts', 'ingest/probe.ts'),
+        e('ingest/extract.ts', 'ingest/clips.ts'),
+      ]),
+    ).toEqual(['ingest/decoders.ts -> ingest/decoders/libav.ts -> ingest/probe.ts']);
+    expect(fileCycles([e('a.ts', 'b.ts'), e('b.ts', 'c.ts'), e('a.ts', 'c.ts')])).toEqual([]);
   });
 
   it('does not count a type-only import of a contract', () => {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveBinaries } from '../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../src/ingest/decoders/cli/ffmpeg.js';
 
 /** `$FRAMEWISE_FIXTURES`, else `<os.tmpdir()>/framewise-fixtures-v1`. */
 export function fixturesDir(): string {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveBinaries } from '../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../src/ingest/decoders/cli/ffmpeg.js';
 import { runCli } from './cli/helpers.js';
 import { writePoolModel } from './runners/helpers.js';
 

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs.js';
-import { statInput } from '../ingest/probe.js';
+import { statInput } from '../ingest/metadata.js';
 import { debug } from '../log.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 

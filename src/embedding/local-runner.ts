@@ -14,7 +14,7 @@ import PQueue from 'p-queue';
 import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
 import type { ClipPlan, Fit, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
 import { extractClips } from '../ingest/extract.js';
-import { isUrl } from '../ingest/ffmpeg.js';
+import { isUrl } from '../ingest/open-policy.js';
 import { probe } from '../ingest/probe.js';
 import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
 import type { DecoderRequest, VideoDecoder } from '../ingest/decoders.js';

@@ -39,7 +39,7 @@ import { debug } from '../log.js';
 import { invalid } from '../validate.js';
 import type { DecoderName, VideoDecoder } from './decoders.js';
 import type { ResolvedExtractOptions } from './extract.js';
-import { loadLibav } from './libav.js';
+import { loadLibav } from './decoders/libav/av.js';
 import type { ClipPlan, FrameClip } from './types.js';
 
 /** The options a worker receives: everything but the signal (not cloneable) and the decoder object. */

@@ -15,7 +15,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { createDecoder } from './decoders.js';
-import { loadLibav } from './libav.js';
+import { loadLibav } from './decoders/libav/av.js';
 import { serializeError, type FromDecodeWorker, type ToDecodeWorker } from './decode-pool.js';
 import type { FrameClip } from './types.js';
 

@@ -3,21 +3,24 @@
  * as engines/index.ts picks engines. Both decoders give the same `ProbeResult` and
  * `FrameClip`s.
  *
- * - `libav`: FFmpeg's libraries in-process through node-av (libav.ts), which decodes only
+ * - `libav`: FFmpeg's libraries in-process through node-av (decoders/libav/), which decodes only
  *   the packets the plan needs (decode-plan.ts).
- * - `cli`: ffprobe and one ffmpeg process per video (probe.ts, extract.ts).
+ * - `cli`: ffprobe and one ffmpeg process per video (decoders/cli/).
  * - `auto`: the first that opens, in the table's order; a fallback is said once (debuglog,
  *   and the decoder's `reason`, which runs report).
  *
  * This file is light (the CLI reads it for `--help`): each entry loads its decoder's modules
  * (node-av, sharp) only when it opens.
  */
-import { FramewiseError, IngestError } from '../errors.js';
+import { FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
 import type { ResolvedExtractOptions } from './extract.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
-import { cli } from './decoders/cli.js';
-import { libav } from './decoders/libav.js';
+import { cli } from './decoders/cli/index.js';
+import { libav } from './decoders/libav/index.js';
+import { asVideoFailure } from './failures.js';
+
+export { asVideoFailure, unconvertible } from './failures.js';
 
 export interface VideoDecoder {
   readonly name: DecoderName;
@@ -51,44 +54,6 @@ const entries = (): Array<[DecoderName, DecoderEntry]> =>
 
 let auto: Promise<VideoDecoder> | undefined;
 let autoOff: string | undefined;
-
-/** Errors that only a bug in framewise's own code throws: they end the run, with their stack. */
-const BUGS = [TypeError, ReferenceError, SyntaxError, EvalError, URIError];
-
-/**
- * What a failure while probing or decoding one video is: that video's record, unless it is
- * framewise's own bug or the run's abort. FFmpeg and node-av fail with plain `Error`s (swscale
- * with "Failed to create SwsContext" for a pixel format it cannot convert, such as 4-bit
- * `bgr4`), and a frame too large to allocate with a `RangeError`: each becomes an
- * `IngestError` (`UNSUPPORTED` for what this FFmpeg cannot convert or hold, else `CORRUPT`),
- * so the batch goes on and `--resume` passes the video. A `TypeError` and its kind, or any
- * other `RangeError`, is returned as it is, and the runner ends the run on it.
- */
-export function asVideoFailure(path: string, error: unknown, signal?: AbortSignal): unknown {
-  if (error instanceof FramewiseError || !(error instanceof Error)) return error;
-  if (signal?.aborted && error === signal.reason) return error;
-  if (error.name === 'AbortError' || error.name === 'TimeoutError') return error;
-  const allocation = /allocat|out of memory|ENOMEM/i.test(error.message);
-  if (BUGS.some((kind) => error instanceof kind) || (error instanceof RangeError && !allocation))
-    return error;
-  const why = error.message.split('\n')[0];
-  if (/SwsContext|swscale|pixel format/i.test(why)) return unconvertible(path, why, error);
-  if (allocation)
-    return new IngestError('UNSUPPORTED', path, `${path}: a frame of it could not be allocated (${why})`, {
-      cause: error,
-    });
-  return new IngestError('CORRUPT', path, `${path}: the decoder failed on it (${why})`, { cause: error });
-}
-
-/** A video whose pixel format FFmpeg's scaler cannot convert to RGB: `UNSUPPORTED`, from either decoder. */
-export function unconvertible(path: string, why: string, cause?: unknown): IngestError {
-  return new IngestError(
-    'UNSUPPORTED',
-    path,
-    `${path}: its frames cannot be converted to RGB by this FFmpeg (${why})`,
-    { cause },
-  );
-}
 
 /** `decoder` with its failures made per-video (asVideoFailure). */
 function perVideo(decoder: VideoDecoder): VideoDecoder {

@@ -18,12 +18,12 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { access, constants, readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { isUrl } from './ffmpeg.js';
+import { isUrl } from './open-policy.js';
 import { dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, oneOf } from '../validate.js';
-import { hasUndecodableName } from './probe.js';
+import { hasUndecodableName } from './metadata.js';
 import type { Segment, VideoEntry } from './types.js';
 
 /** Extensions (lower case, with the dot) that a folder walk keeps. */

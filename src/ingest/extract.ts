@@ -35,8 +35,6 @@
  * decoded is replaced by the nearest decoded one (its mask set to false) and the clip gets a
  * warning. When nothing decodes, the error is `CORRUPT`.
  */
-import { FfmpegError, ShapeError } from '../errors.js';
-import { debug } from '../log.js';
 import {
   checkSignal,
   invalid,
@@ -48,24 +46,9 @@ import {
   positiveInteger,
   positiveNumber,
 } from '../validate.js';
-import { packClips, resizeFrame, type DecodedFrame } from './clips.js';
 import type { SeekMode } from './decode-plan.js';
-import {
-  createDecoder,
-  decoderRequests,
-  unconvertible,
-  type DecoderRequest,
-  type VideoDecoder,
-} from './decoders.js';
-import {
-  ExtractLog,
-  landedLate,
-  planExtraction,
-  videoTimeoutMs,
-  type ExtractStrategy,
-} from './extract-plan.js';
-import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './ffmpeg.js';
-import { withOpenArgs } from './open-policy.js';
+import { createDecoder, decoderRequests, type DecoderRequest, type VideoDecoder } from './decoders.js';
+import type { ExtractStrategy } from './extract-plan.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
@@ -184,141 +167,4 @@ export async function extractClips(
   resolved.signal?.throwIfAborted();
   const decoder = typeof request === 'string' ? await createDecoder(request) : request;
   return decoder.decode(path, plans, { ...resolved, decoder: decoder.name });
-}
-
-/** extractClips() by one ffmpeg process (the `cli` decoder). See the module comment. */
-export async function extractCli(
-  path: string,
-  plans: ClipPlan[],
-  options: ResolvedExtractOptions,
-  probe: (path: string) => Promise<ProbeResult>,
-): Promise<FrameClip[]> {
-  const { size, fit, strategy, threads, signal, seek } = options;
-  const info = options.probe ?? (await probe(path));
-  const { ffmpeg } = await checkBinaries();
-  signal?.throwIfAborted();
-
-  const input = ffmpegInput(path);
-  const timeoutMs = options.timeoutMs ?? videoTimeoutMs(info.duration);
-  const attempt = async (fromStart: boolean) => {
-    const plan = planExtraction(input, plans, info, strategy, threads, seek, fromStart);
-    const how = `${plan.useSeek ? 'seek' : 'decode'}${fromStart ? ' from the start' : ''}`;
-    debug(
-      'extract %s: %s, %d targets, mean gap %s s',
-      path,
-      how,
-      plan.targets.length,
-      plan.meanGap.toFixed(2),
-    );
-    // stdout: raw frames in order. stderr: one showinfo line per frame, with its pts.
-    const frames = new RawFrames(info.width, info.height, size, fit);
-    const log = new ExtractLog(plan.showinfoBranch, input);
-    // Every input opens with the declared demuxers and protocols only (open-policy.ts).
-    const failure = await runKeepingFailure(ffmpeg, withOpenArgs(plan.args), {
-      signal,
-      timeoutMs,
-      onStdout: (chunk) => frames.push(chunk),
-      onStderrLine: (line) => log.line(line),
-    });
-    return { plan, frames, log, failure };
-  };
-  let run = await attempt(false);
-  // A seek that landed past a target's keyframe (MPEG-TS with a GOP longer than the preroll):
-  // the frames before the target are missing, so decode from the start.
-  if (run.failure === undefined && landedLate(run.plan, run.log)) run = await attempt(true);
-  const { plan, frames, log, failure } = run;
-
-  const pts = log.framePts(plan);
-  const { sizes, decodeErrors } = log;
-  if (sizes.size > 0 && !sizes.has(`${info.width}x${info.height}`)) {
-    throw new ShapeError(
-      `extract ${path} (ffmpeg frame size; probe says rotation ${info.rotation})`,
-      [info.height, info.width, 3],
-      [...sizes][0].split('x').reverse().map(Number).concat(3),
-    );
-  }
-  const count = Math.min(frames.images.length, pts.length);
-  // A pixel format the scaler cannot convert (4-bit bgr4): UNSUPPORTED, as libav says, not CORRUPT.
-  const unconverted = count === 0 && failure ? UNCONVERTIBLE.exec(failure.stderr)?.[0] : undefined;
-  if (unconverted) throw unconvertible(path, unconverted, failure);
-  const decoded: DecodedFrame[] = [];
-  for (let i = 0; i < count; i++) decoded.push({ pts: pts[i], image: frames.images[i] });
-  const warnings: string[] = [];
-  if (failure)
-    warnings.push(
-      `ffmpeg failed part-way (${failure.exitCode ?? failure.signal}); ${failure.stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
-    );
-  return packClips(path, plans, decoded, {
-    size,
-    seek,
-    period: plan.period,
-    targetOf: plan.targetOf,
-    damaged: failure !== undefined || decodeErrors.length > 0,
-    warnings,
-    decodeErrors,
-    decoder: 'ffmpeg',
-    failure: failure?.message,
-  });
-}
-
-/** What ffmpeg says when its scaler cannot take a decoded pixel format. */
-const UNCONVERTIBLE =
-  /Impossible to convert between the formats[^\n]*|is not supported as input pixel format[^\n]*/;
-
-/**
- * Runs ffmpeg. An error exit is returned, not thrown: the frames written before it still
- * count, and the clips say they are damaged. A timeout or an abort is thrown.
- */
-async function runKeepingFailure(
-  ffmpeg: string,
-  args: string[],
-  options: ProcessOptions,
-): Promise<FfmpegError | undefined> {
-  try {
-    await runProcess(ffmpeg, args, options);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof FfmpegError) || error.code === 'TIMEOUT') throw error;
-    return error;
-  }
-}
-
-/**
- * Cuts ffmpeg's raw rgb24 stdout into frames and starts resizing each as soon as it is
- * complete, so only resized frames are held.
- */
-class RawFrames {
-  /** The resized frames, in the order ffmpeg wrote them. */
-  readonly images: Array<Promise<Buffer>> = [];
-  private readonly frameBytes: number;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  constructor(
-    private readonly width: number,
-    private readonly height: number,
-    private readonly size: number,
-    private readonly fit: Fit,
-  ) {
-    this.frameBytes = width * height * 3;
-  }
-
-  push(chunk: Buffer): void {
-    const { frameBytes } = this;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(frameBytes - this.pendingBytes, chunk.length - offset);
-      this.pending.push(chunk.subarray(offset, offset + take));
-      this.pendingBytes += take;
-      offset += take;
-      if (this.pendingBytes === frameBytes) {
-        const raw = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, frameBytes);
-        const image = resizeFrame(raw, this.width, this.height, this.size, this.fit);
-        image.catch(() => undefined); // awaited by extractCli; do not let an early failure go unhandled
-        this.images.push(image);
-        this.pending = [];
-        this.pendingBytes = 0;
-      }
-    }
-  }
 }

@@ -17,7 +17,11 @@
  * protocols. The worker of a run across machines opens inputs under the same lists.
  */
 import { IngestError, UsageError } from '../errors.js';
-import { isUrl } from './ffmpeg.js';
+
+/** An input that FFmpeg reads over the network (`http://`, `https://`, `ftp://`) rather than a path. */
+export function isUrl(input: string): boolean {
+  return /^(https?|ftp):\/\//i.test(input);
+}
 
 /**
  * The demuxers an input may be read with (FFmpeg's names; a demuxer named by a list such as

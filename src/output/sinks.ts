@@ -43,7 +43,7 @@ import {
   writeFileAtomic,
   type OutputLock,
 } from '../fs.js';
-import { isUrl } from '../ingest/ffmpeg.js';
+import { isUrl } from '../ingest/open-policy.js';
 import { debug } from '../log.js';
 
 /** How an output treats a file that already exists. */

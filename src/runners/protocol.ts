@@ -17,7 +17,7 @@ import { resolve } from 'node:path';
 import { QueueError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
-import { isUrl } from '../ingest/ffmpeg.js';
+import { isUrl } from '../ingest/open-policy.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { validateSampling } from '../ingest/sampling.js';
 import { FIT_NAMES, type Fit, type Sampling } from '../ingest/types.js';

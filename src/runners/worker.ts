@@ -65,7 +65,7 @@ import { Confinement, type ConfineOptions, type Refusal } from './confine.js';
 import { serveMetrics, WorkerMetrics, type MetricsServer } from './metrics.js';
 import { acquireProxy, releaseProxy, type EgressProxy } from './proxy.js';
 import { readPresence, removePresence, writePresence, type WorkerPresence } from './presence.js';
-import { isUrl } from '../ingest/ffmpeg.js';
+import { isUrl } from '../ingest/open-policy.js';
 
 /**
  * Options of `startWorker()`: the queue, and this machine's backbone and decoding (`timeoutMs`

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, linkScenes } from '../fixtures.js';
 import { assertBuilt, jsonl, startCli, waitForLines } from './helpers.js';
 import { tempDir } from '../helpers.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 
 // A marker in every path, so pgrep finds this test's ffmpeg children and nobody else's.
 const marker = `fwsigint${process.pid}`;

@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { assertBuilt, CLI, jsonl, runCli, type CliRun } from './helpers.js';
 import { tempDir } from '../helpers.js';

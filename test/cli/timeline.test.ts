@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { tempDir } from '../helpers.js';
 import { SCENES, sceneModels, sceneRow, twoSceneVideo, type TwoScenes } from '../scenes.js';
 import { assertBuilt, jsonl, runCli } from './helpers.js';

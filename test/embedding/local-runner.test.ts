@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
 import type { DecoderRequest } from '../../src/ingest/decoders.js';
-import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
+import { liveProcessCount } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { Sampling } from '../../src/ingest/types.js';

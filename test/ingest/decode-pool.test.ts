@@ -11,7 +11,7 @@ import { IngestError } from '../../src/errors.js';
 import { createDecoder, type VideoDecoder } from '../../src/ingest/decoders.js';
 import { DecodePool, decodeWorkers, libuvPoolSize, pooledDecoder } from '../../src/ingest/decode-pool.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import { COUNTER, fixture } from '../fixtures.js';

@@ -16,8 +16,8 @@ import {
   type DecoderRequest,
 } from '../../src/ingest/decoders.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { displayMatrixRotation } from '../../src/ingest/libav.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { displayMatrixRotation } from '../../src/ingest/decoders/libav/probe.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { ClipPlan, FrameClip, Sampling } from '../../src/ingest/types.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '../../src/errors.js';
 import { extractClips } from '../../src/ingest/extract.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { FrameClip } from '../../src/ingest/types.js';

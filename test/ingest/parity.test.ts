@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { extractClips } from '../../src/ingest/extract.js';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
 import type { ClipPlan, FrameClip, Sampling } from '../../src/ingest/types.js';

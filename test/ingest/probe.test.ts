@@ -2,8 +2,14 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FfmpegError, FramewiseError, IngestError } from '../../src/errors.js';
-import { checkBinaries, liveProcessCount, resolveBinaries, runProcess } from '../../src/ingest/ffmpeg.js';
-import { looksLikeContainer, probe } from '../../src/ingest/probe.js';
+import {
+  checkBinaries,
+  liveProcessCount,
+  resolveBinaries,
+  runProcess,
+} from '../../src/ingest/decoders/cli/ffmpeg.js';
+import { looksLikeContainer } from '../../src/ingest/metadata.js';
+import { probe } from '../../src/ingest/probe.js';
 import { fixture } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { resolveBinaries } from '../../src/ingest/ffmpeg.js';
+import { resolveBinaries } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { loadBackbone } from '../../src/tfjs/registry.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { fixture, fixturesDir } from '../fixtures.js';

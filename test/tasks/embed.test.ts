@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveProcessCount } from '../../src/ingest/ffmpeg.js';
+import { liveProcessCount } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import {
   createPipeline,
   isErrorRecord,

@@ -1,9 +1,9 @@
 /** The `libav` decoder's registry entry: FFmpeg's libraries in-process through node-av (optional). */
-import type { DecoderEntry } from '../decoders.js';
-import type { ClipPlan } from '../types.js';
-import { debug } from '../../log.js';
-import type { DecodeStats } from '../libav.js';
-import { cli } from './cli.js';
+import { debug } from '../../../log.js';
+import type { DecoderEntry } from '../../decoders.js';
+import type { ClipPlan } from '../../types.js';
+import { cli } from '../cli/index.js';
+import type { DecodeStats } from './av.js';
 
 /** Demuxers of raw elementary streams (`.h264`, `.hevc`, `.m4v`, `.mpv`, ...): no container, no timestamps. */
 const RAW_STREAM = /^(h264|hevc|vvc|m4v|mpegvideo|cavsvideo|avs2|avs3|vc1|obu)$/;
@@ -19,10 +19,18 @@ export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
     const [
-      { decodeLibav, loadLibav, probeLibav, StretchOverflow },
+      { loadLibav },
+      { decodeLibav, StretchOverflow },
+      { probeLibav },
       { searchTargets, videoTimeoutMs },
       { packClips, resizeFrame },
-    ] = await Promise.all([import('../libav.js'), import('../extract-plan.js'), import('../clips.js')]);
+    ] = await Promise.all([
+      import('./av.js'),
+      import('./decode.js'),
+      import('./probe.js'),
+      import('../../extract-plan.js'),
+      import('../../clips.js'),
+    ]);
     try {
       await loadLibav();
     } catch (error) {

@@ -1,13 +1,10 @@
 /** The `cli` decoder's registry entry: ffprobe and one ffmpeg process per video. */
-import type { DecoderEntry } from '../decoders.js';
+import type { DecoderEntry } from '../../decoders.js';
 
 export const cli: DecoderEntry = {
   help: 'the ffmpeg CLI, one process per video',
   async open(reason) {
-    const [{ extractCli }, { probeCli }] = await Promise.all([
-      import('../extract.js'),
-      import('../probe.js'),
-    ]);
+    const [{ extractCli }, { probeCli }] = await Promise.all([import('./extract.js'), import('./probe.js')]);
     return {
       name: 'cli',
       reason,

@@ -12,18 +12,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { FfmpegError, FramewiseError } from '../errors.js';
-import { debug } from '../log.js';
-import { onAbort } from '../validate.js';
+import { FfmpegError, FramewiseError } from '../../../errors.js';
+import { debug } from '../../../log.js';
+import { onAbort } from '../../../validate.js';
+import { isUrl } from '../../open-policy.js';
 
 const require = createRequire(import.meta.url);
 
 /** Paths of the two binaries, and where each came from. */
-/** An input that ffmpeg reads over the network (`http://`, `https://`, `ftp://`) rather than a path. */
-export function isUrl(input: string): boolean {
-  return /^(https?|ftp):\/\//i.test(input);
-}
-
 /** How ffmpeg and ffprobe are given an input: a URL as it is, a path as `file:` (so no name is read as a protocol or an option). */
 export function ffmpegInput(input: string): string {
   return isUrl(input) ? input : `file:${input}`;
