@@ -202,7 +202,7 @@ async function child([kind, decoder, seek, threadsArg, concurrencyArg, ...paths]
     path.join(root, 'dist', 'ingest', 'index.js')
   );
   const { createDecoder } = await import(path.join(root, 'dist', 'ingest', 'decoders.js'));
-  const { onDecodeStats } = await import(path.join(root, 'dist', 'ingest', 'decoders', 'libav.js'));
+  const { onDecodeStats } = await import(path.join(root, 'dist', 'ingest', 'decoders', 'libav', 'index.js'));
   await createDecoder('auto'); // loads node-av in every configuration, `none` included
   const threads = Number(threadsArg);
   const concurrency = Number(concurrencyArg);

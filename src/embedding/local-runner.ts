@@ -2,7 +2,10 @@
  * The local runner: for a list of videos, in order, it gives each video's frame
  * embeddings [clips, T, D] or an error record. Per video:
  *
- *   identity -> cache lookup -> (miss) probe -> plan -> extract -> batcher -> backbone -> cache write
+ *   identity -> cache lookup -> (miss) open (probe) -> plan -> decode -> batcher -> backbone -> cache write
+ *
+ * The decoder is resolved once per runner (or handed in as an object), and each video is
+ * opened with it once: its metadata plans the video, and its parts are decoded through it.
  *
  * Work is bounded at every step: a window of videos in flight, a p-queue with explicit
  * concurrency for decoding (with `onSizeLessThan` backpressure), and a cap on decoded clips
@@ -13,11 +16,16 @@
 import PQueue from 'p-queue';
 import { FramewiseError, IngestError, UsageError, type RecordErrorCode } from '../errors.js';
 import type { ClipPlan, Fit, FrameClip, ProbeResult, Sampling } from '../ingest/types.js';
-import { extractClips } from '../ingest/extract.js';
+import {
+  decoderFor,
+  isDecoder,
+  type DecoderRequest,
+  type OpenOptions,
+  type OpenVideo,
+  type VideoDecoder,
+} from '../ingest/decoders.js';
 import { isUrl } from '../ingest/open-policy.js';
-import { probe } from '../ingest/probe.js';
 import { clipCount, planClips, samplingForSpan } from '../ingest/sampling.js';
-import type { DecoderRequest, VideoDecoder } from '../ingest/decoders.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { debug } from '../log.js';
 import type { FrameEmbedder } from './frame-embedder.js';
@@ -38,25 +46,9 @@ const MAX_VIDEO_VALUES = 2 ** 25;
 
 /** The ingest functions the runner calls. */
 export interface IngestStages {
-  probe(
-    path: string,
-    options: { signal?: AbortSignal; timeoutMs?: number; decoder?: DecoderRequest },
-  ): Promise<ProbeResult>;
+  /** Opens one video with the run's decoder (its metadata read once). */
+  open(decoder: VideoDecoder, path: string, options: OpenOptions): Promise<OpenVideo>;
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
-  extractClips(
-    path: string,
-    plans: ClipPlan[],
-    options: {
-      size: number;
-      fit: Fit;
-      signal?: AbortSignal;
-      timeoutMs?: number;
-      probe?: ProbeResult;
-      threads?: number;
-      decoder?: DecoderRequest | VideoDecoder;
-      seek?: SeekMode;
-    },
-  ): Promise<FrameClip[]>;
 }
 
 export interface LocalRunnerOptions {
@@ -73,17 +65,14 @@ export interface LocalRunnerOptions {
   timeoutMs: number | undefined;
   /** ffmpeg decoding threads per process (0: ffmpeg's choice). */
   threads: number;
-  /** The decoder (see ingest/decoders.ts). @default 'auto' */
-  decoder?: DecoderRequest;
+  /**
+   * The decoder (see ingest/decoders.ts): a name, resolved once by the runner, or a decoder
+   * already resolved (`createDecoder()`, or one decoding in worker threads: `pooledDecoder()`),
+   * which `close()` closes. @default 'auto'
+   */
+  decoder?: DecoderRequest | VideoDecoder;
   /** `exact` frames, or the nearest keyframes. @default 'exact' */
   seek?: SeekMode;
-  /** What `decoder` resolved to (createLocalRunner sets it). */
-  resolvedDecoder?: { name: 'libav' | 'cli'; reason: string };
-  /**
-   * The decoder object the runner decodes with, when it has one of its own (decode workers:
-   * ingest/decode-pool.ts); `close()` closes it. @default undefined (`decoder` by name)
-   */
-  videoDecoder?: VideoDecoder;
   /**
    * Clips decoded per ffmpeg run. A long video with many windows is decoded in parts of
    * this many clips, so the decoded frames held stay bounded whatever the video's length.
@@ -94,7 +83,10 @@ export interface LocalRunnerOptions {
 }
 
 /** The ingest stages the runner calls on this machine. */
-export const ingestStages: IngestStages = { probe, planClips, extractClips };
+export const ingestStages: IngestStages = {
+  open: (decoder, path, options) => decoder.open(path, options),
+  planClips,
+};
 
 /** Where the failures of a video become records instead of ending the run. */
 function recordableCode(error: unknown): RecordErrorCode | undefined {
@@ -133,18 +125,26 @@ export class LocalRunner extends BackboneRunner {
     super(embedder, options.size, ownsEmbedder);
   }
 
+  private resolved: Promise<VideoDecoder> | undefined;
+  /** The decoder object: `options.decoder` resolved once, on the first video that needs it. */
+  private videoDecoder(): Promise<VideoDecoder> {
+    this.resolved ??= decoderFor('decoder', this.options.decoder);
+    return this.resolved;
+  }
+
   /** The decoder this runner uses, and why (an `auto` that fell back to the CLI says so). */
   get decoder(): { name: string; reason: string } {
     return decoderOf(this.options);
   }
 
   protected window(tracker: ProgressTracker, signal: AbortSignal | undefined): LocalRun {
-    return new LocalRun(this.embedder, this.stages, this.options, tracker, signal);
+    return new LocalRun(this.embedder, this.stages, this.options, tracker, signal, () => this.videoDecoder());
   }
 
   override async close(): Promise<void> {
     try {
-      await this.options.videoDecoder?.close?.();
+      const { decoder } = this.options;
+      if (isDecoder(decoder)) await decoder.close?.();
     } finally {
       await super.close();
     }
@@ -153,7 +153,9 @@ export class LocalRunner extends BackboneRunner {
 
 /** What `options.decoder` resolved to, or what was asked for. */
 function decoderOf(options: LocalRunnerOptions): { name: string; reason: string } {
-  return options.resolvedDecoder ?? { name: options.decoder ?? 'auto', reason: 'not resolved' };
+  const { decoder } = options;
+  if (isDecoder(decoder)) return { name: decoder.name, reason: decoder.reason };
+  return { name: decoder ?? 'auto', reason: 'not resolved' };
 }
 
 /**
@@ -180,6 +182,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     private readonly options: LocalRunnerOptions,
     private readonly tracker: ProgressTracker,
     private readonly outer: AbortSignal | undefined,
+    private readonly decoder: () => Promise<VideoDecoder>,
   ) {
     const { concurrency, batch, inferenceConcurrency } = options;
     outer?.addEventListener('abort', this.onAbort, { once: true });
@@ -338,21 +341,25 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     const layout: CachedClip[] = [];
     const embedded: Array<Promise<void>> = [];
     let decoder: string | undefined; // the one that gave the frames (libav hands a raw stream to the CLI)
-    for (let first = 0; first === 0 || first < video.plans.length; first += part) {
-      const clips = await this.decodeQueue.add(() => this.decodePart(path, sampling, video, first, part));
-      if (embeddings.length === 0) embeddings = new Float32Array(video.plans.length * T * D);
-      decoder ??= clips[0]?.decoder;
-      clips.forEach((clip, j) => {
-        const offset = (first + j) * T * D;
-        const done = this.batcher.embed(clip.data, clip.mask).then((out) => {
-          embeddings.set(out, offset); // [T, D]
-          this.tracker.clip(progress, T);
-          this.tracker.emit();
+    try {
+      for (let first = 0; first === 0 || first < video.plans.length; first += part) {
+        const clips = await this.decodeQueue.add(() => this.decodePart(path, sampling, video, first, part));
+        if (embeddings.length === 0) embeddings = new Float32Array(video.plans.length * T * D);
+        decoder ??= clips[0]?.decoder;
+        clips.forEach((clip, j) => {
+          const offset = (first + j) * T * D;
+          const done = this.batcher.embed(clip.data, clip.mask).then((out) => {
+            embeddings.set(out, offset); // [T, D]
+            this.tracker.clip(progress, T);
+            this.tracker.emit();
+          });
+          done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
+          embedded.push(done);
+          layout.push(clipLayout(clip));
         });
-        done.catch(() => undefined); // awaited below; a later part's failure must not leave it unhandled
-        embedded.push(done);
-        layout.push(clipLayout(clip));
-      });
+      }
+    } finally {
+      await video.opened?.close();
     }
     await Promise.all(embedded);
     this.tracker.videosDecoded += 1;
@@ -384,31 +391,28 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
     const signal = this.signal;
     signal.throwIfAborted();
     const { size, fit, timeoutMs, threads } = this.options;
-    const decoder = this.options.decoder ?? 'auto';
     const seek = this.options.seek ?? 'exact';
-    if (!video.probe) {
+    if (!video.opened) {
       // --timeout bounds every child of this video, ffprobe too.
-      video.probe = await this.stages.probe(path, {
+      video.opened = await this.stages.open(await this.decoder(), path, {
         signal,
-        decoder,
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        timeoutMs: timeoutMs ?? 30_000,
       });
-      checkPlanSize(path, clipCount(video.probe, sampling), sampling.frames, this.embedder.dim, sampling);
-      video.plans = this.stages.planClips(video.probe, sampling);
+      const { metadata } = video.opened;
+      checkPlanSize(path, clipCount(metadata, sampling), sampling.frames, this.embedder.dim, sampling);
+      video.plans = this.stages.planClips(metadata, sampling);
       this.tracker.plan(video.progress, video.plans.length);
     }
     const plans = video.plans.slice(first, first + part);
-    const options = {
+    const decoded = await video.opened.decode(plans, {
       size,
       fit,
       signal,
       timeoutMs,
-      probe: video.probe,
       threads,
-      decoder: this.options.videoDecoder ?? decoder,
       seek,
-    };
-    const decoded = await this.stages.extractClips(path, plans, options);
+      strategy: 'auto',
+    });
     await this.batcher.waitForRoom(this.roomLimit);
     return decoded;
   }
@@ -424,9 +428,9 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
   }
 }
 
-/** A video's probe and plan, known once its first part is decoding. */
+/** A video opened (its metadata) and planned, once its first part is decoding. */
 interface VideoPlan {
-  probe?: ProbeResult;
+  opened?: OpenVideo;
   plans: ClipPlan[];
   /** Its clips counted as they finish (progress). */
   progress: VideoProgress;

@@ -37,13 +37,12 @@ import { Worker } from 'node:worker_threads';
 import { FfmpegError, FramewiseError, IngestError, ShapeError, UsageError } from '../errors.js';
 import { debug } from '../log.js';
 import { invalid } from '../validate.js';
-import type { DecoderName, VideoDecoder } from './decoders.js';
-import type { ResolvedExtractOptions } from './extract.js';
+import type { DecodeOptions, DecoderName, VideoDecoder } from './decoders.js';
 import { loadLibav } from './decoders/libav/av.js';
-import type { ClipPlan, FrameClip } from './types.js';
+import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
 
-/** The options a worker receives: everything but the signal (not cloneable) and the decoder object. */
-export type WorkerExtractOptions = Omit<ResolvedExtractOptions, 'signal'>;
+/** The options a worker receives: everything but the signal (not cloneable), and the video's metadata. */
+export type WorkerExtractOptions = Omit<DecodeOptions, 'signal'> & { probe: ProbeResult };
 
 /** Main thread → worker. */
 export type ToDecodeWorker =
@@ -171,7 +170,7 @@ export class DecodePool {
     decoder: DecoderName,
     path: string,
     plans: ClipPlan[],
-    options: ResolvedExtractOptions,
+    options: DecodeOptions & { probe: ProbeResult },
   ): Promise<FrameClip[]> {
     const { signal, ...rest } = options;
     signal?.throwIfAborted();
@@ -301,13 +300,24 @@ export class DecodePool {
   }
 }
 
-/** `inner` with its decodes run on `pool`'s workers; probing stays on the calling thread. */
+/**
+ * `inner` with its decodes run on `pool`'s workers: a video opens on the calling thread (its
+ * metadata read there), and each decode goes to a worker with that metadata, where the
+ * worker's own decoder of the same name opens it again without reading anything.
+ */
 export function pooledDecoder(inner: VideoDecoder, pool: DecodePool): VideoDecoder {
   return {
     name: inner.name,
     reason: inner.reason,
-    probe: (path, options) => inner.probe(path, options),
-    decode: (path, plans, options) => pool.decode(inner.name, path, plans, options),
+    async open(path, options) {
+      const video = await inner.open(path, options);
+      return {
+        path,
+        metadata: video.metadata,
+        decode: (plans, o) => pool.decode(inner.name, path, plans, { ...o, probe: video.metadata }),
+        close: () => video.close(),
+      };
+    },
     close: async () => void (await pool.close()),
   };
 }

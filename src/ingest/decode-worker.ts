@@ -14,13 +14,15 @@
  * then all reach the main thread's debuglog.
  */
 import { parentPort } from 'node:worker_threads';
-import { createDecoder } from './decoders.js';
+import { createDecoder, type DecoderName, type VideoDecoder } from './decoders.js';
 import { loadLibav } from './decoders/libav/av.js';
 import { serializeError, type FromDecodeWorker, type ToDecodeWorker } from './decode-pool.js';
 import type { FrameClip } from './types.js';
 
 const port = parentPort!;
 const running = new Map<number, AbortController>();
+/** The decoders of this thread, each resolved once (on its first video). */
+const decoders = new Map<DecoderName, Promise<VideoDecoder>>();
 
 /** The clips' buffers to move: each clip's own, whole ArrayBuffer; a shared or partial one is copied first. */
 function transferable(clips: FrameClip[]): ArrayBuffer[] {
@@ -50,11 +52,18 @@ async function decode(message: Extract<ToDecodeWorker, { type: 'decode' }>): Pro
   running.set(message.id, controller);
   try {
     await started;
-    const decoder = await createDecoder(message.decoder);
-    const clips = await decoder.decode(message.path, message.plans, {
-      ...message.options,
-      signal: controller.signal,
-    });
+    if (!decoders.has(message.decoder)) decoders.set(message.decoder, createDecoder(message.decoder));
+    const decoder = await decoders.get(message.decoder)!;
+    const { probe, ...options } = message.options;
+    const signal = controller.signal;
+    // The metadata comes with the message: the open reads nothing.
+    const video = await decoder.open(message.path, { signal, timeoutMs: options.timeoutMs ?? 30_000, probe });
+    let clips: FrameClip[];
+    try {
+      clips = await video.decode(message.plans, { ...options, signal });
+    } finally {
+      await video.close();
+    }
     port.postMessage({ type: 'done', id: message.id, clips } satisfies FromDecodeWorker, transferable(clips));
   } catch (error) {
     port.postMessage({

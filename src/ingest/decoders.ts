@@ -14,6 +14,7 @@
  */
 import { FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
+import { oneOf } from '../validate.js';
 import type { ResolvedExtractOptions } from './extract.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
 import { cli } from './decoders/cli/index.js';
@@ -22,13 +23,38 @@ import { asVideoFailure } from './failures.js';
 
 export { asVideoFailure, unconvertible } from './failures.js';
 
+/** How a video is opened. */
+export interface OpenOptions {
+  signal?: AbortSignal;
+  /** Bounds reading the metadata (ffprobe, or libav's open). */
+  timeoutMs: number;
+  /** The video's metadata when the caller already has it: then nothing is read at open. @default undefined */
+  probe?: ProbeResult;
+}
+
+/** How an open video's planned frames are decoded: the extraction options, less the decoder and metadata. */
+export type DecodeOptions = Omit<ResolvedExtractOptions, 'probe'>;
+
+/**
+ * One video opened by a decoder (TorchCodec's `VideoDecoder`): its metadata, read once when
+ * it opened, and its planned frames, decoded in one call or in parts. Close it once done.
+ */
+export interface OpenVideo {
+  readonly path: string;
+  /** What the probe says: the same from either decoder. */
+  readonly metadata: ProbeResult;
+  decode(plans: ClipPlan[], options: DecodeOptions): Promise<FrameClip[]>;
+  close(): Promise<void>;
+}
+
+/** A decoder, resolved once (`createDecoder()`) and handed down: it opens videos. */
 export interface VideoDecoder {
   readonly name: DecoderName;
   /** Why this decoder: what was asked, and for `auto` what happened. */
   readonly reason: string;
-  probe(path: string, options: { signal?: AbortSignal; timeoutMs: number }): Promise<ProbeResult>;
-  decode(path: string, plans: ClipPlan[], options: ResolvedExtractOptions): Promise<FrameClip[]>;
-  /** Frees what the decoder holds beyond a call (a pool of decode workers: decode-pool.ts). */
+  /** Opens one video; rejects with its `IngestError` (ENOENT, NOT_A_VIDEO, CORRUPT, ...). */
+  open(path: string, options: OpenOptions): Promise<OpenVideo>;
+  /** Frees what the decoder holds beyond a video (a pool of decode workers: decode-pool.ts). */
   close?(): Promise<void>;
 }
 
@@ -60,15 +86,40 @@ function perVideo(decoder: VideoDecoder): VideoDecoder {
   return {
     name: decoder.name,
     reason: decoder.reason,
-    probe: (path, options) =>
-      decoder.probe(path, options).catch((error: unknown) => {
+    async open(path, options) {
+      const video = await decoder.open(path, options).catch((error: unknown) => {
         throw asVideoFailure(path, error, options.signal);
-      }),
-    decode: (path, plans, options) =>
-      decoder.decode(path, plans, options).catch((error: unknown) => {
-        throw asVideoFailure(path, error, options.signal);
-      }),
+      });
+      return {
+        path: video.path,
+        metadata: video.metadata,
+        decode: (plans, o) =>
+          video.decode(plans, o).catch((error: unknown) => {
+            throw asVideoFailure(path, error, o.signal);
+          }),
+        close: () => video.close(),
+      };
+    },
   };
+}
+
+/** Whether `value` is a decoder object (createDecoder(), pooledDecoder()) rather than a name. */
+export function isDecoder(value: unknown): value is VideoDecoder {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as VideoDecoder).open === 'function' &&
+    typeof (value as VideoDecoder).name === 'string'
+  );
+}
+
+/** The decoder `value` names, or `value` itself when it is one already: resolved at the boundary, once. */
+export async function decoderFor(
+  field: string,
+  value: DecoderRequest | VideoDecoder | undefined,
+): Promise<VideoDecoder> {
+  if (isDecoder(value)) return value;
+  return createDecoder(value === undefined ? 'auto' : oneOf(field, value, decoderRequests()));
 }
 
 /** The decoder for `request`. A decoder named that cannot open (node-av absent) rejects. */

@@ -47,7 +47,13 @@ import {
   positiveNumber,
 } from '../validate.js';
 import type { SeekMode } from './decode-plan.js';
-import { createDecoder, decoderRequests, type DecoderRequest, type VideoDecoder } from './decoders.js';
+import {
+  decoderFor,
+  decoderRequests,
+  isDecoder,
+  type DecoderRequest,
+  type VideoDecoder,
+} from './decoders.js';
 import type { ExtractStrategy } from './extract-plan.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
 
@@ -91,7 +97,6 @@ export interface ResolvedExtractOptions {
   strategy: ExtractStrategy;
   threads: number;
   seek: SeekMode;
-  decoder: DecoderRequest;
   signal?: AbortSignal;
   timeoutMs?: number;
   probe?: ProbeResult;
@@ -153,18 +158,20 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
   };
 }
 
-function isDecoder(value: unknown): value is VideoDecoder {
-  return isPlainObject(value) && typeof value.decode === 'function' && typeof value.name === 'string';
-}
-
 /** Decodes, resizes and packs the planned frames of one video with the decoder asked for. */
 export async function extractClips(
   path: string,
   plans: ClipPlan[],
   options: ExtractOptions = {},
 ): Promise<FrameClip[]> {
-  const { decoder: request, ...resolved } = validate(path, plans, options);
+  const { decoder: request, probe, ...resolved } = validate(path, plans, options);
   resolved.signal?.throwIfAborted();
-  const decoder = typeof request === 'string' ? await createDecoder(request) : request;
-  return decoder.decode(path, plans, { ...resolved, decoder: decoder.name });
+  const decoder = await decoderFor('options.decoder', request);
+  const { signal, timeoutMs } = resolved;
+  const video = await decoder.open(path, { signal, timeoutMs: timeoutMs ?? 30_000, probe });
+  try {
+    return await video.decode(plans, resolved);
+  } finally {
+    await video.close();
+  }
 }

@@ -16,17 +16,18 @@
  * A raw elementary stream (`.h264`) has no duration in any header: its frames are listed
  * (demuxed, not decoded) and the duration follows from them.
  */
-import { checkSignal, invalid, isPlainObject, nonEmptyString, oneOf, positiveNumber } from '../validate.js';
-import { createDecoder, decoderRequests, type DecoderRequest } from './decoders.js';
+import { checkSignal, invalid, isPlainObject, nonEmptyString, positiveNumber } from '../validate.js';
+import { decoderFor, type DecoderRequest, type VideoDecoder } from './decoders.js';
 import type { ProbeResult } from './types.js';
 
 export interface ProbeOptions {
   signal?: AbortSignal;
-  /** Who probes: `libav` in-process, `cli` ffprobe, `auto` libav when it loads. @default 'auto' */
-  decoder?: DecoderRequest;
+  /** Who probes: `libav` in-process, `cli` ffprobe, `auto` libav when it loads, or a decoder already resolved. @default 'auto' */
+  decoder?: DecoderRequest | VideoDecoder;
   /** Kill ffprobe after this many milliseconds. @default 30000 */
   timeoutMs?: number;
 }
+
 /** Probes one video file. See the module comment for the error codes. */
 export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
   nonEmptyString('path', path);
@@ -34,8 +35,8 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   const signal = checkSignal('options.signal', options.signal);
   const timeoutMs =
     options.timeoutMs === undefined ? 30_000 : positiveNumber('options.timeoutMs', options.timeoutMs);
-  const request =
-    options.decoder === undefined ? 'auto' : oneOf('options.decoder', options.decoder, decoderRequests());
-  const decoder = await createDecoder(request);
-  return decoder.probe(path, { signal, timeoutMs });
+  const decoder = await decoderFor('options.decoder', options.decoder);
+  const video = await decoder.open(path, { signal, timeoutMs });
+  await video.close();
+  return video.metadata;
 }

@@ -6,13 +6,15 @@ import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '..
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
 import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
-import { createDecoder } from '../ingest/decoders.js';
+import { createDecoder, type DecoderRequest } from '../ingest/decoders.js';
 import { DecodePool, decodeWorkers, pooledDecoder } from '../ingest/decode-pool.js';
 import { debug } from '../log.js';
 import type { RunnerEntry } from './entry.js';
 
 /** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
-export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store'> {
+export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store' | 'decoder'> {
+  /** The decoder asked for, resolved here once for the run. @default 'auto' */
+  decoder?: DecoderRequest;
   backbone: BackboneSpec;
   /** @default 'auto' */
   engine?: EngineRequest;
@@ -57,9 +59,7 @@ export async function createLocalRunner(settings: LocalRunnerSettings): Promise<
     );
     return new LocalRunner(embedder, ingestStages, {
       ...rest,
-      decoder: decoder.name,
-      resolvedDecoder: { name: decoder.name, reason: decoder.reason },
-      ...(workers > 0 ? { videoDecoder: pooledDecoder(decoder, new DecodePool({ workers })) } : {}),
+      decoder: workers > 0 ? pooledDecoder(decoder, new DecodePool({ workers })) : decoder,
       size: side,
       store: cache === false ? undefined : new EmbeddingCache(cache),
     });

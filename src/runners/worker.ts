@@ -30,7 +30,7 @@ import { ingestStages, LocalRunner, type IngestStages } from '../embedding/local
 import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
-import { createDecoder, type DecoderName } from '../ingest/decoders.js';
+import { createDecoder, type VideoDecoder } from '../ingest/decoders.js';
 import { debug } from '../log.js';
 import {
   checkQueueName,
@@ -305,7 +305,7 @@ class RunnerPool {
     readonly embedder: FrameEmbedder,
     private readonly resolved: ResolvedOptions,
     private readonly store: EmbeddingStore | undefined,
-    private readonly decoder: { name: DecoderName; reason: string },
+    private readonly decoder: VideoDecoder,
     private readonly metrics: WorkerMetrics | undefined,
   ) {}
 
@@ -331,8 +331,7 @@ class RunnerPool {
           inferenceConcurrency: INFERENCE_CONCURRENCY,
           timeoutMs: settings.timeoutMs ?? resolved.timeoutMs,
           threads: resolved.threads,
-          decoder: decoder.name,
-          resolvedDecoder: { name: decoder.name, reason: decoder.reason },
+          decoder,
           store: this.store,
         },
         false /* ownsEmbedder */,
@@ -347,13 +346,21 @@ class RunnerPool {
 function timedStages(metrics: WorkerMetrics): IngestStages {
   return {
     ...ingestStages,
-    async extractClips(path, plans, options) {
-      const stop = metrics.decodeSeconds.startTimer();
-      try {
-        return await ingestStages.extractClips(path, plans, options);
-      } finally {
-        stop();
-      }
+    async open(decoder, path, options) {
+      const video = await ingestStages.open(decoder, path, options);
+      return {
+        path: video.path,
+        metadata: video.metadata,
+        close: () => video.close(),
+        async decode(plans, o) {
+          const stop = metrics.decodeSeconds.startTimer();
+          try {
+            return await video.decode(plans, o);
+          } finally {
+            stop();
+          }
+        },
+      };
     },
   };
 }

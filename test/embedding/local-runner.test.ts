@@ -6,8 +6,7 @@
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractClips } from '../../src/ingest/extract.js';
-import type { DecoderRequest } from '../../src/ingest/decoders.js';
+import { DECODERS, type DecoderEntry, type DecoderRequest } from '../../src/ingest/decoders.js';
 import { liveProcessCount } from '../../src/ingest/decoders/cli/ffmpeg.js';
 import { probe } from '../../src/ingest/probe.js';
 import { planClips } from '../../src/ingest/sampling.js';
@@ -15,13 +14,13 @@ import type { Sampling } from '../../src/ingest/types.js';
 import { createEmbedder } from '../../src/engines/tfjs/embedder.js';
 import { EmbeddingCache } from '../../src/embedding/cache.js';
 import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
-import { LocalRunner, type IngestStages } from '../../src/embedding/local-runner.js';
+import { ingestStages, LocalRunner, type IngestStages } from '../../src/embedding/local-runner.js';
 import type { ProgressEvent } from '../../src/embedding/progress.js';
 import { isErrorRecord, type ErrorRecord, type VideoFrames } from '../../src/embedding/runner.js';
 import { fixture, makeBgr4 } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
-const stages: IngestStages = { probe, planClips, extractClips };
+const stages: IngestStages = ingestStages;
 const T = 4;
 let embedder: FrameEmbedder;
 const dir = tempDir('fw-engine-');
@@ -182,9 +181,9 @@ describe('LocalRunner.run()', () => {
     };
     const logging: IngestStages = {
       ...stages,
-      probe: (path, options) => {
+      open: (decoder, path, options) => {
         log.push('probe');
-        return probe(path, options);
+        return stages.open(decoder, path, options);
       },
     };
     const one = [fixture('arrow/forward/zoom-pal.mp4')];
@@ -261,9 +260,15 @@ describe('LocalRunner.run()', () => {
     const parts: number[] = [];
     const counting: IngestStages = {
       ...stages,
-      extractClips: (path, plans, options) => {
-        parts.push(plans.length);
-        return extractClips(path, plans, options);
+      open: async (decoder, path, options) => {
+        const video = await stages.open(decoder, path, options);
+        return {
+          ...video,
+          decode: (plans, o) => {
+            parts.push(plans.length);
+            return video.decode(plans, o);
+          },
+        };
       },
     };
     const path = fixture('edge/counter.mp4');
@@ -318,10 +323,50 @@ describe('LocalRunner.run()', () => {
     }
     const buggy: IngestStages = {
       ...stages,
-      extractClips: () =>
-        Promise.reject(new TypeError("Cannot read properties of undefined (reading 'data')")),
+      open: async (decoder, path, options) => ({
+        ...(await stages.open(decoder, path, options)),
+        decode: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'data')")),
+      }),
     };
     await expect(collect(engine(undefined, 2, { stages: buggy }), [counter])).rejects.toThrow(TypeError);
+  });
+
+  it('resolves its decoder once per run, and opens each video once however many parts it decodes in', async () => {
+    const count = { resolved: 0, opened: 0, closed: 0, decoded: 0 };
+    // The CLI decoder, counted.
+    const counted: DecoderEntry = {
+      help: 'the CLI, counted',
+      async open(reason) {
+        count.resolved++;
+        const inner = await DECODERS.cli.open(reason);
+        return {
+          name: 'counted' as never,
+          reason,
+          async open(path, options) {
+            count.opened++;
+            const video = await inner.open(path, options);
+            return {
+              ...video,
+              decode: (plans, o) => (count.decoded++, video.decode(plans, o)),
+              close: () => (count.closed++, video.close()),
+            };
+          },
+        };
+      },
+    };
+    const table = DECODERS as Record<string, DecoderEntry>;
+    table.counted = counted;
+    try {
+      const sampling: Sampling = { kind: 'window', length: 4, stride: 4, frames: T };
+      const two = [fixture('edge/counter.mp4'), fixture('arrow/forward/zoom-pal.mp4')];
+      const runner = engine(undefined, 2, { sampling, clipsPerDecode: 2, decoder: 'counted' as never });
+      const { out } = await collect(runner, two);
+      expect(out.every((r) => !isErrorRecord(r))).toBe(true);
+      expect(count).toMatchObject({ resolved: 1, opened: 2, closed: 2 });
+      expect(count.decoded).toBeGreaterThan(2);
+    } finally {
+      delete table.counted;
+    }
   });
 
   it("keys the cache by decoder: a --decoder cli run is not served the libav run's entry", async () => {

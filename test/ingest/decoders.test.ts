@@ -432,14 +432,18 @@ describe('DECODERS, the one list of decoders', () => {
       return {
         name: 'grey' as never,
         reason,
-        probe: async (path) => probeOf({ path }),
-        decode: async (_, plans, o) =>
-          plans.map((p) => ({
-            ...p,
-            data: new Uint8Array(p.timestamps.length * o.size * o.size * 3).fill(128),
-            shape: [p.timestamps.length, o.size, o.size, 3] as [number, number, number, 3],
-            decoder: 'grey',
-          })),
+        open: async (path, options) => ({
+          path,
+          metadata: options.probe ?? probeOf({ path }),
+          close: async () => undefined,
+          decode: async (plans, o) =>
+            plans.map((p) => ({
+              ...p,
+              data: new Uint8Array(p.timestamps.length * o.size * o.size * 3).fill(128),
+              shape: [p.timestamps.length, o.size, o.size, 3] as [number, number, number, 3],
+              decoder: 'grey',
+            })),
+        }),
       };
     },
   };

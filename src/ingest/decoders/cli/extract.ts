@@ -5,7 +5,7 @@
 import { FfmpegError, ShapeError } from '../../../errors.js';
 import { debug } from '../../../log.js';
 import { packClips, resizeFrame, type DecodedFrame } from '../../clips.js';
-import type { ResolvedExtractOptions } from '../../extract.js';
+import type { DecodeOptions } from '../../decoders.js';
 import { ExtractLog, landedLate, planExtraction, videoTimeoutMs } from '../../extract-plan.js';
 import { unconvertible } from '../../failures.js';
 import { withOpenArgs } from '../../open-policy.js';
@@ -15,12 +15,11 @@ import { checkBinaries, ffmpegInput, runProcess, type ProcessOptions } from './f
 /** extractClips() by one ffmpeg process (the `cli` decoder). See the module comment. */
 export async function extractCli(
   path: string,
+  info: ProbeResult,
   plans: ClipPlan[],
-  options: ResolvedExtractOptions,
-  probe: (path: string) => Promise<ProbeResult>,
+  options: DecodeOptions,
 ): Promise<FrameClip[]> {
   const { size, fit, strategy, threads, signal, seek } = options;
-  const info = options.probe ?? (await probe(path));
   const { ffmpeg } = await checkBinaries();
   signal?.throwIfAborted();
 

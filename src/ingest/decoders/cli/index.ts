@@ -1,5 +1,6 @@
 /** The `cli` decoder's registry entry: ffprobe and one ffmpeg process per video. */
 import type { DecoderEntry } from '../../decoders.js';
+import { openVideo } from '../open-video.js';
 
 export const cli: DecoderEntry = {
   help: 'the ffmpeg CLI, one process per video',
@@ -8,13 +9,11 @@ export const cli: DecoderEntry = {
     return {
       name: 'cli',
       reason,
-      probe: (path, options) => probeCli(path, options),
-      async decode(path, plans, options) {
-        const clips = await extractCli(path, plans, options, (p) =>
-          probeCli(p, { signal: options.signal, timeoutMs: options.timeoutMs ?? 30_000 }),
-        );
-        return clips.map((clip) => ({ ...clip, decoder: 'cli' }));
-      },
+      open: (path, options) =>
+        openVideo(path, options, probeCli, async (metadata, plans, o) => {
+          const clips = await extractCli(path, metadata, plans, o);
+          return clips.map((clip) => ({ ...clip, decoder: 'cli' }));
+        }),
     };
   },
 };

@@ -1,7 +1,8 @@
 /** The `libav` decoder's registry entry: FFmpeg's libraries in-process through node-av (optional). */
 import { debug } from '../../../log.js';
-import type { DecoderEntry } from '../../decoders.js';
-import type { ClipPlan } from '../../types.js';
+import type { DecodeOptions, DecoderEntry, VideoDecoder } from '../../decoders.js';
+import type { ClipPlan, FrameClip, ProbeResult } from '../../types.js';
+import { openVideo } from '../open-video.js';
 import { cli } from '../cli/index.js';
 import type { DecodeStats } from './av.js';
 
@@ -18,72 +19,89 @@ export function onDecodeStats(listener: ((path: string, stats: DecodeStats) => v
 export const libav: DecoderEntry = {
   help: 'in-process FFmpeg through node-av, only the packets the plan needs',
   async open(reason) {
-    const [
-      { loadLibav },
-      { decodeLibav, StretchOverflow },
-      { probeLibav },
-      { searchTargets, videoTimeoutMs },
-      { packClips, resizeFrame },
-    ] = await Promise.all([
+    const [{ loadLibav }, { probeLibav }, fallback] = await Promise.all([
       import('./av.js'),
-      import('./decode.js'),
       import('./probe.js'),
-      import('../../extract-plan.js'),
-      import('../../clips.js'),
+      // A raw stream, or a GOP longer than a stretch holds, is decoded by the CLI: resolved here, once.
+      cli.open(reason),
     ]);
     try {
       await loadLibav();
     } catch (error) {
       throw new Error(`node-av did not load (${(error as Error).message.split('\n')[0]})`, { cause: error });
     }
+    const decode = await decoding(fallback);
     return {
       name: 'libav',
       reason,
-      probe: (path, { signal, timeoutMs }) => probeLibav(path, signal, timeoutMs),
-      async decode(path, plans, o) {
-        const info = o.probe ?? (await probeLibav(path, o.signal, o.timeoutMs ?? 30_000));
-        // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
-        // its frame rate, so the CLI decodes it.
-        if (RAW_STREAM.test(info.formatName ?? ''))
-          return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
-        const { period, targetOf, targets: searched } = searchTargets(plans, info, o.seek);
-        // Keyframe mode: a target per (time, clip span), for the keyframe nearest inside the span.
-        const keyed = o.seek === 'keyframe' ? keyframeTargets(plans) : undefined;
-        const targets = keyed?.map(([t]) => t) ?? searched;
-        const timeoutMs = o.timeoutMs ?? videoTimeoutMs(info.duration);
-        const result = await decodeLibav(path, info, targets, {
-          signal: o.signal,
-          timeoutMs,
-          // 0 (FFmpeg's choice) means one thread per core; libav decodes run beside each other, so 1.
-          threads: o.threads === 0 ? 1 : o.threads,
-          seek: o.seek,
-          spans: keyed?.map(([, start, end]) => [start, end] as const),
-          size: o.size,
-          fit: o.fit,
-          resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
-          onStats: statsListener && ((stats) => statsListener?.(path, stats)),
-        }).catch((error: unknown) => {
-          if (!(error instanceof StretchOverflow)) throw error;
-          debug('libav: %s; decoding with the CLI', error.message);
-          return undefined;
-        });
-        if (!result) return (await cli.open(reason)).decode(path, plans, { ...o, probe: info });
-        const clips = await packClips(path, plans, result.frames, {
-          size: o.size,
-          seek: o.seek,
-          period,
-          targetOf,
-          damaged: result.failure !== undefined || result.decodeErrors.length > 0,
-          warnings: result.failure ? [`libav stopped part-way (${result.failure})`] : [],
-          decodeErrors: result.decodeErrors,
-          decoder: 'libav',
-          failure: result.failure,
-        });
-        return clips.map((clip) => ({ ...clip, decoder: 'libav' }));
-      },
+      open: (path, options) =>
+        openVideo(
+          path,
+          options,
+          (p, o) => probeLibav(p, o.signal, o.timeoutMs),
+          (metadata, plans, o) => decode(path, metadata, plans, o),
+        ),
     };
   },
 };
+
+/** The libav decode of one open video, handing it to `fallback` (the CLI) where libav cannot plan it. */
+async function decoding(
+  fallback: VideoDecoder,
+): Promise<(path: string, info: ProbeResult, plans: ClipPlan[], o: DecodeOptions) => Promise<FrameClip[]>> {
+  const [{ decodeLibav, StretchOverflow }, { searchTargets, videoTimeoutMs }, { packClips, resizeFrame }] =
+    await Promise.all([import('./decode.js'), import('../../extract-plan.js'), import('../../clips.js')]);
+  const byCli = async (path: string, info: ProbeResult, plans: ClipPlan[], o: DecodeOptions) => {
+    const video = await fallback.open(path, {
+      signal: o.signal,
+      timeoutMs: o.timeoutMs ?? 30_000,
+      probe: info,
+    });
+    try {
+      return await video.decode(plans, o);
+    } finally {
+      await video.close();
+    }
+  };
+  return async (path, info, plans, o) => {
+    // A raw elementary stream carries no timestamps to plan packets by: ffmpeg times it by
+    // its frame rate, so the CLI decodes it.
+    if (RAW_STREAM.test(info.formatName ?? '')) return byCli(path, info, plans, o);
+    const { period, targetOf, targets: searched } = searchTargets(plans, info, o.seek);
+    // Keyframe mode: a target per (time, clip span), for the keyframe nearest inside the span.
+    const keyed = o.seek === 'keyframe' ? keyframeTargets(plans) : undefined;
+    const targets = keyed?.map(([t]) => t) ?? searched;
+    const result = await decodeLibav(path, info, targets, {
+      signal: o.signal,
+      timeoutMs: o.timeoutMs ?? videoTimeoutMs(info.duration),
+      // 0 (FFmpeg's choice) means one thread per core; libav decodes run beside each other, so 1.
+      threads: o.threads === 0 ? 1 : o.threads,
+      seek: o.seek,
+      spans: keyed?.map(([, start, end]) => [start, end] as const),
+      size: o.size,
+      fit: o.fit,
+      resize: (raw, width, height, rotation) => resizeFrame(raw, width, height, o.size, o.fit, rotation),
+      onStats: statsListener && ((stats) => statsListener?.(path, stats)),
+    }).catch((error: unknown) => {
+      if (!(error instanceof StretchOverflow)) throw error;
+      debug('libav: %s; decoding with the CLI', error.message);
+      return undefined;
+    });
+    if (!result) return byCli(path, info, plans, o);
+    const clips = await packClips(path, plans, result.frames, {
+      size: o.size,
+      seek: o.seek,
+      period,
+      targetOf,
+      damaged: result.failure !== undefined || result.decodeErrors.length > 0,
+      warnings: result.failure ? [`libav stopped part-way (${result.failure})`] : [],
+      decodeErrors: result.decodeErrors,
+      decoder: 'libav',
+      failure: result.failure,
+    });
+    return clips.map((clip) => ({ ...clip, decoder: 'libav' }));
+  };
+}
 
 /** The distinct (planned time, clip start, clip end) of `plans`, by time. */
 function keyframeTargets(plans: readonly ClipPlan[]): Array<[number, number, number]> {
