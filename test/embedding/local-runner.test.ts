@@ -347,8 +347,14 @@ describe('LocalRunner.run()', () => {
             const video = await inner.open(path, options);
             return {
               ...video,
-              decode: (plans, o) => (count.decoded++, video.decode(plans, o)),
-              close: () => (count.closed++, video.close()),
+              decode: (plans, o) => {
+                count.decoded++;
+                return video.decode(plans, o);
+              },
+              close: () => {
+                count.closed++;
+                return video.close();
+              },
             };
           },
         };
