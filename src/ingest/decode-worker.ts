@@ -1,26 +1,20 @@
 /**
  * A decode worker (see decode-pool.ts): decodes one video at a time with the decoder named,
- * as the main thread would, and sends the clips back with their frames transferred.
- *
- * An abort message aborts the decode's own AbortController; the reply comes once the decode
- * has returned. A close message closes the port: the thread then ends by itself once its
- * in-flight native calls have returned (it is never terminated from outside).
+ * as the main thread would, and sends the clips back with their frames transferred. The
+ * task loop, abort and close are the thread pool's (thread-pool.ts `serveTasks`).
  *
  * FFmpeg's log callback is one per process, and node-av ties the one it sets to the thread
  * that set it: once that thread has ended, the next thread to set or log through it aborts
  * the process (seen: SIGINT while the workers were starting). loadLibav() sets it in every
  * thread that loads node-av, so a worker hands it back at once: it resets it, and the main
- * thread, told by a `log` message, sets its own again (decode-pool.ts). FFmpeg's messages
+ * thread, told by a `log` note, sets its own again (decode-pool.ts). FFmpeg's messages
  * then all reach the main thread's debuglog.
  */
-import { parentPort } from 'node:worker_threads';
+import { noteToPool, serveTasks } from '../thread-pool.js';
 import { createDecoder } from './decoders.js';
+import { LOG_NOTE, type DecodeTask } from './decode-pool.js';
 import { loadLibav } from './libav.js';
-import { serializeError, type FromDecodeWorker, type ToDecodeWorker } from './decode-pool.js';
 import type { FrameClip } from './types.js';
-
-const port = parentPort!;
-const running = new Map<number, AbortController>();
 
 /** The clips' buffers to move: each clip's own, whole ArrayBuffer; a shared or partial one is copied first. */
 function transferable(clips: FrameClip[]): ArrayBuffer[] {
@@ -40,36 +34,14 @@ function transferable(clips: FrameClip[]): ArrayBuffer[] {
 const started = loadLibav().then(
   (av) => {
     av.Log.resetCallback();
-    port.postMessage({ type: 'log' } satisfies FromDecodeWorker);
+    noteToPool(LOG_NOTE);
   },
   () => undefined, // the decoder asked for says why when it opens
 );
 
-async function decode(message: Extract<ToDecodeWorker, { type: 'decode' }>): Promise<void> {
-  const controller = new AbortController();
-  running.set(message.id, controller);
-  try {
-    await started;
-    const decoder = await createDecoder(message.decoder);
-    const clips = await decoder.decode(message.path, message.plans, {
-      ...message.options,
-      signal: controller.signal,
-    });
-    port.postMessage({ type: 'done', id: message.id, clips } satisfies FromDecodeWorker, transferable(clips));
-  } catch (error) {
-    port.postMessage({
-      type: 'failed',
-      id: message.id,
-      error: serializeError(error),
-    } satisfies FromDecodeWorker);
-  } finally {
-    running.delete(message.id);
-  }
-}
-
-port.on('message', (message: ToDecodeWorker) => {
-  if (message.type === 'decode') void decode(message);
-  else if (message.type === 'abort')
-    running.get(message.id)?.abort(new DOMException('The decode was aborted', 'AbortError'));
-  else port.close();
+serveTasks<DecodeTask, FrameClip[]>(async (task, signal) => {
+  await started;
+  const decoder = await createDecoder(task.decoder);
+  const clips = await decoder.decode(task.path, task.plans, { ...task.options, signal });
+  return { result: clips, transfer: transferable(clips) };
 });
