@@ -8,8 +8,10 @@
  * On the benchmark videos (scripts/make_bench_videos.sh, made once into DIR, default
  * `<tmpdir>/framewise-bench-videos`), every round runs each contender once, in an order that
  * turns each round, so drift on a shared machine hits all of them alike:
- * - whole runs, `framewise embed DIR --no-cache --engine onnx` as a new process: the decode
- *   workers (`FRAMEWISE_DECODE_WORKERS=0` decodes on the main thread, as before issue 33), the intra-op
+ * - whole runs, `framewise embed DIR --no-cache --engine onnx` as a new process (bin/framewise.cjs,
+ *   which sizes libuv's pool): the ONNX worker (`FRAMEWISE_ONNX_WORKER=0` runs `session.run` on the
+ *   main thread), the decode workers (`FRAMEWISE_DECODE_WORKERS=0` decodes on the main thread), both
+ *   off (as before issue 33), libuv's pool (`UV_THREADPOOL_SIZE`), the intra-op
  *   threads (1, 2 and the automatic count) x spinning off/on (`FRAMEWISE_ONNX_THREADS`,
  *   `FRAMEWISE_ONNX_SPINNING`), frames per `session.run` (`FRAMEWISE_ONNX_RUN_FRAMES`: a run
  *   holds the main thread), `--concurrency` (videos decoding at once) and `--threads`
@@ -31,6 +33,8 @@ import { cliArgs, ensureDoubled, ensureVideos, fmt, median, run, videoList } fro
 
 const root = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(root, 'dist', 'cli', 'main.js');
+// What users run: the command's entry, which sizes libuv's pool before running dist/cli/main.js.
+const BIN = path.join(root, 'bin', 'framewise.cjs');
 const DECODE_RUN = path.join(root, 'scripts', 'bench-decode-run.mjs');
 const { value, positive, flag } = cliArgs();
 const rounds = positive('rounds', 3);
@@ -55,7 +59,7 @@ function whole(label, env = {}, flags = []) {
         const file = path.join(out, 'emb.jsonl');
         const r = await run(
           process.execPath,
-          [CLI, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags],
+          [BIN, 'embed', videos, '--out', file, '--no-cache', '--quiet', '--engine', 'onnx', ...flags],
           { env, threads: true },
         );
         if (r.code !== 0)
@@ -105,13 +109,23 @@ function mainThread(threads) {
 
 const spin = (on) => ({ FRAMEWISE_ONNX_SPINNING: on ? '1' : '0' });
 const threadCounts = [...new Set([1, 2, auto])];
+const uvDefault = Math.max(4, 2 * cores); // as bin/framewise.cjs
 const defaults = whole(
-  `defaults: ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0`,
+  `defaults: ONNX worker, decode workers, ${auto} intra-op threads (auto), spinning off, ${autoRunFrames(auto)} frame(s) a run, --concurrency ${defaultConcurrency}, ffmpeg --threads 0, UV_THREADPOOL_SIZE ${uvDefault}`,
 );
 const contenders = [
   defaults,
+  whole('session.run on the main thread (FRAMEWISE_ONNX_WORKER=0)', { FRAMEWISE_ONNX_WORKER: '0' }),
   whole('decode on the main thread (FRAMEWISE_DECODE_WORKERS=0)', { FRAMEWISE_DECODE_WORKERS: '0' }),
+  whole('both on the main thread (FRAMEWISE_ONNX_WORKER=0 FRAMEWISE_DECODE_WORKERS=0, as before issue 33)', {
+    FRAMEWISE_ONNX_WORKER: '0',
+    FRAMEWISE_DECODE_WORKERS: '0',
+  }),
 ];
+for (const n of [4, 8]) {
+  if (n !== uvDefault)
+    contenders.push(whole(`libuv thread pool UV_THREADPOOL_SIZE=${n}`, { UV_THREADPOOL_SIZE: String(n) }));
+}
 for (const t of threadCounts) {
   for (const on of [false, true]) {
     if (t === auto && !on) continue; // the defaults

@@ -30,6 +30,7 @@ import { ingestStages, LocalRunner, type IngestStages } from '../embedding/local
 import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { createFrameEmbedder } from '../engines/index.js';
+import { DecodePool, decodeWorkers, pooledDecoder } from '../ingest/decode-pool.js';
 import { createDecoder, type VideoDecoder } from '../ingest/decoders.js';
 import { debug } from '../log.js';
 import {
@@ -153,6 +154,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
   const decoder = await createDecoder(resolved.decoder);
+  // The local runner's decode workers: one per job decoding at once (each job is one video).
+  const decodeThreads = decodeWorkers(decoder.name, settings.concurrency);
+  const decodePool = decodeThreads > 0 ? new DecodePool({ workers: decodeThreads }) : undefined;
   const metrics =
     settings.metricsPort === undefined
       ? undefined
@@ -166,11 +170,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   } catch (error) {
     if (proxy) await releaseProxy(proxy);
     await embedder.dispose();
+    await decodePool?.close();
     throw error;
   }
   const worker = new JobWorker(
     settings,
-    new RunnerPool(embedder, resolved, store, decoder, metrics),
+    new RunnerPool(embedder, resolved, store, decoder, decodePool, metrics),
     proxy,
     metrics,
     server,
@@ -298,16 +303,27 @@ async function checkRedisAtStart(settings: WorkerSettings): Promise<void> {
   }
 }
 
-/** One local runner per distinct job settings, all over the one backbone. */
+/** One local runner per distinct job settings, all over the one backbone and the one decode pool. */
 class RunnerPool {
   private readonly runners = new Map<string, LocalRunner>();
+  /** What the runners decode with: the decode workers when there are some (the pool closes them, never a runner). */
+  private readonly videoDecoder: VideoDecoder | undefined;
   constructor(
     readonly embedder: FrameEmbedder,
     private readonly resolved: ResolvedOptions,
     private readonly store: EmbeddingStore | undefined,
     private readonly decoder: VideoDecoder,
+    private readonly decodePool: DecodePool | undefined,
     private readonly metrics: WorkerMetrics | undefined,
-  ) {}
+  ) {
+    this.videoDecoder = decodePool ? { ...pooledDecoder(decoder, decodePool), close: undefined } : undefined;
+  }
+
+  /** Disposes the backbone and closes the decode workers (the runners own nothing else). */
+  async close(): Promise<void> {
+    await this.embedder.dispose();
+    await this.decodePool?.close();
+  }
 
   get decoderName(): string {
     return this.decoder.name;
@@ -331,7 +347,7 @@ class RunnerPool {
           inferenceConcurrency: INFERENCE_CONCURRENCY,
           timeoutMs: settings.timeoutMs ?? resolved.timeoutMs,
           threads: resolved.threads,
-          decoder,
+          decoder: this.videoDecoder ?? decoder,
           store: this.store,
         },
         false /* ownsEmbedder */,
@@ -520,7 +536,7 @@ class JobWorker {
         undefined,
       );
     this.client.disconnect();
-    await this.runners.embedder.dispose(); // the runners over it own nothing else
+    await this.runners.close();
     await releaseProxy(this.proxy);
     if (this.failure) throw this.failure;
     return { ...this.stats };

@@ -68,7 +68,7 @@ describe('framewise embed and SIGINT', () => {
 });
 
 describe('framewise embed --decoder libav and SIGINT in the middle of the decode workers', () => {
-  it('exits 130 within 2 s, and every decode worker ends by itself (exit code 0): none is terminated in a native call', async () => {
+  it('exits 130 within 2 s, and every decode worker and the ONNX worker end by themselves (exit code 0): none is terminated in a native call', async () => {
     // Three copies (three identities) of a 640x360 video, decoded frame by frame: each decode lasts a while.
     const long = join(dir, 'long');
     mkdirSync(long);
@@ -102,12 +102,13 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
       '2',
     ];
     const { child, done } = startCli(args, { NODE_DEBUG: 'framewise' });
-    // Two workers started, and a moment for them to be inside their decodes.
+    // Two decode workers and the ONNX worker started, and a moment for them to be inside their work.
     await new Promise<void>((resolve) => {
       let seen = '';
       child.stderr!.on('data', (chunk: Buffer) => {
         seen += chunk.toString();
-        if ((seen.match(/decode pool: worker \d+ started/g) ?? []).length >= 2) resolve();
+        const decoding = (seen.match(/decode pool: worker \d+ started/g) ?? []).length >= 2;
+        if (decoding && /onnx pool: worker \d+ started/.test(seen)) resolve();
       });
     });
     await new Promise((r) => setTimeout(r, 400));
@@ -121,6 +122,8 @@ describe('framewise embed --decoder libav and SIGINT in the middle of the decode
     );
     const said = run.stderr.split('\n').filter((l) => !/^ |^}|libav: |probe /.test(l));
     expect(exits, said.join('\n').slice(-3000)).toEqual([0, 0]);
+    // The ONNX worker too: it let its run end, released the session and ended by itself.
+    expect(run.stderr, said.join('\n').slice(-3000)).toMatch(/onnx pool: worker \d+ exited with code 0/);
   }, 120_000);
 });
 

@@ -129,6 +129,35 @@ describeWithRedis('framewise embed --redis with framewise worker', () => {
     await killAll(rest);
   });
 
+  it('a worker decodes in the decode workers, as a local run does: the same results, and SIGTERM closes them', async () => {
+    queue('pooled');
+    const w = await startWorkerCli(
+      redis.url,
+      ['--queue', 'pooled', '--concurrency', '2', '--decoder', 'libav'],
+      { NODE_DEBUG: 'framewise' },
+    );
+    workers.push(w);
+    const out = join(dir, 'pooled.jsonl');
+    const run = await runCli([
+      'embed',
+      videos,
+      '--out',
+      out,
+      '--redis',
+      redis.url,
+      '--queue',
+      'pooled',
+      ...COMMON,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expectAllOnce(out);
+    expect(w.log()).toMatch(/decode pool: worker \d+ started \(1 of 2\)/);
+    w.child.kill('SIGTERM');
+    const stopped = await w.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toMatch(/decode pool: worker \d+ exited with code 0/);
+  });
+
   it('a bad input is an error record, not a retry; a path missing on the worker names its host', async () => {
     const q = queue('bad');
     await worker('bad');

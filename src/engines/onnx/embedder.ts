@@ -3,6 +3,10 @@
  * uint8 frames as they are packed (NHWC, normalisation inside), so a clip batch
  * [B, T, S, S, 3] goes in as [B*T, S, S, 3] without a copy, and [B*T, D] comes back as
  * [B, T, D].
+ *
+ * The session runs in a worker thread by default (pool.ts), so that its synchronous runs
+ * never hold the main thread; `worker: false` or `FRAMEWISE_ONNX_WORKER=0` runs it here.
+ * Both run the same code (session.ts).
  */
 import { ModelError } from '../../errors.js';
 import { debug } from '../../log.js';
@@ -21,9 +25,10 @@ import {
   type BackboneSpec,
 } from '../../embedding/backbone-spec.js';
 import { checkClipShape, type FrameEmbedder } from '../../embedding/frame-embedder.js';
-import { describeThreads, loadOrt, ortVersion, sessionOptions, threadPlan } from './runtime.js';
+import { describeThreads, loadOrt, ortVersion, threadPlan } from './runtime.js';
 import { onnxModelFor } from './model.js';
-import { openUserModel, type SessionPlan } from './user-model.js';
+import { createOnnxWorker } from './pool.js';
+import { openSession, runSession, type OnnxSource, type OpenSession } from './session.js';
 
 export interface OnnxEmbedderOptions {
   /** A registry name, a custom tfjs LayersModel (converted), or an `.onnx` model (as it is). @default 'mobilenet_v2' */
@@ -33,9 +38,14 @@ export interface OnnxEmbedderOptions {
   /** ONNX Runtime intra-op threads. @default `FRAMEWISE_ONNX_THREADS`, else by cores (every core up to 2, then three quarters) */
   intraOpThreads?: number;
   /**
-   * Most frames through the session at once. A run holds the main thread (see
-   * `autoRunFrames`), and this bounds activation memory (MobileNetV2 at 224 needs about
-   * 2.5 MB a frame at its widest layer).
+   * Whether the session runs in a worker thread, so that its runs never hold the main
+   * thread's event loop (pool.ts). `false` runs it on this thread, as before.
+   * @default `FRAMEWISE_ONNX_WORKER` (`0` or `1`), else true
+   */
+  worker?: boolean;
+  /**
+   * Most frames through the session at once (see `autoRunFrames`); this bounds activation
+   * memory (MobileNetV2 at 224 needs about 2.5 MB a frame at its widest layer).
    * @default `FRAMEWISE_ONNX_RUN_FRAMES`, else 1 up to 2 intra-op threads, 4 above
    */
   maxBatchFrames?: number;
@@ -46,25 +56,26 @@ export interface OnnxEmbedderOptions {
   signal?: AbortSignal;
 }
 
+/** The session on this thread (`worker: false`): each run holds the event loop while it runs. */
 class OnnxEmbedder implements FrameEmbedder {
   readonly backboneId: string;
   readonly inputSize: number;
   readonly dim: number;
-  private session: import('onnxruntime-node').InferenceSession | undefined;
+  readonly backbone: BackboneInfo;
+  private open: OpenSession | undefined;
   /** Runs go one after another: the session's intra-op threads already use the cores. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    session: import('onnxruntime-node').InferenceSession,
-    private readonly plan: SessionPlan,
-    readonly backbone: BackboneInfo,
+    open: OpenSession,
     readonly backend: { name: string; reason: string },
-    private readonly maxBatchFrames: number,
+    private readonly runFrames: number,
   ) {
-    this.session = session;
-    this.backboneId = backbone.id;
-    this.inputSize = backbone.inputSize;
-    this.dim = backbone.dim;
+    this.open = open;
+    this.backbone = open.info;
+    this.backboneId = open.info.id;
+    this.inputSize = open.info.inputSize;
+    this.dim = open.info.dim;
   }
 
   async embedClips(
@@ -75,46 +86,19 @@ class OnnxEmbedder implements FrameEmbedder {
     const signal = checkSignal('options.signal', options.signal);
     checkClipShape(data, shape, this.inputSize);
     signal?.throwIfAborted();
-    const run = this.queue.then(() => this.run(data, shape, signal));
+    const run = this.queue.then(() => {
+      if (!this.open) throw new ModelError('this FrameEmbedder has been disposed');
+      return runSession(this.open, data, shape[0] * shape[1], this.runFrames, signal);
+    });
     this.queue = run.catch(() => undefined);
     return raceAbort(run, signal);
   }
 
-  private async run(
-    data: Uint8Array,
-    shape: readonly number[],
-    signal: AbortSignal | undefined,
-  ): Promise<Float32Array> {
-    const [batch, time, S] = shape;
-    const D = this.dim;
-    const frames = batch * time;
-    const frameSize = S * S * 3;
-    const out = new Float32Array(frames * D); // [B, T, D] = [B*T, D]
-    for (let first = 0; first < frames; first += this.maxBatchFrames) {
-      signal?.throwIfAborted();
-      if (!this.session) throw new ModelError('this FrameEmbedder has been disposed');
-      const count = Math.min(this.maxBatchFrames, frames - first);
-      const input = this.plan.input(data.subarray(first * frameSize, (first + count) * frameSize), count); // [count, S, S, 3] as the model takes it
-      const result = await this.session.run({ [this.plan.inputName]: input }, [this.plan.outputName]);
-      try {
-        const y = this.plan.read(result[this.plan.outputName], count); // [count, D]
-        if (y.length !== count * D)
-          throw new ModelError(
-            `the ONNX backbone gave ${y.length} values for ${count} frames, expected ${count} x ${D}`,
-          );
-        out.set(y, first * D);
-      } finally {
-        for (const t of Object.values(result)) t.dispose();
-      }
-    }
-    return out;
-  }
-
   async dispose(): Promise<void> {
     await this.queue;
-    const session = this.session;
-    this.session = undefined;
-    await session?.release();
+    const open = this.open;
+    this.open = undefined;
+    await open?.session.release();
   }
 }
 
@@ -124,68 +108,69 @@ function validateOptions(options: OnnxEmbedderOptions): void {
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   if (options.intraOpThreads !== undefined) positiveInteger('intraOpThreads', options.intraOpThreads);
   if (options.maxBatchFrames !== undefined) positiveInteger('maxBatchFrames', options.maxBatchFrames);
+  if (options.worker !== undefined && typeof options.worker !== 'boolean')
+    throw invalid('worker', 'a boolean', options.worker);
 }
 
 /**
- * Loads ONNX Runtime, the backbone's ONNX model (cached, or converted now) and a session.
- * Rejects with `OnnxUnavailableError` when the runtime does not load, and with `ModelError`
- * when the backbone does not convert.
+ * Whether the session runs in a worker thread: the option, else `FRAMEWISE_ONNX_WORKER`
+ * (`0` runs it on this thread, as before issue 33), else yes.
+ */
+export function onnxInWorker(given?: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (given !== undefined) return given;
+  const text = env.FRAMEWISE_ONNX_WORKER?.trim() || '1';
+  if (text !== '0' && text !== '1') throw invalid('FRAMEWISE_ONNX_WORKER', "'0' or '1'", text);
+  return text === '1';
+}
+
+/**
+ * Loads ONNX Runtime, the backbone's ONNX model (cached, or converted now) and a session,
+ * in the ONNX worker (see pool.ts) or on this thread (`worker: false`). Rejects with
+ * `OnnxUnavailableError` when the runtime does not load, and with `ModelError` when the
+ * backbone does not convert or load.
  */
 export async function createOnnxEmbedder(options: OnnxEmbedderOptions = {}): Promise<FrameEmbedder> {
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
   signal?.throwIfAborted();
+  const inWorker = onnxInWorker(options.worker);
   const spec = parseBackboneSpec('backbone', options.backbone);
   const t0 = Date.now();
+  // Loaded here too: `auto` falls back on its failure, and a conversion checks its graph with it.
   const ort = await loadOrt();
   const threads = threadPlan({ intraOpThreads: options.intraOpThreads, runFrames: options.maxBatchFrames });
-  const threadWords = describeThreads(threads);
-  const finish = (
-    session: import('onnxruntime-node').InferenceSession,
-    plan: SessionPlan,
-    info: BackboneInfo,
-    what: string,
-  ): FrameEmbedder => {
-    const why = [`onnxruntime-node ${ortVersion(ort)}`, what, threadWords].join('; ');
-    debug('onnx: %s ready in %d ms', info.id, Date.now() - t0);
-    const reason = options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
-    return new OnnxEmbedder(session, plan, info, { name: 'onnx', reason }, threads.runFrames);
+  const where = inWorker ? 'in a worker thread' : 'on the main thread';
+  const reason = (what: string): string => {
+    const why = [`onnxruntime-node ${ortVersion(ort)}`, what, describeThreads(threads), where].join('; ');
+    return options.reasonPrefix ? `${options.reasonPrefix}: ${why}` : why;
   };
+  let source: OnnxSource;
   if (isOnnxBackbone(spec)) {
-    const { session, plan, info } = await openUserModel(ort, spec, sessionOptions(threads), signal);
-    return finish(session, plan, info, `${info.name} as given (${plan.describe})`);
-  }
-  const model = await onnxModelFor(ort, spec, {
-    cacheDir: options.cacheDir,
-    onPrepare: options.onPrepare,
-    signal,
-  });
-  signal?.throwIfAborted();
-  const session = await ort.InferenceSession.create(model.bytes, sessionOptions(threads));
-  try {
-    signal?.throwIfAborted();
-    const D = model.info.dim;
-    const plan: SessionPlan = {
-      inputName: session.inputNames[0],
-      outputName: session.outputNames[0],
-      // A view, not a copy: the graph takes uint8 [n, S, S, 3] and normalises inside.
-      input: (frames, n) =>
-        new ort.Tensor('uint8', frames, [n, model.info.inputSize, model.info.inputSize, 3]),
-      read: (y, n) => {
-        if (y.dims.length !== 2 || y.dims[0] !== n || y.dims[1] !== D)
-          throw new ModelError(
-            `the ONNX backbone gave [${y.dims.join(', ')}] for ${n} frames, expected [${n}, ${D}]`,
-          );
-        return y.data as Float32Array;
-      },
-      describe: 'converted',
-    };
+    source = { kind: 'user', spec };
+  } else {
+    const model = await onnxModelFor(ort, spec, {
+      cacheDir: options.cacheDir,
+      onPrepare: options.onPrepare,
+      signal,
+    });
     const what =
       `${model.info.name} ${model.source === 'cached' ? 'converted model from the cache' : 'converted now'}` +
       (model.maxAbsDiff !== undefined ? ` (max |onnx - tfjs| ${model.maxAbsDiff.toExponential(1)})` : '');
-    return finish(session, plan, model.info, what);
+    source = { kind: 'converted', bytes: model.bytes, info: model.info, what };
+  }
+  signal?.throwIfAborted();
+  if (inWorker) {
+    const embedder = await createOnnxWorker(source, threads, reason, signal);
+    debug('onnx: %s ready in a worker in %d ms', embedder.backboneId, Date.now() - t0);
+    return embedder;
+  }
+  const open = await openSession(ort, source, threads, signal);
+  try {
+    signal?.throwIfAborted();
   } catch (error) {
-    await session.release();
+    await open.session.release();
     throw error;
   }
+  debug('onnx: %s ready in %d ms', open.info.id, Date.now() - t0);
+  return new OnnxEmbedder(open, { name: 'onnx', reason: reason(open.what) }, threads.runFrames);
 }

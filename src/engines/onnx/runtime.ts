@@ -88,11 +88,12 @@ export interface ThreadPlan {
 }
 
 /**
- * Frames per `session.run` by intra-op threads. onnxruntime-node runs a session on the calling
- * thread, here the main one, so a run holds the event loop, and ffmpeg's pipes wait until it
- * ends. One frame a run was the fastest on 2 cores (`npm run bench:threads`: 1.16x faster
- * than 32 a run), and ORT's per-frame cost is lowest at batch 1 there too (docs/performance.md). Above
- * 2 threads, not measured: 4, so that each thread has more than one frame's worth to share.
+ * Frames per `session.run` by intra-op threads. Measured with the session on the main thread
+ * (before the ONNX worker, pool.ts): one frame a run was the fastest on 2 cores (`npm run
+ * bench:threads`: 1.16x faster than 32 a run), and ORT's per-frame cost is lowest at batch 1
+ * there too (docs/performance.md); in the worker a run no longer holds the main thread, so
+ * this is worth measuring again. Above 2 threads, not measured: 4, so that each thread has
+ * more than one frame's worth to share.
  */
 export function autoRunFrames(intraOpThreads: number): number {
   return intraOpThreads <= 2 ? 1 : 4;

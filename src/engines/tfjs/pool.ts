@@ -27,13 +27,8 @@ import { checkSignal, invalid, isPlainObject, positiveInteger } from '../../vali
 import type { BackboneInfo } from '../../embedding/backbone-spec.js';
 import type { BackendRequest } from '../../tfjs/backend.js';
 import { checkClipShape } from '../../embedding/frame-embedder.js';
-import {
-  PROTOCOL,
-  type FromWorker,
-  type SerializedError,
-  type ToWorker,
-  type WorkerInit,
-} from './worker-protocol.js';
+import { reviveError, type SerializedError } from '../../thread-pool.js';
+import { PROTOCOL, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /** Options of {@link createWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -137,13 +132,12 @@ interface Slot {
   loaded: Promise<{ name: string; reason: string }>;
 }
 
+/** A worker's error on this thread: framewise's own as it was (class and code), any other as a ModelError. */
 function revive(error: SerializedError): Error {
-  const revived =
-    error.code && error.name !== 'Error'
-      ? new FramewiseError((error.code as FramewiseError['code']) ?? 'MODEL', error.message)
-      : new ModelError(`inference worker: ${error.message}`);
-  if (error.stack) revived.stack = `${revived.name}: ${revived.message}\n    [worker] ${error.stack}`;
-  return revived;
+  const revived = reviveError(error);
+  return revived instanceof FramewiseError
+    ? revived
+    : new ModelError(`inference worker: ${error.message}`, { cause: revived });
 }
 
 /** What {@link spawnWorkerPool} needs: everything but the backbone. */

@@ -5,12 +5,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneInfo } from '../../embedding/backbone-spec.js';
 import type { BackendRequest } from '../../tfjs/backend.js';
+import type { SerializedError } from '../../thread-pool.js';
 
 /**
  * Bumped whenever these messages change. Tests run the pool from TypeScript source but the
  * worker from `dist/`, so a stale build is caught here, with a clear message.
  */
-export const PROTOCOL = 2;
+export const PROTOCOL = 3;
 
 /** `workerData` of every worker: what it needs before the backbone arrives. */
 export interface WorkerInit {
@@ -34,10 +35,3 @@ export type FromWorker =
   | { type: 'result'; id: number; data: ArrayBuffer; ms: number }
   | { type: 'error'; id: number; error: SerializedError }
   | { type: 'fatal'; error: SerializedError };
-
-export interface SerializedError {
-  name: string;
-  message: string;
-  code?: string;
-  stack?: string;
-}

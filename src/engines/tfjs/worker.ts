@@ -11,16 +11,12 @@
  * a `.ts` worker, so `pool.ts` points at the build output even when tests run from source.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ModelError } from '../../errors.js';
 import { selectBackend } from '../../tfjs/backend.js';
+import { serializeError } from '../../thread-pool.js';
 import { embedClipsLocal, prepareLocalModel, type LocalEmbedModel } from './embedder.js';
 import { backboneFromArtifacts } from './fast.js';
-import {
-  PROTOCOL,
-  type FromWorker,
-  type SerializedError,
-  type ToWorker,
-  type WorkerInit,
-} from './worker-protocol.js';
+import { PROTOCOL, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('framewise: engines/tfjs/worker.js must run as a worker thread');
@@ -28,18 +24,6 @@ const init = workerData as WorkerInit;
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
-}
-
-function serialize(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    return {
-      name: error.name,
-      message: error.message,
-      code: (error as { code?: string }).code,
-      stack: error.stack,
-    };
-  }
-  return { name: 'Error', message: String(error) };
 }
 
 // Start the backend at once, while the main thread is still loading the backbone.
@@ -51,7 +35,7 @@ const backendReady =
           `dist/engines/tfjs/worker.js speaks protocol ${PROTOCOL}, the pool ${init.protocol}: the build is stale; run \`npm run build\``,
         ),
       );
-backendReady.catch((error: unknown) => post({ type: 'fatal', error: serialize(error) }));
+backendReady.catch((error: unknown) => post({ type: 'fatal', error: serializeError(error) }));
 
 let model: LocalEmbedModel | undefined;
 let frameBytes = 0;
@@ -65,7 +49,7 @@ async function load(message: Extract<ToWorker, { type: 'load' }>): Promise<void>
     frameBytes = message.info.inputSize * message.info.inputSize * 3;
     post({ type: 'ready', backend, loadMs: performance.now() - started });
   } catch (error) {
-    post({ type: 'fatal', error: serialize(error) });
+    post({ type: 'fatal', error: serializeError(error) });
   }
 }
 
@@ -73,7 +57,7 @@ function embed(message: Extract<ToWorker, { type: 'embed' }>): void {
   const t0 = performance.now();
   const { id, frames, data, byteOffset } = message;
   if (!model) {
-    post({ type: 'error', id, error: { name: 'ModelError', message: 'no backbone loaded' } });
+    post({ type: 'error', id, error: serializeError(new ModelError('no backbone loaded')) });
     return;
   }
   const S = model.backbone.inputSize;
@@ -84,7 +68,7 @@ function embed(message: Extract<ToWorker, { type: 'embed' }>): void {
         out.buffer as ArrayBuffer,
       ]),
     )
-    .catch((error: unknown) => post({ type: 'error', id, error: serialize(error) }));
+    .catch((error: unknown) => post({ type: 'error', id, error: serializeError(error) }));
 }
 
 // The pool sends `load` once, then one `embed` at a time, so calls never overlap here.

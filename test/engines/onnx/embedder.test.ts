@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../../src/errors.js';
 import { createFrameEmbedder } from '../../../src/engines/index.js';
-import { createOnnxEmbedder } from '../../../src/engines/onnx/embedder.js';
+import { createOnnxEmbedder, onnxInWorker } from '../../../src/engines/onnx/embedder.js';
 import { onnxCachePaths } from '../../../src/engines/onnx/model.js';
 import { OnnxUnavailableError } from '../../../src/engines/onnx/runtime.js';
 import { modelToArtifacts, writeArtifacts } from '../../../src/tfjs/artifacts.js';
@@ -60,7 +60,7 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
     expect(onnx.dim).toBe(1280);
     expect(onnx.backend.name).toBe('onnx');
     expect(onnx.backend.reason).toMatch(
-      /^onnxruntime-node 1\.\d+\.\d+; mobilenet_v2 .*; 1 intra-op thread, spinning off, 3 frames a run$/,
+      /^onnxruntime-node 1\.\d+\.\d+; mobilenet_v2 .*; 1 intra-op thread, spinning off, 3 frames a run; in a worker thread$/,
     );
   });
 
@@ -88,6 +88,63 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
     await expect(call).rejects.toThrow('stopped');
     // The session is still usable afterwards.
     expect((await onnx.embedClips(data, [1, 2, S, S, 3])).length).toBe(2 * 1280);
+  });
+
+  it('runs the session in a worker thread: the same embeddings to the bit as on the main thread, which stays free', async () => {
+    const data = realClips(S, 2, 6); // 2 clips x 6 frames
+    const shape: [number, number, number, number, 3] = [2, 6, S, S, 3];
+    const here = await createOnnxEmbedder({
+      cacheDir: testCacheDir(),
+      maxBatchFrames: 12,
+      intraOpThreads: 1,
+      worker: false,
+    });
+    const there = await createOnnxEmbedder({
+      cacheDir: testCacheDir(),
+      maxBatchFrames: 12,
+      intraOpThreads: 1,
+    });
+    try {
+      expect(here.backend.reason).toMatch(/; on the main thread$/);
+      expect(there.backend.reason).toMatch(/; in a worker thread$/);
+      /** The call's output, and how busy this thread's event loop was during it (0 idle .. 1 busy). */
+      const busy = async (embedder: FrameEmbedder): Promise<[Float32Array, number]> => {
+        const start = performance.eventLoopUtilization();
+        const out = await embedder.embedClips(data.slice(), shape);
+        return [out, performance.eventLoopUtilization(start).utilization];
+      };
+      await busy(here); // warm both sessions up
+      await busy(there);
+      const [want, hereBusy] = await busy(here);
+      const [got, thereBusy] = await busy(there);
+      expect(maxAbsDiff(got, want)).toBe(0);
+      // One run of 12 frames holds the main thread when it runs here, and never in the worker.
+      expect(hereBusy).toBeGreaterThan(0.5);
+      expect(thereBusy).toBeLessThan(0.25);
+    } finally {
+      await here.dispose();
+      await there.dispose();
+    }
+  });
+
+  it('moves a buffer given with transfer (detached afterwards) and copies one that is not', async () => {
+    const data = realClips(S, 1, 2);
+    const kept = data.slice();
+    await onnx.embedClips(kept, [1, 2, S, S, 3]);
+    expect(kept.byteLength).toBe(2 * S * S * 3);
+    const given = data.slice();
+    const out = await onnx.embedClips(given, [1, 2, S, S, 3], { transfer: true });
+    expect(given.byteLength).toBe(0);
+    expect(out.length).toBe(2 * 1280);
+  });
+
+  it('rejects a bad FRAMEWISE_ONNX_WORKER', () => {
+    expect(() => onnxInWorker(undefined, { FRAMEWISE_ONNX_WORKER: 'yes' })).toThrow(
+      /Expected '0' or '1' for `FRAMEWISE_ONNX_WORKER` but received 'yes'/,
+    );
+    expect(onnxInWorker(undefined, { FRAMEWISE_ONNX_WORKER: '0' })).toBe(false);
+    expect(onnxInWorker(undefined, {})).toBe(true);
+    expect(onnxInWorker(false, {})).toBe(false);
   });
 
   it('rejects a clip buffer of the wrong shape', async () => {
