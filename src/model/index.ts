@@ -1,5 +1,8 @@
-/** The model folder's public surface: Keras modelling on tfjs. Importing it loads tfjs. */
-export { TimeDistributed } from '../tfjs/time-distributed.js';
+/**
+ * `framewise/model`: Keras modelling on tfjs (heads, training, model files, export). A package
+ * entry (package.json `exports`): everything here is public API. Importing it loads tfjs.
+ */
+export { TimeDistributed, type TimeDistributedArgs } from '../tfjs/time-distributed.js';
 export { buildHead, type HeadType, type HeadMode, type HeadOptions, type HeadConfig } from './heads.js';
 export {
   trainHead,
@@ -21,3 +24,4 @@ export {
   type ExportOptions,
 } from './model-files.js';
 export { exportOnnx, type ExportOnnxOptions } from './export-onnx.js';
+export type { BackendInfo, BackendName } from '../tfjs/backend.js';
