@@ -18,28 +18,29 @@ export {
 } from './errors.js';
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
-// Tasks: embed, classify, train, evaluate.
-export { createPipeline, loadClassifier, train, evaluate, discoverInputs } from './tasks/index.js';
-export type {
-  Pipeline,
-  PipelineOptions,
-  EmbedOptions,
-  EmbedResult,
-  ClipEmbedding,
-  Classifier,
-  ClassifierOptions,
-  ClassifyOptions,
-  ClassifyResult,
-  ClipPrediction,
-  FramePrediction,
-  LabelScore,
-  TrainOptions,
-  TrainResult,
-  EvalOptions,
-  EvalResult,
-  InputEntry,
-  Inputs,
-} from './tasks/index.js';
+// Tasks: embed, classify, train, evaluate. From their own modules, not tasks/index.ts, whose
+// declarations reach the registries' (and so tfjs's types): see test/public-types.test.ts.
+export {
+  createPipeline,
+  type Pipeline,
+  type EmbedOptions,
+  type EmbedResult,
+  type ClipEmbedding,
+} from './tasks/embed.js';
+export {
+  loadClassifier,
+  type Classifier,
+  type ClassifierOptions,
+  type ClassifyOptions,
+  type ClassifyResult,
+  type ClipPrediction,
+  type FramePrediction,
+  type LabelScore,
+} from './tasks/classify.js';
+export { train, type TrainOptions, type TrainResult } from './tasks/train.js';
+export { evaluate, type EvalOptions, type EvalResult } from './tasks/evaluate.js';
+export { discoverInputs, type InputEntry, type Inputs } from './tasks/inputs.js';
+export type { PipelineOptions } from './runners/options.js';
 
 // Embedding: results, progress, the store, backbone specs.
 export { isErrorRecord } from './embedding/runner.js';
