@@ -4,6 +4,8 @@
  * tasks, the records, the errors and `FrameEmbedder`; the building blocks are under
  * `framewise/ingest` (src/ingest/index.ts), `framewise/model` (src/model/index.ts) and
  * `framewise/evaluation` (src/evaluation/index.ts).
+ *
+ * @module framewise
  */
 
 // Errors, each with a stable `code`.

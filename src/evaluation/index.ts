@@ -1,6 +1,8 @@
 /**
  * `framewise/evaluation`: metrics, reports, splits and comparisons. A package entry
  * (package.json `exports`): everything here is public API. No tfjs, no ffmpeg.
+ *
+ * @module framewise/evaluation
  */
 export {
   clipMetrics,

@@ -1,6 +1,8 @@
 /**
  * `framewise/ingest`: probe a video, plan its clips, extract their frames. A package entry
  * (package.json `exports`): everything here is public API. It loads no tfjs.
+ *
+ * @module framewise/ingest
  */
 export { probe, type ProbeOptions } from './probe.js';
 export { planClips, parseSampling } from './sampling.js';

@@ -5,6 +5,8 @@
  * Its declarations name no tfjs type (types.ts says why): the two values that are tfjs objects
  * themselves, `TimeDistributed` and the model `buildHead` returns, are declared here with
  * framewise's structural types.
+ *
+ * @module framewise/model
  */
 import { TimeDistributed as TimeDistributedLayer } from '../tfjs/time-distributed.js';
 import { buildHead as buildTfHead } from './heads.js';
