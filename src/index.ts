@@ -1,6 +1,11 @@
 /**
  * framewise: the public API, exported by name. A small surface on purpose: everything here
- * is a promise to users; everything else may change between releases.
+ * is a promise to users; everything else may change between releases. The root holds the
+ * tasks, the records, the errors and `FrameEmbedder`; the building blocks are under
+ * `framewise/ingest` (src/ingest/index.ts), `framewise/model` (src/model/index.ts) and
+ * `framewise/evaluation` (src/evaluation/index.ts).
+ *
+ * @module framewise
  */
 
 // Errors, each with a stable `code`.
@@ -15,28 +20,29 @@ export {
 } from './errors.js';
 export type { ErrorCode, IngestErrorCode, RecordErrorCode } from './errors.js';
 
-// Tasks: embed, classify, train, evaluate.
-export { createPipeline, loadClassifier, train, evaluate, discoverInputs } from './tasks/index.js';
-export type {
-  Pipeline,
-  PipelineOptions,
-  EmbedOptions,
-  EmbedResult,
-  ClipEmbedding,
-  Classifier,
-  ClassifierOptions,
-  ClassifyOptions,
-  ClassifyResult,
-  ClipPrediction,
-  FramePrediction,
-  LabelScore,
-  TrainOptions,
-  TrainResult,
-  EvalOptions,
-  EvalResult,
-  InputEntry,
-  Inputs,
-} from './tasks/index.js';
+// Tasks: embed, classify, train, evaluate. From their own modules, not tasks/index.ts, whose
+// declarations reach the registries' (and so tfjs's types): see test/public-types.test.ts.
+export {
+  createPipeline,
+  type Pipeline,
+  type EmbedOptions,
+  type EmbedResult,
+  type ClipEmbedding,
+} from './tasks/embed.js';
+export {
+  loadClassifier,
+  type Classifier,
+  type ClassifierOptions,
+  type ClassifyOptions,
+  type ClassifyResult,
+  type ClipPrediction,
+  type FramePrediction,
+  type LabelScore,
+} from './tasks/classify.js';
+export { train, type TrainOptions, type TrainResult } from './tasks/train.js';
+export { evaluate, type EvalOptions, type EvalResult } from './tasks/evaluate.js';
+export { discoverInputs, type InputEntry, type Inputs } from './tasks/inputs.js';
+export type { PipelineOptions } from './runners/options.js';
 
 // Embedding: results, progress, the store, backbone specs.
 export { isErrorRecord } from './embedding/runner.js';
@@ -59,7 +65,6 @@ export type { FrameEmbedder } from './embedding/frame-embedder.js';
 export { createFrameEmbedder } from './engines/index.js';
 export type { FrameEmbedderOptions, BackendRequest, EngineRequest, EngineName } from './engines/index.js';
 
-// Ingest: probe, sampling plans, extraction.
 // Across machines: `framewise worker` as a library call; coordinators take `remote` in their options.
 export { startWorker } from './runners/index.js';
 export type {
@@ -76,99 +81,159 @@ export type {
   StalledWait,
 } from './runners/index.js';
 
-export { probe, planClips, parseSampling, extractClips } from './ingest/index.js';
+// The types the tasks' options and results are made of.
 export type {
-  ProbeOptions,
-  ExtractOptions,
-  ResolvedExtractOptions,
-  ProbeResult,
-  ClipPlan,
   Sampling,
   SamplingSpan,
   SamplerName,
   Fit,
-  FrameClip,
-  Segment,
   VideoEntry,
   DecoderName,
   DecoderRequest,
   SeekMode,
-  VideoDecoder,
 } from './ingest/index.js';
-export type { ExtractStrategy } from './ingest/extract-plan.js';
-
-// Model: Keras modelling on tfjs.
-// Whole-model export: tfjs (`exportEndToEnd`), or one ONNX graph for use outside framewise (`exportOnnx`).
-export {
-  TimeDistributed,
-  buildHead,
-  trainHead,
-  saveModel,
-  loadModel,
-  exportEndToEnd,
-  exportOnnx,
-} from './model/index.js';
 export type {
   HeadType,
   HeadMode,
   HeadOptions,
   HeadConfig,
-  TrainData,
-  TrainHeadOptions,
-  TrainCheckpoint,
-  MemberState,
-  EarlyState,
-  ScheduleState,
   Monitor,
   LrSchedule,
   StopInfo,
-  HeadClassifier,
   ModelInfo,
   TrainMetrics,
   EpochProgress,
-  SaveModelOptions,
-  LoadModelOptions,
-  ExportOptions,
-  ExportOnnxOptions,
+  BackendInfo,
+  BackendName,
 } from './model/index.js';
-export type { TimeDistributedArgs } from './tfjs/time-distributed.js';
-export type { BackendInfo, BackendName } from './tfjs/backend.js';
-
-// Evaluation: metrics, reports, splits, comparisons.
-export {
-  clipMetrics,
-  frameMetrics,
-  writeReport,
-  splitDataset,
-  writeSplit,
-  compareReports,
-  formatComparison,
-} from './evaluation/index.js';
 export type {
   ClipMetrics,
   FrameMetrics,
   ClassScores,
   ConfusionMatrix,
   CalibrationBin,
-  ScoredSample,
-  FrameSequence,
+  CoveragePoint,
   MetricsReport,
   PredictionRecord,
   WrittenReport,
-  LabelledVideo,
-  SplitOptions,
-  DatasetSplit,
-  WriteSplitOptions,
-  WrittenSplit,
-  Comparison,
-  CompareOptions,
+  ReportFailure,
   ScoredSegment,
-  CoveragePoint,
 } from './evaluation/index.js';
-export type { ClipMetricsOptions, FrameMetricsOptions } from './evaluation/metrics.js';
-export type { WriteReportOptions, ReportFailure } from './evaluation/report.js';
-export type { ClassSplitCounts } from './evaluation/split.js';
-export type { BootstrapResult } from './evaluation/compare.js';
+
+// The building blocks live under their subpaths since 0.2: `framewise/ingest`, `framewise/model`
+// and `framewise/evaluation`. Their names stay here until 0.3, deprecated.
+export {
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  probe,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  planClips,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  parseSampling,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  extractClips,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ProbeOptions,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ExtractOptions,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ResolvedExtractOptions,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ProbeResult,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ClipPlan,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type FrameClip,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type Segment,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type VideoDecoder,
+  /** @deprecated Import it from `framewise/ingest`; the root export goes in 0.3. */
+  type ExtractStrategy,
+} from './ingest/index.js';
+export {
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  TimeDistributed,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  buildHead,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  trainHead,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  saveModel,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  loadModel,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  exportEndToEnd,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  exportOnnx,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type TimeDistributedArgs,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type TrainData,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type TrainHeadOptions,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type TrainCheckpoint,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type MemberState,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type EarlyState,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type ScheduleState,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type HeadClassifier,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type SaveModelOptions,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type LoadModelOptions,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type ExportOptions,
+  /** @deprecated Import it from `framewise/model`; the root export goes in 0.3. */
+  type ExportOnnxOptions,
+} from './model/index.js';
+export {
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  clipMetrics,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  frameMetrics,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  writeReport,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  splitDataset,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  writeSplit,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  compareReports,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  formatComparison,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type ClipMetricsOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type FrameMetricsOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type WriteReportOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type ScoredSample,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type FrameSequence,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type LabelledVideo,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type SplitOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type DatasetSplit,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type WriteSplitOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type WrittenSplit,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type ClassSplitCounts,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type Comparison,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type CompareOptions,
+  /** @deprecated Import it from `framewise/evaluation`; the root export goes in 0.3. */
+  type BootstrapResult,
+} from './evaluation/index.js';
 
 // Output: the records the CLI writes, for library users who write their own files.
 export { embedRecord, npyFile, npyIndexRecord, classifyRecord, classifyCsvRow } from './output/index.js';

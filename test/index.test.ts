@@ -1,16 +1,22 @@
 /**
  * The package entry is a promise to users: every runtime name here is public API, and any
- * change to the list is a deliberate one (update this test and docs/library.md).
+ * change to the list is a deliberate one (update this test and docs/library.md). The building
+ * blocks are under the subpaths `framewise/ingest`, `framewise/model` and `framewise/evaluation`;
+ * their old root names stay, deprecated, for one minor version.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import ts from 'typescript';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt } from './cli/helpers.js';
+import { tempDir } from './helpers.js';
 import * as framewise from '../src/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-const PUBLIC = [
+/** The root's own names: the tasks, the records, the errors, the engines' factory. */
+const ROOT_NAMES = [
   'BACKBONES',
   'EmbeddingCache',
   'FfmpegError',
@@ -19,39 +25,58 @@ const PUBLIC = [
   'ModelError',
   'QueueError',
   'ShapeError',
-  'TimeDistributed',
   'UsageError',
-  'buildHead',
   'classifyCsvRow',
   'classifyRecord',
-  'clipMetrics',
-  'compareReports',
   'createFrameEmbedder',
   'createPipeline',
   'discoverInputs',
   'embedRecord',
   'evaluate',
-  'exportEndToEnd',
-  'exportOnnx',
-  'extractClips',
-  'formatComparison',
-  'frameMetrics',
   'isErrorRecord',
   'loadClassifier',
-  'loadModel',
   'npyFile',
   'npyIndexRecord',
-  'parseSampling',
-  'planClips',
-  'probe',
-  'saveModel',
-  'splitDataset',
   'startWorker',
   'train',
-  'trainHead',
-  'writeReport',
-  'writeSplit',
 ];
+
+/** The building blocks, by subpath. Each is also at the root until 0.3, deprecated. */
+const SUBPATHS: Record<string, string[]> = {
+  ingest: ['extractClips', 'parseSampling', 'planClips', 'probe'],
+  model: [
+    'TimeDistributed',
+    'buildHead',
+    'exportEndToEnd',
+    'exportOnnx',
+    'loadModel',
+    'saveModel',
+    'trainHead',
+  ],
+  evaluation: [
+    'clipMetrics',
+    'compareReports',
+    'formatComparison',
+    'frameMetrics',
+    'splitDataset',
+    'writeReport',
+    'writeSplit',
+  ],
+};
+
+const PUBLIC = [...ROOT_NAMES, ...Object.values(SUBPATHS).flat()];
+
+/** Runs an ES module in a consumer project whose node_modules/framewise is this package, as installed. */
+function inConsumer(script: string): string {
+  const dir = tempDir('framewise-consumer-');
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(ROOT, join(dir, 'node_modules', 'framewise'));
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(join(dir, 'main.js'), script);
+  return execFileSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8' });
+}
+
+beforeAll(assertBuilt);
 
 describe('the package entry', () => {
   it('exports exactly the public names, at most 40 at run time', () => {
@@ -102,5 +127,52 @@ describe('the package entry', () => {
     });
     // The whole entry loads tfjs (the model exports), never the queue client.
     expect(out.trim()).toBe('0 0 true');
+  });
+
+  it('framewise/ingest, /model and /evaluation export their building blocks, by package name', () => {
+    const script = [
+      'const out = {};',
+      ...Object.keys(SUBPATHS).map((s) => `out.${s} = Object.keys(await import('framewise/${s}')).sort();`),
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    expect(JSON.parse(inConsumer(script))).toEqual(
+      Object.fromEntries(Object.entries(SUBPATHS).map(([s, names]) => [s, [...names].sort()])),
+    );
+  });
+
+  it("the old root names of the building blocks are the subpaths' own, and deprecated", async () => {
+    const subpaths = {
+      ingest: await import('../src/ingest/index.js'),
+      model: await import('../src/model/index.js'),
+      evaluation: await import('../src/evaluation/index.js'),
+    } as Record<string, Record<string, unknown>>;
+    for (const [sub, names] of Object.entries(SUBPATHS))
+      for (const name of names)
+        expect((framewise as Record<string, unknown>)[name]).toBe(subpaths[sub][name]);
+    // Every re-export at the root from a subpath's entry carries `@deprecated` (types too), and no other does.
+    const file = resolve(ROOT, 'src', 'index.ts');
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+    const deprecated: string[] = [];
+    for (const node of source.statements) {
+      if (!ts.isExportDeclaration(node) || !node.exportClause || !ts.isNamedExports(node.exportClause))
+        continue;
+      for (const e of node.exportClause.elements)
+        if (ts.getJSDocDeprecatedTag(e)) deprecated.push(e.name.text);
+    }
+    const values = deprecated.filter((n) => n in framewise);
+    expect(values.sort()).toEqual(Object.values(SUBPATHS).flat().sort());
+  });
+
+  it('framewise/ingest and framewise/evaluation load no tfjs; framewise/model does', () => {
+    const script = [
+      "import { createRequire } from 'node:module';",
+      'const tfjs = () => Object.keys(createRequire(import.meta.url).cache).some((k) => /@tensorflow/.test(k));',
+      "await import('framewise/ingest');",
+      "await import('framewise/evaluation');",
+      'const light = tfjs();',
+      "await import('framewise/model');",
+      'console.log(light, tfjs());',
+    ].join('\n');
+    expect(inConsumer(script).trim()).toBe('false true');
   });
 });

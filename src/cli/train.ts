@@ -4,7 +4,7 @@
  */
 import type { CAC } from 'cac';
 import type { TrainOptions, TrainResult } from '../tasks/index.js';
-import type { EpochProgress, TrainMetrics } from '../model/classifier.js';
+import type { EpochProgress, TrainMetrics } from '../model/types.js';
 import { UsageError } from '../errors.js';
 import {
   CLASS_WEIGHTS,

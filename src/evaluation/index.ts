@@ -1,19 +1,32 @@
-/** Evaluation's public surface: metrics, reports, splits and comparisons. No tfjs, no ffmpeg. */
+/**
+ * `framewise/evaluation`: metrics, reports, splits and comparisons. A package entry
+ * (package.json `exports`): everything here is public API. No tfjs, no ffmpeg.
+ *
+ * @module framewise/evaluation
+ */
 export {
   clipMetrics,
   frameMetrics,
   type ClipMetrics,
   type FrameMetrics,
+  type ClipMetricsOptions,
+  type FrameMetricsOptions,
   type ClassScores,
   type ConfusionMatrix,
   type CalibrationBin,
   type ScoredSample,
   type FrameSequence,
+  type CoveragePoint,
 } from './metrics.js';
-export { aggregateScores, argmax, topK } from './aggregate.js';
-export { writeReport, type MetricsReport, type PredictionRecord, type WrittenReport } from './report.js';
 export {
-  majorityLabel,
+  writeReport,
+  type MetricsReport,
+  type PredictionRecord,
+  type WrittenReport,
+  type WriteReportOptions,
+  type ReportFailure,
+} from './report.js';
+export {
   splitDataset,
   writeSplit,
   type LabelledVideo,
@@ -21,14 +34,13 @@ export {
   type DatasetSplit,
   type WriteSplitOptions,
   type WrittenSplit,
+  type ClassSplitCounts,
 } from './split.js';
-export { compareReports, formatComparison, type Comparison, type CompareOptions } from './compare.js';
 export {
-  segmentsFromFrames,
-  timeShares,
-  UNKNOWN_LABEL,
-  type ScoredSegment,
-  type TimelineFrame,
-  type TimelineOptions,
-} from './timeline.js';
-export { coverageAt, type CoveragePoint, type ScoredDecision } from './metrics.js';
+  compareReports,
+  formatComparison,
+  type Comparison,
+  type CompareOptions,
+  type BootstrapResult,
+} from './compare.js';
+export type { ScoredSegment } from './timeline.js';

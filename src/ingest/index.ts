@@ -1,4 +1,9 @@
-/** Ingest's public surface: probe a video, plan its clips, extract their frames. */
+/**
+ * `framewise/ingest`: probe a video, plan its clips, extract their frames. A package entry
+ * (package.json `exports`): everything here is public API. It loads no tfjs.
+ *
+ * @module framewise/ingest
+ */
 export { probe, type ProbeOptions } from './probe.js';
 export { planClips, parseSampling } from './sampling.js';
 export { extractClips, type ExtractOptions, type ResolvedExtractOptions } from './extract.js';
@@ -6,13 +11,4 @@ export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEnt
 export type { SamplerName, SamplingSpan } from './sampling.js';
 export type { DecoderName, DecoderRequest, VideoDecoder } from './decoders.js';
 export type { SeekMode } from './decode-plan.js';
-export {
-  VIDEO_DEMUXERS,
-  FORMATS_ENV,
-  allowedFormats,
-  allowedProtocols,
-  isAllowedFormat,
-  openOptions,
-  ffmpegOpenArgs,
-  withOpenArgs,
-} from './open-policy.js';
+export type { ExtractStrategy } from './extract-plan.js';

@@ -5,91 +5,14 @@
 import { tf } from '../tfjs/tf.js';
 import { ModelError, ShapeError } from '../errors.js';
 import { checkSignal, invalid } from '../validate.js';
-import type { BackendInfo } from '../tfjs/backend.js';
-import type { BackboneSpec, Normalization } from '../embedding/backbone-spec.js';
-import { embeddingsTensor, type HeadConfig, type HeadMode } from './heads.js';
-import type { StopInfo } from './train-options.js';
-
-/** Figures from a training run. */
-export interface TrainMetrics {
-  /** Epochs run, and the (1-based) epoch whose weights were kept. */
-  epochs: number;
-  bestEpoch: number;
-  loss: number;
-  acc: number;
-  valLoss: number | null;
-  valAcc: number | null;
-  /** Clips in the training and validation splits. */
-  trainClips: number;
-  valClips: number;
-  seed: number;
-  /** Backend the head trained on. */
-  backend: string;
-  /** Why training stopped (absent for an ensemble: see each member's). */
-  stop?: StopInfo;
-  /** One entry per epoch: loss, acc, valLoss, valAcc, lr (empty for an ensemble: see each member's). */
-  history: EpochProgress[];
-  /** An ensemble's members, in seed order; the figures above are then those of the averaged probabilities. */
-  members?: TrainMetrics[];
-}
+import { embeddingsTensor } from './heads.js';
+import type { HeadClassifier, HeadMode, ModelInfo } from './types.js';
 
 /**
- * Reported after every epoch. `loss` and `acc` are running figures over the epoch's training
- * batches (training mode, dropout on); `valLoss` and `valAcc` are measured in inference mode.
- * Accuracies are per clip (clip mode) or per frame (frame mode).
+ * The `HeadClassifier` that `trainHead` and `loadModel` make. Its tfjs types stay inside the
+ * model folder's code; the public declarations name only the interface (types.ts).
  */
-export interface EpochProgress {
-  epoch: number;
-  loss: number;
-  acc: number;
-  valLoss: number | null;
-  valAcc: number | null;
-  /** The learning rate of this epoch. */
-  lr?: number;
-  /** In an ensemble: the (1-based) member this epoch trained. */
-  member?: number;
-  /**
-   * For progress and an ETA, in what `onEpoch` receives (absent from `TrainMetrics.history`,
-   * which stays the same from run to run): the most epochs this run goes to (early stopping
-   * may end it sooner), the wall seconds this epoch took (training and validation), and the
-   * estimated seconds left to the last epoch at the mean pace so far.
-   */
-  epochs?: number;
-  seconds?: number;
-  etaSeconds?: number;
-}
-
-/** The contents of framewise.json. */
-export interface ModelInfo {
-  format: 'framewise-model';
-  formatVersion: 1;
-  /** framewise version that wrote it. */
-  version: string;
-  labels: string[];
-  mode: HeadMode;
-  head: HeadConfig;
-  /** Embedding size D the head takes. */
-  dim: number;
-  /** Frames per clip at training time. */
-  frames: number;
-  /** Backbone input size S (frames are S x S). */
-  size: number;
-  /** The sampling used to make the training clips, as given by the caller. */
-  sampling: unknown;
-  /** The backbone as it was asked for (registry name or custom spec), and its stable id. */
-  backbone: BackboneSpec;
-  backboneId: string;
-  backboneName: string;
-  normalize: Normalization;
-  metrics: TrainMetrics | null;
-  backend: BackendInfo | null;
-  createdAt: string;
-  /** An ensemble: its size and its members' seeds (members 2..N live in `member-K/`). Absent for one head. */
-  ensemble?: { size: number; seeds: number[] };
-  [key: string]: unknown;
-}
-
-export class HeadClassifier {
+export class TfHeadClassifier implements HeadClassifier {
   /** The head (an ensemble's first member). */
   readonly model: tf.LayersModel;
   /** Every head: one, or an ensemble's members in seed order, whose probabilities `predict` averages. */
@@ -173,4 +96,11 @@ export function checkEmbeddings(
     throw new ShapeError(`${stage}: embeddings length`, [b * t * d], [embeddings.length]);
   if (mask !== undefined && mask.length !== b * t)
     throw new ShapeError(`${stage}: mask length ([B*T])`, [b * t], [mask.length]);
+}
+
+/** The `TfHeadClassifier` behind a `HeadClassifier`: every one is made by `trainHead` or `loadModel`. */
+export function tfClassifier(head: HeadClassifier, field = 'classifier'): TfHeadClassifier {
+  if (!(head instanceof TfHeadClassifier))
+    throw invalid(field, 'a HeadClassifier (from trainHead or loadModel)', head);
+  return head;
 }

@@ -542,11 +542,12 @@ export async function exportOnnx(
   const signal = checkSignal('options.signal', options.signal);
   signal?.throwIfAborted();
   const { loadModel } = await import('./model-files.js');
+  const { tfClassifier } = await import('./classifier.js');
   const { loadBackbone } = await import('../tfjs/registry.js');
   const { modelToArtifacts } = await import('../tfjs/artifacts.js');
   const { foldedArtifacts } = await import('../tfjs/fold.js');
   const { writeFileAtomic } = await import('../fs.js');
-  const head = await loadModel(modelDir, { signal });
+  const head = tfClassifier(await loadModel(modelDir, { signal }));
   try {
     const backbone = await loadBackbone(head.info.backbone, { cacheDir: options.cacheDir, signal });
     try {

@@ -17,7 +17,7 @@
  * `rnn()`'s masking (a masked step keeps the previous output and states).
  */
 import { tf } from '../tfjs/tf.js';
-import type { HeadConfig } from './heads.js';
+import type { HeadConfig } from './types.js';
 import { headEntry } from './heads/registry.js';
 
 /** One training batch, as `trainHead` packs it. */

@@ -9,30 +9,9 @@ import { tf } from '../tfjs/tf.js';
 import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import * as layers from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
-import { headEntry, headTypes, type HeadType } from './heads/registry.js';
-
-export type { HeadType };
-export type HeadMode = 'clip' | 'frame';
+import { headEntry, headTypes } from './heads/registry.js';
+import type { HeadConfig, HeadMode, HeadOptions } from './types.js';
 export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
-
-export interface HeadOptions {
-  /** @default 'lstm' */
-  type?: HeadType;
-  /** `clip`: one label per clip; `frame`: one label per frame. @default 'clip' */
-  mode?: HeadMode;
-  /** Recurrent units (per direction for `bilstm`); unused by `mean`. @default 256 */
-  units?: number;
-  /** Dropout rate on the frame embeddings while training. @default 0.2 */
-  dropout?: number;
-}
-
-/** A head's full configuration, as recorded in framewise.json. */
-export interface HeadConfig {
-  type: HeadType;
-  mode: HeadMode;
-  units: number;
-  dropout: number;
-}
 
 /** Fills defaults and validates (field names prefixed by `field`). */
 export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): HeadConfig {

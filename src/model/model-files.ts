@@ -14,7 +14,8 @@ import { checkSignal, invalid, LIMITS, nonEmptyString, positiveInteger } from '.
 import { selectBackend, type BackendRequest } from '../tfjs/backend.js';
 import { loadBackbone } from '../tfjs/registry.js';
 import { normalizationParams, type BackboneInfo } from '../embedding/backbone-spec.js';
-import { HeadClassifier, type ModelInfo } from './classifier.js';
+import { TfHeadClassifier, tfClassifier } from './classifier.js';
+import type { HeadClassifier, ModelInfo } from './types.js';
 import {
   artifactFiles,
   layersModelFromArtifacts,
@@ -64,8 +65,7 @@ export async function saveModel(
   options: SaveModelOptions = {},
 ): Promise<ModelInfo> {
   nonEmptyString('dir', dir);
-  if (!(classifier instanceof HeadClassifier))
-    throw invalid('classifier', 'a HeadClassifier (from trainHead or loadModel)', classifier);
+  const head = tfClassifier(classifier);
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an options object', options);
   const signal = checkSignal('options.signal', options.signal);
   if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
@@ -91,10 +91,10 @@ export async function saveModel(
       'saveModel: no backbone is recorded for this classifier; pass `backbone` (e.g. embedder.backbone)',
     );
   }
-  const artifacts = await modelToArtifacts(classifier.model);
+  const artifacts = await modelToArtifacts(head.model);
   // An ensemble's other members, each a LayersModel folder of its own inside this one.
   const members: Record<string, string | Uint8Array> = {};
-  for (const [k, member] of classifier.members.entries()) {
+  for (const [k, member] of head.members.entries()) {
     if (k === 0) continue;
     for (const [name, data] of Object.entries(artifactFiles(await modelToArtifacts(member))))
       members[path.join(memberDir(k), name)] = data;
@@ -160,7 +160,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     for (const m of models) m.dispose();
     throw error;
   }
-  return new HeadClassifier(models, info);
+  return new TfHeadClassifier(models, info);
 }
 
 /** One head's LayersModel from `dir`, checked against framewise.json's D and labels. */
@@ -245,7 +245,7 @@ export async function exportEndToEnd(
   nonEmptyString('outDir', outDir);
   const signal = checkSignal('options.signal', options.signal);
   if (options.frames !== undefined) positiveInteger('options.frames', options.frames, LIMITS.frames);
-  const head = await loadModel(modelDir, { signal });
+  const head = tfClassifier(await loadModel(modelDir, { signal }));
   const info = head.info;
   if (head.members.length > 1) {
     await head.dispose();

@@ -8,7 +8,7 @@ import { ModelError } from '../errors.js';
 import { OUTPUT_DIRS } from '../fs.js';
 import { isPlainObject } from '../validate.js';
 import { FRAMEWISE_VERSION } from '../version.js';
-import type { ModelInfo } from './classifier.js';
+import type { ModelInfo } from './types.js';
 
 export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;
 

@@ -26,16 +26,10 @@ import {
 } from '../validate.js';
 import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/backend.js';
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
-import {
-  averagedPredict,
-  checkEmbeddings,
-  HeadClassifier,
-  type EpochProgress,
-  type ModelInfo,
-  type TrainMetrics,
-} from './classifier.js';
+import { averagedPredict, checkEmbeddings, TfHeadClassifier } from './classifier.js';
+import type { EpochProgress, HeadClassifier, HeadOptions, ModelInfo, TrainMetrics } from './types.js';
 import { fastStep, type FastStep } from './fast-step.js';
-import { buildHead, resolveHeadConfig, type HeadOptions } from './heads.js';
+import { buildHead, resolveHeadConfig } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import {
   DEFAULT_LR_SCHEDULE,
@@ -616,7 +610,8 @@ export interface MemberState {
   weights: Float32Array[];
   /** Adam: its step count, bias-correction powers and moments (every m, then every v). */
   optimizer: { iterations: number; accBeta1: number; accBeta2: number; moments: Float32Array[] };
-  rng: seedrandom.State.Arc4;
+  /** The training RNG's state (seedrandom's ARC4: `{ i, j, S }`). */
+  rng: { i: number; j: number; S: number[] };
   early: EarlyState & { weights: Float32Array[] | null };
   schedule: ScheduleState;
   /** The epochs so far, as `onEpoch` received them. */
@@ -995,7 +990,7 @@ export async function trainHead(data: TrainData, options: TrainHeadOptions = {})
   );
   const info = modelInfo(p, o, options, metrics);
   if (o.ensemble > 1) info.ensemble = { size: o.ensemble, seeds: models.map((_, k) => o.seed + k) };
-  return new HeadClassifier(models, info);
+  return new TfHeadClassifier(models, info);
 }
 
 /** A UsageError unless a checkpoint was made on data like `about` for an ensemble of `size`. */

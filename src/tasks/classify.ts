@@ -17,7 +17,7 @@ import {
 import { aggregateScores, argmax, topK, type LabelScore } from '../evaluation/aggregate.js';
 import { segmentsFromFrames, timeShares, UNKNOWN_LABEL, type ScoredSegment } from '../evaluation/timeline.js';
 import type { Fit, Sampling } from '../ingest/types.js';
-import type { HeadClassifier as Head, ModelInfo } from '../model/classifier.js';
+import type { HeadClassifier as Head, ModelInfo } from '../model/types.js';
 import {
   checkSignal,
   invalid,

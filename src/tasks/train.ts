@@ -9,12 +9,11 @@ import seedrandom from 'seedrandom';
 import { UsageError } from '../errors.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import { isErrorRecord, type EmbedRunner, type ErrorRecord, type VideoFrames } from '../embedding/runner.js';
-import type { EpochProgress, ModelInfo, TrainMetrics } from '../model/classifier.js';
+import type { EpochProgress, HeadOptions, HeadType, ModelInfo, TrainMetrics } from '../model/types.js';
 import type { TrainCheckpoint, TrainHeadOptions } from '../model/train.js';
 import type { LrSchedule, Monitor } from '../model/train-options.js';
 import type { CheckpointContents } from '../model/checkpoint.js';
-import type { HeadOptions } from '../model/heads.js';
-import { headTypes, type HeadType } from '../model/heads/registry.js';
+import { headTypes } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
 import {
   boolean as bool,

@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, exportWholeModel } from '../../src/model/export-onnx.js';
 import { modelToArtifacts } from '../../src/tfjs/artifacts.js';
 import { loadBackbone, normalizeFrames, type LoadedBackbone } from '../../src/tfjs/registry.js';
-import { buildHead, type HeadType } from '../../src/model/heads.js';
+import { buildHead } from '../../src/model/heads.js';
+import type { HeadType } from '../../src/model/types.js';
 import { loadModel } from '../../src/model/model-files.js';
+import { tfClassifier } from '../../src/model/classifier.js';
 import { fixture } from '../fixtures.js';
 import { maxAbsDiff, realFrames, seedWeights, testCacheDir } from './helpers.js';
 import { argmaxRows, tempDir } from '../helpers.js';
@@ -211,7 +213,7 @@ describe('exportOnnx()', () => {
     expect(result).toMatchObject({ file, mode: 'clip', labels: ['forward', 'reversed'] });
     const head = await loadModel(modelDir);
     try {
-      const want = tf.tidy(() => (head.model.predict(embeddings) as tf.Tensor).dataSync());
+      const want = tf.tidy(() => (tfClassifier(head).model.predict(embeddings) as tf.Tensor).dataSync());
       const { readFileSync } = await import('node:fs');
       const got = await runOnnx(new Uint8Array(readFileSync(file)), frames, [2, 3, S, S, 3]);
       expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4);

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/tfjs/backend.js';
 import { fastStep, type StepBatch } from '../../src/model/fast-step.js';
-import { buildHead, resolveHeadConfig, type HeadMode, type HeadType } from '../../src/model/heads.js';
+import { buildHead, resolveHeadConfig } from '../../src/model/heads.js';
+import type { HeadMode, HeadType } from '../../src/model/types.js';
 import { maxAbsDiff, prng } from './helpers.js';
 
 const B = 3;

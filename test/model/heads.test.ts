@@ -1,13 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/tfjs/backend.js';
-import {
-  buildHead,
-  embeddingsTensor,
-  resolveHeadConfig,
-  type HeadMode,
-  type HeadType,
-} from '../../src/model/heads.js';
+import { buildHead, embeddingsTensor, resolveHeadConfig } from '../../src/model/heads.js';
+import type { HeadMode, HeadType } from '../../src/model/types.js';
 import { maxAbsDiff, prng } from './helpers.js';
 
 const D = 6;

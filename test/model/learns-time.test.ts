@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainHead } from '../../src/model/train.js';
-import type { HeadClassifier } from '../../src/model/classifier.js';
+import type { HeadClassifier } from '../../src/model/types.js';
 import { fixture } from '../fixtures.js';
 import { cachedVideoEmbeddings, evenIndices, localEmbedder, prng, type TestEmbedder } from './helpers.js';
 import { argmaxRows } from '../helpers.js';

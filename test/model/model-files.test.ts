@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/errors.js';
 import { loadBackbone, type LoadedBackbone } from '../../src/tfjs/registry.js';
-import type { HeadClassifier } from '../../src/model/classifier.js';
+import type { HeadClassifier } from '../../src/model/types.js';
 import { embedClipsLocal, prepareLocalModel } from '../../src/engines/tfjs/embedder.js';
 import { readArtifacts } from '../../src/tfjs/artifacts.js';
 import { checkCompatible, exportEndToEnd, loadModel, saveModel } from '../../src/model/model-files.js';

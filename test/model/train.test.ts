@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError, UsageError } from '../../src/errors.js';
 import { selectBackend } from '../../src/tfjs/backend.js';
-import type { EpochProgress } from '../../src/model/classifier.js';
+import { tfClassifier } from '../../src/model/classifier.js';
+import type { EpochProgress, HeadClassifier } from '../../src/model/types.js';
 import {
   stratifiedGroupSplit,
   trainHead,
@@ -245,8 +246,10 @@ function easyTask(n: number, seed: number): TrainData {
 }
 
 /** Every weight of every member, flattened. */
-function allWeights(head: { members: readonly tf.LayersModel[] }): number[] {
-  return head.members.flatMap((m) => m.getWeights().flatMap((w) => Array.from(w.dataSync())));
+/** Every member's weights; the members are tfjs models (`tfClassifier` gives their tfjs type). */
+function allWeights(head: HeadClassifier | { members: readonly tf.LayersModel[] }): number[] {
+  const members = 'predict' in head ? tfClassifier(head).members : head.members;
+  return members.flatMap((m) => m.getWeights().flatMap((w) => Array.from(w.dataSync())));
 }
 
 describe('trainHead() early stopping, schedules, checkpoints and ensembles', () => {
@@ -362,9 +365,9 @@ describe('trainHead() early stopping, schedules, checkpoints and ensembles', () 
     expect(new Set(members.map((m) => m.valClips)).size).toBe(1);
     // Member 1 is the single head of the same seed.
     const single = await trainHead(data, { head: { units: 4 }, epochs: 3, seed: 9 });
-    expect(maxAbsDiff(allWeights({ members: [head.members[0]] }), allWeights(single))).toBe(0);
+    expect(maxAbsDiff(allWeights({ members: [tfClassifier(head).members[0]] }), allWeights(single))).toBe(0);
     const probs = await head.predict(data.embeddings, data.shape);
-    const each = head.members.map((m) =>
+    const each = tfClassifier(head).members.map((m) =>
       tf.tidy(() => (m.predict(tf.tensor3d(data.embeddings, data.shape)) as tf.Tensor).dataSync()),
     );
     expect(
