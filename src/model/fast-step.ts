@@ -22,7 +22,7 @@
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './heads.js';
 import { headEntry } from './heads/registry.js';
-import { LstmDirection } from './lstm-step.js';
+import { LstmDirection, Scratch } from './lstm-step.js';
 
 /** One training batch, as `trainHead` packs it. */
 export interface StepBatch {
@@ -304,6 +304,9 @@ type StepOutcome = { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar; grads
 
 /** The fast step of a recurrent head: its directions' cell variables, then a Dense + softmax tail. */
 class RecurrentStep implements FastStep {
+  /** Per direction, the LSTM's arrays, kept from batch to batch. */
+  private readonly scratch: Scratch[];
+
   constructor(
     private readonly cell: Cell,
     private readonly dirs: CellVars[],
@@ -311,7 +314,9 @@ class RecurrentStep implements FastStep {
     /** Frame mode: every step's output feeds the tail, not only the last. */
     private readonly frame: boolean,
     private readonly lossFn: LossFn,
-  ) {}
+  ) {
+    this.scratch = dirs.map(() => new Scratch());
+  }
 
   gradients(batch: StepBatch, variables: tf.Variable[]): { loss: tf.Scalar; grads: tf.Tensor[] } {
     return tf.tidy(() => {
@@ -341,7 +346,14 @@ class RecurrentStep implements FastStep {
       const proj = tf.add(tf.matMul(xTime, v.kernel), v.bias) as tf.Tensor2D; // [T*B, gU]
       const reverse = k === 1; // the backward direction
       return this.cell === 'lstm'
-        ? new LstmDirection(proj.dataSync() as Float32Array, v.recurrent, keepTime, b, reverse)
+        ? new LstmDirection(
+            proj.dataSync() as Float32Array,
+            v.recurrent,
+            keepTime,
+            b,
+            reverse,
+            this.scratch[k],
+          )
         : new GruDirection(proj, v.recurrent, keepTime, t, reverse);
     });
     const outputs = directions.map((dir) => dir.output(this.frame));

@@ -37,6 +37,22 @@ function matMul(a: Float32Array, rows: number, w: tf.Tensor2D): Float32Array {
   return values;
 }
 
+/**
+ * Float32Arrays kept from one batch to the next, by name and length: a batch's arrays come to
+ * tens of MB, and fresh ones each batch kept the garbage collector busy. Every array taken is
+ * written in full before it is read.
+ */
+export class Scratch {
+  private readonly arrays = new Map<string, Float32Array>();
+
+  take(name: string, length: number): Float32Array {
+    const key = `${name}/${length}`;
+    let a = this.arrays.get(key);
+    if (!a) this.arrays.set(key, (a = new Float32Array(length)));
+    return a;
+  }
+}
+
 export class LstmDirection {
   private readonly units: number;
   private readonly steps: number;
@@ -56,7 +72,8 @@ export class LstmDirection {
   /**
    * Runs the direction forwards. `proj`: the input projections of every step, bias included,
    * time-major [T * B, 4U]; `keep`: time-major [T * B] masks, or undefined when no frame is
-   * padded; `u`: the recurrent kernel [U, 4U].
+   * padded; `u`: the recurrent kernel [U, 4U]; `scratch`: this direction's own, as the arrays
+   * of the last batch are overwritten.
    */
   constructor(
     proj: Float32Array,
@@ -64,15 +81,22 @@ export class LstmDirection {
     private readonly keep: Float32Array | undefined,
     private readonly b: number,
     private readonly reverse: boolean,
+    private readonly scratch: Scratch,
   ) {
     this.units = u.shape[0];
     this.steps = proj.length / (b * 4 * this.units);
     const size = this.steps * b * this.units;
-    [this.gi, this.gf, this.gg, this.go, this.tc, this.cPrev, this.hPrev, this.hOut] = Array.from(
-      { length: 8 },
-      () => new Float32Array(size),
-    );
-    this.z = new Float32Array(size * 4);
+    [this.gi, this.gf, this.gg, this.go, this.tc, this.cPrev, this.hPrev, this.hOut] = [
+      'gi',
+      'gf',
+      'gg',
+      'go',
+      'tc',
+      'cPrev',
+      'hPrev',
+      'hOut',
+    ].map((name) => scratch.take(name, size));
+    this.z = scratch.take('z', size * 4);
     this.forward(proj);
   }
 
@@ -140,8 +164,8 @@ export class LstmDirection {
     const bu = b * U;
     const out = dOut.dataSync() as Float32Array;
     const uT = tf.transpose(this.u) as tf.Tensor2D; // [4U, U]: the plain matmul, XNNPACK's path
-    const dProj = new Float32Array(steps * bu * 4); // by time
-    const dRec = new Float32Array(steps * bu * 4); // by processing step
+    const dProj = this.scratch.take('dProj', steps * bu * 4); // by time
+    const dRec = this.scratch.take('dRec', steps * bu * 4); // by processing step
     const dh = new Float32Array(bu);
     const dc = new Float32Array(bu);
     const dhKeep = new Float32Array(bu);
