@@ -47,8 +47,10 @@ export class Scratch {
 
   take(name: string, length: number): Float32Array {
     const key = `${name}/${length}`;
-    let a = this.arrays.get(key);
-    if (!a) this.arrays.set(key, (a = new Float32Array(length)));
+    const kept = this.arrays.get(key);
+    if (kept) return kept;
+    const a = new Float32Array(length);
+    this.arrays.set(key, a);
     return a;
   }
 }
