@@ -5,8 +5,8 @@
  * maths of a training step (the dropout draws, the masking, the gradients, Adam) fails here;
  * float-level differences (another summation order, one rounding more or less) do not.
  *
- * The stored values were computed by the training step as it was before the hand-written
- * kernels. To record them again (only when the maths is meant to change):
+ * The stored values were computed by the training step as it was before the LSTM step moved to
+ * JavaScript and dropout drew in bulk (commit 37b4ede). To record them again (only when the maths is meant to change):
  *   FRAMEWISE_WRITE_TRAIN_REFERENCE=1 node node_modules/vitest/vitest.mjs run test/model/train-reference.test.ts
  */
 import { readFileSync, writeFileSync } from 'node:fs';
