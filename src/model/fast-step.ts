@@ -15,10 +15,14 @@
  * - leaves the small Dense + softmax + loss tail to autodiff.
  * The maths is the layers' own: tfjs's gate order and hard-sigmoid recurrent activation, and
  * `rnn()`'s masking (a masked step keeps the previous output and states).
+ *
+ * An LSTM direction runs through time in `lstm-step.ts`, its gate arithmetic in JavaScript;
+ * a GRU direction here, on tfjs ops.
  */
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './types.js';
 import { headEntry } from './heads/registry.js';
+import { LstmDirection, Scratch } from './lstm-step.js';
 
 /** One training batch, as `trainHead` packs it. */
 export interface StepBatch {
@@ -86,11 +90,10 @@ function masked(
 }
 
 /**
- * Runs one direction over time. `proj` holds the input projections of every step in time
- * order, each [B, gU]; `masks` the per-step [B, 1] masks (absent when no frame is padded).
+ * Runs one GRU direction over time. `proj` holds the input projections of every step in time
+ * order, each [B, 3U]; `masks` the per-step [B, 1] masks (absent when no frame is padded).
  */
 function forward(
-  cell: Cell,
   proj: tf.Tensor2D[],
   u: tf.Tensor2D,
   masks: tf.Tensor2D[] | undefined,
@@ -99,53 +102,36 @@ function forward(
   const steps = proj.length;
   const [b, units] = [proj[0].shape[0], u.shape[0]];
   let h = tf.zeros([b, units]) as tf.Tensor2D;
-  let c = cell === 'lstm' ? (tf.zeros([b, units]) as tf.Tensor2D) : undefined;
   const trace: Trace = { reverse, hPrev: [], saved: [], h: [] };
-  // GRU: the update/reset part of the recurrent kernel, and the candidate's part.
-  const [u1, u2] = cell === 'gru' ? (tf.split(u, [2 * units, units], 1) as tf.Tensor2D[]) : [u, u];
+  // The update/reset part of the recurrent kernel, and the candidate's part.
+  const [u1, u2] = tf.split(u, [2 * units, units], 1) as tf.Tensor2D[];
   for (let k = 0; k < steps; k++) {
     const t = reverse ? steps - 1 - k : k;
     const m = masks?.[t];
     const notM = m ? (tf.sub(1, m) as tf.Tensor2D) : undefined;
     trace.hPrev.push(h);
-    if (cell === 'lstm') {
-      const z = tf.add(proj[t], tf.matMul(h, u)); // [B, 4U]
-      const [z0, z1, z2, z3] = tf.split(z, 4, 1) as tf.Tensor2D[];
-      const i = hardSigmoid(z0);
-      const f = hardSigmoid(z1);
-      const g = tf.tanh(z2);
-      const o = hardSigmoid(z3);
-      const cNew = tf.add(tf.mul(f, c!), tf.mul(i, g)) as tf.Tensor2D;
-      const tc = tf.tanh(cNew);
-      const hNew = tf.mul(o, tc) as tf.Tensor2D;
-      trace.saved.push({ z: z as tf.Tensor2D, i, f, g, o, tc, cPrev: c!, ...(m ? { m, notM: notM! } : {}) });
-      c = masked(cNew, c!, m, notM);
-      h = masked(hNew, h, m, notM);
-    } else {
-      const [xz, xr, xh] = tf.split(proj[t], 3, 1) as tf.Tensor2D[];
-      const [rz, rr] = tf.split(tf.matMul(h, u1), 2, 1) as tf.Tensor2D[];
-      const az = tf.add(xz, rz) as tf.Tensor2D;
-      const ar = tf.add(xr, rr) as tf.Tensor2D;
-      const z = hardSigmoid(az);
-      const r = hardSigmoid(ar);
-      const rh = tf.mul(r, h) as tf.Tensor2D;
-      const hh = tf.tanh(tf.add(xh, tf.matMul(rh, u2))) as tf.Tensor2D;
-      const hNew = tf.add(tf.mul(z, h), tf.mul(tf.add(1, tf.neg(z)), hh)) as tf.Tensor2D;
-      trace.saved.push({ az, ar, z, r, rh, hh, ...(m ? { m, notM: notM! } : {}) });
-      h = masked(hNew, h, m, notM);
-    }
+    const [xz, xr, xh] = tf.split(proj[t], 3, 1) as tf.Tensor2D[];
+    const [rz, rr] = tf.split(tf.matMul(h, u1), 2, 1) as tf.Tensor2D[];
+    const az = tf.add(xz, rz) as tf.Tensor2D;
+    const ar = tf.add(xr, rr) as tf.Tensor2D;
+    const z = hardSigmoid(az);
+    const r = hardSigmoid(ar);
+    const rh = tf.mul(r, h) as tf.Tensor2D;
+    const hh = tf.tanh(tf.add(xh, tf.matMul(rh, u2))) as tf.Tensor2D;
+    const hNew = tf.add(tf.mul(z, h), tf.mul(tf.add(1, tf.neg(z)), hh)) as tf.Tensor2D;
+    trace.saved.push({ az, ar, z, r, rh, hh, ...(m ? { m, notM: notM! } : {}) });
+    h = masked(hNew, h, m, notM);
     trace.h.push(h);
   }
   return trace;
 }
 
 /**
- * Back-propagates one direction. `dOut[t]` is the loss gradient reaching the output at time
- * t ([B, U], or undefined). Returns the gradients of the input projections (time order,
- * [T*B, gU] time-major) and of the recurrent kernel.
+ * Back-propagates one GRU direction. `dOut[t]` is the loss gradient reaching the output at
+ * time t ([B, U], or undefined). Returns the gradients of the input projections (time order,
+ * [T*B, 3U] time-major) and of the recurrent kernel.
  */
 function backward(
-  cell: Cell,
   trace: Trace,
   u: tf.Tensor2D,
   dOut: (tf.Tensor2D | undefined)[],
@@ -153,16 +139,14 @@ function backward(
   const steps = trace.h.length;
   const units = u.shape[0];
   const b = trace.h[0].shape[0];
-  const [u1, u2] = cell === 'gru' ? (tf.split(u, [2 * units, units], 1) as tf.Tensor2D[]) : [u, u];
+  const [u1, u2] = tf.split(u, [2 * units, units], 1) as tf.Tensor2D[];
   // Transposed once here, so every step's matmul takes XNNPACK's path.
-  const uT = tf.transpose(u) as tf.Tensor2D; // [gU, U]
-  const u1T = cell === 'gru' ? (tf.transpose(u1) as tf.Tensor2D) : uT; // [2U, U]
-  const u2T = cell === 'gru' ? (tf.transpose(u2) as tf.Tensor2D) : uT; // [U, U]
+  const u1T = tf.transpose(u1) as tf.Tensor2D; // [2U, U]
+  const u2T = tf.transpose(u2) as tf.Tensor2D; // [U, U]
   const dProj: tf.Tensor2D[] = new Array(steps); // by time
-  const dRec: tf.Tensor2D[] = new Array(steps); // by processing step: gradient at the recurrent matmul's output
-  const dRec2: tf.Tensor2D[] = new Array(steps); // GRU: at the candidate's recurrent matmul
+  const dRec: tf.Tensor2D[] = new Array(steps); // by processing step: at the update/reset recurrent matmul
+  const dRec2: tf.Tensor2D[] = new Array(steps); // at the candidate's recurrent matmul
   let dh = tf.zeros([b, units]) as tf.Tensor2D;
-  let dc = tf.zeros([b, units]) as tf.Tensor2D;
   for (let k = steps - 1; k >= 0; k--) {
     const t = trace.reverse ? steps - 1 - k : k;
     const s = trace.saved[k];
@@ -172,40 +156,27 @@ function backward(
       dhNew: s.m ? (tf.mul(dhTot, s.m) as tf.Tensor2D) : dhTot,
       dhKeep: s.notM ? (tf.mul(dhTot, s.notM) as tf.Tensor2D) : undefined,
     };
-    if (cell === 'lstm') {
-      const step = lstmStepBack(s, grads, dc, uT);
-      dProj[t] = step.dz;
-      dRec[k] = step.dz;
-      dh = step.dhPrev;
-      dc = step.dcPrev;
-    } else {
-      const step = gruStepBack(s, grads, trace.hPrev[k], u1T, u2T);
-      dProj[t] = tf.concat([step.dzr, step.dah], 1) as tf.Tensor2D; // [B, 3U]
-      dRec[k] = step.dzr;
-      dRec2[k] = step.dah;
-      dh = step.dhPrev;
-    }
+    const step = gruStepBack(s, grads, trace.hPrev[k], u1T, u2T);
+    dProj[t] = tf.concat([step.dzr, step.dah], 1) as tf.Tensor2D; // [B, 3U]
+    dRec[k] = step.dzr;
+    dRec2[k] = step.dah;
+    dh = step.dhPrev;
   }
   // Kernel gradients as one matmul over all steps: [U, T*B] x [T*B, gU].
   const hPrevT = tf.transpose(tf.concat(trace.hPrev, 0)) as tf.Tensor2D; // [U, T*B]
-  let dU: tf.Tensor2D;
-  if (cell === 'lstm') {
-    dU = tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D);
-  } else {
-    const rhT = tf.transpose(
-      tf.concat(
-        trace.saved.map((s) => s.rh),
-        0,
-      ),
-    ) as tf.Tensor2D; // [U, T*B]
-    dU = tf.concat(
-      [
-        tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D),
-        tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D),
-      ],
-      1,
-    ) as tf.Tensor2D;
-  }
+  const rhT = tf.transpose(
+    tf.concat(
+      trace.saved.map((s) => s.rh),
+      0,
+    ),
+  ) as tf.Tensor2D; // [U, T*B]
+  const dU = tf.concat(
+    [
+      tf.matMul(hPrevT, tf.concat(dRec, 0) as tf.Tensor2D),
+      tf.matMul(rhT, tf.concat(dRec2, 0) as tf.Tensor2D),
+    ],
+    1,
+  ) as tf.Tensor2D;
   return { dProj: tf.concat(dProj, 0) as tf.Tensor2D, dU };
 }
 
@@ -213,38 +184,6 @@ function backward(
 interface StepGrads {
   dhNew: tf.Tensor2D;
   dhKeep: tf.Tensor2D | undefined;
-}
-
-/**
- * One LSTM step backwards: the gate pre-activations' gradient `dz` [B, 4U], and the
- * gradients reaching the previous output and cell state. `dc` is the cell state's gradient
- * from the step after.
- */
-function lstmStepBack(
-  s: Record<string, tf.Tensor2D>,
-  { dhNew, dhKeep }: StepGrads,
-  dc: tf.Tensor2D,
-  uT: tf.Tensor2D,
-): { dz: tf.Tensor2D; dhPrev: tf.Tensor2D; dcPrev: tf.Tensor2D } {
-  const dcIn = s.m ? tf.mul(dc, s.m) : dc;
-  const dcNew = tf.add(dcIn, tf.mul(tf.mul(dhNew, s.o), tf.sub(1, tf.square(s.tc)))) as tf.Tensor2D;
-  const [g0, g1, , g3] = tf.split(hardSigmoidGrad(s.z), 4, 1) as tf.Tensor2D[];
-  const dz = tf.concat(
-    [
-      tf.mul(tf.mul(dcNew, s.g), g0), // input gate
-      tf.mul(tf.mul(dcNew, s.cPrev), g1), // forget gate
-      tf.mul(tf.mul(dcNew, s.i), tf.sub(1, tf.square(s.g))), // candidate (tanh)
-      tf.mul(tf.mul(dhNew, s.tc), g3), // output gate
-    ],
-    1,
-  ) as tf.Tensor2D; // [B, 4U]
-  const dhPrev = tf.matMul(dz, uT);
-  const dcPrev = tf.mul(dcNew, s.f);
-  return {
-    dz,
-    dhPrev: (dhKeep ? tf.add(dhPrev, dhKeep) : dhPrev) as tf.Tensor2D,
-    dcPrev: (s.notM ? tf.add(dcPrev, tf.mul(dc, s.notM)) : dcPrev) as tf.Tensor2D,
-  };
 }
 
 /**
@@ -287,12 +226,55 @@ function recurrentParts(
   return { cell: parts.cell, dirs: parts.directions.map(vars) };
 }
 
-/** The per-step masks, T x [B, 1], from the batch-major `keep` [B*T]; undefined when no frame is padded. */
-function timeMasks(keep: Float32Array, b: number, t: number): tf.Tensor2D[] | undefined {
+/** The time-major masks [T*B] from the batch-major `keep` [B*T]; undefined when no frame is padded. */
+function timeMajorKeep(keep: Float32Array, b: number, t: number): Float32Array | undefined {
   if (!keep.some((v) => v === 0)) return undefined;
   const keepTime = new Float32Array(t * b);
   for (let i = 0; i < b; i++) for (let s = 0; s < t; s++) keepTime[s * b + i] = keep[i * t + s];
-  return tf.split(tf.tensor2d(keepTime, [t * b, 1]), t, 0) as tf.Tensor2D[]; // T x [B, 1]
+  return keepTime;
+}
+
+/** One recurrent direction, run forwards at construction. */
+interface Direction {
+  /** The head's recurrent output: the last state [B, U] (clip), or every output [B, T, U] in time order (frame). */
+  output(frame: boolean): tf.Tensor;
+  /** Back-propagates the gradient at `output(frame)`: the input projections' (time-major [T*B, gU]) and the recurrent kernel's. */
+  backward(dOut: tf.Tensor, frame: boolean): { dProj: tf.Tensor2D; dU: tf.Tensor2D };
+}
+
+/** A GRU direction on tfjs ops. */
+class GruDirection implements Direction {
+  private readonly trace: Trace;
+
+  constructor(
+    proj: tf.Tensor2D,
+    private readonly u: tf.Tensor2D,
+    keepTime: Float32Array | undefined,
+    t: number,
+    reverse: boolean,
+  ) {
+    const masks = keepTime
+      ? (tf.split(tf.tensor2d(keepTime, [keepTime.length, 1]), t, 0) as tf.Tensor2D[]) // T x [B, 1]
+      : undefined;
+    this.trace = forward(tf.split(proj, t, 0) as tf.Tensor2D[], u, masks, reverse);
+  }
+
+  output(frame: boolean): tf.Tensor {
+    const { h, reverse } = this.trace;
+    if (!frame) return h[h.length - 1]; // [B, U]
+    return tf.stack(reverse ? [...h].reverse() : h, 1); // [B, T, U]
+  }
+
+  backward(dOut: tf.Tensor, frame: boolean): { dProj: tf.Tensor2D; dU: tf.Tensor2D } {
+    const t = this.trace.h.length;
+    // The gradient reaching the output at each time: every step in frame mode, the last processing step in clip mode.
+    const perTime = frame
+      ? (tf.unstack(tf.transpose(dOut, [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
+      : Array.from({ length: t }, (_, s) =>
+          s === (this.trace.reverse ? 0 : t - 1) ? (dOut as tf.Tensor2D) : undefined,
+        );
+    return backward(this.trace, this.u, perTime);
+  }
 }
 
 export interface FastStep {
@@ -322,6 +304,9 @@ type StepOutcome = { loss: tf.Scalar; hits: tf.Scalar; counted: tf.Scalar; grads
 
 /** The fast step of a recurrent head: its directions' cell variables, then a Dense + softmax tail. */
 class RecurrentStep implements FastStep {
+  /** Per direction, the LSTM's arrays, kept from batch to batch. */
+  private readonly scratch: Scratch[];
+
   constructor(
     private readonly cell: Cell,
     private readonly dirs: CellVars[],
@@ -329,7 +314,9 @@ class RecurrentStep implements FastStep {
     /** Frame mode: every step's output feeds the tail, not only the last. */
     private readonly frame: boolean,
     private readonly lossFn: LossFn,
-  ) {}
+  ) {
+    this.scratch = dirs.map(() => new Scratch());
+  }
 
   gradients(batch: StepBatch, variables: tf.Variable[]): { loss: tf.Scalar; grads: tf.Tensor[] } {
     return tf.tidy(() => {
@@ -354,19 +341,30 @@ class RecurrentStep implements FastStep {
     const [b, t, d] = batch.x.shape;
     const xTime = tf.reshape(tf.transpose(batch.x, [1, 0, 2]), [t * b, d]) as tf.Tensor2D; // [T*B, D], time-major
     const xTimeT = tf.transpose(xTime) as tf.Tensor2D; // [D, T*B]
-    const masks = timeMasks(batch.keep, b, t);
-    const traces = this.dirs.map((v, k) => {
-      const proj = tf.split(tf.add(tf.matMul(xTime, v.kernel), v.bias), t, 0) as tf.Tensor2D[]; // T x [B, gU]
-      return forward(this.cell, proj, v.recurrent, masks, k === 1 /* backward direction */);
+    const keepTime = timeMajorKeep(batch.keep, b, t);
+    const directions = this.dirs.map((v, k): Direction => {
+      const proj = tf.add(tf.matMul(xTime, v.kernel), v.bias) as tf.Tensor2D; // [T*B, gU]
+      const reverse = k === 1; // the backward direction
+      return this.cell === 'lstm'
+        ? new LstmDirection(
+            proj.dataSync() as Float32Array,
+            v.recurrent,
+            keepTime,
+            b,
+            reverse,
+            this.scratch[k],
+          )
+        : new GruDirection(proj, v.recurrent, keepTime, t, reverse);
     });
-    const { loss, probs, dOuts, dKernel, dBias } = this.tail(traces, batch);
+    const outputs = directions.map((dir) => dir.output(this.frame));
+    const { loss, probs, dOuts, dKernel, dBias } = this.tail(outputs, batch);
     const grad = new Map<tf.Variable, tf.Tensor>([
       [this.dense.kernel, dKernel],
       [this.dense.bias, dBias],
     ]);
-    traces.forEach((tr, k) => {
+    directions.forEach((dir, k) => {
       const v = this.dirs[k];
-      const { dProj, dU } = backward(this.cell, tr, v.recurrent, this.perTime(tr, dOuts[k], t));
+      const { dProj, dU } = dir.backward(dOuts[k], this.frame);
       grad.set(v.kernel, tf.matMul(xTimeT, dProj)); // [D, T*B] x [T*B, gU]
       grad.set(v.recurrent, dU);
       grad.set(v.bias, tf.sum(dProj, 0));
@@ -382,17 +380,11 @@ class RecurrentStep implements FastStep {
    * probabilities, the gradient reaching each direction's output, and the Dense gradients.
    */
   private tail(
-    traces: Trace[],
+    outputs: tf.Tensor[],
     batch: StepBatch,
   ): { loss: tf.Scalar; probs: tf.Tensor; dOuts: tf.Tensor[]; dKernel: tf.Tensor; dBias: tf.Tensor } {
     const { frame } = this;
     const [b, t] = batch.x.shape;
-    // The head's recurrent output: the last state (clip) or every step's output in time order (frame).
-    const outputs = traces.map((tr) => {
-      if (!frame) return tr.h[tr.h.length - 1]; // [B, U]
-      const byTime = tr.reverse ? [...tr.h].reverse() : tr.h;
-      return tf.stack(byTime, 1) as tf.Tensor3D; // [B, T, U]
-    });
     const rnnOut = outputs.length === 1 ? outputs[0] : tf.concat(outputs, -1);
     let probs: tf.Tensor | undefined;
     const tail = tf.valueAndGrads((out: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => {
@@ -406,15 +398,6 @@ class RecurrentStep implements FastStep {
     const units = this.dirs[0].recurrent.shape[0];
     const dOuts = this.dirs.length === 1 ? [dOut] : tf.split(dOut, [units, units], -1); // per direction
     return { loss: value as tf.Scalar, probs: probs!, dOuts, dKernel, dBias };
-  }
-
-  /** The gradient reaching a direction's output at each time: every step in frame mode, its last processing step in clip mode. */
-  private perTime(tr: Trace, dOut: tf.Tensor, t: number): (tf.Tensor2D | undefined)[] {
-    return this.frame
-      ? (tf.unstack(tf.transpose(dOut, [1, 0, 2])) as tf.Tensor2D[]) // T x [B, U]
-      : Array.from({ length: t }, (_, s) =>
-          s === (tr.reverse ? 0 : t - 1) ? (dOut as tf.Tensor2D) : undefined,
-        );
   }
 }
 

@@ -28,6 +28,7 @@ import { activeBackendName, currentBackend, withHeadBackend } from '../tfjs/back
 import type { BackboneInfo } from '../embedding/backbone-spec.js';
 import { averagedPredict, checkEmbeddings, TfHeadClassifier } from './classifier.js';
 import type { EpochProgress, HeadClassifier, HeadOptions, ModelInfo, TrainMetrics } from './types.js';
+import { Arc4Random } from './arc4.js';
 import { fastStep, type FastStep } from './fast-step.js';
 import { buildHead, resolveHeadConfig } from './heads.js';
 import { FRAMEWISE_VERSION } from '../version.js';
@@ -280,7 +281,7 @@ function makeBatch(
   indices: number[],
   weights: Float32Array,
   dropout: number,
-  rng: (() => number) | undefined,
+  rng: Arc4Random | undefined,
 ): Batch {
   const { t, d } = p;
   const b = indices.length;
@@ -289,13 +290,15 @@ function makeBatch(
   const w = new Float32Array(frame ? b * t : b);
   const keep = 1 - dropout;
   const kept = new Float32Array(b * t);
+  const draws = rng && dropout > 0 ? new Float64Array(d) : undefined;
   indices.forEach((clip, k) => {
     for (let s = 0; s < t; s++) {
       const src = (clip * t + s) * d;
       const dst = (k * t + s) * d;
       if (!p.masks[clip * t + s]) continue; // stays zero: masked by the head
-      if (rng && dropout > 0) {
-        for (let j = 0; j < d; j++) x[dst + j] = rng() < keep ? data.embeddings[src + j] / keep : 0;
+      if (rng && draws) {
+        rng.fill(draws);
+        for (let j = 0; j < d; j++) x[dst + j] = draws[j] < keep ? data.embeddings[src + j] / keep : 0;
       } else {
         x.set(data.embeddings.subarray(src, src + d), dst);
       }
@@ -481,7 +484,7 @@ interface Fit {
   /** The head's hand-written step, or undefined to train through autodiff. */
   fast: FastStep | undefined;
   pace: Pace;
-  rng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
+  rng: Arc4Random;
 }
 
 /** What every member of an ensemble trains on: a `Fit` less its own model, optimiser, step and shuffling. */
@@ -489,7 +492,7 @@ type FitContext = Omit<Fit, 'model' | 'optimizer' | 'variables' | 'fast' | 'rng'
 
 /** One pass over the training clips in a fresh order: the mean batch loss and the running accuracy. */
 async function trainEpoch(f: Fit): Promise<{ loss: number; acc: number }> {
-  const order = shuffle([...f.split.train], f.rng);
+  const order = shuffle([...f.split.train], () => f.rng.next());
   let lossSum = 0;
   let batches = 0;
   let correct = 0;
@@ -912,9 +915,10 @@ async function trainMembers(
       // whose registry entry has no fast step (`mean`: no recurrence) through autodiff.
       const fast = fastStep(model, o.head, weightedLoss);
       debug('trainHead: member %d, %s step', k + 1, fast ? 'fast' : 'autodiff');
-      const fresh = seedrandom(`${seed}/train`, { state: true });
       const state = resume && k === resume.member ? resume.current : null;
-      const memberRng = state ? seedrandom('', { state: state.rng }) : fresh;
+      const memberRng = new Arc4Random(
+        state ? state.rng : seedrandom(`${seed}/train`, { state: true }).state(),
+      );
       const save = options.onCheckpoint
         ? (current: MemberState) =>
             Promise.resolve(options.onCheckpoint!({ member: k, done, current, data: about }))
