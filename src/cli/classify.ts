@@ -6,10 +6,9 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
+import { chooseFormat, formatsHelp, openWriter } from '../output/formats.js';
 import {
   backboneFlags,
-  choicesHelp,
   modelDirFlag,
   inputList,
   intFlag,
@@ -30,10 +29,7 @@ export function register(cli: CAC): void {
       '--out [path]',
       'results.jsonl, results.csv, video.vtt, a folder (vtt or srt of several videos), or - for stdout (default: -)',
     )
-    .option(
-      '--format <format>',
-      `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`,
-    )
+    .option('--format <format>', `${formatsHelp('classify')} (default: by --out's extension, else jsonl)`)
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')

@@ -5,10 +5,9 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
+import { chooseFormat, formatsHelp, openWriter } from '../output/formats.js';
 import {
   backboneFlags,
-  choicesHelp,
   inputList,
   pipelineOptionsFrom,
   samplingFlags,
@@ -24,7 +23,7 @@ export function register(cli: CAC): void {
       'Clip embeddings of videos (files, folders, manifests, URLs) as JSONL or .npy',
     )
     .option('--out [path]', 'Output: a .jsonl file, - for stdout, or a folder with --format npy')
-    .option('--format <format>', `${choicesHelp(formatsOf('embed'))} (default: jsonl)`)
+    .option('--format <format>', `${formatsHelp('embed')} (default: jsonl)`)
     .option('--frame-embeddings', 'Also write the per-frame embeddings (JSONL)')
     .option('--resume', 'Continue an existing output, skipping videos already in it')
     .option('--force', 'Overwrite an existing output');

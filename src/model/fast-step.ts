@@ -18,7 +18,7 @@
  */
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './heads.js';
-import { headEntry } from './heads/registry.js';
+import { HEADS } from './heads/registry.js';
 
 /** One training batch, as `trainHead` packs it. */
 export interface StepBatch {
@@ -274,7 +274,7 @@ function recurrentParts(
   model: tf.LayersModel,
   config: HeadConfig,
 ): { cell: Cell; dirs: CellVars[] } | undefined {
-  const parts = headEntry(config.type).fastStep?.(model);
+  const parts = HEADS.get(config.type).fastStep?.(model);
   if (!parts) return undefined;
   const vars = (layer: tf.layers.Layer): CellVars => {
     const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);

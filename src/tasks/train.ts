@@ -14,7 +14,7 @@ import type { TrainCheckpoint, TrainHeadOptions } from '../model/train.js';
 import type { LrSchedule, Monitor } from '../model/train-options.js';
 import type { CheckpointContents } from '../model/checkpoint.js';
 import type { HeadOptions } from '../model/heads.js';
-import { headTypes, type HeadType } from '../model/heads/registry.js';
+import { HEADS, type HeadType } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
 import {
   boolean as bool,
@@ -276,7 +276,7 @@ function addLabels(
 function resolveTrainOptions(options: TrainOptions) {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
+  const headType = options.head === undefined ? HEADS.default : HEADS.check('head', options.head);
   const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
   const augment =

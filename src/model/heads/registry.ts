@@ -4,6 +4,7 @@
  * step all read it. Adding a head is its file in this folder plus its line here. Light: no
  * tfjs (entries get it when they build).
  */
+import { Registry, type NameOf } from '../../registry.js';
 import type { HeadEntry } from './entry.js';
 import { lstm } from './lstm.js';
 import { gru } from './gru.js';
@@ -13,16 +14,6 @@ import { mean } from './mean.js';
 export type { HeadContext, HeadEntry } from './entry.js';
 
 /** The heads; the first is the default. */
-export const HEADS = { lstm, gru, bilstm, mean } satisfies Record<string, HeadEntry>;
+export const HEADS = new Registry('head', { lstm, gru, bilstm, mean } satisfies Record<string, HeadEntry>);
 
-export type HeadType = keyof typeof HEADS;
-
-/** The head names, in order, as they are now (a test may register one more). */
-export function headTypes(): HeadType[] {
-  return Object.keys(HEADS) as HeadType[];
-}
-
-/** The entry for `type` (checked by `resolveHeadConfig`). */
-export function headEntry(type: HeadType): HeadEntry {
-  return (HEADS as Record<string, HeadEntry>)[type];
-}
+export type HeadType = NameOf<typeof HEADS>;
