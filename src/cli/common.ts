@@ -32,11 +32,11 @@ export function backboneFlags(command: Command): Command {
     )
     .option(
       '--engine <engine>',
-      `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`,
+      `Backbone engine: auto (the first that loads) | ${ENGINES.help()} (default: auto)`,
     )
     .option(
       '--backend <backend>',
-      `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`,
+      `tfjs backend: auto (the first that loads) | ${BACKENDS.help()} (default: auto)`,
     )
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
     .option('--threads <n>', "decoding threads per decode (default: 0: ffmpeg's choice for cli, 1 for libav)")

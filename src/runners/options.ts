@@ -18,8 +18,8 @@ import {
 } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
-import { engineRequests, type EngineRequest } from '../engines/index.js';
-import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
+import { ENGINES, type EngineRequest } from '../engines/index.js';
+import { BACKENDS, type BackendRequest } from '../tfjs/backends.js';
 import {
   boolean,
   invalid,
@@ -240,8 +240,9 @@ export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
     size: sizeOption,
     fit: options.fit === undefined ? 'cover' : oneOf('fit', options.fit, FIT_NAMES),
     sampling,
-    engine: options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests()),
-    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
+    engine: options.engine === undefined ? 'auto' : ENGINES.check('engine', options.engine, { auto: true }),
+    backend:
+      options.backend === undefined ? 'auto' : BACKENDS.check('backend', options.backend, { auto: true }),
     concurrency,
     threads:
       options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),

@@ -13,15 +13,9 @@ import {
   isPlainObject,
   nonEmptyString,
   nonNegativeInteger,
-  oneOf,
   positiveInteger,
 } from '../../validate.js';
-import {
-  BACKEND_REQUESTS,
-  selectBackend,
-  type BackendInfo,
-  type BackendRequest,
-} from '../../tfjs/backend.js';
+import { BACKENDS, selectBackend, type BackendInfo, type BackendRequest } from '../../tfjs/backend.js';
 import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../tfjs/registry.js';
 import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
@@ -119,7 +113,7 @@ export async function embedClipsLocal(
 function validateOptions(options: EmbedderOptions): void {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   parseBackboneSpec('backbone', options.backbone);
-  if (options.backend !== undefined) oneOf('backend', options.backend, BACKEND_REQUESTS);
+  if (options.backend !== undefined) BACKENDS.check('backend', options.backend, { auto: true });
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   if (options.workers !== undefined && options.workers !== 'auto')
     nonNegativeInteger('workers', options.workers);
