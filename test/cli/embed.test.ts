@@ -75,7 +75,7 @@ describe('framewise embed', () => {
     expect(run.code).toBe(0);
     expect(
       run.stderr.match(
-        /node-av did not load \(turned off by FRAMEWISE_LIBAV\); decoding with the ffmpeg CLI/g,
+        /libav was refused \(node-av did not load \(turned off by FRAMEWISE_LIBAV\)\); decoding with the ffmpeg CLI/g,
       ),
     ).toHaveLength(1);
     expect(jsonl<{ decoder: string }>(readFileSync(out, 'utf8')).map((l) => l.decoder)).toEqual([
