@@ -47,7 +47,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   // Heavy modules load only now, so `--help` stays instant.
   const { createPipeline, discoverInputs, resolveOptions } = await import('../tasks/index.js');
   const { isDone } = await import('../output/sinks.js');
-  const resolved = resolveOptions(options); // bad flag values fail before any work
+  const resolved = resolveOptions(options); // once, here: bad flag values fail before any work
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
@@ -68,7 +68,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   return runRecords(
     flags,
     writer,
-    (signal, onPrepare) => createPipeline({ ...options, signal, onPrepare }),
+    (signal, onPrepare) => createPipeline({ ...resolved, signal, onPrepare }),
     async (pipeline, signal, onProgress) => {
       for await (const result of pipeline.embed(entries, {
         signal,

@@ -183,6 +183,17 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   };
   const engine =
     options.engine === undefined ? 'auto' : ENGINES.check('engine', options.engine, { auto: true });
+  return openFrameEmbedder({ ...settings, engine, lazy: options.lazy === true });
+}
+
+/**
+ * `createFrameEmbedder()` for settings resolved already (a runner's, from the run options):
+ * they are not checked again.
+ */
+export async function openFrameEmbedder(
+  settings: EngineSettings & { engine: EngineRequest; lazy: boolean },
+): Promise<FrameEmbedder> {
+  const { engine, lazy, backbone } = settings;
   const engines = ENGINES.entries();
   for (const [name, entry] of engines) {
     const what = entry.only?.(backbone);
@@ -209,7 +220,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(backbone)
-    ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone)
+    ? memoFile(settings.cacheDir ?? defaultCacheDir(), backbone)
     : undefined;
   const remember = async (embedder: FrameEmbedder): Promise<void> => {
     if (!memo || !embedder.backbone) return;
@@ -220,7 +231,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
       debug('stages: could not write %s: %s', memo, (error as Error).message);
     }
   };
-  if (memo && options.lazy) {
+  if (memo && lazy) {
     try {
       const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;
       if (known.id && known.dim > 0 && known.inputSize > 0) {

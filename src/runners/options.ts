@@ -18,6 +18,7 @@ import {
 } from '../embedding/backbone-spec.js';
 import { defaultCacheDir } from '../fs.js';
 import { UsageError } from '../errors.js';
+import { debug } from '../log.js';
 import { ENGINES, type EngineRequest } from '../engines/index.js';
 import { BACKENDS, type BackendRequest } from '../tfjs/backends.js';
 import {
@@ -214,9 +215,45 @@ function validateRemote(value: unknown): ResolvedRemote {
   };
 }
 
-/** Fills defaults and validates; throws TypeError / UsageError before any work. */
+/** Marks what `resolveOptions()` gave; spreading the object keeps it (a symbol key is copied). */
+const RESOLVED = Symbol('framewise.resolvedOptions');
+
+/**
+ * Fills defaults and validates; throws TypeError / UsageError before any work. Options are
+ * resolved once, at the boundary: an object this gave (or a copy with other fields added, a
+ * `signal` or an `onPrepare`) is taken as it is, without a second check; a copy whose own
+ * fields were changed is resolved anew.
+ */
 export function resolveOptions(options: PipelineOptions = {}): ResolvedOptions {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
+  const done = (options as { [RESOLVED]?: ResolvedOptions })[RESOLVED];
+  if (done && unchanged(options, done)) {
+    const onPrepare = options.onPrepare ?? done.onPrepare;
+    if (onPrepare !== undefined && typeof onPrepare !== 'function')
+      throw invalid('onPrepare', 'a function', onPrepare);
+    return onPrepare === done.onPrepare ? done : brand({ ...done, onPrepare });
+  }
+  const resolved = brand(resolveFresh(options));
+  debug(
+    'options: resolved (backbone %o, engine %s, backend %s)',
+    resolved.backbone,
+    resolved.engine,
+    resolved.backend,
+  );
+  return resolved;
+}
+
+function brand(resolved: ResolvedOptions): ResolvedOptions {
+  return Object.freeze(Object.assign(resolved, { [RESOLVED]: resolved }));
+}
+
+/** True when `options` holds every resolved field as `resolveOptions()` gave it (`onPrepare` may differ). */
+function unchanged(options: PipelineOptions, done: ResolvedOptions): boolean {
+  const given = options as Record<string, unknown>;
+  return Object.entries(done).every(([key, value]) => key === 'onPrepare' || given[key] === value);
+}
+
+function resolveFresh(options: PipelineOptions): ResolvedOptions {
   const frames =
     options.frames === undefined ? undefined : positiveInteger('frames', options.frames, LIMITS.frames);
   const sampling = normalizeSampling(options.sampling, frames);

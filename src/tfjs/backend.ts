@@ -51,6 +51,14 @@ export async function selectBackend(
 ): Promise<BackendInfo> {
   BACKENDS.check('backend', requested, { auto: true });
   checkSignal('signal', options.signal);
+  return useBackend(requested);
+}
+
+/**
+ * `selectBackend()` for a request resolved already (the run options checked it): the engine
+ * that the runner opens uses it, so `backend` is checked once, at the boundary.
+ */
+export async function useBackend(requested: BackendRequest): Promise<BackendInfo> {
   while (pending) await pending.catch(() => undefined);
   if (current && (requested === 'auto' || requested === current.name) && tf.getBackend() === current.name)
     return current;
