@@ -5,7 +5,7 @@
 import type { EmbedRunner } from '../embedding/runner.js';
 import { Registry } from '../registry.js';
 import type { RunnerEntry } from './entry.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from '../embedding/options.js';
 import { remote } from './remote.js';
 import { local } from './local.js';
 

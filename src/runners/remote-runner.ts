@@ -25,7 +25,7 @@ import type { EmbedItem } from '../embedding/runner.js';
 import { openFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
-import type { ResolvedRemote } from './options.js';
+import type { ResolvedRemote } from '../embedding/options.js';
 import { redactUrl, type JobSettings } from './protocol.js';
 import { RemoteRun } from './remote-run.js';
 

@@ -39,10 +39,8 @@ import {
   DEFAULT_QUEUE,
   DEFAULT_REDIS_TIMEOUT_MS,
   resolveOptions,
-  type PipelineOptions,
-  type RemoteSettings,
-  type ResolvedOptions,
 } from './options.js';
+import type { PipelineOptions, RemoteSettings, ResolvedOptions } from '../embedding/options.js';
 import {
   boolean,
   checkSignal,

@@ -30,7 +30,8 @@ import {
 } from '../validate.js';
 import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
+import { resolveOptions } from '../runners/options.js';
+import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
 
 export type { LabelScore, ScoredSegment };
 

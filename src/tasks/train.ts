@@ -32,7 +32,8 @@ import {
 import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
+import { resolveOptions } from '../runners/options.js';
+import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {

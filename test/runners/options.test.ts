@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { normalizeSampling, resolveOptions, type PipelineOptions } from '../../src/runners/options.js';
+import type { PipelineOptions } from '../../src/embedding/options.js';
+import { normalizeSampling, resolveOptions } from '../../src/runners/options.js';
 import { isOptionError } from '../../src/validate.js';
 
 describe('resolveOptions()', () => {
