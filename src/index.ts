@@ -42,7 +42,7 @@ export {
 export { train, type TrainOptions, type TrainResult } from './tasks/train.js';
 export { evaluate, type EvalOptions, type EvalResult } from './tasks/evaluate.js';
 export { discoverInputs, type InputEntry, type Inputs } from './tasks/inputs.js';
-export type { PipelineOptions } from './runners/options.js';
+export type { PipelineOptions } from './embedding/options.js';
 
 // Embedding: results, progress, the store, backbone specs.
 export { isErrorRecord } from './embedding/runner.js';

@@ -358,3 +358,110 @@ describe('the architecture rules on graphs that break them', () => {
     ).toEqual([]);
   });
 });
+
+/** The extension points, each a table owned by its folder (DESIGN.md): module -> export. */
+const REGISTRIES: Readonly<Record<string, string>> = {
+  'ingest/sampling.ts': 'SAMPLERS',
+  'ingest/decoders.ts': 'DECODERS',
+  'engines/index.ts': 'ENGINES',
+  'tfjs/backends.ts': 'BACKENDS',
+  'model/heads/registry.ts': 'HEADS',
+  'output/formats.ts': 'OUTPUT_FORMATS',
+  'runners/registry.ts': 'RUNNERS',
+};
+
+/**
+ * Closed lists of values read with `Object.keys`, which are not extension points: the fits,
+ * and the backbones' weights table (its entries have no help or factory).
+ */
+const CLOSED_LISTS = ['FITS', 'BACKBONES'];
+
+/**
+ * Tables written by hand past the one `Registry` type, as `file:line: why`: an exported
+ * UPPER_CASE const that is an object of entries (`{ libav, cli }`, or entries with a `help`),
+ * and a names list read off an UPPER_CASE table (`Object.keys(ENGINES)`).
+ */
+export function handRolledTables(file: string, text: string): string[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const out: string[] = [];
+  const at = (node: ts.Node): string =>
+    `${file}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+  const unwrap = (node: ts.Expression): ts.Expression =>
+    ts.isSatisfiesExpression(node) || ts.isAsExpression(node) || ts.isParenthesizedExpression(node)
+      ? unwrap(node.expression)
+      : node;
+  const isEntry = (p: ts.ObjectLiteralElementLike): boolean =>
+    ts.isShorthandPropertyAssignment(p) ||
+    (ts.isPropertyAssignment(p) &&
+      (ts.isIdentifier(p.initializer) ||
+        (ts.isObjectLiteralExpression(p.initializer) &&
+          p.initializer.properties.some((q) => q.name?.getText(source) === 'help'))));
+  const walk = (node: ts.Node): void => {
+    if (
+      ts.isVariableDeclaration(node) &&
+      ts.isVariableStatement(node.parent.parent) &&
+      node.parent.parent.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) &&
+      ts.isIdentifier(node.name) &&
+      /^[A-Z][A-Z0-9_]+$/.test(node.name.text)
+    ) {
+      const init = node.initializer && unwrap(node.initializer);
+      if (
+        init &&
+        ts.isObjectLiteralExpression(init) &&
+        init.properties.length > 0 &&
+        init.properties.every(isEntry)
+      )
+        out.push(`${at(node)}: ${node.name.text} is a table of entries: make it a Registry`);
+    }
+    if (
+      ts.isCallExpression(node) &&
+      /^Object\.(keys|entries|values)$/.test(node.expression.getText(source)) &&
+      node.arguments[0] &&
+      ts.isIdentifier(node.arguments[0]) &&
+      /^[A-Z][A-Z0-9_]+$/.test(node.arguments[0].text) &&
+      !CLOSED_LISTS.includes(node.arguments[0].text)
+    )
+      out.push(`${at(node)}: names read off ${node.arguments[0].text} by hand: use its Registry`);
+    ts.forEachChild(node, walk);
+  };
+  walk(source);
+  return out;
+}
+
+describe('the extension points', () => {
+  it.each(Object.entries(REGISTRIES))('%s exports %s as a Registry', async (file, name) => {
+    const { Registry } = await import('../src/registry.js');
+    const module = (await import(`../src/${file.replace(/\.ts$/, '.js')}`)) as Record<string, unknown>;
+    expect(module[name]).toBeInstanceOf(Registry);
+  });
+
+  it('are every Registry in src/, and no table or names list is written by hand', () => {
+    const registries: string[] = [];
+    const found: string[] = [];
+    for (const file of allFiles(SRC)) {
+      const text = readFileSync(path.join(SRC, file), 'utf8');
+      for (const m of text.matchAll(/^export const ([A-Z_]+)\s*=\s*new Registry\b/gm))
+        registries.push(`${file}:${m[1]}`);
+      found.push(...handRolledTables(file, text));
+    }
+    expect(registries.sort()).toEqual(
+      Object.entries(REGISTRIES)
+        .map(([file, name]) => `${file}:${name}`)
+        .sort(),
+    );
+    expect(found).toEqual([]);
+  });
+
+  it.each([
+    ['export const DECODERS = { libav, cli };', /DECODERS is a table of entries/],
+    [
+      "export const HEADS = { lstm, mean: { help: 'x', build } } satisfies Record<string, HeadEntry>;",
+      /HEADS is a table of entries/,
+    ],
+    ["const names = ['auto', ...Object.keys(ENGINES)];", /names read off ENGINES by hand/],
+  ])('finds a hand-rolled table: %s', (text, message) => {
+    const found = handRolledTables('x.ts', text);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(message);
+  });
+});

@@ -6,10 +6,9 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
+import { chooseFormat, formatsHelp, openWriter } from '../output/formats.js';
 import {
   backboneFlags,
-  choicesHelp,
   modelDirFlag,
   inputList,
   intFlag,
@@ -30,10 +29,7 @@ export function register(cli: CAC): void {
       '--out [path]',
       'results.jsonl, results.csv, video.vtt, a folder (vtt or srt of several videos), or - for stdout (default: -)',
     )
-    .option(
-      '--format <format>',
-      `${choicesHelp(formatsOf('classify'))} (default: by --out's extension, else jsonl)`,
-    )
+    .option('--format <format>', `${formatsHelp('classify')} (default: by --out's extension, else jsonl)`)
     .option('--top-k <k>', 'Labels in topk (default: 5)')
     .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')
@@ -69,16 +65,17 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const threshold = probabilityFlag(flags, 'threshold') ?? 0;
   const minSegment = secondsFlag(flags, 'minSegment') ?? 0;
 
-  const { discoverInputs, loadClassifier, modelId, readModelInfo, resolveOptions } = await import(
+  const { discoverInputs, loadClassifier, modelId, readModelInfo, resolveClassifierOptions } = await import(
     '../tasks/index.js'
   );
   const { isDone } = await import('../output/sinks.js');
-  resolveOptions(options);
+  const info = await readModelInfo(modelDir);
+  // Once, here, over the model's own options: bad flag values fail before any work.
+  const resolved = resolveClassifierOptions(options, info);
   const entries = await discoverInputs(inputs);
   const resume = flags.resume === true;
   const force = flags.force === true;
   // What shapes a record: the model (by the id eval reports give it) and what overrides it; --resume with other values is refused.
-  const info = await readModelInfo(modelDir);
   const model = await modelId(modelDir, info.labels);
   const mode = info.mode === 'frame' ? 'frame' : 'clip';
   const shape = { ...(threshold > 0 ? { threshold } : {}), ...(minSegment > 0 ? { minSegment } : {}) };
@@ -108,7 +105,7 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   return runRecords(
     flags,
     writer,
-    (signal, onPrepare) => loadClassifier(modelDir, { ...options, signal, onPrepare }),
+    (signal, onPrepare) => loadClassifier(modelDir, { ...resolved, signal, onPrepare }),
     async (classifier, signal, onProgress) => {
       for await (const r of classifier.classify(entries, {
         signal,

@@ -32,15 +32,15 @@ export function backboneFlags(command: Command): Command {
     )
     .option(
       '--engine <engine>',
-      `Backbone engine: auto (the first that loads) | ${choicesHelp(ENGINES)} (default: auto)`,
+      `Backbone engine: auto (the first that loads) | ${ENGINES.help()} (default: auto)`,
     )
     .option(
       '--backend <backend>',
-      `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`,
+      `tfjs backend: auto (the first that loads) | ${BACKENDS.help()} (default: auto)`,
     )
     .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
     .option('--threads <n>', "decoding threads per decode (default: 0: ffmpeg's choice for cli, 1 for libav)")
-    .option('--decoder <d>', `auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
+    .option('--decoder <d>', `auto (the first that loads) | ${DECODERS.help()} (default: auto)`)
     .option(
       '--seek <mode>',
       'exact (the frame on display at each time) | keyframe (the nearest keyframe, decoding keyframes only) (default: exact)',
@@ -93,10 +93,10 @@ export function samplingFlags(command: Command, defaults: 'explicit' | 'model'):
     .option('--fit <fit>', `${choicesHelp(FITS)} (default: cover)`);
 }
 
-/** `a (what a does) | b (...)`: a registry's names with their help, for a flag's description. */
-export function choicesHelp(table: Readonly<Record<string, string | { readonly help: string }>>): string {
+/** `cover (what it does) | contain (...)`: a closed list of values with their help (the registries have `help()`). */
+function choicesHelp(table: Readonly<Record<string, string>>): string {
   return Object.entries(table)
-    .map(([name, entry]) => `${name} (${typeof entry === 'string' ? entry : entry.help})`)
+    .map(([name, help]) => `${name} (${help})`)
     .join(' | ');
 }
 

@@ -5,10 +5,9 @@
  */
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
-import { chooseFormat, formatsOf, openWriter } from '../output/formats.js';
+import { chooseFormat, formatsHelp, openWriter } from '../output/formats.js';
 import {
   backboneFlags,
-  choicesHelp,
   inputList,
   pipelineOptionsFrom,
   samplingFlags,
@@ -24,7 +23,7 @@ export function register(cli: CAC): void {
       'Clip embeddings of videos (files, folders, manifests, URLs) as JSONL or .npy',
     )
     .option('--out [path]', 'Output: a .jsonl file, - for stdout, or a folder with --format npy')
-    .option('--format <format>', `${choicesHelp(formatsOf('embed'))} (default: jsonl)`)
+    .option('--format <format>', `${formatsHelp('embed')} (default: jsonl)`)
     .option('--frame-embeddings', 'Also write the per-frame embeddings (JSONL)')
     .option('--resume', 'Continue an existing output, skipping videos already in it')
     .option('--force', 'Overwrite an existing output');
@@ -48,7 +47,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   // Heavy modules load only now, so `--help` stays instant.
   const { createPipeline, discoverInputs, resolveOptions } = await import('../tasks/index.js');
   const { isDone } = await import('../output/sinks.js');
-  const resolved = resolveOptions(options); // bad flag values fail before any work
+  const resolved = resolveOptions(options); // once, here: bad flag values fail before any work
   const entries = await discoverInputs(inputs);
   const frames = flags.frameEmbeddings === true;
   // What shapes a record; --resume with other values is refused.
@@ -69,7 +68,7 @@ async function runEmbed(inputs: string[], flags: Flags): Promise<number> {
   return runRecords(
     flags,
     writer,
-    (signal, onPrepare) => createPipeline({ ...options, signal, onPrepare }),
+    (signal, onPrepare) => createPipeline({ ...resolved, signal, onPrepare }),
     async (pipeline, signal, onProgress) => {
       for await (const result of pipeline.embed(entries, {
         signal,

@@ -147,15 +147,16 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   const threshold = probabilityFlag(flags, 'threshold');
   const thresholds = thresholdsFlag(flags);
   const options = pipelineOptionsFrom(flags);
-  const { evaluate, resolveOptions } = await import('../tasks/index.js');
-  resolveOptions(options);
+  const { evaluate, readModelInfo, resolveClassifierOptions } = await import('../tasks/index.js');
+  // Once, here, over the model's own options: bad flag values fail before any work.
+  const resolved = resolveClassifierOptions(options, await readModelInfo(modelDir));
 
   const interrupt = handleInterrupts();
   const renderer = await withMetrics(flags, createRenderer({ quiet: flags.quiet === true }));
   let result;
   try {
     result = await evaluate(dataset, modelDir, {
-      ...options,
+      ...resolved,
       out,
       force: flags.force === true,
       topK,

@@ -13,7 +13,7 @@ import type { CAC } from 'cac';
 import { FramewiseError } from '../errors.js';
 import type { InputEntry } from '../index.js';
 import type { DatasetInfo } from '../tasks/index.js';
-import { choicesHelp, inputList, intFlag, stringFlag, type Flags } from './common.js';
+import { inputList, intFlag, stringFlag, type Flags } from './common.js';
 import { DECODERS, samplingForms } from '../tasks/options.js';
 
 export function register(cli: CAC): void {
@@ -26,10 +26,7 @@ export function register(cli: CAC): void {
     .option('--sampling <s>', `${samplingForms()} (default: uniform)`)
     .option('--json', 'A folder or manifest: print the summary as JSON')
     .option('--concurrency <n>', 'A folder or manifest: probes at once (default: 2)')
-    .option(
-      '--decoder <d>',
-      `Who probes: auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`,
-    )
+    .option('--decoder <d>', `Who probes: auto (the first that loads) | ${DECODERS.help()} (default: auto)`)
     .example('framewise info samples/forward/zoom-pal.mp4 --frames 8 --sampling fps:4')
     .example('framewise info data/train.csv --concurrency 4')
     .action((inputs: unknown, flags: Flags) => runInfoCommand(inputList(inputs), flags));

@@ -17,7 +17,6 @@ import {
 } from '../tasks/options.js';
 import {
   backboneFlags,
-  choicesHelp,
   intFlag,
   isAbort,
   pipelineOptionsFrom,
@@ -32,7 +31,7 @@ export function register(cli: CAC): void {
   const command = cli
     .command('train <dataset>', 'Train a temporal head on a folder-per-class tree or a manifest')
     .option('--out <dir>', 'Model folder to write')
-    .option('--head <head>', `${choicesHelp(HEADS)} (default: lstm)`)
+    .option('--head <head>', `${HEADS.help()} (default: ${HEADS.default})`)
     .option('--mode <mode>', 'clip (one label per clip) | frame (one label per frame) (default: clip)')
     .option('--epochs <n>', 'Most epochs; early stopping keeps the best (default: 100)')
     .option('--seed <n>', 'Seed for weights, split and shuffling (default: 42)')

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir, writeFileAtomic } from '../fs.js';
 import { debug } from '../log.js';
+import { Registry, type NameOf } from '../registry.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import {
   nsfwjsVersion,
@@ -25,14 +26,13 @@ import {
   isPlainObject,
   LIMITS,
   nonNegativeInteger,
-  oneOf,
   positiveInteger,
 } from '../validate.js';
 import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
 // The tfjs backends asked for (`auto` takes tfjs-node, then wasm, then cpu): one table, in the tfjs layer.
-import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
+import { BACKENDS, type BackendRequest } from '../tfjs/backends.js';
 import type { EngineEntry, EngineSettings } from './entry.js';
 import { onnx } from './onnx/engine.js';
 import { tfjs } from './tfjs/engine.js';
@@ -45,16 +45,11 @@ export type { EngineEntry, EngineSettings, EngineChoice } from './entry.js';
  * options, `--engine`'s help and `createFrameEmbedder()` read it; adding an engine is its
  * folder (with an `engine.ts` entry) plus its line here.
  */
-export const ENGINES = { onnx, tfjs } satisfies Record<string, EngineEntry>;
+export const ENGINES = new Registry('engine', { onnx, tfjs } satisfies Record<string, EngineEntry>);
 
-export type EngineName = keyof typeof ENGINES;
+export type EngineName = NameOf<typeof ENGINES>;
 /** The engine asked for: `auto` takes the first in `ENGINES` that loads and runs the backbone. */
 export type EngineRequest = 'auto' | EngineName;
-
-/** `auto` and the engines' names, as they are now (a test may register one more). */
-export function engineRequests(): EngineRequest[] {
-  return ['auto', ...(Object.keys(ENGINES) as EngineName[])];
-}
 
 /** A registry name (not a path, URL or spec object): only these have a memo. */
 function isRegistryName(backbone: BackboneSpec): backbone is string {
@@ -173,7 +168,8 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
   const settings: EngineSettings = {
     backbone,
     cacheDir: options.cacheDir,
-    backend: options.backend === undefined ? 'auto' : oneOf('backend', options.backend, BACKEND_REQUESTS),
+    backend:
+      options.backend === undefined ? 'auto' : BACKENDS.check('backend', options.backend, { auto: true }),
     workers:
       options.workers === undefined
         ? undefined
@@ -185,8 +181,20 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
     onPrepare: options.onPrepare,
     signal: checkSignal('signal', options.signal),
   };
-  const engine = options.engine === undefined ? 'auto' : oneOf('engine', options.engine, engineRequests());
-  const engines = Object.entries(ENGINES as Record<string, EngineEntry>);
+  const engine =
+    options.engine === undefined ? 'auto' : ENGINES.check('engine', options.engine, { auto: true });
+  return openFrameEmbedder({ ...settings, engine, lazy: options.lazy === true });
+}
+
+/**
+ * `createFrameEmbedder()` for settings resolved already (a runner's, from the run options):
+ * they are not checked again.
+ */
+export async function openFrameEmbedder(
+  settings: EngineSettings & { engine: EngineRequest; lazy: boolean },
+): Promise<FrameEmbedder> {
+  const { engine, lazy, backbone } = settings;
+  const engines = ENGINES.entries();
   for (const [name, entry] of engines) {
     const what = entry.only?.(backbone);
     if (what && engine !== 'auto' && engine !== name)
@@ -200,27 +208,19 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
       : engine === 'auto'
         ? engines.filter(([, entry]) => entry.runs(backbone))
         : engines.filter(([name]) => name === engine);
-    const refused: string[] = [];
-    for (const [name, entry] of tries) {
-      const last = name === tries.at(-1)![0];
-      try {
-        return await entry.create(settings, {
-          request: engine,
-          ...(refused.length > 0 ? { because: refused.join(', ') } : {}),
-        });
-      } catch (error) {
-        // The last one, an engine asked for by name, a stopped run or a wrong setting: that is the answer.
-        if (last || engine !== 'auto' || settings.signal?.aborted || isOptionError(error)) throw error;
-        const why = (error as { reason?: string }).reason ?? (error as Error).message;
-        refused.push(`${name} was refused (${why})`);
-        debug('engines: %s refused, the next runs: %s', name, why);
-      }
-    }
-    throw new ModelError(`No engine runs this backbone (engine ${engine})`);
+    if (tries.length === 0) throw new ModelError(`No engine runs this backbone (engine ${engine})`);
+    // The last one, an engine asked for by name, a stopped run or a wrong setting: that is the answer.
+    return ENGINES.firstThatLoads(
+      (_, entry, because) => entry.create(settings, { request: engine, ...(because ? { because } : {}) }),
+      {
+        names: tries.map(([name]) => name),
+        fatal: (error) => engine !== 'auto' || settings.signal?.aborted === true || isOptionError(error),
+      },
+    );
   };
   // The memo sits with the backbone cache, which is used even when the embedding cache is off.
   const memo = isRegistryName(backbone)
-    ? memoFile(options.cacheDir ?? defaultCacheDir(), backbone)
+    ? memoFile(settings.cacheDir ?? defaultCacheDir(), backbone)
     : undefined;
   const remember = async (embedder: FrameEmbedder): Promise<void> => {
     if (!memo || !embedder.backbone) return;
@@ -231,7 +231,7 @@ export async function createFrameEmbedder(options: FrameEmbedderOptions = {}): P
       debug('stages: could not write %s: %s', memo, (error as Error).message);
     }
   };
-  if (memo && options.lazy) {
+  if (memo && lazy) {
     try {
       const known = JSON.parse(await readFile(memo, 'utf8')) as BackboneInfo;
       if (known.id && known.dim > 0 && known.inputSize > 0) {

@@ -13,7 +13,7 @@
  * (node-av, sharp) only when it opens.
  */
 import { FramewiseError } from '../errors.js';
-import { debug } from '../log.js';
+import { Registry, type NameOf } from '../registry.js';
 import { oneOf } from '../validate.js';
 import type { ResolvedExtractOptions } from './extract.js';
 import type { ClipPlan, FrameClip, ProbeResult } from './types.js';
@@ -65,18 +65,15 @@ export interface DecoderEntry {
 }
 
 /** The decoders, in the order `auto` tries them. */
-export const DECODERS = { libav, cli };
+export const DECODERS = new Registry('decoder', { libav, cli } satisfies Record<string, DecoderEntry>);
 
-export type DecoderName = keyof typeof DECODERS;
+export type DecoderName = NameOf<typeof DECODERS>;
 /** The decoder asked for. */
 export type DecoderRequest = 'auto' | DecoderName;
 /** The decoders that can be asked for: `auto`, then the table's names. */
 export function decoderRequests(): readonly DecoderRequest[] {
-  return ['auto', ...(Object.keys(DECODERS) as DecoderName[])];
+  return DECODERS.requests();
 }
-
-const entries = (): Array<[DecoderName, DecoderEntry]> =>
-  Object.entries(DECODERS) as Array<[DecoderName, DecoderEntry]>;
 
 let auto: Promise<VideoDecoder> | undefined;
 let autoOff: string | undefined;
@@ -126,11 +123,11 @@ export async function decoderFor(
 export async function createDecoder(request: DecoderRequest = 'auto'): Promise<VideoDecoder> {
   if (request !== 'auto') {
     try {
-      return perVideo(await DECODERS[request].open('asked for'));
+      return perVideo(await DECODERS.get(request).open('asked for'));
     } catch (error) {
       throw new FramewiseError(
         'FFMPEG_NOT_FOUND',
-        `The ${request} decoder cannot run here (${(error as Error).message.split('\n')[0]}); use --decoder ${entries().find(([name]) => name !== request)?.[0] ?? 'auto'}`,
+        `The ${request} decoder cannot run here (${(error as Error).message.split('\n')[0]}); use --decoder ${DECODERS.names().find((name) => name !== request) ?? 'auto'}`,
         { cause: error },
       );
     }
@@ -139,23 +136,12 @@ export async function createDecoder(request: DecoderRequest = 'auto'): Promise<V
   const off = process.env.FRAMEWISE_LIBAV ?? '';
   if (autoOff !== off) auto = undefined;
   autoOff = off;
-  auto ??= (async () => {
-    const refused: string[] = [];
-    for (const [name, entry] of entries()) {
-      try {
-        return perVideo(
-          await entry.open(
-            refused.length === 0
-              ? `auto: ${name} opened`
-              : `auto: ${refused.join('; ')}; decoding with ${entry.help}`,
-          ),
-        );
-      } catch (error) {
-        refused.push((error as Error).message.split('\n')[0]);
-        debug('decoder auto: %s', refused.at(-1));
-      }
-    }
-    throw new FramewiseError('FFMPEG_NOT_FOUND', `No decoder runs here: ${refused.join('; ')}`);
-  })();
+  auto ??= DECODERS.firstThatLoads(
+    async (name, entry, refused) =>
+      perVideo(
+        await entry.open(refused ? `auto: ${refused}; decoding with ${entry.help}` : `auto: ${name} opened`),
+      ),
+    { none: (refused) => new FramewiseError('FFMPEG_NOT_FOUND', `No decoder runs here: ${refused}`) },
+  );
   return auto;
 }

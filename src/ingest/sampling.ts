@@ -8,13 +8,13 @@
  * read from it. Adding one is its file plus its line here.
  */
 import { IngestError } from '../errors.js';
+import { Registry, type NameOf, type TableOf } from '../registry.js';
 import {
   conflict,
   invalid,
   isPlainObject,
   LIMITS,
   nonNegativeNumber,
-  oneOf,
   positiveInteger,
   positiveNumber,
 } from '../validate.js';
@@ -26,10 +26,15 @@ import { window } from './sampling/window.js';
 
 export type { Sampler } from './sampling/timeline.js';
 
-/** The samplers, by the name that `kind` and the CLI form take. The first is the default. */
-export const SAMPLERS = { uniform, fps, window };
+type AnySampler = Sampler<{ frames: number }>;
 
-export type SamplerName = keyof typeof SAMPLERS;
+/** The samplers, by the name that `kind` and the CLI form take. The first is the default. */
+export const SAMPLERS = new Registry<
+  { uniform: typeof uniform; fps: typeof fps; window: typeof window },
+  AnySampler
+>('sampler', { uniform, fps, window });
+
+export type SamplerName = NameOf<typeof SAMPLERS>;
 type OptionsOf<S> = S extends Sampler<infer O> ? O : never;
 
 /** The part of the video any sampling may be narrowed to (a manifest row's span). */
@@ -42,34 +47,24 @@ export interface SamplingSpan {
 
 /** How to choose clips and frames: `{ kind }` names a sampler, the rest are its options, and `start`/`end` the part sampled. */
 export type Sampling = {
-  [K in SamplerName]: { kind: K } & OptionsOf<(typeof SAMPLERS)[K]> & SamplingSpan;
+  [K in SamplerName]: { kind: K } & OptionsOf<TableOf<typeof SAMPLERS>[K]> & SamplingSpan;
 }[SamplerName];
-
-type AnySampler = Sampler<{ frames: number }>;
-
-function samplerOf(kind: string): AnySampler {
-  return (SAMPLERS as Record<string, AnySampler>)[kind];
-}
-
-function names(): string[] {
-  return Object.keys(SAMPLERS);
-}
 
 /** The CLI forms, `uniform | fps:<n>[/<stride>] | ...`, for `--help`. */
 export function samplingForms(): string {
-  return names()
-    .map((name) => samplerOf(name).form)
+  return SAMPLERS.entries()
+    .map(([, sampler]) => sampler.form)
     .join(' | ');
 }
 
 /** Validates a `Sampling` (a TypeError naming the field otherwise) and returns a clean copy. */
 export function validateSampling(value: unknown, field = 'sampling'): Sampling {
   if (!isPlainObject(value)) throw invalid(field, 'a sampling object', value);
-  const kind = oneOf(`${field}.kind`, value.kind, names());
+  const kind = SAMPLERS.check(`${field}.kind`, value.kind);
   const frames = positiveInteger(`${field}.frames`, value.frames, LIMITS.frames);
   return {
     kind,
-    ...samplerOf(kind).validate(value, field, frames),
+    ...SAMPLERS.get(kind).validate(value, field, frames),
     ...validateSpan(value, field),
   } as Sampling;
 }
@@ -99,11 +94,11 @@ export function parseSampling(text: string, frames: number, field = 'sampling'):
   const value = text.trim();
   const colon = value.indexOf(':');
   const kind = colon < 0 ? value : value.slice(0, colon);
-  const options = Object.hasOwn(SAMPLERS, kind)
-    ? samplerOf(kind).parse(colon < 0 ? undefined : value.slice(colon + 1), frames)
+  const options = SAMPLERS.has(kind)
+    ? SAMPLERS.get(kind).parse(colon < 0 ? undefined : value.slice(colon + 1), frames)
     : undefined;
   if (options) return { kind, ...options } as Sampling;
-  const forms = names().map((name) => `'${samplerOf(name).form}'`);
+  const forms = SAMPLERS.entries().map(([, sampler]) => `'${sampler.form}'`);
   throw invalid(field, `${forms.slice(0, -1).join(', ')} or ${forms.at(-1)} (seconds)`, text);
 }
 
@@ -119,7 +114,7 @@ export function samplingForSpan(sampling: Sampling, span: SamplingSpan): Samplin
 
 /** True when training may draw extra clips as ordered subsets of a larger T under `sampling`. */
 export function samplingTakesSubsets(sampling: Sampling): boolean {
-  return samplerOf(sampling.kind).subsets === true;
+  return SAMPLERS.get(sampling.kind).subsets === true;
 }
 
 /** The video's timeline, and the part of it `span` asks for; a span outside the video is that video's `OUT_OF_RANGE`. */
@@ -157,7 +152,7 @@ function finiteNumber(field: string, value: unknown): number {
  */
 export function clipCount(probe: ProbeResult, sampling: Sampling): number {
   const s = validateSampling(sampling);
-  return samplerOf(s.kind).count(timelineOf(probe, s), s);
+  return (SAMPLERS.get(s.kind) as AnySampler).count(timelineOf(probe, s), s);
 }
 
 /**
@@ -166,5 +161,5 @@ export function clipCount(probe: ProbeResult, sampling: Sampling): number {
  */
 export function planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[] {
   const s = validateSampling(sampling);
-  return samplerOf(s.kind).plan(timelineOf(probe, s), s);
+  return (SAMPLERS.get(s.kind) as AnySampler).plan(timelineOf(probe, s), s);
 }

@@ -21,7 +21,7 @@
  */
 import { tf } from '../tfjs/tf.js';
 import type { HeadConfig } from './types.js';
-import { headEntry } from './heads/registry.js';
+import { HEADS } from './heads/registry.js';
 import { LstmDirection, Scratch } from './lstm-step.js';
 
 /** One training batch, as `trainHead` packs it. */
@@ -213,7 +213,7 @@ function recurrentParts(
   model: tf.LayersModel,
   config: HeadConfig,
 ): { cell: Cell; dirs: CellVars[] } | undefined {
-  const parts = headEntry(config.type).fastStep?.(model);
+  const parts = HEADS.get(config.type).fastStep?.(model);
   if (!parts) return undefined;
   const vars = (layer: tf.layers.Layer): CellVars => {
     const [kernel, recurrent, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);

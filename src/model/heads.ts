@@ -9,7 +9,7 @@ import { tf } from '../tfjs/tf.js';
 import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger } from '../validate.js';
 import * as layers from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
-import { headEntry, headTypes } from './heads/registry.js';
+import { HEADS } from './heads/registry.js';
 import type { HeadConfig, HeadMode, HeadOptions } from './types.js';
 export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
 
@@ -17,7 +17,7 @@ export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
 export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): HeadConfig {
   if (!isPlainObject(options)) throw invalid(field, 'a head options object', options);
   return {
-    type: options.type === undefined ? 'lstm' : oneOf(`${field}.type`, options.type, headTypes()),
+    type: options.type === undefined ? HEADS.default : HEADS.check(`${field}.type`, options.type),
     mode: options.mode === undefined ? 'clip' : oneOf(`${field}.mode`, options.mode, HEAD_MODES),
     units: options.units === undefined ? 256 : positiveInteger(`${field}.units`, options.units, LIMITS.units),
     dropout:
@@ -52,7 +52,7 @@ export function buildHead(
     };
     return cell === 'lstm' ? tf.layers.lstm(args) : tf.layers.gru(args);
   };
-  x = headEntry(config.type).build(x, { tf, sequences, units: config.units, recurrent, layers });
+  x = HEADS.get(config.type).build(x, { tf, sequences, units: config.units, recurrent, layers });
   const dense = tf.layers.dense({
     units: dims.classes,
     activation: 'softmax',

@@ -7,6 +7,7 @@
  * only when it opens.
  */
 import { UsageError } from '../errors.js';
+import { Registry, type NameOf } from '../registry.js';
 import type {
   OutputCommand,
   OutputFormatEntry,
@@ -23,16 +24,26 @@ import { vtt } from './formats/vtt.js';
 export type { OutputCommand, RecordOptions, ResultWriter, WriterOpenOptions } from './formats/entry.js';
 
 /** The formats; a command's first is its default. */
-export const OUTPUT_FORMATS = { jsonl, csv, npy, vtt, srt } satisfies Record<string, OutputFormatEntry>;
+export const OUTPUT_FORMATS = new Registry('output format', {
+  jsonl,
+  csv,
+  npy,
+  vtt,
+  srt,
+} satisfies Record<string, OutputFormatEntry>);
 
-export type OutputFormatName = keyof typeof OUTPUT_FORMATS;
-
-const entries = (): Array<[OutputFormatName, OutputFormatEntry]> =>
-  Object.entries(OUTPUT_FORMATS) as Array<[OutputFormatName, OutputFormatEntry]>;
+export type OutputFormatName = NameOf<typeof OUTPUT_FORMATS>;
 
 /** The formats `command` writes, its default first. */
-export function formatsOf(command: OutputCommand): Partial<Record<OutputFormatName, OutputFormatEntry>> {
-  return Object.fromEntries(entries().filter(([, entry]) => entry.writers[command]));
+export function formatsOf(command: OutputCommand): OutputFormatName[] {
+  return OUTPUT_FORMATS.entries()
+    .filter(([, entry]) => entry.writers[command])
+    .map(([name]) => name);
+}
+
+/** `--format`'s help for `command`: the formats it writes, with what each is. */
+export function formatsHelp(command: OutputCommand): string {
+  return OUTPUT_FORMATS.help(formatsOf(command));
 }
 
 /**
@@ -41,12 +52,12 @@ export function formatsOf(command: OutputCommand): Partial<Record<OutputFormatNa
  * for stdout, is a UsageError.
  */
 export function chooseFormat(command: OutputCommand, out: string, requested?: string): OutputFormatName {
-  const names = Object.keys(formatsOf(command)) as OutputFormatName[];
+  const names = formatsOf(command);
   const list = names.map((n) => `'${n}'`).join(', ');
   if (requested !== undefined && !names.includes(requested as OutputFormatName)) {
     throw new UsageError(`Expected one of ${list} for \`--format\` but received '${requested}'`);
   }
-  const byExtension = entries().find(
+  const byExtension = OUTPUT_FORMATS.entries().find(
     ([, entry]) => entry.extension && out.toLowerCase().endsWith(entry.extension),
   )?.[0];
   if (requested === undefined && byExtension && !names.includes(byExtension)) {
@@ -55,7 +66,7 @@ export function chooseFormat(command: OutputCommand, out: string, requested?: st
     );
   }
   const name = (requested as OutputFormatName | undefined) ?? byExtension ?? names[0];
-  if (OUTPUT_FORMATS[name].folder && out === '-')
+  if (OUTPUT_FORMATS.get(name).folder && out === '-')
     throw new UsageError(`\`--format ${name}\` writes a folder; \`--out -\` is not possible`);
   return name;
 }
@@ -67,7 +78,7 @@ export async function openWriter<C extends OutputCommand>(
   out: string,
   options: WriterOpenOptions,
 ): Promise<ResultWriter<ResultsOf[C]>> {
-  const open = (OUTPUT_FORMATS[format] as OutputFormatEntry).writers[command];
+  const open = OUTPUT_FORMATS.get(format, 'format').writers[command];
   if (!open) throw new UsageError(`${command} does not write ${format}`);
   return open(out, options);
 }

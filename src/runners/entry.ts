@@ -1,6 +1,6 @@
 /** What a runner is, for the registry in `registry.ts`. */
 import type { EmbedRunner } from '../embedding/runner.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from '../embedding/options.js';
 
 export interface RunnerEntry {
   /** What it is, for the docs. */

@@ -2,12 +2,12 @@
  * Runs across machines, as the library exports them. The queue client (BullMQ, ioredis) is
  * loaded only when a worker starts or a run has `remote`, so a local run never loads it.
  */
-import type { RemoteSettings } from './options.js';
+import type { RemoteSettings } from '../embedding/options.js';
 import type { QueueStatus, QueueStatusOptions } from './status.js';
 import type { CoordinatorMetricsServer } from './metrics.js';
 import type { WorkerHandle, WorkerOptions } from './worker.js';
 
-export type { RemoteSettings } from './options.js';
+export type { RemoteSettings } from '../embedding/options.js';
 export type { WorkerHandle, WorkerOptions, WorkerStats } from './worker.js';
 export type { QueueStatus, QueueStatusOptions, JobState } from './status.js';
 export type { WorkerPresence, CoordinatorPresence, StalledWait } from './presence.js';

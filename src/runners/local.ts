@@ -2,7 +2,7 @@
  * The local runner over an engine's `FrameEmbedder`: the one place a run on this machine builds its backbone
  * (through the engines' factory) and hands it to the embedding folder's `LocalRunner`.
  */
-import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import { openFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { BackboneSpec } from '../embedding/backbone-spec.js';
 import { EmbeddingCache } from '../embedding/cache.js';
 import { checkSize, ingestStages, LocalRunner, type LocalRunnerOptions } from '../embedding/local-runner.js';
@@ -33,12 +33,14 @@ export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | '
 /** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
 export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
   const { backbone, engine, backend, size, workers, cache, signal, onPrepare, ...rest } = settings;
-  const embedder = await createFrameEmbedder({
+  // Resolved by the run options: the engines do not check them again.
+  const embedder = await openFrameEmbedder({
     backbone,
-    engine,
+    engine: engine ?? 'auto',
     backend,
     cacheDir: cache === false ? undefined : cache,
     workers,
+    intraOpThreads: undefined,
     onPrepare,
     signal,
     lazy: true,

@@ -13,13 +13,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { dropClient, redisClient, within } from './connection.js';
-import {
-  checkQueueName,
-  checkRedisCa,
-  checkRedisUrl,
-  DEFAULT_QUEUE,
-  type RemoteSettings,
-} from './options.js';
+import { checkQueueName, checkRedisCa, checkRedisUrl, DEFAULT_QUEUE } from './options.js';
+import type { RemoteSettings } from '../embedding/options.js';
 import { UsageError } from '../errors.js';
 import type { ProgressEvent } from '../embedding/progress.js';
 import { debug } from '../log.js';

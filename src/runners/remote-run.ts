@@ -13,7 +13,7 @@ import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
 import { debug } from '../log.js';
 import { checkEviction, Contact, dropClient, redisClient, within } from './connection.js';
-import type { ResolvedRemote } from './options.js';
+import type { ResolvedRemote } from '../embedding/options.js';
 import {
   KEY_PREFIX,
   readPresence,

@@ -22,10 +22,10 @@ import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { checkSize } from '../embedding/local-runner.js';
 import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem } from '../embedding/runner.js';
-import { createFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import { openFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
-import type { ResolvedRemote } from './options.js';
+import type { ResolvedRemote } from '../embedding/options.js';
 import { redactUrl, type JobSettings } from './protocol.js';
 import { RemoteRun } from './remote-run.js';
 
@@ -99,12 +99,15 @@ export async function createRemoteRunner(settings: RemoteRunnerSettings): Promis
     remote,
     signal,
   } = settings;
-  const embedder = await createFrameEmbedder({
+  // Resolved by the run options: the engines do not check them again.
+  const embedder = await openFrameEmbedder({
     backbone,
-    engine,
+    engine: engine ?? 'auto',
     backend,
     cacheDir: cache === false ? undefined : cache,
     workers: 0,
+    intraOpThreads: undefined,
+    onPrepare: undefined,
     signal,
     lazy: true,
   });

@@ -29,7 +29,7 @@ import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { ingestStages, LocalRunner, type IngestStages } from '../embedding/local-runner.js';
 import { INFERENCE_CONCURRENCY } from './local.js';
 import type { ErrorRecord, VideoFrames } from '../embedding/runner.js';
-import { createFrameEmbedder } from '../engines/index.js';
+import { openFrameEmbedder } from '../engines/index.js';
 import { DecodePool, decodeWorkers, pooledDecoder } from '../ingest/decode-pool.js';
 import { createDecoder, type VideoDecoder } from '../ingest/decoders.js';
 import { debug } from '../log.js';
@@ -40,10 +40,8 @@ import {
   DEFAULT_QUEUE,
   DEFAULT_REDIS_TIMEOUT_MS,
   resolveOptions,
-  type PipelineOptions,
-  type RemoteSettings,
-  type ResolvedOptions,
 } from './options.js';
+import type { PipelineOptions, RemoteSettings, ResolvedOptions } from '../embedding/options.js';
 import {
   boolean,
   checkSignal,
@@ -144,13 +142,16 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const settings = await checkWorkerOptions(options);
   const { resolved } = settings;
   await checkRedisAtStart(settings);
-  const embedder: FrameEmbedder = await createFrameEmbedder({
+  const embedder: FrameEmbedder = await openFrameEmbedder({
     backbone: resolved.backbone,
     engine: resolved.engine,
     backend: resolved.backend,
     cacheDir: resolved.cache === false ? undefined : resolved.cache,
     workers: resolved.workers,
+    intraOpThreads: undefined,
+    onPrepare: undefined,
     signal: settings.signal,
+    lazy: false,
   });
   const store = resolved.cache === false ? undefined : new EmbeddingCache(resolved.cache);
   const decoder = await createDecoder(resolved.decoder);

@@ -30,7 +30,8 @@ import {
 } from '../validate.js';
 import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../runners/options.js';
+import { resolveOptions } from '../runners/options.js';
+import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
 
 export type { LabelScore, ScoredSegment };
 
@@ -234,6 +235,23 @@ function validateClassifyOptions(options: unknown): {
 }
 
 /**
+ * The run options of a classifier: `options` over the model's own (its backbone, frames,
+ * sampling, size and fit), resolved once. `loadClassifier()` takes the result as it is.
+ */
+export function resolveClassifierOptions(options: ClassifierOptions, info: ModelInfo): ResolvedOptions {
+  return resolveOptions({
+    ...options,
+    signal: undefined,
+    backbone: options.backbone ?? (info.backbone as PipelineOptions['backbone']),
+    frames:
+      options.frames ?? (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
+    sampling: options.sampling ?? (info.sampling as Sampling | undefined),
+    size: options.size ?? info.size,
+    fit: options.fit ?? (info.fit as Fit | undefined),
+  });
+}
+
+/**
  * Loads a model folder (`model.json`, weights, `framewise.json`) and the backbone it was
  * trained on.
  *
@@ -254,17 +272,7 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
   let pipeline: EmbedRunner;
   let sampling: Sampling;
   try {
-    const resolved = resolveOptions({
-      ...options,
-      signal: undefined,
-      backbone: options.backbone ?? (info.backbone as PipelineOptions['backbone']),
-      frames:
-        options.frames ??
-        (options.sampling && typeof options.sampling === 'object' ? undefined : info.frames),
-      sampling: options.sampling ?? (info.sampling as Sampling | undefined),
-      size: options.size ?? info.size,
-      fit: options.fit ?? (info.fit as Fit | undefined),
-    });
+    const resolved = resolveClassifierOptions(options, info);
     sampling = resolved.sampling;
     pipeline = await openRunner(resolved, signal);
   } catch (error) {

@@ -16,7 +16,8 @@ import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
-import { resolveOptions, type PipelineOptions } from '../runners/options.js';
+import { resolveOptions } from '../runners/options.js';
+import type { PipelineOptions } from '../embedding/options.js';
 
 /** Options of one `embed()` run. */
 export interface EmbedOptions {

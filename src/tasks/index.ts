@@ -8,6 +8,7 @@ export {
 } from './embed.js';
 export {
   loadClassifier,
+  resolveClassifierOptions,
   type Classifier,
   type ClassifierOptions,
   type ClassifyOptions,

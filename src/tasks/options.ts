@@ -1,8 +1,8 @@
 /**
  * The options every task takes, as the CLI and the package entry see them, with the registries
- * they are checked against (for `--help`). They are defined in `runners/options.ts`, where the
- * runners share them; this module is light on purpose, so the CLI checks its flags without
- * loading the tasks, tfjs or an engine.
+ * they are checked against (for `--help`). Their type is the contract in `embedding/options.ts`,
+ * and `runners/options.ts` resolves them (the runners share the one check). This module is
+ * light on purpose, so the CLI checks its flags without loading the tasks, tfjs or an engine.
  */
 export { samplingForms } from '../ingest/sampling.js';
 export { FITS } from '../ingest/types.js';
@@ -18,12 +18,6 @@ export {
 export { ENGINES } from '../engines/index.js';
 export { BACKENDS } from '../tfjs/backends.js';
 export { DECODERS } from '../ingest/decoders.js';
-export {
-  resolveOptions,
-  checkRedisUrl,
-  checkRedisCa,
-  checkQueueName,
-  type PipelineOptions,
-  type RemoteSettings,
-} from '../runners/options.js';
+export { resolveOptions, checkRedisUrl, checkRedisCa, checkQueueName } from '../runners/options.js';
+export type { PipelineOptions, RemoteSettings } from '../embedding/options.js';
 export { DEFAULT_THRESHOLDS } from '../evaluation/metrics.js';

@@ -13,7 +13,7 @@ import type { EpochProgress, HeadOptions, HeadType, ModelInfo, TrainMetrics } fr
 import type { TrainCheckpoint, TrainHeadOptions } from '../model/train.js';
 import type { LrSchedule, Monitor } from '../model/train-options.js';
 import type { CheckpointContents } from '../model/checkpoint.js';
-import { headTypes } from '../model/heads/registry.js';
+import { HEADS } from '../model/heads/registry.js';
 import { samplingTakesSubsets } from '../ingest/sampling.js';
 import {
   boolean as bool,
@@ -31,7 +31,8 @@ import {
 import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js';
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
+import { resolveOptions } from '../runners/options.js';
+import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -275,7 +276,7 @@ function addLabels(
 function resolveTrainOptions(options: TrainOptions) {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const out = nonEmptyString('out', options.out);
-  const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
+  const headType = options.head === undefined ? HEADS.default : HEADS.check('head', options.head);
   const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
   const augment =

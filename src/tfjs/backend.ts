@@ -2,16 +2,13 @@
  * Run-time backend choice. This file (and only this file) knows which tfjs backend runs:
  * everything else asks `selectBackend()` and `withHeadBackend()`.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { tf } from './tf.js';
 import { FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, oneOf } from '../validate.js';
+import { checkSignal } from '../validate.js';
+import { BACKENDS, type BackendEntry, type BackendName, type BackendRequest } from './backends.js';
 
-import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backends.js';
-
-export { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backends.js';
+export { BACKENDS, type BackendName, type BackendRequest } from './backends.js';
 
 /** Which backend runs, and why it was chosen (recorded in output metadata). */
 export interface BackendInfo {
@@ -19,99 +16,28 @@ export interface BackendInfo {
   reason: string;
 }
 
-const require = createRequire(import.meta.url);
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
-async function tryTensorflow(): Promise<string | undefined> {
-  try {
-    // require, as for tfjs itself (see tf.ts); it registers the backend on that same tfjs.
-    require('@tensorflow/tfjs-node');
-  } catch (error) {
-    // Not installed is the usual case (its install step needs a download); say so without
-    // the resolver's absolute paths, which would end up in every output's metadata.
-    if ((error as { code?: string }).code === 'MODULE_NOT_FOUND')
-      return '@tensorflow/tfjs-node is not installed';
-    return `@tensorflow/tfjs-node failed to load (${(error as Error).message.split('\n')[0]})`;
-  }
-  try {
-    if (await tf.setBackend('tensorflow')) return undefined;
-    return '@tensorflow/tfjs-node loaded but its backend did not initialise';
-  } catch (error) {
-    return `@tensorflow/tfjs-node failed to initialise: ${(error as Error).message}`;
-  }
-}
-
-async function tryWasm(): Promise<string | undefined> {
-  try {
-    const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm'); // require: see tf.ts
-    // Point the loader at the binaries shipped in the package (SIMD included); in Node the
-    // default prefix depends on how the module was resolved, so make it explicit.
-    try {
-      wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep);
-    } catch {
-      // Already initialised once in this process: the paths are fixed by then.
-    }
-    if (await withoutNewProcessHandlers(() => tf.setBackend('wasm'))) return undefined;
-    return 'the wasm backend did not initialise';
-  } catch (error) {
-    return `the wasm backend failed to load: ${(error as Error).message}`;
-  }
-}
-
-/**
- * Runs `fn`, then removes the `uncaughtException` and `unhandledRejection` listeners it added.
- * The wasm backend's Emscripten module adds two that rethrow, which turns any uncaught error
- * of the host program into Node's exit 7 ("internal exception handler failure"); what happens
- * to uncaught errors is the program's business, not a library's.
- */
-async function withoutNewProcessHandlers<T>(fn: () => Promise<T>): Promise<T> {
-  const emitter: NodeJS.EventEmitter = process;
-  const events = ['uncaughtException', 'unhandledRejection'];
-  const before = events.map((event) => new Set(emitter.listeners(event)));
-  try {
-    return await fn();
-  } finally {
-    events.forEach((event, i) => {
-      for (const listener of emitter.listeners(event))
-        if (!before[i].has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
-    });
-  }
-}
-
+/** The backend asked for, or under `auto` the first in `BACKENDS` that loads (cpu always does). */
 async function select(requested: BackendRequest): Promise<BackendInfo> {
-  if (requested === 'tensorflow') {
-    const why = await tryTensorflow();
-    if (why) {
+  if (requested !== 'auto') {
+    const entry: BackendEntry = BACKENDS.get(requested);
+    try {
+      return { name: requested, reason: `requested; ${await entry.load()}` };
+    } catch (error) {
+      const remedy = entry.remedy ? `. ${entry.remedy}` : '';
       throw new FramewiseError(
         'BACKEND',
-        `backend 'tensorflow' was requested but ${why}. Install it with \`npm install @tensorflow/tfjs-node\` ` +
-          `(it downloads libtensorflow), or use backend 'auto', 'wasm' or 'cpu'.`,
+        `backend '${requested}' was requested but ${(error as Error).message}${remedy}`,
+        { cause: error },
       );
     }
-    return { name: 'tensorflow', reason: 'requested; @tensorflow/tfjs-node loaded' };
   }
-  if (requested === 'wasm') {
-    const why = await tryWasm();
-    if (why) throw new FramewiseError('BACKEND', `backend 'wasm' was requested but ${why}`);
-    return { name: 'wasm', reason: `requested; ${wasmFeatures()}` };
-  }
-  if (requested === 'cpu') {
-    await tf.setBackend('cpu');
-    return { name: 'cpu', reason: 'requested' };
-  }
-  const noNode = await tryTensorflow();
-  if (!noNode) return { name: 'tensorflow', reason: 'auto: @tensorflow/tfjs-node loaded' };
-  const noWasm = await tryWasm();
-  if (!noWasm) return { name: 'wasm', reason: `auto: ${noNode}; wasm loaded (${wasmFeatures()})` };
-  await tf.setBackend('cpu');
-  return { name: 'cpu', reason: `auto: ${noNode}; ${noWasm}; using pure-JS cpu` };
-}
-
-function wasmFeatures(): string {
-  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-  const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
-  return `simd ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'}`;
+  return BACKENDS.firstThatLoads(async (name, entry, refused) => {
+    const loaded = await entry.load();
+    return { name, reason: `auto: ${refused ? `${refused}; ` : ''}${loaded}` };
+  });
 }
 
 /**
@@ -123,8 +49,16 @@ export async function selectBackend(
   requested: BackendRequest = 'auto',
   options: { signal?: AbortSignal } = {},
 ): Promise<BackendInfo> {
-  oneOf('backend', requested, BACKEND_REQUESTS);
+  BACKENDS.check('backend', requested, { auto: true });
   checkSignal('signal', options.signal);
+  return useBackend(requested);
+}
+
+/**
+ * `selectBackend()` for a request resolved already (the run options checked it): the engine
+ * that the runner opens uses it, so `backend` is checked once, at the boundary.
+ */
+export async function useBackend(requested: BackendRequest): Promise<BackendInfo> {
   while (pending) await pending.catch(() => undefined);
   if (current && (requested === 'auto' || requested === current.name) && tf.getBackend() === current.name)
     return current;

@@ -52,21 +52,16 @@ describe('framewise train + classify', () => {
     expect(existsSync(join(model, 'model.json'))).toBe(true);
   });
 
-  it('classifies held-out scenes with at least 85% accuracy', async () => {
+  it('classifies held-out scenes with at least 85% accuracy, its options resolved once', async () => {
     const out = join(dir, 'test.jsonl');
     // No --frames: classify takes 8 from the model's framewise.json.
-    const run = await runCli([
-      'classify',
-      fixture('arrow/test.csv'),
-      '--model',
-      model,
-      '--out',
-      out,
-      '--cache',
-      cache,
-      '--quiet',
-    ]);
+    const run = await runCli(
+      ['classify', fixture('arrow/test.csv'), '--model', model, '--out', out, '--cache', cache, '--quiet'],
+      { NODE_DEBUG: 'framewise' },
+    );
     expect(run.code).toBe(0);
+    // Once, over the model's own options, in the CLI; loadClassifier takes the resolved object as it is.
+    expect(run.stderr.match(/options: resolved/g)).toHaveLength(1);
     const truth = new Map(
       (
         parse(readFileSync(fixture('arrow/test.csv'), 'utf8'), { columns: true }) as Array<{

@@ -75,7 +75,7 @@ describe('framewise embed', () => {
     expect(run.code).toBe(0);
     expect(
       run.stderr.match(
-        /node-av did not load \(turned off by FRAMEWISE_LIBAV\); decoding with the ffmpeg CLI/g,
+        /libav was refused \(node-av did not load \(turned off by FRAMEWISE_LIBAV\)\); decoding with the ffmpeg CLI/g,
       ),
     ).toHaveLength(1);
     expect(jsonl<{ decoder: string }>(readFileSync(out, 'utf8')).map((l) => l.decoder)).toEqual([
@@ -85,11 +85,15 @@ describe('framewise embed', () => {
     ]);
   });
 
-  it('a second run over the cache decodes nothing and writes identical embeddings', async () => {
+  it('a second run over the cache decodes nothing and writes identical embeddings; its options are resolved once', async () => {
     const out = join(dir, 'second.jsonl');
-    const run = await runCli(['embed', samples, '--out', out, '--frame-embeddings', ...common]);
+    const run = await runCli(['embed', samples, '--out', out, '--frame-embeddings', ...common], {
+      NODE_DEBUG: 'framewise',
+    });
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/6 ok, 0 failed, 6 from cache, 0 decoded/);
+    // The CLI resolves the options and hands the resolved object down: no layer resolves them again.
+    expect(run.stderr.match(/options: resolved/g)).toHaveLength(1);
     expect(readFileSync(out, 'utf8')).toBe(first.text);
   });
 

@@ -338,7 +338,7 @@ describe('LocalRunner.run()', () => {
       help: 'the CLI, counted',
       async open(reason) {
         count.resolved++;
-        const inner = await DECODERS.cli.open(reason);
+        const inner = await DECODERS.get('cli').open(reason);
         return {
           name: 'counted' as never,
           reason,
@@ -360,8 +360,7 @@ describe('LocalRunner.run()', () => {
         };
       },
     };
-    const table = DECODERS as Record<string, DecoderEntry>;
-    table.counted = counted;
+    DECODERS.register('counted', counted);
     try {
       const sampling: Sampling = { kind: 'window', length: 4, stride: 4, frames: T };
       const two = [fixture('edge/counter.mp4'), fixture('arrow/forward/zoom-pal.mp4')];
@@ -371,7 +370,7 @@ describe('LocalRunner.run()', () => {
       expect(count).toMatchObject({ resolved: 1, opened: 2, closed: 2 });
       expect(count.decoded).toBeGreaterThan(2);
     } finally {
-      delete table.counted;
+      DECODERS.unregister('counted');
     }
   });
 

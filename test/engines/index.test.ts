@@ -5,9 +5,8 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFrameEmbedder, ENGINES, engineRequests, type EngineEntry } from '../../src/engines/index.js';
+import { createFrameEmbedder, ENGINES, type EngineEntry } from '../../src/engines/index.js';
 import { resolveOptions } from '../../src/runners/options.js';
-import { choicesHelp } from '../../src/cli/common.js';
 import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
 import { tempDir } from '../helpers.js';
 
@@ -37,14 +36,13 @@ const means: EngineEntry = {
 
 describe('ENGINES', () => {
   it('takes a new engine from one line: the run options, the CLI help and the factory read it', async () => {
-    const table = ENGINES as Record<string, EngineEntry>;
-    table.means = means;
+    ENGINES.register('means', means);
     // Its own cache folder: the factory remembers a backbone's id there, and this engine's is not mobilenet_v2's.
     const cacheDir = tempDir('framewise-engines-');
     try {
-      expect(engineRequests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
+      expect(ENGINES.requests()).toEqual(['auto', 'onnx', 'tfjs', 'means']);
       expect(resolveOptions({ engine: 'means' as never }).engine).toBe('means');
-      expect(choicesHelp(ENGINES)).toMatch(/\| means \(mean bytes\)$/);
+      expect(ENGINES.help()).toMatch(/\| means \(mean bytes\)$/);
       const embedder = await createFrameEmbedder({
         engine: 'means' as never,
         backbone: 'mobilenet_v2',
@@ -55,7 +53,7 @@ describe('ENGINES', () => {
       expect([...(await embedder.embedClips(clip, [1, 2, 2, 1, 2 as 3]))]).toEqual([3, 10]);
       await embedder.dispose();
     } finally {
-      delete table.means;
+      ENGINES.unregister('means');
     }
     expect(() => resolveOptions({ engine: 'means' as never })).toThrow(
       /Expected one of 'auto', 'onnx', 'tfjs' for `engine` but received 'means'/,
@@ -63,8 +61,7 @@ describe('ENGINES', () => {
   });
 
   it('corrects a memo that names another backbone: that run stops once, the next starts right', async () => {
-    const table = ENGINES as Record<string, EngineEntry>;
-    table.means = means;
+    ENGINES.register('means', means);
     const cacheDir = tempDir('framewise-engines-');
     try {
       const settings = { engine: 'means' as never, backbone: 'mobilenet_v2', cacheDir };
@@ -84,7 +81,7 @@ describe('ENGINES', () => {
       expect(next.backend.name).toBe('none'); // known from the memo, not loaded
       await next.dispose();
     } finally {
-      delete table.means;
+      ENGINES.unregister('means');
     }
   });
 });

@@ -24,7 +24,6 @@ import type { ClipPlan, FrameClip, Sampling } from '../../src/ingest/types.js';
 import { COUNTER, fixture } from '../fixtures.js';
 import { serveFiles, type FileServer } from '../serve.js';
 import { probeOf, tempDir } from '../helpers.js';
-import { choicesHelp } from '../../src/cli/common.js';
 import { resolveOptions } from '../../src/runners/options.js';
 
 const scratch = tempDir('framewise-decoders-');
@@ -155,7 +154,7 @@ describe('libav and cli decoders agree', () => {
         expect(await createDecoder('auto')).toMatchObject({
           name: 'cli',
           reason:
-            'auto: node-av did not load (turned off by FRAMEWISE_LIBAV); decoding with the ffmpeg CLI, one process per video',
+            'auto: libav was refused (node-av did not load (turned off by FRAMEWISE_LIBAV)); decoding with the ffmpeg CLI, one process per video',
         });
         await expect(createDecoder('libav')).rejects.toMatchObject({ code: 'FFMPEG_NOT_FOUND' });
       } finally {
@@ -449,11 +448,10 @@ describe('DECODERS, the one list of decoders', () => {
   };
 
   it('takes a new decoder from one line: the run options, the CLI help, probe and extractClips read it', async () => {
-    const table = DECODERS as Record<string, DecoderEntry>;
-    table.grey = grey;
+    DECODERS.register('grey', grey);
     try {
       expect(resolveOptions({ decoder: 'grey' as never }).decoder).toBe('grey');
-      expect(choicesHelp(DECODERS)).toMatch(/\| grey \(mid-grey frames\)$/);
+      expect(DECODERS.help()).toMatch(/\| grey \(mid-grey frames\)$/);
       const path = fixture(COUNTER.path);
       const info = await probe(path, { decoder: 'grey' as never });
       expect(info.duration).toBe(60);
@@ -465,7 +463,7 @@ describe('DECODERS, the one list of decoders', () => {
       expect([clip.decoder, clip.shape, clip.data[0]]).toEqual(['grey', [2, 4, 4, 3], 128]);
       expect((await createDecoder('auto')).name).toBe('libav'); // auto tries the table in order
     } finally {
-      delete table.grey;
+      DECODERS.unregister('grey');
     }
     expect(() => resolveOptions({ decoder: 'grey' as never })).toThrow(
       /Expected one of 'auto', 'libav', 'cli' for `decoder` but received 'grey'/,

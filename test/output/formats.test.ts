@@ -3,8 +3,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ErrorRecord } from '../../src/embedding/runner.js';
 import { UsageError } from '../../src/errors.js';
-import { choicesHelp } from '../../src/cli/common.js';
-import { chooseFormat, formatsOf, openWriter, OUTPUT_FORMATS } from '../../src/output/formats.js';
+import {
+  chooseFormat,
+  formatsHelp,
+  formatsOf,
+  openWriter,
+  OUTPUT_FORMATS,
+} from '../../src/output/formats.js';
 import type { OutputFormatEntry } from '../../src/output/formats/entry.js';
 import { tempDir } from '../helpers.js';
 
@@ -39,9 +44,9 @@ describe('chooseFormat()', () => {
   });
 
   it('lists per command exactly the formats that have a writer for it', () => {
-    expect(Object.keys(formatsOf('embed'))).toEqual(['jsonl', 'npy']);
-    expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt']);
-    for (const entry of Object.values(OUTPUT_FORMATS)) expect(entry.help.length).toBeGreaterThan(0);
+    expect(formatsOf('embed')).toEqual(['jsonl', 'npy']);
+    expect(formatsOf('classify')).toEqual(['jsonl', 'csv', 'vtt', 'srt']);
+    for (const [, entry] of OUTPUT_FORMATS.entries()) expect(entry.help.length).toBeGreaterThan(0);
   });
 });
 
@@ -81,9 +86,8 @@ describe('openWriter()', () => {
 
 describe('OUTPUT_FORMATS, the one list of formats', () => {
   it("takes a new format from one line: --format's checks and help, the extension rule and the writer read it", async () => {
-    const table = OUTPUT_FORMATS as Record<string, OutputFormatEntry>;
     const written: string[] = [];
-    table.paths = {
+    const paths: OutputFormatEntry = {
       help: 'the paths, one per line',
       extension: '.paths',
       writers: {
@@ -94,9 +98,10 @@ describe('OUTPUT_FORMATS, the one list of formats', () => {
         }),
       },
     };
+    OUTPUT_FORMATS.register('paths', paths);
     try {
-      expect(Object.keys(formatsOf('classify'))).toEqual(['jsonl', 'csv', 'vtt', 'srt', 'paths']);
-      expect(choicesHelp(formatsOf('classify'))).toMatch(/\| paths \(the paths, one per line\)$/);
+      expect(formatsOf('classify')).toEqual(['jsonl', 'csv', 'vtt', 'srt', 'paths']);
+      expect(formatsHelp('classify')).toMatch(/\| paths \(the paths, one per line\)$/);
       expect(chooseFormat('classify', 'out.paths')).toBe('paths');
       expect(() => chooseFormat('embed', 'out.paths')).toThrow(
         /names a paths file, which embed does not write/,
@@ -105,7 +110,7 @@ describe('OUTPUT_FORMATS, the one list of formats', () => {
       await writer.write(failed('d.mp4'));
       expect(written).toEqual(['d.mp4']);
     } finally {
-      delete table.paths;
+      OUTPUT_FORMATS.unregister('paths');
     }
     expect(() => chooseFormat('classify', '-', 'paths')).toThrow(/Expected one of 'jsonl', 'csv'/);
   });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { normalizeSampling, resolveOptions, type PipelineOptions } from '../../src/runners/options.js';
+import type { PipelineOptions } from '../../src/embedding/options.js';
+import { normalizeSampling, resolveOptions } from '../../src/runners/options.js';
 import { isOptionError } from '../../src/validate.js';
 
 describe('resolveOptions()', () => {
@@ -79,5 +80,20 @@ describe('resolveOptions()', () => {
     }
     expect(isOptionError(caught)).toBe(true);
     expect((caught as Error).message).toMatch(message);
+  });
+});
+
+describe('resolveOptions() resolves once', () => {
+  it('takes what it gave as it is, and a copy with a signal or onPrepare added; a changed field is checked anew', () => {
+    const resolved = resolveOptions({ frames: 4, backend: 'cpu' });
+    expect(resolveOptions(resolved)).toBe(resolved);
+    const onPrepare = () => {};
+    const again = resolveOptions({ ...resolved, signal: new AbortController().signal, onPrepare } as never);
+    expect(again.onPrepare).toBe(onPrepare);
+    expect(again.sampling).toBe(resolved.sampling); // not resolved anew
+    expect(resolveOptions({ ...resolved, frames: 8 }).frames).toBe(8);
+    expect(() => resolveOptions({ ...resolved, backend: 'gpu' as never })).toThrow(
+      /Expected one of 'auto', 'tensorflow', 'wasm', 'cpu' for `backend` but received 'gpu'/,
+    );
   });
 });

@@ -26,9 +26,8 @@ const refuser: RunnerEntry = {
 
 describe('RUNNERS', () => {
   it('takes a new runner from one line, chosen when the options ask for it', async () => {
-    expect(Object.keys(RUNNERS)).toEqual(['local', 'remote']);
-    const table = RUNNERS as Record<string, RunnerEntry>;
-    table.refuser = refuser;
+    expect(RUNNERS.names()).toEqual(['local', 'remote']);
+    RUNNERS.register('refuser', refuser);
     try {
       const runner = await openRunner(resolveOptions({ batch: 7, size: 5 }));
       expect(runner.size).toBe(5);
@@ -41,7 +40,7 @@ describe('RUNNERS', () => {
       ]);
       await runner.close();
     } finally {
-      delete table.refuser;
+      RUNNERS.unregister('refuser');
     }
   });
 });

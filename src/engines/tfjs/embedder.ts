@@ -13,15 +13,9 @@ import {
   isPlainObject,
   nonEmptyString,
   nonNegativeInteger,
-  oneOf,
   positiveInteger,
 } from '../../validate.js';
-import {
-  BACKEND_REQUESTS,
-  selectBackend,
-  type BackendInfo,
-  type BackendRequest,
-} from '../../tfjs/backend.js';
+import { useBackend, type BackendInfo, type BackendRequest } from '../../tfjs/backend.js';
 import { backboneInfo, loadBackbone, normalizeFrames, type LoadedBackbone } from '../../tfjs/registry.js';
 import { parseBackboneSpec, type BackboneInfo, type BackboneSpec } from '../../embedding/backbone-spec.js';
 import { backboneArtifacts, backboneFromArtifacts } from './fast.js';
@@ -119,7 +113,6 @@ export async function embedClipsLocal(
 function validateOptions(options: EmbedderOptions): void {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   parseBackboneSpec('backbone', options.backbone);
-  if (options.backend !== undefined) oneOf('backend', options.backend, BACKEND_REQUESTS);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   if (options.workers !== undefined && options.workers !== 'auto')
     nonNegativeInteger('workers', options.workers);
@@ -176,7 +169,8 @@ class LocalFrameEmbedder implements FrameEmbedder {
 export async function createEmbedder(options: EmbedderOptions = {}): Promise<FrameEmbedder> {
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
-  const selected = await selectBackend(options.backend ?? 'auto', { signal });
+  // Checked where the run's options were resolved (a name this does not know fails in the lookup).
+  const selected = await useBackend(options.backend ?? 'auto');
   const backend: BackendInfo = options.reasonPrefix
     ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` }
     : selected;
@@ -195,11 +189,8 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   let keepBackbone = false;
   try {
     const t0 = Date.now();
-    backbone = await loadBackbone(options.backbone ?? 'mobilenet_v2', {
-      cacheDir: options.cacheDir,
-      backend: options.backend,
-      signal,
-    });
+    // On the backend made current above.
+    backbone = await loadBackbone(options.backbone ?? 'mobilenet_v2', { cacheDir: options.cacheDir, signal });
     debug(
       'embedder: %s on %s in %d ms (%s)',
       backbone.id,

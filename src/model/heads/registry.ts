@@ -5,6 +5,7 @@
  * `HeadType`, ../types.ts, which the published types need without tfjs). Light: no
  * tfjs (entries get it when they build).
  */
+import { Registry } from '../../registry.js';
 import type { HeadType } from '../types.js';
 import type { HeadEntry } from './entry.js';
 import { lstm } from './lstm.js';
@@ -16,14 +17,4 @@ export type { HeadContext, HeadEntry } from './entry.js';
 export type { HeadType };
 
 /** The heads; the first is the default. `HeadType` (types.ts) names the same keys: `satisfies` checks both ways. */
-export const HEADS = { lstm, gru, bilstm, mean } satisfies Record<HeadType, HeadEntry>;
-
-/** The head names, in order, as they are now (a test may register one more). */
-export function headTypes(): HeadType[] {
-  return Object.keys(HEADS) as HeadType[];
-}
-
-/** The entry for `type` (checked by `resolveHeadConfig`). */
-export function headEntry(type: HeadType): HeadEntry {
-  return (HEADS as Record<string, HeadEntry>)[type];
-}
+export const HEADS = new Registry('head', { lstm, gru, bilstm, mean } satisfies Record<HeadType, HeadEntry>);

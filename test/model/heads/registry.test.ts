@@ -9,7 +9,6 @@ import { buildHead, resolveHeadConfig } from '../../../src/model/heads.js';
 import { HEADS, type HeadEntry } from '../../../src/model/heads/registry.js';
 import { fastStep } from '../../../src/model/fast-step.js';
 import { trainHead } from '../../../src/model/train.js';
-import { choicesHelp } from '../../../src/cli/common.js';
 
 beforeAll(async () => {
   await selectBackend('auto');
@@ -29,8 +28,7 @@ const proj: HeadEntry = {
 
 describe('HEADS', () => {
   it('takes a new head from one line: the checks, buildHead, trainHead and the CLI help read it', async () => {
-    const table = HEADS as Record<string, HeadEntry>;
-    table.proj = proj;
+    HEADS.register('proj', proj);
     try {
       const config = resolveHeadConfig({ type: 'proj' as never, units: 5 });
       expect(config).toEqual({ type: 'proj', mode: 'clip', units: 5, dropout: 0.2 });
@@ -51,9 +49,9 @@ describe('HEADS', () => {
       );
       expect(head.info.head.type).toBe('proj');
       head.dispose();
-      expect(choicesHelp(HEADS)).toMatch(/\| proj \(a projection of each frame\)$/);
+      expect(HEADS.help()).toMatch(/\| proj \(a projection of each frame\)$/);
     } finally {
-      delete table.proj;
+      HEADS.unregister('proj');
     }
     expect(() => resolveHeadConfig({ type: 'proj' as never })).toThrow(
       /Expected one of 'lstm', 'gru', 'bilstm', 'mean' for `head.type` but received 'proj'/,
@@ -64,8 +62,8 @@ describe('HEADS', () => {
     // @ts-expect-error -- `fastStep` is required: a head without it does not compile.
     const forgotten: HeadEntry = { help: 'x', build: (x) => x };
     expect(forgotten.fastStep).toBeUndefined();
-    for (const [name, entry] of Object.entries(HEADS)) expect(entry.fastStep, name).not.toBeUndefined();
-    const recurrent = Object.entries(HEADS)
+    for (const [name, entry] of HEADS.entries()) expect(entry.fastStep, name).not.toBeUndefined();
+    const recurrent = HEADS.entries()
       .filter(([, e]) => e.fastStep !== null)
       .map(([name]) => name);
     expect(recurrent).toEqual(['lstm', 'gru', 'bilstm']);
