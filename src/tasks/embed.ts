@@ -14,6 +14,7 @@ import {
 } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
+import { BACKENDS } from '../tfjs/backends.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
@@ -67,7 +68,9 @@ export interface EmbedResult {
   embeddings: Float32Array;
   /** True when the embeddings came from the cache. */
   cached: boolean;
-  /** The tfjs backend that computed the embeddings (recorded in the cache). */
+  /** The engine that computed the embeddings: `onnx` or `tfjs` (for a cache hit, the one that computed them then). */
+  engine?: string;
+  /** The tfjs backend that computed them (`tensorflow`, `wasm` or `cpu`), when the engine is `tfjs`. */
   backend?: string;
   /** The decoder that decoded the frames: `libav` or `cli` (for a cache hit, the one that decoded them then). */
   decoder?: string;
@@ -104,6 +107,15 @@ export function meanOverMask(frames: Float32Array, mask: boolean[], dim: number)
   return out;
 }
 
+/**
+ * The engine, and the tfjs backend when tfjs ran, from what ran the backbone: the runners and
+ * the cache name the tfjs backend (`wasm`) when tfjs ran and the engine (`onnx`) otherwise.
+ */
+export function engineOf(ranOn: string | undefined): { engine?: string; backend?: string } {
+  if (!ranOn) return {};
+  return Object.hasOwn(BACKENDS, ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
+}
+
 /** Turns engine frames into the public result. */
 function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string): EmbedResult {
   const { frames: T, dim: D } = video;
@@ -121,7 +133,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
     clips,
     embeddings: video.embeddings,
     cached: video.cached,
-    ...(video.backend ? { backend: video.backend } : {}),
+    ...engineOf(video.backend),
     ...(video.decoder ? { decoder: video.decoder } : {}),
   };
 }
