@@ -38,7 +38,7 @@ export function backboneFlags(command: Command): Command {
       '--backend <backend>',
       `tfjs backend: auto (the first that loads) | ${choicesHelp(BACKENDS)} (default: auto)`,
     )
-    .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
+    .option('--concurrency <n>', 'Decodes at once (default: 2; worker: the old spelling of --jobs)')
     .option('--threads <n>', "decoding threads per decode (default: 0: ffmpeg's choice for cli, 1 for libav)")
     .option('--decoder <d>', `auto (the first that loads) | ${choicesHelp(DECODERS)} (default: auto)`)
     .option(
