@@ -177,6 +177,8 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   validateOptions(options);
   const signal = checkSignal('signal', options.signal);
   const selected = await selectBackend(options.backend ?? 'auto', { signal });
+  // Each load step holds the event loop for a while: one that a Ctrl-C came during is the last.
+  signal?.throwIfAborted();
   const backend: BackendInfo = options.reasonPrefix
     ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` }
     : selected;
@@ -207,11 +209,13 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
       Date.now() - t0,
       backbone.fromCache ? 'cached' : 'cold',
     );
+    signal?.throwIfAborted();
     const source = await backboneArtifacts(backbone, {
       fold: options.fold ?? true,
       cacheDir: options.cacheDir,
       signal,
     });
+    signal?.throwIfAborted();
     if (pool) {
       await pool.load(
         { info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format },
