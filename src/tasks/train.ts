@@ -294,7 +294,7 @@ function resolveTrainOptions(options: TrainOptions) {
     epochs:
       options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
     seed,
-    validationSplit:
+    valSplit:
       options.valSplit === undefined
         ? 0.2
         : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
