@@ -299,3 +299,20 @@ export function isAbort(error: unknown): boolean {
 }
 
 export type { CAC };
+
+/** A flag whose value is one of `choices`; a UsageError naming the flag and the choices otherwise. */
+export function choiceFlag<T extends string>(
+  flags: Flags,
+  name: string,
+  flag: string,
+  choices: readonly T[],
+): T | undefined {
+  const value = stringFlag(flags, name);
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `Expected one of ${choices.map((c) => `'${c}'`).join(', ')} for \`--${flag}\` but received ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}

@@ -10,10 +10,10 @@ import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger }
 import * as layers from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
 import { headEntry, headTypes, type HeadType } from './heads/registry.js';
+import { HEAD_MODES, type HeadMode } from './model-info.js';
 
 export type { HeadType };
-export type HeadMode = 'clip' | 'frame';
-export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
+export { HEAD_MODES, type HeadMode };
 
 export interface HeadOptions {
   /** @default 'lstm' */

@@ -31,6 +31,9 @@ import {
 import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
+import type { HeadMode } from '../model/model-info.js';
+import type { Aggregate } from '../evaluation/aggregate.js';
+import { AGGREGATES } from '../evaluation/aggregate.js';
 
 export type { LabelScore, ScoredSegment };
 
@@ -51,7 +54,7 @@ export interface ClassifyOptions {
    * How clip probabilities become video probabilities: their mean, or the per-class max.
    * @default 'mean'
    */
-  aggregate?: 'mean' | 'max';
+  aggregate?: Aggregate;
   /**
    * Labels in `topk`.
    * @default 5
@@ -123,7 +126,7 @@ export interface ClassifyResult {
 /** A loaded model with its pipeline. */
 export interface Classifier {
   readonly labels: readonly string[];
-  readonly mode: 'clip' | 'frame';
+  readonly mode: HeadMode;
   readonly model: ModelInfo;
   readonly backboneId: string;
   readonly frames: number;
@@ -145,8 +148,8 @@ export function predictionFrom(
   video: VideoFrames,
   output: Float32Array,
   labels: readonly string[],
-  mode: 'clip' | 'frame',
-  options: { aggregate: 'mean' | 'max'; topK: number; threshold?: number; minSegment?: number },
+  mode: HeadMode,
+  options: { aggregate: Aggregate; topK: number; threshold?: number; minSegment?: number },
 ): Omit<ClassifyResult, 'path' | 'cached'> {
   const threshold = options.threshold ?? 0;
   const C = labels.length;
@@ -216,17 +219,14 @@ export function predictionFrom(
 }
 
 function validateClassifyOptions(options: unknown): {
-  aggregate: 'mean' | 'max';
+  aggregate: Aggregate;
   topK: number;
   threshold: number;
   minSegment: number;
 } {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
-    aggregate:
-      options.aggregate === undefined
-        ? 'mean'
-        : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
+    aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, AGGREGATES),
     topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK, LIMITS.topK),
     threshold: options.threshold === undefined ? 0 : numberInRange('threshold', options.threshold, 0, 1),
     minSegment: options.minSegment === undefined ? 0 : nonNegativeNumber('minSegment', options.minSegment),

@@ -33,6 +33,8 @@ import { checkOutputDir, csvText, OUTPUT_DIRS, writeFileAtomic } from '../fs.js'
 import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions, type PipelineOptions, type ResolvedOptions } from '../runners/options.js';
+import type { HeadMode } from '../model/model-info.js';
+import { HEAD_MODES } from '../model/model-info.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -59,7 +61,7 @@ export interface TrainOptions extends PipelineOptions {
    * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
    * @default 'clip'
    */
-  mode?: 'clip' | 'frame';
+  mode?: HeadMode;
   /**
    * Most epochs (early stopping on the validation loss keeps the best weights).
    * @default 100
@@ -114,7 +116,7 @@ export interface TrainResult {
   /** Where the model was written. */
   dir: string;
   labels: string[];
-  mode: 'clip' | 'frame';
+  mode: HeadMode;
   head: string;
   /** Training clips per class (clip mode) or frames per class (frame mode). */
   counts: Record<string, number>;
@@ -167,7 +169,7 @@ export function subsets(P: number, T: number, extra: number, seed: number): numb
 /** The dataset's videos; a UsageError unless every one has a label (or, in frame mode, segments). */
 async function labelledInputs(
   dataset: string | string[],
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
   signal: AbortSignal | undefined,
 ): Promise<InputEntry[]> {
   const entries = await discoverInputs(dataset, { signal });
@@ -216,7 +218,7 @@ interface TrainingSet {
 function trainingSet(
   videos: ReadonlyArray<{ entry: InputEntry; frames: VideoFrames }>,
   picks: number[][],
-  { T, D, mode }: { T: number; D: number; mode: 'clip' | 'frame' },
+  { T, D, mode }: { T: number; D: number; mode: HeadMode },
 ): TrainingSet | undefined {
   const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
   if (most === 0) return undefined;
@@ -252,7 +254,7 @@ function trainingSet(
 /** Adds the labels of one training clip to `set`; `count` only for the first clip drawn from a source clip. */
 function addLabels(
   set: TrainingSet,
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
   entry: InputEntry,
   clip: { start: number; end: number; mask: boolean[]; timestamps: number[] },
   count: boolean,
@@ -277,7 +279,7 @@ function resolveTrainOptions(options: TrainOptions) {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const out = nonEmptyString('out', options.out);
   const headType = options.head === undefined ? 'lstm' : oneOf('head', options.head, headTypes());
-  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, HEAD_MODES);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
   const augment =
     options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
@@ -444,7 +446,7 @@ function trainResult(
     failures,
     history,
   }: {
-    mode: 'clip' | 'frame';
+    mode: HeadMode;
     headType: HeadType;
     set: TrainingSet;
     videos: ReadonlyArray<{ frames: VideoFrames }>;
