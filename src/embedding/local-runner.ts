@@ -59,6 +59,7 @@ export interface IngestStages {
   ): Promise<FrameClip[]>;
 }
 
+/** The options of `new LocalRunner(embedder, stages, options)`: the settings of a run, with its store already built. */
 export interface LocalRunnerOptions {
   sampling: Sampling;
   size: number;

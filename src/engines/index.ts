@@ -62,7 +62,7 @@ function isRegistryName(backbone: BackboneSpec): backbone is string {
 }
 
 /**
- * Where the pipeline remembers what a named backbone is (id, size, D) once it has loaded it,
+ * Where the engine factory remembers what a named backbone is (id, size, D) once it has loaded it,
  * so that a run served wholly from the embedding cache never loads tfjs or the weights.
  * Keyed by the name, the nsfwjs version that ships the weights and framewise's version (which
  * makes the id); a memo that is wrong all the same is corrected by the load that finds it out.

@@ -1,5 +1,5 @@
 /**
- * `loadClassifier()`: a trained model folder plus the pipeline that feeds it. For each video
+ * `loadClassifier()`: a trained model folder plus the runner that embeds its inputs. For each video
  * the engine gives frame embeddings [clips, T, D] (cache first), the head gives class
  * probabilities per clip (clip mode) or per frame (frame mode), and the clips are
  * aggregated into a video-level label.
@@ -123,7 +123,7 @@ export interface ClassifyResult {
   cached: boolean;
 }
 
-/** A loaded model with its pipeline. */
+/** A loaded model with its runner. */
 export interface Classifier {
   readonly labels: readonly string[];
   readonly mode: HeadMode;
@@ -251,7 +251,7 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
   const { loadModel } = await import('../model/model-files.js');
   const head = await loadModel(modelDir, { backend: options.backend, signal });
   const info = head.info;
-  let pipeline: EmbedRunner;
+  let runner: EmbedRunner;
   let sampling: Sampling;
   try {
     const resolved = resolveOptions({
@@ -266,29 +266,29 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
       fit: options.fit ?? (info.fit as Fit | undefined),
     });
     sampling = resolved.sampling;
-    pipeline = await openRunner(resolved, signal);
+    runner = await openRunner(resolved, signal);
   } catch (error) {
     await head.dispose();
     throw error;
   }
-  if (info.backboneId && pipeline.backboneId !== info.backboneId) {
-    await pipeline.close();
+  if (info.backboneId && runner.backboneId !== info.backboneId) {
+    await runner.close();
     await head.dispose();
     throw new ModelError(
-      `The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${pipeline.backboneId}`,
+      `The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${runner.backboneId}`,
     );
   }
-  if (pipeline.dim !== info.dim && info.dim !== undefined) {
-    await pipeline.close();
+  if (runner.dim !== info.dim && info.dim !== undefined) {
+    await runner.close();
     await head.dispose();
     throw new ModelError(
-      `The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`,
+      `The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${runner.dim}`,
     );
   }
-  return makeClassifier(head, pipeline, sampling);
+  return makeClassifier(head, runner, sampling);
 }
 
-function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): Classifier {
+function makeClassifier(head: Head, runner: EmbedRunner, sampling: Sampling): Classifier {
   const labels = head.info.labels;
   const mode = head.info.mode;
 
@@ -303,7 +303,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
       );
     }
     const signal = checkSignal('signal', options.signal);
-    for await (const [entry, outcome] of pipeline.run(entries, {
+    for await (const [entry, outcome] of runner.run(entries, {
       signal,
       onProgress: options.onProgress,
       skip: options.skip,
@@ -336,12 +336,12 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
     labels,
     mode,
     model: head.info,
-    backboneId: pipeline.backboneId,
+    backboneId: runner.backboneId,
     frames: sampling.frames,
-    size: pipeline.size,
+    size: runner.size,
     sampling,
     get backend() {
-      return pipeline.backend;
+      return runner.backend;
     },
     classifyEntries,
     async *classify(inputs, options = {}) {
@@ -350,7 +350,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
       for await (const [, result] of classifyEntries(entries, options)) yield result;
     },
     async close() {
-      await pipeline.close();
+      await runner.close();
       await head.dispose();
     },
   };

@@ -186,13 +186,13 @@ async function labelledInputs(
 
 /** Every video's embeddings, in order, and the error records of those that failed. */
 async function embedAll(
-  pipeline: EmbedRunner,
+  runner: EmbedRunner,
   entries: InputEntry[],
   options: { signal?: AbortSignal; onProgress?: ProgressCallback },
 ): Promise<{ videos: Array<{ entry: InputEntry; frames: VideoFrames }>; failures: ErrorRecord[] }> {
   const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
   const failures: ErrorRecord[] = [];
-  for await (const [entry, outcome] of pipeline.run(entries, options)) {
+  for await (const [entry, outcome] of runner.run(entries, options)) {
     if (isErrorRecord(outcome)) failures.push(outcome);
     else videos.push({ entry, frames: outcome });
   }
@@ -344,17 +344,17 @@ export async function train(dataset: string | string[], options: TrainOptions): 
 
   const entries = await labelledInputs(dataset, mode, signal);
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
-  const pipeline = await openRunner(
+  const runner = await openRunner(
     augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base,
     signal,
   );
   const sampling = { ...base.sampling, frames: T };
   try {
-    const { videos, failures } = await embedAll(pipeline, entries, {
+    const { videos, failures } = await embedAll(runner, entries, {
       signal,
       onProgress: options.onProgress,
     });
-    const D = pipeline.dim;
+    const D = runner.dim;
     const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
     const set = trainingSet(videos, picks, { T, D, mode });
     if (!set)
@@ -374,7 +374,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
         ...headOptions,
-        backbone: pipeline.backbone,
+        backbone: runner.backbone,
         sampling,
         resume: checkpoint?.state,
         ...recording(history, save, options.onEpoch),
@@ -384,7 +384,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     );
     try {
       const info = await model.saveModel(out, classifier, {
-        backbone: pipeline.backbone,
+        backbone: runner.backbone,
         frames: T,
         sampling,
         extra: { fit: base.fit },
@@ -396,7 +396,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       await classifier.dispose();
     }
   } finally {
-    await pipeline.close();
+    await runner.close();
   }
 }
 
