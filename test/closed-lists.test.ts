@@ -13,6 +13,7 @@ const LISTS = [
   { name: 'HEAD_MODES', home: 'model/model-info.ts', values: ['clip', 'frame'] },
   { name: 'AGGREGATES', home: 'evaluation/aggregate.ts', values: ['mean', 'max'] },
   { name: 'SEEK_MODES', home: 'ingest/decode-plan.ts', values: ['exact', 'keyframe'] },
+  { name: 'EXPORT_FORMATS', home: 'model/model-info.ts', values: ['onnx', 'tfjs'] },
 ];
 
 function spellings(values: string[]): RegExp {

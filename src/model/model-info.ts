@@ -14,6 +14,10 @@ import type { ModelInfo } from './classifier.js';
 export const HEAD_MODES = ['clip', 'frame'] as const;
 export type HeadMode = (typeof HEAD_MODES)[number];
 
+/** What `framewise export` writes, declared once: one ONNX graph, or a tfjs LayersModel folder. */
+export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;
 
 /** Reads and checks framewise.json in `dir`. */
