@@ -32,7 +32,7 @@ import { stableStringify } from '../embedding/cache.js';
 import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 
 // The tfjs backends asked for (`auto` takes tfjs-node, then wasm, then cpu): one table, in the tfjs layer.
-import { BACKEND_REQUESTS, type BackendRequest } from '../tfjs/backends.js';
+import { BACKEND_REQUESTS, BACKENDS, type BackendRequest } from '../tfjs/backends.js';
 import type { EngineEntry, EngineSettings } from './entry.js';
 import { onnx } from './onnx/engine.js';
 import { tfjs } from './tfjs/engine.js';
@@ -138,6 +138,15 @@ class LazyEmbedder implements FrameEmbedder {
     if (loading) await (await loading.catch(() => undefined))?.dispose();
     else await this.real?.dispose();
   }
+}
+
+/**
+ * The engine, and the tfjs backend when tfjs ran, from what ran the backbone: the runners and
+ * the cache name the tfjs backend (`wasm`) when tfjs ran and the engine (`onnx`) otherwise.
+ */
+export function engineOf(ranOn: string | undefined): { engine?: string; backend?: string } {
+  if (!ranOn) return {};
+  return Object.hasOwn(BACKENDS, ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
 }
 
 /** Options of `createFrameEmbedder()`. */

@@ -3,6 +3,7 @@
  * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
 import { openRunner } from '../runners/registry.js';
+import { engineOf } from '../engines/index.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import {
   isErrorRecord,
@@ -14,7 +15,6 @@ import {
 } from '../embedding/runner.js';
 import type { Sampling } from '../ingest/types.js';
 import { UsageError } from '../errors.js';
-import { BACKENDS } from '../tfjs/backends.js';
 import { checkSignal, invalid, isPlainObject, raceAbort } from '../validate.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions, type PipelineOptions } from '../runners/options.js';
@@ -105,15 +105,6 @@ export function meanOverMask(frames: Float32Array, mask: boolean[], dim: number)
   });
   if (count > 0) for (let d = 0; d < dim; d++) out[d] /= count;
   return out;
-}
-
-/**
- * The engine, and the tfjs backend when tfjs ran, from what ran the backbone: the runners and
- * the cache name the tfjs backend (`wasm`) when tfjs ran and the engine (`onnx`) otherwise.
- */
-export function engineOf(ranOn: string | undefined): { engine?: string; backend?: string } {
-  if (!ranOn) return {};
-  return Object.hasOwn(BACKENDS, ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
 }
 
 /** Turns engine frames into the public result. */
