@@ -6,7 +6,7 @@
  * added, and a change of meaning bumps the version):
  * ```
  * {
- *   schema, mode: HeadMode,
+ *   schema, mode: 'clip' or 'frame',
  *   model:    { id, dir, labels, head, backboneId, trainSeed, framewiseVersion },
  *   dataset:  { source, fingerprint: 'sha256:<hex>', videos, classCounts: {label: n} },
  *   counts:   { videos, evaluated, failed, ignored, clips, frames },
