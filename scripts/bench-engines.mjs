@@ -195,7 +195,7 @@ function embedRun(engine) {
           .map((l) => JSON.parse(l));
         const failed = lines.filter((l) => l.error).length;
         if (failed) throw new Error(`framewise embed --engine ${engine}: ${failed} videos failed`);
-        resolve({ wall, videos: lines.length, backend: lines[0]?.backend });
+        resolve({ wall, videos: lines.length, engine: lines[0]?.engine, backend: lines[0]?.backend });
       } catch (error) {
         reject(error);
       } finally {
@@ -218,6 +218,7 @@ for (const engine of ['onnx', 'tfjs']) {
     videosPerS: median(vps),
     rounds: vps,
     videos: runs[engine][0].videos,
+    engine: runs[engine][0].engine,
     backend: runs[engine][0].backend,
   };
 }

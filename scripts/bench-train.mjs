@@ -8,7 +8,7 @@
  * each and their ratio, and the end prints the medians over rounds. Torch is skipped, with a
  * note, where `/usr/bin/python3` (or $FRAMEWISE_PYTHON) has no torch.
  *
- * framewise trains on every clip (`validationSplit: 0`), as the reference does, so an epoch is
+ * framewise trains on every clip (`valSplit: 0`), as the reference does, so an epoch is
  * the same work on both sides; its seconds per epoch come from `onEpoch`.
  *
  *   node scripts/bench-train.mjs [--rounds N] [--epochs N] [--clips N] [--frames T] [--dim D]
@@ -114,7 +114,7 @@ async function runFramewise(data) {
   const seconds = [];
   const head = await trainHead(data, {
     epochs,
-    validationSplit: 0,
+    valSplit: 0,
     patience: epochs,
     seed: 1,
     onEpoch: (e) => seconds.push(e.seconds),

@@ -130,6 +130,16 @@ export function boolean(field: string, value: unknown): boolean {
   return value;
 }
 
+/**
+ * Lets the event loop turn (a signal handler, a timer) between long synchronous steps, such as
+ * building, folding or converting a backbone, then rejects with `signal.reason` if it was
+ * aborted meanwhile: a Ctrl-C during a cold start stops at the next step, not after them all.
+ */
+export async function yieldTurn(signal?: AbortSignal): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  signal?.throwIfAborted();
+}
+
 /** Throws `signal.reason` when the signal is already aborted; a no-op without a signal. */
 export function checkSignal(field: string, signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;

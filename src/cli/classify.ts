@@ -5,10 +5,11 @@
  * come from the model's framewise.json unless given.
  */
 import type { CAC } from 'cac';
-import { UsageError } from '../errors.js';
 import { chooseFormat, formatsHelp, openWriter } from '../output/formats.js';
+import { AGGREGATES } from '../tasks/options.js';
 import {
   backboneFlags,
+  choiceFlag,
   modelDirFlag,
   inputList,
   intFlag,
@@ -31,7 +32,7 @@ export function register(cli: CAC): void {
     )
     .option('--format <format>', `${formatsHelp('classify')} (default: by --out's extension, else jsonl)`)
     .option('--top-k <k>', 'Labels in topk (default: 5)')
-    .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
+    .option('--aggregate <how>', `Clip scores to a video score: ${AGGREGATES.join(' | ')} (default: mean)`)
     .option('--probs', 'Also write the video-level probabilities of every label (JSONL)')
     .option(
       '--threshold <p>',
@@ -57,9 +58,7 @@ async function runClassify(inputs: string[], flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out') ?? '-';
   const format = chooseFormat('classify', out, stringFlag(flags, 'format'));
   const topK = intFlag(flags, 'topK') ?? 5;
-  const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
-  if (aggregate !== 'mean' && aggregate !== 'max')
-    throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
+  const aggregate = choiceFlag(flags, 'aggregate', 'aggregate', AGGREGATES) ?? 'mean';
   const options = pipelineOptionsFrom(flags);
   const probsWanted = flags.probs === true;
   const threshold = probabilityFlag(flags, 'threshold') ?? 0;

@@ -38,7 +38,7 @@ export function backboneFlags(command: Command): Command {
       '--backend <backend>',
       `tfjs backend: auto (the first that loads) | ${BACKENDS.help()} (default: auto)`,
     )
-    .option('--concurrency <n>', 'ffmpeg decodes at once; for a worker, jobs (videos) at once (default: 2)')
+    .option('--concurrency <n>', 'Decodes at once (default: 2; worker: the old spelling of --jobs)')
     .option('--threads <n>', "decoding threads per decode (default: 0: ffmpeg's choice for cli, 1 for libav)")
     .option('--decoder <d>', `auto (the first that loads) | ${DECODERS.help()} (default: auto)`)
     .option(
@@ -299,3 +299,20 @@ export function isAbort(error: unknown): boolean {
 }
 
 export type { CAC };
+
+/** A flag whose value is one of `choices`; a UsageError naming the flag and the choices otherwise. */
+export function choiceFlag<T extends string>(
+  flags: Flags,
+  name: string,
+  flag: string,
+  choices: readonly T[],
+): T | undefined {
+  const value = stringFlag(flags, name);
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `Expected one of ${choices.map((c) => `'${c}'`).join(', ')} for \`--${flag}\` but received ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}

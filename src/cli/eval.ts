@@ -10,8 +10,9 @@
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import type { MetricsReport } from '../index.js';
-import { DEFAULT_THRESHOLDS } from '../tasks/options.js';
+import { AGGREGATES, DEFAULT_THRESHOLDS } from '../tasks/options.js';
 import {
+  choiceFlag,
   backboneFlags,
   modelDirFlag,
   intFlag,
@@ -37,7 +38,7 @@ export function register(cli: CAC): void {
       'Report folder: metrics.json, predictions.jsonl, report.md, confusion.png, pr.png, reliability.png',
     )
     .option('--top-k <k>', 'k of top-k accuracy (default: 5; reported when there are more than k classes)')
-    .option('--aggregate <how>', 'Clip scores to a video score: mean | max (default: mean)')
+    .option('--aggregate <how>', `Clip scores to a video score: ${AGGREGATES.join(' | ')} (default: mean)`)
     .option('--json', 'Print metrics.json on stdout instead of the table')
     .option('--force', 'Replace an existing report folder (only one framewise wrote, or an empty folder)')
     .option(
@@ -141,9 +142,7 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   const modelDir = await modelDirFlag(flags);
   const out = stringFlag(flags, 'out');
   const topK = intFlag(flags, 'topK') ?? 5;
-  const aggregate = stringFlag(flags, 'aggregate') ?? 'mean';
-  if (aggregate !== 'mean' && aggregate !== 'max')
-    throw new UsageError(`Expected 'mean' or 'max' for \`--aggregate\` but received '${aggregate}'`);
+  const aggregate = choiceFlag(flags, 'aggregate', 'aggregate', AGGREGATES) ?? 'mean';
   const threshold = probabilityFlag(flags, 'threshold');
   const thresholds = thresholdsFlag(flags);
   const options = pipelineOptionsFrom(flags);

@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import type { CAC } from 'cac';
 import { UsageError } from '../errors.js';
 import { OUTPUT_DIRS, saysOwn } from '../output/index.js';
-import { intFlag, modelDirFlag, stringFlag, type Flags } from './common.js';
+import { EXPORT_FORMATS } from '../tasks/options.js';
+import { choiceFlag, intFlag, modelDirFlag, stringFlag, type Flags } from './common.js';
 
 export function register(cli: CAC): void {
   cli
     .command('export <modelDir>', 'Export the whole clip model (backbone + head) as ONNX or as a tfjs model')
     .option('--out <path>', 'A .onnx file (format onnx) or a folder (format tfjs)')
-    .option('--format <format>', 'onnx | tfjs (default: onnx for a .onnx --out, else tfjs)')
+    .option('--format <format>', `${EXPORT_FORMATS.join(' | ')} (default: onnx for a .onnx --out, else tfjs)`)
     .option('--frames <n>', 'Fix T, the frames per clip, in the input shape (default: dynamic)')
     .option('--no-mask', 'ONNX: no `mask` input; all-zero frames count as padding (as in the tfjs export)')
     .option('--force', 'Replace an existing output that framewise wrote')
@@ -36,9 +37,8 @@ async function exists(path: string): Promise<'file' | 'dir' | undefined> {
 async function runExport(modelDir: string, flags: Flags): Promise<number> {
   const out = stringFlag(flags, 'out');
   if (!out) throw new UsageError('`--out` is required: a .onnx file or a folder');
-  const format = stringFlag(flags, 'format') ?? (/\.onnx$/i.test(out) ? 'onnx' : 'tfjs');
-  if (format !== 'onnx' && format !== 'tfjs')
-    throw new UsageError(`Expected one of 'onnx', 'tfjs' for \`--format\` but received '${format}'`);
+  const format =
+    choiceFlag(flags, 'format', 'format', EXPORT_FORMATS) ?? (/\.onnx$/i.test(out) ? 'onnx' : 'tfjs');
   const frames = intFlag(flags, 'frames');
   const mask = flags.mask !== false;
   if (format === 'tfjs' && /\.onnx$/i.test(out))

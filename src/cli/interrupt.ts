@@ -33,6 +33,20 @@ export function stoppedCode(): number {
   return stdoutGone ? 141 : 130;
 }
 
+/**
+ * Until a command installs its own handler (`handleInterrupts`, the worker's), SIGINT and
+ * SIGTERM exit at once with 130: the start-up (the heavy imports, the checks) has nothing to
+ * wind down, and the exit hooks remove the output's lock and kill ffmpeg children. Without it
+ * the signal's default action would end the process without them, and with no exit code.
+ */
+export function exitOnEarlySignals(): void {
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(name, () => {
+      if (process.listenerCount(name) === 1) process.exit(stoppedCode());
+    });
+  }
+}
+
 export function handleInterrupts(options: { graceMs?: number; onFirst?: () => void } = {}): Interrupt {
   const controller = new AbortController();
   let count = 0;

@@ -12,6 +12,8 @@
  *   130  interrupted (SIGINT)
  *   141  the reader of stdout went away (`| head`): stop quietly, as Unix tools do
  */
+// First: a Ctrl-C during the start-up exits 130 at once (until a command handles it).
+import './early-signals.js';
 import { cac, type Command } from 'cac';
 import { FRAMEWISE_VERSION } from '../version.js';
 import { commands } from './commands.js';
@@ -177,3 +179,6 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code === 130 ? stoppedCode() : code;
+// An interrupted run has written what finished and closed its decoders and workers; work that
+// cannot be cut short (a backbone still being built) is not waited for.
+if (code === 130) process.exit();

@@ -65,7 +65,7 @@ export function formatStatus(status: QueueStatus, now = Date.now()): string {
       continue;
     }
     lines.push(
-      `  ${name}: host ${p.host}, pid ${p.pid}, backbone ${p.backbone} on ${p.engine}, decoder ${p.decoder}, concurrency ${p.concurrency}, ` +
+      `  ${name}: host ${p.host}, pid ${p.pid}, backbone ${p.backbone} on ${p.engine}, decoder ${p.decoder}, jobs ${p.concurrency}, ` +
         `up ${seconds(now - p.startedAt)}, ${p.done} videos done (${p.errors} error records), ${p.active} in hand, ${p.recentPerSecond.toFixed(2)} videos/s over the last minute`,
     );
   }

@@ -18,6 +18,7 @@ import {
 import {
   backboneFlags,
   intFlag,
+  choiceFlag,
   isAbort,
   pipelineOptionsFrom,
   samplingFlags,
@@ -82,22 +83,6 @@ export function register(cli: CAC): void {
     .example('framewise train data/ --out ensemble/ --ensemble 5 --class-weight balanced')
     .example('framewise train segments.jsonl --out tagger/ --mode frame --sampling window:2/1')
     .action((dataset: unknown, flags: Flags) => runTrain(String(dataset), flags));
-}
-
-function choiceFlag<T extends string>(
-  flags: Flags,
-  name: string,
-  flag: string,
-  choices: readonly T[],
-): T | undefined {
-  const value = stringFlag(flags, name);
-  if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value)) {
-    throw new UsageError(
-      `Expected one of ${choices.map((c) => `'${c}'`).join(', ')} for \`--${flag}\` but received ${JSON.stringify(value)}`,
-    );
-  }
-  return value as T;
 }
 
 function numberFlag(flags: Flags, name: string, flag: string): number | undefined {

@@ -46,12 +46,13 @@ export function register(cli: CAC): void {
       '--allow-private-network',
       'Let URLs reach loopback, private, link-local and other non-public addresses (default: refused)',
     )
-    .option('--max-job-bytes <n>', 'Job data larger than this is refused unparsed (default: 65536)');
+    .option('--max-job-bytes <n>', 'Job data larger than this is refused unparsed (default: 65536)')
+    .option('--jobs <n>', 'Jobs (videos) at once, each with its own decode (default: 2)');
   backboneFlags(command);
   command
     .example('framewise worker --redis redis://queue-host:6379 --root /srv/videos')
     .example(
-      'framewise worker --redis redis://queue-host:6379/2 --queue nightly --concurrency 4 --root /mnt/share --allow-host media.example.com',
+      'framewise worker --redis redis://queue-host:6379/2 --queue nightly --jobs 4 --root /mnt/share --allow-host media.example.com',
     )
     .action((flags: Flags) => runWorker(flags));
 }
@@ -103,19 +104,9 @@ function workerOptions(flags: Flags): WorkerOptions {
     throw new UsageError(
       '`--redis <url>` is required: the Redis that the coordinating `framewise embed|classify --redis` enqueues on',
     );
-  const {
-    backbone,
-    normalize,
-    engine,
-    backend,
-    threads,
-    decoder,
-    batch,
-    workers,
-    cache,
-    timeoutMs,
-    concurrency,
-  } = pipelineOptionsFrom(flags);
+  const { backbone, normalize, engine, backend, threads, decoder, batch, workers, cache, timeoutMs } =
+    pipelineOptionsFrom(flags);
+  const jobs = jobsFlag(flags);
   const stallTimeoutMs = millisecondsFlag(flags, 'stallTimeout');
   const maxStalls = intFlag(flags, 'maxStalls', 0);
   const roots = listFlag(flags, 'root').map((root) => resolve(root));
@@ -139,7 +130,7 @@ function workerOptions(flags: Flags): WorkerOptions {
       workers,
       cache,
       timeoutMs,
-      concurrency,
+      jobs,
     },
     ...{
       redis: remote.redis,
@@ -158,6 +149,21 @@ function workerOptions(flags: Flags): WorkerOptions {
       metricsPort: intFlag(flags, 'metricsPort', 0),
     },
   };
+}
+
+/**
+ * `--jobs`, or `--concurrency`, its old spelling for a worker (a run's `--concurrency` counts
+ * decodes, a worker's counts jobs): that one still works, with a notice on stderr.
+ */
+function jobsFlag(flags: Flags): number | undefined {
+  const jobs = intFlag(flags, 'jobs', 1);
+  const old = intFlag(flags, 'concurrency', 1);
+  if (old === undefined) return jobs;
+  if (jobs !== undefined) throw new UsageError('`--jobs` and `--concurrency` conflict: give `--jobs` only');
+  process.stderr.write(
+    'framewise worker: `--concurrency` is the old spelling of `--jobs` for a worker; use `--jobs`\n',
+  );
+  return old;
 }
 
 /** The worker's stats when it stopped; Redis gone, the exit must not wait for its clients, which may still be retrying. */

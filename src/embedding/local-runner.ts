@@ -51,6 +51,7 @@ export interface IngestStages {
   planClips(probe: ProbeResult, sampling: Sampling): ClipPlan[];
 }
 
+/** The options of `new LocalRunner(embedder, stages, options)`: the settings of a run, with its store already built. */
 export interface LocalRunnerOptions {
   sampling: Sampling;
   size: number;

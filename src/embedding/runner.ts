@@ -77,8 +77,8 @@ export interface RunOptions {
 }
 
 /**
- * Runs a backbone over videos (in this process, or across machines). A `Pipeline` says what
- * its runner says about the backbone.
+ * Runs a backbone over videos (in this process, or across machines). A `Pipeline` (the embed
+ * task, which holds a runner and is not one) says what its runner says about the backbone.
  */
 export interface EmbedRunner {
   /** The backbone's id. */

@@ -57,7 +57,7 @@ function isRegistryName(backbone: BackboneSpec): backbone is string {
 }
 
 /**
- * Where the pipeline remembers what a named backbone is (id, size, D) once it has loaded it,
+ * Where the engine factory remembers what a named backbone is (id, size, D) once it has loaded it,
  * so that a run served wholly from the embedding cache never loads tfjs or the weights.
  * Keyed by the name, the nsfwjs version that ships the weights and framewise's version (which
  * makes the id); a memo that is wrong all the same is corrected by the load that finds it out.
@@ -133,6 +133,15 @@ class LazyEmbedder implements FrameEmbedder {
     if (loading) await (await loading.catch(() => undefined))?.dispose();
     else await this.real?.dispose();
   }
+}
+
+/**
+ * The engine, and the tfjs backend when tfjs ran, from what ran the backbone: the runners and
+ * the cache name the tfjs backend (`wasm`) when tfjs ran and the engine (`onnx`) otherwise.
+ */
+export function engineOf(ranOn: string | undefined): { engine?: string; backend?: string } {
+  if (!ranOn) return {};
+  return Object.hasOwn(BACKENDS, ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
 }
 
 /** Options of `createFrameEmbedder()`. */

@@ -4,6 +4,10 @@
  */
 import { invalid } from '../validate.js';
 
+/** How a video's score comes from its clips', declared once: the mean of their probabilities, or the per-class maximum. */
+export const AGGREGATES = ['mean', 'max'] as const;
+export type Aggregate = (typeof AGGREGATES)[number];
+
 /** Index of the highest score; the first one on ties. */
 export function argmax(scores: ArrayLike<number>): number {
   let best = 0;
@@ -32,7 +36,7 @@ export function topK(probs: ArrayLike<number>, labels: readonly string[], k: num
  */
 export function aggregateScores(
   rows: ReadonlyArray<ArrayLike<number>>,
-  how: 'mean' | 'max',
+  how: Aggregate,
   classes = rows[0]?.length ?? 0,
 ): Float32Array {
   const out = new Float64Array(classes).fill(how === 'max' ? -Infinity : 0);

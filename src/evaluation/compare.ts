@@ -24,6 +24,7 @@ import {
   positiveInteger,
 } from '../validate.js';
 import { METRICS_SCHEMA, type MetricsReport, type PredictionRecord } from './report.js';
+import type { HeadMode } from '../model/model-info.js';
 
 /** One video's score in one report. */
 export interface VideoScore {
@@ -128,10 +129,7 @@ export interface LoadedReport {
 }
 
 /** Per-video scores from `predictions.jsonl` records (error records are skipped). */
-export function videoScores(
-  records: readonly PredictionRecord[],
-  mode: 'clip' | 'frame',
-): Map<string, VideoScore> {
+export function videoScores(records: readonly PredictionRecord[], mode: HeadMode): Map<string, VideoScore> {
   const out = new Map<string, VideoScore>();
   for (const r of records) {
     if (r.error) continue;
@@ -206,7 +204,7 @@ export interface CompareOptions extends BootstrapOptions {
 }
 
 export interface Comparison {
-  mode: 'clip' | 'frame';
+  mode: HeadMode;
   reports: Array<{ name: string; dir: string; modelId: string; fingerprint: string; videos: number }>;
   /** One row per main metric: the value in each report, and each report minus the first. */
   rows: Array<{ metric: string; values: Array<number | null>; differences: Array<number | null> }>;

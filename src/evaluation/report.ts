@@ -6,7 +6,7 @@
  * added, and a change of meaning bumps the version):
  * ```
  * {
- *   schema, mode: 'clip' | 'frame',
+ *   schema, mode: 'clip' or 'frame',
  *   model:    { id, dir, labels, head, backboneId, trainSeed, framewiseVersion },
  *   dataset:  { source, fingerprint: 'sha256:<hex>', videos, classCounts: {label: n} },
  *   counts:   { videos, evaluated, failed, ignored, clips, frames },
@@ -39,6 +39,8 @@ import { escapeXml, prSvg, reliabilitySvg, shortLabel } from './plots.js';
 export { shortLabel };
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
+import type { HeadMode } from '../model/model-info.js';
+import type { Aggregate } from './aggregate.js';
 
 export const METRICS_SCHEMA = 'framewise.metrics/1';
 
@@ -51,7 +53,7 @@ export interface ReportFailure {
 
 export interface MetricsReport {
   schema: typeof METRICS_SCHEMA;
-  mode: 'clip' | 'frame';
+  mode: HeadMode;
   model: {
     id: string;
     dir: string;
@@ -94,7 +96,7 @@ export interface MetricsReport {
   };
   settings: {
     topK: number;
-    aggregate: 'mean' | 'max';
+    aggregate: Aggregate;
     frames: number | null;
     size: number | null;
     sampling: unknown;

@@ -68,7 +68,8 @@ export interface DecodePlan {
   counts: Record<PacketAction, number>;
 }
 
-export type SeekMode = 'exact' | 'keyframe';
+export const SEEK_MODES = ['exact', 'keyframe'] as const;
+export type SeekMode = (typeof SEEK_MODES)[number];
 
 export interface DecodePlanOptions {
   /** @default 'exact' */

@@ -25,6 +25,7 @@ import {
 } from './decoders.js';
 import type { ExtractStrategy } from './extract-plan.js';
 import { FIT_NAMES, type ClipPlan, type Fit, type FrameClip, type ProbeResult } from './types.js';
+import { SEEK_MODES } from './decode-plan.js';
 
 export { MAX_SEEK_INPUTS, SEEK_MIN_GAP_S } from './extract-plan.js';
 
@@ -91,10 +92,7 @@ function validate(path: string, plans: ClipPlan[], options: ExtractOptions) {
       : isDecoder(options.decoder)
         ? options.decoder
         : oneOf('options.decoder', options.decoder, decoderRequests());
-  const seek =
-    options.seek === undefined
-      ? 'exact'
-      : oneOf('options.seek', options.seek, ['exact', 'keyframe'] as const);
+  const seek = options.seek === undefined ? 'exact' : oneOf('options.seek', options.seek, SEEK_MODES);
   if (!Array.isArray(plans) || plans.length === 0)
     throw invalid('plans', 'a non-empty array of ClipPlan', plans);
   plans.forEach((plan, i) => {

@@ -47,6 +47,7 @@ import {
   type KerasWeight,
   type LayerJson,
 } from '../tfjs/keras-to-onnx.js';
+import type { HeadMode } from './model-info.js';
 
 const { onnx } = onnxProto;
 const BOOL = onnx.TensorProto.DataType.BOOL;
@@ -63,7 +64,7 @@ export interface WholeModelSource {
   head: KerasSource;
   /** An ensemble's other members: the graph's `probs` is then the mean of every head's probabilities (ONNX `Mean`). */
   members?: KerasSource[];
-  mode: 'clip' | 'frame';
+  mode: HeadMode;
   /** Fix T in the input shape. @default dynamic */
   frames?: number;
   /** A `mask` input bool [N, T]; `false` derives the mask from all-zero frames instead. @default true */
@@ -533,7 +534,7 @@ export async function exportOnnx(
   modelDir: string,
   outFile: string,
   options: ExportOnnxOptions = {},
-): Promise<{ file: string; bytes: number; mode: 'clip' | 'frame'; labels: string[]; size: number }> {
+): Promise<{ file: string; bytes: number; mode: HeadMode; labels: string[]; size: number }> {
   nonEmptyString('modelDir', modelDir);
   nonEmptyString('outFile', outFile);
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);

@@ -10,8 +10,10 @@ import { invalid, isPlainObject, LIMITS, numberInRange, oneOf, positiveInteger }
 import * as layers from './layers.js';
 import { TimeDistributed } from '../tfjs/time-distributed.js';
 import { HEADS } from './heads/registry.js';
-import type { HeadConfig, HeadMode, HeadOptions } from './types.js';
-export const HEAD_MODES: readonly HeadMode[] = ['clip', 'frame'];
+import { HEAD_MODES } from './model-info.js';
+import type { HeadConfig, HeadOptions } from './types.js';
+
+export { HEAD_MODES };
 
 /** Fills defaults and validates (field names prefixed by `field`). */
 export function resolveHeadConfig(options: HeadOptions = {}, field = 'head'): HeadConfig {

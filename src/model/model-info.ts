@@ -10,6 +10,14 @@ import { isPlainObject } from '../validate.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { ModelInfo } from './types.js';
 
+/** The labelling modes, declared once: `clip` labels each clip (many-to-one), `frame` each sampled frame (many-to-many). */
+export const HEAD_MODES = ['clip', 'frame'] as const;
+export type HeadMode = (typeof HEAD_MODES)[number];
+
+/** What `framewise export` writes, declared once: one ONNX graph, or a tfjs LayersModel folder. */
+export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export const MODEL_INFO_FILE = OUTPUT_DIRS.model.marker;
 
 /** Reads and checks framewise.json in `dir`. */

@@ -80,7 +80,9 @@ export interface TrainHeadOptions {
   batchSize?: number;
   /** Adam's learning rate. @default 0.001 */
   learningRate?: number;
-  /** Fraction of groups held out per class for validation (0 turns it off). @default 0.2 */
+  /** Fraction of groups held out per class for validation (0 turns it off), as `train`'s `valSplit`. @default 0.2 */
+  valSplit?: number;
+  /** @deprecated The old name of `valSplit`. */
   validationSplit?: number;
   /** Epochs without an improvement of the monitored figure before stopping. @default 10 */
   patience?: number;
@@ -425,6 +427,18 @@ function slowStep(model: tf.LayersModel, batch: Batch, optimizer: tf.Optimizer, 
 /** Most heads in an ensemble. */
 const MAX_ENSEMBLE = 64;
 
+/** `valSplit`, or `validationSplit`, its deprecated name. */
+function valSplitOf(options: TrainHeadOptions): number {
+  const { valSplit, validationSplit } = options;
+  if (valSplit !== undefined && validationSplit !== undefined && valSplit !== validationSplit)
+    throw new TypeError(
+      `\`valSplit\` (${String(valSplit)}) and \`validationSplit\` (${String(validationSplit)}, its deprecated name) conflict: give \`valSplit\` only`,
+    );
+  const [name, value] =
+    valSplit !== undefined ? ['valSplit', valSplit] : ['validationSplit', validationSplit];
+  return value === undefined ? 0.2 : numberInRange(name, value, 0, 1, { exclusiveMax: true });
+}
+
 function resolveOptions(options: TrainHeadOptions) {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function')
@@ -438,10 +452,8 @@ function resolveOptions(options: TrainHeadOptions) {
       options.batchSize === undefined ? 16 : positiveInteger('batchSize', options.batchSize, LIMITS.batch),
     learningRate:
       options.learningRate === undefined ? 1e-3 : positiveNumber('learningRate', options.learningRate),
-    validationSplit:
-      options.validationSplit === undefined
-        ? 0.2
-        : numberInRange('validationSplit', options.validationSplit, 0, 1, { exclusiveMax: true }),
+    // Kept under its old name: checkpoints record the resolved options, and `--resume` compares them.
+    validationSplit: valSplitOf(options),
     patience:
       options.patience === undefined ? 10 : nonNegativeInteger('patience', options.patience, LIMITS.epochs),
     monitor:

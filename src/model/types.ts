@@ -16,7 +16,8 @@ import type { StopInfo } from './train-options.js';
  */
 export type HeadType = 'lstm' | 'gru' | 'bilstm' | 'mean';
 
-export type HeadMode = 'clip' | 'frame';
+export type { HeadMode } from './model-info.js';
+import type { HeadMode } from './model-info.js';
 
 export interface HeadOptions {
   /** @default 'lstm' */

@@ -33,6 +33,7 @@ function embedHeader(result: EmbedResult): Record<string, unknown> {
     ...spanOf(result),
     ...(result.label !== undefined ? { label: result.label } : {}),
     backbone: result.backbone,
+    ...(result.engine ? { engine: result.engine } : {}),
     ...(result.backend ? { backend: result.backend } : {}),
     ...(result.decoder ? { decoder: result.decoder } : {}),
     dim: result.dim,

@@ -11,8 +11,11 @@ import { DecodePool, decodeWorkers, pooledDecoder } from '../ingest/decode-pool.
 import { debug } from '../log.js';
 import type { RunnerEntry } from './entry.js';
 
-/** What `createLocalRunner()` needs: the engine's choice and the run's settings. */
-export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | 'store' | 'decoder'> {
+/**
+ * The options of `createLocalRunner()`, which builds the embedder and the store: a backbone spec,
+ * an engine and a cache folder in place of `LocalRunnerOptions`' built `store` (and size).
+ */
+export interface CreateLocalRunnerOptions extends Omit<LocalRunnerOptions, 'size' | 'store' | 'decoder'> {
   /** The decoder asked for, resolved here once for the run. @default 'auto' */
   decoder?: DecoderRequest;
   backbone: BackboneSpec;
@@ -31,7 +34,7 @@ export interface LocalRunnerSettings extends Omit<LocalRunnerOptions, 'size' | '
 }
 
 /** Builds the backbone (lazily where a cached run may not need it) and the local runner over it. */
-export async function createLocalRunner(settings: LocalRunnerSettings): Promise<LocalRunner> {
+export async function createLocalRunner(settings: CreateLocalRunnerOptions): Promise<LocalRunner> {
   const { backbone, engine, backend, size, workers, cache, signal, onPrepare, ...rest } = settings;
   // Resolved by the run options: the engines do not check them again.
   const embedder = await openFrameEmbedder({

@@ -26,6 +26,7 @@ import {
   oneOf,
   positiveInteger,
 } from '../validate.js';
+import { SEEK_MODES } from '../ingest/decode-plan.js';
 
 /** The queue name when none is given. */
 export const DEFAULT_QUEUE = 'framewise';
@@ -126,7 +127,7 @@ function resolveFresh(options: PipelineOptions): ResolvedOptions {
     threads:
       options.threads === undefined ? 0 : nonNegativeInteger('threads', options.threads, LIMITS.parallel),
     decoder: options.decoder === undefined ? 'auto' : oneOf('decoder', options.decoder, decoderRequests()),
-    seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, ['exact', 'keyframe'] as const),
+    seek: options.seek === undefined ? 'exact' : oneOf('seek', options.seek, SEEK_MODES),
     batch: options.batch === undefined ? 4 : positiveInteger('batch', options.batch, LIMITS.batch),
     workers:
       options.workers === undefined

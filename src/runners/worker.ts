@@ -91,6 +91,8 @@ export interface WorkerOptions
   /** @default 'framewise' */
   queue?: string;
   /** Jobs (videos) at once; each decodes with its own ffmpeg. @default 2 */
+  jobs?: number;
+  /** @deprecated The old name of `jobs` (a run's `concurrency` counts decodes, a worker's counts jobs). */
   concurrency?: number;
   /** How long a job's lock lasts without renewal: a worker silent this long is taken for dead. @default 30000 */
   stallTimeoutMs?: number;
@@ -209,6 +211,17 @@ interface WorkerSettings {
   name: string;
 }
 
+/** `jobs`, or its old name `concurrency`: jobs at once. */
+function workerJobs(options: WorkerOptions): number {
+  const { jobs, concurrency } = options;
+  if (jobs !== undefined && concurrency !== undefined && jobs !== concurrency)
+    throw new TypeError(
+      `\`jobs\` (${String(jobs)}) and \`concurrency\` (${String(concurrency)}, its deprecated name) conflict: give \`jobs\` only`,
+    );
+  if (jobs !== undefined) return positiveInteger('jobs', jobs, LIMITS.parallel);
+  return concurrency === undefined ? 2 : positiveInteger('concurrency', concurrency, LIMITS.parallel);
+}
+
 /** Checks `options` before anything loads. */
 async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSettings> {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object', options);
@@ -217,10 +230,7 @@ async function checkWorkerOptions(options: WorkerOptions): Promise<WorkerSetting
   const strictRedis = options.strictRedis === undefined ? false : boolean('strictRedis', options.strictRedis);
   connectionOptions({ redisCa }); // reads the CA file now: an unreadable one is a usage error
   const queueName = options.queue === undefined ? DEFAULT_QUEUE : checkQueueName('queue', options.queue);
-  const concurrency =
-    options.concurrency === undefined
-      ? 2
-      : positiveInteger('concurrency', options.concurrency, LIMITS.parallel);
+  const concurrency = workerJobs(options);
   const stallTimeoutMs =
     options.stallTimeoutMs === undefined
       ? 30_000

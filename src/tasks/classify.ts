@@ -1,5 +1,5 @@
 /**
- * `loadClassifier()`: a trained model folder plus the pipeline that feeds it. For each video
+ * `loadClassifier()`: a trained model folder plus the runner that embeds its inputs. For each video
  * the engine gives frame embeddings [clips, T, D] (cache first), the head gives class
  * probabilities per clip (clip mode) or per frame (frame mode), and the clips are
  * aggregated into a video-level label.
@@ -32,6 +32,9 @@ import { openRunner } from '../runners/registry.js';
 import { entriesOf, type InputEntry, type Inputs } from './inputs.js';
 import { resolveOptions } from '../runners/options.js';
 import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
+import type { HeadMode } from '../model/model-info.js';
+import type { Aggregate } from '../evaluation/aggregate.js';
+import { AGGREGATES } from '../evaluation/aggregate.js';
 
 export type { LabelScore, ScoredSegment };
 
@@ -52,7 +55,7 @@ export interface ClassifyOptions {
    * How clip probabilities become video probabilities: their mean, or the per-class max.
    * @default 'mean'
    */
-  aggregate?: 'mean' | 'max';
+  aggregate?: Aggregate;
   /**
    * Labels in `topk`.
    * @default 5
@@ -121,10 +124,10 @@ export interface ClassifyResult {
   cached: boolean;
 }
 
-/** A loaded model with its pipeline. */
+/** A loaded model with its runner. */
 export interface Classifier {
   readonly labels: readonly string[];
-  readonly mode: 'clip' | 'frame';
+  readonly mode: HeadMode;
   readonly model: ModelInfo;
   readonly backboneId: string;
   readonly frames: number;
@@ -146,8 +149,8 @@ export function predictionFrom(
   video: VideoFrames,
   output: Float32Array,
   labels: readonly string[],
-  mode: 'clip' | 'frame',
-  options: { aggregate: 'mean' | 'max'; topK: number; threshold?: number; minSegment?: number },
+  mode: HeadMode,
+  options: { aggregate: Aggregate; topK: number; threshold?: number; minSegment?: number },
 ): Omit<ClassifyResult, 'path' | 'cached'> {
   const threshold = options.threshold ?? 0;
   const C = labels.length;
@@ -217,17 +220,14 @@ export function predictionFrom(
 }
 
 function validateClassifyOptions(options: unknown): {
-  aggregate: 'mean' | 'max';
+  aggregate: Aggregate;
   topK: number;
   threshold: number;
   minSegment: number;
 } {
   if (!isPlainObject(options)) throw invalid('options', 'an options object', options);
   return {
-    aggregate:
-      options.aggregate === undefined
-        ? 'mean'
-        : oneOf('aggregate', options.aggregate, ['mean', 'max'] as const),
+    aggregate: options.aggregate === undefined ? 'mean' : oneOf('aggregate', options.aggregate, AGGREGATES),
     topK: options.topK === undefined ? 5 : positiveInteger('topK', options.topK, LIMITS.topK),
     threshold: options.threshold === undefined ? 0 : numberInRange('threshold', options.threshold, 0, 1),
     minSegment: options.minSegment === undefined ? 0 : nonNegativeNumber('minSegment', options.minSegment),
@@ -269,34 +269,34 @@ export async function loadClassifier(modelDir: string, options: ClassifierOption
   const { loadModel } = await import('../model/model-files.js');
   const head = await loadModel(modelDir, { backend: options.backend, signal });
   const info = head.info;
-  let pipeline: EmbedRunner;
+  let runner: EmbedRunner;
   let sampling: Sampling;
   try {
     const resolved = resolveClassifierOptions(options, info);
     sampling = resolved.sampling;
-    pipeline = await openRunner(resolved, signal);
+    runner = await openRunner(resolved, signal);
   } catch (error) {
     await head.dispose();
     throw error;
   }
-  if (info.backboneId && pipeline.backboneId !== info.backboneId) {
-    await pipeline.close();
+  if (info.backboneId && runner.backboneId !== info.backboneId) {
+    await runner.close();
     await head.dispose();
     throw new ModelError(
-      `The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${pipeline.backboneId}`,
+      `The model in ${modelDir} was trained on backbone ${info.backboneId}, but the backbone loaded is ${runner.backboneId}`,
     );
   }
-  if (pipeline.dim !== info.dim && info.dim !== undefined) {
-    await pipeline.close();
+  if (runner.dim !== info.dim && info.dim !== undefined) {
+    await runner.close();
     await head.dispose();
     throw new ModelError(
-      `The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${pipeline.dim}`,
+      `The model in ${modelDir} expects embeddings of size ${info.dim}, but the backbone gives ${runner.dim}`,
     );
   }
-  return makeClassifier(head, pipeline, sampling);
+  return makeClassifier(head, runner, sampling);
 }
 
-function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): Classifier {
+function makeClassifier(head: Head, runner: EmbedRunner, sampling: Sampling): Classifier {
   const labels = head.info.labels;
   const mode = head.info.mode;
 
@@ -311,7 +311,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
       );
     }
     const signal = checkSignal('signal', options.signal);
-    for await (const [entry, outcome] of pipeline.run(entries, {
+    for await (const [entry, outcome] of runner.run(entries, {
       signal,
       onProgress: options.onProgress,
       skip: options.skip,
@@ -344,12 +344,12 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
     labels,
     mode,
     model: head.info,
-    backboneId: pipeline.backboneId,
+    backboneId: runner.backboneId,
     frames: sampling.frames,
-    size: pipeline.size,
+    size: runner.size,
     sampling,
     get backend() {
-      return pipeline.backend;
+      return runner.backend;
     },
     classifyEntries,
     async *classify(inputs, options = {}) {
@@ -358,7 +358,7 @@ function makeClassifier(head: Head, pipeline: EmbedRunner, sampling: Sampling): 
       for await (const [, result] of classifyEntries(entries, options)) yield result;
     },
     async close() {
-      await pipeline.close();
+      await runner.close();
       await head.dispose();
     },
   };

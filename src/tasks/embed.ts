@@ -3,6 +3,7 @@
  * one runner (the backbone and its settings) and turns its frames into `EmbedResult`s.
  */
 import { openRunner } from '../runners/registry.js';
+import { engineOf } from '../engines/index.js';
 import type { ProgressCallback } from '../embedding/progress.js';
 import {
   isErrorRecord,
@@ -68,7 +69,9 @@ export interface EmbedResult {
   embeddings: Float32Array;
   /** True when the embeddings came from the cache. */
   cached: boolean;
-  /** The tfjs backend that computed the embeddings (recorded in the cache). */
+  /** The engine that computed the embeddings: `onnx` or `tfjs` (for a cache hit, the one that computed them then). */
+  engine?: string;
+  /** The tfjs backend that computed them (`tensorflow`, `wasm` or `cpu`), when the engine is `tfjs`. */
   backend?: string;
   /** The decoder that decoded the frames: `libav` or `cli` (for a cache hit, the one that decoded them then). */
   decoder?: string;
@@ -122,7 +125,7 @@ function toEmbedResult(entry: InputEntry, video: VideoFrames, backboneId: string
     clips,
     embeddings: video.embeddings,
     cached: video.cached,
-    ...(video.backend ? { backend: video.backend } : {}),
+    ...engineOf(video.backend),
     ...(video.decoder ? { decoder: video.decoder } : {}),
   };
 }

@@ -58,6 +58,9 @@ import { checkOutputDir, OUTPUT_DIRS } from '../fs.js';
 import { FRAMEWISE_VERSION } from '../version.js';
 import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './classify.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
+import type { HeadMode } from '../model/model-info.js';
+import type { Aggregate } from '../evaluation/aggregate.js';
+import { AGGREGATES } from '../evaluation/aggregate.js';
 
 const require = createRequire(import.meta.url);
 
@@ -70,7 +73,7 @@ export interface EvalOptions extends ClassifierOptions {
   /** k of top-k accuracy, and the number of labels in each record's `topk`. @default 5 */
   topK?: number;
   /** How clip scores become a video score: `mean`, or the per-class `max`. @default 'mean' */
-  aggregate?: 'mean' | 'max';
+  aggregate?: Aggregate;
   /** Leave out (and list) videos whose label the model does not know, instead of failing. @default false */
   ignoreUnknownLabels?: boolean;
   /**
@@ -124,7 +127,7 @@ interface Resolved {
   out: string | undefined;
   force: boolean;
   topK: number;
-  aggregate: 'mean' | 'max';
+  aggregate: Aggregate;
   ignoreUnknownLabels: boolean;
   threshold: number | undefined;
   thresholds: number[] | undefined;
@@ -136,7 +139,7 @@ function resolveEvalOptions(options: unknown): Resolved {
     out: options.out === undefined ? undefined : nonEmptyString('out', options.out),
     force: bool('force', options.force ?? false),
     topK: positiveInteger('topK', options.topK ?? 5, LIMITS.topK),
-    aggregate: oneOf('aggregate', options.aggregate ?? 'mean', ['mean', 'max'] as const),
+    aggregate: oneOf('aggregate', options.aggregate ?? 'mean', AGGREGATES),
     ignoreUnknownLabels: bool('ignoreUnknownLabels', options.ignoreUnknownLabels ?? false),
     threshold:
       options.threshold === undefined ? undefined : numberInRange('threshold', options.threshold, 0, 1),
@@ -161,7 +164,7 @@ async function datasetRoot(inputs: readonly string[]): Promise<string> {
 }
 
 /** The labels an entry claims, or a UsageError when it has none. */
-function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
+function entryLabels(entry: InputEntry, mode: HeadMode): string[] {
   if (mode === 'frame' && entry.segments && entry.segments.length > 0)
     return [...new Set(entry.segments.map((s) => s.label))];
   if (entry.label !== undefined) return [entry.label];
@@ -172,7 +175,7 @@ function entryLabels(entry: InputEntry, mode: 'clip' | 'frame'): string[] {
 }
 
 /** A UsageError when the dataset is labelled for the other mode (see `modeMismatch`). */
-function checkMode(entries: readonly InputEntry[], mode: 'clip' | 'frame'): void {
+function checkMode(entries: readonly InputEntry[], mode: HeadMode): void {
   const framed = (e: InputEntry): boolean => e.segments !== undefined && e.segments.length > 0;
   if (mode === 'frame' && !entries.some(framed)) throw modeMismatch('frame');
   if (mode === 'clip' && entries.some((e) => framed(e) && e.label === undefined)) throw modeMismatch('clip');
@@ -182,7 +185,7 @@ function checkMode(entries: readonly InputEntry[], mode: 'clip' | 'frame'): void
  * The UsageError for a model given the other mode's dataset: a frame model and clip labels
  * only, or a clip model and frame labels (segments) without a clip label.
  */
-export function modeMismatch(mode: 'clip' | 'frame'): UsageError {
+export function modeMismatch(mode: HeadMode): UsageError {
   return new UsageError(
     mode === 'frame'
       ? 'This is a frame model (one label per frame) and the dataset has clip labels (one per video): evaluate it on a JSONL manifest with "segments", or use a clip model'
@@ -341,7 +344,7 @@ async function classifyInto(
  */
 function knownEntries(
   entries: readonly InputEntry[],
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
   labels: readonly string[],
   ignoreUnknownLabels: boolean,
 ): { kept: InputEntry[]; ignored: MetricsReport['ignored'] } {
@@ -372,7 +375,7 @@ function knownEntries(
 async function describeDataset(
   inputs: readonly string[],
   entries: readonly InputEntry[],
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
 ): Promise<MetricsReport['dataset']> {
   const root = await datasetRoot(inputs);
   const sized: Array<{ path: string; size: number; label: string }> = [];
@@ -466,7 +469,7 @@ class EvalTally {
   private readonly frameSamples: ScoredSample[] = [];
 
   constructor(
-    private readonly mode: 'clip' | 'frame',
+    private readonly mode: HeadMode,
     private readonly labels: string[],
   ) {}
 

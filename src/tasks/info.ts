@@ -11,6 +11,7 @@ import type { ProbeResult } from '../ingest/types.js';
 import { checkSignal, invalid, isPlainObject, LIMITS, oneOf, positiveInteger } from '../validate.js';
 import { entriesOf, type Inputs } from './inputs.js';
 import { decoderRequests, type DecoderRequest } from '../ingest/decoders.js';
+import type { HeadMode } from '../model/model-info.js';
 
 export interface DatasetInfoOptions {
   signal?: AbortSignal;
@@ -31,7 +32,7 @@ export interface DatasetInfo {
   /** Videos that probed. */
   probed: number;
   /** `clip`: labels per video; `frame`: segments; `none`: no labels. */
-  labelling: 'clip' | 'frame' | 'none';
+  labelling: HeadMode | 'none';
   /** Videos per label (`clip`), or seconds per label (`frame`), sorted by label. */
   labels: Record<string, number>;
   /** Over the videos that probed (a manifest row's span counts its span), in seconds; median null when none did. */

@@ -6,6 +6,9 @@
  */
 export { samplingForms } from '../ingest/sampling.js';
 export { FITS } from '../ingest/types.js';
+export { SEEK_MODES } from '../ingest/decode-plan.js';
+export { EXPORT_FORMATS, HEAD_MODES } from '../model/model-info.js';
+export { AGGREGATES } from '../evaluation/aggregate.js';
 export { HEADS } from '../model/heads/registry.js';
 export {
   CLASS_WEIGHTS,

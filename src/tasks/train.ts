@@ -33,6 +33,8 @@ import { openRunner } from '../runners/registry.js';
 import { discoverInputs, labelAt, type InputEntry } from './inputs.js';
 import { resolveOptions } from '../runners/options.js';
 import type { PipelineOptions, ResolvedOptions } from '../embedding/options.js';
+import type { HeadMode } from '../model/model-info.js';
+import { HEAD_MODES } from '../model/model-info.js';
 
 /** Options of `train()`. */
 export interface TrainOptions extends PipelineOptions {
@@ -59,7 +61,7 @@ export interface TrainOptions extends PipelineOptions {
    * `clip`: one label per clip (many-to-one); `frame`: one label per frame (many-to-many, needs segments).
    * @default 'clip'
    */
-  mode?: 'clip' | 'frame';
+  mode?: HeadMode;
   /**
    * Most epochs (early stopping on the validation loss keeps the best weights).
    * @default 100
@@ -114,7 +116,7 @@ export interface TrainResult {
   /** Where the model was written. */
   dir: string;
   labels: string[];
-  mode: 'clip' | 'frame';
+  mode: HeadMode;
   head: string;
   /** Training clips per class (clip mode) or frames per class (frame mode). */
   counts: Record<string, number>;
@@ -167,7 +169,7 @@ export function subsets(P: number, T: number, extra: number, seed: number): numb
 /** The dataset's videos; a UsageError unless every one has a label (or, in frame mode, segments). */
 async function labelledInputs(
   dataset: string | string[],
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
   signal: AbortSignal | undefined,
 ): Promise<InputEntry[]> {
   const entries = await discoverInputs(dataset, { signal });
@@ -184,13 +186,13 @@ async function labelledInputs(
 
 /** Every video's embeddings, in order, and the error records of those that failed. */
 async function embedAll(
-  pipeline: EmbedRunner,
+  runner: EmbedRunner,
   entries: InputEntry[],
   options: { signal?: AbortSignal; onProgress?: ProgressCallback },
 ): Promise<{ videos: Array<{ entry: InputEntry; frames: VideoFrames }>; failures: ErrorRecord[] }> {
   const videos: Array<{ entry: InputEntry; frames: VideoFrames }> = [];
   const failures: ErrorRecord[] = [];
-  for await (const [entry, outcome] of pipeline.run(entries, options)) {
+  for await (const [entry, outcome] of runner.run(entries, options)) {
     if (isErrorRecord(outcome)) failures.push(outcome);
     else videos.push({ entry, frames: outcome });
   }
@@ -216,7 +218,7 @@ interface TrainingSet {
 function trainingSet(
   videos: ReadonlyArray<{ entry: InputEntry; frames: VideoFrames }>,
   picks: number[][],
-  { T, D, mode }: { T: number; D: number; mode: 'clip' | 'frame' },
+  { T, D, mode }: { T: number; D: number; mode: HeadMode },
 ): TrainingSet | undefined {
   const most = videos.reduce((n, v) => n + v.frames.clips.length, 0) * picks.length;
   if (most === 0) return undefined;
@@ -252,7 +254,7 @@ function trainingSet(
 /** Adds the labels of one training clip to `set`; `count` only for the first clip drawn from a source clip. */
 function addLabels(
   set: TrainingSet,
-  mode: 'clip' | 'frame',
+  mode: HeadMode,
   entry: InputEntry,
   clip: { start: number; end: number; mask: boolean[]; timestamps: number[] },
   count: boolean,
@@ -277,7 +279,7 @@ function resolveTrainOptions(options: TrainOptions) {
   if (!isPlainObject(options as unknown)) throw invalid('options', 'an options object with `out`', options);
   const out = nonEmptyString('out', options.out);
   const headType = options.head === undefined ? HEADS.default : HEADS.check('head', options.head);
-  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, ['clip', 'frame'] as const);
+  const mode = options.mode === undefined ? 'clip' : oneOf('mode', options.mode, HEAD_MODES);
   const seed = options.seed === undefined ? 42 : nonNegativeInteger('seed', options.seed, LIMITS.seed);
   const augment =
     options.augment === undefined ? 8 : nonNegativeInteger('augment', options.augment, LIMITS.augment);
@@ -294,7 +296,7 @@ function resolveTrainOptions(options: TrainOptions) {
     epochs:
       options.epochs === undefined ? undefined : positiveInteger('epochs', options.epochs, LIMITS.epochs),
     seed,
-    validationSplit:
+    valSplit:
       options.valSplit === undefined
         ? 0.2
         : numberInRange('valSplit', options.valSplit, 0, 1, { exclusiveMax: true }),
@@ -342,17 +344,17 @@ export async function train(dataset: string | string[], options: TrainOptions): 
 
   const entries = await labelledInputs(dataset, mode, signal);
   // Augmenting: embed a pool of 1.5 T frames per video, then draw clips of T from it.
-  const pipeline = await openRunner(
+  const runner = await openRunner(
     augmenting ? { ...base, sampling: { ...base.sampling, frames: pool } } : base,
     signal,
   );
   const sampling = { ...base.sampling, frames: T };
   try {
-    const { videos, failures } = await embedAll(pipeline, entries, {
+    const { videos, failures } = await embedAll(runner, entries, {
       signal,
       onProgress: options.onProgress,
     });
-    const D = pipeline.dim;
+    const D = runner.dim;
     const picks = augmenting ? subsets(pool, T, augment, seed) : [Array.from({ length: T }, (_, t) => t)];
     const set = trainingSet(videos, picks, { T, D, mode });
     if (!set)
@@ -372,7 +374,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       { embeddings, shape: [N, T, D], labels, masks, groups },
       {
         ...headOptions,
-        backbone: pipeline.backbone,
+        backbone: runner.backbone,
         sampling,
         resume: checkpoint?.state,
         ...recording(history, save, options.onEpoch),
@@ -382,7 +384,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
     );
     try {
       const info = await model.saveModel(out, classifier, {
-        backbone: pipeline.backbone,
+        backbone: runner.backbone,
         frames: T,
         sampling,
         extra: { fit: base.fit },
@@ -394,7 +396,7 @@ export async function train(dataset: string | string[], options: TrainOptions): 
       await classifier.dispose();
     }
   } finally {
-    await pipeline.close();
+    await runner.close();
   }
 }
 
@@ -444,7 +446,7 @@ function trainResult(
     failures,
     history,
   }: {
-    mode: 'clip' | 'frame';
+    mode: HeadMode;
     headType: HeadType;
     set: TrainingSet;
     videos: ReadonlyArray<{ frames: VideoFrames }>;

@@ -30,7 +30,7 @@ import { tf } from './tf.js';
 import { ModelError } from '../errors.js';
 import { defaultCacheDir } from '../fs.js';
 import { debug } from '../log.js';
-import { checkSignal } from '../validate.js';
+import { checkSignal, yieldTurn } from '../validate.js';
 import { hashArtifacts, modelToArtifacts, readArtifacts, weightBytes, writeArtifacts } from './artifacts.js';
 import type { LoadedBackbone } from './registry.js';
 
@@ -102,7 +102,7 @@ export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions 
     modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'],
   } as tf.io.ModelJSON as never);
   try {
-    signal?.throwIfAborted();
+    await yieldTurn(signal);
     setFoldedWeights(model, folded, plan);
     const result: FoldResult = {
       model: folded,
@@ -110,7 +110,7 @@ export async function foldBatchNorm(model: tf.LayersModel, options: FoldOptions 
       kept,
     };
     if (tolerance > 0) {
-      signal?.throwIfAborted();
+      await yieldTurn(signal);
       result.maxAbsDiff = compareOnProbe(model, folded);
       if (!(result.maxAbsDiff <= tolerance)) {
         throw new ModelError(
@@ -324,6 +324,7 @@ export async function foldedArtifacts(
       format?: number;
     };
     const artifacts = await readArtifacts(dir, { signal });
+    signal?.throwIfAborted();
     if (meta.format !== FOLD_FORMAT || meta.source !== backbone.id || meta.hash !== contentHash(artifacts)) {
       throw new Error(`folded cache entry ${dir} does not match its record`);
     }
@@ -338,10 +339,12 @@ export async function foldedArtifacts(
   const result = await foldBatchNorm(backbone.layersModel, { signal });
   let artifacts: tf.io.ModelArtifacts;
   try {
+    await yieldTurn(signal);
     artifacts = await modelToArtifacts(result.model);
   } finally {
     result.model.dispose();
   }
+  await yieldTurn(signal);
   debug(
     'fold: %s folded %d BN layers in %d ms (max diff %s)',
     backbone.id,

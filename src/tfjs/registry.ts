@@ -8,7 +8,7 @@ import path from 'node:path';
 import { tf } from './tf.js';
 import { ModelError } from '../errors.js';
 import { debug } from '../log.js';
-import { checkSignal, nonEmptyString } from '../validate.js';
+import { checkSignal, nonEmptyString, raceAbort, yieldTurn } from '../validate.js';
 import { defaultCacheDir } from '../fs.js';
 import {
   BACKBONES,
@@ -84,18 +84,27 @@ function layersBackbone(
 }
 
 /** Loads a named backbone through nsfwjs's public `load()`, cut at its pooled layer. */
-async function loadNamedSlow(name: string, entry: RegistryEntry): Promise<tf.io.ModelArtifacts> {
+async function loadNamedSlow(
+  name: string,
+  entry: RegistryEntry,
+  signal?: AbortSignal,
+): Promise<tf.io.ModelArtifacts> {
   const { load } = await import('nsfwjs');
   // nsfwjs announces the model it loads with console.info; a library never prints.
   const info = console.info;
   console.info = () => {};
+  const loading = load(entry.nsfwjsName, { size: entry.inputSize });
+  void loading.finally(() => (console.info = info)).catch(() => undefined);
   let nsfw: Awaited<ReturnType<typeof load>>;
   try {
-    nsfw = await load(entry.nsfwjsName, { size: entry.inputSize });
-  } finally {
-    console.info = info;
+    // Seconds of parsing and building: a Ctrl-C meanwhile stops the wait, and the model is let go when it comes.
+    nsfw = await raceAbort(loading, signal);
+  } catch (error) {
+    loading.then((model) => model.dispose()).catch(() => undefined);
+    throw error;
   }
   try {
+    await yieldTurn(signal);
     const full = (nsfw as unknown as { model: tf.LayersModel }).model;
     const cut = tf.model({
       inputs: full.inputs,
@@ -133,7 +142,8 @@ async function loadNamed(name: string, cacheDir: string, signal?: AbortSignal): 
   }
   signal?.throwIfAborted();
   const t0 = Date.now();
-  const artifacts = await loadNamedSlow(name, entry);
+  const artifacts = await loadNamedSlow(name, entry, signal);
+  await yieldTurn(signal);
   const id = makeId(name, artifacts);
   debug('backbone %s: built from nsfwjs in %d ms', id, Date.now() - t0);
   try {
@@ -279,6 +289,7 @@ export async function loadBackbone(
   const signal = checkSignal('signal', options.signal);
   if (options.cacheDir !== undefined) nonEmptyString('cacheDir', options.cacheDir);
   await selectBackend(options.backend ?? 'auto', { signal });
+  signal?.throwIfAborted(); // loading tfjs held the event loop: a Ctrl-C that came meanwhile stops here
   if (typeof spec === 'string') return loadNamed(spec, options.cacheDir ?? defaultCacheDir(), signal);
   return loadCustom(spec, signal);
 }

@@ -125,7 +125,7 @@ describe('framewise train + classify', () => {
     [['classify', '/no/such/input', '--model', 'samples/model'], /Input \/no\/such\/input does not exist/],
     [
       ['classify', 'samples/', '--model', 'samples/model', '--aggregate', 'median'],
-      /Expected 'mean' or 'max' for `--aggregate`/,
+      /Expected one of 'mean', 'max' for `--aggregate`/,
     ],
     [
       ['classify', 'samples/', '--model', 'samples/model', '--top-k', '0'],

@@ -1,7 +1,7 @@
 /**
  * The first use of a backbone on a machine (an empty cache folder): converting it to ONNX
  * takes seconds. The progress line says so, the summary's time counts it, and Ctrl-C during
- * it exits 130 promptly and leaves no partial file in the cache.
+ * it exits 130 within 2 s and leaves no partial file in the cache.
  */
 import { readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -41,19 +41,24 @@ describe('a cold start (the backbone converted now)', () => {
     expect(total).toBeGreaterThanOrEqual((ended - seen) / 1000 - 0.2);
   });
 
-  it('Ctrl-C during the conversion exits 130 promptly and leaves no partial file in the cache', async () => {
-    const { cache, run, prepared } = coldEmbed();
-    await prepared;
-    await new Promise((r) => setTimeout(r, 1000)); // into the conversion
-    const sent = performance.now();
-    run.child.kill('SIGINT');
-    const done = await run.done;
-    const took = performance.now() - sent;
-    expect(done.code, done.stderr).toBe(130);
-    expect(took).toBeLessThan(3000);
-    const files = readdirSync(cache, { recursive: true }).map(String);
-    expect(files.filter((f) => f.includes('.tmp'))).toEqual([]);
-    // A converted model is in the cache only with its index, which is written last.
-    expect(files.some((f) => f.endsWith('.onnx'))).toBe(files.some((f) => /^onnx\/.*\.json$/.test(f)));
-  });
+  // 400 ms in: tfjs and the weights are loading (seconds of work that holds the event loop in
+  // long stretches); 1000 ms in: building or folding the backbone.
+  it.each([400, 1000])(
+    'Ctrl-C %i ms into the preparing exits 130 within 2 s and leaves no partial file in the cache',
+    async (after) => {
+      const { cache, run, prepared } = coldEmbed();
+      await prepared;
+      await new Promise((r) => setTimeout(r, after));
+      const sent = performance.now();
+      run.child.kill('SIGINT');
+      const done = await run.done;
+      const took = performance.now() - sent;
+      expect(done.code, done.stderr).toBe(130);
+      expect(took).toBeLessThan(2000);
+      const files = readdirSync(cache, { recursive: true }).map(String);
+      expect(files.filter((f) => f.includes('.tmp'))).toEqual([]);
+      // A converted model is in the cache only with its index, which is written last.
+      expect(files.some((f) => f.endsWith('.onnx'))).toBe(files.some((f) => /^onnx\/.*\.json$/.test(f)));
+    },
+  );
 });

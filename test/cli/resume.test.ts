@@ -2,7 +2,7 @@
  * Crash safety through the built CLI: `kill -9` in the middle of a folder, then `--resume`:
  * every video appears exactly once and every line is complete JSON.
  */
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { linkScenes } from '../fixtures.js';
@@ -144,5 +144,28 @@ describe('framewise embed and classify --resume with other settings', () => {
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/topK 1 \(the output has 5\)/);
     expect(readFileSync(out).equals(before)).toBe(true);
+  });
+});
+
+describe('framewise embed --resume over an output of an earlier framewise', () => {
+  it('resumes records that have only `backend` (the name of the engine), and the new records carry `engine`', async () => {
+    const few = join(dir, 'few');
+    linkScenes(few, 3);
+    const out = join(dir, 'old.jsonl');
+    const args = ['embed', few, '--out', out, '--frames', '4', '--quiet'];
+    const made = await runCli(args);
+    expect(made.code, made.stderr).toBe(0);
+    const records = jsonl<Record<string, unknown>>(readFileSync(out, 'utf8'));
+    expect(records.map((r) => r.engine)).toEqual(['onnx', 'onnx', 'onnx']);
+    expect(records.every((r) => !('backend' in r))).toBe(true); // `backend` is the tfjs backend only
+    // As framewise wrote it before `engine`: `backend` held the engine's name; the last video is missing.
+    const old = records.slice(0, 2).map(({ engine, ...rest }) => ({ ...rest, backend: engine }));
+    writeFileSync(out, old.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const resumed = await runCli([...args, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = jsonl<Record<string, unknown>>(readFileSync(out, 'utf8'));
+    expect(after.slice(0, 2)).toEqual(old);
+    expect(after).toHaveLength(3);
+    expect(after[2]).toMatchObject({ path: records[2].path, engine: 'onnx' });
   });
 });

@@ -96,7 +96,7 @@ describe('arrow of time', () => {
     const head = await trainHead(train, {
       head: { type: 'lstm', units: 32 },
       epochs: 12,
-      validationSplit: 0,
+      valSplit: 0,
       seed: 1,
     });
     const acc = await heldOutAccuracy(head);
@@ -105,7 +105,7 @@ describe('arrow of time', () => {
   });
 
   it('trainHead() with the order-blind mean head stays near chance (<= 65%)', async () => {
-    const head = await trainHead(train, { head: { type: 'mean' }, epochs: 6, validationSplit: 0, seed: 1 });
+    const head = await trainHead(train, { head: { type: 'mean' }, epochs: 6, valSplit: 0, seed: 1 });
     const acc = await heldOutAccuracy(head);
     await head.dispose();
     expect(acc).toBeLessThanOrEqual(0.65);

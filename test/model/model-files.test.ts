@@ -49,7 +49,7 @@ async function trained(mode: 'clip' | 'frame' = 'clip'): Promise<HeadClassifier>
     {
       head: { mode, units: 8 },
       epochs: 2,
-      validationSplit: 0,
+      valSplit: 0,
       backbone,
       sampling: { kind: 'uniform', frames: T },
     },

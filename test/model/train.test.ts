@@ -407,6 +407,11 @@ describe('trainHead() validation', () => {
   it.each([
     [{ epochs: 0 }, /Expected a positive integer for `epochs` but received 0/],
     [{ validationSplit: 1 }, /`validationSplit`/],
+    [{ valSplit: 1 }, /Expected .* for `valSplit`/],
+    [
+      { valSplit: 0.1, validationSplit: 0.3 },
+      /`valSplit` \(0.1\) and `validationSplit` \(0.3, its deprecated name\) conflict/,
+    ],
     [{ batchSize: 1.5 }, /`batchSize`/],
     [{ head: { type: 'cnn' } }, /`head.type`/],
     [{ monitor: 'acc' }, /`monitor`/],

@@ -248,7 +248,7 @@ beforeAll(async () => {
   await writePoolModel(model);
   target = await serve('target', (_req, res) => res.writeHead(200).end('secret'));
   served = await serve('served', (_req, res) => res.writeHead(404).end());
-  const backbone = ['--backbone', model, '--normalize', '0..1', '--concurrency', '2'];
+  const backbone = ['--backbone', model, '--normalize', '0..1', '--jobs', '2'];
   const hosts = [
     '127.0.0.1',
     'localhost',

@@ -36,7 +36,7 @@ let admin: Redis;
 const workers: WorkerChild[] = [];
 
 async function worker(url: string, args: string[]): Promise<WorkerChild> {
-  const w = await startWorkerCli(url, [...BACKBONE, '--concurrency', '1', ...args]);
+  const w = await startWorkerCli(url, [...BACKBONE, '--jobs', '1', ...args]);
   workers.push(w);
   return w;
 }
@@ -224,6 +224,34 @@ describeWithRedis('framewise status and --metrics-port', () => {
     await pipeline.close();
     expect(got).toHaveLength(1);
     expect(isErrorRecord(got[0])).toBe(false);
+  });
+});
+
+describeWithRedis('framewise worker --jobs', () => {
+  it('--concurrency, the old spelling, still sets the jobs at once, with a one-line notice on stderr', async () => {
+    const NOTICE =
+      /^framewise worker: `--concurrency` is the old spelling of `--jobs` for a worker; use `--jobs`$/m;
+    const w = await startWorkerCli(redis.url, [...BACKBONE, '--queue', 'alias', '--concurrency', '3']);
+    workers.push(w);
+    const seen = await until('the worker on the status', async () => {
+      const s = await status(redis.url, 'alias');
+      return s.workers[0]?.presence ? s : undefined;
+    });
+    expect(seen.workers[0].presence?.concurrency).toBe(3);
+    expect(w.log().match(new RegExp(NOTICE, 'gm'))).toHaveLength(1);
+    const both = await runCli([
+      'worker',
+      '--redis',
+      redis.url,
+      '--root',
+      dir,
+      '--jobs',
+      '2',
+      '--concurrency',
+      '2',
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/`--jobs` and `--concurrency` conflict: give `--jobs` only/);
   });
 });
 

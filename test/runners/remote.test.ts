@@ -53,7 +53,7 @@ async function worker(name: string, args: string[] = []): Promise<WorkerChild> {
     name,
     '--stall-timeout',
     '3',
-    '--concurrency',
+    '--jobs',
     '1',
     ...args,
   ]);

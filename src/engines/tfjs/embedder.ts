@@ -171,6 +171,8 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   const signal = checkSignal('signal', options.signal);
   // Checked where the run's options were resolved (a name this does not know fails in the lookup).
   const selected = await useBackend(options.backend ?? 'auto');
+  // Each load step holds the event loop for a while: one that a Ctrl-C came during is the last.
+  signal?.throwIfAborted();
   const backend: BackendInfo = options.reasonPrefix
     ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` }
     : selected;
@@ -198,11 +200,13 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
       Date.now() - t0,
       backbone.fromCache ? 'cached' : 'cold',
     );
+    signal?.throwIfAborted();
     const source = await backboneArtifacts(backbone, {
       fold: options.fold ?? true,
       cacheDir: options.cacheDir,
       signal,
     });
+    signal?.throwIfAborted();
     if (pool) {
       await pool.load(
         { info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format },

@@ -3,6 +3,7 @@ import type { ErrorRecord } from '../../embedding/runner.js';
 import type { ClassifyResult } from '../../tasks/classify.js';
 import type { EmbedResult } from '../../tasks/embed.js';
 import type { OutputOpenOptions, ResumeState } from '../sinks.js';
+import type { HeadMode } from '../../model/model-info.js';
 
 /** The results each writing command gives. */
 export interface ResultsOf {
@@ -33,7 +34,7 @@ export interface ResultWriter<R> {
 /** What a writer is opened with: the output's checks, and what the run knows before its first result. */
 export interface WriterOpenOptions extends OutputOpenOptions {
   /** classify: the model's mode; a frame model's CSV has a row per segment, and only a frame model has a timeline (vtt, srt). @default 'clip' */
-  mode?: 'clip' | 'frame';
+  mode?: HeadMode;
   /** How many videos the run has, when known: an output that holds one video (`--out x.vtt`) refuses more. */
   videos?: number;
 }

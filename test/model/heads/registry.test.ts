@@ -45,7 +45,7 @@ describe('HEADS', () => {
       const labels = Array.from({ length: n }, (_, i) => (i % 2 ? 'a' : 'b'));
       const head = await trainHead(
         { embeddings, shape: [n, 2, 4], labels },
-        { head: { type: 'proj' as never, units: 4 }, epochs: 2, validationSplit: 0, seed: 1 },
+        { head: { type: 'proj' as never, units: 4 }, epochs: 2, valSplit: 0, seed: 1 },
       );
       expect(head.info.head.type).toBe('proj');
       head.dispose();
