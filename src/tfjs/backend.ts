@@ -1,6 +1,8 @@
 /**
  * Run-time backend choice. This file (and only this file) knows which tfjs backend runs:
- * everything else asks `selectBackend()` and `withHeadBackend()`.
+ * everything else asks `selectBackend()` (`useBackend()` for a request the run options
+ * checked already) and `withHeadBackend()`. The backends and their factories are the
+ * `BACKENDS` registry (`backends.ts`).
  */
 import { tf } from './tf.js';
 import { FramewiseError } from '../errors.js';
