@@ -33,7 +33,8 @@ export function chunkClips(plans: readonly ClipPlan[], parts: number, minGap = S
   for (let i = 1; i < times.length && starts.length < parts; i++)
     if (i >= Math.round((starts.length * times.length) / parts) && times[i] - times[i - 1] >= minGap)
       starts.push(i);
-  if (starts.length === 1)
+  // A clip with no frames has no chunk to come back from: such plans stay whole.
+  if (starts.length === 1 || plans.some((p) => p.timestamps.length === 0))
     return [
       { plans: [...plans], from: plans.map((p, clip) => ({ clip, frames: p.timestamps.map((_, j) => j) })) },
     ];

@@ -56,6 +56,7 @@ describe('chunkClips()', () => {
     expect(times(chunkClips(plans, 4))).toHaveLength(2);
     expect(chunkClips([plan(0, [0, 1, 2, 3])], 4)).toHaveLength(1);
     expect(chunkClips(plans, 1)).toHaveLength(1);
+    expect(chunkClips([...plans, { ...plan(1, [0]), timestamps: [], mask: [] }], 2)).toHaveLength(1);
   });
 
   it('splits clips across chunks, keeping equal times together and each frame’s place', () => {
