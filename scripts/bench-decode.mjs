@@ -19,11 +19,19 @@
  * Absolute numbers drift on a shared machine; compare within one run. Hold the CPU lock
  * (`flock /tmp/framewise-cpu.lock npm run bench:decode`) where others share the machine.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cliArgs, cpuInfo, ensureVideos, ffmpegPath, fmt, median, run, videoList } from './bench-lib.mjs';
+import {
+  cliArgs,
+  cpuInfo,
+  ensureLongVideo,
+  ensureVideos,
+  fmt,
+  median,
+  run,
+  videoList,
+} from './bench-lib.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const SELF = path.join(root, 'scripts', 'bench-decode.mjs');
@@ -38,35 +46,7 @@ const rounds = positive('rounds', 3);
 const videos = path.resolve(value('videos', path.join(os.tmpdir(), 'framewise-bench-videos')));
 const longMinutes = positive('long-minutes', 30);
 ensureVideos(videos);
-const long = path.join(path.dirname(videos), `framewise-bench-long-${longMinutes}min.mp4`);
-if (!existsSync(long)) {
-  console.log(`making the ${longMinutes}-minute video ${long} (once)...`);
-  const made = spawnSync(
-    ffmpegPath(),
-    [
-      '-y',
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=s=640x360:r=30:d=${longMinutes * 60}`,
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-crf',
-      '23',
-      '-pix_fmt',
-      'yuv420p',
-      '-an',
-      `${long}.partial.mp4`,
-    ],
-    { stdio: 'inherit' },
-  );
-  if (made.status !== 0) throw new Error('making the long video failed');
-  spawnSync('mv', [`${long}.partial.mp4`, long]);
-}
+const long = ensureLongVideo(path.dirname(videos), longMinutes);
 const files = videoList(videos).map((f) => path.join(videos, f));
 
 /** name → [decoder, seek, threads, concurrency]. `none` loads the modules and decodes nothing. */

@@ -243,6 +243,33 @@ export function ffmpegPath() {
   return process.env.FFMPEG_PATH || require('@ffmpeg-installer/ffmpeg').path;
 }
 
+/** A `minutes`-long 640x360, 30 fps H.264 video (testsrc2) in `dir`, made once: its path. */
+export function ensureLongVideo(dir, minutes) {
+  const long = path.join(dir, `framewise-bench-long-${minutes}min.mp4`);
+  if (existsSync(long)) return long;
+  console.log(`making the ${minutes}-minute video ${long} (once)...`);
+  const partial = `${long}.${process.pid}.partial.mp4`;
+  const made = spawnSync(
+    ffmpegPath(),
+    ['-y', '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=30:d=${minutes * 60}`].concat([
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '23',
+      '-pix_fmt',
+      'yuv420p',
+      '-an',
+      partial,
+    ]),
+    { stdio: 'inherit' },
+  );
+  if (made.status !== 0) throw new Error('making the long video failed');
+  renameSync(partial, long);
+  return long;
+}
+
 /** Makes the benchmark videos in `videos` once (scripts/make_bench_videos.sh). */
 export function ensureVideos(videos) {
   const stamp = path.join(videos, '.complete');

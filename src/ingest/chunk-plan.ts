@@ -1,114 +1,91 @@
 /**
- * One long video on several decoders at once (issue 33, deliverable 2): the pure half. The
- * decode plan's runs (decode-plan.ts) each start at a keyframe and are decoded without a
- * flush, so they are the units a video can be cut into: `chunkPlan` groups them into at most
- * `decoders` contiguous chunks of about equal cost (packets fed), each to be decoded by its
- * own decoder from its first keyframe (a seek) to its last packet. The frames are the same
- * as one decoder's: every run is decoded as the plan says, only by another decoder.
+ * One long video on several decoders at once (issue 33, deliverable 2): the pure half. A
+ * video's planned frames are cut by time into at most `parts` contiguous chunks of about
+ * equal count, each decoded by its own decoder (a decode worker: decode-pool.ts) that opens
+ * the file and seeks to its first frame's keyframe; `joinClips` puts the frames back into
+ * the clips they came from, in order. A cut falls only where consecutive planned times lie
+ * at least `minGap` apart: there the decoder would seek anyway, so a chunk costs no
+ * reference frames that one decoder would not have decoded. In `exact` mode a frame is the
+ * frame at its pts whichever decoder gives it, so the clips are the unchunked ones, byte for
+ * byte (test/ingest/decode-pool.test.ts).
  *
- * Not wired in yet: the decoder that would run the chunks is inside libav.ts, which was being
- * changed (issue 30) when this was written. A chunk's decoder needs the packets of its span
- * (the demuxer reads stretches, not a whole index), so wiring it means either an index pass
- * first or chunking each stretch; both are libav.ts's business.
- *
- * No FFmpeg here: test/ingest/chunk-plan.test.ts checks it on packet lists written by hand.
+ * No FFmpeg here: test/ingest/chunk-plan.test.ts checks it on plans written by hand.
  */
-import {
-  planDecode,
-  type DecodePlan,
-  type DecodePlanOptions,
-  type DecodeRun,
-  type PacketEntry,
-} from './decode-plan.js';
+import { SEEK_MIN_GAP_S } from './extract-plan.js';
+import type { ClipPlan, FrameClip } from './types.js';
 
-/** A chunk: consecutive runs of the plan, decoded by one decoder. */
-export interface DecodeChunk {
-  /** The runs, in decode order. */
-  runs: DecodeRun[];
-  /** The packets it spans: from `first` (a keyframe, where its decoder seeks) to `end - 1`. */
-  first: number;
-  end: number;
-  /** Packets fed (its runs' lengths): what the chunks are balanced on. */
-  cost: number;
-  /** Positions in the plan's targets it serves, ascending. */
-  targets: number[];
-}
-
-export interface ChunkPlanOptions extends DecodePlanOptions {
-  /**
-   * A chunk costs a decoder's start and a seek, so runs are not split into chunks below this
-   * many packets fed (the whole plan stays one chunk when it costs less than twice this).
-   * @default 0
-   */
-  minCost?: number;
-}
-
-/** The decode plan of `targets` in `packets`, and its runs grouped into at most `decoders` chunks (see the module comment). */
-export function chunkPlan(
-  packets: readonly PacketEntry[],
-  targets: readonly number[],
-  decoders: number,
-  options: ChunkPlanOptions = {},
-): { plan: DecodePlan; chunks: DecodeChunk[] } {
-  if (!Number.isInteger(decoders) || decoders < 1)
-    throw new TypeError(`Expected a positive integer for \`decoders\` but received ${decoders}`);
-  const plan = planDecode(packets, targets, options);
-  const costs = plan.runs.map((run) => run.end - run.first);
-  const total = costs.reduce((a, b) => a + b, 0);
-  const minCost = options.minCost ?? 0;
-  const most = Math.max(
-    1,
-    Math.min(decoders, plan.runs.length, minCost > 0 ? Math.floor(total / minCost) : Infinity),
-  );
-  const limit = smallestLimit(costs, most);
-  const chunks: DecodeChunk[] = [];
-  let current: DecodeRun[] = [];
-  let cost = 0;
-  const close = (): void => {
-    if (current.length === 0) return;
-    chunks.push({
-      runs: current,
-      first: current[0].first,
-      end: current[current.length - 1].end,
-      cost,
-      targets: current.flatMap((run) => run.targets).sort((a, b) => a - b),
-    });
-    current = [];
-    cost = 0;
-  };
-  plan.runs.forEach((run, i) => {
-    if (current.length > 0 && cost + costs[i] > limit) close();
-    current.push(run);
-    cost += costs[i];
-  });
-  close();
-  return { plan, chunks };
+/** One chunk: the part of each clip it decodes, and where those frames go back. */
+export interface ClipChunk {
+  /** Clip plans with a subset of their frames (those in this chunk's span), in the clips' order. */
+  plans: ClipPlan[];
+  /** Per plan above: its clip's position in the whole list, and its frames' positions in that clip. */
+  from: Array<{ clip: number; frames: number[] }>;
 }
 
 /**
- * The least cost L such that `costs`, cut greedily into contiguous groups of at most L each,
- * needs no more than `groups` groups: the optimal largest chunk (a binary search over L; the
- * greedy cut is optimal for a given L).
+ * `plans` cut by time into at most `parts` chunks (see the module comment); one chunk, all of
+ * `plans`, when there is nowhere to cut. Equal planned times always share a chunk.
  */
-function smallestLimit(costs: readonly number[], groups: number): number {
-  const groupsFor = (limit: number): number => {
-    let count = 1;
-    let sum = 0;
-    for (const c of costs) {
-      if (sum + c > limit && sum > 0) {
-        count++;
-        sum = 0;
-      }
-      sum += c;
+export function chunkClips(plans: readonly ClipPlan[], parts: number, minGap = SEEK_MIN_GAP_S): ClipChunk[] {
+  const times = [...new Set(plans.flatMap((p) => p.timestamps))].sort((a, b) => a - b);
+  // Where each chunk starts (an index in `times`): the first allowed cut at or past an equal share.
+  const starts = [0];
+  for (let i = 1; i < times.length && starts.length < parts; i++)
+    if (i >= Math.round((starts.length * times.length) / parts) && times[i] - times[i - 1] >= minGap)
+      starts.push(i);
+  // A clip with no frames has no chunk to come back from: such plans stay whole.
+  if (starts.length === 1 || plans.some((p) => p.timestamps.length === 0))
+    return [
+      { plans: [...plans], from: plans.map((p, clip) => ({ clip, frames: p.timestamps.map((_, j) => j) })) },
+    ];
+  return starts.map((first, c) => {
+    const lo = times[first];
+    const hi = c + 1 < starts.length ? times[starts[c + 1]] : Infinity;
+    const chunk: ClipChunk = { plans: [], from: [] };
+    plans.forEach((plan, clip) => {
+      const frames = plan.timestamps.flatMap((t, j) => (t >= lo && t < hi ? [j] : []));
+      if (frames.length === 0) return;
+      chunk.plans.push({
+        ...plan,
+        timestamps: frames.map((j) => plan.timestamps[j]),
+        mask: frames.map((j) => plan.mask[j]),
+      });
+      chunk.from.push({ clip, frames });
+    });
+    return chunk;
+  });
+}
+
+/** The clips of `plans` from each chunk's decoded clips (`decoded[c]` for `chunks[c].plans`), frames in place. */
+export function joinClips(
+  plans: readonly ClipPlan[],
+  chunks: readonly ClipChunk[],
+  decoded: readonly FrameClip[][],
+): FrameClip[] {
+  const parts: Array<Array<{ clip: FrameClip; frames: number[] }>> = plans.map(() => []);
+  chunks.forEach((chunk, c) => {
+    chunk.from.forEach(({ clip, frames }, k) => parts[clip].push({ clip: decoded[c][k], frames }));
+  });
+  return plans.map((plan, i) => {
+    const [{ clip: first }] = parts[i];
+    const [, height, width] = first.shape;
+    const frameBytes = height * width * 3;
+    const count = plan.timestamps.length;
+    const data = new Uint8Array(count * frameBytes);
+    const timestamps = new Array<number>(count);
+    const mask = new Array<boolean>(count);
+    const warnings = new Set<string>();
+    for (const { clip, frames } of parts[i]) {
+      frames.forEach((j, k) => {
+        data.set(clip.data.subarray(k * frameBytes, (k + 1) * frameBytes), j * frameBytes);
+        timestamps[j] = clip.timestamps[k];
+        mask[j] = clip.mask[k];
+      });
+      for (const w of clip.warnings ?? []) warnings.add(w);
     }
-    return count;
-  };
-  let lo = Math.max(0, ...costs);
-  let hi = costs.reduce((a, b) => a + b, 0);
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (groupsFor(mid) <= groups) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
+    const joined: FrameClip = { ...first, data, shape: [count, height, width, 3], timestamps, mask };
+    if (warnings.size > 0) joined.warnings = [...warnings];
+    else delete joined.warnings;
+    return joined;
+  });
 }

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { FfmpegError, FramewiseError } from '../errors.js';
 import { debug } from '../log.js';
 import { ThreadPool } from '../thread-pool.js';
+import { chunkClips, joinClips } from './chunk-plan.js';
 import { invalid } from '../validate.js';
 import type { DecodeOptions, DecoderName, VideoDecoder } from './decoders.js';
 import { loadLibav } from './decoders/libav/av.js';
@@ -69,6 +70,8 @@ function workerScript(): URL {
 /** The decode workers of one run. See the module comment. */
 export class DecodePool {
   readonly size: number;
+  /** Decodes sent to the workers so far: a chunked video's chunks count one each. */
+  tasks = 0;
   private readonly pool: ThreadPool<DecodeTask, FrameClip[]>;
 
   constructor(options: DecodePoolOptions = {}) {
@@ -97,6 +100,7 @@ export class DecodePool {
     options: DecodeOptions & { probe: ProbeResult },
   ): Promise<FrameClip[]> {
     const { signal, ...rest } = options;
+    this.tasks++;
     return this.pool.run({ decoder, path, plans, options: rest }, { signal });
   }
 
@@ -109,18 +113,37 @@ export class DecodePool {
 /**
  * `inner` with its decodes run on `pool`'s workers: a video opens on the calling thread (its
  * metadata read there), and each decode goes to a worker with that metadata, where the
- * worker's own decoder of the same name opens it again without reading anything.
+ * worker's own decoder of the same name opens it again without reading anything. A libav
+ * decode in `exact` mode with workers to spare (more workers than decodes in flight) is cut
+ * into chunks by time (chunk-plan.ts), one worker each, and joined back: one long video
+ * decodes on every worker, with the same frames.
  */
 export function pooledDecoder(inner: VideoDecoder, pool: DecodePool): VideoDecoder {
+  /** Decodes in flight: the workers beyond them take chunks of a video (chunk-plan.ts). */
+  let inFlight = 0;
   return {
     name: inner.name,
     reason: inner.reason,
     async open(path, options) {
       const video = await inner.open(path, options);
+      const run = (plans: ClipPlan[], o: DecodeOptions): Promise<FrameClip[]> =>
+        pool.decode(inner.name, path, plans, { ...o, probe: video.metadata });
       return {
         path,
         metadata: video.metadata,
-        decode: (plans, o) => pool.decode(inner.name, path, plans, { ...o, probe: video.metadata }),
+        async decode(plans, o) {
+          inFlight++;
+          try {
+            // libav's exact frames are the same from any decoder; keyframe mode and the CLI are not chunked.
+            const parts = inner.name === 'libav' && o.seek === 'exact' ? Math.floor(pool.size / inFlight) : 1;
+            const chunks = chunkClips(plans, parts);
+            if (chunks.length === 1) return await run(plans, o);
+            debug('decode %s: %d chunks on %d workers', path, chunks.length, pool.size);
+            return joinClips(plans, chunks, await Promise.all(chunks.map((c) => run(c.plans, o))));
+          } finally {
+            inFlight--;
+          }
+        },
         close: () => video.close(),
       };
     },

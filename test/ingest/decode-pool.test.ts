@@ -21,6 +21,8 @@ import { assertBuilt } from '../cli/helpers.js';
 const scratch = tempDir('framewise-decode-pool-');
 /** A 20 s 640x360 video, decoded frame by frame: long enough to be mid-decode when the abort comes. */
 const long = join(scratch, 'long.mp4');
+/** A 48 s video with a keyframe every 2 s, for chunked decodes. */
+const spread = join(scratch, 'spread.mp4');
 let libav: VideoDecoder;
 
 beforeAll(async () => {
@@ -39,6 +41,14 @@ beforeAll(async () => {
     '300',
     '-y',
     long,
+  ]);
+  // 48 s, a keyframe every 2 s: 16 frames planned 3 s apart, far enough apart to cut between.
+  execFileSync(resolveBinaries().ffmpeg, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    ...['-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=24', '-t', '48'],
+    ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '48', '-y', spread],
   ]);
   libav = await createDecoder('libav');
 }, 120_000);
@@ -81,6 +91,30 @@ describe('pooledDecoder()', () => {
         expect(rest).toEqual(expectedRest);
         expect(data).toBeInstanceOf(Uint8Array);
         expect(data.byteLength).toBe(data.buffer.byteLength); // its own buffer, moved whole
+        expect(Buffer.from(data).equals(Buffer.from(expected))).toBe(true);
+      });
+    }
+  }, 60_000);
+
+  it('decodes one video’s exact frames in chunks on idle workers, the same clips byte for byte; keyframe mode whole', async () => {
+    const info = await probe(spread, { decoder: 'libav' });
+    const plans = [
+      ...planClips(info, { kind: 'uniform', frames: 16 }),
+      ...planClips(info, { kind: 'uniform', frames: 5 }),
+    ];
+    const decodes = pool(3);
+    const pooled = pooledDecoder(libav, decodes);
+    for (const seek of ['exact', 'keyframe'] as const) {
+      const options = { probe: info, size: 48, seek };
+      const here = await extractClips(spread, plans, { ...options, decoder: libav });
+      const before = decodes.tasks;
+      const there = await extractClips(spread, plans, { ...options, decoder: pooled });
+      expect(decodes.tasks - before).toBe(seek === 'exact' ? 3 : 1);
+      expect(there.length).toBe(here.length);
+      there.forEach((clip, i) => {
+        const { data, ...rest } = clip;
+        const { data: expected, ...expectedRest } = here[i];
+        expect(rest).toEqual(expectedRest);
         expect(Buffer.from(data).equals(Buffer.from(expected))).toBe(true);
       });
     }
