@@ -132,8 +132,8 @@ async function dirState(
   return 'own';
 }
 
-/** `dirState` of `dir`, or the `UsageError` that says why it may not be replaced. */
-async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own'> {
+/** `dirState` of `dir`, or the `UsageError` that says why it may not be replaced (a user's folder, a file). */
+export async function replaceableState(dir: string, kind: OwnedDir): Promise<'absent' | 'empty' | 'own'> {
   const state = await dirState(path.resolve(dir), kind);
   if (typeof state === 'object')
     throw new UsageError(`Cannot write the ${kind.what} ${dir}: ${state.refusal}. Nothing was touched.`);

@@ -23,6 +23,7 @@ import {
   stringFlag,
   type Flags,
 } from './common.js';
+import { OUTPUT_DIRS, replaceableState } from '../output/index.js';
 import { handleInterrupts } from './interrupt.js';
 import { createRenderer, withMetrics } from './progress.js';
 
@@ -146,6 +147,8 @@ async function runEval(dataset: string, flags: Flags): Promise<number> {
   const threshold = probabilityFlag(flags, 'threshold');
   const thresholds = thresholdsFlag(flags);
   const options = pipelineOptionsFrom(flags);
+  // A user's folder or a file as --out is refused before the model is read (the task claims it later).
+  if (out) await replaceableState(out, OUTPUT_DIRS.report);
   const { evaluate, readModelInfo, resolveClassifierOptions } = await import('../tasks/index.js');
   // Once, here, over the model's own options: bad flag values fail before any work.
   const resolved = resolveClassifierOptions(options, await readModelInfo(modelDir));

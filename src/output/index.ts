@@ -1,6 +1,6 @@
 /** Output's public surface: the record builders (the sinks are the CLI's). */
 // The checks an output passes before it is opened (in fs.ts, shared with the library's writers).
-export { checkOutputDir, OUTPUT_DIRS, saysOwn, writeFileAtomic } from '../fs.js';
+export { checkOutputDir, OUTPUT_DIRS, replaceableState, saysOwn, writeFileAtomic } from '../fs.js';
 export {
   embedRecord,
   npyFile,

@@ -356,12 +356,17 @@ export class RemoteRun<I extends EmbedItem> implements WindowHooks<I, Entry<I>, 
 
   /** Looks at one job: settles it when it finished, or says it vanished. */
   private async look(entry: Entry<I>): Promise<'vanished' | 'pending' | 'settled'> {
+    // The state first, then the job: read the other way round, a job that completed between the
+    // two reads would be 'completed' with the return value it did not have yet.
+    const state = await this.queue.getJobState(entry.id);
+    if (state === 'unknown') return 'vanished';
+    if (state !== 'completed' && state !== 'failed') return 'pending';
     const job: Job | undefined = await this.queue.getJob(entry.id);
     if (!job) return 'vanished';
-    const state = await job.getState();
-    if (state === 'completed') entry.settled ??= { kind: 'completed', value: job.returnvalue };
-    else if (state === 'failed') entry.settled ??= { kind: 'failed', reason: job.failedReason };
-    else return 'pending';
+    entry.settled ??=
+      state === 'completed'
+        ? { kind: 'completed', value: job.returnvalue }
+        : { kind: 'failed', reason: job.failedReason };
     return 'settled';
   }
 
