@@ -55,7 +55,7 @@ async function embedAll(
       if (isErrorRecord(r)) throw new Error(`${r.path}: ${r.error.message}`);
       results.push(r);
     }
-    return { results, backend: pipeline.backend.name };
+    return { results, backend: pipeline.engine.name };
   } finally {
     await pipeline.close();
   }
