@@ -194,7 +194,7 @@ async function backboneThroughput() {
     // Two calls in flight, as the pipeline keeps them.
     for (let i = 0; i < calls; i += 1) await Promise.all([call(), call()]);
     const fps = (calls * 2 * frames) / ((performance.now() - started) / 1000);
-    return { fps, backend: embedder.backend };
+    return { fps, backend: embedder.backend ?? embedder.engine }; // the tfjs backend, else the engine
   } finally {
     await embedder.dispose();
   }

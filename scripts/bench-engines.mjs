@@ -133,7 +133,7 @@ for (const setting of [
         framesPerS: fps.onnx,
         msPerFrame: 1000 / fps.onnx,
         rounds: times.onnx.map((t) => n / t),
-        reason: onnx.backend.reason,
+        reason: onnx.engine.reason,
       },
       tfjs: {
         framesPerS: fps.tfjs,
@@ -151,7 +151,7 @@ for (const setting of [
     console.log(
       `  per round frames/s: onnx ${times.onnx.map((t) => fmt(n / t, 1)).join(', ')}; tfjs ${times.tfjs.map((t) => fmt(n / t, 1)).join(', ')}`,
     );
-    console.log(`  onnx: ${onnx.backend.reason}\n  tfjs: ${tfjs.backend.reason}`);
+    console.log(`  onnx: ${onnx.engine.reason}\n  tfjs: ${tfjs.backend.reason}`);
   } finally {
     await onnx.dispose();
     await tfjs.dispose();

@@ -89,7 +89,7 @@ try {
     const split = threadSplit(
       cpu0,
       cpu1,
-      Number(workers ?? fw.backend.reason.match(/(\d+) (?:worker|intra-op) thread/)?.[1] ?? 0),
+      Number(workers ?? (fw.backend ?? fw.engine).reason.match(/(\d+) (?:worker|intra-op) thread/)?.[1] ?? 0),
     );
     cpu = {
       process: perClip(cpu1.self - cpu0.self),

@@ -206,7 +206,7 @@ const backboneWall = (performance.now() - started) / 1000;
 await embedder.dispose();
 const backboneFps = (decoded.length * FRAMES) / backboneWall;
 console.log(
-  `backbone only: ${backboneFps.toFixed(1)} frames/s on ${embedder.backend.name} (end to end is ${((frames / cold.wall / backboneFps) * 100).toFixed(0)}% of it)`,
+  `backbone only: ${backboneFps.toFixed(1)} frames/s on ${(embedder.backend ?? embedder.engine).name} (end to end is ${((frames / cold.wall / backboneFps) * 100).toFixed(0)}% of it)`,
 );
 
 const figures = {
@@ -231,7 +231,7 @@ const figures = {
     peakRssBytes: many.peakRss,
     rssRatio: many.peakRss / cold.peakRss,
   },
-  backboneOnly: { framesPerS: backboneFps, backend: embedder.backend.name },
+  backboneOnly: { framesPerS: backboneFps, backend: (embedder.backend ?? embedder.engine).name },
 };
 rmSync(work, { recursive: true, force: true });
 console.log(JSON.stringify(figures));

@@ -83,8 +83,9 @@ async function runWorker(flags: Flags): Promise<number> {
       if (signals.loading.signal.aborted && isAbort(error)) return 130;
       throw error;
     }
+    const ran = handle.backend ?? handle.engine; // the tfjs backend when tfjs runs, else the engine
     say(
-      `${handle.name}: backbone ${handle.backboneId} on ${handle.backend.name} (${handle.backend.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`,
+      `${handle.name}: backbone ${handle.backboneId} on ${ran.name} (${ran.reason}); taking jobs from queue '${options.queue ?? 'framewise'}'`,
     );
     if (handle.metricsPort !== undefined) say(`metrics at http://0.0.0.0:${handle.metricsPort}/metrics`);
     signals.started(handle);

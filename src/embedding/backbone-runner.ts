@@ -31,7 +31,10 @@ export abstract class BackboneRunner implements EmbedRunner {
   get backbone() {
     return this.embedder.backbone;
   }
-  get backend(): { name: string; reason: string } {
+  get engine(): { name: string; reason: string } {
+    return this.embedder.engine;
+  }
+  get backend(): { name: string; reason: string } | undefined {
     return this.embedder.backend;
   }
 

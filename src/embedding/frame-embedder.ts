@@ -14,8 +14,10 @@ export interface FrameEmbedder {
   readonly inputSize: number;
   /** Embedding size D. */
   readonly dim: number;
-  /** The engine that runs, and why it was chosen (recorded in outputs). */
-  readonly backend: { name: string; reason: string };
+  /** The engine that runs the backbone (`onnx` or `tfjs`), and why it was chosen (recorded in outputs). */
+  readonly engine: { name: string; reason: string };
+  /** The tfjs backend that runs the backbone, and why: present only when the engine is `tfjs`. */
+  readonly backend?: { name: string; reason: string };
   /** What saved models record about the backbone (id, name, size, normalisation, spec). */
   readonly backbone: BackboneInfo;
   /** clips: uint8 RGB [B, T, S, S, 3]; returns float32 [B, T, D]. `transfer` lets a worker pool take the buffer. */

@@ -371,7 +371,7 @@ class LocalRun implements WindowHooks<EmbedItem, Slot, Result> {
       dim: D,
       embeddings,
       cached: false,
-      backend: this.embedder.backend.name,
+      backend: this.embedder.backend?.name ?? this.embedder.engine.name,
       decoder: decoder ?? decoderOf(this.options).name,
     };
   }

@@ -60,7 +60,10 @@ export interface VideoFrames {
   embeddings: Float32Array;
   /** True when the embeddings came from the store. */
   cached: boolean;
-  /** The engine that computed the embeddings. */
+  /**
+   * What ran the backbone, as the store and the job results keep it: the tfjs backend when the
+   * engine was tfjs, else the engine (`engineOf()` in src/engines splits it).
+   */
   backend?: string;
   /** The decoder that decoded the frames (`libav` or `cli`), stored with a cache entry. */
   decoder?: string;
@@ -89,8 +92,10 @@ export interface EmbedRunner {
   readonly size: number;
   /** What saved models record about the backbone. */
   readonly backbone: BackboneInfo;
-  /** The engine and why (`none` while every result so far came from the store). */
-  readonly backend: { name: string; reason: string };
+  /** The engine that runs the backbone and why (`none` while every result so far came from the store). */
+  readonly engine: { name: string; reason: string };
+  /** The tfjs backend and why: present only when the engine is `tfjs`. */
+  readonly backend?: { name: string; reason: string };
   /**
    * The decoder on this machine (`libav` or `cli`) and why: an `auto` that fell back to the
    * CLI says so. A remote runner's workers choose their own.

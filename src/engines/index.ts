@@ -97,10 +97,13 @@ class LazyEmbedder implements FrameEmbedder {
   get backbone(): BackboneInfo {
     return this.real?.backbone ?? this.known;
   }
-  get backend(): { name: string; reason: string } {
+  get engine(): { name: string; reason: string } {
     return (
-      this.real?.backend ?? { name: 'none', reason: 'not loaded: every embedding so far came from the cache' }
+      this.real?.engine ?? { name: 'none', reason: 'not loaded: every embedding so far came from the cache' }
     );
+  }
+  get backend(): { name: string; reason: string } | undefined {
+    return this.real?.backend;
   }
   /** Starts loading now (idempotent), so the load overlaps decoding; errors surface in `embedClips`. */
   prepare(): void {
@@ -141,7 +144,7 @@ class LazyEmbedder implements FrameEmbedder {
  */
 export function engineOf(ranOn: string | undefined): { engine?: string; backend?: string } {
   if (!ranOn) return {};
-  return Object.hasOwn(BACKENDS, ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
+  return BACKENDS.has(ranOn) ? { engine: 'tfjs', backend: ranOn } : { engine: ranOn };
 }
 
 /** Options of `createFrameEmbedder()`. */

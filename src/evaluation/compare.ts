@@ -23,7 +23,7 @@ import {
   numberInRange,
   positiveInteger,
 } from '../validate.js';
-import { METRICS_SCHEMA, type MetricsReport, type PredictionRecord } from './report.js';
+import { backboneRanOn, METRICS_SCHEMA, type MetricsReport, type PredictionRecord } from './report.js';
 import type { HeadMode } from '../model/model-info.js';
 
 /** One video's score in one report. */
@@ -165,6 +165,7 @@ export async function loadReport(
       `${metricsFile} is not a framewise metrics file (schema ${JSON.stringify((report as { schema?: unknown })?.schema)}, expected '${METRICS_SCHEMA}')`,
     );
   }
+  if (isPlainObject(report.timing)) upgradeTiming(report.timing);
   let records: PredictionRecord[] = [];
   const text = await readFile(join(dir, 'predictions.jsonl'), 'utf8').catch(() => '');
   records = text
@@ -172,6 +173,15 @@ export async function loadReport(
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as PredictionRecord);
   return { name: basename(dir), dir, report, videos: videoScores(records, report.mode) };
+}
+
+/** An older report's `timing.backboneBackend` named the engine or the tfjs backend: read as today's fields. */
+function upgradeTiming(timing: MetricsReport['timing']): void {
+  if (timing.backboneEngine !== undefined || timing.backboneBackend === undefined) return;
+  const { engine, backend } = backboneRanOn(timing);
+  delete timing.backboneBackend;
+  timing.backboneEngine = engine;
+  if (backend) timing.backboneBackend = backend;
 }
 
 /** The main metrics of a report, by display name; `null` where a report lacks one. */

@@ -38,6 +38,7 @@ import { escapeXml, prSvg, reliabilitySvg, shortLabel } from './plots.js';
 
 export { shortLabel };
 import { OUTPUT_DIRS, replaceDir } from '../fs.js';
+import { BACKENDS } from '../tfjs/backends.js';
 import { checkSignal, invalid, isPlainObject, nonEmptyString } from '../validate.js';
 import type { HeadMode } from '../model/model-info.js';
 import type { Aggregate } from './aggregate.js';
@@ -105,6 +106,11 @@ export interface MetricsReport {
     threshold?: number;
   };
   versions: { framewise: string; tfjs: string | null; backend: { name: string; reason: string } | null };
+  /**
+   * The run's clock and what ran: `backboneEngine` (`onnx`, `tfjs` or `none`) and, when tfjs ran
+   * the backbone, `backboneBackend` (its backend). Older reports have `backboneBackend` alone,
+   * naming the engine or the tfjs backend: {@link backboneRanOn} reads both.
+   */
   timing: { startedAt: string; wallMs: number; [stage: string]: number | string };
 }
 
@@ -466,6 +472,19 @@ const num = (v: number | null | undefined, digits = 3): string =>
   v === null || v === undefined ? '–' : v.toFixed(digits);
 const md = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/**
+ * What ran the backbone, from a report's timing: `backboneEngine` and, when tfjs ran it,
+ * `backboneBackend`. An older report has `backboneBackend` alone, naming the engine (`onnx`,
+ * `none`) or the tfjs backend that ran: it reads the same way.
+ */
+export function backboneRanOn(timing: MetricsReport['timing']): { engine: string; backend?: string } {
+  const engine = typeof timing.backboneEngine === 'string' ? timing.backboneEngine : undefined;
+  const backend = typeof timing.backboneBackend === 'string' ? timing.backboneBackend : undefined;
+  if (engine) return backend ? { engine, backend } : { engine };
+  if (!backend) return { engine: '–' };
+  return BACKENDS.has(backend) ? { engine: 'tfjs', backend } : { engine: backend };
+}
+
 function table(header: string[], rows: string[][]): string {
   return [
     `| ${header.join(' | ')} |`,
@@ -512,6 +531,10 @@ export function reportMarkdown(
 }
 
 /** `## Coverage`: with a threshold or thresholds, how much is answered and how much is right. */
+function ranOn({ engine, backend }: { engine: string; backend?: string }): string {
+  return backend ? `${engine} (${backend})` : engine;
+}
+
 function coverageSection(report: MetricsReport): string[] {
   const { coverage, thresholds } = report.metrics;
   const points = [...(coverage ? [coverage] : []), ...(thresholds ?? [])];
@@ -574,9 +597,9 @@ function headerLines(report: MetricsReport, plots: { pr?: boolean; reliability?:
     `- dataset: ${md(dataset.source)}, ${dataset.videos} videos, fingerprint \`${dataset.fingerprint}\``,
     `- evaluated ${counts.evaluated} videos (${counts.clips} clips${counts.frames ? `, ${counts.frames} frames` : ''}); ` +
       `${counts.failed} failed; ${counts.ignored} ignored (unknown labels)`,
-    // Two engines ran: the backbone's (onnx, or a tfjs backend; `none` when every embedding
-    // came from the cache) and the head's (always tfjs).
-    `- backbone ran on: ${report.timing.backboneBackend}; head ran on: ${versions.backend ? `${versions.backend.name} (${versions.backend.reason})` : '–'}; ` +
+    // Two ran: the backbone's engine (`none` when every embedding came from the cache) and the
+    // head's tfjs backend.
+    `- backbone ran on: ${ranOn(backboneRanOn(report.timing))}; head ran on: ${versions.backend ? `${versions.backend.name} (${versions.backend.reason})` : '–'}; ` +
       `framewise ${versions.framewise}, tfjs ${versions.tfjs ?? '–'}`,
     '',
     '![confusion matrix](confusion.png)',

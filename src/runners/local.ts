@@ -52,12 +52,12 @@ export async function createLocalRunner(settings: CreateLocalRunnerOptions): Pro
     const side = checkSize(size, embedder.inputSize);
     const decoder = await createDecoder(rest.decoder ?? 'auto');
     const workers = decodeWorkers(decoder.name, rest.concurrency);
-    const { backboneId, backend } = embedder;
+    const { backboneId, engine, backend } = embedder;
     debug(
       'runner: backbone %s on %s (%s); decoder %s (%s), %d decode workers',
       backboneId,
-      backend.name,
-      backend.reason,
+      backend?.name ?? engine.name,
+      backend?.reason ?? engine.reason,
       decoder.name,
       decoder.reason,
       workers,

@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { QueueError, type RecordErrorCode } from '../errors.js';
 import { stableStringify, type CachedClip, type FileIdentity } from '../embedding/cache.js';
 import type { EmbedItem, ErrorRecord, VideoFrames } from '../embedding/runner.js';
+import { engineOf } from '../engines/index.js';
 import { isUrl } from '../ingest/open-policy.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import { validateSampling } from '../ingest/sampling.js';
@@ -64,6 +65,9 @@ export type JobResult =
         dim: number;
         embeddings: string;
         cached: boolean;
+        /** The engine that ran the backbone (`onnx` or `tfjs`). */
+        engine?: string;
+        /** The tfjs backend, when tfjs ran it (a worker before `engine` put the engine here). */
         backend?: string;
         decoder?: string;
       };
@@ -163,7 +167,7 @@ export function encodeResult(host: string, outcome: VideoFrames | ErrorRecord): 
       dim,
       embeddings: bytes.toString('base64'),
       cached,
-      ...(backend ? { backend } : {}),
+      ...engineOf(backend),
       ...(decoder ? { decoder } : {}),
     },
   };
@@ -208,7 +212,9 @@ export function decodeResult(
       dim: video.dim,
       embeddings,
       cached: video.cached,
-      ...(video.backend ? { backend: video.backend } : {}),
+      // What ran, as the store keeps it: the tfjs backend, else the engine (a worker before
+      // `engine` sent either one as `backend`).
+      ...(video.backend || video.engine ? { backend: video.backend ?? video.engine } : {}),
       ...(video.decoder ? { decoder: video.decoder } : {}),
     },
   };

@@ -22,7 +22,7 @@ import type { FrameEmbedder } from '../embedding/frame-embedder.js';
 import { checkSize } from '../embedding/local-runner.js';
 import type { ProgressTracker } from '../embedding/progress.js';
 import type { EmbedItem } from '../embedding/runner.js';
-import { openFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
+import { engineOf, openFrameEmbedder, type BackendRequest, type EngineRequest } from '../engines/index.js';
 import type { SeekMode } from '../ingest/decode-plan.js';
 import type { Fit, Sampling } from '../ingest/types.js';
 import type { ResolvedRemote } from '../embedding/options.js';
@@ -41,11 +41,18 @@ export class RemoteRunner extends BackboneRunner {
     super(embedder, settings.size, true /* ownsEmbedder */);
   }
 
-  override get backend(): { name: string; reason: string } {
+  /** The engine of the last result from a worker (`none` before the first). */
+  override get engine(): { name: string; reason: string } {
     const where = `on the workers of queue '${this.remote.queue}' at ${redactUrl(this.remote.redis)}`;
-    return this.lastBackend
-      ? { name: this.lastBackend, reason: where }
+    const { engine } = engineOf(this.lastBackend);
+    return engine
+      ? { name: engine, reason: where }
       : { name: 'none', reason: `no result from a worker yet (${where})` };
+  }
+  /** The tfjs backend of the last result from a worker, when tfjs ran it. */
+  override get backend(): { name: string; reason: string } | undefined {
+    const { backend } = engineOf(this.lastBackend);
+    return backend ? { name: backend, reason: this.engine.reason } : undefined;
   }
 
   protected window<I extends EmbedItem>(

@@ -130,7 +130,10 @@ export interface WorkerHandle {
   /** `framewise@host:pid`, as BullMQ records it on the jobs this worker takes. */
   readonly name: string;
   readonly backboneId: string;
-  readonly backend: { name: string; reason: string };
+  /** The engine that runs the backbone (`onnx` or `tfjs`), and why. */
+  readonly engine: { name: string; reason: string };
+  /** The tfjs backend, and why: present only when the engine is `tfjs`. */
+  readonly backend?: { name: string; reason: string };
   /** The port of `/metrics`, when `metricsPort` was given. */
   readonly metricsPort: number | undefined;
   /** Resolves when the worker has stopped (after `close()`); rejects when Redis was gone too long. */
@@ -404,6 +407,9 @@ function timedEmbedder(embedder: FrameEmbedder, metrics: WorkerMetrics): FrameEm
     get dim() {
       return embedder.dim;
     },
+    get engine() {
+      return embedder.engine;
+    },
     get backend() {
       return embedder.backend;
     },
@@ -499,7 +505,8 @@ class JobWorker {
     return {
       name: this.settings.name,
       backboneId: embedder.backboneId,
-      backend: embedder.backend,
+      engine: embedder.engine,
+      ...(embedder.backend ? { backend: embedder.backend } : {}),
       metricsPort,
       closed: this.closed,
       close: (options) => this.close(options),
@@ -585,7 +592,7 @@ class JobWorker {
         host: settings.host,
         pid: process.pid,
         backbone: runners.embedder.backboneId,
-        engine: runners.embedder.backend.name,
+        engine: runners.embedder.engine.name,
         decoder: runners.decoderName,
       },
       ...{

@@ -133,7 +133,10 @@ export interface Classifier {
   readonly frames: number;
   readonly size: number;
   readonly sampling: Sampling;
-  readonly backend: { name: string; reason: string };
+  /** The engine that runs the backbone (`onnx` or `tfjs`, `none` until it is needed), and why. */
+  readonly engine: { name: string; reason: string };
+  /** The tfjs backend that runs the backbone, and why: present only when the engine is `tfjs`. */
+  readonly backend?: { name: string; reason: string };
   /** Classifies files, folders and manifests (or discovered entries): one result or error record per video. */
   classify(inputs: Inputs, options?: ClassifyOptions): AsyncGenerator<ClassifyResult | ErrorRecord>;
   /** Classifies discovered entries, each result with its entry (`evaluate` needs the true labels). */
@@ -348,6 +351,9 @@ function makeClassifier(head: Head, runner: EmbedRunner, sampling: Sampling): Cl
     frames: sampling.frames,
     size: runner.size,
     sampling,
+    get engine() {
+      return runner.engine;
+    },
     get backend() {
       return runner.backend;
     },

@@ -82,10 +82,10 @@ export interface EmbedResult {
  * once that call's inputs are found, so an input error costs no backbone load (nor, on a
  * fresh machine, its conversion). What it says of its backbone is its runner's: `backboneId`,
  * `dim` and `size` are known once the backbone has loaded (they throw a UsageError before),
- * and `backend` is `none` until the backbone is first needed.
+ * and `engine` is `none` until the backbone is first needed (`backend`, the tfjs backend, absent).
  */
 export interface Pipeline
-  extends Pick<EmbedRunner, 'backboneId' | 'dim' | 'size' | 'backend' | 'decoder' | 'close'> {
+  extends Pick<EmbedRunner, 'backboneId' | 'dim' | 'size' | 'engine' | 'backend' | 'decoder' | 'close'> {
   readonly frames: number;
   readonly sampling: Sampling;
   /**
@@ -170,10 +170,11 @@ export async function createPipeline(options: PipelineOptions = {}): Promise<Pip
     },
     frames: resolved.frames,
     sampling: resolved.sampling,
+    get engine() {
+      return runner?.engine ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' };
+    },
     get backend() {
-      return (
-        runner?.backend ?? { name: 'none', reason: 'not loaded: no embed() has needed the backbone yet' }
-      );
+      return runner?.backend;
     },
     get decoder() {
       return runner?.decoder;

@@ -290,7 +290,9 @@ function timingSection(
     cachedVideos: tally.cachedVideos,
     videosDecoded: last?.videosDecoded ?? 0,
     framesEmbedded: last?.framesEmbedded ?? 0,
-    backboneBackend: classifier.backend.name,
+    // The engine (`none` when every embedding came from the cache), and the tfjs backend when tfjs ran.
+    backboneEngine: classifier.engine.name,
+    ...(classifier.backend ? { backboneBackend: classifier.backend.name } : {}),
   };
 }
 

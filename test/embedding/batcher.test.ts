@@ -16,7 +16,7 @@ class MeanEmbedder implements FrameEmbedder {
   readonly backboneId = 'mean';
   readonly inputSize = S;
   readonly dim = 1;
-  readonly backend = { name: 'test', reason: 'arithmetic' };
+  readonly engine = { name: 'test', reason: 'arithmetic' };
   readonly backbone = {
     id: 'mean',
     name: 'mean',

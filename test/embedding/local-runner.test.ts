@@ -173,6 +173,7 @@ describe('LocalRunner.run()', () => {
       backboneId: embedder.backboneId,
       inputSize: embedder.inputSize,
       dim: embedder.dim,
+      engine: embedder.engine,
       backend: embedder.backend,
       backbone: embedder.backbone,
       embedClips: (data, shape, options) => embedder.embedClips(data, shape, options),

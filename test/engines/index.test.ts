@@ -5,7 +5,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFrameEmbedder, ENGINES, type EngineEntry } from '../../src/engines/index.js';
+import { createFrameEmbedder, ENGINES, engineOf, type EngineEntry } from '../../src/engines/index.js';
 import { resolveOptions } from '../../src/runners/options.js';
 import type { FrameEmbedder } from '../../src/embedding/frame-embedder.js';
 import { tempDir } from '../helpers.js';
@@ -21,7 +21,7 @@ const means: EngineEntry = {
       inputSize: info.inputSize,
       dim: info.dim,
       backbone: info as never,
-      backend: { name: 'means', reason: `engine ${choice.request}` },
+      engine: { name: 'means', reason: `engine ${choice.request}` },
       async embedClips(data, [b, t, h, w, c]) {
         const frame = h * w * c;
         return Float32Array.from(
@@ -33,6 +33,14 @@ const means: EngineEntry = {
     };
   },
 };
+
+describe('engineOf()', () => {
+  it('splits what ran the backbone into the engine and, for tfjs, its backend', () => {
+    expect(engineOf('onnx')).toEqual({ engine: 'onnx' });
+    expect(engineOf('wasm')).toEqual({ engine: 'tfjs', backend: 'wasm' });
+    expect(engineOf(undefined)).toEqual({});
+  });
+});
 
 describe('ENGINES', () => {
   it('takes a new engine from one line: the run options, the CLI help and the factory read it', async () => {
@@ -48,7 +56,7 @@ describe('ENGINES', () => {
         backbone: 'mobilenet_v2',
         cacheDir,
       });
-      expect(embedder.backend).toEqual({ name: 'means', reason: 'engine means' });
+      expect(embedder.engine).toEqual({ name: 'means', reason: 'engine means' });
       const clip = Uint8Array.from([0, 2, 4, 6, 10, 10, 10, 10]); // [B=1, T=2, H=2, W=1, C=2]
       expect([...(await embedder.embedClips(clip, [1, 2, 2, 1, 2 as 3]))]).toEqual([3, 10]);
       await embedder.dispose();
@@ -78,7 +86,7 @@ describe('ENGINES', () => {
       await stale.dispose();
       const next = await createFrameEmbedder({ ...settings, lazy: true });
       expect(next.backboneId).toBe('means:mobilenet_v2');
-      expect(next.backend.name).toBe('none'); // known from the memo, not loaded
+      expect(next.engine.name).toBe('none'); // known from the memo, not loaded
       await next.dispose();
     } finally {
       ENGINES.unregister('means');

@@ -3,11 +3,12 @@ import { describe, expect, it } from 'vitest';
 import {
   compareReports,
   formatComparison,
+  loadReport,
   pairedBootstrap,
   quantile,
   type VideoScore,
 } from '../../src/evaluation/compare.js';
-import { writeReport } from '../../src/evaluation/report.js';
+import { reportMarkdown, writeReport } from '../../src/evaluation/report.js';
 import { clipReport } from './report-fixtures.js';
 import { tempDir } from '../helpers.js';
 
@@ -131,6 +132,24 @@ describe('compareReports()', () => {
     );
     // Same inputs, same numbers.
     expect(await compareReports([join(root, 'mean'), join(root, 'lstm')])).toEqual(c);
+  });
+
+  it('reads an older report, whose timing.backboneBackend named the engine or the tfjs backend', async () => {
+    const root = tempDir('fw-compare-');
+    const { report, predictions } = clipReport(
+      ['fwd', 'rev'],
+      [{ path: '/v/0.mp4', truth: 'fwd', probs: [0.8, 0.2] }],
+    );
+    for (const ran of ['onnx', 'wasm']) {
+      report.timing = { startedAt: '2026-01-01T00:00:00.000Z', wallMs: 1, backboneBackend: ran };
+      await writeReport(join(root, ran), report, predictions);
+    }
+    const onnx = (await loadReport(join(root, 'onnx'))).report;
+    expect(onnx.timing.backboneEngine).toBe('onnx');
+    expect(onnx.timing).not.toHaveProperty('backboneBackend');
+    const wasm = (await loadReport(join(root, 'wasm'))).report;
+    expect(wasm.timing).toMatchObject({ backboneEngine: 'tfjs', backboneBackend: 'wasm' });
+    expect(reportMarkdown(wasm, predictions)).toContain('- backbone ran on: tfjs (wasm);');
   });
 
   it('refuses a folder without metrics.json', async () => {

@@ -58,7 +58,7 @@ export function clipReport(
       seed: null,
     },
     versions: { framewise: '0.1.0', tfjs: '4.22.0', backend: { name: 'wasm', reason: 'test' } },
-    timing: { startedAt: '2026-01-01T00:00:00.000Z', wallMs: 1234, backboneBackend: 'onnx' },
+    timing: { startedAt: '2026-01-01T00:00:00.000Z', wallMs: 1234, backboneEngine: 'onnx' },
   };
   return { report, predictions };
 }

@@ -42,7 +42,7 @@ async function embedAll(
   remote: boolean,
   onProgress?: (e: ProgressEvent) => void,
   seek?: 'keyframe',
-): Promise<{ results: EmbedResult[]; backend: string }> {
+): Promise<{ results: EmbedResult[]; engine: string }> {
   const pipeline = await createPipeline({
     frames: 4,
     cache: false,
@@ -55,7 +55,7 @@ async function embedAll(
       if (isErrorRecord(r)) throw new Error(`${r.path}: ${r.error.message}`);
       results.push(r);
     }
-    return { results, backend: pipeline.backend.name };
+    return { results, engine: pipeline.engine.name };
   } finally {
     await pipeline.close();
   }
@@ -73,7 +73,7 @@ describeWithRedis('createPipeline({ remote })', () => {
       expect(r.clips.map((c) => c.timestamps)).toEqual(want.clips.map((c) => c.timestamps));
       expect(Math.max(...r.embeddings.map((v, j) => Math.abs(v - want.embeddings[j])))).toBeLessThan(1e-4);
     });
-    expect(remote.backend).toBe(local.backend);
+    expect(remote.engine).toBe(local.engine);
     expect(events.some((e) => e.queue?.workers === 1)).toBe(true);
     const final = events.at(-1)!;
     expect(final).toMatchObject({

@@ -90,6 +90,20 @@ describe('results', () => {
     });
   });
 
+  it("name the engine as `engine` and keep `backend` for the tfjs backend, and read an older worker's `backend`", () => {
+    const video = { path: 'x', clips: [], frames: 4, dim: 3, embeddings: new Float32Array(0), cached: true };
+    const onnx = encodeResult('h', { ...video, backend: 'onnx' }) as { video: object };
+    expect(onnx.video).toMatchObject({ engine: 'onnx' });
+    expect(onnx.video).not.toHaveProperty('backend');
+    expect(encodeResult('h', { ...video, backend: 'wasm' })).toMatchObject({
+      video: { engine: 'tfjs', backend: 'wasm' },
+    });
+    expect(decodeResult('x', onnx).outcome).toMatchObject({ backend: 'onnx' });
+    // A worker before `engine` sent what ran as `backend`.
+    const older = { ...onnx, video: { ...onnx.video, engine: undefined, backend: 'onnx' } };
+    expect(decodeResult('x', older).outcome).toMatchObject({ backend: 'onnx' });
+  });
+
   it("round-trip an error record under the coordinator's path", () => {
     const wire = encodeResult('host-b', {
       path: '/abs/x.mp4',

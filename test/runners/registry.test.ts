@@ -14,7 +14,7 @@ const refuser: RunnerEntry = {
       dim: 1,
       size: options.size ?? 1,
       backbone: { id: 'none', inputSize: 1, dim: 1 } as never,
-      backend: { name: 'none', reason: 'test' },
+      engine: { name: 'none', reason: 'test' },
       async *run(items) {
         for (const item of items)
           yield [item, { path: item.path, error: { code: 'REFUSED', message: 'refused' } } as never];

@@ -129,12 +129,12 @@ describe('createPipeline()', () => {
     // A new pipeline on the same cache knows the backbone from the first one's memo.
     const lazy = await createPipeline({ frames: 4, cache });
     try {
-      expect(lazy.backend.name).toBe('none');
+      expect(lazy.engine.name).toBe('none');
       for await (const r of lazy.embed(one)) expect((r as EmbedResult).cached).toBe(true);
-      expect(lazy.backend.name).toBe('none');
+      expect(lazy.engine.name).toBe('none');
       for await (const r of lazy.embed(fixture('edge/counter.mp4')))
         expect((r as EmbedResult).cached).toBe(false);
-      expect(lazy.backend.name).toBe(fw.backend.name);
+      expect(lazy.engine.name).toBe(fw.engine.name);
     } finally {
       await lazy.close();
     }
@@ -151,7 +151,7 @@ describe('createPipeline()', () => {
     const p = await createPipeline({ frames: 4, cache: fresh });
     try {
       await expect(p.embed(['/no/such/folder']).next()).rejects.toThrow(UsageError);
-      expect(p.backend.name).toBe('none');
+      expect(p.engine.name).toBe('none');
       expect(() => p.backboneId).toThrow(/`pipeline.backboneId` is known once the backbone has loaded/);
       expect(readdirSync(fresh)).toEqual([]);
     } finally {

@@ -68,7 +68,7 @@ class OnnxEmbedder implements FrameEmbedder {
 
   constructor(
     open: OpenSession,
-    readonly backend: { name: string; reason: string },
+    readonly engine: { name: string; reason: string },
     private readonly runFrames: number,
   ) {
     this.open = open;

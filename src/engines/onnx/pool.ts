@@ -63,7 +63,7 @@ class OnnxWorkerEmbedder implements FrameEmbedder {
   constructor(
     private readonly pool: ThreadPool<OnnxTask, OnnxResult>,
     readonly backbone: BackboneInfo,
-    readonly backend: { name: string; reason: string },
+    readonly engine: { name: string; reason: string },
   ) {
     this.backboneId = backbone.id;
     this.inputSize = backbone.inputSize;

@@ -131,6 +131,7 @@ class LocalFrameEmbedder implements FrameEmbedder {
 
   constructor(
     model: LocalEmbedModel,
+    readonly engine: { name: string; reason: string },
     readonly backend: BackendInfo,
   ) {
     this.model = model;
@@ -173,6 +174,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
   const selected = await useBackend(options.backend ?? 'auto');
   // Each load step holds the event loop for a while: one that a Ctrl-C came during is the last.
   signal?.throwIfAborted();
+  const engine = { name: 'tfjs', reason: options.reasonPrefix ?? 'createEmbedder() runs tfjs' };
   const backend: BackendInfo = options.reasonPrefix
     ? { name: selected.name, reason: `${options.reasonPrefix}; ${selected.reason}` }
     : selected;
@@ -212,6 +214,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
         { info: backboneInfo(backbone), artifacts: source.artifacts, format: source.format },
         { signal },
       );
+      pool.engine = engine;
       pool.backend = {
         name: backend.name,
         reason: `${backend.reason}; ${workers} worker thread${workers === 1 ? '' : 's'}${source.folded ? ', BatchNorm folded' : ''}`,
@@ -222,6 +225,7 @@ export async function createEmbedder(options: EmbedderOptions = {}): Promise<Fra
     keepBackbone = local === backbone;
     return new LocalFrameEmbedder(
       prepareLocalModel(local, { maxBatchFrames: options.maxBatchFrames }),
+      engine,
       backend,
     );
   } catch (error) {

@@ -150,7 +150,9 @@ export type SpawnOptions = Pick<WorkerPoolOptions, 'backend' | 'maxBatchFrames'>
  * {@link WorkerPool.load}. {@link createWorkerPool} does both.
  */
 export class WorkerPool {
-  /** Filled in once the workers are up. */
+  /** The engine, and why (the engine registry's reason, set by `createEmbedder`). */
+  engine: { name: string; reason: string } = { name: 'tfjs', reason: 'a tfjs worker pool' };
+  /** The tfjs backend, filled in once the workers are up. */
   backend: { name: string; reason: string } = { name: 'unknown', reason: 'starting' };
   readonly size: number;
 

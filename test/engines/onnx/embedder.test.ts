@@ -54,12 +54,13 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
     reference?.dispose();
   });
 
-  it('has the tfjs backbone id, size and D, and names the engine', () => {
+  it('has the tfjs backbone id, size and D, and names the engine, with no tfjs backend', () => {
     expect(onnx.backboneId).toBe(reference.id);
     expect(onnx.inputSize).toBe(224);
     expect(onnx.dim).toBe(1280);
-    expect(onnx.backend.name).toBe('onnx');
-    expect(onnx.backend.reason).toMatch(
+    expect(onnx.engine.name).toBe('onnx');
+    expect(onnx.backend).toBeUndefined(); // `backend` is the tfjs backend only
+    expect(onnx.engine.reason).toMatch(
       /^onnxruntime-node 1\.\d+\.\d+; mobilenet_v2 .*; 1 intra-op thread, spinning off, 3 frames a run; in a worker thread$/,
     );
   });
@@ -105,8 +106,8 @@ describe('createOnnxEmbedder() on mobilenet_v2', () => {
       intraOpThreads: 1,
     });
     try {
-      expect(here.backend.reason).toMatch(/; on the main thread$/);
-      expect(there.backend.reason).toMatch(/; in a worker thread$/);
+      expect(here.engine.reason).toMatch(/; on the main thread$/);
+      expect(there.engine.reason).toMatch(/; in a worker thread$/);
       /** The call's output, and how busy this thread's event loop was during it (0 idle .. 1 busy). */
       const busy = async (embedder: FrameEmbedder): Promise<[Float32Array, number]> => {
         const start = performance.eventLoopUtilization();
@@ -182,7 +183,7 @@ describe('the converted-model cache', () => {
     const data = realClips(224, 1, 2);
     let firstOut: Float32Array;
     try {
-      expect(first.backend.reason).toMatch(/mobilenet_v2 converted now \(max \|onnx - tfjs\| [\d.e+-]+\)/);
+      expect(first.engine.reason).toMatch(/mobilenet_v2 converted now \(max \|onnx - tfjs\| [\d.e+-]+\)/);
       expect(existsSync(index) && existsSync(model!)).toBe(true);
       firstOut = await first.embedClips(data, [1, 2, 224, 224, 3]);
     } finally {
@@ -192,7 +193,7 @@ describe('the converted-model cache', () => {
     const indexText = readFileSync(index, 'utf8');
     const second = await createOnnxEmbedder({ cacheDir });
     try {
-      expect(second.backend.reason).toMatch(/mobilenet_v2 converted model from the cache/);
+      expect(second.engine.reason).toMatch(/mobilenet_v2 converted model from the cache/);
       expect(second.backboneId).toBe(first.backboneId);
       expect(statSync(model!).mtimeMs).toBe(stamp);
       expect(readFileSync(index, 'utf8')).toBe(indexText);
@@ -204,7 +205,7 @@ describe('the converted-model cache', () => {
     writeFileSync(model!, Buffer.from('not a model'));
     const third = await createOnnxEmbedder({ cacheDir });
     try {
-      expect(third.backend.reason).toMatch(/converted now/);
+      expect(third.engine.reason).toMatch(/converted now/);
       expect(statSync(model!).size).toBeGreaterThan(1e6);
     } finally {
       await third.dispose();
@@ -241,8 +242,9 @@ describe('createFrameEmbedder() engine choice', () => {
   it('auto runs onnx where onnxruntime-node loads and the backbone converts', async () => {
     const embedder = await createFrameEmbedder({ cacheDir: testCacheDir() });
     try {
-      expect(embedder.backend.name).toBe('onnx');
-      expect(embedder.backend.reason).toMatch(/^engine auto: onnxruntime-node /);
+      expect(embedder.engine.name).toBe('onnx');
+      expect(embedder.engine.reason).toMatch(/^engine auto: onnxruntime-node /);
+      expect(embedder.backend).toBeUndefined();
     } finally {
       await embedder.dispose();
     }
@@ -260,9 +262,11 @@ describe('createFrameEmbedder() engine choice', () => {
       process.env.FRAMEWISE_ONNXRUNTIME = value;
       const embedder = await createFrameEmbedder({ cacheDir: testCacheDir(), workers: 0 });
       try {
-        expect(embedder.backend.name).not.toBe('onnx');
-        expect(embedder.backend.reason).toMatch(/^engine auto: tfjs, because /);
-        expect(embedder.backend.reason).toMatch(reason);
+        expect(embedder.engine.name).toBe('tfjs');
+        expect(embedder.engine.reason).toMatch(/^engine auto: tfjs, because /);
+        expect(embedder.backend!.name).toMatch(/^(tensorflow|wasm|cpu)$/);
+        expect(embedder.backend!.reason).toMatch(/^engine auto: tfjs, because /);
+        expect(embedder.backend!.reason).toMatch(reason);
         expect(embedder.dim).toBe(1280);
       } finally {
         await embedder.dispose();
@@ -277,8 +281,8 @@ describe('createFrameEmbedder() engine choice', () => {
     const backbone = await unsupportedBackbone(join(root, 'with-ln'));
     const embedder = await createFrameEmbedder({ backbone, cacheDir: join(root, 'cache-ln'), workers: 0 });
     try {
-      expect(embedder.backend.name).not.toBe('onnx');
-      expect(embedder.backend.reason).toMatch(
+      expect(embedder.engine.name).toBe('tfjs');
+      expect(embedder.backend!.reason).toMatch(
         /onnx was refused \(ONNX conversion: layer 'ln' \(LayerNormalization\) has no ONNX mapping/,
       );
       const out = await embedder.embedClips(randomFrames(2, 32, 3), [1, 2, 32, 32, 3]);
@@ -297,8 +301,8 @@ describe('createFrameEmbedder() engine choice', () => {
   it('tfjs, when asked for, runs tfjs and says so', async () => {
     const embedder = await createFrameEmbedder({ engine: 'tfjs', cacheDir: testCacheDir(), workers: 0 });
     try {
-      expect(embedder.backend.name).not.toBe('onnx');
-      expect(embedder.backend.reason).toMatch(/^engine tfjs: tfjs; /);
+      expect(embedder.engine.name).toBe('tfjs');
+      expect(embedder.backend!.reason).toMatch(/^engine tfjs: tfjs; /);
     } finally {
       await embedder.dispose();
     }

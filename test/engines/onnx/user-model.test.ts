@@ -149,10 +149,8 @@ describe('an .onnx backbone', () => {
       };
       const embedder = await createFrameEmbedder({ backbone: spec });
       try {
-        expect(embedder.backend.name).toBe('onnx');
-        expect(embedder.backend.reason).toContain(
-          `${layout.toUpperCase()} float32 input normalised imagenet`,
-        );
+        expect(embedder.engine.name).toBe('onnx');
+        expect(embedder.engine.reason).toContain(`${layout.toUpperCase()} float32 input normalised imagenet`);
         expect(embedder.inputSize).toBe(S);
         expect(embedder.dim).toBe(4);
         expect(embedder.backboneId).toMatch(new RegExp(`^conv-${layout}-${output}-${size}-[0-9a-f]{12}$`));
@@ -173,8 +171,8 @@ describe('an .onnx backbone', () => {
     const named = await createOnnxEmbedder({ backbone: { path: file, output: 'pooled' } });
     const other = await createOnnxEmbedder({ backbone: { path: file, normalize: '0..1' } });
     try {
-      expect(first.backend.reason).toContain("output 'relu', [N, 4, 8, 8] pooled globally");
-      expect(named.backend.reason).toContain("output 'pooled')");
+      expect(first.engine.reason).toContain("output 'relu', [N, 4, 8, 8] pooled globally");
+      expect(named.engine.reason).toContain("output 'pooled')");
       const [a, b, c] = [
         await first.embedClips(frames, [3, 1, S, S, 3]),
         await named.embedClips(frames, [3, 1, S, S, 3]),
@@ -199,7 +197,7 @@ describe('an .onnx backbone', () => {
     const { model } = onnxCachePaths(testCacheDir(), 'mobilenet_v2', registry.backboneId);
     const file = await createOnnxEmbedder({ backbone: { path: model!, name: 'exported' } });
     try {
-      expect(file.backend.reason).toContain('NHWC uint8 input, output');
+      expect(file.engine.reason).toContain('NHWC uint8 input, output');
       const data = realFrames('arrow/forward/zoom-pal.mp4', 2, 6);
       expect(
         maxAbsDiff(

@@ -105,8 +105,8 @@ describe('createEmbedder()', () => {
   it('describes its backbone and backend', () => {
     expect(embedder.backboneId).toMatch(/^mobilenet_v2-[0-9a-f]{12}$/);
     expect([embedder.inputSize, embedder.dim]).toEqual([224, 1280]);
-    expect(embedder.backend.name).toMatch(/^(tensorflow|wasm|cpu)$/);
-    expect(embedder.backend.reason.length).toBeGreaterThan(0);
+    expect(embedder.backend!.name).toMatch(/^(tensorflow|wasm|cpu)$/);
+    expect(embedder.backend!.reason.length).toBeGreaterThan(0);
     expect(embedder.backbone).toMatchObject({
       id: embedder.backboneId,
       name: 'mobilenet_v2',

@@ -216,7 +216,7 @@ describe('createEmbedder() fast path', () => {
       expect(existsSync(join(cacheDir, 'backbones', `${plain.backboneId}-folded`, 'folded.json'))).toBe(true);
       expect(pooled.backboneId).toBe(plain.backboneId);
       expect(pooled.backbone).toEqual(plain.backbone);
-      expect(pooled.backend.reason).toMatch(
+      expect(pooled.backend!.reason).toMatch(
         new RegExp(`${autoWorkers('wasm')} worker thread.*BatchNorm folded`),
       );
       const want = await plain.embedClips(clip, [1, 4, S, S, 3]);
