@@ -28,7 +28,7 @@ const { extractClips, parseSampling, planClips, probe } = await import(
   path.join(root, 'dist', 'ingest', 'index.js')
 );
 const { planExtraction } = await import(path.join(root, 'dist', 'ingest', 'extract-plan.js'));
-const { resolveBinaries } = await import(path.join(root, 'dist', 'ingest', 'ffmpeg.js'));
+const { resolveBinaries } = await import(path.join(root, 'dist', 'ingest', 'decoders', 'cli', 'ffmpeg.js'));
 const sampling = parseSampling('uniform', 16);
 
 /** ffmpeg's rgb24 frames of `args`, counted and dropped; resolves with the frame count. */

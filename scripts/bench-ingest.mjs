@@ -28,7 +28,9 @@ if (!existsSync(dist)) {
   process.exit(2);
 }
 const { probe, planClips, extractClips } = await import(dist);
-const { resolveBinaries } = await import(join(import.meta.dirname, '..', 'dist', 'ingest', 'ffmpeg.js'));
+const { resolveBinaries } = await import(
+  join(import.meta.dirname, '..', 'dist', 'ingest', 'decoders', 'cli', 'ffmpeg.js')
+);
 
 const argv = process.argv.slice(2);
 const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 3;
