@@ -168,6 +168,6 @@ console.log(
   `median: framewise ${summary.framewiseSPerEpoch.toFixed(2)} s/epoch` +
     (noTorch
       ? ''
-      : `  torch ${summary.torchSPerEpoch.toFixed(2)} s/epoch  ratio ${summary.ratio.toFixed(2)}x (target <= 4x)`),
+      : `  torch ${summary.torchSPerEpoch.toFixed(2)} s/epoch  ratio ${summary.ratio.toFixed(2)}x (issue 33: <= 3x)`),
 );
 if (values.json) console.log(JSON.stringify(summary));
