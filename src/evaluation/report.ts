@@ -109,7 +109,7 @@ export interface MetricsReport {
   /**
    * The run's clock and what ran: `backboneEngine` (`onnx`, `tfjs` or `none`) and, when tfjs ran
    * the backbone, `backboneBackend` (its backend). Older reports have `backboneBackend` alone,
-   * naming the engine or the tfjs backend: {@link backboneRanOn} reads both.
+   * naming the engine or the tfjs backend: `backboneRanOn()` reads both.
    */
   timing: { startedAt: string; wallMs: number; [stage: string]: number | string };
 }

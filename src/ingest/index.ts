@@ -9,6 +9,13 @@ export { planClips, parseSampling } from './sampling.js';
 export { extractClips, type ExtractOptions, type ResolvedExtractOptions } from './extract.js';
 export type { ProbeResult, ClipPlan, Sampling, Fit, FrameClip, Segment, VideoEntry } from './types.js';
 export type { SamplerName, SamplingSpan } from './sampling.js';
-export type { DecoderName, DecoderRequest, VideoDecoder } from './decoders.js';
+export type {
+  DecodeOptions,
+  DecoderName,
+  DecoderRequest,
+  OpenOptions,
+  OpenVideo,
+  VideoDecoder,
+} from './decoders.js';
 export type { SeekMode } from './decode-plan.js';
 export type { ExtractStrategy } from './extract-plan.js';
