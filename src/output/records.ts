@@ -40,17 +40,24 @@ function embedHeader(result: EmbedResult): Record<string, unknown> {
   };
 }
 
+/** What the JSONL and npy index records say of each clip: its span, timestamps, mask and warnings. */
+function clipHeader(c: EmbedResult['clips'][number]): object {
+  return {
+    start: c.start,
+    end: c.end,
+    timestamps: c.timestamps,
+    mask: c.mask,
+    ...(c.warnings ? { warnings: c.warnings } : {}),
+  };
+}
+
 /** The JSONL record of one video: per clip its span, timestamps, mask and mean embedding (and, with `frames`, each frame's). */
 export function embedRecord(result: EmbedResult | ErrorRecord, options: { frames?: boolean } = {}): object {
   if (isErrorRecord(result)) return result;
   return {
     ...embedHeader(result),
     clips: result.clips.map((c) => ({
-      start: c.start,
-      end: c.end,
-      timestamps: c.timestamps,
-      mask: c.mask,
-      ...(c.warnings ? { warnings: c.warnings } : {}),
+      ...clipHeader(c),
       embedding: vector(c.embedding),
       ...(options.frames
         ? {
@@ -78,13 +85,7 @@ export function npyIndexRecord(result: EmbedResult | ErrorRecord, name?: string)
     ...embedHeader(result),
     npy: name ?? npyNameFor(result.path, spanOf(result)),
     shape: [result.clips.length, result.frameCount, result.dim],
-    clips: result.clips.map((c) => ({
-      start: c.start,
-      end: c.end,
-      timestamps: c.timestamps,
-      mask: c.mask,
-      ...(c.warnings ? { warnings: c.warnings } : {}),
-    })),
+    clips: result.clips.map(clipHeader),
   };
 }
 
